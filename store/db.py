@@ -1,0 +1,111 @@
+"""Opening the database: WAL, a busy timeout, foreign keys, migrations.
+
+Each thread and each process opens its own connection with :func:`connect`.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from store.errors import StoreError
+from store.schema import MIGRATIONS
+
+# A reviewer's write waits at most this long for a sync's transaction. Syncs
+# commit in short transactions (see store.sync.writer), so waits are ms in practice.
+BUSY_TIMEOUT_MS = 10_000
+
+
+def schema_version() -> int:
+    """The version a fully migrated database has."""
+    return len(MIGRATIONS)
+
+
+def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.Connection:
+    """Open (creating and migrating if needed) the database at ``path``.
+
+    The connection is in autocommit mode (``isolation_level=None``): callers open
+    transactions explicitly with :func:`transaction`.
+    """
+    path = Path(path)
+    try:
+        if readonly:
+            conn = sqlite3.connect(
+                f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+            )
+        else:
+            _create_private(path)
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if not readonly:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            migrate(conn)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot open database {path}: {exc}") from exc
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file (and its folder) readable by its owner only."""
+    if path.exists():
+        return
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    os.close(fd)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply every migration the database has not had yet; return the new version."""
+    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    if current > len(MIGRATIONS):
+        raise StoreError(
+            f"database schema version {current} is newer than this warden ({len(MIGRATIONS)}); upgrade warden"
+        )
+    for number in range(current, len(MIGRATIONS)):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Re-check under the write lock: another process may have migrated meanwhile.
+            if conn.execute("PRAGMA user_version").fetchone()[0] != number:
+                conn.execute("ROLLBACK")
+                continue
+            for statement in _statements(MIGRATIONS[number]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return len(MIGRATIONS)
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration script into statements (triggers contain ';' inside BEGIN..END)."""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                yield buffer
+            buffer = ""
+    if buffer.strip():
+        yield buffer
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any exception."""
+    conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")

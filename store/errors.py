@@ -1,0 +1,91 @@
+"""The errors a user can act on.
+
+Hierarchy::
+
+    WardenError                  anything the user can act on; has a short title
+    ├── ConfigError              bad configuration or usage (CLI exit code 2)
+    ├── StoreError               the database cannot be opened, migrated or written
+    ├── SyncError                a source could not be synced
+    │   ├── PageRejected         one response was malformed; earlier pages stay stored
+    │   └── SourceStopped        the source refused us (401, 403, usage capped, retries exhausted)
+    ├── ConflictError            a finding or note changed under the reviewer
+    ├── TemplateError            a note template failed to render
+    └── ExportError              an export could not be written (e.g. would overwrite)
+
+A stack trace reaching a user is a bug: every failure a user can cause or fix is
+one of these, with a message that says what and where, and never a secret.
+"""
+
+from __future__ import annotations
+
+
+class WardenError(Exception):
+    """Base class: ``title`` is a few words for a notification, ``str(e)`` the detail."""
+
+    title: str = "warden error"
+
+    def __init__(self, message: str, *, title: str | None = None) -> None:
+        super().__init__(message)
+        if title is not None:
+            self.title = title
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class ConfigError(WardenError):
+    title = "Configuration error"
+
+
+class StoreError(WardenError):
+    title = "Database error"
+
+
+class SyncError(WardenError):
+    title = "Sync failed"
+
+    def __init__(self, message: str, *, source: str | None = None, title: str | None = None) -> None:
+        super().__init__(message, title=title)
+        self.source = source
+
+
+class PageRejected(SyncError):
+    """A response body that is not what the adapter documents.
+
+    ``path`` is a JSON path such as ``$.data[3].usage[1].usage``.
+    """
+
+    title = "Page rejected"
+
+    def __init__(self, why: str, *, path: str = "$", source: str | None = None, url: str | None = None) -> None:
+        self.why = why
+        self.path = path
+        self.url = url
+        super().__init__(self._compose(why, path, source, url), source=source)
+
+    @staticmethod
+    def _compose(why: str, path: str, source: str | None, url: str | None) -> str:
+        where = f"source {source!r}, " if source else ""
+        where += f"{url}, " if url else ""
+        return f"{where}at {path}: {why}"
+
+    def located(self, *, source: str, url: str) -> "PageRejected":
+        """The same rejection, naming the source and URL it came from."""
+        return PageRejected(self.why, path=self.path, source=source, url=url)
+
+
+class SourceStopped(SyncError):
+    title = "Source stopped"
+
+
+class ConflictError(WardenError):
+    title = "Changed by someone else"
+
+
+class TemplateError(WardenError):
+    title = "Template error"
+
+
+class ExportError(WardenError):
+    title = "Export failed"

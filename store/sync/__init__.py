@@ -1,0 +1,1 @@
+"""Sync: fetch usage summaries from remote endpoints into SQLite, with provenance."""

@@ -1,0 +1,133 @@
+"""What an adapter is: a pure translator between one vendor's usage endpoint and
+warden's rows.
+
+The engine (``store.sync.engine``) owns HTTP, retries, size limits, hashing,
+provenance, transactions and resume. An adapter only:
+
+1. says which independent page sequences ("chains") a sync of a window needs
+   (:meth:`Adapter.chains`): chains are fetched concurrently;
+2. parses one response body into a :class:`ParsedPage` (rows plus the request for
+   the next page of that chain, or ``None``), raising ``PageRejected`` with a JSON
+   path for anything malformed;
+3. classifies error responses (:meth:`Adapter.classify_error`): retry or stop, and why.
+
+``parse`` must be pure (no I/O, no database): the property tests feed it arbitrary
+JSON. A :class:`Request` is plain JSON-serialisable data so the engine can store
+"the next page of each chain" in ``sync_cursor`` and resume after a kill.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, ClassVar, Mapping, Protocol
+
+from store.errors import PageRejected
+
+
+@dataclass(frozen=True)
+class Request:
+    """One GET: ``path`` is joined to the source URL (or is absolute), ``params`` the query."""
+
+    path: str
+    params: tuple[tuple[str, str], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "params": [list(p) for p in self.params]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Request":
+        return cls(path=str(data["path"]), params=tuple((str(k), str(v)) for k, v in data["params"]))
+
+    @classmethod
+    def get(cls, path: str, **params: object) -> "Request":
+        return cls(path=path, params=tuple((k, str(v)) for k, v in params.items() if v is not None))
+
+
+@dataclass(frozen=True)
+class Window:
+    """The UTC days a sync fetches, inclusive."""
+
+    start: date
+    end: date
+
+
+@dataclass
+class AppRecord:
+    app_id: str
+    consumer_id: str | None = None  # None: the roster in the config decides, else the app is its own consumer
+    name: str | None = None
+    declared_use_case: str | None = None
+
+
+@dataclass
+class ConsumerRecord:
+    id: str
+    legal_name: str
+    notice_contact: str | None = None
+    tier_id: str | None = None
+    agreement_version: str | None = None
+    declared_use_case: str | None = None
+    government_end_users: str | None = None
+
+
+@dataclass
+class TierRecord:
+    id: str
+    name: str
+    agreement_version: str | None = None
+    allowed_endpoints: list[str] | None = None
+    limits: list[tuple[str, str, int]] = field(default_factory=list)  # (metric, period, max)
+    clauses: dict[str, str] = field(default_factory=dict)  # category -> clause reference
+
+
+# (app_id, day "YYYY-MM-DD", metric, value). Plain tuples: this is the hot path.
+UsageRow = tuple[str, str, str, int]
+# (app_id, day, endpoint, calls)
+EndpointRow = tuple[str, str, str, int]
+
+
+@dataclass
+class ParsedPage:
+    usage: list[UsageRow] = field(default_factory=list)
+    endpoint_usage: list[EndpointRow] = field(default_factory=list)
+    apps: list[AppRecord] = field(default_factory=list)
+    consumers: list[ConsumerRecord] = field(default_factory=list)
+    tiers: list[TierRecord] = field(default_factory=list)
+    facts: dict[str, str] = field(default_factory=dict)  # source-level facts: project_cap, quota_limit, ...
+    next: Request | None = None
+
+
+@dataclass(frozen=True)
+class ErrorVerdict:
+    """What to do with a non-2xx response."""
+
+    retry: bool
+    reason: str  # user-facing, never containing a secret
+    retry_after: float | None = None  # seconds, from Retry-After / x-rate-limit-reset
+
+
+class Adapter(Protocol):
+    kind: ClassVar[str]
+
+    def chains(self, window: Window) -> dict[str, Request]:
+        """The first request of each independent page sequence, by chain name."""
+        ...
+
+    def parse(self, chain: str, request: Request, body: Any, window: Window) -> ParsedPage:
+        """Turn one decoded JSON body into rows; raise ``PageRejected`` with a path."""
+        ...
+
+    def classify_error(self, status: int, headers: Mapping[str, str], body: bytes, now: float) -> ErrorVerdict:
+        """Retry or stop for a non-2xx response (``now`` is epoch seconds)."""
+        ...
+
+    def auth_headers(self, token: str | None) -> dict[str, str]:
+        """Headers that carry the credential (never logged, never stored)."""
+        ...
+
+
+def expect(condition: bool, why: str, path: str) -> None:
+    """Reject the page unless ``condition`` holds."""
+    if not condition:
+        raise PageRejected(why, path=path)

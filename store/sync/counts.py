@@ -1,0 +1,94 @@
+"""Tolerant parsing of the counts and ids that usage endpoints send.
+
+Counts arrive as JSON numbers, digit strings ("200", "010") or float strings
+("62.0"). They are stored as 64-bit INTEGER; anything that is not a whole,
+non-negative number that fits is rejected with its JSON path.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+from store.errors import PageRejected
+
+INT64_MAX = 2**63 - 1
+_DIGITS = re.compile(r"\s*\+?(\d+)\s*")
+_DECIMAL = re.compile(r"\s*\+?(\d+)\.(\d*)\s*|\s*\+?(\d*)\.(\d+)\s*")
+
+
+def parse_count(value: object, path: str) -> int:
+    """A non-negative whole number that fits in a signed 64-bit integer.
+
+    Accepts ``200``, ``"200"``, ``"010"``, ``62.0``, ``"62.0"``; rejects
+    booleans, negatives, fractions, ``NaN``/``inf``, over-64-bit values, ``null``.
+    """
+    if type(value) is int:  # the hot path: most counts are plain JSON numbers
+        number = value
+    elif isinstance(value, bool) or value is None:
+        raise PageRejected(f"expected a count, got {_show(value)}", path=path)
+    elif isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise PageRejected(f"expected a count, got {value!r}", path=path)
+        if not value.is_integer():
+            raise PageRejected(f"count {value!r} is not a whole number", path=path)
+        number = int(value)
+    elif isinstance(value, str):
+        match = _DIGITS.fullmatch(value)
+        if match:
+            number = int(match.group(1))
+        else:
+            decimal = _DECIMAL.fullmatch(value)
+            if not decimal:
+                raise PageRejected(f"count {_show(value)} is not a whole number", path=path)
+            whole = decimal.group(1) if decimal.group(1) is not None else (decimal.group(3) or "0")
+            fraction = decimal.group(2) if decimal.group(1) is not None else decimal.group(4)
+            if fraction.strip("0"):
+                raise PageRejected(f"count {_show(value)} is not a whole number", path=path)
+            number = int(whole)
+    else:
+        raise PageRejected(f"expected a count, got {_show(value)}", path=path)
+    if number < 0:
+        raise PageRejected(f"count {number} is negative", path=path)
+    if number > INT64_MAX:
+        raise PageRejected(f"count {_show(value)} does not fit in 64 bits", path=path)
+    return number
+
+
+def parse_id(value: object, path: str) -> str:
+    """A provider id as TEXT. Numbers are accepted only when they are exact integers
+    (a 22-digit id sent as a JSON number has already lost precision if it was a float)."""
+    if isinstance(value, str):
+        if not value.strip():
+            raise PageRejected("id is empty", path=path)
+        return value
+    if type(value) is int:
+        return str(value)
+    raise PageRejected(f"expected an id, got {_show(value)}", path=path)
+
+
+def parse_day(value: object, path: str) -> str:
+    """A UTC day ``YYYY-MM-DD`` from ``"2023-11-01"``, ``"2023-11-01T00:00:00.000Z"``
+    or epoch seconds."""
+    if type(value) is int:
+        try:
+            return datetime.fromtimestamp(value, timezone.utc).date().isoformat()
+        except (OverflowError, OSError, ValueError):
+            raise PageRejected(f"timestamp {value} is out of range", path=path) from None
+    if not isinstance(value, str):
+        raise PageRejected(f"expected a date, got {_show(value)}", path=path)
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            return datetime.strptime(text, "%Y-%m-%d").date().isoformat()
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise PageRejected(f"{_show(value)} is not a date", path=path) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).date().isoformat()
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
