@@ -1,0 +1,42 @@
+"""The per-consumer summary the review queue is ordered by.
+
+``consumer.worst_ratio`` is the highest overage ratio among the consumer's findings
+that still stand (not dismissed or resolved) so that confirming a finding does not
+reshuffle the queue under the reviewer; ``open_findings`` counts those waiting for
+a decision; ``review_state`` is ``open`` (something to decide), ``decided`` (all
+decided) or ``clear`` (no findings).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Iterable
+
+_REFRESH = """
+UPDATE consumer SET
+    worst_ratio = COALESCE((
+        SELECT MAX(COALESCE(f.ratio, 1.0)) FROM finding f
+        WHERE f.consumer_id = consumer.id AND f.status NOT IN ('dismissed', 'resolved')
+    ), 0),
+    open_findings = (
+        SELECT COUNT(*) FROM finding f
+        WHERE f.consumer_id = consumer.id AND f.status IN ('candidate', 'needs_info')
+    ),
+    review_state = CASE
+        WHEN EXISTS (SELECT 1 FROM finding f WHERE f.consumer_id = consumer.id
+                     AND f.status IN ('candidate', 'needs_info')) THEN 'open'
+        WHEN EXISTS (SELECT 1 FROM finding f WHERE f.consumer_id = consumer.id) THEN 'decided'
+        ELSE 'clear'
+    END
+WHERE id = ?
+"""
+
+
+def refresh_summary(conn: sqlite3.Connection, consumer_ids: Iterable[str]) -> None:
+    """Recompute the queue summary of these consumers (call inside the writer's transaction)."""
+    conn.executemany(_REFRESH, ((cid,) for cid in consumer_ids))
+
+
+def refresh_all(conn: sqlite3.Connection) -> None:
+    """Recompute every consumer's summary (after a rules run over everything)."""
+    conn.execute(_REFRESH.replace("WHERE id = ?", ""))
