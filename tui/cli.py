@@ -1,0 +1,418 @@
+"""The ``warden`` command line.
+
+Exit codes: 0 done; 1 partly failed (a source failed and the rest were stored, an
+export refused to overwrite, a broken decision log); 2 bad usage or configuration.
+Headless output is one line per event on stderr (``--json``: one JSON object per
+line). Tokens are read from the environment variables the configuration names and
+never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from store.errors import ConfigError, WardenError
+
+EXIT_OK = 0
+EXIT_PARTIAL = 1
+EXIT_USAGE = 2
+
+DESCRIPTION = """\
+warden finds API consumers that break their usage agreements and asks them, with
+evidence, for an audit. It syncs usage summaries from remote endpoints into SQLite,
+flags consumers whose usage breaks their limits, and lets reviewers decide.
+
+commands:
+  warden                        review in the TUI (default database)
+  warden --headless             sync every configured source, no UI, then exit
+  warden sync [--source NAME]   the same sync, one source (or all)
+  warden demo [--consumers N]   start the embedded demo endpoint, sync it, open the TUI
+  warden export ...             write notes / findings in a chosen format, no UI
+  warden verify                 check the decision log's hash chain
+"""
+
+EPILOG = """\
+environment:
+  WARDEN_DB       database path (instead of --db)
+  WARDEN_CONFIG   configuration file (instead of --config)
+  EDITOR          editor for notes (split with shlex, never run through a shell)
+  NO_COLOR        no colours in the TUI
+
+exit codes:
+  0  done
+  1  partly failed: some source failed (the rest are stored), an export refused
+     to overwrite, or the decision log does not verify
+  2  bad usage or configuration
+
+Tokens come from the environment variables named in the configuration
+(token_env); they are never written to the database, a log, an export or an
+error message.
+"""
+
+
+def default_db_path() -> Path:
+    from platformdirs import user_data_path
+
+    return user_data_path("warden", appauthor=False) / "warden.db"
+
+
+def default_config_path() -> Path:
+    from platformdirs import user_config_path
+
+    return user_config_path("warden", appauthor=False) / "config.toml"
+
+
+def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """Options every command takes. On subcommands they default to SUPPRESS so a value
+    given before the command (``warden --db X sync``) is not reset by the subparser."""
+    default: Any = argparse.SUPPRESS if suppress else None
+    parser.add_argument("--db", metavar="PATH", default=default,
+                        help="SQLite database (env WARDEN_DB; default: %s)" % default_db_path())
+    parser.add_argument("--config", metavar="PATH", default=default,
+                        help="TOML configuration (env WARDEN_CONFIG; default: %s if it exists)" % default_config_path())
+    parser.add_argument("--reviewer", metavar="NAME", default=default,
+                        help="name recorded in the decision log (default: your login name)")
+    parser.add_argument("--json", action="store_true", default=default,
+                        help="headless output as JSON lines on stderr")
+    parser.add_argument("--no-mouse", action="store_true", default=default,
+                        help="do not capture the mouse in the TUI")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="warden",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _common(parser, suppress=False)
+    parser.add_argument("--headless", action="store_true",
+                        help="sync every configured source without the UI, then exit")
+    parser.add_argument("--version", action="version", version=f"warden {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sync = commands.add_parser("sync", help="sync configured sources without the UI",
+                               description="Sync configured sources into the database, then run the rules.")
+    _common(sync, suppress=True)
+    sync.add_argument("--source", metavar="NAME", action="append",
+                      help="only this source (repeatable; default: every source)")
+
+    demo = commands.add_parser(
+        "demo", help="start the embedded demo endpoint, sync it, open the TUI",
+        description="Start the embedded demo endpoint on 127.0.0.1 (deterministic synthetic data), "
+                    "sync it into a database and open the TUI. No configuration needed.")
+    _common(demo, suppress=True)
+    demo.add_argument("--consumers", type=_positive_int, default=300, metavar="N",
+                      help="number of synthetic consumers, up to 1,000,000 (default 300)")
+    demo.add_argument("--headless", action="store_true", dest="demo_headless",
+                      help="sync the demo and print a summary instead of opening the TUI")
+    demo.add_argument("--fault", action="append", metavar="SPEC", default=[],
+                      help="inject a fault into the demo endpoint (see store.demo for SPEC), repeatable")
+
+    export = commands.add_parser(
+        "export", help="export notes / findings without the UI",
+        description="Write notes (md, html, eml, json) or findings (csv) with a manifest of SHA-256 "
+                    "hashes. Never overwrites an existing file unless --force.")
+    _common(export, suppress=True)
+    export.add_argument("--format", required=True, choices=("md", "html", "eml", "json", "csv"),
+                        dest="fmt", help="output format")
+    export.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    export.add_argument("--consumer", metavar="ID", help="only this consumer")
+    export.add_argument("--status", metavar="STATUS", help="only notes in this status (draft, ready, exported)")
+    export.add_argument("--force", action="store_true", help="replace existing files (atomically)")
+
+    verify = commands.add_parser("verify", help="check the decision log's hash chain",
+                                 description="Walk the decision log and check every entry's hash "
+                                             "and its link to the previous one.")
+    _common(verify, suppress=True)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= 1_000_000:
+        raise argparse.ArgumentTypeError("must be between 1 and 1,000,000")
+    return value
+
+
+def _version() -> str:
+    import store
+
+    return store.__version__
+
+
+class Reporter:
+    """Prints one line per event on stderr, as text or JSON lines."""
+
+    def __init__(self, *, as_json: bool, stream: Any = None) -> None:
+        self.as_json = as_json
+        self.stream = stream if stream is not None else sys.stderr
+        self._lock = threading.Lock()
+
+    def event(self, event: Any) -> None:
+        line = json.dumps(event.as_json(), sort_keys=True) if self.as_json else event.as_line()
+        self._write(line)
+
+    def say(self, kind: str, message: str, **fields: Any) -> None:
+        if self.as_json:
+            self._write(json.dumps({"event": kind, "message": message, **fields}, sort_keys=True))
+        else:
+            self._write(message)
+
+    def _write(self, line: str) -> None:
+        with self._lock:
+            print(line, file=self.stream, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    reporter = Reporter(as_json=bool(args.json))
+    try:
+        code = _dispatch(args, reporter)
+    except WardenError as exc:
+        reporter.say("error", f"warden: {exc.title}: {exc}", title=exc.title, detail=str(exc))
+        code = EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_PARTIAL
+    except KeyboardInterrupt:
+        reporter.say("interrupted", "warden: interrupted")
+        code = 130
+    if argv is None:
+        sys.exit(code)
+    return code
+
+
+def _dispatch(args: argparse.Namespace, reporter: Reporter) -> int:
+    command = args.command
+    if command == "demo":
+        return _run_demo(args, reporter)
+    if command == "verify":
+        return _run_verify(args, reporter)
+    if command == "export":
+        return _run_export(args, reporter)
+    if command == "sync":
+        return _run_sync(args, reporter, sources=args.source)
+    if args.headless:
+        return _run_sync(args, reporter, sources=None)
+    return _run_tui(args)
+
+
+# --- shared plumbing --------------------------------------------------------------
+
+def _db_path(args: argparse.Namespace, config: Any | None = None) -> Path:
+    if args.db:
+        return Path(args.db).expanduser()
+    if os.environ.get("WARDEN_DB"):
+        return Path(os.environ["WARDEN_DB"]).expanduser()
+    if config is not None and getattr(config, "database", None):
+        return Path(config.database).expanduser()
+    return default_db_path()
+
+
+def _load_config(args: argparse.Namespace) -> Any:
+    """The configuration named by --config / WARDEN_CONFIG, else the default file if it
+    exists, else an empty configuration."""
+    from store.config import Config, load_config
+
+    explicit = args.config or os.environ.get("WARDEN_CONFIG")
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"configuration file not found: {path}")
+        return load_config(path)
+    default = default_config_path()
+    if default.is_file():
+        return load_config(default)
+    return Config()
+
+
+def _reviewer(args: argparse.Namespace, config: Any | None = None) -> str:
+    if args.reviewer:
+        return str(args.reviewer)
+    if config is not None and getattr(config, "reviewer", None):
+        return str(config.reviewer)
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "reviewer"
+
+
+def _cancel_on_signals(cancel: threading.Event) -> Callable[[], None]:
+    """SIGINT / SIGTERM ask the sync to stop after the page in hand; committed pages
+    stay and the next run resumes."""
+    previous = {}
+
+    def handler(signum: int, frame: Any) -> None:
+        if cancel.is_set():  # second signal: give up at once
+            raise KeyboardInterrupt
+        cancel.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread
+            pass
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore
+
+
+def _sync(config: Any, db_path: Path, reporter: Reporter, *, sources: list[str] | None) -> list[Any]:
+    from store.sync.engine import sync_all
+
+    cancel = threading.Event()
+    restore = _cancel_on_signals(cancel)
+    try:
+        return sync_all(db_path, config, on_event=reporter.event, cancel=cancel, sources=sources)
+    finally:
+        restore()
+
+
+def _exit_code(results: list[Any]) -> int:
+    return EXIT_OK if all(r.status == "ok" for r in results) else EXIT_PARTIAL
+
+
+# --- commands ---------------------------------------------------------------------
+
+def _run_sync(args: argparse.Namespace, reporter: Reporter, *, sources: list[str] | None) -> int:
+    config = _load_config(args)
+    if not config.sources:
+        where = config.path or args.config or os.environ.get("WARDEN_CONFIG") or default_config_path()
+        raise ConfigError(f"no sources configured in {where}; see README.md, 'Configuration'")
+    for name in sources or []:
+        if name not in config.sources:
+            known = ", ".join(sorted(config.sources)) or "none"
+            raise ConfigError(f"unknown source {name!r} (configured: {known})")
+    db_path = _db_path(args, config)
+    results = _sync(config, db_path, reporter, sources=sources)
+    _report_results(results, reporter)
+    return _exit_code(results)
+
+
+def _report_results(results: list[Any], reporter: Reporter) -> None:
+    ok = sum(1 for r in results if r.status == "ok")
+    rows = sum(r.rows for r in results)
+    reporter.say("summary", f"warden: {ok}/{len(results)} sources synced, {rows:,} usage rows stored",
+                 sources=len(results), ok=ok, rows=rows)
+
+
+def _run_verify(args: argparse.Namespace, reporter: Reporter) -> int:
+    from store.db import connect
+    from store.review import verify_chain
+
+    config = _load_config(args)
+    db_path = _db_path(args, config)
+    if not db_path.exists():
+        raise ConfigError(f"no database at {db_path}")
+    conn = connect(db_path)
+    try:
+        report = verify_chain(conn)
+    finally:
+        conn.close()
+    if report.ok:
+        reporter.say("verified", f"warden: decision log verified: {report.checked:,} entries, chain intact",
+                     checked=report.checked, ok=True)
+        return EXIT_OK
+    reporter.say("broken", f"warden: decision log BROKEN at entry {report.first_bad_id}: {report.why} "
+                 f"({report.checked:,} entries checked)",
+                 checked=report.checked, ok=False, first_bad_id=report.first_bad_id, why=report.why)
+    return EXIT_PARTIAL
+
+
+def _run_export(args: argparse.Namespace, reporter: Reporter) -> int:
+    from store.clock import system_clock
+    from store.db import connect
+    from store.errors import ExportError
+    from store.export import export_notes
+
+    config = _load_config(args)
+    db_path = _db_path(args, config)
+    if not db_path.exists():
+        raise ConfigError(f"no database at {db_path}")
+    conn = connect(db_path)
+    try:
+        result = export_notes(
+            conn, fmt=args.fmt, out_dir=Path(args.out).expanduser(), consumer_id=args.consumer,
+            status=args.status, force=args.force, reviewer=_reviewer(args, config),
+            clock=system_clock, config=config.notes,
+        )
+    except ExportError as exc:
+        reporter.say("export_refused", f"warden: {exc.title}: {exc}", detail=str(exc))
+        return EXIT_PARTIAL
+    finally:
+        conn.close()
+    for line in result.summary_lines():
+        reporter.say("exported", line)
+    return EXIT_OK
+
+
+def _run_tui(args: argparse.Namespace, *, config: Any | None = None, db_path: Path | None = None,
+             on_exit: Callable[[], None] | None = None) -> int:
+    from tui.app import WardenApp
+
+    if config is None:
+        config = _load_config(args)
+    if db_path is None:
+        db_path = _db_path(args, config)
+    app = WardenApp(db_path=db_path, config=config, reviewer=_reviewer(args, config),
+                    mouse=not args.no_mouse)
+    app.run(mouse=not args.no_mouse)
+    return int(app.return_code or 0)
+
+
+def _run_demo(args: argparse.Namespace, reporter: Reporter) -> int:
+    from store.demo import DEMO_TOKEN, DEMO_TOKEN_ENV, DemoEndpoint
+    from store.demo.config import demo_config
+
+    db_path = Path(args.db).expanduser() if args.db else (
+        default_db_path().with_name(f"demo-{args.consumers}.db"))
+    os.environ.setdefault(DEMO_TOKEN_ENV, DEMO_TOKEN)
+    with DemoEndpoint(consumers=args.consumers, faults=args.fault) as endpoint:
+        config = demo_config(endpoint, db_path=db_path)
+        reporter.say("demo", f"warden: demo endpoint on {endpoint.base_url}, database {db_path}",
+                     url=endpoint.base_url, db=str(db_path))
+        results = _sync(config, db_path, reporter, sources=None)
+        _report_results(results, reporter)
+        code = _exit_code(results)
+        if args.demo_headless:
+            _print_demo_summary(db_path, reporter)
+            return code
+        return _run_tui(args, config=config, db_path=db_path)
+
+
+def _print_demo_summary(db_path: Path, reporter: Reporter) -> None:
+    from store.db import connect
+
+    conn = connect(db_path)
+    try:
+        consumers = conn.execute("SELECT count(*) FROM consumer").fetchone()[0]
+        rows = conn.execute("SELECT count(*) FROM usage").fetchone()[0]
+        reporter.say("summary", f"warden: {consumers:,} consumers, {rows:,} usage rows",
+                     consumers=consumers, usage_rows=rows)
+        for category, status, n in conn.execute(
+            "SELECT category, status, count(*) FROM finding GROUP BY 1, 2 ORDER BY 1, 2"
+        ):
+            reporter.say("findings", f"warden: {n:,} {status} findings: {category}",
+                         category=category, status=status, count=n)
+        top = conn.execute(
+            "SELECT id, legal_name, worst_ratio FROM consumer ORDER BY worst_ratio DESC, id LIMIT 1"
+        ).fetchone()
+        if top is not None:
+            reporter.say("top", f"warden: top of the queue: {top['legal_name']} ({top['id']}), "
+                         f"worst ratio {top['worst_ratio']:.1f}x",
+                         consumer=top["id"], worst_ratio=top["worst_ratio"])
+    finally:
+        conn.close()
