@@ -1,0 +1,48 @@
+"""The README documents the command line as it is (after sqlite-utils' test_docs)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import pytest
+
+from tui.cli import build_parser
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def _subcommands() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    raise AssertionError("warden has no subcommands")
+
+
+def _options(parser: argparse.ArgumentParser) -> list[str]:
+    return sorted(
+        opt for action in parser._actions for opt in action.option_strings
+        if opt.startswith("--") and opt not in ("--help", "--version")
+    )
+
+
+@pytest.mark.parametrize("command", sorted(_subcommands()))
+def test_readme_documents_each_command(command: str) -> None:
+    assert re.search(rf"warden {command}\b", README), f"README does not mention `warden {command}`"
+
+
+@pytest.mark.parametrize(
+    "command,option",
+    [(name, opt) for name, sub in sorted(_subcommands().items()) for opt in _options(sub)]
+    + [("", opt) for opt in _options(build_parser())],
+)
+def test_readme_documents_each_option(command: str, option: str) -> None:
+    assert option in README, f"README does not document {option} (warden {command})".strip()
+
+
+def test_readme_setup_is_the_ci_command() -> None:
+    ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text(encoding="utf-8")
+    test_command = ci.strip().splitlines()[-1].replace(" -q -e ", " -e ")
+    assert test_command.replace("pip install -q", "pip install") in README
