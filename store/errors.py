@@ -4,6 +4,7 @@ Hierarchy::
 
     WardenError                  anything the user can act on; has a short title
     ├── ConfigError              bad configuration or usage (CLI exit code 2)
+    │   └── FilterError          a queue filter the reviewer typed does not parse
     ├── StoreError               the database cannot be opened, migrated or written
     ├── SyncError                a source could not be synced
     │   ├── PageRejected         one response was malformed; earlier pages stay stored
@@ -36,6 +37,13 @@ class WardenError(Exception):
 
 class ConfigError(WardenError):
     title = "Configuration error"
+
+
+class FilterError(ConfigError):
+    """A queue filter (``status:candidate over:10x ...``) that does not parse; the
+    message names the bad term and the valid fields or values."""
+
+    title = "Bad filter"
 
 
 class StoreError(WardenError):

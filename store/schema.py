@@ -62,6 +62,9 @@ CREATE TABLE consumer (
 );
 CREATE INDEX consumer_by_severity ON consumer (worst_ratio DESC, id);
 CREATE INDEX consumer_by_name ON consumer (legal_name, id);
+-- Serves the queue's status order (open, decided, clear), `state:` filters and
+-- "next unreviewed" without scanning the consumers that have nothing to decide.
+CREATE INDEX consumer_by_state ON consumer (review_state, worst_ratio DESC, id);
 
 CREATE TABLE app (
     source             TEXT NOT NULL,
