@@ -228,6 +228,7 @@ CREATE TABLE note (
     body         TEXT NOT NULL,            -- Markdown
     status       TEXT NOT NULL DEFAULT 'draft' CHECK (status IN ('draft', 'ready', 'exported')),
     due_date     TEXT,
+    evidence     TEXT NOT NULL DEFAULT '{}',  -- JSON: figures, runs and page hashes as drafted
     created_at   TEXT NOT NULL,
     updated_at   TEXT NOT NULL,
     version      INTEGER NOT NULL DEFAULT 1
