@@ -1,0 +1,511 @@
+"""The review queue: consumers in review order, read lazily, page by page.
+
+The queue never loads all consumers: :func:`page` reads ``limit`` rows at an
+offset, :func:`count` counts, :func:`position_of` finds a consumer's offset and
+:func:`next_unreviewed` jumps to the next consumer with something to decide.
+Everything is ordered by the summary columns on ``consumer`` (``worst_ratio``,
+``review_state``, kept current by :mod:`store.queue_summary`) so each read is an
+index range scan.
+
+Reaching any offset is fast: pages are read by *keyset* (``WHERE key > last key``)
+from the nearest offset already seen on this connection (an "anchor"); offsets in
+the second half are read backwards from the end; only a long jump to an offset
+never seen walks the index with ``OFFSET``.
+
+Filter syntax (:func:`parse_filter`), terms separated by spaces, all must hold::
+
+    status:candidate          a finding with this status (prefixes: cand, needs, conf ...)
+    category:volume           a finding in this category (volume -> volume_cap, gov -> government_end_user)
+    over:10x   over:2.5       worst overage ratio at least this (x optional, or 150%)
+    tier:gold                 this tier id
+    state:open                queue state: open, decided or clear
+    name:north  north         legal name contains (case-insensitive); bare words too
+    id:northwind              consumer id contains
+    name:"north wind"         quotes keep spaces
+
+A field's values separated by commas (``status:candidate,needs_info``) or the
+field repeated are alternatives (OR); different fields must all hold (AND);
+several name words must all appear. ``status`` and ``category`` apply to the same
+finding: ``status:candidate category:volume`` means a candidate volume-cap finding.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sqlite3
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Sequence
+
+from store.domain import CATEGORIES, FINDING_STATUSES
+from store.errors import FilterError
+
+# ---------------------------------------------------------------------------
+# Filters
+
+FILTER_FIELDS: dict[str, str] = {
+    "status": "finding status (" + ", ".join(FINDING_STATUSES) + ")",
+    "category": "finding category (volume, rate, circumvention, missing, endpoint, gov, ...)",
+    "over": "worst overage ratio at least N (over:10x, over:2.5, over:150%)",
+    "tier": "tier id",
+    "state": "queue state (open, decided, clear)",
+    "name": "legal name contains",
+    "id": "consumer id contains",
+}
+REVIEW_STATES: tuple[str, ...] = ("open", "decided", "clear")
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """A parsed filter; empty tuples / ``None`` mean "no constraint"."""
+
+    text: str = ""
+    statuses: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    min_ratio: float | None = None
+    tiers: tuple[str, ...] = ()
+    states: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    ids: tuple[str, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        """True when the filter lets every consumer through."""
+        return not (self.statuses or self.categories or self.min_ratio is not None
+                    or self.tiers or self.states or self.names or self.ids)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def parse_filter(text: str) -> QueueFilter:
+    """Parse the reviewer's filter text (syntax in the module docstring).
+
+    Raises :class:`~store.errors.FilterError` (a ``ConfigError``) naming the bad
+    term and listing the valid fields or values.
+    """
+    try:
+        tokens = shlex.split(text, posix=True)
+    except ValueError as exc:
+        raise FilterError(f"cannot read filter {text!r}: {exc} (close the quote)") from exc
+    values: dict[str, list[str]] = {name: [] for name in FILTER_FIELDS}
+    for token in tokens:
+        name, sep, value = token.partition(":")
+        if not sep:
+            name, value = "name", token
+        name = name.strip().lower()
+        if name not in FILTER_FIELDS:
+            raise FilterError(
+                f"unknown filter field {name!r} in {token!r}; valid fields: "
+                + "; ".join(f"{k}: {v}" for k, v in FILTER_FIELDS.items())
+            )
+        if name in ("name", "id"):
+            if value.strip():
+                values[name].append(value.strip())
+            continue
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        if not parts:
+            raise FilterError(f"filter term {token!r} has no value; {name}: {FILTER_FIELDS[name]}")
+        values[name].extend(parts)
+
+    statuses = tuple(dict.fromkeys(_pick(v, FINDING_STATUSES, "status") for v in values["status"]))
+    categories = tuple(dict.fromkeys(_pick(v, tuple(CATEGORIES), "category") for v in values["category"]))
+    states = tuple(dict.fromkeys(_pick(v, REVIEW_STATES, "state") for v in values["state"]))
+    ratios = [_ratio(v) for v in values["over"]]
+    return QueueFilter(
+        text=text.strip(),
+        statuses=statuses,
+        categories=categories,
+        # Alternatives of a threshold: the lowest one lets the most through.
+        min_ratio=min(ratios) if ratios else None,
+        tiers=tuple(dict.fromkeys(values["tier"])),
+        states=states,
+        names=tuple(values["name"]),
+        ids=tuple(values["id"]),
+    )
+
+
+def _pick(value: str, valid: Sequence[str], what: str) -> str:
+    """The one valid id ``value`` names: exact, or a unique prefix of the id or one of its words."""
+    v = value.lower().replace("-", "_").replace(" ", "_")
+    if v in valid:
+        return v
+    matches = [x for x in valid if x.startswith(v)] or [
+        x for x in valid if any(word.startswith(v) for word in x.split("_"))
+    ]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise FilterError(f"unknown {what} {value!r}; valid: {', '.join(valid)}")
+    raise FilterError(f"{what} {value!r} is ambiguous: {', '.join(matches)}")
+
+
+def _ratio(value: str) -> float:
+    v = value.lower().strip()
+    scale = 1.0
+    if v.endswith("%"):
+        v, scale = v[:-1], 0.01
+    elif v.endswith("x") or v.endswith("×"):
+        v = v[:-1]
+    try:
+        number = float(v) * scale
+    except ValueError:
+        raise FilterError(f"over:{value} is not a ratio; write over:10x, over:2.5 or over:150%") from None
+    if number != number or number < 0:
+        raise FilterError(f"over:{value} must be a ratio of zero or more")
+    return number
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, literally (% and _ are data)."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _where(flt: QueueFilter) -> tuple[list[str], list[Any]]:
+    """SQL conditions on ``consumer`` (alias-free) and their parameters."""
+    conds: list[str] = []
+    params: list[Any] = []
+    if flt.statuses or flt.categories:
+        inner = ["f.consumer_id = consumer.id"]
+        if flt.statuses:
+            inner.append(f"f.status IN ({','.join('?' * len(flt.statuses))})")
+            params.extend(flt.statuses)
+        if flt.categories:
+            inner.append(f"f.category IN ({','.join('?' * len(flt.categories))})")
+            params.extend(flt.categories)
+        conds.append(f"EXISTS (SELECT 1 FROM finding f WHERE {' AND '.join(inner)})")
+    if flt.min_ratio is not None:
+        conds.append("worst_ratio >= ?")
+        params.append(flt.min_ratio)
+    if flt.tiers:
+        conds.append(f"lower(tier_id) IN ({','.join('?' * len(flt.tiers))})")
+        params.extend(t.lower() for t in flt.tiers)
+    if flt.states:
+        conds.append(f"review_state IN ({','.join('?' * len(flt.states))})")
+        params.extend(flt.states)
+    for name in flt.names:
+        conds.append("legal_name LIKE ? ESCAPE '\\'")
+        params.append(_like(name))
+    for ident in flt.ids:
+        conds.append("id LIKE ? ESCAPE '\\'")
+        params.append(_like(ident))
+    return conds, params
+
+
+# ---------------------------------------------------------------------------
+# Sorts
+
+SORTS: dict[str, str] = {
+    "severity": "worst overage first",
+    "overage": "mildest overage first",
+    "name": "legal name A-Z",
+    "status": "open, then decided, then clear; worst first within each",
+}
+
+
+@dataclass(frozen=True)
+class _Col:
+    sql: str
+    desc: bool
+    # An enumerated column ordered by this value list instead of by value
+    # (review_state: open < decided < clear); read one value at a time.
+    enum: tuple[str, ...] | None = None
+
+
+_ORDERS: dict[str, tuple[_Col, ...]] = {
+    # Each matches an index: consumer_by_severity, consumer_by_name, consumer_by_state.
+    "severity": (_Col("worst_ratio", True), _Col("id", False)),
+    "overage": (_Col("worst_ratio", False), _Col("id", True)),
+    "name": (_Col("legal_name", False), _Col("id", False)),
+    "status": (_Col("review_state", False, REVIEW_STATES), _Col("worst_ratio", True), _Col("id", False)),
+}
+
+
+@dataclass(frozen=True)
+class QueueQuery:
+    """What the queue shows: a filter and a sort (``reverse`` flips the order)."""
+
+    filter: QueueFilter = field(default_factory=QueueFilter)
+    sort: str = "severity"
+    reverse: bool = False
+
+    def __post_init__(self) -> None:
+        if self.sort not in _ORDERS:
+            raise FilterError(f"unknown sort {self.sort!r}; valid: {', '.join(SORTS)}")
+
+    def columns(self, backwards: bool = False) -> tuple[_Col, ...]:
+        flip = self.reverse != backwards
+        cols = _ORDERS[self.sort]
+        if not flip:
+            return cols
+        return tuple(
+            _Col(c.sql, not c.desc, tuple(reversed(c.enum)) if c.enum else None) for c in cols
+        )
+
+
+# ---------------------------------------------------------------------------
+# Rows
+
+VERDICTS: dict[str, str] = {
+    # Glyph + word so the state reads without colour (NO_COLOR, 16 colours).
+    "open": "● open",
+    "violation": "▲ violation",
+    "decided": "✓ decided",
+    "clear": "· clear",
+}
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One line of the queue."""
+
+    consumer_id: str
+    legal_name: str
+    tier_id: str | None
+    worst_ratio: float
+    open_findings: int
+    review_state: str
+    verdict: str          # glyph + word, e.g. "● open", "▲ violation"
+
+
+_SELECT = (
+    "SELECT id, legal_name, tier_id, worst_ratio, open_findings, review_state, "
+    "EXISTS (SELECT 1 FROM finding f WHERE f.consumer_id = consumer.id "
+    "AND f.status IN ('confirmed', 'audit_requested')) AS violation"
+)
+Key = tuple[Any, ...]
+
+
+def _row(r: Sequence[Any]) -> QueueRow:
+    state = r[5]
+    verdict = VERDICTS["violation"] if state != "open" and r[6] else VERDICTS.get(state, state)
+    return QueueRow(r[0], r[1], r[2], float(r[3]), int(r[4]), state, verdict)
+
+
+def _key(cols: Sequence[_Col], r: Sequence[Any]) -> Key:
+    by_name = {"id": r[0], "legal_name": r[1], "worst_ratio": r[3], "review_state": r[5]}
+    return tuple(by_name[c.sql] for c in cols)
+
+
+# ---------------------------------------------------------------------------
+# Reading in order: a position in the order is "after key K" (or the start);
+# the rows after K split into index ranges read one after another.
+
+
+def _ranges(cols: Sequence[_Col], after: Key | None) -> Iterator[tuple[list[str], list[Any], Sequence[_Col]]]:
+    """(conditions, params, order columns) of the index ranges following ``after``, in order.
+
+    After key (k1, k2, k3) come: c1 = k1 AND c2 = k2 AND c3 past k3; then
+    c1 = k1 AND c2 past k2; then c1 past k1. Each is one seek in the matching
+    index, where a single ``OR`` of them would scan. An enumerated column is read
+    one value at a time.
+    """
+    if after is None:
+        if cols and cols[0].enum is not None:
+            for value in cols[0].enum:
+                yield [f"{cols[0].sql} = ?"], [value], cols[1:]
+        else:
+            yield [], [], cols
+        return
+    for j in range(len(cols) - 1, -1, -1):
+        conds = [f"{c.sql} = ?" for c in cols[:j]]
+        params = list(after[:j])
+        col = cols[j]
+        if col.enum is not None:
+            for value in col.enum[col.enum.index(after[j]) + 1:]:
+                yield conds + [f"{col.sql} = ?"], params + [value], cols[j + 1:]
+        else:
+            yield conds + [f"{col.sql} {'<' if col.desc else '>'} ?"], params + [after[j]], cols[j:]
+
+
+def _order_by(cols: Sequence[_Col]) -> str:
+    return ", ".join(f"{c.sql} {'DESC' if c.desc else 'ASC'}" for c in cols) or "id"
+
+
+def _read(conn: sqlite3.Connection, query: QueueQuery, after: Key | None, skip: int, limit: int,
+          backwards: bool = False, extra: tuple[list[str], list[Any]] = ([], [])) -> list[Sequence[Any]]:
+    """``limit`` raw rows after ``skip`` matching rows past ``after``, in (possibly reversed) order."""
+    cols = query.columns(backwards)
+    fconds, fparams = _where(query.filter)
+    fconds = fconds + extra[0]
+    fparams = fparams + extra[1]
+    out: list[Sequence[Any]] = []
+    for conds, params, order in _ranges(cols, after):
+        if len(out) >= limit:
+            break
+        where = " AND ".join(conds + fconds) or "1"
+        sql = f"{_SELECT} FROM consumer WHERE {where} ORDER BY {_order_by(order)} LIMIT ? OFFSET ?"
+        rows = conn.execute(sql, params + fparams + [limit - len(out), skip]).fetchall()
+        if rows:
+            skip = 0
+            out.extend(rows)
+        elif skip:
+            (n,) = conn.execute(f"SELECT count(*) FROM consumer WHERE {where}", params + fparams).fetchone()
+            skip = max(0, skip - n)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Per-connection memory: anchors (offset -> key) and counts, valid while the
+# database does not change (data_version: other connections' commits;
+# total_changes: this connection's own).
+
+_MAX_ANCHORS = 20_000
+_NEAR = 5_000       # skipping this many rows with OFFSET is cheaper than counting
+
+
+class _Memory:
+    def __init__(self) -> None:
+        self.version: tuple[int, int] | None = None
+        self.counts: dict[QueueQuery, int] = {}
+        self.anchors: dict[QueueQuery, dict[int, Key]] = {}
+
+
+# sqlite3.Connection cannot be weakly referenced: keep the last few connections'
+# memories, holding the connection so its id cannot be reused by another one.
+_MAX_CONNECTIONS = 16
+_memories: "OrderedDict[int, tuple[sqlite3.Connection, _Memory]]" = OrderedDict()
+
+
+def _memory(conn: sqlite3.Connection) -> _Memory:
+    entry = _memories.get(id(conn))
+    if entry is None or entry[0] is not conn:
+        entry = _memories[id(conn)] = (conn, _Memory())
+        while len(_memories) > _MAX_CONNECTIONS:
+            _memories.popitem(last=False)
+    else:
+        _memories.move_to_end(id(conn))
+    mem = entry[1]
+    version = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
+    if mem.version != version:
+        mem.version = version
+        mem.counts.clear()
+        mem.anchors.clear()
+    return mem
+
+
+def _remember(mem: _Memory, query: QueueQuery, offset: int, key: Key) -> None:
+    anchors = mem.anchors.setdefault(query, {})
+    if len(anchors) >= _MAX_ANCHORS:
+        anchors.clear()
+    anchors[offset] = key
+
+
+# ---------------------------------------------------------------------------
+# Public API
+
+
+def count(conn: sqlite3.Connection, query: QueueQuery) -> int:
+    """How many consumers the query shows (remembered until the database changes)."""
+    mem = _memory(conn)
+    if query in mem.counts:
+        return mem.counts[query]
+    flt = query.filter
+    if flt.is_empty:
+        (n,) = conn.execute("SELECT count(*) FROM consumer").fetchone()
+    elif (flt.statuses or flt.categories) and not (flt.min_ratio is not None or flt.tiers or flt.states
+                                                   or flt.names or flt.ids):
+        # Only finding conditions: count from the (few) findings, not the consumers.
+        conds, params = [], []
+        if flt.statuses:
+            conds.append(f"status IN ({','.join('?' * len(flt.statuses))})")
+            params.extend(flt.statuses)
+        if flt.categories:
+            conds.append(f"category IN ({','.join('?' * len(flt.categories))})")
+            params.extend(flt.categories)
+        (n,) = conn.execute(
+            f"SELECT count(DISTINCT consumer_id) FROM finding WHERE {' AND '.join(conds)}", params
+        ).fetchone()
+    else:
+        conds, params = _where(flt)
+        (n,) = conn.execute(f"SELECT count(*) FROM consumer WHERE {' AND '.join(conds)}", params).fetchone()
+    mem.counts[query] = int(n)
+    return int(n)
+
+
+def page(conn: sqlite3.Connection, query: QueueQuery, offset: int, limit: int) -> list[QueueRow]:
+    """Up to ``limit`` rows starting at ``offset`` (0-based) in the query's order."""
+    if limit <= 0 or offset < 0:
+        return []
+    mem = _memory(conn)
+    anchors = mem.anchors.get(query, {})
+    cols = query.columns()
+    # Nearest offset already seen at or before ``offset`` (an anchor is the key of
+    # the row AT that offset, so reading resumes after it).
+    start, after = -1, None
+    for at, key in anchors.items():
+        if start < at < offset:
+            start, after = at, key
+    skip = offset - start - 1
+    if skip > _NEAR:
+        total = count(conn, query)
+        if offset >= total:
+            return []
+        end = min(total, offset + limit)
+        # Read from the end when that is nearer: the rows [offset, end) are the
+        # first (end - offset) rows after skipping (total - end) from the back.
+        back_skip = total - end
+        back_after, back_start = None, total
+        for at, key in anchors.items():
+            if end <= at < back_start:
+                back_start, back_after = at, key
+        back_skip = back_start - end
+        if back_skip < skip:
+            rows = _read(conn, query, back_after, back_skip, end - offset, backwards=True)
+            rows.reverse()
+            result = [_row(r) for r in rows]
+            if rows:
+                _remember(mem, query, offset, _key(cols, rows[0]))
+                _remember(mem, query, offset + len(rows) - 1, _key(cols, rows[-1]))
+            return result
+    rows = _read(conn, query, after, skip, limit)
+    if rows:
+        _remember(mem, query, offset, _key(cols, rows[0]))
+        _remember(mem, query, offset + len(rows) - 1, _key(cols, rows[-1]))
+    return [_row(r) for r in rows]
+
+
+def position_of(conn: sqlite3.Connection, query: QueueQuery, consumer_id: str) -> int | None:
+    """The offset of ``consumer_id`` in the query's order, or ``None`` if the filter hides it."""
+    conds, params = _where(query.filter)
+    found = conn.execute(
+        f"{_SELECT} FROM consumer WHERE {' AND '.join(['id = ?'] + conds)}", [consumer_id] + params
+    ).fetchone()
+    if found is None:
+        return None
+    # Rows before it = rows after it in the reversed order.
+    back = query.columns(backwards=True)
+    before = 0
+    for rconds, rparams, _order in _ranges(back, _key(back, found)):
+        where = " AND ".join(rconds + conds) or "1"
+        (n,) = conn.execute(f"SELECT count(*) FROM consumer WHERE {where}", rparams + params).fetchone()
+        before += n
+    _remember(_memory(conn), query, before, _key(query.columns(), found))
+    return before
+
+
+def next_unreviewed(conn: sqlite3.Connection, query: QueueQuery, from_offset: int, direction: int = 1) -> int | None:
+    """Offset of the nearest consumer after (``direction=1``) or before (``-1``)
+    ``from_offset`` that has findings waiting for a decision; ``None`` if none.
+
+    ``from_offset=-1`` searches from the start; an offset past the end searches
+    backwards from the end.
+    """
+    backwards = direction < 0
+    after: Key | None = None
+    if from_offset >= 0:
+        here = page(conn, query, from_offset, 1)
+        if here:
+            after = _key(query.columns(), _raw_of(conn, here[0].consumer_id))
+        elif not backwards:
+            return None
+    elif backwards:
+        return None
+    rows = _read(conn, query, after, 0, 1, backwards=backwards, extra=(["review_state = 'open'"], []))
+    if not rows:
+        return None
+    return position_of(conn, query, rows[0][0])
+
+
+def _raw_of(conn: sqlite3.Connection, consumer_id: str) -> Sequence[Any]:
+    return conn.execute(f"{_SELECT} FROM consumer WHERE id = ?", (consumer_id,)).fetchone()
