@@ -10,6 +10,7 @@ Hierarchy::
     │   ├── PageRejected         one response was malformed; earlier pages stay stored
     │   └── SourceStopped        the source refused us (401, 403, usage capped, retries exhausted)
     ├── ConflictError            a finding or note changed under the reviewer
+    ├── DecisionRefused          a decision that cannot be recorded as asked (no reason, bad status)
     ├── TemplateError            a note template failed to render
     └── ExportError              an export could not be written (e.g. would overwrite)
 
@@ -88,7 +89,19 @@ class SourceStopped(SyncError):
 
 
 class ConflictError(WardenError):
+    """``current`` holds what the thing is now (status, reviewer, reason, version, ...)
+    so the UI can show the reviewer what changed under them."""
+
     title = "Changed by someone else"
+
+    def __init__(self, message: str, *, current: dict[str, object] | None = None,
+                 title: str | None = None) -> None:
+        super().__init__(message, title=title)
+        self.current: dict[str, object] = dict(current or {})
+
+
+class DecisionRefused(WardenError):
+    title = "Decision refused"
 
 
 class TemplateError(WardenError):

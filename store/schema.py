@@ -211,6 +211,10 @@ CREATE TABLE decision (
     new_value   TEXT,
     reason      TEXT,
     undoes      INTEGER REFERENCES decision(id),
+    -- Entries written by one reviewer action (a confirmation that also sets the
+    -- severity, a bulk decision) share the id of the action's first entry, so
+    -- undo reverts them together.
+    action_id   INTEGER,
     prev_hash   TEXT NOT NULL,
     hash        TEXT NOT NULL UNIQUE
 );
