@@ -1,0 +1,203 @@
+"""``warden-feed``: warden's own summary format (documented in README.md).
+
+Chains: ``tiers``, then per shard K of N: ``consumers/K``, ``usage/K``,
+``endpoints/K``. The client picks N (option ``shards``); the server splits its
+consumers into N contiguous ranges, so the shards can be fetched concurrently
+while each shard's cursor chain stays sequential.
+
+Usage pages are compact rows ``[app, day, metric, value]``: the hot path of a
+sync. Rows whose values are already well-typed are passed on as they are; only
+the odd ones ("200", "62.0") go through :func:`store.sync.counts.parse_count`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Mapping
+
+from store.config import SourceConfig
+from store.errors import ConfigError, PageRejected
+from store.sync.adapter import (
+    AppRecord, ConsumerRecord, ErrorVerdict, ParsedPage, Request, TierRecord, Window, expect,
+)
+from store.sync.counts import INT64_MAX, parse_count, parse_day, parse_id
+from store.sync.retry import default_verdict, error_detail
+
+USAGE_COLUMNS = ["app", "day", "metric", "value"]
+ENDPOINT_COLUMNS = ["app", "day", "endpoint", "calls"]
+PERIODS = ("day", "month", "year")
+MAX_SHARDS = 256
+
+
+class WardenFeed:
+    """Adapter for the ``warden-feed`` format. Options: ``shards`` (1..256,
+    default 4), ``limit`` (rows per page asked for; the server may cap it)."""
+
+    kind: ClassVar[str] = "warden-feed"
+
+    def __init__(self, source: SourceConfig) -> None:
+        self.source = source
+        shards = source.options.get("shards", 4)
+        if type(shards) is not int or not 1 <= shards <= MAX_SHARDS:
+            raise ConfigError(f"source {source.name!r}: option shards must be a whole number 1..{MAX_SHARDS}")
+        limit = source.options.get("limit")
+        if limit is not None and (type(limit) is not int or limit < 1):
+            raise ConfigError(f"source {source.name!r}: option limit must be a positive whole number")
+        self.shards: int = shards
+        self.limit: int | None = limit
+        # Days and metrics seen valid in this sync: a page repeats a few hundred
+        # distinct days across ten thousand rows, so each is checked once.
+        self._days: set[str] = set()
+        self._names: set[str] = set()
+
+    # -- requests ------------------------------------------------------------------
+
+    def chains(self, window: Window) -> dict[str, Request]:
+        span = {"start": window.start.isoformat(), "end": window.end.isoformat()}
+        chains: dict[str, Request] = {"tiers": Request.get("tiers", limit=self.limit)}
+        for shard in range(self.shards):
+            sharding = {"shard": shard, "shards": self.shards}
+            chains[f"consumers/{shard}"] = Request.get("consumers", **sharding, limit=self.limit)
+            chains[f"usage/{shard}"] = Request.get("usage", **sharding, **span, limit=self.limit)
+            chains[f"endpoints/{shard}"] = Request.get("endpoints", **sharding, **span, limit=self.limit)
+        return chains
+
+    def auth_headers(self, token: str | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def classify_error(self, status: int, headers: Mapping[str, str], body: bytes, now: float) -> ErrorVerdict:
+        return default_verdict(status, headers, now, detail=error_detail(body, "message", "code"))
+
+    # -- parsing -------------------------------------------------------------------
+
+    def parse(self, chain: str, request: Request, body: Any, window: Window) -> ParsedPage:
+        expect(isinstance(body, dict), "expected a JSON object", "$")
+        kind = chain.split("/", 1)[0]
+        if kind == "usage":
+            page = ParsedPage(usage=self._rows(body, USAGE_COLUMNS, metric_column=True))
+        elif kind == "endpoints":
+            page = ParsedPage(endpoint_usage=self._rows(body, ENDPOINT_COLUMNS, metric_column=False))
+        elif kind == "consumers":
+            page = self._consumers(body)
+        elif kind == "tiers":
+            page = ParsedPage(tiers=[self._tier(item, f"$.data[{i}]") for i, item in enumerate(_data(body))])
+        else:
+            raise PageRejected(f"unknown chain {chain!r}", path="$")
+        page.next = _next(body, request)
+        return page
+
+    def _rows(self, body: dict[str, Any], columns: list[str], *, metric_column: bool) -> list[Any]:
+        expect(body.get("columns") == columns, f"expected columns {columns}", "$.columns")
+        rows = body.get("rows")
+        expect(isinstance(rows, list), "expected a list of rows", "$.rows")
+        days = self._days
+        names = self._names
+        # Fast path: one pass of cheap checks per row; the rows (JSON lists) are
+        # handed to executemany unchanged. Anything unusual is redone carefully.
+        for i, row in enumerate(rows):
+            if (type(row) is list and len(row) == 4
+                    and type(row[0]) is str and row[0]
+                    and type(row[1]) is str and row[1] in days
+                    and type(row[2]) is str and row[2] in names
+                    and type(row[3]) is int and 0 <= row[3] <= INT64_MAX):
+                continue
+            rows[i] = self._row(row, i, days, names)
+        return rows
+
+    def _row(self, row: Any, i: int, days: set[str], names: set[str]) -> list[Any]:
+        path = f"$.rows[{i}]"
+        expect(isinstance(row, list) and len(row) == 4, "expected [app, day, name, value]", path)
+        app = parse_id(row[0], f"{path}[0]")
+        day = row[1]
+        if not isinstance(day, str) or day not in days:
+            expect(isinstance(day, str), "expected a day YYYY-MM-DD", f"{path}[1]")
+            expect(parse_day(day, f"{path}[1]") == day, f"{day!r} is not a day YYYY-MM-DD", f"{path}[1]")
+            days.add(day)
+        name = row[2]
+        if not isinstance(name, str) or name not in names:
+            expect(isinstance(name, str) and bool(name.strip()), "expected a metric or endpoint name",
+                   f"{path}[2]")
+            names.add(name)
+        return [app, day, name, parse_count(row[3], f"{path}[3]")]
+
+    def _consumers(self, body: dict[str, Any]) -> ParsedPage:
+        page = ParsedPage()
+        for i, item in enumerate(_data(body)):
+            path = f"$.data[{i}]"
+            expect(isinstance(item, dict), "expected an object", path)
+            consumer_id = parse_id(item.get("id"), f"{path}.id")
+            legal_name = item.get("legal_name")
+            expect(isinstance(legal_name, str) and bool(legal_name.strip()), "expected a legal name",
+                   f"{path}.legal_name")
+            page.consumers.append(ConsumerRecord(
+                id=consumer_id,
+                legal_name=legal_name,
+                notice_contact=_text(item, "notice_contact", path),
+                tier_id=_text(item, "tier", path),
+                agreement_version=_text(item, "agreement_version", path),
+                declared_use_case=_text(item, "declared_use_case", path),
+                government_end_users=_text(item, "government_end_users", path),
+            ))
+            apps = item.get("apps", [])
+            expect(isinstance(apps, list), "expected a list of apps", f"{path}.apps")
+            for j, app in enumerate(apps):
+                app_path = f"{path}.apps[{j}]"
+                expect(isinstance(app, dict), "expected an object", app_path)
+                page.apps.append(AppRecord(
+                    app_id=parse_id(app.get("id"), f"{app_path}.id"),
+                    consumer_id=consumer_id,
+                    name=_text(app, "name", app_path),
+                    declared_use_case=_text(app, "declared_use_case", app_path),
+                ))
+        return page
+
+    def _tier(self, item: Any, path: str) -> TierRecord:
+        expect(isinstance(item, dict), "expected an object", path)
+        tier_id = parse_id(item.get("id"), f"{path}.id")
+        endpoints = item.get("allowed_endpoints")
+        if endpoints is not None:
+            expect(isinstance(endpoints, list) and all(isinstance(e, str) for e in endpoints),
+                   "expected a list of endpoint patterns or null", f"{path}.allowed_endpoints")
+        limits = []
+        raw_limits = item.get("limits", [])
+        expect(isinstance(raw_limits, list), "expected a list of limits", f"{path}.limits")
+        for j, limit in enumerate(raw_limits):
+            limit_path = f"{path}.limits[{j}]"
+            expect(isinstance(limit, dict), "expected an object", limit_path)
+            metric = limit.get("metric")
+            expect(isinstance(metric, str) and bool(metric), "expected a metric", f"{limit_path}.metric")
+            period = limit.get("period")
+            expect(period in PERIODS, f"expected a period ({', '.join(PERIODS)})", f"{limit_path}.period")
+            limits.append((metric, period, parse_count(limit.get("max"), f"{limit_path}.max")))
+        clauses = item.get("clauses") or {}
+        expect(isinstance(clauses, dict) and all(isinstance(v, str) for v in clauses.values()),
+               "expected an object of clause references", f"{path}.clauses")
+        name = item.get("name")
+        return TierRecord(
+            id=tier_id,
+            name=name if isinstance(name, str) and name else tier_id,
+            agreement_version=_text(item, "agreement_version", path),
+            allowed_endpoints=endpoints,
+            limits=limits,
+            clauses=dict(clauses),
+        )
+
+
+def _data(body: dict[str, Any]) -> list[Any]:
+    data = body.get("data")
+    expect(isinstance(data, list), "expected a list", "$.data")
+    return data
+
+
+def _text(item: dict[str, Any], key: str, path: str) -> str | None:
+    value = item.get(key)
+    expect(value is None or isinstance(value, str), "expected text or null", f"{path}.{key}")
+    return value
+
+
+def _next(body: dict[str, Any], request: Request) -> Request | None:
+    cursor = body.get("next")
+    if cursor is None:
+        return None
+    expect(isinstance(cursor, str) and bool(cursor), "expected a cursor or null", "$.next")
+    params = tuple(p for p in request.params if p[0] != "cursor") + (("cursor", cursor),)
+    return Request(request.path, params)

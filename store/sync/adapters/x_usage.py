@@ -1,0 +1,98 @@
+"""``x-usage``: X API v2 ``GET /2/usage/tweets`` (posts retrieved per client app per day).
+
+One request, not paginated: ``days`` (1..90) counts back from the server's today.
+``data.daily_client_app_usage[].usage[]`` becomes metric ``records`` per
+``client_app_id``; ``project_cap``, ``project_usage``, ``project_id`` and
+``cap_reset_day`` are kept as source facts (caps exceed 2^31, ids have 22 digits:
+parsed as 64-bit integers and TEXT). A day without its ``usage`` key rejects the
+page: missing is not zero. A ``usage-capped`` problem (even as HTTP 429) stops
+the source instead of being retried.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar, Mapping
+
+from store.config import SourceConfig
+from store.errors import ConfigError
+from store.sync.adapter import ErrorVerdict, ParsedPage, Request, Window, expect
+from store.sync.counts import parse_count, parse_day, parse_id
+from store.sync.retry import default_verdict
+
+USAGE_FIELDS = "cap_reset_day,daily_client_app_usage,daily_project_usage,project_cap,project_id,project_usage"
+MAX_DAYS = 90
+METRIC = "records"
+
+
+class XUsage:
+    """Adapter for X's usage endpoint. Option ``days`` (1..90) fixes how many days
+    to ask for; by default the sync window decides (capped at 90)."""
+
+    kind: ClassVar[str] = "x-usage"
+
+    def __init__(self, source: SourceConfig) -> None:
+        self.source = source
+        days = source.options.get("days")
+        if days is not None and (type(days) is not int or not 1 <= days <= MAX_DAYS):
+            raise ConfigError(f"source {source.name!r}: option days must be a whole number 1..{MAX_DAYS}")
+        self.days: int | None = days
+
+    def chains(self, window: Window) -> dict[str, Request]:
+        days = self.days or max(1, min(MAX_DAYS, (window.end - window.start).days + 1))
+        return {"usage": Request.get("2/usage/tweets", days=days, **{"usage.fields": USAGE_FIELDS})}
+
+    def auth_headers(self, token: str | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def classify_error(self, status: int, headers: Mapping[str, str], body: bytes, now: float) -> ErrorVerdict:
+        problem = _problem(body)
+        kind = problem.get("type")
+        detail = problem.get("detail") or problem.get("title") or ""
+        detail = detail[:200] if isinstance(detail, str) else ""
+        if isinstance(kind, str) and kind.rstrip("/").endswith("/usage-capped"):
+            said = f": {detail}" if detail else ""
+            return ErrorVerdict(retry=False, reason=f"usage capped (HTTP {status}){said}; not retried")
+        return default_verdict(status, headers, now, detail=detail)
+
+    def parse(self, chain: str, request: Request, body: Any, window: Window) -> ParsedPage:
+        expect(isinstance(body, dict), "expected a JSON object", "$")
+        data = body.get("data")
+        if data is None and "errors" in body:
+            expect(False, "the response carries errors and no data", "$.errors")
+        expect(isinstance(data, dict), "expected an object", "$.data")
+        page = ParsedPage()
+        if data.get("project_id") is not None:
+            page.facts["project_id"] = parse_id(data["project_id"], "$.data.project_id")
+        for key in ("project_cap", "project_usage", "cap_reset_day"):
+            if data.get(key) is not None:
+                page.facts[key] = str(parse_count(data[key], f"$.data.{key}"))
+        apps = data.get("daily_client_app_usage", [])
+        expect(isinstance(apps, list), "expected a list", "$.data.daily_client_app_usage")
+        rows = page.usage
+        for i, app in enumerate(apps):
+            path = f"$.data.daily_client_app_usage[{i}]"
+            expect(isinstance(app, dict), "expected an object", path)
+            app_id = parse_id(app.get("client_app_id"), f"{path}.client_app_id")
+            days = app.get("usage", [])
+            expect(isinstance(days, list), "expected a list", f"{path}.usage")
+            for j, entry in enumerate(days):
+                entry_path = f"{path}.usage[{j}]"
+                expect(isinstance(entry, dict), "expected an object", entry_path)
+                day = parse_day(entry.get("date"), f"{entry_path}.date")
+                # Missing is not zero: a day listed without its figure is malformed.
+                expect("usage" in entry, "day without its usage figure", f"{entry_path}.usage")
+                rows.append((app_id, day, METRIC, parse_count(entry["usage"], f"{entry_path}.usage")))
+        return page
+
+
+def _problem(body: bytes) -> dict[str, Any]:
+    """The RFC 7807 problem in an error body (X also wraps them in ``errors``)."""
+    try:
+        data = json.loads(body[:65536])
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    if isinstance(data, dict) and isinstance(data.get("errors"), list) and data["errors"]:
+        first = data["errors"][0]
+        return first if isinstance(first, dict) else {}
+    return data if isinstance(data, dict) else {}

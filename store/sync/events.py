@@ -1,0 +1,104 @@
+"""What a sync reports while it runs: small frozen dataclasses.
+
+Each event has ``as_line()`` (one human line, for stderr) and ``as_json()`` (a
+dict for JSON lines). ``on_event`` callbacks may be called from the engine's
+fetch threads (``Retrying``) as well as from the calling thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+Status = Literal["ok", "partial", "failed", "cancelled"]
+
+
+@dataclass(frozen=True)
+class SyncEvent:
+    kind = "event"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"event": self.kind, **asdict(self)}
+
+    def as_line(self) -> str:  # pragma: no cover - every event overrides it
+        return f"sync: {self.kind}"
+
+
+@dataclass(frozen=True)
+class SourceStarted(SyncEvent):
+    source: str
+    run_id: int
+    window_start: str
+    window_end: str
+    chains: int
+    resumed: bool = False
+    kind = "source_started"
+
+    def as_line(self) -> str:
+        how = "resuming run" if self.resumed else "run"
+        return (f"sync {self.source}: {how} {self.run_id}, {self.window_start}..{self.window_end}, "
+                f"{self.chains} page chains")
+
+
+@dataclass(frozen=True)
+class PageStored(SyncEvent):
+    source: str
+    chain: str
+    rows: int          # rows of this page
+    pages: int         # pages stored so far in this run
+    total_rows: int    # rows stored so far in this run
+    kind = "page_stored"
+
+    def as_line(self) -> str:
+        return (f"sync {self.source}: {self.chain} +{self.rows:,} rows "
+                f"({self.pages:,} pages, {self.total_rows:,} rows)")
+
+
+@dataclass(frozen=True)
+class Retrying(SyncEvent):
+    source: str
+    url: str           # without secrets
+    wait_s: float
+    reason: str
+    kind = "retrying"
+
+    def as_line(self) -> str:
+        return f"sync {self.source}: {self.reason}; retrying in {self.wait_s:.1f} s ({self.url})"
+
+
+@dataclass(frozen=True)
+class PageFailed(SyncEvent):
+    source: str
+    url: str
+    error: str
+    kind = "page_failed"
+
+    def as_line(self) -> str:
+        return f"sync {self.source}: page rejected: {self.error}"
+
+
+@dataclass(frozen=True)
+class SourceFinished(SyncEvent):
+    source: str
+    status: Status
+    rows: int
+    pages: int
+    error: str | None = None
+    kind = "source_finished"
+
+    def as_line(self) -> str:
+        line = f"sync {self.source}: {self.status}, {self.pages:,} pages, {self.rows:,} rows"
+        return f"{line}: {self.error}" if self.error else line
+
+
+@dataclass(frozen=True)
+class SourceResult:
+    """How the sync of one source ended. ``rows``/``pages`` count the whole run
+    (a resumed run includes what was stored before the interruption)."""
+
+    source: str
+    run_id: int | None   # None: no run was started (e.g. another process syncs it)
+    status: Status
+    rows: int
+    pages: int
+    error: str | None = None

@@ -1,0 +1,206 @@
+"""One GET with retries, a size limit, a hash, and a URL fit to store.
+
+The fetch threads of :mod:`store.sync.engine` call :meth:`PageFetcher.get`; it
+never touches the database. What it learnt about a response that failed travels
+in :class:`FetchFailed` so the writer can still record the page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+import httpx
+
+from store.clock import Clock, iso
+from store.config import SourceConfig
+from store.errors import PageRejected, SourceStopped, SyncError
+from store.sync.adapter import Adapter, ErrorVerdict, Request
+from store.sync.retry import backoff_delay
+
+# Query parameters that may carry a credential: never stored, never shown.
+SECRET_PARAMS = frozenset({
+    "token", "access_token", "api_key", "apikey", "key", "secret", "client_secret", "password",
+    "sig", "signature", "auth", "authorization", "x-amz-signature", "x-amz-credential",
+    "x-amz-security-token",
+})
+# An error body is only read this far: enough for the vendor's message.
+ERROR_BODY_BYTES = 64 * 1024
+
+Sleep = Callable[[float], None]
+OnRetry = Callable[[str, float, str], None]  # (public url, wait seconds, reason)
+
+
+class Cancelled(Exception):
+    """The sync was asked to stop; the page in hand is dropped (not committed)."""
+
+
+@dataclass(frozen=True)
+class Fetched:
+    url: str          # without secrets
+    status: int
+    body: bytes       # as delivered after content decoding (gzip ...)
+    sha256: str
+    fetched_at: str
+
+
+class FetchFailed(Exception):
+    """A request that ended without a usable body: ``error`` says why (a
+    ``SourceStopped`` or ``PageRejected``); the rest is provenance for ``sync_page``."""
+
+    def __init__(self, error: SyncError, *, url: str, fetched_at: str, status: int | None = None,
+                 body_bytes: int | None = None, sha256: str | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.url = url
+        self.fetched_at = fetched_at
+        self.status = status
+        self.body_bytes = body_bytes
+        self.sha256 = sha256
+
+
+class _TooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
+def full_url(base: str, request: Request) -> str:
+    """The request's path joined to the source's base URL (absolute paths win)."""
+    if request.path.startswith(("http://", "https://")):
+        return request.path
+    if not request.path:
+        return base
+    return base.rstrip("/") + "/" + request.path.lstrip("/")
+
+
+def public_url(url: str, params: tuple[tuple[str, str], ...] = (), *, secrets: tuple[str, ...] = ()) -> str:
+    """``url`` with ``params``, minus anything secret: user:password, query
+    parameters named like credentials, and any of ``secrets`` appearing anywhere."""
+    parsed = httpx.URL(url)
+    kept = [(k, v) for k, v in list(parsed.params.multi_items()) + list(params)
+            if k.lower() not in SECRET_PARAMS]
+    clean = str(parsed.copy_with(username=None, password=None, query=None, fragment=None))
+    if kept:
+        clean += "?" + str(httpx.QueryParams(kept))
+    for secret in secrets:
+        if secret:
+            clean = clean.replace(secret, "***")
+    return clean
+
+
+class PageFetcher:
+    """GETs the pages of one source, retrying what is worth retrying.
+
+    Shared by the source's fetch threads (``httpx.Client`` is thread-safe).
+    ``sleep`` is injectable so tests do not wait for real; by default the wait
+    ends early when ``cancel`` is set.
+    """
+
+    def __init__(self, client: httpx.Client, source: SourceConfig, adapter: Adapter, *,
+                 token: str | None, clock: Clock, cancel: threading.Event,
+                 sleep: Sleep | None = None, on_retry: OnRetry | None = None) -> None:
+        self.client = client
+        self.source = source
+        self.adapter = adapter
+        self.clock = clock
+        self.cancel = cancel
+        self.sleep = sleep
+        self.on_retry = on_retry
+        self._token = token
+        self._headers = {"Accept": "application/json", **adapter.auth_headers(token)}
+
+    def url_of(self, request: Request) -> str:
+        """The URL of ``request`` as it may be stored and shown."""
+        return public_url(full_url(self.source.url, request), request.params, secrets=self._secrets())
+
+    def _secrets(self) -> tuple[str, ...]:
+        return (self._token,) if self._token else ()
+
+    def get(self, request: Request) -> Fetched:
+        """The body of ``request``; raises :class:`FetchFailed` (source stopped, or
+        body too large) or :class:`Cancelled`."""
+        source = self.source
+        url = full_url(source.url, request)
+        shown = self.url_of(request)
+        waited = 0.0
+        attempt = 0
+        while True:
+            attempt += 1
+            if self.cancel.is_set():
+                raise Cancelled()
+            fetched_at = iso(self.clock())
+            status: int | None = None
+            try:
+                with self.client.stream("GET", url, params=list(request.params), headers=self._headers) as response:
+                    status = response.status_code
+                    if 200 <= status < 300:
+                        try:
+                            body = _read(response, source.max_body_bytes)
+                        except _TooLarge as too_large:
+                            error = PageRejected(
+                                f"response body is larger than max_body_bytes ({source.max_body_bytes:,} bytes)",
+                                path="$", source=source.name, url=shown)
+                            raise FetchFailed(error, url=shown, fetched_at=fetched_at, status=status,
+                                              body_bytes=too_large.size) from None
+                        return Fetched(shown, status, body, hashlib.sha256(body).hexdigest(), fetched_at)
+                    try:
+                        error_body = _read(response, ERROR_BODY_BYTES, truncate=True)
+                    except httpx.HTTPError:
+                        error_body = b""
+                    verdict = self.adapter.classify_error(status, response.headers, error_body,
+                                                          self.clock().timestamp())
+            except httpx.TimeoutException as exc:
+                verdict = ErrorVerdict(retry=True, reason=f"timed out ({_kind(exc)})")
+            except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                verdict = ErrorVerdict(retry=True, reason=f"connection failed ({_kind(exc)})")
+            except httpx.HTTPError as exc:
+                verdict = ErrorVerdict(retry=False, reason=f"request failed ({_kind(exc)})")
+
+            def stop(why: str) -> FetchFailed:
+                return FetchFailed(SourceStopped(f"source {source.name!r} stopped: {why} ({shown})",
+                                                 source=source.name),
+                                   url=shown, fetched_at=fetched_at, status=status)
+
+            if not verdict.retry:
+                raise stop(verdict.reason)
+            if attempt >= source.max_attempts:
+                raise stop(f"{verdict.reason}; gave up after {attempt} attempts")
+            wait = verdict.retry_after if verdict.retry_after is not None else backoff_delay(attempt)
+            if waited + wait > source.max_retry_seconds:
+                raise stop(f"{verdict.reason}; waiting {wait:.0f} s more would exceed "
+                           f"max_retry_seconds ({source.max_retry_seconds:g} s)")
+            if self.on_retry is not None:
+                self.on_retry(shown, wait, verdict.reason)
+            if self.sleep is not None:
+                self.sleep(wait)
+            elif self.cancel.wait(wait):
+                raise Cancelled()
+            waited += wait
+
+
+def _read(response: httpx.Response, limit: int, *, truncate: bool = False) -> bytes:
+    """The decoded body, counted as it streams so a huge (or decompression-bomb)
+    body is refused without being held in memory."""
+    length = response.headers.get("content-length")
+    if not truncate and length and length.isdigit() and "content-encoding" not in response.headers:
+        if int(length) > limit:
+            raise _TooLarge(int(length))
+    chunks: list[bytes] = []
+    total = 0
+    for chunk in response.iter_bytes():
+        total += len(chunk)
+        if total > limit:
+            if truncate:
+                chunks.append(chunk[: limit - (total - len(chunk))])
+                break
+            raise _TooLarge(total)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _kind(exc: Exception) -> str:
+    """A short name for a transport error; its text may quote the URL, so it is not used."""
+    return type(exc).__name__
+
