@@ -1,0 +1,103 @@
+"""A small, deterministic review database for the TUI tests and screenshots.
+
+Written through ``store.db`` (migrations, WAL) and plain inserts, then the queue
+summary is refreshed the way the rules do it. The case consumer is at the top of
+the queue; one consumer has a hostile name (markup and a terminal escape).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+from store.clock import fixed_clock, iso
+from store.db import connect, transaction
+from store.queue_summary import refresh_all
+
+NOW = datetime(2023, 1, 2, 9, 30, tzinfo=timezone.utc)
+CLOCK = fixed_clock(NOW)
+HOSTILE_NAME = "[bold red]x[/] \x1b[31mRED\x1b[0m \x1b]52;c;aGk=\x07Corp"
+
+TIER_LIMITS = [
+    ("calls", "day", 1_000_000),
+    ("calls", "month", 20_000_000),
+    ("calls", "year", 200_000_000),
+    ("records", "month", 500_000_000),
+    ("records", "year", 5_000_000_000),
+]
+
+# (id, legal name, apps, calls per day per app, records per day per app, use case)
+CONSUMERS = [
+    ("northwind-analytics", "Northwind Analytics Ltd", 3, 712_000, 23_900_000, None),
+    ("contoso-borderline", "Contoso Borderline GmbH", 1, 560_000, 1_000_000, "market research"),
+    ("hostile-co", HOSTILE_NAME, 1, 700_000, 100_000, "[link=https://evil.invalid]click[/link]"),
+    ("fabrikam", "Fabrikam Data Inc", 2, 10_000, 20_000, "weather dashboards"),
+    ("tailspin", "Tailspin Toys", 1, 640_000, 100_000, "ads"),
+]
+FILLER = 40
+
+
+def _finding(conn, fid: int, consumer: str, category: str, period: str, start: str, end: str,
+             metric: str | None, actual: int | None, limit: int | None, status: str = "candidate",
+             severity: str = "high") -> None:
+    ratio = actual / limit if actual and limit else None
+    conn.execute(
+        "INSERT INTO finding (id, consumer_id, category, period, period_start, period_end, severity, status,"
+        " rule_id, metric, actual, limit_value, ratio, figures, dedupe_key, detected_at, updated_at)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (fid, consumer, category, period, start, end, severity, status, category, metric, actual, limit,
+         ratio, json.dumps({"apps": {}}), f"{category}|{consumer}|{period}|{metric}", iso(NOW), iso(NOW)),
+    )
+
+
+def seed_review_db(path: Path, *, filler: int = FILLER) -> Path:
+    """Create the database at ``path``; returns it."""
+    conn = connect(path)
+    with transaction(conn):
+        conn.execute("INSERT INTO source (name, kind, url) VALUES ('feed', 'warden-feed', 'http://127.0.0.1/feed/v1')")
+        conn.execute("INSERT INTO tier (id, name, agreement_version) VALUES ('standard', 'Standard', 'v3')")
+        conn.executemany("INSERT INTO tier_limit VALUES ('standard', ?, ?, ?)", TIER_LIMITS)
+        conn.execute(
+            "INSERT INTO sync_run (id, source, started_at, finished_at, status, pages, rows_taken)"
+            " VALUES (1, 'feed', '2023-01-01T06:00:00Z', '2023-01-01T06:02:00Z', 'ok', 10, 1000)"
+        )
+        days = [date(2022, 1, 1) + timedelta(days=n) for n in range(365)]
+        for cid, name, apps, calls, records, use in CONSUMERS:
+            conn.execute(
+                "INSERT INTO consumer (id, legal_name, notice_contact, tier_id, agreement_version,"
+                " declared_use_case) VALUES (?,?,?,?,?,?)",
+                (cid, name, f"legal@{cid}.example", "standard", "v3", use),
+            )
+            for n in range(apps):
+                app_id = f"{cid}-app{n + 1}"
+                conn.execute(
+                    "INSERT INTO app (source, app_id, consumer_id, name, declared_use_case) VALUES (?,?,?,?,?)",
+                    ("feed", app_id, cid, f"App {n + 1}", use if n == 0 else None),
+                )
+                rows = []
+                for i, d in enumerate(days):
+                    wave = 1 + ((i * 7 + n * 3) % 11) / 20
+                    rows.append(("feed", app_id, d.isoformat(), "calls", int(calls * wave)))
+                    rows.append(("feed", app_id, d.isoformat(), "records", int(records * wave)))
+                conn.executemany("INSERT INTO usage VALUES (?,?,?,?,?,1,1)", rows)
+        for n in range(filler):
+            conn.execute(
+                "INSERT INTO consumer (id, legal_name, tier_id) VALUES (?,?, 'standard')",
+                (f"consumer-{n:03d}", f"Consumer {n:03d} Ltd"),
+            )
+        _finding(conn, 1, "northwind-analytics", "volume_cap", "2022", "2022-01-01", "2022-12-31",
+                 "calls", 780_412_345, 200_000_000, severity="critical")
+        _finding(conn, 2, "northwind-analytics", "volume_cap", "2022", "2022-01-01", "2022-12-31",
+                 "records", 26_170_000_000, 5_000_000_000, severity="critical")
+        _finding(conn, 3, "northwind-analytics", "missing_use_case", "2022", "2022-01-01", "2022-12-31",
+                 None, None, None, severity="medium")
+        _finding(conn, 4, "contoso-borderline", "volume_cap", "2022-03", "2022-03-01", "2022-03-31",
+                 "calls", 20_400_000, 20_000_000, severity="low")
+        _finding(conn, 5, "hostile-co", "volume_cap", "2022-05", "2022-05-01", "2022-05-31",
+                 "calls", 30_000_000, 20_000_000)
+        _finding(conn, 6, "tailspin", "volume_cap", "2022-07", "2022-07-01", "2022-07-31",
+                 "calls", 21_000_000, 20_000_000, status="dismissed", severity="low")
+        refresh_all(conn)
+    conn.close()
+    return path

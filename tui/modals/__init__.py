@@ -1,0 +1,1 @@
+"""Modal screens, each typed by what it returns to the review screen."""

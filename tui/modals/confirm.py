@@ -1,0 +1,57 @@
+"""``v``: confirm a violation (category, severity, reason)."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.widgets import Input, Label, Select
+
+from store.domain import CATEGORIES, SEVERITIES
+from tui.modals.base import DecisionModal
+from tui.modals.choices import ConfirmChoice, FindingOption
+
+KEEP = "__detected__"
+
+
+class ConfirmViolation(DecisionModal[ConfirmChoice]):
+    """Confirm open findings as violations."""
+
+    TITLE_TEXT = "Confirm violation"
+
+    def __init__(self, *, scope: str, findings: list[FindingOption] | None = None,
+                 severity: str = "high") -> None:
+        super().__init__(scope=scope, findings=findings)
+        self.default_severity = severity if severity in SEVERITIES else "high"
+
+    def fields(self) -> ComposeResult:
+        yield Label("Category")
+        yield Select(
+            [("as detected", KEEP), *((label, cid) for cid, label in CATEGORIES.items())],
+            value=KEEP, allow_blank=False, id="category",
+        )
+        yield Label("Severity")
+        yield Select(
+            [(s.capitalize(), s) for s in SEVERITIES],
+            value=self.default_severity, allow_blank=False, id="severity",
+        )
+        yield Label("Reason")
+        yield Input(placeholder="why this is a violation (required)", id="reason")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.submit()
+
+    def result(self) -> ConfirmChoice | str:
+        ids = self.chosen_ids()
+        if self.findings and not ids:
+            return "choose at least one finding"
+        reason = self.query_one("#reason", Input).value.strip()
+        if not reason:
+            return "a reason is required"
+        category = self.query_one("#category", Select).value
+        severity = self.query_one("#severity", Select).value
+        return ConfirmChoice(
+            finding_ids=ids,
+            category=None if category == KEEP else str(category),
+            severity=str(severity),
+            reason=reason,
+        )

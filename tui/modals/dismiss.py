@@ -1,0 +1,39 @@
+"""``d``: dismiss findings; a reason is required."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.widgets import Input, Label, Select
+
+from store.domain import DISMISS_REASONS
+from tui.modals.base import DecisionModal
+from tui.modals.choices import DismissChoice
+
+
+class Dismiss(DecisionModal[DismissChoice]):
+    """Dismiss open findings with a reason code and text."""
+
+    TITLE_TEXT = "Dismiss"
+
+    def fields(self) -> ComposeResult:
+        yield Label("Reason")
+        yield Select([(label, code) for code, label in DISMISS_REASONS.items()],
+                     prompt="choose a reason", id="reason_code")
+        yield Label("Explanation")
+        yield Input(placeholder="required for 'Other'", id="reason_text")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.submit()
+
+    def result(self) -> DismissChoice | str:
+        ids = self.chosen_ids()
+        if self.findings and not ids:
+            return "choose at least one finding"
+        code = self.query_one("#reason_code", Select).value
+        if code is Select.NULL or code is None:
+            return "choose a reason"
+        text = self.query_one("#reason_text", Input).value.strip()
+        if code == "other" and not text:
+            return "explain the 'Other' reason"
+        return DismissChoice(finding_ids=ids, reason_code=str(code), reason_text=text)

@@ -1,0 +1,700 @@
+"""The review screen: the queue on the left, the selected consumer on the right.
+
+Every database read or write runs in a thread worker that posts a message; only
+the handlers below touch widgets. Queue pages are read on one connection kept
+for the queue (used under a lock) so ``store.queue`` can reuse the keyset
+anchors it remembers per connection; other work uses the worker thread's own
+connection (``app.connections``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+from rich.text import Text
+from textual import events, work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Container, Vertical
+from textual.keys import format_key
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+from textual.worker import get_current_worker
+
+from store import queue as queue_store
+from store import review
+from store.db import connect
+from store.domain import CATEGORIES
+from store.errors import ConflictError, WardenError
+from tui.modals.choices import ConfirmChoice, DismissChoice, FindingOption, ManualChoice, NeedsInfoChoice
+from tui.modals.confirm import ConfirmViolation
+from tui.modals.dismiss import Dismiss
+from tui.modals.filter import FilterInput
+from tui.modals.help import Help
+from tui.modals.manual import ManualFinding
+from tui.modals.needs_info import NeedsInfo
+from tui.modals.sync import SyncProgress
+from tui.text import literal, visible
+from tui.widgets.detail import ChartState, DetailPane, load_detail
+from tui.widgets.queue import PAGE_SIZE, QueueView, header_text
+
+if TYPE_CHECKING:
+    from tui.app import WardenApp
+
+# Below this width the panes stack (queue above, detail below).
+NARROW_WIDTH = 100
+
+
+# --- messages posted by workers ------------------------------------------------------
+
+
+@dataclass
+class QueueCounted(Message):
+    generation: int
+    total: int
+    cursor: int | None
+    sync_state: str
+
+
+@dataclass
+class PageLoaded(Message):
+    generation: int
+    page: int
+    rows: list[Any]
+
+
+@dataclass
+class DetailLoaded(Message):
+    consumer_id: str
+    detail: Any
+
+
+@dataclass
+class Decided(Message):
+    summary: str
+
+
+@dataclass
+class DecisionFailed(Message):
+    title: str
+    message: str
+    conflict: bool = False
+
+
+@dataclass
+class JumpTo(Message):
+    index: int | None
+    what: str
+
+
+@dataclass
+class SyncProgressed(Message):
+    line: str
+    sources_done: int
+    status: str
+
+
+@dataclass
+class SyncSourceFailed(Message):
+    source: str
+    error: str
+
+
+@dataclass
+class SyncFinished(Message):
+    summary: str
+
+
+@dataclass
+class Problem(Message):
+    """A WardenError from a worker, shown as a notification."""
+
+    title: str
+    message: str
+
+
+# --- the screen ---------------------------------------------------------------------
+
+# (key, action, description, id, show in footer). The ids are what a config's
+# [keymap] remaps; help and the palette list them all.
+KEYS: list[tuple[str, str, str, str, bool]] = [
+    ("j,down", "move(1)", "Next consumer", "queue.down", False),
+    ("k,up", "move(-1)", "Previous consumer", "queue.up", False),
+    ("pagedown", "page(1)", "Page down", "queue.page_down", False),
+    ("pageup", "page(-1)", "Page up", "queue.page_up", False),
+    ("g,home", "first", "First consumer", "queue.first", False),
+    ("G,end", "last", "Last consumer", "queue.last", False),
+    ("right_square_bracket", "unreviewed(1)", "Next unreviewed", "queue.next_unreviewed", False),
+    ("left_square_bracket", "unreviewed(-1)", "Previous unreviewed", "queue.previous_unreviewed", False),
+    ("slash", "filter", "Filter", "queue.filter", True),
+    ("escape", "clear_filter", "Clear filter / selection", "queue.clear_filter", False),
+    ("o", "cycle_sort", "Change the sort order", "queue.sort", False),
+    ("v", "confirm", "Confirm violation", "review.confirm", True),
+    ("d", "dismiss_findings", "Dismiss (reason)", "review.dismiss", True),
+    ("i", "needs_info", "Needs info", "review.needs_info", True),
+    ("u", "undo", "Undo my last decision", "review.undo", True),
+    ("space", "select", "Select for bulk", "review.select", False),
+    ("m", "manual_finding", "Open a finding by hand", "review.manual_finding", False),
+    ("c", "draft_note", "Draft audit-request note", "notes.draft", False),
+    ("e", "edit_note", "Edit note in $EDITOR", "notes.edit", False),
+    ("x", "export", "Export notes", "notes.export", False),
+    ("R", "sync", "Sync now", "sync.now", True),
+    ("r", "refresh", "Refresh from the database", "queue.refresh", False),
+    ("y", "copy_id", "Copy consumer id", "queue.copy_id", False),
+    ("p", "toggle_detail", "Show / hide detail", "view.toggle_detail", False),
+    ("t", "chart_grain", "Chart: months / days", "chart.grain", False),
+    ("s", "chart_metric", "Chart: next metric", "chart.metric", False),
+    ("less_than_sign,comma", "chart_shift(-1)", "Chart: earlier period", "chart.earlier", False),
+    ("greater_than_sign,full_stop", "chart_shift(1)", "Chart: later period", "chart.later", False),
+    ("question_mark", "help", "Help: every key", "app.help", True),
+    ("q", "quit", "Quit", "app.quit", True),
+]
+
+
+class ReviewScreen(Screen[None]):
+    """Step through the queue, read the evidence, decide."""
+
+    BINDINGS = [
+        Binding(key, action, description, show=show, id=binding_id)
+        for key, action, description, binding_id, show in KEYS
+    ]
+
+    SORTS = ("severity", "status", "name", "overage")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.query_spec = queue_store.QueueQuery()
+        self.total = 0
+        self.sync_state = ""
+        self.chart = ChartState()
+        self.detail_for: str | None = None
+        self.detail: Any | None = None
+        self.syncing: threading.Event | None = None
+        self.sync_modal: SyncProgress | None = None
+        self._sync_lines: list[str] = []
+        self._queue_conn: sqlite3.Connection | None = None
+        self._queue_lock = threading.Lock()
+
+    @property
+    def warden(self) -> WardenApp:
+        return self.app  # type: ignore[return-value]
+
+    # --- layout ----------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="status-line")
+        with Container(id="panes"):
+            with Vertical(id="queue-pane"):
+                yield Static(id="queue-columns")
+                yield QueueView(id="queue")
+            yield DetailPane(id="detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(QueueView).focus()
+        self._show_status()
+        self.reload_queue()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width < NARROW_WIDTH, "-narrow")
+        self.call_after_refresh(self._show_columns)
+
+    def _show_columns(self) -> None:
+        queue = self.query_one(QueueView)
+        self.query_one("#queue-columns", Static).update(header_text(queue.scrollable_content_region.width))
+
+    def _show_status(self) -> None:
+        queue = self.query_one(QueueView)
+        position = f"{queue.cursor + 1:,} / {self.total:,}" if self.total else "0 / 0"
+        line = Text(no_wrap=True, end="")
+        line.append(" warden ", "bold reverse")
+        line.append(f" {position} ")
+        if queue.selected:
+            line.append(f" {len(queue.selected):,} selected ", "bold")
+        sort = self.query_spec.sort
+        line.append(f" sort:{sort} ")
+        text = self.query_spec.filter.text
+        line.append(" filter: ")
+        line.append_text(literal(text) if text else Text("none", "dim"))
+        if self.sync_state:
+            line.append("  sync: ")
+            line.append_text(literal(self.sync_state))
+        self.query_one("#status-line", Static).update(line)
+
+    # --- the queue -------------------------------------------------------------------
+
+    def reload_queue(self, *, keep: str | None = None, cursor: int | None = None) -> None:
+        """Recount (and locate ``keep``, a consumer id) in a worker; pages follow."""
+        queue = self.query_one(QueueView)
+        if keep is None and queue.current is not None:
+            keep = queue.current.consumer_id
+        self._count(self.query_spec, keep, cursor if cursor is not None else queue.cursor)
+
+    def _queue_connection(self) -> sqlite3.Connection:
+        if self._queue_conn is None:
+            self._queue_conn = connect(self.warden.db_path)
+        return self._queue_conn
+
+    @work(thread=True, exclusive=True, group="count")
+    def _count(self, spec: queue_store.QueueQuery, keep: str | None, cursor: int) -> None:
+        with self._queue_lock:
+            conn = self._queue_connection()
+            total = queue_store.count(conn, spec)
+            position = queue_store.position_of(conn, spec, keep) if keep else None
+        sync_state = _sync_state(self.warden.connections.get())
+        if get_current_worker().is_cancelled:
+            return
+        self.post_message(QueueCounted(0, total, position if position is not None else cursor, sync_state))
+
+    def on_queue_counted(self, message: QueueCounted) -> None:
+        self.total = message.total
+        self.sync_state = message.sync_state
+        queue = self.query_one(QueueView)
+        queue.reset(message.total, cursor=message.cursor)
+        self._show_columns()
+        self._show_status()
+        if message.total == 0:
+            self.detail_for = None
+            self.query_one(DetailPane).show_empty(
+                "No consumers match this filter." if not self.query_spec.filter.is_empty
+                else "No consumers yet: press R to sync, or run `warden sync`."
+            )
+
+    def on_queue_view_page_wanted(self, message: QueueView.PageWanted) -> None:
+        self._load_page(self.query_spec, message.generation, message.page)
+
+    @work(thread=True, group="pages")
+    def _load_page(self, spec: queue_store.QueueQuery, generation: int, page: int) -> None:
+        with self._queue_lock:
+            rows = queue_store.page(self._queue_connection(), spec, page * PAGE_SIZE, PAGE_SIZE)
+        self.post_message(PageLoaded(generation, page, rows))
+
+    def on_page_loaded(self, message: PageLoaded) -> None:
+        self.query_one(QueueView).set_page(message.generation, message.page, message.rows)
+
+    def on_queue_view_cursor_moved(self, message: QueueView.CursorMoved) -> None:
+        self._show_status()
+        row = message.row
+        if row is None:
+            return
+        if row.consumer_id != self.detail_for:
+            self.detail_for = row.consumer_id
+            self.chart = ChartState()
+            self._load_detail(row.consumer_id, self.chart)
+
+    def refresh_detail(self) -> None:
+        if self.detail_for is not None:
+            self._load_detail(self.detail_for, self.chart)
+
+    @work(thread=True, exclusive=True, group="detail")
+    def _load_detail(self, consumer_id: str, chart: ChartState) -> None:
+        detail = load_detail(self.warden.connections.get(), consumer_id, chart, clock=self.warden.clock)
+        if get_current_worker().is_cancelled:
+            return
+        self.post_message(DetailLoaded(consumer_id, detail))
+
+    def on_detail_loaded(self, message: DetailLoaded) -> None:
+        if message.consumer_id != self.detail_for:
+            return  # the cursor moved on meanwhile
+        self.detail = message.detail
+        self.chart = message.detail.chart
+        self.query_one(DetailPane).show(message.detail)
+
+    # --- navigation ------------------------------------------------------------------
+
+    def action_move(self, delta: int) -> None:
+        self.query_one(QueueView).move_by(delta)
+
+    def action_page(self, direction: int) -> None:
+        queue = self.query_one(QueueView)
+        queue.move_by(direction * max(1, queue.scrollable_content_region.height - 1))
+
+    def action_first(self) -> None:
+        self.query_one(QueueView).move_to(0)
+
+    def action_last(self) -> None:
+        self.query_one(QueueView).move_to(self.total - 1)
+
+    def action_unreviewed(self, direction: int) -> None:
+        self._find_unreviewed(self.query_spec, self.query_one(QueueView).cursor, direction)
+
+    @work(thread=True, exclusive=True, group="jump")
+    def _find_unreviewed(self, spec: queue_store.QueueQuery, start: int, direction: int) -> None:
+        with self._queue_lock:
+            index = queue_store.next_unreviewed(self._queue_connection(), spec, start, direction)
+        self.post_message(JumpTo(index, "next" if direction > 0 else "previous"))
+
+    def on_jump_to(self, message: JumpTo) -> None:
+        if message.index is None:
+            self.notify(f"No {message.what} consumer with findings to decide.", title="Queue")
+            return
+        self.query_one(QueueView).move_to(message.index)
+
+    def action_filter(self) -> None:
+        self.app.push_screen(FilterInput(self.query_spec.filter.text), self._filter_chosen)
+
+    def _filter_chosen(self, text: str | None) -> None:
+        if text is None:
+            return
+        try:
+            flt = queue_store.parse_filter(text)
+        except WardenError as exc:
+            self.notify(visible(str(exc)), title=exc.title, severity="error", timeout=8)
+            return
+        self._set_query(queue_store.QueueQuery(flt, self.query_spec.sort))
+
+    def _set_query(self, spec: queue_store.QueueQuery) -> None:
+        self.query_spec = spec
+        queue = self.query_one(QueueView)
+        self.reload_queue(keep=queue.current.consumer_id if queue.current else None, cursor=0)
+
+    def action_clear_filter(self) -> None:
+        queue = self.query_one(QueueView)
+        if queue.selected:
+            queue.clear_selection()
+            self._show_status()
+            return
+        if not self.query_spec.filter.is_empty:
+            self._set_query(queue_store.QueueQuery(queue_store.QueueFilter(), self.query_spec.sort))
+
+    def action_cycle_sort(self) -> None:
+        sorts = self.SORTS
+        sort = sorts[(sorts.index(self.query_spec.sort) + 1) % len(sorts)]
+        self._set_query(queue_store.QueueQuery(self.query_spec.filter, sort))
+        self.notify(f"Sorted by {queue_store.SORTS[sort]}", title="Queue")
+
+    def action_refresh(self) -> None:
+        self.reload_queue()
+        self.refresh_detail()
+
+    def on_screen_resume(self) -> None:
+        # Back from a modal (or the app regained focus): decisions made in other
+        # sessions and syncs run by cron show up.
+        if self.is_mounted and self._queue_conn is not None:
+            self.action_refresh()
+
+    def action_copy_id(self) -> None:
+        row = self.query_one(QueueView).current
+        if row is None:
+            return
+        self.app.copy_to_clipboard(row.consumer_id)
+        self.notify(Text.assemble("Copied ", literal(row.consumer_id)).plain, title="Copied")
+
+    def action_toggle_detail(self) -> None:
+        self.toggle_class("-detail-hidden")
+        self.call_after_refresh(self._show_columns)
+
+    # --- chart -----------------------------------------------------------------------
+
+    def action_chart_grain(self) -> None:
+        self.chart = self.chart.toggled_grain()
+        self.refresh_detail()
+
+    def action_chart_metric(self) -> None:
+        metrics = self.detail.metrics if self.detail is not None else ()
+        self.chart = self.chart.next_metric(metrics)
+        self.refresh_detail()
+
+    def action_chart_shift(self, steps: int) -> None:
+        self.chart = self.chart.shifted(steps)
+        self.refresh_detail()
+
+    # --- decisions -------------------------------------------------------------------
+
+    def _targets(self) -> tuple[str, list[str]]:
+        """(scope line, consumer ids) a decision applies to: the selection, else the cursor."""
+        queue = self.query_one(QueueView)
+        if queue.selected:
+            ids = list(queue.selected)
+            return f"{len(ids):,} selected consumers: every open finding", ids
+        row = queue.current
+        if row is None:
+            return "", []
+        return f"{visible(row.legal_name)} ({visible(row.consumer_id)})", [row.consumer_id]
+
+    def _open_findings(self) -> list[FindingOption]:
+        if self.detail is None or self.query_one(QueueView).selected:
+            return []
+        return [FindingOption(f.id, f.label) for f in self.detail.open_findings]
+
+    def _decide_precheck(self) -> tuple[str, list[str]] | None:
+        scope, ids = self._targets()
+        if not ids:
+            self.notify("Nothing under the cursor yet.", title="Review")
+            return None
+        if len(ids) == 1 and not self._open_findings():
+            self.notify("This consumer has no open findings to decide.", title="Review")
+            return None
+        return scope, ids
+
+    def action_confirm(self) -> None:
+        if (pre := self._decide_precheck()) is None:
+            return
+        scope, ids = pre
+        self.app.push_screen(
+            ConfirmViolation(scope=scope, findings=self._open_findings()),
+            lambda choice: choice and self._decide("confirm", choice, ids),
+        )
+
+    def action_dismiss_findings(self) -> None:
+        if (pre := self._decide_precheck()) is None:
+            return
+        scope, ids = pre
+        self.app.push_screen(
+            Dismiss(scope=scope, findings=self._open_findings()),
+            lambda choice: choice and self._decide("dismiss", choice, ids),
+        )
+
+    def action_needs_info(self) -> None:
+        if (pre := self._decide_precheck()) is None:
+            return
+        scope, ids = pre
+        self.app.push_screen(
+            NeedsInfo(scope=scope, findings=self._open_findings()),
+            lambda choice: choice and self._decide("needs_info", choice, ids),
+        )
+
+    def action_manual_finding(self) -> None:
+        row = self.query_one(QueueView).current
+        if row is None:
+            return
+        scope = f"{visible(row.legal_name)} ({visible(row.consumer_id)})"
+        self.app.push_screen(
+            ManualFinding(scope=scope),
+            lambda choice: choice and self._decide("manual", choice, [row.consumer_id]),
+        )
+
+    def action_undo(self) -> None:
+        self._decide("undo", None, [])
+
+    def action_select(self) -> None:
+        queue = self.query_one(QueueView)
+        queue.toggle_selected()
+        queue.move_by(1)
+        self._show_status()
+
+    @work(thread=True, group="decide")
+    def _decide(self, kind: str, choice: Any, consumer_ids: list[str]) -> None:
+        app = self.warden
+        conn = app.connections.get()
+        versions = dict(self.detail.versions) if self.detail is not None else {}
+        try:
+            summary = apply_decision(
+                conn, kind, choice, consumer_ids, versions=versions,
+                reviewer=app.reviewer, clock=app.clock,
+            )
+        except ConflictError as exc:
+            self.post_message(DecisionFailed("Changed under you", visible(str(exc)), conflict=True))
+            return
+        except WardenError as exc:
+            self.post_message(DecisionFailed(exc.title, visible(str(exc))))
+            return
+        self.post_message(Decided(summary))
+
+    def on_decided(self, message: Decided) -> None:
+        queue = self.query_one(QueueView)
+        queue.clear_selection()
+        self.notify(message.summary, title="Decision recorded")
+        self.reload_queue()
+        self.refresh_detail()
+
+    def on_decision_failed(self, message: DecisionFailed) -> None:
+        self.notify(message.message, title=message.title, severity="error", timeout=10)
+        if message.conflict:
+            self.reload_queue()
+            self.refresh_detail()
+
+    # --- notes (store.notes / store.export, by the NOTES helper) ----------------------
+
+    def action_draft_note(self) -> None:
+        self.notify("Note drafting is not available in this build yet.", title="Notes")
+
+    def action_edit_note(self) -> None:
+        self.notify("Note editing is not available in this build yet.", title="Notes")
+
+    def action_export(self) -> None:
+        self.notify("Export is not available in this build yet.", title="Notes")
+
+    # --- sync ------------------------------------------------------------------------
+
+    def action_sync(self) -> None:
+        config = self.warden.config
+        if self.syncing is not None:
+            self._show_sync_modal()
+            return
+        if not config.sources:
+            self.notify("No sources configured: add a [sources] table to the config file.",
+                        title="Sync", severity="warning")
+            return
+        self.syncing = threading.Event()
+        self._sync_lines = []
+        self.sync_state = "running"
+        self._show_status()
+        self._show_sync_modal()
+        self._run_sync(self.syncing)
+
+    def _show_sync_modal(self) -> None:
+        modal = SyncProgress(sources=len(self.warden.config.sources), on_cancel=self._cancel_sync)
+        self.sync_modal = modal
+        self.app.push_screen(modal, lambda _: setattr(self, "sync_modal", None))
+
+    def _cancel_sync(self) -> None:
+        if self.syncing is not None:
+            self.syncing.set()
+
+    @work(thread=True, exclusive=True, group="sync")
+    def _run_sync(self, cancel: threading.Event) -> None:
+        from store.sync.engine import sync_all
+
+        app = self.warden
+        done = 0
+
+        def on_event(event: Any) -> None:
+            nonlocal done
+            kind = type(event).__name__
+            if kind == "SourceFinished":
+                done += 1
+                if getattr(event, "status", "ok") not in ("ok", "cancelled"):
+                    self.post_message(SyncSourceFailed(event.source, str(event.error or event.status)))
+            if kind in ("SourceStarted", "SourceFinished", "Retrying", "PageFailed") or (
+                kind == "PageStored" and event.pages % 10 == 1
+            ):
+                self.post_message(SyncProgressed(event.as_line(), done, event.as_line()))
+
+        try:
+            results = sync_all(app.db_path, app.config, clock=app.clock, on_event=on_event, cancel=cancel)
+        except WardenError as exc:
+            self.post_message(SyncSourceFailed(getattr(exc, "source", None) or "sync", str(exc)))
+            self.post_message(SyncFinished(f"failed: {exc}"))
+            return
+        ok = sum(1 for r in results if r.status == "ok")
+        rows = sum(r.rows for r in results)
+        self.post_message(SyncFinished(f"{ok}/{len(results)} sources synced, {rows:,} usage rows stored"))
+
+    def on_sync_progressed(self, message: SyncProgressed) -> None:
+        self.sync_state = f"running ({message.sources_done}/{len(self.warden.config.sources)} sources)"
+        self._show_status()
+        if self.sync_modal is not None and self.sync_modal.is_attached:
+            self.sync_modal.show_event(message.line, sources_done=message.sources_done, status=message.status)
+
+    def on_sync_source_failed(self, message: SyncSourceFailed) -> None:
+        self.notify(visible(message.error), title=f"Sync failed: {visible(message.source)}",
+                    severity="error", timeout=15)
+
+    def on_sync_finished(self, message: SyncFinished) -> None:
+        self.syncing = None
+        self.sync_state = message.summary
+        if self.sync_modal is not None and self.sync_modal.is_attached:
+            self.sync_modal.show_finished(message.summary)
+        self.notify(visible(message.summary), title="Sync finished")
+        self.action_refresh()
+
+    # --- help and palette ------------------------------------------------------------
+
+    def key_rows(self) -> list[tuple[str, str, str]]:
+        """(keys as typed, description, binding id) for every binding, keymap applied."""
+        keymap = dict(self.warden.config.keymap)
+        rows = []
+        for key, _action, description, binding_id, _show in KEYS:
+            keys = keymap.get(binding_id, key)
+            shown = ", ".join(format_key(k.strip()) for k in keys.split(","))
+            rows.append((shown, description, binding_id))
+        rows.append(("^p", "Command palette: every action", "app.palette"))
+        return rows
+
+    def action_help(self) -> None:
+        self.app.push_screen(Help(self.key_rows()))
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        """Every binding as a palette command (the palette runs it like the key)."""
+        rows = {binding_id: shown for shown, _d, binding_id in self.key_rows()}
+        for _key, action, description, binding_id, _show in KEYS:
+            yield SystemCommand(
+                description, f"{rows[binding_id]}  ({binding_id})", self._runner(action)
+            )
+
+    def _runner(self, action: str) -> Callable[[], Any]:
+        return lambda: self.run_action(action)
+
+    def action_quit(self) -> None:
+        if self.syncing is not None:
+            self.syncing.set()
+        self.app.exit(0)
+
+    def on_unmount(self) -> None:
+        if self._queue_conn is not None:
+            self._queue_conn.close()
+
+
+def _sync_state(conn: sqlite3.Connection) -> str:
+    """``ok 2026-11-27T20:14:29Z`` from the latest sync run, or '' if none ran."""
+    row = conn.execute(
+        "SELECT status, COALESCE(finished_at, started_at) AS at FROM sync_run ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    if row is None:
+        return "never synced"
+    return f"last {row['status']} {row['at']}"
+
+
+def apply_decision(
+    conn: sqlite3.Connection,
+    kind: str,
+    choice: Any,
+    consumer_ids: list[str],
+    *,
+    versions: dict[int, int],
+    reviewer: str,
+    clock: Any,
+) -> str:
+    """Record one reviewer action through ``store.review``; returns a one-line summary.
+
+    Findings chosen in a modal are decided with the versions the reviewer saw, so
+    a change made meanwhile in another session is a ConflictError, not an overwrite.
+    A bulk decision over selected consumers takes their open findings.
+    """
+    if kind == "undo":
+        undone = review.undo_last(conn, reviewer=reviewer, clock=clock)
+        if undone is None:
+            return "Nothing of yours to undo."
+        return f"Undone: finding #{undone.subject_id} {undone.field} back to {undone.new_value or 'none'}"
+    if kind == "manual":
+        finding = review.open_manual_finding(
+            conn, consumer_ids[0], category=choice.category, severity=choice.severity,
+            evidence=choice.evidence, reviewer=reviewer, clock=clock,
+        )
+        return f"Opened finding #{finding.id} ({CATEGORIES[finding.category]})"
+    if choice.finding_ids:
+        scope: dict[str, Any] = {
+            "finding_ids": choice.finding_ids,
+            "expected_versions": {fid: versions[fid] for fid in choice.finding_ids if fid in versions},
+        }
+    else:
+        scope = {"consumer_ids": consumer_ids}
+    if kind == "confirm":
+        decisions = review.bulk_decide(
+            conn, action="confirm", reviewer=reviewer, clock=clock, severity=choice.severity,
+            reason=choice.reason, category=choice.category, **scope,
+        )
+        verb = "Confirmed"
+    elif kind == "dismiss":
+        decisions = review.bulk_decide(
+            conn, action="dismiss", reviewer=reviewer, clock=clock, reason_code=choice.reason_code,
+            reason_text=choice.reason_text, **scope,
+        )
+        verb = "Dismissed"
+    elif kind == "needs_info":
+        decisions = review.bulk_decide(
+            conn, action="needs_info", reviewer=reviewer, clock=clock, reason=choice.reason, **scope,
+        )
+        verb = "Needs info:"
+    else:
+        raise ValueError(f"unknown decision kind {kind!r}")
+    findings = sorted({d.subject_id for d in decisions})
+    if not findings:
+        return "Nothing changed (already decided)."
+    shown = ", ".join(f"#{fid}" for fid in findings[:6]) + (" …" if len(findings) > 6 else "")
+    return f"{verb} {len(findings)} finding{'s' if len(findings) != 1 else ''} {shown}"

@@ -1,0 +1,292 @@
+"""The selected consumer: usage against its limits, apps, findings, decisions, note.
+
+:func:`load_detail` runs in a worker thread and returns a :class:`Detail` (plain
+values); :class:`DetailPane` only draws one. Every string that came from data is
+drawn with :func:`tui.text.literal`.
+"""
+
+from __future__ import annotations
+
+import calendar
+import sqlite3
+from dataclasses import dataclass, field, replace
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from store import review
+from store.clock import Clock
+from store.domain import CATEGORIES
+from tui.text import literal, number, visible
+from tui.widgets.chart import day_columns, human, month_bars
+from tui.widgets.queue import ratio_text
+
+# Finding statuses as glyph + word (never colour alone).
+STATUS_GLYPHS: dict[str, str] = {
+    "candidate": "● candidate",
+    "needs_info": "? needs info",
+    "confirmed": "▲ confirmed",
+    "dismissed": "✗ dismissed",
+    "audit_requested": "✉ audit requested",
+    "resolved": "✓ resolved",
+}
+OPEN = ("candidate", "needs_info")
+
+
+@dataclass(frozen=True)
+class ChartState:
+    """Which chart the reviewer looks at: months of a year, or days of a month."""
+
+    grain: str = "month"          # month | day
+    metric: str = "calls"
+    year: int | None = None       # None: the year of the consumer's latest usage
+    month: int | None = None      # with grain "day"
+
+    def toggled_grain(self) -> ChartState:
+        if self.grain == "month":
+            return replace(self, grain="day", month=self.month or 12)
+        return replace(self, grain="month")
+
+    def shifted(self, steps: int) -> ChartState:
+        if self.year is None:
+            return self
+        if self.grain == "month":
+            return replace(self, year=self.year + steps)
+        months = self.year * 12 + (self.month or 12) - 1 + steps
+        return replace(self, year=months // 12, month=months % 12 + 1)
+
+    def next_metric(self, metrics: tuple[str, ...]) -> ChartState:
+        if not metrics:
+            return self
+        at = metrics.index(self.metric) if self.metric in metrics else -1
+        return replace(self, metric=metrics[(at + 1) % len(metrics)])
+
+
+@dataclass(frozen=True)
+class OpenFinding:
+    id: int
+    label: str
+
+
+@dataclass
+class Detail:
+    """Everything the pane draws for one consumer (read in a worker)."""
+
+    consumer: review.ConsumerDetail
+    chart: ChartState             # resolved: year (and month) filled in
+    metrics: tuple[str, ...]
+    series: list[tuple[str, int]]
+    chart_limit: int | None       # cap per bar (month or day)
+    period_total: int | None      # the whole chart period (year or month)
+    period_cap: int | None
+    open_findings: list[OpenFinding] = field(default_factory=list)
+    versions: dict[int, int] = field(default_factory=dict)
+
+
+def finding_label(f: review.Finding) -> str:
+    """``#12 Volume cap exceeded 2022: 780,123,456 / 120,000,000 calls (6.50x)``."""
+    label = f"#{f.id} {CATEGORIES.get(f.category, f.category)} {f.period}"
+    if f.actual is not None and f.limit_value:
+        label += f": {number(f.actual)} / {number(f.limit_value)} {f.metric or ''}"
+        label += f" ({ratio_text(f.ratio)})"
+    return visible(label)
+
+
+def load_detail(conn: sqlite3.Connection, consumer_id: str, chart: ChartState, *,
+                clock: Clock) -> Detail | None:
+    """Read what the detail pane shows for ``consumer_id`` (called in a worker thread)."""
+    cd = review.consumer_detail(conn, consumer_id)
+    if cd is None:
+        return None
+    metrics = tuple(sorted(cd.totals, key=lambda m: (m not in ("calls", "records"), m))) or ("calls",)
+    if chart.metric not in metrics:
+        chart = replace(chart, metric=metrics[0])
+    if chart.year is None:
+        # The year of the latest figures, so a reviewer lands on the data.
+        last = max((a.last_day for a in cd.apps if a.last_day), default=None)
+        year = int(last[:4]) if last else clock().year
+        month = int(last[5:7]) if last else clock().month
+        chart = replace(chart, year=year, month=chart.month or (month if chart.grain == "day" else None))
+    year = chart.year or clock().year
+    if chart.grain == "month":
+        series = review.usage_series(conn, consumer_id, chart.metric, f"{year}-01-01", f"{year}-12-31", "month")
+        period_cap = cd.tier.limit(chart.metric, "year") if cd.tier else None
+    else:
+        month = chart.month or 12
+        last_day = calendar.monthrange(year, month)[1]
+        series = review.usage_series(conn, consumer_id, chart.metric, f"{year}-{month:02d}-01",
+                                     f"{year}-{month:02d}-{last_day:02d}", "day")
+        period_cap = cd.tier.limit(chart.metric, "month") if cd.tier else None
+    points = list(series.points)
+    return Detail(
+        consumer=cd,
+        chart=chart,
+        metrics=metrics,
+        series=points,
+        chart_limit=series.limit,
+        period_total=sum(v for _, v in points) if points else None,
+        period_cap=period_cap,
+        open_findings=[OpenFinding(f.id, finding_label(f)) for f in cd.findings if f.status in OPEN],
+        versions={f.id: f.version for f in cd.findings},
+    )
+
+
+class DetailPane(VerticalScroll, can_focus=False):
+    """The right-hand (or, when narrow, lower) pane."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="detail-title", classes="detail-title")
+        yield Static(id="detail-facts")
+        yield Static(id="detail-chart-title", classes="detail-section")
+        yield Static(id="detail-chart")
+        yield Static("Apps", classes="detail-section")
+        yield Static(id="detail-apps")
+        yield Static("Findings", classes="detail-section")
+        yield Static(id="detail-findings")
+        yield Static("Decisions", classes="detail-section")
+        yield Static(id="detail-decisions")
+        yield Static("Note", classes="detail-section")
+        yield Static(id="detail-note")
+
+    def show_empty(self, message: str) -> None:
+        self.query_one("#detail-title", Static).update(message)
+        for name in ("facts", "chart-title", "chart", "apps", "findings", "decisions", "note"):
+            self.query_one(f"#detail-{name}", Static).update("")
+
+    def show(self, d: Detail | None) -> None:
+        if d is None:
+            self.show_empty("This consumer is gone (deleted by another session?). Press r.")
+            return
+        c = d.consumer
+        width = max(30, self.scrollable_content_region.width - 1)
+        title = Text(end="")
+        title.append_text(literal(c.legal_name, "bold"))
+        title.append("  ")
+        title.append_text(literal(c.id, "dim"))
+        self.query_one("#detail-title", Static).update(title)
+
+        facts = Text(end="")
+        tier = c.tier.name if c.tier else c.tier_id
+        for n, (label, value) in enumerate((
+            ("tier", tier), ("agreement", c.agreement_version), ("contact", c.notice_contact),
+            ("use case", c.declared_use_case), ("government end users", c.government_end_users),
+        )):
+            if n:
+                facts.append("\n")
+            facts.append(f"{label}: ", "dim")
+            facts.append_text(literal(value) if value else Text("none declared", "italic"))
+        if c.tier and c.tier.limits:
+            facts.append("\nlimits: ", "dim")
+            facts.append(", ".join(f"{number(lim.max_value)} {visible(lim.metric)}/{lim.period}"
+                                   for lim in c.tier.limits))
+        self.query_one("#detail-facts", Static).update(facts)
+
+        self.query_one("#detail-chart-title", Static).update(self._chart_title(d))
+        if d.chart.grain == "month":
+            chart = month_bars(d.series, d.chart_limit, width)
+        else:
+            chart = day_columns(d.series, d.chart_limit)
+        self.query_one("#detail-chart", Static).update(chart)
+        self.query_one("#detail-apps", Static).update(self._apps(c))
+        self.query_one("#detail-findings", Static).update(self._findings(c))
+        self.query_one("#detail-decisions", Static).update(self._decisions(c))
+        self.query_one("#detail-note", Static).update(self._note(c))
+
+    @staticmethod
+    def _chart_title(d: Detail) -> Text:
+        s = d.chart
+        text = Text(end="")
+        if s.grain == "month":
+            text.append(f"{visible(s.metric)} per month, {s.year} (UTC)", "bold")
+            cap = "│ monthly cap" if d.chart_limit else "no monthly cap"
+            whole = "year"
+        else:
+            text.append(f"{visible(s.metric)} per day, {s.year}-{(s.month or 0):02d} (UTC)", "bold")
+            cap = "┈ daily cap" if d.chart_limit else "no daily cap"
+            whole = "month"
+        text.append(f"  {cap}, ▓ over it", "dim")
+        text.append(f"\n{whole} total {number(d.period_total)}")
+        if d.period_cap and d.period_total is not None:
+            ratio = d.period_total / d.period_cap
+            text.append(f" / cap {number(d.period_cap)} = {ratio_text(ratio)}", "bold" if ratio > 1 else "")
+        elif not d.period_cap:
+            text.append(f" (no {whole}ly cap)", "dim")
+        return text
+
+    @staticmethod
+    def _apps(c: review.ConsumerDetail) -> Table | Text:
+        if not c.apps:
+            return Text("no apps", "dim")
+        table = Table(box=None, pad_edge=False, show_edge=False, expand=False)
+        table.add_column("app", overflow="fold")
+        table.add_column("calls", justify="right", no_wrap=True)
+        table.add_column("records", justify="right", no_wrap=True)
+        table.add_column("declared use case", overflow="fold")
+        for app in c.apps:
+            name = f"{app.source}:{app.app_id}"
+            if app.name:
+                name += f" {app.name}"
+            table.add_row(
+                literal(name), human(app.calls), human(app.records),
+                literal(app.declared_use_case) if app.declared_use_case else Text("— none declared", "italic"),
+            )
+        return table
+
+    @staticmethod
+    def _findings(c: review.ConsumerDetail) -> Text:
+        text = Text(end="")
+        if not c.findings:
+            text.append("no findings", "dim")
+        for n, f in enumerate(c.findings):
+            if n:
+                text.append("\n")
+            text.append(STATUS_GLYPHS.get(f.status, visible(f.status)).ljust(18),
+                        "bold" if f.status in OPEN else "")
+            text.append(f"{f.severity:<9}")
+            text.append_text(literal(finding_label(f)))
+            how = f"rule {f.rule_id}" if f.rule_id else "opened by hand"
+            text.append(f"  [{visible(how)}]", "dim")
+            if f.evidence:
+                text.append("\n    evidence: ", "dim")
+                text.append_text(literal(f.evidence))
+        return text
+
+    @staticmethod
+    def _decisions(c: review.ConsumerDetail) -> Text:
+        text = Text(end="")
+        if not c.decisions:
+            text.append("no decisions yet", "dim")
+        for n, e in enumerate(c.decisions[:20]):
+            if n:
+                text.append("\n")
+            text.append(f"{e.at} ", "dim")
+            text.append_text(literal(e.reviewer))
+            text.append(f" {e.subject} #{e.subject_id} {visible(e.field)}: ")
+            text.append_text(literal(f"{e.old_value or '∅'} → {e.new_value or '∅'}"))
+            if e.undoes:
+                text.append(f" (undoes #{e.undoes})", "dim")
+            if e.reason:
+                text.append(" — ")
+                text.append_text(literal(e.reason))
+        if len(c.decisions) > 20:
+            text.append(f"\n… {len(c.decisions) - 20} earlier", "dim")
+        return text
+
+    @staticmethod
+    def _note(c: review.ConsumerDetail) -> Text:
+        if c.note is None:
+            return Text("no note drafted (c drafts one)", "dim")
+        n = c.note
+        text = Text(end="")
+        text.append(f"{n.status}", "bold")
+        if n.due_date:
+            text.append(f", due {n.due_date}")
+        text.append(" — ")
+        text.append_text(literal(n.subject))
+        for line in n.first_lines:
+            text.append("\n")
+            text.append_text(literal(line))
+        return text

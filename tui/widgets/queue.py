@@ -1,0 +1,305 @@
+"""The review queue: a million consumers, of which only the visible lines are read.
+
+The widget never touches the database. It knows the queue's length, keeps a
+small LRU cache of pages of rows, and asks for a missing page with a
+``PageWanted`` message; the screen reads the page in a thread worker and hands
+it back with :meth:`QueueView.set_page`. Lines whose page has not arrived yet
+show a placeholder, so scrolling never waits for SQLite (the same approach as
+toolong's ``LogLines``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from tui.text import visible
+
+PAGE_SIZE = 64
+
+
+# The verdict word (from store.queue.QueueRow.verdict, glyph + word) picks a style;
+# the glyph and word carry the meaning, the colour only repeats it.
+_VERDICT_CLASSES: dict[str, str] = {
+    "open": "queue--open",
+    "violation": "queue--violation",
+    "decided": "queue--decided",
+    "clear": "queue--clear",
+}
+
+
+def verdict_class(verdict: str) -> str:
+    """The component class styling a verdict such as ``"▲ violation"``."""
+    word = verdict.rsplit(" ", 1)[-1]
+    return _VERDICT_CLASSES.get(word, "queue--clear")
+
+
+def ratio_text(ratio: float | None) -> str:
+    """An overage ratio as the queue shows it: ``812.3x``, ``1.02x``, ``-``."""
+    if not ratio:
+        return "-"
+    if ratio >= 1000:
+        return f"{ratio:,.0f}x"
+    if ratio >= 10:
+        return f"{ratio:.1f}x"
+    return f"{ratio:.2f}x"
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Cell widths of a queue line for a given widget width."""
+
+    verdict: int
+    name: int
+    tier: int
+    ratio: int
+    open: int
+
+    @classmethod
+    def for_width(cls, width: int) -> Columns:
+        tier = 12 if width >= 60 else 0
+        ratio = 9
+        open_ = 5
+        verdict_ = 12
+        name = max(8, width - 2 - verdict_ - tier - ratio - open_)
+        return cls(verdict_, name, tier, ratio, open_)
+
+
+def _cell(text: str, width: int, *, right: bool = False) -> str:
+    if width <= 0:
+        return ""
+    if len(text) > width:
+        text = text[: max(0, width - 1)] + "…"
+    return text.rjust(width) if right else text.ljust(width)
+
+
+def header_text(width: int) -> Text:
+    """The column titles above the queue."""
+    cols = Columns.for_width(width)
+    line = (
+        "  "
+        + _cell("verdict", cols.verdict)
+        + _cell("consumer", cols.name)
+        + _cell("tier", cols.tier)
+        + _cell("worst", cols.ratio, right=True)
+        + _cell("open", cols.open, right=True)
+    )
+    return Text(line[:width], no_wrap=True, end="")
+
+
+class QueueView(ScrollView, can_focus=True):
+    """The consumer queue, rendered line by line from a page cache."""
+
+    COMPONENT_CLASSES = {
+        "queue--cursor",
+        "queue--open",
+        "queue--violation",
+        "queue--decided",
+        "queue--clear",
+        "queue--selected",
+        "queue--placeholder",
+    }
+
+    DEFAULT_CSS = """
+    QueueView {
+        scrollbar-gutter: stable;
+        overflow-x: hidden;
+        overflow-y: auto;
+    }
+    QueueView > .queue--cursor { text-style: reverse bold; }
+    QueueView > .queue--open { color: $warning; }
+    QueueView > .queue--violation { color: $error; text-style: bold; }
+    QueueView > .queue--decided { color: $success; }
+    QueueView > .queue--clear { color: $text-muted; }
+    QueueView > .queue--selected { text-style: bold; }
+    QueueView > .queue--placeholder { color: $text-muted; }
+    """
+
+    @dataclass
+    class PageWanted(Message):
+        """A page of rows is needed to draw the visible lines."""
+
+        generation: int
+        page: int
+
+    @dataclass
+    class CursorMoved(Message):
+        """The cursor is on another line (row is None while its page loads)."""
+
+        index: int
+        row: Any | None
+
+    @dataclass
+    class Clicked(Message):
+        """A line was clicked (the screen decides what that means)."""
+
+        index: int
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.total = 0
+        self.cursor = 0
+        self.generation = 0
+        self.selected: dict[str, Any] = {}  # consumer_id -> row, in selection order
+        self._pages: LRUCache[int, list[Any]] = LRUCache(maxsize=32)
+        # Rows of the previous generation keep drawing until their replacement
+        # arrives, so a refresh does not flash placeholders.
+        self._stale: dict[int, list[Any]] = {}
+        self._wanted: set[int] = set()
+
+    # --- data in -------------------------------------------------------------------
+
+    def reset(self, total: int, *, cursor: int | None = None, keep_rows: bool = True) -> int:
+        """Start a new generation of rows (filter changed, refresh); returns it."""
+        self.generation += 1
+        self._stale = {page: self._pages[page] for page in list(self._pages.keys())} if keep_rows else {}
+        self._pages.clear()
+        self._wanted.clear()
+        self.total = max(0, total)
+        self.virtual_size = Size(self.size.width, self.total)
+        if cursor is not None:
+            self.cursor = cursor
+        self.cursor = min(max(0, self.cursor), max(0, self.total - 1))
+        self._keep_cursor_visible()
+        self.refresh()
+        self._announce()
+        return self.generation
+
+    def set_page(self, generation: int, page: int, rows: list[Any]) -> None:
+        """Rows of ``page`` read for ``generation`` (ignored if outdated)."""
+        if generation != self.generation:
+            return
+        self._pages.set(page, rows)
+        self._stale.pop(page, None)
+        self._wanted.discard(page)
+        self.refresh()
+        if page == self.cursor // PAGE_SIZE:
+            self._announce()
+
+    def row_at(self, index: int) -> Any | None:
+        """The row at ``index`` if its page is in hand (never reads)."""
+        if not 0 <= index < self.total:
+            return None
+        page, offset = divmod(index, PAGE_SIZE)
+        rows = self._pages.get(page)
+        if rows is None:
+            rows = self._stale.get(page)
+        if rows is None or offset >= len(rows):
+            return None
+        return rows[offset]
+
+    @property
+    def current(self) -> Any | None:
+        return self.row_at(self.cursor)
+
+    # --- cursor --------------------------------------------------------------------
+
+    def move_to(self, index: int) -> None:
+        """Put the cursor on line ``index`` (clamped) and scroll it into view."""
+        if self.total == 0:
+            return
+        index = min(max(0, index), self.total - 1)
+        if index == self.cursor:
+            return
+        old = self.cursor
+        self.cursor = index
+        self._keep_cursor_visible()
+        self._refresh_index(old)
+        self._refresh_index(index)
+        self._announce()
+
+    def move_by(self, delta: int) -> None:
+        self.move_to(self.cursor + delta)
+
+    def toggle_selected(self) -> Any | None:
+        """Select or unselect the row under the cursor; returns it (None if not loaded)."""
+        row = self.current
+        if row is None:
+            return None
+        if row.consumer_id in self.selected:
+            del self.selected[row.consumer_id]
+        else:
+            self.selected[row.consumer_id] = row
+        self._refresh_index(self.cursor)
+        return row
+
+    def clear_selection(self) -> None:
+        self.selected.clear()
+        self.refresh()
+
+    def _announce(self) -> None:
+        self.post_message(self.CursorMoved(self.cursor, self.current))
+
+    def _keep_cursor_visible(self) -> None:
+        height = max(1, self.scrollable_content_region.height)
+        top = round(self.scroll_y)
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+        elif self.cursor >= top + height:
+            self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
+
+    def _refresh_index(self, index: int) -> None:
+        y = index - round(self.scroll_y)
+        if 0 <= y < self.size.height:
+            self.refresh_line(y)
+
+    # --- rendering -----------------------------------------------------------------
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.virtual_size = Size(event.size.width, self.total)
+        self._keep_cursor_visible()
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        index = round(self.scroll_y) + y
+        base = self.rich_style
+        if index >= self.total:
+            return Strip.blank(width, base)
+        row = self.row_at(index)
+        if row is None:
+            self._want(index // PAGE_SIZE)
+            text = Text(_cell("  …", width), style=self.get_component_rich_style("queue--placeholder"))
+        else:
+            text = self._line(row, width, index == self.cursor)
+        if index == self.cursor:
+            text.stylize(self.get_component_rich_style("queue--cursor"))
+        segments = list(text.render(self.app.console))
+        return Strip(segments).crop_extend(0, width, base).apply_style(base)
+
+    def _want(self, page: int) -> None:
+        if page not in self._wanted:
+            self._wanted.add(page)
+            self.post_message(self.PageWanted(self.generation, page))
+
+    def _line(self, row: Any, width: int, is_cursor: bool) -> Text:
+        cols = Columns.for_width(width)
+        mark = "*" if row.consumer_id in self.selected else " "
+        text = Text(no_wrap=True, end="")
+        text.append(mark, self.get_component_rich_style("queue--selected"))
+        text.append("›" if is_cursor else " ")
+        text.append(_cell(row.verdict, cols.verdict), self.get_component_rich_style(verdict_class(row.verdict)))
+        # Names come from remote data: shown literally, control characters made visible.
+        text.append(_cell(visible(row.legal_name), cols.name))
+        text.append(_cell(visible(row.tier_id or "-"), cols.tier))
+        text.append(_cell(ratio_text(row.worst_ratio), cols.ratio, right=True))
+        text.append(_cell(str(row.open_findings), cols.open, right=True))
+        return text
+
+    def on_click(self, event: events.Click) -> None:
+        index = round(self.scroll_y) + event.y
+        if 0 <= index < self.total:
+            self.move_to(index)
+            self.post_message(self.Clicked(index))
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return self.total
