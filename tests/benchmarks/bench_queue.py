@@ -1,0 +1,152 @@
+"""Store-level timings of the review queue and detail pane (not a test; run as a script).
+
+    python tests/benchmarks/make_big_db.py --consumers 1000000 --usage-rows 10000000 --out /tmp/big.db
+    python tests/benchmarks/bench_queue.py /tmp/big.db
+
+Each figure is the median (and worst) of a few runs on a fresh connection where
+it says "cold", else on one warm connection, as the TUI uses it. "step" is the
+work of moving the cursor to the next consumer: read the row (page cache miss
+every 50 rows) plus the detail pane (consumer_detail + a year of daily usage
+for calls and records).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from store import queue  # noqa: E402
+from store.db import connect  # noqa: E402
+from store.review import consumer_detail, usage_series  # noqa: E402
+
+PAGE = 50
+
+
+def timed(fn: Callable[[], object], runs: int = 5) -> tuple[float, float, object]:
+    """(median ms, worst ms, last result)."""
+    times = []
+    result: object = None
+    for _ in range(runs):
+        t = time.perf_counter()
+        result = fn()
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times), max(times), result
+
+
+def line(label: str, med: float, worst: float, extra: str = "") -> None:
+    print(f"{label:<52} {med:9.2f} ms  (worst {worst:8.2f}){'  ' + extra if extra else ''}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="queue / detail timings on a big database")
+    parser.add_argument("db", type=Path)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args(argv)
+    runs = args.runs
+
+    t = time.perf_counter()
+    conn = connect(args.db)
+    line("connect (cold)", (time.perf_counter() - t) * 1000, (time.perf_counter() - t) * 1000)
+    base = queue.QueueQuery()
+
+    def fresh(fn: Callable[[sqlite3.Connection], object]) -> Callable[[], object]:
+        def run() -> object:
+            c = connect(args.db)
+            try:
+                return fn(c)
+            finally:
+                c.close()
+        return run
+
+    med, worst, n = timed(fresh(lambda c: queue.count(c, base)), runs)
+    line("count, no filter (cold connection)", med, worst, f"{n:,} consumers")
+    med, worst, _ = timed(lambda: queue.count(conn, base), runs)
+    line("count, no filter (remembered)", med, worst)
+    med, worst, rows = timed(fresh(lambda c: queue.page(c, base, 0, PAGE)), runs)
+    line("first page (cold connection)", med, worst, f"top: {rows[0].legal_name!r} {rows[0].verdict}")  # type: ignore[index]
+    total = queue.count(conn, base)
+    for label, offset in [("page at 1,000", 1000), ("page at 250,000", 250_000), ("page at middle", total // 2),
+                          ("last page (G)", total - PAGE)]:
+        med, worst, _ = timed(fresh(lambda c, o=offset: queue.page(c, base, o, PAGE)), runs)
+        line(f"{label} (cold connection)", med, worst)
+    # Walking down page by page from a deep offset (anchors make each step a seek).
+    queue.page(conn, base, total // 2, PAGE)
+    state = {"o": total // 2}
+
+    def next_page() -> object:
+        state["o"] += PAGE
+        return queue.page(conn, base, state["o"], PAGE)
+    med, worst, _ = timed(next_page, 20)
+    line("next page after the middle (warm)", med, worst)
+    med, worst, _ = timed(lambda: queue.page(conn, base, total - PAGE, PAGE), runs)
+    line("last page again (warm)", med, worst)
+    med, worst, pos = timed(lambda: queue.next_unreviewed(conn, base, 0, 1), runs)
+    line("next unreviewed from the top", med, worst, f"-> {pos}")
+    med, worst, pos = timed(lambda: queue.next_unreviewed(conn, base, total // 2, 1), runs)
+    line("next unreviewed from the middle (none after)", med, worst, f"-> {pos}")
+    med, worst, pos = timed(lambda: queue.next_unreviewed(conn, base, total - 1, -1), runs)
+    line("previous unreviewed from the end", med, worst, f"-> {pos}")
+    med, worst, pos = timed(lambda: queue.position_of(conn, base, "northwind-analytics"), runs)
+    line("position_of the case consumer", med, worst, f"-> {pos}")
+    tail_id = queue.page(conn, base, total - total // 4, 1)[0].consumer_id
+    med, worst, pos = timed(lambda: queue.position_of(conn, base, tail_id), runs)
+    line("position_of a consumer in the clear tail", med, worst, f"-> {pos}")
+
+    for sort in ("name", "status", "overage"):
+        q = queue.QueueQuery(sort=sort)
+        med, worst, _ = timed(fresh(lambda c, q=q: queue.page(c, q, 0, PAGE)), runs)
+        line(f"sort {sort}: first page (cold)", med, worst)
+        med, worst, _ = timed(fresh(lambda c, q=q: queue.page(c, q, total - PAGE, PAGE)), runs)
+        line(f"sort {sort}: last page (cold)", med, worst)
+
+    for text in ["status:candidate", "category:volume", "status:candidate category:volume", "over:10x",
+                 "state:open", "tier:pro", "name:north", "name:zzzz-nothing", "status:confirmed over:5"]:
+        q = queue.QueueQuery(queue.parse_filter(text))
+        med, worst, n = timed(fresh(lambda c, q=q: queue.count(c, q)), runs)
+        line(f"filter {text!r}: count (cold)", med, worst, f"{n:,}")
+        med, worst, _ = timed(fresh(lambda c, q=q: queue.page(c, q, 0, PAGE)), runs)
+        line(f"filter {text!r}: first page (cold)", med, worst)
+        if n > PAGE:
+            med, worst, _ = timed(fresh(lambda c, q=q, n=n: (queue.count(c, q), queue.page(c, q, n - PAGE, PAGE))),
+                                  runs)
+            line(f"filter {text!r}: count + last page (cold)", med, worst)
+
+    # The per-step work of the detail pane.
+    for cid in ["northwind-analytics", "c0000000", tail_id]:
+        med, worst, d = timed(lambda cid=cid: consumer_detail(conn, cid), runs)
+        line(f"consumer_detail {cid}", med, worst,
+             f"{len(d.apps)} apps, {len(d.findings)} findings")  # type: ignore[union-attr]
+        med, worst, s = timed(lambda cid=cid: (usage_series(conn, cid, "calls", "2022-01-01", "2022-12-31"),
+                                               usage_series(conn, cid, "records", "2022-01-01", "2022-12-31")),
+                              runs)
+        line(f"usage_series calls+records, days of 2022, {cid}", med, worst, f"{len(s[0].points)} days")  # type: ignore[index]
+        med, worst, s = timed(lambda cid=cid: usage_series(conn, cid, "calls", "2022-01-01", "2022-12-31",
+                                                           "month"), runs)
+        line(f"usage_series calls, months of 2022, {cid}", med, worst)
+
+    # Step: cursor moves one row down the top of the queue, the detail follows.
+    rows = queue.page(conn, base, 0, 200)
+    times = []
+    for i in range(200):
+        t = time.perf_counter()
+        if i % PAGE == 0:
+            queue.page(conn, base, i, PAGE)
+        cid = rows[i].consumer_id
+        consumer_detail(conn, cid)
+        usage_series(conn, cid, "calls", "2022-01-01", "2022-12-31")
+        times.append((time.perf_counter() - t) * 1000)
+    line("step: next row + detail + daily calls (200 steps)", statistics.median(times), max(times),
+         f"p95 {sorted(times)[int(len(times) * 0.95)]:.2f} ms")
+    conn.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
