@@ -1,0 +1,410 @@
+"""Sync: fetch every configured source's usage into the database, with provenance.
+
+How a sync of one source runs:
+
+* **Window.** The first sync fetches from ``source.start``; later ones re-fetch
+  the ``lookback_days`` before the latest day the source reported, up to today
+  (the clock), and from the start of any unfinished run since the last good one.
+* **Threads.** The adapter's chains (independent page sequences) are fetched by a
+  pool of ``source.concurrency`` threads that only fetch, hash and parse. The
+  calling thread is the one writer (:class:`store.sync.writer.RunWriter`, its own
+  connection, short ``BEGIN IMMEDIATE`` transactions). A bounded queue between
+  them keeps memory flat whatever the number of rows.
+* **Resume.** ``sync_cursor`` holds the next request of every chain, committed
+  with that page's rows. A run killed midway (left ``running``) or cancelled is
+  **continued as the same run** by the next sync of that source: same run id,
+  same window, each chain from its last committed page; the result equals an
+  uninterrupted sync. A per-source lock file (``flock``, released by the OS when
+  its process dies) tells a stale ``running`` run from a live one, so two syncs of
+  one source never run at once.
+* **Withdrawals.** When every chain of the window completed, figures in the
+  window that this run did not write are deleted (withdrawn upstream; logged in
+  ``usage_change`` by trigger).
+* **Outcome.** ``ok``; ``partial`` when a page was rejected (that chain stops,
+  earlier pages stay, other chains go on); ``failed`` when the source stopped us
+  (401, 403, usage capped, retries exhausted); ``cancelled`` on request.
+
+After all sources, :func:`sync_all` applies the configuration's roster
+(``store.config.apply_config``) and runs the rules (``store.rules.run_rules``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import threading
+from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import httpx
+
+from store.clock import Clock, day as day_of, iso, system_clock
+from store.config import Config, SourceConfig, token_for
+from store.db import connect, transaction
+from store.errors import ConfigError, PageRejected, SourceStopped, SyncError
+from store.sync.adapter import Adapter, Request, Window
+from store.sync.adapters import adapter_for
+from store.sync.events import (
+    PageFailed, PageStored, Retrying, SourceFinished, SourceResult, SourceStarted, SyncEvent,
+)
+from store.sync.fetch import Cancelled, FetchFailed, PageFetcher, Sleep
+from store.sync.writer import LATEST_DAY_FACT, PageOutcome, RunWriter
+
+__all__ = ["sync_all", "sync_source", "SourceResult", "SyncEvent", "FIRST_SYNC_DAYS"]
+
+OnEvent = Callable[[SyncEvent], None]
+
+# Without source.start, a first sync fetches this many days back from today.
+FIRST_SYNC_DAYS = 90
+# Pages waiting for the writer, per fetch thread: enough to keep the writer busy,
+# few enough that memory does not depend on the number of rows.
+QUEUE_PAGES_PER_THREAD = 2
+
+
+def sync_all(db_path: str | os.PathLike[str], config: Config, *, clock: Clock = system_clock,
+             transport: httpx.BaseTransport | None = None, on_event: OnEvent | None = None,
+             cancel: threading.Event | None = None, sources: list[str] | None = None,
+             sleep: Sleep | None = None) -> list[SourceResult]:
+    """Sync the configured sources (all, or those named), one after another, then
+    apply the roster and run the rules.
+
+    Raises ``ConfigError`` before fetching anything if a source is unknown, its
+    adapter options are bad, or its token variable is not set. A source that
+    fails does not stop the others: see each ``SourceResult.status``.
+    ``sleep`` replaces the waits between retries (tests).
+    """
+    names = list(sources) if sources else list(config.sources)
+    for name in names:
+        if name not in config.sources:
+            known = ", ".join(sorted(config.sources)) or "none"
+            raise ConfigError(f"unknown source {name!r} (configured: {known})")
+        source = config.sources[name]
+        token_for(source)
+        adapter_for(source)
+    cancel = cancel or threading.Event()
+    results = []
+    for name in names:
+        if cancel.is_set():
+            results.append(SourceResult(name, None, "cancelled", 0, 0, "cancelled before it started"))
+            continue
+        results.append(sync_source(db_path, config.sources[name], clock=clock, transport=transport,
+                                   on_event=on_event, cancel=cancel, sleep=sleep))
+    conn = connect(db_path)
+    try:
+        _after_sync(conn, config, clock)
+    finally:
+        conn.close()
+    return results
+
+
+def _after_sync(conn: Any, config: Config, clock: Clock) -> None:
+    """Roster, then rules. Both belong to store.config / store.rules; imported late
+    so the sync works (and is testable) on its own."""
+    import store.config
+
+    apply_config = getattr(store.config, "apply_config", None)
+    if apply_config is not None:
+        apply_config(conn, config)
+    try:
+        from store.rules import run_rules
+    except ImportError:
+        return
+    run_rules(conn, clock=clock)
+
+
+def sync_source(db_path: str | os.PathLike[str], source: SourceConfig, *, clock: Clock = system_clock,
+                transport: httpx.BaseTransport | None = None, on_event: OnEvent | None = None,
+                cancel: threading.Event | None = None, sleep: Sleep | None = None) -> SourceResult:
+    """Sync one source into the database at ``db_path`` (see the module docstring).
+
+    Raises ``ConfigError`` for a missing token variable or bad adapter options;
+    every other failure ends in the returned ``SourceResult``.
+    """
+    token = token_for(source)
+    adapter = adapter_for(source)
+    emit = on_event or (lambda event: None)
+    cancel = cancel or threading.Event()
+    with _source_lock(db_path, source.name) as locked:
+        if not locked:
+            error = f"source {source.name!r} is being synced by another process; try again when it finishes"
+            emit(SourceFinished(source.name, "failed", 0, 0, error))
+            return SourceResult(source.name, None, "failed", 0, 0, error)
+        conn = connect(db_path)
+        try:
+            client = httpx.Client(
+                transport=transport, timeout=httpx.Timeout(source.timeout), verify=source.verify_tls,
+                follow_redirects=False, headers={"User-Agent": "warden-sync"},
+                limits=httpx.Limits(max_connections=source.concurrency + 1,
+                                    max_keepalive_connections=source.concurrency + 1),
+            )
+            with client:
+                return _Run(conn, client, source, adapter, token=token, clock=clock, emit=emit,
+                            cancel=cancel, sleep=sleep).run()
+        finally:
+            conn.close()
+
+
+@contextmanager
+def _source_lock(db_path: str | os.PathLike[str], name: str) -> Iterator[bool]:
+    """Hold ``<db>.sync-<source>.lock`` with ``flock`` while syncing; yields whether
+    we got it. The OS drops the lock when its process dies, so holding it proves
+    any ``running`` run of this source is stale."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no cross-process guard
+        yield True
+        return
+    slug = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:60]
+    path = Path(f"{os.fspath(db_path)}.sync-{slug}.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class _ChainDone:
+    chain: str
+
+
+@dataclass
+class _Stopped:
+    """The source refused us (or a fetch thread hit a bug): the run fails."""
+
+    outcome: PageOutcome | None
+    error: str
+    crash: BaseException | None = None
+
+
+class _Run:
+    """One sync run of one source: set up (or resume), pump pages, finish."""
+
+    def __init__(self, conn: Any, client: httpx.Client, source: SourceConfig, adapter: Adapter, *,
+                 token: str | None, clock: Clock, emit: OnEvent, cancel: threading.Event,
+                 sleep: Sleep | None) -> None:
+        self.conn = conn
+        self.source = source
+        self.adapter = adapter
+        self.clock = clock
+        self.emit = emit
+        self.cancel = cancel
+        self.fetcher = PageFetcher(
+            client, source, adapter, token=token, clock=clock, cancel=cancel, sleep=sleep,
+            on_retry=lambda url, wait, reason: emit(Retrying(source.name, url, round(wait, 3), reason)),
+        )
+
+    # -- setting up ------------------------------------------------------------------
+
+    def _resumable(self) -> tuple[int, Window, dict[str, Request], int, int] | None:
+        """The source's latest run if it was interrupted (``running``: its process
+        died, as we hold the lock) or cancelled, with chains left to fetch."""
+        row = self.conn.execute(
+            "SELECT id, status, window_start, window_end, pages, rows_taken FROM sync_run "
+            "WHERE source = ? ORDER BY id DESC LIMIT 1", (self.source.name,)).fetchone()
+        if row is None or row["status"] not in ("running", "cancelled") or not row["window_start"]:
+            return None
+        pending = {chain: Request.from_json(json.loads(nxt)) for chain, nxt in self.conn.execute(
+            "SELECT chain, next FROM sync_cursor WHERE run_id = ? AND next IS NOT NULL ORDER BY chain",
+            (row["id"],))}
+        window = Window(date.fromisoformat(row["window_start"]), date.fromisoformat(row["window_end"]))
+        return row["id"], window, pending, row["pages"], row["rows_taken"]
+
+    def _window(self) -> Window:
+        """What this sync fetches: see the module docstring."""
+        conn, source = self.conn, self.source
+        today = date.fromisoformat(day_of(self.clock()))
+        last_ok = conn.execute("SELECT max(id) FROM sync_run WHERE source = ? AND status = 'ok'",
+                               (source.name,)).fetchone()[0]
+        latest = conn.execute("SELECT value FROM source_fact WHERE source = ? AND key = ?",
+                              (source.name, LATEST_DAY_FACT)).fetchone()
+        if last_ok is None or latest is None:
+            start = source.start or today - timedelta(days=FIRST_SYNC_DAYS)
+        else:
+            start = date.fromisoformat(latest[0]) - timedelta(days=max(0, source.lookback_days - 1))
+            if source.lookback_days == 0:
+                start = date.fromisoformat(latest[0]) + timedelta(days=1)
+            # Runs that did not complete since the last good one left gaps: cover them.
+            unfinished = conn.execute(
+                "SELECT min(window_start) FROM sync_run WHERE source = ? AND id > ? AND status != 'ok'",
+                (source.name, last_ok)).fetchone()[0]
+            if unfinished:
+                start = min(start, date.fromisoformat(unfinished))
+            if source.start:
+                start = max(start, source.start)
+        return Window(min(start, today), today)
+
+    def _start(self) -> tuple[int, Window, dict[str, Request], int, int, bool]:
+        resumed = self._resumable()
+        now = iso(self.clock())
+        if resumed is not None:
+            run_id, window, pending, pages, rows = resumed
+            with transaction(self.conn):
+                self.conn.execute("UPDATE sync_run SET status = 'running', finished_at = NULL, error = NULL "
+                                  "WHERE id = ?", (run_id,))
+                self._supersede(run_id)
+            return run_id, window, pending, pages, rows, True
+        window = self._window()
+        chains = self.adapter.chains(window)
+        with transaction(self.conn):
+            run_id = self.conn.execute(
+                "INSERT INTO sync_run (source, started_at, status, window_start, window_end) "
+                "VALUES (?, ?, 'running', ?, ?)",
+                (self.source.name, now, window.start.isoformat(), window.end.isoformat())).lastrowid
+            self.conn.executemany("INSERT INTO sync_cursor (run_id, chain, next) VALUES (?, ?, ?)",
+                                  [(run_id, chain, json.dumps(req.to_json())) for chain, req in chains.items()])
+            self._supersede(run_id)
+        return run_id, window, dict(chains), 0, 0, False
+
+    def _supersede(self, run_id: int) -> None:
+        """Older runs left ``running`` by a dead process will never continue."""
+        self.conn.execute(
+            "UPDATE sync_run SET status = 'failed', error = 'interrupted; superseded by run ' || ? "
+            "WHERE source = ? AND status IN ('running', 'cancelled') AND id < ?",
+            (run_id, self.source.name, run_id))
+
+    # -- running ---------------------------------------------------------------------
+
+    def run(self) -> SourceResult:
+        name = self.source.name
+        run_id, window, pending, pages, rows, resumed = self._start()
+        self.window = window
+        self.emit(SourceStarted(name, run_id, window.start.isoformat(), window.end.isoformat(),
+                                len(pending), resumed))
+        writer = RunWriter(self.conn, name, run_id, pages=pages, rows=rows)
+        status, error, crash = "ok", None, None
+        try:
+            status, error, crash = self._pump(writer, pending)
+            if status == "ok":
+                writer.withdraw_missing(window.start.isoformat(), window.end.isoformat())
+        except BaseException as exc:  # the writer itself failed (disk full, ...): record, then re-raise
+            writer.rollback()
+            status, error, crash = "failed", f"internal error: {type(exc).__name__}: {exc}", exc
+        with transaction(self.conn):
+            self.conn.execute("UPDATE sync_run SET status = ?, finished_at = ?, error = ? WHERE id = ?",
+                              (status, iso(self.clock()), error, run_id))
+            if status in ("ok", "partial", "failed"):
+                # Finished runs are never resumed: their cursors are history.
+                self.conn.execute("DELETE FROM sync_cursor WHERE run_id = ?", (run_id,))
+        self.emit(SourceFinished(name, status, writer.rows, writer.pages, error))
+        if crash is not None and not isinstance(crash, SyncError):
+            raise crash  # a bug, not a user's problem: after recording the run, show it
+        return SourceResult(name, run_id, status, writer.rows, writer.pages, error)
+
+    def _pump(self, writer: RunWriter, pending: dict[str, Request]) -> tuple[str, str | None, BaseException | None]:
+        """Fetch the pending chains concurrently and write their pages as they come."""
+        source = self.source
+        threads = max(1, min(source.concurrency, len(pending)))
+        pages: queue.Queue[Any] = queue.Queue(maxsize=threads * QUEUE_PAGES_PER_THREAD)
+        stop = threading.Event()  # the writer is done: fetch threads give up at once
+        rejected: list[str] = []
+        failure: _Stopped | None = None
+        active = len(pending)
+        if not pending:
+            return "ok", None, None
+        pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"sync-{source.name}")
+        try:
+            for chain, request in pending.items():
+                pool.submit(self._fetch_chain, chain, request, pages, stop)
+            while active:
+                if self.cancel.is_set():
+                    break
+                try:
+                    item = pages.get(timeout=0.1)
+                except queue.Empty:
+                    writer.commit()
+                    continue
+                if isinstance(item, _ChainDone):
+                    active -= 1
+                    continue
+                if isinstance(item, _Stopped):
+                    failure = failure or item
+                    if item.outcome is not None:
+                        writer.write(item.outcome)
+                    break  # the source refused us: the other chains stop too (finally sets stop)
+                writer.write(item)
+                if item.error is not None:
+                    rejected.append(item.error)
+                    self.emit(PageFailed(source.name, item.url, item.error))
+                elif item.page is not None:
+                    self.emit(PageStored(source.name, item.chain, item.rows, writer.total_pages,
+                                         writer.total_rows))
+                if writer.due or pages.empty():
+                    writer.commit()
+            writer.commit()
+        finally:
+            stop.set()
+            writer.rollback()
+            pool.shutdown(wait=True, cancel_futures=True)
+        if failure is not None:
+            return "failed", failure.error, failure.crash
+        if self.cancel.is_set() and active:
+            return "cancelled", "cancelled; the next sync resumes from the last stored page", None
+        if rejected:
+            more = f" (and {len(rejected) - 1} more rejected pages)" if len(rejected) > 1 else ""
+            return "partial", rejected[0] + more, None
+        return "ok", None, None
+
+    def _fetch_chain(self, chain: str, request: Request | None, pages: queue.Queue[Any],
+                     stop: threading.Event) -> None:
+        """One chain, page after page: fetch, hash, decode, parse; never the database."""
+
+        def hand_over(item: Any) -> bool:
+            while not stop.is_set():
+                try:
+                    pages.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        source = self.source
+        try:
+            while request is not None and not stop.is_set() and not self.cancel.is_set():
+                try:
+                    fetched = self.fetcher.get(request)
+                except FetchFailed as failed:
+                    outcome = PageOutcome(chain, failed.url, failed.fetched_at, failed.status, failed.sha256,
+                                          failed.body_bytes, error=str(failed.error))
+                    if isinstance(failed.error, PageRejected):
+                        hand_over(outcome)
+                    else:
+                        hand_over(_Stopped(outcome, str(failed.error)))
+                    return
+                outcome = PageOutcome(chain, fetched.url, fetched.fetched_at, fetched.status, fetched.sha256,
+                                      len(fetched.body))
+                try:
+                    try:
+                        body = json.loads(fetched.body)
+                    except ValueError as exc:
+                        raise PageRejected(f"not valid JSON ({exc})", path="$") from None
+                    outcome.page = self.adapter.parse(chain, request, body, self.window)
+                except PageRejected as rejected:
+                    outcome.error = str(rejected.located(source=source.name, url=fetched.url))
+                    hand_over(outcome)
+                    return
+                del body
+                if not hand_over(outcome):
+                    return
+                request = outcome.page.next
+        except Cancelled:
+            pass
+        except Exception as exc:  # a bug in an adapter: fail the run, keep its trace
+            hand_over(_Stopped(None, f"internal error in chain {chain}: {type(exc).__name__}: {exc}", exc))
+        finally:
+            hand_over(_ChainDone(chain))

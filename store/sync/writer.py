@@ -1,0 +1,300 @@
+"""The one writer of a sync: pages in, rows and provenance out, in short transactions.
+
+Fetch threads hand :class:`PageOutcome` objects over a bounded queue; the
+writer (the thread that called the sync, with its own connection) stores each
+page's provenance row, its usage rows, the next request of its chain and the
+run's counters **in one transaction**, so a sync killed at any moment resumes
+exactly after its last committed page.
+
+Transactions are short (about ``COMMIT_ROWS`` rows, then a pause) so a reviewer
+writing from another process waits milliseconds, not seconds, for the lock.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any, Iterable, Sequence
+
+from store.config import own_apps
+from store.sync.adapter import ParsedPage
+
+COMMIT_ROWS = 10_000
+COMMIT_PAUSE_SECONDS = 0.005
+# The latest day a source has reported, kept as a source fact: later syncs
+# re-fetch the look-back window before it.
+LATEST_DAY_FACT = "latest_usage_day"
+
+_day_of = itemgetter(1)
+
+
+@dataclass
+class PageOutcome:
+    """One fetched page, parsed (``page``) or refused (``error``)."""
+
+    chain: str
+    url: str
+    fetched_at: str
+    http_status: int | None
+    body_sha256: str | None
+    body_bytes: int | None
+    page: ParsedPage | None = None
+    error: str | None = None
+
+    @property
+    def rows(self) -> int:
+        if self.page is None:
+            return 0
+        return len(self.page.usage) + len(self.page.endpoint_usage)
+
+
+def _literal(text: str) -> str:
+    """``text`` as an SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+class RunWriter:
+    """Writes the pages of one sync run through ``conn`` (autocommit mode, owned
+    by the writing thread)."""
+
+    def __init__(self, conn: sqlite3.Connection, source: str, run_id: int, *, pages: int = 0, rows: int = 0,
+                 commit_rows: int = COMMIT_ROWS, pause: float = COMMIT_PAUSE_SECONDS) -> None:
+        self.conn = conn
+        self.source = source
+        self.run_id = run_id
+        self.pages = pages
+        self.rows = rows
+        self.commit_rows = commit_rows
+        self.pause = pause
+        self._in_transaction = False
+        self._pending_rows = 0      # rows written in the open transaction
+        self._pending_pages = 0
+        self._pending_taken = 0
+        self._latest_day: str | None = None
+        # Source, run and page go into the statement as literals: binding them per
+        # row would mean building a new tuple for each of millions of rows.
+        self._usage_sql = (
+            "INSERT INTO usage (source, app_id, day, metric, value, run_id, page_id) "
+            f"VALUES ({_literal(source)}, ?, ?, ?, ?, {int(run_id)}, %d) "
+            "ON CONFLICT(source, app_id, day, metric) DO UPDATE SET "
+            "value = excluded.value, run_id = excluded.run_id, page_id = excluded.page_id"
+        )
+        self._endpoint_sql = (
+            "INSERT INTO endpoint_usage (source, app_id, day, endpoint, calls, run_id, page_id) "
+            f"VALUES ({_literal(source)}, ?, ?, ?, ?, {int(run_id)}, %d) "
+            "ON CONFLICT(source, app_id, day, endpoint) DO UPDATE SET "
+            "calls = excluded.calls, run_id = excluded.run_id, page_id = excluded.page_id"
+        )
+
+    # -- transactions --------------------------------------------------------------
+
+    def _begin(self) -> None:
+        if not self._in_transaction:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self._in_transaction = True
+
+    def commit(self) -> None:
+        """Commit what is pending (with the run's counters), then pause briefly so
+        writers in other processes get the lock."""
+        if not self._in_transaction:
+            return
+        try:
+            self.conn.execute(
+                "UPDATE sync_run SET pages = pages + ?, rows_taken = rows_taken + ? WHERE id = ?",
+                (self._pending_pages, self._pending_taken, self.run_id),
+            )
+            if self._latest_day is not None:
+                self.conn.execute(
+                    "INSERT INTO source_fact (source, key, value, run_id) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(source, key) DO UPDATE SET value = max(value, excluded.value), "
+                    "run_id = excluded.run_id",
+                    (self.source, LATEST_DAY_FACT, self._latest_day, self.run_id),
+                )
+                self._latest_day = None
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.rollback()
+            raise
+        self._in_transaction = False
+        self.pages += self._pending_pages
+        self.rows += self._pending_taken
+        self._pending_rows = self._pending_pages = self._pending_taken = 0
+        if self.pause:
+            time.sleep(self.pause)
+
+    def rollback(self) -> None:
+        """Drop what is pending (the pages will be fetched again on resume)."""
+        if self._in_transaction:
+            self.conn.execute("ROLLBACK")
+            self._in_transaction = False
+        self._pending_rows = self._pending_pages = self._pending_taken = 0
+        self._latest_day = None
+
+    @property
+    def total_pages(self) -> int:
+        """Pages of this run stored so far, the open transaction included."""
+        return self.pages + self._pending_pages
+
+    @property
+    def total_rows(self) -> int:
+        """Rows of this run stored so far, the open transaction included."""
+        return self.rows + self._pending_taken
+
+    @property
+    def due(self) -> bool:
+        """Whether the open transaction holds enough rows to commit now."""
+        return self._pending_rows >= self.commit_rows
+
+    # -- pages ---------------------------------------------------------------------
+
+    def write(self, outcome: PageOutcome) -> None:
+        """Store one page: provenance, rows, records, and where its chain goes next
+        (``None`` when the chain is done; unchanged when the page was refused)."""
+        self._begin()
+        conn = self.conn
+        page = outcome.page
+        taken = outcome.rows
+        page_id = conn.execute(
+            "INSERT INTO sync_page (run_id, chain, url, fetched_at, http_status, body_sha256, body_bytes, "
+            "rows_taken, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (self.run_id, outcome.chain, outcome.url, outcome.fetched_at, outcome.http_status,
+             outcome.body_sha256, outcome.body_bytes, taken, outcome.error),
+        ).lastrowid
+        if page is None:
+            self._pending_pages += 1
+            return
+        if page.tiers:
+            self._tiers(page)
+        if page.consumers or page.apps:
+            self._consumers(page)
+        if page.facts:
+            conn.executemany(
+                "INSERT INTO source_fact (source, key, value, run_id) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(source, key) DO UPDATE SET value = excluded.value, run_id = excluded.run_id",
+                [(self.source, key, value, self.run_id) for key, value in page.facts.items()],
+            )
+        if page.usage:
+            self._rows(self._usage_sql % page_id, page.usage)
+            latest = max(page.usage, key=_day_of)[1]
+            if self._latest_day is None or latest > self._latest_day:
+                self._latest_day = latest
+        if page.endpoint_usage:
+            self._rows(self._endpoint_sql % page_id, page.endpoint_usage)
+        conn.execute(
+            "UPDATE sync_cursor SET next = ? WHERE run_id = ? AND chain = ?",
+            (json.dumps(page.next.to_json()) if page.next is not None else None, self.run_id, outcome.chain),
+        )
+        # Counted only now: a commit in the middle of an oversized page must not
+        # count the page as stored.
+        self._pending_pages += 1
+        self._pending_taken += taken
+        self._pending_rows += 1
+
+    def _rows(self, sql: str, rows: Sequence[Any]) -> None:
+        """executemany in slices, committing between slices of an oversized page
+        (the chain's cursor moves only with the page's last slice)."""
+        if self._pending_rows + len(rows) <= self.commit_rows:
+            self.conn.executemany(sql, rows)
+            self._pending_rows += len(rows)
+            return
+        step = self.commit_rows
+        for offset in range(0, len(rows), step):
+            if self.due:
+                self.commit()
+                self._begin()
+            chunk = rows[offset:offset + step]
+            self.conn.executemany(sql, chunk)
+            self._pending_rows += len(chunk)
+
+    def _tiers(self, page: ParsedPage) -> None:
+        conn = self.conn
+        for tier in page.tiers:
+            conn.execute(
+                "INSERT INTO tier (id, name, agreement_version, allowed_endpoints, origin) "
+                "VALUES (?, ?, ?, ?, 'feed') ON CONFLICT(id) DO UPDATE SET name = excluded.name, "
+                "agreement_version = excluded.agreement_version, allowed_endpoints = excluded.allowed_endpoints "
+                "WHERE tier.origin != 'config'",
+                (tier.id, tier.name, tier.agreement_version,
+                 json.dumps(tier.allowed_endpoints) if tier.allowed_endpoints is not None else None),
+            )
+            if conn.execute("SELECT origin FROM tier WHERE id = ?", (tier.id,)).fetchone()[0] == "config":
+                continue  # limits and clauses from the configuration win
+            conn.execute("DELETE FROM tier_limit WHERE tier_id = ?", (tier.id,))
+            conn.executemany(
+                "INSERT OR REPLACE INTO tier_limit (tier_id, metric, period, max_value) VALUES (?, ?, ?, ?)",
+                [(tier.id, metric, period, maximum) for metric, period, maximum in tier.limits],
+            )
+            conn.execute("DELETE FROM tier_clause WHERE tier_id = ?", (tier.id,))
+            conn.executemany(
+                "INSERT INTO tier_clause (tier_id, category, clause) VALUES (?, ?, ?)",
+                [(tier.id, category, clause) for category, clause in tier.clauses.items()],
+            )
+
+    def _consumers(self, page: ParsedPage) -> None:
+        conn = self.conn
+        # A consumer may arrive before its tier (chains run concurrently): a
+        # placeholder keeps the foreign key; the tiers page fills it in.
+        tier_ids = {c.tier_id for c in page.consumers if c.tier_id}
+        conn.executemany("INSERT INTO tier (id, name, origin) VALUES (?, ?, 'feed') ON CONFLICT(id) DO NOTHING",
+                         [(tier_id, tier_id) for tier_id in tier_ids])
+        conn.executemany(
+            "INSERT INTO consumer (id, legal_name, notice_contact, tier_id, agreement_version, "
+            "declared_use_case, government_end_users, origin) VALUES (?, ?, ?, ?, ?, ?, ?, 'feed') "
+            "ON CONFLICT(id) DO UPDATE SET legal_name = excluded.legal_name, "
+            "notice_contact = excluded.notice_contact, tier_id = excluded.tier_id, "
+            "agreement_version = excluded.agreement_version, declared_use_case = excluded.declared_use_case, "
+            "government_end_users = excluded.government_end_users "
+            # The configuration's roster wins over what a feed says about the same consumer.
+            "WHERE consumer.origin != 'config'",
+            [(c.id, c.legal_name, c.notice_contact, c.tier_id, c.agreement_version, c.declared_use_case,
+              c.government_end_users) for c in page.consumers],
+        )
+        # An app whose owner the source does not name becomes its own consumer
+        # until the roster (apply_config) claims it.
+        unowned = [(a.app_id, a.name, a.declared_use_case) for a in page.apps if a.consumer_id is None]
+        if unowned:
+            own_apps(conn, self.source, unowned)
+        conn.executemany(
+            "INSERT INTO app (source, app_id, consumer_id, name, declared_use_case) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(source, app_id) DO UPDATE SET consumer_id = excluded.consumer_id, "
+            "name = excluded.name, declared_use_case = excluded.declared_use_case",
+            [(self.source, a.app_id, a.consumer_id, a.name, a.declared_use_case)
+             for a in page.apps if a.consumer_id is not None],
+        )
+        self._pending_rows += len(page.consumers) + len(page.apps)
+
+    # -- end of run ----------------------------------------------------------------
+
+    def withdraw_missing(self, start: str, end: str) -> int:
+        """Delete this source's figures for days ``start..end`` that this run did
+        not write: the source no longer reports them (withdrawn upstream). The
+        ``usage_withdrawn`` trigger logs each one in ``usage_change``.
+
+        The keys are read first without the write lock, then deleted in short
+        transactions. Returns how many figures were withdrawn.
+        """
+        self.commit()
+        withdrawn = 0
+        for table, name in (("usage", "metric"), ("endpoint_usage", "endpoint")):
+            keys = self.conn.execute(
+                f"SELECT app_id, day, {name} FROM {table} WHERE source = ? AND day BETWEEN ? AND ? AND run_id != ?",
+                (self.source, start, end, self.run_id),
+            ).fetchall()
+            for chunk in _chunks(keys, self.commit_rows):
+                self._begin()
+                self.conn.executemany(
+                    f"DELETE FROM {table} WHERE source = ? AND app_id = ? AND day = ? AND {name} = ? "
+                    "AND run_id != ?",
+                    [(self.source, *tuple(key), self.run_id) for key in chunk],
+                )
+                withdrawn += len(chunk)
+                self.commit()
+        return withdrawn
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for offset in range(0, len(items), size):
+        yield items[offset:offset + size]
