@@ -26,7 +26,6 @@ import traceback
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -562,9 +561,12 @@ def _finalize(value: Any) -> str:
     return md_escape(value)
 
 
-@lru_cache(maxsize=8)
 def _environment(template_dir: str | None, markdown: bool) -> jinja2.Environment:
-    """Markdown templates escape every value for Markdown; HTML templates (``*.html.j2``) for HTML."""
+    """Markdown templates escape every value for Markdown; HTML templates (``*.html.j2``) for HTML.
+
+    A fresh environment per render: a cached one would keep using the built-in
+    template after an override file appears in ``template_dir``.
+    """
     paths = ([template_dir] if template_dir else []) + [str(BUILTIN_TEMPLATES)]
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(paths),

@@ -71,7 +71,7 @@ def seed(path: Path, *, consumers: int = 0) -> sqlite3.Connection:
                  "2023-01-03T11:00:00Z", "2023-01-03T11:00:00Z"),
             ])
         _consumer(conn, HOSTILE_ID, HOSTILE_NAME, "a@b.example, =evil@c.example",
-                  apps=[("evil-app", "**bold** <img src=x onerror=alert(1)> @SUM(1)", "-2+3")],
+                  apps=[("evil-app", "**bold** | <img src=x onerror=alert(1)> @SUM(1)", "-2+3")],
                   calls=1_000, records=0, use_case="+cmd|' /C calc'!A0")
         conn.execute(
             "INSERT INTO finding (consumer_id, category, period, period_start, period_end, severity, status, "

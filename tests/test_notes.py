@@ -1,0 +1,269 @@
+"""Drafting audit-request notes: figures, sections, escaping, templates, statuses, autosave."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from notes_case import CASE_ID, CLOCK, HOSTILE_ID, seed
+from store import notes
+from store.config import NotesConfig
+from store.db import connect, transaction
+from store.errors import ConflictError, DecisionRefused, TemplateError
+from store.notes import draft_note, md_escape, more_than, note_for, save_body, set_note_status
+from store.review import verify_chain
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = NotesConfig()
+
+
+@pytest.fixture()
+def conn(tmp_path: Path):
+    connection = seed(tmp_path / "warden.db")
+    yield connection
+    connection.close()
+
+
+# --- more_than ---------------------------------------------------------------------
+
+_WORDS = {"million": 10**6, "billion": 10**9, "trillion": 10**12}
+
+
+def _value(text: str) -> int:
+    """Read back what more_than() wrote: "790 million" -> 790000000."""
+    number, _, word = text.partition(" ")
+    return int(Decimal(number.replace(",", "")) * _WORDS.get(word, 1))
+
+
+@pytest.mark.parametrize(("n", "expected"), [
+    (790_123_456, "790 million"),
+    (780_000_001, "780 million"),
+    (780_000_000, "770 million"),          # exactly 780 million: "more than 780 million" would be false
+    (26_412_000_000, "26 billion"),
+    (26_000_000_000, "25 billion"),
+    (1_000_000_000, "990 million"),
+    (1_234_567_890, "1.2 billion"),
+    (1_200_000_000, "1.1 billion"),
+    (10_000_000, "9.9 million"),
+    (12_345, "12,000"),
+    (1_000, "990"),
+    (100, "99"),
+    (2, "1"),
+    (1, "0"),
+    (5_000_000_000_000, "4.9 trillion"),
+])
+def test_more_than_rounds_down_strictly(n: int, expected: str) -> None:
+    assert more_than(n) == expected
+
+
+@pytest.mark.parametrize("bad", [0, -5])
+def test_more_than_refuses_nothing_to_state(bad: int) -> None:
+    with pytest.raises(ValueError):
+        more_than(bad)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(min_value=1, max_value=10**16))
+def test_more_than_is_true_and_as_high_as_two_digits_allow(n: int) -> None:
+    stated = _value(more_than(n))
+    assert stated < n
+    # The next two-significant-digit figure above the stated one would not be true.
+    step = 10 ** max(len(str(stated)) - 2, 0)
+    assert stated + step >= n
+
+
+# --- escaping ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hostile", [
+    "[click](javascript:alert(1))", "<script>alert(1)</script>", "**bold** _it_ `code`", "a | b | c",
+    "# heading", "- item", "1. item", "> quote", "![img](http://x/y.png)", "&lt;b&gt;", "===",
+])
+def test_md_escape_renders_literally(hostile: str) -> None:
+    from markdown_it import MarkdownIt
+    html = MarkdownIt("commonmark", {"html": False}).enable("table").render(md_escape(hostile))
+    assert html.startswith("<p>") and html.count("<") == 2        # one paragraph, no other element
+    import html as html_module
+    assert html_module.unescape(html[3:-5]) == hostile
+
+
+def test_md_escape_makes_control_characters_visible() -> None:
+    escaped = md_escape("a\x1b[31mred\x07\u202eevil\nnext")
+    assert "\x1b" not in escaped and "\x07" not in escaped and "\u202e" not in escaped
+    assert "\n" not in escaped and "\ufffd" in escaped
+
+
+# --- drafting ----------------------------------------------------------------------
+
+
+def test_case_note_states_rounded_figures_period_and_evidence(conn) -> None:
+    note = draft_note(conn, CASE_ID, reviewer="ana", clock=CLOCK, config=CONFIG)
+    body = note.body
+    assert note.cites_confirmed and note.warning is None
+    assert note.finding_ids == (1, 2, 4)                       # confirmed ones; the candidate #3 is not cited
+    assert ("accessed the API more than 790 million times and retrieved more than 26 billion records"
+            in " ".join(body.split()))
+    assert "In 2022 (2022-01-01 to 2022-12-31, UTC days)" in body
+    assert "**Date:** 2 May 2023" in body and "**Response due:** 23 May 2023" in body
+    assert "Legal Department \\<legal@northwind.example\\>" in body
+    for i in range(1, 9):
+        assert f"| Northwind App {i} | demo / app-{i} |" in body
+    assert body.count("| none declared |") == 6
+    assert "§3.1 (Volume caps)" in body and "§5.2 (Government end users)" in body
+    assert "790,123,456 API calls in 2022, against a limit of 100,000,000 (7.90 times the limit)" in body
+    for words in ("purpose", "stored, where", "deletions", "government end user", "work around", "signed"):
+        assert words in body
+    assert "Reservation of rights" in body
+    # Every response page's SHA-256 and both runs are in the appendix.
+    for page in range(1, 5):
+        assert hashlib.sha256(f"page {page}".encode()).hexdigest() in body
+    assert "| All applications: API calls | 790,123,456 | 96 | 1 | 1–2 |" in body
+    assert "| All applications: records retrieved | 26,412,000,000 | 96 | 2 | 3–4 |" in body
+
+
+def test_drafting_is_deterministic(tmp_path: Path) -> None:
+    first = draft_note(seed(tmp_path / "a.db"), CASE_ID, reviewer="ana", clock=CLOCK, config=CONFIG)
+    second = draft_note(seed(tmp_path / "b.db"), CASE_ID, reviewer="bo", clock=CLOCK, config=CONFIG)
+    assert first.body.encode() == second.body.encode()
+
+
+def test_draft_without_confirmed_findings_warns_in_the_note(conn) -> None:
+    with transaction(conn):
+        conn.execute("UPDATE finding SET status = 'candidate' WHERE consumer_id = ?", (CASE_ID,))
+    note = draft_note(conn, CASE_ID, reviewer="ana", clock=CLOCK, config=CONFIG)
+    assert not note.cites_confirmed and note.finding_ids == ()
+    assert "no confirmed finding" in (note.warning or "")
+    assert note.body.splitlines()[2].startswith("> **WARNING: this draft cites no confirmed finding.**")
+    # Without findings the period is the calendar year of the latest usage.
+    assert "In 2022 (2022-01-01 to 2022-12-31, UTC days)" in note.body
+
+
+def test_hostile_names_cannot_inject_markdown(conn) -> None:
+    from markdown_it import MarkdownIt
+    note = draft_note(conn, HOSTILE_ID, reviewer="ana", clock=CLOCK, config=CONFIG)
+    html = MarkdownIt("commonmark", {"html": False}).enable("table").render(note.body)
+    assert "<script" not in html and "<img" not in html and "<a " not in html
+    assert "<strong>bold</strong>" not in html and "<em>x</em>" not in html and "<code>z</code>" not in html
+    assert "\x1b" not in note.body and "\u202e" not in note.body
+    # The hostile "|" in the app name did not add a table column.
+    row = next(line for line in note.body.splitlines() if "onerror" in line and "evil\\-app" not in line
+               and "evil-app" in line)
+    assert row.replace("\\|", "").count("|") == 4
+
+
+def test_redraft_replaces_open_note_and_exported_note_starts_a_new_one(conn) -> None:
+    note = draft_note(conn, CASE_ID, reviewer="ana", clock=CLOCK, config=CONFIG)
+    save_body(conn, note.id, "edited", expected_version=note.version, clock=CLOCK)
+    set_note_status(conn, note.id, "ready", reviewer="ana", clock=CLOCK)
+    again = draft_note(conn, CASE_ID, reviewer="ana", clock=CLOCK, config=CONFIG)
+    assert again.id == note.id and again.status == "draft" and again.body == note.body
+    set_note_status(conn, note.id, "exported", reviewer="ana", clock=CLOCK)
+    fresh = draft_note(conn, CASE_ID, reviewer="ana", clock=CLOCK, config=CONFIG)
+    assert fresh.id != note.id and note_for(conn, CASE_ID) == fresh
+
+
+def test_status_changes_are_logged_and_chain_verifies(conn) -> None:
+    note = draft_note(conn, CASE_ID, reviewer="ana", clock=CLOCK, config=CONFIG)
+    set_note_status(conn, note.id, "ready", reviewer="bo", clock=CLOCK, reason="checked")
+    set_note_status(conn, note.id, "draft", reviewer="bo", clock=CLOCK)
+    rows = conn.execute("SELECT reviewer, field, old_value, new_value, reason FROM decision "
+                        "WHERE subject = 'note' AND subject_id = ? ORDER BY id", (note.id,)).fetchall()
+    assert [tuple(r)[:4] for r in rows] == [("ana", "status", None, "draft"), ("bo", "status", "draft", "ready"),
+                                            ("bo", "status", "ready", "draft")]
+    assert rows[1][4] == "checked"
+    assert verify_chain(conn).ok
+    set_note_status(conn, note.id, "exported", reviewer="bo", clock=CLOCK)
+    with pytest.raises(DecisionRefused):
+        set_note_status(conn, note.id, "draft", reviewer="bo", clock=CLOCK)
+
+
+def test_save_body_conflicts_on_a_stale_version(conn) -> None:
+    note = draft_note(conn, CASE_ID, reviewer="ana", clock=CLOCK, config=CONFIG)
+    version = save_body(conn, note.id, "mine", expected_version=note.version)
+    assert version == note.version + 1
+    with pytest.raises(ConflictError) as caught:
+        save_body(conn, note.id, "theirs", expected_version=note.version)
+    assert caught.value.current["body"] == "mine" and caught.value.current["version"] == version
+    set_note_status(conn, note.id, "exported", reviewer="ana", clock=CLOCK)
+    with pytest.raises(ConflictError, match="exported"):
+        save_body(conn, note.id, "too late")
+
+
+# --- templates ---------------------------------------------------------------------
+
+
+def test_template_override_and_partial_override(conn, tmp_path: Path) -> None:
+    overrides = tmp_path / "templates"
+    overrides.mkdir()
+    (overrides / "evidence_appendix.md.j2").write_text("APPENDIX {{ evidence.page_count }} {{ consumer.id }}\n")
+    note = draft_note(conn, CASE_ID, reviewer="ana", clock=CLOCK, config=NotesConfig(template_dir=overrides))
+    assert note.body.endswith("APPENDIX 4 northwind-analytics\n") and "## Background" in note.body
+    (overrides / "audit_request.md.j2").write_text("Dear {{ consumer.legal_name }}, {{ totals.calls | more_than }}.\n")
+    note = draft_note(conn, CASE_ID, reviewer="ana", clock=CLOCK, config=NotesConfig(template_dir=overrides))
+    assert note.body == "Dear Northwind Analytics Ltd, 790 million.\n"
+
+
+@pytest.mark.parametrize(("source", "line", "words"), [
+    ("# ok\n\n{% if consumer.id %}\nunclosed\n", 4, "end of template"),
+    ("# ok\n{{ consumer.no_such_field }}\n", 2, "no_such_field"),
+    ("# ok\n\n\n{{ totals.calls | more_than(1, 2) }}\n", 4, "TypeError"),
+])
+def test_template_error_names_file_and_line_and_keeps_the_draft(conn, tmp_path: Path, source: str, line: int,
+                                                                words: str) -> None:
+    note = draft_note(conn, CASE_ID, reviewer="ana", clock=CLOCK, config=CONFIG)
+    save_body(conn, note.id, "my careful edit", clock=CLOCK)
+    overrides = tmp_path / "templates"
+    overrides.mkdir()
+    broken = overrides / "audit_request.md.j2"
+    broken.write_text(source)
+    with pytest.raises(TemplateError) as caught:
+        draft_note(conn, CASE_ID, reviewer="ana", clock=CLOCK, config=NotesConfig(template_dir=overrides))
+    assert f"{broken}:{line}" in str(caught.value) and words in str(caught.value)
+    kept = note_for(conn, CASE_ID)
+    assert kept is not None and kept.body == "my careful edit" and kept.version == note.version + 1
+
+
+def test_builtin_templates_are_packaged() -> None:
+    # pyproject's package-data ships templates/*.j2: the built-ins must match that pattern.
+    names = sorted(p.name for p in notes.BUILTIN_TEMPLATES.iterdir())
+    assert {"audit_request.md.j2", "evidence_appendix.md.j2", "note.html.j2"} <= set(names)
+    assert all(name.endswith(".j2") for name in names)
+
+
+def test_long_page_lists_become_a_digest(conn, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(notes, "APPENDIX_PAGE_LIMIT", 2)
+    note = draft_note(conn, CASE_ID, reviewer="ana", clock=CLOCK, config=CONFIG)
+    assert "| Page | Run |" not in note.body and "4 response pages" in note.body
+    pages = notes.note_evidence(conn, note.id)["pages"]
+    digest = hashlib.sha256("".join(f"{p['id']} {p['body_sha256']}\n" for p in pages).encode()).hexdigest()
+    assert f"Page-list digest: `{digest}`" in note.body
+
+
+# --- autosave ----------------------------------------------------------------------
+
+
+def test_autosave_survives_a_killed_process(conn, tmp_path: Path) -> None:
+    note = draft_note(conn, CASE_ID, reviewer="ana", clock=CLOCK, config=CONFIG)
+    script = textwrap.dedent(f"""
+        import os, signal
+        from store.db import connect
+        from store.notes import save_body
+        conn = connect({str(tmp_path / 'warden.db')!r})
+        save_body(conn, {note.id}, "typed just before the terminal died", expected_version={note.version})
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, timeout=60)
+    assert done.returncode == -signal.SIGKILL, done.stderr.decode()
+    fresh = connect(tmp_path / "warden.db")
+    assert note_for(fresh, CASE_ID).body == "typed just before the terminal died"
