@@ -1,0 +1,272 @@
+"""Rules against real SQLite files seeded with usage rows."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from store.clock import fixed_clock
+from store.config import Config, ConsumerConfig, SourceConfig, TierConfig, apply_config
+from store.db import connect
+from store.rules import run_rules, severity_for
+
+CLOCK = fixed_clock(datetime(2023, 1, 2, 9, 0, tzinfo=timezone.utc))
+LATER = fixed_clock(datetime(2023, 1, 3, 9, 0, tzinfo=timezone.utc))
+
+
+def _config() -> Config:
+    config = Config()
+    config.sources["feed"] = SourceConfig(name="feed", adapter="warden-feed", url="http://127.0.0.1:1/feed/v1")
+    config.tiers["basic"] = TierConfig(
+        id="basic", name="Basic",
+        limits=[("calls", "month", 1_000), ("calls", "day", 100), ("records", "year", 10_000)],
+        allowed_endpoints=["/2/tweets/*", "/2/users/by"],
+    )
+    config.tiers["open"] = TierConfig(id="open", name="Unlimited")
+    config.consumers = [
+        ConsumerConfig(id="acme", legal_name="Acme Ltd", tier="basic", declared_use_case="Search",
+                       apps=[("feed", "a1"), ("feed", "a2")]),
+        ConsumerConfig(id="solo", legal_name="Solo plc", tier="basic", declared_use_case="Archive",
+                       apps=[("feed", "s1")]),
+        ConsumerConfig(id="free", legal_name="Free Inc", tier="open", apps=[("feed", "f1"), ("feed", "f2")]),
+    ]
+    return config
+
+
+@pytest.fixture
+def conn(tmp_path: Path) -> sqlite3.Connection:
+    connection = connect(tmp_path / "warden.db")
+    apply_config(connection, _config())
+    connection.execute("INSERT INTO sync_run (id, source, started_at, status) VALUES (1, 'feed', 't', 'ok')")
+    connection.execute("INSERT INTO sync_run (id, source, started_at, status) VALUES (2, 'feed', 't', 'ok')")
+    for page in (10, 11, 12):
+        connection.execute("INSERT INTO sync_page (id, run_id, chain, url, fetched_at) VALUES (?, 1, 'usage/0', 'u', 't')",
+                           (page,))
+    return connection
+
+
+def put(conn: sqlite3.Connection, app: str, day: str, metric: str, value: int, *, run: int = 1, page: int = 10) -> None:
+    conn.execute(
+        "INSERT INTO usage (source, app_id, day, metric, value, run_id, page_id) VALUES ('feed', ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT DO UPDATE SET value = excluded.value, run_id = excluded.run_id, page_id = excluded.page_id",
+        (app, day, metric, value, run, page))
+
+
+def findings(conn: sqlite3.Connection, **where: str) -> list[sqlite3.Row]:
+    sql = "SELECT * FROM finding"
+    if where:
+        sql += " WHERE " + " AND ".join(f"{k} = ?" for k in where)
+    return conn.execute(sql + " ORDER BY dedupe_key", tuple(where.values())).fetchall()
+
+
+def test_severity_follows_the_ratio() -> None:
+    assert [severity_for(r) for r in (1.01, 1.5, 3, 9.99, 10, 250)] == [
+        "low", "medium", "high", "high", "critical", "critical"]
+
+
+def test_monthly_volume_cap_over_all_apps_with_per_app_breakdown_and_provenance(conn: sqlite3.Connection) -> None:
+    # 20 days x (30 + 35) = 1300 calls in January against 1,000 per month; no day over 100.
+    for d in range(1, 21):
+        put(conn, "a1", f"2022-01-{d:02d}", "calls", 30, page=10)
+        put(conn, "a2", f"2022-01-{d:02d}", "calls", 35, run=2, page=11)
+    put(conn, "a1", "2022-02-01", "calls", 50)  # February stays under
+
+    result = run_rules(conn, clock=CLOCK)
+
+    [volume] = findings(conn, category="volume_cap")
+    assert (volume["consumer_id"], volume["period"], volume["period_start"], volume["period_end"]) == (
+        "acme", "2022-01", "2022-01-01", "2022-01-31")
+    assert (volume["metric"], volume["actual"], volume["limit_value"], volume["ratio"]) == ("calls", 1300, 1000, 1.3)
+    assert volume["severity"] == "low" and volume["status"] == "candidate" and volume["rule_id"] == "volume_cap"
+    figures = json.loads(volume["figures"])
+    assert figures["limit"] == {"metric": "calls", "period": "month", "max": 1000}
+    assert [(a["app_id"], a["total"], a["days"]) for a in figures["apps"]] == [("a2", 700, 20), ("a1", 600, 20)]
+    assert figures["runs"] == [1, 2] and figures["pages"] == [10, 11]
+    assert result.created == len(findings(conn))
+    assert not findings(conn, category="rate_limit")
+
+
+def test_circumvention_when_every_app_stays_under_but_the_consumer_goes_over(conn: sqlite3.Connection) -> None:
+    for d in range(1, 21):
+        put(conn, "a1", f"2022-01-{d:02d}", "calls", 30)
+        put(conn, "a2", f"2022-01-{d:02d}", "calls", 35)
+    run_rules(conn, clock=CLOCK)
+    [circ] = findings(conn, category="circumvention")
+    assert circ["consumer_id"] == "acme" and circ["period"] == "2022-01" and circ["actual"] == 1300
+    assert circ["severity"] == "medium"  # at least medium, though 1.3x alone would be low
+    figures = json.loads(circ["figures"])
+    assert figures["largest_app_total"] == 700 and figures["apps_with_usage"] == 2
+
+
+def test_no_circumvention_when_one_app_alone_is_over_or_there_is_one_app(conn: sqlite3.Connection) -> None:
+    for d in range(1, 21):
+        put(conn, "a1", f"2022-01-{d:02d}", "calls", 60)   # a1 alone: 1,200 > 1,000
+        put(conn, "a2", f"2022-01-{d:02d}", "calls", 10)
+        put(conn, "s1", f"2022-01-{d:02d}", "calls", 80)   # solo: 1,600, one app
+    run_rules(conn, clock=CLOCK)
+    assert {f["consumer_id"] for f in findings(conn, category="volume_cap")} == {"acme", "solo"}
+    assert findings(conn, category="circumvention") == []
+
+
+def test_yearly_cap_critical_at_ten_times(conn: sqlite3.Connection) -> None:
+    put(conn, "s1", "2022-03-01", "records", 60_000)
+    put(conn, "s1", "2022-09-01", "records", 50_000)
+    put(conn, "s1", "2021-12-31", "records", 5)  # another year, under
+    run_rules(conn, clock=CLOCK)
+    [year] = findings(conn, category="volume_cap")
+    assert (year["period"], year["period_start"], year["period_end"]) == ("2022", "2022-01-01", "2022-12-31")
+    assert (year["actual"], year["limit_value"], year["ratio"], year["severity"]) == (110_000, 10_000, 11.0, "critical")
+    assert year["dedupe_key"] == "volume_cap|solo|2022|records_per_year"
+
+
+def test_rate_limit_one_finding_per_month_listing_days_over(conn: sqlite3.Connection) -> None:
+    put(conn, "s1", "2022-03-02", "calls", 150)
+    put(conn, "s1", "2022-03-03", "calls", 90)
+    put(conn, "s1", "2022-03-09", "calls", 300)
+    put(conn, "s1", "2022-04-01", "calls", 101)
+    run_rules(conn, clock=CLOCK)
+    march, april = findings(conn, category="rate_limit")
+    assert (march["period"], march["actual"], march["limit_value"], march["ratio"], march["severity"]) == (
+        "2022-03", 300, 100, 3.0, "high")
+    figures = json.loads(march["figures"])
+    assert figures["worst_day"] == {"day": "2022-03-09", "total": 300}
+    assert [d["day"] for d in figures["days_over"]] == ["2022-03-02", "2022-03-09"]
+    assert figures["apps"][0]["app_id"] == "s1" and figures["apps"][0]["worst_day"] == 300
+    assert (april["period"], april["severity"]) == ("2022-04", "low")
+
+
+def test_daily_split_across_apps_is_circumvention_too(conn: sqlite3.Connection) -> None:
+    put(conn, "a1", "2022-05-05", "calls", 60)
+    put(conn, "a2", "2022-05-05", "calls", 70)
+    run_rules(conn, clock=CLOCK)
+    [circ] = findings(conn, category="circumvention")
+    assert circ["dedupe_key"] == "circumvention|acme|2022-05|calls_per_day"
+    assert circ["actual"] == 130
+    [rate] = findings(conn, category="rate_limit")
+    assert rate["actual"] == 130
+
+
+def test_missing_use_case_lists_the_apps_and_respects_the_consumer_declaration(conn: sqlite3.Connection) -> None:
+    conn.execute("UPDATE app SET declared_use_case = 'Research' WHERE app_id = 'f2'")
+    conn.execute("INSERT INTO app (source, app_id, consumer_id) VALUES ('feed', 'f3', 'free')")  # no usage
+    for app in ("f1", "f2", "a1"):
+        put(conn, app, "2022-06-01", "calls", 1)
+    put(conn, "f1", "2022-06-20", "calls", 1)
+    run_rules(conn, clock=CLOCK)
+    [missing] = findings(conn, category="missing_use_case")
+    assert missing["consumer_id"] == "free"  # acme declared a use case for all its apps
+    assert (missing["actual"], missing["severity"], missing["ratio"]) == (1, "medium", None)
+    assert (missing["period_start"], missing["period_end"]) == ("2022-06-01", "2022-06-20")
+    figures = json.loads(missing["figures"])
+    assert [(a["app_id"], a["declared_use_case"]) for a in figures["apps"]] == [("f1", None), ("f2", "Research")]
+    assert figures["apps_without_use_case"] == 1
+
+
+def test_endpoint_outside_the_tier_per_month(conn: sqlite3.Connection) -> None:
+    rows = [("a1", "2022-07-01", "/2/tweets/search/all", 5), ("a1", "2022-07-02", "/2/users/by", 3),
+            ("a2", "2022-07-03", "/2/compliance/jobs", 7), ("a1", "2022-07-04", "/2/compliance/jobs", 2),
+            ("f1", "2022-07-01", "/anything", 9)]  # tier 'open' allows everything
+    conn.executemany("INSERT INTO endpoint_usage VALUES ('feed', ?, ?, ?, ?, 1, 12)", rows)
+    run_rules(conn, clock=CLOCK)
+    [outside] = findings(conn, category="endpoint_outside")
+    assert (outside["consumer_id"], outside["period"], outside["actual"]) == ("acme", "2022-07", 9)
+    figures = json.loads(outside["figures"])
+    assert [(e["endpoint"], e["calls"]) for e in figures["endpoints"]] == [("/2/compliance/jobs", 9)]
+    assert figures["pages"] == [12]
+
+
+def _seed_overage(conn: sqlite3.Connection) -> None:
+    for d in range(1, 21):
+        put(conn, "a1", f"2022-01-{d:02d}", "calls", 30)
+        put(conn, "a2", f"2022-01-{d:02d}", "calls", 35)
+    put(conn, "s1", "2022-03-09", "calls", 300)
+
+
+def test_running_again_changes_nothing(conn: sqlite3.Connection) -> None:
+    _seed_overage(conn)
+    first = run_rules(conn, clock=CLOCK)
+    before = [tuple(r) for r in findings(conn)]
+    second = run_rules(conn, clock=LATER)
+    assert first.created > 0
+    assert (second.created, second.updated, second.no_longer_detected) == (0, 0, 0)
+    assert second.unchanged == first.created
+    assert [tuple(r) for r in findings(conn)] == before
+
+
+def test_chunking_does_not_change_the_result(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    _seed_overage(conn)
+    run_rules(conn, clock=CLOCK, chunk_size=1)
+    chunked = [(r["dedupe_key"], r["actual"], r["figures"]) for r in findings(conn)]
+    conn.execute("DELETE FROM finding")
+    run_rules(conn, clock=CLOCK)
+    assert [(r["dedupe_key"], r["actual"], r["figures"]) for r in findings(conn)] == chunked
+
+
+def test_a_finding_a_reviewer_decided_is_never_changed(conn: sqlite3.Connection) -> None:
+    _seed_overage(conn)
+    run_rules(conn, clock=CLOCK)
+    conn.execute("UPDATE finding SET status = 'confirmed' WHERE category = 'volume_cap'")
+    conn.execute("UPDATE finding SET status = 'dismissed' WHERE category = 'rate_limit'")
+    decided = [tuple(r) for r in findings(conn) if r["status"] != "candidate"]
+    put(conn, "a1", "2022-01-25", "calls", 90)   # the January total changes
+    conn.execute("DELETE FROM usage WHERE app_id = 's1'")  # and the rate overage disappears
+    run_rules(conn, clock=LATER)
+    assert [tuple(r) for r in findings(conn) if r["status"] != "candidate"] == decided
+
+
+def test_a_candidate_follows_revised_usage(conn: sqlite3.Connection) -> None:
+    _seed_overage(conn)
+    run_rules(conn, clock=CLOCK)
+    [before] = findings(conn, category="volume_cap")
+    put(conn, "a1", "2022-01-25", "calls", 90, run=2, page=11)
+    result = run_rules(conn, clock=LATER)
+    [after] = findings(conn, category="volume_cap")
+    assert result.updated >= 1 and after["id"] == before["id"]
+    assert (after["actual"], after["version"], after["updated_at"]) == (1390, before["version"] + 1, "2023-01-03T09:00:00Z")
+    assert after["detected_at"] == before["detected_at"]
+    assert json.loads(after["figures"])["runs"] == [1, 2]
+
+
+def test_a_candidate_no_longer_detected_is_kept_and_marked(conn: sqlite3.Connection) -> None:
+    _seed_overage(conn)
+    run_rules(conn, clock=CLOCK)
+    conn.execute("UPDATE usage SET value = 10 WHERE app_id = 's1'")  # revised upstream
+    result = run_rules(conn, clock=LATER)
+    [rate] = findings(conn, category="rate_limit")
+    assert rate["status"] == "candidate" and rate["severity"] == "info"
+    assert json.loads(rate["figures"])["no_longer_detected"] == {"since": "2023-01-03T09:00:00Z"}
+    assert result.no_longer_detected == 1
+    again = run_rules(conn, clock=LATER)
+    assert again.no_longer_detected == 0 and again.updated == 0
+    conn.execute("UPDATE usage SET value = 300 WHERE app_id = 's1'")  # and back
+    run_rules(conn, clock=LATER)
+    [rate] = findings(conn, category="rate_limit")
+    assert rate["severity"] == "high" and "no_longer_detected" not in json.loads(rate["figures"])
+
+
+def test_queue_summary_is_refreshed(conn: sqlite3.Connection) -> None:
+    _seed_overage(conn)
+    run_rules(conn, clock=CLOCK)
+    rows = {r["id"]: r for r in conn.execute("SELECT id, worst_ratio, open_findings, review_state FROM consumer")}
+    assert rows["solo"]["worst_ratio"] == 3.0 and rows["solo"]["review_state"] == "open"
+    assert rows["acme"]["open_findings"] == 2  # volume cap + circumvention for January
+    assert rows["free"]["review_state"] == "clear"
+
+
+def test_only_the_named_consumers(conn: sqlite3.Connection) -> None:
+    _seed_overage(conn)
+    result = run_rules(conn, clock=CLOCK, consumer_ids=["solo"])
+    assert result.consumers == 1
+    assert {f["consumer_id"] for f in findings(conn)} == {"solo"}
+
+
+def test_auto_consumers_have_no_limits_but_missing_use_case(conn: sqlite3.Connection) -> None:
+    put(conn, "stray", "2022-01-01", "calls", 10_000_000)
+    apply_config(conn, _config())
+    run_rules(conn, clock=CLOCK)
+    [missing] = findings(conn, consumer_id="feed:stray")
+    assert missing["category"] == "missing_use_case"
