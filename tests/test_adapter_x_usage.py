@@ -1,0 +1,170 @@
+"""The x-usage adapter against payloads in X API v2's documented shape."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+
+from store.clock import fixed_clock
+from store.config import SourceConfig
+from store.db import connect
+from store.errors import ConfigError, PageRejected
+from store.sync.adapter import Request, Window
+from store.sync.adapters import adapter_for
+from store.sync.adapters.x_usage import XUsage
+from store.sync.engine import sync_source
+
+WINDOW = Window(date(2023, 10, 3), date(2023, 11, 1))
+PROJECT_ID = "1234567890123456789012"
+
+
+def x(**options: object) -> XUsage:
+    adapter = adapter_for(SourceConfig("x", "x-usage", "https://api.x.example", options=options))
+    assert isinstance(adapter, XUsage)
+    return adapter
+
+
+def documented_payload() -> dict[str, object]:
+    """As in X's reference for GET /2/usage/tweets: counts as strings, a 22-digit
+    project id, a cap over 2^31."""
+    return {"data": {
+        "cap_reset_day": 19,
+        "project_id": PROJECT_ID,
+        "project_cap": "50000000000",
+        "project_usage": "2612345678",
+        "daily_client_app_usage": [
+            {"client_app_id": "29183745",
+             "usage": [{"date": "2023-11-01T00:00:00.000Z", "usage": "200"},
+                       {"date": "2023-10-31T00:00:00.000Z", "usage": 150}],
+             "usage_result_count": 2},
+            {"client_app_id": 2918374600000000000,
+             "usage": [{"date": "2023-11-01T00:00:00.000Z", "usage": "62.0"}],
+             "usage_result_count": 1},
+        ],
+        "daily_project_usage": {"project_id": PROJECT_ID,
+                                "usage": [{"date": "2023-11-01T00:00:00.000Z", "usage": "262"}]},
+    }}
+
+
+def test_documented_payload_gives_records_per_app_per_day_and_project_facts() -> None:
+    page = x().parse("usage", x().chains(WINDOW)["usage"], documented_payload(), WINDOW)
+    assert page.usage == [
+        ("29183745", "2023-11-01", "records", 200),
+        ("29183745", "2023-10-31", "records", 150),
+        ("2918374600000000000", "2023-11-01", "records", 62),
+    ]
+    assert page.facts == {"project_id": PROJECT_ID, "project_cap": "50000000000",
+                          "project_usage": "2612345678", "cap_reset_day": "19"}
+    assert int(page.facts["project_cap"]) > 2**31
+    assert page.next is None
+
+
+def test_a_day_without_its_usage_key_is_rejected_not_zero() -> None:
+    payload = documented_payload()
+    del payload["data"]["daily_client_app_usage"][0]["usage"][1]["usage"]  # type: ignore[index]
+    with pytest.raises(PageRejected) as caught:
+        x().parse("usage", Request.get("2/usage/tweets"), payload, WINDOW)
+    assert caught.value.path == "$.data.daily_client_app_usage[0].usage[1].usage"
+    assert "missing" in str(caught.value) or "without" in str(caught.value)
+
+
+@pytest.mark.parametrize(("value", "why"), [(-3, "negative"), ("-3", "whole"), ("2.5", "whole"), (None, "count")])
+def test_bad_counts_are_rejected_with_their_path(value: object, why: str) -> None:
+    payload = documented_payload()
+    payload["data"]["daily_client_app_usage"][1]["usage"][0]["usage"] = value  # type: ignore[index]
+    with pytest.raises(PageRejected) as caught:
+        x().parse("usage", Request.get("2/usage/tweets"), payload, WINDOW)
+    assert caught.value.path == "$.data.daily_client_app_usage[1].usage[0].usage"
+    assert why in caught.value.why
+
+
+def test_missing_client_app_id_and_bad_cap_are_rejected() -> None:
+    payload = documented_payload()
+    del payload["data"]["daily_client_app_usage"][0]["client_app_id"]  # type: ignore[index]
+    with pytest.raises(PageRejected, match=r"client_app_id"):
+        x().parse("usage", Request.get("2/usage/tweets"), payload, WINDOW)
+    payload = documented_payload()
+    payload["data"]["project_cap"] = "lots"  # type: ignore[index]
+    with pytest.raises(PageRejected) as caught:
+        x().parse("usage", Request.get("2/usage/tweets"), payload, WINDOW)
+    assert caught.value.path == "$.data.project_cap"
+
+
+def test_an_errors_only_body_is_rejected() -> None:
+    with pytest.raises(PageRejected, match="errors"):
+        x().parse("usage", Request.get("2/usage/tweets"),
+                  {"errors": [{"title": "Not Found Error", "type": "about:blank"}]}, WINDOW)
+
+
+def test_days_follow_the_window_capped_at_90_or_the_option() -> None:
+    assert dict(x().chains(WINDOW)["usage"].params)["days"] == "30"
+    long = Window(date(2022, 1, 1), date(2023, 1, 1))
+    assert dict(x().chains(long)["usage"].params)["days"] == "90"
+    assert dict(x(days=7).chains(long)["usage"].params)["days"] == "7"
+    assert "daily_client_app_usage" in dict(x().chains(WINDOW)["usage"].params)["usage.fields"]
+
+
+@pytest.mark.parametrize("days", [0, 91, "30"])
+def test_days_option_out_of_range_is_a_config_error(days: object) -> None:
+    with pytest.raises(ConfigError, match="days"):
+        x(days=days)
+
+
+def test_usage_capped_problem_is_not_retried_even_as_429() -> None:
+    problem = json.dumps({"title": "UsageCapExceeded", "type": "https://api.twitter.com/2/problems/usage-capped",
+                          "detail": "Usage cap exceeded: Monthly product cap", "status": 429}).encode()
+    verdict = x().classify_error(429, {"x-rate-limit-reset": "100"}, problem, 50.0)
+    assert not verdict.retry
+    assert "usage capped" in verdict.reason and "Monthly product cap" in verdict.reason
+
+
+def test_plain_429_waits_for_x_rate_limit_reset() -> None:
+    problem = json.dumps({"title": "Too Many Requests", "type": "about:blank", "status": 429}).encode()
+    verdict = x().classify_error(429, {"x-rate-limit-reset": "1700000060"}, problem, 1700000000.0)
+    assert verdict.retry and verdict.retry_after == 60.0
+
+
+def test_sync_through_mock_transport_stores_rows_facts_and_the_bearer_token(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("X_TOKEN", "sekrit-bearer-xyz")
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=documented_payload())
+
+    source = SourceConfig("x", "x-usage", "https://api.x.example", token_env="X_TOKEN", start=WINDOW.start)
+    result = sync_source(tmp_path / "w.db", source, transport=httpx.MockTransport(answer),
+                         clock=fixed_clock(datetime(2023, 11, 1, 12, tzinfo=timezone.utc)))
+    assert result.status == "ok", result.error
+    assert seen[0].headers["Authorization"] == "Bearer sekrit-bearer-xyz"
+    assert seen[0].url.path == "/2/usage/tweets"
+    conn = connect(tmp_path / "w.db")
+    assert [tuple(r) for r in conn.execute(
+        "SELECT app_id, day, value FROM usage WHERE source = 'x' ORDER BY app_id, day")] == [("29183745", "2023-10-31", 150), ("29183745", "2023-11-01", 200),
+                                           ("2918374600000000000", "2023-11-01", 62)]
+    facts = dict(conn.execute("SELECT key, value FROM source_fact WHERE source = 'x'").fetchall())
+    assert facts["project_cap"] == "50000000000" and facts["project_id"] == PROJECT_ID
+    assert conn.execute("SELECT typeof(app_id) FROM usage LIMIT 1").fetchone()[0] == "text"
+
+
+def test_usage_capped_stops_the_source_with_a_message_naming_it(tmp_path: Path) -> None:
+    problem = {"title": "UsageCapExceeded", "type": "https://api.twitter.com/2/problems/usage-capped",
+               "detail": "Usage cap exceeded: Monthly product cap", "status": 429}
+    calls: list[int] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(429, json=problem, headers={"Retry-After": "1"})
+
+    source = SourceConfig("x-prod", "x-usage", "https://api.x.example", start=WINDOW.start)
+    result = sync_source(tmp_path / "w.db", source, transport=httpx.MockTransport(answer),
+                         clock=fixed_clock(datetime(2023, 11, 1, tzinfo=timezone.utc)),
+                         sleep=lambda s: pytest.fail("usage-capped must not be retried"))
+    assert result.status == "failed"
+    assert len(calls) == 1
+    assert result.error is not None and "'x-prod'" in result.error and "usage capped" in result.error
