@@ -132,7 +132,8 @@ def _sha256(data: bytes) -> str:
 
 
 def _json_bytes(value: Any) -> bytes:
-    return (json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+    # ASCII-only: exact data, yet a bidi override or escape in a name cannot act on a terminal showing the file.
+    return (json.dumps(value, indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode("ascii")
 
 
 def note_html(note: Note, *, made_at: datetime, made_by: str, template_dir: Path | None = None) -> str:

@@ -1,0 +1,269 @@
+"""Exports: golden files per format, parsing back, hostile names, overwrite refusal, the log.
+
+Golden files live in tests/golden/; regenerate them on purpose with
+``WARDEN_UPDATE_GOLDEN=1 python -m pytest tests/test_export.py`` and read the diff.
+"""
+
+from __future__ import annotations
+
+import csv
+import email
+import email.policy
+import hashlib
+import io
+import json
+import os
+import re
+import stat
+from pathlib import Path
+
+import pytest
+from markdown_it import MarkdownIt
+
+from notes_case import CASE_ID, CLOCK, HOSTILE_ID, HOSTILE_NAME, seed
+from store.config import NotesConfig
+from store.errors import ExportError
+from store.export import CSV_COLUMNS, FORMATS, export_notes, safe_slug
+from store.notes import draft_note, note_for, set_note_status
+from store.review import verify_chain
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("WARDEN_UPDATE_GOLDEN") == "1"
+CONFIG = NotesConfig(sender="Platform Compliance <compliance@platform.example>", organisation="Example Platform")
+
+
+@pytest.fixture()
+def conn(tmp_path: Path):
+    connection = seed(tmp_path / "warden.db")
+    for cid in (CASE_ID, HOSTILE_ID):
+        draft_note(connection, cid, reviewer="ana", clock=CLOCK, config=CONFIG)
+    yield connection
+    connection.close()
+
+
+def _export(conn, out: Path, fmt: str, **kwargs):
+    kwargs.setdefault("consumer_id", CASE_ID)
+    return export_notes(conn, fmt=fmt, out_dir=out, reviewer="ana", clock=CLOCK, config=CONFIG, **kwargs)
+
+
+def _check_golden(path: Path, name: str) -> None:
+    golden = GOLDEN / name
+    data = path.read_bytes()
+    if UPDATE:
+        GOLDEN.mkdir(exist_ok=True)
+        golden.write_bytes(data)
+    assert golden.exists(), f"no golden file {golden}; run with WARDEN_UPDATE_GOLDEN=1"
+    assert data == golden.read_bytes(), f"{path.name} differs from {golden}"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_export_matches_golden_file(conn, tmp_path: Path, fmt: str) -> None:
+    result = _export(conn, tmp_path / "out", fmt)
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    expected = ["findings.csv"] if fmt == "csv" else [f"note-1-northwind-analytics.{fmt}"]
+    assert names == sorted(expected + [f"manifest-{fmt}.json"])
+    for name in expected:
+        _check_golden(tmp_path / "out" / name, f"case.{fmt}")
+    _check_golden(tmp_path / "out" / f"manifest-{fmt}.json", f"manifest-{fmt}.json")
+    assert result.files[-1].name == f"manifest-{fmt}.json"
+
+
+def test_manifest_hashes_match_the_files_and_the_database(conn, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = _export(conn, out, "html")
+    manifest = json.loads((out / "manifest-html.json").read_text())
+    assert manifest["tool"]["name"] == "warden" and manifest["tool"]["version"]
+    assert manifest["made_at"] == "2023-05-02T09:30:00Z" and manifest["made_by"] == "ana"
+    for entry in manifest["files"]:
+        data = (out / entry["name"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"] and len(data) == entry["bytes"]
+    row = conn.execute("SELECT manifest_sha256, format, reviewer FROM export WHERE id = ?",
+                       (result.export_id,)).fetchone()
+    assert tuple(row) == (hashlib.sha256((out / "manifest-html.json").read_bytes()).hexdigest(), "html", "ana")
+    stored = {r[0]: r[1] for r in conn.execute("SELECT path, sha256 FROM export_file WHERE export_id = ?",
+                                               (result.export_id,))}
+    assert stored == {f.name: f.sha256 for f in result.files}
+
+
+def test_files_are_private_and_no_temporary_file_is_left(conn, tmp_path: Path) -> None:
+    out = tmp_path / "new" / "out"
+    _export(conn, out, "md")
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
+    for path in out.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert not path.name.startswith(".warden-")
+
+
+def test_export_marks_note_exported_and_findings_audit_requested_in_the_log(conn, tmp_path: Path) -> None:
+    note = note_for(conn, CASE_ID)
+    set_note_status(conn, note.id, "ready", reviewer="ana", clock=CLOCK)
+    result = _export(conn, tmp_path / "out", "json", consumer_id=None, status="ready")
+    assert result.notes_exported == (note.id,) and result.findings_requested == (1, 2, 4)
+    assert note_for(conn, CASE_ID).status == "exported"
+    statuses = dict(conn.execute("SELECT id, status FROM finding WHERE consumer_id = ?", (CASE_ID,)).fetchall())
+    assert statuses == {1: "audit_requested", 2: "audit_requested", 3: "candidate",
+                        4: "audit_requested"}
+    logged = conn.execute("SELECT subject, subject_id, old_value, new_value FROM decision WHERE new_value IN "
+                          "('exported', 'audit_requested') ORDER BY id").fetchall()
+    assert [tuple(r) for r in logged] == [("note", note.id, "ready", "exported"), ("finding", 1, "confirmed", "audit_requested"),
+                                          ("finding", 2, "confirmed", "audit_requested"),
+                                          ("finding", 4, "confirmed", "audit_requested")]
+    assert verify_chain(conn).ok
+    # A CSV of findings is not the letter: it changes nothing.
+    before = conn.execute("SELECT count(*) FROM decision").fetchone()[0]
+    _export(conn, tmp_path / "csv", "csv")
+    assert conn.execute("SELECT count(*) FROM decision").fetchone()[0] == before
+
+
+def test_eml_parses_back_as_a_draft_with_parts_and_bundle(conn, tmp_path: Path) -> None:
+    _export(conn, tmp_path / "out", "eml")
+    raw = (tmp_path / "out" / "note-1-northwind-analytics.eml").read_bytes()
+    assert b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")      # RFC 5322 line endings
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert msg["From"] == "Platform Compliance <compliance@platform.example>"
+    assert msg["To"].addresses[0].addr_spec == "legal@northwind.example"
+    assert msg["Subject"] == "Audit request: Northwind Analytics Ltd, use of the API of Example Platform in 2022"
+    assert msg["Date"].datetime.isoformat() == "2023-05-02T09:30:00+00:00"
+    assert re.fullmatch(r"<warden\.note-1\.v\d+\.[0-9a-f]{16}@platform\.example>", msg["Message-ID"])
+    assert msg["X-Unsent"] == "1"
+    assert [p.get_content_type() for p in msg.walk()] == [
+        "multipart/mixed", "multipart/alternative", "text/plain", "text/html", "application/json"]
+    text = msg.get_body(("plain",)).get_content()
+    assert "more than 790 million times" in " ".join(text.split()) and "\\<" not in text
+    assert "<h2>Observed activity</h2>" in msg.get_body(("html",)).get_content()
+    attachment = next(msg.iter_attachments())
+    assert attachment.get_filename() == "note-1-northwind-analytics.json"
+    bundle = json.loads(attachment.get_content())
+    assert bundle["consumer"]["id"] == CASE_ID and bundle["note"]["id"] == 1
+
+
+def test_json_bundle_holds_the_case_and_its_provenance(conn, tmp_path: Path) -> None:
+    _export(conn, tmp_path / "out", "json")
+    bundle = json.loads((tmp_path / "out" / "note-1-northwind-analytics.json").read_text())
+    assert bundle["format"] == "warden-case-bundle" and bundle["tool"]["version"]
+    assert bundle["made_at"] == "2023-05-02T09:30:00Z"
+    assert bundle["consumer"]["legal_name"] == "Northwind Analytics Ltd"
+    assert bundle["consumer"]["tier"]["clauses"]["volume_cap"] == "§3.1 (Volume caps)"
+    assert len(bundle["apps"]) == 8 and [f["id"] for f in bundle["findings"]] == [1, 2, 4]
+    assert [d["new_value"] for d in bundle["decisions"]] == ["draft"]
+    note_body = bundle["note"]["body"]
+    assert hashlib.sha256(note_body.encode()).hexdigest() == bundle["note"]["body_sha256"]
+    total = next(f for f in bundle["evidence"]["figures"] if f["source"] is None and f["metric"] == "calls")
+    assert total["value"] == 790_123_456 and total["pages"] == [1, 2] and total["runs"] == [1]
+    assert bundle["evidence"]["changed_since_draft"] is False
+    pages = bundle["provenance"]["pages"]
+    assert [p["body_sha256"] for p in pages] == [hashlib.sha256(f"page {i}".encode()).hexdigest() for i in range(1, 5)]
+
+
+def test_json_bundle_flags_figures_revised_since_the_draft(conn, tmp_path: Path) -> None:
+    conn.execute("UPDATE usage SET value = value + 1 WHERE app_id = 'app-1' AND day = '2022-03-01' AND metric = 'calls'")
+    result = _export(conn, tmp_path / "out", "json")
+    bundle = json.loads((tmp_path / "out" / "note-1-northwind-analytics.json").read_text())
+    assert bundle["evidence"]["changed_since_draft"] is True and bundle["evidence"]["figures_now"]
+    assert any("changed since it was drafted" in w for w in result.warnings)
+
+
+def test_csv_reads_back_with_the_case_system_columns(conn, tmp_path: Path) -> None:
+    _export(conn, tmp_path / "out", "csv")
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "out" / "findings.csv").read_text(), newline="")))
+    assert list(rows[0].keys()) == list(CSV_COLUMNS)
+    assert [r["Severity"] for r in rows] == ["High", "Medium", "Critical"]
+    assert all(r["Title"].startswith("Northwind Analytics Ltd [northwind-analytics]: ") for r in rows)
+    assert rows[0]["Active"] == "True" and rows[0]["Verified"] == "True" and rows[0]["Date"] == "2023-01-02"
+    assert "§3.1 (Volume caps)" in rows[0]["References"] and "790,123,456 API calls" in rows[0]["Description"]
+
+
+# --- hostile names, in every format ---------------------------------------------------------
+
+
+def _assert_inert_html(html: str) -> None:
+    for tag in ("<script", "<img", "<a ", "<b>", "<strong>bold", "<em>x</em>", "<code>z</code>"):
+        assert tag not in html, tag
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_hostile_consumer_is_inert_in_every_format(conn, tmp_path: Path, fmt: str) -> None:
+    out = tmp_path / "out"
+    result = _export(conn, out, fmt, consumer_id=HOSTILE_ID)
+    for f in result.files:
+        assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", f.name) and ".." not in f.name
+        data = (out / f.name).read_bytes()
+        assert b"\x1b" not in data and "\u202e".encode() not in data, f.name
+    assert sorted(p.name for p in out.iterdir()) == sorted(f.name for f in result.files)
+    body = (out / result.files[0].name).read_bytes()
+    if fmt == "md":
+        _assert_inert_html(MarkdownIt("commonmark", {"html": False}).enable("table").render(body.decode()))
+    elif fmt == "html":
+        html = body.decode()
+        _assert_inert_html(html)
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    elif fmt == "eml":
+        msg = email.message_from_bytes(body, policy=email.policy.default)
+        assert msg["To"] is None                         # "a@b.example, =evil@c.example" is not one address
+        assert "\n" not in msg["Subject"] and "<script>" in msg["Subject"]
+        _assert_inert_html(msg.get_body(("html",)).get_content())
+        assert any("not exactly one e-mail address" in w for w in result.warnings)
+    elif fmt == "json":
+        bundle = json.loads(body)
+        assert bundle["consumer"]["legal_name"] == HOSTILE_NAME      # data kept exactly, as JSON
+    elif fmt == "csv":
+        rows = list(csv.reader(io.StringIO(body.decode(), newline="")))
+        for row in rows[1:]:
+            for cell in row:
+                assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
+        assert rows[1][0].startswith("'=HYPERLINK(")
+
+
+def test_safe_slug_never_yields_a_path() -> None:
+    for text in ("../../etc/passwd", "a/b\\c", "..", ".hidden", "x\x00y", "con", "é", "", "a" * 300):
+        slug = safe_slug(text)
+        assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", slug) and ".." not in slug and len(slug) <= 69
+    assert safe_slug("northwind-analytics") == "northwind-analytics"
+    assert safe_slug("a/b") != safe_slug("a:b")          # lossy slugs carry a hash of the id
+
+
+# --- overwrite refusal --------------------------------------------------------------------
+
+
+def test_second_export_refuses_to_overwrite_and_writes_nothing(conn, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    note = note_for(conn, CASE_ID)
+    set_note_status(conn, note.id, "ready", reviewer="ana", clock=CLOCK)
+    _export(conn, out, "csv", consumer_id=None, status="ready")
+    (out / "findings.csv").write_text("reviewer's own edits\n")
+    with pytest.raises(ExportError) as caught:
+        _export(conn, out, "csv", consumer_id=None, status="ready")
+    assert "findings.csv" in str(caught.value) and "manifest-csv.json" in str(caught.value)
+    assert "--force" in str(caught.value)
+    assert (out / "findings.csv").read_text() == "reviewer's own edits\n"
+    assert sorted(p.name for p in out.iterdir()) == ["findings.csv", "manifest-csv.json"]
+    _export(conn, out, "csv", consumer_id=None, status="ready", force=True)
+    assert (out / "findings.csv").read_text().startswith("Title,Description")
+    assert sorted(p.name for p in out.iterdir()) == ["findings.csv", "manifest-csv.json"]
+
+
+def test_one_existing_file_blocks_the_whole_export(conn, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "manifest-md.json").write_text("{}")
+    with pytest.raises(ExportError, match="manifest-md.json"):
+        _export(conn, out, "md")
+    assert sorted(p.name for p in out.iterdir()) == ["manifest-md.json"]
+    assert note_for(conn, CASE_ID).status == "draft"              # nothing recorded either
+
+
+def test_nothing_to_export_is_an_error(conn, tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="no note"):
+        _export(conn, tmp_path / "out", "md", consumer_id=None, status="ready")
+    assert not (tmp_path / "out").exists()
+
+
+def test_exports_are_byte_identical_for_the_same_data_and_clock(tmp_path: Path) -> None:
+    outputs = []
+    for name in ("a", "b"):
+        connection = seed(tmp_path / f"{name}.db")
+        draft_note(connection, CASE_ID, reviewer="ana", clock=CLOCK, config=CONFIG)
+        for fmt in ("eml", "json"):
+            _export(connection, tmp_path / name, fmt)
+        outputs.append({p.name: p.read_bytes() for p in (tmp_path / name).iterdir()})
+    assert outputs[0] == outputs[1]
