@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -52,6 +53,12 @@ class WardenApp(App[int]):
         from tui.screens.review import ReviewScreen
 
         self.push_screen(ReviewScreen())
+
+    def on_app_focus(self, event: events.AppFocus) -> None:
+        # Back in the terminal: show what other sessions and cron syncs changed.
+        refresh = getattr(self.screen, "action_refresh", None)
+        if refresh is not None:
+            refresh()
 
     def on_unmount(self) -> None:
         self.connections.close_all()

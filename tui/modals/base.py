@@ -40,13 +40,13 @@ class DecisionModal(ModalScreen[T]):
                     yield Label("Findings (space toggles)")
                     yield SelectionList[int](
                         *(Selection(literal_content(f.label), f.id, True) for f in self.findings),
-                        id="findings",
+                        id="findings", compact=True,
                     )
                 yield from self.fields()
             yield Static("", id="problem", classes="modal-problem")
             with Horizontal(classes="modal-buttons"):
-                yield Button("OK", variant="primary", id="ok")
-                yield Button("Cancel", id="cancel")
+                yield Button("OK", variant="primary", id="ok", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
 
     def fields(self) -> ComposeResult:
         yield from ()

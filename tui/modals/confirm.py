@@ -26,15 +26,15 @@ class ConfirmViolation(DecisionModal[ConfirmChoice]):
         yield Label("Category")
         yield Select(
             [("as detected", KEEP), *((label, cid) for cid, label in CATEGORIES.items())],
-            value=KEEP, allow_blank=False, id="category",
+            value=KEEP, allow_blank=False, id="category", compact=True,
         )
         yield Label("Severity")
         yield Select(
             [(s.capitalize(), s) for s in SEVERITIES],
-            value=self.default_severity, allow_blank=False, id="severity",
+            value=self.default_severity, allow_blank=False, id="severity", compact=True,
         )
         yield Label("Reason")
-        yield Input(placeholder="why this is a violation (required)", id="reason")
+        yield Input(placeholder="why this is a violation (required)", id="reason", compact=True)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

@@ -18,9 +18,9 @@ class Dismiss(DecisionModal[DismissChoice]):
     def fields(self) -> ComposeResult:
         yield Label("Reason")
         yield Select([(label, code) for code, label in DISMISS_REASONS.items()],
-                     prompt="choose a reason", id="reason_code")
+                     prompt="choose a reason", id="reason_code", compact=True)
         yield Label("Explanation")
-        yield Input(placeholder="required for 'Other'", id="reason_text")
+        yield Input(placeholder="required for 'Other'", id="reason_text", compact=True)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

@@ -26,7 +26,7 @@ class FilterInput(ModalScreen[str]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-box filter-box"):
             yield Static("Filter the queue", classes="modal-title")
-            yield Input(value=self.current, placeholder="status:candidate over:10", id="filter")
+            yield Input(value=self.current, placeholder="status:candidate over:10", id="filter", compact=True)
             yield Static(FILTER_HELP, classes="modal-scope")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

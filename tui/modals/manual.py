@@ -18,12 +18,12 @@ class ManualFinding(DecisionModal[ManualChoice]):
     def fields(self) -> ComposeResult:
         yield Label("Category")
         yield Select([(label, cid) for cid, label in MANUAL_CATEGORIES.items()],
-                     prompt="choose a category", id="category")
+                     prompt="choose a category", id="category", compact=True)
         yield Label("Severity")
         yield Select([(s.capitalize(), s) for s in SEVERITIES], value="medium",
-                     allow_blank=False, id="severity")
+                     allow_blank=False, id="severity", compact=True)
         yield Label("Evidence")
-        yield TextArea(id="evidence", soft_wrap=True, show_line_numbers=False)
+        yield TextArea(id="evidence", soft_wrap=True, show_line_numbers=False, compact=True)
 
     def result(self) -> ManualChoice | str:
         category = self.query_one("#category", Select).value

@@ -16,7 +16,7 @@ class NeedsInfo(DecisionModal[NeedsInfoChoice]):
 
     def fields(self) -> ComposeResult:
         yield Label("What is missing")
-        yield Input(placeholder="question or missing fact (required)", id="reason")
+        yield Input(placeholder="question or missing fact (required)", id="reason", compact=True)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

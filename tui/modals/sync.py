@@ -34,8 +34,8 @@ class SyncProgress(ModalScreen[None]):
             yield Static("starting…", id="status", classes="modal-scope")
             yield Log(id="events", max_lines=200, auto_scroll=True)
             with Horizontal(classes="modal-buttons"):
-                yield Button("Cancel sync", variant="error", id="cancel")
-                yield Button("Hide", id="hide")
+                yield Button("Cancel sync", variant="error", id="cancel", compact=True)
+                yield Button("Hide", id="hide", compact=True)
 
     def show_event(self, line: str, *, sources_done: int, status: str) -> None:
         """Called by the review screen for each sync event it receives."""

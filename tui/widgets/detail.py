@@ -170,17 +170,19 @@ class DetailPane(VerticalScroll, can_focus=False):
 
         facts = Text(end="")
         tier = c.tier.name if c.tier else c.tier_id
-        for n, (label, value) in enumerate((
-            ("tier", tier), ("agreement", c.agreement_version), ("contact", c.notice_contact),
-            ("use case", c.declared_use_case), ("government end users", c.government_end_users),
-        )):
+        lines = (
+            (("tier", tier), ("agreement", c.agreement_version), ("contact", c.notice_contact)),
+            (("use case", c.declared_use_case), ("government end users", c.government_end_users)),
+        )
+        for n, line in enumerate(lines):
             if n:
                 facts.append("\n")
-            facts.append(f"{label}: ", "dim")
-            facts.append_text(literal(value) if value else Text("none declared", "italic"))
+            for m, (label, value) in enumerate(line):
+                facts.append(("  " if m else "") + f"{label}: ", "dim")
+                facts.append_text(literal(value) if value else Text("none declared", "italic"))
         if c.tier and c.tier.limits:
             facts.append("\nlimits: ", "dim")
-            facts.append(", ".join(f"{number(lim.max_value)} {visible(lim.metric)}/{lim.period}"
+            facts.append(", ".join(f"{human(lim.max_value)} {visible(lim.metric)}/{lim.period}"
                                    for lim in c.tier.limits))
         self.query_one("#detail-facts", Static).update(facts)
 

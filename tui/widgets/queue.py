@@ -97,7 +97,7 @@ def header_text(width: int) -> Text:
     return Text(line[:width], no_wrap=True, end="")
 
 
-class QueueView(ScrollView, can_focus=True):
+class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
     """The consumer queue, rendered line by line from a page cache."""
 
     COMPONENT_CLASSES = {
@@ -265,9 +265,11 @@ class QueueView(ScrollView, can_focus=True):
         base = self.rich_style
         if index >= self.total:
             return Strip.blank(width, base)
+        page = index // PAGE_SIZE
+        if page not in self._pages:
+            self._want(page)  # stale rows (if any) draw until it arrives
         row = self.row_at(index)
         if row is None:
-            self._want(index // PAGE_SIZE)
             text = Text(_cell("  …", width), style=self.get_component_rich_style("queue--placeholder"))
         else:
             text = self._line(row, width, index == self.cursor)

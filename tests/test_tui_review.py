@@ -1,0 +1,471 @@
+"""The review screen driven by Pilot: every action, checked in the database and the log."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, Select, SelectionList, TextArea
+
+from store import review
+from store.config import Config
+from store.db import connect
+from tests.tui_data import CLOCK, HOSTILE_NAME, seed_review_db
+from tui.app import WardenApp
+from tui.modals.confirm import ConfirmViolation
+from tui.modals.dismiss import Dismiss
+from tui.modals.filter import FilterInput
+from tui.modals.help import Help
+from tui.modals.manual import ManualFinding
+from tui.modals.needs_info import NeedsInfo
+from tui.screens.review import KEYS, ReviewScreen
+from tui.widgets.detail import DetailPane
+from tui.widgets.queue import QueueView
+
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return seed_review_db(tmp_path / "review.db")
+
+
+def make_app(db: Path, *, reviewer: str = "alice", config: Config | None = None) -> WardenApp:
+    return WardenApp(db_path=db, config=config, reviewer=reviewer, clock=CLOCK, mouse=False)
+
+
+async def settle(pilot) -> None:
+    """Wait until workers are done and their messages handled (never sleeps on a timer)."""
+    for _ in range(4):
+        await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def press(pilot, *keys: str) -> None:
+    for key in keys:
+        await pilot.press(key)
+        await settle(pilot)
+
+
+def queue(app: WardenApp) -> QueueView:
+    return app.screen.query_one(QueueView) if isinstance(app.screen, ReviewScreen) else app.get_screen(
+        "_default").query_one(QueueView)
+
+
+def review_screen(app: WardenApp) -> ReviewScreen:
+    return next(s for s in app.screen_stack if isinstance(s, ReviewScreen))
+
+
+def statuses(db: Path) -> dict[int, str]:
+    conn = sqlite3.connect(db)
+    try:
+        return dict(conn.execute("SELECT id, status FROM finding ORDER BY id"))
+    finally:
+        conn.close()
+
+
+def decisions(db: Path) -> list[sqlite3.Row]:
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute("SELECT * FROM decision ORDER BY id").fetchall()
+    finally:
+        conn.close()
+
+
+def chain_ok(db: Path) -> bool:
+    conn = connect(db)
+    try:
+        return review.verify_chain(conn).ok
+    finally:
+        conn.close()
+
+
+def notifications(app: WardenApp) -> list[str]:
+    return [f"{n.title}: {n.message}" for n in app._notifications]
+
+
+def current_id(app: WardenApp) -> str:
+    row = review_screen(app).query_one(QueueView).current
+    assert row is not None
+    return row.consumer_id
+
+
+# --- opening and moving --------------------------------------------------------------
+
+
+async def test_opens_with_the_case_consumer_on_top(db: Path) -> None:
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        screen = review_screen(app)
+        assert screen.total == 45
+        assert current_id(app) == "northwind-analytics"
+        status = str(screen.query_one("#status-line").render())
+        assert "1 / 45" in status
+        detail = screen.query_one(DetailPane)
+        assert "Northwind Analytics Ltd" in str(detail.query_one("#detail-title").render())
+        assert screen.detail is not None and screen.detail.chart.year == 2022
+
+
+async def test_movement_keys(db: Path) -> None:
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        q = review_screen(app).query_one(QueueView)
+        await press(pilot, "j")
+        assert q.cursor == 1
+        await press(pilot, "down", "down")
+        assert q.cursor == 3
+        await press(pilot, "k")
+        assert q.cursor == 2
+        await press(pilot, "G")
+        assert q.cursor == 44 and current_id(app) == "tailspin"
+        assert "45 / 45" in str(review_screen(app).query_one("#status-line").render())
+        await press(pilot, "g")
+        assert q.cursor == 0
+        # ] and [ jump between consumers with findings waiting for a decision.
+        await press(pilot, "right_square_bracket")
+        assert q.cursor == 1
+        await press(pilot, "right_square_bracket")
+        assert q.cursor == 2
+        await press(pilot, "right_square_bracket")
+        assert q.cursor == 2
+        assert any("No next consumer" in n for n in notifications(app))
+        await press(pilot, "left_square_bracket")
+        assert q.cursor == 1
+
+
+async def test_detail_follows_the_cursor(db: Path) -> None:
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "j", "j")
+        screen = review_screen(app)
+        assert screen.detail.consumer.id == "contoso-borderline"
+        assert "Contoso Borderline GmbH" in str(screen.query_one("#detail-title").render())
+
+
+# --- decisions ----------------------------------------------------------------------
+
+
+async def test_confirm_records_decisions_in_the_log(db: Path) -> None:
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "v")
+        modal = app.screen
+        assert isinstance(modal, ConfirmViolation)
+        # Leave only the calls finding chosen.
+        modal.query_one(SelectionList).deselect(2)
+        modal.query_one(SelectionList).deselect(3)
+        modal.query_one("#severity", Select).value = "critical"
+        modal.query_one("#reason", Input).focus()
+        await pilot.press(*"over 3x the yearly cap")
+        await press(pilot, "enter")
+        assert isinstance(app.screen, ReviewScreen)
+    assert statuses(db)[1] == "confirmed"
+    assert statuses(db)[2] == "candidate"
+    log = decisions(db)
+    assert [(d["subject_id"], d["field"], d["old_value"], d["new_value"]) for d in log] == [
+        (1, "status", "candidate", "confirmed"),
+    ]
+    assert log[0]["reviewer"] == "alice" and log[0]["reason"] == "over 3x the yearly cap"
+    assert log[0]["at"] == "2023-01-02T09:30:00Z"
+    assert chain_ok(db)
+
+
+async def test_confirm_without_reason_stays_open(db: Path) -> None:
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "v")
+        app.screen.query_one("#reason", Input).focus()
+        await press(pilot, "enter")
+        assert isinstance(app.screen, ConfirmViolation)
+        assert "a reason is required" in str(app.screen.query_one("#problem").render())
+        await press(pilot, "escape")
+        assert isinstance(app.screen, ReviewScreen)
+    assert decisions(db) == []
+
+
+async def test_dismiss_needs_a_reason_code(db: Path) -> None:
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "j", "j", "d")  # contoso, the borderline one
+        modal = app.screen
+        assert isinstance(modal, Dismiss)
+        modal.query_one("#reason_text", Input).focus()
+        await press(pilot, "enter")
+        assert isinstance(app.screen, Dismiss)  # no reason code yet
+        modal.query_one("#reason_code", Select).value = "within_allowance"
+        await pilot.press(*"2% over, one month")
+        await press(pilot, "enter")
+        assert isinstance(app.screen, ReviewScreen)
+    assert statuses(db)[4] == "dismissed"
+    (entry,) = decisions(db)
+    assert entry["reason"] == "within_allowance: 2% over, one month"
+
+
+async def test_needs_info(db: Path) -> None:
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "j", "j", "i")
+        assert isinstance(app.screen, NeedsInfo)
+        app.screen.query_one("#reason", Input).focus()
+        await pilot.press(*"ask for the March invoice")
+        await press(pilot, "enter")
+    assert statuses(db)[4] == "needs_info"
+    assert decisions(db)[-1]["reason"] == "ask for the March invoice"
+
+
+async def test_undo_restores_the_previous_status(db: Path) -> None:
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "v")
+        app.screen.query_one("#reason", Input).focus()
+        await pilot.press(*"clear overage")
+        await press(pilot, "enter")
+        assert statuses(db)[1] == "confirmed"
+        await press(pilot, "u")
+        assert statuses(db)[1] == "candidate"
+        assert any("Undone" in n for n in notifications(app))
+        # The detail shows the undo in the history.
+        history = str(review_screen(app).query_one("#detail-decisions").render())
+        assert "undoes" in history
+    log = decisions(db)
+    assert log[-1]["undoes"] is not None
+    assert chain_ok(db)
+
+
+async def test_bulk_decision_over_selected_consumers(db: Path) -> None:
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "j", "space", "space")  # selects hostile-co and contoso
+        screen = review_screen(app)
+        assert set(screen.query_one(QueueView).selected) == {"hostile-co", "contoso-borderline"}
+        assert "2 selected" in str(screen.query_one("#status-line").render())
+        await press(pilot, "d")
+        modal = app.screen
+        assert isinstance(modal, Dismiss)
+        assert not modal.query(SelectionList)  # bulk: every open finding of the selection
+        modal.query_one("#reason_code", Select).value = "out_of_scope"
+        modal.query_one("#reason_text", Input).focus()
+        await press(pilot, "enter")
+        assert not screen.query_one(QueueView).selected
+    assert statuses(db)[4] == "dismissed" and statuses(db)[5] == "dismissed"
+    assert statuses(db)[1] == "candidate"
+    log = decisions(db)
+    assert len({d["action_id"] for d in log}) == 1  # one undoable action
+
+
+async def test_manual_finding(db: Path) -> None:
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "m")
+        modal = app.screen
+        assert isinstance(modal, ManualFinding)
+        modal.query_one("#category", Select).value = "government_end_user"
+        modal.query_one(TextArea).focus()
+        await pilot.press(*"press release names an agency")
+        modal.query_one("#ok").press()
+        await settle(pilot)
+        assert isinstance(app.screen, ReviewScreen)
+        assert "press release names an agency" in str(review_screen(app).query_one("#detail-findings").render())
+    conn = sqlite3.connect(db)
+    row = conn.execute("SELECT consumer_id, category, evidence, status FROM finding WHERE id > 6").fetchone()
+    assert row == ("northwind-analytics", "government_end_user", "press release names an agency", "candidate")
+
+
+async def test_conflict_with_another_reviewer(db: Path) -> None:
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "j", "j")
+        assert current_id(app) == "contoso-borderline"
+        # Bob, in another session, decides the same finding meanwhile.
+        other = connect(db)
+        review.dismiss(other, 4, reviewer="bob", reason_code="duplicate", clock=CLOCK)
+        other.close()
+        await press(pilot, "v")
+        app.screen.query_one("#reason", Input).focus()
+        await pilot.press(*"over")
+        await press(pilot, "enter")
+        assert any("Changed under you" in n and "bob" in n for n in notifications(app))
+        # The detail now shows Bob's decision.
+        assert "dismissed" in str(review_screen(app).query_one("#detail-findings").render())
+    assert statuses(db)[4] == "dismissed"
+    assert [d["reviewer"] for d in decisions(db)] == ["bob"]
+
+
+async def test_refresh_shows_decisions_from_another_session(db: Path) -> None:
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        q = review_screen(app).query_one(QueueView)
+        assert q.row_at(2).verdict == "● open"
+        other = connect(db)
+        review.dismiss(other, 4, reviewer="bob", reason_code="duplicate", clock=CLOCK)
+        other.close()
+        await press(pilot, "r")
+        contoso = [q.row_at(i) for i in range(q.total) if q.row_at(i) and q.row_at(i).consumer_id ==
+                   "contoso-borderline"]
+        assert contoso and contoso[0].verdict == "✓ decided"
+
+
+# --- filter -------------------------------------------------------------------------
+
+
+async def test_filter_and_clear(db: Path) -> None:
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "slash")
+        assert isinstance(app.screen, FilterInput)
+        await pilot.press(*"state:open over:1.1")
+        await press(pilot, "enter")
+        screen = review_screen(app)
+        assert screen.total == 2
+        assert "state:open over:1.1" in str(screen.query_one("#status-line").render())
+        await press(pilot, "escape")
+        assert screen.total == 45
+
+
+async def test_bad_filter_is_a_notification(db: Path) -> None:
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "slash")
+        await pilot.press(*"colour:red")
+        await press(pilot, "enter")
+        assert any("Bad filter" in n and "colour" in n for n in notifications(app))
+        assert review_screen(app).total == 45
+
+
+# --- the rest of the keys -------------------------------------------------------------
+
+
+async def test_copy_id_toggle_detail_and_chart(db: Path) -> None:
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "y")
+        assert app.clipboard == "northwind-analytics"
+        screen = review_screen(app)
+        await press(pilot, "p")
+        assert screen.query_one(DetailPane).display is False
+        await press(pilot, "p")
+        assert screen.query_one(DetailPane).display is True
+        await press(pilot, "t")
+        assert screen.detail.chart.grain == "day" and screen.detail.chart.month == 12
+        assert len(screen.detail.series) == 31
+        await press(pilot, "less_than_sign")
+        assert screen.detail.chart.month == 11
+        await press(pilot, "s")
+        assert screen.detail.chart.metric == "records"
+        await press(pilot, "o")
+        assert screen.query_spec.sort == "status"
+
+
+async def test_help_lists_every_binding(db: Path) -> None:
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "question_mark")
+        assert isinstance(app.screen, Help)
+        ids = {row[2] for row in app.screen.rows}
+        assert {k[3] for k in KEYS} <= ids
+        await press(pilot, "escape")
+        assert isinstance(app.screen, ReviewScreen)
+
+
+async def test_palette_lists_every_action(db: Path) -> None:
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {k[2] for k in KEYS} <= titles
+        # A palette command runs the action.
+        command = next(c for c in app.get_system_commands(app.screen) if c.title == "Last consumer")
+        app.call_later(command.callback)
+        await settle(pilot)
+        assert review_screen(app).query_one(QueueView).cursor == 44
+
+
+async def test_keymap_from_config_remaps_by_binding_id(db: Path) -> None:
+    app = make_app(db, config=Config(keymap={"queue.down": "n", "review.confirm": "C"}))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "n")
+        assert review_screen(app).query_one(QueueView).cursor == 1
+        await press(pilot, "j")
+        assert review_screen(app).query_one(QueueView).cursor == 1
+        await press(pilot, "C")
+        assert isinstance(app.screen, ConfirmViolation)
+        help_rows = {row[2]: row[0] for row in review_screen(app).key_rows()}
+        assert help_rows["queue.down"] == "n"
+
+
+async def test_no_action_only_on_function_keys_alt_or_ctrl_enter() -> None:
+    for key, *_ in KEYS:
+        for k in key.split(","):
+            assert not k.startswith(("f1", "alt+", "ctrl+enter")) and not (k[0] == "f" and k[1:].isdigit())
+
+
+async def test_sync_without_sources_says_so(db: Path) -> None:
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "R")
+        assert any("No sources configured" in n for n in notifications(app))
+
+
+async def test_quit(db: Path) -> None:
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "q")
+    assert app.return_code == 0
+
+
+# --- hostile text -------------------------------------------------------------------
+
+
+async def test_hostile_name_is_shown_literally(db: Path) -> None:
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "j")
+        screen = review_screen(app)
+        title = screen.query_one("#detail-title").render()
+        plain = title.plain if hasattr(title, "plain") else str(title)
+        assert "[bold red]x[/]" in plain
+        assert "\x1b" not in plain and "␛[31mRED" in plain
+        facts = str(screen.query_one("#detail-facts").render())
+        assert "[link=https://evil.invalid]click[/link]" in facts
+        # The queue line too: brackets kept, escapes made visible.
+        line = "".join(seg.text for seg in screen.query_one(QueueView).render_line(1))
+        assert "[bold red]x[/]" in line and "\x1b" not in line
+
+
+async def test_literal_text_function() -> None:
+    from tui.text import literal, visible
+
+    assert visible("a\x1b[31mb\x07") == "a␛[31mb␇"
+    assert visible("rtl\u202eevil") == "rtl\\u202eevil"
+    assert visible("\x9b31m") == "\\u009b31m"
+    assert literal("[b]x[/b]").plain == "[b]x[/b]"
+    assert literal(HOSTILE_NAME).plain.count("␛") == 3
