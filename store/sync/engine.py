@@ -312,6 +312,7 @@ class _Run:
         threads = max(1, min(source.concurrency, len(pending)))
         pages: queue.Queue[Any] = queue.Queue(maxsize=threads * QUEUE_PAGES_PER_THREAD)
         stop = threading.Event()  # the writer is done: fetch threads give up at once
+        halt = threading.Event()  # the source refused us: no thread starts another request
         rejected: list[str] = []
         failure: _Stopped | None = None
         active = len(pending)
@@ -320,7 +321,7 @@ class _Run:
         pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"sync-{source.name}")
         try:
             for chain, request in pending.items():
-                pool.submit(self._fetch_chain, chain, request, pages, stop)
+                pool.submit(self._fetch_chain, chain, request, pages, stop, halt)
             while active:
                 if self.cancel.is_set():
                     break
@@ -361,7 +362,7 @@ class _Run:
         return "ok", None, None
 
     def _fetch_chain(self, chain: str, request: Request | None, pages: queue.Queue[Any],
-                     stop: threading.Event) -> None:
+                     stop: threading.Event, halt: threading.Event) -> None:
         """One chain, page after page: fetch, hash, decode, parse; never the database."""
 
         def hand_over(item: Any) -> bool:
@@ -375,7 +376,7 @@ class _Run:
 
         source = self.source
         try:
-            while request is not None and not stop.is_set() and not self.cancel.is_set():
+            while request is not None and not (stop.is_set() or halt.is_set() or self.cancel.is_set()):
                 try:
                     fetched = self.fetcher.get(request)
                 except FetchFailed as failed:
@@ -384,6 +385,7 @@ class _Run:
                     if isinstance(failed.error, PageRejected):
                         hand_over(outcome)
                     else:
+                        halt.set()
                         hand_over(_Stopped(outcome, str(failed.error)))
                     return
                 outcome = PageOutcome(chain, fetched.url, fetched.fetched_at, fetched.status, fetched.sha256,
@@ -405,6 +407,7 @@ class _Run:
         except Cancelled:
             pass
         except Exception as exc:  # a bug in an adapter: fail the run, keep its trace
+            halt.set()
             hand_over(_Stopped(None, f"internal error in chain {chain}: {type(exc).__name__}: {exc}", exc))
         finally:
             hand_over(_ChainDone(chain))

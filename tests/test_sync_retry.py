@@ -1,0 +1,47 @@
+"""Retry policy and what a stored URL may contain."""
+
+from __future__ import annotations
+
+import random
+from email.utils import format_datetime
+from datetime import datetime, timezone
+
+from store.sync.fetch import public_url
+from store.sync.retry import backoff_delay, default_verdict, retry_after_seconds
+
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp()
+
+
+def test_retry_after_in_seconds_http_date_and_x_rate_limit_reset() -> None:
+    assert retry_after_seconds({"Retry-After": "7"}, NOW) == 7.0
+    later = datetime.fromtimestamp(NOW + 30, timezone.utc)
+    assert retry_after_seconds({"retry-after": format_datetime(later, usegmt=True)}, NOW) == 30.0
+    assert retry_after_seconds({"x-rate-limit-reset": str(int(NOW) + 12)}, NOW) == 12.0
+    assert retry_after_seconds({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, NOW) == 0.0  # past: now
+    assert retry_after_seconds({}, NOW) is None
+    assert retry_after_seconds({"Retry-After": "soon"}, NOW) is None
+
+
+def test_default_verdict() -> None:
+    assert default_verdict(429, {"Retry-After": "2"}, NOW).retry_after == 2.0
+    assert all(default_verdict(s, {}, NOW).retry for s in (500, 502, 503, 504, 408))
+    assert not any(default_verdict(s, {}, NOW).retry for s in (400, 401, 403, 404))
+    assert "401" in default_verdict(401, {}, NOW).reason
+
+
+def test_backoff_grows_with_attempts_and_is_capped() -> None:
+    rng = random.Random(1)
+    first = [backoff_delay(1, rng=rng) for _ in range(50)]
+    fifth = [backoff_delay(5, rng=rng) for _ in range(50)]
+    assert max(first) <= 0.5 < min(fifth)
+    assert len(set(first)) > 1  # jittered
+    assert max(backoff_delay(40, rng=rng) for _ in range(50)) <= 30.0
+
+
+def test_public_url_drops_credentials() -> None:
+    url = public_url("https://user:pw@api.example/v1/usage?api_key=k1&start=2022-01-01",
+                     (("token", "t1"), ("cursor", "abc"), ("x", "sekrit-123")), secrets=("sekrit-123",))
+    assert "pw" not in url and "user" not in url and "k1" not in url and "t1" not in url
+    assert "sekrit-123" not in url
+    assert url.startswith("https://api.example/v1/usage?")
+    assert "start=2022-01-01" in url and "cursor=abc" in url
