@@ -119,6 +119,8 @@ def run_rules(conn: sqlite3.Connection, *, clock: Clock, consumer_ids: Iterable[
     now = iso(clock())
     result = RulesResult()
     tiers = _Tiers(conn)
+    temp_store = conn.execute("PRAGMA temp_store").fetchone()[0]
+    conn.execute("PRAGMA temp_store = MEMORY")  # the scratch table is small and rebuilt per chunk
     _create_scratch(conn)
     try:
         for chunk in _chunks(conn, consumer_ids, chunk_size):
@@ -128,6 +130,7 @@ def run_rules(conn: sqlite3.Connection, *, clock: Clock, consumer_ids: Iterable[
             result.consumers += len(chunk)
     finally:
         conn.execute("DROP TABLE IF EXISTS temp.rules_app_month")
+        conn.execute(f"PRAGMA temp_store = {int(temp_store)}")
     return result
 
 
@@ -180,23 +183,22 @@ def _create_scratch(conn: sqlite3.Connection) -> None:
         CREATE TEMP TABLE rules_app_month (
             consumer_id TEXT, source TEXT, app_id TEXT, metric TEXT, month TEXT,
             total INTEGER, days INTEGER, first_day TEXT, last_day TEXT, runs TEXT, pages TEXT)""")
-    conn.execute("CREATE INDEX temp.rules_app_month_by_consumer ON rules_app_month (consumer_id, metric, month)")
 
 
-# Per app x metric x month totals of the chunk's consumers, for the metrics their
-# tier limits per month or year.
+# Per app x metric x month totals of the chunk's consumers (only consumers whose
+# tier limits something per month or year are passed in).
 _FILL_APP_MONTH = """
 INSERT INTO temp.rules_app_month
 SELECT a.consumer_id, u.source, u.app_id, u.metric, substr(u.day, 1, 7),
-       SUM(u.value), COUNT(*), MIN(u.day), MAX(u.day),
-       group_concat(DISTINCT u.run_id), group_concat(DISTINCT u.page_id)
+       SUM(u.value), COUNT(*), MIN(u.day), MAX(u.day), NULL, NULL
 FROM json_each(?) AS j
-JOIN consumer AS c ON c.id = j.value
-JOIN app AS a ON a.consumer_id = c.id
+JOIN app AS a ON a.consumer_id = j.value
 JOIN usage AS u ON u.source = a.source AND u.app_id = a.app_id
-WHERE EXISTS (SELECT 1 FROM tier_limit AS tl WHERE tl.tier_id = c.tier_id AND tl.metric = u.metric
-              AND tl.period IN ('month', 'year'))
 GROUP BY a.consumer_id, u.source, u.app_id, u.metric, substr(u.day, 1, 7)
+"""
+_LIMITED_PER_PERIOD = """
+SELECT c.id FROM json_each(?) AS j JOIN consumer AS c ON c.id = j.value
+WHERE EXISTS (SELECT 1 FROM tier_limit AS tl WHERE tl.tier_id = c.tier_id AND tl.period IN ('month', 'year'))
 """
 _MONTHS_OVER = """
 SELECT p.consumer_id, p.metric, p.month, SUM(p.total), MAX(p.total), COUNT(*), tl.max_value
@@ -214,6 +216,18 @@ JOIN consumer AS c ON c.id = y.consumer_id
 JOIN tier_limit AS tl ON tl.tier_id = c.tier_id AND tl.metric = y.metric AND tl.period = 'year'
 GROUP BY y.consumer_id, y.metric, y.year
 HAVING SUM(y.total) > tl.max_value
+"""
+# Provenance is gathered only for the few consumers over a limit: DISTINCT
+# aggregates over every row of every consumer would double the cost of a run.
+_PROVENANCE_OF = """
+UPDATE temp.rules_app_month AS p SET runs = agg.runs, pages = agg.pages
+FROM (SELECT u.source, u.app_id, u.metric, substr(u.day, 1, 7) AS month,
+             group_concat(DISTINCT u.run_id) AS runs, group_concat(DISTINCT u.page_id) AS pages
+      FROM json_each(?) AS j
+      JOIN app AS a ON a.consumer_id = j.value
+      JOIN usage AS u ON u.source = a.source AND u.app_id = a.app_id
+      GROUP BY u.source, u.app_id, u.metric, substr(u.day, 1, 7)) AS agg
+WHERE p.source = agg.source AND p.app_id = agg.app_id AND p.metric = agg.metric AND p.month = agg.month
 """
 _APP_MONTHS_OF = """
 SELECT p.consumer_id, p.metric, p.month, p.source, p.app_id, a.name, p.total, p.days,
@@ -278,7 +292,8 @@ def _evaluate(conn: sqlite3.Connection, ids: str, tiers: _Tiers) -> Iterator[_Ca
 def _period_rules(conn: sqlite3.Connection, ids: str) -> Iterator[_Candidate]:
     """volume_cap and circumvention against month and year limits."""
     conn.execute("DELETE FROM temp.rules_app_month")
-    conn.execute(_FILL_APP_MONTH, (ids,))
+    limited = json.dumps([cid for cid, in conn.execute(_LIMITED_PER_PERIOD, (ids,))])
+    conn.execute(_FILL_APP_MONTH, (limited,))
     over = [("month", row) for row in conn.execute(_MONTHS_OVER)]
     over += [("year", row) for row in conn.execute(_YEARS_OVER)]
     if not over:
@@ -286,6 +301,7 @@ def _period_rules(conn: sqlite3.Connection, ids: str) -> Iterator[_Candidate]:
     consumers = sorted({row[0] for _, row in over})
     # (consumer, metric, month) -> per-app rows
     app_months: dict[tuple[str, str, str], list[tuple[Any, ...]]] = defaultdict(list)
+    conn.execute(_PROVENANCE_OF, (json.dumps(consumers),))
     for row in conn.execute(_APP_MONTHS_OF, (json.dumps(consumers),)):
         app_months[(row[0], row[1], row[2])].append(row[3:])
 
