@@ -20,12 +20,14 @@ from __future__ import annotations
 import calendar
 import hashlib
 import json
+import os
 import re
 import sqlite3
 import traceback
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -562,11 +564,24 @@ def _finalize(value: Any) -> str:
 
 
 def _environment(template_dir: str | None, markdown: bool) -> jinja2.Environment:
-    """Markdown templates escape every value for Markdown; HTML templates (``*.html.j2``) for HTML.
+    """The (cached) environment for the templates as they are now in ``template_dir``.
 
-    A fresh environment per render: a cached one would keep using the built-in
-    template after an override file appears in ``template_dir``.
+    The cache key includes the override files' names and modification times: a
+    compiled built-in template must not hide an override that appeared since.
     """
+    overrides: tuple[tuple[str, int], ...] = ()
+    if template_dir:
+        try:
+            overrides = tuple(sorted((e.name, e.stat().st_mtime_ns) for e in os.scandir(template_dir)))
+        except OSError:
+            overrides = ()
+    return _compiled_environment(template_dir, markdown, overrides)
+
+
+@lru_cache(maxsize=16)
+def _compiled_environment(template_dir: str | None, markdown: bool,
+                          overrides: tuple[tuple[str, int], ...]) -> jinja2.Environment:
+    """Markdown templates escape every value for Markdown; HTML templates (``*.html.j2``) for HTML."""
     paths = ([template_dir] if template_dir else []) + [str(BUILTIN_TEMPLATES)]
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(paths),
