@@ -11,6 +11,10 @@ provenance, transactions and resume. An adapter only:
    path for anything malformed;
 3. classifies error responses (:meth:`Adapter.classify_error`): retry or stop, and why.
 
+An adapter whose credential is a per-request signature rather than a header
+(AWS SigV4) also has ``request_auth(token) -> httpx.Auth | None``
+(:class:`SignsRequests`); the engine passes it as ``auth=`` on every request.
+
 ``parse`` must be pure (no I/O, no database): the property tests feed it arbitrary
 JSON. A :class:`Request` is plain JSON-serialisable data so the engine can store
 "the next page of each chain" in ``sync_cursor`` and resume after a kill.
@@ -19,8 +23,11 @@ JSON. A :class:`Request` is plain JSON-serialisable data so the engine can store
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
-from typing import Any, ClassVar, Mapping, Protocol
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Protocol
+
+if TYPE_CHECKING:
+    import httpx
 
 from store.errors import PageRejected
 
@@ -50,6 +57,17 @@ class Window:
 
     start: date
     end: date
+
+    def months(self) -> list["Window"]:
+        """The window cut at calendar-month boundaries (for one chain per month)."""
+        parts: list[Window] = []
+        start = self.start
+        while start <= self.end:
+            next_month = (start.replace(day=1) + timedelta(days=32)).replace(day=1)
+            end = min(self.end, next_month - timedelta(days=1))
+            parts.append(Window(start, end))
+            start = next_month
+        return parts
 
 
 @dataclass
@@ -131,3 +149,11 @@ def expect(condition: bool, why: str, path: str) -> None:
     """Reject the page unless ``condition`` holds."""
     if not condition:
         raise PageRejected(why, path=path)
+
+
+class SignsRequests(Protocol):
+    """Optional part of an adapter: a credential computed per request (AWS SigV4)."""
+
+    def request_auth(self, token: str | None) -> "httpx.Auth | None":
+        """An ``httpx.Auth`` that signs each request, or ``None`` to rely on ``auth_headers``."""
+        ...
