@@ -340,3 +340,27 @@ def test_resume_after_a_real_kill_equals_an_uninterrupted_sync(tmp_path: Path, s
     conn = connect(killed)
     assert conn.execute("SELECT count(*) FROM usage_change").fetchone()[0] == 0
     assert conn.execute("SELECT count(*) FROM sync_cursor").fetchone()[0] == 0
+
+
+def test_sync_all_applies_the_roster_and_runs_the_rules(tmp_path: Path, server: FeedServer) -> None:
+    server.data.x_payload = {"data": {"project_cap": "50000000000", "daily_client_app_usage": [
+        {"client_app_id": "29183745", "usage": [{"date": "2022-01-20T00:00:00.000Z", "usage": "200"}]}]}}
+    config = Config(sources={"feed": feed_source(server),
+                             "x": SourceConfig("x", "x-usage", server.root, start=date(2022, 1, 1))})
+    results = sync_all(tmp_path / "w.db", config, clock=CLOCK)
+    assert [r.status for r in results] == ["ok", "ok"]
+    conn = connect(tmp_path / "w.db")
+    # An X app without a roster entry became its own consumer.
+    assert conn.execute("SELECT consumer_id FROM app WHERE source = 'x' AND app_id = '29183745'").fetchone()[0] \
+        == "x:29183745"
+    assert conn.execute("SELECT count(*) FROM source WHERE name IN ('feed', 'x')").fetchone()[0] == 2
+    # The rules ran: no consumer of the fixture exceeds its tier's calls, but none declared a use case.
+    assert conn.execute("SELECT count(*) FROM finding WHERE rule_id IS NOT NULL AND category = 'volume_cap'") \
+        .fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM finding WHERE category = 'missing_use_case'").fetchone()[0] > 0
+
+
+def test_source_names_with_quotes_and_percent_signs_are_stored_verbatim(tmp_path: Path, server: FeedServer) -> None:
+    result = sync_source(tmp_path / "w.db", feed_source(server, name="o'brien 100%"), clock=CLOCK)
+    assert result.status == "ok", result.error
+    assert usage_table(tmp_path / "w.db") == expected_usage(server.data, "o'brien 100%")
