@@ -364,3 +364,14 @@ def test_source_names_with_quotes_and_percent_signs_are_stored_verbatim(tmp_path
     result = sync_source(tmp_path / "w.db", feed_source(server, name="o'brien 100%"), clock=CLOCK)
     assert result.status == "ok", result.error
     assert usage_table(tmp_path / "w.db") == expected_usage(server.data, "o'brien 100%")
+
+
+def test_a_cursor_that_does_not_advance_is_rejected_instead_of_looping(tmp_path: Path, server: FeedServer) -> None:
+    loop = {"columns": ["app", "day", "metric", "value"], "rows": [["app-0-0", "2022-01-01", "calls", 100]],
+            "next": "50"}
+    server.faults.append(Fault("/usage?shard=0&shards=3&start=2022-01-01&end=2022-01-25&cursor=50", 200,
+                               body=json.dumps(loop).encode(), times=1000))
+    result = sync_source(tmp_path / "w.db", feed_source(server), clock=CLOCK)
+    assert result.status == "partial"
+    assert "cursor does not advance" in (result.error or "") and "cursor=50" in (result.error or "")
+    assert sum("cursor=50" in r and "shard=0&" in r for r in server.requests) == 1

@@ -375,6 +375,7 @@ class _Run:
             return False
 
         source = self.source
+        seen: set[Request] = set()  # this chain's requests so far: a cursor loop is refused
         try:
             while request is not None and not (stop.is_set() or halt.is_set() or self.cancel.is_set()):
                 try:
@@ -396,6 +397,11 @@ class _Run:
                     except ValueError as exc:
                         raise PageRejected(f"not valid JSON ({exc})", path="$") from None
                     outcome.page = self.adapter.parse(chain, request, body, self.window)
+                    seen.add(request)
+                    if outcome.page.next in seen:
+                        # A server handing back a cursor already followed would loop forever.
+                        raise PageRejected("the next page repeats one already fetched (the cursor does not "
+                                           "advance)", path="$")
                 except PageRejected as rejected:
                     outcome.error = str(rejected.located(source=source.name, url=fetched.url))
                     hand_over(outcome)
