@@ -40,8 +40,8 @@ from store.db import transaction
 from store.domain import CATEGORIES
 from store.errors import ExportError, StoreError, WardenError
 from store.notes import (
-    Note, Period, _set_status, clean_text, collect_evidence, load_consumer, load_findings, metric_words,
-    notes_for, num, plain_text, render_template, span_phrase,
+    Note, Period, _set_status, clean_text, collect_evidence, finding_sentence, load_consumer, load_findings,
+    notes_for, plain_text, render_template,
 )
 from store.queue_summary import refresh_summary
 from store.review import set_finding_status
@@ -265,9 +265,7 @@ def findings_csv(conn: sqlite3.Connection, notes: Iterable[Note]) -> bytes:
                 continue
             seen.add(f["id"])
             label = CATEGORIES.get(f["category"], f["category"])
-            what = (f"{num(f['actual'])} {metric_words(f['metric'])}" if f["actual"] is not None else "identified")
-            limit = f" against a limit of {num(f['limit_value'])}" if f["limit_value"] is not None else ""
-            description = [f"{label}: {what} {span_phrase(f['period_start'], f['period_end'])}{limit}."]
+            description = [f"{label}: {finding_sentence(f)}."]
             if f["evidence"]:
                 description.append(f"Evidence: {f['evidence']}")
             description.append(f"Status: {f['status']}. Cited by audit-request note #{note.id} ({note.status}).")

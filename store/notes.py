@@ -54,6 +54,9 @@ NOTE_TRANSITIONS: dict[str, frozenset[str]] = {
     "exported": frozenset(),
 }
 
+# Findings about how much was used: they set the period of "observed activity".
+USAGE_CATEGORIES = frozenset({"volume_cap", "rate_limit", "circumvention", "endpoint_outside", "redistribution"})
+
 _MONTHS = ("", "January", "February", "March", "April", "May", "June", "July",
            "August", "September", "October", "November", "December")
 
@@ -361,11 +364,16 @@ def load_findings(conn: sqlite3.Connection, finding_ids: Iterable[int]) -> list[
 
 def observed_period(conn: sqlite3.Connection, consumer_id: str, findings: list[dict[str, Any]],
                     today: date) -> Period:
-    """The whole months the cited findings cover; without findings, the calendar year
-    of the consumer's latest usage (or of ``today``'s previous year if it has none)."""
-    if findings:
-        start = min(date.fromisoformat(f["period_start"]) for f in findings)
-        end = max(date.fromisoformat(f["period_end"]) for f in findings)
+    """The whole months the cited usage findings cover (else all cited findings); without
+    findings, the calendar year of the consumer's latest usage (or the year before ``today``).
+
+    A missing use case spans every day an app was used, which is not the period
+    of the overage the letter is about: it only sets the period on its own.
+    """
+    usage = [f for f in findings if f["category"] in USAGE_CATEGORIES] or findings
+    if usage:
+        start = min(date.fromisoformat(f["period_start"]) for f in usage)
+        end = max(date.fromisoformat(f["period_end"]) for f in usage)
         return _whole_months(start, end)
     row = conn.execute("""
         SELECT MAX(u.day) FROM app a JOIN usage u ON u.source = a.source AND u.app_id = a.app_id
@@ -458,22 +466,59 @@ def metric_words(metric: str | None) -> str:
     return _METRIC_WORDS.get(metric or "", metric or "")
 
 
+def finding_sentence(f: dict[str, Any]) -> str:
+    """What a finding found, as a plain-text sentence fragment for the letter.
+
+    Reads the figures store.rules writes (limit period, worst day, days over,
+    apps, endpoints) so the sentence says exactly what the numbers are: a yearly
+    total, a worst day, a count of apps.
+    """
+    figs = f["figures"] if isinstance(f["figures"], dict) else {}
+    limit = figs.get("limit") if isinstance(figs.get("limit"), dict) else {}
+    per = f" per {limit['period']}" if limit.get("period") else ""
+    span = span_phrase(f["period_start"], f["period_end"])
+    what = metric_words(f["metric"])
+    ratio = f" ({f['ratio']:.2f} times the limit)" if f["ratio"] else ""
+    actual, cap, category = f["actual"], f["limit_value"], f["category"]
+    if category == "rate_limit" and actual is not None and cap is not None:
+        worst = (figs.get("worst_day") or {}).get("day")
+        days = figs.get("days_over") or []
+        text = f"as many as {num(actual)} {what} on one UTC day"
+        text += f" ({human_date(worst)})" if worst else ""
+        text += f", against a limit of {num(cap)} per day{ratio}"
+        if days:
+            return text + f"; the daily limit was exceeded on {len(days)} day(s) {span}"
+        return text + f", {span}"
+    if category == "circumvention" and actual is not None and cap is not None:
+        apps = figs.get("apps_with_usage") or len(figs.get("apps") or []) or "several"
+        if limit.get("period") == "day":
+            return (f"as many as {num(actual)} {what} on one UTC day {span}, spread over {apps} applications "
+                    f"each under the limit of {num(cap)} per day that binds the agreement as a whole{ratio}")
+        return (f"{num(actual)} {what} {span}, spread over {apps} applications each under the limit of "
+                f"{num(cap)}{per} that binds the agreement as a whole{ratio}")
+    if category == "missing_use_case" and actual is not None:
+        total = figs.get("apps_with_usage")
+        of = f" of the {total}" if total else ""
+        return f"{actual}{of} applications that used the API {span} declared no use case"
+    if category == "endpoint_outside" and actual is not None:
+        endpoints = [str(e.get("endpoint")) for e in figs.get("endpoints") or [] if isinstance(e, dict)]
+        named = ", ".join(endpoints[:5]) + (f" and {len(endpoints) - 5} more" if len(endpoints) > 5 else "")
+        return f"{num(actual)} API calls {span} to endpoints outside the agreement" + (f" ({named})" if named else "")
+    if actual is not None and cap is not None:
+        return f"{num(actual)} {what} {span}, against a limit of {num(cap)}{per}{ratio}"
+    if actual is not None and f["metric"]:
+        return f"{num(actual)} {what} {span}"
+    return f"identified {span}"
+
+
 def _finding_context(f: dict[str, Any], tier: dict[str, Any] | None) -> dict[str, Any]:
     clause = (tier or {}).get("clauses", {}).get(f["category"])
-    if f["actual"] is not None and f["limit_value"] is not None:
-        ratio = f" ({f['ratio']:.2f} times the limit)" if f["ratio"] else ""
-        figure = (f"{num(f['actual'])} {metric_words(f['metric'])} {span_phrase(f['period_start'], f['period_end'])}, "
-                  f"against a limit of {num(f['limit_value'])}{ratio}")
-    elif f["actual"] is not None:
-        figure = f"{num(f['actual'])} {metric_words(f['metric'])} {span_phrase(f['period_start'], f['period_end'])}"
-    else:
-        figure = f"identified {span_phrase(f['period_start'], f['period_end'])}"
     return {
         "id": f["id"], "category": f["category"], "category_label": CATEGORIES.get(f["category"], f["category"]),
         "severity": f["severity"], "status": f["status"], "period": f["period"],
         "period_start": f["period_start"], "period_end": f["period_end"],
         "metric": f["metric"], "actual": f["actual"], "limit_value": f["limit_value"], "ratio": f["ratio"],
-        "rule_id": f["rule_id"], "evidence": f["evidence"], "clause": clause, "figure": figure,
+        "rule_id": f["rule_id"], "evidence": f["evidence"], "clause": clause, "figure": finding_sentence(f),
     }
 
 

@@ -59,16 +59,22 @@ def seed(path: Path, *, consumers: int = 0) -> sqlite3.Connection:
         conn.executemany(
             "INSERT INTO finding (consumer_id, category, period, period_start, period_end, severity, status, rule_id, "
             "metric, actual, limit_value, ratio, figures, evidence, dedupe_key, detected_at, updated_at) "
-            "VALUES (?, ?, '2022', '2022-01-01', '2022-12-31', ?, ?, ?, ?, ?, ?, ?, '{}', ?, ?, ?, ?)", [
-                (CASE_ID, "volume_cap", "high", "confirmed", "volume_cap", "calls", CASE_CALLS, 100_000_000,
-                 CASE_CALLS / 100_000_000, None, "volume_cap|nw|2022|calls", "2023-01-02T03:00:00Z", "2023-01-03T10:00:00Z"),
-                (CASE_ID, "missing_use_case", "medium", "confirmed", "missing_use_case", None, None, None, None, None,
-                 "missing_use_case|nw|2022", "2023-01-02T03:00:00Z", "2023-01-03T10:00:00Z"),
-                (CASE_ID, "rate_limit", "low", "candidate", "rate_limit", "calls", 5_000_000, 4_000_000, 1.25, None,
-                 "rate_limit|nw|2022-03-04", "2023-01-02T03:00:00Z", "2023-01-02T03:00:00Z"),
-                (CASE_ID, "government_end_user", "critical", "confirmed", None, None, None, None, None,
-                 "App 3 delivered data to a government agency without the required notice.", None,
-                 "2023-01-03T11:00:00Z", "2023-01-03T11:00:00Z"),
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+                (CASE_ID, "volume_cap", "2022", "2022-01-01", "2022-12-31", "high", "confirmed", "volume_cap", "calls",
+                 CASE_CALLS, 100_000_000, CASE_CALLS / 100_000_000,
+                 '{"limit": {"metric": "calls", "period": "year", "max": 100000000}, "runs": [1], "pages": [1, 2]}',
+                 None, "volume_cap|nw|2022|calls_per_year", "2023-01-02T03:00:00Z", "2023-01-03T10:00:00Z"),
+                # As store.rules opens it: spanning every day the apps without a use case were used.
+                (CASE_ID, "missing_use_case", "2021-10-01..2022-12-31", "2021-10-01", "2022-12-31", "medium",
+                 "confirmed", "missing_use_case", None, 6, None, None,
+                 '{"apps_with_usage": 8, "apps_without_use_case": 6}', None, "missing_use_case|nw",
+                 "2023-01-02T03:00:00Z", "2023-01-03T10:00:00Z"),
+                (CASE_ID, "rate_limit", "2022-03", "2022-03-01", "2022-03-31", "low", "candidate", "rate_limit", "calls",
+                 5_000_000, 4_000_000, 1.25, '{"limit": {"metric": "calls", "period": "day", "max": 4000000}}', None,
+                 "rate_limit|nw|2022-03|calls_per_day", "2023-01-02T03:00:00Z", "2023-01-02T03:00:00Z"),
+                (CASE_ID, "government_end_user", "2022", "2022-01-01", "2022-12-31", "critical", "confirmed", None, None,
+                 None, None, None, "{}", "App 3 delivered data to a government agency without the required notice.",
+                 None, "2023-01-03T11:00:00Z", "2023-01-03T11:00:00Z"),
             ])
         _consumer(conn, HOSTILE_ID, HOSTILE_NAME, "a@b.example, =evil@c.example",
                   apps=[("evil-app", "**bold** | <img src=x onerror=alert(1)> @SUM(1)", "-2+3")],

@@ -120,7 +120,9 @@ def test_case_note_states_rounded_figures_period_and_evidence(conn) -> None:
         assert f"| Northwind App {i} | demo / app-{i} |" in body
     assert body.count("| none declared |") == 6
     assert "§3.1 (Volume caps)" in body and "§5.2 (Government end users)" in body
-    assert "790,123,456 API calls in 2022, against a limit of 100,000,000 (7.90 times the limit)" in body
+    assert "790,123,456 API calls in 2022, against a limit of 100,000,000 per year (7.90 times the limit)" in body
+    # The missing use case spans Oct 2021..2022 but the activity period stays the overage's year.
+    assert "6 of the 8 applications that used the API from October 2021 to December 2022 declared no use case" in body
     for words in ("purpose", "stored, where", "deletions", "government end user", "work around", "signed"):
         assert words in body
     assert "Reservation of rights" in body
@@ -197,6 +199,25 @@ def test_save_body_conflicts_on_a_stale_version(conn) -> None:
     set_note_status(conn, note.id, "exported", reviewer="ana", clock=CLOCK)
     with pytest.raises(ConflictError, match="exported"):
         save_body(conn, note.id, "too late")
+
+
+@pytest.mark.parametrize(("category", "period", "figures", "actual", "limit", "expected"), [
+    ("rate_limit", ("2022-03-01", "2022-03-31"),
+     {"limit": {"period": "day"}, "worst_day": {"day": "2022-03-04", "total": 5000000},
+      "days_over": [{"day": "2022-03-04"}, {"day": "2022-03-09"}]}, 5_000_000, 4_000_000,
+     "as many as 5,000,000 API calls on one UTC day (4 March 2022), against a limit of 4,000,000 per day "
+     "(1.25 times the limit); the daily limit was exceeded on 2 day(s) in March 2022"),
+    ("circumvention", ("2022-01-01", "2022-12-31"), {"limit": {"period": "year"}, "apps_with_usage": 8},
+     5_000_000, 4_000_000, "5,000,000 API calls in 2022, spread over 8 applications each under the limit of "
+     "4,000,000 per year that binds the agreement as a whole (1.25 times the limit)"),
+    ("endpoint_outside", ("2022-05-01", "2022-05-31"), {"endpoints": [{"endpoint": "/2/compliance/*"}]},
+     1234, None, "1,234 API calls in May 2022 to endpoints outside the agreement (/2/compliance/*)"),
+])
+def test_finding_sentences_say_what_the_rule_measured(category, period, figures, actual, limit, expected) -> None:
+    finding = {"category": category, "period_start": period[0], "period_end": period[1], "figures": figures,
+               "metric": "calls", "actual": actual, "limit_value": limit,
+               "ratio": actual / limit if limit else None}
+    assert notes.finding_sentence(finding) == expected
 
 
 # --- templates ---------------------------------------------------------------------
