@@ -390,7 +390,9 @@ def collect_evidence(conn: sqlite3.Connection, consumer_id: str, period: Period,
     value, number of daily figures, run ids, page ids), ``runs``, ``pages`` (id,
     run, chain, URL, fetch time, HTTP status, body SHA-256, bytes) and
     ``pages_digest`` = SHA-256 of the lines ``"<page id> <body sha256>\\n"`` of
-    every page, in page id order, so a long page list can be checked in one line.
+    every page, in page id order, so a long page list can be checked in one line,
+    and ``revised_figures``: how many daily figures of the period the source
+    revised or withdrew after first reporting them (``usage_change``).
     """
     metric_list = sorted(set(metrics))
     marks = ",".join("?" * len(metric_list))
@@ -420,7 +422,13 @@ def collect_evidence(conn: sqlite3.Connection, consumer_id: str, period: Period,
     pages = _by_ids(conn, """SELECT id, run_id, chain, url, fetched_at, http_status, body_sha256, body_bytes
                              FROM sync_page""", page_ids)
     digest = hashlib.sha256("".join(f"{p['id']} {p['body_sha256']}\n" for p in pages).encode()).hexdigest()
+    # Figures the source revised or withdrew after first reporting them: the letter says so.
+    revised = conn.execute(f"""
+        SELECT COUNT(*) FROM usage_change c JOIN app a ON a.source = c.source AND a.app_id = c.app_id
+        WHERE a.consumer_id = ? AND c.day BETWEEN ? AND ? AND c.metric IN ({marks})""",
+        (consumer_id, period.start.isoformat(), period.end.isoformat(), *metric_list)).fetchone()[0]
     return {
+        "revised_figures": revised,
         "period": {"start": period.start.isoformat(), "end": period.end.isoformat()},
         "metrics": metric_list,
         "figures": figures,
@@ -539,7 +547,7 @@ def note_context(conn: sqlite3.Connection, consumer_id: str, finding_ids: Iterab
     ``no_confirmed`` (bool), ``deadline`` (human date), ``deadline_iso``,
     ``deadline_days``, ``evidence`` (figures with label/value/daily_figures/
     runs/pages as compact id lists, runs, pages, pages_digest, list_pages: bool,
-    page_count). Filters: ``num``, ``more_than``, ``human_date``, ``raw``,
+    page_count, revised_figures). Filters: ``num``, ``more_than``, ``human_date``, ``raw``,
     ``md`` (escape explicitly), ``id_ranges``, ``upper_first``.
     """
     consumer = load_consumer(conn, consumer_id)
@@ -586,6 +594,7 @@ def note_context(conn: sqlite3.Connection, consumer_id: str, finding_ids: Iterab
         "deadline_days": config.deadline_days,
         "evidence": {"figures": evidence_rows, "runs": evidence["runs"], "pages": evidence["pages"],
                      "pages_digest": evidence["pages_digest"], "page_count": len(evidence["pages"]),
+                     "revised_figures": evidence["revised_figures"],
                      "list_pages": len(evidence["pages"]) <= APPENDIX_PAGE_LIMIT},
     }
     return context, evidence

@@ -288,3 +288,11 @@ def test_autosave_survives_a_killed_process(conn, tmp_path: Path) -> None:
     assert done.returncode == -signal.SIGKILL, done.stderr.decode()
     fresh = connect(tmp_path / "warden.db")
     assert note_for(fresh, CASE_ID).body == "typed just before the terminal died"
+
+
+def test_figures_revised_upstream_are_stated_in_the_appendix(conn) -> None:
+    with transaction(conn):
+        conn.execute("UPDATE usage SET value = value - 5 WHERE app_id = 'app-2' AND day = '2022-04-01' AND metric = 'calls'")
+    note = draft_note(conn, CASE_ID, reviewer="ana", clock=CLOCK, config=CONFIG)
+    assert "**Revised figures:** 1 daily figure(s) of this period were revised" in note.body
+    assert "| **Total** | **790,123,451** |" in note.body
