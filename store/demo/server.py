@@ -1,0 +1,587 @@
+"""The embedded demo endpoint: a real HTTP/1.1 server on 127.0.0.1.
+
+It serves :class:`store.demo.data.DemoData` in two shapes, exactly as the
+contracts in README.md / the team brief describe them:
+
+- ``warden-feed`` under ``/feed/v1``: ``tiers``, ``consumers``, ``usage``,
+  ``endpoints``, sharded by consumer range (``shard``/``shards``), cursor-paged
+  (``cursor``, ``limit`` capped at 50,000 rows), usage filtered by ``start``/``end``;
+- ``x-usage``: ``/2/usage/tweets?days=1..90`` counted back from the demo's fixed
+  today (2023-01-01), with ``x-rate-limit-*`` headers and RFC 7807 errors.
+
+Usage pages are the hot path of a sync: rows are formatted straight into JSON
+text (no ``json.dumps`` of dicts per row) and sent with a Content-Length over
+keep-alive connections. Faults (:mod:`store.demo.faults`) replace or rewrite
+answers on request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import struct
+import threading
+import time
+import zlib
+from collections import Counter
+from datetime import date
+from email.utils import formatdate
+from functools import lru_cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Iterable
+from urllib.parse import parse_qsl, urlsplit
+
+from store.demo.data import X_APPS, X_CAP_RESET_DAY, X_PROJECT_CAP, DemoData, Overrides
+from store.demo.faults import FAULTS_ENV, PAGE_KINDS, Fault, FaultList
+
+FEED_PREFIX = "/feed/v1"
+X_PATH = "/2/usage/tweets"
+DEFAULT_ROWS = 10_000
+MAX_ROWS = 50_000
+DEFAULT_CONSUMERS = 1_000
+MAX_CONSUMERS = 10_000
+MAX_SHARDS = 256
+X_FIELDS = ("cap_reset_day", "daily_client_app_usage", "daily_project_usage", "project_cap",
+            "project_id", "project_usage")
+X_RATE_LIMIT = 50
+USAGE_CAPPED = "https://api.twitter.com/2/problems/usage-capped"
+_CURSOR = re.compile(r"p(\d{1,7})-(\d{1,9})(?:~\d+)?")
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+class BadRequest(Exception):
+    """A request the endpoint refuses with 400 (the message says which parameter)."""
+
+
+class _Answer:
+    """What a route produced, before faults rewrite or replace it."""
+
+    __slots__ = ("status", "body", "headers", "family", "start_cursor")
+
+    def __init__(self, status: int, body: bytes, headers: dict[str, str] | None = None, *,
+                 family: str = "", start_cursor: str | None = None) -> None:
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+        self.family = family                # "rows" | "data" | "x" | "" (what page faults rewrite)
+        self.start_cursor = start_cursor    # a cursor for where this page began
+
+
+def cursor(index: int, row: int) -> str:
+    """The opaque cursor of a position: consumer index and row within the consumer."""
+    return f"p{index}-{row}"
+
+
+class DemoEndpoint:
+    """The demo endpoint, started on a free port of 127.0.0.1.
+
+    ``with DemoEndpoint(consumers=300, seed=7) as ep: ep.feed_url, ep.x_url``.
+    ``require_token``: answer 401 unless ``Authorization: Bearer <token>`` (by
+    default any token or none is accepted). ``faults``: specs or :class:`Fault`
+    objects (``WARDEN_DEMO_FAULTS`` adds more); change them while running with
+    ``ep.faults.add(...)`` / ``ep.faults.clear()``. ``ep.requests(path)`` counts
+    the requests received whose path starts with ``path``. Other arguments go to
+    :class:`DemoData` (``start``, ``end``, ``days``, ``names_override``).
+    """
+
+    def __init__(self, consumers: int = 300, seed: int = 7, *, start: date | None = None,
+                 end: date | None = None, days: int | None = None, require_token: str | None = None,
+                 faults: Iterable[str | Fault] | str | None = None, names_override: Overrides | None = None,
+                 host: str = "127.0.0.1", port: int = 0, env_faults: bool = True) -> None:
+        self.data = DemoData(consumers, seed, start=start, end=end, days=days, names_override=names_override)
+        self.require_token = require_token
+        self.faults = FaultList(faults)
+        if env_faults and os.environ.get(FAULTS_ENV):
+            for fault in FaultList(os.environ[FAULTS_ENV])._faults:
+                self.faults.add(fault)
+        self._host, self._port = host, port
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+        self._connections: set[socket.socket] = set()
+
+    # -- life cycle ----------------------------------------------------------------
+
+    def start(self) -> "DemoEndpoint":
+        """Bind and serve in a background thread; returns self."""
+        if self._server is not None:
+            return self
+        server = _Server((self._host, self._port), _Handler)
+        server.endpoint = self
+        self._server = server
+        self._stopping.clear()
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="warden-demo-endpoint", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close every open connection (stalled answers end too)."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._stopping.set()
+        server.shutdown()
+        with self._lock:
+            connections = list(self._connections)
+        for conn in connections:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> "DemoEndpoint":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- addresses -------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the demo endpoint is not running")
+        return self._server.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def feed_url(self) -> str:
+        return self.base_url + FEED_PREFIX
+
+    @property
+    def x_url(self) -> str:
+        """The X source's base URL (the adapter appends ``2/usage/tweets``)."""
+        return self.base_url
+
+    # -- request log -----------------------------------------------------------------
+
+    def requests(self, path: str = "") -> int:
+        """How many requests arrived whose path starts with ``path``."""
+        with self._lock:
+            return sum(n for p, n in self._counts.items() if p.startswith(path))
+
+    def _count(self, path: str) -> int:
+        with self._lock:
+            self._counts[path] += 1
+            return self._counts[path]
+
+    # -- routes ----------------------------------------------------------------------
+
+    def answer(self, path: str, query: dict[str, str], authorization: str | None) -> _Answer:
+        """The normal answer to a GET (no faults)."""
+        x = path.startswith("/2/")
+        if self.require_token is not None and authorization != f"Bearer {self.require_token}":
+            return _error(401, "unauthorized", "missing or wrong bearer token", x=x)
+        try:
+            if path == X_PATH:
+                return self._x_usage(query)
+            if path.startswith(FEED_PREFIX + "/"):
+                route = path[len(FEED_PREFIX) + 1:]
+                if route == "tiers":
+                    body = {"data": [t.as_json() for t in self.data.tiers()], "next": None}
+                    return _Answer(200, _dumps(body), family="data")
+                if route == "consumers":
+                    return self._consumers(query)
+                if route in ("usage", "endpoints"):
+                    return self._rows(route, query)
+        except BadRequest as exc:
+            return _error(400, "bad_request", str(exc), x=x)
+        return _error(404, "not_found", f"no such resource: {path}", x=x)
+
+    def _shard(self, query: dict[str, str]) -> tuple[int, int]:
+        shards = _int(query, "shards", 1, 1, MAX_SHARDS)
+        shard = _int(query, "shard", 0, 0, shards - 1)
+        return self.data.shard_range(shard, shards)
+
+    def _position(self, query: dict[str, str], lo: int, hi: int) -> tuple[int, int]:
+        text = query.get("cursor")
+        if text is None:
+            return lo, 0
+        match = _CURSOR.fullmatch(text)
+        if match is None or not lo <= int(match[1]) <= hi:
+            raise BadRequest("cursor: not a cursor of this shard")
+        return int(match[1]), int(match[2])
+
+    def _consumers(self, query: dict[str, str]) -> _Answer:
+        lo, hi = self._shard(query)
+        index, _ = self._position(query, lo, hi)
+        limit = _int(query, "limit", DEFAULT_CONSUMERS, 1, None)
+        end = min(hi, index + min(limit, MAX_CONSUMERS))
+        data = [self.data.consumer(i).as_json() for i in range(index, end)]
+        body = {"data": data, "next": cursor(end, 0) if end < hi else None}
+        return _Answer(200, _dumps(body), family="data", start_cursor=cursor(index, 0))
+
+    def _rows(self, route: str, query: dict[str, str]) -> _Answer:
+        lo, hi = self._shard(query)
+        index, row = self._position(query, lo, hi)
+        limit = min(_int(query, "limit", DEFAULT_ROWS, 1, None), MAX_ROWS)
+        d_lo, d_hi = self.data.clip(_day(query, "start"), _day(query, "end"))
+        start_cursor = cursor(index, row)
+        rows, index, row = self._collect(route == "usage", index, row, hi, d_lo, d_hi, limit)
+        columns = '["app","day","metric","value"]' if route == "usage" else '["app","day","endpoint","calls"]'
+        following = f'"{cursor(index, row)}"' if index < hi else "null"
+        body = f'{{"columns":{columns},"rows":[{",".join(rows)}],"next":{following}}}'
+        return _Answer(200, body.encode(), family="rows", start_cursor=start_cursor)
+
+    def _collect(self, usage: bool, index: int, row: int, hi: int, d_lo: int, d_hi: int,
+                 limit: int) -> tuple[list[str], int, int]:
+        """Up to ``limit`` JSON rows from position (index, row); returns them and the next position.
+
+        A consumer's rows are its apps in order, each app's active days in order,
+        and per day either both metrics (usage) or each reported endpoint.
+        """
+        data = self.data
+        out: list[str] = []
+        need = limit
+        while index < hi and need > 0:
+            consumer = data.consumer(index)
+            per_day = 2 if usage else len(consumer.endpoints)
+            base = 0
+            if per_day:
+                for app in consumer.apps:
+                    days = app.active_days(d_lo, d_hi)
+                    n = len(days) * per_day
+                    if need > 0 and row < base + n:
+                        first = row - base
+                        last = min(n, first + need)
+                        j0, j1 = first // per_day, (last - 1) // per_day + 1
+                        if usage:
+                            cells = self._usage_cells(app, days[j0:j1])
+                        else:
+                            cells = self._endpoint_cells(app, consumer.endpoints, days[j0:j1])
+                        taken = cells[first - j0 * per_day:last - j0 * per_day]
+                        out.extend(taken)
+                        need -= len(taken)
+                        row = base + last
+                    base += n
+            if row >= base:
+                index, row = index + 1, 0
+        return out, index, row
+
+    def _usage_cells(self, app: Any, days: range) -> list[str]:
+        data = self.data
+        head = f'["{app.id}",'
+        calls = data.values(app, "calls", days)
+        records = data.values(app, "records", days)
+        out: list[str] = []
+        append = out.append
+        for d, c, r in zip(days, calls, records):
+            prefix = head + data.day_json(d)
+            append(f'{prefix}"calls",{c}]')
+            append(f'{prefix}"records",{r}]')
+        return out
+
+    def _endpoint_cells(self, app: Any, endpoints: tuple[tuple[str, float], ...], days: range) -> list[str]:
+        head = f'["{app.id}",'
+        return [f'{head}{self.data.day_json(d)}"{endpoint}",{calls}]'
+                for d, endpoint, calls in self.data.endpoint_calls(app, endpoints, days)]
+
+    def _x_usage(self, query: dict[str, str]) -> _Answer:
+        days = _int(query, "days", 7, 1, 90)
+        fields = query.get("usage.fields")
+        wanted = set(X_FIELDS) if fields is None else set(fields.split(","))
+        unknown = wanted - set(X_FIELDS)
+        if unknown:
+            raise BadRequest(f"usage.fields: unknown field(s) {', '.join(sorted(unknown))}")
+        data = self.data
+        calendar = data.x_days(days)
+        stamps = [f"{day.isoformat()}T00:00:00.000Z" for day in calendar]
+        per_app = [[data.x_usage(app, day) for day in calendar] for app in X_APPS]
+        per_day = [sum(column) for column in zip(*per_app)]
+        project_id = data.x_project_id
+        body: dict[str, Any] = {
+            "cap_reset_day": X_CAP_RESET_DAY,
+            "daily_client_app_usage": [
+                {"client_app_id": app.client_app_id,
+                 "usage": [{"date": s, "usage": str(v)} for s, v in zip(stamps, values)],
+                 "usage_result_count": len(values)}
+                for app, values in zip(X_APPS, per_app)],
+            "daily_project_usage": {"project_id": project_id,
+                                    "usage": [{"date": s, "usage": str(v)} for s, v in zip(stamps, per_day)]},
+            "project_cap": str(X_PROJECT_CAP),
+            "project_id": project_id,
+            "project_usage": str(sum(per_day)),
+        }
+        seen = self.requests(X_PATH)
+        headers = {"x-rate-limit-limit": str(X_RATE_LIMIT),
+                   "x-rate-limit-remaining": str(max(0, X_RATE_LIMIT - seen % X_RATE_LIMIT)),
+                   "x-rate-limit-reset": str(int(time.time()) + 900)}
+        return _Answer(200, _dumps({"data": {k: v for k, v in body.items() if k in wanted}}), headers,
+                       family="x")
+
+
+# --- helpers ----------------------------------------------------------------------
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def _int(query: dict[str, str], name: str, default: int, low: int, high: int | None) -> int:
+    text = query.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or len(text) > 9 or not low <= int(text) <= (high if high is not None else 10**9):
+        bound = f"{low}..{high}" if high is not None else f">= {low}"
+        raise BadRequest(f"{name}: expected a whole number {bound}")
+    return int(text)
+
+
+def _day(query: dict[str, str], name: str) -> date | None:
+    text = query.get(name)
+    if text is None:
+        return None
+    try:
+        if not _DAY.fullmatch(text):
+            raise ValueError
+        return date.fromisoformat(text)
+    except ValueError:
+        raise BadRequest(f"{name}: expected a day YYYY-MM-DD") from None
+
+
+def _error(status: int, code: str, message: str, *, x: bool, headers: dict[str, str] | None = None) -> _Answer:
+    """An error in the shape of the API asked: X's RFC 7807 problem, or the feed's."""
+    if x:
+        titles = {400: "Invalid Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found Error",
+                  429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
+                  503: "Service Unavailable"}
+        title = titles.get(status, "Error")
+        body = {"title": title, "type": "about:blank", "status": status, "detail": message}
+    else:
+        body = {"error": {"code": code, "message": message}}
+    return _Answer(status, _dumps(body), dict(headers or {}))
+
+
+_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 429: "rate_limited",
+          500: "internal", 502: "bad_gateway", 503: "unavailable"}
+
+
+@lru_cache(maxsize=4)
+def gzip_bomb(size: int) -> bytes:
+    """A gzip stream of ``size`` spaces, about a thousand times smaller.
+
+    After a full flush deflate starts afresh, so the compressed form of one
+    mebibyte of spaces can be repeated; the trailer carries the right CRC and length.
+    """
+    chunk = b" " * (1 << 20)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    head = compressor.compress(chunk) + compressor.flush(zlib.Z_FULL_FLUSH)
+    block = compressor.compress(chunk) + compressor.flush(zlib.Z_FULL_FLUSH)
+    repeats, rest = divmod(max(size, len(chunk)), len(chunk))
+    crc = zlib.crc32(chunk)
+    for _ in range(repeats - 1):
+        crc = zlib.crc32(chunk, crc)
+    tail = b""
+    if rest:
+        raw = zlib.compressobj(9, zlib.DEFLATED, -15)
+        tail = raw.compress(b" " * rest) + raw.flush(zlib.Z_FULL_FLUSH)
+        crc = zlib.crc32(b" " * rest, crc)
+    total = repeats * len(chunk) + rest
+    # b"\x03\x00": an empty final block with fixed codes ends the deflate stream.
+    return head + block * (repeats - 1) + tail + b"\x03\x00" + struct.pack("<II", crc, total & 0xFFFFFFFF)
+
+
+# --- HTTP ------------------------------------------------------------------------
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+    endpoint: DemoEndpoint
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"       # keep-alive: every answer has a Content-Length (or is chunked)
+    disable_nagle_algorithm = True      # headers and body go out as two writes; no 40 ms delayed-ACK waits
+    timeout = 60                        # an idle keep-alive connection is closed after this
+    server: _Server
+    server_version = "warden-demo/1"
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.endpoint._lock:
+            self.server.endpoint._connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.endpoint._lock:
+            self.server.endpoint._connections.discard(self.connection)
+        try:
+            super().finish()
+        except OSError:
+            pass
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        pass  # quiet: the demo runs under the TUI and under pytest
+
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        endpoint = self.server.endpoint
+        parts = urlsplit(self.path)
+        path = parts.path
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        endpoint._count(path)
+        fault = endpoint.faults.pick(path, query)
+        try:
+            if fault is not None and fault.kind not in PAGE_KINDS:
+                if self._replace(fault, path, query):
+                    return
+            answer = endpoint.answer(path, query, self.headers.get("Authorization"))
+            if fault is not None and fault.kind in PAGE_KINDS and answer.status == 200:
+                answer = _rewrite(fault, answer, query)
+            self._send(answer.status, answer.body, answer.headers)
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, socket.timeout):
+            self.close_connection = True
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str], *,
+              content_type: str = "application/json", length: int | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body) if length is None else length))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _replace(self, fault: Fault, path: str, query: dict[str, str]) -> bool:
+        """Answer in the fault's place; False when the normal answer should follow (stall)."""
+        endpoint = self.server.endpoint
+        params = fault.params
+        x = path.startswith("/2/")
+        kind = fault.kind
+        if kind == "stall":
+            endpoint._stopping.wait(float(params.get("seconds", 5.0)))
+            return False
+        if kind == "reset":
+            # SO_LINGER 0: close() sends RST, the client sees "connection reset".
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
+            return True
+        if kind == "status":
+            code = params["code"]
+            headers: dict[str, str] = {}
+            now = time.time()
+            if "retry_after" in params:
+                headers["Retry-After"] = str(params["retry_after"])
+            if "retry_after_date" in params:
+                headers["Retry-After"] = formatdate(now + params["retry_after_date"], usegmt=True)
+            if "reset" in params:
+                headers["x-rate-limit-limit"] = str(X_RATE_LIMIT)
+                headers["x-rate-limit-remaining"] = "0"
+                headers["x-rate-limit-reset"] = str(int(now + params["reset"]))
+            if "body" in params:
+                self._send(code, str(params["body"]).encode(), headers, content_type="text/plain")
+            else:
+                message = f"injected fault: HTTP {code}"
+                answer = _error(code, _CODES.get(code, "error"), message, x=x, headers=headers)
+                self._send(code, answer.body, answer.headers)
+            return True
+        if kind == "usage_capped":
+            code = params.get("code", 429)
+            body = _dumps({"title": "UsageCapExceeded", "detail": "Usage cap exceeded: Monthly product cap",
+                           "type": USAGE_CAPPED, "period": "Monthly", "scope": "Product", "status": code})
+            self._send(code, body, {})
+            return True
+        if kind == "non_json":
+            body = b"<!DOCTYPE html><html><head><title>Maintenance</title></head><body>Back soon.</body></html>"
+            self._send(200, body, {}, content_type="text/html")
+            return True
+        if kind == "truncated":
+            answer = endpoint.answer(path, query, self.headers.get("Authorization"))
+            half = answer.body[:len(answer.body) // 2]
+            self._send(answer.status, half, answer.headers, length=len(answer.body))
+            self.close_connection = True
+            return True
+        if kind == "huge":
+            self._huge(int(params.get("size", 300_000_000)), bool(params.get("chunked", 0)))
+            return True
+        if kind == "gzip_bomb":
+            body = gzip_bomb(int(params.get("size", 1 << 30)))
+            self._send(200, body, {"Content-Encoding": "gzip"})
+            return True
+        raise AssertionError(kind)
+
+    def _huge(self, size: int, chunked: bool) -> None:
+        """A well-formed usage page of ``size`` bytes, streamed (never held in memory)."""
+        head = b'{"columns":["app","day","metric","value"],"rows":['
+        row = b'["app-0-1","2022-01-01","calls",1],'
+        last = b'["app-0-1","2022-01-01","calls",1]'
+        tail = b'],"next":null}'
+        fixed = len(head) + len(last) + len(tail)
+        count, pad = divmod(max(0, size - fixed), len(row))
+        block = row * 2048
+        stopping = self.server.endpoint._stopping
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(fixed + count * len(row) + pad))
+        self.end_headers()
+        self.close_connection = True
+
+        def write(data: bytes) -> None:
+            if chunked:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            else:
+                self.wfile.write(data)
+
+        write(head)
+        full, rest = divmod(count, 2048)
+        for _ in range(full):
+            if stopping.is_set():
+                return
+            write(block)
+        write(row * rest + b" " * pad + last + tail)
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
+
+
+def _rewrite(fault: Fault, answer: _Answer, query: dict[str, str]) -> _Answer:
+    """A normal page rewritten by a page fault (bad counts, missing ids, cursors)."""
+    page = json.loads(answer.body)
+    kind = fault.kind
+    bad: Any = {"wrong_type": {"value": 1} if fault.params.get("as", "object") == "object" else [1],
+                "negative": -5, "over64": 2**64 + 5, "fractional": 62.5}.get(kind)
+    if answer.family == "rows":
+        items = page["rows"]
+        count_at: tuple[Any, Any] | None = (items[0], 3) if items else None
+        id_at: tuple[Any, Any] | None = (items[0], 0) if items else None
+    elif answer.family == "data":
+        items = page["data"]
+        first = items[0] if items else None
+        limits = first.get("limits") if first else None
+        count_at = (limits[0], "max") if limits else (first, "legal_name") if first else None
+        id_at = (first, "id") if first else None
+    else:  # X
+        apps = page.get("data", {}).get("daily_client_app_usage", [])
+        items = apps[0]["usage"] if apps else []
+        count_at = (items[0], "usage") if items else None
+        id_at = (apps[0], "client_app_id") if apps else None
+    if bad is not None and count_at is not None:
+        count_at[0][count_at[1]] = bad
+    elif kind == "missing_id" and id_at is not None:
+        container, key = id_at
+        if isinstance(container, list):
+            container[key] = None
+        else:
+            del container[key]
+    elif kind == "duplicate" and items:
+        items.insert(1, json.loads(json.dumps(items[0])))
+    elif kind == "repeat_cursor" and answer.family in ("rows", "data") and answer.start_cursor:
+        page["next"] = query.get("cursor") or answer.start_cursor
+    elif kind == "empty_page" and answer.start_cursor:
+        items.clear()
+        page["next"] = f"{answer.start_cursor}~{fault.fired}"
+    elif kind == "empty_page" and answer.family == "x":
+        apps.clear()
+    return _Answer(answer.status, _dumps(page), answer.headers, family=answer.family,
+                   start_cursor=answer.start_cursor)
