@@ -285,7 +285,7 @@ class _Run:
         run_id, window, pending, pages, rows, resumed = self._start()
         self.window = window
         self.emit(SourceStarted(name, run_id, window.start.isoformat(), window.end.isoformat(),
-                                len(pending), resumed))
+                                len(pending), resumed, self.source.verify_tls))
         writer = RunWriter(self.conn, name, run_id, pages=pages, rows=rows)
         status, error, crash = "ok", None, None
         try:

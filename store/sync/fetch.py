@@ -155,7 +155,7 @@ class PageFetcher:
                 verdict = ErrorVerdict(retry=True, reason=f"timed out ({_kind(exc)})")
             except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
                 verdict = ErrorVerdict(retry=True, reason=f"connection failed ({_kind(exc)})")
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 verdict = ErrorVerdict(retry=False, reason=f"request failed ({_kind(exc)})")
 
             def stop(why: str) -> FetchFailed:
