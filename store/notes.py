@@ -530,6 +530,18 @@ def _finding_context(f: dict[str, Any], tier: dict[str, Any] | None) -> dict[str
     }
 
 
+def _provisions(cited: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The cited findings grouped by category (domain order), each group with its clause."""
+    order = list(CATEGORIES)
+    groups: dict[str, dict[str, Any]] = {}
+    for f in sorted(cited, key=lambda f: (order.index(f["category"]) if f["category"] in order else len(order),
+                                          f["category"], f["period_start"], f["id"])):
+        group = groups.setdefault(f["category"], {
+            "category": f["category"], "category_label": f["category_label"], "clause": f["clause"], "findings": []})
+        group["findings"].append(f)
+    return list(groups.values())
+
+
 def note_context(conn: sqlite3.Connection, consumer_id: str, finding_ids: Iterable[int], *,
                  today: date, config: NotesConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """The template variables for a note, and the evidence snapshot stored with it.
@@ -544,6 +556,8 @@ def note_context(conn: sqlite3.Connection, consumer_id: str, finding_ids: Iterab
     records_more_than: None when zero), ``findings`` (id, category,
     category_label, severity, period, period_start, period_end, metric, actual,
     limit_value, ratio, evidence, clause | None, figure: a sentence fragment),
+    ``provisions`` (the findings grouped by category: category, category_label,
+    clause | None, findings),
     ``no_confirmed`` (bool), ``deadline`` (human date), ``deadline_iso``,
     ``deadline_days``, ``evidence`` (figures with label/value/daily_figures/
     runs/pages as compact id lists, runs, pages, pages_digest, list_pages: bool,
@@ -577,6 +591,7 @@ def note_context(conn: sqlite3.Connection, consumer_id: str, finding_ids: Iterab
                               "pages_text": id_ranges(fig["pages"])})
 
     tier = consumer["tier"]
+    cited = [_finding_context(f, tier) for f in findings]
     deadline = today + timedelta(days=config.deadline_days)
     context = {
         "today": human_date(today), "today_iso": today.isoformat(),
@@ -588,7 +603,8 @@ def note_context(conn: sqlite3.Connection, consumer_id: str, finding_ids: Iterab
         "totals": {"calls": calls_total, "records": records_total,
                    "calls_more_than": more_than(calls_total) if calls_total > 0 else None,
                    "records_more_than": more_than(records_total) if records_total > 0 else None},
-        "findings": [_finding_context(f, tier) for f in findings],
+        "findings": cited,
+        "provisions": _provisions(cited),
         "no_confirmed": not findings,
         "deadline": human_date(deadline), "deadline_iso": deadline.isoformat(),
         "deadline_days": config.deadline_days,

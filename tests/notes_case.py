@@ -32,8 +32,10 @@ def _split(total: int, parts: int) -> list[int]:
     return shares
 
 
-def seed(path: Path, *, consumers: int = 0) -> sqlite3.Connection:
-    """Create the database at ``path`` with the case (and ``consumers`` extra small cases)."""
+def seed(path: Path, *, consumers: int = 0, findings: bool = True) -> sqlite3.Connection:
+    """Create the database at ``path`` with the case (and ``consumers`` extra small cases).
+
+    ``findings=False`` leaves findings to ``store.rules`` (the pipeline test)."""
     conn = connect(path)
     with transaction(conn):
         conn.execute("INSERT INTO source (name, kind, url) VALUES ('demo', 'warden-feed', 'http://127.0.0.1:8765/feed/v1')")
@@ -75,7 +77,7 @@ def seed(path: Path, *, consumers: int = 0) -> sqlite3.Connection:
                 (CASE_ID, "government_end_user", "2022", "2022-01-01", "2022-12-31", "critical", "confirmed", None, None,
                  None, None, None, "{}", "App 3 delivered data to a government agency without the required notice.",
                  None, "2023-01-03T11:00:00Z", "2023-01-03T11:00:00Z"),
-            ])
+            ] if findings else [])
         _consumer(conn, HOSTILE_ID, HOSTILE_NAME, "a@b.example, =evil@c.example",
                   apps=[("evil-app", "**bold** | <img src=x onerror=alert(1)> @SUM(1)", "-2+3")],
                   calls=1_000, records=0, use_case="+cmd|' /C calc'!A0")
