@@ -411,9 +411,9 @@ def _record_export(conn: sqlite3.Connection, notes: list[Note], fmt: str, out: P
                 [(export_id, f.name, f.sha256, f.bytes, f.note_id) for f in listed])
             if fmt != "csv":
                 for note in notes:
-                    if note.status != "exported":
-                        _set_status(conn, note.id, "exported", reviewer=reviewer, clock=clock,
-                                    reason=f"exported as {fmt} (export #{export_id})")
+                    # Re-read under the write lock: another reviewer may have exported it meanwhile.
+                    if _set_status(conn, note.id, "exported", reviewer=reviewer, clock=clock,
+                                   reason=f"exported as {fmt} (export #{export_id})"):
                         exported.append(note.id)
                     requested += _request_audit(conn, note, fmt, export_id, reviewer=reviewer, clock=clock)
                 refresh_summary(conn, sorted({n.consumer_id for n in notes}))

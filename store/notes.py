@@ -804,8 +804,8 @@ def set_note_status(conn: sqlite3.Connection, note_id: int, status: str, *, revi
 
 
 def _set_status(conn: sqlite3.Connection, note_id: int, status: str, *, reviewer: str, clock: Clock,
-                reason: str | None, expected_version: int | None = None) -> None:
-    """The status change itself; the caller holds the transaction."""
+                reason: str | None, expected_version: int | None = None) -> bool:
+    """The status change itself (False if the note already had it); the caller holds the transaction."""
     row = conn.execute("SELECT status, version FROM note WHERE id = ?", (note_id,)).fetchone()
     if row is None:
         raise StoreError(f"no note #{note_id}")
@@ -814,13 +814,14 @@ def _set_status(conn: sqlite3.Connection, note_id: int, status: str, *, reviewer
         raise _conflict(conn, note_id, f"note #{note_id} changed (version {version}, "
                                        f"expected {expected_version}); reload it")
     if old == status:
-        return
+        return False
     if status not in NOTE_TRANSITIONS[old]:
         raise DecisionRefused(f"note #{note_id} is {old}; it cannot become {status}")
     conn.execute("UPDATE note SET status = ?, updated_at = ?, version = version + 1 WHERE id = ?",
                  (status, iso(clock()), note_id))
     record_decision(conn, subject="note", subject_id=note_id, field="status", old=old, new=status,
-            reason=reason, reviewer=reviewer, clock=clock)
+                    reason=reason, reviewer=reviewer, clock=clock)
+    return True
 
 
 def note_evidence(conn: sqlite3.Connection, note_id: int) -> dict[str, Any]:
