@@ -83,7 +83,8 @@ class ExportResult:
 
     def summary_lines(self) -> list[str]:
         """One line per fact, for the command line and the TUI's notification."""
-        lines = [f"warden: exported {len(self.note_ids)} note(s) as {self.fmt}: "
+        what = f"the findings of {len(self.note_ids)} note(s)" if self.fmt == "csv" else f"{len(self.note_ids)} note(s)"
+        lines = [f"warden: exported {what} as {self.fmt}: "
                  f"{len(self.files) - 1} file(s) and {self.manifest.name} in {self.out_dir}"]
         lines += [f"  {f.name}  sha256 {f.sha256}  {f.bytes:,} bytes" for f in self.files]
         if self.notes_exported:
