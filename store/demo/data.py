@@ -9,10 +9,10 @@ millions of rows cost the server the same memory as three hundred.
 Who is in the data (indices fixed, so the feed order is stable):
 
 - 0 ``northwind-analytics`` (the case of DESIGN.md): eight apps, calendar-2022
-  totals a little above 790,000,000 calls and 26,400,000,000 records against an
-  ``enterprise`` tier capped at 20,000,000 calls and 50,000,000 records a month;
-  six of the eight apps without a declared use case; declares no government end
-  users.
+  totals of about 789,000,000 calls and 26,375,000,000 records (the letter's "more
+  than 780 million" and "26 billion") against an ``enterprise`` tier capped at
+  20,000,000 calls and 50,000,000 records a month; no use case declared for the
+  consumer nor for six of its eight apps; declares no government end users.
 - 1 compliant (enterprise, well under); 2 just under its monthly call cap;
   3 just over it; 4 under every monthly cap but over the daily call cap on four
   days; 5 six apps, each under the monthly caps, together three times over
@@ -208,7 +208,7 @@ def _special(index: int, seed: int) -> DemoConsumer | None:
                 noise=0.10, shaped=False)
             for n, (name, share, use) in enumerate(_NORTHWIND_APPS))
         return DemoConsumer(0, CASE_ID, "Northwind Analytics Ltd", "legal@northwind-analytics.example",
-                            "enterprise", "2021-06", "Marketing analytics for brand customers", "none", apps)
+                            "enterprise", "2021-06", None, "none", apps)
     std = TIERS["standard"].limits
     if index == 1:
         return DemoConsumer(1, "alderbrook-insights", "Alderbrook Insights plc", "counsel@alderbrook.example",
@@ -293,9 +293,11 @@ def _generic(index: int, seed: int) -> DemoConsumer:
     endpoints: tuple[tuple[str, float], ...] = ()
     if index % 37 == 5:
         endpoints = _ENDPOINTS_OUTSIDE if (h >> 56) % 4 == 0 and tier != "enterprise" else _ENDPOINTS_WITHIN
+    # Some consumers with an undeclared app never declared a use case of their own either.
+    declared = None if any(a.declared_use_case is None for a in apps) and (h >> 36) % 2 else use
     return DemoConsumer(
         index, f"{slug}-{index}", f"{w1} {w2} {suffix}", f"legal@{slug.replace('-', '')}.example",
-        tier, TIERS[tier].agreement_version, use, "none" if (h >> 60) % 3 else None, tuple(apps), endpoints)
+        tier, TIERS[tier].agreement_version, declared, "none" if (h >> 60) % 3 else None, tuple(apps), endpoints)
 
 
 # --- X client apps ----------------------------------------------------------------
