@@ -35,6 +35,8 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any, Callable, Iterator, Mapping
 
+from store.errors import ConfigError
+
 EPOCH = date(2021, 10, 1)           # day index 0; values depend on the day, not on the window served
 DEMO_START = EPOCH
 DEMO_END = date(2022, 12, 31)
@@ -354,17 +356,17 @@ class DemoData:
                  end: date | None = None, days: int | None = None,
                  names_override: Overrides | None = None) -> None:
         if not 1 <= consumers <= 1_000_000:
-            raise ValueError("consumers must be 1..1,000,000")
+            raise ConfigError(f"demo: consumers must be 1..1,000,000, not {consumers:,}")
         self.consumers = consumers
         self.seed = seed
         self.end = end or DEMO_END
         self.start = start or DEMO_START
         if days is not None:
             if days < 1:
-                raise ValueError("days must be positive")
+                raise ConfigError(f"demo: days must be positive, not {days}")
             self.start = self.end - timedelta(days=days - 1)
         if self.start > self.end:
-            raise ValueError("start must not be after end")
+            raise ConfigError(f"demo: start {self.start} is after end {self.end}")
         self.names_override = dict(names_override or {})
         rng = random.Random(seed)
         self._noise = [rng.uniform(-1.0, 1.0) for _ in range(_NOISE_SIZE)]

@@ -55,6 +55,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 from urllib.parse import parse_qsl
 
+from store.errors import ConfigError
+
 FAULTS_ENV = "WARDEN_DEMO_FAULTS"
 
 KINDS = (
@@ -76,8 +78,11 @@ _KIND_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
-class FaultSpecError(ValueError):
-    """A fault spec that does not parse; the message names the spec and the key."""
+class FaultSpecError(ConfigError, ValueError):
+    """A fault spec that does not parse; the message names the spec and the key
+    (a ``ConfigError``: ``warden demo --fault`` exits with code 2)."""
+
+    title = "Bad fault spec"
 
 
 @dataclass

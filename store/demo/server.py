@@ -34,7 +34,7 @@ from typing import Any, Iterable
 from urllib.parse import parse_qsl, urlsplit
 
 from store.demo.data import X_APPS, X_CAP_RESET_DAY, X_PROJECT_CAP, DemoData, Overrides
-from store.demo.faults import FAULTS_ENV, PAGE_KINDS, Fault, FaultList
+from store.demo.faults import FAULTS_ENV, PAGE_KINDS, Fault, FaultList, parse_faults
 
 FEED_PREFIX = "/feed/v1"
 X_PATH = "/2/usage/tweets"
@@ -94,7 +94,7 @@ class DemoEndpoint:
         self.require_token = require_token
         self.faults = FaultList(faults)
         if env_faults and os.environ.get(FAULTS_ENV):
-            for fault in FaultList(os.environ[FAULTS_ENV])._faults:
+            for fault in parse_faults(os.environ[FAULTS_ENV]):
                 self.faults.add(fault)
         self._host, self._port = host, port
         self._server: ThreadingHTTPServer | None = None
