@@ -164,8 +164,9 @@ def case_bundle(conn: sqlite3.Connection, note: Note, *, made_at: datetime, made
     warnings: list[str] = []
     evidence: dict[str, Any] = {k: v for k, v in drafted.items() if k not in ("runs", "pages")}
     if drafted.get("period"):
-        period = Period(date.fromisoformat(drafted["period"]["start"]), date.fromisoformat(drafted["period"]["end"]))
-        now = collect_evidence(conn, note.consumer_id, period, drafted.get("metrics") or ())
+        periods = [Period(date.fromisoformat(p["start"]), date.fromisoformat(p["end"]))
+                   for p in drafted.get("periods") or [drafted["period"]]]
+        now = collect_evidence(conn, note.consumer_id, periods, drafted.get("metrics") or ())
         evidence["changed_since_draft"] = now["figures"] != drafted.get("figures")
         if evidence["changed_since_draft"]:
             evidence["figures_now"] = now["figures"]

@@ -138,7 +138,9 @@ class Markdown(str):
 
 _MD_ALWAYS = frozenset("\\`*_[]<>|~")
 _MD_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
-_MD_LINE_START = re.compile(r"^(\s*)(?:([#>+=-])|(\d+)([.)]))")
+# What starts a block at the start of a line: a quote; a heading, list item or
+# ordered item when followed by a space (or nothing); a rule or setext underline.
+_MD_LINE_START = re.compile(r"^(\s*)(?:(>|#(?=#{0,5}(?:\s|$))|[+-](?=\s|$)|[-=](?=[\s=-]*$))|(\d{1,9})([.)])(?=\s|$))")
 
 
 def md_escape(value: object) -> Markdown:
@@ -382,54 +384,74 @@ def observed_period(conn: sqlite3.Connection, consumer_id: str, findings: list[d
     return Period(date(year, 1, 1), date(year, 12, 31))
 
 
-def collect_evidence(conn: sqlite3.Connection, consumer_id: str, period: Period,
+def calendar_segments(span: Period) -> list[Period]:
+    """``span`` cut at year boundaries, newest first: Oct 2021..Dec 2022 -> [2022, Oct–Dec 2021].
+
+    The letter states its headline figures for one calendar year (the newest)
+    and gives the earlier years' figures after it.
+    """
+    segments = []
+    for year in range(span.end.year, span.start.year - 1, -1):
+        segments.append(Period(max(span.start, date(year, 1, 1)), min(span.end, date(year, 12, 31))))
+    return segments
+
+
+def collect_evidence(conn: sqlite3.Connection, consumer_id: str, periods: Period | list[Period],
                      metrics: Iterable[str] = (METRIC_CALLS, METRIC_RECORDS)) -> dict[str, Any]:
     """Every figure the note states, with the runs and response pages it was summed from.
 
-    Returns a JSON-able dict: ``figures`` (per app and metric, then the totals:
-    value, number of daily figures, run ids, page ids), ``runs``, ``pages`` (id,
+    Returns a JSON-able dict: ``figures`` (per period, per app and metric, then
+    the period's totals: value, number of daily figures, run ids, page ids),
+    ``period`` (the whole span) and ``periods``, ``runs``, ``pages`` (id,
     run, chain, URL, fetch time, HTTP status, body SHA-256, bytes) and
     ``pages_digest`` = SHA-256 of the lines ``"<page id> <body sha256>\\n"`` of
     every page, in page id order, so a long page list can be checked in one line,
     and ``revised_figures``: how many daily figures of the period the source
     revised or withdrew after first reporting them (``usage_change``).
     """
+    segments = periods if isinstance(periods, list) else [periods]
     metric_list = sorted(set(metrics))
     marks = ",".join("?" * len(metric_list))
-    rows = conn.execute(f"""
-        SELECT a.source, a.app_id, u.metric, u.run_id, u.page_id, COUNT(*), SUM(u.value)
-        FROM app a JOIN usage u ON u.source = a.source AND u.app_id = a.app_id
-        WHERE a.consumer_id = ? AND u.day BETWEEN ? AND ? AND u.metric IN ({marks})
-        GROUP BY a.source, a.app_id, u.metric, u.run_id, u.page_id""",
-        (consumer_id, period.start.isoformat(), period.end.isoformat(), *metric_list)).fetchall()
-    per: dict[tuple[str, str, str], dict[str, Any]] = {}
-    totals: dict[str, dict[str, Any]] = {}
-    for source, app_id, metric, run_id, page_id, count, value in rows:
-        for key, bucket in (((source, app_id, metric), per), (metric, totals)):
-            entry = bucket.setdefault(key, {"value": 0, "daily_figures": 0, "runs": set(), "pages": set()})  # type: ignore[index]
-            entry["value"] += value
-            entry["daily_figures"] += count
-            entry["runs"].add(run_id)
-            entry["pages"].add(page_id)
     figures: list[dict[str, Any]] = []
-    for (source, app_id, metric), entry in sorted(per.items()):
-        figures.append({"source": source, "app_id": app_id, "metric": metric, **_frozen(entry)})
-    for metric, entry in sorted(totals.items()):
-        figures.append({"source": None, "app_id": None, "metric": metric, **_frozen(entry)})
-    run_ids = sorted({r for e in totals.values() for r in e["runs"]})
-    page_ids = sorted({p for e in totals.values() for p in e["pages"]})
-    runs = _by_ids(conn, "SELECT id, source, started_at, finished_at, status FROM sync_run", run_ids)
+    run_ids: set[int] = set()
+    page_ids: set[int] = set()
+    for period in segments:
+        rows = conn.execute(f"""
+            SELECT a.source, a.app_id, u.metric, u.run_id, u.page_id, COUNT(*), SUM(u.value)
+            FROM app a JOIN usage u ON u.source = a.source AND u.app_id = a.app_id
+            WHERE a.consumer_id = ? AND u.day BETWEEN ? AND ? AND u.metric IN ({marks})
+            GROUP BY a.source, a.app_id, u.metric, u.run_id, u.page_id""",
+            (consumer_id, period.start.isoformat(), period.end.isoformat(), *metric_list)).fetchall()
+        per: dict[tuple[str, str, str], dict[str, Any]] = {}
+        totals: dict[str, dict[str, Any]] = {}
+        for source, app_id, metric, run_id, page_id, count, value in rows:
+            for key, bucket in (((source, app_id, metric), per), (metric, totals)):
+                entry = bucket.setdefault(key, {"value": 0, "daily_figures": 0, "runs": set(), "pages": set()})  # type: ignore[index]
+                entry["value"] += value
+                entry["daily_figures"] += count
+                entry["runs"].add(run_id)
+                entry["pages"].add(page_id)
+                run_ids.add(run_id)
+                page_ids.add(page_id)
+        span = {"start": period.start.isoformat(), "end": period.end.isoformat()}
+        for (source, app_id, metric), entry in sorted(per.items()):
+            figures.append({"period": span, "source": source, "app_id": app_id, "metric": metric, **_frozen(entry)})
+        for metric, entry in sorted(totals.items()):
+            figures.append({"period": span, "source": None, "app_id": None, "metric": metric, **_frozen(entry)})
+    whole = Period(min(p.start for p in segments), max(p.end for p in segments))
+    runs = _by_ids(conn, "SELECT id, source, started_at, finished_at, status FROM sync_run", sorted(run_ids))
     pages = _by_ids(conn, """SELECT id, run_id, chain, url, fetched_at, http_status, body_sha256, body_bytes
-                             FROM sync_page""", page_ids)
+                             FROM sync_page""", sorted(page_ids))
     digest = hashlib.sha256("".join(f"{p['id']} {p['body_sha256']}\n" for p in pages).encode()).hexdigest()
     # Figures the source revised or withdrew after first reporting them: the letter says so.
     revised = conn.execute(f"""
         SELECT COUNT(*) FROM usage_change c JOIN app a ON a.source = c.source AND a.app_id = c.app_id
         WHERE a.consumer_id = ? AND c.day BETWEEN ? AND ? AND c.metric IN ({marks})""",
-        (consumer_id, period.start.isoformat(), period.end.isoformat(), *metric_list)).fetchone()[0]
+        (consumer_id, whole.start.isoformat(), whole.end.isoformat(), *metric_list)).fetchone()[0]
     return {
         "revised_figures": revised,
-        "period": {"start": period.start.isoformat(), "end": period.end.isoformat()},
+        "period": {"start": whole.start.isoformat(), "end": whole.end.isoformat()},
+        "periods": [{"start": p.start.isoformat(), "end": p.end.isoformat()} for p in segments],
         "metrics": metric_list,
         "figures": figures,
         "runs": runs,
@@ -519,9 +541,34 @@ def finding_sentence(f: dict[str, Any]) -> str:
     return f"identified {span}"
 
 
+def _finding_columns(f: dict[str, Any]) -> dict[str, str]:
+    """Short cells for a table of many findings: period, what was measured, the limit, the ratio."""
+    figs = f["figures"] if isinstance(f["figures"], dict) else {}
+    limit = figs.get("limit") if isinstance(figs.get("limit"), dict) else {}
+    s, e = date.fromisoformat(f["period_start"]), date.fromisoformat(f["period_end"])
+    whole = s.day == 1 and e.day == calendar.monthrange(e.year, e.month)[1]
+    period_label = Period(s, e).label if whole else (human_date(s) if s == e else f"{human_date(s)} – {human_date(e)}")
+    measured = ""
+    if f["actual"] is not None:
+        if f["category"] == "missing_use_case":
+            total = figs.get("apps_with_usage")
+            measured = f"{f['actual']}{f' of {total}' if total else ''} apps without a declared use case"
+        elif f["category"] in ("rate_limit",) or limit.get("period") == "day":
+            worst = (figs.get("worst_day") or {}).get("day")
+            measured = f"{num(f['actual'])} {metric_words(f['metric'])} on the worst day" + (
+                f" ({human_date(worst)})" if worst else "")
+        else:
+            measured = f"{num(f['actual'])} {metric_words(f['metric'])}".strip()
+    cap = f"{num(f['limit_value'])}" + (f" per {limit['period']}" if limit.get("period") else "") \
+        if f["limit_value"] is not None else ""
+    return {"period_label": period_label, "measured": measured, "limit_text": cap,
+            "ratio_text": f"{f['ratio']:.2f}×" if f["ratio"] else ""}
+
+
 def _finding_context(f: dict[str, Any], tier: dict[str, Any] | None) -> dict[str, Any]:
     clause = (tier or {}).get("clauses", {}).get(f["category"])
     return {
+        **_finding_columns(f),
         "id": f["id"], "category": f["category"], "category_label": CATEGORIES.get(f["category"], f["category"]),
         "severity": f["severity"], "status": f["status"], "period": f["period"],
         "period_start": f["period_start"], "period_end": f["period_end"],
@@ -551,11 +598,15 @@ def note_context(conn: sqlite3.Connection, consumer_id: str, finding_ids: Iterab
     ``consumer`` (id, legal_name, notice_contact, agreement_version,
     declared_use_case, government_end_users, tier: id, name, agreement_version,
     limits, clauses | None), ``apps`` (source, app_id, name, label,
-    declared_use_case, calls, records, daily_figures), ``period`` (start, end,
-    label, phrase), ``totals`` (calls, records, calls_more_than,
-    records_more_than: None when zero), ``findings`` (id, category,
+    declared_use_case, calls, records: in ``period``), ``period`` (start, end,
+    label, phrase: the newest calendar year of the cited usage findings),
+    ``span`` (the same for all of them), ``totals`` (calls, records,
+    calls_more_than, records_more_than: None when zero), ``earlier`` (the other
+    calendar years of the span, newest first: period fields + totals fields),
+    ``findings`` (id, category,
     category_label, severity, period, period_start, period_end, metric, actual,
-    limit_value, ratio, evidence, clause | None, figure: a sentence fragment),
+    limit_value, ratio, evidence, clause | None, figure: a sentence fragment;
+    for tables: period_label, measured, limit_text, ratio_text),
     ``provisions`` (the findings grouped by category: category, category_label,
     clause | None, findings),
     ``no_confirmed`` (bool), ``deadline`` (human date), ``deadline_iso``,
@@ -566,20 +617,28 @@ def note_context(conn: sqlite3.Connection, consumer_id: str, finding_ids: Iterab
     """
     consumer = load_consumer(conn, consumer_id)
     findings = load_findings(conn, finding_ids)
-    period = observed_period(conn, consumer_id, findings, today)
+    span = observed_period(conn, consumer_id, findings, today)
+    segments = calendar_segments(span)
+    period = segments[0]
     metrics = {METRIC_CALLS, METRIC_RECORDS} | {f["metric"] for f in findings if f["metric"]}
-    evidence = collect_evidence(conn, consumer_id, period, metrics)
-    per_app = {(f["source"], f["app_id"], f["metric"]): f for f in evidence["figures"] if f["source"] is not None}
-    total = {f["metric"]: f for f in evidence["figures"] if f["source"] is None}
+    evidence = collect_evidence(conn, consumer_id, segments, metrics)
 
+    def totals_of(segment: Period) -> dict[str, Any]:
+        key = {"start": segment.start.isoformat(), "end": segment.end.isoformat()}
+        total = {f["metric"]: f["value"] for f in evidence["figures"] if f["source"] is None and f["period"] == key}
+        calls, records = total.get(METRIC_CALLS, 0), total.get(METRIC_RECORDS, 0)
+        return {**_period_vars(segment), "calls": calls, "records": records,
+                "calls_more_than": more_than(calls) if calls > 0 else None,
+                "records_more_than": more_than(records) if records > 0 else None}
+
+    headline = {"start": period.start.isoformat(), "end": period.end.isoformat()}
+    per_app = {(f["source"], f["app_id"], f["metric"]): f["value"] for f in evidence["figures"]
+               if f["source"] is not None and f["period"] == headline}
     apps = []
     for app in consumer["apps"]:
         key = (app["source"], app["app_id"])
-        calls = per_app.get((*key, METRIC_CALLS), {}).get("value", 0)
-        records = per_app.get((*key, METRIC_RECORDS), {}).get("value", 0)
-        apps.append({**app, "label": app["name"] or app["app_id"], "calls": calls, "records": records})
-    calls_total = total.get(METRIC_CALLS, {}).get("value", 0)
-    records_total = total.get(METRIC_RECORDS, {}).get("value", 0)
+        apps.append({**app, "label": app["name"] or app["app_id"],
+                     "calls": per_app.get((*key, METRIC_CALLS), 0), "records": per_app.get((*key, METRIC_RECORDS), 0)})
 
     labels = {(a["source"], a["app_id"]): a["name"] or a["app_id"] for a in consumer["apps"]}
     evidence_rows = []
@@ -587,8 +646,9 @@ def note_context(conn: sqlite3.Connection, consumer_id: str, finding_ids: Iterab
         what = metric_words(fig["metric"])
         label = (f"{labels.get((fig['source'], fig['app_id']), fig['app_id'])} ({fig['source']}/{fig['app_id']}): {what}"
                  if fig["source"] is not None else f"All applications: {what}")
-        evidence_rows.append({**fig, "label": label, "runs_text": id_ranges(fig["runs"]),
-                              "pages_text": id_ranges(fig["pages"])})
+        segment = Period(date.fromisoformat(fig["period"]["start"]), date.fromisoformat(fig["period"]["end"]))
+        evidence_rows.append({**fig, "label": label, "period_label": segment.label,
+                              "runs_text": id_ranges(fig["runs"]), "pages_text": id_ranges(fig["pages"])})
 
     tier = consumer["tier"]
     cited = [_finding_context(f, tier) for f in findings]
@@ -596,13 +656,11 @@ def note_context(conn: sqlite3.Connection, consumer_id: str, finding_ids: Iterab
     context = {
         "today": human_date(today), "today_iso": today.isoformat(),
         "organisation": config.organisation, "sender": config.sender,
-        "subject": note_subject(consumer["legal_name"], period, config),
-        "consumer": consumer, "apps": apps, "period": {
-            "start": period.start.isoformat(), "end": period.end.isoformat(),
-            "label": period.label, "phrase": period.phrase},
-        "totals": {"calls": calls_total, "records": records_total,
-                   "calls_more_than": more_than(calls_total) if calls_total > 0 else None,
-                   "records_more_than": more_than(records_total) if records_total > 0 else None},
+        "subject": note_subject(consumer["legal_name"], span, config),
+        "consumer": consumer, "apps": apps,
+        "period": _period_vars(period), "span": _period_vars(span),
+        "totals": totals_of(period),
+        "earlier": [totals_of(segment) for segment in segments[1:]],
         "findings": cited,
         "provisions": _provisions(cited),
         "no_confirmed": not findings,
@@ -614,6 +672,11 @@ def note_context(conn: sqlite3.Connection, consumer_id: str, finding_ids: Iterab
                      "list_pages": len(evidence["pages"]) <= APPENDIX_PAGE_LIMIT},
     }
     return context, evidence
+
+
+def _period_vars(period: Period) -> dict[str, str]:
+    return {"start": period.start.isoformat(), "end": period.end.isoformat(),
+            "label": period.label, "phrase": period.phrase}
 
 
 def note_subject(legal_name: str, period: Period, config: NotesConfig) -> str:

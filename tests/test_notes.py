@@ -97,6 +97,20 @@ def test_md_escape_renders_literally(hostile: str) -> None:
     assert html_module.unescape(html[3:-5]) == hostile
 
 
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab1 .)#*_-+=>![](){}<>|`~\\&;:/@\"'x")), min_size=1, max_size=30))
+def test_md_escape_is_literal_for_any_punctuation(text: str) -> None:
+    import html as html_module
+
+    from markdown_it import MarkdownIt
+    value = text.strip()
+    if not value:
+        return
+    rendered = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"]).render(md_escape(value))
+    assert rendered.startswith("<p>") and rendered.endswith("</p>\n"), rendered
+    assert html_module.unescape(rendered[3:-5]) == value
+
+
 def test_md_escape_makes_control_characters_visible() -> None:
     escaped = md_escape("a\x1b[31mred\x07\u202eevil\nnext")
     assert "\x1b" not in escaped and "\x07" not in escaped and "\u202e" not in escaped
@@ -296,3 +310,23 @@ def test_figures_revised_upstream_are_stated_in_the_appendix(conn) -> None:
     note = draft_note(conn, CASE_ID, reviewer="ana", clock=CLOCK, config=CONFIG)
     assert "**Revised figures:** 1 daily figure(s) of this period were revised" in note.body
     assert "| **Total** | **790,123,451** |" in note.body
+
+
+def test_findings_over_two_years_headline_the_newest_and_state_the_earlier(conn) -> None:
+    with transaction(conn):
+        conn.execute("INSERT INTO usage VALUES ('demo', 'app-1', '2021-11-05', 'calls', 123456789, 1, 1)")
+        conn.execute(
+            "INSERT INTO finding (consumer_id, category, period, period_start, period_end, severity, status, "
+            "rule_id, metric, actual, limit_value, ratio, figures, detected_at, updated_at) VALUES "
+            "(?, 'volume_cap', '2021-11', '2021-11-01', '2021-11-30', 'high', 'confirmed', 'volume_cap', 'calls', "
+            "123456789, 20000000, 6.17, '{\"limit\": {\"period\": \"month\"}}', '2023-01-02T03:00:00Z', "
+            "'2023-01-02T03:00:00Z')", (CASE_ID,))
+    note = draft_note(conn, CASE_ID, reviewer="ana", clock=CLOCK, config=CONFIG)
+    flat = " ".join(note.body.split())
+    assert note.subject.endswith("in November 2021–December 2022")
+    assert "In 2022 (2022-01-01 to 2022-12-31, UTC days), the applications of Northwind Analytics Ltd accessed " \
+           "the API more than 790 million times" in flat
+    # The earlier segment is the rest of the span in 2021: whole months, November to December.
+    assert "From November to December 2021 (2021-11-01 to 2021-12-31, UTC days), they accessed the API more " \
+           "than 120 million times." in flat
+    assert "| November–December 2021 | All applications: API calls | 123,456,789 | 1 | 1 | 1 |" in note.body

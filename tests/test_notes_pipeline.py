@@ -30,7 +30,7 @@ def test_rules_findings_confirmed_drafted_edited_and_exported(tmp_path: Path) ->
     assert note.finding_ids == tuple(c[0] for c in candidates)
     assert "In 2022 (2022-01-01 to 2022-12-31, UTC days)" in flat
     assert "accessed the API more than 790 million times and retrieved more than 26 billion records" in flat
-    assert "against a limit of 100,000,000 per year" in flat and "per month" in flat
+    assert "| 100,000,000 per year |" in flat and "| 500,000,000 per month |" in flat
 
     version = save_body(conn, note.id, note.body.replace("Please respond by", "Kindly respond by"),
                         expected_version=note.version, clock=CLOCK)
