@@ -8,6 +8,7 @@ import zlib
 from collections import Counter
 from datetime import date, datetime, timezone
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
@@ -444,3 +445,39 @@ def test_faults_from_the_environment_are_added(monkeypatch: pytest.MonkeyPatch, 
         assert client.get(f"{ep.feed_url}/consumers").status_code == 500
     with DemoEndpoint(consumers=2, env_faults=False) as ep:
         assert len(ep.faults) == 0
+
+
+def test_drip_keeps_every_read_short_but_the_whole_answer_slow(faulty: DemoEndpoint) -> None:
+    faulty.faults.add("drip@/feed/v1/tiers,seconds=1")
+    chunks = []
+    with httpx.Client(timeout=httpx.Timeout(5, read=0.5)) as client:
+        with client.stream("GET", f"{faulty.feed_url}/tiers") as response:
+            chunks = list(response.iter_raw())
+    assert len(chunks) >= 10
+    assert json.loads(b"".join(chunks))["data"][0]["id"] == "basic"
+
+
+def test_faults_added_with_keywords_and_the_request_log(faulty: DemoEndpoint, client: httpx.Client) -> None:
+    faulty.faults.add("429", retry_after=1, path="/feed/v1/usage", query={"shard": "1"})
+    faulty.faults.add("stall", seconds=0.01)
+    assert client.get(f"{faulty.feed_url}/usage", params={"shard": 0, "shards": 2}).status_code == 200
+    limited = client.get(f"{faulty.feed_url}/usage", params={"shard": 1, "shards": 2})
+    assert limited.status_code == 429 and limited.headers["Retry-After"] == "1"
+    assert faulty.requested("/feed/v1/usage") == ["/feed/v1/usage?shard=0&shards=2",
+                                                  "/feed/v1/usage?shard=1&shards=2"]
+
+
+def test_the_endpoint_runs_on_its_own_as_a_module() -> None:
+    import signal
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-m", "store.demo", "--consumers", "3", "--days", "2"],
+                               stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
+    try:
+        urls = json.loads(process.stdout.readline())  # type: ignore[union-attr]
+        rows = httpx.get(f"{urls['feed_url']}/usage", timeout=10).json()["rows"]
+        assert {day for _, day, _, _ in rows} == {"2022-12-30", "2022-12-31"}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0

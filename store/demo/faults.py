@@ -31,6 +31,8 @@ Kinds (and their keys):
 ``usage_capped``           X's usage-capped problem, HTTP ``code`` (default 429)
 ``reset``                  the connection is closed without an answer
 ``stall``                  nothing is sent for ``seconds`` (default 5), then the answer
+``drip``                   the answer trickles out in 20 pieces over ``seconds`` (default
+                           5): no single read waits long, the whole takes that long
 ``truncated``              Content-Length of the full answer, half of it sent, closed
 ``non_json``               200 with an HTML body
 ``wrong_type``             the first count is an object (``as=object``) or a list (``as=list``)
@@ -60,7 +62,7 @@ from store.errors import ConfigError
 FAULTS_ENV = "WARDEN_DEMO_FAULTS"
 
 KINDS = (
-    "status", "usage_capped", "reset", "stall", "truncated", "non_json", "wrong_type", "negative",
+    "status", "usage_capped", "reset", "stall", "drip", "truncated", "non_json", "wrong_type", "negative",
     "over64", "fractional", "missing_id", "duplicate", "repeat_cursor", "empty_page", "huge",
     "gzip_bomb",
 )
@@ -72,6 +74,7 @@ _KIND_KEYS: dict[str, tuple[str, ...]] = {
     "status": ("code", "retry_after", "retry_after_date", "reset", "body"),
     "usage_capped": ("code",),
     "stall": ("seconds",),
+    "drip": ("seconds",),
     "wrong_type": ("as",),
     "huge": ("size", "chunked"),
     "gzip_bomb": ("size",),

@@ -25,7 +25,7 @@ import struct
 import threading
 import time
 import zlib
-from collections import Counter
+from collections import Counter, deque
 from datetime import date
 from email.utils import formatdate
 from functools import lru_cache
@@ -102,6 +102,7 @@ class DemoEndpoint:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
+        self._log: deque[str] = deque(maxlen=10_000)   # recent request targets, for tests
         self._connections: set[socket.socket] = set()
 
     # -- life cycle ----------------------------------------------------------------
@@ -171,10 +172,16 @@ class DemoEndpoint:
         with self._lock:
             return sum(n for p, n in self._counts.items() if p.startswith(path))
 
-    def _count(self, path: str) -> int:
+    def requested(self, path: str = "") -> list[str]:
+        """The targets (path and query) of the last 10,000 requests, oldest first,
+        whose path starts with ``path``."""
+        with self._lock:
+            return [target for target in self._log if target.startswith(path)]
+
+    def _count(self, path: str, target: str) -> None:
         with self._lock:
             self._counts[path] += 1
-            return self._counts[path]
+            self._log.append(target)
 
     # -- routes ----------------------------------------------------------------------
 
@@ -428,7 +435,7 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path = parts.path
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
-        endpoint._count(path)
+        endpoint._count(path, self.path)
         fault = endpoint.faults.pick(path, query)
         try:
             if fault is not None and fault.kind not in PAGE_KINDS:
@@ -460,6 +467,23 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "stall":
             endpoint._stopping.wait(float(params.get("seconds", 5.0)))
             return False
+        if kind == "drip":
+            answer = endpoint.answer(path, query, self.headers.get("Authorization"))
+            self.send_response(answer.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer.body)))
+            for name, value in answer.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            pieces = 20
+            step = -(-len(answer.body) // pieces)
+            pause = float(params.get("seconds", 5.0)) / pieces
+            for start in range(0, len(answer.body), step):
+                if endpoint._stopping.wait(pause):
+                    self.close_connection = True
+                    return True
+                self.wfile.write(answer.body[start:start + step])
+            return True
         if kind == "reset":
             # SO_LINGER 0: close() sends RST, the client sees "connection reset".
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
