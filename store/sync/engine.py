@@ -54,7 +54,7 @@ from store.sync.events import (
     PageFailed, PageStored, Retrying, SourceFinished, SourceResult, SourceStarted, SyncEvent,
 )
 from store.sync.fetch import Cancelled, FetchFailed, PageFetcher, Sleep
-from store.sync.writer import LATEST_DAY_FACT, PageOutcome, RunWriter
+from store.sync.writer import LATEST_DAY_FACT, PageOutcome, RunWriter, Turns
 
 __all__ = ["sync_all", "sync_source", "SourceResult", "SyncEvent", "FIRST_SYNC_DAYS"]
 
@@ -204,6 +204,7 @@ class _Run:
         self.clock = clock
         self.emit = emit
         self.cancel = cancel
+        self.turns = Turns()
         self.fetcher = PageFetcher(
             client, source, adapter, token=token, clock=clock, cancel=cancel, sleep=sleep,
             on_retry=lambda url, wait, reason: emit(Retrying(source.name, url, round(wait, 3), reason)),
@@ -286,7 +287,7 @@ class _Run:
         self.window = window
         self.emit(SourceStarted(name, run_id, window.start.isoformat(), window.end.isoformat(),
                                 len(pending), resumed, self.source.verify_tls))
-        writer = RunWriter(self.conn, name, run_id, pages=pages, rows=rows)
+        writer = RunWriter(self.conn, name, run_id, pages=pages, rows=rows, turns=self.turns)
         status, error, crash = "ok", None, None
         try:
             status, error, crash = self._pump(writer, pending)
@@ -392,11 +393,13 @@ class _Run:
                 outcome = PageOutcome(chain, fetched.url, fetched.fetched_at, fetched.status, fetched.sha256,
                                       len(fetched.body))
                 try:
-                    try:
-                        body = json.loads(fetched.body)
-                    except ValueError as exc:
-                        raise PageRejected(f"not valid JSON ({exc})", path="$") from None
-                    outcome.page = self.adapter.parse(chain, request, body, self.window)
+                    with self.turns.parsing():
+                        try:
+                            body = json.loads(fetched.body)
+                        except ValueError as exc:
+                            raise PageRejected(f"not valid JSON ({exc})", path="$") from None
+                        outcome.page = self.adapter.parse(chain, request, body, self.window)
+                        del body
                     seen.add(request)
                     if outcome.page.next in seen:
                         # A server handing back a cursor already followed would loop forever.
@@ -406,7 +409,6 @@ class _Run:
                     outcome.error = str(rejected.located(source=source.name, url=fetched.url))
                     hand_over(outcome)
                     return
-                del body
                 if not hand_over(outcome):
                     return
                 request = outcome.page.next

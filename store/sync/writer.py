@@ -14,21 +14,80 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from store.config import own_apps
 from store.sync.adapter import ParsedPage
 
 COMMIT_ROWS = 10_000
+# After each commit the writer pauses, so that another process's write gets the
+# lock: SQLite's busy handler retries at 1, 3, 8, 18, 33, 53, 78, 103 ms ...; a
+# fixed 5 ms gap after 25-50 ms transactions is a lottery that a waiter can lose
+# for a second or more. A pause of 0.8 times the transaction just held (at least
+# 5 ms, at most 50 ms) is found by one of those retries within about 50 ms.
 COMMIT_PAUSE_SECONDS = 0.005
+PAUSE_SHARE = 0.8
+MAX_PAUSE_SECONDS = 0.05
+# A transaction is also committed once it has held the write lock this long:
+# on a busy machine (fetch threads competing for the GIL and the CPU) ten
+# thousand rows can take much longer than usual. Rows go in slices so the
+# check runs often.
+COMMIT_SECONDS = 0.025
+SLICE_ROWS = 2_000
 # The latest day a source has reported, kept as a source fact: later syncs
 # re-fetch the look-back window before it.
 LATEST_DAY_FACT = "latest_usage_day"
 
 _day_of = itemgetter(1)
+
+
+class Turns:
+    """Parsing threads and the writer's transactions take turns.
+
+    The sqlite3 module releases the GIL at every row it steps, and a fetch
+    thread that grabs it for ``json.loads`` of a large page keeps it for many
+    milliseconds: a transaction of ten thousand rows would then hold the
+    database's write lock ten times longer than needed. So parsing (any number
+    of threads at once) waits while a transaction is open, and a transaction
+    waits for the parses in progress (the GIL would serialise them anyway).
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._parsing = 0
+        self._writing = False
+        self._writer_waiting = False
+
+    @contextmanager
+    def parsing(self) -> Iterator[None]:
+        with self._cond:
+            while self._writing or self._writer_waiting:
+                self._cond.wait()
+            self._parsing += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._parsing -= 1
+                self._cond.notify_all()
+
+    def begin_write(self) -> None:
+        with self._cond:
+            self._writer_waiting = True
+            while self._parsing:
+                self._cond.wait()
+            self._writer_waiting = False
+            self._writing = True
+
+    def end_write(self) -> None:
+        with self._cond:
+            self._writing = False
+            self._cond.notify_all()
 
 
 @dataclass
@@ -61,14 +120,21 @@ class RunWriter:
     by the writing thread)."""
 
     def __init__(self, conn: sqlite3.Connection, source: str, run_id: int, *, pages: int = 0, rows: int = 0,
-                 commit_rows: int = COMMIT_ROWS, pause: float = COMMIT_PAUSE_SECONDS) -> None:
+                 commit_rows: int = COMMIT_ROWS, commit_seconds: float = COMMIT_SECONDS,
+                 pause: float = COMMIT_PAUSE_SECONDS, turns: Turns | None = None) -> None:
         self.conn = conn
         self.source = source
         self.run_id = run_id
         self.pages = pages
         self.rows = rows
         self.commit_rows = commit_rows
+        self.commit_seconds = commit_seconds
+        self.turns = turns or Turns()
         self.pause = pause
+        self.transactions = 0
+        self.longest_transaction = 0.0   # seconds the write lock was held, at most
+        self._began = 0.0
+        self.last_held = 0.0
         self._in_transaction = False
         self._pending_rows = 0      # rows written in the open transaction
         self._pending_pages = 0
@@ -88,12 +154,18 @@ class RunWriter:
 
     def _begin(self) -> None:
         if not self._in_transaction:
-            self.conn.execute("BEGIN IMMEDIATE")
+            self.turns.begin_write()
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                self.turns.end_write()
+                raise
+            self._began = time.perf_counter()
             self._in_transaction = True
 
     def commit(self) -> None:
-        """Commit what is pending (with the run's counters), then pause briefly so
-        writers in other processes get the lock."""
+        """Commit what is pending (with the run's counters), then pause so writers
+        in other processes get the lock (see ``PAUSE_SHARE``)."""
         if not self._in_transaction:
             return
         try:
@@ -113,18 +185,25 @@ class RunWriter:
         except BaseException:
             self.rollback()
             raise
+        held = self.last_held = time.perf_counter() - self._began
+        self.longest_transaction = max(self.longest_transaction, held)
+        self.transactions += 1
         self._in_transaction = False
+        self.turns.end_write()
         self.pages += self._pending_pages
         self.rows += self._pending_taken
         self._pending_rows = self._pending_pages = self._pending_taken = 0
         if self.pause:
-            time.sleep(self.pause)
+            time.sleep(min(MAX_PAUSE_SECONDS, max(self.pause, held * PAUSE_SHARE)))
 
     def rollback(self) -> None:
         """Drop what is pending (the pages will be fetched again on resume)."""
         if self._in_transaction:
-            self.conn.execute("ROLLBACK")
             self._in_transaction = False
+            try:
+                self.conn.execute("ROLLBACK")
+            finally:
+                self.turns.end_write()
         self._pending_rows = self._pending_pages = self._pending_taken = 0
         self._latest_day = None
 
@@ -140,8 +219,10 @@ class RunWriter:
 
     @property
     def due(self) -> bool:
-        """Whether the open transaction holds enough rows to commit now."""
-        return self._pending_rows >= self.commit_rows
+        """Whether the open transaction holds enough rows, or has held the lock
+        long enough, to commit now."""
+        return self._in_transaction and (self._pending_rows >= self.commit_rows
+                                         or time.perf_counter() - self._began >= self.commit_seconds)
 
     # -- pages ---------------------------------------------------------------------
 
@@ -189,17 +270,17 @@ class RunWriter:
         self._pending_rows += 1
 
     def _rows(self, table: str, chain: str, page_id: int, rows: Sequence[Any]) -> None:
-        """executemany in slices, committing between slices of an oversized page
-        (the chain's cursor moves only with the page's last slice)."""
-        step = self.commit_rows
-        if self._pending_rows + len(rows) <= step:
+        """executemany in slices, committing between slices when the transaction
+        is due (the chain's cursor moves only with the page's last slice, so a
+        kill in between re-fetches the page and rewrites the same figures)."""
+        if len(rows) <= SLICE_ROWS:
             self._insert(table, chain, page_id, rows)
             return
-        for offset in range(0, len(rows), step):
+        for offset in range(0, len(rows), SLICE_ROWS):
             if self.due:
                 self.commit()
                 self._begin()
-            self._insert(table, chain, page_id, rows[offset:offset + step])
+            self._insert(table, chain, page_id, rows[offset:offset + SLICE_ROWS])
 
     def _insert(self, table: str, chain: str, page_id: int, rows: Sequence[Any]) -> None:
         """Rows into ``table``. A plain INSERT is about 1.6 times as fast as the
