@@ -481,3 +481,13 @@ def test_the_endpoint_runs_on_its_own_as_a_module() -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(10) == 0
+
+
+def test_count_faults_reach_tier_limits_and_wrong_type_reaches_consumers(faulty: DemoEndpoint,
+                                                                         client: httpx.Client) -> None:
+    faulty.faults.add("negative@/feed/v1/,times=2")
+    assert client.get(f"{faulty.feed_url}/tiers").json()["data"][0]["limits"][0]["max"] == -5
+    clean = client.get(f"{faulty.feed_url}/consumers").json()      # no counts: served unchanged
+    assert clean["data"][0]["legal_name"] == "Northwind Analytics Ltd"
+    faulty.faults.add("wrong_type@/feed/v1/consumers,as=list")
+    assert client.get(f"{faulty.feed_url}/consumers").json()["data"][0]["legal_name"] == [1]

@@ -35,10 +35,12 @@ Kinds (and their keys):
                            5): no single read waits long, the whole takes that long
 ``truncated``              Content-Length of the full answer, half of it sent, closed
 ``non_json``               200 with an HTML body
-``wrong_type``             the first count is an object (``as=object``) or a list (``as=list``)
+``wrong_type``             the first count is an object (``as=object``) or a list (``as=list``);
+                           in a consumers page (no counts) the first legal_name is
 ``negative``               the first count is -5
 ``over64``                 the first count is 2**64 + 5
-``fractional``             the first count is 62.5
+``fractional``             the first count is 62.5 (the first count: a usage / endpoint row's
+                           value, a tier's first limit, X's first daily usage)
 ``missing_id``             the first row's / item's id is missing (null in compact rows)
 ``duplicate``              the first row (item) appears twice in the page
 ``repeat_cursor``          ``next`` is the cursor of the request (first page: of the start)

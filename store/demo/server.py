@@ -406,6 +406,9 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
     endpoint: DemoEndpoint
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that vanished mid-answer is routine here (faults do it on purpose)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"       # keep-alive: every answer has a Content-Length (or is chunked)
@@ -447,6 +450,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(answer.status, answer.body, answer.headers)
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, socket.timeout):
             self.close_connection = True
+        except Exception as exc:  # a bug here must not print under the TUI nor hang the client
+            self.close_connection = True
+            try:
+                self._send(500, _error(500, "internal", f"demo endpoint error: {type(exc).__name__}",
+                                       x=path.startswith("/2/")).body, {})
+            except OSError:
+                pass
 
     def _send(self, status: int, body: bytes, headers: dict[str, str], *,
               content_type: str = "application/json", length: int | None = None) -> None:
@@ -584,7 +594,10 @@ def _rewrite(fault: Fault, answer: _Answer, query: dict[str, str]) -> _Answer:
         items = page["data"]
         first = items[0] if items else None
         limits = first.get("limits") if first else None
-        count_at = (limits[0], "max") if limits else (first, "legal_name") if first else None
+        # Tiers carry counts (limits); consumers have none, so only wrong_type touches them.
+        count_at = (limits[0], "max") if limits else None
+        if count_at is None and first is not None and kind == "wrong_type":
+            count_at = (first, "legal_name")
         id_at = (first, "id") if first else None
     else:  # X
         apps = page.get("data", {}).get("daily_client_app_usage", [])
