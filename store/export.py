@@ -366,6 +366,8 @@ def export_notes(conn: sqlite3.Connection, *, fmt: str, out_dir: Path | str, con
         raise ExportError(f"no note {which} to export; nothing written")
     made_at = clock()
     files, warnings = _render(conn, notes, fmt, made_at=made_at, reviewer=reviewer, config=config)
+    warnings = [f"note #{n.id} ({n.consumer_id}) cites no confirmed finding" for n in notes
+                if not n.cites_confirmed] + warnings
     listed = [ExportedFile(name, _sha256(data), len(data), note_id) for name, data, note_id in files]
     manifest = _json_bytes({
         "tool": {"name": "warden", "version": store.__version__},

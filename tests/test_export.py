@@ -267,3 +267,11 @@ def test_exports_are_byte_identical_for_the_same_data_and_clock(tmp_path: Path) 
             _export(connection, tmp_path / name, fmt)
         outputs.append({p.name: p.read_bytes() for p in (tmp_path / name).iterdir()})
     assert outputs[0] == outputs[1]
+
+
+def test_exporting_a_note_without_confirmed_findings_warns(conn, tmp_path: Path) -> None:
+    conn.execute("UPDATE finding SET status = 'candidate' WHERE consumer_id = ?", (CASE_ID,))
+    draft_note(conn, CASE_ID, reviewer="ana", clock=CLOCK, config=CONFIG)
+    result = _export(conn, tmp_path / "out", "md")
+    assert "note #1 (northwind-analytics) cites no confirmed finding" in result.warnings
+    assert any("cites no confirmed finding" in line for line in result.summary_lines())
