@@ -409,7 +409,7 @@ def _record_export(conn: sqlite3.Connection, notes: list[Note], fmt: str, out: P
             export_id = conn.execute(
                 "INSERT INTO export (at, reviewer, format, out_dir, tool_version, manifest_sha256) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (iso(made_at), reviewer, fmt, str(out), store.__version__, listed[-1].sha256)).lastrowid
+                (iso(made_at), reviewer, fmt, str(out.resolve()), store.__version__, listed[-1].sha256)).lastrowid
             conn.executemany(
                 "INSERT INTO export_file (export_id, path, sha256, bytes, note_id) VALUES (?, ?, ?, ?, ?)",
                 [(export_id, f.name, f.sha256, f.bytes, f.note_id) for f in listed])

@@ -330,3 +330,16 @@ def test_findings_over_two_years_headline_the_newest_and_state_the_earlier(conn)
     assert "From November to December 2021 (2021-11-01 to 2021-12-31, UTC days), they accessed the API more " \
            "than 120 million times." in flat
     assert "| November–December 2021 | All applications: API calls | 123,456,789 | 1 | 1 | 1 |" in note.body
+
+
+def test_a_consumer_with_no_tier_apps_usage_or_findings_still_gets_a_sound_draft(conn) -> None:
+    with transaction(conn):
+        conn.execute("INSERT INTO consumer (id, legal_name) VALUES ('bare', 'Bare Ltd')")
+    note = draft_note(conn, "bare", reviewer="ana", clock=CLOCK, config=CONFIG)
+    flat = " ".join(note.body.split())
+    assert not note.cites_confirmed
+    assert "its agreement with the Platform, agreement version not on record" in flat
+    assert "No application is registered to Bare Ltd" in flat
+    assert "We have no recorded usage for the applications of Bare Ltd in 2022" in flat
+    assert "No confirmed finding is cited." in flat and "No usage figure is stored for this period." in flat
+    assert "**Notice contact:** none on record" in note.body
