@@ -364,6 +364,10 @@ def export_notes(conn: sqlite3.Connection, *, fmt: str, out_dir: Path | str, con
         which = " ".join(filter(None, [f"of consumer {consumer_id!r}" if consumer_id else "",
                                        f"in status {status!r}" if status else "ready or exported"]))
         raise ExportError(f"no note {which} to export; nothing written")
+    stale = _stale_citations(conn, notes)
+    if stale:
+        raise ExportError("; ".join(stale) + ". Re-draft the note(s) before exporting; nothing written",
+                          title="Note out of date")
     made_at = clock()
     files, warnings = _render(conn, notes, fmt, made_at=made_at, reviewer=reviewer, config=config)
     warnings = [f"note #{n.id} ({n.consumer_id}) cites no confirmed finding" for n in notes
@@ -398,6 +402,20 @@ def export_notes(conn: sqlite3.Connection, *, fmt: str, out_dir: Path | str, con
     return ExportResult(
         export_id=exported[0], fmt=fmt, out_dir=out, files=tuple(listed), note_ids=tuple(n.id for n in notes),
         notes_exported=tuple(exported[1]), findings_requested=tuple(requested), warnings=tuple(warnings))
+
+
+def _stale_citations(conn: sqlite3.Connection, notes: list[Note]) -> list[str]:
+    """Notes citing a finding a reviewer has since dismissed or reopened: a letter must not."""
+    problems = []
+    for note in notes:
+        if not note.finding_ids:
+            continue
+        marks = ",".join("?" * len(note.finding_ids))
+        for fid, status in conn.execute(
+                f"SELECT id, status FROM finding WHERE id IN ({marks}) "
+                "AND status NOT IN ('confirmed', 'audit_requested', 'resolved') ORDER BY id", note.finding_ids):
+            problems.append(f"note #{note.id} cites finding #{fid}, which is now {status}")
+    return problems
 
 
 def _record_export(conn: sqlite3.Connection, notes: list[Note], fmt: str, out: Path, listed: list[ExportedFile], *,

@@ -275,3 +275,13 @@ def test_exporting_a_note_without_confirmed_findings_warns(conn, tmp_path: Path)
     result = _export(conn, tmp_path / "out", "md")
     assert "note #1 (northwind-analytics) cites no confirmed finding" in result.warnings
     assert any("cites no confirmed finding" in line for line in result.summary_lines())
+
+
+def test_a_note_citing_a_finding_dismissed_since_is_not_exported(conn, tmp_path: Path) -> None:
+    from store.review import dismiss
+    dismiss(conn, 2, reviewer="bo", reason_code="false_positive", clock=CLOCK)
+    with pytest.raises(ExportError, match=r"note #1 cites finding #2, which is now dismissed.*Re-draft"):
+        _export(conn, tmp_path / "out", "md")
+    assert not (tmp_path / "out").exists()
+    draft_note(conn, CASE_ID, reviewer="ana", clock=CLOCK, config=CONFIG)
+    assert _export(conn, tmp_path / "out", "md").findings_requested == (1, 4)
