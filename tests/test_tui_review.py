@@ -42,11 +42,20 @@ def make_app(db: Path, *, reviewer: str = "alice", config: Config | None = None)
 
 
 async def settle(pilot) -> None:
-    """Wait until workers are done and their messages handled (never sleeps on a timer)."""
-    for _ in range(4):
+    """Wait until workers are done and the messages they posted are handled.
+
+    Polls rather than sleeping a fixed time: three quiet rounds in a row (a handler
+    may start another worker, e.g. the detail after a page arrives)."""
+    app = pilot.app
+    quiet = 0
+    for _ in range(200):
         await pilot.pause()
-        await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+        busy = any(not w.is_finished for w in app.workers)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        quiet = 0 if busy else quiet + 1
+        if quiet >= 3:
+            return
 
 
 async def press(pilot, *keys: str) -> None:
@@ -469,3 +478,84 @@ async def test_literal_text_function() -> None:
     assert visible("\x9b31m") == "\\u009b31m"
     assert literal("[b]x[/b]").plain == "[b]x[/b]"
     assert literal(HOSTILE_NAME).plain.count("␛") == 3
+
+
+# --- notes and exports --------------------------------------------------------------
+
+
+def _confirm_case_finding(db: Path) -> None:
+    conn = connect(db)
+    review.confirm_violation(conn, 1, reviewer="alice", severity="critical", reason="3.9x the yearly cap",
+                             clock=CLOCK)
+    conn.close()
+
+
+async def test_draft_edit_save_and_mark_ready(db: Path) -> None:
+    from tui.screens.note import NoteEditor
+
+    _confirm_case_finding(db)
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "c")
+        editor = app.screen
+        assert isinstance(editor, NoteEditor), notifications(app)
+        assert "Northwind Analytics Ltd" in editor.query_one(TextArea).text
+        await pilot.press(*"EDITED ")
+        await press(pilot, "ctrl+s")
+        await press(pilot, "ctrl+r")
+        assert editor.note.status == "ready"
+        await press(pilot, "escape")
+        assert isinstance(app.screen, ReviewScreen)
+        assert "ready" in str(review_screen(app).query_one("#detail-note").render())
+    conn = sqlite3.connect(db)
+    body, status = conn.execute("SELECT body, status FROM note").fetchone()
+    assert body.startswith("EDITED ") and status == "ready"
+    note_log = conn.execute("SELECT new_value FROM decision WHERE subject = 'note' ORDER BY id").fetchall()
+    assert note_log == [("draft",), ("ready",)]
+    assert chain_ok(db)
+
+
+async def test_edit_without_a_terminal_falls_back_to_the_app_editor(db: Path, monkeypatch) -> None:
+    from tui.screens.note import NoteEditor
+
+    monkeypatch.setenv("EDITOR", "false")
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "e")
+        assert isinstance(app.screen, NoteEditor)
+        assert any("cites no confirmed finding" in n for n in notifications(app))
+
+
+async def test_export_writes_files_and_marks_the_note(db: Path, tmp_path: Path) -> None:
+    from textual.widgets import Checkbox
+
+    from tui.modals.export import ExportNotes
+
+    _confirm_case_finding(db)
+    out = tmp_path / "out"
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "c")
+        await press(pilot, "escape")
+        await press(pilot, "x")
+        modal = app.screen
+        assert isinstance(modal, ExportNotes)
+        modal.query_one("#out_dir", Input).value = str(out)
+        modal.query_one("#ok").press()
+        await settle(pilot)
+        assert isinstance(app.screen, ReviewScreen)
+        # A second export refuses to overwrite and says so.
+        await press(pilot, "x")
+        app.screen.query_one("#out_dir", Input).value = str(out)
+        app.screen.query_one("#ok").press()
+        await settle(pilot)
+        assert any("Export md" in n for n in notifications(app))
+    names = sorted(p.name for p in out.iterdir())
+    assert any(n.endswith(".md") for n in names) and "findings.csv" in names
+    assert sum(n.startswith("manifest-") for n in names) == 5
+    assert statuses(db)[1] == "audit_requested"
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT status FROM note").fetchone() == ("exported",)

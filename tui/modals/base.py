@@ -8,10 +8,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, SelectionList, Static
+from textual.widgets import Button, Label, Static
 from textual.widgets.selection_list import Selection
 
 from tui.modals.choices import FindingOption
+from tui.widgets.marks import MarkedSelectionList
 from tui.text import literal_content
 
 T = TypeVar("T")
@@ -38,7 +39,7 @@ class DecisionModal(ModalScreen[T]):
             with VerticalScroll(classes="modal-body"):
                 if self.findings:
                     yield Label("Findings (space toggles)")
-                    yield SelectionList[int](
+                    yield MarkedSelectionList[int](
                         *(Selection(literal_content(f.label), f.id, True) for f in self.findings),
                         id="findings", compact=True,
                     )
@@ -54,7 +55,7 @@ class DecisionModal(ModalScreen[T]):
     def chosen_ids(self) -> tuple[int, ...]:
         if not self.findings:
             return ()
-        return tuple(self.query_one("#findings", SelectionList).selected)
+        return tuple(self.query_one("#findings", MarkedSelectionList).selected)
 
     def result(self) -> T | str:
         """The value to return, or a string saying what is missing."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -29,7 +30,7 @@ class Help(ModalScreen[None]):
         for keys, description, binding_id in self.rows:
             table.add_row(keys, description, binding_id)
         with Vertical(classes="modal-box help-box"):
-            yield Static("Keys (remap them in the config file's [keymap] by binding id)",
+            yield Static(Text("Keys (remap them by binding id in the config file's [keymap])"),
                          classes="modal-title")
             with VerticalScroll(classes="modal-body"):
                 yield Static(table)

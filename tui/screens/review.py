@@ -9,8 +9,13 @@ connection (``app.connections``).
 
 from __future__ import annotations
 
+import os
+import shlex
 import sqlite3
+import subprocess
+import tempfile
 import threading
+from pathlib import Path
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
@@ -23,21 +28,26 @@ from textual.keys import format_key
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
+from textual.app import SuspendNotSupported
 from textual.worker import get_current_worker
 
+from store import notes
 from store import queue as queue_store
 from store import review
 from store.db import connect
 from store.domain import CATEGORIES
 from store.errors import ConflictError, WardenError
+from store.export import export_notes
 from tui.modals.choices import ConfirmChoice, DismissChoice, FindingOption, ManualChoice, NeedsInfoChoice
 from tui.modals.confirm import ConfirmViolation
 from tui.modals.dismiss import Dismiss
+from tui.modals.export import ExportChoice, ExportNotes
 from tui.modals.filter import FilterInput
 from tui.modals.help import Help
 from tui.modals.manual import ManualFinding
 from tui.modals.needs_info import NeedsInfo
 from tui.modals.sync import SyncProgress
+from tui.screens.note import NoteEditor
 from tui.text import literal, visible
 from tui.widgets.detail import ChartState, DetailPane, load_detail
 from tui.widgets.queue import PAGE_SIZE, QueueView, header_text
@@ -110,6 +120,13 @@ class SyncFinished(Message):
 
 
 @dataclass
+class NoteOpened(Message):
+    note: Any
+    drafted: bool
+    where: str  # "app" | "external"
+
+
+@dataclass
 class Problem(Message):
     """A WardenError from a worker, shown as a notification."""
 
@@ -133,16 +150,16 @@ KEYS: list[tuple[str, str, str, str, bool]] = [
     ("slash", "filter", "Filter", "queue.filter", True),
     ("escape", "clear_filter", "Clear filter / selection", "queue.clear_filter", False),
     ("o", "cycle_sort", "Change the sort order", "queue.sort", False),
-    ("v", "confirm", "Confirm", "review.confirm", True),
-    ("d", "dismiss_findings", "Dismiss", "review.dismiss", True),
+    ("v", "confirm", "Confirm violation", "review.confirm", True),
+    ("d", "dismiss_findings", "Dismiss (reason required)", "review.dismiss", True),
     ("i", "needs_info", "Needs info", "review.needs_info", True),
-    ("u", "undo", "Undo", "review.undo", True),
+    ("u", "undo", "Undo my last decision", "review.undo", True),
     ("space", "select", "Select for bulk", "review.select", False),
     ("m", "manual_finding", "Open a finding by hand", "review.manual_finding", False),
     ("c", "draft_note", "Draft audit-request note", "notes.draft", False),
     ("e", "edit_note", "Edit note in $EDITOR", "notes.edit", False),
     ("x", "export", "Export notes", "notes.export", False),
-    ("R", "sync", "Sync", "sync.now", True),
+    ("R", "sync", "Sync now", "sync.now", False),
     ("r", "refresh", "Refresh from the database", "queue.refresh", False),
     ("y", "copy_id", "Copy consumer id", "queue.copy_id", False),
     ("p", "toggle_detail", "Show / hide detail", "view.toggle_detail", False),
@@ -150,16 +167,28 @@ KEYS: list[tuple[str, str, str, str, bool]] = [
     ("s", "chart_metric", "Chart: next metric", "chart.metric", False),
     ("less_than_sign,comma", "chart_shift(-1)", "Chart: earlier period", "chart.earlier", False),
     ("greater_than_sign,full_stop", "chart_shift(1)", "Chart: later period", "chart.later", False),
-    ("question_mark", "help", "Help", "app.help", True),
+    ("question_mark", "help", "Help: every key", "app.help", True),
     ("q", "quit", "Quit", "app.quit", True),
 ]
+
+# Short labels for the footer (80 columns hold these seven and the palette).
+FOOTER_LABELS: dict[str, str] = {
+    "queue.filter": "Filter",
+    "review.confirm": "Confirm",
+    "review.dismiss": "Dismiss",
+    "review.needs_info": "Info",
+    "review.undo": "Undo",
+    "app.help": "Help",
+    "app.quit": "Quit",
+}
 
 
 class ReviewScreen(Screen[None]):
     """Step through the queue, read the evidence, decide."""
 
     BINDINGS = [
-        Binding(key, action, description, show=show, id=binding_id)
+        Binding(key, action, FOOTER_LABELS.get(binding_id, description), show=show, id=binding_id,
+                tooltip=description)
         for key, action, description, binding_id, show in KEYS
     ]
 
@@ -502,22 +531,120 @@ class ReviewScreen(Screen[None]):
         self.reload_queue()
         self.refresh_detail()
 
+    def on_problem(self, message: Problem) -> None:
+        self.notify(message.message, title=message.title, severity="error", timeout=10)
+
     def on_decision_failed(self, message: DecisionFailed) -> None:
         self.notify(message.message, title=message.title, severity="error", timeout=10)
         if message.conflict:
             self.reload_queue()
             self.refresh_detail()
 
-    # --- notes (store.notes / store.export, by the NOTES helper) ----------------------
+    # --- notes (store.notes, store.export) -----------------------------------------
 
     def action_draft_note(self) -> None:
-        self.notify("Note drafting is not available in this build yet.", title="Notes")
+        row = self.query_one(QueueView).current
+        if row is not None:
+            self._open_note(row.consumer_id, "app")
 
     def action_edit_note(self) -> None:
-        self.notify("Note editing is not available in this build yet.", title="Notes")
+        row = self.query_one(QueueView).current
+        if row is not None:
+            self._open_note(row.consumer_id, "external")
+
+    @work(thread=True, group="note")
+    def _open_note(self, consumer_id: str, where: str) -> None:
+        """The consumer's open note, drafted from the template if there is none."""
+        app = self.warden
+        conn = app.connections.get()
+        try:
+            note = notes.note_for(conn, consumer_id)
+            drafted = note is None or note.status == "exported"
+            if drafted:
+                note = notes.draft_note(conn, consumer_id, reviewer=app.reviewer, clock=app.clock,
+                                        config=app.config.notes)
+        except WardenError as exc:
+            self.post_message(Problem(exc.title, visible(str(exc))))
+            return
+        self.post_message(NoteOpened(note, drafted, where))
+
+    def on_note_opened(self, message: NoteOpened) -> None:
+        note = message.note
+        if message.drafted:
+            self.notify(f"Drafted note #{note.id} from the template.", title="Note")
+        if note.warning:
+            self.notify(visible(note.warning), title="Note", severity="warning", timeout=10)
+        if message.where == "external" and self._edit_externally(note):
+            return
+        self.app.push_screen(NoteEditor(note), lambda _: self.action_refresh())
+
+    def _edit_externally(self, note: notes.Note) -> bool:
+        """Edit the body in $VISUAL / $EDITOR with the app suspended; False if that is not possible."""
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+        if not editor or self.app.is_headless:
+            if not editor:
+                self.notify("$EDITOR is not set: editing in the app.", title="Note")
+            return False
+        fd, name = tempfile.mkstemp(prefix=f"warden-note-{note.id}-", suffix=".md")
+        path = Path(name)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(note.body)
+            try:
+                with self.app.suspend():
+                    subprocess.run([*shlex.split(editor), str(path)], check=False)
+            except SuspendNotSupported:
+                return False
+            body = path.read_text(encoding="utf-8")
+        finally:
+            path.unlink(missing_ok=True)
+        if body != note.body:
+            self._save_note(note.id, body, note.version)
+        else:
+            self.notify("No change to the note.", title="Note")
+        return True
+
+    @work(thread=True, group="note")
+    def _save_note(self, note_id: int, body: str, version: int) -> None:
+        app = self.warden
+        try:
+            notes.save_body(app.connections.get(), note_id, body, expected_version=version, clock=app.clock)
+        except ConflictError as exc:
+            self.post_message(DecisionFailed("Changed under you", visible(str(exc)), conflict=True))
+            return
+        except WardenError as exc:
+            self.post_message(Problem(exc.title, visible(str(exc))))
+            return
+        self.post_message(Decided(f"Saved note #{note_id} from the editor."))
 
     def action_export(self) -> None:
-        self.notify("Export is not available in this build yet.", title="Notes")
+        row = self.query_one(QueueView).current
+        if row is None:
+            return
+        scope = f"{visible(row.legal_name)} ({visible(row.consumer_id)}): its latest note"
+        default = str(Path.cwd() / "warden-export")
+        self.app.push_screen(
+            ExportNotes(scope=scope, out_dir=default),
+            lambda choice: choice and self._export(row.consumer_id, choice),
+        )
+
+    @work(thread=True, group="export")
+    def _export(self, consumer_id: str, choice: ExportChoice) -> None:
+        app = self.warden
+        conn = app.connections.get()
+        lines: list[str] = []
+        for fmt in choice.formats:
+            try:
+                result = export_notes(
+                    conn, fmt=fmt, out_dir=Path(choice.out_dir).expanduser(), consumer_id=consumer_id,
+                    force=choice.force, reviewer=app.reviewer, clock=app.clock, config=app.config.notes,
+                )
+            except WardenError as exc:
+                self.post_message(Problem(f"Export {fmt}: {exc.title}", visible(str(exc))))
+                continue
+            lines.append(result.summary_lines()[0].removeprefix("warden: "))
+        if lines:
+            self.post_message(Decided("\n".join(lines)))
 
     # --- sync ------------------------------------------------------------------------
 

@@ -1,0 +1,153 @@
+"""Snapshots of the review screen, every modal and the help, at 80x24 and 120x40,
+and under NO_COLOR. Seeded database, fixed clock, workers awaited, no blinking
+cursor. Update on purpose (``--snapshot-update``) and look at the SVGs first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import pytest
+from textual.widgets import Input, Select, TextArea
+
+from tests.tui_data import CLOCK, seed_review_db
+from tui.app import WardenApp
+from tui.modals.sync import SyncProgress
+
+SMALL = (80, 24)
+LARGE = (120, 40)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return seed_review_db(tmp_path / "review.db")
+
+
+def app_for(db: Path) -> WardenApp:
+    return WardenApp(db_path=db, reviewer="alice", clock=CLOCK, mouse=False)
+
+
+async def settle(pilot) -> None:
+    """Wait until workers are done and the messages they posted are handled.
+
+    Polls rather than sleeping a fixed time: three quiet rounds in a row (a handler
+    may start another worker, e.g. the detail after a page arrives)."""
+    app = pilot.app
+    quiet = 0
+    for _ in range(200):
+        await pilot.pause()
+        busy = any(not w.is_finished for w in app.workers)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        quiet = 0 if busy else quiet + 1
+        if quiet >= 3:
+            return
+
+
+def steps(keys: Iterable[str] = (), *, then=None):
+    """A run_before: wait for the first page and detail, press keys, stop cursors blinking."""
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        for key in keys:
+            await pilot.press(key)
+            await settle(pilot)
+        if then is not None:
+            await then(pilot)
+            await settle(pilot)
+        pilot.app.clear_notifications()
+        for widget in pilot.app.screen.query("Input, TextArea"):
+            widget.cursor_blink = False
+        await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "120x40"])
+def test_main_screen(snap_compare, db: Path, size: tuple[int, int]) -> None:
+    assert snap_compare(app_for(db), terminal_size=size, run_before=steps())
+
+
+def test_main_screen_no_color(snap_compare, db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert snap_compare(app_for(db), terminal_size=SMALL, run_before=steps())
+
+
+def test_main_screen_no_color_large(snap_compare, db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert snap_compare(app_for(db), terminal_size=LARGE, run_before=steps())
+
+
+def test_detail_hidden_small(snap_compare, db: Path) -> None:
+    assert snap_compare(app_for(db), terminal_size=SMALL, run_before=steps(["p"]))
+
+
+def test_daily_chart(snap_compare, db: Path) -> None:
+    assert snap_compare(app_for(db), terminal_size=LARGE, run_before=steps(["t"]))
+
+
+def test_hostile_name(snap_compare, db: Path) -> None:
+    """The consumer named ``[bold red]x[/]`` with escapes: brackets and ␛ visible."""
+    assert snap_compare(app_for(db), terminal_size=LARGE, run_before=steps(["j"]))
+
+
+def test_bulk_selection(snap_compare, db: Path) -> None:
+    assert snap_compare(app_for(db), terminal_size=SMALL, run_before=steps(["space", "space"]))
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "120x40"])
+@pytest.mark.parametrize("key", ["v", "d", "i", "m", "slash", "question_mark"],
+                         ids=["confirm", "dismiss", "needs_info", "manual", "filter", "help"])
+def test_modals(snap_compare, db: Path, key: str, size: tuple[int, int]) -> None:
+    assert snap_compare(app_for(db), terminal_size=size, run_before=steps([key]))
+
+
+@pytest.mark.parametrize("key", ["v", "d", "question_mark"], ids=["confirm", "dismiss", "help"])
+def test_modals_no_color(snap_compare, db: Path, key: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert snap_compare(app_for(db), terminal_size=SMALL, run_before=steps([key]))
+
+
+def test_confirm_filled_in(snap_compare, db: Path) -> None:
+    async def fill(pilot) -> None:
+        modal = pilot.app.screen
+        modal.query_one("#severity", Select).value = "critical"
+        modal.query_one("#reason", Input).value = "780M calls against a 200M yearly cap"
+        modal.query_one("#reason", Input).focus()
+
+    assert snap_compare(app_for(db), terminal_size=LARGE, run_before=steps(["v"], then=fill))
+
+
+def test_manual_filled_in(snap_compare, db: Path) -> None:
+    async def fill(pilot) -> None:
+        modal = pilot.app.screen
+        modal.query_one("#category", Select).value = "government_end_user"
+        modal.query_one(TextArea).text = "Press release of 2022-11-03 names a federal agency as a customer."
+
+    assert snap_compare(app_for(db), terminal_size=SMALL, run_before=steps(["m"], then=fill))
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "120x40"])
+def test_sync_progress(snap_compare, db: Path, size: tuple[int, int]) -> None:
+    async def show(pilot) -> None:
+        modal = SyncProgress(sources=2, on_cancel=lambda: None)
+        await pilot.app.push_screen(modal)
+        await pilot.pause()
+        modal.show_event("feed: started", sources_done=0, status="feed: fetching")
+        modal.show_event("feed: usage/0 page 1 stored, 10,000 rows", sources_done=0, status="feed: 10,000 rows")
+        modal.show_event("feed: finished ok, 20,000 rows in 2 pages", sources_done=1, status="x: starting")
+
+    assert snap_compare(app_for(db), terminal_size=size, run_before=steps(then=show))
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "120x40"])
+def test_note_editor(snap_compare, db: Path, size: tuple[int, int]) -> None:
+    assert snap_compare(app_for(db), terminal_size=size, run_before=steps(["c"]))
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "120x40"])
+def test_export_modal(snap_compare, db: Path, size: tuple[int, int]) -> None:
+    async def fixed_folder(pilot) -> None:
+        pilot.app.screen.query_one("#out_dir", Input).value = "/srv/warden/exports"
+
+    assert snap_compare(app_for(db), terminal_size=size, run_before=steps(["x"], then=fixed_folder))
