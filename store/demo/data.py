@@ -15,7 +15,7 @@ Who is in the data (indices fixed, so the feed order is stable):
   consumer nor for six of its eight apps; declares no government end users.
 - 1 compliant (enterprise, well under); 2 just under its monthly call cap;
   3 just over it; 4 under every monthly cap but over the daily call cap on four
-  days; 5 six apps, each under the monthly caps, together three times over
+  days (2022-03-14, 07-04, 09-30, 11-25); 5 six apps, each under the monthly caps, together three times over
   (circumvention); 6 reports endpoints outside its tier; 7 a declared government
   end user, compliant.
 - 8..999: generic consumers with one to three apps, daily usage, mostly well
@@ -231,11 +231,10 @@ def _special(index: int, seed: int) -> DemoConsumer | None:
                                     noise=0.01, shaped=False),))
     if index == 4:  # under the monthly caps, over the daily call cap on four days
         return DemoConsumer(4, "ostara-social", "Ostara Social AB", "juridik@ostara.example",
-                            "standard", "2022-01", "Scheduling and publishing for agencies", "none", tuple(
-                                app(n, f"Ostara {kind}", "Scheduling and publishing for agencies",
-                                    std["calls", "day"] * 0.25, std["records", "month"] / 30 * 0.15,
-                                    noise=0.03, shaped=False, spikes=_SPIKE_DAYS, spike=2.6)
-                                for n, kind in ((1, "Scheduler"), (2, "Publisher"))))
+                            "standard", "2022-01", "Scheduling and publishing for agencies", "none", (
+                                app(1, "Ostara Scheduler", "Scheduling and publishing for agencies",
+                                    std["calls", "day"] * 0.5, std["records", "month"] / 30 * 0.3,
+                                    noise=0.03, shaped=False, spikes=_SPIKE_DAYS, spike=2.6),))
     if index == 5:  # six apps each under the caps, together three times over
         return DemoConsumer(5, "quillmark-systems", "Quillmark Systems Inc.", "legal@quillmark.example",
                             "standard", "2022-01", "Newsroom alerting", "none", tuple(
