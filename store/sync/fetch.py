@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -149,8 +150,9 @@ class PageFetcher:
                         error_body = _read(response, ERROR_BODY_BYTES, truncate=True)
                     except httpx.HTTPError:
                         error_body = b""
-                    verdict = self.adapter.classify_error(status, response.headers, error_body,
-                                                          self.clock().timestamp())
+                    # Real time, not the sync's clock: Retry-After dates and
+                    # x-rate-limit-reset are the server's wall clock.
+                    verdict = self.adapter.classify_error(status, response.headers, error_body, time.time())
             except httpx.TimeoutException as exc:
                 verdict = ErrorVerdict(retry=True, reason=f"timed out ({_kind(exc)})")
             except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
