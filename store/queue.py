@@ -161,19 +161,31 @@ def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _where(flt: QueueFilter) -> tuple[list[str], list[Any]]:
-    """SQL conditions on ``consumer`` (alias-free) and their parameters."""
+def _finding_where(flt: QueueFilter, alias: str = "f") -> tuple[list[str], list[Any]]:
+    """Conditions on one finding (status and category apply to the same finding)."""
     conds: list[str] = []
     params: list[Any] = []
-    if flt.statuses or flt.categories:
-        inner = ["f.consumer_id = consumer.id"]
-        if flt.statuses:
-            inner.append(f"f.status IN ({','.join('?' * len(flt.statuses))})")
-            params.extend(flt.statuses)
-        if flt.categories:
-            inner.append(f"f.category IN ({','.join('?' * len(flt.categories))})")
-            params.extend(flt.categories)
-        conds.append(f"EXISTS (SELECT 1 FROM finding f WHERE {' AND '.join(inner)})")
+    if flt.statuses:
+        conds.append(f"{alias}.status IN ({','.join('?' * len(flt.statuses))})")
+        params.extend(flt.statuses)
+    if flt.categories:
+        conds.append(f"{alias}.category IN ({','.join('?' * len(flt.categories))})")
+        params.extend(flt.categories)
+    return conds, params
+
+
+def _where(flt: QueueFilter, *, findings: bool = True) -> tuple[list[str], list[Any]]:
+    """SQL conditions on ``consumer`` and their parameters (``findings=False``: leave
+    out the finding conditions, when the query is driven from the findings)."""
+    conds: list[str] = []
+    params: list[Any] = []
+    fconds, fparams = _finding_where(flt)
+    if findings and fconds:
+        # INDEXED BY: probe this consumer's findings; the planner would otherwise
+        # walk every finding of that status and category for each consumer.
+        conds.append("EXISTS (SELECT 1 FROM finding f INDEXED BY finding_by_consumer"
+                     f" WHERE f.consumer_id = consumer.id AND {' AND '.join(fconds)})")
+        params.extend(fparams)
     if flt.min_ratio is not None:
         conds.append("worst_ratio >= ?")
         params.append(flt.min_ratio)
@@ -190,6 +202,24 @@ def _where(flt: QueueFilter) -> tuple[list[str], list[Any]]:
         conds.append("id LIKE ? ESCAPE '\\'")
         params.append(_like(ident))
     return conds, params
+
+
+def _source(flt: QueueFilter, driven: bool) -> tuple[str, list[Any], list[str], list[Any]]:
+    """(FROM clause, its params, WHERE conditions, their params) for reading ``consumer``.
+
+    ``driven``: start from the consumers that have a matching finding (a few
+    thousand) instead of walking the consumer index past a million that do not:
+    cheaper for counts and for reading from the far end of the order, where
+    matches are sparse. CROSS JOIN keeps that join order.
+    """
+    fconds, fparams = _finding_where(flt, alias="finding")
+    if driven and fconds:
+        conds, params = _where(flt, findings=False)
+        source = (f"(SELECT DISTINCT consumer_id AS matched FROM finding WHERE {' AND '.join(fconds)}) m"
+                  " CROSS JOIN consumer ON consumer.id = m.matched")
+        return source, fparams, conds, params
+    conds, params = _where(flt)
+    return "consumer", [], conds, params
 
 
 # ---------------------------------------------------------------------------
@@ -326,7 +356,7 @@ def _read(conn: sqlite3.Connection, query: QueueQuery, after: Key | None, skip: 
           backwards: bool = False, extra: tuple[list[str], list[Any]] = ([], [])) -> list[Sequence[Any]]:
     """``limit`` raw rows after ``skip`` matching rows past ``after``, in (possibly reversed) order."""
     cols = query.columns(backwards)
-    fconds, fparams = _where(query.filter)
+    source, sparams, fconds, fparams = _source(query.filter, driven=backwards)
     fconds = fconds + extra[0]
     fparams = fparams + extra[1]
     out: list[Sequence[Any]] = []
@@ -334,13 +364,13 @@ def _read(conn: sqlite3.Connection, query: QueueQuery, after: Key | None, skip: 
         if len(out) >= limit:
             break
         where = " AND ".join(conds + fconds) or "1"
-        sql = f"{_SELECT} FROM consumer WHERE {where} ORDER BY {_order_by(order)} LIMIT ? OFFSET ?"
-        rows = conn.execute(sql, params + fparams + [limit - len(out), skip]).fetchall()
+        sql = f"{_SELECT} FROM {source} WHERE {where} ORDER BY {_order_by(order)} LIMIT ? OFFSET ?"
+        rows = conn.execute(sql, sparams + params + fparams + [limit - len(out), skip]).fetchall()
         if rows:
             skip = 0
             out.extend(rows)
         elif skip:
-            (n,) = conn.execute(f"SELECT count(*) FROM consumer WHERE {where}", params + fparams).fetchone()
+            (n,) = conn.execute(f"SELECT count(*) FROM {source} WHERE {where}", sparams + params + fparams).fetchone()
             skip = max(0, skip - n)
     return out
 
@@ -403,22 +433,10 @@ def count(conn: sqlite3.Connection, query: QueueQuery) -> int:
     flt = query.filter
     if flt.is_empty:
         (n,) = conn.execute("SELECT count(*) FROM consumer").fetchone()
-    elif (flt.statuses or flt.categories) and not (flt.min_ratio is not None or flt.tiers or flt.states
-                                                   or flt.names or flt.ids):
-        # Only finding conditions: count from the (few) findings, not the consumers.
-        conds, params = [], []
-        if flt.statuses:
-            conds.append(f"status IN ({','.join('?' * len(flt.statuses))})")
-            params.extend(flt.statuses)
-        if flt.categories:
-            conds.append(f"category IN ({','.join('?' * len(flt.categories))})")
-            params.extend(flt.categories)
-        (n,) = conn.execute(
-            f"SELECT count(DISTINCT consumer_id) FROM finding WHERE {' AND '.join(conds)}", params
-        ).fetchone()
     else:
-        conds, params = _where(flt)
-        (n,) = conn.execute(f"SELECT count(*) FROM consumer WHERE {' AND '.join(conds)}", params).fetchone()
+        source, sparams, conds, params = _source(flt, driven=True)
+        where = " AND ".join(conds) or "1"
+        (n,) = conn.execute(f"SELECT count(*) FROM {source} WHERE {where}", sparams + params).fetchone()
     mem.counts[query] = int(n)
     return int(n)
 
@@ -475,10 +493,11 @@ def position_of(conn: sqlite3.Connection, query: QueueQuery, consumer_id: str) -
         return None
     # Rows before it = rows after it in the reversed order.
     back = query.columns(backwards=True)
+    source, sparams, conds, params = _source(query.filter, driven=True)
     before = 0
     for rconds, rparams, _order in _ranges(back, _key(back, found)):
         where = " AND ".join(rconds + conds) or "1"
-        (n,) = conn.execute(f"SELECT count(*) FROM consumer WHERE {where}", rparams + params).fetchone()
+        (n,) = conn.execute(f"SELECT count(*) FROM {source} WHERE {where}", sparams + rparams + params).fetchone()
         before += n
     _remember(_memory(conn), query, before, _key(query.columns(), found))
     return before

@@ -99,7 +99,7 @@ def build(out: Path, consumers: int, usage_rows: int, finding_fraction: float, s
         for i in range(consumers):
             name = f"{rnd.choice(ADJECTIVES)} {rnd.choice(NOUNS)} {rnd.choice(SUFFIXES)}"
             use_case = None if i % 7 == 0 else "Analytics dashboards"
-            yield (f"c{i:07d}", name, f"legal+{i}@example.invalid", tier_ids[i % len(tier_ids)], use_case)
+            yield (f"c{i:07d}", name, f"legal+{i}@example.invalid", rnd.choice(tier_ids), use_case)
 
     conn.executemany("INSERT INTO consumer (id, legal_name, notice_contact, tier_id, agreement_version,"
                      " declared_use_case, origin) VALUES (?, ?, ?, ?, '2021-06', ?, 'feed')", consumer_rows())
@@ -188,10 +188,13 @@ def build(out: Path, consumers: int, usage_rows: int, finding_fraction: float, s
     conn.execute("BEGIN IMMEDIATE")
     for k, fid in enumerate(decided):
         reviewer = ("alice", "bob", "carol")[k % 3]
-        if k % 3 == 0:
+        # Drawn, not k % 3: findings are every n-th consumer, so a stride would
+        # give every confirmed finding the same category.
+        action = rnd.randrange(3)
+        if action == 0:
             confirm_violation(conn, fid, reviewer=reviewer, severity="high", reason="over the cap all year",
                               clock=CLOCK)
-        elif k % 3 == 1:
+        elif action == 1:
             dismiss(conn, fid, reviewer=reviewer, reason_code="within_allowance", clock=CLOCK)
         else:
             mark_needs_info(conn, fid, reviewer=reviewer, reason="asked the account team", clock=CLOCK)
