@@ -60,6 +60,7 @@ from store.queue_summary import refresh_summary
 
 # Consumers evaluated per chunk (one read pass and one write transaction each).
 CHUNK_CONSUMERS = 2_000
+RULES_MMAP_BYTES = 1 << 30
 # A circumvention finding is at least this severe: splitting load is deliberate.
 CIRCUMVENTION_MIN_SEVERITY = "medium"
 _SEVERITY_ORDER = ("info", "low", "medium", "high", "critical")
@@ -121,6 +122,10 @@ def run_rules(conn: sqlite3.Connection, *, clock: Clock, consumer_ids: Iterable[
     tiers = _Tiers(conn)
     temp_store = conn.execute("PRAGMA temp_store").fetchone()[0]
     conn.execute("PRAGMA temp_store = MEMORY")  # the scratch table is small and rebuilt per chunk
+    mmap_size = conn.execute("PRAGMA mmap_size").fetchone()[0]
+    # A run reads every usage row through index lookups: memory-mapped reads
+    # avoid a system call per page (about a quarter of the time on a large file).
+    conn.execute(f"PRAGMA mmap_size = {RULES_MMAP_BYTES}")
     _create_scratch(conn)
     try:
         for chunk in _chunks(conn, consumer_ids, chunk_size):
@@ -131,6 +136,7 @@ def run_rules(conn: sqlite3.Connection, *, clock: Clock, consumer_ids: Iterable[
     finally:
         conn.execute("DROP TABLE IF EXISTS temp.rules_app_month")
         conn.execute(f"PRAGMA temp_store = {int(temp_store)}")
+        conn.execute(f"PRAGMA mmap_size = {int(mmap_size)}")
     return result
 
 
@@ -200,22 +206,16 @@ _LIMITED_PER_PERIOD = """
 SELECT c.id FROM json_each(?) AS j JOIN consumer AS c ON c.id = j.value
 WHERE EXISTS (SELECT 1 FROM tier_limit AS tl WHERE tl.tier_id = c.tier_id AND tl.period IN ('month', 'year'))
 """
-_MONTHS_OVER = """
-SELECT p.consumer_id, p.metric, p.month, SUM(p.total), MAX(p.total), COUNT(*), tl.max_value
+# Consumer totals over a month or year limit. The per-app split (for
+# circumvention) is computed in Python from the few consumers that are over.
+_PERIODS_OVER = """
+SELECT p.consumer_id, p.metric, tl.period, CASE tl.period WHEN 'month' THEN p.month ELSE substr(p.month, 1, 4) END,
+       SUM(p.total), tl.max_value
 FROM temp.rules_app_month AS p
 JOIN consumer AS c ON c.id = p.consumer_id
-JOIN tier_limit AS tl ON tl.tier_id = c.tier_id AND tl.metric = p.metric AND tl.period = 'month'
-GROUP BY p.consumer_id, p.metric, p.month
+JOIN tier_limit AS tl ON tl.tier_id = c.tier_id AND tl.metric = p.metric AND tl.period IN ('month', 'year')
+GROUP BY p.consumer_id, p.metric, tl.period, 4
 HAVING SUM(p.total) > tl.max_value
-"""
-_YEARS_OVER = """
-SELECT y.consumer_id, y.metric, y.year, SUM(y.total), MAX(y.total), COUNT(*), tl.max_value
-FROM (SELECT consumer_id, source, app_id, metric, substr(month, 1, 4) AS year, SUM(total) AS total
-      FROM temp.rules_app_month GROUP BY consumer_id, source, app_id, metric, substr(month, 1, 4)) AS y
-JOIN consumer AS c ON c.id = y.consumer_id
-JOIN tier_limit AS tl ON tl.tier_id = c.tier_id AND tl.metric = y.metric AND tl.period = 'year'
-GROUP BY y.consumer_id, y.metric, y.year
-HAVING SUM(y.total) > tl.max_value
 """
 # Provenance is gathered only for the few consumers over a limit: DISTINCT
 # aggregates over every row of every consumer would double the cost of a run.
@@ -294,18 +294,17 @@ def _period_rules(conn: sqlite3.Connection, ids: str) -> Iterator[_Candidate]:
     conn.execute("DELETE FROM temp.rules_app_month")
     limited = json.dumps([cid for cid, in conn.execute(_LIMITED_PER_PERIOD, (ids,))])
     conn.execute(_FILL_APP_MONTH, (limited,))
-    over = [("month", row) for row in conn.execute(_MONTHS_OVER)]
-    over += [("year", row) for row in conn.execute(_YEARS_OVER)]
+    over = [tuple(row) for row in conn.execute(_PERIODS_OVER)]
     if not over:
         return
-    consumers = sorted({row[0] for _, row in over})
+    consumers = sorted({row[0] for row in over})
     # (consumer, metric, month) -> per-app rows
     app_months: dict[tuple[str, str, str], list[tuple[Any, ...]]] = defaultdict(list)
     conn.execute(_PROVENANCE_OF, (json.dumps(consumers),))
     for row in conn.execute(_APP_MONTHS_OF, (json.dumps(consumers),)):
         app_months[(row[0], row[1], row[2])].append(row[3:])
 
-    for grain, (consumer_id, metric, period, total, max_app, n_apps, maximum) in over:
+    for consumer_id, metric, grain, period, total, maximum in sorted(over):
         if grain == "month":
             months = [period]
             start, end = _month_span(period)
@@ -328,6 +327,7 @@ def _period_rules(conn: sqlite3.Connection, ids: str) -> Iterator[_Candidate]:
                 runs.update(_ids(app_runs))
                 pages.update(_ids(app_pages))
         ratio = total / maximum
+        max_app = max(app["total"] for app in apps.values())
         figures: dict[str, Any] = {
             "limit": {"metric": metric, "period": grain, "max": maximum},
             "total": total,
@@ -338,9 +338,9 @@ def _period_rules(conn: sqlite3.Connection, ids: str) -> Iterator[_Candidate]:
         common = dict(consumer_id=consumer_id, period=period, period_start=start, period_end=end,
                       metric=metric, actual=total, limit_value=maximum, ratio=round(ratio, 6))
         yield _Candidate(category="volume_cap", severity=severity_for(ratio), figures=figures, **common)
-        if n_apps >= 2 and max_app <= maximum:
+        if len(apps) >= 2 and max_app <= maximum:
             yield _Candidate(category="circumvention", severity=_at_least(severity_for(ratio), CIRCUMVENTION_MIN_SEVERITY),
-                             figures={**figures, "largest_app_total": max_app, "apps_with_usage": n_apps},
+                             figures={**figures, "largest_app_total": max_app, "apps_with_usage": len(apps)},
                              **common)
 
 
