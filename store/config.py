@@ -34,9 +34,9 @@ that names the key, its table, and the closest known key)::
     # adapter-specific keys (stored in SourceConfig.options):
     #   x-usage:        days = 1..90 (days of usage per request; default 90)
     #   aws-usage-plan: usage_plan_id = "abc123" (required), region = "eu-west-1"
-    #                   (default: read from the URL host), page_limit = 1..1000
+    #                   (default: read from the URL host), limit = 1..1000 (keys per page)
     #   openai-usage:   bucket_limit = 1..31 (daily buckets per page), project_ids = ["proj_..."]
-    #   warden-feed:    shards = 1..256 (pages fetched concurrently), page_limit = rows per page
+    #   warden-feed:    shards = 1..256 (pages fetched concurrently), limit = rows per page
 
     [tiers.ID]
     name = "Basic"                    # default: ID
@@ -180,9 +180,9 @@ _SOURCE_KEYS = (
 _ADAPTER_OPTIONS: dict[str, dict[str, tuple[type, int | None, int | None]]] = {
     "x-usage": {"days": (int, 1, 90)},
     "aws-usage-plan": {"usage_plan_id": (str, None, None), "region": (str, None, None),
-                       "page_limit": (int, 1, 1000)},
+                       "limit": (int, 1, 1000)},
     "openai-usage": {"bucket_limit": (int, 1, 31), "project_ids": (list, None, None)},
-    "warden-feed": {"shards": (int, 1, 256), "page_limit": (int, 1, 1_000_000)},
+    "warden-feed": {"shards": (int, 1, 256), "limit": (int, 1, 1_000_000)},
 }
 _REQUIRED_OPTIONS = {"aws-usage-plan": ("usage_plan_id",)}
 _TIER_KEYS = ("name", "agreement_version", "allowed_endpoints", "limits", "clauses")

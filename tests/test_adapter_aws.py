@@ -26,7 +26,7 @@ def usage_request(start: str = "2022-01-30", end: str = "2022-01-31") -> Request
 
 
 def test_chains_plan_keys_and_one_usage_chain_per_month() -> None:
-    chains = adapter(page_limit=25).chains(WINDOW)
+    chains = adapter(limit=25).chains(WINDOW)
     assert list(chains) == ["plan", "keys", "usage/2022-01", "usage/2022-02", "usage/2022-03"]
     assert chains["plan"].path == "usageplans/plan9"
     assert dict(chains["keys"].params) == {"limit": "25"}

@@ -68,7 +68,7 @@ class AwsUsagePlan:
         if not isinstance(plan_id, str) or not plan_id.strip():
             raise ConfigError(f"source {source.name!r}: option usage_plan_id is required for aws-usage-plan")
         self.plan_id = plan_id
-        self.page_limit = int(source.options.get("page_limit") or DEFAULT_PAGE_LIMIT)
+        self.page_limit = int(source.options.get("limit") or DEFAULT_PAGE_LIMIT)
         host = urlsplit(source.url).hostname or ""
         self.signed = is_aws_host(host)
         self.region: str | None = source.options.get("region")
