@@ -491,3 +491,16 @@ def test_count_faults_reach_tier_limits_and_wrong_type_reaches_consumers(faulty:
     assert clean["data"][0]["legal_name"] == "Northwind Analytics Ltd"
     faulty.faults.add("wrong_type@/feed/v1/consumers,as=list")
     assert client.get(f"{faulty.feed_url}/consumers").json()["data"][0]["legal_name"] == [1]
+
+
+def test_revised_and_withdrawn_figures_are_served_and_counted(client: httpx.Client) -> None:
+    with DemoEndpoint(consumers=3, days=5) as ep:
+        before = all_rows(client, ep, "usage", limit=7)
+        ep.revise("app-0-1", date(2022, 12, 28), "records", 42)
+        ep.withdraw("app-0-2", date(2022, 12, 29))
+        after = all_rows(client, ep, "usage", limit=7)
+        totals = ep.data.app_totals(CASE_ID)
+    assert ["app-0-1", "2022-12-28", "records", 42] in after
+    assert [r for r in after if r[0] == "app-0-2" and r[1] == "2022-12-29"] == []
+    assert len(after) == len(before) - 2 == ep.data.usage_rows()
+    assert totals["app-0-1"]["records"] == sum(r[3] for r in after if r[0] == "app-0-1" and r[2] == "records")

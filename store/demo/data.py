@@ -374,6 +374,9 @@ class DemoData:
         span = self.last_day - self.first_day + 1
         self._day_json = [f'"{(self.start + timedelta(days=i)).isoformat()}",' for i in range(span)]
         self._shape = [_shape(self.first_day + i, self.start + timedelta(days=i)) for i in range(span)]
+        # Upstream corrections a test asked for (few; the rest stays computed).
+        self._revised: dict[str, dict[tuple[int, str], int]] = {}
+        self._withdrawn: dict[str, set[int]] = {}
         # Pages look a consumer up several times; a bounded cache keeps memory flat.
         self.consumer: Callable[[int], DemoConsumer] = lru_cache(maxsize=8192)(self._consumer)
 
@@ -418,7 +421,29 @@ class DemoData:
         hi = self.last_day + 1 if end is None else min(self.last_day + 1, (end - EPOCH).days + 1)
         return lo, max(lo, hi)
 
-    def values(self, app: DemoApp, metric: str, days: range) -> list[int]:
+    # -- upstream revisions ------------------------------------------------------
+
+    def revise(self, app_id: str, day: date, metric: str, value: int) -> None:
+        """From now on serve ``value`` for one figure (an upstream correction)."""
+        self._revised.setdefault(app_id, {})[(day - EPOCH).days, metric] = value
+
+    def withdraw(self, app_id: str, day: date) -> None:
+        """From now on serve no usage of ``app_id`` on ``day`` (both metrics withdrawn upstream)."""
+        self._withdrawn.setdefault(app_id, set()).add((day - EPOCH).days)
+
+    def clear_revisions(self) -> None:
+        self._revised.clear()
+        self._withdrawn.clear()
+
+    def days_of(self, app: DemoApp, lo: int, hi: int) -> range | list[int]:
+        """The day indices in ``[lo, hi)`` for which ``app`` has usage (withdrawn days left out)."""
+        days = app.active_days(lo, hi)
+        withdrawn = self._withdrawn.get(app.id)
+        return [d for d in days if d not in withdrawn] if withdrawn else days
+
+    # -- figures -------------------------------------------------------------------
+
+    def values(self, app: DemoApp, metric: str, days: range | list[int]) -> list[int]:
         """``app``'s ``metric`` on each day index of ``days`` (which must lie in the served window)."""
         base = app.calls if metric == "calls" else app.records
         key = app.key if metric == "calls" else app.key >> 20
@@ -432,6 +457,10 @@ class DemoData:
             for i, d in enumerate(days):
                 if d in app.spikes:
                     out[i] = int(out[i] * app.spike)
+        revised = self._revised.get(app.id)
+        if revised:
+            for i, d in enumerate(days):
+                out[i] = revised.get((d, metric), out[i])
         return out
 
     def day_json(self, d: int) -> str:
@@ -446,24 +475,24 @@ class DemoData:
         (inclusive, clipped to the served window): what a sync must have stored."""
         consumer = self.consumer(self.index_of(consumer_id))
         lo, hi = self.clip(start, end)
-        return {m: sum(sum(self.values(a, m, a.active_days(lo, hi))) for a in consumer.apps) for m in METRICS}
+        return {m: sum(sum(self.values(a, m, self.days_of(a, lo, hi))) for a in consumer.apps) for m in METRICS}
 
     def app_totals(self, consumer_id: str, start: date | None = None,
                    end: date | None = None) -> dict[str, dict[str, int]]:
         """Exact per-app totals: app id -> ``{"calls": n, "records": n}``."""
         consumer = self.consumer(self.index_of(consumer_id))
         lo, hi = self.clip(start, end)
-        return {a.id: {m: sum(self.values(a, m, a.active_days(lo, hi))) for m in METRICS}
+        return {a.id: {m: sum(self.values(a, m, self.days_of(a, lo, hi))) for m in METRICS}
                 for a in consumer.apps}
 
     def usage_rows(self, start: date | None = None, end: date | None = None) -> int:
         """How many usage rows the feed serves for start..end (all shards); O(consumers)."""
         lo, hi = self.clip(start, end)
-        return sum(len(a.active_days(lo, hi)) * 2
+        return sum(len(self.days_of(a, lo, hi)) * 2
                    for i in range(self.consumers) for a in self.consumer(i).apps)
 
     def endpoint_calls(self, app: DemoApp, endpoints: tuple[tuple[str, float], ...],
-                       days: range) -> Iterator[tuple[int, str, int]]:
+                       days: range | list[int]) -> Iterator[tuple[int, str, int]]:
         """(day index, endpoint, calls) of an app that reports endpoints."""
         for d, calls in zip(days, self.values(app, "calls", days)):
             for endpoint, share in endpoints:
@@ -485,6 +514,10 @@ class DemoData:
         """Exact posts retrieved by an X client app over the last ``days`` days."""
         app = next(a for a in X_APPS if a.client_app_id == client_app_id)
         return sum(self.x_usage(app, day) for day in self.x_days(days))
+
+    def x_consumer_totals(self, consumer_id: str, days: int = 90) -> dict[str, int]:
+        """Exact ``{"records": n}`` of a roster consumer of the X apps over the last ``days`` days."""
+        return {"records": sum(self.x_totals(a.client_app_id, days) for a in X_APPS if a.consumer == consumer_id)}
 
     @property
     def x_project_id(self) -> str:

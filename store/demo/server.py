@@ -183,6 +183,16 @@ class DemoEndpoint:
             self._counts[path] += 1
             self._log.append(target)
 
+    # -- upstream revisions -------------------------------------------------------------
+
+    def revise(self, app_id: str, day: date, metric: str, value: int) -> None:
+        """Serve a corrected figure from now on (tests of the sync's look-back)."""
+        self.data.revise(app_id, day, metric, value)
+
+    def withdraw(self, app_id: str, day: date) -> None:
+        """Serve no usage of ``app_id`` on ``day`` from now on."""
+        self.data.withdraw(app_id, day)
+
     # -- routes ----------------------------------------------------------------------
 
     def answer(self, path: str, query: dict[str, str], authorization: str | None) -> _Answer:
@@ -257,7 +267,7 @@ class DemoEndpoint:
             base = 0
             if per_day:
                 for app in consumer.apps:
-                    days = app.active_days(d_lo, d_hi)
+                    days = data.days_of(app, d_lo, d_hi)
                     n = len(days) * per_day
                     if need > 0 and row < base + n:
                         first = row - base
@@ -276,7 +286,7 @@ class DemoEndpoint:
                 index, row = index + 1, 0
         return out, index, row
 
-    def _usage_cells(self, app: Any, days: range) -> list[str]:
+    def _usage_cells(self, app: Any, days: range | list[int]) -> list[str]:
         data = self.data
         head = f'["{app.id}",'
         calls = data.values(app, "calls", days)
@@ -289,7 +299,8 @@ class DemoEndpoint:
             append(f'{prefix}"records",{r}]')
         return out
 
-    def _endpoint_cells(self, app: Any, endpoints: tuple[tuple[str, float], ...], days: range) -> list[str]:
+    def _endpoint_cells(self, app: Any, endpoints: tuple[tuple[str, float], ...],
+                        days: range | list[int]) -> list[str]:
         head = f'["{app.id}",'
         return [f'{head}{self.data.day_json(d)}"{endpoint}",{calls}]'
                 for d, endpoint, calls in self.data.endpoint_calls(app, endpoints, days)]
