@@ -1,0 +1,99 @@
+"""The sync's writer: short transactions, the cursor moving with its page's last
+rows, the upsert after a first conflict, withdrawals."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from store.db import connect
+from store.sync.adapter import ParsedPage, Request
+from store.sync.writer import PageOutcome, RunWriter
+
+
+@pytest.fixture
+def conn(tmp_path: Path) -> sqlite3.Connection:
+    conn = connect(tmp_path / "w.db")
+    conn.execute("INSERT INTO sync_run (id, source, started_at, status) VALUES (1, 's', 't', 'running')")
+    conn.execute("INSERT INTO sync_cursor (run_id, chain, next) VALUES (1, 'usage/0', '{}')")
+    return conn
+
+
+def page(rows: list[list[object]], nxt: Request | None = None) -> PageOutcome:
+    return PageOutcome("usage/0", "http://feed.example/usage", "2022-01-25T00:00:00Z", 200, "ab" * 32, 123,
+                       page=ParsedPage(usage=rows, next=nxt))
+
+
+def rows(n: int, value: int = 1) -> list[list[object]]:
+    """``n`` distinct figures."""
+    return [[f"app-{i // 56:04d}", f"2022-01-{1 + i % 28:02d}", "calls" if i % 56 < 28 else "records", value]
+            for i in range(n)]
+
+
+def test_a_large_page_is_written_in_several_transactions_and_its_cursor_moves_last(conn: sqlite3.Connection) -> None:
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    writer = RunWriter(conn, "s", 1, commit_rows=1000, pause=0)
+    writer.write(page(rows(5000), Request.get("usage", cursor="next-1")))
+    writer.commit()
+    conn.set_trace_callback(None)
+    assert writer.transactions >= 3
+    commits = [i for i, s in enumerate(statements) if s == "COMMIT"]
+    cursor = next(i for i, s in enumerate(statements) if s.startswith("UPDATE sync_cursor"))
+    assert cursor > commits[-2]  # in the last transaction, with the page's last rows
+    assert conn.execute("SELECT count(*) FROM usage").fetchone()[0] == 5000
+    nxt = json.loads(conn.execute("SELECT next FROM sync_cursor").fetchone()[0])
+    assert Request.from_json(nxt) == Request.get("usage", cursor="next-1")
+    assert conn.execute("SELECT pages, rows_taken FROM sync_run").fetchone()[:] == (1, 5000)
+
+
+def test_small_pages_share_a_transaction_until_commit(conn: sqlite3.Connection) -> None:
+    writer = RunWriter(conn, "s", 1, pause=0)
+    writer.write(page(rows(10)))
+    assert not writer.due
+    writer.write(page([["app-x", "2022-01-01", "calls", 5]]))
+    writer.commit()
+    assert writer.transactions == 1 and writer.pages == 2 and writer.rows == 11
+
+
+def test_figures_already_stored_are_updated_and_the_change_logged(conn: sqlite3.Connection) -> None:
+    writer = RunWriter(conn, "s", 1, pause=0)
+    writer.write(page(rows(100, value=7)))
+    writer.commit()
+    conn.execute("INSERT INTO sync_run (id, source, started_at, status) VALUES (2, 's', 't', 'running')")
+    conn.execute("INSERT INTO sync_cursor (run_id, chain, next) VALUES (2, 'usage/0', '{}')")
+    again = RunWriter(conn, "s", 2, pause=0)
+    revised = rows(100, value=7)
+    revised[3][3] = 8
+    again.write(page(revised))
+    again.commit()
+    assert conn.execute("SELECT count(*), sum(value), min(run_id) FROM usage").fetchone()[:] == (100, 701, 2)
+    change = conn.execute("SELECT old_value, new_value, old_run_id, new_run_id FROM usage_change").fetchall()
+    assert [tuple(c) for c in change] == [(7, 8, 1, 2)]
+
+
+def test_rollback_drops_what_was_not_committed(conn: sqlite3.Connection) -> None:
+    writer = RunWriter(conn, "s", 1, pause=0)
+    writer.write(page(rows(10)))
+    writer.rollback()
+    assert conn.execute("SELECT count(*) FROM usage").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM sync_page").fetchone()[0] == 0
+    assert writer.total_pages == 0
+
+
+def test_withdraw_missing_deletes_only_this_windows_figures_from_other_runs(conn: sqlite3.Connection) -> None:
+    conn.executemany("INSERT INTO usage VALUES ('s', ?, ?, 'calls', 5, 0, 0)",
+                     [("old", "2022-01-01"), ("old", "2022-01-10"), ("old", "2022-01-20")])
+    conn.execute("INSERT INTO usage VALUES ('other', 'old', '2022-01-10', 'calls', 5, 0, 0)")
+    writer = RunWriter(conn, "s", 1, pause=0)
+    writer.write(page([["new", "2022-01-10", "calls", 1]]))
+    writer.commit()
+    assert writer.withdraw_missing("2022-01-05", "2022-01-15") == 1
+    left = conn.execute("SELECT source, app_id, day FROM usage ORDER BY 1, 2, 3").fetchall()
+    assert [tuple(r) for r in left] == [("other", "old", "2022-01-10"), ("s", "new", "2022-01-10"),
+                                        ("s", "old", "2022-01-01"), ("s", "old", "2022-01-20")]
+    assert conn.execute("SELECT app_id, day, new_value FROM usage_change").fetchall()[0][:] == (
+        "old", "2022-01-10", None)
