@@ -504,3 +504,13 @@ def test_revised_and_withdrawn_figures_are_served_and_counted(client: httpx.Clie
     assert [r for r in after if r[0] == "app-0-2" and r[1] == "2022-12-29"] == []
     assert len(after) == len(before) - 2 == ep.data.usage_rows()
     assert totals["app-0-1"]["records"] == sum(r[3] for r in after if r[0] == "app-0-1" and r[2] == "records")
+
+
+def test_string_counts_keep_their_values(faulty: DemoEndpoint, client: httpx.Client) -> None:
+    plain = client.get(f"{faulty.feed_url}/usage", params={"limit": 6}).json()["rows"]
+    faulty.faults.add("string_counts,times=0")
+    texts = client.get(f"{faulty.feed_url}/usage", params={"limit": 6}).json()["rows"]
+    assert [r[3] for r in texts[:3]] == [str(plain[0][3]), f"0{plain[1][3]}", f"{plain[2][3]}.0"]
+    assert [int(float(r[3])) for r in texts] == [r[3] for r in plain]
+    x = client.get(f"{faulty.x_url}/2/usage/tweets").json()["data"]["daily_client_app_usage"][0]["usage"]
+    assert x[1]["usage"].startswith("0") and x[2]["usage"].endswith(".0")

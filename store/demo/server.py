@@ -615,7 +615,20 @@ def _rewrite(fault: Fault, answer: _Answer, query: dict[str, str]) -> _Answer:
         items = apps[0]["usage"] if apps else []
         count_at = (items[0], "usage") if items else None
         id_at = (apps[0], "client_app_id") if apps else None
-    if bad is not None and count_at is not None:
+    if kind == "string_counts":
+        forms = (str, lambda v: f"0{v}", lambda v: f"{v}.0")
+        if answer.family == "rows":
+            for i, row in enumerate(items):
+                row[3] = forms[i % 3](row[3])
+        elif answer.family == "x":
+            for app in apps:
+                for i, entry in enumerate(app["usage"]):
+                    entry["usage"] = forms[i % 3](int(entry["usage"]))
+        elif answer.family == "data":
+            for i, item in enumerate(items):
+                for limit in item.get("limits", []):
+                    limit["max"] = forms[i % 3](limit["max"])
+    elif bad is not None and count_at is not None:
         count_at[0][count_at[1]] = bad
     elif kind == "missing_id" and id_at is not None:
         container, key = id_at
