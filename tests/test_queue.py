@@ -1,0 +1,266 @@
+"""The review queue: filter syntax, sorts, lazy paging, positions, next unreviewed."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from store import queue
+from store.db import connect, transaction
+from store.errors import ConfigError, FilterError
+from store.queue import QueueQuery, parse_filter
+from store.queue_summary import refresh_all
+
+STATUSES = ["candidate", "confirmed", "dismissed", "needs_info", "resolved"]
+CATEGORIES = ["volume_cap", "rate_limit", "missing_use_case", "government_end_user"]
+NAMES = ["North Wind", "South Pole", "East & West", "100% Data", "under_score", "[bold red]x[/]",
+         "\x1b[31mRED\x1b[0m", "O'Hara; DROP TABLE consumer; --", "Ünïcode Ltd"]
+
+
+@pytest.fixture
+def conn(tmp_path: Path) -> sqlite3.Connection:
+    """A database of 400 consumers with random findings; the summary refreshed."""
+    c = connect(tmp_path / "q.db")
+    rnd = random.Random(3)
+    with transaction(c):
+        c.execute("INSERT INTO tier (id, name) VALUES ('gold', 'Gold'), ('basic', 'Basic')")
+        for i in range(400):
+            c.execute("INSERT INTO consumer (id, legal_name, tier_id) VALUES (?, ?, ?)",
+                      (f"c{i:03d}", f"{rnd.choice(NAMES)} {rnd.randint(0, 9)}", rnd.choice(["gold", "basic", None])))
+            for _ in range(rnd.choice([0, 0, 0, 1, 2])):
+                c.execute(
+                    "INSERT INTO finding (consumer_id, category, period, period_start, period_end, status,"
+                    " rule_id, ratio, detected_at, updated_at) VALUES (?, ?, '2022', '2022-01-01', '2022-12-31',"
+                    " ?, 'r', ?, 't', 't')",
+                    (f"c{i:03d}", rnd.choice(CATEGORIES), rnd.choice(STATUSES),
+                     rnd.choice([None, 1.5, 2.0, 10.0, 12.5, round(rnd.uniform(1, 30), 2)])))
+        refresh_all(c)
+    return c
+
+
+def reference(conn: sqlite3.Connection, query: QueueQuery) -> list[str]:
+    """The queue computed the slow, obvious way in Python."""
+    rows = conn.execute("SELECT id, legal_name, tier_id, worst_ratio, review_state FROM consumer").fetchall()
+    findings = conn.execute("SELECT consumer_id, status, category FROM finding").fetchall()
+    f = query.filter
+
+    def keep(r: sqlite3.Row) -> bool:
+        if f.statuses or f.categories:
+            if not any(fc == r[0] and (not f.statuses or fs in f.statuses)
+                       and (not f.categories or cat in f.categories) for fc, fs, cat in findings):
+                return False
+        if f.min_ratio is not None and r[3] < f.min_ratio:
+            return False
+        if f.tiers and (r[2] or "").lower() not in [t.lower() for t in f.tiers]:
+            return False
+        if f.states and r[4] not in f.states:
+            return False
+        if any(n.lower() not in r[1].lower() for n in f.names):
+            return False
+        return all(i.lower() in r[0].lower() for i in f.ids)
+
+    rank = {"open": 0, "decided": 1, "clear": 2}
+    keys = {
+        "severity": lambda r: (-r[3], r[0]),
+        "overage": lambda r: (r[3], _desc(r[0])),
+        "name": lambda r: (r[1], r[0]),
+        "status": lambda r: (rank[r[4]], -r[3], r[0]),
+    }
+    out = sorted((r for r in rows if keep(r)), key=keys[query.sort])
+    if query.reverse:
+        out.reverse()
+    return [r[0] for r in out]
+
+
+class _desc(str):
+    def __lt__(self, other: str) -> bool:  # type: ignore[override]
+        return str.__gt__(self, other)
+
+
+def ids(rows: list[queue.QueueRow]) -> list[str]:
+    return [r.consumer_id for r in rows]
+
+
+# --- filter syntax ---------------------------------------------------------
+
+
+def test_filter_fields_and_prefixes() -> None:
+    f = parse_filter('status:cand category:volume over:10x name:north tier:Gold state:open "wind ltd" id:c01')
+    assert f.statuses == ("candidate",)
+    assert f.categories == ("volume_cap",)
+    assert f.min_ratio == 10.0
+    assert f.tiers == ("Gold",)
+    assert f.states == ("open",)
+    assert f.names == ("north", "wind ltd")
+    assert f.ids == ("c01",)
+    assert parse_filter("over:10").min_ratio == 10.0
+    assert parse_filter("over:150%").min_ratio == 1.5
+    assert parse_filter("category:gov").categories == ("government_end_user",)
+    assert parse_filter("status:needs-info").statuses == ("needs_info",)
+    assert parse_filter("status:candidate,needs status:confirmed").statuses == ("candidate", "needs_info", "confirmed")
+    assert parse_filter('name:"north wind"').names == ("north wind",)
+    assert parse_filter("  ").is_empty
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("colour:red", "valid fields: status"),
+    ("status:maybe", "valid: candidate, confirmed"),
+    ("category:zzz", "valid: volume_cap"),
+    ("over:lots", "over:10x"),
+    ("over:-1", "zero or more"),
+    ('name:"north', "close the quote"),
+    ("status:", "has no value"),
+    ("status:c", "ambiguous"),
+])
+def test_bad_filters_say_what_is_valid(text: str, needle: str) -> None:
+    with pytest.raises(FilterError) as info:
+        parse_filter(text)
+    assert needle in str(info.value)
+    assert info.value.title == "Bad filter"
+    assert isinstance(info.value, ConfigError)
+
+
+def test_unknown_sort_is_refused() -> None:
+    with pytest.raises(FilterError, match="valid: severity"):
+        QueueQuery(sort="colour")
+
+
+# --- order and paging -------------------------------------------------------
+
+
+@pytest.mark.parametrize("sort", list(queue.SORTS))
+@pytest.mark.parametrize("reverse", [False, True])
+def test_paging_walks_the_whole_order(conn: sqlite3.Connection, sort: str, reverse: bool) -> None:
+    q = QueueQuery(sort=sort, reverse=reverse)
+    expected = reference(conn, q)
+    assert queue.count(conn, q) == len(expected) == 400
+    for step in (1, 7, 50, 400):
+        got: list[str] = []
+        for offset in range(0, 410, step):
+            got += ids(queue.page(conn, q, offset, step))
+        assert got == expected, step
+
+
+@pytest.mark.parametrize("sort", list(queue.SORTS))
+def test_jumps_to_any_offset(conn: sqlite3.Connection, sort: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A small "near" distance makes far jumps read from the end or walk from an anchor.
+    monkeypatch.setattr(queue, "_NEAR", 5)
+    q = QueueQuery(sort=sort)
+    expected = reference(conn, q)
+    rnd = random.Random(5)
+    offsets = [399, 0, 398, 200, 201, 17, 390, 60, 395] + [rnd.randrange(400) for _ in range(30)]
+    for offset in offsets:
+        assert ids(queue.page(conn, q, offset, 6)) == expected[offset:offset + 6], offset
+    assert queue.page(conn, q, 400, 10) == []
+    assert queue.page(conn, q, 5000, 10) == []
+
+
+FILTERS = [
+    "status:candidate", "status:confirmed", "category:volume", "status:candidate category:volume",
+    "status:dismissed category:rate", "over:10x", "over:2 state:decided", "state:open", "state:clear",
+    "tier:gold", "tier:GOLD status:needs", "north", "name:north 3", "id:c01", "name:%", "name:_",
+    "status:candidate,needs_info over:1.5",
+]
+
+
+@pytest.mark.parametrize("text", FILTERS)
+@pytest.mark.parametrize("sort", ["severity", "status"])
+def test_filters_match_the_reference(conn: sqlite3.Connection, text: str, sort: str,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(queue, "_NEAR", 3)
+    q = QueueQuery(parse_filter(text), sort=sort)
+    expected = reference(conn, q)
+    assert queue.count(conn, q) == len(expected)
+    got: list[str] = []
+    for offset in range(0, len(expected) + 5, 9):
+        got += ids(queue.page(conn, q, offset, 9))
+    assert got == expected
+    # Reading the tail first (from the end) gives the same rows.
+    if len(expected) > 10:
+        fresh = connect(conn.execute("PRAGMA database_list").fetchone()[2])
+        tail = ids(queue.page(fresh, q, len(expected) - 4, 4))
+        assert tail == expected[-4:]
+        fresh.close()
+
+
+def test_status_and_category_apply_to_the_same_finding(conn: sqlite3.Connection) -> None:
+    with transaction(conn):
+        conn.execute("INSERT INTO consumer (id, legal_name) VALUES ('mixed', 'Mixed')")
+        conn.execute("INSERT INTO finding (consumer_id, category, period, period_start, period_end, status,"
+                     " detected_at, updated_at) VALUES ('mixed', 'volume_cap', 'p', 'a', 'b', 'dismissed', 't', 't'),"
+                     " ('mixed', 'rate_limit', 'p', 'a', 'b', 'candidate', 't', 't')")
+    shown = ids(queue.page(conn, QueueQuery(parse_filter("status:candidate category:volume id:mixed")), 0, 10))
+    assert shown == []
+    shown = ids(queue.page(conn, QueueQuery(parse_filter("status:candidate category:rate id:mixed")), 0, 10))
+    assert shown == ["mixed"]
+
+
+def test_position_of(conn: sqlite3.Connection) -> None:
+    for sort in queue.SORTS:
+        q = QueueQuery(sort=sort)
+        expected = reference(conn, q)
+        for cid in expected[::23] + [expected[-1]]:
+            assert queue.position_of(conn, q, cid) == expected.index(cid)
+    q = QueueQuery(parse_filter("state:open"))
+    hidden = reference(conn, QueueQuery(parse_filter("state:clear")))[0]
+    assert queue.position_of(conn, q, hidden) is None
+    assert queue.position_of(conn, q, "no-such-consumer") is None
+
+
+@pytest.mark.parametrize("sort", ["severity", "name", "status"])
+def test_next_unreviewed_both_ways(conn: sqlite3.Connection, sort: str) -> None:
+    q = QueueQuery(sort=sort)
+    order = reference(conn, q)
+    state = dict(conn.execute("SELECT id, review_state FROM consumer").fetchall())
+    open_at = [i for i, cid in enumerate(order) if state[cid] == "open"]
+    assert len(open_at) > 5
+    for here in (-1, 0, open_at[0], open_at[2] + 1, 200, open_at[-1], 399):
+        after = [i for i in open_at if i > here]
+        assert queue.next_unreviewed(conn, q, here, 1) == (after[0] if after else None), here
+        before = [i for i in open_at if i < here]
+        assert queue.next_unreviewed(conn, q, here, -1) == (before[-1] if before else None), here
+    # Past the end, backwards finds the last one.
+    assert queue.next_unreviewed(conn, q, 10_000, -1) == open_at[-1]
+
+
+def test_rows_carry_a_verdict_with_a_word(conn: sqlite3.Connection) -> None:
+    rows = queue.page(conn, QueueQuery(), 0, 400)
+    verdicts = {r.verdict for r in rows}
+    assert verdicts <= {"● open", "▲ violation", "✓ decided", "· clear"}
+    for r in rows:
+        violation = conn.execute("SELECT count(*) FROM finding WHERE consumer_id = ? AND status = 'confirmed'",
+                                 (r.consumer_id,)).fetchone()[0]
+        if r.review_state == "open":
+            assert r.verdict == "● open"
+        elif violation:
+            assert r.verdict == "▲ violation"
+        else:
+            assert r.verdict == ("✓ decided" if r.review_state == "decided" else "· clear")
+
+
+def test_hostile_names_are_data(conn: sqlite3.Connection) -> None:
+    rows = queue.page(conn, QueueQuery(parse_filter('name:"DROP TABLE"'), sort="name"), 0, 100)
+    assert rows and all(r.legal_name.startswith("O'Hara; DROP TABLE consumer; --") for r in rows)
+    rows = queue.page(conn, QueueQuery(parse_filter("name:[bold")), 0, 100)
+    assert rows and all(r.legal_name.startswith("[bold red]x[/]") for r in rows)
+    rows = queue.page(conn, QueueQuery(parse_filter("name:\x1b[31m")), 0, 100)
+    assert rows and all(r.legal_name.startswith("\x1b[31mRED\x1b[0m") for r in rows)
+    # LIKE wildcards in a filter match themselves only.
+    assert {r.legal_name[:9] for r in queue.page(conn, QueueQuery(parse_filter("name:%")), 0, 400)} == {"100% Data"}
+    assert queue.count(conn, QueueQuery()) == 400
+
+
+def test_changes_by_another_connection_show_up(conn: sqlite3.Connection) -> None:
+    q = QueueQuery()
+    before = queue.count(conn, q)
+    first = queue.page(conn, q, 0, 5)
+    other = connect(conn.execute("PRAGMA database_list").fetchone()[2])
+    with transaction(other):
+        other.execute("INSERT INTO consumer (id, legal_name, worst_ratio, review_state, open_findings)"
+                      " VALUES ('newcomer', 'Newcomer', 999, 'open', 1)")
+    other.close()
+    assert queue.count(conn, q) == before + 1
+    assert ids(queue.page(conn, q, 0, 5)) == ["newcomer"] + ids(first)[:4]
