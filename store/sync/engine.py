@@ -53,7 +53,7 @@ from store.sync.adapters import adapter_for
 from store.sync.events import (
     PageFailed, PageStored, Retrying, SourceFinished, SourceResult, SourceStarted, SyncEvent,
 )
-from store.sync.fetch import Cancelled, FetchFailed, PageFetcher, Sleep
+from store.sync.fetch import Cancelled, FetchFailed, PageFetcher, Sleep, request_auth
 from store.sync.writer import LATEST_DAY_FACT, PageOutcome, RunWriter, Turns
 
 __all__ = ["sync_all", "sync_source", "SourceResult", "SyncEvent", "FIRST_SYNC_DAYS"]
@@ -85,8 +85,7 @@ def sync_all(db_path: str | os.PathLike[str], config: Config, *, clock: Clock = 
             known = ", ".join(sorted(config.sources)) or "none"
             raise ConfigError(f"unknown source {name!r} (configured: {known})")
         source = config.sources[name]
-        token_for(source)
-        adapter_for(source)
+        request_auth(adapter_for(source), token_for(source))
     cancel = cancel or threading.Event()
     results = []
     for name in names:

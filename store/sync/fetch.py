@@ -111,6 +111,7 @@ class PageFetcher:
         self.on_retry = on_retry
         self._token = token
         self._headers = {"Accept": "application/json", **adapter.auth_headers(token)}
+        self._auth = request_auth(adapter, token)
 
     def url_of(self, request: Request) -> str:
         """The URL of ``request`` as it may be stored and shown."""
@@ -134,7 +135,8 @@ class PageFetcher:
             fetched_at = iso(self.clock())
             status: int | None = None
             try:
-                with self.client.stream("GET", url, params=list(request.params), headers=self._headers) as response:
+                with self.client.stream("GET", url, params=list(request.params), headers=self._headers,
+                                        auth=self._auth) as response:
                     status = response.status_code
                     if 200 <= status < 300:
                         try:
@@ -180,6 +182,13 @@ class PageFetcher:
             elif self.cancel.wait(wait):
                 raise Cancelled()
             waited += wait
+
+
+def request_auth(adapter: Adapter, token: str | None) -> httpx.Auth | None:
+    """The adapter's per-request signing (``SignsRequests``, e.g. AWS SigV4), if it
+    has one; may raise ``ConfigError`` (credentials missing)."""
+    signer = getattr(adapter, "request_auth", None)
+    return signer(token) if signer is not None else None
 
 
 def _read(response: httpx.Response, limit: int, *, truncate: bool = False) -> bytes:
