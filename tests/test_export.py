@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
+import store
 from notes_case import CASE_ID, CLOCK, HOSTILE_ID, HOSTILE_NAME, seed
 from store.config import NotesConfig
 from store.errors import ExportError
@@ -57,7 +58,9 @@ def _check_golden(path: Path, name: str) -> None:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_export_matches_golden_file(conn, tmp_path: Path, fmt: str) -> None:
+def test_export_matches_golden_file(conn, tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A release bump must not rewrite every golden file: pin the version the exports carry.
+    monkeypatch.setattr(store, "__version__", "0.0.0+golden")
     result = _export(conn, tmp_path / "out", fmt)
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     expected = ["findings.csv"] if fmt == "csv" else [f"note-1-northwind-analytics.{fmt}"]
