@@ -36,7 +36,7 @@ from markupsafe import Markup  # jinja2's own dependency
 import store
 from store.clock import Clock, iso
 from store.config import NotesConfig
-from store.db import transaction
+from store.db import connect, transaction
 from store.domain import CATEGORIES
 from store.errors import ExportError, StoreError, WardenError
 from store.notes import (
@@ -338,10 +338,13 @@ def _render(conn: sqlite3.Connection, notes: list[Note], fmt: str, *, made_at: d
     return files, warnings
 
 
-def export_notes(conn: sqlite3.Connection, *, fmt: str, out_dir: Path | str, consumer_id: str | None = None,
-                 status: str | None = None, force: bool = False, reviewer: str, clock: Clock,
-                 config: NotesConfig | None = None) -> ExportResult:
+def export_notes(conn: sqlite3.Connection | str | os.PathLike[str], *, fmt: str, out_dir: Path | str,
+                 consumer_id: str | None = None, status: str | None = None, force: bool = False, reviewer: str,
+                 clock: Clock, config: NotesConfig | None = None) -> ExportResult:
     """Export notes (md, html, eml, json) or their findings (csv) into ``out_dir``.
+
+    ``conn`` is an open connection or the database's path (opened and closed here,
+    e.g. from a worker thread).
 
     Which notes: see :func:`store.notes.notes_for` (a consumer's latest note; every
     note in ``status``; or every ready/exported note). Writes one file per note
@@ -352,6 +355,13 @@ def export_notes(conn: sqlite3.Connection, *, fmt: str, out_dir: Path | str, con
     and its files, and (note formats) marks the notes exported and their confirmed
     findings audit_requested in the decision log.
     """
+    if not isinstance(conn, sqlite3.Connection):
+        own = connect(conn)
+        try:
+            return export_notes(own, fmt=fmt, out_dir=out_dir, consumer_id=consumer_id, status=status, force=force,
+                                reviewer=reviewer, clock=clock, config=config)
+        finally:
+            own.close()
     config = config or NotesConfig()
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r} (one of {', '.join(FORMATS)})")

@@ -288,3 +288,9 @@ def test_a_note_citing_a_finding_dismissed_since_is_not_exported(conn, tmp_path:
     assert not (tmp_path / "out").exists()
     draft_note(conn, CASE_ID, reviewer="ana", clock=CLOCK, config=CONFIG)
     assert _export(conn, tmp_path / "out", "md").findings_requested == (1, 4)
+
+
+def test_export_takes_a_database_path_too(conn, tmp_path: Path) -> None:
+    result = export_notes(tmp_path / "warden.db", fmt="md", out_dir=tmp_path / "out", consumer_id=CASE_ID,
+                          reviewer="ana", clock=CLOCK, config=CONFIG)
+    assert result.notes_exported == (1,) and note_for(conn, CASE_ID).status == "exported"
