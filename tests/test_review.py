@@ -1,0 +1,437 @@
+"""Review decisions: what each action writes, the hash chain, undo, conflicts, bulk, detail."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from store import review
+from store.clock import fixed_clock
+from store.db import connect, transaction
+from store.errors import ConflictError, DecisionRefused
+from store.review import (
+    bulk_decide,
+    confirm_violation,
+    consumer_detail,
+    dismiss,
+    mark_needs_info,
+    open_manual_finding,
+    undo_last,
+    usage_series,
+    verify_chain,
+)
+
+CLOCK = fixed_clock(datetime(2023, 1, 2, 9, 30, tzinfo=timezone.utc))
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """Two consumers: ``north`` (two apps, three findings) and ``south`` (one finding)."""
+    path = tmp_path / "review.db"
+    c = connect(path)
+    with transaction(c):
+        c.execute("INSERT INTO tier (id, name, agreement_version) VALUES ('gold', 'Gold', 'v2')")
+        c.executemany("INSERT INTO tier_limit VALUES ('gold', ?, ?, ?)",
+                      [("calls", "day", 1000), ("calls", "month", 20000), ("records", "year", 10**9)])
+        c.execute("INSERT INTO tier_clause VALUES ('gold', 'volume_cap', '§3.1')")
+        c.execute("INSERT INTO consumer (id, legal_name, tier_id, notice_contact) VALUES"
+                  " ('north', 'North Ltd', 'gold', 'legal@north.example'), ('south', 'South Ltd', 'gold', NULL)")
+        c.executemany("INSERT INTO app VALUES ('feed', ?, ?, ?, ?)", [
+            ("a1", "north", "App one", "Dashboards"), ("a2", "north", "App two", None), ("s1", "south", "S", None)])
+        c.executemany("INSERT INTO usage VALUES ('feed', ?, ?, ?, ?, 1, 1)", [
+            ("a1", "2022-01-01", "calls", 5000), ("a1", "2022-01-02", "calls", 700),
+            ("a2", "2022-01-01", "calls", 100), ("a2", "2022-02-01", "calls", 50),
+            ("a1", "2022-01-01", "records", 9), ("a2", "2021-12-31", "calls", 1)])
+        for consumer, category, ratio in [("north", "volume_cap", 5.0), ("north", "rate_limit", 3.0),
+                                          ("north", "missing_use_case", None), ("south", "volume_cap", 1.2)]:
+            c.execute(
+                "INSERT INTO finding (consumer_id, category, period, period_start, period_end, rule_id, metric,"
+                " actual, limit_value, ratio, figures, detected_at, updated_at)"
+                " VALUES (?, ?, '2022', '2022-01-01', '2022-12-31', ?, 'calls', 10, 2, ?, ?, 't0', 't0')",
+                (consumer, category, category, ratio, json.dumps({"apps": {"a1": 10}})))
+        from store.queue_summary import refresh_all
+        refresh_all(c)
+    c.close()
+    return path
+
+
+@pytest.fixture
+def conn(db: Path) -> sqlite3.Connection:
+    c = connect(db)
+    yield c
+    c.close()
+
+
+def finding_row(conn: sqlite3.Connection, fid: int) -> dict[str, object]:
+    return dict(conn.execute("SELECT status, severity, category, version FROM finding WHERE id = ?",
+                             (fid,)).fetchone())
+
+
+def log(conn: sqlite3.Connection) -> list[dict[str, object]]:
+    return [dict(r) for r in conn.execute("SELECT * FROM decision ORDER BY id")]
+
+
+def summary(conn: sqlite3.Connection, cid: str) -> tuple[float, int, str]:
+    return tuple(conn.execute("SELECT worst_ratio, open_findings, review_state FROM consumer WHERE id = ?",
+                              (cid,)).fetchone())  # type: ignore[return-value]
+
+
+# --- actions ----------------------------------------------------------------
+
+
+def test_confirm_writes_the_finding_and_one_entry_per_field(conn: sqlite3.Connection) -> None:
+    written = confirm_violation(conn, 1, reviewer="alice", severity="critical", reason="8x the cap",
+                                clock=CLOCK, category="circumvention", expected_version=1)
+    assert finding_row(conn, 1) == {"status": "confirmed", "severity": "critical", "category": "circumvention",
+                                    "version": 2}
+    entries = log(conn)
+    assert [(e["field"], e["old_value"], e["new_value"]) for e in entries] == [
+        ("status", "candidate", "confirmed"), ("severity", "medium", "critical"),
+        ("category", "volume_cap", "circumvention")]
+    assert {e["reviewer"] for e in entries} == {"alice"}
+    assert {e["reason"] for e in entries} == {"8x the cap"}
+    assert {e["at"] for e in entries} == {"2023-01-02T09:30:00Z"}
+    assert {e["action_id"] for e in entries} == {entries[0]["id"]}
+    assert [d.id for d in written] == [e["id"] for e in entries]
+    # Confirming keeps the consumer's place in the queue; two findings still open.
+    assert summary(conn, "north") == (5.0, 2, "open")
+
+
+def test_dismiss_needs_a_reason_and_other_needs_text(conn: sqlite3.Connection) -> None:
+    with pytest.raises(DecisionRefused, match="valid: false_positive"):
+        dismiss(conn, 4, reviewer="bob", reason_code="because", clock=CLOCK)
+    with pytest.raises(DecisionRefused, match="written out"):
+        dismiss(conn, 4, reviewer="bob", reason_code="other", reason_text="  ", clock=CLOCK)
+    assert log(conn) == []
+    dismiss(conn, 4, reviewer="bob", reason_code="other", reason_text="test account", clock=CLOCK)
+    assert finding_row(conn, 4)["status"] == "dismissed"
+    assert log(conn)[0]["reason"] == "other: test account"
+    assert summary(conn, "south") == (0.0, 0, "decided")
+
+
+def test_needs_info_keeps_the_consumer_open(conn: sqlite3.Connection) -> None:
+    for fid in (1, 2, 3):
+        mark_needs_info(conn, fid, reviewer="carol", reason="asked the account team", clock=CLOCK)
+    assert summary(conn, "north") == (5.0, 3, "open")
+    assert [e["new_value"] for e in log(conn)] == ["needs_info"] * 3
+
+
+def test_confirm_without_reason_or_with_bad_severity_is_refused(conn: sqlite3.Connection) -> None:
+    with pytest.raises(DecisionRefused):
+        confirm_violation(conn, 1, reviewer="a", severity="high", reason=" ", clock=CLOCK)
+    with pytest.raises(DecisionRefused, match="valid: info"):
+        confirm_violation(conn, 1, reviewer="a", severity="urgent", reason="x", clock=CLOCK)
+    assert log(conn) == [] and finding_row(conn, 1)["version"] == 1
+
+
+def test_a_status_that_cannot_follow_is_refused(conn: sqlite3.Connection) -> None:
+    dismiss(conn, 1, reviewer="a", reason_code="duplicate", clock=CLOCK)
+    with pytest.raises(DecisionRefused, match="dismissed; it cannot become needs_info"):
+        mark_needs_info(conn, 1, reviewer="a", clock=CLOCK, expected_version=2)
+    # Without a version the reviewer most likely saw an older state: a conflict.
+    with pytest.raises(ConflictError):
+        mark_needs_info(conn, 1, reviewer="a", clock=CLOCK)
+    assert len(log(conn)) == 1
+
+
+# --- conflicts ----------------------------------------------------------------
+
+
+def test_second_reviewer_is_told_it_changed_under_them(db: Path) -> None:
+    alice, bob = connect(db), connect(db)
+    seen = finding_row(alice, 1)["version"]
+    dismiss(bob, 1, reviewer="bob", reason_code="within_allowance", clock=CLOCK, expected_version=seen)
+    with pytest.raises(ConflictError) as info:
+        confirm_violation(alice, 1, reviewer="alice", severity="high", reason="over", clock=CLOCK,
+                          expected_version=seen)
+    current = info.value.current
+    assert current["status"] == "dismissed" and current["reviewer"] == "bob"
+    assert current["reason"] == "within_allowance" and current["version"] == 2
+    assert "bob" in str(info.value) and "dismissed" in str(info.value)
+    assert [e["reviewer"] for e in log(alice)] == ["bob"]
+    assert finding_row(alice, 1)["status"] == "dismissed"
+    alice.close(), bob.close()
+
+
+RACE = textwrap.dedent("""
+    import sys, time, os
+    from datetime import datetime, timezone
+    sys.path.insert(0, {root!r})
+    from store.clock import fixed_clock
+    from store.db import connect, transaction
+    from store.errors import ConflictError
+    from store.review import record_decision, dismiss
+    db, who, go = sys.argv[1], sys.argv[2], sys.argv[3]
+    clock = fixed_clock(datetime(2023, 1, 2, tzinfo=timezone.utc))
+    conn = connect(db)
+    while not os.path.exists(go):
+        time.sleep(0.005)
+    for i in range(40):
+        with transaction(conn):
+            record_decision(conn, subject="note", subject_id=i, field="status", old="draft", new="ready",
+                            reason=who, reviewer=who, clock=clock)
+    try:
+        dismiss(conn, 2, reviewer=who, reason_code="duplicate", clock=clock, expected_version=1)
+        print("won")
+    except ConflictError as exc:
+        print("conflict", exc.current["reviewer"])
+""")
+
+
+def test_two_processes_neither_fork_the_chain_nor_both_win(db: Path, tmp_path: Path) -> None:
+    script = tmp_path / "race.py"
+    script.write_text(RACE.format(root=str(ROOT)))
+    go = tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, str(script), str(db), who, str(go)], stdout=subprocess.PIPE,
+                              text=True) for who in ("alice", "bob")]
+    go.touch()
+    outs = [p.communicate(timeout=120)[0].split() for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert sorted(o[0] for o in outs) == ["conflict", "won"]
+    winner = "alice" if outs[0][0] == "won" else "bob"
+    loser_out = outs[1] if winner == "alice" else outs[0]
+    assert loser_out == ["conflict", winner]
+    conn = connect(db)
+    report = verify_chain(conn)
+    assert report.ok and report.checked == 81
+    assert [e["id"] for e in log(conn)] == list(range(1, 82))
+    conn.close()
+
+
+# --- undo ---------------------------------------------------------------------
+
+
+def test_undo_restores_the_action_as_new_entries(conn: sqlite3.Connection) -> None:
+    dismiss(conn, 2, reviewer="alice", reason_code="duplicate", clock=CLOCK)
+    confirm_violation(conn, 1, reviewer="alice", severity="high", reason="over", clock=CLOCK)
+    dismiss(conn, 4, reviewer="bob", reason_code="duplicate", clock=CLOCK)
+    first = undo_last(conn, reviewer="alice", clock=CLOCK)
+    assert first is not None and first.undoes == 2 and first.field == "status"
+    assert finding_row(conn, 1) == {"status": "candidate", "severity": "medium", "category": "volume_cap",
+                                    "version": 3}
+    undo_entries = [e for e in log(conn) if e["undoes"]]
+    assert [(e["undoes"], e["field"], e["old_value"], e["new_value"]) for e in undo_entries] == [
+        (2, "status", "confirmed", "candidate"), (3, "severity", "high", "medium")]
+    # Undoing again does not undo the undo: it reaches alice's earlier dismissal.
+    second = undo_last(conn, reviewer="alice", clock=CLOCK)
+    assert second is not None and second.undoes == 1
+    assert finding_row(conn, 2)["status"] == "candidate"
+    assert finding_row(conn, 1)["status"] == "candidate"
+    # Nothing left for alice; bob's decision is untouched.
+    assert undo_last(conn, reviewer="alice", clock=CLOCK) is None
+    assert finding_row(conn, 4)["status"] == "dismissed"
+    assert summary(conn, "north") == (5.0, 3, "open")
+    assert verify_chain(conn).ok
+
+
+def test_undo_refuses_when_someone_changed_it_since(conn: sqlite3.Connection) -> None:
+    mark_needs_info(conn, 1, reviewer="alice", clock=CLOCK)
+    confirm_violation(conn, 1, reviewer="bob", severity="high", reason="seen", clock=CLOCK)
+    with pytest.raises(ConflictError, match="bob"):
+        undo_last(conn, reviewer="alice", clock=CLOCK)
+    assert finding_row(conn, 1)["status"] == "confirmed"
+    assert len(log(conn)) == 3
+
+
+# --- manual findings ----------------------------------------------------------
+
+
+def test_open_a_finding_by_hand(conn: sqlite3.Connection) -> None:
+    with pytest.raises(DecisionRefused, match="evidence"):
+        open_manual_finding(conn, "south", category="government_end_user", severity="high", evidence=" ",
+                            reviewer="alice", clock=CLOCK)
+    with pytest.raises(DecisionRefused, match="cannot be opened by hand"):
+        open_manual_finding(conn, "south", category="volume_cap", severity="high", evidence="x",
+                            reviewer="alice", clock=CLOCK)
+    with pytest.raises(DecisionRefused, match="no consumer"):
+        open_manual_finding(conn, "nobody", category="restricted_use", severity="high", evidence="x",
+                            reviewer="alice", clock=CLOCK)
+    f = open_manual_finding(conn, "south", category="government_end_user", severity="high",
+                            evidence="Press release: data shared with a ministry", reviewer="alice", clock=CLOCK,
+                            period_start="2022-03-01", period_end="2022-03-31")
+    assert (f.status, f.rule_id, f.manual, f.period) == ("candidate", None, True, "2022-03-01..2022-03-31")
+    assert f.evidence == "Press release: data shared with a ministry"
+    entry = log(conn)[-1]
+    assert (entry["subject_id"], entry["old_value"], entry["new_value"]) == (f.id, None, "candidate")
+    assert summary(conn, "south")[1:] == (2, "open")
+    # Undoing the opening dismisses it (nothing is deleted).
+    undo_last(conn, reviewer="alice", clock=CLOCK)
+    assert finding_row(conn, f.id)["status"] == "dismissed"
+    assert verify_chain(conn).ok
+
+
+# --- bulk -----------------------------------------------------------------------
+
+
+def test_bulk_decides_a_consumers_open_findings_as_one_action(conn: sqlite3.Connection) -> None:
+    written = bulk_decide(conn, action="dismiss", consumer_ids=["north"], reason_code="out_of_scope",
+                          reviewer="alice", clock=CLOCK)
+    assert [d.subject_id for d in written] == [1, 2, 3]
+    assert {d.action_id for d in written} == {written[0].id}
+    assert summary(conn, "north") == (0.0, 0, "decided")
+    undo_last(conn, reviewer="alice", clock=CLOCK)
+    assert [finding_row(conn, i)["status"] for i in (1, 2, 3)] == ["candidate"] * 3
+
+
+def test_bulk_with_one_conflict_changes_nothing(conn: sqlite3.Connection) -> None:
+    dismiss(conn, 2, reviewer="bob", reason_code="duplicate", clock=CLOCK)
+    before = len(log(conn))
+    with pytest.raises(ConflictError):
+        bulk_decide(conn, action="confirm", finding_ids=[1, 2, 4], severity="high", reason="over",
+                    reviewer="alice", clock=CLOCK, expected_versions={1: 1, 2: 1, 4: 1})
+    assert len(log(conn)) == before
+    assert finding_row(conn, 1)["status"] == "candidate" and finding_row(conn, 4)["status"] == "candidate"
+    with pytest.raises(DecisionRefused, match="severity"):
+        bulk_decide(conn, action="confirm", finding_ids=[1], reason="x", reviewer="a", clock=CLOCK)
+
+
+# --- the chain ------------------------------------------------------------------
+
+
+def _fill(conn: sqlite3.Connection) -> None:
+    confirm_violation(conn, 1, reviewer="alice", severity="high", reason="over", clock=CLOCK)
+    dismiss(conn, 4, reviewer="bob", reason_code="duplicate", clock=CLOCK)
+    mark_needs_info(conn, 2, reviewer="carol", clock=CLOCK)
+    undo_last(conn, reviewer="bob", clock=CLOCK)     # entries 1..5
+
+
+def _raw(db: Path) -> sqlite3.Connection:
+    """A plain sqlite3 connection with the append-only triggers dropped, as a tamperer would."""
+    raw = sqlite3.connect(db, isolation_level=None)
+    raw.execute("DROP TRIGGER decision_no_update")
+    raw.execute("DROP TRIGGER decision_no_delete")
+    return raw
+
+
+def test_chain_verifies_and_starts_from_zeros(conn: sqlite3.Connection) -> None:
+    assert verify_chain(conn) == review.ChainReport(True, 0)
+    _fill(conn)
+    entries = log(conn)
+    assert entries[0]["prev_hash"] == "0" * 64
+    for before, after in zip(entries, entries[1:]):
+        assert after["prev_hash"] == before["hash"]
+    canonical = json.dumps({k: entries[2][k] for k in review.HASHED_FIELDS}, sort_keys=True,
+                           separators=(",", ":"), ensure_ascii=False)
+    assert entries[2]["hash"] == hashlib.sha256(canonical.encode()).hexdigest()
+    assert verify_chain(conn) == review.ChainReport(True, 5)
+
+
+def test_the_log_refuses_updates_and_deletes(conn: sqlite3.Connection) -> None:
+    _fill(conn)
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("UPDATE decision SET reason = 'x' WHERE id = 1")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("DELETE FROM decision WHERE id = 1")
+
+
+@pytest.mark.parametrize("field, value", [("reason", "nothing to see"), ("new_value", "resolved"),
+                                          ("reviewer", "mallory"), ("at", "2022-01-01T00:00:00Z")])
+def test_an_edited_entry_is_named(db: Path, field: str, value: str) -> None:
+    conn = connect(db)
+    _fill(conn)
+    conn.close()
+    raw = _raw(db)
+    raw.execute(f"UPDATE decision SET {field} = ? WHERE id = 3", (value,))
+    raw.close()
+    conn = connect(db)
+    report = verify_chain(conn)
+    assert (report.ok, report.first_bad_id, report.checked) == (False, 3, 2)
+    assert "edited" in (report.why or "")
+    conn.close()
+
+
+def test_a_rewritten_hash_is_named(db: Path) -> None:
+    conn = connect(db)
+    _fill(conn)
+    entry = log(conn)[2]
+    conn.close()
+    entry["reason"] = "forged"
+    raw = _raw(db)
+    raw.execute("UPDATE decision SET reason = 'forged', hash = ? WHERE id = 3", (review.entry_hash(entry),))
+    raw.close()
+    conn = connect(db)
+    report = verify_chain(conn)
+    assert (report.ok, report.first_bad_id) == (False, 3)
+    assert "rewritten" in (report.why or "")
+    conn.close()
+
+
+def test_a_removed_entry_is_named(db: Path) -> None:
+    conn = connect(db)
+    _fill(conn)
+    conn.close()
+    raw = _raw(db)
+    raw.execute("DELETE FROM decision WHERE id = 2")
+    raw.close()
+    conn = connect(db)
+    report = verify_chain(conn)
+    assert (report.ok, report.first_bad_id) == (False, 3)
+    assert "#2" in (report.why or "") and "missing" in (report.why or "")
+    conn.close()
+
+
+@pytest.mark.parametrize("field", review.HASHED_FIELDS)
+def test_every_hashed_field_changes_the_hash(field: str) -> None:
+    entry = {"at": "2023-01-01T00:00:00Z", "reviewer": "a", "subject": "finding", "subject_id": 1,
+             "field": "status", "old_value": "candidate", "new_value": "confirmed", "reason": "r",
+             "undoes": None, "action_id": 1, "prev_hash": "0" * 64}
+    changed = dict(entry, **{field: 2 if isinstance(entry[field], int) else "other"})
+    assert review.entry_hash(entry) != review.entry_hash(changed)
+
+
+# --- the detail pane --------------------------------------------------------------
+
+
+def test_consumer_detail(conn: sqlite3.Connection) -> None:
+    confirm_violation(conn, 1, reviewer="alice", severity="high", reason="over", clock=CLOCK)
+    with transaction(conn):
+        conn.execute("INSERT INTO note (consumer_id, template, subject, body, created_at, updated_at)"
+                     " VALUES ('north', 't', 'Audit request', ?, 't1', 't1')",
+                     ("# Audit request\n\nDear North,\n\nline 3\nline 4\nline 5\nline 6\nline 7\n",))
+    d = consumer_detail(conn, "north")
+    assert d is not None
+    assert (d.legal_name, d.tier_id, d.notice_contact, d.review_state) == ("North Ltd", "gold",
+                                                                           "legal@north.example", "open")
+    assert d.tier is not None and d.tier.limit("calls", "day") == 1000 and d.tier.clauses == {"volume_cap": "§3.1"}
+    apps = {a.app_id: a for a in d.apps}
+    assert (apps["a1"].calls, apps["a1"].records, apps["a1"].declared_use_case) == (5700, 9, "Dashboards")
+    assert (apps["a2"].calls, apps["a2"].records, apps["a2"].first_day) == (151, None, "2021-12-31")
+    assert d.totals == {"calls": 5851, "records": 9}
+    assert [f.id for f in d.findings] == [2, 3, 1]      # open ones first, worst first
+    assert d.findings[0].figures == {"apps": {"a1": 10}}
+    assert [x.field for x in d.decisions] == ["severity", "status"]   # newest first
+    assert d.note is not None and d.note.first_lines[:2] == ["# Audit request", "Dear North,"]
+    assert len(d.note.first_lines) == 6
+    within = consumer_detail(conn, "north", start="2022-01-01", end="2022-01-31")
+    assert within is not None and within.totals["calls"] == 5800
+    assert consumer_detail(conn, "nobody") is None
+
+
+def test_usage_series_per_day_and_month_with_the_limit(conn: sqlite3.Connection) -> None:
+    days = usage_series(conn, "north", "calls", "2022-01-01", "2022-12-31")
+    assert days.points == [("2022-01-01", 5100), ("2022-01-02", 700), ("2022-02-01", 50)]
+    assert days.limit == 1000
+    months = usage_series(conn, "north", "calls", "2022-01-01", "2022-12-31", grain="month")
+    assert months.points == [("2022-01", 5800), ("2022-02", 50)] and months.limit == 20000
+    years = usage_series(conn, "north", "records", "2021-01-01", "2022-12-31", grain="year")
+    assert years.points == [("2022", 9)] and years.limit == 10**9
+    assert usage_series(conn, "south", "calls", "2022-01-01", "2022-12-31").points == []
+    with pytest.raises(DecisionRefused):
+        usage_series(conn, "north", "calls", "2022-01-01", "2022-12-31", grain="week")  # type: ignore[arg-type]
+
+
+def test_store_review_never_needs_a_terminal() -> None:
+    out = subprocess.run([sys.executable, "-c", "import sys, store.review, store.queue;"
+                          "print(any(m.split('.')[0] in ('textual', 'tui') for m in sys.modules))"],
+                         cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.stdout.strip() == "False"
