@@ -626,10 +626,11 @@ def note_context(conn: sqlite3.Connection, consumer_id: str, finding_ids: Iterab
     def totals_of(segment: Period) -> dict[str, Any]:
         key = {"start": segment.start.isoformat(), "end": segment.end.isoformat()}
         total = {f["metric"]: f["value"] for f in evidence["figures"] if f["source"] is None and f["period"] == key}
-        calls, records = total.get(METRIC_CALLS, 0), total.get(METRIC_RECORDS, 0)
+        # None (no figure stored) is not 0: "missing is not zero".
+        calls, records = total.get(METRIC_CALLS), total.get(METRIC_RECORDS)
         return {**_period_vars(segment), "calls": calls, "records": records,
-                "calls_more_than": more_than(calls) if calls > 0 else None,
-                "records_more_than": more_than(records) if records > 0 else None}
+                "calls_more_than": more_than(calls) if calls else None,
+                "records_more_than": more_than(records) if records else None}
 
     headline = {"start": period.start.isoformat(), "end": period.end.isoformat()}
     per_app = {(f["source"], f["app_id"], f["metric"]): f["value"] for f in evidence["figures"]
@@ -638,7 +639,7 @@ def note_context(conn: sqlite3.Connection, consumer_id: str, finding_ids: Iterab
     for app in consumer["apps"]:
         key = (app["source"], app["app_id"])
         apps.append({**app, "label": app["name"] or app["app_id"],
-                     "calls": per_app.get((*key, METRIC_CALLS), 0), "records": per_app.get((*key, METRIC_RECORDS), 0)})
+                     "calls": per_app.get((*key, METRIC_CALLS)), "records": per_app.get((*key, METRIC_RECORDS))})
 
     labels = {(a["source"], a["app_id"]): a["name"] or a["app_id"] for a in consumer["apps"]}
     evidence_rows = []

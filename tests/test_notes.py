@@ -175,6 +175,8 @@ def test_hostile_names_cannot_inject_markdown(conn) -> None:
     row = next(line for line in note.body.splitlines() if "onerror" in line and "evil\\-app" not in line
                and "evil-app" in line)
     assert row.replace("\\|", "").count("|") == 4
+    # No records figure is stored for it: the table says so instead of showing 0.
+    assert "| 59 | no data |" in note.body and "retrieved more than" not in note.body
 
 
 def test_redraft_replaces_open_note_and_exported_note_starts_a_new_one(conn) -> None:
