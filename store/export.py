@@ -235,6 +235,7 @@ def note_eml(note: Note, legal_name: str, contact: str | None, *, html: str, bun
     msg["Message-ID"] = f"<warden.note-{note.id}.v{note.version}.{body_hash[:16]}@{_message_domain(config.sender)}>"
     msg["X-Unsent"] = "1"    # Outlook, Thunderbird and Apple Mail open the file as a draft to edit and send
     msg["X-Warden-Note"] = f"{note.id}; version {note.version}; sha256 {body_hash}"
+    msg["X-Mailer"] = f"warden {store.__version__}"
     msg.set_content(plain_text(note.body), subtype="plain", charset="utf-8", cte="quoted-printable")
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
     msg.add_attachment(bundle, maintype="application", subtype="json", filename=f"{note_stem(note)}.json")
