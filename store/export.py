@@ -200,7 +200,9 @@ def _decisions(conn: sqlite3.Connection, note: Note) -> list[dict[str, Any]]:
 
 def _recipient(legal_name: str, contact: str | None) -> Address | None:
     """The notice contact as one mail address, or None when it is not exactly one."""
-    if not contact:
+    # Exactly one "@": older email.utils parsers can be steered to another address
+    # by crafted input (CVE-2023-27043); a notice contact never needs two.
+    if not contact or contact.count("@") != 1:
         return None
     parsed = email.utils.getaddresses([clean_text(contact)])
     if len(parsed) != 1 or not parsed[0][1] or "@" not in parsed[0][1]:

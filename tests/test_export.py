@@ -294,3 +294,18 @@ def test_export_takes_a_database_path_too(conn, tmp_path: Path) -> None:
     result = export_notes(tmp_path / "warden.db", fmt="md", out_dir=tmp_path / "out", consumer_id=CASE_ID,
                           reviewer="ana", clock=CLOCK, config=CONFIG)
     assert result.notes_exported == (1,) and note_for(conn, CASE_ID).status == "exported"
+
+
+@pytest.mark.parametrize(("contact", "expected"), [
+    ("legal@northwind.example", "Northwind Analytics Ltd <legal@northwind.example>"),
+    ("Legal Dept <legal@northwind.example>", "Legal Dept <legal@northwind.example>"),
+    ("a@b.example, c@d.example", None),
+    ("alice@example.org)<bob@example.org>", None),
+    ("call our office", None),
+])
+def test_eml_recipient_is_exactly_one_address_or_none(conn, tmp_path: Path, contact: str, expected: str | None) -> None:
+    conn.execute("UPDATE consumer SET notice_contact = ? WHERE id = ?", (contact, CASE_ID))
+    _export(conn, tmp_path / "out", "eml")
+    msg = email.message_from_bytes((tmp_path / "out" / "note-1-northwind-analytics.eml").read_bytes(),
+                                   policy=email.policy.default)
+    assert (str(msg["To"]) if msg["To"] is not None else None) == expected
