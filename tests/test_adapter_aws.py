@@ -176,3 +176,41 @@ def test_requests_to_aws_are_signed_with_sigv4(monkeypatch: pytest.MonkeyPatch) 
     assert "/eu-west-1/apigateway/aws4_request" in authorization
     assert "wJalrXUtnFEMI" not in authorization and "X-Amz-Date" in seen[0].headers
     assert json.dumps(dict(seen[0].headers)).count("EXAMPLEKEY") == 0
+
+
+# Arbitrary JSON, and pages that are nearly right: parse returns well-typed rows or
+# rejects the page; never any other exception.
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    max_leaves=25,
+)
+COUNT = st.one_of(JSON, st.sampled_from(["200", "010", "62.0", "-1", 2**64, 5]))
+
+
+def check_parse(chain: str, request: Request, body: object) -> None:
+    try:
+        page = adapter().parse(chain, request, body, WINDOW)
+    except PageRejected as rejected:
+        assert rejected.path.startswith("$")
+        return
+    for app_id, day, metric, value in page.usage:
+        assert isinstance(app_id, str) and app_id and metric == "calls"
+        assert date.fromisoformat(day) and type(value) is int and 0 <= value < 2**63
+    assert all(isinstance(v, str) for v in page.facts.values())
+    assert all(isinstance(a.app_id, str) for a in page.apps)
+
+
+@settings(max_examples=150, deadline=None)
+@given(body=JSON, chain=st.sampled_from(["plan", "keys", "usage/2022-01"]))
+def test_parse_of_arbitrary_json_returns_rows_or_rejects_the_page(body: object, chain: str) -> None:
+    check_parse(chain, usage_request(), body)
+
+
+@settings(max_examples=150, deadline=None)
+@given(values=st.dictionaries(st.text(max_size=6), st.lists(st.lists(COUNT, max_size=3), max_size=3), max_size=3),
+       position=st.one_of(st.none(), JSON))
+def test_parse_of_nearly_right_usage_pages(values: dict[str, object], position: object) -> None:
+    check_parse("usage/2022-01", usage_request(), {"startDate": "2022-01-30", "values": values, "position": position})

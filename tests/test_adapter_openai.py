@@ -151,3 +151,43 @@ def test_over_http_with_a_mock_transport() -> None:
             request = parsed.next
     assert len(seen) == 2 and seen[0].headers["Authorization"] == "Bearer sk-admin"
     assert ("key_abc", "2024-11-02", "calls", 9) in rows and len(rows) == 6
+
+
+# Arbitrary JSON, and pages that are nearly right: parse returns well-typed rows or
+# rejects the page; never any other exception.
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    max_leaves=25,
+)
+COUNT = st.one_of(JSON, st.sampled_from(["200", "010", "62.0", "-1", 2**64, 5]))
+
+
+def check_parse(body: object) -> None:
+    try:
+        parsed = adapter().parse("completions/2024-11", first_request(), body, WINDOW)
+    except PageRejected as rejected:
+        assert rejected.path.startswith("$")
+        return
+    for app_id, day, metric, value in parsed.usage:
+        assert isinstance(app_id, str) and app_id and metric in ("calls", "input_tokens", "output_tokens")
+        assert date.fromisoformat(day) and type(value) is int and 0 <= value
+    assert parsed.next is None or any(k == "page" for k, _ in parsed.next.params)
+
+
+@settings(max_examples=150, deadline=None)
+@given(body=JSON)
+def test_parse_of_arbitrary_json_returns_rows_or_rejects_the_page(body: object) -> None:
+    check_parse(body)
+
+
+@settings(max_examples=150, deadline=None)
+@given(starts=st.lists(st.one_of(st.integers(-10, 2**40), JSON), max_size=3),
+       counts=st.lists(st.tuples(st.one_of(st.text(max_size=4), JSON), COUNT, COUNT, COUNT), max_size=3),
+       more=st.one_of(st.booleans(), JSON), cursor=st.one_of(st.text(max_size=5), JSON))
+def test_parse_of_nearly_right_pages(starts: list[object], counts: list[tuple[object, ...]], more: object,
+                                     cursor: object) -> None:
+    buckets = [{"start_time": start, "results": [result(key, a, b, c) for key, a, b, c in counts]} for start in starts]
+    check_parse({"data": buckets, "has_more": more, "next_page": cursor})
