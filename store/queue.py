@@ -37,7 +37,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
-from store.domain import CATEGORIES, FINDING_STATUSES
+from store.domain import CATEGORIES, FINDING_STATUSES, OPEN_STATUSES
 from store.errors import FilterError
 
 # ---------------------------------------------------------------------------
@@ -192,9 +192,12 @@ def _where(flt: QueueFilter, *, findings: bool = True) -> tuple[list[str], list[
     if flt.tiers:
         conds.append(f"lower(tier_id) IN ({','.join('?' * len(flt.tiers))})")
         params.extend(t.lower() for t in flt.tiers)
-    if flt.states:
-        conds.append(f"review_state IN ({','.join('?' * len(flt.states))})")
-        params.extend(flt.states)
+    states = _states(flt)
+    if states is not None and (flt.states or states == ("open",)):
+        # Stated, or implied by open statuses: then the consumer_by_state range is
+        # exactly the matches' region, in severity order, from either end.
+        conds.append(f"review_state IN ({','.join('?' * len(states))})")
+        params.extend(states)
     for name in flt.names:
         conds.append("legal_name LIKE ? ESCAPE '\\'")
         params.append(_like(name))
@@ -202,6 +205,21 @@ def _where(flt: QueueFilter, *, findings: bool = True) -> tuple[list[str], list[
         conds.append("id LIKE ? ESCAPE '\\'")
         params.append(_like(ident))
     return conds, params
+
+
+def _states(flt: QueueFilter, only_open: bool = False) -> tuple[str, ...] | None:
+    """The queue states a match can be in (None: any), from ``state:`` and what the
+    finding conditions imply (a candidate finding makes its consumer open)."""
+    allowed = set(flt.states) if flt.states else set(REVIEW_STATES)
+    if flt.statuses and set(flt.statuses) <= set(OPEN_STATUSES):
+        allowed &= {"open"}
+    elif flt.statuses or flt.categories:
+        allowed &= {"open", "decided"}
+    if only_open:
+        allowed &= {"open"}
+    if allowed == set(REVIEW_STATES):
+        return None
+    return tuple(s for s in REVIEW_STATES if s in allowed)
 
 
 def _source(flt: QueueFilter, driven: bool) -> tuple[str, list[Any], list[str], list[Any]]:
@@ -322,17 +340,20 @@ def _key(cols: Sequence[_Col], r: Sequence[Any]) -> Key:
 # the rows after K split into index ranges read one after another.
 
 
-def _ranges(cols: Sequence[_Col], after: Key | None) -> Iterator[tuple[list[str], list[Any], Sequence[_Col]]]:
+def _ranges(cols: Sequence[_Col], after: Key | None,
+            allowed: tuple[str, ...] | None = None) -> Iterator[tuple[list[str], list[Any], Sequence[_Col]]]:
     """(conditions, params, order columns) of the index ranges following ``after``, in order.
 
     After key (k1, k2, k3) come: c1 = k1 AND c2 = k2 AND c3 past k3; then
     c1 = k1 AND c2 past k2; then c1 past k1. Each is one seek in the matching
     index, where a single ``OR`` of them would scan. An enumerated column is read
-    one value at a time.
+    one value at a time, skipping values the filter excludes (``allowed``).
     """
     if after is None:
         if cols and cols[0].enum is not None:
             for value in cols[0].enum:
+                if allowed is not None and value not in allowed:
+                    continue
                 yield [f"{cols[0].sql} = ?"], [value], cols[1:]
         else:
             yield [], [], cols
@@ -343,6 +364,8 @@ def _ranges(cols: Sequence[_Col], after: Key | None) -> Iterator[tuple[list[str]
         col = cols[j]
         if col.enum is not None:
             for value in col.enum[col.enum.index(after[j]) + 1:]:
+                if allowed is not None and value not in allowed:
+                    continue
                 yield conds + [f"{col.sql} = ?"], params + [value], cols[j + 1:]
         else:
             yield conds + [f"{col.sql} {'<' if col.desc else '>'} ?"], params + [after[j]], cols[j:]
@@ -353,14 +376,26 @@ def _order_by(cols: Sequence[_Col]) -> str:
 
 
 def _read(conn: sqlite3.Connection, query: QueueQuery, after: Key | None, skip: int, limit: int,
-          backwards: bool = False, extra: tuple[list[str], list[Any]] = ([], [])) -> list[Sequence[Any]]:
-    """``limit`` raw rows after ``skip`` matching rows past ``after``, in (possibly reversed) order."""
+          backwards: bool = False, only_open: bool = False) -> list[Sequence[Any]]:
+    """``limit`` raw rows after ``skip`` matching rows past ``after``, in (possibly
+    reversed) order; ``only_open``: only consumers with something to decide."""
     cols = query.columns(backwards)
-    source, sparams, fconds, fparams = _source(query.filter, driven=backwards)
-    fconds = fconds + extra[0]
-    fparams = fparams + extra[1]
+    flt = query.filter
+    allowed = _states(flt, only_open)
+    if only_open:
+        # Open consumers are few: read them from consumer_by_state (sorting them
+        # if the order is not that index's) instead of walking the order past
+        # every decided or clear consumer.
+        source, sparams = "consumer INDEXED BY consumer_by_state", []
+        fconds, fparams = _where(flt)
+        fconds = fconds + ["review_state = 'open'"]
+    else:
+        # From the far end, sparse finding matches are cheaper to reach from the
+        # findings, unless they are all open (consumer_by_state holds exactly those).
+        driven = backwards and allowed != ("open",)
+        source, sparams, fconds, fparams = _source(flt, driven=driven)
     out: list[Sequence[Any]] = []
-    for conds, params, order in _ranges(cols, after):
+    for conds, params, order in _ranges(cols, after, allowed):
         if len(out) >= limit:
             break
         where = " AND ".join(conds + fconds) or "1"
@@ -433,6 +468,11 @@ def count(conn: sqlite3.Connection, query: QueueQuery) -> int:
     flt = query.filter
     if flt.is_empty:
         (n,) = conn.execute("SELECT count(*) FROM consumer").fetchone()
+    elif not (flt.min_ratio is not None or flt.tiers or flt.states or flt.names or flt.ids):
+        # Only finding conditions: count distinct consumers in the finding index.
+        fconds, fparams = _finding_where(flt, alias="finding")
+        (n,) = conn.execute(f"SELECT count(DISTINCT consumer_id) FROM finding WHERE {' AND '.join(fconds)}",
+                            fparams).fetchone()
     else:
         source, sparams, conds, params = _source(flt, driven=True)
         where = " AND ".join(conds) or "1"
@@ -495,7 +535,7 @@ def position_of(conn: sqlite3.Connection, query: QueueQuery, consumer_id: str) -
     back = query.columns(backwards=True)
     source, sparams, conds, params = _source(query.filter, driven=True)
     before = 0
-    for rconds, rparams, _order in _ranges(back, _key(back, found)):
+    for rconds, rparams, _order in _ranges(back, _key(back, found), _states(query.filter)):
         where = " AND ".join(rconds + conds) or "1"
         (n,) = conn.execute(f"SELECT count(*) FROM {source} WHERE {where}", sparams + rparams + params).fetchone()
         before += n
@@ -520,7 +560,7 @@ def next_unreviewed(conn: sqlite3.Connection, query: QueueQuery, from_offset: in
             return None
     elif backwards:
         return None
-    rows = _read(conn, query, after, 0, 1, backwards=backwards, extra=(["review_state = 'open'"], []))
+    rows = _read(conn, query, after, 0, 1, backwards=backwards, only_open=True)
     if not rows:
         return None
     return position_of(conn, query, rows[0][0])

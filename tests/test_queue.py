@@ -12,7 +12,7 @@ from store import queue
 from store.db import connect, transaction
 from store.errors import ConfigError, FilterError
 from store.queue import QueueQuery, parse_filter
-from store.queue_summary import refresh_all
+from store.queue_summary import refresh_all, refresh_summary
 
 STATUSES = ["candidate", "confirmed", "dismissed", "needs_info", "resolved"]
 CATEGORIES = ["volume_cap", "rate_limit", "missing_use_case", "government_end_user"]
@@ -192,6 +192,7 @@ def test_status_and_category_apply_to_the_same_finding(conn: sqlite3.Connection)
         conn.execute("INSERT INTO finding (consumer_id, category, period, period_start, period_end, status,"
                      " detected_at, updated_at) VALUES ('mixed', 'volume_cap', 'p', 'a', 'b', 'dismissed', 't', 't'),"
                      " ('mixed', 'rate_limit', 'p', 'a', 'b', 'candidate', 't', 't')")
+        refresh_summary(conn, ["mixed"])
     shown = ids(queue.page(conn, QueueQuery(parse_filter("status:candidate category:volume id:mixed")), 0, 10))
     assert shown == []
     shown = ids(queue.page(conn, QueueQuery(parse_filter("status:candidate category:rate id:mixed")), 0, 10))

@@ -105,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         line(f"sort {sort}: first page (cold)", med, worst)
         med, worst, _ = timed(fresh(lambda c, q=q: queue.page(c, q, total - PAGE, PAGE)), runs)
         line(f"sort {sort}: last page (cold)", med, worst)
+        med, worst, pos = timed(lambda q=q: queue.next_unreviewed(conn, q, total // 2, 1), runs)
+        line(f"sort {sort}: next unreviewed from the middle", med, worst, f"-> {pos}")
+        med, worst, pos = timed(lambda q=q: queue.next_unreviewed(conn, q, total // 2, -1), runs)
+        line(f"sort {sort}: previous unreviewed from the middle", med, worst, f"-> {pos}")
 
     for text in ["status:candidate", "category:volume", "status:candidate category:volume", "over:10x",
                  "state:open", "tier:pro", "name:north", "name:zzzz-nothing", "status:confirmed over:5"]:
