@@ -9,8 +9,9 @@ What it holds (deterministic for a given --seed):
   a year of huge usage, and a few consumers with hostile names (markup, escapes);
 - about ``--usage-rows`` usage rows: a full year (2022) of calls + records for an
   evenly spread subset of apps, written in primary-key order;
-- findings for ``--finding-fraction`` of consumers (mostly candidates, some
-  already decided, with decisions in the hash-chained log), and the queue
+- findings for every consumer with usage (the top of the queue, up to 40x over)
+  and for ``--finding-fraction`` of the others (borderline), mostly candidates,
+  some already decided with decisions in the hash-chained log; the queue
   summary refreshed for them.
 
 It writes the schema through :func:`store.db.connect` and then bulk-loads with
@@ -146,25 +147,29 @@ def build(out: Path, consumers: int, usage_rows: int, finding_fraction: float, s
     conn.execute("COMMIT")
     timings["usage"] = time.perf_counter() - t
 
-    # Findings for every n-th consumer; some already decided.
+    # Findings: every consumer with a usage history (ratios up to 40x, so the top
+    # of the queue has charts to draw) plus every n-th other consumer (borderline,
+    # 1-2x); mostly candidates, some decided below.
     t = time.perf_counter()
-    every = max(1, round(1 / finding_fraction)) if finding_fraction > 0 else 0
+    every = max(1, round(1 / finding_fraction)) if finding_fraction > 0 else consumers + 1
     conn.execute("BEGIN")
-    if every:
-        conn.execute(
-            "INSERT INTO finding (consumer_id, category, period, period_start, period_end, severity, status,"
-            " rule_id, metric, actual, limit_value, ratio, figures, dedupe_key, detected_at, updated_at)"
-            " WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + ? FROM n WHERE i + ? < ?)"
-            " SELECT printf('c%07d', i),"
-            "   CASE i % 3 WHEN 0 THEN 'volume_cap' WHEN 1 THEN 'rate_limit' ELSE 'missing_use_case' END,"
-            "   '2022', '2022-01-01', '2022-12-31', 'medium', 'candidate',"
-            "   CASE i % 3 WHEN 0 THEN 'volume_cap' WHEN 1 THEN 'rate_limit' ELSE 'missing_use_case' END,"
-            "   CASE WHEN i % 3 = 2 THEN NULL ELSE 'calls' END,"
-            "   CASE WHEN i % 3 = 2 THEN NULL ELSE 1000000 * (100 + (i * 7919) % 3900) / 100 END,"
-            "   CASE WHEN i % 3 = 2 THEN NULL ELSE 1000000 END,"
-            "   CASE WHEN i % 3 = 2 THEN NULL ELSE (100 + (i * 7919) % 3900) / 100.0 END,"
-            "   '{}', printf('gen|%d', i), '2023-01-01T01:00:00Z', '2023-01-01T01:00:00Z'"
-            " FROM n", (every, every, consumers))
+    conn.execute(
+        "INSERT INTO finding (consumer_id, category, period, period_start, period_end, severity, status,"
+        " rule_id, metric, actual, limit_value, ratio, figures, dedupe_key, detected_at, updated_at)"
+        " WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?),"
+        " r(i, ratio) AS (SELECT i, CASE WHEN i % ? = 0 THEN (100 + (i * 7919) % 3900) / 100.0"
+        "                          ELSE 1.0 + ((i * 31) % 100) / 100.0 END"
+        "                 FROM n WHERE i % ? = 0 OR i % ? = 0)"
+        " SELECT printf('c%07d', i),"
+        "   CASE i % 3 WHEN 0 THEN 'volume_cap' WHEN 1 THEN 'rate_limit' ELSE 'missing_use_case' END,"
+        "   '2022', '2022-01-01', '2022-12-31', 'medium', 'candidate',"
+        "   CASE i % 3 WHEN 0 THEN 'volume_cap' WHEN 1 THEN 'rate_limit' ELSE 'missing_use_case' END,"
+        "   CASE WHEN i % 3 = 2 THEN NULL ELSE 'calls' END,"
+        "   CASE WHEN i % 3 = 2 THEN NULL ELSE CAST(ratio * 1000000 AS INTEGER) END,"
+        "   CASE WHEN i % 3 = 2 THEN NULL ELSE 1000000 END,"
+        "   CASE WHEN i % 3 = 2 THEN NULL ELSE ratio END,"
+        "   '{}', printf('gen|%d', i), '2023-01-01T01:00:00Z', '2023-01-01T01:00:00Z'"
+        " FROM r", (consumers, stride, stride, every))
     conn.execute(
         "INSERT INTO finding (consumer_id, category, period, period_start, period_end, severity, status, rule_id,"
         " metric, actual, limit_value, ratio, figures, dedupe_key, detected_at, updated_at) VALUES"
