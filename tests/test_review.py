@@ -435,3 +435,32 @@ def test_store_review_never_needs_a_terminal() -> None:
                           "print(any(m.split('.')[0] in ('textual', 'tui') for m in sys.modules))"],
                          cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.stdout.strip() == "False"
+
+
+def test_an_entry_edited_in_the_file_itself_is_named(db: Path) -> None:
+    conn = connect(db)
+    _fill(conn)
+    dismiss(conn, 3, reviewer="dave", reason_code="other", reason_text="distinctive-reason-text", clock=CLOCK)
+    target = log(conn)[-1]["id"]
+    confirm_violation(conn, 2, reviewer="erin", severity="low", reason="a later entry", clock=CLOCK)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    # No SQL at all: flip bytes in the database file, as an editor or a disk would.
+    raw = db.read_bytes()
+    assert raw.count(b"distinctive-reason-text") == 1
+    db.write_bytes(raw.replace(b"distinctive-reason-text", b"distinctive-reason-TEXT"))
+    conn = connect(db)
+    report = verify_chain(conn)
+    assert (report.ok, report.first_bad_id) == (False, target)
+    assert "distinctive-reason-TEXT" in (report.why or "")
+    conn.close()
+
+
+def test_reasons_and_evidence_are_stored_literally(conn: sqlite3.Connection) -> None:
+    hostile = "[bold red]x[/] \x1b[31mred\x1b[0m'; DROP TABLE decision; --"
+    confirm_violation(conn, 1, reviewer="alice", severity="high", reason=hostile, clock=CLOCK)
+    f = open_manual_finding(conn, "north", category="restricted_use", severity="low", evidence=hostile,
+                            reviewer=hostile, clock=CLOCK)
+    assert log(conn)[0]["reason"] == hostile
+    assert f.evidence == hostile and log(conn)[-1]["reviewer"] == hostile
+    assert verify_chain(conn).ok
