@@ -26,7 +26,9 @@ from store.config import Config, SourceConfig
 from store.db import connect
 from store.errors import ConfigError
 from store.sync.engine import _source_lock, sync_all, sync_source
-from store.sync.events import PageFailed, PageStored, Retrying, SourceFinished, SourceStarted, SyncEvent
+from store.sync.events import (
+    PageFailed, PageStored, Retrying, RulesApplied, SourceFinished, SourceStarted, SyncEvent,
+)
 
 sys.path.insert(0, str(Path(__file__).parent))
 from sync_feed import Fault, FeedData, FeedServer  # noqa: E402
@@ -348,8 +350,11 @@ def test_sync_all_applies_the_roster_and_runs_the_rules(tmp_path: Path, server: 
         {"client_app_id": "29183745", "usage": [{"date": "2022-01-20T00:00:00.000Z", "usage": "200"}]}]}}
     config = Config(sources={"feed": feed_source(server),
                              "x": SourceConfig("x", "x-usage", server.root, start=date(2022, 1, 1))})
-    results = sync_all(tmp_path / "w.db", config, clock=CLOCK)
+    events: list[SyncEvent] = []
+    results = sync_all(tmp_path / "w.db", config, clock=CLOCK, on_event=events.append)
     assert [r.status for r in results] == ["ok", "ok"]
+    assert isinstance(events[-1], RulesApplied) and events[-1].created > 0
+    assert "findings created" in events[-1].as_line()
     conn = connect(tmp_path / "w.db")
     # An X app without a roster entry became its own consumer.
     assert conn.execute("SELECT consumer_id FROM app WHERE source = 'x' AND app_id = '29183745'").fetchone()[0] \

@@ -51,7 +51,7 @@ from store.errors import ConfigError, PageRejected, SourceStopped, SyncError
 from store.sync.adapter import Adapter, Request, Window
 from store.sync.adapters import adapter_for
 from store.sync.events import (
-    PageFailed, PageStored, Retrying, SourceFinished, SourceResult, SourceStarted, SyncEvent,
+    PageFailed, PageStored, Retrying, RulesApplied, SourceFinished, SourceResult, SourceStarted, SyncEvent,
 )
 from store.sync.fetch import Cancelled, FetchFailed, PageFetcher, Sleep, request_auth
 from store.sync.writer import LATEST_DAY_FACT, PageOutcome, RunWriter, Turns
@@ -96,25 +96,21 @@ def sync_all(db_path: str | os.PathLike[str], config: Config, *, clock: Clock = 
                                    on_event=on_event, cancel=cancel, sleep=sleep))
     conn = connect(db_path)
     try:
-        _after_sync(conn, config, clock)
+        _after_sync(conn, config, clock, on_event or (lambda event: None))
     finally:
         conn.close()
     return results
 
 
-def _after_sync(conn: Any, config: Config, clock: Clock) -> None:
-    """Roster, then rules. Both belong to store.config / store.rules; imported late
-    so the sync works (and is testable) on its own."""
-    import store.config
+def _after_sync(conn: Any, config: Config, clock: Clock, emit: OnEvent) -> None:
+    """Roster, then rules (store.config and store.rules; imported here because the
+    rules are not needed to sync, and import the sync's neighbours)."""
+    from store.config import apply_config
+    from store.rules import run_rules
 
-    apply_config = getattr(store.config, "apply_config", None)
-    if apply_config is not None:
-        apply_config(conn, config)
-    try:
-        from store.rules import run_rules
-    except ImportError:
-        return
-    run_rules(conn, clock=clock)
+    apply_config(conn, config)
+    result = run_rules(conn, clock=clock)
+    emit(RulesApplied(result.consumers, result.created, result.updated, result.unchanged))
 
 
 def sync_source(db_path: str | os.PathLike[str], source: SourceConfig, *, clock: Clock = system_clock,

@@ -96,6 +96,21 @@ class SourceFinished(SyncEvent):
 
 
 @dataclass(frozen=True)
+class RulesApplied(SyncEvent):
+    """After every source: the roster applied and the rules run over the consumers."""
+
+    consumers: int
+    created: int
+    updated: int
+    unchanged: int
+    kind = "rules_applied"
+
+    def as_line(self) -> str:
+        return (f"rules: {self.consumers:,} consumers checked, {self.created:,} findings created, "
+                f"{self.updated:,} updated, {self.unchanged:,} unchanged")
+
+
+@dataclass(frozen=True)
 class SourceResult:
     """How the sync of one source ended. ``rows``/``pages`` count the whole run
     (a resumed run includes what was stored before the interruption)."""
