@@ -288,6 +288,9 @@ class _Run:
             status, error, crash = self._pump(writer, pending)
             if status == "ok":
                 writer.withdraw_missing(window.start.isoformat(), window.end.isoformat())
+        except KeyboardInterrupt as exc:  # a second Ctrl-C: stop now, resumable like a cancel
+            writer.rollback()
+            status, error, crash = "cancelled", "interrupted; the next sync resumes from the last stored page", exc
         except BaseException as exc:  # the writer itself failed (disk full, ...): record, then re-raise
             writer.rollback()
             status, error, crash = "failed", f"internal error: {type(exc).__name__}: {exc}", exc
