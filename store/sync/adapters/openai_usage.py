@@ -96,11 +96,17 @@ class OpenAIUsage:
         expect(isinstance(buckets, list), "expected a list of buckets", "$.data")
         # (app, day, metric) -> value; buckets of one day (a partial first one) add up.
         figures: dict[tuple[str, str, str], int] = {}
+        # A bucket or a key repeated within a page would be added twice: refused.
+        starts: set[object] = set()
         for i, bucket in enumerate(buckets):
             where = f"$.data[{i}]"
             expect(isinstance(bucket, dict), "expected an object", where)
             expect("start_time" in bucket, "bucket without start_time", f"{where}.start_time")
             day = parse_day(bucket["start_time"], f"{where}.start_time")
+            expect(bucket["start_time"] not in starts, "this bucket's start_time appears twice in the page",
+                   f"{where}.start_time")
+            starts.add(bucket["start_time"])
+            keys: set[str] = set()
             results = bucket.get("results")
             expect(isinstance(results, list), "expected a list of results", f"{where}.results")
             for j, result in enumerate(results):
@@ -108,6 +114,8 @@ class OpenAIUsage:
                 expect(isinstance(result, dict), "expected an object", at)
                 expect("api_key_id" in result, "result without api_key_id (group_by=api_key_id)", f"{at}.api_key_id")
                 app_id = parse_id(result["api_key_id"], f"{at}.api_key_id")
+                expect(app_id not in keys, "this api_key_id appears twice in the bucket", f"{at}.api_key_id")
+                keys.add(app_id)
                 for field, metric in METRICS:
                     expect(field in result, f"result without {field}", f"{at}.{field}")
                     value = parse_count(result[field], f"{at}.{field}")
