@@ -358,7 +358,10 @@ def _ranges(cols: Sequence[_Col], after: Key | None,
         else:
             yield [], [], cols
         return
+    lead_excluded = bool(cols and cols[0].enum is not None and allowed is not None and after[0] not in allowed)
     for j in range(len(cols) - 1, -1, -1):
+        if j >= 1 and lead_excluded:
+            continue   # ranges inside a segment the filter excludes are empty
         conds = [f"{c.sql} = ?" for c in cols[:j]]
         params = list(after[:j])
         col = cols[j]
@@ -563,7 +566,53 @@ def next_unreviewed(conn: sqlite3.Connection, query: QueueQuery, from_offset: in
     rows = _read(conn, query, after, 0, 1, backwards=backwards, only_open=True)
     if not rows:
         return None
-    return position_of(conn, query, rows[0][0])
+    if after is None:
+        return position_of(conn, query, rows[0][0])
+    # Count only the rows between here and there (the jump), not all before it.
+    between = _count_between(conn, query, after, _key(query.columns(), rows[0]), backwards)
+    return from_offset - between - 1 if backwards else from_offset + between + 1
+
+
+def _before(cols: Sequence[_Col], key: Key) -> tuple[str, list[Any]]:
+    """A condition true for rows strictly before ``key`` in the order of ``cols``
+    (not index-friendly: callers bound the scan with ranges)."""
+    terms: list[str] = []
+    params: list[Any] = []
+    for j, col in enumerate(cols):
+        prefix = [f"{c.sql} = ?" for c in cols[:j]]
+        if col.enum is not None:
+            earlier = col.enum[:col.enum.index(key[j])]
+            if not earlier:
+                continue
+            cond = f"{col.sql} IN ({','.join('?' * len(earlier))})"
+            values: list[Any] = list(earlier)
+        else:
+            cond = f"{col.sql} {'>' if col.desc else '<'} ?"
+            values = [key[j]]
+        terms.append("(" + " AND ".join(prefix + [cond]) + ")")
+        params.extend(list(key[:j]) + values)
+    return ("(" + " OR ".join(terms) + ")" if terms else "0"), params
+
+
+def _count_between(conn: sqlite3.Connection, query: QueueQuery, lo: Key, hi: Key, backwards: bool) -> int:
+    """Matching rows strictly between keys ``lo`` and ``hi`` (``lo`` first in the
+    direction of travel); the scan covers only the rows between them."""
+    cols = query.columns(backwards)
+    conds, params = _where(query.filter)
+    before, bparams = _before(cols, hi)
+    lead = cols[0]
+    if lead.enum is not None:
+        upto = lead.enum[:lead.enum.index(hi[0]) + 1]
+        bound, bound_params = f"{lead.sql} IN ({','.join('?' * len(upto))})", list(upto)
+    else:
+        bound, bound_params = f"{lead.sql} {'>=' if lead.desc else '<='} ?", [hi[0]]
+    total = 0
+    for rconds, rparams, _order in _ranges(cols, lo, _states(query.filter)):
+        where = " AND ".join(rconds + [bound, before] + conds)
+        (n,) = conn.execute(f"SELECT count(*) FROM consumer WHERE {where}",
+                            rparams + bound_params + bparams + params).fetchone()
+        total += n
+    return total
 
 
 def _raw_of(conn: sqlite3.Connection, consumer_id: str) -> Sequence[Any]:

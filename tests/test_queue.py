@@ -211,14 +211,17 @@ def test_position_of(conn: sqlite3.Connection) -> None:
     assert queue.position_of(conn, q, "no-such-consumer") is None
 
 
-@pytest.mark.parametrize("sort", ["severity", "name", "status"])
-def test_next_unreviewed_both_ways(conn: sqlite3.Connection, sort: str) -> None:
-    q = QueueQuery(sort=sort)
+@pytest.mark.parametrize("sort", list(queue.SORTS))
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("text", ["", "tier:gold", "status:confirmed,candidate"])
+def test_next_unreviewed_both_ways(conn: sqlite3.Connection, sort: str, reverse: bool, text: str) -> None:
+    q = QueueQuery(parse_filter(text), sort=sort, reverse=reverse)
     order = reference(conn, q)
     state = dict(conn.execute("SELECT id, review_state FROM consumer").fetchall())
     open_at = [i for i, cid in enumerate(order) if state[cid] == "open"]
     assert len(open_at) > 5
-    for here in (-1, 0, open_at[0], open_at[2] + 1, 200, open_at[-1], 399):
+    last = len(order) - 1
+    for here in (-1, 0, open_at[0], open_at[2] + 1, last // 2, open_at[-1], last):
         after = [i for i in open_at if i > here]
         assert queue.next_unreviewed(conn, q, here, 1) == (after[0] if after else None), here
         before = [i for i in open_at if i < here]
