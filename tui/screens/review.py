@@ -163,6 +163,8 @@ KEYS: list[tuple[str, str, str, str, bool]] = [
     ("r", "refresh", "Refresh from the database", "queue.refresh", False),
     ("y", "copy_id", "Copy consumer id", "queue.copy_id", False),
     ("p", "toggle_detail", "Show / hide detail", "view.toggle_detail", False),
+    ("J,ctrl+d", "detail_scroll(1)", "Scroll the detail down", "detail.down", False),
+    ("K,ctrl+u", "detail_scroll(-1)", "Scroll the detail up", "detail.up", False),
     ("t", "chart_grain", "Chart: months / days", "chart.grain", False),
     ("s", "chart_metric", "Chart: next metric", "chart.metric", False),
     ("less_than_sign,comma", "chart_shift(-1)", "Chart: earlier period", "chart.earlier", False),
@@ -252,7 +254,8 @@ class ReviewScreen(Screen[None]):
         if self.sync_state:
             line.append("  sync: ")
             line.append_text(literal(self.sync_state))
-        self.query_one("#status-line", Static).update(line)
+        # Always one line high: no layout needed, so no repaint of the whole screen.
+        self.query_one("#status-line", Static).update(line, layout=False)
 
     # --- the queue -------------------------------------------------------------------
 
@@ -416,6 +419,10 @@ class ReviewScreen(Screen[None]):
     def action_toggle_detail(self) -> None:
         self.toggle_class("-detail-hidden")
         self.call_after_refresh(self._show_columns)
+
+    def action_detail_scroll(self, direction: int) -> None:
+        detail = self.query_one(DetailPane)
+        detail.scroll_to(y=detail.scroll_y + direction * max(1, detail.size.height // 2), animate=False)
 
     # --- chart -----------------------------------------------------------------------
 

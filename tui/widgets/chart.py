@@ -49,15 +49,18 @@ def month_bars(
         if number:
             text.append("\n")
         text.append(label.ljust(label_w) + " ")
-        filled = round(value / scale * bar_w) if value else 0
-        for col in range(bar_w):
-            if limit_col is not None and col == limit_col:
-                text.append("│", limit_style)
-            elif col < filled:
-                beyond = limit_col is not None and col > limit_col
-                text.append("▓" if beyond else "█", over if beyond else bar)
-            else:
-                text.append(" ")
+        filled = min(bar_w, round(value / scale * bar_w)) if value else 0
+        # Runs, not single cells: one span per run keeps rendering cheap.
+        if limit_col is None:
+            text.append("█" * filled, bar)
+            text.append(" " * (bar_w - filled))
+        else:
+            text.append("█" * min(filled, limit_col), bar)
+            text.append(" " * max(0, limit_col - filled))
+            text.append("│", limit_style)
+            beyond = max(0, filled - limit_col - 1)
+            text.append("▓" * beyond, over)
+            text.append(" " * (bar_w - limit_col - 1 - beyond))
         text.append(" " + human(value).rjust(value_w))
         if limit:
             ratio = value / limit
@@ -87,8 +90,10 @@ def day_columns(
         for col, amount in enumerate(eighths):
             fill = min(8, max(0, amount - row * 8))
             beyond = limit is not None and values[col] > limit and row >= (limit_row or 0)
-            if fill == 0 and row == limit_row:
+            if row == limit_row and fill < 8:
                 text.append("┈", limit_style)
+            elif row == limit_row:
+                text.append("╪", over if beyond else limit_style)  # the cap line through a bar
             elif fill and beyond and row > (limit_row or 0):
                 text.append("▓", over)
             else:

@@ -11,11 +11,11 @@ import calendar
 import sqlite3
 from dataclasses import dataclass, field, replace
 
-from rich.table import Table
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.containers import VerticalScroll
-from textual.widgets import Static
+from textual import events
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from store import review
 from store.clock import Clock
@@ -134,27 +134,64 @@ def load_detail(conn: sqlite3.Connection, consumer_id: str, chart: ChartState, *
     )
 
 
-class DetailPane(VerticalScroll, can_focus=False):
-    """The right-hand (or, when narrow, lower) pane."""
+class DetailPane(ScrollView, can_focus=False):
+    """The right-hand (or, when narrow, lower) pane.
 
-    def compose(self) -> ComposeResult:
-        yield Static(id="detail-title", classes="detail-title")
-        yield Static(id="detail-facts")
-        yield Static(id="detail-chart-title", classes="detail-section")
-        yield Static(id="detail-chart")
-        yield Static("Apps", classes="detail-section")
-        yield Static(id="detail-apps")
-        yield Static("Findings", classes="detail-section")
-        yield Static(id="detail-findings")
-        yield Static("Decisions", classes="detail-section")
-        yield Static(id="detail-decisions")
-        yield Static("Note", classes="detail-section")
-        yield Static(id="detail-note")
+    Drawn line by line from strips rendered once per consumer: stepping to the
+    next consumer changes only this widget's lines and virtual size, so the
+    screen is not laid out again (a pane of Static children would be).
+    """
+
+    DEFAULT_CSS = """
+    DetailPane {
+        overflow-x: hidden;
+        overflow-y: auto;
+    }
+    """
+    SECTION = "bold underline"
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._text = Text("")
+        self._lines: list[Strip] = []
+        self._width = 0
+
+    @property
+    def text(self) -> str:
+        """What the pane shows, as plain text (for tests)."""
+        return self._text.plain
+
+    def _put(self, text: Text) -> None:
+        self._text = text
+        self._layout_lines()
+        self.scroll_to(y=0, animate=False, immediate=True)
+        self.refresh()
+
+    def _layout_lines(self) -> None:
+        width = max(1, self.scrollable_content_region.width)
+        self._width = width
+        console = self.app.console
+        options = console.options.update_width(width)
+        self._lines = [Strip(line) for line in console.render_lines(self._text, options, pad=False)]
+        # Rounded up, so most steps keep the same virtual size: a change of it
+        # lays out the whole screen again (and repaints every widget).
+        height = max(self.size.height, -(-len(self._lines) // 16) * 16)
+        self.virtual_size = Size(width, height)
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.scrollable_content_region.width != self._width:
+            self._layout_lines()
+
+    def render_line(self, y: int) -> Strip:
+        index = round(self.scroll_y) + y
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        if index >= len(self._lines):
+            return Strip.blank(width, base)
+        return self._lines[index].crop_extend(0, width, base).apply_style(base)
 
     def show_empty(self, message: str) -> None:
-        self.query_one("#detail-title", Static).update(message)
-        for name in ("facts", "chart-title", "chart", "apps", "findings", "decisions", "note"):
-            self.query_one(f"#detail-{name}", Static).update("")
+        self._put(Text(message))
 
     def show(self, d: Detail | None) -> None:
         if d is None:
@@ -162,40 +199,38 @@ class DetailPane(VerticalScroll, can_focus=False):
             return
         c = d.consumer
         width = max(30, self.scrollable_content_region.width - 1)
-        title = Text(end="")
-        title.append_text(literal(c.legal_name, "bold"))
-        title.append("  ")
-        title.append_text(literal(c.id, "dim"))
-        self.query_one("#detail-title", Static).update(title)
-
-        facts = Text(end="")
+        body = Text(end="")
+        body.append_text(literal(c.legal_name, "bold"))
+        body.append("  ")
+        body.append_text(literal(c.id, "dim"))
+        body.append("\n")
         tier = c.tier.name if c.tier else c.tier_id
         lines = (
             (("tier", tier), ("agreement", c.agreement_version), ("contact", c.notice_contact)),
             (("use case", c.declared_use_case), ("government end users", c.government_end_users)),
         )
-        for n, line in enumerate(lines):
-            if n:
-                facts.append("\n")
+        for line in lines:
             for m, (label, value) in enumerate(line):
-                facts.append(("  " if m else "") + f"{label}: ", "dim")
-                facts.append_text(literal(value) if value else Text("none declared", "italic"))
+                body.append(("  " if m else "") + f"{label}: ", "dim")
+                body.append_text(literal(value) if value else Text("none declared", "italic"))
+            body.append("\n")
         if c.tier and c.tier.limits:
-            facts.append("\nlimits: ", "dim")
-            facts.append(", ".join(f"{human(lim.max_value)} {visible(lim.metric)}/{lim.period}"
-                                   for lim in c.tier.limits))
-        self.query_one("#detail-facts", Static).update(facts)
-
-        self.query_one("#detail-chart-title", Static).update(self._chart_title(d))
+            body.append("limits: ", "dim")
+            body.append(", ".join(f"{human(lim.max_value)} {visible(lim.metric)}/{lim.period}"
+                                  for lim in c.tier.limits))
+            body.append("\n")
+        body.append("\n")
+        body.append_text(self._chart_title(d))
+        body.append("\n")
         if d.chart.grain == "month":
-            chart = month_bars(d.series, d.chart_limit, width)
+            body.append_text(month_bars(d.series, d.chart_limit, width))
         else:
-            chart = day_columns(d.series, d.chart_limit)
-        self.query_one("#detail-chart", Static).update(chart)
-        self.query_one("#detail-apps", Static).update(self._apps(c))
-        self.query_one("#detail-findings", Static).update(self._findings(c))
-        self.query_one("#detail-decisions", Static).update(self._decisions(c))
-        self.query_one("#detail-note", Static).update(self._note(c))
+            body.append_text(day_columns(d.series, d.chart_limit))
+        for title, section in (("Apps", self._apps(c, width)), ("Findings", self._findings(c)),
+                               ("Decisions", self._decisions(c)), ("Note", self._note(c))):
+            body.append(f"\n\n{title}\n", self.SECTION)
+            body.append_text(section)
+        self._put(body)
 
     @staticmethod
     def _chart_title(d: Detail) -> Text:
@@ -219,23 +254,24 @@ class DetailPane(VerticalScroll, can_focus=False):
         return text
 
     @staticmethod
-    def _apps(c: review.ConsumerDetail) -> Table | Text:
+    def _apps(c: review.ConsumerDetail, width: int) -> Text:
+        """A plain-text table (a Rich Table re-measures on every frame; this does not)."""
+        text = Text(no_wrap=True, end="")
         if not c.apps:
-            return Text("no apps", "dim")
-        table = Table(box=None, pad_edge=False, show_edge=False, expand=False)
-        table.add_column("app", overflow="fold")
-        table.add_column("calls", justify="right", no_wrap=True)
-        table.add_column("records", justify="right", no_wrap=True)
-        table.add_column("declared use case", overflow="fold")
-        for app in c.apps:
-            name = f"{app.source}:{app.app_id}"
-            if app.name:
-                name += f" {app.name}"
-            table.add_row(
-                literal(name), human(app.calls), human(app.records),
-                literal(app.declared_use_case) if app.declared_use_case else Text("— none declared", "italic"),
-            )
-        return table
+            text.append("no apps", "dim")
+            return text
+        names = [visible(f"{a.source}:{a.app_id}" + (f" {a.name}" if a.name else "")) for a in c.apps]
+        name_w = max(3, min(max(len(n) for n in names), width - 2 * 9 - 22))
+        text.append(f"{'app':<{name_w}} {'calls':>8} {'records':>8}  declared use case", "dim")
+        for app, name in zip(c.apps, names):
+            text.append("\n")
+            text.append(name[:name_w].ljust(name_w) if len(name) <= name_w else name[: name_w - 1] + "…")
+            text.append(f" {human(app.calls):>8} {human(app.records):>8}  ")
+            if app.declared_use_case:
+                text.append_text(literal(app.declared_use_case))
+            else:
+                text.append("— none declared", "italic")
+        return text
 
     @staticmethod
     def _findings(c: review.ConsumerDetail) -> Text:

@@ -156,6 +156,9 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         # arrives, so a refresh does not flash placeholders.
         self._stale: dict[int, list[Any]] = {}
         self._wanted: set[int] = set()
+        # Rendered lines: the screen repaints the whole queue whenever the detail
+        # beside it changes, so a repaint must cost lookups, not rendering.
+        self._strips: LRUCache[tuple[Any, ...], Strip] = LRUCache(maxsize=512)
 
     # --- data in -------------------------------------------------------------------
 
@@ -269,14 +272,25 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         if page not in self._pages:
             self._want(page)  # stale rows (if any) draw until it arrives
         row = self.row_at(index)
-        if row is None:
-            text = Text(_cell("  …", width), style=self.get_component_rich_style("queue--placeholder"))
-        else:
-            text = self._line(row, width, index == self.cursor)
-        if index == self.cursor:
-            text.stylize(self.get_component_rich_style("queue--cursor"))
-        segments = list(text.render(self.app.console))
-        return Strip(segments).crop_extend(0, width, base).apply_style(base)
+        is_cursor = index == self.cursor
+        key = (row, width, is_cursor, row is not None and row.consumer_id in self.selected, base)
+        strip = self._strips.get(key)
+        if strip is None:
+            if row is None:
+                text = Text(_cell("  …", width), style=self.get_component_rich_style("queue--placeholder"))
+            else:
+                text = self._line(row, width, is_cursor)
+            if is_cursor:
+                text.stylize(self.get_component_rich_style("queue--cursor"))
+            segments = list(text.render(self.app.console))
+            strip = Strip(segments).crop_extend(0, width, base).apply_style(base)
+            if row is not None:
+                self._strips.set(key, strip)
+        return strip
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips.clear()
 
     def _want(self, page: int) -> None:
         if page not in self._wanted:
