@@ -77,6 +77,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import itertools
 import ipaddress
 import json
 import os
@@ -542,24 +543,12 @@ def _kind(value: object) -> str:
 # --- consumers: inline and roster ----------------------------------------------
 
 def _consumer_from(record: Mapping[str, Any], fail: Any) -> ConsumerConfig:
-    """A consumer from an inline table, a JSON object or a CSV row (strings, ``None``
-    for empty cells); ``fail(message)`` builds the error for its location."""
+    """A consumer from an inline table, a JSON object or a CSV row (strings, empty
+    for "not given"); ``fail(message)`` builds the error for its location.
 
-    def text(key: str, *, required: bool = False) -> str | None:
-        value = record.get(key)
-        if isinstance(value, str):
-            value = value.strip() or None
-        if value is None:
-            if required:
-                raise fail(f"missing required field {key!r}")
-            return None
-        if key == "government_end_users" and isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return "; ".join(value) or None
-        if not isinstance(value, str):
-            raise fail(f"{key!r} must be a string, got {_kind(value)}")
-        return value
-
-    apps_value = record.get("apps")
+    Runs once per roster row (hundreds of thousands): kept to plain calls."""
+    get = record.get
+    apps_value = get("apps")
     if apps_value is None or apps_value == "":
         raw_apps: list[Any] = []
     elif isinstance(apps_value, str):
@@ -570,22 +559,37 @@ def _consumer_from(record: Mapping[str, Any], fail: Any) -> ConsumerConfig:
         raise fail(f"'apps' must be a list of \"source:app_id\" strings, got {_kind(apps_value)}")
     apps: list[tuple[str, str]] = []
     for item in raw_apps:
-        if not isinstance(item, str) or ":" not in item:
-            raise fail(f"app {item!r} must be written \"source:app_id\"")
-        source, app_id = item.strip().split(":", 1)
+        source, _, app_id = item.strip().partition(":") if isinstance(item, str) else ("", "", "")
         if not source or not app_id:
             raise fail(f"app {item!r} must be written \"source:app_id\"")
         apps.append((source, app_id))
 
-    consumer_id = text("id", required=True)
-    legal_name = text("legal_name", required=True)
+    consumer_id = _text(get("id"), "id", fail, required=True)
+    legal_name = _text(get("legal_name"), "legal_name", fail, required=True)
     assert consumer_id is not None and legal_name is not None
     return ConsumerConfig(
-        id=consumer_id, legal_name=legal_name, notice_contact=text("notice_contact"),
-        tier=text("tier"), agreement_version=text("agreement_version"),
-        declared_use_case=text("declared_use_case"),
-        government_end_users=text("government_end_users"), apps=apps,
+        id=consumer_id, legal_name=legal_name,
+        notice_contact=_text(get("notice_contact"), "notice_contact", fail),
+        tier=_text(get("tier"), "tier", fail),
+        agreement_version=_text(get("agreement_version"), "agreement_version", fail),
+        declared_use_case=_text(get("declared_use_case"), "declared_use_case", fail),
+        government_end_users=_text(get("government_end_users"), "government_end_users", fail), apps=apps,
     )
+
+
+def _text(value: Any, key: str, fail: Any, *, required: bool = False) -> str | None:
+    if value.__class__ is str:
+        value = value.strip()
+        if value:
+            return value
+        value = None
+    if value is None:
+        if required:
+            raise fail(f"missing required field {key!r}")
+        return None
+    if key == "government_end_users" and isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "; ".join(value) or None
+    raise fail(f"{key!r} must be a string, got {_kind(value)}")
 
 
 def check_consumer(config: Config, consumer: ConsumerConfig, fail: Any,
@@ -609,6 +613,12 @@ def iter_roster(config: Config) -> Iterator[ConsumerConfig]:
     """The consumers of the roster file, one at a time (CSV is streamed; a JSON
     roster is one document and is read whole). Rows are checked as they are read;
     errors name the file and the line (CSV) or the index (JSON)."""
+    for _, consumer in _located_roster(config):
+        yield consumer
+
+
+def _located_roster(config: Config) -> Iterator[tuple[str | int, ConsumerConfig]]:
+    """Roster consumers with where they are: a CSV line number or a JSON index."""
     path = config.roster_file
     if path is None:
         return
@@ -621,7 +631,7 @@ def iter_roster(config: Config) -> Iterator[ConsumerConfig]:
         raise ConfigError(f"cannot read roster file {path}: {exc.strerror}") from None
 
 
-def _iter_csv_roster(path: Path) -> Iterator[ConsumerConfig]:
+def _iter_csv_roster(path: Path) -> Iterator[tuple[int, ConsumerConfig]]:
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
         try:
@@ -643,16 +653,16 @@ def _iter_csv_roster(path: Path) -> Iterator[ConsumerConfig]:
                     continue
                 if len(row) != width:
                     raise ConfigError(f"{path}: line {reader.line_num}: {len(row)} cells, the header has {width}")
-                record = dict(zip(header, row))
-                yield _consumer_from(
-                    record, lambda message, line=reader.line_num: ConfigError(f"{path}: line {line}: {message}"))
+                line = reader.line_num
+                yield line, _consumer_from(
+                    dict(zip(header, row)), lambda message: ConfigError(f"{path}: line {line}: {message}"))
         except csv.Error as exc:
             raise ConfigError(f"{path}: line {reader.line_num}: not valid CSV: {exc}") from None
         except UnicodeDecodeError:
             raise ConfigError(f"{path}: line {reader.line_num}: not UTF-8 text") from None
 
 
-def _iter_json_roster(path: Path) -> Iterator[ConsumerConfig]:
+def _iter_json_roster(path: Path) -> Iterator[tuple[str, ConsumerConfig]]:
     try:
         with path.open("rb") as handle:
             data = json.load(handle)
@@ -669,13 +679,7 @@ def _iter_json_roster(path: Path) -> Iterator[ConsumerConfig]:
                 close = difflib.get_close_matches(key, CONSUMER_FIELDS, n=1, cutoff=0.6)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise ConfigError(f"{where}: unknown key {key!r}{hint}")
-        yield _consumer_from(record, lambda message, where=where: ConfigError(f"{where}: {message}"))
-
-
-def all_consumers(config: Config) -> Iterator[ConsumerConfig]:
-    """Inline consumers, then the roster file's."""
-    yield from config.consumers
-    yield from iter_roster(config)
+        yield f"[{index}]", _consumer_from(record, lambda message, where=where: ConfigError(f"{where}: {message}"))
 
 
 # --- into the database ---------------------------------------------------------
@@ -693,20 +697,29 @@ ON CONFLICT (id) DO UPDATE SET name = excluded.name, agreement_version = exclude
 # A tier a consumer names that only a warden-feed source defines: a placeholder
 # the feed's tier page fills in (origin 'feed', so the feed may overwrite it).
 _PLACEHOLDER_TIER = "INSERT INTO tier (id, name, origin) VALUES (?, ?, 'feed') ON CONFLICT (id) DO NOTHING"
-# Config wins over feed data for the same consumer id (origin becomes 'config').
-_UPSERT_CONSUMER = """
+# Config wins over feed data for the same consumer id (origin becomes 'config');
+# a row that would not change is not rewritten (a re-apply of a huge roster is cheap).
+_COPY_CONSUMERS = """
 INSERT INTO consumer (id, legal_name, notice_contact, tier_id, agreement_version,
                       declared_use_case, government_end_users, origin)
-VALUES (?, ?, ?, ?, ?, ?, ?, 'config')
+SELECT id, legal_name, notice_contact, tier_id, agreement_version, declared_use_case,
+       government_end_users, 'config'
+FROM temp.roster_consumer WHERE seq BETWEEN ? AND ?
 ON CONFLICT (id) DO UPDATE SET legal_name = excluded.legal_name, notice_contact = excluded.notice_contact,
     tier_id = excluded.tier_id, agreement_version = excluded.agreement_version,
     declared_use_case = excluded.declared_use_case, government_end_users = excluded.government_end_users,
     origin = 'config'
+WHERE (consumer.legal_name, consumer.notice_contact, consumer.tier_id, consumer.agreement_version,
+       consumer.declared_use_case, consumer.government_end_users, consumer.origin)
+   IS NOT (excluded.legal_name, excluded.notice_contact, excluded.tier_id, excluded.agreement_version,
+           excluded.declared_use_case, excluded.government_end_users, 'config')
 """
 # The roster decides who owns an app; the app's name and declared use case (from
 # the source) are kept.
-_UPSERT_APP_OWNER = """
-INSERT INTO app (source, app_id, consumer_id) VALUES (?, ?, ?)
+_COPY_APPS = """
+INSERT INTO app (source, app_id, consumer_id)
+SELECT a.source, a.app_id, c.id FROM temp.roster_app AS a JOIN temp.roster_consumer AS c ON c.seq = a.seq
+WHERE a.seq BETWEEN ? AND ?
 ON CONFLICT (source, app_id) DO UPDATE SET consumer_id = excluded.consumer_id
 WHERE app.consumer_id IS NOT excluded.consumer_id
 """
@@ -763,7 +776,6 @@ def apply_config(conn: sqlite3.Connection, config: Config, *, batch_rows: int = 
     """
     result = AppliedConfig()
     db_tiers = {row[0] for row in conn.execute("SELECT id FROM tier")}
-    _check_roster(config, db_tiers)
 
     with transaction(conn):
         for source in config.sources.values():
@@ -781,33 +793,12 @@ def apply_config(conn: sqlite3.Connection, config: Config, *, batch_rows: int = 
                              sorted((tier.id, category, clause) for category, clause in tier.clauses.items()))
             result.tiers += 1
 
-    placeholders: set[str] = set()
-    consumers: list[tuple[Any, ...]] = []
-    apps: list[tuple[str, str, str]] = []
-
-    def flush() -> None:
-        with transaction(conn):
-            conn.executemany(_PLACEHOLDER_TIER, [(tier_id, tier_id) for tier_id in sorted(placeholders)])
-            conn.executemany(_UPSERT_CONSUMER, consumers)
-            conn.executemany(_UPSERT_APP_OWNER, apps)
-        result.consumers += len(consumers)
-        result.apps += len(apps)
-        placeholders.clear()
-        consumers.clear()
-        apps.clear()
-
-    for consumer in all_consumers(config):
-        if consumer.tier is not None and consumer.tier not in config.tiers and consumer.tier not in db_tiers:
-            placeholders.add(consumer.tier)
-            db_tiers.add(consumer.tier)
-        consumers.append((consumer.id, consumer.legal_name, consumer.notice_contact, consumer.tier,
-                          consumer.agreement_version, consumer.declared_use_case,
-                          consumer.government_end_users))
-        apps.extend((source, app_id, consumer.id) for source, app_id in consumer.apps)
-        if len(consumers) >= batch_rows:
-            flush()
-    if consumers:
-        flush()
+    try:
+        placeholders = _stage_roster(conn, config, db_tiers, batch_rows)
+        result.consumers, result.apps = _copy_roster(conn, placeholders, batch_rows)
+    finally:
+        conn.execute("DROP TABLE IF EXISTS temp.roster_consumer")
+        conn.execute("DROP TABLE IF EXISTS temp.roster_app")
 
     result.auto_consumers = _own_unowned_apps(conn, batch_rows)
     with transaction(conn):
@@ -816,21 +807,84 @@ def apply_config(conn: sqlite3.Connection, config: Config, *, batch_rows: int = 
     return result
 
 
-def _check_roster(config: Config, db_tiers: set[str]) -> None:
-    """One pass over inline and file roster before anything is written: unknown
-    tiers or sources and duplicate ids fail the whole apply."""
+def _stage_roster(conn: sqlite3.Connection, config: Config, db_tiers: set[str], batch_rows: int) -> set[str]:
+    """Read inline and file roster once into temporary tables, checking every
+    entry (unknown tiers or sources, duplicate ids, an app claimed twice) before
+    anything real is written. Returns the feed tiers that need a placeholder."""
+    conn.execute("DROP TABLE IF EXISTS temp.roster_consumer")
+    conn.execute("DROP TABLE IF EXISTS temp.roster_app")
+    conn.execute("""CREATE TEMP TABLE roster_consumer (seq INTEGER PRIMARY KEY, id TEXT, legal_name TEXT,
+        notice_contact TEXT, tier_id TEXT, agreement_version TEXT, declared_use_case TEXT,
+        government_end_users TEXT)""")
+    conn.execute("CREATE TEMP TABLE roster_app (seq INTEGER, source TEXT, app_id TEXT)")
     seen: set[str] = set()
-    inline = len(config.consumers)
-    for index, consumer in enumerate(all_consumers(config)):
-        where = f"[[consumers]] #{index + 1}" if index < inline else f"roster {config.roster_file}"
+    placeholders: set[str] = set()
+    consumers: list[tuple[Any, ...]] = []
+    apps: list[tuple[int, str, str]] = []
 
-        def fail(message: str, where: str = where) -> ConfigError:
-            return ConfigError(f"{config.path or 'configuration'}: {where}: {message}")
+    def flush() -> None:
+        with transaction(conn, immediate=False):  # temporary tables only: no lock on the database
+            conn.executemany("INSERT INTO temp.roster_consumer VALUES (?, ?, ?, ?, ?, ?, ?, ?)", consumers)
+            conn.executemany("INSERT INTO temp.roster_app VALUES (?, ?, ?)", apps)
+        consumers.clear()
+        apps.clear()
 
+    inline: Iterator[tuple[str | int, ConsumerConfig]] = (
+        (f"[[consumers]] #{index + 1}", consumer) for index, consumer in enumerate(config.consumers))
+    sources = config.sources
+    tiers = config.tiers
+    for seq, (place, consumer) in enumerate(itertools.chain(inline, _located_roster(config))):
         if consumer.id in seen:
-            raise fail(f"duplicate consumer id {consumer.id!r}")
+            raise _roster_error(config, place, f"duplicate consumer id {consumer.id!r}")
         seen.add(consumer.id)
-        check_consumer(config, consumer, fail, db_tiers)
+        tier = consumer.tier
+        if (tier is not None and tier not in tiers and tier not in db_tiers) or any(
+                source not in sources for source, _ in consumer.apps):
+            check_consumer(config, consumer, lambda message: _roster_error(config, place, message), db_tiers)
+            if tier is not None and tier not in tiers and tier not in db_tiers:
+                placeholders.add(tier)  # served by a warden-feed source
+                db_tiers.add(tier)
+        apps.extend((seq, source, app_id) for source, app_id in consumer.apps)
+        consumers.append((seq, consumer.id, consumer.legal_name, consumer.notice_contact, tier,
+                          consumer.agreement_version, consumer.declared_use_case, consumer.government_end_users))
+        if len(consumers) >= batch_rows:
+            flush()
+    flush()
+
+    conn.execute("CREATE INDEX temp.roster_app_by_seq ON roster_app (seq)")
+    twice = conn.execute("""
+        SELECT a.source, a.app_id, group_concat(c.id, ', ') FROM temp.roster_app AS a
+        JOIN temp.roster_consumer AS c ON c.seq = a.seq
+        GROUP BY a.source, a.app_id HAVING COUNT(*) > 1 LIMIT 1""").fetchone()
+    if twice is not None:
+        raise ConfigError(f"{config.path or 'configuration'}: app \"{twice[0]}:{twice[1]}\" is claimed by more "
+                          f"than one consumer ({twice[2]})")
+    return placeholders
+
+
+def _roster_error(config: Config, place: str | int, message: str) -> ConfigError:
+    if isinstance(place, int):
+        return ConfigError(f"{config.roster_file}: line {place}: {message}")
+    if place.startswith("[[consumers]]"):
+        return ConfigError(f"{config.path or 'configuration'}: {place}: {message}")
+    return ConfigError(f"{config.roster_file}: {place}: {message}")
+
+
+def _copy_roster(conn: sqlite3.Connection, placeholders: set[str], batch_rows: int) -> tuple[int, int]:
+    """Upsert the staged roster into consumer and app, ``batch_rows`` consumers per
+    transaction; rows that would not change are not rewritten."""
+    with transaction(conn):
+        conn.executemany(_PLACEHOLDER_TIER, [(tier_id, tier_id) for tier_id in sorted(placeholders)])
+    last = conn.execute("SELECT MAX(seq) FROM temp.roster_consumer").fetchone()[0]
+    if last is None:
+        return 0, 0
+    for low in range(0, last + 1, batch_rows):
+        with transaction(conn):
+            conn.execute(_COPY_CONSUMERS, (low, low + batch_rows - 1))
+            conn.execute(_COPY_APPS, (low, low + batch_rows - 1))
+    consumers = conn.execute("SELECT COUNT(*) FROM temp.roster_consumer").fetchone()[0]
+    apps = conn.execute("SELECT COUNT(*) FROM temp.roster_app").fetchone()[0]
+    return consumers, apps
 
 
 def own_apps(conn: sqlite3.Connection, source: str,

@@ -424,8 +424,31 @@ def test_apply_checks_the_whole_roster_before_writing(tmp_path: Path, conn: sqli
     config = load_config(write(tmp_path, x_only, roster="id,legal_name,tier\na,A,basic\nz,Z,platinum\n"))
     with pytest.raises(ConfigError) as caught:
         apply_config(conn, config)
-    assert "consumer 'z' has unknown tier 'platinum'" in str(caught.value) and "roster.csv" in str(caught.value)
+    assert "roster.csv: line 3: consumer 'z' has unknown tier 'platinum'" in str(caught.value)
     assert rows(conn, "SELECT COUNT(*) FROM consumer") == [(0,)]
+
+
+def test_an_app_claimed_by_two_consumers_is_refused(tmp_path: Path, conn: sqlite3.Connection) -> None:
+    config = load_config(write(tmp_path, FULL, roster=ROSTER_CSV + "dup,Dup Ltd,,,,,,x:29183745\n"))
+    with pytest.raises(ConfigError) as caught:
+        apply_config(conn, config)
+    assert 'app "x:29183745" is claimed by more than one consumer (northwind-analytics, dup)' in str(caught.value)
+    assert rows(conn, "SELECT COUNT(*) FROM app") == [(0,)]
+
+
+def test_reapplying_an_unchanged_roster_rewrites_nothing(tmp_path: Path, conn: sqlite3.Connection) -> None:
+    config = load_config(write(tmp_path, FULL))
+    apply_config(conn, config)
+    conn.execute("CREATE TEMP TABLE writes (tbl TEXT)")
+    for table in ("consumer", "app"):
+        for event in ("INSERT", "UPDATE", "DELETE"):
+            conn.execute(f"CREATE TEMP TRIGGER {table}_{event} AFTER {event} ON main.{table} "
+                         f"BEGIN INSERT INTO writes VALUES ('{table}'); END")
+    apply_config(conn, config)
+    assert rows(conn, "SELECT COUNT(*) FROM writes") == [(0,)]
+    (tmp_path / "roster.csv").write_text(ROSTER_CSV.replace("Contoso Ltd", "Contoso Limited"))
+    apply_config(conn, config)
+    assert rows(conn, "SELECT tbl FROM writes") == [("consumer",)]
 
 
 def test_a_feed_tier_named_before_the_feed_synced_gets_a_placeholder(tmp_path: Path, conn: sqlite3.Connection) -> None:
