@@ -564,3 +564,57 @@ async def test_export_writes_files_and_marks_the_note(db: Path, tmp_path: Path) 
     assert statuses(db)[1] == "audit_requested"
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT status FROM note").fetchone() == ("exported",)
+
+
+# --- sync from the screen -----------------------------------------------------------
+
+
+async def test_sync_now_with_progress_failures_named_and_queue_refreshed(tmp_path: Path, monkeypatch) -> None:
+    from store.demo import CASE_ID, DEMO_TOKEN, DEMO_TOKEN_ENV, DemoEndpoint
+    from store.demo.config import demo_config
+    from tui.modals.sync import SyncProgress
+
+    monkeypatch.setenv(DEMO_TOKEN_ENV, DEMO_TOKEN)
+    db = tmp_path / "synced.db"
+    with DemoEndpoint(consumers=12, seed=3, faults=["usage_capped@/2/usage/tweets,times=0"]) as endpoint:
+        app = make_app(db, config=demo_config(endpoint, db_path=db))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            assert review_screen(app).total == 0
+            assert "No consumers yet" in detail_text(app)
+            await press(pilot, "R")
+            modal = app.screen
+            assert isinstance(modal, SyncProgress)
+            await settle(pilot)
+            assert modal.finished
+            assert "1/2 sources synced" in str(modal.query_one("#status").render())
+            assert any(n.startswith("Sync failed: demo-x") for n in notifications(app))
+            await press(pilot, "escape")
+            screen = review_screen(app)
+            assert screen.total > 12
+            assert current_id(app) == CASE_ID
+            assert "sync: 1/2 sources ok (demo-x failed)" in str(screen.query_one("#status-line").render())
+    conn = sqlite3.connect(db)
+    runs = dict(conn.execute("SELECT source, status FROM sync_run"))
+    assert runs == {"demo-feed": "ok", "demo-x": "failed"}
+
+
+async def test_sync_cancel(tmp_path: Path, monkeypatch) -> None:
+    from store.demo import DEMO_TOKEN, DEMO_TOKEN_ENV, DemoEndpoint
+    from store.demo.config import demo_config
+    from tui.modals.sync import SyncProgress
+
+    monkeypatch.setenv(DEMO_TOKEN_ENV, DEMO_TOKEN)
+    db = tmp_path / "cancelled.db"
+    with DemoEndpoint(consumers=12, seed=3, faults=["stall@/feed/v1/usage,seconds=1,times=0"]) as endpoint:
+        app = make_app(db, config=demo_config(endpoint, db_path=db))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            await pilot.press("R")
+            assert isinstance(app.screen, SyncProgress)
+            await pilot.press("c")  # cancel while the usage pages stall
+            assert review_screen(app).syncing is not None and review_screen(app).syncing.is_set()
+            await settle(pilot)
+            assert app.screen.finished
+    conn = sqlite3.connect(db)
+    assert "cancelled" in {status for (status,) in conn.execute("SELECT status FROM sync_run")}

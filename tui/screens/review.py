@@ -694,7 +694,7 @@ class ReviewScreen(Screen[None]):
                 done += 1
                 if getattr(event, "status", "ok") not in ("ok", "cancelled"):
                     self.post_message(SyncSourceFailed(event.source, str(event.error or event.status)))
-            if kind in ("SourceStarted", "SourceFinished", "Retrying", "PageFailed") or (
+            if kind in ("SourceStarted", "SourceFinished", "Retrying", "PageFailed", "RulesApplied") or (
                 kind == "PageStored" and event.pages % 10 == 1
             ):
                 self.post_message(SyncProgressed(event.as_line(), done, event.as_line()))
@@ -765,13 +765,20 @@ class ReviewScreen(Screen[None]):
 
 
 def _sync_state(conn: sqlite3.Connection) -> str:
-    """``ok 2026-11-27T20:14:29Z`` from the latest sync run, or '' if none ran."""
-    row = conn.execute(
-        "SELECT status, COALESCE(finished_at, started_at) AS at FROM sync_run ORDER BY id DESC LIMIT 1"
-    ).fetchone()
-    if row is None:
+    """``2/2 sources ok, 2026-11-27T20:14:29Z`` from each source's latest run
+    (a cron sync in another process shows up here on refresh)."""
+    rows = conn.execute(
+        "SELECT r.source, r.status, COALESCE(r.finished_at, r.started_at) AS at FROM sync_run r"
+        " WHERE r.id = (SELECT max(id) FROM sync_run WHERE source = r.source) ORDER BY r.source"
+    ).fetchall()
+    if not rows:
         return "never synced"
-    return f"last {row['status']} {row['at']}"
+    ok = sum(1 for r in rows if r["status"] == "ok")
+    line = f"{ok}/{len(rows)} sources ok"
+    bad = [f"{r['source']} {r['status']}" for r in rows if r["status"] != "ok"]
+    if bad:
+        line += f" ({', '.join(bad)})"
+    return f"{line}, {max(r['at'] for r in rows)}"
 
 
 def apply_decision(
