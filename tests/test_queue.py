@@ -214,7 +214,12 @@ def test_position_of(conn: sqlite3.Connection) -> None:
 @pytest.mark.parametrize("sort", list(queue.SORTS))
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("text", ["", "tier:gold", "status:confirmed,candidate"])
-def test_next_unreviewed_both_ways(conn: sqlite3.Connection, sort: str, reverse: bool, text: str) -> None:
+@pytest.mark.parametrize("short", [False, True])
+def test_next_unreviewed_both_ways(conn: sqlite3.Connection, sort: str, reverse: bool, text: str, short: bool,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    if short:   # tiny walks and counts: every fallback path runs
+        monkeypatch.setattr(queue, "_WALK", 2)
+        monkeypatch.setattr(queue, "_BETWEEN", 3)
     q = QueueQuery(parse_filter(text), sort=sort, reverse=reverse)
     order = reference(conn, q)
     state = dict(conn.execute("SELECT id, review_state FROM consumer").fetchall())
