@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+import zlib
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import httpx
 
@@ -200,7 +201,7 @@ def _read(response: httpx.Response, limit: int, *, truncate: bool = False) -> by
             raise _TooLarge(int(length))
     chunks: list[bytes] = []
     total = 0
-    for chunk in response.iter_bytes():
+    for chunk in _decoded(response):
         total += len(chunk)
         if total > limit:
             if truncate:
@@ -209,6 +210,36 @@ def _read(response: httpx.Response, limit: int, *, truncate: bool = False) -> by
             raise _TooLarge(total)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+# Compressed bodies are inflated at most this much at a time: httpx inflates each
+# network read whole, and 64 KiB of a gzip bomb inflate to 64 MiB at once.
+INFLATE_BYTES = 256 * 1024
+# zlib window bits: gzip only, or zlib/gzip by header (HTTP "deflate").
+_WBITS = {"gzip": 31, "x-gzip": 31, "deflate": 47}
+
+
+def _decoded(response: httpx.Response) -> Iterator[bytes]:
+    """The body after content decoding, in pieces of at most ``INFLATE_BYTES`` for
+    gzip and deflate (a decompression bomb is counted as it inflates, not after)."""
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if encoding not in _WBITS:
+        yield from response.iter_bytes()
+        return
+    inflater = zlib.decompressobj(_WBITS[encoding])
+    for raw in response.iter_raw(chunk_size=16 * 1024):
+        data = raw
+        while data:
+            try:
+                piece = inflater.decompress(data, INFLATE_BYTES)
+            except zlib.error as exc:
+                raise httpx.DecodingError(f"bad {encoding} body: {exc}", request=response.request) from None
+            data = inflater.unconsumed_tail
+            if inflater.eof and inflater.unused_data:  # a second gzip member follows
+                data = inflater.unused_data
+                inflater = zlib.decompressobj(_WBITS[encoding])
+            if piece:
+                yield piece
 
 
 def _kind(exc: Exception) -> str:
