@@ -18,7 +18,7 @@ that names the key, its table, and the closest known key)::
     deadline_days = 21                # 1..365
     template_dir = "templates"        # template overrides; relative to the config file
 
-    [sources.NAME]                    # NAME: letters, digits, '-', '_', '.'
+    [sources.feed]                    # the source's name: letters, digits, '-', '_', '.'
     adapter = "warden-feed"           # required: x-usage | aws-usage-plan | openai-usage | warden-feed
     url = "https://usage.example.com/feed/v1"   # required; http:// only to loopback
                                       # (127.0.0.0/8, ::1, localhost); no user:password@
@@ -31,21 +31,28 @@ that names the key, its table, and the closest known key)::
     max_attempts = 6                  # >= 1, retries included
     max_retry_seconds = 300.0         # >= 0
     insecure_skip_tls_verify = false  # true turns TLS verification off (warned on every run)
-    # adapter-specific keys (stored in SourceConfig.options):
-    #   x-usage:        days = 1..90 (days of usage per request; default 90)
+    shards = 8                        # adapter-specific keys, see below
+
+    [sources.x]
+    adapter = "x-usage"
+    url = "https://api.x.com"
+    token_env = "X_BEARER_TOKEN"
+
+    # Adapter-specific keys (SourceConfig.options):
+    #   x-usage:        days = 1..90 (days of usage per request; default: the sync window)
     #   aws-usage-plan: usage_plan_id = "abc123" (required), region = "eu-west-1"
     #                   (default: read from the URL host), limit = 1..1000 (keys per page)
     #   openai-usage:   bucket_limit = 1..31 (daily buckets per page), project_ids = ["proj_..."]
     #   warden-feed:    shards = 1..256 (pages fetched concurrently), limit = rows per page
 
-    [tiers.ID]
-    name = "Basic"                    # default: ID
+    [tiers.enterprise]                # the tier id consumers name
+    name = "Enterprise"               # default: the id
     agreement_version = "2023-04"
     allowed_endpoints = ["/2/tweets/*", "/2/users/*"]   # fnmatch patterns; absent = unrestricted
-    [tiers.ID.limits]                 # <metric>_per_<day|month|year> = positive integer
+    [tiers.enterprise.limits]         # <metric>_per_<day|month|year> = positive integer
     calls_per_day = 500_000
     records_per_month = 50_000_000
-    [tiers.ID.clauses]                # <category id> = clause reference quoted in notes
+    [tiers.enterprise.clauses]        # <category id> = clause reference quoted in notes
     volume_cap = "§ 2.3 Usage limits"
     rate_limit = "§ 2.4 Rate limits"
 
@@ -63,11 +70,12 @@ that names the key, its table, and the closest known key)::
     tier = "enterprise"               # a [tiers] id (or a tier a warden-feed source serves)
     agreement_version = "2022-07"
     declared_use_case = "Brand analytics"
-    government_end_users = "none"     # as declared (string or list of strings)
-    apps = ["x:29183745", "feed:app-17"]   # "source:app_id"; the source must be configured
+    government_end_users = "City of Example (traffic analytics)"   # as declared; absent = none declared
+    apps = ["x:29183745", "feed:app-17"]   # "source:app_id"; the source must be configured;
+                                      # an app belongs to one consumer
 
     [keymap]
-    binding_id = "keys"               # e.g. confirm = "v"; see the TUI help for the ids
+    "review.confirm" = "V"            # binding id = keys; the TUI's help (?) lists the ids
 
 Tokens: only the *name* of a variable is configured. :func:`token_for` raises
 ``ConfigError`` naming the variable when it is unset, and never shows a value.

@@ -481,3 +481,15 @@ def test_a_large_csv_roster_streams_in_batches(tmp_path: Path, conn: sqlite3.Con
 
 def test_config_default_is_empty() -> None:
     assert Config().sources == {} and Config().notes.deadline_days == 21
+
+
+def test_the_documented_example_loads(tmp_path: Path) -> None:
+    # The format in store/config.py's docstring is what README.md shows: it must work as written.
+    import store.config
+
+    block = store.config.__doc__.split("closest known key)::", 1)[1].split("Tokens: only", 1)[0]
+    config = load_config(write(tmp_path, block))
+    assert sorted(config.sources) == ["feed", "x"] and config.sources["feed"].options == {"shards": 8}
+    assert config.tiers["enterprise"].limits == [("calls", "day", 500_000), ("records", "month", 50_000_000)]
+    assert config.consumers[0].tier == "enterprise" and config.keymap == {"review.confirm": "V"}
+    assert len(list(iter_roster(config))) == 2
