@@ -522,8 +522,15 @@ def page(conn: sqlite3.Connection, query: QueueQuery, offset: int, limit: int) -
     mem = _memory(conn)
     anchors = mem.anchors.get(query, {})
     cols = query.columns()
-    # Nearest offset already seen at or before ``offset`` (an anchor is the key of
-    # the row AT that offset, so reading resumes after it).
+    if offset in anchors:
+        # The row at ``offset`` is known (every order ends with the id): read it, then on.
+        key = anchors[offset]
+        first = [_raw_of(conn, key[-1])]
+        rows = first + (_read(conn, query, key, 0, limit - 1) if limit > 1 else [])
+        _remember(mem, query, offset + len(rows) - 1, _key(cols, rows[-1]))
+        return [_row(r) for r in rows]
+    # Nearest offset already seen before ``offset`` (an anchor is the key of the
+    # row AT that offset, so reading resumes after it).
     start, after = -1, None
     for at, key in anchors.items():
         if start < at < offset:

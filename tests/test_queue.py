@@ -154,6 +154,10 @@ def test_jumps_to_any_offset(conn: sqlite3.Connection, sort: str, monkeypatch: p
     offsets = [399, 0, 398, 200, 201, 17, 390, 60, 395] + [rnd.randrange(400) for _ in range(30)]
     for offset in offsets:
         assert ids(queue.page(conn, q, offset, 6)) == expected[offset:offset + 6], offset
+    # Again: now the first row of each is a remembered offset, and so is each last row.
+    for offset in offsets + [o + 5 for o in offsets]:
+        assert ids(queue.page(conn, q, offset, 6)) == expected[offset:offset + 6], offset
+        assert ids(queue.page(conn, q, offset, 1)) == expected[offset:offset + 1], offset
     assert queue.page(conn, q, 400, 10) == []
     assert queue.page(conn, q, 5000, 10) == []
 
