@@ -104,7 +104,7 @@ def child_baseline(url: str, db: str) -> dict[str, Any]:
     conn.execute("PRAGMA synchronous = NORMAL")
     sql = "INSERT INTO usage (source, app_id, day, metric, value, run_id, page_id) VALUES ('bench', ?, ?, ?, ?, 0, 0)"
     rows = 0
-    began = time.perf_counter()
+    began, cpu_began = time.perf_counter(), _cpu()
     token = os.environ.get("WARDEN_DEMO_TOKEN", "bench-token")
     with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
         params: dict[str, str] = {"shard": "0", "shards": "1", "start": START.isoformat(), "end": END.isoformat()}
@@ -120,7 +120,8 @@ def child_baseline(url: str, db: str) -> dict[str, Any]:
                 break
             params["cursor"] = data["next"]
     seconds = time.perf_counter() - began
-    return {"rows": rows, "seconds": seconds, "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+    return {"rows": rows, "seconds": seconds, "cpu": _cpu() - cpu_began,
+            "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
 
 
 def child_sync(url: str, db: str, token_env: str | None, options: str, concurrency: int) -> dict[str, Any]:
@@ -140,13 +141,19 @@ def child_sync(url: str, db: str, token_env: str | None, options: str, concurren
     store.sync.engine.RunWriter = CountingWriter  # type: ignore[misc]
     source = SourceConfig("bench", "warden-feed", url, token_env=token_env, start=START,
                           concurrency=concurrency, options=json.loads(options))
-    began = time.perf_counter()
+    began, cpu_began = time.perf_counter(), _cpu()
     result = sync_source(db, source, clock=fixed_clock(TODAY))
     seconds = time.perf_counter() - began
     assert result.status == "ok", result
-    return {"rows": result.rows, "pages": result.pages, "seconds": seconds,
+    return {"rows": result.rows, "pages": result.pages, "seconds": seconds, "cpu": _cpu() - cpu_began,
             "transactions": writers[0].transactions, "longest_transaction_ms": writers[0].longest_transaction * 1000,
             "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+
+
+def _cpu() -> float:
+    """CPU seconds of this process, every thread (user + system)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def child_reviewer(db: str, stop_file: str) -> dict[str, Any]:
@@ -268,6 +275,8 @@ def main() -> None:
     print(f"  sync      {sync['rows']:>10,} rows in {sync['seconds']:6.2f} s = {sync_rate:>9,.0f} rows/s "
           f"({sync['pages']:,} pages, {args.concurrency} fetch threads; runs: {rates})"
           f"  -> {sync_rate / base_rate:.2f} of baseline")
+    print(f"  CPU       client CPU per row (load-independent): baseline "
+          f"{base['rows'] / base['cpu']:,.0f} rows per CPU-second, sync {sync['rows'] / sync['cpu']:,.0f}")
     small_rss = max(r["maxrss_kb"] for r in small["sync"]) / 1024
     large_rss = max(r["maxrss_kb"] for r in large["sync"]) / 1024
     print(f"  peak RSS  {small['sync'][0]['rows']:>10,} rows: {small_rss:6.1f} MiB; "
