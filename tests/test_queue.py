@@ -277,3 +277,23 @@ def test_changes_by_another_connection_show_up(conn: sqlite3.Connection) -> None
     other.close()
     assert queue.count(conn, q) == before + 1
     assert ids(queue.page(conn, q, 0, 5)) == ["newcomer"] + ids(first)[:4]
+
+
+def test_a_decision_on_the_same_connection_shows_up(conn: sqlite3.Connection) -> None:
+    from datetime import datetime, timezone
+
+    from store.clock import fixed_clock
+    from store.review import dismiss
+
+    q = QueueQuery(parse_filter("state:open"))
+    before = queue.count(conn, q)
+    top = queue.page(conn, q, 0, 3)
+    queue.page(conn, q, before - 1, 1)      # remembered offsets deep in the list
+    fids = [r[0] for r in conn.execute("SELECT id FROM finding WHERE consumer_id = ? AND status IN"
+                                       " ('candidate', 'needs_info')", (top[0].consumer_id,))]
+    for fid in fids:
+        dismiss(conn, fid, reviewer="alice", reason_code="duplicate",
+                clock=fixed_clock(datetime(2023, 1, 2, tzinfo=timezone.utc)))
+    assert queue.count(conn, q) == before - 1
+    assert ids(queue.page(conn, q, 0, 2)) == ids(top)[1:3]
+    assert ids(queue.page(conn, q, before - 2, 5)) == reference(conn, q)[-1:]
