@@ -312,7 +312,7 @@ def test_resume_after_a_real_kill_equals_an_uninterrupted_sync(tmp_path: Path, s
 
     killed = tmp_path / "killed.db"
     connect(killed).close()
-    server.page_delay = 0.05  # slow enough to kill midway
+    server.page_delay = 0.2  # slow enough to kill midway
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(killed), server.url], cwd=REPO, env=env)
     try:
