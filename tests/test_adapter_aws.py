@@ -214,3 +214,68 @@ def test_parse_of_arbitrary_json_returns_rows_or_rejects_the_page(body: object, 
        position=st.one_of(st.none(), JSON))
 def test_parse_of_nearly_right_usage_pages(values: dict[str, object], position: object) -> None:
     check_parse("usage/2022-01", usage_request(), {"startDate": "2022-01-30", "values": values, "position": position})
+
+
+# Through the real sync engine (MockTransport stands in for API Gateway).
+from datetime import datetime, timezone  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from store.clock import fixed_clock  # noqa: E402
+from store.db import connect  # noqa: E402
+from store.sync.engine import sync_source  # noqa: E402
+
+
+def gateway(seen: list[httpx.Request]) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        path = request.url.path.rstrip("/").split("/usageplans/plan9", 1)[1]
+        if path == "":
+            return httpx.Response(200, json={"id": "plan9", "quota": {"limit": 1000, "period": "DAY", "offset": 0}})
+        if path == "/keys":
+            return httpx.Response(200, json={"item": [{"id": "k1", "name": "Crawler", "value": "SECRETKEYVALUE"}]})
+        start = date.fromisoformat(request.url.params["startDate"])
+        end = date.fromisoformat(request.url.params["endDate"])
+        days = (end - start).days + 1
+        if "position" not in request.url.params:
+            return httpx.Response(200, json={"startDate": str(start), "endDate": str(end), "position": "p2",
+                                             "values": {"k1": [[10 + d, 990] for d in range(days)]}})
+        return httpx.Response(200, json={"startDate": str(start), "endDate": str(end),
+                                         "values": {"k2": [["7", 0]] * days}})
+    return httpx.MockTransport(handler)
+
+
+def test_sync_through_the_engine_stores_usage_keys_and_quota(tmp_path: Path) -> None:
+    source = SourceConfig(name="gw", adapter="aws-usage-plan", url="http://127.0.0.1:9/aws",
+                          start=date(2022, 1, 30), options={"usage_plan_id": "plan9", "limit": 2})
+    seen: list[httpx.Request] = []
+    result = sync_source(tmp_path / "w.db", source, clock=fixed_clock(datetime(2022, 2, 2, 12, tzinfo=timezone.utc)),
+                         transport=gateway(seen))
+    assert result.status == "ok", result.error
+    conn = connect(tmp_path / "w.db")
+    usage = {(r["app_id"], r["day"]): r["value"] for r in conn.execute("SELECT * FROM usage WHERE source = 'gw'")}
+    assert usage[("k1", "2022-01-30")] == 10 and usage[("k1", "2022-02-01")] == 10
+    assert usage[("k2", "2022-02-02")] == 7 and len(usage) == 8
+    assert dict(conn.execute("SELECT key, value FROM source_fact WHERE source = 'gw' AND key LIKE 'quota%'")
+                .fetchall()) == {"quota_limit": "1000", "quota_period": "DAY", "quota_offset": "0"}
+    assert conn.execute("SELECT consumer_id, name FROM app WHERE app_id = 'k1'").fetchone()[:] == ("gw:k1", "Crawler")
+    dump = "\n".join(str(tuple(r)) for table in ("app", "consumer", "source_fact", "sync_page")
+                     for r in conn.execute(f"SELECT * FROM {table}"))
+    assert "SECRETKEYVALUE" not in dump
+    assert all("Authorization" not in r.headers for r in seen)  # no token configured
+
+
+def test_sync_to_aws_is_signed_by_the_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("botocore")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+    source = SourceConfig(name="gw", adapter="aws-usage-plan", url="https://apigateway.eu-west-1.amazonaws.com",
+                          start=date(2022, 2, 1), options={"usage_plan_id": "plan9"})
+    seen: list[httpx.Request] = []
+    result = sync_source(tmp_path / "w.db", source, clock=fixed_clock(datetime(2022, 2, 2, tzinfo=timezone.utc)),
+                         transport=gateway(seen))
+    assert result.status == "ok", result.error
+    assert seen and all(r.headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+                        for r in seen)
+    conn = connect(tmp_path / "w.db")
+    urls = [r["url"] for r in conn.execute("SELECT url FROM sync_page")]
+    assert urls and not any("EXAMPLEKEY" in url or "Signature" in url for url in urls)

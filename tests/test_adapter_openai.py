@@ -191,3 +191,46 @@ def test_parse_of_nearly_right_pages(starts: list[object], counts: list[tuple[ob
                                      cursor: object) -> None:
     buckets = [{"start_time": start, "results": [result(key, a, b, c) for key, a, b, c in counts]} for start in starts]
     check_parse({"data": buckets, "has_more": more, "next_page": cursor})
+
+
+# Through the real sync engine (MockTransport stands in for api.openai.com).
+from pathlib import Path  # noqa: E402
+
+from store.clock import fixed_clock  # noqa: E402
+from store.db import connect  # noqa: E402
+from store.sync.engine import sync_source  # noqa: E402
+
+
+def test_sync_through_the_engine_follows_pages_and_stores_tokens(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", "sk-admin-secret")
+    source = SourceConfig(name="oai", adapter="openai-usage", url="https://api.openai.com",
+                          token_env="OPENAI_ADMIN_KEY", start=date(2024, 10, 31))
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        start = int(request.url.params["start_time"])
+        if start == NOV_1 and "page" not in request.url.params:
+            return httpx.Response(200, json=page(bucket(NOV_1, result("key_a", 5, 100, 50)), next_page="page_2"))
+        if start == NOV_1:
+            return httpx.Response(200, json=page(bucket(NOV_1 + DAY), bucket(NOV_1 + 2 * DAY, result("key_b", "3", 1, 2))))
+        return httpx.Response(200, json=page(bucket(start + 9 * 3600, result("key_a", 1, 1, 1))))  # partial
+
+    result_ = sync_source(tmp_path / "w.db", source, transport=httpx.MockTransport(handler),
+                          clock=fixed_clock(datetime(2024, 11, 3, 12, tzinfo=timezone.utc)))
+    assert result_.status == "ok", result_.error
+    assert all(r.headers["Authorization"] == "Bearer sk-admin-secret" for r in seen)
+    conn = connect(tmp_path / "w.db")
+    usage = {(r["app_id"], r["day"], r["metric"]): r["value"] for r in conn.execute("SELECT * FROM usage")}
+    assert usage == {
+        ("key_a", "2024-10-31", "calls"): 1, ("key_a", "2024-10-31", "input_tokens"): 1,
+        ("key_a", "2024-10-31", "output_tokens"): 1,
+        ("key_a", "2024-11-01", "calls"): 5, ("key_a", "2024-11-01", "input_tokens"): 100,
+        ("key_a", "2024-11-01", "output_tokens"): 50,
+        ("key_b", "2024-11-03", "calls"): 3, ("key_b", "2024-11-03", "input_tokens"): 1,
+        ("key_b", "2024-11-03", "output_tokens"): 2,
+    }
+    stored = "\n".join(str(tuple(r)) for table in ("sync_page", "sync_run", "source_fact")
+                       for r in conn.execute(f"SELECT * FROM {table}"))
+    assert "sk-admin-secret" not in stored
