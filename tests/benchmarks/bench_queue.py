@@ -7,7 +7,8 @@ Each figure is the median (and worst) of a few runs on a fresh connection where
 it says "cold", else on one warm connection, as the TUI uses it. "step" is the
 work of moving the cursor to the next consumer: read the row (page cache miss
 every 50 rows) plus the detail pane (consumer_detail + a year of daily usage
-for calls and records).
+for calls and records). The write timings append a few entries to the
+database's decision log (undo restores the findings).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sqlite3
 import statistics
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -24,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from store import queue  # noqa: E402
 from store.db import connect  # noqa: E402
-from store.review import consumer_detail, usage_series  # noqa: E402
+from store.review import confirm_violation, consumer_detail, undo_last, usage_series, verify_chain  # noqa: E402
 
 PAGE = 50
 
@@ -134,6 +136,16 @@ def main(argv: list[str] | None = None) -> int:
         med, worst, s = timed(lambda cid=cid: usage_series(conn, cid, "calls", "2022-01-01", "2022-12-31",
                                                            "month"), runs)
         line(f"usage_series calls, months of 2022, {cid}", med, worst)
+
+    # Writes (they append to the log of the benchmark database; undo restores the state).
+    fid = conn.execute("SELECT id FROM finding WHERE status = 'candidate' ORDER BY id LIMIT 1").fetchone()[0]
+    clock = lambda: datetime.now(timezone.utc)  # noqa: E731
+    med, worst, _ = timed(lambda: (confirm_violation(conn, fid, reviewer="bench", severity="high", reason="bench",
+                                                     clock=clock),
+                                   undo_last(conn, reviewer="bench", clock=clock)), runs)
+    line("confirm + undo (two write transactions)", med, worst)
+    med, worst, rep = timed(lambda: verify_chain(conn), 1)
+    line("verify_chain", med, worst, f"{rep.checked:,} entries, ok={rep.ok}")  # type: ignore[union-attr]
 
     # Step: cursor moves one row down the top of the queue, the detail follows.
     rows = queue.page(conn, base, 0, 200)
