@@ -1,13 +1,45 @@
-"""``warden-feed``: warden's own summary format (documented in README.md).
+"""``warden-feed``: warden's own summary format, for platforms that publish usage
+summaries from their own warehouse.
+
+The format (also in README.md)::
+
+    Base URL, e.g. https://usage.example.com/feed/v1; auth: Authorization: Bearer <token>.
+    Every list is cursor-paginated: ?cursor=<opaque> (absent: first page),
+    ?limit=N (the server may cap it); the answer's "next" is the cursor of the
+    next page, or null on the last one.
+
+    Sharding is chosen by the client: ?shard=K&shards=N (0 <= K < N <= 256).
+    The server splits its consumers, in its own stable order, into N contiguous
+    ranges; shard K answers only the rows of range K. A client fetches the N
+    shards concurrently; within a shard the cursor chain is sequential.
+
+    GET {base}/tiers                               (not sharded)
+      {"data": [{"id", "name", "agreement_version", "allowed_endpoints": [..] | null,
+                 "limits": [{"metric": "calls", "period": "day"|"month"|"year", "max": 100000}],
+                 "clauses": {"volume_cap": "§3.1 ...", ...}}], "next": ...}
+    GET {base}/consumers?shard&shards&cursor&limit
+      {"data": [{"id", "legal_name", "notice_contact", "tier", "agreement_version",
+                 "declared_use_case" | null, "government_end_users" | null,
+                 "apps": [{"id", "name", "declared_use_case" | null}]}], "next": ...}
+    GET {base}/usage?shard&shards&start=YYYY-MM-DD&end=YYYY-MM-DD&cursor&limit
+      {"columns": ["app", "day", "metric", "value"],
+       "rows": [["app-17", "2022-01-01", "calls", 1234], ...], "next": ...}
+    GET {base}/endpoints?shard&shards&start&end&cursor&limit
+      {"columns": ["app", "day", "endpoint", "calls"], "rows": [...], "next": ...}
+    Errors: {"error": {"code", "message"}} with the HTTP status; 429 and 503
+    carry Retry-After (seconds or an HTTP-date).
+
+Counts are JSON numbers or digit strings ("200", "010", "62.0"): whole,
+non-negative, at most 2^63-1. Days are UTC. App ids are the app's id within the
+source; usage rows and the consumers' apps agree. Metrics are "calls" and
+"records" (others are stored as they come).
 
 Chains: ``tiers``, then per shard K of N: ``consumers/K``, ``usage/K``,
-``endpoints/K``. The client picks N (option ``shards``); the server splits its
-consumers into N contiguous ranges, so the shards can be fetched concurrently
-while each shard's cursor chain stays sequential.
+``endpoints/K`` (option ``shards``, default 4).
 
-Usage pages are compact rows ``[app, day, metric, value]``: the hot path of a
-sync. Rows whose values are already well-typed are passed on as they are; only
-the odd ones ("200", "62.0") go through :func:`store.sync.counts.parse_count`.
+Usage pages are compact rows: the hot path of a sync. Rows whose values are
+already well-typed are passed on as they are; only the odd ones ("200", "62.0")
+go through :func:`store.sync.counts.parse_count`.
 """
 
 from __future__ import annotations
