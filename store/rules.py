@@ -394,6 +394,8 @@ def _daily_rules(conn: sqlite3.Connection, ids: str) -> Iterator[_Candidate]:
             severity = severity_for(ratio)
             if category == "circumvention":
                 severity = _at_least(severity, CIRCUMVENTION_MIN_SEVERITY)
+                figures["apps_with_usage"] = len(apps)
+                figures["largest_app_worst_day"] = max(app["worst_day"] for app in apps.values()) if apps else 0
             yield _Candidate(consumer_id=consumer_id, category=category, period=month, period_start=start,
                              period_end=end, severity=severity, metric=metric, actual=worst_total,
                              limit_value=maximum, ratio=round(ratio, 6), figures=figures)

@@ -146,6 +146,8 @@ def test_daily_split_across_apps_is_circumvention_too(conn: sqlite3.Connection) 
     [circ] = findings(conn, category="circumvention")
     assert circ["dedupe_key"] == "circumvention|acme|2022-05|calls_per_day"
     assert circ["actual"] == 130
+    figures = json.loads(circ["figures"])
+    assert figures["apps_with_usage"] == 2 and figures["largest_app_worst_day"] == 70
     [rate] = findings(conn, category="rate_limit")
     assert rate["actual"] == 130
 
