@@ -375,6 +375,11 @@ def test_duplicate_rows_in_one_page(faulty: DemoEndpoint, client: httpx.Client) 
     faulty.faults.add("duplicate@/feed/v1/usage")
     rows = client.get(f"{faulty.feed_url}/usage", params={"limit": 10}).json()["rows"]
     assert len(rows) == 11 and rows[0] == rows[1]
+    faulty.faults.add("duplicate,differ=3,times=2")
+    rows = client.get(f"{faulty.feed_url}/usage", params={"limit": 10}).json()["rows"]
+    assert rows[0][:3] == rows[1][:3] and rows[1][3] == rows[0][3] + 3
+    x = client.get(f"{faulty.x_url}/2/usage/tweets").json()["data"]["daily_client_app_usage"][0]["usage"]
+    assert x[0]["date"] == x[1]["date"] and int(x[1]["usage"]) == int(x[0]["usage"]) + 3
 
 
 def test_repeat_cursor_points_back_at_the_same_page(faulty: DemoEndpoint, client: httpx.Client) -> None:

@@ -44,7 +44,8 @@ Kinds (and their keys):
 ``string_counts``          not a fault: every count of the page as text, in turn "200", "0200"
                            and "200.0" (tolerated; the stored figures must not change)
 ``missing_id``             the first row's / item's id is missing (null in compact rows)
-``duplicate``              the first row (item) appears twice in the page
+``duplicate``              the first row (item) appears twice in the page; ``differ=N``: the
+                           copy's count is N more (same key, two values)
 ``repeat_cursor``          ``next`` is the cursor of the request (first page: of the start)
 ``empty_page``             no rows, and a ``next`` that resumes where this page began
 ``huge``                   200 with a JSON body of ``size`` bytes (default 300 MB), streamed;
@@ -82,6 +83,7 @@ _KIND_KEYS: dict[str, tuple[str, ...]] = {
     "wrong_type": ("as",),
     "huge": ("size", "chunked"),
     "gzip_bomb": ("size",),
+    "duplicate": ("differ",),
 }
 
 

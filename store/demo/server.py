@@ -637,7 +637,13 @@ def _rewrite(fault: Fault, answer: _Answer, query: dict[str, str]) -> _Answer:
         else:
             del container[key]
     elif kind == "duplicate" and items:
-        items.insert(1, json.loads(json.dumps(items[0])))
+        copy = json.loads(json.dumps(items[0]))
+        differ = int(fault.params.get("differ", 0))
+        if differ and answer.family == "rows":
+            copy[3] += differ
+        elif differ and answer.family == "x":
+            copy["usage"] = str(int(copy["usage"]) + differ)
+        items.insert(1, copy)
     elif kind == "repeat_cursor" and answer.family in ("rows", "data") and answer.start_cursor:
         page["next"] = query.get("cursor") or answer.start_cursor
     elif kind == "empty_page" and answer.start_cursor:
