@@ -6,9 +6,9 @@
 Each figure is the median (and worst) of a few runs on a fresh connection where
 it says "cold", else on one warm connection, as the TUI uses it. "step" is the
 work of moving the cursor to the next consumer: read the row (page cache miss
-every 50 rows) plus the detail pane (consumer_detail + a year of daily usage
-for calls and records). The write timings append a few entries to the
-database's decision log (undo restores the findings).
+every 50 rows) plus the detail pane (consumer_detail + a year of daily calls).
+The write timings append a few entries to the database's decision log (undo
+restores the findings).
 """
 
 from __future__ import annotations
