@@ -37,7 +37,7 @@ from store.domain import (
     OPEN_STATUSES,
     SEVERITIES,
 )
-from store.errors import ConflictError, DecisionRefused, StoreError
+from store.errors import ConflictError, DecisionRefused
 from store.queue_summary import refresh_summary
 
 GENESIS_HASH = "0" * 64
@@ -242,10 +242,10 @@ def _finding(row: Sequence[Any]) -> Finding:
 
 
 def get_finding(conn: sqlite3.Connection, finding_id: int) -> Finding:
-    """The finding with this id (raises StoreError if there is none)."""
+    """The finding with this id (raises DecisionRefused if there is none)."""
     row = conn.execute(f"SELECT {_FINDING_COLS} FROM finding WHERE id = ?", (finding_id,)).fetchone()
     if row is None:
-        raise StoreError(f"there is no finding #{finding_id}")
+        raise DecisionRefused(f"there is no finding #{finding_id}")
     return _finding(row)
 
 

@@ -464,3 +464,9 @@ def test_reasons_and_evidence_are_stored_literally(conn: sqlite3.Connection) -> 
     assert log(conn)[0]["reason"] == hostile
     assert f.evidence == hostile and log(conn)[-1]["reviewer"] == hostile
     assert verify_chain(conn).ok
+
+
+def test_deciding_a_finding_that_does_not_exist_is_refused(conn: sqlite3.Connection) -> None:
+    with pytest.raises(DecisionRefused, match="no finding #99"):
+        dismiss(conn, 99, reviewer="a", reason_code="duplicate", clock=CLOCK)
+    assert log(conn) == []
