@@ -84,6 +84,9 @@ class DemoEndpoint:
     ``ep.faults.add(...)`` / ``ep.faults.clear()``. ``ep.requests(path)`` counts
     the requests received whose path starts with ``path``. Other arguments go to
     :class:`DemoData` (``start``, ``end``, ``days``, ``names_override``).
+
+    Sizes: the default serves 484,420 usage rows; ``consumers=1000, days=280``
+    serves 1,000,720 (a benchmark's million); ``ep.data.usage_rows()`` counts them.
     """
 
     def __init__(self, consumers: int = 300, seed: int = 7, *, start: date | None = None,
