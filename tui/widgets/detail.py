@@ -268,7 +268,9 @@ class DetailPane(ScrollView, can_focus=False):
             text.append(name[:name_w].ljust(name_w) if len(name) <= name_w else name[: name_w - 1] + "…")
             text.append(f" {human(app.calls):>8} {human(app.records):>8}  ")
             if app.declared_use_case:
-                text.append_text(literal(app.declared_use_case))
+                room = max(8, width - name_w - 20)
+                use = visible(app.declared_use_case)
+                text.append(use if len(use) <= room else use[: room - 1] + "…")
             else:
                 text.append("— none declared", "italic")
         return text

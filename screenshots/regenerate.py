@@ -1,0 +1,146 @@
+"""Regenerate screenshots/*.svg from the demo data (run as a script).
+
+    python screenshots/regenerate.py            # all of them, into screenshots/
+    python screenshots/regenerate.py --out DIR
+
+Starts the embedded demo endpoint (300 consumers, seed 7), syncs it into a
+temporary database with a fixed clock, then drives the review screen headless
+and saves one SVG per view. The same data and clock give the same pictures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sqlite3
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Awaitable, Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from store.clock import fixed_clock  # noqa: E402
+from store.demo import CASE_ID, DEMO_TOKEN, DEMO_TOKEN_ENV, DemoEndpoint  # noqa: E402
+from store.demo.config import demo_config  # noqa: E402
+from store.sync.engine import sync_all  # noqa: E402
+
+CLOCK = fixed_clock(datetime(2023, 1, 2, 9, 30, tzinfo=timezone.utc))
+
+Step = Callable[["object"], Awaitable[None]]
+
+
+async def settle(pilot) -> None:
+    """Until workers are done and their messages handled (three quiet rounds)."""
+    app = pilot.app
+    quiet = 0
+    while quiet < 3:
+        await pilot.pause()
+        busy = any(not w.is_finished for w in app.workers)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        quiet = 0 if busy else quiet + 1
+
+
+def keys(*names: str) -> Step:
+    async def run(pilot) -> None:
+        for name in names:
+            await pilot.press(name)
+            await settle(pilot)
+
+    return run
+
+
+async def confirm_case_and_draft(pilot) -> None:
+    """Confirm the case consumer's open findings, then draft its note."""
+    from textual.widgets import Input, Select
+
+    await keys("v")(pilot)
+    modal = pilot.app.screen
+    modal.query_one("#severity", Select).value = "critical"
+    modal.query_one("#reason", Input).value = "over 780 million calls against the 2022 cap"
+    modal.query_one("#ok").press()
+    await settle(pilot)
+    await keys("c")(pilot)
+
+
+async def fill_confirm(pilot) -> None:
+    from textual.widgets import Input, Select
+
+    await keys("v")(pilot)
+    modal = pilot.app.screen
+    modal.query_one("#severity", Select).value = "critical"
+    modal.query_one("#reason", Input).value = "over 780 million calls against the 2022 cap"
+
+
+SHOTS: list[tuple[str, tuple[int, int], Step, bool]] = [
+    # name, terminal size, what to do first, NO_COLOR
+    ("review", (120, 40), keys(), False),
+    ("review-80x24", (80, 24), keys(), False),
+    ("review-no-color", (120, 40), keys(), True),
+    ("daily-chart", (120, 40), keys("t"), False),
+    ("confirm", (120, 40), fill_confirm, False),
+    ("dismiss", (120, 40), keys("d"), False),
+    ("filter", (120, 40), keys("slash"), False),
+    ("help", (120, 40), keys("question_mark"), False),
+    ("note-editor", (120, 40), confirm_case_and_draft, False),
+]
+
+
+def sync_demo(db_path: Path) -> object:
+    os.environ.setdefault(DEMO_TOKEN_ENV, DEMO_TOKEN)
+    endpoint = DemoEndpoint(consumers=300, seed=7).start()
+    config = demo_config(endpoint, db_path=db_path)
+    try:
+        sync_all(db_path, config, clock=CLOCK)
+    finally:
+        endpoint.stop()
+    return config
+
+
+async def shoot(db_path: Path, config: object, name: str, size: tuple[int, int], step: Step,
+                no_color: bool, out: Path) -> Path:
+    from tui.app import WardenApp
+
+    if no_color:
+        os.environ["NO_COLOR"] = "1"   # read (and removed) by App.__init__
+    app = WardenApp(db_path=db_path, config=config, reviewer="alice", clock=CLOCK, mouse=False)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        await step(pilot)
+        app.clear_notifications()
+        for widget in app.screen.query("Input, TextArea"):
+            widget.cursor_blink = False
+        await settle(pilot)
+        assert app.screen_stack[1].query_one("QueueView").current.consumer_id == CASE_ID
+        path = Path(app.save_screenshot(filename=f"{name}.svg", path=str(out)))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        # Each shot gets a fresh copy of the synced database, so decisions made for
+        # one picture (the note editor) do not show in the others.
+        base = Path(tmp) / "demo.db"
+        config = sync_demo(base)
+        for name, size, step, no_color in SHOTS:
+            db_path = Path(tmp) / f"{name}.db"
+            source = sqlite3.connect(base)
+            target = sqlite3.connect(db_path)
+            source.backup(target)
+            source.close()
+            target.close()
+            path = asyncio.run(shoot(db_path, config, name, size, step, no_color, args.out))
+            print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
