@@ -1,0 +1,452 @@
+"""The fault matrix: every adapter against every fault an endpoint can throw.
+
+warden-feed and x-usage run against the embedded demo endpoint
+(:mod:`store.demo`); aws-usage-plan and openai-usage against :class:`VendorEndpoint`,
+the same server (and the same fault machinery) serving those vendors' documented
+shapes. For each (adapter, fault) the table :data:`EXPECTED` says how the sync
+must end: retried and complete (``ok``, the same figures as a sync without the
+fault), a refused page (``partial``, the message naming the JSON path, source and
+URL) or a stopped source (``failed``, the message saying why). Each case runs
+twice: a first sync (nothing stored before the fault may be wrong, the refused
+page stores no row) and a re-sync over a database already holding a clean sync
+(everything stored before stays exactly as it was).
+
+Waits are injected (``sleep=``), timeouts are fractions of a second, bodies are
+refused after a few megabytes: the matrix runs in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from store.clock import fixed_clock
+from store.config import SourceConfig
+from store.db import connect
+from store.demo import DEMO_TOKEN_ENV, DemoEndpoint, FaultList
+from store.demo.server import _Answer, gzip_bomb
+from store.sync.engine import sync_source
+from tui.cli import main as cli_main
+
+REPO = Path(__file__).resolve().parents[1]
+CLOCK = fixed_clock(datetime(2023, 1, 1, 6, tzinfo=timezone.utc))
+TOKEN = "fault-matrix-token-3b1f"
+START = date(2022, 12, 20)
+PLAN = "plan7"
+DAY = 86_400
+
+
+# --- a loopback endpoint in the AWS API Gateway and OpenAI usage shapes -----------------
+
+class VendorEndpoint(DemoEndpoint):
+    """The demo endpoint's HTTP server and fault kinds, answering as API Gateway
+    (``/usageplans/...``) and OpenAI (``/v1/organization/usage/completions``).
+
+    Faults that replace an answer (status codes, resets, stalls, huge bodies ...)
+    go to ``faults`` and are served by the demo's machinery; faults that rewrite a
+    page go to ``page_faults`` and are applied here, to these vendors' shapes.
+    """
+
+    KEYS = ("key-a", "key-b", "key-c")
+
+    def __init__(self) -> None:
+        super().__init__(consumers=1, env_faults=False)
+        self.page_faults = FaultList()
+
+    @staticmethod
+    def used(key: str, day: date) -> int:
+        return (sum(map(ord, key)) * 7 + day.toordinal() % 97) * 13
+
+    def answer(self, path: str, query: dict[str, str], authorization: str | None) -> _Answer:
+        body: dict[str, Any] | None = None
+        if path == f"/usageplans/{PLAN}":
+            body = {"id": PLAN, "name": "Gold", "quota": {"limit": 5_000_000_000, "offset": 0, "period": "MONTH"},
+                    "throttle": {"rateLimit": 100.0, "burstLimit": 200}}
+        elif path == f"/usageplans/{PLAN}/keys":
+            at = int(query.get("position", "0").split("+")[0])
+            keys = self.KEYS[at:at + 2]
+            body = {"item": [{"id": k, "name": f"Key {k}", "type": "API_KEY", "value": "SECRET-VALUE"} for k in keys]}
+            if at + 2 < len(self.KEYS):
+                body["position"] = str(at + 2)
+        elif path == f"/usageplans/{PLAN}/usage":
+            start, end = date.fromisoformat(query["startDate"]), date.fromisoformat(query["endDate"])
+            at = int(query.get("position", "0").split("+")[0])
+            days = [start + timedelta(n) for n in range((end - start).days + 1)]
+            keys = self.KEYS[at:at + 2]
+            body = {"startDate": query["startDate"], "endDate": query["endDate"],
+                    "values": {k: [[self.used(k, d), 10**9] for d in days] for k in keys}}
+            if at + 2 < len(self.KEYS):
+                body["position"] = str(at + 2)
+        elif path == "/v1/organization/usage/completions":
+            start, end = int(query["start_time"]), int(query["end_time"])
+            limit = int(query.get("limit", "31"))
+            at = int(query.get("page", "0").split("+")[0])
+            stamps = list(range(start, end, DAY))
+            buckets = []
+            for stamp in stamps[at:at + limit]:
+                day = datetime.fromtimestamp(stamp, timezone.utc).date()
+                results = [] if day.day % 5 == 0 else [
+                    {"object": "organization.usage.completions.result", "api_key_id": k,
+                     "num_model_requests": self.used(k, day), "input_tokens": str(self.used(k, day) * 40),
+                     "output_tokens": self.used(k, day) * 9, "model": None, "project_id": None}
+                    for k in self.KEYS]
+                buckets.append({"object": "bucket", "start_time": stamp, "end_time": stamp + DAY,
+                                "results": results})
+            more = at + limit < len(stamps)
+            body = {"object": "page", "data": buckets, "has_more": more,
+                    "next_page": str(at + limit) if more else None}
+        if body is None:
+            return _Answer(404, json.dumps({"message": f"no such resource: {path}"}).encode())
+        fault = self.page_faults.pick(path, query)
+        if fault is not None:
+            body = rewrite(fault.kind, path, query, body)
+        return _Answer(200, json.dumps(body).encode())
+
+
+def rewrite(kind: str, path: str, query: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+    """A page fault applied to an AWS or OpenAI page (the first count, row, cursor ...)."""
+    bad = {"wrong_type": {"value": 1}, "negative": -5, "over64": 2**64 + 5}
+    openai = path.startswith("/v1/")
+    cursor_key = "next_page" if openai else "position"
+    if openai:
+        rows = [b for b in body["data"] if b["results"]]
+        if kind in bad:
+            rows[0]["results"][0]["num_model_requests"] = bad[kind]
+        elif kind == "duplicate":
+            body["data"].insert(1, json.loads(json.dumps(rows[0])))
+        elif kind == "repeat_cursor":
+            body["has_more"], body["next_page"] = True, query.get("page", "0")
+        elif kind == "empty_page":
+            body["data"] = []
+            body["has_more"], body["next_page"] = True, query.get("page", "0") + "+0"
+    else:
+        values = body["values"]
+        first = next(iter(values))
+        if kind in bad:
+            values[first][0][0] = bad[kind]
+        elif kind == "duplicate":
+            values[first].insert(1, list(values[first][0]))
+        elif kind == "repeat_cursor":
+            body[cursor_key] = query.get("position", "0")
+        elif kind == "empty_page":
+            body["values"] = {}
+            body[cursor_key] = query.get("position", "0") + "+0"
+    return body
+
+
+# --- adapters and faults ------------------------------------------------------------
+
+ADAPTERS = ("warden-feed", "x-usage", "aws-usage-plan", "openai-usage")
+# Where each adapter's faults hit: a usage page (for the feed: one shard's).
+TARGET = {
+    "warden-feed": "@/feed/v1/usage,query=shard=1",
+    "x-usage": "@/2/usage/tweets",
+    "aws-usage-plan": f"@/usageplans/{PLAN}/usage",
+    "openai-usage": "@/v1/organization/usage/completions",
+}
+# Each adapter's "you have used up your quota" answer (X's usage-capped problem,
+# OpenAI's insufficient_quota; the feed and AWS have none: X's problem is to them
+# a plain 429, retried).
+CAPPED_BODY = {
+    "openai-usage": json.dumps({"error": {"message": "You exceeded your current quota.",
+                                          "type": "insufficient_quota", "code": "insufficient_quota"}}),
+}
+
+OK, PARTIAL, FAILED = "ok", "partial", "failed"
+FAULTS: dict[str, tuple[str, str, str]] = {
+    # fault: (spec without target, outcome, what the error says)
+    "429 Retry-After seconds": ("429{t},retry_after=1", OK, ""),
+    "429 Retry-After HTTP-date": ("429{t},retry_after_date=2", OK, ""),
+    "429 x-rate-limit-reset": ("429{t},reset=2", OK, ""),
+    "usage capped": ("usage_capped{t}", OK, ""),
+    "401": ("401{t}", FAILED, "HTTP 401"),
+    "403": ("403{t}", FAILED, "HTTP 403"),
+    "404": ("404{t}", FAILED, "HTTP 404"),
+    "500": ("500{t}", OK, ""),
+    "502": ("502{t},times=2", OK, ""),
+    "503": ("503{t},retry_after=0", OK, ""),
+    "connection reset": ("reset{t}", OK, ""),
+    "read-timeout stall": ("stall{t},seconds=2", OK, ""),
+    "truncated body": ("truncated{t}", OK, ""),
+    "non-JSON": ("non_json{t}", PARTIAL, "not valid JSON"),
+    "wrong type": ("wrong_type{t}", PARTIAL, "expected a count"),
+    "negative count": ("negative{t}", PARTIAL, "is negative"),
+    "over-64-bit count": ("over64{t}", PARTIAL, "does not fit in 64 bits"),
+    "duplicate rows": ("duplicate{t}", OK, ""),
+    "repeating cursor": ("repeat_cursor{t},times=0", PARTIAL, "cursor does not advance"),
+    "empty page with next": ("empty_page{t}", OK, ""),
+    "huge body (300 MB)": ("huge{t},size=300000000,chunked=1", PARTIAL, "max_body_bytes"),
+    "huge body, Content-Length": ("huge{t},size=300000000", PARTIAL, "max_body_bytes"),
+    "gzip bomb (1 GiB)": ("gzip_bomb{t},size=1073741824", PARTIAL, "max_body_bytes"),
+}
+# Where an adapter's vendor answers differently from the table above.
+SPECIAL: dict[tuple[str, str], tuple[str, str]] = {
+    ("x-usage", "usage capped"): (FAILED, "usage capped (HTTP 429)"),
+    ("openai-usage", "usage capped"): (FAILED, "insufficient_quota (HTTP 429)"),
+    # An API Gateway day list longer than the window asked for cannot be placed on days.
+    ("aws-usage-plan", "duplicate rows"): (PARTIAL, "days of usage for a window of"),
+    # OpenAI: a bucket repeated in one page would add its figures twice.
+    ("openai-usage", "duplicate rows"): (PARTIAL, "appears twice"),
+    # X's counts come as strings ("200"): a wrong type there is an object where a count belongs.
+    ("x-usage", "wrong type"): (PARTIAL, "expected a count"),
+}
+# X's usage endpoint is one request, not paginated: cursor faults do not apply.
+NOT_APPLICABLE = {("x-usage", "repeating cursor"), ("x-usage", "empty page with next")}
+RETRIED = {"429 Retry-After seconds", "429 Retry-After HTTP-date", "429 x-rate-limit-reset", "500", "502",
+           "503", "connection reset", "read-timeout stall", "truncated body"}
+PAGE_KINDS = {"wrong_type", "negative", "over64", "duplicate", "repeat_cursor", "empty_page"}
+
+EXPECTED: dict[tuple[str, str], tuple[str, str]] = {
+    (adapter, fault): SPECIAL.get((adapter, fault), (outcome, says))
+    for adapter in ADAPTERS for fault, (_, outcome, says) in FAULTS.items()
+    if (adapter, fault) not in NOT_APPLICABLE
+}
+
+
+def source_for(adapter: str, endpoint: DemoEndpoint) -> SourceConfig:
+    common: dict[str, Any] = dict(token_env=DEMO_TOKEN_ENV, start=START, timeout=1.0,
+                                  max_body_bytes=2_000_000, max_attempts=4, max_retry_seconds=30)
+    if adapter == "warden-feed":
+        return SourceConfig("feed", adapter, endpoint.feed_url, options={"shards": 2, "limit": 40}, **common)
+    if adapter == "x-usage":
+        return SourceConfig("x", adapter, endpoint.x_url, options={"days": 12}, **common)
+    if adapter == "aws-usage-plan":
+        return SourceConfig("aws", adapter, endpoint.base_url, options={"usage_plan_id": PLAN, "limit": 2},
+                            **common)
+    return SourceConfig("oai", adapter, endpoint.base_url, options={"bucket_limit": 5}, **common)
+
+
+def arm(endpoint: DemoEndpoint, adapter: str, fault: str) -> None:
+    """Clear the endpoint's faults and set ``fault`` (fresh counters)."""
+    endpoint.faults.clear()
+    if isinstance(endpoint, VendorEndpoint):
+        endpoint.page_faults.clear()
+    spec = FAULTS[fault][0].format(t=TARGET[adapter])
+    if EXPECTED[(adapter, fault)][0] != OK and "times=" not in spec:
+        # Every matching request meets it: a retry after a timeout on a loaded machine
+        # must not get a clean page instead.
+        spec += ",times=0"
+    kind = spec.split("@", 1)[0]
+    if fault == "usage capped" and adapter in CAPPED_BODY:
+        endpoint.faults.add("status", code=429, body=CAPPED_BODY[adapter], path=TARGET[adapter][1:], times=0)
+    elif isinstance(endpoint, VendorEndpoint) and kind in PAGE_KINDS:
+        endpoint.page_faults.add(spec)
+    else:
+        endpoint.faults.add(spec)
+
+
+def usage_of(db: Path) -> dict[tuple[str, str, str, str], int]:
+    conn = sqlite3.connect(db)
+    try:
+        return {tuple(r[:4]): r[4] for r in conn.execute(  # type: ignore[misc]
+            "SELECT source, app_id, day, metric, value FROM usage")}
+    finally:
+        conn.close()
+
+
+@pytest.fixture(autouse=True)
+def token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(DEMO_TOKEN_ENV, TOKEN)
+
+
+@pytest.fixture(scope="module")
+def endpoints() -> Iterator[dict[str, DemoEndpoint]]:
+    gzip_bomb(1 << 30)  # built once (it takes longer than the sync's read timeout)
+    demo = DemoEndpoint(consumers=6, env_faults=False).start()
+    vendor = VendorEndpoint().start()
+    try:
+        yield {"warden-feed": demo, "x-usage": demo, "aws-usage-plan": vendor, "openai-usage": vendor}
+    finally:
+        demo.stop()
+        vendor.stop()
+
+
+@pytest.fixture(scope="module")
+def clean(endpoints: dict[str, DemoEndpoint], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One fault-free sync per adapter: the reference figures."""
+    os.environ.setdefault(DEMO_TOKEN_ENV, TOKEN)
+    out = {}
+    for adapter in ADAPTERS:
+        endpoints[adapter].faults.clear()
+        db = tmp_path_factory.mktemp("clean") / f"{adapter}.db"
+        result = sync_source(db, source_for(adapter, endpoints[adapter]), clock=CLOCK)
+        assert result.status == "ok", (adapter, result.error)
+        assert usage_of(db), adapter
+        out[adapter] = db
+    return out
+
+
+def check_outcome(result: Any, adapter: str, fault: str, source: SourceConfig, waits: list[float]) -> None:
+    outcome, says = EXPECTED[(adapter, fault)]
+    assert result.status == outcome, (result.status, result.error)
+    if outcome == OK:
+        assert result.error is None
+    else:
+        error = result.error or ""
+        assert says in error, error
+        assert f"{source.name!r}" in error, error  # names the source
+        assert source.url.split("//", 1)[1] in error, error  # and the URL
+        assert TOKEN not in error
+    if fault in RETRIED:
+        assert waits, "expected a retry"
+        assert all(0 <= w <= 3 for w in waits), waits
+    if fault in ("401", "403", "404") or outcome == FAILED:
+        assert not waits, "must not be retried"
+    if fault == "429 Retry-After seconds":
+        assert waits == [1.0]
+
+
+CASES = [pytest.param(adapter, fault, id=f"{adapter}|{fault}") for (adapter, fault) in EXPECTED]
+
+
+@pytest.mark.parametrize(("adapter", "fault"), CASES)
+def test_fault_matrix(adapter: str, fault: str, endpoints: dict[str, DemoEndpoint], clean: dict[str, Path],
+                      tmp_path: Path) -> None:
+    endpoint = endpoints[adapter]
+    source = source_for(adapter, endpoint)
+    reference = usage_of(clean[adapter])
+
+    # 1. A first sync meeting the fault.
+    arm(endpoint, adapter, fault)
+    waits: list[float] = []
+    first = tmp_path / "first.db"
+    result = sync_source(first, source, clock=CLOCK, sleep=waits.append)
+    check_outcome(result, adapter, fault, source, waits)
+    stored = usage_of(first)
+    # Nothing stored is wrong: every figure is the reference figure.
+    assert {k: v for k, v in stored.items() if reference.get(k) != v} == {}
+    if EXPECTED[(adapter, fault)][0] == OK:
+        assert stored == reference
+    else:
+        assert len(stored) < len(reference)  # the refused page's rows are not there
+    conn = connect(first)
+    try:
+        pages = conn.execute("SELECT count(*) FROM sync_page WHERE error IS NOT NULL").fetchone()[0]
+        # One refused page (a fault hitting every month's chain refuses one page of each).
+        assert (pages == 0) if result.status == OK else (pages >= 1)
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        conn.close()
+
+    # 2. A re-sync over a clean database meeting the same fault: what was stored stays.
+    again = tmp_path / "again.db"
+    shutil.copy(clean[adapter], again)
+    arm(endpoint, adapter, fault)
+    result = sync_source(again, source, clock=CLOCK, sleep=lambda s: None)
+    assert result.status == EXPECTED[(adapter, fault)][0], result.error
+    assert usage_of(again) == reference
+    conn = connect(again)
+    try:
+        assert conn.execute("SELECT count(*) FROM usage_change").fetchone()[0] == 0
+    finally:
+        conn.close()
+    endpoint.faults.clear()
+
+
+def test_matrix_covers_every_adapter_and_fault() -> None:
+    assert len(FAULTS) == 23
+    assert len(EXPECTED) == len(ADAPTERS) * len(FAULTS) - len(NOT_APPLICABLE)
+
+
+# --- memory under a huge body and a gzip bomb ------------------------------------------------
+
+MEMORY_SCRIPT = textwrap.dedent("""
+    import json, os, resource, sys, tracemalloc
+    from datetime import date, datetime, timezone
+    from store.clock import fixed_clock
+    from store.config import SourceConfig
+    from store.demo import DemoEndpoint
+    from store.sync.engine import sync_source
+
+    spec, db = sys.argv[1], sys.argv[2]
+    os.environ["T"] = "memory-test-token"
+    with DemoEndpoint(consumers=4, faults=[spec], env_faults=False) as endpoint:
+        source = SourceConfig("feed", "warden-feed", endpoint.feed_url, token_env="T", start=date(2022, 12, 25),
+                              max_body_bytes=8_000_000, options={"shards": 1})
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        tracemalloc.start()
+        result = sync_source(db, source, clock=fixed_clock(datetime(2023, 1, 1, tzinfo=timezone.utc)),
+                             sleep=lambda s: None)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"status": result.status, "error": result.error, "peak": peak,
+                      "rss_growth_kb": after - before}))
+""")
+
+
+@pytest.mark.parametrize("spec", [
+    "huge@/feed/v1/usage,size=400000000,chunked=1",
+    "huge@/feed/v1/usage,size=400000000",
+    "gzip_bomb@/feed/v1/usage,size=1073741824",
+])
+def test_huge_bodies_are_refused_with_memory_bounded_by_max_body_bytes(spec: str, tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, spec, str(tmp_path / "m.db")], cwd=REPO,
+                         env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    print(f"\n{spec}: peak traced {report['peak'] / 1e6:.1f} MB, max RSS growth {report['rss_growth_kb'] / 1e3:.1f} MB")
+    assert report["status"] == "partial" and "max_body_bytes" in report["error"]
+    # max_body_bytes is 8 MB: the peak may be a few times that (chunks, join), never the body's size.
+    assert report["peak"] < 40_000_000, report
+    assert report["rss_growth_kb"] < 80_000, report
+
+
+# --- exit codes through the command line ------------------------------------------------
+
+def write_config(path: Path, endpoint: DemoEndpoint, extra: str = "") -> Path:
+    path.write_text(textwrap.dedent(f"""
+        [sources.feed]
+        adapter = "warden-feed"
+        url = "{endpoint.feed_url}"
+        token_env = "{DEMO_TOKEN_ENV}"
+        start = 2022-12-20
+        shards = 2
+
+        [sources.x]
+        adapter = "x-usage"
+        url = "{endpoint.x_url}"
+        token_env = "{DEMO_TOKEN_ENV}"
+        days = 12
+        {extra}
+    """))
+    return path
+
+
+def test_cli_usage_capped_exits_1_with_the_other_source_stored(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "w.db"
+    with DemoEndpoint(consumers=4, faults=["usage_capped@/2/usage/tweets"], env_faults=False) as endpoint:
+        config = write_config(tmp_path / "c.toml", endpoint)
+        code = cli_main(["sync", "--config", str(config), "--db", str(db)])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "usage capped" in err and "sync x: failed" in err
+    conn = connect(db)
+    try:
+        by_source = dict(conn.execute("SELECT source, count(*) FROM usage GROUP BY source").fetchall())
+    finally:
+        conn.close()
+    assert by_source.get("feed", 0) > 0 and "x" not in by_source
+
+
+def test_cli_401_exits_1_and_bad_config_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with DemoEndpoint(consumers=4, require_token="something-else", env_faults=False) as endpoint:
+        config = write_config(tmp_path / "c.toml", endpoint)
+        assert cli_main(["sync", "--config", str(config), "--db", str(tmp_path / "w.db")]) == 1
+        assert "HTTP 401" in capsys.readouterr().err
+        bad = write_config(tmp_path / "bad.toml", endpoint, extra="colour = 'blue'")
+        assert cli_main(["sync", "--config", str(bad), "--db", str(tmp_path / "w.db")]) == 2
+        err = capsys.readouterr().err
+        assert "colour" in err and "Traceback" not in err
+        assert cli_main(["sync", "--config", str(tmp_path / "missing.toml")]) == 2
