@@ -272,3 +272,12 @@ def test_auto_consumers_have_no_limits_but_missing_use_case(conn: sqlite3.Connec
     run_rules(conn, clock=CLOCK)
     [missing] = findings(conn, consumer_id="feed:stray")
     assert missing["category"] == "missing_use_case"
+
+
+def test_the_callers_connection_is_left_as_it_was(conn: sqlite3.Connection) -> None:
+    _seed_overage(conn)
+    conn.execute("CREATE TEMP TABLE mine (x)")
+    mmap = conn.execute("PRAGMA mmap_size").fetchone()[0]
+    run_rules(conn, clock=CLOCK)
+    assert [r[0] for r in conn.execute("SELECT name FROM temp.sqlite_master WHERE type = 'table'")] == ["mine"]
+    assert conn.execute("PRAGMA mmap_size").fetchone()[0] == mmap and not conn.in_transaction
