@@ -31,6 +31,7 @@ finding: ``status:candidate category:volume`` means a candidate volume-cap findi
 
 from __future__ import annotations
 
+import bisect
 import shlex
 import sqlite3
 from collections import OrderedDict
@@ -450,14 +451,58 @@ def _walk_for_open(conn: sqlite3.Connection, query: QueueQuery, after: Key | Non
 # total_changes: this connection's own).
 
 _MAX_ANCHORS = 20_000
+_MAX_QUERIES = 8    # filters / sorts remembered per connection
 _NEAR = 5_000       # skipping this many rows with OFFSET is cheaper than counting
+
+
+class _Anchors:
+    """Offsets whose row key is known, searchable by nearest offset."""
+
+    def __init__(self) -> None:
+        self.keys: dict[int, Key] = {}
+        self.offsets: list[int] = []      # sorted
+
+    def add(self, offset: int, key: Key) -> None:
+        if len(self.offsets) >= _MAX_ANCHORS:
+            self.keys.clear()
+            self.offsets.clear()
+        if offset not in self.keys:
+            bisect.insort(self.offsets, offset)
+        self.keys[offset] = key
+
+    def before(self, offset: int) -> tuple[int, Key | None]:
+        """The nearest anchor strictly before ``offset``, or (-1, None)."""
+        i = bisect.bisect_left(self.offsets, offset)
+        if i == 0:
+            return -1, None
+        at = self.offsets[i - 1]
+        return at, self.keys[at]
+
+    def at_or_after(self, offset: int, limit: int) -> tuple[int, Key | None]:
+        """The nearest anchor at or after ``offset`` (below ``limit``), or (limit, None)."""
+        i = bisect.bisect_left(self.offsets, offset)
+        if i == len(self.offsets) or self.offsets[i] >= limit:
+            return limit, None
+        at = self.offsets[i]
+        return at, self.keys[at]
 
 
 class _Memory:
     def __init__(self) -> None:
         self.version: tuple[int, int] | None = None
         self.counts: dict[QueueQuery, int] = {}
-        self.anchors: dict[QueueQuery, dict[int, Key]] = {}
+        self.anchors: OrderedDict[QueueQuery, _Anchors] = OrderedDict()
+
+    def anchors_for(self, query: QueueQuery) -> _Anchors:
+        found = self.anchors.get(query)
+        if found is None:
+            found = self.anchors[query] = _Anchors()
+            while len(self.anchors) > _MAX_QUERIES:
+                old, _ = self.anchors.popitem(last=False)
+                self.counts.pop(old, None)
+        else:
+            self.anchors.move_to_end(query)
+        return found
 
 
 # sqlite3.Connection cannot be weakly referenced: keep the last few connections'
@@ -484,10 +529,7 @@ def _memory(conn: sqlite3.Connection) -> _Memory:
 
 
 def _remember(mem: _Memory, query: QueueQuery, offset: int, key: Key) -> None:
-    anchors = mem.anchors.setdefault(query, {})
-    if len(anchors) >= _MAX_ANCHORS:
-        anchors.clear()
-    anchors[offset] = key
+    mem.anchors_for(query).add(offset, key)
 
 
 # ---------------------------------------------------------------------------
@@ -511,6 +553,7 @@ def count(conn: sqlite3.Connection, query: QueueQuery) -> int:
         source, sparams, conds, params = _source(flt, driven=True)
         where = " AND ".join(conds) or "1"
         (n,) = conn.execute(f"SELECT count(*) FROM {source} WHERE {where}", sparams + params).fetchone()
+    mem.anchors_for(query)     # so the count is forgotten with the query's anchors
     mem.counts[query] = int(n)
     return int(n)
 
@@ -520,21 +563,18 @@ def page(conn: sqlite3.Connection, query: QueueQuery, offset: int, limit: int) -
     if limit <= 0 or offset < 0:
         return []
     mem = _memory(conn)
-    anchors = mem.anchors.get(query, {})
+    anchors = mem.anchors_for(query)
     cols = query.columns()
-    if offset in anchors:
+    if offset in anchors.keys:
         # The row at ``offset`` is known (every order ends with the id): read it, then on.
-        key = anchors[offset]
+        key = anchors.keys[offset]
         first = [_raw_of(conn, key[-1])]
         rows = first + (_read(conn, query, key, 0, limit - 1) if limit > 1 else [])
         _remember(mem, query, offset + len(rows) - 1, _key(cols, rows[-1]))
         return [_row(r) for r in rows]
     # Nearest offset already seen before ``offset`` (an anchor is the key of the
     # row AT that offset, so reading resumes after it).
-    start, after = -1, None
-    for at, key in anchors.items():
-        if start < at < offset:
-            start, after = at, key
+    start, after = anchors.before(offset)
     skip = offset - start - 1
     if skip > _NEAR:
         total = count(conn, query)
@@ -543,11 +583,7 @@ def page(conn: sqlite3.Connection, query: QueueQuery, offset: int, limit: int) -
         end = min(total, offset + limit)
         # Read from the end when that is nearer: the rows [offset, end) are the
         # first (end - offset) rows after skipping (total - end) from the back.
-        back_skip = total - end
-        back_after, back_start = None, total
-        for at, key in anchors.items():
-            if end <= at < back_start:
-                back_start, back_after = at, key
+        back_start, back_after = anchors.at_or_after(end, total)
         back_skip = back_start - end
         if back_skip < skip:
             rows = _read(conn, query, back_after, back_skip, end - offset, backwards=True)
