@@ -618,3 +618,49 @@ async def test_sync_cancel(tmp_path: Path, monkeypatch) -> None:
             assert app.screen.finished
     conn = sqlite3.connect(db)
     assert "cancelled" in {status for (status,) in conn.execute("SELECT status FROM sync_run")}
+
+
+async def test_note_autosaves_while_typing(db: Path) -> None:
+    """No ctrl+s: the edit reaches the database by itself (polled, never a fixed wait)."""
+    from tui.screens.note import NoteEditor
+
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "c")
+        assert isinstance(app.screen, NoteEditor)
+        await pilot.press(*"AUTO ")
+
+        def body() -> str:
+            conn = sqlite3.connect(db)
+            try:
+                return conn.execute("SELECT body FROM note").fetchone()[0]
+            finally:
+                conn.close()
+
+        for _ in range(100):
+            if body().startswith("AUTO "):
+                break
+            await pilot.pause(0.05)
+        assert body().startswith("AUTO ")
+
+
+async def test_note_edit_conflict_is_reported_not_overwritten(db: Path) -> None:
+    from store import notes
+    from tui.screens.note import NoteEditor
+
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "c")
+        editor = app.screen
+        assert isinstance(editor, NoteEditor)
+        other = connect(db)
+        notes.save_body(other, editor.note.id, "Bob's version", expected_version=editor.version, clock=CLOCK)
+        other.close()
+        await pilot.press(*"mine ")
+        await press(pilot, "ctrl+s")
+        assert any("Changed under you" in n for n in notifications(app))
+        assert "NOT SAVED" in str(editor.query_one("#note-state").render())
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT body FROM note").fetchone() == ("Bob's version",)

@@ -457,6 +457,11 @@ class ReviewScreen(Screen[None]):
             return []
         return [FindingOption(f.id, f.label) for f in self.detail.open_findings]
 
+    def _seen_versions(self) -> dict[int, int]:
+        """The finding versions the reviewer is looking at when a modal opens: a
+        decision made against them fails if someone changed a finding meanwhile."""
+        return dict(self.detail.versions) if self.detail is not None else {}
+
     def _decide_precheck(self) -> tuple[str, list[str]] | None:
         scope, ids = self._targets()
         if not ids:
@@ -471,27 +476,30 @@ class ReviewScreen(Screen[None]):
         if (pre := self._decide_precheck()) is None:
             return
         scope, ids = pre
+        seen = self._seen_versions()
         self.app.push_screen(
             ConfirmViolation(scope=scope, findings=self._open_findings()),
-            lambda choice: choice and self._decide("confirm", choice, ids),
+            lambda choice: choice and self._decide("confirm", choice, ids, seen),
         )
 
     def action_dismiss_findings(self) -> None:
         if (pre := self._decide_precheck()) is None:
             return
         scope, ids = pre
+        seen = self._seen_versions()
         self.app.push_screen(
             Dismiss(scope=scope, findings=self._open_findings()),
-            lambda choice: choice and self._decide("dismiss", choice, ids),
+            lambda choice: choice and self._decide("dismiss", choice, ids, seen),
         )
 
     def action_needs_info(self) -> None:
         if (pre := self._decide_precheck()) is None:
             return
         scope, ids = pre
+        seen = self._seen_versions()
         self.app.push_screen(
             NeedsInfo(scope=scope, findings=self._open_findings()),
-            lambda choice: choice and self._decide("needs_info", choice, ids),
+            lambda choice: choice and self._decide("needs_info", choice, ids, seen),
         )
 
     def action_manual_finding(self) -> None:
@@ -501,11 +509,11 @@ class ReviewScreen(Screen[None]):
         scope = f"{visible(row.legal_name)} ({visible(row.consumer_id)})"
         self.app.push_screen(
             ManualFinding(scope=scope),
-            lambda choice: choice and self._decide("manual", choice, [row.consumer_id]),
+            lambda choice: choice and self._decide("manual", choice, [row.consumer_id], {}),
         )
 
     def action_undo(self) -> None:
-        self._decide("undo", None, [])
+        self._decide("undo", None, [], {})
 
     def action_select(self) -> None:
         queue = self.query_one(QueueView)
@@ -514,10 +522,9 @@ class ReviewScreen(Screen[None]):
         self._show_status()
 
     @work(thread=True, group="decide")
-    def _decide(self, kind: str, choice: Any, consumer_ids: list[str]) -> None:
+    def _decide(self, kind: str, choice: Any, consumer_ids: list[str], versions: dict[int, int]) -> None:
         app = self.warden
         conn = app.connections.get()
-        versions = dict(self.detail.versions) if self.detail is not None else {}
         try:
             summary = apply_decision(
                 conn, kind, choice, consumer_ids, versions=versions,
