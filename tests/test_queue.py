@@ -205,10 +205,12 @@ def test_status_and_category_apply_to_the_same_finding(conn: sqlite3.Connection)
 
 def test_position_of(conn: sqlite3.Connection) -> None:
     for sort in queue.SORTS:
-        q = QueueQuery(sort=sort)
-        expected = reference(conn, q)
-        for cid in expected[::23] + [expected[-1]]:
-            assert queue.position_of(conn, q, cid) == expected.index(cid)
+        for reverse in (False, True):
+            for text in ("", "status:dismissed", "tier:basic"):
+                q = QueueQuery(parse_filter(text), sort=sort, reverse=reverse)
+                expected = reference(conn, q)
+                for cid in expected[::23] + [expected[-1]]:
+                    assert queue.position_of(conn, q, cid) == expected.index(cid)
     q = QueueQuery(parse_filter("state:open"))
     hidden = reference(conn, QueueQuery(parse_filter("state:clear")))[0]
     assert queue.position_of(conn, q, hidden) is None
