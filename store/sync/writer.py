@@ -33,6 +33,9 @@ COMMIT_ROWS = 10_000
 COMMIT_PAUSE_SECONDS = 0.005
 PAUSE_SHARE = 0.8
 MAX_PAUSE_SECONDS = 0.05
+# Commits between two WAL checkpoints (about what SQLite's automatic checkpoint
+# at 1,000 pages would do with ten-thousand-row commits).
+CHECKPOINT_EVERY = 8
 # A transaction is also committed once it has held the write lock this long:
 # on a busy machine (fetch threads competing for the GIL and the CPU) ten
 # thousand rows can take much longer than usual. Rows go in slices so the
@@ -198,9 +201,11 @@ class RunWriter:
         self.rows += self._pending_taken
         self._pending_rows = self._pending_pages = self._pending_taken = 0
         pause_until = time.perf_counter() + min(MAX_PAUSE_SECONDS, max(self.pause, held * PAUSE_SHARE))
-        # Copies the pages just committed into the database file without the write
-        # lock (other connections may write meanwhile), so the WAL stays small.
-        self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        # Copies the pages committed into the database file, without the write lock
+        # (other connections may write meanwhile), so the WAL stays small. Not
+        # after every commit: each checkpoint ends with an fsync.
+        if self.transactions % CHECKPOINT_EVERY == 0:
+            self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         if self.pause:
             time.sleep(max(0.0, pause_until - time.perf_counter()))
 
