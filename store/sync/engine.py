@@ -404,7 +404,7 @@ class _Run:
                         raise PageRejected("the next page repeats one already fetched (the cursor does not "
                                            "advance)", path="$")
                 except PageRejected as rejected:
-                    outcome.error = str(rejected.located(source=source.name, url=fetched.url))
+                    outcome.error = self.fetcher.redact(str(rejected.located(source=source.name, url=fetched.url)))
                     hand_over(outcome)
                     return
                 if not hand_over(outcome):
@@ -414,6 +414,7 @@ class _Run:
             pass
         except Exception as exc:  # a bug in an adapter: fail the run, keep its trace
             halt.set()
-            hand_over(_Stopped(None, f"internal error in chain {chain}: {type(exc).__name__}: {exc}", exc))
+            hand_over(_Stopped(None, self.fetcher.redact(
+                f"internal error in chain {chain}: {type(exc).__name__}: {exc}"), exc))
         finally:
             hand_over(_ChainDone(chain))

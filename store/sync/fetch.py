@@ -11,7 +11,7 @@ import hashlib
 import threading
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterator
 
 import httpx
@@ -121,6 +121,10 @@ class PageFetcher:
     def _secrets(self) -> tuple[str, ...]:
         return (self._token,) if self._token else ()
 
+    def redact(self, text: str) -> str:
+        """``text`` (an error message that may quote a server) without the token."""
+        return redact(text, self._secrets())
+
     def get(self, request: Request) -> Fetched:
         """The body of ``request``; raises :class:`FetchFailed` (source stopped, or
         body too large) or :class:`Cancelled`."""
@@ -162,6 +166,8 @@ class PageFetcher:
                 verdict = ErrorVerdict(retry=True, reason=f"connection failed ({_kind(exc)})")
             except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 verdict = ErrorVerdict(retry=False, reason=f"request failed ({_kind(exc)})")
+            # A hostile or careless server may quote the token in its error body.
+            verdict = replace(verdict, reason=self.redact(verdict.reason))
 
             def stop(why: str) -> FetchFailed:
                 return FetchFailed(SourceStopped(f"source {source.name!r} stopped: {why} ({shown})",
@@ -183,6 +189,36 @@ class PageFetcher:
             elif self.cancel.wait(wait):
                 raise Cancelled()
             waited += wait
+
+
+# A run of this many characters of a secret is hidden too: a server's message
+# cut at 200 characters, or a value shown cut at 40, may hold part of a token.
+SECRET_FRAGMENT = 8
+
+
+def redact(text: str, secrets: tuple[str, ...]) -> str:
+    """``text`` with every secret, and every run of ``SECRET_FRAGMENT`` or more
+    characters of one, replaced by ``***``."""
+    for secret in secrets:
+        if not secret:
+            continue
+        text = text.replace(secret, "***")
+        if len(secret) <= SECRET_FRAGMENT:
+            continue
+        out: list[str] = []
+        i = 0
+        while i < len(text):
+            end = i + SECRET_FRAGMENT
+            if end <= len(text) and text[i:end] in secret:
+                while end < len(text) and text[i:end + 1] in secret:
+                    end += 1
+                out.append("***")
+                i = end
+            else:
+                out.append(text[i])
+                i += 1
+        text = "".join(out)
+    return text
 
 
 def request_auth(adapter: Adapter, token: str | None) -> httpx.Auth | None:
