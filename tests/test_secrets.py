@@ -1,0 +1,222 @@
+"""A canary token set in the environment is found nowhere afterwards: not in the
+database (nor its WAL), not in any line the command line prints (text or JSON),
+not in any export, not in any error message, even when a hostile server echoes
+the token back in its error bodies and in its data. TLS is verified unless a
+source explicitly turns it off, and then every run says so."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import ssl
+import subprocess
+import textwrap
+import threading
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from store.clock import fixed_clock
+from store.config import SourceConfig, load_config
+from store.db import connect
+from store.demo import CASE_ID, DEMO_TOKEN_ENV, DemoEndpoint
+from store.demo.server import _Answer
+from store.notes import draft_note, set_note_status
+from store.review import confirm_violation
+from store.sync.engine import sync_source
+from tui.cli import main as cli_main
+
+CANARY = "canary-7f3e9a1c5b2d4e6f8a0b1c2d3e4f5a6b"
+CLOCK = fixed_clock(datetime(2023, 1, 1, 6, tzinfo=timezone.utc))
+
+
+class EchoingEndpoint(DemoEndpoint):
+    """A hostile demo endpoint: it puts the bearer token it receives into its
+    answers (an X count, the detail of errors)."""
+
+    def answer(self, path: str, query: dict[str, str], authorization: str | None) -> _Answer:
+        token = (authorization or "").removeprefix("Bearer ")
+        if path == "/2/usage/tweets":
+            body = {"data": {"daily_client_app_usage": [
+                {"client_app_id": "1", "usage": [{"date": "2022-12-30T00:00:00.000Z", "usage": token}]}]}}
+            return _Answer(200, json.dumps(body).encode())
+        return super().answer(path, query, authorization)
+
+
+def hostile_faults(endpoint: DemoEndpoint) -> None:
+    echo = json.dumps({"error": {"code": "nope", "message": f"token {CANARY} is not valid here"},
+                       "title": f"bad {CANARY}", "detail": f"your token {CANARY} was refused"})
+    # A retried 429 whose body quotes the token (the Retrying event shows the reason) ...
+    endpoint.faults.add("status", code=429, retry_after=0, body=echo, path="/feed/v1/consumers")
+    # ... and a 401 on one shard's usage that does the same: the source stops.
+    endpoint.faults.add("status", code=401, body=echo, path="/feed/v1/usage", query={"shard": "1"}, times=0)
+
+
+def config_text(endpoint: DemoEndpoint, extra: str = "") -> str:
+    return textwrap.dedent(f"""
+        [sources.feed]
+        adapter = "warden-feed"
+        url = "{endpoint.feed_url}"
+        token_env = "{DEMO_TOKEN_ENV}"
+        start = 2022-12-01
+        shards = 2
+        {extra}
+
+        [sources.x]
+        adapter = "x-usage"
+        url = "{endpoint.x_url}"
+        token_env = "{DEMO_TOKEN_ENV}"
+        days = 7
+    """)
+
+
+def files_under(folder: Path) -> Iterator[Path]:
+    return (p for p in folder.rglob("*") if p.is_file())
+
+
+def test_the_canary_token_is_found_nowhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv(DEMO_TOKEN_ENV, CANARY)
+    db = tmp_path / "data" / "w.db"
+    seen: list[str] = []
+    with EchoingEndpoint(consumers=8, env_faults=False) as endpoint:
+        config = tmp_path / "c.toml"
+        config.write_text(config_text(endpoint))
+        hostile_faults(endpoint)
+        assert cli_main(["sync", "--config", str(config), "--db", str(db)]) == 1
+        seen.append(capsys.readouterr().err)
+        hostile_faults(endpoint)
+        assert cli_main(["sync", "--json", "--config", str(config), "--db", str(db)]) == 1
+        seen.append(capsys.readouterr().err)
+        # A source-level call: the results' messages.
+        hostile_faults(endpoint)
+        result = sync_source(db, load_config(config).sources["feed"], sleep=lambda s: None)
+        seen.append(repr(result))
+    text, lines = seen[0], seen[1]
+    # The hostile answers did reach the messages (so the test can fail) ...
+    assert "HTTP 401" in text and "retrying" in text and "sync x: partial" in text, text
+    assert all(json.loads(line) for line in lines.splitlines())
+    assert "HTTP 401" in lines
+    # ... but never the token.
+    for out in seen:
+        assert CANARY not in out, out
+        assert CANARY[:12] not in out, out
+
+    # Reviewers work, a note is drafted and exported in every format.
+    conn = connect(db)
+    try:
+        finding = conn.execute("SELECT id FROM finding WHERE consumer_id = ? ORDER BY id", (CASE_ID,)).fetchone()
+        if finding is not None:
+            confirm_violation(conn, finding[0], reviewer="alice", severity="high", reason="over the cap",
+                              clock=CLOCK)
+        consumer = CASE_ID if finding is not None else conn.execute("SELECT id FROM consumer LIMIT 1").fetchone()[0]
+        note = draft_note(conn, consumer, reviewer="alice", clock=CLOCK, config=load_config(config).notes)
+        set_note_status(conn, note.id, "ready", reviewer="alice", clock=CLOCK)
+        errors = [r[0] for r in conn.execute(
+            "SELECT error FROM sync_page WHERE error IS NOT NULL UNION ALL "
+            "SELECT error FROM sync_run WHERE error IS NOT NULL")]
+    finally:
+        conn.close()
+    assert errors
+    out = tmp_path / "exports"
+    for fmt in ("md", "html", "eml", "json", "csv"):
+        assert cli_main(["export", "--config", str(config), "--db", str(db), "--format", fmt,
+                         "--out", str(out / fmt), "--reviewer", "alice"]) == 0
+    assert cli_main(["verify", "--config", str(config), "--db", str(db)]) == 0
+    seen.append(capsys.readouterr().err)
+    assert CANARY not in seen[-1]
+    exported = list(files_under(out))
+    assert len(exported) >= 10  # a note and a manifest per format
+
+    # Every byte written: database, WAL/SHM, lock files, exports.
+    written = list(files_under(tmp_path / "data")) + exported
+    assert any(p.name == "w.db" for p in written)
+    for path in written:
+        data = path.read_bytes()
+        assert CANARY.encode() not in data, path
+        assert CANARY[:12].encode() not in data, path
+
+
+# --- TLS ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def https_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An HTTPS server on loopback with a self-signed certificate, answering X's shape."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1"],
+                   check=True, capture_output=True)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            body = json.dumps({"data": {"daily_client_app_usage": [
+                {"client_app_id": "9", "usage": [{"date": "2022-12-31T00:00:00.000Z", "usage": "5"}]}]}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_tls_is_verified_by_default(https_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("X_TOKEN", CANARY)
+    config = tmp_path / "c.toml"
+    config.write_text(f'[sources.x]\nadapter = "x-usage"\nurl = "{https_url}"\ntoken_env = "X_TOKEN"\n')
+    source = load_config(config).sources["x"]
+    assert source.verify_tls is True
+    source.max_attempts = 2
+    result = sync_source(tmp_path / "w.db", source, clock=CLOCK, sleep=lambda s: None)
+    assert result.status == "failed", result
+    assert CANARY not in (result.error or "")
+    conn = connect(tmp_path / "w.db")
+    try:
+        assert conn.execute("SELECT count(*) FROM usage").fetchone()[0] == 0
+    finally:
+        conn.close()
+
+
+def test_skipping_tls_verification_warns_on_every_run(https_url: str, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("X_TOKEN", CANARY)
+    config = tmp_path / "c.toml"
+    config.write_text(f'[sources.x]\nadapter = "x-usage"\nurl = "{https_url}"\ntoken_env = "X_TOKEN"\n'
+                      "insecure_skip_tls_verify = true\n")
+    assert load_config(config).sources["x"].verify_tls is False
+    for flags in ([], [], ["--json"]):
+        assert cli_main(["sync", *flags, "--config", str(config), "--db", str(tmp_path / "w.db")]) == 0
+        err = capsys.readouterr().err
+        assert "NOT verified" in err or '"tls_verified": false' in err, err
+        if flags:
+            warned = [json.loads(line) for line in err.splitlines() if "tls" in line.lower()]
+            assert any(not e.get("tls_verified", True) for e in warned)
+    conn = connect(tmp_path / "w.db")
+    try:
+        assert conn.execute("SELECT sum(value) FROM usage").fetchone()[0] == 5
+    finally:
+        conn.close()
+
+
+def test_a_plain_source_config_defaults_to_verified_tls() -> None:
+    assert SourceConfig("s", "x-usage", "https://api.x.com").verify_tls is True
