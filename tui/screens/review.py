@@ -259,12 +259,12 @@ class ReviewScreen(Screen[None]):
 
     # --- the queue -------------------------------------------------------------------
 
-    def reload_queue(self, *, keep: str | None = None, cursor: int | None = None) -> None:
-        """Recount (and locate ``keep``, a consumer id) in a worker; pages follow."""
+    def reload_queue(self, *, follow: bool = True) -> None:
+        """Recount in a worker; pages follow. With ``follow`` the cursor stays on
+        the consumer it is on (wherever a refresh moved it), else it goes to the top."""
         queue = self.query_one(QueueView)
-        if keep is None and queue.current is not None:
-            keep = queue.current.consumer_id
-        self._count(self.query_spec, keep, cursor if cursor is not None else queue.cursor)
+        keep = queue.current.consumer_id if follow and queue.current is not None else None
+        self._count(self.query_spec, keep, queue.cursor if follow else 0)
 
     def _queue_connection(self) -> sqlite3.Connection:
         if self._queue_conn is None:
@@ -381,8 +381,7 @@ class ReviewScreen(Screen[None]):
 
     def _set_query(self, spec: queue_store.QueueQuery) -> None:
         self.query_spec = spec
-        queue = self.query_one(QueueView)
-        self.reload_queue(keep=queue.current.consumer_id if queue.current else None, cursor=0)
+        self.reload_queue(follow=False)
 
     def action_clear_filter(self) -> None:
         queue = self.query_one(QueueView)
