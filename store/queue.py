@@ -19,7 +19,7 @@ Filter syntax (:func:`parse_filter`), terms separated by spaces, all must hold::
     over:10x   over:2.5       worst overage ratio at least this (x optional, or 150%)
     tier:gold                 this tier id
     state:open                queue state: open, decided or clear
-    name:north  north         legal name contains (case-insensitive); bare words too
+    name:north  north         legal name contains (ASCII letters in any case); bare words too
     id:northwind              consumer id contains
     name:"north wind"         quotes keep spaces
 

@@ -58,9 +58,9 @@ def reference(conn: sqlite3.Connection, query: QueueQuery) -> list[str]:
             return False
         if f.states and r[4] not in f.states:
             return False
-        if any(n.lower() not in r[1].lower() for n in f.names):
+        if any(_ascii_lower(n) not in _ascii_lower(r[1]) for n in f.names):
             return False
-        return all(i.lower() in r[0].lower() for i in f.ids)
+        return all(_ascii_lower(i) in _ascii_lower(r[0]) for i in f.ids)
 
     rank = {"open": 0, "decided": 1, "clear": 2}
     keys = {
@@ -73,6 +73,11 @@ def reference(conn: sqlite3.Connection, query: QueueQuery) -> list[str]:
     if query.reverse:
         out.reverse()
     return [r[0] for r in out]
+
+
+def _ascii_lower(text: str) -> str:
+    """SQLite's LIKE folds case for ASCII letters only."""
+    return text.translate({c: c + 32 for c in range(ord("A"), ord("Z") + 1)})
 
 
 class _desc(str):
@@ -299,3 +304,25 @@ def test_a_decision_on_the_same_connection_shows_up(conn: sqlite3.Connection) ->
     assert queue.count(conn, q) == before - 1
     assert ids(queue.page(conn, q, 0, 2)) == ids(top)[1:3]
     assert ids(queue.page(conn, q, before - 2, 5)) == reference(conn, q)[-1:]
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_FILTER_WORDS = st.sampled_from(["status:", "category:", "over:", "tier:", "state:", "name:", "id:", "colour:",
+                                 '"', "'", ",", "x", "10x", "%", "_", "\\", "cand", "gov", " ", ":", "\x1b["])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.one_of(st.text(max_size=40), st.lists(_FILTER_WORDS, max_size=8).map("".join),
+                     st.sampled_from(["ünï", "ÜNÏ", "name:Ünïcode", "NORTH", "o'hara", "%data"])))
+def test_any_filter_text_parses_or_says_why(conn: sqlite3.Connection, text: str) -> None:
+    try:
+        flt = parse_filter(text)
+    except FilterError as exc:
+        assert str(exc)
+        return
+    q = QueueQuery(flt)
+    n = queue.count(conn, q)
+    assert ids(queue.page(conn, q, 0, 500)) == reference(conn, q)
+    assert n == len(reference(conn, q))
