@@ -37,7 +37,7 @@ from store.domain import (
     OPEN_STATUSES,
     SEVERITIES,
 )
-from store.errors import ConflictError, DecisionRefused
+from store.errors import ConflictError, DecisionRefused, StoreError
 from store.queue_summary import refresh_summary
 
 GENESIS_HASH = "0" * 64
@@ -134,12 +134,19 @@ def record_decision(conn: sqlite3.Connection, *, subject: str, subject_id: int, 
 
 @contextmanager
 def _writing(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """Join the caller's transaction, or run in a short BEGIN IMMEDIATE of our own."""
+    """Join the caller's transaction, or run in a short BEGIN IMMEDIATE of our own.
+
+    In our own, a database that stays locked past the busy timeout or cannot be
+    written (read-only file or disk) is a StoreError the reviewer can read.
+    """
     if conn.in_transaction:
         yield conn
-    else:
+        return
+    try:
         with transaction(conn):
             yield conn
+    except sqlite3.OperationalError as exc:
+        raise StoreError(f"the decision was not recorded: {exc}; nothing was changed") from exc
 
 
 def _decision(row: sqlite3.Row | Sequence[Any]) -> Decision:

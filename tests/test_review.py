@@ -470,3 +470,20 @@ def test_deciding_a_finding_that_does_not_exist_is_refused(conn: sqlite3.Connect
     with pytest.raises(DecisionRefused, match="no finding #99"):
         dismiss(conn, 99, reviewer="a", reason_code="duplicate", clock=CLOCK)
     assert log(conn) == []
+
+
+def test_a_locked_database_is_a_readable_error(db: Path) -> None:
+    from store.errors import StoreError
+
+    holder, conn = connect(db), connect(db)
+    conn.execute("PRAGMA busy_timeout = 50")
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreError, match="not recorded: database is locked"):
+            dismiss(conn, 1, reviewer="alice", reason_code="duplicate", clock=CLOCK)
+    finally:
+        holder.execute("ROLLBACK")
+    assert not conn.in_transaction
+    dismiss(conn, 1, reviewer="alice", reason_code="duplicate", clock=CLOCK)
+    assert verify_chain(conn).checked == 1
+    holder.close(), conn.close()
