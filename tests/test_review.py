@@ -479,7 +479,7 @@ def test_a_locked_database_is_a_readable_error(db: Path) -> None:
     conn.execute("PRAGMA busy_timeout = 50")
     holder.execute("BEGIN IMMEDIATE")
     try:
-        with pytest.raises(StoreError, match="not recorded: database is locked"):
+        with pytest.raises(StoreError, match="database is locked; nothing was changed"):
             dismiss(conn, 1, reviewer="alice", reason_code="duplicate", clock=CLOCK)
     finally:
         holder.execute("ROLLBACK")
