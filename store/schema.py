@@ -219,6 +219,9 @@ CREATE TABLE decision (
     hash        TEXT NOT NULL UNIQUE
 );
 CREATE INDEX decision_by_subject ON decision (subject, subject_id);
+-- Undo: a reviewer's latest action that is not undone yet, without scanning the log.
+CREATE INDEX decision_by_reviewer ON decision (reviewer, action_id);
+CREATE INDEX decision_by_undoes ON decision (undoes) WHERE undoes IS NOT NULL;
 CREATE TRIGGER decision_no_update BEFORE UPDATE ON decision
 BEGIN SELECT RAISE(ABORT, 'the decision log is append-only'); END;
 CREATE TRIGGER decision_no_delete BEFORE DELETE ON decision
