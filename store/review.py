@@ -472,12 +472,14 @@ def undo_last(conn: sqlite3.Connection, *, reviewer: str, clock: Clock) -> Decis
     entry written, or ``None`` when there is nothing to undo.
     """
     with _writing(conn):
+        # Newest action first along decision_by_reviewer; stops at the first one
+        # that still has an entry not undone (decision_by_undoes answers that).
         row = conn.execute(
-            "SELECT max(d.action_id) FROM decision d WHERE d.reviewer = ? AND d.subject = 'finding'"
-            " AND d.undoes IS NULL"
-            " AND NOT EXISTS (SELECT 1 FROM decision u WHERE u.undoes = d.id)", (reviewer,)
+            "SELECT d.action_id FROM decision d WHERE d.reviewer = ? AND d.subject = 'finding'"
+            " AND d.undoes IS NULL AND NOT EXISTS (SELECT 1 FROM decision u WHERE u.undoes = d.id)"
+            " ORDER BY d.action_id DESC LIMIT 1", (reviewer,)
         ).fetchone()
-        if row is None or row[0] is None:
+        if row is None:
             return None
         entries = [_decision(r) for r in conn.execute(
             f"SELECT {_DECISION_COLS} FROM decision d WHERE action_id = ? AND reviewer = ? AND subject = 'finding'"
