@@ -26,7 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from store import queue  # noqa: E402
 from store.db import connect  # noqa: E402
-from store.review import confirm_violation, consumer_detail, undo_last, usage_series, verify_chain  # noqa: E402
+from store.review import (  # noqa: E402
+    bulk_decide, confirm_violation, consumer_detail, undo_last, usage_series, verify_chain,
+)
 
 PAGE = 50
 
@@ -144,6 +146,12 @@ def main(argv: list[str] | None = None) -> int:
                                                      clock=clock),
                                    undo_last(conn, reviewer="bench", clock=clock)), runs)
     line("confirm + undo (two write transactions)", med, worst)
+    open_ids = [r.consumer_id for r in queue.page(conn, queue.QueueQuery(queue.parse_filter("state:open")), 0, 500)]
+    med, worst, _ = timed(lambda: bulk_decide(conn, action="dismiss", consumer_ids=open_ids, reason_code="duplicate",
+                                              reviewer="bench", clock=clock), 1)
+    line(f"bulk dismiss of {len(open_ids)} consumers' open findings", med, worst)
+    med, worst, _ = timed(lambda: undo_last(conn, reviewer="bench", clock=clock), 1)
+    line("undo of that bulk decision", med, worst)
     med, worst, rep = timed(lambda: verify_chain(conn), 1)
     line("verify_chain", med, worst, f"{rep.checked:,} entries, ok={rep.ok}")  # type: ignore[union-attr]
 
