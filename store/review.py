@@ -24,6 +24,7 @@ import hashlib
 import json
 import sqlite3
 from contextlib import contextmanager
+from datetime import date
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Literal, Sequence
 
@@ -395,6 +396,11 @@ def open_manual_finding(conn: sqlite3.Connection, consumer_id: str, *, category:
         raise DecisionRefused("a finding opened by hand needs evidence text")
     start = period_start or day(clock())
     end = period_end or start
+    for value in (start, end):
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise DecisionRefused(f"period day {value!r} is not a date like 2022-03-01") from None
     if end < start:
         raise DecisionRefused(f"the period ends ({end}) before it starts ({start})")
     with _writing(conn):
@@ -409,7 +415,8 @@ def open_manual_finding(conn: sqlite3.Connection, consumer_id: str, *, category:
         )
         finding_id = int(cur.lastrowid)
         record_decision(conn, subject="finding", subject_id=finding_id, field="status", old=None,
-                        new="candidate", reason=f"opened by hand: {CATEGORIES[category]}",
+                        # The evidence goes into the log too, so the chain covers it.
+                        new="candidate", reason=f"opened by hand: {CATEGORIES[category]}; evidence: {evidence.strip()}",
                         reviewer=reviewer, clock=clock)
         refresh_summary(conn, [consumer_id])
         return get_finding(conn, finding_id)

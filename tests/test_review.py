@@ -263,6 +263,10 @@ def test_open_a_finding_by_hand(conn: sqlite3.Connection) -> None:
     assert f.evidence == "Press release: data shared with a ministry"
     entry = log(conn)[-1]
     assert (entry["subject_id"], entry["old_value"], entry["new_value"]) == (f.id, None, "candidate")
+    assert entry["reason"].endswith("evidence: Press release: data shared with a ministry")
+    with pytest.raises(DecisionRefused, match="not a date"):
+        open_manual_finding(conn, "south", category="restricted_use", severity="high", evidence="x",
+                            reviewer="alice", clock=CLOCK, period_start="last spring")
     assert summary(conn, "south")[1:] == (2, "open")
     # Undoing the opening dismisses it (nothing is deleted).
     undo_last(conn, reviewer="alice", clock=CLOCK)
