@@ -53,6 +53,9 @@ async def settle(pilot) -> None:
         busy = any(not w.is_finished for w in app.workers)
         await app.workers.wait_for_complete()
         await pilot.pause()
+        screen = next((s for s in app.screen_stack if hasattr(s, "settled")), None)
+        if screen is not None and not screen.settled:
+            busy = True
         quiet = 0 if busy else quiet + 1
         if quiet >= 3:
             return

@@ -214,6 +214,17 @@ class ReviewScreen(Screen[None]):
     def warden(self) -> WardenApp:
         return self.app  # type: ignore[return-value]
 
+    @property
+    def settled(self) -> bool:
+        """Rows of the current generation on screen and the detail of the cursor's
+        consumer shown (tests, screenshots and the benchmark wait for this)."""
+        queue = self.query_one(QueueView)
+        if queue.total == 0:
+            return True
+        row = queue.current
+        return (row is not None and queue.is_fresh(queue.cursor) and self.detail is not None
+                and self.detail.consumer.id == row.consumer_id)
+
     # --- layout ----------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
@@ -333,7 +344,8 @@ class ReviewScreen(Screen[None]):
         if message.consumer_id != self.detail_for:
             return  # the cursor moved on meanwhile
         self.detail = message.detail
-        self.chart = message.detail.chart
+        if message.detail is not None:
+            self.chart = message.detail.chart
         self.query_one(DetailPane).show(message.detail)
 
     # --- navigation ------------------------------------------------------------------

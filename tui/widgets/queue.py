@@ -201,6 +201,10 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
             return None
         return rows[offset]
 
+    def is_fresh(self, index: int) -> bool:
+        """True when the row at ``index`` was read for the current generation."""
+        return index // PAGE_SIZE in self._pages and not self._wanted
+
     @property
     def current(self) -> Any | None:
         return self.row_at(self.cursor)
