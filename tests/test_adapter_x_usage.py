@@ -108,6 +108,13 @@ def test_days_follow_the_window_capped_at_90_or_the_option() -> None:
     assert "daily_client_app_usage" in dict(x().chains(WINDOW)["usage"].params)["usage.fields"]
 
 
+def test_covered_window_is_the_days_asked_for() -> None:
+    long = Window(date(2022, 1, 1), date(2023, 1, 1))
+    assert x().covered(long) == Window(date(2022, 10, 4), date(2023, 1, 1))
+    assert x(days=7).covered(long) == Window(date(2022, 12, 26), date(2023, 1, 1))
+    assert x().covered(WINDOW) == WINDOW
+
+
 @pytest.mark.parametrize("days", [0, 91, "30"])
 def test_days_option_out_of_range_is_a_config_error(days: object) -> None:
     with pytest.raises(ConfigError, match="days"):

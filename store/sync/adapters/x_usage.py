@@ -12,6 +12,7 @@ the source instead of being retried.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any, ClassVar, Mapping
 
 from store.config import SourceConfig
@@ -38,9 +39,18 @@ class XUsage:
             raise ConfigError(f"source {source.name!r}: option days must be a whole number 1..{MAX_DAYS}")
         self.days: int | None = days
 
+    def _days(self, window: Window) -> int:
+        return self.days or max(1, min(MAX_DAYS, (window.end - window.start).days + 1))
+
     def chains(self, window: Window) -> dict[str, Request]:
-        days = self.days or max(1, min(MAX_DAYS, (window.end - window.start).days + 1))
-        return {"usage": Request.get("2/usage/tweets", days=days, **{"usage.fields": USAGE_FIELDS})}
+        return {"usage": Request.get("2/usage/tweets", days=self._days(window), **{"usage.fields": USAGE_FIELDS})}
+
+    def covered(self, window: Window) -> Window:
+        """The days a complete sync of ``window`` really re-fetches: at most the
+        last ``days`` (90) of it. Figures before that are not re-fetched, so they
+        must not be taken for withdrawn upstream."""
+        days = self._days(window)
+        return Window(max(window.start, window.end - timedelta(days=days - 1)), window.end)
 
     def auth_headers(self, token: str | None) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"} if token else {}
