@@ -157,3 +157,13 @@ class SignsRequests(Protocol):
     def request_auth(self, token: str | None) -> "httpx.Auth | None":
         """An ``httpx.Auth`` that signs each request, or ``None`` to rely on ``auth_headers``."""
         ...
+
+
+class CoversWindow(Protocol):
+    """Optional part of an adapter whose chains fetch less than the window (X's
+    ``days`` counts at most 90 back): the engine treats a figure as withdrawn
+    upstream only within the days a complete sync really re-fetched."""
+
+    def covered(self, window: Window) -> Window:
+        """The part of ``window`` a complete sync of it re-fetches."""
+        ...
