@@ -10,6 +10,7 @@ import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+from urllib.request import pathname2url
 
 from store.errors import StoreError
 from store.schema import MIGRATIONS
@@ -37,7 +38,10 @@ def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.
                 f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
             )
         else:
-            _create_private(path)
+            try:
+                _create_private(path)
+            except OSError as exc:
+                raise StoreError(f"cannot create database {path}: {exc.strerror or exc}") from None
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
@@ -46,9 +50,38 @@ def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.
             conn.execute("PRAGMA synchronous = NORMAL")
             migrate(conn)
     except sqlite3.DatabaseError as exc:
-        raise StoreError(f"cannot open database {path}: {exc}") from exc
+        if not readonly and path.is_file() and not _writable(path):
+            # A read-only disk or file: reviewers can still read; writes raise StoreError.
+            conn = _open_read_only(path, exc)
+        else:
+            raise StoreError(f"cannot open database {path}: {exc}") from exc
     conn.row_factory = sqlite3.Row
     return conn
+
+
+def _writable(path: Path) -> bool:
+    """Whether the database file and its folder (WAL and SHM files) can be written."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def _open_read_only(path: Path, cause: sqlite3.DatabaseError) -> sqlite3.Connection:
+    """``path`` opened for reading only. A WAL database on read-only media can only
+    be opened as immutable (its -shm file cannot be created); nobody can write it."""
+    url = pathname2url(str(path.resolve()))
+    for mode in ("mode=ro", "immutable=1"):
+        try:
+            conn = sqlite3.connect(f"file:{url}?{mode}", uri=True, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError:
+            continue
+        if version != len(MIGRATIONS):
+            conn.close()
+            raise StoreError(f"cannot open database {path}: it is read-only and needs an upgrade "
+                             f"(schema {version}, this warden {len(MIGRATIONS)})")
+        return conn
+    raise StoreError(f"cannot open database {path}: {cause}") from cause
 
 
 def _create_private(path: Path) -> None:
@@ -100,12 +133,45 @@ def _statements(script: str) -> Iterator[str]:
 
 @contextmanager
 def transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator[sqlite3.Connection]:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any exception."""
-    conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any exception.
+
+    SQLite's operational errors (a read-only file, a full disk, a lock held past
+    the busy timeout) become ``StoreError`` naming the database: a user can act on
+    them, and nothing of the transaction was written.
+    """
+    try:
+        conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    except sqlite3.OperationalError as exc:
+        raise write_error(conn, exc) from exc
     try:
         yield conn
+    except sqlite3.OperationalError as exc:
+        _rollback(conn)
+        raise write_error(conn, exc) from exc
     except BaseException:
-        conn.execute("ROLLBACK")
+        _rollback(conn)
         raise
     else:
-        conn.execute("COMMIT")
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            _rollback(conn)
+            raise write_error(conn, exc) from exc
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    # SQLite may already have rolled back (SQLITE_FULL does): keep the first error.
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+
+def write_error(conn: sqlite3.Connection, exc: sqlite3.Error) -> StoreError:
+    """A ``StoreError`` for a write that SQLite refused, naming the database file."""
+    try:
+        where = conn.execute("PRAGMA database_list").fetchone()[2] or "(in memory)"
+    except sqlite3.Error:
+        where = "(unknown)"
+    return StoreError(f"cannot write to the database {where}: {exc}; nothing was changed")
