@@ -34,6 +34,7 @@ import json
 import os
 import queue
 import re
+import sqlite3
 import threading
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
@@ -46,8 +47,8 @@ import httpx
 
 from store.clock import Clock, day as day_of, iso, system_clock
 from store.config import Config, SourceConfig, token_for
-from store.db import connect, transaction
-from store.errors import ConfigError, PageRejected, SourceStopped, SyncError
+from store.db import connect, transaction, write_error
+from store.errors import ConfigError, PageRejected, SourceStopped, StoreError, SyncError
 from store.sync.adapter import Adapter, Request, Window
 from store.sync.adapters import adapter_for
 from store.sync.events import (
@@ -157,8 +158,12 @@ def _source_lock(db_path: str | os.PathLike[str], name: str) -> Iterator[bool]:
         return
     slug = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:60]
     path = Path(f"{os.fspath(db_path)}.sync-{slug}.lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        # The first sync may create the database's folder: private, like the database.
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    except OSError as exc:  # a read-only disk or folder
+        raise StoreError(f"cannot open the sync lock file {path}: {exc.strerror or exc}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -301,6 +306,8 @@ class _Run:
                 # Finished runs are never resumed: their cursors are history.
                 self.conn.execute("DELETE FROM sync_cursor WHERE run_id = ?", (run_id,))
         self.emit(SourceFinished(name, status, writer.rows, writer.pages, error))
+        if isinstance(crash, sqlite3.OperationalError):  # a full disk, a read-only file
+            raise write_error(self.conn, crash) from crash
         if crash is not None and not isinstance(crash, SyncError):
             raise crash  # a bug, not a user's problem: after recording the run, show it
         return SourceResult(name, run_id, status, writer.rows, writer.pages, error)
