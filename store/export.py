@@ -404,7 +404,9 @@ def export_notes(conn: sqlite3.Connection | str | os.PathLike[str], *, fmt: str,
         raise ExportError(f"would overwrite {len(existing)} file(s) in {out}: {shown}; "
                           f"nothing written (use --force to replace them)", title="Export refused")
     try:
-        out.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Every folder the export creates is private (mkdir -p would leave parents 0755).
+        for folder in reversed([p for p in (out, *out.parents) if not p.exists()]):
+            folder.mkdir(mode=0o700, exist_ok=True)
         for name, data, _ in files:
             _write_atomically(out / name, data)
     except OSError as exc:
