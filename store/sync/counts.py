@@ -86,7 +86,10 @@ def parse_day(value: object, path: str) -> str:
         raise PageRejected(f"{_show(value)} is not a date", path=path) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).date().isoformat()
+    try:
+        return moment.astimezone(timezone.utc).date().isoformat()
+    except OverflowError:  # "9999-12-31T23:00:00-05:00" is in year 10000 in UTC
+        raise PageRejected(f"{_show(value)} is out of range", path=path) from None
 
 
 def _show(value: object) -> str:
