@@ -381,3 +381,25 @@ def test_a_cursor_that_does_not_advance_is_rejected_instead_of_looping(tmp_path:
     assert result.status == "partial"
     assert "cursor does not advance" in (result.error or "") and "cursor=50" in (result.error or "")
     assert sum("cursor=50" in r and "shard=0&" in r for r in server.requests) == 1
+
+
+def test_x_figures_older_than_the_days_asked_for_are_not_withdrawn(tmp_path: Path, server: FeedServer) -> None:
+    def payload(days: list[str]) -> dict[str, Any]:
+        return {"data": {"daily_client_app_usage": [
+            {"client_app_id": "29183745", "usage": [{"date": f"{d}T00:00:00.000Z", "usage": "5"} for d in days]}]}}
+
+    source = SourceConfig("x", "x-usage", server.root, start=date(2022, 1, 1), lookback_days=30,
+                          options={"days": 3})
+    server.data.x_payload = payload(["2022-01-10", "2022-01-11", "2022-01-12"])
+    db = tmp_path / "w.db"
+    later = fixed_clock(datetime(2022, 1, 12, 9, tzinfo=timezone.utc))
+    assert sync_source(db, source, clock=later).status == "ok"
+    # Two weeks on: X answers only the last 3 days; the look-back window is 30 days long.
+    server.data.x_payload = payload(["2022-01-24", "2022-01-25"])
+    assert sync_source(db, source, clock=CLOCK).status == "ok"
+    days = [row[2] for row in usage_table(db)]
+    assert days == ["2022-01-10", "2022-01-11", "2022-01-12", "2022-01-24", "2022-01-25"]
+    # Within the 3 days asked for, a day X stopped reporting is withdrawn.
+    server.data.x_payload = payload(["2022-01-25"])
+    assert sync_source(db, source, clock=CLOCK).status == "ok"
+    assert [row[2] for row in usage_table(db)][-2:] == ["2022-01-12", "2022-01-25"]

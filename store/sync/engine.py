@@ -178,6 +178,13 @@ def _source_lock(db_path: str | os.PathLike[str], name: str) -> Iterator[bool]:
         os.close(fd)
 
 
+def _covered(adapter: Adapter, window: Window) -> Window:
+    """The days a complete sync of ``window`` re-fetched (``CoversWindow``): only
+    there is a figure missing from the answers withdrawn upstream."""
+    covered = getattr(adapter, "covered", None)
+    return covered(window) if covered is not None else window
+
+
 @dataclass
 class _ChainDone:
     chain: str
@@ -292,7 +299,8 @@ class _Run:
         try:
             status, error, crash = self._pump(writer, pending)
             if status == "ok":
-                writer.withdraw_missing(window.start.isoformat(), window.end.isoformat())
+                covered = _covered(self.adapter, window)
+                writer.withdraw_missing(covered.start.isoformat(), covered.end.isoformat())
         except KeyboardInterrupt as exc:  # a second Ctrl-C: stop now, resumable like a cancel
             writer.rollback()
             status, error, crash = "cancelled", "interrupted; the next sync resumes from the last stored page", exc
