@@ -537,8 +537,6 @@ async def test_edit_without_a_terminal_falls_back_to_the_app_editor(db: Path, mo
 
 
 async def test_export_writes_files_and_marks_the_note(db: Path, tmp_path: Path) -> None:
-    from textual.widgets import Checkbox
-
     from tui.modals.export import ExportNotes
 
     _confirm_case_finding(db)

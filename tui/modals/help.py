@@ -34,7 +34,7 @@ class Help(ModalScreen[None]):
                          classes="modal-title")
             with VerticalScroll(classes="modal-body"):
                 yield Static(table)
-            yield Static("esc closes", classes="modal-scope")
+            yield Static("↑ ↓ pgup pgdn scroll · esc closes", classes="modal-scope")
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -34,6 +34,7 @@ from textual.worker import get_current_worker
 from store import notes
 from store import queue as queue_store
 from store import review
+from store.clock import Clock
 from store.db import connect
 from store.domain import CATEGORIES
 from store.errors import ConflictError, WardenError
@@ -490,7 +491,7 @@ class ReviewScreen(Screen[None]):
         seen = self._seen_versions()
         self.app.push_screen(
             ConfirmViolation(scope=scope, findings=self._open_findings()),
-            lambda choice: choice and self._decide("confirm", choice, ids, seen),
+            lambda choice: choice and self._decide(choice, ids, seen),
         )
 
     def action_dismiss_findings(self) -> None:
@@ -500,7 +501,7 @@ class ReviewScreen(Screen[None]):
         seen = self._seen_versions()
         self.app.push_screen(
             Dismiss(scope=scope, findings=self._open_findings()),
-            lambda choice: choice and self._decide("dismiss", choice, ids, seen),
+            lambda choice: choice and self._decide(choice, ids, seen),
         )
 
     def action_needs_info(self) -> None:
@@ -510,7 +511,7 @@ class ReviewScreen(Screen[None]):
         seen = self._seen_versions()
         self.app.push_screen(
             NeedsInfo(scope=scope, findings=self._open_findings()),
-            lambda choice: choice and self._decide("needs_info", choice, ids, seen),
+            lambda choice: choice and self._decide(choice, ids, seen),
         )
 
     def action_manual_finding(self) -> None:
@@ -520,11 +521,11 @@ class ReviewScreen(Screen[None]):
         scope = f"{visible(row.legal_name)} ({visible(row.consumer_id)})"
         self.app.push_screen(
             ManualFinding(scope=scope),
-            lambda choice: choice and self._decide("manual", choice, [row.consumer_id], {}),
+            lambda choice: choice and self._decide(choice, [row.consumer_id], {}),
         )
 
     def action_undo(self) -> None:
-        self._decide("undo", None, [], {})
+        self._decide(None, [], {})
 
     def action_select(self) -> None:
         queue = self.query_one(QueueView)
@@ -533,12 +534,12 @@ class ReviewScreen(Screen[None]):
         self._show_status()
 
     @work(thread=True, group="decide")
-    def _decide(self, kind: str, choice: Any, consumer_ids: list[str], versions: dict[int, int]) -> None:
+    def _decide(self, choice: Choice, consumer_ids: list[str], versions: dict[int, int]) -> None:
         app = self.warden
         conn = app.connections.get()
         try:
             summary = apply_decision(
-                conn, kind, choice, consumer_ids, versions=versions,
+                conn, choice, consumer_ids, versions=versions,
                 reviewer=app.reviewer, clock=app.clock,
             )
         except ConflictError as exc:
@@ -756,6 +757,15 @@ class ReviewScreen(Screen[None]):
             shown = ", ".join(format_key(k.strip()) for k in keys.split(","))
             rows.append((shown, description, binding_id))
         rows.append(("^p", "Command palette: every action", "app.palette"))
+        # The other screens' keys, so help lists every key there is.
+        for where, screen in (("Note editor", NoteEditor), ("Sync progress", SyncProgress),
+                              ("Decision dialogs", ConfirmViolation), ("Export dialog", ExportNotes),
+                              ("Filter", FilterInput), ("Help", Help)):
+            for binding in screen.BINDINGS:
+                assert isinstance(binding, Binding) and binding.id is not None
+                keys = keymap.get(binding.id, binding.key)
+                shown = ", ".join(format_key(k.strip()) for k in keys.split(","))
+                rows.append((shown, f"{where}: {binding.description}", binding.id))
         return rows
 
     def action_help(self) -> None:
@@ -799,59 +809,61 @@ def _sync_state(conn: sqlite3.Connection) -> str:
     return f"{line}, {max(r['at'] for r in rows)}"
 
 
+Choice = ConfirmChoice | DismissChoice | NeedsInfoChoice | ManualChoice | None
+
+
 def apply_decision(
     conn: sqlite3.Connection,
-    kind: str,
-    choice: Any,
+    choice: Choice,
     consumer_ids: list[str],
     *,
     versions: dict[int, int],
     reviewer: str,
-    clock: Any,
+    clock: Clock,
 ) -> str:
     """Record one reviewer action through ``store.review``; returns a one-line summary.
 
+    ``choice`` is what a modal returned (None: undo the reviewer's last decision).
     Findings chosen in a modal are decided with the versions the reviewer saw, so
-    a change made meanwhile in another session is a ConflictError, not an overwrite.
-    A bulk decision over selected consumers takes their open findings.
+    a change made meanwhile in another session is a ConflictError, not an
+    overwrite. A bulk decision over selected consumers takes their open findings.
     """
-    if kind == "undo":
+    if choice is None:
         undone = review.undo_last(conn, reviewer=reviewer, clock=clock)
         if undone is None:
             return "Nothing of yours to undo."
         return f"Undone: finding #{undone.subject_id} {undone.field} back to {undone.new_value or 'none'}"
-    if kind == "manual":
+    if isinstance(choice, ManualChoice):
         finding = review.open_manual_finding(
             conn, consumer_ids[0], category=choice.category, severity=choice.severity,
             evidence=choice.evidence, reviewer=reviewer, clock=clock,
         )
         return f"Opened finding #{finding.id} ({CATEGORIES[finding.category]})"
+    scope: dict[str, Any]
     if choice.finding_ids:
-        scope: dict[str, Any] = {
+        scope = {
             "finding_ids": choice.finding_ids,
             "expected_versions": {fid: versions[fid] for fid in choice.finding_ids if fid in versions},
         }
     else:
         scope = {"consumer_ids": consumer_ids}
-    if kind == "confirm":
+    if isinstance(choice, ConfirmChoice):
         decisions = review.bulk_decide(
             conn, action="confirm", reviewer=reviewer, clock=clock, severity=choice.severity,
             reason=choice.reason, category=choice.category, **scope,
         )
         verb = "Confirmed"
-    elif kind == "dismiss":
+    elif isinstance(choice, DismissChoice):
         decisions = review.bulk_decide(
             conn, action="dismiss", reviewer=reviewer, clock=clock, reason_code=choice.reason_code,
             reason_text=choice.reason_text, **scope,
         )
         verb = "Dismissed"
-    elif kind == "needs_info":
+    else:
         decisions = review.bulk_decide(
             conn, action="needs_info", reviewer=reviewer, clock=clock, reason=choice.reason, **scope,
         )
         verb = "Needs info:"
-    else:
-        raise ValueError(f"unknown decision kind {kind!r}")
     findings = sorted({d.subject_id for d in decisions})
     if not findings:
         return "Nothing changed (already decided)."
