@@ -665,3 +665,20 @@ async def test_note_edit_conflict_is_reported_not_overwritten(db: Path) -> None:
         assert "NOT SAVED" in str(editor.query_one("#note-state").render())
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT body FROM note").fetchone() == ("Bob's version",)
+
+
+async def test_changes_from_another_session_show_up_without_a_key(db: Path) -> None:
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        screen = review_screen(app)
+        screen._poll_changes()  # the timer's first tick: remembers the version
+        await settle(pilot)
+        other = connect(db)
+        review.dismiss(other, 4, reviewer="bob", reason_code="duplicate", clock=CLOCK)
+        other.close()
+        screen._poll_changes()  # the next tick sees another connection committed
+        await settle(pilot)
+        q = screen.query_one(QueueView)
+        rows = [q.row_at(i) for i in range(q.total)]
+        assert next(r for r in rows if r.consumer_id == "contoso-borderline").verdict == "✓ decided"

@@ -58,6 +58,8 @@ if TYPE_CHECKING:
 
 # Below this width the panes stack (queue above, detail below).
 NARROW_WIDTH = 100
+# How often to ask SQLite whether another connection committed (PRAGMA data_version).
+POLL_SECONDS = 3.0
 
 
 # --- messages posted by workers ------------------------------------------------------
@@ -118,6 +120,14 @@ class SyncSourceFailed(Message):
 @dataclass
 class SyncFinished(Message):
     summary: str
+
+
+@dataclass
+class DataVersion(Message):
+    """SQLite's data_version of the queue connection: changes when another
+    connection (another session, a cron sync, this app's workers) commits."""
+
+    version: int
 
 
 @dataclass
@@ -241,6 +251,9 @@ class ReviewScreen(Screen[None]):
         self.query_one(QueueView).focus()
         self._show_status()
         self.reload_queue()
+        # Other sessions' decisions and cron syncs show up without a key press.
+        self._data_version: int | None = None
+        self.set_interval(POLL_SECONDS, self._poll_changes)
 
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.width < NARROW_WIDTH, "-narrow")
@@ -414,6 +427,22 @@ class ReviewScreen(Screen[None]):
     def action_refresh(self) -> None:
         self.reload_queue()
         self.refresh_detail()
+
+    def _poll_changes(self) -> None:
+        if self._queue_conn is not None and self.app.screen is self:
+            self._check_data_version()
+
+    @work(thread=True, exclusive=True, group="poll")
+    def _check_data_version(self) -> None:
+        with self._queue_lock:
+            (version,) = self._queue_connection().execute("PRAGMA data_version").fetchone()
+        self.post_message(DataVersion(version))
+
+    def on_data_version(self, message: DataVersion) -> None:
+        changed = self._data_version is not None and message.version != self._data_version
+        self._data_version = message.version
+        if changed:
+            self.action_refresh()
 
     def on_screen_resume(self) -> None:
         # Back from a modal (or the app regained focus): decisions made in other
