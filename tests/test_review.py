@@ -491,3 +491,22 @@ def test_a_locked_database_is_a_readable_error(db: Path) -> None:
     dismiss(conn, 1, reviewer="alice", reason_code="duplicate", clock=CLOCK)
     assert verify_chain(conn).checked == 1
     holder.close(), conn.close()
+
+
+def test_warden_verify_passes_then_names_the_edited_entry(db: Path, tmp_path: Path) -> None:
+    conn = connect(db)
+    _fill(conn)
+    conn.close()
+    run = [sys.executable, "-c", "import sys; from tui.cli import main; raise SystemExit(main(sys.argv[1:]))",
+           "verify", "--db", str(db)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
+    env.update(PYTHONPATH=str(ROOT), HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path))
+    ok = subprocess.run(run, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert "5 entries" in ok.stdout + ok.stderr
+    raw = _raw(db)
+    raw.execute("UPDATE decision SET new_value = 'dismissed' WHERE id = 1")
+    raw.close()
+    broken = subprocess.run(run, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert broken.returncode == 1
+    assert "entry 1" in broken.stdout + broken.stderr
