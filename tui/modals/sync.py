@@ -21,11 +21,14 @@ class SyncProgress(ModalScreen[None]):
         Binding("c", "cancel_sync", "Cancel the sync", id="sync.cancel"),
     ]
 
-    def __init__(self, *, sources: int, on_cancel: Callable[[], None]) -> None:
+    def __init__(self, *, sources: int, on_cancel: Callable[[], None], history: list[str] | None = None,
+                 sources_done: int = 0) -> None:
         super().__init__()
         self.sources = max(1, sources)
         self.on_cancel = on_cancel
         self.finished = False
+        self.history = list(history or [])   # events so far, when reopened during a sync
+        self.sources_done = sources_done
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-box sync-box"):
@@ -36,6 +39,12 @@ class SyncProgress(ModalScreen[None]):
             with Horizontal(classes="modal-buttons"):
                 yield Button("Cancel sync", variant="error", id="cancel", compact=True)
                 yield Button("Hide", id="hide", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#progress", ProgressBar).update(progress=self.sources_done)
+        log = self.query_one("#events", Log)
+        for line in self.history:
+            log.write_line(visible(line))
 
     def show_event(self, line: str, *, sources_done: int, status: str) -> None:
         """Called by the review screen for each sync event it receives."""

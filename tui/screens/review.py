@@ -218,6 +218,7 @@ class ReviewScreen(Screen[None]):
         self.syncing: threading.Event | None = None
         self.sync_modal: SyncProgress | None = None
         self._sync_lines: list[str] = []
+        self._sync_done = 0
         self._queue_conn: sqlite3.Connection | None = None
         self._queue_lock = threading.Lock()
 
@@ -714,13 +715,15 @@ class ReviewScreen(Screen[None]):
             return
         self.syncing = threading.Event()
         self._sync_lines = []
+        self._sync_done = 0
         self.sync_state = "running"
         self._show_status()
         self._show_sync_modal()
         self._run_sync(self.syncing)
 
     def _show_sync_modal(self) -> None:
-        modal = SyncProgress(sources=len(self.warden.config.sources), on_cancel=self._cancel_sync)
+        modal = SyncProgress(sources=len(self.warden.config.sources), on_cancel=self._cancel_sync,
+                             history=self._sync_lines, sources_done=self._sync_done)
         self.sync_modal = modal
         self.app.push_screen(modal, lambda _: setattr(self, "sync_modal", None))
 
@@ -758,6 +761,8 @@ class ReviewScreen(Screen[None]):
         self.post_message(SyncFinished(f"{ok}/{len(results)} sources synced, {rows:,} usage rows stored"))
 
     def on_sync_progressed(self, message: SyncProgressed) -> None:
+        self._sync_lines = (self._sync_lines + [message.line])[-100:]
+        self._sync_done = message.sources_done
         self.sync_state = f"running ({message.sources_done}/{len(self.warden.config.sources)} sources)"
         self._show_status()
         if self.sync_modal is not None and self.sync_modal.is_attached:

@@ -137,12 +137,6 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         index: int
         row: Any | None
 
-    @dataclass
-    class Clicked(Message):
-        """A line was clicked (the screen decides what that means)."""
-
-        index: int
-
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.total = 0
@@ -317,7 +311,6 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         index = round(self.scroll_y) + event.y
         if 0 <= index < self.total:
             self.move_to(index)
-            self.post_message(self.Clicked(index))
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return self.total
