@@ -340,10 +340,13 @@ class _Run:
                 if self.cancel.is_set():
                     break
                 try:
-                    item = pages.get(timeout=0.1)
+                    item = pages.get_nowait()
                 except queue.Empty:
-                    writer.commit()
-                    continue
+                    writer.commit()  # never wait for a page with the write lock held
+                    try:
+                        item = pages.get(timeout=0.1)
+                    except queue.Empty:
+                        continue
                 if isinstance(item, _ChainDone):
                     active -= 1
                     continue

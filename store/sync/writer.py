@@ -41,7 +41,7 @@ CHECKPOINT_EVERY = 8
 # thousand rows can take much longer than usual. Rows go in slices so the
 # check runs often.
 COMMIT_SECONDS = 0.025
-SLICE_ROWS = 2_000
+SLICE_ROWS = 1_000
 # The latest day a source has reported, kept as a source fact: later syncs
 # re-fetch the look-back window before it.
 LATEST_DAY_FACT = "latest_usage_day"
