@@ -83,6 +83,9 @@ class ChainReport:
     checked: int
     first_bad_id: int | None = None
     why: str | None = None
+    # Hash of the last entry checked: entries removed from the END of the log leave
+    # an intact chain, so compare this with a head noted earlier (a report, an export).
+    head: str | None = None
 
 
 def entry_hash(entry: dict[str, Any]) -> str:
@@ -180,7 +183,8 @@ def verify_chain(conn: sqlite3.Connection) -> ChainReport:
         own_ok = entry_hash(entry) == d.hash
         if d.id != prev_id + 1:
             missing = f"#{prev_id + 1}" if d.id == prev_id + 2 else f"#{prev_id + 1}..#{d.id - 1}"
-            return ChainReport(False, checked, d.id, f"entry {missing} before it is missing (removed from the log)")
+            return ChainReport(False, checked, d.id, f"entry {missing} before it is missing (removed from the log)",
+                               head=prev_hash if checked else None)
         if d.prev_hash != prev_hash:
             if own_ok and prev_id:
                 # This entry is intact; the one before no longer carries the hash it
@@ -196,7 +200,7 @@ def verify_chain(conn: sqlite3.Connection) -> ChainReport:
                                f"after it was written (now: {d.as_line()})")
         checked += 1
         prev_hash, prev_id = d.hash, d.id
-    return ChainReport(True, checked)
+    return ChainReport(True, checked, head=prev_hash if checked else None)
 
 
 # ---------------------------------------------------------------------------

@@ -327,7 +327,7 @@ def test_chain_verifies_and_starts_from_zeros(conn: sqlite3.Connection) -> None:
     canonical = json.dumps({k: entries[2][k] for k in review.HASHED_FIELDS}, sort_keys=True,
                            separators=(",", ":"), ensure_ascii=False)
     assert entries[2]["hash"] == hashlib.sha256(canonical.encode()).hexdigest()
-    assert verify_chain(conn) == review.ChainReport(True, 5)
+    assert verify_chain(conn) == review.ChainReport(True, 5, head=entries[-1]["hash"])
 
 
 def test_the_log_refuses_updates_and_deletes(conn: sqlite3.Connection) -> None:
