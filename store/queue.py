@@ -434,7 +434,7 @@ def _walk_for_open(conn: sqlite3.Connection, query: QueueQuery, after: Key | Non
         where = " AND ".join(rconds + conds) or "1"
         rows = conn.execute(
             f"SELECT * FROM ({_SELECT} FROM consumer WHERE {where} ORDER BY {_order_by(order)} LIMIT ?)"
-            " WHERE review_state = 'open' LIMIT 1", rparams + params + [budget]).fetchall()
+            f" WHERE review_state = 'open' ORDER BY {_order_by(order)} LIMIT 1", rparams + params + [budget]).fetchall()
         if rows:
             return rows
         (seen,) = conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM consumer WHERE {where} LIMIT ?)",
