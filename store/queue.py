@@ -16,6 +16,7 @@ Filter syntax (:func:`parse_filter`), terms separated by spaces, all must hold::
 
     status:candidate          a finding with this status (prefixes: cand, needs, conf ...)
     category:volume           a finding in this category (volume -> volume_cap, gov -> government_end_user)
+    severity:high             a finding of this severity (info, low, medium, high, critical)
     over:10x   over:2.5       worst overage ratio at least this (x optional, or 150%)
     tier:gold                 this tier id
     state:open                queue state: open, decided or clear
@@ -25,8 +26,9 @@ Filter syntax (:func:`parse_filter`), terms separated by spaces, all must hold::
 
 A field's values separated by commas (``status:candidate,needs_info``) or the
 field repeated are alternatives (OR); different fields must all hold (AND);
-several name words must all appear. ``status`` and ``category`` apply to the same
-finding: ``status:candidate category:volume`` means a candidate volume-cap finding.
+several name words must all appear. ``status``, ``category`` and ``severity``
+apply to the same finding: ``status:candidate category:volume`` means a
+candidate volume-cap finding.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
-from store.domain import CATEGORIES, FINDING_STATUSES, OPEN_STATUSES
+from store.domain import CATEGORIES, FINDING_STATUSES, OPEN_STATUSES, SEVERITIES
 from store.errors import FilterError
 
 # ---------------------------------------------------------------------------
@@ -47,6 +49,7 @@ from store.errors import FilterError
 FILTER_FIELDS: dict[str, str] = {
     "status": "finding status (" + ", ".join(FINDING_STATUSES) + ")",
     "category": "finding category (volume, rate, circumvention, missing, endpoint, gov, ...)",
+    "severity": "finding severity (" + ", ".join(SEVERITIES) + ")",
     "over": "worst overage ratio at least N (over:10x, over:2.5, over:150%)",
     "tier": "tier id",
     "state": "queue state (open, decided, clear)",
@@ -63,6 +66,7 @@ class QueueFilter:
     text: str = ""
     statuses: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
+    severities: tuple[str, ...] = ()
     min_ratio: float | None = None
     tiers: tuple[str, ...] = ()
     states: tuple[str, ...] = ()
@@ -72,7 +76,7 @@ class QueueFilter:
     @property
     def is_empty(self) -> bool:
         """True when the filter lets every consumer through."""
-        return not (self.statuses or self.categories or self.min_ratio is not None
+        return not (self.statuses or self.categories or self.severities or self.min_ratio is not None
                     or self.tiers or self.states or self.names or self.ids)
 
     def __str__(self) -> str:
@@ -111,12 +115,14 @@ def parse_filter(text: str) -> QueueFilter:
 
     statuses = tuple(dict.fromkeys(_pick(v, FINDING_STATUSES, "status") for v in values["status"]))
     categories = tuple(dict.fromkeys(_pick(v, tuple(CATEGORIES), "category") for v in values["category"]))
+    severities = tuple(dict.fromkeys(_pick(v, SEVERITIES, "severity") for v in values["severity"]))
     states = tuple(dict.fromkeys(_pick(v, REVIEW_STATES, "state") for v in values["state"]))
     ratios = [_ratio(v) for v in values["over"]]
     return QueueFilter(
         text=text.strip(),
         statuses=statuses,
         categories=categories,
+        severities=severities,
         # Alternatives of a threshold: the lowest one lets the most through.
         min_ratio=min(ratios) if ratios else None,
         tiers=tuple(dict.fromkeys(values["tier"])),
@@ -172,6 +178,9 @@ def _finding_where(flt: QueueFilter, alias: str = "f") -> tuple[list[str], list[
     if flt.categories:
         conds.append(f"{alias}.category IN ({','.join('?' * len(flt.categories))})")
         params.extend(flt.categories)
+    if flt.severities:
+        conds.append(f"{alias}.severity IN ({','.join('?' * len(flt.severities))})")
+        params.extend(flt.severities)
     return conds, params
 
 
@@ -214,7 +223,7 @@ def _states(flt: QueueFilter, only_open: bool = False) -> tuple[str, ...] | None
     allowed = set(flt.states) if flt.states else set(REVIEW_STATES)
     if flt.statuses and set(flt.statuses) <= set(OPEN_STATUSES):
         allowed &= {"open"}
-    elif flt.statuses or flt.categories:
+    elif flt.statuses or flt.categories or flt.severities:
         allowed &= {"open", "decided"}
     if only_open:
         allowed &= {"open"}

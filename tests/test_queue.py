@@ -33,10 +33,11 @@ def conn(tmp_path: Path) -> sqlite3.Connection:
             for _ in range(rnd.choice([0, 0, 0, 1, 2])):
                 c.execute(
                     "INSERT INTO finding (consumer_id, category, period, period_start, period_end, status,"
-                    " rule_id, ratio, detected_at, updated_at) VALUES (?, ?, '2022', '2022-01-01', '2022-12-31',"
-                    " ?, 'r', ?, 't', 't')",
+                    " rule_id, ratio, severity, detected_at, updated_at)"
+                    " VALUES (?, ?, '2022', '2022-01-01', '2022-12-31', ?, 'r', ?, ?, 't', 't')",
                     (f"c{i:03d}", rnd.choice(CATEGORIES), rnd.choice(STATUSES),
-                     rnd.choice([None, 1.5, 2.0, 10.0, 12.5, round(rnd.uniform(1, 30), 2)])))
+                     rnd.choice([None, 1.5, 2.0, 10.0, 12.5, round(rnd.uniform(1, 30), 2)]),
+                     rnd.choice(["low", "medium", "high", "critical"])))
         refresh_all(c)
     return c
 
@@ -44,13 +45,14 @@ def conn(tmp_path: Path) -> sqlite3.Connection:
 def reference(conn: sqlite3.Connection, query: QueueQuery) -> list[str]:
     """The queue computed the slow, obvious way in Python."""
     rows = conn.execute("SELECT id, legal_name, tier_id, worst_ratio, review_state FROM consumer").fetchall()
-    findings = conn.execute("SELECT consumer_id, status, category FROM finding").fetchall()
+    findings = conn.execute("SELECT consumer_id, status, category, severity FROM finding").fetchall()
     f = query.filter
 
     def keep(r: sqlite3.Row) -> bool:
-        if f.statuses or f.categories:
+        if f.statuses or f.categories or f.severities:
             if not any(fc == r[0] and (not f.statuses or fs in f.statuses)
-                       and (not f.categories or cat in f.categories) for fc, fs, cat in findings):
+                       and (not f.categories or cat in f.categories)
+                       and (not f.severities or sev in f.severities) for fc, fs, cat, sev in findings):
                 return False
         if f.min_ratio is not None and r[3] < f.min_ratio:
             return False
@@ -104,6 +106,7 @@ def test_filter_fields_and_prefixes() -> None:
     assert parse_filter("over:10").min_ratio == 10.0
     assert parse_filter("over:150%").min_ratio == 1.5
     assert parse_filter("category:gov").categories == ("government_end_user",)
+    assert parse_filter("severity:crit,High").severities == ("critical", "high")
     assert parse_filter("status:needs-info").statuses == ("needs_info",)
     assert parse_filter("status:candidate,needs status:confirmed").statuses == ("candidate", "needs_info", "confirmed")
     assert parse_filter('name:"north wind"').names == ("north wind",)
@@ -171,7 +174,8 @@ FILTERS = [
     "status:candidate", "status:confirmed", "category:volume", "status:candidate category:volume",
     "status:dismissed category:rate", "over:10x", "over:2 state:decided", "state:open", "state:clear",
     "tier:gold", "tier:GOLD status:needs", "north", "name:north 3", "id:c01", "name:%", "name:_",
-    "status:candidate,needs_info over:1.5",
+    "status:candidate,needs_info over:1.5", "severity:crit", "severity:high status:confirmed",
+    "severity:low,medium category:gov",
 ]
 
 
@@ -309,7 +313,7 @@ def test_a_decision_on_the_same_connection_shows_up(conn: sqlite3.Connection) ->
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-_FILTER_WORDS = st.sampled_from(["status:", "category:", "over:", "tier:", "state:", "name:", "id:", "colour:",
+_FILTER_WORDS = st.sampled_from(["status:", "category:", "severity:", "over:", "tier:", "state:", "name:", "id:", "colour:",
                                  '"', "'", ",", "x", "10x", "%", "_", "\\", "cand", "gov", " ", ":", "\x1b["])
 
 
