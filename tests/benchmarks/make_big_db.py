@@ -211,12 +211,15 @@ def build(out: Path, consumers: int, usage_rows: int, finding_fraction: float, s
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--consumers", type=int, default=1_000_000)
-    parser.add_argument("--usage-rows", type=int, default=10_000_000)
+    parser.add_argument("--consumers", type=int, default=1_000_000, help="consumers (default 1,000,000)")
+    parser.add_argument("--usage-rows", type=int, default=10_000_000,
+                        help="about this many usage rows: a year of calls + records for a spread of apps "
+                             "(default 10,000,000)")
     parser.add_argument("--finding-fraction", type=float, default=0.02,
-                        help="share of consumers with a finding (default 0.02)")
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--out", type=Path, required=True)
+                        help="share of the other consumers with a borderline finding (default 0.02); every "
+                             "consumer with usage has one too")
+    parser.add_argument("--seed", type=int, default=7, help="names and decisions are drawn from this seed")
+    parser.add_argument("--out", type=Path, required=True, help="database file to (re)create")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     timings = build(args.out, args.consumers, args.usage_rows, args.finding_fraction, args.seed)
