@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         line(f"sort {sort}: previous unreviewed from the middle", med, worst, f"-> {pos}")
 
     for text in ["status:candidate", "category:volume", "status:candidate category:volume", "over:10x",
-                 "state:open", "tier:pro", "name:north", "name:zzzz-nothing", "status:confirmed over:5"]:
+                 "state:open", "tier:pro", "name:north", "name:zzzz-nothing", "status:confirmed over:5",
+                 "severity:high"]:
         q = queue.QueueQuery(queue.parse_filter(text))
         med, worst, n = timed(fresh(lambda c, q=q: queue.count(c, q)), runs)
         line(f"filter {text!r}: count (cold)", med, worst, f"{n:,}")
