@@ -323,8 +323,10 @@ def _run_verify(args: argparse.Namespace, reporter: Reporter) -> int:
     finally:
         conn.close()
     if report.ok:
-        reporter.say("verified", f"warden: decision log verified: {report.checked:,} entries, chain intact",
-                     checked=report.checked, ok=True)
+        # The head hash is printed so it can be noted elsewhere: entries cut from the
+        # end of the log leave an intact chain, only a known head reveals them.
+        reporter.say("verified", f"warden: decision log verified: {report.checked:,} entries, chain intact, "
+                     f"head {report.head or '-'}", checked=report.checked, ok=True, head=report.head)
         return EXIT_OK
     reporter.say("broken", f"warden: decision log BROKEN at entry {report.first_bad_id}: {report.why} "
                  f"({report.checked:,} entries checked)",
