@@ -123,8 +123,20 @@ class WardenFeed:
         expect(isinstance(rows, list), "expected a list of rows", "$.rows")
         days = self._days
         names = self._names
-        # Fast path: one pass of cheap checks per row; the rows (JSON lists) are
-        # handed to executemany unchanged. Anything unusual is redone carefully.
+        # Fast path: a few cheap checks per row, no call; the rows (JSON lists) go to
+        # executemany unchanged. Days and names already seen valid are set lookups.
+        try:
+            for row in rows:
+                app, day, name, value = row
+                if not (type(row) is list and type(app) is str and app and type(value) is int
+                        and 0 <= value <= INT64_MAX and day in days and name in names):
+                    break
+            else:
+                return rows
+        except (TypeError, ValueError):  # not a 4-item sequence, or an unhashable cell
+            pass
+        # Something is new or unusual: row by row, so a bad row is named by its
+        # path and tolerated values ("200", "62.0") are converted.
         for i, row in enumerate(rows):
             if (type(row) is list and len(row) == 4
                     and type(row[0]) is str and row[0]
