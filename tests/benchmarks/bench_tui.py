@@ -46,6 +46,7 @@ class Frames:
     def __init__(self, app) -> None:
         self.count = 0
         self.last = 0.0
+        self.times: list[float] = []
         original = app._display
 
         def display(screen, renderable) -> None:
@@ -53,9 +54,11 @@ class Frames:
 
             if isinstance(renderable, CompositorUpdate):
                 renderable.render_segments(app.console)
+            original(screen, renderable)
             self.count += 1
             self.last = time.perf_counter()
-            original(screen, renderable)
+            self.times.append(self.last)
+            del self.times[:-50]
 
         app._display = display
 
@@ -69,11 +72,11 @@ async def _until(done, limit_s: float = 60.0) -> None:
         await asyncio.sleep(0.0005)
 
 
-async def _next_frame(frames: Frames) -> float:
-    """Wait for a frame drawn after now; returns its time."""
-    seen = frames.count
-    await _until(lambda: frames.count > seen)
-    return frames.last
+async def _next_frame(frames: Frames, after: float | None = None) -> float:
+    """Wait for a frame drawn after ``after`` (default: now); returns its time."""
+    after = time.perf_counter() if after is None else after
+    await _until(lambda: frames.last > after)
+    return next(t for t in frames.times if t > after)
 
 
 def child_empty() -> None:
@@ -114,14 +117,24 @@ def child_warden(db: Path, steps: int, full: bool) -> None:
     from store.clock import system_clock
     from tui.app import WardenApp
     from tui.screens.review import ReviewScreen
+    from tui.widgets.detail import DetailPane
     from tui.widgets.queue import QueueView
+
+    shown_at = [0.0]
+    show = DetailPane.show
+
+    def timed_show(pane, detail) -> None:
+        show(pane, detail)
+        shown_at[0] = time.perf_counter()   # the frame after this one draws it
+
+    DetailPane.show = timed_show  # type: ignore[method-assign]
 
     async def run() -> None:
         app = WardenApp(db_path=db, reviewer="bench", clock=system_clock, mouse=False)
         frames = Frames(app)
         async with app.run_test(size=SIZE):
             await _until(lambda: _shown(app, 0))
-            painted = await _next_frame(frames)
+            painted = await _next_frame(frames, after=shown_at[0])
             print(json.dumps({"painted_at": time.time() - (time.perf_counter() - painted)}), flush=True)
             if not full:
                 return
@@ -137,7 +150,7 @@ def child_warden(db: Path, steps: int, full: bool) -> None:
                 start = time.perf_counter()
                 app._driver.send_message(events.Key(key, char))
                 await _until(expect)
-                return (await _next_frame(frames) - start) * 1000
+                return (await _next_frame(frames, after=shown_at[0]) - start) * 1000
 
             result["step_top_ms"] = [await step("j", lambda i=i: _shown(app, i + 1)) for i in range(steps)]
             result["jump_last_ms"] = await step("G", lambda: _shown(app, screen.total - 1))
@@ -160,7 +173,7 @@ def child_warden(db: Path, steps: int, full: bool) -> None:
                 screen._set_query(QueueQuery(parse_filter(text), screen.query_spec.sort))
                 await _until(lambda g=generation: queue.generation > g and (
                     screen.total == 0 or _shown(app, queue.cursor)))
-                drawn = await _next_frame(frames)
+                drawn = await _next_frame(frames, after=max(shown_at[0], start))
                 filters[text] = {"ms": (drawn - start) * 1000, "matches": screen.total}
             result["filters"] = filters
             result["peak_mb"] = _peak_mb()

@@ -54,6 +54,12 @@ class NoteStatusChanged(Message):
     note: Any
 
 
+def editable(body: str) -> str:
+    """The body with control characters as visible pictures, lines and tabs kept:
+    a pasted escape sequence must show as characters, never reach the terminal."""
+    return "\n".join("\t".join(visible(part) for part in line.split("\t")) for line in body.split("\n"))
+
+
 class NoteEditor(Screen[None]):
     """Edit one note; ``escape`` saves and goes back to the queue."""
 
@@ -83,7 +89,7 @@ class NoteEditor(Screen[None]):
             yield Static(id="note-title")
             yield Static(id="note-state")
         with Horizontal(id="note-panes"):
-            yield TextArea(self.note.body, soft_wrap=True, show_line_numbers=False, id="note-body")
+            yield TextArea(editable(self.note.body), soft_wrap=True, show_line_numbers=False, id="note-body")
             yield Markdown(id="note-preview")
         yield Footer()
 
@@ -202,7 +208,7 @@ class NoteEditor(Screen[None]):
         self.note = message.note
         self.version = message.note.version
         self.saved_text = message.note.body
-        self.query_one(TextArea).text = message.note.body
+        self.query_one(TextArea).text = editable(message.note.body)
         self._show_state("re-drafted")
         self.notify(f"Note #{self.note.id} re-drafted from the template.", title="Note")
 

@@ -267,6 +267,12 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         page = index // PAGE_SIZE
         if page not in self._pages:
             self._want(page)  # stale rows (if any) draw until it arrives
+        elif y == self.size.height - 1 or y == 0:
+            # Read ahead at the edges of the view, so stepping past them does not
+            # wait for a page.
+            for near in (page - 1, page + 1):
+                if 0 <= near * PAGE_SIZE < self.total and near not in self._pages:
+                    self._want(near)
         row = self.row_at(index)
         is_cursor = index == self.cursor
         key = (row, width, is_cursor, row is not None and row.consumer_id in self.selected, base)
