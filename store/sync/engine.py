@@ -54,7 +54,7 @@ from store.sync.adapters import adapter_for
 from store.sync.events import (
     PageFailed, PageStored, Retrying, RulesApplied, SourceFinished, SourceResult, SourceStarted, SyncEvent,
 )
-from store.sync.fetch import Cancelled, FetchFailed, PageFetcher, Sleep, request_auth
+from store.sync.fetch import Cancelled, FetchFailed, PageFetcher, Sleep, printable, request_auth
 from store.sync.writer import LATEST_DAY_FACT, PageOutcome, RunWriter, Turns
 
 __all__ = ["sync_all", "sync_source", "SourceResult", "SyncEvent", "FIRST_SYNC_DAYS"]
@@ -422,7 +422,8 @@ class _Run:
                         raise PageRejected("the next page repeats one already fetched (the cursor does not "
                                            "advance)", path="$")
                 except PageRejected as rejected:
-                    outcome.error = self.fetcher.redact(str(rejected.located(source=source.name, url=fetched.url)))
+                    outcome.error = self.fetcher.redact(printable(str(rejected.located(source=source.name,
+                                                                                      url=fetched.url))))
                     hand_over(outcome)
                     return
                 if not hand_over(outcome):

@@ -167,7 +167,8 @@ class PageFetcher:
             except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 verdict = ErrorVerdict(retry=False, reason=f"request failed ({_kind(exc)})")
             # A hostile or careless server may quote the token in its error body.
-            verdict = replace(verdict, reason=self.redact(verdict.reason))
+            # ... or escape sequences that would act on the terminal showing the message.
+            verdict = replace(verdict, reason=self.redact(printable(verdict.reason)))
 
             def stop(why: str) -> FetchFailed:
                 return FetchFailed(SourceStopped(f"source {source.name!r} stopped: {why} ({shown})",
@@ -219,6 +220,15 @@ def redact(text: str, secrets: tuple[str, ...]) -> str:
                 i += 1
         text = "".join(out)
     return text
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable (ANSI/OSC escapes, bidi
+    overrides, newlines) written as a ``\\uXXXX`` escape: messages quote servers,
+    and they are printed to terminals and stored."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in text)
 
 
 def request_auth(adapter: Adapter, token: str | None) -> httpx.Auth | None:
