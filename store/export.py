@@ -139,7 +139,7 @@ def _json_bytes(value: Any) -> bytes:
 
 def note_html(note: Note, *, made_at: datetime, made_by: str, template_dir: Path | None = None) -> str:
     """The note as a standalone, printable HTML page (raw HTML in the Markdown is not passed through)."""
-    content = _MARKDOWN.render(note.body)
+    content = _MARKDOWN.render(clean_text(note.body, newlines=True))
     return render_template(HTML_TEMPLATE, {
         "content": Markup(content), "subject": clean_text(note.subject), "note_id": note.id,
         "note_version": note.version, "consumer_id": clean_text(note.consumer_id), "made_by": clean_text(made_by),
@@ -238,7 +238,8 @@ def note_eml(note: Note, legal_name: str, contact: str | None, *, html: str, bun
     msg["X-Unsent"] = "1"    # Outlook, Thunderbird and Apple Mail open the file as a draft to edit and send
     msg["X-Warden-Note"] = f"{note.id}; version {note.version}; sha256 {body_hash}"
     msg["X-Mailer"] = f"warden {store.__version__}"
-    msg.set_content(plain_text(note.body), subtype="plain", charset="utf-8", cte="quoted-printable")
+    msg.set_content(plain_text(clean_text(note.body, newlines=True)), subtype="plain", charset="utf-8",
+                    cte="quoted-printable")
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
     msg.add_attachment(bundle, maintype="application", subtype="json", filename=f"{note_stem(note)}.json")
     # Boundaries are random by default; derive them from the content so output is reproducible.
@@ -320,7 +321,10 @@ def _render(conn: sqlite3.Connection, notes: list[Note], fmt: str, *, made_at: d
     for note in notes:
         stem = note_stem(note)
         if fmt == "md":
-            body = note.body if note.body.endswith("\n") else note.body + "\n"
+            # The reviewer's text as typed, minus control characters (a pasted escape
+            # sequence would act on the terminal of whoever views the file).
+            body = clean_text(note.body, newlines=True)
+            body = body if body.endswith("\n") else body + "\n"
             files.append((f"{stem}.md", body.encode("utf-8"), note.id))
         elif fmt == "html":
             html = note_html(note, made_at=made_at, made_by=reviewer, template_dir=config.template_dir)
