@@ -449,7 +449,9 @@ async def test_sync_without_sources_says_so(db: Path) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await press(pilot, "R")
-        assert any("No sources configured" in n for n in notifications(app))
+        assert any("add a [sources] table" in n for n in notifications(app))
+        # Notifications carry data (names, reasons, errors): never read as markup.
+        assert all(n.markup is False for n in app._notifications)
 
 
 async def test_quit(db: Path) -> None:

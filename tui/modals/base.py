@@ -65,7 +65,7 @@ class DecisionModal(ModalScreen[T]):
         outcome = self.result()
         if isinstance(outcome, str):
             self.query_one("#problem", Static).update(outcome)
-            self.notify(outcome, title="Not yet", severity="warning")
+            self.notify(outcome, title="Not yet", severity="warning", markup=False)
             return
         self.dismiss(outcome)
 

@@ -159,7 +159,7 @@ class NoteEditor(Screen[None]):
     def on_note_save_failed(self, message: NoteSaveFailed) -> None:
         self._saving = False
         self._closing = False
-        self.notify(message.message, title=message.title, severity="error", timeout=10)
+        self.notify(message.message, title=message.title, severity="error", timeout=10, markup=False)
         self._show_state("NOT SAVED")
 
     # --- status --------------------------------------------------------------------
@@ -184,7 +184,7 @@ class NoteEditor(Screen[None]):
         self.note = message.note
         self.version = message.note.version
         self._show_state(f"marked {message.note.status}")
-        self.notify(f"Note #{self.note.id} is now {self.note.status}.", title="Note")
+        self.notify(f"Note #{self.note.id} is now {self.note.status}.", title="Note", markup=False)
 
     def action_redraft(self) -> None:
         """Render the template again from the current findings (replaces the text)."""
@@ -210,7 +210,7 @@ class NoteEditor(Screen[None]):
         self.saved_text = message.note.body
         self.query_one(TextArea).text = editable(message.note.body)
         self._show_state("re-drafted")
-        self.notify(f"Note #{self.note.id} re-drafted from the template.", title="Note")
+        self.notify(f"Note #{self.note.id} re-drafted from the template.", title="Note", markup=False)
 
     def palette_commands(self) -> Iterable[SystemCommand]:
         for binding in self.BINDINGS:

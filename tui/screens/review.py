@@ -389,7 +389,7 @@ class ReviewScreen(Screen[None]):
 
     def on_jump_to(self, message: JumpTo) -> None:
         if message.index is None:
-            self.notify(f"No {message.what} consumer with findings to decide.", title="Queue")
+            self.notify(f"No {message.what} consumer with findings to decide.", title="Queue", markup=False)
             return
         self.query_one(QueueView).move_to(message.index)
 
@@ -402,7 +402,7 @@ class ReviewScreen(Screen[None]):
         try:
             flt = queue_store.parse_filter(text)
         except WardenError as exc:
-            self.notify(visible(str(exc)), title=exc.title, severity="error", timeout=8)
+            self.notify(visible(str(exc)), title=exc.title, severity="error", timeout=8, markup=False)
             return
         self._set_query(queue_store.QueueQuery(flt, self.query_spec.sort))
 
@@ -423,7 +423,7 @@ class ReviewScreen(Screen[None]):
         sorts = self.SORTS
         sort = sorts[(sorts.index(self.query_spec.sort) + 1) % len(sorts)]
         self._set_query(queue_store.QueueQuery(self.query_spec.filter, sort))
-        self.notify(f"Sorted by {queue_store.SORTS[sort]}", title="Queue")
+        self.notify(f"Sorted by {queue_store.SORTS[sort]}", title="Queue", markup=False)
 
     def action_refresh(self) -> None:
         self.reload_queue()
@@ -456,7 +456,7 @@ class ReviewScreen(Screen[None]):
         if row is None:
             return
         self.app.copy_to_clipboard(row.consumer_id)
-        self.notify(Text.assemble("Copied ", literal(row.consumer_id)).plain, title="Copied")
+        self.notify(Text.assemble("Copied ", literal(row.consumer_id)).plain, title="Copied", markup=False)
 
     def action_toggle_detail(self) -> None:
         self.toggle_class("-detail-hidden")
@@ -507,10 +507,10 @@ class ReviewScreen(Screen[None]):
     def _decide_precheck(self) -> tuple[str, list[str]] | None:
         scope, ids = self._targets()
         if not ids:
-            self.notify("Nothing under the cursor yet.", title="Review")
+            self.notify("Nothing under the cursor yet.", title="Review", markup=False)
             return None
         if len(ids) == 1 and not self._open_findings():
-            self.notify("This consumer has no open findings to decide.", title="Review")
+            self.notify("This consumer has no open findings to decide.", title="Review", markup=False)
             return None
         return scope, ids
 
@@ -583,15 +583,15 @@ class ReviewScreen(Screen[None]):
     def on_decided(self, message: Decided) -> None:
         queue = self.query_one(QueueView)
         queue.clear_selection()
-        self.notify(message.summary, title="Decision recorded")
+        self.notify(message.summary, title="Decision recorded", markup=False)
         self.reload_queue()
         self.refresh_detail()
 
     def on_problem(self, message: Problem) -> None:
-        self.notify(message.message, title=message.title, severity="error", timeout=10)
+        self.notify(message.message, title=message.title, severity="error", timeout=10, markup=False)
 
     def on_decision_failed(self, message: DecisionFailed) -> None:
-        self.notify(message.message, title=message.title, severity="error", timeout=10)
+        self.notify(message.message, title=message.title, severity="error", timeout=10, markup=False)
         if message.conflict:
             self.reload_queue()
             self.refresh_detail()
@@ -627,9 +627,9 @@ class ReviewScreen(Screen[None]):
     def on_note_opened(self, message: NoteOpened) -> None:
         note = message.note
         if message.drafted:
-            self.notify(f"Drafted note #{note.id} from the template.", title="Note")
+            self.notify(f"Drafted note #{note.id} from the template.", title="Note", markup=False)
         if note.warning:
-            self.notify(visible(note.warning), title="Note", severity="warning", timeout=10)
+            self.notify(visible(note.warning), title="Note", severity="warning", timeout=10, markup=False)
         if message.where == "external" and self._edit_externally(note):
             return
         self.app.push_screen(NoteEditor(note), lambda _: self.action_refresh())
@@ -639,7 +639,7 @@ class ReviewScreen(Screen[None]):
         editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
         if not editor or self.app.is_headless:
             if not editor:
-                self.notify("$EDITOR is not set: editing in the app.", title="Note")
+                self.notify("$EDITOR is not set: editing in the app.", title="Note", markup=False)
             return False
         fd, name = tempfile.mkstemp(prefix=f"warden-note-{note.id}-", suffix=".md")
         path = Path(name)
@@ -657,7 +657,7 @@ class ReviewScreen(Screen[None]):
         if body != note.body:
             self._save_note(note.id, body, note.version)
         else:
-            self.notify("No change to the note.", title="Note")
+            self.notify("No change to the note.", title="Note", markup=False)
         return True
 
     @work(thread=True, group="note")
@@ -711,7 +711,7 @@ class ReviewScreen(Screen[None]):
             return
         if not config.sources:
             self.notify("No sources configured: add a [sources] table to the config file.",
-                        title="Sync", severity="warning")
+                        title="Sync", severity="warning", markup=False)
             return
         self.syncing = threading.Event()
         self._sync_lines = []
@@ -770,14 +770,14 @@ class ReviewScreen(Screen[None]):
 
     def on_sync_source_failed(self, message: SyncSourceFailed) -> None:
         self.notify(visible(message.error), title=f"Sync failed: {visible(message.source)}",
-                    severity="error", timeout=15)
+                    severity="error", timeout=15, markup=False)
 
     def on_sync_finished(self, message: SyncFinished) -> None:
         self.syncing = None
         self.sync_state = message.summary
         if self.sync_modal is not None and self.sync_modal.is_attached:
             self.sync_modal.show_finished(message.summary)
-        self.notify(visible(message.summary), title="Sync finished")
+        self.notify(visible(message.summary), title="Sync finished", markup=False)
         self.action_refresh()
 
     # --- help and palette ------------------------------------------------------------
