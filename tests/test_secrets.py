@@ -220,3 +220,52 @@ def test_skipping_tls_verification_warns_on_every_run(https_url: str, tmp_path: 
 
 def test_a_plain_source_config_defaults_to_verified_tls() -> None:
     assert SourceConfig("s", "x-usage", "https://api.x.com").verify_tls is True
+
+
+# --- $EDITOR ---------------------------------------------------------------------------
+
+EDITOR_SCRIPT = """
+import json, os, stat, sys
+path = sys.argv[-1]
+with open(sys.argv[1], "w") as record:
+    json.dump({"argv": sys.argv[2:], "mode": stat.S_IMODE(os.stat(path).st_mode)}, record)
+with open(path, "a", encoding="utf-8") as note:
+    note.write("\\nEDITED IN $EDITOR\\n")
+"""
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_editor_is_split_with_shlex_never_run_through_a_shell(tmp_path: Path, anyio_backend: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import contextlib
+    import sys
+
+    from tests.test_tui_review import press, settle
+    from tests.tui_data import CLOCK as TUI_CLOCK, seed_review_db
+    from tui.app import WardenApp
+
+    db = seed_review_db(tmp_path / "review.db")
+    script, record, pwned = tmp_path / "editor.py", tmp_path / "record.json", tmp_path / "pwned"
+    script.write_text(EDITOR_SCRIPT)
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.setenv("EDITOR", f"{sys.executable} {script} {record} --wait ; touch {pwned} $(touch {pwned})")
+    # Pilot runs headless (no terminal to hand over): pretend there is one.
+    monkeypatch.setattr(WardenApp, "is_headless", property(lambda self: False))
+    monkeypatch.setattr(WardenApp, "suspend", lambda self: contextlib.nullcontext())
+    app = WardenApp(db_path=db, reviewer="alice", clock=TUI_CLOCK, mouse=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "e")
+        await settle(pilot)
+    assert not pwned.exists(), "EDITOR went through a shell"
+    seen = json.loads(record.read_text())
+    assert seen["argv"][:6] == ["--wait", ";", "touch", str(pwned), "$(touch", f"{pwned})"]
+    assert seen["mode"] == 0o600                      # the draft handed to the editor is private
+    assert not Path(seen["argv"][-1]).exists()        # and removed afterwards
+    conn = connect(db)
+    try:
+        body = conn.execute("SELECT body FROM note ORDER BY id DESC LIMIT 1").fetchone()[0]
+    finally:
+        conn.close()
+    assert body.rstrip().endswith("EDITED IN $EDITOR")
