@@ -478,6 +478,10 @@ async def test_hostile_name_is_shown_literally(db: Path) -> None:
         # The queue line too: brackets kept, escapes made visible.
         line = "".join(seg.text for seg in screen.query_one(QueueView).render_line(1))
         assert "[bold red]x[/]" in line and "\x1b" not in line
+        # And the decision dialog's scope line.
+        await press(pilot, "v")
+        scope = str(app.screen.query_one(".modal-scope").render())
+        assert scope.startswith("[bold red]x[/] ␛[31mRED")
 
 
 async def test_literal_text_function() -> None:

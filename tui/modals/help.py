@@ -28,7 +28,7 @@ class Help(ModalScreen[None]):
         table.add_column("action", ratio=1)
         table.add_column("binding id", no_wrap=True)
         for keys, description, binding_id in self.rows:
-            table.add_row(keys, description, binding_id)
+            table.add_row(Text(keys), Text(description), Text(binding_id))
         with Vertical(classes="modal-box help-box"):
             yield Static(Text("Keys (remap them by binding id in the config file's [keymap])"),
                          classes="modal-title")

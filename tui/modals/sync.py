@@ -10,7 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Log, ProgressBar, Static
 
-from tui.text import visible
+from tui.text import literal, visible
 
 
 class SyncProgress(ModalScreen[None]):
@@ -49,12 +49,12 @@ class SyncProgress(ModalScreen[None]):
     def show_event(self, line: str, *, sources_done: int, status: str) -> None:
         """Called by the review screen for each sync event it receives."""
         self.query_one("#progress", ProgressBar).update(progress=sources_done)
-        self.query_one("#status", Static).update(visible(status))
+        self.query_one("#status", Static).update(literal(status))
         self.query_one("#events", Log).write_line(visible(line))
 
     def show_finished(self, summary: str) -> None:
         self.finished = True
-        self.query_one("#status", Static).update(visible(summary))
+        self.query_one("#status", Static).update(literal(summary))
         self.query_one("#progress", ProgressBar).update(progress=self.sources)
         button = self.query_one("#cancel", Button)
         button.label = "Close"
