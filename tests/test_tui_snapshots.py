@@ -154,3 +154,7 @@ def test_export_modal(snap_compare, db: Path, size: tuple[int, int]) -> None:
         pilot.app.screen.query_one("#out_dir", Input).value = "/srv/warden/exports"
 
     assert snap_compare(app_for(db), terminal_size=size, run_before=steps(["x"], then=fixed_folder))
+
+
+def test_hostile_name_in_dialog(snap_compare, db: Path) -> None:
+    assert snap_compare(app_for(db), terminal_size=SMALL, run_before=steps(["j", "v"]))
