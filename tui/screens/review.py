@@ -15,20 +15,19 @@ import sqlite3
 import subprocess
 import tempfile
 import threading
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from rich.text import Text
 from textual import events, work
-from textual.app import ComposeResult, SystemCommand
+from textual.app import ComposeResult, SuspendNotSupported, SystemCommand
 from textual.binding import Binding
 from textual.containers import Container, Vertical
 from textual.keys import format_key
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
-from textual.app import SuspendNotSupported
 from textual.worker import get_current_worker
 
 from store import notes
@@ -50,7 +49,7 @@ from tui.modals.needs_info import NeedsInfo
 from tui.modals.sync import SyncProgress
 from tui.screens.note import NoteEditor
 from tui.text import literal, visible
-from tui.widgets.detail import ChartState, DetailPane, load_detail
+from tui.widgets.detail import ChartState, Detail, DetailPane, load_detail
 from tui.widgets.queue import PAGE_SIZE, QueueView, header_text
 
 if TYPE_CHECKING:
@@ -67,7 +66,6 @@ POLL_SECONDS = 3.0
 
 @dataclass
 class QueueCounted(Message):
-    generation: int
     total: int
     cursor: int | None
     sync_state: str
@@ -83,7 +81,7 @@ class PageLoaded(Message):
 @dataclass
 class DetailLoaded(Message):
     consumer_id: str
-    detail: Any
+    detail: Detail | None
 
 
 @dataclass
@@ -214,13 +212,14 @@ class ReviewScreen(Screen[None]):
         self.sync_state = ""
         self.chart = ChartState()
         self.detail_for: str | None = None
-        self.detail: Any | None = None
+        self.detail: Detail | None = None
         self.syncing: threading.Event | None = None
         self.sync_modal: SyncProgress | None = None
         self._sync_lines: list[str] = []
         self._sync_done = 0
         self._queue_conn: sqlite3.Connection | None = None
         self._queue_lock = threading.Lock()
+        self._data_version: int | None = None
 
     @property
     def warden(self) -> WardenApp:
@@ -253,7 +252,6 @@ class ReviewScreen(Screen[None]):
         self._show_status()
         self.reload_queue()
         # Other sessions' decisions and cron syncs show up without a key press.
-        self._data_version: int | None = None
         self.set_interval(POLL_SECONDS, self._poll_changes)
 
     def on_resize(self, event: events.Resize) -> None:
@@ -306,7 +304,7 @@ class ReviewScreen(Screen[None]):
         sync_state = _sync_state(self.warden.connections.get())
         if get_current_worker().is_cancelled:
             return
-        self.post_message(QueueCounted(0, total, position if position is not None else cursor, sync_state))
+        self.post_message(QueueCounted(total, position if position is not None else cursor, sync_state))
 
     def on_queue_counted(self, message: QueueCounted) -> None:
         self.total = message.total
