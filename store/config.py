@@ -96,7 +96,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from store.db import transaction
 from store.domain import CATEGORIES
@@ -484,6 +484,14 @@ class _Reader:
             # Credentials in a URL would end up in logs and the database.
             raise self.fail(where, "'url' must not contain user:password@; put the token in the "
                                    "variable named by token_env")
+        from store.sync.fetch import SECRET_PARAMS  # late: store.sync imports this module
+
+        named = sorted({key for key, _ in parse_qsl(parts.query, keep_blank_values=True)
+                        if key.lower() in SECRET_PARAMS})
+        if named:
+            # Stored with the source and shown in messages: the value would leak (never quoted here).
+            raise self.fail(where, f"'url' must not carry a credential in its query ({', '.join(named)}); put "
+                                   "the token in the variable named by token_env")
         if parts.scheme == "http" and not is_loopback(host):
             raise self.fail(where, f"'url' uses plain http:// to {host!r}, which is not a loopback host "
                                    "(127.0.0.0/8, ::1, localhost); use https:// so the token is not sent in the clear")
