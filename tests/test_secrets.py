@@ -269,3 +269,15 @@ async def test_editor_is_split_with_shlex_never_run_through_a_shell(tmp_path: Pa
     finally:
         conn.close()
     assert body.rstrip().endswith("EDITED IN $EDITOR")
+
+
+@pytest.mark.parametrize("query", ["access_token", "api_key", "X-Amz-Signature", "token"])
+def test_a_credential_in_the_url_is_refused_without_showing_it(tmp_path: Path, query: str,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(f'[sources.s]\nadapter = "warden-feed"\nurl = "https://usage.example.com/feed/v1?page=1&'
+                      f'{query}={CANARY}"\ntoken_env = "T"\n')
+    assert cli_main(["sync", "--config", str(config), "--db", str(tmp_path / "w.db")]) == 2
+    err = capsys.readouterr().err
+    assert "credential" in err and query in err and CANARY not in err
+    assert not (tmp_path / "w.db").exists() or CANARY.encode() not in (tmp_path / "w.db").read_bytes()
