@@ -688,3 +688,11 @@ async def test_changes_from_another_session_show_up_without_a_key(db: Path) -> N
         q = screen.query_one(QueueView)
         rows = [q.row_at(i) for i in range(q.total)]
         assert next(r for r in rows if r.consumer_id == "contoso-borderline").verdict == "✓ decided"
+
+
+async def test_every_binding_has_a_unique_id(db: Path) -> None:
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        ids = [row[2] for row in review_screen(app).key_rows()]
+        assert len(ids) == len(set(ids)) and all(ids)
