@@ -42,6 +42,7 @@ CHECKPOINT_EVERY = 8
 # check runs often.
 COMMIT_SECONDS = 0.025
 SLICE_ROWS = 1_000
+RECORD_SLICE_ROWS = 200
 # The latest day a source has reported, kept as a source fact: later syncs
 # re-fetch the look-back window before it.
 LATEST_DAY_FACT = "latest_usage_day"
@@ -341,13 +342,15 @@ class RunWriter:
             )
 
     def _consumers(self, page: ParsedPage) -> None:
-        conn = self.conn
         # A consumer may arrive before its tier (chains run concurrently): a
         # placeholder keeps the foreign key; the tiers page fills it in.
         tier_ids = {c.tier_id for c in page.consumers if c.tier_id}
-        conn.executemany("INSERT INTO tier (id, name, origin) VALUES (?, ?, 'feed') ON CONFLICT(id) DO NOTHING",
-                         [(tier_id, tier_id) for tier_id in tier_ids])
-        conn.executemany(
+        self.conn.executemany(
+            "INSERT INTO tier (id, name, origin) VALUES (?, ?, 'feed') ON CONFLICT(id) DO NOTHING",
+            [(tier_id, tier_id) for tier_id in tier_ids])
+        # Consumers before their apps (foreign key); in slices, as a page of a
+        # thousand consumers updates four indexes per row.
+        self._sliced(
             "INSERT INTO consumer (id, legal_name, notice_contact, tier_id, agreement_version, "
             "declared_use_case, government_end_users, origin) VALUES (?, ?, ?, ?, ?, ?, ?, 'feed') "
             "ON CONFLICT(id) DO UPDATE SET legal_name = excluded.legal_name, "
@@ -363,15 +366,26 @@ class RunWriter:
         # until the roster (apply_config) claims it.
         unowned = [(a.app_id, a.name, a.declared_use_case) for a in page.apps if a.consumer_id is None]
         if unowned:
-            own_apps(conn, self.source, unowned)
-        conn.executemany(
+            own_apps(self.conn, self.source, unowned)
+        self._sliced(
             "INSERT INTO app (source, app_id, consumer_id, name, declared_use_case) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT(source, app_id) DO UPDATE SET consumer_id = excluded.consumer_id, "
             "name = excluded.name, declared_use_case = excluded.declared_use_case",
             [(self.source, a.app_id, a.consumer_id, a.name, a.declared_use_case)
              for a in page.apps if a.consumer_id is not None],
         )
-        self._pending_rows += len(page.consumers) + len(page.apps)
+
+    def _sliced(self, sql: str, rows: Sequence[Any], *, slice_rows: int = RECORD_SLICE_ROWS) -> None:
+        """executemany of records (consumers, apps) in slices, committing between
+        slices when the transaction is due; the page's cursor moves last."""
+        for offset in range(0, len(rows), slice_rows):
+            if self.due:
+                self.commit()
+                self._begin()
+            chunk = rows[offset:offset + slice_rows]
+            self.conn.executemany(sql, chunk)
+            # A record costs several index updates: counted as ten rows.
+            self._pending_rows += 10 * len(chunk)
 
     # -- end of run ----------------------------------------------------------------
 
