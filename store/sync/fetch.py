@@ -22,6 +22,11 @@ from store.errors import PageRejected, SourceStopped, SyncError
 from store.sync.adapter import Adapter, ErrorVerdict, Request
 from store.sync.retry import backoff_delay
 
+# A whole response (headers and body) must arrive within this many times the
+# source's timeout: the timeout bounds each read, this bounds a server that
+# sends a byte just before each read would time out.
+WHOLE_RESPONSE_TIMEOUTS = 4
+
 # Query parameters that may carry a credential: never stored, never shown.
 SECRET_PARAMS = frozenset({
     "token", "access_token", "api_key", "apikey", "key", "secret", "client_secret", "password",
@@ -139,13 +144,14 @@ class PageFetcher:
                 raise Cancelled()
             fetched_at = iso(self.clock())
             status: int | None = None
+            deadline = time.monotonic() + source.timeout * WHOLE_RESPONSE_TIMEOUTS
             try:
                 with self.client.stream("GET", url, params=list(request.params), headers=self._headers,
                                         auth=self._auth) as response:
                     status = response.status_code
                     if 200 <= status < 300:
                         try:
-                            body = _read(response, source.max_body_bytes)
+                            body = _read(response, source.max_body_bytes, deadline=deadline)
                         except _TooLarge as too_large:
                             error = PageRejected(
                                 f"response body is larger than max_body_bytes ({source.max_body_bytes:,} bytes)",
@@ -154,7 +160,7 @@ class PageFetcher:
                                               body_bytes=too_large.size) from None
                         return Fetched(shown, status, body, hashlib.sha256(body).hexdigest(), fetched_at)
                     try:
-                        error_body = _read(response, ERROR_BODY_BYTES, truncate=True)
+                        error_body = _read(response, ERROR_BODY_BYTES, truncate=True, deadline=deadline)
                     except httpx.HTTPError:
                         error_body = b""
                     # Real time, not the sync's clock: Retry-After dates and
@@ -238,9 +244,11 @@ def request_auth(adapter: Adapter, token: str | None) -> httpx.Auth | None:
     return signer(token) if signer is not None else None
 
 
-def _read(response: httpx.Response, limit: int, *, truncate: bool = False) -> bytes:
+def _read(response: httpx.Response, limit: int, *, truncate: bool = False, deadline: float | None = None) -> bytes:
     """The decoded body, counted as it streams so a huge (or decompression-bomb)
-    body is refused without being held in memory."""
+    body is refused without being held in memory, and timed so that a body
+    trickling in (each read quicker than the timeout) cannot hold the sync
+    past ``deadline`` (``time.monotonic()``): that is a read timeout, retried."""
     length = response.headers.get("content-length")
     if not truncate and length and length.isdigit() and "content-encoding" not in response.headers:
         if int(length) > limit:
@@ -248,6 +256,8 @@ def _read(response: httpx.Response, limit: int, *, truncate: bool = False) -> by
     chunks: list[bytes] = []
     total = 0
     for chunk in _decoded(response):
+        if deadline is not None and time.monotonic() > deadline:
+            raise httpx.ReadTimeout("the whole response took too long", request=response.request)
         total += len(chunk)
         if total > limit:
             if truncate:
