@@ -281,3 +281,26 @@ def test_a_credential_in_the_url_is_refused_without_showing_it(tmp_path: Path, q
     err = capsys.readouterr().err
     assert "credential" in err and query in err and CANARY not in err
     assert not (tmp_path / "w.db").exists() or CANARY.encode() not in (tmp_path / "w.db").read_bytes()
+
+
+class RedirectingEndpoint(DemoEndpoint):
+    """Sends every request elsewhere (a compromised or misconfigured endpoint)."""
+
+    target = ""
+
+    def answer(self, path: str, query: dict[str, str], authorization: str | None) -> _Answer:
+        return _Answer(302, b"", {"Location": self.target + path})
+
+
+def test_a_redirect_is_not_followed_so_the_token_goes_nowhere_else(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(DEMO_TOKEN_ENV, CANARY)
+    with DemoEndpoint(consumers=2, env_faults=False) as elsewhere, \
+            RedirectingEndpoint(consumers=2, env_faults=False) as endpoint:
+        endpoint.target = elsewhere.base_url
+        source = SourceConfig("feed", "warden-feed", endpoint.feed_url, token_env=DEMO_TOKEN_ENV,
+                              options={"shards": 1})
+        result = sync_source(tmp_path / "w.db", source, clock=CLOCK, sleep=lambda s: None)
+        assert elsewhere.requests() == 0
+    assert result.status == "failed" and "HTTP 302" in (result.error or "")
+    assert CANARY not in (result.error or "")
