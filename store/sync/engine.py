@@ -414,6 +414,8 @@ class _Run:
                             body = json.loads(fetched.body)
                         except ValueError as exc:
                             raise PageRejected(f"not valid JSON ({exc})", path="$") from None
+                        except RecursionError:
+                            raise PageRejected("JSON nested too deeply", path="$") from None
                         outcome.page = self.adapter.parse(chain, request, body, self.window)
                         del body
                     seen.add(request)

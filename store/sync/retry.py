@@ -81,7 +81,7 @@ def error_detail(body: bytes, *keys: str) -> str:
     string, looked up at the top level and under ``error``), or ``""``."""
     try:
         data: Any = json.loads(body[:65536])
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deeply
         return ""
     for holder in (data, data.get("error") if isinstance(data, dict) else None):
         if isinstance(holder, dict):

@@ -135,7 +135,7 @@ class OpenAIUsage:
 def _error(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body[:65536])
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deeply
         return {}
     error = data.get("error") if isinstance(data, dict) else None
     return error if isinstance(error, dict) else {}

@@ -100,7 +100,7 @@ def _problem(body: bytes) -> dict[str, Any]:
     """The RFC 7807 problem in an error body (X also wraps them in ``errors``)."""
     try:
         data = json.loads(body[:65536])
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deeply
         return {}
     if isinstance(data, dict) and isinstance(data.get("errors"), list) and data["errors"]:
         first = data["errors"][0]
