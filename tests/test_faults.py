@@ -188,6 +188,9 @@ FAULTS: dict[str, tuple[str, str, str]] = {
     "huge body (300 MB)": ("huge{t},size=300000000,chunked=1", PARTIAL, "max_body_bytes"),
     "huge body, Content-Length": ("huge{t},size=300000000", PARTIAL, "max_body_bytes"),
     "gzip bomb (1 GiB)": ("gzip_bomb{t},size=1073741824", PARTIAL, "max_body_bytes"),
+    # JSON nested deeper than Python's recursion limit, as a page and as an error body.
+    "deeply nested JSON": ("200{t},body=" + "[" * 100_000, PARTIAL, "nested too deeply"),
+    "deeply nested error body": ("429{t},retry_after=0,body=" + "[" * 60_000, OK, ""),
 }
 # Where an adapter's vendor answers differently from the table above.
 SPECIAL: dict[tuple[str, str], tuple[str, str]] = {
@@ -202,7 +205,7 @@ SPECIAL: dict[tuple[str, str], tuple[str, str]] = {
 }
 # X's usage endpoint is one request, not paginated: cursor faults do not apply.
 NOT_APPLICABLE = {("x-usage", "repeating cursor"), ("x-usage", "empty page with next")}
-RETRIED = {"429 Retry-After seconds", "429 Retry-After HTTP-date", "429 x-rate-limit-reset", "500", "502",
+RETRIED = {"deeply nested error body", "429 Retry-After seconds", "429 Retry-After HTTP-date", "429 x-rate-limit-reset", "500", "502",
            "503", "connection reset", "read-timeout stall", "truncated body"}
 PAGE_KINDS = {"wrong_type", "negative", "over64", "duplicate", "repeat_cursor", "empty_page"}
 
@@ -354,7 +357,7 @@ def test_fault_matrix(adapter: str, fault: str, endpoints: dict[str, DemoEndpoin
 
 
 def test_matrix_covers_every_adapter_and_fault() -> None:
-    assert len(FAULTS) == 23
+    assert len(FAULTS) == 25
     assert len(EXPECTED) == len(ADAPTERS) * len(FAULTS) - len(NOT_APPLICABLE)
 
 
