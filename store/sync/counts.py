@@ -36,7 +36,7 @@ def parse_count(value: object, path: str) -> int:
     elif isinstance(value, str):
         match = _DIGITS.fullmatch(value)
         if match:
-            number = int(match.group(1))
+            number = _whole(match.group(1), value, path)
         else:
             decimal = _DECIMAL.fullmatch(value)
             if not decimal:
@@ -45,7 +45,7 @@ def parse_count(value: object, path: str) -> int:
             fraction = decimal.group(2) if decimal.group(1) is not None else decimal.group(4)
             if fraction.strip("0"):
                 raise PageRejected(f"count {_show(value)} is not a whole number", path=path)
-            number = int(whole)
+            number = _whole(whole, value, path)
     else:
         raise PageRejected(f"expected a count, got {_show(value)}", path=path)
     if number < 0:
@@ -53,6 +53,15 @@ def parse_count(value: object, path: str) -> int:
     if number > INT64_MAX:
         raise PageRejected(f"count {_show(value)} does not fit in 64 bits", path=path)
     return number
+
+
+def _whole(digits: str, value: object, path: str) -> int:
+    """The number a run of digits spells; more digits than 2**63 has is refused
+    before ``int()`` (which refuses strings of over 4,300 digits with ValueError)."""
+    digits = digits.lstrip("0") or "0"
+    if len(digits) > len(str(INT64_MAX)):
+        raise PageRejected(f"count {_show(value)} does not fit in 64 bits", path=path)
+    return int(digits)
 
 
 def parse_id(value: object, path: str) -> str:
