@@ -66,6 +66,9 @@ FIRST_SYNC_DAYS = 90
 # Pages waiting for the writer, per fetch thread: enough to keep the writer busy,
 # few enough that memory does not depend on the number of rows.
 QUEUE_PAGES_PER_THREAD = 2
+# A chain stops (page refused) after this many empty pages in a row that each
+# point to a next page: an endpoint may return a few, never this many.
+MAX_EMPTY_PAGES = 1000
 
 
 def sync_all(db_path: str | os.PathLike[str], config: Config, *, clock: Clock = system_clock,
@@ -393,6 +396,7 @@ class _Run:
 
         source = self.source
         seen: set[Request] = set()  # this chain's requests so far: a cursor loop is refused
+        empty = 0                   # pages in a row with nothing in them but a next cursor
         try:
             while request is not None and not (stop.is_set() or halt.is_set() or self.cancel.is_set()):
                 try:
@@ -423,6 +427,16 @@ class _Run:
                         # A server handing back a cursor already followed would loop forever.
                         raise PageRejected("the next page repeats one already fetched (the cursor does not "
                                            "advance)", path="$")
+                    page = outcome.page
+                    if page.next is not None and not (page.usage or page.endpoint_usage or page.apps
+                                                      or page.consumers or page.tiers or page.facts):
+                        empty += 1
+                        if empty >= MAX_EMPTY_PAGES:
+                            # Ever-new cursors over empty pages would never end either.
+                            raise PageRejected(f"{empty:,} empty pages in a row, each with a next cursor "
+                                               "(the cursor does not advance through any data)", path="$")
+                    else:
+                        empty = 0
                 except PageRejected as rejected:
                     outcome.error = self.fetcher.redact(printable(str(rejected.located(source=source.name,
                                                                                       url=fetched.url))))
