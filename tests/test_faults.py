@@ -185,6 +185,7 @@ FAULTS: dict[str, tuple[str, str, str]] = {
     "duplicate rows": ("duplicate{t}", OK, ""),
     "repeating cursor": ("repeat_cursor{t},times=0", PARTIAL, "cursor does not advance"),
     "empty page with next": ("empty_page{t}", OK, ""),
+    "endless empty pages, new cursors": ("empty_page{t},times=0", PARTIAL, "empty pages in a row"),
     "huge body (300 MB)": ("huge{t},size=300000000,chunked=1", PARTIAL, "max_body_bytes"),
     "huge body, Content-Length": ("huge{t},size=300000000", PARTIAL, "max_body_bytes"),
     "gzip bomb (1 GiB)": ("gzip_bomb{t},size=1073741824", PARTIAL, "max_body_bytes"),
@@ -204,7 +205,8 @@ SPECIAL: dict[tuple[str, str], tuple[str, str]] = {
     ("x-usage", "wrong type"): (PARTIAL, "expected a count"),
 }
 # X's usage endpoint is one request, not paginated: cursor faults do not apply.
-NOT_APPLICABLE = {("x-usage", "repeating cursor"), ("x-usage", "empty page with next")}
+NOT_APPLICABLE = {("x-usage", "repeating cursor"), ("x-usage", "empty page with next"),
+                  ("x-usage", "endless empty pages, new cursors")}
 RETRIED = {"deeply nested error body", "429 Retry-After seconds", "429 Retry-After HTTP-date", "429 x-rate-limit-reset", "500", "502",
            "503", "connection reset", "read-timeout stall", "truncated body"}
 PAGE_KINDS = {"wrong_type", "negative", "over64", "duplicate", "repeat_cursor", "empty_page"}
@@ -314,7 +316,9 @@ CASES = [pytest.param(adapter, fault, id=f"{adapter}|{fault}") for (adapter, fau
 
 @pytest.mark.parametrize(("adapter", "fault"), CASES)
 def test_fault_matrix(adapter: str, fault: str, endpoints: dict[str, DemoEndpoint], clean: dict[str, Path],
-                      tmp_path: Path) -> None:
+                      tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Endless empty pages are refused after MAX_EMPTY_PAGES (1,000); 50 keeps the case quick.
+    monkeypatch.setattr("store.sync.engine.MAX_EMPTY_PAGES", 50)
     endpoint = endpoints[adapter]
     source = source_for(adapter, endpoint)
     reference = usage_of(clean[adapter])
@@ -357,7 +361,7 @@ def test_fault_matrix(adapter: str, fault: str, endpoints: dict[str, DemoEndpoin
 
 
 def test_matrix_covers_every_adapter_and_fault() -> None:
-    assert len(FAULTS) == 25
+    assert len(FAULTS) == 26
     assert len(EXPECTED) == len(ADAPTERS) * len(FAULTS) - len(NOT_APPLICABLE)
 
 
