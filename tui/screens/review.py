@@ -220,6 +220,7 @@ class ReviewScreen(Screen[None]):
         self._queue_conn: sqlite3.Connection | None = None
         self._queue_lock = threading.Lock()
         self._data_version: int | None = None
+        self._following: str | None = None    # consumer a reload keeps the cursor on
 
     @property
     def warden(self) -> WardenApp:
@@ -287,7 +288,13 @@ class ReviewScreen(Screen[None]):
         """Recount in a worker; pages follow. With ``follow`` the cursor stays on
         the consumer it is on (wherever a refresh moved it), else it goes to the top."""
         queue = self.query_one(QueueView)
-        keep = queue.current.consumer_id if follow and queue.current is not None else None
+        keep = None
+        if follow:
+            # A stale row (drawn while a reload is in flight) is not where the
+            # reviewer is: keep following the consumer the last reload looked for.
+            row = queue.current if queue.is_fresh(queue.cursor) else None
+            keep = row.consumer_id if row is not None else self._following
+        self._following = keep
         self._count(self.query_spec, keep, queue.cursor if follow else 0)
 
     def _queue_connection(self) -> sqlite3.Connection:
@@ -335,8 +342,8 @@ class ReviewScreen(Screen[None]):
     def on_queue_view_cursor_moved(self, message: QueueView.CursorMoved) -> None:
         self._show_status()
         row = message.row
-        if row is None:
-            return
+        if row is None or not self.query_one(QueueView).is_fresh(message.index):
+            return  # its page is on the way; set_page announces the cursor again
         if row.consumer_id != self.detail_for:
             self.detail_for = row.consumer_id
             self.chart = ChartState()

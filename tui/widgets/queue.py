@@ -194,8 +194,9 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         return rows[offset]
 
     def is_fresh(self, index: int) -> bool:
-        """True when the row at ``index`` was read for the current generation."""
-        return index // PAGE_SIZE in self._pages and not self._wanted
+        """True when the row at ``index`` was read for the current generation (not
+        a stale row of the previous one, drawn while the new page loads)."""
+        return index // PAGE_SIZE in self._pages
 
     @property
     def current(self) -> Any | None:
