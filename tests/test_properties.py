@@ -286,3 +286,30 @@ def test_every_tricky_value_at_every_place_of_every_page() -> None:
                 tried += 1
             parse_or_reject(kind, chain, request, mutate(copy.deepcopy(base), at, "delete", None))
     assert tried > 5_000
+
+
+# --- the tolerant count, id and day parsers themselves ----------------------------------------
+
+from store.sync.counts import parse_count, parse_day, parse_id  # noqa: E402
+
+
+@PROPERTY
+@given(value=json_values | st.text(alphabet="0123456789.+- eE\u0663\u00a0", max_size=6000))
+def test_count_id_and_day_parsers_refuse_cleanly(value: Any) -> None:
+    for parse, valid in ((parse_count, lambda v: type(v) is int and 0 <= v <= INT64_MAX),
+                         (parse_id, lambda v: isinstance(v, str) and v.strip() != ""),
+                         (parse_day, lambda v: date.fromisoformat(v).isoformat() == v)):
+        try:
+            result = parse(value, "$.x")
+        except PageRejected as rejected:
+            assert rejected.path == "$.x"
+            continue
+        assert valid(result), (parse.__name__, value, result)
+
+
+@PROPERTY
+@given(number=st.integers(0, INT64_MAX), zeros=st.integers(0, 30), form=st.sampled_from(["{}", "{}.0", " +{} "]))
+def test_every_count_that_fits_is_read_back_exactly(number: int, zeros: int, form: str) -> None:
+    text = form.format("0" * zeros + str(number))
+    assert parse_count(text, "$") == number
+    assert parse_count(number, "$") == number
