@@ -403,3 +403,16 @@ def test_x_figures_older_than_the_days_asked_for_are_not_withdrawn(tmp_path: Pat
     server.data.x_payload = payload(["2022-01-25"])
     assert sync_source(db, source, clock=CLOCK).status == "ok"
     assert [row[2] for row in usage_table(db)][-2:] == ["2022-01-12", "2022-01-25"]
+
+
+def test_the_collector_thresholds_are_raised_during_a_sync_and_restored_after(tmp_path: Path,
+                                                                              server: FeedServer) -> None:
+    import gc
+
+    before = gc.get_threshold()
+    during: list[tuple[int, int, int]] = []
+    result = sync_source(tmp_path / "w.db", feed_source(server), clock=CLOCK,
+                         on_event=lambda event: during.append(gc.get_threshold()))
+    assert result.status == "ok"
+    assert during and all(t[0] > before[0] for t in during)
+    assert gc.get_threshold() == before

@@ -30,6 +30,7 @@ After all sources, :func:`sync_all` applies the configuration's roster
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import queue
@@ -142,11 +143,40 @@ def sync_source(db_path: str | os.PathLike[str], source: SourceConfig, *, clock:
                 limits=httpx.Limits(max_connections=source.concurrency + 1,
                                     max_keepalive_connections=source.concurrency + 1),
             )
-            with client:
+            with client, _fewer_collections():
                 return _Run(conn, client, source, adapter, token=token, clock=clock, emit=emit,
                             cancel=cancel, sleep=sleep).run()
         finally:
             conn.close()
+
+
+# Garbage-collector thresholds while a sync runs. Each page decodes into ten
+# thousand lists, so the default threshold (700 allocations) runs a collection
+# every few rows' worth of work: about 15 % of a sync's CPU, for nothing, as
+# pages hold no reference cycles (they are freed by reference counting).
+SYNC_GC_THRESHOLD = (50_000, 20, 100)
+_gc_lock = threading.Lock()
+_gc_users = 0
+_gc_saved: tuple[int, int, int] = gc.get_threshold()
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Raise the collector's thresholds for the duration (process-wide; nested and
+    concurrent syncs share one saved setting, restored when the last one ends)."""
+    global _gc_users, _gc_saved
+    with _gc_lock:
+        if _gc_users == 0:
+            _gc_saved = gc.get_threshold()
+            gc.set_threshold(*SYNC_GC_THRESHOLD)
+        _gc_users += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_users -= 1
+            if _gc_users == 0:
+                gc.set_threshold(*_gc_saved)
 
 
 @contextmanager
