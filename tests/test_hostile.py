@@ -21,6 +21,7 @@ import re
 from pathlib import Path
 
 import pytest
+from textual.content import Content
 
 from store.config import NotesConfig
 from store.db import connect, transaction
@@ -219,3 +220,21 @@ def test_the_command_line_never_prints_a_servers_escape_sequences(tmp_path: Path
     finally:
         conn.close()
     assert stored and all(CONTROL.search(e) is None for e in stored)
+
+
+async def test_hostile_text_in_a_notification_is_shown_literally(db: Path) -> None:
+    """A filter the reviewer typed (or pasted) comes back in the error notification:
+    as characters, not as markup that styles, links or runs an action."""
+    app = WardenApp(db_path=db, reviewer="alice", clock=CLOCK, mouse=False)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash")
+        await settle(pilot)
+        await pilot.press(*"[@click=app.quit]x[/]:[bold]y")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.is_running
+        # What each toast renders (Textual's Toast.render): markup parsed unless markup=False.
+        shown = [(Content.from_markup(n.message) if n.markup else Content(n.message)).plain
+                 for n in app._notifications if n.title == "Bad filter"]
+        assert shown and all("[@click=app.quit]x[/]" in text for text in shown), shown
