@@ -25,7 +25,7 @@ from store.db import connect
 from store.errors import PageRejected
 from store.sync.adapter import Adapter, ParsedPage, Request, Window
 from store.sync.adapters import adapter_for
-from store.sync.counts import INT64_MAX
+from store.sync.counts import INT64_MAX, parse_count, parse_day, parse_id
 from store.sync.engine import sync_source
 
 WINDOW = Window(date(2022, 12, 1), date(2023, 1, 1))
@@ -290,7 +290,6 @@ def test_every_tricky_value_at_every_place_of_every_page() -> None:
 
 # --- the tolerant count, id and day parsers themselves ----------------------------------------
 
-from store.sync.counts import parse_count, parse_day, parse_id  # noqa: E402
 
 
 @PROPERTY
