@@ -369,6 +369,11 @@ def _run_tui(args: argparse.Namespace, *, config: Any | None = None, db_path: Pa
         config = _load_config(args)
     if db_path is None:
         db_path = _db_path(args, config)
+    from store.db import connect
+
+    # A file that is not a warden database (or cannot be opened) is a one-line
+    # error here, not a stack trace from the queue's first worker.
+    connect(db_path).close()
     app = WardenApp(db_path=db_path, config=config, reviewer=_reviewer(args, config),
                     mouse=not args.no_mouse)
     app.run(mouse=not args.no_mouse)
