@@ -342,3 +342,18 @@ def test_creating_a_database_in_a_folder_that_cannot_exist_is_a_store_error(tmp_
     blocker.write_text("not a folder")
     with pytest.raises(StoreError, match="cannot"):
         connect(blocker / "w.db")
+
+
+@pytest.mark.parametrize("content", [b"not a database at all " * 1000,
+                                     b"SQLite format 3\x00" + bytes(range(256)) * 80])
+def test_the_tui_on_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path, content: bytes,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from tui.cli import main as cli_main
+
+    db = tmp_path / "notes.txt"
+    db.write_bytes(content)
+    assert cli_main(["--db", str(db)]) == 1
+    err = capsys.readouterr().err
+    assert "Database error" in err and "notes.txt" in err and "Traceback" not in err
+    assert db.read_bytes() == content          # left exactly as it was
+    assert cli_main(["verify", "--db", str(db)]) == 1
