@@ -60,9 +60,6 @@ class WardenApp(App[int]):
         if refresh is not None:
             refresh()
 
-    def on_unmount(self) -> None:
-        self.connections.close_all()
-
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """Every action of the current screen, then the app's own (theme, quit...)."""
         commands = getattr(screen, "palette_commands", None)

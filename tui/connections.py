@@ -3,6 +3,12 @@
 Textual runs thread workers on a pool, so threads are reused; each keeps the
 connection it opened with :func:`store.db.connect` (SQLite connections must not
 be shared between threads that use them at the same time).
+
+The connections are not closed when the app unmounts: a thread worker the app
+cancelled may still be in the middle of a query, and closing a connection under
+a running statement crashes the process. They close when this object is
+collected (the app is gone, so no worker uses them) or at interpreter exit,
+after the worker threads have been joined.
 """
 
 from __future__ import annotations
@@ -20,8 +26,6 @@ class ThreadConnections:
     def __init__(self, db_path: Path) -> None:
         self.db_path = Path(db_path)
         self._local = threading.local()
-        self._lock = threading.Lock()
-        self._opened: list[sqlite3.Connection] = []
 
     def get(self) -> sqlite3.Connection:
         """This thread's connection, opened on first use."""
@@ -29,16 +33,4 @@ class ThreadConnections:
         if conn is None:
             conn = connect(self.db_path)
             self._local.conn = conn
-            with self._lock:
-                self._opened.append(conn)
         return conn
-
-    def close_all(self) -> None:
-        """Close every connection (when the app exits and its workers are done)."""
-        with self._lock:
-            opened, self._opened = self._opened, []
-        for conn in opened:
-            try:
-                conn.close()
-            except sqlite3.Error:
-                pass

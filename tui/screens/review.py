@@ -219,6 +219,7 @@ class ReviewScreen(Screen[None]):
         self._sync_done = 0
         self._queue_conn: sqlite3.Connection | None = None
         self._queue_lock = threading.Lock()
+        self._queue_closed = False
         self._data_version: int | None = None
         self._following: str | None = None    # consumer a reload keeps the cursor on
 
@@ -297,7 +298,10 @@ class ReviewScreen(Screen[None]):
         self._following = keep
         self._count(self.query_spec, keep, queue.cursor if follow else 0)
 
-    def _queue_connection(self) -> sqlite3.Connection:
+    def _queue_connection(self) -> sqlite3.Connection | None:
+        """The queue's connection (call holding ``_queue_lock``); None once unmounted."""
+        if self._queue_closed:
+            return None
         if self._queue_conn is None:
             self._queue_conn = connect(self.warden.db_path)
         return self._queue_conn
@@ -306,6 +310,8 @@ class ReviewScreen(Screen[None]):
     def _count(self, spec: queue_store.QueueQuery, keep: str | None, cursor: int) -> None:
         with self._queue_lock:
             conn = self._queue_connection()
+            if conn is None:
+                return
             total = queue_store.count(conn, spec)
             position = queue_store.position_of(conn, spec, keep) if keep else None
         sync_state = _sync_state(self.warden.connections.get())
@@ -333,7 +339,10 @@ class ReviewScreen(Screen[None]):
     @work(thread=True, group="pages")
     def _load_page(self, spec: queue_store.QueueQuery, generation: int, page: int) -> None:
         with self._queue_lock:
-            rows = queue_store.page(self._queue_connection(), spec, page * PAGE_SIZE, PAGE_SIZE)
+            conn = self._queue_connection()
+            if conn is None:
+                return
+            rows = queue_store.page(conn, spec, page * PAGE_SIZE, PAGE_SIZE)
         self.post_message(PageLoaded(generation, page, rows))
 
     def on_page_loaded(self, message: PageLoaded) -> None:
@@ -389,7 +398,10 @@ class ReviewScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="jump")
     def _find_unreviewed(self, spec: queue_store.QueueQuery, start: int, direction: int) -> None:
         with self._queue_lock:
-            index = queue_store.next_unreviewed(self._queue_connection(), spec, start, direction)
+            conn = self._queue_connection()
+            if conn is None:
+                return
+            index = queue_store.next_unreviewed(conn, spec, start, direction)
         self.post_message(JumpTo(index, "next" if direction > 0 else "previous"))
 
     def on_jump_to(self, message: JumpTo) -> None:
@@ -441,7 +453,10 @@ class ReviewScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="poll")
     def _check_data_version(self) -> None:
         with self._queue_lock:
-            (version,) = self._queue_connection().execute("PRAGMA data_version").fetchone()
+            conn = self._queue_connection()
+            if conn is None:
+                return
+            (version,) = conn.execute("PRAGMA data_version").fetchone()
         self.post_message(DataVersion(version))
 
     def on_data_version(self, message: DataVersion) -> None:
@@ -827,8 +842,13 @@ class ReviewScreen(Screen[None]):
         self.app.exit(0)
 
     def on_unmount(self) -> None:
-        if self._queue_conn is not None:
-            self._queue_conn.close()
+        # Under the lock: a cancelled page worker may still be mid-query, and
+        # closing a connection under a running statement crashes the process.
+        with self._queue_lock:
+            self._queue_closed = True
+            if self._queue_conn is not None:
+                self._queue_conn.close()
+                self._queue_conn = None
 
 
 def _sync_state(conn: sqlite3.Connection) -> str:
