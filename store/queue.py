@@ -90,6 +90,11 @@ def parse_filter(text: str) -> QueueFilter:
     term and listing the valid fields or values.
     """
     try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (undecodable bytes pasted in) cannot be bound to SQLite.
+        raise FilterError(f"filter {text!r} holds characters that are not valid text") from None
+    try:
         tokens = shlex.split(text, posix=True)
     except ValueError as exc:
         raise FilterError(f"cannot read filter {text!r}: {exc} (close the quote)") from exc
