@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from store.clock import fixed_clock
@@ -312,3 +313,39 @@ def test_every_count_that_fits_is_read_back_exactly(number: int, zeros: int, for
     text = form.format("0" * zeros + str(number))
     assert parse_count(text, "$") == number
     assert parse_count(number, "$") == number
+
+
+# --- the reviewer's queue filter ------------------------------------------------------------
+
+FILTER_WORDS = ["status:", "category:", "severity:", "over:", "tier:", "state:", "name:", "id:", "x", "%", "_",
+                "\\", "'", '"', ",", " ", "1e400x", "nan", "-1x", "150%", "×", "\x00", "\x1b[31m", "[b]", "é", "\ud800"]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(text=st.lists(st.sampled_from(FILTER_WORDS) | st.text(max_size=8), max_size=8).map("".join))
+def test_any_filter_text_is_a_query_or_a_filter_error(text: str, review_db: Path) -> None:
+    """Whatever a reviewer types (or pastes) into ``/``: a query that runs, or a
+    FilterError that says why; never another exception, never an SQL error."""
+    from store.errors import FilterError
+    from store.queue import QueueQuery, count, page, parse_filter
+
+    try:
+        flt = parse_filter(text)
+    except FilterError as exc:
+        assert str(exc)
+        return
+    conn = connect(review_db)
+    try:
+        query = QueueQuery(flt)
+        total = count(conn, query)
+        assert len(page(conn, query, 0, 20)) == min(20, total)
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def review_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.tui_data import seed_review_db
+
+    return seed_review_db(tmp_path_factory.mktemp("queue") / "review.db")
