@@ -661,19 +661,41 @@ class ReviewScreen(Screen[None]):
             if not editor:
                 self.notify("$EDITOR is not set: editing in the app.", title="Note", markup=False)
             return False
+        try:
+            command = shlex.split(editor)
+        except ValueError:
+            self.notify("$EDITOR cannot be read (an unclosed quote?): editing in the app.", title="Note",
+                        severity="warning", markup=False)
+            return False
         fd, name = tempfile.mkstemp(prefix=f"warden-note-{note.id}-", suffix=".md")
         path = Path(name)
+        keep = False  # a file we cannot read back holds the reviewer's text: not deleted
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(note.body)
             try:
                 with self.app.suspend():
-                    subprocess.run([*shlex.split(editor), str(path)], check=False)
+                    subprocess.run([*command, str(path)], check=False)
             except SuspendNotSupported:
                 return False
-            body = path.read_text(encoding="utf-8")
+            except OSError as exc:
+                self.notify(f"Cannot run $EDITOR ({exc.strerror or exc}): editing in the app.", title="Note",
+                            severity="warning", markup=False)
+                return False
+            try:
+                body = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                keep = True
+                self.notify(f"The edited note is not UTF-8 text, so nothing was saved; your text is kept in {path}.",
+                            title="Note", severity="error", timeout=20, markup=False)
+                return True
+            except OSError as exc:
+                self.notify(f"The edited note could not be read back ({exc.strerror or exc}); nothing was saved.",
+                            title="Note", severity="error", timeout=20, markup=False)
+                return True
         finally:
-            path.unlink(missing_ok=True)
+            if not keep:
+                path.unlink(missing_ok=True)
         if body != note.body:
             self._save_note(note.id, body, note.version)
         else:

@@ -172,7 +172,10 @@ class DetailPane(ScrollView, can_focus=False):
         self._width = width
         console = self.app.console
         options = console.options.update_width(width)
-        self._lines = [Strip(line) for line in console.render_lines(self._text, options, pad=False)]
+        base = self.rich_style
+        # Cropped, padded and styled once here, so a repaint is a list lookup.
+        self._lines = [Strip(line).crop_extend(0, width, base).apply_style(base)
+                       for line in console.render_lines(self._text, options, pad=False)]
         # Rounded up, so most steps keep the same virtual size: a change of it
         # lays out the whole screen again (and repaints every widget).
         height = max(self.size.height, -(-len(self._lines) // 16) * 16)
@@ -182,13 +185,19 @@ class DetailPane(ScrollView, can_focus=False):
         if self.scrollable_content_region.width != self._width:
             self._layout_lines()
 
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        if self.is_mounted:
+            self._layout_lines()  # the cached lines carry the old style
+
     def render_line(self, y: int) -> Strip:
         index = round(self.scroll_y) + y
         width = self.scrollable_content_region.width
         base = self.rich_style
         if index >= len(self._lines):
             return Strip.blank(width, base)
-        return self._lines[index].crop_extend(0, width, base).apply_style(base)
+        line = self._lines[index]
+        return line if line.cell_length == width else line.crop_extend(0, width, base)
 
     def show_empty(self, message: str) -> None:
         self._put(Text(message))
