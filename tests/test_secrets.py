@@ -304,3 +304,51 @@ def test_a_redirect_is_not_followed_so_the_token_goes_nowhere_else(tmp_path: Pat
         assert elsewhere.requests() == 0
     assert result.status == "failed" and "HTTP 302" in (result.error or "")
     assert CANARY not in (result.error or "")
+
+
+LATIN1_EDITOR = """
+import sys
+with open(sys.argv[-1], "ab") as note:
+    note.write(b"\\ncaf\\xe9, saved as Latin-1\\n")
+"""
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.parametrize("editor", ["latin-1", "missing", "unclosed quote"])
+async def test_an_editor_that_fails_never_crashes_the_app_nor_loses_text(tmp_path: Path, anyio_backend: str,
+                                                                          editor: str,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import contextlib
+    import sys
+
+    from tests.test_tui_review import press, settle
+    from tests.tui_data import CLOCK as TUI_CLOCK, seed_review_db
+    from tui.app import WardenApp
+    from tui.screens.note import NoteEditor
+
+    db = seed_review_db(tmp_path / "review.db")
+    script = tmp_path / "editor.py"
+    script.write_text(LATIN1_EDITOR)
+    command = {"latin-1": f"{sys.executable} {script}", "missing": str(tmp_path / "no-such-editor"),
+               "unclosed quote": "vim '-c set nu"}[editor]
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.setenv("EDITOR", command)
+    monkeypatch.setattr(WardenApp, "is_headless", property(lambda self: False))
+    monkeypatch.setattr(WardenApp, "suspend", lambda self: contextlib.nullcontext())
+    app = WardenApp(db_path=db, reviewer="alice", clock=TUI_CLOCK, mouse=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "e")
+        await settle(pilot)
+        assert app.is_running
+        notes = [n.message for n in app._notifications]
+        if editor == "latin-1":
+            kept = [m for m in notes if "not UTF-8" in m]
+            assert kept, notes
+            path = Path(kept[0].rsplit(" kept in ", 1)[1].rstrip("."))
+            assert path.read_bytes().endswith(b"caf\xe9, saved as Latin-1\n")   # the text is not lost
+            path.unlink()
+        else:
+            assert isinstance(app.screen, NoteEditor), notes              # falls back to the in-app editor
+            assert any("$EDITOR" in m for m in notes), notes
