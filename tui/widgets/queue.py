@@ -43,8 +43,12 @@ def verdict_class(verdict: str) -> str:
 
 
 def ratio_text(ratio: float | None) -> str:
-    """An overage ratio as the queue shows it: ``812.3x``, ``1.02x``, ``-``."""
-    if not ratio:
+    """An overage ratio as the queue shows it: ``812.3x``, ``1.02x``, ``-``.
+
+    Findings without a figure (a missing use case, a manual finding) rank as 1.0 in
+    the queue summary; 1.0 is never an overage, so it shows as ``-`` too.
+    """
+    if not ratio or ratio <= 1.0:
         return "-"
     if ratio >= 1000:
         return f"{ratio:,.0f}x"
