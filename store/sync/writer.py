@@ -6,8 +6,12 @@ page's provenance row, its usage rows, the next request of its chain and the
 run's counters **in one transaction**, so a sync killed at any moment resumes
 exactly after its last committed page.
 
-Transactions are short (about ``COMMIT_ROWS`` rows, then a pause) so a reviewer
-writing from another process waits milliseconds, not seconds, for the lock.
+Transactions are short (``COMMIT_ROWS`` rows or ``COMMIT_SECONDS``, whichever
+comes first), never wait for a page with the lock held, and are followed by a
+pause of ``PAUSE_SHARE`` times the lock just held, in which the WAL is
+checkpointed now and then and the fetch threads parse: a reviewer writing from
+another process waits tens of milliseconds, not seconds, for the lock
+(``tests/benchmarks/bench_sync.py`` measures it).
 """
 
 from __future__ import annotations
