@@ -83,6 +83,30 @@ def test_a_bad_row_rejects_the_page_with_its_json_path(row: object, path: str, w
     assert why in caught.value.why
 
 
+@pytest.mark.parametrize("value", [1234, "1234"])
+def test_a_row_repeated_with_the_same_value_is_stored_once(value: object) -> None:
+    page = feed().parse("usage/0", Request.get("usage"), usage_page([
+        ["app-1", "2022-01-01", "calls", 1234],
+        ["app-1", "2022-01-01", "records", 5],
+        ["app-1", "2022-01-01", "calls", value],
+    ]), WINDOW)
+    assert [tuple(row) for row in page.usage] == [
+        ("app-1", "2022-01-01", "calls", 1234),
+        ("app-1", "2022-01-01", "records", 5),
+    ]
+
+
+def test_a_figure_given_twice_with_two_values_rejects_the_page() -> None:
+    with pytest.raises(PageRejected) as caught:
+        feed().parse("usage/0", Request.get("usage"), usage_page([
+            ["app-1", "2022-01-01", "calls", 1234],
+            ["app-2", "2022-01-01", "calls", 7],
+            ["app-1", "2022-01-01", "calls", 1239],
+        ]), WINDOW)
+    assert caught.value.path == "$.rows[2]"
+    assert "twice" in caught.value.why and "1234" in caught.value.why and "1239" in caught.value.why
+
+
 def test_wrong_columns_or_missing_rows_reject_the_page() -> None:
     with pytest.raises(PageRejected) as caught:
         feed().parse("usage/0", Request.get("usage"), {"columns": ["day", "app", "metric", "value"], "rows": []},

@@ -132,7 +132,7 @@ class WardenFeed:
                         and 0 <= value <= INT64_MAX and day in days and name in names):
                     break
             else:
-                return rows
+                return _without_duplicates(rows)
         except (TypeError, ValueError):  # not a 4-item sequence, or an unhashable cell
             pass
         # Something is new or unusual: row by row, so a bad row is named by its
@@ -145,7 +145,7 @@ class WardenFeed:
                     and type(row[3]) is int and 0 <= row[3] <= INT64_MAX):
                 continue
             rows[i] = self._row(row, i, days, names)
-        return rows
+        return _without_duplicates(rows)
 
     def _row(self, row: Any, i: int, days: set[str], names: set[str]) -> list[Any]:
         path = f"$.rows[{i}]"
@@ -245,3 +245,25 @@ def _next(body: dict[str, Any], request: Request) -> Request | None:
     expect(isinstance(cursor, str) and bool(cursor), "expected a cursor or null", "$.next")
     params = tuple(p for p in request.params if p[0] != "cursor") + (("cursor", cursor),)
     return Request(request.path, params)
+
+
+def _without_duplicates(rows: list[Any]) -> list[Any]:
+    """The rows with exact repeats dropped; a figure given twice with two values
+    rejects the page, since storing either would be a silently wrong number."""
+    if len({(row[0], row[1], row[2]) for row in rows}) == len(rows):
+        return rows
+    first: dict[tuple[str, str, str], tuple[int, int]] = {}
+    kept: list[Any] = []
+    for i, row in enumerate(rows):
+        key = (row[0], row[1], row[2])
+        seen = first.get(key)
+        if seen is None:
+            first[key] = (i, row[3])
+            kept.append(row)
+        elif seen[1] != row[3]:
+            raise PageRejected(
+                f"{key[0]!r} {key[1]} {key[2]!r} appears twice with different values "
+                f"({seen[1]} at $.rows[{seen[0]}], {row[3]} here)",
+                path=f"$.rows[{i}]",
+            )
+    return kept
