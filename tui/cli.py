@@ -305,19 +305,26 @@ def _run_sync(args: argparse.Namespace, reporter: Reporter, *, sources: list[str
 def _report_results(results: list[Any], reporter: Reporter) -> None:
     ok = sum(1 for r in results if r.status == "ok")
     rows = sum(r.rows for r in results)
-    reporter.say("summary", f"warden: {ok}/{len(results)} sources synced, {rows:,} usage rows stored",
+    reporter.say("summary", f"warden: {ok}/{len(results)} sources synced, {rows:,} rows stored",
                  sources=len(results), ok=ok, rows=rows)
 
 
-def _run_verify(args: argparse.Namespace, reporter: Reporter) -> int:
+def _open_existing(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The configuration and a connection to a database that must already exist
+    (verify and export never create an empty one)."""
     from store.db import connect
-    from store.review import verify_chain
 
     config = _load_config(args)
     db_path = _db_path(args, config)
     if not db_path.exists():
         raise ConfigError(f"no database at {db_path}")
-    conn = connect(db_path)
+    return config, connect(db_path)
+
+
+def _run_verify(args: argparse.Namespace, reporter: Reporter) -> int:
+    from store.review import verify_chain
+
+    config, conn = _open_existing(args)
     try:
         report = verify_chain(conn)
     finally:
@@ -336,15 +343,10 @@ def _run_verify(args: argparse.Namespace, reporter: Reporter) -> int:
 
 def _run_export(args: argparse.Namespace, reporter: Reporter) -> int:
     from store.clock import system_clock
-    from store.db import connect
     from store.errors import ExportError
     from store.export import export_notes
 
-    config = _load_config(args)
-    db_path = _db_path(args, config)
-    if not db_path.exists():
-        raise ConfigError(f"no database at {db_path}")
-    conn = connect(db_path)
+    config, conn = _open_existing(args)
     try:
         result = export_notes(
             conn, fmt=args.fmt, out_dir=Path(args.out).expanduser(), consumer_id=args.consumer,
