@@ -55,7 +55,7 @@ class PageStored(SyncEvent):
 
     def as_line(self) -> str:
         return (f"sync {self.source}: {self.chain} +{self.rows:,} rows "
-                f"({self.pages:,} pages, {self.total_rows:,} rows)")
+                f"({_count(self.pages, 'page')}, {_count(self.total_rows, 'row')})")
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ class SourceFinished(SyncEvent):
     kind = "source_finished"
 
     def as_line(self) -> str:
-        line = f"sync {self.source}: {self.status}, {self.pages:,} pages, {self.rows:,} rows"
+        line = f"sync {self.source}: {self.status}, {_count(self.pages, 'page')}, {_count(self.rows, 'row')}"
         return f"{line}: {self.error}" if self.error else line
 
 
@@ -121,3 +121,8 @@ class SourceResult:
     rows: int
     pages: int
     error: str | None = None
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 page``, ``1,024 pages``."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
