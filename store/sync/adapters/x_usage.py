@@ -80,6 +80,7 @@ class XUsage:
         apps = data.get("daily_client_app_usage", [])
         expect(isinstance(apps, list), "expected a list", "$.data.daily_client_app_usage")
         rows = page.usage
+        seen: dict[tuple[str, str], int] = {}
         for i, app in enumerate(apps):
             path = f"$.data.daily_client_app_usage[{i}]"
             expect(isinstance(app, dict), "expected an object", path)
@@ -92,7 +93,16 @@ class XUsage:
                 day = parse_day(entry.get("date"), f"{entry_path}.date")
                 # Missing is not zero: a day listed without its figure is malformed.
                 expect("usage" in entry, "day without its usage figure", f"{entry_path}.usage")
-                rows.append((app_id, day, METRIC, parse_count(entry["usage"], f"{entry_path}.usage")))
+                value = parse_count(entry["usage"], f"{entry_path}.usage")
+                # A day given twice: an exact repeat is stored once; two values, either
+                # of which would be a silently wrong number, reject the page.
+                before = seen.get((app_id, day))
+                if before is not None:
+                    expect(before == value, f"{app_id!r} {day} appears twice with different values "
+                                            f"({before}, {value})", f"{entry_path}.usage")
+                    continue
+                seen[(app_id, day)] = value
+                rows.append((app_id, day, METRIC, value))
         return page
 
 
