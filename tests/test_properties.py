@@ -349,3 +349,31 @@ def review_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.tui_data import seed_review_db
 
     return seed_review_db(tmp_path_factory.mktemp("queue") / "review.db")
+
+
+# --- one figure given twice in one page --------------------------------------------------------
+
+CONFLICTING = {
+    "warden-feed": ("usage/0", {"columns": ["app", "day", "metric", "value"], "next": None,
+                                "rows": [["a", "2022-12-01", "calls", 5], ["a", "2022-12-01", "calls", 7]]}),
+    "x-usage": ("usage", {"data": {"daily_client_app_usage": [{"client_app_id": "9", "usage": [
+        {"date": "2022-12-01T00:00:00.000Z", "usage": "5"}, {"date": "2022-12-01T00:00:00.000Z", "usage": "7"}]}]}}),
+    "openai-usage": ("completions/2022-12", {"has_more": False, "data": [
+        {"start_time": DEC_1, "results": [{"api_key_id": "k", "num_model_requests": 5, "input_tokens": 1,
+                                           "output_tokens": 1},
+                                          {"api_key_id": "k", "num_model_requests": 7, "input_tokens": 1,
+                                           "output_tokens": 1}]}]}),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CONFLICTING))
+def test_a_figure_given_twice_with_two_values_rejects_the_page(kind: str) -> None:
+    """Storing either value would be a silently wrong number."""
+    chain, body = CONFLICTING[kind]
+    request = ADAPTERS[kind].chains(WINDOW)[chain]
+    assert parse_or_reject(kind, chain, request, body) is None
+    # The same figure repeated with the same value is harmless: stored once.
+    same = json.loads(json.dumps(body).replace('"7"', '"5"').replace(": 7", ": 5").replace(", 7]", ", 5]"))
+    if kind != "openai-usage":  # OpenAI: a key twice in one bucket is refused either way (it would add up)
+        parsed = parse_or_reject(kind, chain, request, same)
+        assert parsed is not None and len({tuple(row[:3]) for row in parsed.usage}) == len(parsed.usage) == 1
