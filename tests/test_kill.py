@@ -164,7 +164,7 @@ TUI_SCRIPT = textwrap.dedent("""
             area = app.screen.query_one(TextArea)
             area.move_cursor(area.document.end)
             await pilot.press(*" SAVED-ONE")
-            for _ in range(100):
+            for _ in range(400):   # the autosave fires 0.5 s after the last key; a loaded machine is slower
                 await pilot.pause(0.05)
                 if (body() or "").endswith(" SAVED-ONE"):
                     break
