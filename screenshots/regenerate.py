@@ -27,25 +27,12 @@ from store.clock import fixed_clock  # noqa: E402
 from store.demo import CASE_ID, DEMO_TOKEN, DEMO_TOKEN_ENV, DemoEndpoint  # noqa: E402
 from store.demo.config import demo_config  # noqa: E402
 from store.sync.engine import sync_all  # noqa: E402
+from tests.tui_data import settle  # noqa: E402
 
 CLOCK = fixed_clock(datetime(2023, 1, 2, 9, 30, tzinfo=timezone.utc))
 
 Step = Callable[["object"], Awaitable[None]]
 
-
-async def settle(pilot) -> None:
-    """Until workers are done and their messages handled (three quiet rounds)."""
-    app = pilot.app
-    quiet = 0
-    while quiet < 3:
-        await pilot.pause()
-        busy = any(not w.is_finished for w in app.workers)
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        screen = next((s for s in app.screen_stack if hasattr(s, "settled")), None)
-        if screen is not None and not screen.settled:
-            busy = True
-        quiet = 0 if busy else quiet + 1
 
 
 def keys(*names: str) -> Step:

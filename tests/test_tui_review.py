@@ -11,7 +11,7 @@ from textual.widgets import Input, Select, SelectionList, TextArea
 from store import review
 from store.config import Config
 from store.db import connect
-from tests.tui_data import CLOCK, HOSTILE_NAME, seed_review_db
+from tests.tui_data import CLOCK, HOSTILE_NAME, seed_review_db, settle
 from tui.app import WardenApp
 from tui.modals.confirm import ConfirmViolation
 from tui.modals.dismiss import Dismiss
@@ -40,25 +40,6 @@ def db(tmp_path: Path) -> Path:
 def make_app(db: Path, *, reviewer: str = "alice", config: Config | None = None) -> WardenApp:
     return WardenApp(db_path=db, config=config, reviewer=reviewer, clock=CLOCK, mouse=False)
 
-
-async def settle(pilot) -> None:
-    """Wait until workers are done and the messages they posted are handled.
-
-    Polls rather than sleeping a fixed time: three quiet rounds in a row (a handler
-    may start another worker, e.g. the detail after a page arrives)."""
-    app = pilot.app
-    quiet = 0
-    for _ in range(200):
-        await pilot.pause()
-        busy = any(not w.is_finished for w in app.workers)
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        screen = next((s for s in app.screen_stack if hasattr(s, "settled")), None)
-        if screen is not None and not screen.settled:
-            busy = True
-        quiet = 0 if busy else quiet + 1
-        if quiet >= 3:
-            return
 
 
 async def press(pilot, *keys: str) -> None:

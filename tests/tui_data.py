@@ -101,3 +101,24 @@ def seed_review_db(path: Path, *, filler: int = FILLER) -> Path:
         refresh_all(conn)
     conn.close()
     return path
+
+
+async def settle(pilot) -> None:
+    """Wait until workers are done and the messages they posted are handled.
+
+    Polls rather than sleeping a fixed time: three quiet rounds in a row (a handler
+    may start another worker, e.g. the detail after a page arrives). Used by the
+    Pilot tests, the snapshot tests and screenshots/regenerate.py."""
+    app = pilot.app
+    quiet = 0
+    for _ in range(200):
+        await pilot.pause()
+        busy = any(not w.is_finished for w in app.workers)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = next((s for s in app.screen_stack if hasattr(s, "settled")), None)
+        if screen is not None and not screen.settled:
+            busy = True
+        quiet = 0 if busy else quiet + 1
+        if quiet >= 3:
+            return
