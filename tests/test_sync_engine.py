@@ -405,6 +405,24 @@ def test_x_figures_older_than_the_days_asked_for_are_not_withdrawn(tmp_path: Pat
     assert [row[2] for row in usage_table(db)][-2:] == ["2022-01-12", "2022-01-25"]
 
 
+def test_an_answer_with_no_figures_at_all_withdraws_nothing_and_says_so(tmp_path: Path, server: FeedServer) -> None:
+    def payload(days: list[str]) -> dict[str, Any]:
+        return {"data": {"daily_client_app_usage": [
+            {"client_app_id": "29183745", "usage": [{"date": f"{d}T00:00:00.000Z", "usage": "5"} for d in days]}]}}
+
+    source = SourceConfig("x", "x-usage", server.root, start=date(2022, 1, 1), lookback_days=30,
+                          options={"days": 3})
+    db = tmp_path / "w.db"
+    server.data.x_payload = payload(["2022-01-23", "2022-01-24", "2022-01-25"])
+    assert sync_source(db, source, clock=CLOCK).status == "ok"
+    before = usage_table(db)
+    server.data.x_payload = {"data": {"daily_client_app_usage": []}}   # a glitch upstream
+    result = sync_source(db, source, clock=CLOCK)
+    assert result.status == "partial"
+    assert "reported no figures" in (result.error or "") and "nothing was withdrawn" in (result.error or "")
+    assert usage_table(db) == before
+
+
 def test_the_collector_thresholds_are_raised_during_a_sync_and_restored_after(tmp_path: Path,
                                                                               server: FeedServer) -> None:
     import gc

@@ -333,7 +333,17 @@ class _Run:
             status, error, crash = self._pump(writer, pending)
             if status == "ok":
                 covered = _covered(self.adapter, window)
-                writer.withdraw_missing(covered.start.isoformat(), covered.end.isoformat())
+                start, end = covered.start.isoformat(), covered.end.isoformat()
+                stored = 0 if writer.wrote_any(start, end) else writer.stored_elsewhere(start, end)
+                if stored:
+                    # An answer with no figures at all for a window where figures are
+                    # stored is likelier a glitch upstream than every figure withdrawn:
+                    # keep them, and say so (exit 1) rather than silently empty the window.
+                    status = "partial"
+                    error = (f"the source reported no figures for {start}..{end}, where {stored:,} are "
+                             "stored; nothing was withdrawn; sync again to confirm")
+                else:
+                    writer.withdraw_missing(start, end)
         except KeyboardInterrupt as exc:  # a second Ctrl-C: stop now, resumable like a cancel
             writer.rollback()
             status, error, crash = "cancelled", "interrupted; the next sync resumes from the last stored page", exc

@@ -398,6 +398,27 @@ class RunWriter:
 
     # -- end of run ----------------------------------------------------------------
 
+    def wrote_any(self, start: str, end: str) -> bool:
+        """Whether this run stored any figure for days ``start..end``."""
+        self.commit()
+        return any(
+            self.conn.execute(
+                f"SELECT 1 FROM {table} WHERE source = ? AND day BETWEEN ? AND ? AND run_id = ? LIMIT 1",
+                (self.source, start, end, self.run_id),
+            ).fetchone()
+            for table in ("usage", "endpoint_usage")
+        )
+
+    def stored_elsewhere(self, start: str, end: str) -> int:
+        """How many of this source's figures for days ``start..end`` an earlier run wrote."""
+        return sum(
+            self.conn.execute(
+                f"SELECT count(*) FROM {table} WHERE source = ? AND day BETWEEN ? AND ? AND run_id != ?",
+                (self.source, start, end, self.run_id),
+            ).fetchone()[0]
+            for table in ("usage", "endpoint_usage")
+        )
+
     def withdraw_missing(self, start: str, end: str) -> int:
         """Delete this source's figures for days ``start..end`` that this run did
         not write: the source no longer reports them (withdrawn upstream). The
