@@ -16,6 +16,8 @@ class ConfirmViolation(DecisionModal[ConfirmChoice]):
     """Confirm open findings as violations."""
 
     TITLE_TEXT = "Confirm violation"
+    # Every open finding starts selected: the reviewer starts at the reason.
+    AUTO_FOCUS = "#reason"
 
     def __init__(self, *, scope: str, findings: list[FindingOption] | None = None,
                  severity: str = "high") -> None:

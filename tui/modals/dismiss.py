@@ -14,6 +14,7 @@ class Dismiss(DecisionModal[DismissChoice]):
     """Dismiss open findings with a reason code and text."""
 
     TITLE_TEXT = "Dismiss"
+    AUTO_FOCUS = "#reason_code"
 
     def fields(self) -> ComposeResult:
         yield Label("Reason")

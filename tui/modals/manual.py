@@ -14,6 +14,7 @@ class ManualFinding(DecisionModal[ManualChoice]):
     """A finding opened by a reviewer: category, severity, evidence text."""
 
     TITLE_TEXT = "Open a finding by hand"
+    AUTO_FOCUS = "#category"
 
     def fields(self) -> ComposeResult:
         yield Label("Category")

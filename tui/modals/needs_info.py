@@ -13,6 +13,7 @@ class NeedsInfo(DecisionModal[NeedsInfoChoice]):
     """Park open findings until someone answers a question."""
 
     TITLE_TEXT = "Needs information"
+    AUTO_FOCUS = "#reason"
 
     def fields(self) -> ComposeResult:
         yield Label("What is missing")
