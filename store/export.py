@@ -28,7 +28,7 @@ from datetime import date, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from markdown_it import MarkdownIt
 from markupsafe import Markup  # jinja2's own dependency
@@ -41,7 +41,7 @@ from store.domain import CATEGORIES
 from store.errors import ExportError, StoreError, WardenError
 from store.notes import (
     Note, Period, _set_status, clean_text, collect_evidence, finding_sentence, load_consumer, load_findings,
-    notes_for, plain_text, render_template,
+    get_note, notes_for, plain_text, render_template,
 )
 from store.queue_summary import refresh_summary
 from store.review import set_finding_status
@@ -347,14 +347,17 @@ def _render(conn: sqlite3.Connection, notes: list[Note], fmt: str, *, made_at: d
 
 def export_notes(conn: sqlite3.Connection | str | os.PathLike[str], *, fmt: str, out_dir: Path | str,
                  consumer_id: str | None = None, status: str | None = None, force: bool = False, reviewer: str,
-                 clock: Clock, config: NotesConfig | None = None) -> ExportResult:
+                 clock: Clock, config: NotesConfig | None = None,
+                 note_ids: Sequence[int] | None = None) -> ExportResult:
     """Export notes (md, html, eml, json) or their findings (csv) into ``out_dir``.
 
     ``conn`` is an open connection or the database's path (opened and closed here,
     e.g. from a worker thread).
 
-    Which notes: see :func:`store.notes.notes_for` (a consumer's latest note; every
-    note in ``status``; or every ready/exported note). Writes one file per note
+    Which notes: ``note_ids`` if given (so several formats of one export cover the
+    same notes, although the first marks them exported); else see
+    :func:`store.notes.notes_for` (a consumer's latest note; every note in
+    ``status``; or every ready/exported note). Writes one file per note
     (``note-<id>-<consumer slug>.<fmt>``) or ``findings.csv``, then
     ``manifest-<fmt>.json`` with the SHA-256 and size of each file, the tool
     version, the time and the reviewer. Raises ExportError, writing nothing, when
@@ -366,7 +369,7 @@ def export_notes(conn: sqlite3.Connection | str | os.PathLike[str], *, fmt: str,
         own = connect(conn)
         try:
             return export_notes(own, fmt=fmt, out_dir=out_dir, consumer_id=consumer_id, status=status, force=force,
-                                reviewer=reviewer, clock=clock, config=config)
+                                reviewer=reviewer, clock=clock, config=config, note_ids=note_ids)
         finally:
             own.close()
     config = config or NotesConfig()
@@ -374,7 +377,10 @@ def export_notes(conn: sqlite3.Connection | str | os.PathLike[str], *, fmt: str,
         raise ExportError(f"unknown export format {fmt!r} (one of {', '.join(FORMATS)})")
     out = Path(out_dir)
     try:
-        notes = notes_for(conn, consumer_id=consumer_id, status=status)
+        if note_ids is not None:
+            notes = [get_note(conn, note_id) for note_id in note_ids]
+        else:
+            notes = notes_for(conn, consumer_id=consumer_id, status=status)
     except StoreError as exc:
         raise ExportError(str(exc)) from None
     if not notes:

@@ -147,3 +147,44 @@ def test_export_refuses_to_overwrite_then_force_replaces(demo_db: Path, tmp_path
     assert {name: (out / name).read_bytes() for name in written} == first_bytes
     assert main(args + ["--force"]) == 0
     assert sorted(p.name for p in out.iterdir()) == written
+
+
+def test_export_all_formats_at_once_covers_the_same_notes_with_matching_manifests(
+    demo_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import hashlib
+    from email import message_from_bytes
+
+    from store.config import NotesConfig
+    from store.notes import draft_note, set_note_status
+
+    db = tmp_path / "copy.db"
+    source = sqlite3.connect(demo_db)
+    source.execute(f"VACUUM INTO '{db}'")
+    source.close()
+    conn = connect(db)
+    for (finding,) in conn.execute(
+        "SELECT id FROM finding WHERE consumer_id = 'northwind-analytics' AND category = 'volume_cap'"
+    ).fetchall():
+        confirm_violation(conn, finding, reviewer="alice", severity="critical", reason="far above cap",
+                          clock=system_clock)
+    note = draft_note(conn, "northwind-analytics", reviewer="alice", clock=system_clock, config=NotesConfig())
+    set_note_status(conn, note.id, "ready", reviewer="alice", clock=system_clock)
+    conn.close()
+
+    out = tmp_path / "out"
+    assert main(["export", "--db", str(db), "--status", "ready", "--format", "all", "--out", str(out)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert [n for n in names if n.startswith("manifest-")] == [f"manifest-{f}.json" for f in sorted(("csv", "eml", "html", "json", "md"))]
+    for manifest in out.glob("manifest-*.json"):
+        listed = json.loads(manifest.read_text())
+        files = listed["files"]
+        assert files, manifest.name
+        for entry in files:
+            data = (out / entry["name"]).read_bytes()
+            assert hashlib.sha256(data).hexdigest() == entry["sha256"], entry["name"]
+    letter = next(out.glob("*.md")).read_text()
+    assert "more than 780 million times" in letter and "more than 26 billion records" in letter
+    mail = message_from_bytes(next(out.glob("*.eml")).read_bytes())
+    assert mail["To"] and mail["X-Unsent"] == "1"
+    assert main(["export", "--db", str(db), "--format", "pdf", "--out", str(out)]) == 2

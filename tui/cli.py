@@ -35,7 +35,7 @@ commands:
   warden --headless             sync every configured source, no UI, then exit
   warden sync [--source NAME]   the same sync, one source (or all)
   warden demo [--consumers N]   start the embedded demo endpoint, sync it, open the TUI
-  warden export ...             write notes / findings in a chosen format, no UI
+  warden export ...             write notes / findings in chosen formats, no UI
   warden verify                 check the decision log's hash chain
 """
 
@@ -122,8 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write notes (md, html, eml, json) or findings (csv) with a manifest of SHA-256 "
                     "hashes. Never overwrites an existing file unless --force.")
     _common(export, suppress=True)
-    export.add_argument("--format", required=True, choices=("md", "html", "eml", "json", "csv"),
-                        dest="fmt", help="output format")
+    export.add_argument("--format", required=True, type=_formats, dest="formats", metavar="FORMATS",
+                        help="md, html, eml, json, csv, several separated by commas, or 'all'")
     export.add_argument("--out", required=True, metavar="DIR", help="output directory")
     export.add_argument("--consumer", metavar="ID", help="only this consumer")
     export.add_argument("--status", metavar="STATUS", help="only notes in this status (draft, ready, exported)")
@@ -134,6 +134,21 @@ def build_parser() -> argparse.ArgumentParser:
                                              "and its link to the previous one.")
     _common(verify, suppress=True)
     return parser
+
+
+EXPORT_FORMATS = ("md", "html", "eml", "json", "csv")
+
+
+def _formats(text: str) -> list[str]:
+    """``md``, ``md,html`` or ``all``: the export formats, in the order given."""
+    if text.strip() == "all":
+        return list(EXPORT_FORMATS)
+    formats = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [f for f in formats if f not in EXPORT_FORMATS]
+    if not formats or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown format {', '.join(map(repr, unknown)) or repr(text)} (choose from {', '.join(EXPORT_FORMATS)}, or all)")
+    return list(dict.fromkeys(formats))
 
 
 def _positive_int(text: str) -> int:
@@ -347,20 +362,29 @@ def _run_export(args: argparse.Namespace, reporter: Reporter) -> int:
     from store.export import export_notes
 
     config, conn = _open_existing(args)
+    code = EXIT_OK
+    note_ids = None
     try:
-        result = export_notes(
-            conn, fmt=args.fmt, out_dir=Path(args.out).expanduser(), consumer_id=args.consumer,
-            status=args.status, force=args.force, reviewer=_reviewer(args, config),
-            clock=system_clock, config=config.notes,
-        )
-    except ExportError as exc:
-        reporter.say("export_refused", f"warden: {exc.title}: {exc}", detail=str(exc))
-        return EXIT_PARTIAL
+        for fmt in args.formats:
+            try:
+                result = export_notes(
+                    conn, fmt=fmt, out_dir=Path(args.out).expanduser(), consumer_id=args.consumer,
+                    status=args.status, force=args.force, reviewer=_reviewer(args, config),
+                    clock=system_clock, config=config.notes, note_ids=note_ids,
+                )
+            except ExportError as exc:
+                reporter.say("export_refused", f"warden: {exc.title} ({fmt}): {exc}", format=fmt, detail=str(exc))
+                code = EXIT_PARTIAL
+                continue
+            # A note format marks its notes exported: the next formats take the same
+            # notes, not a fresh selection by status.
+            if note_ids is None:
+                note_ids = result.note_ids
+            for line in result.summary_lines():
+                reporter.say("exported", line, format=fmt)
     finally:
         conn.close()
-    for line in result.summary_lines():
-        reporter.say("exported", line)
-    return EXIT_OK
+    return code
 
 
 def _run_tui(args: argparse.Namespace, *, config: Any | None = None, db_path: Path | None = None,
