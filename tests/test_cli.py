@@ -187,4 +187,7 @@ def test_export_all_formats_at_once_covers_the_same_notes_with_matching_manifest
     assert "more than 780 million times" in letter and "more than 26 billion records" in letter
     mail = message_from_bytes(next(out.glob("*.eml")).read_bytes())
     assert mail["To"] and mail["X-Unsent"] == "1"
-    assert main(["export", "--db", str(db), "--format", "pdf", "--out", str(out)]) == 2
+    with pytest.raises(SystemExit) as usage:
+        main(["export", "--db", str(db), "--format", "pdf", "--out", str(out)])
+    assert usage.value.code == 2
+    assert "unknown format 'pdf'" in capsys.readouterr().err
