@@ -45,3 +45,20 @@ def test_public_url_drops_credentials() -> None:
     assert "sekrit-123" not in url
     assert url.startswith("https://api.example/v1/usage?")
     assert "start=2022-01-01" in url and "cursor=abc" in url
+
+
+def test_retry_after_http_date_without_a_zone_is_gmt_on_any_host(monkeypatch) -> None:
+    # RFC 9110 makes recipients accept the asctime form, which names no zone but
+    # is GMT; a host whose local zone is not UTC must wait the same 30 seconds.
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        asctime = datetime.fromtimestamp(NOW + 30, timezone.utc).strftime("%a %b %d %H:%M:%S %Y")
+        assert retry_after_seconds({"Retry-After": asctime}, NOW) == 30.0
+        numeric = datetime.fromtimestamp(NOW + 30, timezone.utc).strftime("%a, %d %b %Y %H:%M:%S -0000")
+        assert retry_after_seconds({"Retry-After": numeric}, NOW) == 30.0
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Mapping
 
@@ -40,6 +41,10 @@ def retry_after_seconds(headers: Mapping[str, str], now: float) -> float | None:
         except (TypeError, ValueError, IndexError):
             moment = None
         if moment is not None:
+            if moment.tzinfo is None:
+                # HTTP-dates are always GMT; the asctime form (and "-0000") parse
+                # without a zone, which .timestamp() would read as local time.
+                moment = moment.replace(tzinfo=timezone.utc)
             return max(0.0, moment.timestamp() - now)
     reset = _header(headers, "x-rate-limit-reset")
     if reset is not None:
