@@ -32,6 +32,7 @@ def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.
     transactions explicitly with :func:`transaction`.
     """
     path = Path(path)
+    conn: sqlite3.Connection | None = None
     try:
         if readonly:
             conn = sqlite3.connect(
@@ -49,7 +50,13 @@ def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             migrate(conn)
-    except sqlite3.DatabaseError as exc:
+    except BaseException as exc:
+        # The caller never sees a connection that failed to open: close it here,
+        # or a refused file stays open behind the error for the life of the process.
+        if conn is not None:
+            conn.close()
+        if not isinstance(exc, sqlite3.DatabaseError):
+            raise
         if not readonly and path.is_file() and not _writable(path):
             # A read-only disk or file: reviewers can still read; writes raise StoreError.
             conn = _open_read_only(path, exc)

@@ -357,3 +357,42 @@ def test_the_tui_on_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Pat
     assert "Database error" in err and "notes.txt" in err and "Traceback" not in err
     assert db.read_bytes() == content          # left exactly as it was
     assert cli_main(["verify", "--db", str(db)]) == 1
+
+
+def _recording_connects(monkeypatch: pytest.MonkeyPatch) -> list[sqlite3.Connection]:
+    """Every connection ``sqlite3.connect`` hands out from now on."""
+    opened: list[sqlite3.Connection] = []
+    real_connect = sqlite3.connect
+
+    def recording(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn = real_connect(*args, **kwargs)
+        opened.append(conn)
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", recording)
+    return opened
+
+
+def _is_closed(conn: sqlite3.Connection) -> bool:
+    try:
+        conn.execute("SELECT 1")
+    except sqlite3.ProgrammingError:
+        return True
+    return False
+
+
+def test_a_database_that_cannot_be_opened_leaves_no_connection_open(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The TUI keeps running after this error (and a long sync opens many
+    # connections): a refused file must not stay open behind the message.
+    garbage = tmp_path / "notes.txt"
+    garbage.write_bytes(b"not a database at all " * 1000)
+    newer = tmp_path / "newer.db"
+    with sqlite3.connect(newer) as raw:
+        raw.execute("PRAGMA user_version = 999")
+    raw.close()
+    opened = _recording_connects(monkeypatch)
+    for path in (garbage, newer):
+        with pytest.raises(StoreError):
+            connect(path)
+        assert opened and all(_is_closed(conn) for conn in opened), path.name
