@@ -20,6 +20,21 @@ one of these, with a message that says what and where, and never a secret.
 
 from __future__ import annotations
 
+# The public API, pinned by tests/test_errors.py against the drawing above.
+__all__ = [
+    "WardenError",
+    "ConfigError",
+    "FilterError",
+    "StoreError",
+    "SyncError",
+    "PageRejected",
+    "SourceStopped",
+    "ConflictError",
+    "DecisionRefused",
+    "TemplateError",
+    "ExportError",
+]
+
 
 class WardenError(Exception):
     """Base class: ``title`` is a few words for a notification, ``str(e)`` the detail."""
