@@ -97,3 +97,19 @@ def test_withdraw_missing_deletes_only_this_windows_figures_from_other_runs(conn
                                         ("s", "old", "2022-01-01"), ("s", "old", "2022-01-20")]
     assert conn.execute("SELECT app_id, day, new_value FROM usage_change").fetchall()[0][:] == (
         "old", "2022-01-10", None)
+
+
+def test_a_full_database_is_reported_as_full_not_as_a_failed_rollback(conn: sqlite3.Connection) -> None:
+    # SQLite rolls the whole transaction back itself on SQLITE_FULL; a second
+    # ROLLBACK then fails, and that error must not replace "database or disk is full".
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages + 2}")
+    writer = RunWriter(conn, "s", 1, commit_rows=100_000, pause=0)
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        writer.write(page(rows(5000)))
+    writer.rollback()                           # the engine's cleanup: harmless now
+    assert not conn.in_transaction and writer.total_pages == 0
+    conn.execute("PRAGMA max_page_count = 1000000")
+    writer.write(page(rows(10)))                # room again: the writer works
+    writer.commit()
+    assert conn.execute("SELECT count(*) FROM usage").fetchone()[0] == 10

@@ -224,7 +224,10 @@ class RunWriter:
         if self._in_transaction:
             self._in_transaction = False
             try:
-                self.conn.execute("ROLLBACK")
+                # SQLite rolls back by itself on some errors (SQLITE_FULL); a
+                # second ROLLBACK would fail and replace the error being handled.
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
             finally:
                 self.turns.end_write()
         self._pending_rows = self._pending_pages = self._pending_taken = 0
@@ -321,7 +324,10 @@ class RunWriter:
                 conn.execute("ROLLBACK TO fresh_rows")
                 self._overlapping.add(key)
             finally:
-                conn.execute("RELEASE fresh_rows")
+                # On a full disk SQLite has already rolled the whole transaction
+                # back, savepoint included: releasing it would hide that error.
+                if conn.in_transaction:
+                    conn.execute("RELEASE fresh_rows")
         if key in self._overlapping:
             conn.executemany(upsert % page_id, rows)
         self._pending_rows += len(rows)
