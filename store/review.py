@@ -38,7 +38,7 @@ from store.domain import (
     OPEN_STATUSES,
     SEVERITIES,
 )
-from store.errors import ConflictError, DecisionRefused, StoreError
+from store.errors import ConflictError, DecisionRefused
 from store.queue_summary import refresh_summary
 
 GENESIS_HASH = "0" * 64
@@ -141,16 +141,14 @@ def _writing(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """Join the caller's transaction, or run in a short BEGIN IMMEDIATE of our own.
 
     In our own, a database that stays locked past the busy timeout or cannot be
-    written (read-only file or disk) is a StoreError the reviewer can read.
+    written (read-only file or disk) is a StoreError the reviewer can read
+    (:func:`store.db.transaction` makes it one).
     """
     if conn.in_transaction:
         yield conn
         return
-    try:
-        with transaction(conn):
-            yield conn
-    except sqlite3.OperationalError as exc:
-        raise StoreError(f"the decision was not recorded: {exc}; nothing was changed") from exc
+    with transaction(conn):
+        yield conn
 
 
 def _decision(row: sqlite3.Row | Sequence[Any]) -> Decision:
