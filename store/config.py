@@ -107,6 +107,8 @@ ADAPTERS = ("x-usage", "aws-usage-plan", "openai-usage", "warden-feed")
 
 @dataclass
 class SourceConfig:
+    """A ``[sources.<name>]`` table: a remote endpoint, its adapter, and where its token comes from (an env var name, never the token)."""
+
     name: str
     adapter: str
     url: str
@@ -124,6 +126,8 @@ class SourceConfig:
 
 @dataclass
 class TierConfig:
+    """A ``[tiers.<id>]`` table: limits per period, allowed endpoints, clause references."""
+
     id: str
     name: str
     agreement_version: str | None = None
@@ -134,6 +138,8 @@ class TierConfig:
 
 @dataclass
 class ConsumerConfig:
+    """A roster entry (inline ``[[consumers]]`` or the roster file): a consumer and the apps it owns."""
+
     id: str
     legal_name: str
     notice_contact: str | None = None
@@ -146,6 +152,8 @@ class ConsumerConfig:
 
 @dataclass
 class NotesConfig:
+    """The ``[notes]`` table: who audit-request notes come from and how long the consumer has to answer."""
+
     sender: str = "Compliance <compliance@example.invalid>"   # From: of .eml drafts
     organisation: str = "the Platform"
     deadline_days: int = 21
@@ -154,6 +162,8 @@ class NotesConfig:
 
 @dataclass
 class Config:
+    """A whole configuration file, as :func:`load_config` read and checked it."""
+
     path: Path | None = None
     database: Path | None = None
     reviewer: str | None = None

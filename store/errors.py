@@ -48,10 +48,13 @@ class WardenError(Exception):
 
     @property
     def message(self) -> str:
+        """The detail, as ``str(e)`` (for callers that read ``.message``)."""
         return str(self)
 
 
 class ConfigError(WardenError):
+    """Bad configuration or command-line usage (the CLI exits with code 2)."""
+
     title = "Configuration error"
 
 
@@ -63,10 +66,14 @@ class FilterError(ConfigError):
 
 
 class StoreError(WardenError):
+    """The database cannot be opened, migrated or written; the message names the file."""
+
     title = "Database error"
 
 
 class SyncError(WardenError):
+    """A source could not be synced; ``source`` names it."""
+
     title = "Sync failed"
 
     def __init__(self, message: str, *, source: str | None = None, title: str | None = None) -> None:
@@ -100,6 +107,8 @@ class PageRejected(SyncError):
 
 
 class SourceStopped(SyncError):
+    """The source refused us (401, 403, usage capped, retries exhausted): the run stops."""
+
     title = "Source stopped"
 
 
@@ -116,12 +125,18 @@ class ConflictError(WardenError):
 
 
 class DecisionRefused(WardenError):
+    """A decision that cannot be recorded as asked (no reason, a status it cannot reach)."""
+
     title = "Decision refused"
 
 
 class TemplateError(WardenError):
+    """A note template failed to render; the message names the file and line."""
+
     title = "Template error"
 
 
 class ExportError(WardenError):
+    """An export could not be written (it would overwrite, nothing matched, a folder is missing)."""
+
     title = "Export failed"

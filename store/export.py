@@ -79,6 +79,7 @@ class ExportResult:
 
     @property
     def manifest(self) -> ExportedFile:
+        """The manifest file (always written last)."""
         return self.files[-1]
 
     def summary_lines(self) -> list[str]:

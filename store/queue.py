@@ -297,6 +297,7 @@ class QueueQuery:
             raise FilterError(f"unknown sort {self.sort!r}; valid: {', '.join(SORTS)}")
 
     def columns(self, backwards: bool = False) -> tuple[_Col, ...]:
+        """The order columns, flipped by ``reverse`` and again by ``backwards`` (reading from the end)."""
         flip = self.reverse != backwards
         cols = _ORDERS[self.sort]
         if not flip:

@@ -230,6 +230,7 @@ class Finding:
 
     @property
     def category_label(self) -> str:
+        """The category as the reviewer reads it ("Volume cap exceeded")."""
         return CATEGORIES.get(self.category, self.category)
 
     @property
@@ -522,6 +523,8 @@ def undo_last(conn: sqlite3.Connection, *, reviewer: str, clock: Clock) -> Decis
 
 @dataclass(frozen=True)
 class Limit:
+    """One cap of a tier: at most ``max_value`` of ``metric`` per ``period``."""
+
     metric: str
     period: str          # day | month | year
     max_value: int
@@ -529,6 +532,8 @@ class Limit:
 
 @dataclass(frozen=True)
 class Tier:
+    """A tier (agreement level) with its limits and the clause reference per category."""
+
     id: str
     name: str
     agreement_version: str | None
@@ -560,6 +565,8 @@ class AppTotals:
 
 @dataclass(frozen=True)
 class NotePreview:
+    """The first lines of a consumer's latest note, for the detail pane."""
+
     id: int
     status: str
     subject: str

@@ -107,6 +107,8 @@ EndpointRow = tuple[str, str, str, int]
 
 @dataclass
 class ParsedPage:
+    """What one response body held, as rows for the writer, and the next request of its chain."""
+
     usage: list[UsageRow] = field(default_factory=list)
     endpoint_usage: list[EndpointRow] = field(default_factory=list)
     apps: list[AppRecord] = field(default_factory=list)
@@ -126,6 +128,8 @@ class ErrorVerdict:
 
 
 class Adapter(Protocol):
+    """One remote endpoint format: which requests to make and how to read the answers."""
+
     kind: ClassVar[str]
 
     def chains(self, window: Window) -> dict[str, Request]:

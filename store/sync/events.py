@@ -15,6 +15,8 @@ Status = Literal["ok", "partial", "failed", "cancelled"]
 
 @dataclass(frozen=True)
 class SyncEvent:
+    """A progress message of a sync: one line for people (``as_line``), one JSON object for ``--json``."""
+
     kind = "event"
 
     def as_json(self) -> dict[str, Any]:
