@@ -94,6 +94,9 @@ def parse_filter(text: str) -> QueueFilter:
     except UnicodeEncodeError:
         # A lone surrogate (undecodable bytes pasted in) cannot be bound to SQLite.
         raise FilterError(f"filter {text!r} holds characters that are not valid text") from None
+    if "\x00" in text:
+        # SQLite's LIKE reads a pattern only up to NUL: "name:\x00" would match everyone.
+        raise FilterError(f"filter {text!r} holds a NUL character; remove it")
     try:
         tokens = shlex.split(text, posix=True)
     except ValueError as exc:

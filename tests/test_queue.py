@@ -330,3 +330,10 @@ def test_any_filter_text_parses_or_says_why(conn: sqlite3.Connection, text: str)
     n = queue.count(conn, q)
     assert ids(queue.page(conn, q, 0, 500)) == reference(conn, q)
     assert n == len(reference(conn, q))
+
+
+@pytest.mark.parametrize("text", ["\x00", "name:north\x00wind", "id:\x00"])
+def test_a_nul_in_a_filter_is_refused_not_read_as_match_everything(conn: sqlite3.Connection, text: str) -> None:
+    # SQLite's LIKE stops reading a pattern at NUL: '%\x00%' would match every consumer.
+    with pytest.raises(FilterError, match="NUL"):
+        parse_filter(text)
