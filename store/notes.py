@@ -297,10 +297,14 @@ def span_phrase(start: str, end: str) -> str:
     s, e = date.fromisoformat(start), date.fromisoformat(end)
     if s == e:
         return f"on {human_date(s)}"
-    whole_months = s.day == 1 and e.day == calendar.monthrange(e.year, e.month)[1]
-    if whole_months:
+    if _is_whole_months(s, e):
         return Period(s, e).phrase
     return f"from {human_date(s)} to {human_date(e)}"
+
+
+def _is_whole_months(start: date, end: date) -> bool:
+    """Whether ``start``..``end`` begins on a month's first day and ends on a month's last."""
+    return start.day == 1 and end.day == calendar.monthrange(end.year, end.month)[1]
 
 
 def _whole_months(start: date, end: date) -> Period:
@@ -546,8 +550,7 @@ def _finding_columns(f: dict[str, Any]) -> dict[str, str]:
     figs = f["figures"] if isinstance(f["figures"], dict) else {}
     limit = figs.get("limit") if isinstance(figs.get("limit"), dict) else {}
     s, e = date.fromisoformat(f["period_start"]), date.fromisoformat(f["period_end"])
-    whole = s.day == 1 and e.day == calendar.monthrange(e.year, e.month)[1]
-    period_label = Period(s, e).label if whole else (human_date(s) if s == e else f"{human_date(s)} – {human_date(e)}")
+    period_label = Period(s, e).label if _is_whole_months(s, e) else (human_date(s) if s == e else f"{human_date(s)} – {human_date(e)}")
     measured = ""
     if f["actual"] is not None:
         if f["category"] == "missing_use_case":
