@@ -81,13 +81,18 @@ def backoff_delay(attempt: int, *, rng: random.Random | None = None) -> float:
     return (rng or random).uniform(ceiling / 2, ceiling)
 
 
+def error_json(body: bytes) -> Any:
+    """An error body decoded as JSON (its first 64 KiB), or ``None`` when it is not JSON."""
+    try:
+        return json.loads(body[:65536])
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deeply
+        return None
+
+
 def error_detail(body: bytes, *keys: str) -> str:
     """A short message from a JSON error body (the first of ``keys`` that is a
     string, looked up at the top level and under ``error``), or ``""``."""
-    try:
-        data: Any = json.loads(body[:65536])
-    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deeply
-        return ""
+    data = error_json(body)
     for holder in (data, data.get("error") if isinstance(data, dict) else None):
         if isinstance(holder, dict):
             for key in keys or ("message", "detail", "title"):

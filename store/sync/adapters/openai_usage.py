@@ -29,7 +29,6 @@ Errors are ``{"error": {"message", "type", "code"}}``. A 429 whose type is
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Mapping
 
@@ -37,7 +36,7 @@ from store.config import SourceConfig
 from store.errors import ConfigError
 from store.sync.adapter import ErrorVerdict, ParsedPage, Request, Window, expect
 from store.sync.counts import parse_count, parse_day, parse_id
-from store.sync.retry import default_verdict
+from store.sync.retry import default_verdict, error_json
 
 PATH = "v1/organization/usage/completions"
 MAX_BUCKETS = 31
@@ -133,9 +132,6 @@ class OpenAIUsage:
 
 
 def _error(body: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(body[:65536])
-    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deeply
-        return {}
+    data = error_json(body)
     error = data.get("error") if isinstance(data, dict) else None
     return error if isinstance(error, dict) else {}

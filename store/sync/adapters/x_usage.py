@@ -11,7 +11,6 @@ the source instead of being retried.
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any, ClassVar, Mapping
 
@@ -19,7 +18,7 @@ from store.config import SourceConfig
 from store.errors import ConfigError
 from store.sync.adapter import ErrorVerdict, ParsedPage, Request, Window, expect
 from store.sync.counts import parse_count, parse_day, parse_id
-from store.sync.retry import default_verdict
+from store.sync.retry import default_verdict, error_json
 
 USAGE_FIELDS = "cap_reset_day,daily_client_app_usage,daily_project_usage,project_cap,project_id,project_usage"
 MAX_DAYS = 90
@@ -108,10 +107,7 @@ class XUsage:
 
 def _problem(body: bytes) -> dict[str, Any]:
     """The RFC 7807 problem in an error body (X also wraps them in ``errors``)."""
-    try:
-        data = json.loads(body[:65536])
-    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deeply
-        return {}
+    data = error_json(body)
     if isinstance(data, dict) and isinstance(data.get("errors"), list) and data["errors"]:
         first = data["errors"][0]
         return first if isinstance(first, dict) else {}
