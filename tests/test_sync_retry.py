@@ -62,3 +62,17 @@ def test_retry_after_http_date_without_a_zone_is_gmt_on_any_host(monkeypatch) ->
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_public_url_hides_a_secret_that_the_url_percent_encodes() -> None:
+    # Tokens are often base64 ('+', '/', '='): in a URL they are percent-encoded,
+    # and the stored URL (sync_page.url, messages, evidence in exports) must not
+    # hold them in any spelling.
+    from urllib.parse import unquote, unquote_plus
+
+    secret = "sk-abc+def/ghi=jkl123"
+    url = public_url(f"https://api.example/v1/{secret.replace('/', '%2F')}/usage?after={secret.replace('+', '%2B')}",
+                     (("cursor", "c-" + secret),), secrets=(secret,))
+    for spelling in (url, unquote(url), unquote_plus(url)):
+        assert "abc+def" not in spelling and "abc def" not in spelling and "jkl123" not in spelling, url
+    assert url.startswith("https://api.example/v1/") and "cursor=" in url and "after=" in url

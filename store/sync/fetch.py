@@ -13,6 +13,7 @@ import time
 import zlib
 from dataclasses import dataclass, replace
 from typing import Callable, Iterator
+from urllib.parse import unquote
 
 import httpx
 
@@ -86,14 +87,17 @@ def public_url(url: str, params: tuple[tuple[str, str], ...] = (), *, secrets: t
     """``url`` with ``params``, minus anything secret: user:password, query
     parameters named like credentials, and any of ``secrets`` appearing anywhere."""
     parsed = httpx.URL(url)
-    kept = [(k, v) for k, v in list(parsed.params.multi_items()) + list(params)
+    # Values are hidden before encoding: a token with '+', '/' or '=' (base64) is
+    # percent-encoded in the URL, where a plain replace would not find it.
+    kept = [(k, redact(v, secrets)) for k, v in list(parsed.params.multi_items()) + list(params)
             if k.lower() not in SECRET_PARAMS]
     clean = str(parsed.copy_with(username=None, password=None, query=None, fragment=None))
+    for secret in secrets:
+        if secret and secret not in clean and secret in unquote(clean):
+            clean = unquote(clean)   # a secret percent-encoded in the path: show the path decoded
+    clean = redact(clean, secrets)
     if kept:
         clean += "?" + str(httpx.QueryParams(kept))
-    for secret in secrets:
-        if secret:
-            clean = clean.replace(secret, "***")
     return clean
 
 
