@@ -21,13 +21,21 @@ def fixed_clock(moment: datetime) -> Clock:
     return lambda: moment
 
 
+def _utc(moment: datetime) -> datetime:
+    # A naive datetime is UTC here, as in fixed_clock: astimezone() alone would
+    # read it as the host's local time.
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
 def iso(moment: datetime) -> str:
     """``2026-11-27T20:14:29Z``: the one timestamp format stored in the database."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def day(moment: datetime | date) -> str:
     """``2026-11-27``: the one day format stored in the database (UTC)."""
     if isinstance(moment, datetime):
-        moment = moment.astimezone(timezone.utc).date()
+        moment = _utc(moment).date()
     return moment.isoformat()
