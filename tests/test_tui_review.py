@@ -677,3 +677,131 @@ async def test_every_binding_has_a_unique_id(db: Path) -> None:
         await settle(pilot)
         ids = [row[2] for row in review_screen(app).key_rows()]
         assert len(ids) == len(set(ids)) and all(ids)
+
+
+# --- where the cursor goes after a decision ------------------------------------------
+
+
+async def _dismiss_current(pilot, app: WardenApp) -> None:
+    await press(pilot, "d")
+    modal = app.screen
+    assert isinstance(modal, Dismiss)
+    modal.query_one("#reason_code", Select).value = "within_allowance"
+    modal.query_one("#reason_text", Input).focus()
+    await press(pilot, "enter")
+    assert isinstance(app.screen, ReviewScreen)
+
+
+async def test_after_a_decision_the_cursor_keeps_its_place_in_the_queue(db: Path) -> None:
+    """Like a mail reader: the decided consumer moves down the order, the cursor
+    stays at its index and shows the consumer that moved up into it."""
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        q = review_screen(app).query_one(QueueView)
+        await press(pilot, "j", "j")
+        assert (q.cursor, current_id(app)) == (2, "contoso-borderline")
+        await _dismiss_current(pilot, app)
+        assert statuses(db)[4] == "dismissed"
+        assert q.cursor == 2
+        assert current_id(app) != "contoso-borderline"
+        # The detail shows the consumer under the cursor, not the decided one.
+        assert review_screen(app).detail.consumer.id == current_id(app)
+        assert "3 / 45" in str(review_screen(app).query_one("#status-line").render())
+        # The decided consumer is further down, not gone.
+        ids = [q.row_at(i).consumer_id for i in range(q.total) if q.row_at(i) is not None]
+        assert ids.index("contoso-borderline") > 2
+
+
+async def test_undo_brings_the_cursor_back_to_the_undone_consumer(db: Path) -> None:
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        q = review_screen(app).query_one(QueueView)
+        assert current_id(app) == "northwind-analytics"
+        await _dismiss_current(pilot, app)  # its three open findings
+        assert q.cursor == 0 and current_id(app) != "northwind-analytics"
+        await press(pilot, "j", "j")
+        await press(pilot, "u")
+        assert statuses(db)[1] == statuses(db)[2] == statuses(db)[3] == "candidate"
+        assert (q.cursor, current_id(app)) == (0, "northwind-analytics")
+        assert review_screen(app).detail.consumer.id == "northwind-analytics"
+        # The notification says how many findings and whose.
+        assert "Decision recorded: Undone: 3 findings of Northwind Analytics Ltd back to candidate" in \
+            notifications(app)
+
+
+async def test_undo_of_one_finding_names_it_and_its_consumer(db: Path) -> None:
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "j")  # hostile-co: its name is shown literally in the notification
+        await press(pilot, "i")
+        app.screen.query_one("#reason", Input).focus()
+        await pilot.press(*"ask")
+        await press(pilot, "enter")
+        assert statuses(db)[5] == "needs_info"
+        await press(pilot, "u")
+        assert statuses(db)[5] == "candidate"
+        assert current_id(app) == "hostile-co"
+        undone = [n for n in notifications(app) if "Undone" in n]
+        assert undone == ["Decision recorded: Undone: finding #5 of [bold red]x[/] ␛[31mRED␛[0m ␛]52;c;aGk=␇Corp"
+                          " back to candidate"]
+
+
+async def test_a_refresh_still_follows_the_consumer_under_the_cursor(db: Path) -> None:
+    """Another session's decision moves the consumer: a refresh keeps the cursor on it."""
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        q = review_screen(app).query_one(QueueView)
+        await press(pilot, "j", "j")
+        assert current_id(app) == "contoso-borderline"
+        other = connect(db)
+        review.dismiss(other, 4, reviewer="bob", reason_code="duplicate", clock=CLOCK)
+        other.close()
+        await press(pilot, "r")
+        assert current_id(app) == "contoso-borderline" and q.cursor > 2
+
+
+async def test_a_poll_while_a_decision_is_written_does_not_chase_the_consumer(db: Path) -> None:
+    """The periodic check sees this session's own commit; the cursor still keeps its place."""
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        screen = review_screen(app)
+        screen._poll_changes()  # remembers the data version
+        await settle(pilot)
+        await press(pilot, "j", "j")
+        await _dismiss_current(pilot, app)
+        screen._poll_changes()  # sees the decision's commit
+        await settle(pilot)
+        assert screen.query_one(QueueView).cursor == 2
+        assert current_id(app) != "contoso-borderline"
+
+
+# --- the apps table ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_apps_show_their_names_and_ids(tmp_path: Path, size: tuple[int, int]) -> None:
+    db = seed_review_db(tmp_path / "apps.db")
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("UPDATE app SET name = 'Northwind Social Listening', declared_use_case ="
+                     " 'Brand sentiment dashboards for retail clients' WHERE app_id = 'northwind-analytics-app1'")
+        conn.execute("UPDATE app SET name = NULL WHERE app_id = 'northwind-analytics-app3'")
+    conn.close()
+    app = make_app(db)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        apps = detail_text(app).split("\nApps\n")[1].split("\n\n")[0].splitlines()
+        assert apps[1].startswith("Northwind Social Listening ")
+        assert apps[2].strip() == "feed:northwind-analytics-app1"  # the id, on its own line
+        assert apps[3].startswith("App 2 ") and apps[4].strip() == "feed:northwind-analytics-app2"
+        # No name: the id stands in for it, once.
+        assert apps[5].startswith("feed:northwind-analytics-app3 ") and len(apps) == 6
+        # Every line fits the pane (a long use case is cut with an ellipsis, not by the edge).
+        pane = review_screen(app).query_one(DetailPane)
+        assert max(len(line) for line in apps) < pane.scrollable_content_region.width
+        assert "Brand senti" in apps[1] and apps[1].endswith("…")

@@ -86,7 +86,14 @@ class DetailLoaded(Message):
 
 @dataclass
 class Decided(Message):
+    """A change was written. ``at``: the queue index the reviewer decided at (the
+    cursor stays there); ``consumer_id``: the consumer the cursor goes to (undo);
+    neither: the cursor follows the consumer it is on."""
+
     summary: str
+    at: int | None = None
+    consumer_id: str | None = None
+    decision: bool = False  # from a decision worker (ends one in flight)
 
 
 @dataclass
@@ -94,6 +101,17 @@ class DecisionFailed(Message):
     title: str
     message: str
     conflict: bool = False
+    decision: bool = False  # from a decision worker (ends one in flight)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What :func:`apply_decision` did: a one-line summary, and where the cursor
+    goes after it (the index it was decided at, or a consumer: an undo's)."""
+
+    summary: str
+    keep_place: bool = True          # a decision: the cursor stays at its index
+    consumer_id: str | None = None   # go to this consumer (an undo, a finding opened by hand)
 
 
 @dataclass
@@ -221,7 +239,12 @@ class ReviewScreen(Screen[None]):
         self._queue_lock = threading.Lock()
         self._queue_closed = False
         self._data_version: int | None = None
-        self._following: str | None = None    # consumer a reload keeps the cursor on
+        # Where the latest reload puts the cursor: (consumer to follow or None, index
+        # to use when there is none or it is gone), and whether its count is still
+        # in flight (until then the rows on screen are the old order's).
+        self._place: tuple[str | None, int] = (None, 0)
+        self._reloading = False
+        self._deciding = 0  # decision workers in flight: their Decided reloads
 
     @property
     def warden(self) -> WardenApp:
@@ -285,18 +308,37 @@ class ReviewScreen(Screen[None]):
 
     # --- the queue -------------------------------------------------------------------
 
-    def reload_queue(self, *, follow: bool = True) -> None:
-        """Recount in a worker; pages follow. With ``follow`` the cursor stays on
-        the consumer it is on (wherever a refresh moved it), else it goes to the top."""
+    def reload_queue(self, *, follow: bool = True, at: int | None = None,
+                     consumer_id: str | None = None) -> None:
+        """Recount in a worker; pages follow. Where the cursor lands:
+
+        - ``at``: that index, whatever consumer is there now (after a decision the
+          reviewer keeps their place, as in a mail reader);
+        - ``consumer_id``: that consumer, wherever it is now (after an undo);
+        - ``follow`` (a refresh, another session's change, a sync): the consumer
+          it is on, wherever the new order puts it;
+        - else the top (a new filter or sort).
+        """
         queue = self.query_one(QueueView)
-        keep = None
-        if follow:
-            # A stale row (drawn while a reload is in flight) is not where the
-            # reviewer is: keep following the consumer the last reload looked for.
-            row = queue.current if queue.is_fresh(queue.cursor) else None
-            keep = row.consumer_id if row is not None else self._following
-        self._following = keep
-        self._count(self.query_spec, keep, queue.cursor if follow else 0)
+        if at is not None:
+            place: tuple[str | None, int] = (None, at)
+        elif consumer_id is not None:
+            place = (consumer_id, queue.cursor)
+        elif not follow:
+            place = (None, 0)
+        elif self._reloading:
+            # The rows on screen are the old order's until the count in flight
+            # lands: the row under the cursor is not where the reviewer will be,
+            # so this reload keeps that one's aim.
+            place = self._place
+        elif queue.is_fresh(queue.cursor) and queue.current is not None:
+            place = (queue.current.consumer_id, queue.cursor)
+        else:
+            # Its page is still loading: the consumer the last reload aimed at.
+            place = (self._place[0], queue.cursor)
+        self._place = place
+        self._reloading = True
+        self._count(self.query_spec, *place)
 
     def _queue_connection(self) -> sqlite3.Connection | None:
         """The queue's connection (call holding ``_queue_lock``); None once unmounted."""
@@ -320,6 +362,7 @@ class ReviewScreen(Screen[None]):
         self.post_message(QueueCounted(total, position if position is not None else cursor, sync_state))
 
     def on_queue_counted(self, message: QueueCounted) -> None:
+        self._reloading = False
         self.total = message.total
         self.sync_state = message.sync_state
         queue = self.query_one(QueueView)
@@ -443,6 +486,11 @@ class ReviewScreen(Screen[None]):
         self.notify(f"Sorted by {queue_store.SORTS[sort]}", title="Queue", markup=False)
 
     def action_refresh(self) -> None:
+        if self._deciding:
+            # A decision is being written: its Decided reloads and puts the cursor
+            # where the reviewer decided; following the consumer now would chase
+            # it to its new place in the order.
+            return
         self.reload_queue()
         self.refresh_detail()
 
@@ -541,7 +589,7 @@ class ReviewScreen(Screen[None]):
         seen = self._seen_versions()
         self.app.push_screen(
             ConfirmViolation(scope=scope, findings=self._open_findings()),
-            lambda choice: choice and self._decide(choice, ids, seen),
+            lambda choice: choice and self._start_decision(choice, ids, seen),
         )
 
     def action_dismiss_findings(self) -> None:
@@ -551,7 +599,7 @@ class ReviewScreen(Screen[None]):
         seen = self._seen_versions()
         self.app.push_screen(
             Dismiss(scope=scope, findings=self._open_findings()),
-            lambda choice: choice and self._decide(choice, ids, seen),
+            lambda choice: choice and self._start_decision(choice, ids, seen),
         )
 
     def action_needs_info(self) -> None:
@@ -561,7 +609,7 @@ class ReviewScreen(Screen[None]):
         seen = self._seen_versions()
         self.app.push_screen(
             NeedsInfo(scope=scope, findings=self._open_findings()),
-            lambda choice: choice and self._decide(choice, ids, seen),
+            lambda choice: choice and self._start_decision(choice, ids, seen),
         )
 
     def action_manual_finding(self) -> None:
@@ -571,11 +619,11 @@ class ReviewScreen(Screen[None]):
         scope = f"{visible(row.legal_name)} ({visible(row.consumer_id)})"
         self.app.push_screen(
             ManualFinding(scope=scope),
-            lambda choice: choice and self._decide(choice, [row.consumer_id], {}),
+            lambda choice: choice and self._start_decision(choice, [row.consumer_id], {}),
         )
 
     def action_undo(self) -> None:
-        self._decide(None, [], {})
+        self._start_decision(None, [], {})
 
     def action_select(self) -> None:
         queue = self.query_one(QueueView)
@@ -583,28 +631,36 @@ class ReviewScreen(Screen[None]):
         queue.move_by(1)
         self._show_status()
 
+    def _start_decision(self, choice: Choice, consumer_ids: list[str], versions: dict[int, int]) -> None:
+        """Write ``choice`` in a worker, remembering the queue index it was made at."""
+        self._deciding += 1
+        self._decide(choice, consumer_ids, versions, self.query_one(QueueView).cursor)
+
     @work(thread=True, group="decide")
-    def _decide(self, choice: Choice, consumer_ids: list[str], versions: dict[int, int]) -> None:
+    def _decide(self, choice: Choice, consumer_ids: list[str], versions: dict[int, int], at: int) -> None:
         app = self.warden
         conn = app.connections.get()
         try:
-            summary = apply_decision(
+            outcome = apply_decision(
                 conn, choice, consumer_ids, versions=versions,
                 reviewer=app.reviewer, clock=app.clock,
             )
         except ConflictError as exc:
-            self.post_message(DecisionFailed("Changed under you", visible(str(exc)), conflict=True))
+            self.post_message(DecisionFailed("Changed under you", visible(str(exc)), conflict=True, decision=True))
             return
         except WardenError as exc:
-            self.post_message(DecisionFailed(exc.title, visible(str(exc))))
+            self.post_message(DecisionFailed(exc.title, visible(str(exc)), decision=True))
             return
-        self.post_message(Decided(summary))
+        self.post_message(Decided(outcome.summary, at=at if outcome.keep_place else None,
+                                  consumer_id=outcome.consumer_id, decision=True))
 
     def on_decided(self, message: Decided) -> None:
         queue = self.query_one(QueueView)
         queue.clear_selection()
         self.notify(message.summary, title="Decision recorded", markup=False)
-        self.reload_queue()
+        if message.decision:
+            self._deciding = max(0, self._deciding - 1)
+        self.reload_queue(at=message.at, consumer_id=message.consumer_id)
         self.refresh_detail()
 
     def on_problem(self, message: Problem) -> None:
@@ -612,7 +668,10 @@ class ReviewScreen(Screen[None]):
 
     def on_decision_failed(self, message: DecisionFailed) -> None:
         self.notify(message.message, title=message.title, severity="error", timeout=10, markup=False)
-        if message.conflict:
+        if message.decision:
+            self._deciding = max(0, self._deciding - 1)
+        if message.conflict or message.decision:
+            # Shows the state that refused it (and what a refresh skipped meanwhile).
             self.reload_queue()
             self.refresh_detail()
 
@@ -901,8 +960,9 @@ def apply_decision(
     versions: dict[int, int],
     reviewer: str,
     clock: Clock,
-) -> str:
-    """Record one reviewer action through ``store.review``; returns a one-line summary.
+) -> Outcome:
+    """Record one reviewer action through ``store.review``: a one-line summary and
+    where the cursor goes next.
 
     ``choice`` is what a modal returned (None: undo the reviewer's last decision).
     Findings chosen in a modal are decided with the versions the reviewer saw, so
@@ -912,14 +972,16 @@ def apply_decision(
     if choice is None:
         undone = review.undo_last(conn, reviewer=reviewer, clock=clock)
         if undone is None:
-            return "Nothing of yours to undo."
-        return f"Undone: finding #{undone.subject_id} {undone.field} back to {undone.new_value or 'none'}"
+            return Outcome("Nothing of yours to undo.", keep_place=False)
+        return undo_outcome(conn, undone)
     if isinstance(choice, ManualChoice):
         finding = review.open_manual_finding(
             conn, consumer_ids[0], category=choice.category, severity=choice.severity,
             evidence=choice.evidence, reviewer=reviewer, clock=clock,
         )
-        return f"Opened finding #{finding.id} ({CATEGORIES[finding.category]})"
+        # The consumer now has an open finding to decide: the cursor goes with it.
+        return Outcome(f"Opened finding #{finding.id} ({CATEGORIES[finding.category]})",
+                       keep_place=False, consumer_id=consumer_ids[0])
     scope: dict[str, Any]
     if choice.finding_ids:
         scope = {
@@ -947,6 +1009,30 @@ def apply_decision(
         verb = "Needs info:"
     findings = sorted({d.subject_id for d in decisions})
     if not findings:
-        return "Nothing changed (already decided)."
+        return Outcome("Nothing changed (already decided).")
     shown = ", ".join(f"#{fid}" for fid in findings[:6]) + (" …" if len(findings) > 6 else "")
-    return f"{verb} {len(findings)} finding{'s' if len(findings) != 1 else ''} {shown}"
+    return Outcome(f"{verb} {len(findings)} finding{'s' if len(findings) != 1 else ''} {shown}")
+
+
+def undo_outcome(conn: sqlite3.Connection, undo: review.Decision) -> Outcome:
+    """``Undone: 14 findings of Fenwick Signal LLC back to candidate``, the cursor
+    going to that consumer. ``undo`` is the first entry ``review.undo_last`` wrote;
+    its action's entries say which findings and consumers the undo covered."""
+    rows = conn.execute(
+        "SELECT d.subject_id, d.field, d.new_value, u.old_value AS was, c.id AS consumer_id, c.legal_name"
+        " FROM decision d JOIN finding f ON f.id = d.subject_id JOIN consumer c ON c.id = f.consumer_id"
+        " LEFT JOIN decision u ON u.id = d.undoes"
+        " WHERE d.action_id = ? AND d.subject = 'finding' ORDER BY d.id", (undo.action_id,),
+    ).fetchall()
+    findings = list(dict.fromkeys(r["subject_id"] for r in rows))
+    consumers = dict((r["consumer_id"], r["legal_name"]) for r in rows)
+    what = f"finding #{findings[0]}" if len(findings) == 1 else f"{len(findings):,} findings"
+    who = visible(next(iter(consumers.values()))) if len(consumers) == 1 else f"{len(consumers):,} consumers"
+    status = [r for r in rows if r["field"] == "status"]
+    if status and all(r["was"] is None for r in status):
+        # Undoing a finding opened by hand dismisses it (it had no earlier status).
+        summary = f"Undone: opening {what} of {who} (now dismissed)"
+    else:
+        states = list(dict.fromkeys(visible(r["new_value"] or "none").replace("_", " ") for r in status))
+        summary = f"Undone: {what} of {who}" + (f" back to {' / '.join(states)}" if states else "")
+    return Outcome(summary, keep_place=False, consumer_id=next(iter(consumers)))

@@ -11,6 +11,7 @@ import calendar
 import sqlite3
 from dataclasses import dataclass, field, replace
 
+from rich.cells import cell_len, set_cell_size
 from rich.text import Text
 from textual import events
 from textual.geometry import Size
@@ -86,6 +87,14 @@ class Detail:
     versions: dict[int, int] = field(default_factory=dict)
 
 
+def _fit(text: str, width: int, *, pad: bool = True) -> str:
+    """``text`` cut to ``width`` terminal cells with an ellipsis (wide characters
+    counted as two), padded to the width unless ``pad`` is False."""
+    if cell_len(text) > width:
+        text = set_cell_size(text, max(0, width - 1)).rstrip() + "…"
+    return set_cell_size(text, width) if pad else text
+
+
 def finding_label(f: review.Finding) -> str:
     """``#12 Volume cap exceeded 2022: 780,123,456 / 120,000,000 calls (6.50x)``."""
     label = f"#{f.id} {CATEGORIES.get(f.category, f.category)} {f.period}"
@@ -146,6 +155,9 @@ class DetailPane(ScrollView, can_focus=False):
     DetailPane {
         overflow-x: hidden;
         overflow-y: auto;
+        /* The lines are laid out for the width: a scrollbar that comes and goes
+           with the content would cut them. */
+        scrollbar-gutter: stable;
     }
     """
     SECTION = "bold underline"
@@ -155,6 +167,7 @@ class DetailPane(ScrollView, can_focus=False):
         self._text = Text("")
         self._lines: list[Strip] = []
         self._width = 0
+        self._detail: Detail | None = None
 
     @property
     def text(self) -> str:
@@ -183,6 +196,9 @@ class DetailPane(ScrollView, can_focus=False):
 
     def on_resize(self, event: events.Resize) -> None:
         if self.scrollable_content_region.width != self._width:
+            if self._detail is not None:
+                # The chart and the apps table are laid out for the width.
+                self._text = self._body(self._detail)
             self._layout_lines()
 
     def notify_style_update(self) -> None:
@@ -200,12 +216,17 @@ class DetailPane(ScrollView, can_focus=False):
         return line if line.cell_length == width else line.crop_extend(0, width, base)
 
     def show_empty(self, message: str) -> None:
+        self._detail = None
         self._put(Text(message))
 
     def show(self, d: Detail | None) -> None:
         if d is None:
             self.show_empty("This consumer is gone (deleted by another session?). Press r.")
             return
+        self._detail = d
+        self._put(self._body(d))
+
+    def _body(self, d: Detail) -> Text:
         c = d.consumer
         width = max(30, self.scrollable_content_region.width - 1)
         body = Text(end="")
@@ -239,7 +260,7 @@ class DetailPane(ScrollView, can_focus=False):
                                ("Decisions", self._decisions(c)), ("Note", self._note(c))):
             body.append(f"\n\n{title}\n", self.SECTION)
             body.append_text(section)
-        self._put(body)
+        return body
 
     @staticmethod
     def _chart_title(d: Detail) -> Text:
@@ -264,24 +285,36 @@ class DetailPane(ScrollView, can_focus=False):
 
     @staticmethod
     def _apps(c: review.ConsumerDetail, width: int) -> Text:
-        """A plain-text table (a Rich Table re-measures on every frame; this does not)."""
+        """A plain-text table (a Rich Table re-measures on every frame; this does not).
+
+        The app column holds the app's name (its id when it has none), which is
+        what tells a reviewer the apps apart; the source-qualified id follows on a
+        dim line of its own, where it has the whole width.
+        """
         text = Text(no_wrap=True, end="")
         if not c.apps:
             text.append("no apps", "dim")
             return text
-        names = [visible(f"{a.source}:{a.app_id}" + (f" {a.name}" if a.name else "")) for a in c.apps]
-        name_w = max(3, min(max(len(n) for n in names), width - 2 * 9 - 22))
-        text.append(f"{'app':<{name_w}} {'calls':>8} {'records':>8}  declared use case", "dim")
+        names = [visible(a.name) if a.name else visible(f"{a.source}:{a.app_id}") for a in c.apps]
+        # Every line fits ``width``: name, two 7-cell figures, the use case. The
+        # name comes first; the use case keeps at least 12 cells.
+        fixed = 1 + 7 + 1 + 7 + 2
+        name_w = max(3, min(max(cell_len(n) for n in names), width - fixed - 12))
+        use_w = max(8, width - name_w - fixed)
+        use_title = "declared use case" if use_w >= 17 else "use case"
+        text.append(f"{'app':<{name_w}} {'calls':>7} {'records':>7}  {use_title}", "dim")
         for app, name in zip(c.apps, names):
             text.append("\n")
-            text.append(name[:name_w].ljust(name_w) if len(name) <= name_w else name[: name_w - 1] + "…")
-            text.append(f" {human(app.calls):>8} {human(app.records):>8}  ")
+            text.append_text(literal(_fit(name, name_w)))
+            text.append(f" {human(app.calls):>7} {human(app.records):>7}  ")
             if app.declared_use_case:
-                room = max(8, width - name_w - 20)
-                use = visible(app.declared_use_case)
-                text.append(use if len(use) <= room else use[: room - 1] + "…")
+                text.append_text(literal(_fit(visible(app.declared_use_case), use_w, pad=False)))
             else:
-                text.append("— none declared", "italic")
+                text.append(_fit("— none declared", use_w, pad=False), "italic")
+            if app.name:
+                text.append("\n  ")
+                text.append_text(literal(_fit(visible(f"{app.source}:{app.app_id}"), max(8, width - 2),
+                                              pad=False), "dim"))
         return text
 
     @staticmethod
