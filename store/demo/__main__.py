@@ -19,6 +19,7 @@ from store.errors import ConfigError
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Serve the demo endpoint until SIGTERM or Ctrl-C; 2 for bad options (as the CLI)."""
     parser = argparse.ArgumentParser(prog="python -m store.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--consumers", type=int, default=300, help="consumers served (1..1,000,000)")
     parser.add_argument("--seed", type=int, default=7)
