@@ -727,7 +727,7 @@ async def test_undo_brings_the_cursor_back_to_the_undone_consumer(db: Path) -> N
         assert (q.cursor, current_id(app)) == (0, "northwind-analytics")
         assert review_screen(app).detail.consumer.id == "northwind-analytics"
         # The notification says how many findings and whose.
-        assert "Decision recorded: Undone: 3 findings of Northwind Analytics Ltd back to candidate" in \
+        assert "Undo: Undone: 3 findings of Northwind Analytics Ltd back to candidate" in \
             notifications(app)
 
 
@@ -745,7 +745,7 @@ async def test_undo_of_one_finding_names_it_and_its_consumer(db: Path) -> None:
         assert statuses(db)[5] == "candidate"
         assert current_id(app) == "hostile-co"
         undone = [n for n in notifications(app) if "Undone" in n]
-        assert undone == ["Decision recorded: Undone: finding #5 of [bold red]x[/] ␛[31mRED␛[0m ␛]52;c;aGk=␇Corp"
+        assert undone == ["Undo: Undone: finding #5 of [bold red]x[/] ␛[31mRED␛[0m ␛]52;c;aGk=␇Corp"
                           " back to candidate"]
 
 
@@ -805,3 +805,29 @@ async def test_apps_show_their_names_and_ids(tmp_path: Path, size: tuple[int, in
         pane = review_screen(app).query_one(DetailPane)
         assert max(len(line) for line in apps) < pane.scrollable_content_region.width
         assert "Brand senti" in apps[1] and apps[1].endswith("…")
+
+
+async def test_undo_messages_for_bulk_manual_and_nothing(db: Path) -> None:
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "u")
+        assert notifications(app)[-1] == "Undo: Nothing of yours to undo."
+        # A bulk dismissal over two consumers, undone as one action.
+        await press(pilot, "j", "space", "space")
+        await _dismiss_current(pilot, app)
+        await press(pilot, "u")
+        assert notifications(app)[-1] == "Undo: Undone: 2 findings of 2 consumers back to candidate"
+        assert statuses(db)[4] == statuses(db)[5] == "candidate"
+        # A finding opened by hand: undoing it dismisses it, and says so.
+        await press(pilot, "g", "m")
+        modal = app.screen
+        modal.query_one("#category", Select).value = "restricted_use"
+        modal.query_one(TextArea).focus()
+        await pilot.press(*"seen on a forum")
+        modal.query_one("#ok").press()
+        await settle(pilot)
+        assert current_id(app) == "northwind-analytics"
+        await press(pilot, "u")
+        assert notifications(app)[-1] == "Undo: Undone: opening finding #7 of Northwind Analytics Ltd (now dismissed)"
+        assert current_id(app) == "northwind-analytics"

@@ -94,6 +94,7 @@ class Decided(Message):
     at: int | None = None
     consumer_id: str | None = None
     decision: bool = False  # from a decision worker (ends one in flight)
+    title: str = "Decision recorded"
 
 
 @dataclass
@@ -112,6 +113,7 @@ class Outcome:
     summary: str
     keep_place: bool = True          # a decision: the cursor stays at its index
     consumer_id: str | None = None   # go to this consumer (an undo, a finding opened by hand)
+    title: str = "Decision recorded"
 
 
 @dataclass
@@ -652,12 +654,12 @@ class ReviewScreen(Screen[None]):
             self.post_message(DecisionFailed(exc.title, visible(str(exc)), decision=True))
             return
         self.post_message(Decided(outcome.summary, at=at if outcome.keep_place else None,
-                                  consumer_id=outcome.consumer_id, decision=True))
+                                  consumer_id=outcome.consumer_id, decision=True, title=outcome.title))
 
     def on_decided(self, message: Decided) -> None:
         queue = self.query_one(QueueView)
         queue.clear_selection()
-        self.notify(message.summary, title="Decision recorded", markup=False)
+        self.notify(message.summary, title=message.title, markup=False)
         if message.decision:
             self._deciding = max(0, self._deciding - 1)
         self.reload_queue(at=message.at, consumer_id=message.consumer_id)
@@ -972,7 +974,7 @@ def apply_decision(
     if choice is None:
         undone = review.undo_last(conn, reviewer=reviewer, clock=clock)
         if undone is None:
-            return Outcome("Nothing of yours to undo.", keep_place=False)
+            return Outcome("Nothing of yours to undo.", keep_place=False, title="Undo")
         return undo_outcome(conn, undone)
     if isinstance(choice, ManualChoice):
         finding = review.open_manual_finding(
@@ -1035,4 +1037,4 @@ def undo_outcome(conn: sqlite3.Connection, undo: review.Decision) -> Outcome:
     else:
         states = list(dict.fromkeys(visible(r["new_value"] or "none").replace("_", " ") for r in status))
         summary = f"Undone: {what} of {who}" + (f" back to {' / '.join(states)}" if states else "")
-    return Outcome(summary, keep_place=False, consumer_id=next(iter(consumers)))
+    return Outcome(summary, keep_place=False, consumer_id=next(iter(consumers)), title="Undo")
