@@ -377,3 +377,13 @@ def test_a_figure_given_twice_with_two_values_rejects_the_page(kind: str) -> Non
     if kind != "openai-usage":  # OpenAI: a key twice in one bucket is refused either way (it would add up)
         parsed = parse_or_reject(kind, chain, request, same)
         assert parsed is not None and len({tuple(row[:3]) for row in parsed.usage}) == len(parsed.usage) == 1
+
+
+def test_a_float_count_too_large_to_be_exact_is_refused_not_rounded() -> None:
+    # json.loads reads 9007199254740993.0 as 9007199254740992.0: storing it would
+    # silently store another figure than the source sent.
+    body = json.loads('{"usage": 9007199254740993.0}')
+    with pytest.raises(PageRejected, match="exact"):
+        parse_count(body["usage"], "$.usage")
+    assert parse_count(json.loads("9007199254740991.0"), "$") == 2**53 - 1   # still exact: kept
+    assert parse_count("9007199254740993.0", "$") == 2**53 + 1           # strings are exact

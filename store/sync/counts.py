@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from store.errors import PageRejected
 
 INT64_MAX = 2**63 - 1
+FLOAT_EXACT_LIMIT = 2**53   # below it, a float holds every whole number exactly
 _DIGITS = re.compile(r"\s*\+?(\d+)\s*")
 _DECIMAL = re.compile(r"\s*\+?(\d+)\.(\d*)\s*|\s*\+?(\d*)\.(\d+)\s*")
 
@@ -21,7 +22,8 @@ def parse_count(value: object, path: str) -> int:
     """A non-negative whole number that fits in a signed 64-bit integer.
 
     Accepts ``200``, ``"200"``, ``"010"``, ``62.0``, ``"62.0"``; rejects
-    booleans, negatives, fractions, ``NaN``/``inf``, over-64-bit values, ``null``.
+    booleans, negatives, fractions, ``NaN``/``inf``, over-64-bit values, ``null``,
+    and JSON floats from 2**53 on (decoding has already rounded them).
     """
     if type(value) is int:  # the hot path: most counts are plain JSON numbers
         number = value
@@ -32,6 +34,11 @@ def parse_count(value: object, path: str) -> int:
             raise PageRejected(f"expected a count, got {value!r}", path=path)
         if not value.is_integer():
             raise PageRejected(f"count {value!r} is not a whole number", path=path)
+        if abs(value) >= FLOAT_EXACT_LIMIT:
+            # From 2**53 on a JSON float is already rounded when decoded: the figure
+            # the source meant cannot be known, so it is refused, not guessed.
+            raise PageRejected(f"count {value!r} is too large to be exact as a JSON float "
+                               "(send it as an integer or a digit string)", path=path)
         number = int(value)
     elif isinstance(value, str):
         match = _DIGITS.fullmatch(value)
