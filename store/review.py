@@ -491,6 +491,14 @@ def undo_last(conn: sqlite3.Connection, *, reviewer: str, clock: Clock) -> Decis
         ).fetchone()
         if row is None:
             return None
+        exported = conn.execute(
+            "SELECT 1 FROM decision WHERE action_id = ? AND field = 'status' AND new_value = 'audit_requested'"
+            " LIMIT 1", (row[0],)).fetchone()
+        if exported:
+            # The letter is written and its files hashed in the manifest: taking the
+            # findings back to 'confirmed' would make the log deny what was sent.
+            raise DecisionRefused("your last action exported a note (its findings are audit_requested); "
+                                  "an export cannot be undone, nothing was changed")
         entries = [_decision(r) for r in conn.execute(
             f"SELECT {_DECISION_COLS} FROM decision d WHERE action_id = ? AND reviewer = ? AND subject = 'finding'"
             " AND undoes IS NULL AND NOT EXISTS (SELECT 1 FROM decision u WHERE u.undoes = d.id) ORDER BY id",

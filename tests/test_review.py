@@ -211,6 +211,16 @@ def test_two_processes_neither_fork_the_chain_nor_both_win(db: Path, tmp_path: P
 # --- undo ---------------------------------------------------------------------
 
 
+def test_an_export_cannot_be_undone(conn: sqlite3.Connection) -> None:
+    confirm_violation(conn, 1, reviewer="alice", severity="high", reason="over", clock=CLOCK)
+    review.set_finding_status(conn, 1, "audit_requested", reviewer="alice", clock=CLOCK, reason="note #1 exported")
+    before = log(conn)
+    with pytest.raises(DecisionRefused, match="export cannot be undone"):
+        undo_last(conn, reviewer="alice", clock=CLOCK)
+    assert log(conn) == before
+    assert finding_row(conn, 1)["status"] == "audit_requested"
+
+
 def test_undo_restores_the_action_as_new_entries(conn: sqlite3.Connection) -> None:
     dismiss(conn, 2, reviewer="alice", reason_code="duplicate", clock=CLOCK)
     confirm_violation(conn, 1, reviewer="alice", severity="high", reason="over", clock=CLOCK)
