@@ -805,6 +805,12 @@ async def test_apps_show_their_names_and_ids(tmp_path: Path, size: tuple[int, in
         pane = review_screen(app).query_one(DetailPane)
         assert max(len(line) for line in apps) < pane.scrollable_content_region.width
         assert "Brand senti" in apps[1] and apps[1].endswith("…")
+        # A resized terminal lays the table out again for the new width.
+        await pilot.resize_terminal(*((120, 40) if size[0] == 80 else (80, 24)))
+        await settle(pilot)
+        apps = detail_text(app).split("\nApps\n")[1].split("\n\n")[0].splitlines()
+        assert max(len(line) for line in apps) < pane.scrollable_content_region.width
+        assert apps[1].startswith("Northwind Social Listening ")
 
 
 async def test_undo_messages_for_bulk_manual_and_nothing(db: Path) -> None:

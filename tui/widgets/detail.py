@@ -289,32 +289,39 @@ class DetailPane(ScrollView, can_focus=False):
 
         The app column holds the app's name (its id when it has none), which is
         what tells a reviewer the apps apart; the source-qualified id follows on a
-        dim line of its own, where it has the whole width.
+        dim line of its own, where it has the whole width. Where the names leave
+        the use case fewer than 12 cells, it moves to a line of its own too.
         """
         text = Text(no_wrap=True, end="")
         if not c.apps:
             text.append("no apps", "dim")
             return text
         names = [visible(a.name) if a.name else visible(f"{a.source}:{a.app_id}") for a in c.apps]
-        # Every line fits ``width``: name, two 7-cell figures, the use case. The
-        # name comes first; the use case keeps at least 12 cells.
-        fixed = 1 + 7 + 1 + 7 + 2
-        name_w = max(3, min(max(cell_len(n) for n in names), width - fixed - 12))
-        use_w = max(8, width - name_w - fixed)
-        use_title = "declared use case" if use_w >= 17 else "use case"
-        text.append(f"{'app':<{name_w}} {'calls':>7} {'records':>7}  {use_title}", "dim")
+        # Every line fits ``width``: name, two 7-cell figures, [2 + the use case].
+        fixed = 1 + 7 + 1 + 7
+        longest = max(cell_len(n) for n in names)
+        inline = width - fixed - 2 - longest >= 12
+        name_w = max(3, min(longest, width - fixed - (14 if inline else 0)))
+        use_w = max(8, width - name_w - fixed - 2 if inline else width - 2)
+        text.append(f"{'app':<{name_w}} {'calls':>7} {'records':>7}", "dim")
+        if inline:
+            text.append("  declared use case" if use_w >= 17 else "  use case", "dim")
         for app, name in zip(c.apps, names):
+            use = (literal(_fit(visible(app.declared_use_case), use_w, pad=False)) if app.declared_use_case
+                   else Text(_fit("— none declared", use_w, pad=False), "italic"))
             text.append("\n")
             text.append_text(literal(_fit(name, name_w)))
-            text.append(f" {human(app.calls):>7} {human(app.records):>7}  ")
-            if app.declared_use_case:
-                text.append_text(literal(_fit(visible(app.declared_use_case), use_w, pad=False)))
-            else:
-                text.append(_fit("— none declared", use_w, pad=False), "italic")
+            text.append(f" {human(app.calls):>7} {human(app.records):>7}")
+            if inline:
+                text.append("  ")
+                text.append_text(use)
             if app.name:
                 text.append("\n  ")
                 text.append_text(literal(_fit(visible(f"{app.source}:{app.app_id}"), max(8, width - 2),
                                               pad=False), "dim"))
+            if not inline:
+                text.append("\n  ")
+                text.append_text(use)
         return text
 
     @staticmethod
