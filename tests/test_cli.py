@@ -21,6 +21,15 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return db
 
 
+def copy_of(db: Path, folder: Path) -> Path:
+    """A private copy of the module's demo database, for a test that writes to it."""
+    copy = folder / "copy.db"
+    source = sqlite3.connect(db)
+    source.execute(f"VACUUM INTO '{copy}'")
+    source.close()
+    return copy
+
+
 def test_demo_headless_stores_the_case_consumer_above_the_letter_figures(demo_db: Path) -> None:
     conn = sqlite3.connect(demo_db)
     calls, records = conn.execute(
@@ -89,10 +98,7 @@ def test_headless_without_sources_is_exit_2(tmp_path: Path, capsys: pytest.Captu
 
 
 def test_verify_passes_then_names_the_edited_entry(demo_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    db = tmp_path / "copy.db"
-    source = sqlite3.connect(demo_db)
-    source.execute(f"VACUUM INTO '{db}'")
-    source.close()
+    db = copy_of(demo_db, tmp_path)
     conn = connect(db)
     volume, borderline = [
         conn.execute(
@@ -122,10 +128,7 @@ def test_export_refuses_to_overwrite_then_force_replaces(demo_db: Path, tmp_path
     from store.config import NotesConfig
     from store.notes import draft_note, set_note_status
 
-    db = tmp_path / "copy.db"
-    source = sqlite3.connect(demo_db)
-    source.execute(f"VACUUM INTO '{db}'")
-    source.close()
+    db = copy_of(demo_db, tmp_path)
     conn = connect(db)
     finding = conn.execute(
         "SELECT id FROM finding WHERE consumer_id = 'northwind-analytics' AND category = 'volume_cap' AND period = '2022'"
@@ -158,10 +161,7 @@ def test_export_all_formats_at_once_covers_the_same_notes_with_matching_manifest
     from store.config import NotesConfig
     from store.notes import draft_note, set_note_status
 
-    db = tmp_path / "copy.db"
-    source = sqlite3.connect(demo_db)
-    source.execute(f"VACUUM INTO '{db}'")
-    source.close()
+    db = copy_of(demo_db, tmp_path)
     conn = connect(db)
     for (finding,) in conn.execute(
         "SELECT id FROM finding WHERE consumer_id = 'northwind-analytics' AND category = 'volume_cap'"
