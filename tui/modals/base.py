@@ -1,4 +1,5 @@
-"""The frame shared by the decision modals: a title, a scope line, OK / Cancel."""
+"""The frame shared by the form modals (decisions, export): a title, a scope line,
+fields, a problem line, OK / Cancel."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import TypeVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Container, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 from textual.widgets.selection_list import Selection
@@ -18,54 +19,51 @@ from tui.text import literal_content
 T = TypeVar("T")
 
 
-class DecisionModal(ModalScreen[T]):
-    """Base of the modals that decide findings; subclasses add fields and ``result()``."""
+class FormModal(ModalScreen[T]):
+    """A form that returns ``result()`` on OK and ``None`` on Cancel / escape.
+
+    Subclasses set ``TITLE_TEXT`` (and ``OK_LABEL``), yield their widgets from
+    ``fields()`` and say what is missing by returning a string from ``result()``.
+    """
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="modal.cancel"),
     ]
 
     TITLE_TEXT = ""
+    OK_LABEL = "OK"
+    # The fields' container: scrolling for forms that can outgrow the screen.
+    BODY: type[Container] = VerticalScroll
 
-    def __init__(self, *, scope: str, findings: list[FindingOption] | None = None) -> None:
+    def __init__(self, *, scope: str) -> None:
         super().__init__()
         self.scope = scope
-        self.findings = findings or []
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-box"):
             yield Static(self.TITLE_TEXT, classes="modal-title")
             yield Static(literal_content(self.scope), classes="modal-scope")
-            with VerticalScroll(classes="modal-body"):
-                if self.findings:
-                    yield Label("Findings (space toggles)")
-                    yield MarkedSelectionList[int](
-                        *(Selection(literal_content(f.label), f.id, True) for f in self.findings),
-                        id="findings", compact=True,
-                    )
+            with self.BODY(classes="modal-body"):
                 yield from self.fields()
             yield Static("", id="problem", classes="modal-problem")
             with Horizontal(classes="modal-buttons"):
-                yield Button("OK", variant="primary", id="ok", compact=True)
+                yield Button(self.OK_LABEL, variant="primary", id="ok", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
 
     def fields(self) -> ComposeResult:
         yield from ()
 
-    def chosen_ids(self) -> tuple[int, ...]:
-        if not self.findings:
-            return ()
-        return tuple(self.query_one("#findings", MarkedSelectionList).selected)
-
     def result(self) -> T | str:
         """The value to return, or a string saying what is missing."""
         raise NotImplementedError
 
+    def show_problem(self, problem: str) -> None:
+        self.query_one("#problem", Static).update(problem)
+
     def submit(self) -> None:
         outcome = self.result()
         if isinstance(outcome, str):
-            self.query_one("#problem", Static).update(outcome)
-            self.notify(outcome, title="Not yet", severity="warning", markup=False)
+            self.show_problem(outcome)
             return
         self.dismiss(outcome)
 
@@ -78,3 +76,35 @@ class DecisionModal(ModalScreen[T]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class DecisionModal(FormModal[T]):
+    """Base of the modals that decide findings: the findings to decide come first,
+    then the subclass's ``decision_fields()``."""
+
+    def __init__(self, *, scope: str, findings: list[FindingOption] | None = None) -> None:
+        super().__init__(scope=scope)
+        self.findings = findings or []
+
+    def fields(self) -> ComposeResult:
+        if self.findings:
+            yield Label("Findings (space toggles)")
+            yield MarkedSelectionList[int](
+                *(Selection(literal_content(f.label), f.id, True) for f in self.findings),
+                id="findings", compact=True,
+            )
+        yield from self.decision_fields()
+
+    def decision_fields(self) -> ComposeResult:
+        yield from ()
+
+    def chosen_ids(self) -> tuple[int, ...]:
+        if not self.findings:
+            return ()
+        return tuple(self.query_one("#findings", MarkedSelectionList).selected)
+
+    def show_problem(self, problem: str) -> None:
+        # A decision dialog can be taller than the screen: the notification is
+        # seen even when the problem line is scrolled away.
+        super().show_problem(problem)
+        self.notify(problem, title="Not yet", severity="warning", markup=False)

@@ -24,7 +24,7 @@ class ConfirmViolation(DecisionModal[ConfirmChoice]):
         super().__init__(scope=scope, findings=findings)
         self.default_severity = severity if severity in SEVERITIES else "high"
 
-    def fields(self) -> ComposeResult:
+    def decision_fields(self) -> ComposeResult:
         yield Label("Category")
         yield Select(
             [("as detected", KEEP), *((label, cid) for cid, label in CATEGORIES.items())],

@@ -16,7 +16,7 @@ class Dismiss(DecisionModal[DismissChoice]):
     TITLE_TEXT = "Dismiss"
     AUTO_FOCUS = "#reason_code"
 
-    def fields(self) -> ComposeResult:
+    def decision_fields(self) -> ComposeResult:
         yield Label("Reason")
         yield Select([(label, code) for code, label in DISMISS_REASONS.items()],
                      prompt="choose a reason", id="reason_code", compact=True)

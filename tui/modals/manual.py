@@ -16,7 +16,7 @@ class ManualFinding(DecisionModal[ManualChoice]):
     TITLE_TEXT = "Open a finding by hand"
     AUTO_FOCUS = "#category"
 
-    def fields(self) -> ComposeResult:
+    def decision_fields(self) -> ComposeResult:
         yield Label("Category")
         yield Select([(label, cid) for cid, label in MANUAL_CATEGORIES.items()],
                      prompt="choose a category", id="category", compact=True)

@@ -15,7 +15,7 @@ class NeedsInfo(DecisionModal[NeedsInfoChoice]):
     TITLE_TEXT = "Needs information"
     AUTO_FOCUS = "#reason"
 
-    def fields(self) -> ComposeResult:
+    def decision_fields(self) -> ComposeResult:
         yield Label("What is missing")
         yield Input(placeholder="question or missing fact (required)", id="reason", compact=True)
 
