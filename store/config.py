@@ -723,6 +723,15 @@ ON CONFLICT (id) DO UPDATE SET name = excluded.name, agreement_version = exclude
 # A tier a consumer names that only a warden-feed source defines: a placeholder
 # the feed's tier page fills in (origin 'feed', so the feed may overwrite it).
 _PLACEHOLDER_TIER = "INSERT INTO tier (id, name, origin) VALUES (?, ?, 'feed') ON CONFLICT (id) DO NOTHING"
+
+
+def placeholder_tiers(conn: sqlite3.Connection, tier_ids: Iterable[str]) -> None:
+    """Make sure each named tier exists, as a placeholder (origin ``'feed'``, named
+    by its id) that the feed's tiers page fills in later, so consumers naming it
+    keep their foreign key. Call inside the caller's transaction."""
+    conn.executemany(_PLACEHOLDER_TIER, [(tier_id, tier_id) for tier_id in tier_ids])
+
+
 # Config wins over feed data for the same consumer id (origin becomes 'config');
 # a row that would not change is not rewritten (a re-apply of a huge roster is cheap).
 _COPY_CONSUMERS = """
@@ -900,7 +909,7 @@ def _copy_roster(conn: sqlite3.Connection, placeholders: set[str], batch_rows: i
     """Upsert the staged roster into consumer and app, ``batch_rows`` consumers per
     transaction; rows that would not change are not rewritten."""
     with transaction(conn):
-        conn.executemany(_PLACEHOLDER_TIER, [(tier_id, tier_id) for tier_id in sorted(placeholders)])
+        placeholder_tiers(conn, sorted(placeholders))
     last = conn.execute("SELECT MAX(seq) FROM temp.roster_consumer").fetchone()[0]
     if last is None:
         return 0, 0

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, Iterable, Iterator, Sequence
 
-from store.config import own_apps
+from store.config import own_apps, placeholder_tiers
 from store.sync.adapter import ParsedPage
 
 COMMIT_ROWS = 10_000
@@ -359,10 +359,7 @@ class RunWriter:
     def _consumers(self, page: ParsedPage) -> None:
         # A consumer may arrive before its tier (chains run concurrently): a
         # placeholder keeps the foreign key; the tiers page fills it in.
-        tier_ids = {c.tier_id for c in page.consumers if c.tier_id}
-        self.conn.executemany(
-            "INSERT INTO tier (id, name, origin) VALUES (?, ?, 'feed') ON CONFLICT(id) DO NOTHING",
-            [(tier_id, tier_id) for tier_id in tier_ids])
+        placeholder_tiers(self.conn, {c.tier_id for c in page.consumers if c.tier_id})
         # Consumers before their apps (foreign key); in slices, as a page of a
         # thousand consumers updates four indexes per row.
         self._sliced(
