@@ -40,11 +40,12 @@ from store.db import connect, transaction
 from store.domain import CATEGORIES
 from store.errors import ExportError, StoreError, WardenError
 from store.notes import (
-    Note, Period, _set_status, clean_text, collect_evidence, finding_sentence, load_consumer, load_findings,
+    Note, Period, _set_status, collect_evidence, finding_sentence, load_consumer, load_findings,
     get_note, notes_for, plain_text, render_template,
 )
 from store.queue_summary import refresh_summary
 from store.review import set_finding_status
+from store.text import clean_text
 
 FORMATS = ("md", "html", "eml", "json", "csv")
 HTML_TEMPLATE = "note.html.j2"

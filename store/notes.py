@@ -24,7 +24,6 @@ import os
 import re
 import sqlite3
 import traceback
-import unicodedata
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
@@ -39,6 +38,7 @@ from store.db import transaction
 from store.domain import CATEGORIES, METRIC_CALLS, METRIC_RECORDS, NOTE_STATUSES
 from store.errors import ConflictError, DecisionRefused, StoreError, TemplateError, WardenError
 from store.review import record_decision
+from store.text import clean_text
 
 TEMPLATE = "audit_request.md.j2"
 BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
@@ -104,32 +104,7 @@ def human_date(d: date | str) -> str:
     return f"{d.day} {_MONTHS[d.month]} {d.year}"
 
 
-# --- safe text -------------------------------------------------------------------
-
-_BIDI = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def clean_text(value: object, *, newlines: bool = False) -> str:
-    """``value`` as text with control characters (ANSI escapes, NUL, bidi overrides) made visible.
-
-    Each control character becomes U+FFFD so a hostile name can neither drive a
-    terminal nor reorder what a reader sees. Tabs, CR and LF become spaces, or
-    (``newlines=True``) LF is kept and CR dropped.
-    """
-    text = "" if value is None else str(value)
-    out: list[str] = []
-    for ch in text:
-        if ch == "\n" and newlines:
-            out.append(ch)
-        elif ch == "\r" and newlines:
-            continue
-        elif ch in "\t\r\n":
-            out.append(" ")
-        elif ch in _BIDI or unicodedata.category(ch) == "Cc":
-            out.append("\ufffd")
-        else:
-            out.append(ch)
-    return "".join(out)
+# --- Markdown --------------------------------------------------------------------
 
 
 class Markdown(str):

@@ -466,7 +466,8 @@ async def test_hostile_name_is_shown_literally(db: Path) -> None:
 
 
 async def test_literal_text_function() -> None:
-    from tui.text import literal, visible
+    from store.text import visible
+    from tui.text import literal
 
     assert visible("a\x1b[31mb\x07") == "a␛[31mb␇"
     assert visible("rtl\u202eevil") == "rtl\\u202eevil"

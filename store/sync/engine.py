@@ -55,8 +55,9 @@ from store.sync.adapters import adapter_for
 from store.sync.events import (
     PageFailed, PageStored, Retrying, RulesApplied, SourceFinished, SourceResult, SourceStarted, SyncEvent,
 )
-from store.sync.fetch import Cancelled, FetchFailed, PageFetcher, Sleep, printable, request_auth
+from store.sync.fetch import Cancelled, FetchFailed, PageFetcher, Sleep, request_auth
 from store.sync.writer import LATEST_DAY_FACT, PageOutcome, RunWriter, Turns
+from store.text import printable
 
 __all__ = ["sync_all", "sync_source", "SourceResult", "SyncEvent", "FIRST_SYNC_DAYS"]
 

@@ -22,6 +22,7 @@ from store.config import SourceConfig
 from store.errors import PageRejected, SourceStopped, SyncError
 from store.sync.adapter import Adapter, ErrorVerdict, Request
 from store.sync.retry import backoff_delay
+from store.text import printable
 
 # A whole response (headers and body) must arrive within this many times the
 # source's timeout: the timeout bounds each read, this bounds a server that
@@ -230,15 +231,6 @@ def redact(text: str, secrets: tuple[str, ...]) -> str:
                 i += 1
         text = "".join(out)
     return text
-
-
-def printable(text: str) -> str:
-    """``text`` with every character that is not printable (ANSI/OSC escapes, bidi
-    overrides, newlines) written as a ``\\uXXXX`` escape: messages quote servers,
-    and they are printed to terminals and stored."""
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in text)
 
 
 def request_auth(adapter: Adapter, token: str | None) -> httpx.Auth | None:

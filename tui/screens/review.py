@@ -38,6 +38,7 @@ from store.db import connect
 from store.domain import CATEGORIES
 from store.errors import ConflictError, WardenError
 from store.export import export_notes
+from store.text import visible
 from tui.modals.choices import ConfirmChoice, DismissChoice, FindingOption, ManualChoice, NeedsInfoChoice
 from tui.modals.confirm import ConfirmViolation
 from tui.modals.dismiss import Dismiss
@@ -48,7 +49,7 @@ from tui.modals.manual import ManualFinding
 from tui.modals.needs_info import NeedsInfo
 from tui.modals.sync import SyncProgress
 from tui.screens.note import NoteEditor
-from tui.text import literal, visible
+from tui.text import literal
 from tui.widgets.detail import ChartState, Detail, DetailPane, load_detail
 from tui.widgets.queue import PAGE_SIZE, QueueView, header_text
 

@@ -21,7 +21,8 @@ from textual.strip import Strip
 from store import review
 from store.clock import Clock
 from store.domain import CATEGORIES
-from tui.text import literal, number, visible
+from store.text import visible
+from tui.text import literal, number
 from tui.widgets.chart import day_columns, human, month_bars
 from tui.widgets.queue import ratio_text
 

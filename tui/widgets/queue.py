@@ -21,7 +21,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tui.text import visible
+from store.text import visible
 
 PAGE_SIZE = 64
 
