@@ -96,11 +96,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from store.db import transaction
 from store.domain import CATEGORIES
 from store.errors import ConfigError
+from store.secrets import secret_params
 
 ADAPTERS = ("x-usage", "aws-usage-plan", "openai-usage", "warden-feed")
 
@@ -494,10 +495,7 @@ class _Reader:
             # Credentials in a URL would end up in logs and the database.
             raise self.fail(where, "'url' must not contain user:password@; put the token in the "
                                    "variable named by token_env")
-        from store.sync.fetch import SECRET_PARAMS  # late: store.sync imports this module
-
-        named = sorted({key for key, _ in parse_qsl(parts.query, keep_blank_values=True)
-                        if key.lower() in SECRET_PARAMS})
+        named = secret_params(parts.query)
         if named:
             # Stored with the source and shown in messages: the value would leak (never quoted here).
             raise self.fail(where, f"'url' must not carry a credential in its query ({', '.join(named)}); put "

@@ -6,7 +6,7 @@ import random
 from email.utils import format_datetime
 from datetime import datetime, timezone
 
-from store.sync.fetch import public_url
+from store.secrets import public_url
 from store.sync.retry import backoff_delay, default_verdict, retry_after_seconds
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp()
@@ -76,3 +76,12 @@ def test_public_url_hides_a_secret_that_the_url_percent_encodes() -> None:
     for spelling in (url, unquote(url), unquote_plus(url)):
         assert "abc+def" not in spelling and "abc def" not in spelling and "jkl123" not in spelling, url
     assert url.startswith("https://api.example/v1/") and "cursor=" in url and "after=" in url
+
+
+def test_secret_params_names_the_credential_parameters_never_their_values() -> None:
+    from store.secrets import secret_params
+
+    assert secret_params("start=2022-01-01&API_KEY=k1&x-amz-signature=s&api_key=k2&cursor=c") == [
+        "API_KEY", "api_key", "x-amz-signature"]
+    assert secret_params("start=2022-01-01&keys=3&tokens=") == []
+    assert secret_params("") == []
