@@ -101,10 +101,9 @@ from urllib.parse import urlsplit
 from store.db import transaction
 from store.domain import CATEGORIES
 from store.errors import ConfigError
-from store.secrets import secret_params
-
-ADAPTERS = ("x-usage", "aws-usage-plan", "openai-usage", "warden-feed")
-
+from store.secrets import kind_of, secret_params
+from store.sync.adapter import check_options
+from store.sync.adapters import ADAPTERS
 
 @dataclass
 class SourceConfig:
@@ -196,15 +195,6 @@ _SOURCE_KEYS = (
     "adapter", "url", "token_env", "start", "lookback_days", "concurrency", "timeout",
     "max_body_bytes", "max_attempts", "max_retry_seconds", "insecure_skip_tls_verify",
 )
-# Adapter-specific keys: name -> (type, minimum, maximum) for integers, type only otherwise.
-_ADAPTER_OPTIONS: dict[str, dict[str, tuple[type, int | None, int | None]]] = {
-    "x-usage": {"days": (int, 1, 90)},
-    "aws-usage-plan": {"usage_plan_id": (str, None, None), "region": (str, None, None),
-                       "limit": (int, 1, 1000)},
-    "openai-usage": {"bucket_limit": (int, 1, 31), "project_ids": (list, None, None)},
-    "warden-feed": {"shards": (int, 1, 256), "limit": (int, 1, 1_000_000)},
-}
-_REQUIRED_OPTIONS = {"aws-usage-plan": ("usage_plan_id",)}
 _TIER_KEYS = ("name", "agreement_version", "allowed_endpoints", "limits", "clauses")
 _LIMIT_KEY = re.compile(r"([a-z][a-z0-9_]*?)_per_(day|month|year)")
 CONSUMER_FIELDS = (
@@ -286,7 +276,7 @@ class _Reader:
     def table(self, parent: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
         value = parent.get(key, {})
         if not isinstance(value, dict):
-            raise self.fail(where, f"{key!r} must be a table ([{key}]), got {_kind(value)}")
+            raise self.fail(where, f"{key!r} must be a table ([{key}]), got {kind_of(value)}")
         return value
 
     def string(self, table: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> str | None:
@@ -296,7 +286,7 @@ class _Reader:
                 raise self.fail(where, f"missing required key {key!r}")
             return None
         if not isinstance(value, str):
-            raise self.fail(where, f"{key!r} must be a string, got {_kind(value)}")
+            raise self.fail(where, f"{key!r} must be a string, got {kind_of(value)}")
         if required and not value.strip():
             raise self.fail(where, f"{key!r} must not be empty")
         return value
@@ -307,7 +297,7 @@ class _Reader:
         if value is None:
             return None
         if type(value) is not int:
-            raise self.fail(where, f"{key!r} must be an integer, got {_kind(value)}")
+            raise self.fail(where, f"{key!r} must be an integer, got {kind_of(value)}")
         self._bounds(value, key, where, low, high)
         return value
 
@@ -317,7 +307,7 @@ class _Reader:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.fail(where, f"{key!r} must be a number, got {_kind(value)}")
+            raise self.fail(where, f"{key!r} must be a number, got {kind_of(value)}")
         if value < low or (strict and value == low) or value != value:
             raise self.fail(where, f"{key!r} must be {'>' if strict else '>='} {low:g}, got {value}")
         return float(value)
@@ -327,7 +317,7 @@ class _Reader:
         if value is None:
             return None
         if not isinstance(value, bool):
-            raise self.fail(where, f"{key!r} must be true or false, got {_kind(value)}")
+            raise self.fail(where, f"{key!r} must be true or false, got {kind_of(value)}")
         return value
 
     def strings(self, table: Mapping[str, Any], key: str, where: str) -> list[str] | None:
@@ -335,7 +325,7 @@ class _Reader:
         if value is None:
             return None
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            raise self.fail(where, f"{key!r} must be a list of strings, got {_kind(value)}")
+            raise self.fail(where, f"{key!r} must be a list of strings, got {kind_of(value)}")
         return list(value)
 
     def day(self, table: Mapping[str, Any], key: str, where: str) -> date | None:
@@ -343,7 +333,7 @@ class _Reader:
         if value is None:
             return None
         if isinstance(value, datetime) or not isinstance(value, (date, str)):
-            raise self.fail(where, f"{key!r} must be a date such as 2022-01-01, got {_kind(value)}")
+            raise self.fail(where, f"{key!r} must be a date such as 2022-01-01, got {kind_of(value)}")
         if isinstance(value, str):
             try:
                 return date.fromisoformat(value)
@@ -412,7 +402,7 @@ class _Reader:
         keymap = self.table(data, "keymap", "top level")
         for binding, keys in keymap.items():
             if not isinstance(keys, str) or not keys.strip():
-                raise self.fail("[keymap]", f"{binding!r} must be a non-empty string of keys, got {_kind(keys)}")
+                raise self.fail("[keymap]", f"{binding!r} must be a non-empty string of keys, got {kind_of(keys)}")
             config.keymap[binding] = keys
         return config
 
@@ -431,7 +421,7 @@ class _Reader:
     def source(self, name: str, table: Any) -> SourceConfig:
         where = f"[sources.{name}]"
         if not isinstance(table, dict):
-            raise self.fail(where, f"must be a table, got {_kind(table)}")
+            raise self.fail(where, f"must be a table, got {kind_of(table)}")
         if not _NAME.fullmatch(name):
             raise self.fail(where, "source names use letters, digits, '-', '_' and '.'")
         adapter = self.string(table, "adapter", where, required=True)
@@ -440,8 +430,8 @@ class _Reader:
             close = difflib.get_close_matches(adapter, ADAPTERS, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise self.fail(where, f"unknown adapter {adapter!r} (known: {', '.join(ADAPTERS)}){hint}")
-        options_spec = _ADAPTER_OPTIONS[adapter]
-        self.keys(table, _SOURCE_KEYS + tuple(options_spec), where)
+        declared = ADAPTERS[adapter].OPTIONS
+        self.keys(table, _SOURCE_KEYS + tuple(option.name for option in declared), where)
 
         url = self.string(table, "url", where, required=True)
         assert url is not None
@@ -469,18 +459,7 @@ class _Reader:
         if self.boolean(table, "insecure_skip_tls_verify", where):
             source.verify_tls = False
 
-        for key, (kind, low, high) in options_spec.items():
-            if key not in table:
-                continue
-            if kind is int:
-                source.options[key] = self.integer(table, key, where, low=low, high=high)
-            elif kind is str:
-                source.options[key] = self.string(table, key, where, required=True)
-            else:
-                source.options[key] = self.strings(table, key, where)
-        for key in _REQUIRED_OPTIONS.get(adapter, ()):
-            if key not in source.options:
-                raise self.fail(where, f"missing required key {key!r} for adapter {adapter!r}")
+        source.options = check_options(adapter, declared, table, lambda message: self.fail(where, message))
         return source
 
     def check_url(self, url: str, where: str) -> None:
@@ -507,7 +486,7 @@ class _Reader:
     def tier(self, tier_id: str, table: Any) -> TierConfig:
         where = f"[tiers.{tier_id}]"
         if not isinstance(table, dict):
-            raise self.fail(where, f"must be a table, got {_kind(table)}")
+            raise self.fail(where, f"must be a table, got {kind_of(table)}")
         self.keys(table, _TIER_KEYS, where)
         tier = TierConfig(id=tier_id, name=self.string(table, "name", where) or tier_id)
         tier.agreement_version = self.string(table, "agreement_version", where)
@@ -543,27 +522,6 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _kind(value: object) -> str:
-    """The TOML type of a value, for messages (never the value: it may be a secret)."""
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a float"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, datetime):
-        return "a date-time"
-    if isinstance(value, date):
-        return "a date"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "a table"
-    return type(value).__name__
-
-
 # --- consumers: inline and roster ----------------------------------------------
 
 def _consumer_from(record: Mapping[str, Any], fail: Any) -> ConsumerConfig:
@@ -580,7 +538,7 @@ def _consumer_from(record: Mapping[str, Any], fail: Any) -> ConsumerConfig:
     elif isinstance(apps_value, list):
         raw_apps = apps_value
     else:
-        raise fail(f"'apps' must be a list of \"source:app_id\" strings, got {_kind(apps_value)}")
+        raise fail(f"'apps' must be a list of \"source:app_id\" strings, got {kind_of(apps_value)}")
     apps: list[tuple[str, str]] = []
     for item in raw_apps:
         source, _, app_id = item.strip().partition(":") if isinstance(item, str) else ("", "", "")
@@ -613,7 +571,7 @@ def _text(value: Any, key: str, fail: Any, *, required: bool = False) -> str | N
         return None
     if key == "government_end_users" and isinstance(value, list) and all(isinstance(v, str) for v in value):
         return "; ".join(value) or None
-    raise fail(f"{key!r} must be a string, got {_kind(value)}")
+    raise fail(f"{key!r} must be a string, got {kind_of(value)}")
 
 
 def check_consumer(config: Config, consumer: ConsumerConfig, fail: Any,
@@ -697,7 +655,7 @@ def _iter_json_roster(path: Path) -> Iterator[tuple[str, ConsumerConfig]]:
     for index, record in enumerate(data):
         where = f"{path}: [{index}]"
         if not isinstance(record, dict):
-            raise ConfigError(f"{where}: must be an object, got {_kind(record)}")
+            raise ConfigError(f"{where}: must be an object, got {kind_of(record)}")
         for key in record:
             if key not in CONSUMER_FIELDS:
                 close = difflib.get_close_matches(key, CONSUMER_FIELDS, n=1, cutoff=0.6)

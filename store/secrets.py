@@ -11,6 +11,7 @@ the other.
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from urllib.parse import parse_qsl, unquote
 
 import httpx
@@ -74,3 +75,24 @@ def public_url(url: str, params: tuple[tuple[str, str], ...] = (), *, secrets: t
     if kept:
         clean += "?" + str(httpx.QueryParams(kept))
     return clean
+
+
+def kind_of(value: object) -> str:
+    """The TOML type of a value, for messages (never the value: it may be a secret)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, datetime):
+        return "a date-time"
+    if isinstance(value, date):
+        return "a date"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
