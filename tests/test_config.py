@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from store.config import (
-    AppliedConfig, Config, apply_config, auto_consumer_id, iter_roster, load_config, own_apps, token_for,
-)
+from store.config import Config, load_config, token_for
+from store.consumers import AppliedConfig, apply_config, auto_consumer_id, own_apps
 from store.db import connect, transaction
 from store.errors import ConfigError
+from store.roster import iter_roster
 
 FULL = """
 [warden]
@@ -322,7 +322,7 @@ def test_a_tier_may_come_from_a_warden_feed_source(tmp_path: Path) -> None:
 
 def test_csv_roster(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, FULL))
-    contoso, fabrikam = iter_roster(config)
+    contoso, fabrikam = iter_roster(config.roster_file)
     assert (contoso.id, contoso.legal_name, contoso.notice_contact, contoso.declared_use_case) == (
         "contoso", "Contoso Ltd", "legal@contoso.example", None)
     assert contoso.apps == [("x", "111"), ("feed", "app-2")]
@@ -335,7 +335,7 @@ def test_json_roster(tmp_path: Path) -> None:
         {"id": "fabrikam", "legal_name": "Fabrikam", "apps": "feed:app-3"},
     ]))
     config = load_config(write(tmp_path, FULL.replace("roster.csv", "roster.json"), roster=None))
-    assert [(c.id, c.apps) for c in iter_roster(config)] == [
+    assert [(c.id, c.apps) for c in iter_roster(config.roster_file)] == [
         ("contoso", [("x", "111"), ("feed", "app-2")]), ("fabrikam", [("feed", "app-3")])]
 
 
@@ -350,7 +350,7 @@ def test_json_roster(tmp_path: Path) -> None:
 def test_csv_roster_errors_name_file_and_line(tmp_path: Path, roster: str, expected: str) -> None:
     config = load_config(write(tmp_path, FULL, roster=roster))
     with pytest.raises(ConfigError) as caught:
-        list(iter_roster(config))
+        list(iter_roster(config.roster_file))
     assert expected in str(caught.value) and "roster.csv" in str(caught.value)
 
 
@@ -365,7 +365,7 @@ def test_json_roster_errors(tmp_path: Path, document: str, expected: str) -> Non
     (tmp_path / "roster.json").write_text(document)
     config = load_config(write(tmp_path, FULL.replace("roster.csv", "roster.json"), roster=None))
     with pytest.raises(ConfigError) as caught:
-        list(iter_roster(config))
+        list(iter_roster(config.roster_file))
     assert expected in str(caught.value)
 
 
@@ -539,4 +539,4 @@ def test_the_documented_example_loads(tmp_path: Path) -> None:
     assert sorted(config.sources) == ["feed", "x"] and config.sources["feed"].options == {"shards": 8}
     assert config.tiers["enterprise"].limits == [("calls", "day", 500_000), ("records", "month", 50_000_000)]
     assert config.consumers[0].tier == "enterprise" and config.keymap == {"review.confirm": "V"}
-    assert len(list(iter_roster(config))) == 2
+    assert len(list(iter_roster(config.roster_file))) == 2
