@@ -37,7 +37,7 @@ from store.config import NotesConfig
 from store.db import transaction
 from store.domain import CATEGORIES, METRIC_CALLS, METRIC_RECORDS, NOTE_STATUSES
 from store.errors import ConflictError, DecisionRefused, StoreError, TemplateError, WardenError
-from store.review import record_decision
+from store.decision_log import record_decision
 from store.text import clean_text
 
 TEMPLATE = "audit_request.md.j2"

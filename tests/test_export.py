@@ -26,7 +26,7 @@ from store.config import NotesConfig
 from store.errors import ExportError
 from store.export import CSV_COLUMNS, FORMATS, export_notes, safe_slug
 from store.notes import draft_note, note_for, set_note_status
-from store.review import verify_chain
+from store.decision_log import verify_chain
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("WARDEN_UPDATE_GOLDEN") == "1"

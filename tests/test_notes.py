@@ -21,7 +21,7 @@ from store.config import NotesConfig
 from store.db import connect, transaction
 from store.errors import ConflictError, DecisionRefused, TemplateError
 from store.notes import draft_note, md_escape, more_than, note_for, save_body, set_note_status
-from store.review import verify_chain
+from store.decision_log import verify_chain
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = NotesConfig()

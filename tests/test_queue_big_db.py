@@ -12,7 +12,8 @@ import make_big_db  # noqa: E402
 
 from store import queue  # noqa: E402
 from store.db import connect  # noqa: E402
-from store.review import consumer_detail, usage_series, verify_chain  # noqa: E402
+from store.cases import read_case, usage_series  # noqa: E402
+from store.decision_log import verify_chain  # noqa: E402
 
 
 def test_generator_builds_a_reviewable_database(tmp_path: Path) -> None:
@@ -26,7 +27,7 @@ def test_generator_builds_a_reviewable_database(tmp_path: Path) -> None:
     assert all(r.review_state != "clear" for r in top)
     # The top of the queue has usage to chart; the case consumer's 2022 is the letter's.
     assert usage_series(conn, top[1].consumer_id, "calls", "2022-01-01", "2022-12-31").points
-    case = consumer_detail(conn, make_big_db.CASE_ID)
+    case = read_case(conn, make_big_db.CASE_ID)
     assert case is not None and len(case.apps) == 8
     assert case.totals["calls"] > 780_000_000 and case.totals["records"] > 26_000_000_000
     assert sum(1 for a in case.apps if a.declared_use_case is None) == 6

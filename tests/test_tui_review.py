@@ -11,6 +11,7 @@ from textual.widgets import Input, Select, SelectionList, TextArea
 from store import review
 from store.config import Config
 from store.db import connect
+from store.decision_log import verify_chain
 from tests.tui_data import CLOCK, HOSTILE_NAME, seed_review_db, settle
 from tui.app import WardenApp
 from tui.modals.confirm import ConfirmViolation
@@ -77,7 +78,7 @@ def decisions(db: Path) -> list[sqlite3.Row]:
 def chain_ok(db: Path) -> bool:
     conn = connect(db)
     try:
-        return review.verify_chain(conn).ok
+        return verify_chain(conn).ok
     finally:
         conn.close()
 

@@ -337,7 +337,7 @@ def _open_existing(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def _run_verify(args: argparse.Namespace, reporter: Reporter) -> int:
-    from store.review import verify_chain
+    from store.decision_log import verify_chain
 
     config, conn = _open_existing(args)
     try:

@@ -6,7 +6,7 @@
 Each figure is the median (and worst) of a few runs on a fresh connection where
 it says "cold", else on one warm connection, as the TUI uses it. "step" is the
 work of moving the cursor to the next consumer: read the row (page cache miss
-every 50 rows) plus the detail pane (consumer_detail + a year of daily calls).
+every 50 rows) plus the detail pane (read_case + a year of daily calls).
 The write timings append a few entries to the database's decision log (undo
 restores the findings).
 """
@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from store import queue  # noqa: E402
 from store.db import connect  # noqa: E402
-from store.review import (  # noqa: E402
-    bulk_decide, confirm_violation, consumer_detail, undo_last, usage_series, verify_chain,
-)
+from store.cases import read_case, usage_series  # noqa: E402
+from store.decision_log import verify_chain  # noqa: E402
+from store.review import bulk_decide, confirm_violation, undo_last  # noqa: E402
 
 PAGE = 50
 
@@ -129,8 +129,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # The per-step work of the detail pane.
     for cid in ["northwind-analytics", "c0000000", tail_id]:
-        med, worst, d = timed(lambda cid=cid: consumer_detail(conn, cid), runs)
-        line(f"consumer_detail {cid}", med, worst,
+        med, worst, d = timed(lambda cid=cid: read_case(conn, cid), runs)
+        line(f"read_case {cid}", med, worst,
              f"{len(d.apps)} apps, {len(d.findings)} findings")  # type: ignore[union-attr]
         med, worst, s = timed(lambda cid=cid: (usage_series(conn, cid, "calls", "2022-01-01", "2022-12-31"),
                                                usage_series(conn, cid, "records", "2022-01-01", "2022-12-31")),
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         if i % PAGE == 0:
             queue.page(conn, base, i, PAGE)
         cid = rows[i].consumer_id
-        consumer_detail(conn, cid)
+        read_case(conn, cid)
         usage_series(conn, cid, "calls", "2022-01-01", "2022-12-31")
         times.append((time.perf_counter() - t) * 1000)
     line("step: next row + detail + daily calls (200 steps)", statistics.median(times), max(times),
