@@ -1,17 +1,16 @@
 """The review screen: the queue on the left, the selected consumer on the right.
 
 Every database read or write runs in a thread worker that posts a message; only
-the handlers below touch widgets. Queue pages are read on one connection kept
-for the queue (used under a lock) so ``store.queue`` can reuse the keyset
-anchors it remembers per connection; other work uses the worker thread's own
-connection (``app.connections``).
+the handlers below touch widgets. Queue pages are read by one
+``store.queue.QueueReader`` (its own connection and lock, shared by the
+workers) so it can reuse the keyset anchors it remembers; other work uses the
+worker thread's own connection (``app.connections``).
 """
 
 from __future__ import annotations
 
 import os
 import shlex
-import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -35,6 +34,7 @@ from store import queue as queue_store
 from store.db import connect
 from store.errors import ConflictError, WardenError
 from store.export import export_notes
+from store.queue_filter import QueueFilter, parse_filter
 from store.sync.history import sync_summary
 from store.text import visible
 from tui.modals.choices import FindingOption
@@ -211,8 +211,6 @@ class ReviewScreen(Screen[None]):
         for key, action, description, binding_id, show in KEYS
     ]
 
-    SORTS = ("severity", "status", "name", "overage")
-
     def __init__(self) -> None:
         super().__init__()
         self.query_spec = queue_store.QueueQuery()
@@ -225,9 +223,7 @@ class ReviewScreen(Screen[None]):
         self.sync_modal: SyncProgress | None = None
         self._sync_lines: list[str] = []
         self._sync_done = 0
-        self._queue_conn: sqlite3.Connection | None = None
-        self._queue_lock = threading.Lock()
-        self._queue_closed = False
+        self._queue_reader = queue_store.QueueReader(lambda: connect(self.warden.db_path))
         self._data_version: int | None = None
         # Where the latest reload puts the cursor: (consumer to follow or None, index
         # to use when there is none or it is gone), and whether its count is still
@@ -330,22 +326,13 @@ class ReviewScreen(Screen[None]):
         self._reloading = True
         self._count(self.query_spec, *place)
 
-    def _queue_connection(self) -> sqlite3.Connection | None:
-        """The queue's connection (call holding ``_queue_lock``); None once unmounted."""
-        if self._queue_closed:
-            return None
-        if self._queue_conn is None:
-            self._queue_conn = connect(self.warden.db_path)
-        return self._queue_conn
-
     @work(thread=True, exclusive=True, group="count")
     def _count(self, spec: queue_store.QueueQuery, keep: str | None, cursor: int) -> None:
-        with self._queue_lock:
-            conn = self._queue_connection()
-            if conn is None:
-                return
-            total = queue_store.count(conn, spec)
-            position = queue_store.position_of(conn, spec, keep) if keep else None
+        reader = self._queue_reader
+        total = reader.count(spec)
+        position = reader.position_of(spec, keep) if keep else None
+        if reader.closed:
+            return
         sync_state = sync_summary(self.warden.connections.get())
         if get_current_worker().is_cancelled:
             return
@@ -371,11 +358,9 @@ class ReviewScreen(Screen[None]):
 
     @work(thread=True, group="pages")
     def _load_page(self, spec: queue_store.QueueQuery, generation: int, page: int) -> None:
-        with self._queue_lock:
-            conn = self._queue_connection()
-            if conn is None:
-                return
-            rows = queue_store.page(conn, spec, page * PAGE_SIZE, PAGE_SIZE)
+        rows = self._queue_reader.page(spec, page * PAGE_SIZE, PAGE_SIZE)
+        if self._queue_reader.closed:
+            return
         self.post_message(PageLoaded(generation, page, rows))
 
     def on_page_loaded(self, message: PageLoaded) -> None:
@@ -433,11 +418,9 @@ class ReviewScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="jump")
     def _find_unreviewed(self, spec: queue_store.QueueQuery, start: int, direction: int) -> None:
-        with self._queue_lock:
-            conn = self._queue_connection()
-            if conn is None:
-                return
-            index = queue_store.next_unreviewed(conn, spec, start, direction)
+        index = self._queue_reader.next_unreviewed(spec, start, direction)
+        if self._queue_reader.closed:
+            return
         self.post_message(JumpTo(index, "next" if direction > 0 else "previous"))
 
     def on_jump_to(self, message: JumpTo) -> None:
@@ -453,7 +436,7 @@ class ReviewScreen(Screen[None]):
         if text is None:
             return
         try:
-            flt = queue_store.parse_filter(text)
+            flt = parse_filter(text)
         except WardenError as exc:
             self.notify(visible(str(exc)), title=exc.title, severity="error", timeout=8, markup=False)
             return
@@ -470,10 +453,10 @@ class ReviewScreen(Screen[None]):
             self._show_status()
             return
         if not self.query_spec.filter.is_empty:
-            self._set_query(queue_store.QueueQuery(queue_store.QueueFilter(), self.query_spec.sort))
+            self._set_query(queue_store.QueueQuery(QueueFilter(), self.query_spec.sort))
 
     def action_cycle_sort(self) -> None:
-        sorts = self.SORTS
+        sorts = list(queue_store.SORTS)
         sort = sorts[(sorts.index(self.query_spec.sort) + 1) % len(sorts)]
         self._set_query(queue_store.QueueQuery(self.query_spec.filter, sort))
         self.notify(f"Sorted by {queue_store.SORTS[sort]}", title="Queue", markup=False)
@@ -488,17 +471,14 @@ class ReviewScreen(Screen[None]):
         self.refresh_detail()
 
     def _poll_changes(self) -> None:
-        if self._queue_conn is not None and self.app.screen is self:
+        if self._queue_reader.opened and self.app.screen is self:
             self._check_data_version()
 
     @work(thread=True, exclusive=True, group="poll")
     def _check_data_version(self) -> None:
-        with self._queue_lock:
-            conn = self._queue_connection()
-            if conn is None:
-                return
-            (version,) = conn.execute("PRAGMA data_version").fetchone()
-        self.post_message(DataVersion(version))
+        version = self._queue_reader.data_version()
+        if version is not None:
+            self.post_message(DataVersion(version))
 
     def on_data_version(self, message: DataVersion) -> None:
         changed = self._data_version is not None and message.version != self._data_version
@@ -509,7 +489,7 @@ class ReviewScreen(Screen[None]):
     def on_screen_resume(self) -> None:
         # Back from a modal (or the app regained focus): decisions made in other
         # sessions and syncs run by cron show up.
-        if self.is_mounted and self._queue_conn is not None:
+        if self.is_mounted and self._queue_reader.opened:
             self.action_refresh()
 
     def action_copy_id(self) -> None:
@@ -916,10 +896,6 @@ class ReviewScreen(Screen[None]):
         self.app.exit(0)
 
     def on_unmount(self) -> None:
-        # Under the lock: a cancelled page worker may still be mid-query, and
-        # closing a connection under a running statement crashes the process.
-        with self._queue_lock:
-            self._queue_closed = True
-            if self._queue_conn is not None:
-                self._queue_conn.close()
-                self._queue_conn = None
+        # Waits for a cancelled page worker still mid-query: closing a
+        # connection under a running statement crashes the process.
+        self._queue_reader.close()
