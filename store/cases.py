@@ -261,6 +261,7 @@ def read_case(conn: sqlite3.Connection, consumer_id: str, *, start: str | None =
 # --- usage over time -------------------------------------------------------------------
 
 Grain = Literal["day", "month", "year"]
+# Characters of an ISO day that name its day, month or year.
 _GRAIN_LEN = {"day": 10, "month": 7, "year": 4}
 
 

@@ -95,7 +95,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import urlsplit
 
-from store.domain import CATEGORIES
+from store.domain import CATEGORIES, LIMIT_PERIODS
 from store.errors import ConfigError
 from store.secrets import kind_of, secret_params
 from store.sync.adapter import check_options
@@ -184,7 +184,7 @@ _SOURCE_KEYS = (
     "max_body_bytes", "max_attempts", "max_retry_seconds", "insecure_skip_tls_verify",
 )
 _TIER_KEYS = ("name", "agreement_version", "allowed_endpoints", "limits", "clauses")
-_LIMIT_KEY = re.compile(r"([a-z][a-z0-9_]*?)_per_(day|month|year)")
+_LIMIT_KEY = re.compile(rf"([a-z][a-z0-9_]*?)_per_({'|'.join(LIMIT_PERIODS)})")
 _ROSTER_KEYS = ("file",)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -37,6 +37,7 @@ import store
 from store.clock import Clock, iso
 from store.config import NotesConfig
 from store.db import connect, transaction
+from store.domain import EXPORT_FORMATS
 from store.errors import ExportError, StoreError, WardenError
 from store.cases import Case, read_case, read_findings
 from store.notes import Note, get_note, mark_exported, notes_for
@@ -48,7 +49,6 @@ from store.queue_summary import refresh_summary
 from store.review import set_finding_status
 from store.text import clean_text
 
-FORMATS = ("md", "html", "eml", "json", "csv")
 HTML_TEMPLATE = "note.html.j2"
 BUNDLE_FORMAT = "warden-case-bundle"
 BUNDLE_VERSION = 1
@@ -381,8 +381,8 @@ def export_notes(conn: sqlite3.Connection | str | os.PathLike[str], *, fmt: str,
         finally:
             own.close()
     config = config or NotesConfig()
-    if fmt not in FORMATS:
-        raise ExportError(f"unknown export format {fmt!r} (one of {', '.join(FORMATS)})")
+    if fmt not in EXPORT_FORMATS:
+        raise ExportError(f"unknown export format {fmt!r} (one of {', '.join(EXPORT_FORMATS)})")
     out = Path(out_dir)
     try:
         if note_ids is not None:

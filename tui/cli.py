@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from store.domain import EXPORT_FORMATS
 from store.errors import ConfigError, WardenError
 
 EXIT_OK = 0
@@ -134,9 +135,6 @@ def build_parser() -> argparse.ArgumentParser:
                                              "and its link to the previous one.")
     _common(verify, suppress=True)
     return parser
-
-
-EXPORT_FORMATS = ("md", "html", "eml", "json", "csv")
 
 
 def _formats(text: str) -> list[str]:

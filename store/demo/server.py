@@ -35,6 +35,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from store.demo.data import X_APPS, X_CAP_RESET_DAY, X_PROJECT_CAP, DemoData, Overrides
 from store.demo.faults import FAULTS_ENV, PAGE_KINDS, Fault, FaultList, parse_faults
+from store.sync.adapters.warden_feed import MAX_SHARDS
 
 FEED_PREFIX = "/feed/v1"
 X_PATH = "/2/usage/tweets"
@@ -42,7 +43,6 @@ DEFAULT_ROWS = 10_000
 MAX_ROWS = 50_000
 DEFAULT_CONSUMERS = 1_000
 MAX_CONSUMERS = 10_000
-MAX_SHARDS = 256
 X_FIELDS = ("cap_reset_day", "daily_client_app_usage", "daily_project_usage", "project_cap",
             "project_id", "project_usage")
 X_RATE_LIMIT = 50

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
+from store.domain import LIMIT_PERIODS
 from store.errors import PageRejected
 from store.sync.adapter import (
     AppRecord, ConsumerRecord, ErrorVerdict, Option, ParsedPage, Request, TierRecord, Window, expect, options_of,
@@ -58,7 +59,6 @@ if TYPE_CHECKING:
 
 USAGE_COLUMNS = ["app", "day", "metric", "value"]
 ENDPOINT_COLUMNS = ["app", "day", "endpoint", "calls"]
-PERIODS = ("day", "month", "year")
 MAX_SHARDS = 256
 
 
@@ -211,7 +211,7 @@ class WardenFeed:
             metric = limit.get("metric")
             expect(isinstance(metric, str) and bool(metric), "expected a metric", f"{limit_path}.metric")
             period = limit.get("period")
-            expect(period in PERIODS, f"expected a period ({', '.join(PERIODS)})", f"{limit_path}.period")
+            expect(period in LIMIT_PERIODS, f"expected a period ({', '.join(LIMIT_PERIODS)})", f"{limit_path}.period")
             limits.append((metric, period, parse_count(limit.get("max"), f"{limit_path}.max")))
         clauses = item.get("clauses") or {}
         expect(isinstance(clauses, dict) and all(isinstance(v, str) for v in clauses.values()),
