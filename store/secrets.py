@@ -77,22 +77,14 @@ def public_url(url: str, params: tuple[tuple[str, str], ...] = (), *, secrets: t
     return clean
 
 
+# What a value is called in TOML, most specific type first (a bool is an int, a
+# datetime a date).
+_TOML_KINDS: tuple[tuple[type, str], ...] = (
+    (bool, "a boolean"), (int, "an integer"), (float, "a float"), (str, "a string"),
+    (datetime, "a date-time"), (date, "a date"), (list, "an array"), (dict, "a table"),
+)
+
+
 def kind_of(value: object) -> str:
     """The TOML type of a value, for messages (never the value: it may be a secret)."""
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a float"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, datetime):
-        return "a date-time"
-    if isinstance(value, date):
-        return "a date"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "a table"
-    return type(value).__name__
+    return next((word for kind, word in _TOML_KINDS if isinstance(value, kind)), type(value).__name__)

@@ -85,3 +85,13 @@ def test_secret_params_names_the_credential_parameters_never_their_values() -> N
         "API_KEY", "api_key", "x-amz-signature"]
     assert secret_params("start=2022-01-01&keys=3&tokens=") == []
     assert secret_params("") == []
+
+
+def test_kind_of_names_the_toml_type_never_the_value() -> None:
+    from datetime import date, datetime
+
+    from store.secrets import kind_of
+
+    values = (True, 7, 1.5, "sk-live-secret", datetime(2022, 1, 1, 3), date(2022, 1, 1), ["x"], {"k": "v"}, None)
+    assert [kind_of(v) for v in values] == ["a boolean", "an integer", "a float", "a string", "a date-time",
+                                            "a date", "an array", "a table", "NoneType"]
