@@ -190,6 +190,9 @@ class ParsedPage:
     tiers: list[TierRecord] = field(default_factory=list)
     facts: dict[str, str] = field(default_factory=dict)  # source-level facts: project_cap, quota_limit, ...
     next: Request | None = None
+    # What the page's log should say besides its rows: a figure the source left
+    # out (missing, not zero), with where. Stored with the page (sync_page.notes).
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

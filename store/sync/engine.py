@@ -405,7 +405,7 @@ class _Run:
                     self.emit(PageFailed(source.name, item.url, item.error))
                 elif item.page is not None:
                     self.emit(PageStored(source.name, item.chain, item.rows, writer.total_pages,
-                                         writer.total_rows))
+                                         writer.total_rows, tuple(item.page.notes)))
                 if writer.due or pages.empty():
                     writer.commit()
             writer.commit()

@@ -53,11 +53,13 @@ class PageStored(SyncEvent):
     rows: int          # rows of this page
     pages: int         # pages stored so far in this run
     total_rows: int    # rows stored so far in this run
+    notes: tuple[str, ...] = ()   # figures the source left out (missing, not zero), with where
     kind = "page_stored"
 
     def as_line(self) -> str:
-        return (f"sync {self.source}: {self.chain} +{self.rows:,} rows "
+        line = (f"sync {self.source}: {self.chain} +{self.rows:,} rows "
                 f"({_count(self.pages, 'page')}, {_count(self.total_rows, 'row')})")
+        return "; ".join([line, *self.notes])
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,10 @@ One request, not paginated: ``days`` (1..90) counts back from the server's today
 ``data.daily_client_app_usage[].usage[]`` becomes metric ``records`` per
 ``client_app_id``; ``project_cap``, ``project_usage``, ``project_id`` and
 ``cap_reset_day`` are kept as source facts (caps exceed 2^31, ids have 22 digits:
-parsed as 64-bit integers and TEXT). A day without its ``usage`` key rejects the
-page: missing is not zero. A ``usage-capped`` problem (even as HTTP 429) stops
-the source instead of being retried.
+parsed as 64-bit integers and TEXT). X leaves ``usage`` out for a day it has no
+figure for: that day is missing (no row; missing is not zero), the rest of the
+answer is kept, and the page's log names the day. A ``usage-capped`` problem
+(even as HTTP 429) stops the source instead of being retried.
 """
 
 from __future__ import annotations
@@ -89,8 +90,11 @@ class XUsage:
                 entry_path = f"{path}.usage[{j}]"
                 expect(isinstance(entry, dict), "expected an object", entry_path)
                 day = parse_day(entry.get("date"), f"{entry_path}.date")
-                # Missing is not zero: a day listed without its figure is malformed.
-                expect("usage" in entry, "day without its usage figure", f"{entry_path}.usage")
+                if entry.get("usage") is None:
+                    # X has no figure for that day: missing, not zero, and not a reason
+                    # to throw the rest of the answer away.
+                    page.notes.append(f"{app_id!r} {day}: no usage figure (missing, not stored) at {entry_path}")
+                    continue
                 value = parse_count(entry["usage"], f"{entry_path}.usage")
                 # A day given twice: an exact repeat is stored once; two values, either
                 # of which would be a silently wrong number, reject the page.
