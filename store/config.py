@@ -25,6 +25,8 @@ that names the key, its table, and the closest known key)::
                                       # (127.0.0.0/8, ::1, localhost); no user:password@
     token_env = "FEED_TOKEN"          # NAME of the environment variable holding the token
     start = 2022-01-01                # TOML date: first day fetched by the first sync
+    end = 2022-12-31                  # TOML date: last day fetched (default: today); once this closed
+                                      # window is fetched completely, later syncs skip it (--refetch)
     lookback_days = 7                 # later syncs re-fetch this many days (>= 0)
     concurrency = 4                   # 1..64 page sequences fetched at once
     timeout = 30.0                    # seconds (> 0)
@@ -100,7 +102,7 @@ from store.errors import ConfigError
 from store.secrets import kind_of, secret_params
 from store.sync.adapter import check_options
 from store.roster import CONSUMER_FIELDS, ConsumerConfig, consumer_from
-from store.sync.adapters import ADAPTERS
+from store.sync.adapters import ADAPTERS, source_problem
 
 @dataclass
 class SourceConfig:
@@ -111,6 +113,7 @@ class SourceConfig:
     url: str
     token_env: str | None = None
     start: date | None = None            # first day to fetch on the first sync
+    end: date | None = None              # last day to fetch (a closed window: an audit of the past)
     lookback_days: int = 7               # later syncs re-fetch this many days and replace them
     concurrency: int = 4                 # chains fetched at once
     timeout: float = 30.0                # connect/read timeout, seconds
@@ -180,7 +183,7 @@ _TOP_KEYS = ("warden", "notes", "sources", "tiers", "roster", "consumers", "keym
 _WARDEN_KEYS = ("database", "reviewer")
 _NOTES_KEYS = ("sender", "organisation", "deadline_days", "template_dir")
 _SOURCE_KEYS = (
-    "adapter", "url", "token_env", "start", "lookback_days", "concurrency", "timeout",
+    "adapter", "url", "token_env", "start", "end", "lookback_days", "concurrency", "timeout",
     "max_body_bytes", "max_attempts", "max_retry_seconds", "insecure_skip_tls_verify",
 )
 _TIER_KEYS = ("name", "agreement_version", "allowed_endpoints", "limits", "clauses")
@@ -421,6 +424,9 @@ class _Reader:
                                    "(letters, digits, '_'), not the token itself")
         source.token_env = token_env
         source.start = self.day(table, "start", where)
+        source.end = self.day(table, "end", where)
+        if source.start is not None and source.end is not None and source.end < source.start:
+            raise self.fail(where, f"'end' ({source.end}) is before 'start' ({source.start})")
         for key, low, high in (("lookback_days", 0, 3660), ("concurrency", 1, 64),
                                ("max_body_bytes", 1024, None), ("max_attempts", 1, 100)):
             value = self.integer(table, key, where, low=low, high=high)
@@ -436,6 +442,9 @@ class _Reader:
             source.verify_tls = False
 
         source.options = check_options(adapter, declared, table, lambda message: self.fail(where, message))
+        problem = source_problem(source)
+        if problem is not None:
+            raise self.fail(where, problem)
         return source
 
     def check_url(self, url: str, where: str) -> None:

@@ -119,11 +119,24 @@ def test_days_follow_the_window_capped_at_90_or_the_option() -> None:
     assert "daily_client_app_usage" in dict(x().chains(WINDOW)["usage"].params)["usage.fields"]
 
 
-def test_covered_window_is_the_days_asked_for() -> None:
+def test_the_window_requested_is_the_days_asked_for_and_covered_drops_its_first_day() -> None:
     long = Window(date(2022, 1, 1), date(2023, 1, 1))
-    assert x().covered(long) == Window(date(2022, 10, 4), date(2023, 1, 1))
-    assert x(days=7).covered(long) == Window(date(2022, 12, 26), date(2023, 1, 1))
-    assert x().covered(WINDOW) == WINDOW
+    # days=90 asks for the 90 days before today (and today's figure, if X gives one) ...
+    assert x().requested(long) == Window(date(2022, 10, 3), date(2023, 1, 1))
+    assert x(days=7).requested(long) == Window(date(2022, 12, 25), date(2023, 1, 1))
+    assert x().requested(WINDOW) == Window(date(2023, 10, 2), date(2023, 11, 1))
+    # ... and only the days every reading of "the last N days" holds may be withdrawn.
+    assert x().covered(Window(date(2022, 10, 3), date(2023, 1, 1))) == Window(date(2022, 10, 4), date(2023, 1, 1))
+
+
+def test_a_day_outside_the_days_asked_for_refuses_the_page() -> None:
+    payload = documented_payload()
+    payload["data"]["daily_client_app_usage"][1]["usage"][0]["date"] = "2023-09-30T00:00:00.000Z"  # type: ignore[index]
+    requested = x().requested(WINDOW)
+    with pytest.raises(PageRejected) as caught:
+        x().parse("usage", x().chains(WINDOW)["usage"], payload, requested)
+    assert caught.value.path == "$.data.daily_client_app_usage[1].usage[0].date"
+    assert "2023-09-30" in caught.value.why and "2023-10-02..2023-11-01" in caught.value.why
 
 
 @pytest.mark.parametrize("days", [0, 91, "30"])

@@ -4,16 +4,19 @@ volume-cap finding) holds to the exact figures the generator computes."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
 
+from store.clock import fixed_clock
 from store.db import connect
 from store.demo import CASE_ID, DEMO_TOKEN, DEMO_TOKEN_ENV, DemoEndpoint
 from store.demo.config import X_DAYS, X_SOURCE, demo_config
 from store.demo.data import X_APPS
 from store.sync.engine import sync_all
+
+DEMO_CLOCK = fixed_clock(datetime(2023, 1, 1, 6, tzinfo=timezone.utc))
 
 
 def test_a_demo_sync_stores_the_generated_figures_and_flags_the_case(tmp_path: Path,
@@ -21,7 +24,8 @@ def test_a_demo_sync_stores_the_generated_figures_and_flags_the_case(tmp_path: P
     monkeypatch.setenv(DEMO_TOKEN_ENV, DEMO_TOKEN)
     db_path = tmp_path / "demo.db"
     with DemoEndpoint(consumers=24, seed=11, require_token=DEMO_TOKEN) as endpoint:
-        results = sync_all(db_path, demo_config(endpoint, db_path=db_path))
+        # The demo's world: X counts its days back from 2023-01-01.
+        results = sync_all(db_path, demo_config(endpoint, db_path=db_path), clock=DEMO_CLOCK)
         data = endpoint.data
     assert [(r.source, r.status) for r in results] == [("demo-feed", "ok"), ("demo-x", "ok")]
 

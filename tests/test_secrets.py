@@ -12,7 +12,7 @@ import ssl
 import subprocess
 import textwrap
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
@@ -155,8 +155,10 @@ def https_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802
+            # Yesterday, as X would answer "the last days" (the command line syncs on the real clock).
+            yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
             body = json.dumps({"data": {"daily_client_app_usage": [
-                {"client_app_id": "9", "usage": [{"date": "2022-12-31T00:00:00.000Z", "usage": "5"}]}]}}).encode()
+                {"client_app_id": "9", "usage": [{"date": f"{yesterday}T00:00:00.000Z", "usage": "5"}]}]}}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))

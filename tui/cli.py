@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -411,7 +412,9 @@ def _run_demo(args: argparse.Namespace, reporter: Reporter) -> int:
     db_path = Path(args.db).expanduser() if args.db else (
         default_db_path().with_name(f"demo-{args.consumers}.db"))
     os.environ.setdefault(DEMO_TOKEN_ENV, DEMO_TOKEN)
-    with DemoEndpoint(consumers=args.consumers, faults=args.fault) as endpoint:
+    # X counts back from today: the demo's X answers for the real clock's today, as X would.
+    today = datetime.now(timezone.utc).date()
+    with DemoEndpoint(consumers=args.consumers, faults=args.fault, today=today) as endpoint:
         config = demo_config(endpoint, db_path=db_path)
         reporter.say("demo", f"warden: demo endpoint on {endpoint.base_url}, database {db_path}",
                      url=endpoint.base_url, db=str(db_path))

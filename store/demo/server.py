@@ -6,8 +6,8 @@ contracts in README.md / the team brief describe them:
 - ``warden-feed`` under ``/feed/v1``: ``tiers``, ``consumers``, ``usage``,
   ``endpoints``, sharded by consumer range (``shard``/``shards``), cursor-paged
   (``cursor``, ``limit`` capped at 50,000 rows), usage filtered by ``start``/``end``;
-- ``x-usage``: ``/2/usage/tweets?days=1..90`` counted back from the demo's fixed
-  today (2023-01-01), with ``x-rate-limit-*`` headers and RFC 7807 errors.
+- ``x-usage``: ``/2/usage/tweets?days=1..90`` counted back from the demo's today
+  (2023-01-01 unless told otherwise), with ``x-rate-limit-*`` headers and RFC 7807 errors.
 
 Usage pages are the hot path of a sync: rows are formatted straight into JSON
 text (no ``json.dumps`` of dicts per row) and sent with a Content-Length over
@@ -64,7 +64,8 @@ class DemoEndpoint:
     objects (``WARDEN_DEMO_FAULTS`` adds more); change them while running with
     ``ep.faults.add(...)`` / ``ep.faults.clear()``. ``ep.requests(path)`` counts
     the requests received whose path starts with ``path``. Other arguments go to
-    :class:`DemoData` (``start``, ``end``, ``days``, ``names_override``).
+    :class:`DemoData` (``start``, ``end``, ``days``, ``names_override``, ``today``: the day X counts
+    back from).
 
     Sizes: the default serves 484,420 usage rows; ``consumers=1000, days=280``
     serves 1,000,720 (a benchmark's million); ``ep.data.usage_rows()`` counts them.
@@ -73,8 +74,9 @@ class DemoEndpoint:
     def __init__(self, consumers: int = 300, seed: int = 7, *, start: date | None = None,
                  end: date | None = None, days: int | None = None, require_token: str | None = None,
                  faults: Iterable[str | Fault] | str | None = None, names_override: Overrides | None = None,
-                 host: str = "127.0.0.1", port: int = 0, env_faults: bool = True) -> None:
-        self.data = DemoData(consumers, seed, start=start, end=end, days=days, names_override=names_override)
+                 host: str = "127.0.0.1", port: int = 0, env_faults: bool = True, today: date | None = None) -> None:
+        self.data = DemoData(consumers, seed, start=start, end=end, days=days, names_override=names_override,
+                             today=today)
         self.require_token = require_token
         self.faults = FaultList(faults)
         if env_faults and os.environ.get(FAULTS_ENV):

@@ -132,6 +132,9 @@ class Window:
     start: date
     end: date
 
+    def __str__(self) -> str:
+        return f"{self.start.isoformat()}..{self.end.isoformat()}"
+
     def months(self) -> list["Window"]:
         """The window cut at calendar-month boundaries (for one chain per month)."""
         parts: list[Window] = []
@@ -241,11 +244,57 @@ class SignsRequests(Protocol):
         ...
 
 
-class CoversWindow(Protocol):
-    """Optional part of an adapter whose chains fetch less than the window (X's
-    ``days`` counts at most 90 back): the engine treats a figure as withdrawn
-    upstream only within the days a complete sync really re-fetched."""
+class AsksOtherDays(Protocol):
+    """Optional part of an adapter whose requests do not name the sync's window
+    (X's ``days`` counts at most 90 back from today).
 
-    def covered(self, window: Window) -> Window:
-        """The part of ``window`` a complete sync of it re-fetches."""
+    ``requested`` is the window actually asked for: it is the run's window (logged,
+    stored in ``sync_run``, passed to ``parse``), and a figure outside it refuses
+    its page. ``covered`` is the part of it every complete answer re-fetches: only
+    there is a figure missing from the answers taken for withdrawn upstream.
+    """
+
+    def requested(self, window: Window) -> Window:
+        """The days the chains of a sync of ``window`` really ask for."""
         ...
+
+    def covered(self, requested: Window) -> Window:
+        """The part of ``requested`` a complete answer surely holds."""
+        ...
+
+
+class ChecksSource(Protocol):
+    """Optional part of an adapter: checks of a ``[sources.<name>]`` table beyond
+    its options' types (keys that cannot go together, a key the endpoint cannot
+    honour), run when the configuration is read."""
+
+    @classmethod
+    def check_source(cls, source: "SourceConfig") -> str | None:
+        """What is wrong with ``source`` for this adapter (never quoting a value), or ``None``."""
+        ...
+
+
+def requested_window(adapter: object, window: Window) -> Window:
+    """The window ``adapter`` really asks for when syncing ``window`` (``AsksOtherDays``)."""
+    requested = getattr(adapter, "requested", None)
+    return requested(window) if requested is not None else window
+
+
+def covered_window(adapter: object, requested: Window) -> Window:
+    """The part of ``requested`` a complete sync re-fetched (``AsksOtherDays``)."""
+    covered = getattr(adapter, "covered", None)
+    return covered(requested) if covered is not None else requested
+
+
+def last_days(window: Window, days: int) -> Window:
+    """What an endpoint that gives "the last ``days`` days" counted back from today
+    (``window.end``) answers: the ``days`` whole days before today, and a figure
+    for today itself may come too."""
+    return Window(window.end - timedelta(days=days), window.end)
+
+
+def expect_in_window(day: str, window: Window, path: str) -> None:
+    """Reject the page when ``day`` (``YYYY-MM-DD``) is not one the request asked
+    for: evidence must never cite a request for other days as a figure's source."""
+    if not window.start.isoformat() <= day <= window.end.isoformat():
+        raise PageRejected(f"{day} is outside the days asked for ({window})", path=path)

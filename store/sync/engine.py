@@ -50,7 +50,7 @@ from store.clock import Clock, day as day_of, iso, system_clock
 from store.config import Config, SourceConfig, token_for
 from store.db import connect, transaction, write_error
 from store.errors import ConfigError, PageRejected, SourceStopped, StoreError, SyncError
-from store.sync.adapter import Adapter, Request, Window
+from store.sync.adapter import Adapter, Request, Window, covered_window, requested_window
 from store.sync.adapters import adapter_for
 from store.sync.events import (
     PageFailed, PageStored, Retrying, RulesApplied, SourceFinished, SourceResult, SourceStarted, SyncEvent,
@@ -212,13 +212,6 @@ def _source_lock(db_path: str | os.PathLike[str], name: str) -> Iterator[bool]:
         os.close(fd)
 
 
-def _covered(adapter: Adapter, window: Window) -> Window:
-    """The days a complete sync of ``window`` re-fetched (``CoversWindow``): only
-    there is a figure missing from the answers withdrawn upstream."""
-    covered = getattr(adapter, "covered", None)
-    return covered(window) if covered is not None else window
-
-
 @dataclass
 class _ChainDone:
     chain: str
@@ -301,8 +294,10 @@ class _Run:
                                   "WHERE id = ?", (run_id,))
                 self._supersede(run_id)
             return run_id, window, pending, pages, rows, True
-        window = self._window()
-        chains = self.adapter.chains(window)
+        wanted = self._window()
+        chains = self.adapter.chains(wanted)
+        # The run's window is what the chains really ask for (X: the last N days).
+        window = requested_window(self.adapter, wanted)
         with transaction(self.conn):
             run_id = self.conn.execute(
                 "INSERT INTO sync_run (source, started_at, status, window_start, window_end) "
@@ -333,7 +328,7 @@ class _Run:
         try:
             status, error, crash = self._pump(writer, pending)
             if status == "ok":
-                covered = _covered(self.adapter, window)
+                covered = covered_window(self.adapter, window)
                 start, end = covered.start.isoformat(), covered.end.isoformat()
                 stored = 0 if writer.wrote_any(start, end) else writer.stored_elsewhere(start, end)
                 if stored:

@@ -25,6 +25,14 @@ ADAPTERS: dict[str, type[Adapter]] = {
 }
 
 
+def source_problem(source: SourceConfig) -> str | None:
+    """What the source's adapter finds wrong with the source beyond its options'
+    types (``ChecksSource``), never quoting a value; ``None`` when nothing is.
+    The configuration reader calls it for every source."""
+    check = getattr(ADAPTERS.get(source.adapter), "check_source", None)
+    return check(source) if check is not None else None
+
+
 def adapter_for(source: SourceConfig) -> Adapter:
     """The adapter for ``source.adapter``, configured from the source's options.
 
