@@ -207,7 +207,7 @@ def test_adapter_options_are_checked_on_their_bounds_by_config_and_adapter_alike
     from store.config import SourceConfig
     from store.sync.adapters import adapter_for
 
-    head = f'[sources.s]\nadapter = "{adapter}"\nurl = "https://a.example"\nusage_plan_id = "p1"\n'
+    head = f'[sources.s]\nadapter = "{adapter}"\nurl = "https://a.example"\nusage_plan_id = "p1"\ntoken_env = "T"\n'
     if adapter != "aws-usage-plan":
         head = head.replace('usage_plan_id = "p1"\n', "")
     for value in (low, high):

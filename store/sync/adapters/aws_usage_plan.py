@@ -28,7 +28,8 @@ by botocore (``pip install 'warden[aws]'``), with credentials from the standard
 environment variables ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY`` and
 ``AWS_SESSION_TOKEN``; the region is option ``region`` or read from the host
 (``apigateway.eu-west-1.amazonaws.com``). Any other URL (a gateway proxy, the
-loopback test server) gets ``Authorization: Bearer <token>`` from ``token_env``.
+loopback test server) gets ``Authorization: Bearer <token>`` from ``token_env``,
+which the configuration must then name.
 """
 
 from __future__ import annotations
@@ -90,6 +91,16 @@ class AwsUsagePlan:
                 raise ConfigError(
                     f"source {source.name!r}: requests to AWS must be signed (SigV4), which needs botocore: "
                     "pip install 'warden[aws]'") from None
+
+    @classmethod
+    def check_source(cls, source: SourceConfig) -> str | None:
+        """SigV4 is for AWS itself; any other host (a gateway proxy) takes the
+        bearer token of ``token_env``: without one nothing would be sent."""
+        host = urlsplit(source.url).hostname or ""
+        if not is_aws_host(host) and not source.token_env:
+            return (f"requests are signed with SigV4 only for amazonaws.com hosts; {host!r} is not one, so it "
+                    "needs token_env (the variable holding its bearer token)")
+        return None
 
     # --- requests -------------------------------------------------------------
 
