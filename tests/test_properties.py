@@ -101,8 +101,15 @@ def valid_page(kind: str, chain: str) -> dict[str, Any]:
                     "throttle": {"rateLimit": 10.0, "burstLimit": 20}}
         if chain == "keys":
             return {"item": [{"id": "k1", "name": "Key 1", "type": "API_KEY", "value": "x"}], "position": "2"}
+        if chain == "usage/2023-01":   # the window's last month holds one day
+            return {"startDate": "2023-01-01", "endDate": "2023-01-01", "values": {"k1": [[10, 90]]}}
         return {"startDate": "2022-12-01", "endDate": "2022-12-31", "position": "x",
                 "values": {"k1": [[10, 90], [20, 80]], "k2": [[1, 0]]}}
+    if chain == "completions/2023-01":   # the window's last month holds one day
+        jan_1 = DEC_1 + 31 * 86400
+        return {"object": "page", "has_more": False, "data": [{"object": "bucket", "start_time": jan_1,
+                "end_time": jan_1 + 86400, "results": [{"api_key_id": "key_a", "num_model_requests": 5,
+                                                         "input_tokens": "100", "output_tokens": 7.0}]}]}
     return {"object": "page", "has_more": True, "next_page": "page_2", "data": [
         {"object": "bucket", "start_time": DEC_1, "end_time": DEC_1 + 86400, "results": [
             {"api_key_id": "key_a", "num_model_requests": 5, "input_tokens": "100", "output_tokens": 7.0}]},

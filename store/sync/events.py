@@ -92,11 +92,12 @@ class SourceFinished(SyncEvent):
     rows: int
     pages: int
     error: str | None = None
+    note: str | None = None      # what happened besides the figures (a closed window already complete)
     kind = "source_finished"
 
     def as_line(self) -> str:
         line = f"sync {self.source}: {self.status}, {_count(self.pages, 'page')}, {_count(self.rows, 'row')}"
-        return f"{line}: {self.error}" if self.error else line
+        return "; ".join(part for part in (line, self.note) if part) + (f": {self.error}" if self.error else "")
 
 
 @dataclass(frozen=True)
