@@ -22,6 +22,7 @@ from store.config import Config
 from store.db import transaction
 from store.errors import ConfigError
 from store.roster import ConsumerConfig, located_roster
+from store.secrets import shown_source_url
 
 # Rows written per transaction: short enough that a reviewer's write never waits long.
 BATCH_ROWS = 10_000
@@ -220,7 +221,7 @@ def apply_config(conn: sqlite3.Connection, config: Config, *, batch_rows: int = 
 
     with transaction(conn):
         for source in config.sources.values():
-            conn.execute(_UPSERT_SOURCE, (source.name, source.adapter, source.url, source.token_env,
+            conn.execute(_UPSERT_SOURCE, (source.name, source.adapter, shown_source_url(source.url), source.token_env,
                                           json.dumps(source.options, sort_keys=True)))
             result.sources += 1
         result.tiers = upsert_tiers(conn, config.tiers.values(), origin="config")

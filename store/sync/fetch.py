@@ -13,13 +13,14 @@ import time
 import zlib
 from dataclasses import dataclass, replace
 from typing import Callable, Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from store.clock import Clock, iso
 from store.config import SourceConfig
 from store.errors import PageRejected, SourceStopped, SyncError
-from store.secrets import public_url, redact
+from store.secrets import public_url, query_pairs, redact
 from store.sync.adapter import Adapter, ErrorVerdict, Request
 from store.sync.retry import backoff_delay
 from store.text import printable
@@ -70,12 +71,17 @@ class _TooLarge(Exception):
 
 
 def full_url(base: str, request: Request) -> str:
-    """The request's path joined to the source's base URL (absolute paths win)."""
+    """The request's path joined to the source's base URL (absolute paths win),
+    before the base URL's own query, which stays (``.../v1?region=eu`` and
+    ``tiers`` make ``.../v1/tiers?region=eu``); the request's params are added
+    to it when the request is sent."""
     if request.path.startswith(("http://", "https://")):
         return request.path
     if not request.path:
         return base
-    return base.rstrip("/") + "/" + request.path.lstrip("/")
+    parts = urlsplit(base)
+    path = parts.path.rstrip("/") + "/" + request.path.lstrip("/")
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
 
 class PageFetcher:
@@ -97,12 +103,15 @@ class PageFetcher:
         self.sleep = sleep
         self.on_retry = on_retry
         self._token = token
+        # The base URL's own query may hold what no parameter name reveals: its values are never shown.
+        self._masked = frozenset(name for name, _ in query_pairs(urlsplit(source.url).query))
         self._headers = {"Accept": "application/json", **adapter.auth_headers(token)}
         self._auth = request_auth(adapter, token)
 
     def url_of(self, request: Request) -> str:
         """The URL of ``request`` as it may be stored and shown."""
-        return public_url(full_url(self.source.url, request), request.params, secrets=self._secrets())
+        return public_url(full_url(self.source.url, request), request.params, secrets=self._secrets(),
+                          masked=self._masked)
 
     def _secrets(self) -> tuple[str, ...]:
         return (self._token,) if self._token else ()
@@ -115,7 +124,9 @@ class PageFetcher:
         """The body of ``request``; raises :class:`FetchFailed` (source stopped, or
         body too large) or :class:`Cancelled`."""
         source = self.source
-        url = full_url(source.url, request)
+        # httpx replaces a URL's query with params=: the URL's own query goes first in them.
+        url = httpx.URL(full_url(source.url, request))
+        target, params = url.copy_with(query=None), url.params.multi_items() + list(request.params)
         shown = self.url_of(request)
         waited = 0.0
         attempt = 0
@@ -127,7 +138,7 @@ class PageFetcher:
             status: int | None = None
             deadline = time.monotonic() + source.timeout * WHOLE_RESPONSE_TIMEOUTS
             try:
-                with self.client.stream("GET", url, params=list(request.params), headers=self._headers,
+                with self.client.stream("GET", target, params=params, headers=self._headers,
                                         auth=self._auth) as response:
                     status = response.status_code
                     if 200 <= status < 300:
