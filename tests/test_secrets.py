@@ -7,6 +7,7 @@ source explicitly turns it off, and then every run says so."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import ssl
 import subprocess
@@ -182,15 +183,24 @@ def https_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def test_tls_is_verified_by_default(https_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Defect 7: a certificate the verifier refuses is named as such, with the
+    verifier's reason, and ends the source at once: not retried as a connection
+    failure (six attempts over half a minute)."""
     monkeypatch.setenv("X_TOKEN", CANARY)
     config = tmp_path / "c.toml"
     config.write_text(f'[sources.x]\nadapter = "x-usage"\nurl = "{https_url}"\ntoken_env = "X_TOKEN"\n')
     source = load_config(config).sources["x"]
-    assert source.verify_tls is True
-    source.max_attempts = 2
-    result = sync_source(tmp_path / "w.db", source, clock=CLOCK, sleep=lambda s: None)
+    assert source.verify_tls is True and source.max_attempts == 6
+    waits: list[float] = []
+    events: list[object] = []
+    result = sync_source(tmp_path / "w.db", source, clock=CLOCK, sleep=waits.append, on_event=events.append)
     assert result.status == "failed", result
-    assert CANARY not in (result.error or "")
+    error = result.error or ""
+    assert "TLS certificate not accepted" in error and "not retried" in error, error
+    assert re.search(r"self.signed certificate", error), error     # the verifier's reason (OpenSSL's words)
+    assert "ConnectError" not in error
+    assert waits == [] and not [e for e in events if type(e).__name__ == "Retrying"]
+    assert CANARY not in error
     conn = connect(tmp_path / "w.db")
     try:
         assert conn.execute("SELECT count(*) FROM usage").fetchone()[0] == 0

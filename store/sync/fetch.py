@@ -8,6 +8,7 @@ in :class:`FetchFailed` so the writer can still record the page.
 from __future__ import annotations
 
 import hashlib
+import ssl
 import threading
 import time
 import zlib
@@ -161,7 +162,10 @@ class PageFetcher:
             except httpx.TimeoutException as exc:
                 verdict = ErrorVerdict(retry=True, reason=f"timed out ({_kind(exc)})")
             except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-                verdict = ErrorVerdict(retry=True, reason=f"connection failed ({_kind(exc)})")
+                tls = _tls_failure(exc)
+                # A certificate the verifier refuses will be refused again: say why, do not retry.
+                verdict = (ErrorVerdict(retry=False, reason=f"{tls}; not retried") if tls is not None
+                           else ErrorVerdict(retry=True, reason=f"connection failed ({_kind(exc)})"))
             except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 verdict = ErrorVerdict(retry=False, reason=f"request failed ({_kind(exc)})")
             # A hostile or careless server may quote the token in its error body.
@@ -249,6 +253,21 @@ def _decoded(response: httpx.Response) -> Iterator[bytes]:
                 inflater = zlib.decompressobj(_WBITS[encoding])
             if piece:
                 yield piece
+
+
+def _tls_failure(exc: BaseException) -> str | None:
+    """What the TLS layer refused, from the exceptions behind a transport error
+    (httpx raises its ``ConnectError`` *from* the ``ssl`` error), or ``None``."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return f"TLS certificate not accepted: {seen.verify_message or seen.reason or 'verification failed'}"
+        if isinstance(seen, ssl.SSLError):
+            return f"TLS handshake failed: {seen.reason or type(seen).__name__}"
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _kind(exc: Exception) -> str:
