@@ -80,8 +80,10 @@ that names the key, its table, and the closest known key)::
     [keymap]
     "review.confirm" = "V"            # binding id = keys; the TUI's help (?) lists the ids
 
-Tokens: only the *name* of a variable is configured. :func:`token_for` raises
-``ConfigError`` naming the variable when it is unset, and never shows a value.
+Tokens: only the *name* of a variable is configured; a value that is not a name,
+or starts as well-known tokens do (``ghp_``, ``sk-``, ``AKIA``, ...), is refused
+unshown. :func:`token_for` raises ``ConfigError`` when the variable is unset,
+naming it only when it is written the usual way (capitals), never showing a value.
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ from urllib.parse import urlsplit
 
 from store.domain import CATEGORIES, LIMIT_PERIODS
 from store.errors import ConfigError
-from store.secrets import kind_of, secret_params
+from store.secrets import env_name_problem, kind_of, secret_params, shown_env_name
 from store.sync.adapter import check_options
 from store.roster import CONSUMER_FIELDS, ConsumerConfig, consumer_from
 from store.sync.adapters import ADAPTERS, source_problem
@@ -190,7 +192,6 @@ _TIER_KEYS = ("name", "agreement_version", "allowed_endpoints", "limits", "claus
 _LIMIT_KEY = re.compile(rf"([a-z][a-z0-9_]*?)_per_({'|'.join(LIMIT_PERIODS)})")
 _ROSTER_KEYS = ("file",)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
@@ -220,15 +221,25 @@ def token_for(source: SourceConfig, environ: Mapping[str, str] | None = None) ->
 
     Raises ``ConfigError`` naming the variable (never a value) when it is unset or empty.
     """
-    if not source.token_env:
+    return secret_from_env(source, "token_env", source.token_env, environ)
+
+
+def secret_from_env(source: SourceConfig, key: str, name: str | None,
+                    environ: Mapping[str, str] | None = None) -> str | None:
+    """The value of the environment variable ``name`` that the source's ``key``
+    (``token_env``, ``user_env``) names, or ``None`` without one. Raises
+    ``ConfigError`` when the name is not a variable's or it is unset; the message
+    shows the name only when it cannot be a token pasted by mistake."""
+    if not name:
         return None
+    problem = env_name_problem(key, name)
+    if problem is not None:
+        raise ConfigError(f"source {source.name!r}: {problem}")
     env = os.environ if environ is None else environ
-    value = env.get(source.token_env)
+    value = env.get(name)
     if not value:
-        raise ConfigError(
-            f"source {source.name!r}: environment variable {source.token_env} is not set "
-            f"(token_env names the variable that holds the token)"
-        )
+        raise ConfigError(f"source {source.name!r}: {shown_env_name(key, name)} is not set "
+                          f"({key} names the variable that holds the secret)")
     return value
 
 
@@ -418,10 +429,11 @@ class _Reader:
         source = SourceConfig(name=name, adapter=adapter, url=url)
 
         token_env = self.string(table, "token_env", where)
-        if token_env is not None and not _ENV_NAME.fullmatch(token_env):
+        if token_env is not None:
             # Never echo the value: someone may have pasted the token itself here.
-            raise self.fail(where, "'token_env' must be the NAME of an environment variable "
-                                   "(letters, digits, '_'), not the token itself")
+            problem = env_name_problem("token_env", token_env)
+            if problem is not None:
+                raise self.fail(where, problem)
         source.token_env = token_env
         source.start = self.day(table, "start", where)
         source.end = self.day(table, "end", where)

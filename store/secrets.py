@@ -111,6 +111,37 @@ def shown_source_url(url: str) -> str:
     return public_url(url, masked=frozenset(name for name, _ in query_pairs(query)))
 
 
+# Prefixes of well-known credentials: GitHub, GitLab, Slack, Stripe, OpenAI,
+# AWS access keys, Google API keys and OAuth tokens, JWTs.
+_TOKEN_PREFIX = re.compile(
+    r"(gh[pousr]_|github_pat_|glpat-|xox[abposr]-|sk-|sk_(live|test)_|rk_(live|test)_|pk_(live|test)_|whsec_"
+    r"|AKIA|ASIA|AIza|ya29\.|eyJ)")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_USUAL_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+
+
+def env_name_problem(key: str, value: str) -> str | None:
+    """What is wrong with ``value`` as the *name* of an environment variable given
+    as ``key`` (``token_env``, ``user_env``): not a name, or a credential pasted
+    by mistake (a known token's prefix); never quoting it."""
+    if not _ENV_NAME.fullmatch(value):
+        return (f"{key!r} must be the NAME of an environment variable (letters, digits, '_'), "
+                "not the token itself")
+    if _TOKEN_PREFIX.match(value):
+        return (f"{key!r} looks like a token (it starts as well-known credentials do), not the NAME of an "
+                "environment variable: put the token in a variable and name that variable here")
+    return None
+
+
+def shown_env_name(key: str, name: str) -> str:
+    """How a message names the variable ``key`` names: itself when it is written
+    the usual way (``X_BEARER_TOKEN``), else only by the key, since it may be a
+    credential pasted in the wrong place."""
+    if _USUAL_ENV_NAME.fullmatch(name) and not _TOKEN_PREFIX.match(name):
+        return f"environment variable {name}"
+    return f"the environment variable {key} names (not shown: it is not written like one, in capitals)"
+
+
 # What a value is called in TOML, most specific type first (a bool is an int, a
 # datetime a date).
 _TOML_KINDS: tuple[tuple[type, str], ...] = (

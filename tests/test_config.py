@@ -266,6 +266,37 @@ def test_a_token_pasted_into_token_env_is_refused_and_not_echoed(tmp_path: Path)
     assert "must be the NAME of an environment variable" in message and "sk-live" not in message
 
 
+GITHUB_TOKEN = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"   # a name by its letters, a token by its looks
+
+
+@pytest.mark.parametrize("pasted", [GITHUB_TOKEN, "sk-live-abc123", "xoxb-1234-abcd", "AKIAIOSFODNN7EXAMPLE",
+                                    "glpat-x1y2z3", "eyJhbGciOiJIUzI1NiJ9", "sk_live_4eC39HqLyjWDarjtT1zdp7dc"])
+def test_a_token_pasted_into_token_env_is_refused_without_being_shown(tmp_path: Path, pasted: str,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Defect 8: a value that is not a variable name, or that a token's prefix
+    gives away (``ghp_...`` is a valid name by its letters), is refused at
+    configuration time (exit 2) and never echoed, there or by ``token_for``."""
+    from store.config import SourceConfig
+    from tui.cli import main as cli_main
+
+    message = error_of(tmp_path, SOURCE + f'token_env = "{pasted}"\n', roster=None)
+    assert "token_env" in message and pasted not in message and pasted[:6] not in message, message
+    assert cli_main(["sync", "--config", str(tmp_path / "warden.toml"), "--db", str(tmp_path / "w.db")]) == 2
+    err = capsys.readouterr().err
+    assert "token_env" in err and pasted[:6] not in err, err
+    with pytest.raises(ConfigError) as caught:
+        token_for(SourceConfig("feed", "warden-feed", "https://feed.example", token_env=pasted), {})
+    assert pasted[:6] not in str(caught.value) and "token_env" in str(caught.value), str(caught.value)
+
+
+def test_a_variable_name_written_unusually_is_accepted_but_not_shown_when_unset(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, SOURCE + 'token_env = "feedToken"\n', roster=None))
+    with pytest.raises(ConfigError) as caught:
+        token_for(config.sources["feed"], {})
+    assert "feedToken" not in str(caught.value) and "token_env" in str(caught.value)
+    assert token_for(config.sources["feed"], {"feedToken": "t-1"}) == "t-1"
+
+
 def test_not_toml(tmp_path: Path) -> None:
     assert "not valid TOML" in error_of(tmp_path, "[sources\n", roster=None)
 
