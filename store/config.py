@@ -162,21 +162,22 @@ class Config:
     keymap: dict[str, str] = field(default_factory=dict)    # binding id -> keys
     notes: NotesConfig = field(default_factory=NotesConfig)
 
-    def check_consumer(self, consumer: ConsumerConfig, fail: Callable[[str], Exception],
+    def check_consumer(self, consumer: ConsumerConfig, fail: Callable[[str, str], Exception],
                        known_tiers: Iterable[str] = ()) -> None:
-        """Raise ``fail(message)`` if the consumer names a tier or a source this
-        configuration does not know. A tier may also come from a warden-feed
-        source, or be one of ``known_tiers`` (already in the database)."""
+        """Raise ``fail(message, key)`` if the consumer names a tier or a source this
+        configuration does not know (``key``: the field at fault). A tier may also
+        come from a warden-feed source, or be one of ``known_tiers`` (already in the
+        database)."""
         if consumer.tier is not None and consumer.tier not in self.tiers and consumer.tier not in known_tiers:
             if not any(s.adapter == "warden-feed" for s in self.sources.values()):
                 close = difflib.get_close_matches(consumer.tier, list(self.tiers), n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise fail(f"consumer {consumer.id!r} has unknown tier {consumer.tier!r} "
-                           f"(defined: {', '.join(sorted(self.tiers)) or 'none'}){hint}")
+                           f"(defined: {', '.join(sorted(self.tiers)) or 'none'}){hint}", "tier")
         for source, app_id in consumer.apps:
             if source not in self.sources:
                 raise fail(f"consumer {consumer.id!r}: app \"{source}:{app_id}\" names unknown source "
-                           f"{source!r} (configured: {', '.join(sorted(self.sources)) or 'none'})")
+                           f"{source!r} (configured: {', '.join(sorted(self.sources)) or 'none'})", "apps")
 
 
 # --- the format --------------------------------------------------------------
@@ -382,11 +383,11 @@ class _Reader:
         for index, table in enumerate(consumers):
             where = f"[[consumers]] #{index + 1}"
             self.keys(table, CONSUMER_FIELDS, where)
-            consumer = consumer_from(table, lambda message, where=where: self.fail(where, message))
+            consumer = consumer_from(table, lambda message, key=None, where=where: self.fail(where, message))
             if consumer.id in seen:
                 raise self.fail(where, f"duplicate consumer id {consumer.id!r}")
             seen.add(consumer.id)
-            config.check_consumer(consumer, lambda message, where=where: self.fail(where, message))
+            config.check_consumer(consumer, lambda message, key=None, where=where: self.fail(where, message))
             config.consumers.append(consumer)
 
         keymap = self.table(data, "keymap", "top level")

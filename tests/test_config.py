@@ -371,12 +371,12 @@ def test_json_roster(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("roster", "expected"), [
-    ("id,legal_name,tiers\n", "line 1: unknown column 'tiers'; did you mean 'tier'?"),
+    ("id,legal_name,tiers\n", "line 1, column 3: unknown column 'tiers'; did you mean 'tier'?"),
     ("id,notice_contact\n", "line 1: missing required column 'legal_name'"),
     ("", "the roster is empty"),
     ("id,legal_name\na,A\nb\n", "line 3: 1 cells, the header has 2"),
-    ("id,legal_name\na,\n", "line 2: missing required field 'legal_name'"),
-    ("id,legal_name,apps\na,A,x-111\n", "line 2: app 'x-111' must be written \"source:app_id\""),
+    ("id,legal_name\na,\n", "line 2, column 2: missing required field 'legal_name'"),
+    ("id,legal_name,apps\na,A,x-111\n", "line 2, column 3: app 'x-111' must be written \"source:app_id\""),
 ])
 def test_csv_roster_errors_name_file_and_line(tmp_path: Path, roster: str, expected: str) -> None:
     config = load_config(write(tmp_path, FULL, roster=roster))
@@ -502,7 +502,7 @@ def test_apply_checks_the_whole_roster_before_writing(tmp_path: Path, conn: sqli
     config = load_config(write(tmp_path, x_only, roster="id,legal_name,tier\na,A,basic\nz,Z,platinum\n"))
     with pytest.raises(ConfigError) as caught:
         apply_config(conn, config)
-    assert "roster.csv: line 3: consumer 'z' has unknown tier 'platinum'" in str(caught.value)
+    assert "roster.csv: line 3, column 3: consumer 'z' has unknown tier 'platinum'" in str(caught.value)
     assert rows(conn, "SELECT COUNT(*) FROM consumer") == [(0,)]
 
 
@@ -510,7 +510,8 @@ def test_an_app_claimed_by_two_consumers_is_refused(tmp_path: Path, conn: sqlite
     config = load_config(write(tmp_path, FULL, roster=ROSTER_CSV + "dup,Dup Ltd,,,,,,x:29183745\n"))
     with pytest.raises(ConfigError) as caught:
         apply_config(conn, config)
-    assert 'app "x:29183745" is claimed by more than one consumer (northwind-analytics, dup)' in str(caught.value)
+    assert ("roster.csv: line 4, column 8: app \"x:29183745\" is claimed by more than one consumer "
+            "('northwind-analytics' at [[consumers]] #1, 'dup')") in str(caught.value)
     assert rows(conn, "SELECT COUNT(*) FROM app") == [(0,)]
 
 

@@ -92,6 +92,8 @@ def sync_all(db_path: str | os.PathLike[str], config: Config, *, clock: Clock = 
     ``sleep`` replaces the waits between retries (tests); ``refetch`` fetches each
     source's whole window again (``warden sync --refetch``).
     """
+    from store.consumers import stage_roster   # not needed to sync one source (and imports its neighbours)
+
     names = list(sources) if sources else list(config.sources)
     for name in names:
         if name not in config.sources:
@@ -100,28 +102,31 @@ def sync_all(db_path: str | os.PathLike[str], config: Config, *, clock: Clock = 
         source = config.sources[name]
         request_auth(adapter_for(source), token_for(source))
     cancel = cancel or threading.Event()
-    results = []
-    for name in names:
-        if cancel.is_set():
-            results.append(SourceResult(name, None, "cancelled", 0, 0, "cancelled before it started"))
-            continue
-        results.append(sync_source(db_path, config.sources[name], clock=clock, transport=transport,
-                                   on_event=on_event, cancel=cancel, sleep=sleep, refetch=refetch))
     conn = connect(db_path)
     try:
-        _after_sync(conn, config, clock, on_event or (lambda event: None))
+        # The whole roster is checked before any request: a bad row ends the sync
+        # here (exit 2), not after every source was fetched. Kept staged in this
+        # connection's temporary tables until the sources are done.
+        staged = stage_roster(conn, config)
+        results = []
+        for name in names:
+            if cancel.is_set():
+                results.append(SourceResult(name, None, "cancelled", 0, 0, "cancelled before it started"))
+                continue
+            results.append(sync_source(db_path, config.sources[name], clock=clock, transport=transport,
+                                       on_event=on_event, cancel=cancel, sleep=sleep, refetch=refetch))
+        _after_sync(conn, config, staged, clock, on_event or (lambda event: None))
     finally:
         conn.close()
     return results
 
 
-def _after_sync(conn: Any, config: Config, clock: Clock, emit: OnEvent) -> None:
-    """Roster, then rules (store.consumers and store.rules; imported here because
-    they are not needed to sync, and import the sync's neighbours)."""
+def _after_sync(conn: Any, config: Config, staged: Any, clock: Clock, emit: OnEvent) -> None:
+    """Roster (staged before the sync), then rules."""
     from store.consumers import apply_config
     from store.rules import run_rules
 
-    apply_config(conn, config)
+    apply_config(conn, config, staged=staged)
     result = run_rules(conn, clock=clock)
     emit(RulesApplied(result.consumers, result.created, result.updated, result.unchanged))
 
