@@ -128,7 +128,7 @@ def _after_sync(conn: Any, config: Config, staged: Any, clock: Clock, emit: OnEv
 
     apply_config(conn, config, staged=staged)
     result = run_rules(conn, clock=clock)
-    emit(RulesApplied(result.consumers, result.created, result.updated, result.unchanged))
+    emit(RulesApplied(result.consumers, result.created, result.updated, result.unchanged, result.no_longer_detected))
 
 
 def sync_source(db_path: str | os.PathLike[str], source: SourceConfig, *, clock: Clock = system_clock,
@@ -259,6 +259,7 @@ class _Run:
                  sleep: Sleep | None, refetch: bool = False) -> None:
         self.conn = conn
         self.refetch = refetch
+        self.rejected_pages = 0
         self.source = source
         self.adapter = adapter
         self.clock = clock
@@ -363,7 +364,7 @@ class _Run:
             if status in ("ok", "partial", "failed"):
                 # Finished runs are never resumed: their cursors are history.
                 self.conn.execute("DELETE FROM sync_cursor WHERE run_id = ?", (run_id,))
-        self.emit(SourceFinished(name, status, writer.rows, writer.pages, error))
+        self.emit(SourceFinished(name, status, writer.rows, writer.pages, error, rejected=self.rejected_pages))
         if isinstance(crash, sqlite3.OperationalError):  # a full disk, a read-only file
             raise write_error(self.conn, crash) from crash
         if crash is not None and not isinstance(crash, SyncError):
@@ -408,6 +409,7 @@ class _Run:
                 writer.write(item)
                 if item.error is not None:
                     rejected.append(item.error)
+                    self.rejected_pages = len(rejected)
                     self.emit(PageFailed(source.name, item.url, item.error))
                 elif item.page is not None:
                     self.emit(PageStored(source.name, item.chain, item.rows, writer.total_pages,

@@ -93,7 +93,23 @@ class SourceFinished(SyncEvent):
     pages: int
     error: str | None = None
     note: str | None = None      # what happened besides the figures (a closed window already complete)
+    rejected: int = 0            # pages refused (a partial run: the rest is stored)
     kind = "source_finished"
+
+    @property
+    def headline(self) -> str:
+        """A few words for a notification's title: ``Sync partial``, ``Sync failed``, ..."""
+        return {"ok": "Sync finished"}.get(self.status, f"Sync {self.status}")
+
+    @property
+    def why(self) -> str:
+        """What went wrong, for a reader who did not watch the run: a partial run
+        says that pages were refused and everything else is stored."""
+        error = self.error or self.status
+        if self.status == "partial" and self.rejected:
+            pages = "a page was" if self.rejected == 1 else f"{self.rejected:,} pages were"
+            return f"{pages} refused; everything else is stored: {error}"
+        return error
 
     def as_line(self) -> str:
         line = f"sync {self.source}: {self.status}, {_count(self.pages, 'page')}, {_count(self.rows, 'row')}"
@@ -108,11 +124,13 @@ class RulesApplied(SyncEvent):
     created: int
     updated: int
     unchanged: int
+    no_longer_detected: int = 0   # candidates the figures no longer support (kept, marked)
     kind = "rules_applied"
 
     def as_line(self) -> str:
         return (f"rules: {self.consumers:,} consumers checked, {self.created:,} findings created, "
-                f"{self.updated:,} updated, {self.unchanged:,} unchanged")
+                f"{self.updated:,} updated, {self.unchanged:,} unchanged, "
+                f"{self.no_longer_detected:,} no longer detected")
 
 
 @dataclass(frozen=True)
