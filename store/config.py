@@ -101,7 +101,7 @@ from urllib.parse import urlsplit
 
 from store.domain import CATEGORIES, LIMIT_PERIODS
 from store.errors import ConfigError
-from store.secrets import env_name_problem, kind_of, secret_params, shown_env_name
+from store.secrets import env_name_problem, kind_of, secret_from_env, secret_params
 from store.sync.adapter import check_options
 from store.roster import CONSUMER_FIELDS, ConsumerConfig, consumer_from
 from store.sync.adapters import ADAPTERS, source_problem
@@ -222,26 +222,7 @@ def token_for(source: SourceConfig, environ: Mapping[str, str] | None = None) ->
 
     Raises ``ConfigError`` naming the variable (never a value) when it is unset or empty.
     """
-    return secret_from_env(source, "token_env", source.token_env, environ)
-
-
-def secret_from_env(source: SourceConfig, key: str, name: str | None,
-                    environ: Mapping[str, str] | None = None) -> str | None:
-    """The value of the environment variable ``name`` that the source's ``key``
-    (``token_env``, ``user_env``) names, or ``None`` without one. Raises
-    ``ConfigError`` when the name is not a variable's or it is unset; the message
-    shows the name only when it cannot be a token pasted by mistake."""
-    if not name:
-        return None
-    problem = env_name_problem(key, name)
-    if problem is not None:
-        raise ConfigError(f"source {source.name!r}: {problem}")
-    env = os.environ if environ is None else environ
-    value = env.get(name)
-    if not value:
-        raise ConfigError(f"source {source.name!r}: {shown_env_name(key, name)} is not set "
-                          f"({key} names the variable that holds the secret)")
-    return value
+    return secret_from_env(source.name, "token_env", source.token_env, environ)
 
 
 class _Reader:

@@ -11,11 +11,15 @@ the other.
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import date, datetime
+from typing import Mapping
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import httpx
+
+from store.errors import ConfigError
 
 # A query parameter whose name holds one of these words may carry a credential
 # (``access_token``, ``X-Amz-Signature``, ``pageToken``, ``sessionid``) ...
@@ -140,6 +144,24 @@ def shown_env_name(key: str, name: str) -> str:
     if _USUAL_ENV_NAME.fullmatch(name) and not _TOKEN_PREFIX.match(name):
         return f"environment variable {name}"
     return f"the environment variable {key} names (not shown: it is not written like one, in capitals)"
+
+
+def secret_from_env(source: str, key: str, name: str | None, environ: Mapping[str, str] | None = None) -> str | None:
+    """The value of the environment variable ``name`` that the source's ``key``
+    (``token_env``, ``user_env``) names, or ``None`` without one. Raises
+    ``ConfigError`` when the name is not a variable's or it is unset; the message
+    shows the name only when it cannot be a token pasted by mistake."""
+    if not name:
+        return None
+    problem = env_name_problem(key, name)
+    if problem is not None:
+        raise ConfigError(f"source {source!r}: {problem}")
+    env = os.environ if environ is None else environ
+    value = env.get(name)
+    if not value:
+        raise ConfigError(f"source {source!r}: {shown_env_name(key, name)} is not set "
+                          f"({key} names the variable that holds the secret)")
+    return value
 
 
 # What a value is called in TOML, most specific type first (a bool is an int, a

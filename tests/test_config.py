@@ -170,7 +170,7 @@ def test_unknown_keys_name_the_key_the_table_and_the_closest_known_key(tmp_path:
     ('[sources.feed]\nadapter = "warden-feed"\n', "[sources.feed]: missing required key 'url'"),
     ('[sources.feed]\nurl = "https://a.example"\n', "missing required key 'adapter'"),
     ('[sources.feed]\nadapter = "x-usag"\nurl = "https://a.example"\n',
-     "unknown adapter 'x-usag' (known: x-usage, aws-usage-plan, openai-usage, warden-feed); did you mean 'x-usage'?"),
+     "unknown adapter 'x-usag' (known: x-usage, aws-usage-plan, openai-usage, warden-feed, http-json); did you mean 'x-usage'?"),
     ('[sources.gw]\nadapter = "aws-usage-plan"\nurl = "https://a.example"\n',
      "missing required key 'usage_plan_id' for adapter 'aws-usage-plan'"),
     ("[tiers.t.limits]\ncalls_per_week = 5\n", "limit key 'calls_per_week' must be <metric>_per_day"),

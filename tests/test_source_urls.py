@@ -17,9 +17,8 @@ from store.db import connect
 from store.demo import DemoEndpoint
 from store.errors import ConfigError
 from store.secrets import looks_like_credential, secret_params
-from store.sync.adapter import Request
+from store.sync.adapter import Request, full_url
 from store.sync.engine import sync_source
-from store.sync.fetch import full_url
 from tui.cli import main as cli_main
 
 CLOCK = fixed_clock(datetime(2023, 1, 1, 6, tzinfo=timezone.utc))

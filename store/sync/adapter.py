@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Protocol, Sequence
+from urllib.parse import urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     import httpx
@@ -44,9 +45,10 @@ from store.secrets import kind_of
 class Option:
     """One adapter-specific key of a ``[sources.<name>]`` table.
 
-    ``kind`` is ``int`` (a whole number in ``low..high``), ``str`` (not empty) or
-    ``list`` (of non-empty strings). ``default`` is what the adapter uses when the
-    key is absent; a ``required`` key has none.
+    ``kind`` is ``int`` (a whole number in ``low..high``), ``str`` (not empty),
+    ``list`` (of non-empty strings) or ``dict`` (a table of strings or whole
+    numbers). ``default`` is what the adapter uses when the key is absent; a
+    ``required`` key has none.
     """
 
     name: str
@@ -74,6 +76,12 @@ class Option:
                 return f"{key} must be a string, got {kind_of(value)}"
             if not value.strip():
                 return f"{key} must not be empty"
+        elif self.kind is dict:
+            if not isinstance(value, dict):
+                return f"{key} must be a table, got {kind_of(value)}"
+            for name, item in value.items():
+                if isinstance(item, bool) or not isinstance(item, (str, int)):
+                    return f"{key}: {name!r} must be a string or a whole number, got {kind_of(item)}"
         elif not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
             return f"{key} must be a list of non-empty strings, got {kind_of(value)}"
         return None
@@ -123,6 +131,20 @@ class Request:
     @classmethod
     def get(cls, path: str, **params: object) -> "Request":
         return cls(path=path, params=tuple((k, str(v)) for k, v in params.items() if v is not None))
+
+
+def full_url(base: str, request: Request) -> str:
+    """The request's path joined to the source's base URL (absolute paths win),
+    before the base URL's own query, which stays (``.../v1?region=eu`` and
+    ``tiers`` make ``.../v1/tiers?region=eu``); the request's params are added
+    to it when the request is sent."""
+    if request.path.startswith(("http://", "https://")):
+        return request.path
+    if not request.path:
+        return base
+    parts = urlsplit(base)
+    path = parts.path.rstrip("/") + "/" + request.path.lstrip("/")
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
 
 @dataclass(frozen=True)

@@ -469,11 +469,20 @@ class _Run:
                             raise PageRejected(f"not valid JSON ({exc})", path="$") from None
                         except RecursionError:
                             raise PageRejected("JSON nested too deeply", path="$") from None
-                        parsed = self.adapter.parse(chain, request, body, self.window)
+                        if fetched.headers:   # an adapter that reads response headers (a Link header)
+                            parsed = self.adapter.parse(chain, request, body, self.window,  # type: ignore[call-arg]
+                                                        headers=fetched.headers)
+                        else:
+                            parsed = self.adapter.parse(chain, request, body, self.window)
                         del body
                         _expect_within(parsed, self.window)   # refused whole: no row of it is stored
                         outcome.page = parsed
                     seen.add(request)
+                    if parsed.next is not None and self.fetcher.carries_secret(json.dumps(parsed.next.to_json())):
+                        # The next request is stored (sync_cursor) until the run ends: never with the token.
+                        outcome.page = None
+                        raise PageRejected("the next page's request carries the token (a server echoing it); "
+                                           "refused so that it is never stored", path="$")
                     if outcome.page.next in seen:
                         # A server handing back a cursor already followed would loop forever.
                         raise PageRejected("the next page repeats one already fetched (the cursor does not "

@@ -12,9 +12,9 @@ import ssl
 import threading
 import time
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -22,7 +22,7 @@ from store.clock import Clock, iso
 from store.config import SourceConfig
 from store.errors import PageRejected, SourceStopped, SyncError
 from store.secrets import public_url, query_pairs, redact
-from store.sync.adapter import Adapter, ErrorVerdict, Request
+from store.sync.adapter import Adapter, ErrorVerdict, Request, full_url
 from store.sync.retry import backoff_delay
 from store.text import printable
 
@@ -49,6 +49,7 @@ class Fetched:
     body: bytes       # as delivered after content decoding (gzip ...)
     sha256: str
     fetched_at: str
+    headers: dict[str, str] = field(default_factory=dict)   # those the adapter reads (``response_headers``)
 
 
 class FetchFailed(Exception):
@@ -69,20 +70,6 @@ class FetchFailed(Exception):
 class _TooLarge(Exception):
     def __init__(self, size: int) -> None:
         self.size = size
-
-
-def full_url(base: str, request: Request) -> str:
-    """The request's path joined to the source's base URL (absolute paths win),
-    before the base URL's own query, which stays (``.../v1?region=eu`` and
-    ``tiers`` make ``.../v1/tiers?region=eu``); the request's params are added
-    to it when the request is sent."""
-    if request.path.startswith(("http://", "https://")):
-        return request.path
-    if not request.path:
-        return base
-    parts = urlsplit(base)
-    path = parts.path.rstrip("/") + "/" + request.path.lstrip("/")
-    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
 
 class PageFetcher:
@@ -107,6 +94,10 @@ class PageFetcher:
         # The base URL's own query may hold what no parameter name reveals: its values are never shown.
         self._masked = frozenset(name for name, _ in query_pairs(urlsplit(source.url).query))
         self._headers = {"Accept": "application/json", **adapter.auth_headers(token)}
+        # A token sent as a query parameter (``query:NAME``) is added only when sending.
+        auth_params = getattr(adapter, "auth_params", None)
+        self._auth_params: list[tuple[str, str]] = list(auth_params(token)) if auth_params is not None else []
+        self._read_headers: tuple[str, ...] = tuple(getattr(adapter, "response_headers", ()))
         self._auth = request_auth(adapter, token)
 
     def url_of(self, request: Request) -> str:
@@ -121,13 +112,18 @@ class PageFetcher:
         """``text`` (an error message that may quote a server) without the token."""
         return redact(text, self._secrets())
 
+    def carries_secret(self, text: str) -> bool:
+        """Whether ``text`` holds the token (or a long enough run of it)."""
+        return redact(text, self._secrets()) != text
+
     def get(self, request: Request) -> Fetched:
         """The body of ``request``; raises :class:`FetchFailed` (source stopped, or
         body too large) or :class:`Cancelled`."""
         source = self.source
         # httpx replaces a URL's query with params=: the URL's own query goes first in them.
         url = httpx.URL(full_url(source.url, request))
-        target, params = url.copy_with(query=None), url.params.multi_items() + list(request.params)
+        target = url.copy_with(query=None)
+        params = url.params.multi_items() + list(request.params) + self._auth_params
         shown = self.url_of(request)
         waited = 0.0
         attempt = 0
@@ -151,7 +147,9 @@ class PageFetcher:
                                 path="$", source=source.name, url=shown)
                             raise FetchFailed(error, url=shown, fetched_at=fetched_at, status=status,
                                               body_bytes=too_large.size) from None
-                        return Fetched(shown, status, body, hashlib.sha256(body).hexdigest(), fetched_at)
+                        kept = {name: response.headers[name] for name in self._read_headers
+                                if name in response.headers}
+                        return Fetched(shown, status, body, hashlib.sha256(body).hexdigest(), fetched_at, kept)
                     try:
                         error_body = _read(response, ERROR_BODY_BYTES, truncate=True, deadline=deadline)
                     except httpx.HTTPError:
