@@ -15,6 +15,7 @@ from functools import lru_cache
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from store.demo import shapes, vendors
 from store.demo.faults import Fault
 from store.demo.wire import ERROR_CODES, USAGE_CAPPED, X_RATE_LIMIT, Answer, dumps, error
 
@@ -147,6 +148,10 @@ def _huge(handler: BaseHTTPRequestHandler, endpoint: Any, size: int, chunked: bo
 
 def rewrite(fault: Fault, answer: Answer, query: dict[str, str]) -> Answer:
     """A normal page rewritten by a page fault (bad counts, missing ids, cursors)."""
+    if answer.family in shapes.FAMILIES:
+        return shapes.rewrite(fault, answer, query)
+    if answer.family in vendors.FAMILIES or answer.family.startswith("aws"):
+        return vendors.rewrite(fault, answer, query)
     page = json.loads(answer.body)
     kind = fault.kind
     bad: Any = {"wrong_type": {"value": 1} if fault.params.get("as", "object") == "object" else [1],

@@ -274,16 +274,25 @@ class HttpJson:
         param = spec.offset_param if mode == "offset" else spec.page_param
         assert param is not None
         current = int(dict(request.params).get(param, "0"))
-        seen = current + count if mode == "offset" else (current - spec.first_page + 1) * spec.page_size
-        if more is False or count == 0 or count < spec.page_size:
+        # A page holds at most page_size rows: more are repeats (a row given twice), which
+        # must not push the offset past rows not yet fetched; fewer, a server's own cap.
+        count = min(count, spec.page_size)
+        following = _with(request, param, str(current + count if mode == "offset" else current + 1))
+        if more is False:
             return None
-        if spec.total is not None:
-            total = spec.total.value(body)
+        total = spec.total.value(body) if spec.total is not None else None
+        if total is not None:
+            # With a total, pages go on until it is reached (a server may cap the page size) ...
+            assert spec.total is not None
             at = spec.total.where("$")
-            if total is not None:
-                if parse_count(total, at) <= seen:
-                    return None
-        return _with(request, param, str(current + count if mode == "offset" else current + 1))
+            seen = current + count if mode == "offset" else (current - spec.first_page + 1) * spec.page_size
+            expected = parse_count(total, at)
+            if expected <= seen:
+                return None
+            # ... and an empty page before it would end the chain with rows never fetched.
+            expect(count > 0, f"an empty page before the total was reached ({seen:,} of {expected:,} rows)", at)
+            return following
+        return following if count >= spec.page_size else None
 
     def _more(self, body: Any) -> bool | None:
         if self.spec.more is None:
