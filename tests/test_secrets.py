@@ -364,3 +364,62 @@ async def test_an_editor_that_fails_never_crashes_the_app_nor_loses_text(tmp_pat
         else:
             assert isinstance(app.screen, NoteEditor), notes              # falls back to the in-app editor
             assert any("$EDITOR" in m for m in notes), notes
+
+
+# --- every way http-json sends a token ------------------------------------------------------
+
+class EchoingShapes(DemoEndpoint):
+    """A hostile demo endpoint for http-json sources: whatever way the credential
+    came (bearer, header, basic, query), it echoes it in a count, in the next
+    page's cursor and in its error bodies."""
+
+    def answer(self, path: str, query: dict[str, str], authorization: str | None) -> Answer:
+        token = (authorization or "").removeprefix("Bearer ")
+        answer = super().answer(path, query, authorization)
+        if path.startswith("/stripe/") and answer.status == 200:
+            body = json.loads(answer.body)
+            if body["data"]:
+                body["data"][0]["usage"]["records"] = token                  # a count
+                body["data"][-1]["id"] = f"ur_{token}"                         # the next cursor
+            return Answer(200, json.dumps(body).encode(), family=answer.family)
+        if path.startswith("/github/") and answer.status == 200:
+            headers = {"Link": f'<{self.base_url}/github/v3/usage?page=2&token={token}>; rel="next"'}
+            return Answer(200, answer.body, headers, family=answer.family)
+        return answer
+
+
+def test_the_canary_is_found_nowhere_whatever_way_http_json_sends_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from store.demo.sources import SHAPES, VENDORS, http_json_config
+
+    monkeypatch.setenv("HJ_TOKEN", CANARY)
+    monkeypatch.setenv("GITHUB_USER", "octo")
+    db = tmp_path / "data" / "w.db"
+    with EchoingShapes(consumers=4, env_faults=False, require_token=CANARY) as endpoint:
+        parts = []
+        for name, template in (("stripe", SHAPES["stripe"]), ("github", SHAPES["github"]),
+                               ("offset", SHAPES["offset"]), ("openai", VENDORS["openai-usage"])):
+            text = http_json_config(template, name=name, url=endpoint.base_url, token_env="HJ_TOKEN", limit=5)
+            parts.append(text + "start = 2022-12-25\nmax_retry_seconds = 5\n")
+        config = tmp_path / "c.toml"
+        config.write_text("\n".join(parts))
+        echo = json.dumps({"error": {"message": f"token {CANARY} refused"}, "message": f"bad {CANARY}"})
+        seen = []
+        for flags in ([], ["--json"]):
+            endpoint.faults.clear()
+            endpoint.faults.add("status", code=429, retry_after=0, body=echo, path="/offset/v1/usage")
+            endpoint.faults.add("status", code=401, body=echo, path="/v1/organization/usage", times=0)
+            assert cli_main(["sync", *flags, "--config", str(config), "--db", str(db)]) == 1
+            seen.append(capsys.readouterr().err)
+    text = seen[0]
+    # Each hostile answer reached the messages (so the test can fail) ...
+    assert "sync stripe: partial" in text and "carries the token" in text, text
+    assert "sync github: partial" in text and "sync offset: ok" in text and "retrying" in text, text
+    assert "sync openai: failed" in text and "HTTP 401" in text, text
+    # ... and the token is nowhere: not in any line, not in any byte written.
+    for out in seen:
+        assert CANARY not in out and CANARY[:12] not in out, out
+    written = list(files_under(tmp_path / "data"))
+    assert any(p.name == "w.db" for p in written)
+    for path in written:
+        assert CANARY[:12].encode() not in path.read_bytes(), path
