@@ -189,14 +189,8 @@ def rewrite(fault: Fault, answer: Answer, query: dict[str, str]) -> Answer:
                     limit["max"] = forms[i % 3](limit["max"])
     elif bad is not None and count_at is not None:
         count_at[0][count_at[1]] = bad
-    elif kind == "missing_count" and count_at is not None:
-        container, key = count_at
-        if isinstance(container, list):
-            container[key] = None
-        else:
-            del container[key]
-    elif kind == "missing_id" and id_at is not None:
-        container, key = id_at
+    elif kind in ("missing_count", "missing_id") and (count_at if kind == "missing_count" else id_at) is not None:
+        container, key = count_at if kind == "missing_count" else id_at  # type: ignore[misc]
         if isinstance(container, list):
             container[key] = None
         else:
