@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -35,7 +35,7 @@ import pytest
 from store.clock import fixed_clock
 from store.config import SourceConfig, load_config
 from store.db import connect
-from store.demo import DEMO_TOKEN_ENV, DemoEndpoint, FaultList
+from store.demo import DEMO_TOKEN_ENV, DemoEndpoint
 from store.demo.sources import SHAPES, VENDORS, http_json_config
 from store.demo.vendors import PLAN
 from store.demo.wire_faults import gzip_bomb

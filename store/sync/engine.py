@@ -44,7 +44,7 @@ import threading
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable, Iterator
