@@ -449,3 +449,31 @@ def test_the_readme_documents_every_key_and_its_examples_sync_as_documented(
             reference = tmp_path / ("x.db" if "last_days" in text else "feed.db")
             assert usage_of(tmp_path / f"{n}.db") == usage_of(reference), source.name
     assert feed.status == x.status == "ok"
+
+
+def test_a_cancelled_http_json_sync_resumes_its_run_and_equals_an_uninterrupted_one(tmp_path: Path) -> None:
+    """Each chain's next request (a cursor, a Link URL, an offset) is stored with
+    its page, so the next sync continues the same run where it stopped."""
+    import threading
+
+    from store.sync.events import PageStored
+
+    with DemoEndpoint(consumers=6, env_faults=False) as endpoint:
+        for shape in SHAPES:
+            text = http_json_config(SHAPES[shape], name="v", url=endpoint.base_url, token_env=DEMO_TOKEN_ENV,
+                                    limit=10)
+            (tmp_path / f"{shape}.toml").write_text(text + "start = 2022-11-20\nconcurrency = 1\n")
+            source = load_config(tmp_path / f"{shape}.toml").sources["v"]
+            clean = sync_source(tmp_path / f"{shape}-clean.db", source, clock=CLOCK)
+            cancel = threading.Event()
+
+            def stop_after_three(event: object) -> None:
+                if isinstance(event, PageStored) and event.pages >= 3:
+                    cancel.set()
+
+            db = tmp_path / f"{shape}.db"
+            first = sync_source(db, source, clock=CLOCK, cancel=cancel, on_event=stop_after_three)
+            second = sync_source(db, source, clock=CLOCK)
+            assert clean.status == "ok" and first.status == "cancelled" and second.status == "ok", shape
+            assert second.run_id == first.run_id and second.pages > first.pages, shape
+            assert usage_of(db) == usage_of(tmp_path / f"{shape}-clean.db"), shape
