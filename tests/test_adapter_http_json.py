@@ -477,3 +477,15 @@ def test_a_cancelled_http_json_sync_resumes_its_run_and_equals_an_uninterrupted_
             assert clean.status == "ok" and first.status == "cancelled" and second.status == "ok", shape
             assert second.run_id == first.run_id and second.pages > first.pages, shape
             assert usage_of(db) == usage_of(tmp_path / f"{shape}-clean.db"), shape
+
+
+def test_a_next_request_is_refused_for_a_real_token_in_it_not_for_a_short_one_by_chance() -> None:
+    from store.sync.fetch import PageFetcher
+
+    source = SourceConfig("p", "http-json", "https://api.partner.example/v2")
+    made = adapter()
+    long = PageFetcher(httpx.Client(), source, made, token="sk-" + "a1" * 8, clock=CLOCK, cancel=None)  # type: ignore[arg-type]
+    assert long.carries_secret('{"path": "u", "params": [["after", "xx-sk-a1a1a1a1a1"]]}')   # a run of 8 of it
+    assert not long.carries_secret('{"path": "u", "params": [["after", "sk-a1a"]]}')
+    short = PageFetcher(httpx.Client(), source, made, token="t0", clock=CLOCK, cancel=None)  # type: ignore[arg-type]
+    assert not short.carries_secret('{"path": "u", "params": [["after", "cursor-t0"]]}')

@@ -21,7 +21,7 @@ import httpx
 from store.clock import Clock, iso
 from store.config import SourceConfig
 from store.errors import PageRejected, SourceStopped, SyncError
-from store.secrets import public_url, query_pairs, redact
+from store.secrets import SECRET_FRAGMENT, public_url, query_pairs, redact
 from store.sync.adapter import Adapter, ErrorVerdict, Request, full_url
 from store.sync.retry import backoff_delay
 from store.text import printable
@@ -113,8 +113,11 @@ class PageFetcher:
         return redact(text, self._secrets())
 
     def carries_secret(self, text: str) -> bool:
-        """Whether ``text`` holds the token (or a long enough run of it)."""
-        return redact(text, self._secrets()) != text
+        """Whether ``text`` holds the token (or a long enough run of it). A token
+        shorter than ``SECRET_FRAGMENT`` is no secret worth the name, and would be
+        found in any cursor by chance."""
+        secrets = tuple(s for s in self._secrets() if len(s) >= SECRET_FRAGMENT)
+        return redact(text, secrets) != text
 
     def get(self, request: Request) -> Fetched:
         """The body of ``request``; raises :class:`FetchFailed` (source stopped, or
