@@ -8,6 +8,7 @@ the queue; one consumer has a hostile name (markup and a terminal escape).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import threading
 from contextlib import contextmanager
@@ -136,11 +137,15 @@ async def settle(pilot, *, rounds: int = SETTLE_ROUNDS, worker_seconds: float = 
     for _ in range(rounds):
         await pilot.pause()
         waiting = running()
-        try:
-            await asyncio.wait_for(app.workers.wait_for_complete(), worker_seconds)
-        except asyncio.TimeoutError:
+        # asyncio.wait, not wait_for: a timeout must not cancel the workers (cancelling
+        # Worker.wait() cancels the worker's task), only stop waiting for them.
+        waiter = asyncio.ensure_future(app.workers.wait_for_complete())
+        done, _ = await asyncio.wait({waiter}, timeout=worker_seconds)
+        if not done:
+            waiter.add_done_callback(lambda task: task.cancelled() or task.exception())
             raise TimeoutError(f"settle(): workers not done after {worker_seconds:g} s: "
-                               f"{'; '.join(running())}") from None
+                               f"{'; '.join(running())}")
+        waiter.result()
         await pilot.pause()
         screen = next((s for s in app.screen_stack if hasattr(s, "settled")), None)
         if screen is not None and not screen.settled:
@@ -194,10 +199,16 @@ def notifications_recorded() -> Iterator[None]:
     expire, so a slow run cannot lose one before the test looks."""
     original = App.notify
 
+    signature = inspect.signature(original)
+
     def notify(self: App[Any], message: str, **options: Any) -> None:
-        kept = {k: v for k, v in options.items() if v is not None}
+        asked = signature.bind(self, message, **options)
+        asked.apply_defaults()   # App.notify's defaults (markup=True), not Notification's
+        given = dict(asked.arguments)
+        timeout = self.NOTIFICATION_TIMEOUT if given["timeout"] is None else given["timeout"]
+        notification = Notification(message, given["title"], given["severity"], timeout, markup=given["markup"])
         with _SHOWN_LOCK:
-            _SHOWN.setdefault(self, []).append(Notification(message, **kept))
+            _SHOWN.setdefault(self, []).append(notification)
         original(self, message, **options)
 
     App.notify = notify  # type: ignore[method-assign]
