@@ -3,6 +3,12 @@
 Written through ``store.db`` (migrations, WAL) and plain inserts, then the queue
 summary is refreshed the way the rules do it. The case consumer is at the top of
 the queue; one consumer has a hostile name (markup and a terminal escape).
+
+Beside it, what drives the app in the Pilot tests, the snapshots and
+screenshots/regenerate.py: ``settle()`` (wait for workers and the screen, raise
+when they do not come), ``cursors_that_do_not_blink()`` and
+``notifications_recorded()`` / ``shown_notifications()`` (tests/conftest.py turns
+both on for every test).
 """
 
 from __future__ import annotations
@@ -153,7 +159,8 @@ async def settle(pilot, *, rounds: int = SETTLE_ROUNDS, worker_seconds: float = 
         quiet = 0 if waiting else quiet + 1
         if quiet >= 3:
             return
-    raise TimeoutError(f"settle(): still waiting after {rounds} rounds for: {'; '.join(waiting)}")
+    raise TimeoutError(f"settle(): still waiting after {rounds} rounds for: "
+                       f"{'; '.join(waiting) or 'a third quiet round in a row'}")
 
 
 @contextmanager
@@ -198,7 +205,6 @@ def notifications_recorded() -> Iterator[None]:
     :func:`shown_notifications`. Unlike the toasts on screen, the record does not
     expire, so a slow run cannot lose one before the test looks."""
     original = App.notify
-
     signature = inspect.signature(original)
 
     def notify(self: App[Any], message: str, **options: Any) -> None:
