@@ -134,12 +134,14 @@ async def test_settle_raises_naming_the_screen_that_never_settled() -> None:
 
 
 @pytest.mark.anyio
-async def test_settle_returns_once_the_app_is_quiet() -> None:
+async def test_settle_returns_after_three_quiet_rounds_and_not_before() -> None:
     app = App[None]()
     async with app.run_test() as pilot:
         await app.push_screen(NotSettled())
         app.screen.settled = True
-        await settle(pilot, rounds=5)   # three quiet rounds out of five: no error
+        await settle(pilot, rounds=3)   # exactly three rounds, all quiet: done
+        with pytest.raises(TimeoutError, match="after 2 rounds for: a third quiet round in a row"):
+            await settle(pilot, rounds=2)
 
 
 # --- no blinking, notifications ---------------------------------------------------------------
