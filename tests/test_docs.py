@@ -46,3 +46,13 @@ def test_readme_setup_is_the_ci_command() -> None:
     ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text(encoding="utf-8")
     test_command = ci.strip().splitlines()[-1].replace(" -q -e ", " -e ")
     assert test_command.replace("pip install -q", "pip install") in README
+
+
+def test_readme_layout_names_every_store_module() -> None:
+    # The Layout section is the map of the code: a new module of store/ gets its line.
+    layout = README.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    store = Path(__file__).resolve().parent.parent / "store"
+    names = {path.parent.name + "/" if path.name == "__init__.py" and path.parent != store else path.name
+             for path in store.rglob("*.py") if path.name != "__main__.py"}
+    missing = sorted(name for name in names if name != "__init__.py" and name not in layout)
+    assert missing == [], f"README Layout does not name {missing}"

@@ -23,7 +23,8 @@ from textual.widgets import Footer, Markdown, Static, TextArea
 
 from store import notes
 from store.errors import ConflictError, WardenError
-from tui.text import literal, visible
+from store.text import visible
+from tui.text import literal
 
 if TYPE_CHECKING:
     from tui.app import WardenApp

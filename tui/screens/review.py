@@ -1,17 +1,16 @@
 """The review screen: the queue on the left, the selected consumer on the right.
 
 Every database read or write runs in a thread worker that posts a message; only
-the handlers below touch widgets. Queue pages are read on one connection kept
-for the queue (used under a lock) so ``store.queue`` can reuse the keyset
-anchors it remembers per connection; other work uses the worker thread's own
-connection (``app.connections``).
+the handlers below touch widgets. Queue pages are read by one
+``store.queue.QueueReader`` (its own connection and lock, shared by the
+workers) so it can reuse the keyset anchors it remembers; other work uses the
+worker thread's own connection (``app.connections``).
 """
 
 from __future__ import annotations
 
 import os
 import shlex
-import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -30,15 +29,15 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
-from store import notes
+from store import cases, notes, review
 from store import queue as queue_store
-from store import review
-from store.clock import Clock
 from store.db import connect
-from store.domain import CATEGORIES
 from store.errors import ConflictError, WardenError
 from store.export import export_notes
-from tui.modals.choices import ConfirmChoice, DismissChoice, FindingOption, ManualChoice, NeedsInfoChoice
+from store.queue_filter import QueueFilter, parse_filter
+from store.sync.history import sync_summary
+from store.text import visible
+from tui.modals.choices import FindingOption
 from tui.modals.confirm import ConfirmViolation
 from tui.modals.dismiss import Dismiss
 from tui.modals.export import ExportChoice, ExportNotes
@@ -48,8 +47,8 @@ from tui.modals.manual import ManualFinding
 from tui.modals.needs_info import NeedsInfo
 from tui.modals.sync import SyncProgress
 from tui.screens.note import NoteEditor
-from tui.text import literal, visible
-from tui.widgets.detail import ChartState, Detail, DetailPane, load_detail
+from tui.text import literal
+from tui.widgets.detail import Detail, DetailPane
 from tui.widgets.queue import PAGE_SIZE, QueueView, header_text
 
 if TYPE_CHECKING:
@@ -103,17 +102,6 @@ class DecisionFailed(Message):
     message: str
     conflict: bool = False
     decision: bool = False  # from a decision worker (ends one in flight)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What :func:`apply_decision` did: a one-line summary, and where the cursor
-    goes after it (the index it was decided at, or a consumer: an undo's)."""
-
-    summary: str
-    keep_place: bool = True          # a decision: the cursor stays at its index
-    consumer_id: str | None = None   # go to this consumer (an undo, a finding opened by hand)
-    title: str = "Decision recorded"
 
 
 @dataclass
@@ -223,23 +211,19 @@ class ReviewScreen(Screen[None]):
         for key, action, description, binding_id, show in KEYS
     ]
 
-    SORTS = ("severity", "status", "name", "overage")
-
     def __init__(self) -> None:
         super().__init__()
         self.query_spec = queue_store.QueueQuery()
         self.total = 0
         self.sync_state = ""
-        self.chart = ChartState()
+        self.chart = cases.ChartWindow()
         self.detail_for: str | None = None
         self.detail: Detail | None = None
         self.syncing: threading.Event | None = None
         self.sync_modal: SyncProgress | None = None
         self._sync_lines: list[str] = []
         self._sync_done = 0
-        self._queue_conn: sqlite3.Connection | None = None
-        self._queue_lock = threading.Lock()
-        self._queue_closed = False
+        self._queue_reader = queue_store.QueueReader(lambda: connect(self.warden.db_path))
         self._data_version: int | None = None
         # Where the latest reload puts the cursor: (consumer to follow or None, index
         # to use when there is none or it is gone), and whether its count is still
@@ -342,23 +326,14 @@ class ReviewScreen(Screen[None]):
         self._reloading = True
         self._count(self.query_spec, *place)
 
-    def _queue_connection(self) -> sqlite3.Connection | None:
-        """The queue's connection (call holding ``_queue_lock``); None once unmounted."""
-        if self._queue_closed:
-            return None
-        if self._queue_conn is None:
-            self._queue_conn = connect(self.warden.db_path)
-        return self._queue_conn
-
     @work(thread=True, exclusive=True, group="count")
     def _count(self, spec: queue_store.QueueQuery, keep: str | None, cursor: int) -> None:
-        with self._queue_lock:
-            conn = self._queue_connection()
-            if conn is None:
-                return
-            total = queue_store.count(conn, spec)
-            position = queue_store.position_of(conn, spec, keep) if keep else None
-        sync_state = _sync_state(self.warden.connections.get())
+        reader = self._queue_reader
+        total = reader.count(spec)
+        position = reader.position_of(spec, keep) if keep else None
+        if reader.closed:
+            return
+        sync_state = sync_summary(self.warden.connections.get())
         if get_current_worker().is_cancelled:
             return
         self.post_message(QueueCounted(total, position if position is not None else cursor, sync_state))
@@ -383,11 +358,9 @@ class ReviewScreen(Screen[None]):
 
     @work(thread=True, group="pages")
     def _load_page(self, spec: queue_store.QueueQuery, generation: int, page: int) -> None:
-        with self._queue_lock:
-            conn = self._queue_connection()
-            if conn is None:
-                return
-            rows = queue_store.page(conn, spec, page * PAGE_SIZE, PAGE_SIZE)
+        rows = self._queue_reader.page(spec, page * PAGE_SIZE, PAGE_SIZE)
+        if self._queue_reader.closed:
+            return
         self.post_message(PageLoaded(generation, page, rows))
 
     def on_page_loaded(self, message: PageLoaded) -> None:
@@ -400,7 +373,7 @@ class ReviewScreen(Screen[None]):
             return  # its page is on the way; set_page announces the cursor again
         if row.consumer_id != self.detail_for:
             self.detail_for = row.consumer_id
-            self.chart = ChartState()
+            self.chart = cases.ChartWindow()
             self._load_detail(row.consumer_id, self.chart)
 
     def refresh_detail(self) -> None:
@@ -408,8 +381,11 @@ class ReviewScreen(Screen[None]):
             self._load_detail(self.detail_for, self.chart)
 
     @work(thread=True, exclusive=True, group="detail")
-    def _load_detail(self, consumer_id: str, chart: ChartState) -> None:
-        detail = load_detail(self.warden.connections.get(), consumer_id, chart, clock=self.warden.clock)
+    def _load_detail(self, consumer_id: str, chart: cases.ChartWindow) -> None:
+        conn = self.warden.connections.get()
+        case = cases.read_case(conn, consumer_id)
+        detail = None if case is None else Detail.of(case, cases.chart_of(conn, case, chart,
+                                                                          today=self.warden.clock()))
         if get_current_worker().is_cancelled:
             return
         self.post_message(DetailLoaded(consumer_id, detail))
@@ -442,11 +418,9 @@ class ReviewScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="jump")
     def _find_unreviewed(self, spec: queue_store.QueueQuery, start: int, direction: int) -> None:
-        with self._queue_lock:
-            conn = self._queue_connection()
-            if conn is None:
-                return
-            index = queue_store.next_unreviewed(conn, spec, start, direction)
+        index = self._queue_reader.next_unreviewed(spec, start, direction)
+        if self._queue_reader.closed:
+            return
         self.post_message(JumpTo(index, "next" if direction > 0 else "previous"))
 
     def on_jump_to(self, message: JumpTo) -> None:
@@ -462,7 +436,7 @@ class ReviewScreen(Screen[None]):
         if text is None:
             return
         try:
-            flt = queue_store.parse_filter(text)
+            flt = parse_filter(text)
         except WardenError as exc:
             self.notify(visible(str(exc)), title=exc.title, severity="error", timeout=8, markup=False)
             return
@@ -479,10 +453,10 @@ class ReviewScreen(Screen[None]):
             self._show_status()
             return
         if not self.query_spec.filter.is_empty:
-            self._set_query(queue_store.QueueQuery(queue_store.QueueFilter(), self.query_spec.sort))
+            self._set_query(queue_store.QueueQuery(QueueFilter(), self.query_spec.sort))
 
     def action_cycle_sort(self) -> None:
-        sorts = self.SORTS
+        sorts = list(queue_store.SORTS)
         sort = sorts[(sorts.index(self.query_spec.sort) + 1) % len(sorts)]
         self._set_query(queue_store.QueueQuery(self.query_spec.filter, sort))
         self.notify(f"Sorted by {queue_store.SORTS[sort]}", title="Queue", markup=False)
@@ -497,17 +471,14 @@ class ReviewScreen(Screen[None]):
         self.refresh_detail()
 
     def _poll_changes(self) -> None:
-        if self._queue_conn is not None and self.app.screen is self:
+        if self._queue_reader.opened and self.app.screen is self:
             self._check_data_version()
 
     @work(thread=True, exclusive=True, group="poll")
     def _check_data_version(self) -> None:
-        with self._queue_lock:
-            conn = self._queue_connection()
-            if conn is None:
-                return
-            (version,) = conn.execute("PRAGMA data_version").fetchone()
-        self.post_message(DataVersion(version))
+        version = self._queue_reader.data_version()
+        if version is not None:
+            self.post_message(DataVersion(version))
 
     def on_data_version(self, message: DataVersion) -> None:
         changed = self._data_version is not None and message.version != self._data_version
@@ -518,7 +489,7 @@ class ReviewScreen(Screen[None]):
     def on_screen_resume(self) -> None:
         # Back from a modal (or the app regained focus): decisions made in other
         # sessions and syncs run by cron show up.
-        if self.is_mounted and self._queue_conn is not None:
+        if self.is_mounted and self._queue_reader.opened:
             self.action_refresh()
 
     def action_copy_id(self) -> None:
@@ -625,7 +596,7 @@ class ReviewScreen(Screen[None]):
         )
 
     def action_undo(self) -> None:
-        self._start_decision(None, [], {})
+        self._start_decision(review.UndoRequest(), [], {})
 
     def action_select(self) -> None:
         queue = self.query_one(QueueView)
@@ -633,17 +604,17 @@ class ReviewScreen(Screen[None]):
         queue.move_by(1)
         self._show_status()
 
-    def _start_decision(self, choice: Choice, consumer_ids: list[str], versions: dict[int, int]) -> None:
+    def _start_decision(self, choice: review.Request, consumer_ids: list[str], versions: dict[int, int]) -> None:
         """Write ``choice`` in a worker, remembering the queue index it was made at."""
         self._deciding += 1
         self._decide(choice, consumer_ids, versions, self.query_one(QueueView).cursor)
 
     @work(thread=True, group="decide")
-    def _decide(self, choice: Choice, consumer_ids: list[str], versions: dict[int, int], at: int) -> None:
+    def _decide(self, choice: review.Request, consumer_ids: list[str], versions: dict[int, int], at: int) -> None:
         app = self.warden
         conn = app.connections.get()
         try:
-            outcome = apply_decision(
+            outcome = review.decide(
                 conn, choice, consumer_ids, versions=versions,
                 reviewer=app.reviewer, clock=app.clock,
             )
@@ -925,116 +896,6 @@ class ReviewScreen(Screen[None]):
         self.app.exit(0)
 
     def on_unmount(self) -> None:
-        # Under the lock: a cancelled page worker may still be mid-query, and
-        # closing a connection under a running statement crashes the process.
-        with self._queue_lock:
-            self._queue_closed = True
-            if self._queue_conn is not None:
-                self._queue_conn.close()
-                self._queue_conn = None
-
-
-def _sync_state(conn: sqlite3.Connection) -> str:
-    """``2/2 sources ok, 2026-11-27T20:14:29Z`` from each source's latest run
-    (a cron sync in another process shows up here on refresh)."""
-    rows = conn.execute(
-        "SELECT r.source, r.status, COALESCE(r.finished_at, r.started_at) AS at FROM sync_run r"
-        " WHERE r.id = (SELECT max(id) FROM sync_run WHERE source = r.source) ORDER BY r.source"
-    ).fetchall()
-    if not rows:
-        return "never synced"
-    ok = sum(1 for r in rows if r["status"] == "ok")
-    line = f"{ok}/{len(rows)} sources ok"
-    bad = [f"{r['source']} {r['status']}" for r in rows if r["status"] != "ok"]
-    if bad:
-        line += f" ({', '.join(bad)})"
-    return f"{line}, {max(r['at'] for r in rows)}"
-
-
-Choice = ConfirmChoice | DismissChoice | NeedsInfoChoice | ManualChoice | None
-
-
-def apply_decision(
-    conn: sqlite3.Connection,
-    choice: Choice,
-    consumer_ids: list[str],
-    *,
-    versions: dict[int, int],
-    reviewer: str,
-    clock: Clock,
-) -> Outcome:
-    """Record one reviewer action through ``store.review``: a one-line summary and
-    where the cursor goes next.
-
-    ``choice`` is what a modal returned (None: undo the reviewer's last decision).
-    Findings chosen in a modal are decided with the versions the reviewer saw, so
-    a change made meanwhile in another session is a ConflictError, not an
-    overwrite. A bulk decision over selected consumers takes their open findings.
-    """
-    if choice is None:
-        undone = review.undo_last(conn, reviewer=reviewer, clock=clock)
-        if undone is None:
-            return Outcome("Nothing of yours to undo.", keep_place=False, title="Undo")
-        return undo_outcome(conn, undone)
-    if isinstance(choice, ManualChoice):
-        finding = review.open_manual_finding(
-            conn, consumer_ids[0], category=choice.category, severity=choice.severity,
-            evidence=choice.evidence, reviewer=reviewer, clock=clock,
-        )
-        # The consumer now has an open finding to decide: the cursor goes with it.
-        return Outcome(f"Opened finding #{finding.id} ({CATEGORIES[finding.category]})",
-                       keep_place=False, consumer_id=consumer_ids[0])
-    scope: dict[str, Any]
-    if choice.finding_ids:
-        scope = {
-            "finding_ids": choice.finding_ids,
-            "expected_versions": {fid: versions[fid] for fid in choice.finding_ids if fid in versions},
-        }
-    else:
-        scope = {"consumer_ids": consumer_ids}
-    if isinstance(choice, ConfirmChoice):
-        decisions = review.bulk_decide(
-            conn, action="confirm", reviewer=reviewer, clock=clock, severity=choice.severity,
-            reason=choice.reason, category=choice.category, **scope,
-        )
-        verb = "Confirmed"
-    elif isinstance(choice, DismissChoice):
-        decisions = review.bulk_decide(
-            conn, action="dismiss", reviewer=reviewer, clock=clock, reason_code=choice.reason_code,
-            reason_text=choice.reason_text, **scope,
-        )
-        verb = "Dismissed"
-    else:
-        decisions = review.bulk_decide(
-            conn, action="needs_info", reviewer=reviewer, clock=clock, reason=choice.reason, **scope,
-        )
-        verb = "Needs info:"
-    findings = sorted({d.subject_id for d in decisions})
-    if not findings:
-        return Outcome("Nothing changed (already decided).")
-    shown = ", ".join(f"#{fid}" for fid in findings[:6]) + (" …" if len(findings) > 6 else "")
-    return Outcome(f"{verb} {len(findings)} finding{'s' if len(findings) != 1 else ''} {shown}")
-
-
-def undo_outcome(conn: sqlite3.Connection, undo: review.Decision) -> Outcome:
-    """``Undone: 14 findings of Fenwick Signal LLC back to candidate``, the cursor
-    going to that consumer. ``undo`` is the first entry ``review.undo_last`` wrote;
-    its action's entries say which findings and consumers the undo covered."""
-    rows = conn.execute(
-        "SELECT d.subject_id, d.field, d.new_value, u.old_value AS was, c.id AS consumer_id, c.legal_name"
-        " FROM decision d JOIN finding f ON f.id = d.subject_id JOIN consumer c ON c.id = f.consumer_id"
-        " LEFT JOIN decision u ON u.id = d.undoes"
-        " WHERE d.action_id = ? AND d.subject = 'finding' ORDER BY d.id", (undo.action_id,),
-    ).fetchall()
-    findings = list(dict.fromkeys(r["subject_id"] for r in rows))
-    consumers = dict((r["consumer_id"], r["legal_name"]) for r in rows)
-    what = f"finding #{findings[0]}" if len(findings) == 1 else f"{len(findings):,} findings"
-    who = visible(next(iter(consumers.values()))) if len(consumers) == 1 else f"{len(consumers):,} consumers"
-    status = [r for r in rows if r["field"] == "status"]
-    if status and all(r["was"] is None for r in status):
-        # Undoing a finding opened by hand dismisses it (it had no earlier status).
-        summary = f"Undone: opening {what} of {who} (now dismissed)"
-    else:
-        states = list(dict.fromkeys(visible(r["new_value"] or "none").replace("_", " ") for r in status))
-        summary = f"Undone: {what} of {who}" + (f" back to {' / '.join(states)}" if states else "")
-    return Outcome(summary, keep_place=False, consumer_id=next(iter(consumers)), title="Undo")
+        # Waits for a cancelled page worker still mid-query: closing a
+        # connection under a running statement crashes the process.
+        self._queue_reader.close()
