@@ -162,7 +162,7 @@ def test_nested_items_with_row_and_page_scopes_and_a_missing_figure() -> None:
     page = made.parse("usage/2022-12-01..2022-12-31", Request("u"), body, WINDOW)
     assert sorted(page.usage) == [("29183745", "2022-12-01", "calls", 10), ("29183745", "2022-12-01", "records", 7),
                                   ("29183745", "2022-12-02", "records", 7)]
-    assert page.notes == ["'29183745' 2022-12-02 calls: no figure (missing, not stored) at "
+    assert page.notes == ["'29183745' 2022-12-02 'calls': no figure (missing, not stored) at "
                           "$.data.apps[0].daily[1].requests"]
     assert page.next is None
 

@@ -81,3 +81,14 @@ def test_the_engine_counts_the_refused_pages(tmp_path: Path) -> None:
     finished = [e for e in events if isinstance(e, SourceFinished)][0]
     assert (finished.status, finished.rejected) == ("partial", 2)
     assert finished.why.startswith("2 pages were refused; everything else is stored: source 'feed'")
+
+
+def test_a_page_line_shows_its_first_notes_and_counts_the_rest() -> None:
+    from store.sync.events import PageStored
+
+    notes = tuple(f"'a' 2022-12-0{n} 'calls': no figure (missing, not stored) at $.data[{n}]" for n in range(1, 6))
+    line = PageStored("feed", "usage/0", 10, 2, 30, notes).as_line()
+    assert all(note in line for note in notes[:3]) and notes[3] not in line
+    assert line.endswith("and 2 more (the page's log: sync_page.notes)")
+    exactly = PageStored("feed", "usage/0", 10, 2, 30, notes[:3]).as_line()
+    assert "more" not in exactly and notes[2] in exactly

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 Status = Literal["ok", "partial", "failed", "cancelled"]
+# A page's notes shown on its line (all of them are in the page's log).
+NOTES_SHOWN = 3
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,10 @@ class PageStored(SyncEvent):
     def as_line(self) -> str:
         line = (f"sync {self.source}: {self.chain} +{self.rows:,} rows "
                 f"({_count(self.pages, 'page')}, {_count(self.total_rows, 'row')})")
-        return "; ".join([line, *self.notes])
+        shown = list(self.notes[:NOTES_SHOWN])
+        if len(self.notes) > NOTES_SHOWN:
+            shown.append(f"and {len(self.notes) - NOTES_SHOWN:,} more (the page's log: sync_page.notes)")
+        return "; ".join([line, *shown])
 
 
 @dataclass(frozen=True)

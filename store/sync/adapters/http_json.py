@@ -233,7 +233,7 @@ class HttpJson:
             named = [(metric, spec.value.value(item, row, body), where(spec.value))]
         for metric, raw, at in named:
             if raw is None:
-                page.notes.append(f"{app!r} {day} {metric}: no figure (missing, not stored) at {at}")
+                page.notes.append(f"{app!r} {day} {metric!r}: no figure (missing, not stored) at {at}")
                 continue
             value = parse_count(raw, at)
             key = (app, day, metric)
