@@ -489,3 +489,30 @@ def test_a_next_request_is_refused_for_a_real_token_in_it_not_for_a_short_one_by
     assert not long.carries_secret('{"path": "u", "params": [["after", "sk-a1a"]]}')
     short = PageFetcher(httpx.Client(), source, made, token="t0", clock=CLOCK, cancel=None)  # type: ignore[arg-type]
     assert not short.carries_secret('{"path": "u", "params": [["after", "cursor-t0"]]}')
+
+
+def test_more_false_ends_an_offset_and_a_total_ends_pages() -> None:
+    offset = adapter(paginate="offset", offset_param="o", page_size=1, more="more")
+    request = offset.chains(WINDOW)["usage/2022-12-01..2022-12-31"]
+    assert next_of(offset, {"data": [ROW], "more": True}, request) is not None
+    assert next_of(offset, {"data": [ROW], "more": False}, request) is None
+    page = adapter(paginate="page", page_param="p", page_size=2, total="meta.total")
+    first = page.chains(WINDOW)["usage/2022-12-01..2022-12-31"]
+    two = [ROW, {**ROW, "client_id": "b"}]
+    second = next_of(page, {"data": two, "meta": {"total": "4"}}, first)
+    assert dict(second.params)["p"] == "2"
+    assert next_of(page, {"data": two, "meta": {"total": 4}}, second) is None      # 2 pages of 2: all 4
+    with pytest.raises(PageRejected, match="count -1 is negative"):
+        next_of(page, {"data": two, "meta": {"total": -1}}, first)
+
+
+def test_a_last_days_endpoint_asks_for_the_last_days_and_covers_all_but_the_first() -> None:
+    made = adapter(last_days=12, params={"days": "{days}"})
+    long = Window(date(2022, 1, 1), date(2023, 1, 1))
+    assert made.requested(long) == Window(date(2022, 12, 20), date(2023, 1, 1))
+    assert made.covered(made.requested(long)) == Window(date(2022, 12, 21), date(2023, 1, 1))
+    assert made.chains(long) == {"usage/2022-12-20..2023-01-01": Request("", (("days", "12"),))}
+    short = Window(date(2022, 12, 29), date(2023, 1, 1))
+    assert made.chains(short) == {"usage/2022-12-28..2023-01-01": Request("", (("days", "4"),))}
+    absolute = adapter()
+    assert absolute.requested(long) == long and absolute.covered(long) == long
