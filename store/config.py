@@ -20,10 +20,12 @@ that names the key, its table, and the closest known key)::
     template_dir = "templates"        # template overrides; relative to the config file
 
     [sources.feed]                    # the source's name: letters, digits, '-', '_', '.'
-    adapter = "warden-feed"           # required: x-usage | aws-usage-plan | openai-usage | warden-feed
+    adapter = "warden-feed"           # required: x-usage | aws-usage-plan | openai-usage | warden-feed | http-json
     url = "https://usage.example.com/feed/v1"   # required; http:// only to loopback
-                                      # (127.0.0.0/8, ::1, localhost); no user:password@
-    token_env = "FEED_TOKEN"          # NAME of the environment variable holding the token
+                                      # (127.0.0.0/8, ::1, localhost); no user:password@; its own
+                                      # query is kept (values never shown), no credential-like names
+    token_env = "FEED_TOKEN"          # NAME of the environment variable holding the token (a value
+                                      # that is no name, or looks like a token, is refused unshown)
     start = 2022-01-01                # TOML date: first day fetched by the first sync
     end = 2022-12-31                  # TOML date: last day fetched (default: today); once this closed
                                       # window is fetched completely, later syncs skip it (--refetch)
@@ -42,11 +44,18 @@ that names the key, its table, and the closest known key)::
     token_env = "X_BEARER_TOKEN"
 
     # Adapter-specific keys (SourceConfig.options):
-    #   x-usage:        days = 1..90 (days of usage per request; default: the sync window)
+    #   x-usage:        days = 1..90 (days of usage per request; default: the sync window);
+    #                   no start or end (X gives the last days counted back from today)
     #   aws-usage-plan: usage_plan_id = "abc123" (required), region = "eu-west-1"
     #                   (default: read from the URL host), limit = 1..1000 (keys per page)
     #   openai-usage:   bucket_limit = 1..31 (daily buckets per page), project_ids = ["proj_..."]
     #   warden-feed:    shards = 1..256 (pages fetched concurrently), limit = rows per page
+    #   aws-usage-plan on a host that is not amazonaws.com needs token_env (SigV4 is for AWS)
+    #   http-json:      auth, user_env, path, params, window_days | last_days, rows, each, app,
+    #                   day | days_from, metrics | metric + value, paginate (none | cursor |
+    #                   next_url | link | offset | page), next, more, cursor_param, offset_param,
+    #                   page_param, page_size, first_page, total: README.md, "Any JSON usage
+    #                   endpoint", and store/sync/adapters/http_json_spec.py
 
     [tiers.enterprise]                # the tier id consumers name
     name = "Enterprise"               # default: the id
