@@ -16,9 +16,18 @@ once, as ``OPTIONS`` on the class (:class:`Option`): the configuration reader
 checks a ``[sources.<name>]`` table against them (through the registry in
 :mod:`store.sync.adapters`) and the adapter reads them with :func:`options_of`.
 
-An adapter whose credential is a per-request signature rather than a header
-(AWS SigV4) also has ``request_auth(token) -> httpx.Auth | None``
-(:class:`SignsRequests`); the engine passes it as ``auth=`` on every request.
+Optional parts, each read with ``getattr`` by the engine or the reader:
+
+* ``request_auth(token) -> httpx.Auth | None`` (:class:`SignsRequests`): a
+  credential computed per request (AWS SigV4, basic auth), passed as ``auth=``;
+* ``auth_params(token)``: query parameters carrying the credential, added when
+  sending and never part of a stored URL (``http-json``'s ``query:NAME``);
+* ``response_headers``: the response headers ``parse`` is given as ``headers=``
+  (``http-json``'s Link pagination);
+* ``requested(window)`` / ``covered(requested)`` (:class:`AsksOtherDays`): the
+  days really asked for, when a request does not name the window (X);
+* ``check_source(source)`` (:class:`ChecksSource`): checks of the keys together,
+  when the configuration is read.
 
 ``parse`` must be pure (no I/O, no database): the property tests feed it arbitrary
 JSON. A :class:`Request` is plain JSON-serialisable data so the engine can store
