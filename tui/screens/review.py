@@ -121,6 +121,7 @@ class SyncProgressed(Message):
 class SyncSourceFailed(Message):
     source: str
     error: str
+    headline: str = "Sync failed"   # "Sync partial" when the rest is stored
 
 
 @dataclass
@@ -818,7 +819,7 @@ class ReviewScreen(Screen[None]):
             if kind == "SourceFinished":
                 done += 1
                 if getattr(event, "status", "ok") not in ("ok", "cancelled"):
-                    self.post_message(SyncSourceFailed(event.source, str(event.error or event.status)))
+                    self.post_message(SyncSourceFailed(event.source, event.why, event.headline))
             if kind in ("SourceStarted", "SourceFinished", "Retrying", "PageFailed", "RulesApplied") or (
                 kind == "PageStored" and event.pages % 10 == 1
             ):
@@ -843,8 +844,8 @@ class ReviewScreen(Screen[None]):
             self.sync_modal.show_event(message.line, sources_done=message.sources_done, status=message.status)
 
     def on_sync_source_failed(self, message: SyncSourceFailed) -> None:
-        self.notify(visible(message.error), title=f"Sync failed: {visible(message.source)}",
-                    severity="error", timeout=15, markup=False)
+        self.notify(visible(message.error), title=f"{message.headline}: {visible(message.source)}",
+                    severity="warning" if message.headline == "Sync partial" else "error", timeout=15, markup=False)
 
     def on_sync_finished(self, message: SyncFinished) -> None:
         self.syncing = None
