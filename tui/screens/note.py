@@ -78,7 +78,7 @@ class NoteEditor(Screen[None]):
         self.saved_text = note.body
         self._timer: Timer | None = None
         self._saving = False
-        self._closing = False
+        self._close_after_save = False
 
     @property
     def warden(self) -> WardenApp:
@@ -153,12 +153,12 @@ class NoteEditor(Screen[None]):
         self._show_state("saved")
         if self.query_one(TextArea).text != self.saved_text:
             self.action_save()  # typed while the save ran
-        elif self._closing:
+        elif self._close_after_save:
             self.dismiss(None)
 
     def on_note_save_failed(self, message: NoteSaveFailed) -> None:
         self._saving = False
-        self._closing = False
+        self._close_after_save = False
         self.notify(message.message, title=message.title, severity="error", timeout=10, markup=False)
         self._show_state("NOT SAVED")
 
@@ -232,5 +232,5 @@ class NoteEditor(Screen[None]):
         if text == self.saved_text and not self._saving:
             self.dismiss(None)
             return
-        self._closing = True
+        self._close_after_save = True
         self.action_save()
