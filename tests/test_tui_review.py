@@ -19,7 +19,8 @@ from tui.modals.filter import FilterInput
 from tui.modals.help import Help
 from tui.modals.manual import ManualFinding
 from tui.modals.needs_info import NeedsInfo
-from tui.screens.review import KEYS, ReviewScreen
+from tui.keys import KEYS
+from tui.screens.review import ReviewScreen
 from tui.widgets.detail import DetailPane
 from tui.widgets.queue import QueueView
 
@@ -300,7 +301,9 @@ async def test_conflict_with_another_reviewer(db: Path) -> None:
         app.screen.query_one("#reason", Input).focus()
         await pilot.press(*"over")
         await press(pilot, "enter")
-        assert any("Changed under you" in n and "bob" in n for n in notifications(app))
+        # One boundary: the error's own title, then the screen reloaded.
+        assert "Changed by someone else: finding #4 changed since you opened it (you saw version 1): it is now" \
+               " dismissed by bob (duplicate), version 2" in notifications(app)
         # The detail now shows Bob's decision.
         assert "✗ dismissed" in detail_text(app).split("Findings")[1]
     assert statuses(db)[4] == "dismissed"
@@ -601,7 +604,7 @@ async def test_sync_cancel(tmp_path: Path, monkeypatch) -> None:
             await pilot.press("R")
             assert isinstance(app.screen, SyncProgress)
             await pilot.press("c")  # cancel while the usage pages stall
-            assert review_screen(app).syncing is not None and review_screen(app).syncing.is_set()
+            assert app.syncing is not None and app.syncing.is_set()
             await settle(pilot)
             assert app.screen.finished
     conn = sqlite3.connect(db)
@@ -648,7 +651,7 @@ async def test_note_edit_conflict_is_reported_not_overwritten(db: Path) -> None:
         other.close()
         await pilot.press(*"mine ")
         await press(pilot, "ctrl+s")
-        assert any("Changed under you" in n for n in notifications(app))
+        assert "Changed by someone else: note #1 changed (version 2, expected 1); reload it" in notifications(app)
         assert "NOT SAVED" in str(editor.query_one("#note-state").render())
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT body FROM note").fetchone() == ("Bob's version",)
