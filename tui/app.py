@@ -69,6 +69,7 @@ class WardenApp(App[int]):
         self.session = Session.open(db_path, config=config, reviewer=reviewer, clock=clock)
         self.mouse = mouse
         self.bug_log = bug_log if bug_log is not None else default_log_path()
+        self._bugs_shown: set[tuple[str, str, str]] = set()  # (worker, error type, message)
         # The sync in flight: its cancel flag, the lines so far and sources done
         # (a progress modal reopened during the sync shows them).
         self.syncing: threading.Event | None = None
@@ -124,8 +125,15 @@ class WardenApp(App[int]):
                        config=self.session.config)
         except OSError as exc:
             problem = exc.strerror or str(exc)
-        if not any(isinstance(screen, BugReport) for screen in self.screen_stack):
-            self.push_screen(BugReport(error, log=self.bug_log, log_problem=problem))
+        seen = (message.where, type(error).__name__, str(error))
+        if seen in self._bugs_shown or any(isinstance(screen, BugReport) for screen in self.screen_stack):
+            # The same bug again (a refresh after the dialog closed reads again): one
+            # dialog is enough, and the reviewer must be able to get back to the keys.
+            self.notify(visible(f"{type(error).__name__}: {error} (again; see {self.bug_log})"),
+                        title="Bug in warden", severity="error", timeout=10, markup=False)
+            return
+        self._bugs_shown.add(seen)
+        self.push_screen(BugReport(error, log=self.bug_log, log_problem=problem))
 
     # --- the background sync -----------------------------------------------------------
 
