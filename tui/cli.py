@@ -428,24 +428,19 @@ def _run_demo(args: argparse.Namespace, reporter: Reporter) -> int:
 
 def _print_demo_summary(db_path: Path, reporter: Reporter) -> None:
     from store.db import connect
+    from store.demo.summary import demo_summary
 
     conn = connect(db_path)
     try:
-        consumers = conn.execute("SELECT count(*) FROM consumer").fetchone()[0]
-        rows = conn.execute("SELECT count(*) FROM usage").fetchone()[0]
-        reporter.say("summary", f"warden: {consumers:,} consumers, {rows:,} usage rows",
-                     consumers=consumers, usage_rows=rows)
-        for category, status, n in conn.execute(
-            "SELECT category, status, count(*) FROM finding GROUP BY 1, 2 ORDER BY 1, 2"
-        ):
-            reporter.say("findings", f"warden: {n:,} {status} findings: {category}",
-                         category=category, status=status, count=n)
-        top = conn.execute(
-            "SELECT id, legal_name, worst_ratio FROM consumer ORDER BY worst_ratio DESC, id LIMIT 1"
-        ).fetchone()
-        if top is not None:
-            reporter.say("top", f"warden: top of the queue: {top['legal_name']} ({top['id']}), "
-                         f"worst ratio {top['worst_ratio']:.1f}x",
-                         consumer=top["id"], worst_ratio=top["worst_ratio"])
+        summary = demo_summary(conn)
     finally:
         conn.close()
+    reporter.say("summary", f"warden: {summary.consumers:,} consumers, {summary.usage_rows:,} usage rows",
+                 consumers=summary.consumers, usage_rows=summary.usage_rows)
+    for category, status, n in summary.findings:
+        reporter.say("findings", f"warden: {n:,} {status} findings: {category}",
+                     category=category, status=status, count=n)
+    if summary.top is not None:
+        consumer, name, ratio = summary.top
+        reporter.say("top", f"warden: top of the queue: {name} ({consumer}), worst ratio {ratio:.1f}x",
+                     consumer=consumer, worst_ratio=ratio)
