@@ -840,3 +840,34 @@ async def test_undo_messages_for_bulk_manual_and_nothing(db: Path) -> None:
         await press(pilot, "u")
         assert notifications(app)[-1] == "Undo: Undone: opening finding #7 of Northwind Analytics Ltd (now dismissed)"
         assert current_id(app) == "northwind-analytics"
+
+
+async def test_a_decision_key_pressed_before_the_detail_arrives_waits_for_it(db: Path, monkeypatch) -> None:
+    """j j d typed at once: the dialog must offer Contoso's finding, not the findings
+    of the consumer whose detail was still on screen (a decision on the wrong consumer)."""
+    import threading
+
+    import tui.screens.review
+
+    gate = threading.Event()
+    real = tui.screens.review.load_detail
+
+    def held(conn, consumer_id, *args, **kwargs):
+        if consumer_id == "contoso-borderline":
+            gate.wait(10)
+        return real(conn, consumer_id, *args, **kwargs)
+
+    monkeypatch.setattr(tui.screens.review, "load_detail", held)
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("j", "j", "d")
+        await pilot.pause()
+        assert isinstance(app.screen, ReviewScreen)  # Northwind's findings are on screen: no dialog yet
+        assert review_screen(app).detail.consumer.id != "contoso-borderline"
+        gate.set()
+        await settle(pilot)
+        modal = app.screen
+        assert isinstance(modal, Dismiss)
+        assert modal.scope == "Contoso Borderline GmbH (contoso-borderline)"
+        assert [f.id for f in modal.findings] == [4]

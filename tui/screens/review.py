@@ -83,6 +83,7 @@ class ReviewScreen(WardenScreen[None]):
         self._reloading = False
         self._deciding = 0  # decision workers in flight: their Decided reloads
         self._refresh_owed = False  # a refresh asked for while a decision was written
+        self._decide_when_shown: str | None = None  # a decision key pressed before the detail arrived
 
     @property
     def settled(self) -> bool:
@@ -222,6 +223,7 @@ class ReviewScreen(WardenScreen[None]):
             return  # its page is on the way; set_page announces the cursor again
         if row.consumer_id != self.detail_for:
             self.detail_for = row.consumer_id
+            self._decide_when_shown = None
             self.chart = ChartState()
             self._load_detail(row.consumer_id, self.chart)
 
@@ -243,6 +245,9 @@ class ReviewScreen(WardenScreen[None]):
         if message.detail is not None:
             self.chart = message.detail.chart
         self.query_one(DetailPane).show(message.detail)
+        if self._decide_when_shown is not None and message.detail is not None:
+            kind, self._decide_when_shown = self._decide_when_shown, None
+            self.action_decide(kind)
 
     # --- navigation ------------------------------------------------------------------
 
@@ -403,6 +408,11 @@ class ReviewScreen(WardenScreen[None]):
         scope, ids = self._targets()
         if not ids:
             self.notify("Nothing under the cursor yet.", title="Review", markup=False)
+            return
+        if len(ids) == 1 and (self.detail is None or self.detail.consumer.id != ids[0]):
+            # The detail shown is still the previous consumer's: its findings must
+            # not be offered for this one. The dialog opens when this one's arrives.
+            self._decide_when_shown = kind
             return
         findings = self._open_findings()
         if len(ids) == 1 and not findings:
