@@ -12,6 +12,7 @@ are read from the ``Notify`` messages the app receives (``run_test``'s
 from __future__ import annotations
 
 import ast
+import contextlib
 import sqlite3
 import stat
 from pathlib import Path
@@ -133,60 +134,46 @@ def _patch(monkeypatch: pytest.MonkeyPatch, module: str, name: str, error: BaseE
     monkeypatch.setattr(target, attr, raising(error))
 
 
-@pytest.mark.parametrize("worker", list(READ_WORKERS))
-async def test_a_store_error_in_a_read_worker_is_a_notification_titled_with_its_title(
-        db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, worker: str) -> None:
+@contextlib.asynccontextmanager
+async def failing(run: Run, monkeypatch: pytest.MonkeyPatch, worker: str, error: BaseException) -> Any:
+    """The app with ``worker`` made to fail by ``error``: inside the block it has
+    failed and the app still runs; after it, the patch is gone and it works again."""
     module, name, early, trigger, works_again = READ_WORKERS[worker]
-    run = Run(db, tmp_path / "log" / "warden.log")
     if early:
-        _patch(monkeypatch, module, name, StoreError("disk I/O error while reading"))
+        _patch(monkeypatch, module, name, error)
     async with run.test() as pilot:
         if not early:
             await settle(pilot)
-            _patch(monkeypatch, module, name, StoreError("disk I/O error while reading"))
+            _patch(monkeypatch, module, name, error)
         await trigger(pilot, run)
         assert run.app.is_running
-        assert "Database error: disk I/O error while reading" in run.shown
+        yield pilot
+        monkeypatch.undo()
+        await works_again(pilot, run)
+
+
+@pytest.mark.parametrize("worker", list(READ_WORKERS))
+@pytest.mark.parametrize("error, shown", [
+    (StoreError("disk I/O error while reading"), "Database error: disk I/O error while reading"),
+    (sqlite3.OperationalError("database is locked"), "Database error: cannot read the database {db}: database is locked"),
+], ids=["StoreError", "database-is-locked"])
+async def test_a_database_error_in_a_read_worker_is_a_notification_titled_with_its_title(
+        db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, worker: str, error: BaseException,
+        shown: str) -> None:
+    run = Run(db, tmp_path / "log" / "warden.log")
+    async with failing(run, monkeypatch, worker, error):
+        assert shown.format(db=db) in run.shown
         assert isinstance(run.app.screen, ReviewScreen)  # no dialog: the reviewer can act on it
-        monkeypatch.undo()
-        await works_again(pilot, run)
     assert not (tmp_path / "log").exists()  # not a bug: nothing logged
-
-
-@pytest.mark.parametrize("worker", list(READ_WORKERS))
-async def test_a_locked_database_in_a_read_worker_names_the_database(
-        db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, worker: str) -> None:
-    module, name, early, trigger, works_again = READ_WORKERS[worker]
-    run = Run(db, tmp_path / "log" / "warden.log")
-    if early:
-        _patch(monkeypatch, module, name, sqlite3.OperationalError("database is locked"))
-    async with run.test() as pilot:
-        if not early:
-            await settle(pilot)
-            _patch(monkeypatch, module, name, sqlite3.OperationalError("database is locked"))
-        await trigger(pilot, run)
-        assert run.app.is_running
-        assert f"Database error: cannot read the database {db}: database is locked" in run.shown
-        assert isinstance(run.app.screen, ReviewScreen)
-        monkeypatch.undo()
-        await works_again(pilot, run)
-    assert not (tmp_path / "log").exists()
 
 
 @pytest.mark.parametrize("worker", list(READ_WORKERS))
 async def test_an_unexpected_error_in_a_read_worker_is_a_bug_dialog_naming_the_log(
         db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, worker: str) -> None:
-    module, name, early, trigger, works_again = READ_WORKERS[worker]
     log = tmp_path / "log" / "warden.log"
     run = Run(db, log)
-    if early:
-        _patch(monkeypatch, module, name, RuntimeError("boom"))
-    async with run.test() as pilot:
-        if not early:
-            await settle(pilot)
-            _patch(monkeypatch, module, name, RuntimeError("boom"))
-        await trigger(pilot, run)
-        assert run.app.is_running
+    early = READ_WORKERS[worker][2]
+    async with failing(run, monkeypatch, worker, RuntimeError("boom")) as pilot:
         dialog = run.app.screen
         assert isinstance(dialog, BugReport)
         assert dialog.text == (
@@ -200,12 +187,10 @@ async def test_an_unexpected_error_in_a_read_worker_is_a_bug_dialog_naming_the_l
         await settle(pilot)
         # Closing the dialog reads again (the screen resumes); the same bug again is
         # a notification, not a dialog the reviewer could never get out of.
-        assert isinstance(run.app.screen, ReviewScreen)
         # (The workers that run at the start run again then; the others do not.)
+        assert isinstance(run.app.screen, ReviewScreen)
         again = [n for n in run.shown if n.startswith("Bug in warden: ")]
         assert again == [f"Bug in warden: RuntimeError: boom (again; see {log})"] * early
-        monkeypatch.undo()
-        await works_again(pilot, run)
     written = log.read_text(encoding="utf-8")
     entry = f"2023-01-02T09:30:00Z unexpected error in ReviewScreen.{worker}\nTraceback"
     assert written.startswith(entry)
