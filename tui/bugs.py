@@ -15,7 +15,6 @@ from pathlib import Path
 
 from store.clock import Clock, iso
 from store.config import Config
-from store.sync.fetch import redact
 
 MAX_BYTES = 1_000_000
 
@@ -37,6 +36,8 @@ def record_bug(path: Path, error: BaseException, *, where: str, clock: Clock, co
 
     Raises OSError when the log cannot be written (the dialog then says so).
     """
+    from store.sync.fetch import redact  # imports httpx: only when there is a bug to log
+
     trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
     entry = redact(f"{iso(clock())} unexpected error in {where or 'warden'}\n{trace}\n", _tokens(config))
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
