@@ -166,6 +166,20 @@ def transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator
             raise write_error(conn, exc) from exc
 
 
+@contextmanager
+def writing(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """Join the caller's transaction, or run in a short :func:`transaction` of our own.
+
+    In our own, a database that stays locked past the busy timeout or cannot be
+    written (read-only file or disk) is a StoreError the reviewer can read.
+    """
+    if conn.in_transaction:
+        yield conn
+        return
+    with transaction(conn):
+        yield conn
+
+
 def _rollback(conn: sqlite3.Connection) -> None:
     # SQLite may already have rolled back (SQLITE_FULL does): keep the first error.
     if conn.in_transaction:

@@ -52,6 +52,13 @@ DISMISS_REASONS: Final[dict[str, str]] = {
 
 NOTE_STATUSES: Final[tuple[str, ...]] = ("draft", "ready", "exported")
 
+# The periods a tier's limit is stated per (calls_per_day, records_per_month, ...).
+LIMIT_PERIODS: Final[tuple[str, ...]] = ("day", "month", "year")
+
+# What a note can be exported as (store.export writes each; `warden export
+# --format` and the TUI's export dialog offer them in this order).
+EXPORT_FORMATS: Final[tuple[str, ...]] = ("md", "html", "eml", "json", "csv")
+
 # Canonical usage metrics; adapters may add others (input_tokens, ...).
 METRIC_CALLS: Final = "calls"
 METRIC_RECORDS: Final = "records"

@@ -23,7 +23,7 @@ import os
 import re
 import sqlite3
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -37,16 +37,18 @@ import store
 from store.clock import Clock, iso
 from store.config import NotesConfig
 from store.db import connect, transaction
-from store.domain import CATEGORIES
+from store.domain import EXPORT_FORMATS
 from store.errors import ExportError, StoreError, WardenError
-from store.notes import (
-    Note, Period, _set_status, clean_text, collect_evidence, finding_sentence, load_consumer, load_findings,
-    get_note, notes_for, plain_text, render_template,
-)
+from store.cases import Case, read_case, read_findings
+from store.notes import Note, get_note, mark_exported, notes_for
+from store.notes.evidence import collect_evidence
+from store.notes.markdown import plain_text
+from store.notes.templates import render_template
+from store.notes.wording import Period, finding_sentence
 from store.queue_summary import refresh_summary
 from store.review import set_finding_status
+from store.text import clean_text
 
-FORMATS = ("md", "html", "eml", "json", "csv")
 HTML_TEMPLATE = "note.html.j2"
 BUNDLE_FORMAT = "warden-case-bundle"
 BUNDLE_VERSION = 1
@@ -157,9 +159,8 @@ def case_bundle(conn: sqlite3.Connection, note: Note, *, made_at: datetime, made
     evidence it was drafted from, the provenance (sync runs and pages with their
     SHA-256), the tool version and when and by whom it was made.
     """
-    consumer = load_consumer(conn, note.consumer_id)
-    apps = consumer.pop("apps")
-    findings = load_findings(conn, note.finding_ids)
+    case = _case(conn, note.consumer_id)
+    findings = [asdict(f) for f in read_findings(conn, note.finding_ids)]
     decisions = _decisions(conn, note)
     drafted = json.loads(conn.execute("SELECT evidence FROM note WHERE id = ?", (note.id,)).fetchone()[0] or "{}")
     warnings: list[str] = []
@@ -176,7 +177,7 @@ def case_bundle(conn: sqlite3.Connection, note: Note, *, made_at: datetime, made
         "format": BUNDLE_FORMAT, "format_version": BUNDLE_VERSION,
         "tool": {"name": "warden", "version": store.__version__},
         "made_at": iso(made_at), "made_by": made_by,
-        "consumer": consumer, "apps": apps, "findings": findings, "decisions": decisions,
+        "consumer": case.record(), "apps": case.app_records(), "findings": findings, "decisions": decisions,
         "note": {
             "id": note.id, "consumer_id": note.consumer_id, "status": note.status, "subject": note.subject,
             "template": note.template, "due_date": note.due_date, "created_at": note.created_at,
@@ -187,6 +188,13 @@ def case_bundle(conn: sqlite3.Connection, note: Note, *, made_at: datetime, made
         "provenance": {"runs": drafted.get("runs", []), "pages": drafted.get("pages", [])},
     }
     return bundle, warnings
+
+
+def _case(conn: sqlite3.Connection, consumer_id: str) -> Case:
+    case = read_case(conn, consumer_id)
+    if case is None:
+        raise StoreError(f"no consumer {consumer_id!r} in the database")
+    return case
 
 
 def _decisions(conn: sqlite3.Connection, note: Note) -> list[dict[str, Any]]:
@@ -265,29 +273,28 @@ def findings_csv(conn: sqlite3.Connection, notes: Iterable[Note]) -> bytes:
     writer.writerow(CSV_COLUMNS)
     seen: set[int] = set()
     for note in notes:
-        consumer = load_consumer(conn, note.consumer_id)
-        clauses = (consumer["tier"] or {}).get("clauses", {})
-        for f in load_findings(conn, note.finding_ids):
-            if f["id"] in seen:
+        case = _case(conn, note.consumer_id)
+        clauses = case.tier.clauses if case.tier is not None else {}
+        for f in read_findings(conn, note.finding_ids):
+            if f.id in seen:
                 continue
-            seen.add(f["id"])
-            label = CATEGORIES.get(f["category"], f["category"])
-            description = [f"{label}: {finding_sentence(f)}."]
-            if f["evidence"]:
-                description.append(f"Evidence: {f['evidence']}")
-            description.append(f"Status: {f['status']}. Cited by audit-request note #{note.id} ({note.status}).")
-            references = [f"warden finding #{f['id']}", f"note #{note.id}"]
-            if clauses.get(f["category"]):
-                references.append(clauses[f["category"]])
+            seen.add(f.id)
+            description = [f"{f.category_label}: {finding_sentence(f)}."]
+            if f.evidence:
+                description.append(f"Evidence: {f.evidence}")
+            description.append(f"Status: {f.status}. Cited by audit-request note #{note.id} ({note.status}).")
+            references = [f"warden finding #{f.id}", f"note #{note.id}"]
+            if clauses.get(f.category):
+                references.append(clauses[f.category])
             writer.writerow([
-                neutralise_cell(f"{consumer['legal_name']} [{consumer['id']}]: {label}, {f['period']}"),
+                neutralise_cell(f"{case.legal_name} [{case.id}]: {f.category_label}, {f.period}"),
                 neutralise_cell("\n".join(description), newlines=True),
-                neutralise_cell(f["detected_at"][:10]),
-                neutralise_cell(f["severity"].capitalize()),
-                "False" if f["status"] in ("resolved", "dismissed") else "True",
-                "True" if f["status"] in ("confirmed", "audit_requested", "resolved") else "False",
+                neutralise_cell(f.detected_at[:10]),
+                neutralise_cell(f.severity.capitalize()),
+                "False" if f.status in ("resolved", "dismissed") else "True",
+                "True" if f.status in ("confirmed", "audit_requested", "resolved") else "False",
                 neutralise_cell("; ".join(references)),
-                neutralise_cell(consumer["id"]),
+                neutralise_cell(case.id),
             ])
     return out.getvalue().encode("utf-8")
 
@@ -374,8 +381,8 @@ def export_notes(conn: sqlite3.Connection | str | os.PathLike[str], *, fmt: str,
         finally:
             own.close()
     config = config or NotesConfig()
-    if fmt not in FORMATS:
-        raise ExportError(f"unknown export format {fmt!r} (one of {', '.join(FORMATS)})")
+    if fmt not in EXPORT_FORMATS:
+        raise ExportError(f"unknown export format {fmt!r} (one of {', '.join(EXPORT_FORMATS)})")
     out = Path(out_dir)
     try:
         if note_ids is not None:
@@ -460,8 +467,8 @@ def _record_export(conn: sqlite3.Connection, notes: list[Note], fmt: str, out: P
             if fmt != "csv":
                 for note in notes:
                     # Re-read under the write lock: another reviewer may have exported it meanwhile.
-                    if _set_status(conn, note.id, "exported", reviewer=reviewer, clock=clock,
-                                   reason=f"exported as {fmt} (export #{export_id})"):
+                    if mark_exported(conn, note.id, reviewer=reviewer, clock=clock,
+                                     reason=f"exported as {fmt} (export #{export_id})"):
                         exported.append(note.id)
                     requested += _request_audit(conn, note, fmt, export_id, reviewer=reviewer, clock=clock)
                 refresh_summary(conn, sorted({n.consumer_id for n in notes}))

@@ -1,271 +1,50 @@
 """The review queue: consumers in review order, read lazily, page by page.
 
-The queue never loads all consumers: :func:`page` reads ``limit`` rows at an
-offset, :func:`count` counts, :func:`position_of` finds a consumer's offset and
-:func:`next_unreviewed` jumps to the next consumer with something to decide.
+The queue never loads all consumers: :meth:`QueueReader.page` reads ``limit``
+rows at an offset, :meth:`~QueueReader.count` counts,
+:meth:`~QueueReader.position_of` finds a consumer's offset and
+:meth:`~QueueReader.next_unreviewed` jumps to the next consumer with something
+to decide.
 Everything is ordered by the summary columns on ``consumer`` (``worst_ratio``,
 ``review_state``, kept current by :mod:`store.queue_summary`) so each read is an
 index range scan.
 
 Reaching any offset is fast: pages are read by *keyset* (``WHERE key > last key``)
-from the nearest offset already seen on this connection (an "anchor"); offsets in
+from the nearest offset already seen by the reader (an "anchor"); offsets in
 the second half are read backwards from the end; only a long jump to an offset
 never seen walks the index with ``OFFSET``.
 
-Filter syntax (:func:`parse_filter`), terms separated by spaces, all must hold::
+The filter (:func:`store.queue_filter.parse_filter`) is parsed, and turned into
+SQL, in :mod:`store.queue_filter`.
 
-    status:candidate          a finding with this status (prefixes: cand, needs, conf ...)
-    category:volume           a finding in this category (volume -> volume_cap, gov -> government_end_user)
-    severity:high             a finding of this severity (info, low, medium, high, critical)
-    over:10x   over:2.5       worst overage ratio at least this (x optional, or 150%)
-    tier:gold                 this tier id
-    state:open                queue state: open, decided or clear
-    name:north  north         legal name contains (ASCII letters in any case); bare words too
-    id:northwind              consumer id contains
-    name:"north wind"         quotes keep spaces
-
-A field's values separated by commas (``status:candidate,needs_info``) or the
-field repeated are alternatives (OR); different fields must all hold (AND);
-several name words must all appear. ``status``, ``category`` and ``severity``
-apply to the same finding: ``status:candidate category:volume`` means a
-candidate volume-cap finding.
+A :class:`QueueReader` reads through one connection and owns what it learns on
+the way (anchors and counts, valid while the database does not change) and the
+lock that lets the worker threads of a screen share it.
 """
 
 from __future__ import annotations
 
 import bisect
-import shlex
 import sqlite3
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
-from store.domain import CATEGORIES, FINDING_STATUSES, OPEN_STATUSES, SEVERITIES
 from store.errors import FilterError
-
-# ---------------------------------------------------------------------------
-# Filters
-
-FILTER_FIELDS: dict[str, str] = {
-    "status": "finding status (" + ", ".join(FINDING_STATUSES) + ")",
-    "category": "finding category (volume, rate, circumvention, missing, endpoint, gov, ...)",
-    "severity": "finding severity (" + ", ".join(SEVERITIES) + ")",
-    "over": "worst overage ratio at least N (over:10x, over:2.5, over:150%)",
-    "tier": "tier id",
-    "state": "queue state (open, decided, clear)",
-    "name": "legal name contains",
-    "id": "consumer id contains",
-}
-REVIEW_STATES: tuple[str, ...] = ("open", "decided", "clear")
-
-
-@dataclass(frozen=True)
-class QueueFilter:
-    """A parsed filter; empty tuples / ``None`` mean "no constraint"."""
-
-    text: str = ""
-    statuses: tuple[str, ...] = ()
-    categories: tuple[str, ...] = ()
-    severities: tuple[str, ...] = ()
-    min_ratio: float | None = None
-    tiers: tuple[str, ...] = ()
-    states: tuple[str, ...] = ()
-    names: tuple[str, ...] = ()
-    ids: tuple[str, ...] = ()
-
-    @property
-    def is_empty(self) -> bool:
-        """True when the filter lets every consumer through."""
-        return not (self.statuses or self.categories or self.severities or self.min_ratio is not None
-                    or self.tiers or self.states or self.names or self.ids)
-
-    def __str__(self) -> str:
-        return self.text
-
-
-def parse_filter(text: str) -> QueueFilter:
-    """Parse the reviewer's filter text (syntax in the module docstring).
-
-    Raises :class:`~store.errors.FilterError` (a ``ConfigError``) naming the bad
-    term and listing the valid fields or values.
-    """
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        # A lone surrogate (undecodable bytes pasted in) cannot be bound to SQLite.
-        raise FilterError(f"filter {text!r} holds characters that are not valid text") from None
-    if "\x00" in text:
-        # SQLite's LIKE reads a pattern only up to NUL: "name:\x00" would match everyone.
-        raise FilterError(f"filter {text!r} holds a NUL character; remove it")
-    try:
-        tokens = shlex.split(text, posix=True)
-    except ValueError as exc:
-        raise FilterError(f"cannot read filter {text!r}: {exc} (close the quote)") from exc
-    values: dict[str, list[str]] = {name: [] for name in FILTER_FIELDS}
-    for token in tokens:
-        name, sep, value = token.partition(":")
-        if not sep:
-            name, value = "name", token
-        name = name.strip().lower()
-        if name not in FILTER_FIELDS:
-            raise FilterError(
-                f"unknown filter field {name!r} in {token!r}; valid fields: "
-                + "; ".join(f"{k}: {v}" for k, v in FILTER_FIELDS.items())
-            )
-        if name in ("name", "id"):
-            if value.strip():
-                values[name].append(value.strip())
-            continue
-        parts = [p.strip() for p in value.split(",") if p.strip()]
-        if not parts:
-            raise FilterError(f"filter term {token!r} has no value; {name}: {FILTER_FIELDS[name]}")
-        values[name].extend(parts)
-
-    statuses = tuple(dict.fromkeys(_pick(v, FINDING_STATUSES, "status") for v in values["status"]))
-    categories = tuple(dict.fromkeys(_pick(v, tuple(CATEGORIES), "category") for v in values["category"]))
-    severities = tuple(dict.fromkeys(_pick(v, SEVERITIES, "severity") for v in values["severity"]))
-    states = tuple(dict.fromkeys(_pick(v, REVIEW_STATES, "state") for v in values["state"]))
-    ratios = [_ratio(v) for v in values["over"]]
-    return QueueFilter(
-        text=text.strip(),
-        statuses=statuses,
-        categories=categories,
-        severities=severities,
-        # Alternatives of a threshold: the lowest one lets the most through.
-        min_ratio=min(ratios) if ratios else None,
-        tiers=tuple(dict.fromkeys(values["tier"])),
-        states=states,
-        names=tuple(values["name"]),
-        ids=tuple(values["id"]),
-    )
-
-
-def _pick(value: str, valid: Sequence[str], what: str) -> str:
-    """The one valid id ``value`` names: exact, or a unique prefix of the id or one of its words."""
-    v = value.lower().replace("-", "_").replace(" ", "_")
-    if v in valid:
-        return v
-    matches = [x for x in valid if x.startswith(v)] or [
-        x for x in valid if any(word.startswith(v) for word in x.split("_"))
-    ]
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        raise FilterError(f"unknown {what} {value!r}; valid: {', '.join(valid)}")
-    raise FilterError(f"{what} {value!r} is ambiguous: {', '.join(matches)}")
-
-
-def _ratio(value: str) -> float:
-    v = value.lower().strip()
-    scale = 1.0
-    if v.endswith("%"):
-        v, scale = v[:-1], 0.01
-    elif v.endswith("x") or v.endswith("×"):
-        v = v[:-1]
-    try:
-        number = float(v) * scale
-    except ValueError:
-        raise FilterError(f"over:{value} is not a ratio; write over:10x, over:2.5 or over:150%") from None
-    if number != number or number < 0:
-        raise FilterError(f"over:{value} must be a ratio of zero or more")
-    return number
-
-
-def _like(text: str) -> str:
-    """A LIKE pattern matching ``text`` anywhere, literally (% and _ are data)."""
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-def _finding_where(flt: QueueFilter, alias: str = "f") -> tuple[list[str], list[Any]]:
-    """Conditions on one finding (status and category apply to the same finding)."""
-    conds: list[str] = []
-    params: list[Any] = []
-    if flt.statuses:
-        conds.append(f"{alias}.status IN ({','.join('?' * len(flt.statuses))})")
-        params.extend(flt.statuses)
-    if flt.categories:
-        conds.append(f"{alias}.category IN ({','.join('?' * len(flt.categories))})")
-        params.extend(flt.categories)
-    if flt.severities:
-        conds.append(f"{alias}.severity IN ({','.join('?' * len(flt.severities))})")
-        params.extend(flt.severities)
-    return conds, params
-
-
-def _where(flt: QueueFilter, *, findings: bool = True) -> tuple[list[str], list[Any]]:
-    """SQL conditions on ``consumer`` and their parameters (``findings=False``: leave
-    out the finding conditions, when the query is driven from the findings)."""
-    conds: list[str] = []
-    params: list[Any] = []
-    fconds, fparams = _finding_where(flt)
-    if findings and fconds:
-        # INDEXED BY: probe this consumer's findings; the planner would otherwise
-        # walk every finding of that status and category for each consumer.
-        conds.append("EXISTS (SELECT 1 FROM finding f INDEXED BY finding_by_consumer"
-                     f" WHERE f.consumer_id = consumer.id AND {' AND '.join(fconds)})")
-        params.extend(fparams)
-    if flt.min_ratio is not None:
-        conds.append("worst_ratio >= ?")
-        params.append(flt.min_ratio)
-    if flt.tiers:
-        conds.append(f"lower(tier_id) IN ({','.join('?' * len(flt.tiers))})")
-        params.extend(t.lower() for t in flt.tiers)
-    states = _states(flt)
-    if states is not None and (flt.states or states == ("open",)):
-        # Stated, or implied by open statuses: then the consumer_by_state range is
-        # exactly the matches' region, in severity order, from either end.
-        conds.append(f"review_state IN ({','.join('?' * len(states))})")
-        params.extend(states)
-    for name in flt.names:
-        conds.append("legal_name LIKE ? ESCAPE '\\'")
-        params.append(_like(name))
-    for ident in flt.ids:
-        conds.append("id LIKE ? ESCAPE '\\'")
-        params.append(_like(ident))
-    return conds, params
-
-
-def _states(flt: QueueFilter, only_open: bool = False) -> tuple[str, ...] | None:
-    """The queue states a match can be in (None: any), from ``state:`` and what the
-    finding conditions imply (a candidate finding makes its consumer open)."""
-    allowed = set(flt.states) if flt.states else set(REVIEW_STATES)
-    if flt.statuses and set(flt.statuses) <= set(OPEN_STATUSES):
-        allowed &= {"open"}
-    elif flt.statuses or flt.categories or flt.severities:
-        allowed &= {"open", "decided"}
-    if only_open:
-        allowed &= {"open"}
-    if allowed == set(REVIEW_STATES):
-        return None
-    return tuple(s for s in REVIEW_STATES if s in allowed)
-
-
-def _source(flt: QueueFilter, driven: bool) -> tuple[str, list[Any], list[str], list[Any]]:
-    """(FROM clause, its params, WHERE conditions, their params) for reading ``consumer``.
-
-    ``driven``: start from the consumers that have a matching finding (a few
-    thousand) instead of walking the consumer index past a million that do not:
-    cheaper for counts and for reading from the far end of the order, where
-    matches are sparse. CROSS JOIN keeps that join order.
-    """
-    fconds, fparams = _finding_where(flt, alias="finding")
-    if driven and fconds:
-        conds, params = _where(flt, findings=False)
-        source = (f"(SELECT DISTINCT consumer_id AS matched FROM finding WHERE {' AND '.join(fconds)}) m"
-                  " CROSS JOIN consumer ON consumer.id = m.matched")
-        return source, fparams, conds, params
-    conds, params = _where(flt)
-    return "consumer", [], conds, params
-
+from store.queue_filter import (
+    REVIEW_STATES, QueueFilter, consumer_conditions, consumer_source, finding_conditions, matching_states,
+)
 
 # ---------------------------------------------------------------------------
 # Sorts
 
+# The sorts, in the order a reviewer cycles through them (``o``), with what each means.
 SORTS: dict[str, str] = {
     "severity": "worst overage first",
-    "overage": "mildest overage first",
-    "name": "legal name A-Z",
     "status": "open, then decided, then clear; worst first within each",
+    "name": "legal name A-Z",
+    "overage": "mildest overage first",
 }
 
 
@@ -313,13 +92,10 @@ class QueueQuery:
 # ---------------------------------------------------------------------------
 # Rows
 
-VERDICTS: dict[str, str] = {
-    # Glyph + word so the state reads without colour (NO_COLOR, 16 colours).
-    "open": "● open",
-    "violation": "▲ violation",
-    "decided": "✓ decided",
-    "clear": "· clear",
-}
+# What a row's verdict says, in words (the TUI draws a glyph beside each): open
+# (something to decide), violation (decided, a violation confirmed), decided,
+# clear (no findings).
+VERDICTS: tuple[str, ...] = ("open", "violation", "decided", "clear")
 
 
 @dataclass(frozen=True)
@@ -332,7 +108,7 @@ class QueueRow:
     worst_ratio: float
     open_findings: int
     review_state: str
-    verdict: str          # glyph + word, e.g. "● open", "▲ violation"
+    verdict: str          # one of VERDICTS: "open", "violation", "decided", "clear"
 
 
 _SELECT = (
@@ -345,8 +121,7 @@ Key = tuple[Any, ...]
 
 def _row(r: Sequence[Any]) -> QueueRow:
     state = r[5]
-    verdict = VERDICTS["violation"] if state != "open" and r[6] else VERDICTS.get(state, state)
-    return QueueRow(r[0], r[1], r[2], float(r[3]), int(r[4]), state, verdict)
+    return QueueRow(r[0], r[1], r[2], float(r[3]), int(r[4]), state, "violation" if state != "open" and r[6] else state)
 
 
 def _key(cols: Sequence[_Col], r: Sequence[Any]) -> Key:
@@ -403,7 +178,7 @@ def _read(conn: sqlite3.Connection, query: QueueQuery, after: Key | None, skip: 
     reversed) order; ``only_open``: only consumers with something to decide."""
     cols = query.columns(backwards)
     flt = query.filter
-    allowed = _states(flt, only_open)
+    allowed = matching_states(flt, only_open)
     if only_open:
         # Open consumers are few: read them from consumer_by_state instead of
         # walking the order past every decided or clear consumer. That index is in
@@ -414,13 +189,13 @@ def _read(conn: sqlite3.Connection, query: QueueQuery, after: Key | None, skip: 
             if near is not None:
                 return near[:limit]
         source, sparams = "consumer INDEXED BY consumer_by_state", []
-        fconds, fparams = _where(flt)
+        fconds, fparams = consumer_conditions(flt)
         fconds = fconds + ["review_state = 'open'"]
     else:
         # From the far end, sparse finding matches are cheaper to reach from the
         # findings, unless they are all open (consumer_by_state holds exactly those).
         driven = backwards and allowed != ("open",)
-        source, sparams, fconds, fparams = _source(flt, driven=driven)
+        source, sparams, fconds, fparams = consumer_source(flt, driven=driven)
     out: list[Sequence[Any]] = []
     for conds, params, order in _ranges(cols, after, allowed):
         if len(out) >= limit:
@@ -446,9 +221,9 @@ def _walk_for_open(conn: sqlite3.Connection, query: QueueQuery, after: Key | Non
     """The next open row within ``_WALK`` rows of ``after`` in order, ``[]`` if the
     order ends first, ``None`` if the walk found none (look further another way)."""
     cols = query.columns(backwards)
-    conds, params = _where(query.filter)
+    conds, params = consumer_conditions(query.filter)
     budget = _WALK
-    for rconds, rparams, order in _ranges(cols, after, _states(query.filter)):
+    for rconds, rparams, order in _ranges(cols, after, matching_states(query.filter)):
         where = " AND ".join(rconds + conds) or "1"
         rows = conn.execute(
             f"SELECT * FROM ({_SELECT} FROM consumer WHERE {where} ORDER BY {_order_by(order)} LIMIT ?)"
@@ -464,12 +239,12 @@ def _walk_for_open(conn: sqlite3.Connection, query: QueueQuery, after: Key | Non
 
 
 # ---------------------------------------------------------------------------
-# Per-connection memory: anchors (offset -> key) and counts, valid while the
+# What a reader remembers: anchors (offset -> key) and counts, valid while the
 # database does not change (data_version: other connections' commits;
 # total_changes: this connection's own).
 
 _MAX_ANCHORS = 20_000
-_MAX_QUERIES = 8    # filters / sorts remembered per connection
+_MAX_QUERIES = 8    # filters / sorts remembered
 _NEAR = 5_000       # skipping this many rows with OFFSET is cheaper than counting
 
 
@@ -505,166 +280,206 @@ class _Anchors:
         return at, self.keys[at]
 
 
-class _Memory:
-    def __init__(self) -> None:
-        self.version: tuple[int, int] | None = None
-        self.counts: dict[QueueQuery, int] = {}
-        self.anchors: OrderedDict[QueueQuery, _Anchors] = OrderedDict()
+T = TypeVar("T")
 
-    def anchors_for(self, query: QueueQuery) -> _Anchors:
-        found = self.anchors.get(query)
+
+class QueueReader:
+    """Reads the queue through one connection, remembering what it learns.
+
+    ``connect`` opens the connection, on first use. Every method takes the
+    reader's lock, so worker threads may share one reader (SQLite connections
+    must not be used by two threads at once); once :meth:`close` has run, they
+    read nothing (``0``, ``[]`` or ``None``) and :attr:`closed` is true, so a
+    worker that was cancelled meanwhile never touches a closed connection.
+    """
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+        self._connect = connect
+        self._conn: sqlite3.Connection | None = None
+        self._closed = False
+        self._lock = threading.RLock()   # re-entrant: next_unreviewed reads pages
+        self._version: tuple[int, int] | None = None
+        self._counts: dict[QueueQuery, int] = {}
+        self._anchors: OrderedDict[QueueQuery, _Anchors] = OrderedDict()
+
+    @property
+    def opened(self) -> bool:
+        """True once a read opened the connection (and until :meth:`close`)."""
+        return self._conn is not None
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran: what a method returned since is empty."""
+        return self._closed
+
+    def close(self) -> None:
+        """Close the connection (waiting for a read in progress: closing a
+        connection under a running statement crashes the process)."""
+        with self._lock:
+            self._closed = True
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def count(self, query: QueueQuery) -> int:
+        """How many consumers the query shows (remembered until the database changes)."""
+        return self._locked(lambda conn: self._count(conn, query), 0)
+
+    def page(self, query: QueueQuery, offset: int, limit: int) -> list[QueueRow]:
+        """Up to ``limit`` rows starting at ``offset`` (0-based) in the query's order."""
+        return self._locked(lambda conn: self._page(conn, query, offset, limit), [])
+
+    def position_of(self, query: QueueQuery, consumer_id: str) -> int | None:
+        """The offset of ``consumer_id`` in the query's order, or ``None`` if the filter hides it."""
+        return self._locked(lambda conn: self._position_of(conn, query, consumer_id), None)
+
+    def next_unreviewed(self, query: QueueQuery, from_offset: int, direction: int = 1) -> int | None:
+        """Offset of the nearest consumer after (``direction=1``) or before (``-1``)
+        ``from_offset`` that has findings waiting for a decision; ``None`` if none.
+
+        ``from_offset=-1`` searches from the start; an offset past the end searches
+        backwards from the end.
+        """
+        return self._locked(lambda conn: self._next_unreviewed(conn, query, from_offset, direction), None)
+
+    def data_version(self) -> int | None:
+        """SQLite's ``data_version`` of the reader's connection: it changes when
+        another connection (another session, a cron sync) commits. ``None`` once closed."""
+        return self._locked(lambda conn: int(conn.execute("PRAGMA data_version").fetchone()[0]), None)
+
+    # -- under the lock ----------------------------------------------------------------
+
+    def _locked(self, read: Callable[[sqlite3.Connection], T], closed: T) -> T:
+        with self._lock:
+            if self._closed:
+                return closed
+            if self._conn is None:
+                self._conn = self._connect()
+            return read(self._conn)
+
+    def _fresh(self, conn: sqlite3.Connection) -> None:
+        """Forget anchors and counts if the database changed since they were learnt."""
+        version = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
+        if self._version != version:
+            self._version = version
+            self._counts.clear()
+            self._anchors.clear()
+
+    def _anchors_for(self, query: QueueQuery) -> _Anchors:
+        found = self._anchors.get(query)
         if found is None:
-            found = self.anchors[query] = _Anchors()
-            while len(self.anchors) > _MAX_QUERIES:
-                old, _ = self.anchors.popitem(last=False)
-                self.counts.pop(old, None)
+            found = self._anchors[query] = _Anchors()
+            while len(self._anchors) > _MAX_QUERIES:
+                old, _ = self._anchors.popitem(last=False)
+                self._counts.pop(old, None)
         else:
-            self.anchors.move_to_end(query)
+            self._anchors.move_to_end(query)
         return found
 
+    def _remember(self, query: QueueQuery, offset: int, key: Key) -> None:
+        self._anchors_for(query).add(offset, key)
 
-# sqlite3.Connection cannot be weakly referenced: keep the last few connections'
-# memories, holding the connection so its id cannot be reused by another one.
-_MAX_CONNECTIONS = 16
-_memories: "OrderedDict[int, tuple[sqlite3.Connection, _Memory]]" = OrderedDict()
+    def _count(self, conn: sqlite3.Connection, query: QueueQuery) -> int:
+        self._fresh(conn)
+        if query in self._counts:
+            return self._counts[query]
+        flt = query.filter
+        if flt.is_empty:
+            (n,) = conn.execute("SELECT count(*) FROM consumer").fetchone()
+        elif not (flt.min_ratio is not None or flt.tiers or flt.states or flt.names or flt.ids):
+            # Only finding conditions: count distinct consumers in the finding index.
+            fconds, fparams = finding_conditions(flt, alias="finding")
+            (n,) = conn.execute(f"SELECT count(DISTINCT consumer_id) FROM finding WHERE {' AND '.join(fconds)}",
+                                fparams).fetchone()
+        else:
+            source, sparams, conds, params = consumer_source(flt, driven=True)
+            where = " AND ".join(conds) or "1"
+            (n,) = conn.execute(f"SELECT count(*) FROM {source} WHERE {where}", sparams + params).fetchone()
+        self._anchors_for(query)     # so the count is forgotten with the query's anchors
+        self._counts[query] = int(n)
+        return int(n)
 
-
-def _memory(conn: sqlite3.Connection) -> _Memory:
-    entry = _memories.get(id(conn))
-    if entry is None or entry[0] is not conn:
-        entry = _memories[id(conn)] = (conn, _Memory())
-        while len(_memories) > _MAX_CONNECTIONS:
-            _memories.popitem(last=False)
-    else:
-        _memories.move_to_end(id(conn))
-    mem = entry[1]
-    version = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
-    if mem.version != version:
-        mem.version = version
-        mem.counts.clear()
-        mem.anchors.clear()
-    return mem
-
-
-def _remember(mem: _Memory, query: QueueQuery, offset: int, key: Key) -> None:
-    mem.anchors_for(query).add(offset, key)
-
-
-# ---------------------------------------------------------------------------
-# Public API
-
-
-def count(conn: sqlite3.Connection, query: QueueQuery) -> int:
-    """How many consumers the query shows (remembered until the database changes)."""
-    mem = _memory(conn)
-    if query in mem.counts:
-        return mem.counts[query]
-    flt = query.filter
-    if flt.is_empty:
-        (n,) = conn.execute("SELECT count(*) FROM consumer").fetchone()
-    elif not (flt.min_ratio is not None or flt.tiers or flt.states or flt.names or flt.ids):
-        # Only finding conditions: count distinct consumers in the finding index.
-        fconds, fparams = _finding_where(flt, alias="finding")
-        (n,) = conn.execute(f"SELECT count(DISTINCT consumer_id) FROM finding WHERE {' AND '.join(fconds)}",
-                            fparams).fetchone()
-    else:
-        source, sparams, conds, params = _source(flt, driven=True)
-        where = " AND ".join(conds) or "1"
-        (n,) = conn.execute(f"SELECT count(*) FROM {source} WHERE {where}", sparams + params).fetchone()
-    mem.anchors_for(query)     # so the count is forgotten with the query's anchors
-    mem.counts[query] = int(n)
-    return int(n)
-
-
-def page(conn: sqlite3.Connection, query: QueueQuery, offset: int, limit: int) -> list[QueueRow]:
-    """Up to ``limit`` rows starting at ``offset`` (0-based) in the query's order."""
-    if limit <= 0 or offset < 0:
-        return []
-    mem = _memory(conn)
-    anchors = mem.anchors_for(query)
-    cols = query.columns()
-    if offset in anchors.keys:
-        # The row at ``offset`` is known (every order ends with the id): read it, then on.
-        key = anchors.keys[offset]
-        first = [_raw_of(conn, key[-1])]
-        rows = first + (_read(conn, query, key, 0, limit - 1) if limit > 1 else [])
-        _remember(mem, query, offset + len(rows) - 1, _key(cols, rows[-1]))
-        return [_row(r) for r in rows]
-    # Nearest offset already seen before ``offset`` (an anchor is the key of the
-    # row AT that offset, so reading resumes after it).
-    start, after = anchors.before(offset)
-    skip = offset - start - 1
-    if skip > _NEAR:
-        total = count(conn, query)
-        if offset >= total:
+    def _page(self, conn: sqlite3.Connection, query: QueueQuery, offset: int, limit: int) -> list[QueueRow]:
+        if limit <= 0 or offset < 0:
             return []
-        end = min(total, offset + limit)
-        # Read from the end when that is nearer: the rows [offset, end) are the
-        # first (end - offset) rows after skipping (total - end) from the back.
-        back_start, back_after = anchors.at_or_after(end, total)
-        back_skip = back_start - end
-        if back_skip < skip:
-            rows = _read(conn, query, back_after, back_skip, end - offset, backwards=True)
-            rows.reverse()
-            result = [_row(r) for r in rows]
-            if rows:
-                _remember(mem, query, offset, _key(cols, rows[0]))
-                _remember(mem, query, offset + len(rows) - 1, _key(cols, rows[-1]))
-            return result
-    rows = _read(conn, query, after, skip, limit)
-    if rows:
-        _remember(mem, query, offset, _key(cols, rows[0]))
-        _remember(mem, query, offset + len(rows) - 1, _key(cols, rows[-1]))
-    return [_row(r) for r in rows]
+        self._fresh(conn)
+        anchors = self._anchors_for(query)
+        cols = query.columns()
+        if offset in anchors.keys:
+            # The row at ``offset`` is known (every order ends with the id): read it, then on.
+            key = anchors.keys[offset]
+            first = [_raw_of(conn, key[-1])]
+            rows = first + (_read(conn, query, key, 0, limit - 1) if limit > 1 else [])
+            self._remember(query, offset + len(rows) - 1, _key(cols, rows[-1]))
+            return [_row(r) for r in rows]
+        # Nearest offset already seen before ``offset`` (an anchor is the key of the
+        # row AT that offset, so reading resumes after it).
+        start, after = anchors.before(offset)
+        skip = offset - start - 1
+        if skip > _NEAR:
+            total = self._count(conn, query)
+            if offset >= total:
+                return []
+            end = min(total, offset + limit)
+            # Read from the end when that is nearer: the rows [offset, end) are the
+            # first (end - offset) rows after skipping (total - end) from the back.
+            back_start, back_after = anchors.at_or_after(end, total)
+            back_skip = back_start - end
+            if back_skip < skip:
+                rows = _read(conn, query, back_after, back_skip, end - offset, backwards=True)
+                rows.reverse()
+                if rows:
+                    self._remember(query, offset, _key(cols, rows[0]))
+                    self._remember(query, offset + len(rows) - 1, _key(cols, rows[-1]))
+                return [_row(r) for r in rows]
+        rows = _read(conn, query, after, skip, limit)
+        if rows:
+            self._remember(query, offset, _key(cols, rows[0]))
+            self._remember(query, offset + len(rows) - 1, _key(cols, rows[-1]))
+        return [_row(r) for r in rows]
 
-
-def position_of(conn: sqlite3.Connection, query: QueueQuery, consumer_id: str) -> int | None:
-    """The offset of ``consumer_id`` in the query's order, or ``None`` if the filter hides it."""
-    conds, params = _where(query.filter)
-    found = conn.execute(
-        f"{_SELECT} FROM consumer WHERE {' AND '.join(['id = ?'] + conds)}", [consumer_id] + params
-    ).fetchone()
-    if found is None:
-        return None
-    # Rows before it = rows after it in the reversed order.
-    back = query.columns(backwards=True)
-    source, sparams, conds, params = _source(query.filter, driven=True)
-    before = 0
-    for rconds, rparams, _order in _ranges(back, _key(back, found), _states(query.filter)):
-        where = " AND ".join(rconds + conds) or "1"
-        (n,) = conn.execute(f"SELECT count(*) FROM {source} WHERE {where}", sparams + rparams + params).fetchone()
-        before += n
-    _remember(_memory(conn), query, before, _key(query.columns(), found))
-    return before
-
-
-def next_unreviewed(conn: sqlite3.Connection, query: QueueQuery, from_offset: int, direction: int = 1) -> int | None:
-    """Offset of the nearest consumer after (``direction=1``) or before (``-1``)
-    ``from_offset`` that has findings waiting for a decision; ``None`` if none.
-
-    ``from_offset=-1`` searches from the start; an offset past the end searches
-    backwards from the end.
-    """
-    backwards = direction < 0
-    after: Key | None = None
-    if from_offset >= 0:
-        here = page(conn, query, from_offset, 1)
-        if here:
-            after = _key(query.columns(), _raw_of(conn, here[0].consumer_id))
-        elif not backwards:
+    def _position_of(self, conn: sqlite3.Connection, query: QueueQuery, consumer_id: str) -> int | None:
+        conds, params = consumer_conditions(query.filter)
+        found = conn.execute(
+            f"{_SELECT} FROM consumer WHERE {' AND '.join(['id = ?'] + conds)}", [consumer_id] + params
+        ).fetchone()
+        if found is None:
             return None
-    elif backwards:
-        return None
-    rows = _read(conn, query, after, 0, 1, backwards=backwards, only_open=True)
-    if not rows:
-        return None
-    if after is None:
-        return position_of(conn, query, rows[0][0])
-    # Count only the rows between here and there (the jump), not all before it.
-    between = _count_between(conn, query, after, _key(query.columns(), rows[0]), backwards)
-    if between is None:
-        return position_of(conn, query, rows[0][0])
-    return from_offset - between - 1 if backwards else from_offset + between + 1
+        # Rows before it = rows after it in the reversed order.
+        back = query.columns(backwards=True)
+        source, sparams, conds, params = consumer_source(query.filter, driven=True)
+        before = 0
+        for rconds, rparams, _order in _ranges(back, _key(back, found), matching_states(query.filter)):
+            where = " AND ".join(rconds + conds) or "1"
+            (n,) = conn.execute(f"SELECT count(*) FROM {source} WHERE {where}",
+                                sparams + rparams + params).fetchone()
+            before += n
+        self._fresh(conn)
+        self._remember(query, before, _key(query.columns(), found))
+        return before
+
+    def _next_unreviewed(self, conn: sqlite3.Connection, query: QueueQuery, from_offset: int,
+                         direction: int) -> int | None:
+        backwards = direction < 0
+        after: Key | None = None
+        if from_offset >= 0:
+            here = self._page(conn, query, from_offset, 1)
+            if here:
+                after = _key(query.columns(), _raw_of(conn, here[0].consumer_id))
+            elif not backwards:
+                return None
+        elif backwards:
+            return None
+        rows = _read(conn, query, after, 0, 1, backwards=backwards, only_open=True)
+        if not rows:
+            return None
+        if after is None:
+            return self._position_of(conn, query, rows[0][0])
+        # Count only the rows between here and there (the jump), not all before it.
+        between = _count_between(conn, query, after, _key(query.columns(), rows[0]), backwards)
+        if between is None:
+            return self._position_of(conn, query, rows[0][0])
+        return from_offset - between - 1 if backwards else from_offset + between + 1
 
 
 def _before(cols: Sequence[_Col], key: Key) -> tuple[str, list[Any]]:
@@ -695,7 +510,7 @@ def _count_between(conn: sqlite3.Connection, query: QueueQuery, lo: Key, hi: Key
     past ``_BETWEEN`` (``None``: a long jump, count another way)."""
     cap = _BETWEEN
     cols = query.columns(backwards)
-    conds, params = _where(query.filter)
+    conds, params = consumer_conditions(query.filter)
     before, bparams = _before(cols, hi)
     lead = cols[0]
     if lead.enum is not None:
@@ -704,7 +519,7 @@ def _count_between(conn: sqlite3.Connection, query: QueueQuery, lo: Key, hi: Key
     else:
         bound, bound_params = f"{lead.sql} {'>=' if lead.desc else '<='} ?", [hi[0]]
     total = 0
-    for rconds, rparams, _order in _ranges(cols, lo, _states(query.filter)):
+    for rconds, rparams, _order in _ranges(cols, lo, matching_states(query.filter)):
         where = " AND ".join(rconds + [bound, before] + conds)
         (n,) = conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM consumer WHERE {where} LIMIT ?)",
                             rparams + bound_params + bparams + params + [cap - total + 1]).fetchone()

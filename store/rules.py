@@ -56,6 +56,7 @@ from typing import Any, Iterable, Iterator
 
 from store.clock import Clock, iso
 from store.db import transaction
+from store.domain import SEVERITIES
 from store.queue_summary import refresh_summary
 
 # Consumers evaluated per chunk (one read pass and one write transaction each).
@@ -63,7 +64,6 @@ CHUNK_CONSUMERS = 2_000
 RULES_MMAP_BYTES = 1 << 30
 # A circumvention finding is at least this severe: splitting load is deliberate.
 CIRCUMVENTION_MIN_SEVERITY = "medium"
-_SEVERITY_ORDER = ("info", "low", "medium", "high", "critical")
 
 
 @dataclass
@@ -464,7 +464,7 @@ def _ids(joined: str | None) -> Iterator[int]:
 
 
 def _at_least(severity: str, floor: str) -> str:
-    return max(severity, floor, key=_SEVERITY_ORDER.index)
+    return max(severity, floor, key=SEVERITIES.index)
 
 
 # --- writing findings ------------------------------------------------------------------

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from store.config import (
-    AppliedConfig, Config, apply_config, auto_consumer_id, iter_roster, load_config, own_apps, token_for,
-)
+from store.config import Config, load_config, token_for
+from store.consumers import AppliedConfig, apply_config, auto_consumer_id, own_apps
 from store.db import connect, transaction
 from store.errors import ConfigError
+from store.roster import iter_roster
 
 FULL = """
 [warden]
@@ -189,6 +189,53 @@ def test_wrong_types_and_values(tmp_path: Path, text: str, expected: str) -> Non
     assert expected in message and str(tmp_path / "warden.toml") in message
 
 
+# Each adapter's whole-number options and their documented ranges (config.py's
+# docstring): the configuration and the adapter itself accept the bounds and
+# refuse one past them, with the same message.
+OPTION_RANGES = [
+    ("x-usage", "days", 1, 90),
+    ("aws-usage-plan", "limit", 1, 1000),
+    ("openai-usage", "bucket_limit", 1, 31),
+    ("warden-feed", "shards", 1, 256),
+    ("warden-feed", "limit", 1, 1_000_000),
+]
+
+
+@pytest.mark.parametrize(("adapter", "key", "low", "high"), OPTION_RANGES)
+def test_adapter_options_are_checked_on_their_bounds_by_config_and_adapter_alike(
+        tmp_path: Path, adapter: str, key: str, low: int, high: int) -> None:
+    from store.config import SourceConfig
+    from store.sync.adapters import adapter_for
+
+    head = f'[sources.s]\nadapter = "{adapter}"\nurl = "https://a.example"\nusage_plan_id = "p1"\n'
+    if adapter != "aws-usage-plan":
+        head = head.replace('usage_plan_id = "p1"\n', "")
+    for value in (low, high):
+        source = load_config(write(tmp_path, head + f"{key} = {value}\n", roster=None)).sources["s"]
+        assert source.options[key] == value
+        assert getattr(adapter_for(source), "source").options[key] == value
+    for value in (low - 1, high + 1):
+        expected = f"'{key}' must be between {low} and {high}, got {value}"
+        assert f"[sources.s]: {expected}" in error_of(tmp_path, head + f"{key} = {value}\n", roster=None)
+        options = {key: value, "usage_plan_id": "p1"} if adapter == "aws-usage-plan" else {key: value}
+        with pytest.raises(ConfigError) as caught:
+            adapter_for(SourceConfig("s", adapter, "https://a.example", options=options))
+        assert str(caught.value) == f"source 's': {expected}"
+
+
+def test_list_and_text_options_are_checked_by_their_declaration(tmp_path: Path) -> None:
+    oai = '[sources.o]\nadapter = "openai-usage"\nurl = "https://a.example"\n'
+    assert "'project_ids' must be a list of non-empty strings, got a string" in error_of(
+        tmp_path, oai + 'project_ids = "proj_1"\n', roster=None)
+    assert "'project_ids' must be a list of non-empty strings, got an array" in error_of(
+        tmp_path, oai + 'project_ids = ["proj_1", ""]\n', roster=None)
+    gw = '[sources.gw]\nadapter = "aws-usage-plan"\nurl = "https://a.example"\n'
+    assert "[sources.gw]: 'usage_plan_id' must not be empty" in error_of(tmp_path, gw + 'usage_plan_id = " "\n',
+                                                                          roster=None)
+    assert "[sources.gw]: 'region' must be a string, got an integer" in error_of(
+        tmp_path, gw + 'usage_plan_id = "p"\nregion = 1\n', roster=None)
+
+
 @pytest.mark.parametrize("url", ["http://feed.example.com/v1", "http://10.0.0.5:8080", "http://localhost.example.com"])
 def test_plain_http_to_a_host_that_is_not_loopback_is_refused(tmp_path: Path, url: str) -> None:
     message = error_of(tmp_path, f'[sources.feed]\nadapter = "warden-feed"\nurl = "{url}"\n', roster=None)
@@ -275,7 +322,7 @@ def test_a_tier_may_come_from_a_warden_feed_source(tmp_path: Path) -> None:
 
 def test_csv_roster(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, FULL))
-    contoso, fabrikam = iter_roster(config)
+    contoso, fabrikam = iter_roster(config.roster_file)
     assert (contoso.id, contoso.legal_name, contoso.notice_contact, contoso.declared_use_case) == (
         "contoso", "Contoso Ltd", "legal@contoso.example", None)
     assert contoso.apps == [("x", "111"), ("feed", "app-2")]
@@ -288,7 +335,7 @@ def test_json_roster(tmp_path: Path) -> None:
         {"id": "fabrikam", "legal_name": "Fabrikam", "apps": "feed:app-3"},
     ]))
     config = load_config(write(tmp_path, FULL.replace("roster.csv", "roster.json"), roster=None))
-    assert [(c.id, c.apps) for c in iter_roster(config)] == [
+    assert [(c.id, c.apps) for c in iter_roster(config.roster_file)] == [
         ("contoso", [("x", "111"), ("feed", "app-2")]), ("fabrikam", [("feed", "app-3")])]
 
 
@@ -303,7 +350,7 @@ def test_json_roster(tmp_path: Path) -> None:
 def test_csv_roster_errors_name_file_and_line(tmp_path: Path, roster: str, expected: str) -> None:
     config = load_config(write(tmp_path, FULL, roster=roster))
     with pytest.raises(ConfigError) as caught:
-        list(iter_roster(config))
+        list(iter_roster(config.roster_file))
     assert expected in str(caught.value) and "roster.csv" in str(caught.value)
 
 
@@ -318,7 +365,7 @@ def test_json_roster_errors(tmp_path: Path, document: str, expected: str) -> Non
     (tmp_path / "roster.json").write_text(document)
     config = load_config(write(tmp_path, FULL.replace("roster.csv", "roster.json"), roster=None))
     with pytest.raises(ConfigError) as caught:
-        list(iter_roster(config))
+        list(iter_roster(config.roster_file))
     assert expected in str(caught.value)
 
 
@@ -492,4 +539,4 @@ def test_the_documented_example_loads(tmp_path: Path) -> None:
     assert sorted(config.sources) == ["feed", "x"] and config.sources["feed"].options == {"shards": 8}
     assert config.tiers["enterprise"].limits == [("calls", "day", 500_000), ("records", "month", 50_000_000)]
     assert config.consumers[0].tier == "enterprise" and config.keymap == {"review.confirm": "V"}
-    assert len(list(iter_roster(config))) == 2
+    assert len(list(iter_roster(config.roster_file))) == 2

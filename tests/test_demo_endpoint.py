@@ -17,7 +17,8 @@ import pytest
 from store.demo import CASE_ID, DEMO_TOKEN_ENV, DemoData, DemoEndpoint, Fault, FaultSpecError, parse_fault
 from store.demo.config import FEED_SOURCE, X_SOURCE, demo_config
 from store.demo.faults import FAULTS_ENV
-from store.demo.server import MAX_ROWS, USAGE_CAPPED
+from store.demo.server import MAX_ROWS
+from store.demo.wire import USAGE_CAPPED
 
 YEAR_2022 = (date(2022, 1, 1), date(2022, 12, 31))
 

@@ -24,9 +24,10 @@ import store
 from notes_case import CASE_ID, CLOCK, HOSTILE_ID, HOSTILE_NAME, seed
 from store.config import NotesConfig
 from store.errors import ExportError
-from store.export import CSV_COLUMNS, FORMATS, export_notes, safe_slug
+from store.domain import EXPORT_FORMATS
+from store.export import CSV_COLUMNS, export_notes, safe_slug
 from store.notes import draft_note, note_for, set_note_status
-from store.review import verify_chain
+from store.decision_log import verify_chain
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("WARDEN_UPDATE_GOLDEN") == "1"
@@ -57,7 +58,7 @@ def _check_golden(path: Path, name: str) -> None:
     assert data == golden.read_bytes(), f"{path.name} differs from {golden}"
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("fmt", EXPORT_FORMATS)
 def test_export_matches_golden_file(conn, tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # A release bump must not rewrite every golden file: pin the version the exports carry.
     monkeypatch.setattr(store, "__version__", "0.0.0+golden")
@@ -184,7 +185,7 @@ def _assert_inert_html(html: str) -> None:
         assert tag not in html, tag
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("fmt", EXPORT_FORMATS)
 def test_hostile_consumer_is_inert_in_every_format(conn, tmp_path: Path, fmt: str) -> None:
     out = tmp_path / "out"
     result = _export(conn, out, fmt, consumer_id=HOSTILE_ID)

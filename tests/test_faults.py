@@ -34,7 +34,8 @@ from store.clock import fixed_clock
 from store.config import SourceConfig
 from store.db import connect
 from store.demo import DEMO_TOKEN_ENV, DemoEndpoint, FaultList
-from store.demo.server import _Answer, gzip_bomb
+from store.demo.wire import Answer
+from store.demo.wire_faults import gzip_bomb
 from store.sync.engine import sync_source
 from store.sync.events import Retrying
 from tui.cli import main as cli_main
@@ -68,7 +69,7 @@ class VendorEndpoint(DemoEndpoint):
     def used(key: str, day: date) -> int:
         return (sum(map(ord, key)) * 7 + day.toordinal() % 97) * 13
 
-    def answer(self, path: str, query: dict[str, str], authorization: str | None) -> _Answer:
+    def answer(self, path: str, query: dict[str, str], authorization: str | None) -> Answer:
         body: dict[str, Any] | None = None
         if path == f"/usageplans/{PLAN}":
             body = {"id": PLAN, "name": "Gold", "quota": {"limit": 5_000_000_000, "offset": 0, "period": "MONTH"},
@@ -107,11 +108,11 @@ class VendorEndpoint(DemoEndpoint):
             body = {"object": "page", "data": buckets, "has_more": more,
                     "next_page": str(at + limit) if more else None}
         if body is None:
-            return _Answer(404, json.dumps({"message": f"no such resource: {path}"}).encode())
+            return Answer(404, json.dumps({"message": f"no such resource: {path}"}).encode())
         fault = self.page_faults.pick(path, query)
         if fault is not None:
             body = rewrite(fault.kind, path, query, body)
-        return _Answer(200, json.dumps(body).encode())
+        return Answer(200, json.dumps(body).encode())
 
 
 def rewrite(kind: str, path: str, query: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:

@@ -37,7 +37,8 @@ from store.demo import DEMO_TOKEN_ENV, DemoEndpoint
 from store.errors import StoreError
 from store.export import export_notes
 from store.notes import draft_note, set_note_status
-from store.review import confirm_violation, verify_chain
+from store.decision_log import verify_chain
+from store.review import confirm_violation
 from store.sync.engine import sync_source
 from tests.tui_data import CLOCK as TUI_CLOCK, seed_review_db
 
@@ -142,7 +143,8 @@ READ_ONLY_SCRIPT = """
     from store.db import connect
     from store.errors import StoreError
     from store.notes import save_body
-    from store.review import confirm_violation, verify_chain
+    from store.decision_log import verify_chain
+    from store.review import confirm_violation
     from tui.cli import main
 
     db, config = sys.argv[1], sys.argv[2]

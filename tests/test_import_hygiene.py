@@ -41,18 +41,11 @@ def test_importing_every_store_module_loads_no_textual_and_no_tui() -> None:
 
 # --- tui/ talks to the database only through store/ -----------------------------------
 
-TUI = Path(__file__).resolve().parent.parent / "tui"
+ROOT = Path(__file__).resolve().parents[1]
+TUI = ROOT / "tui"
 
 # The one module of tui/ that may use sqlite3: the connections it hands to store/.
 CONNECTION_MODULE = "connections.py"
-
-# Modules that still read the database themselves until the store restructure
-# gives them a store API (then they leave this list; the last test keeps it true).
-AWAITING_STORE = {
-    "decisions.py": "store.review.decide() / describe_undo()",
-    "widgets/detail.py": "store.cases (the consumer's case, chart window and caps)",
-    "screens/review.py": "store.sync.history (the header's sync summary)",
-}
 
 
 def _tui_sources() -> dict[str, ast.Module]:
@@ -86,12 +79,83 @@ def test_the_checks_see_sqlite3_and_sql() -> None:
 def test_only_the_connection_module_of_tui_imports_sqlite3_or_runs_sql() -> None:
     bad = {name for name, tree in _tui_sources().items()
            if name != CONNECTION_MODULE and (_imports_sqlite3(tree) or _runs_sql(tree))}
-    assert bad - set(AWAITING_STORE) == set()
+    assert bad == set()
 
 
-def test_the_modules_awaiting_the_store_still_need_to() -> None:
-    # Once one of them no longer touches the database, it leaves AWAITING_STORE.
-    sources = _tui_sources()
-    done = [name for name in AWAITING_STORE
-            if name not in sources or not (_imports_sqlite3(sources[name]) or _runs_sql(sources[name]))]
-    assert done == []
+# --- one definition of each domain constant ---------------------------------------
+
+
+def _literal(node: ast.expr) -> object:
+    """The value of a literal constant (numbers, text, and tuples/lists/sets of
+    them, frozenset(...) included), or None for anything computed."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("frozenset", "set",
+                                                                                             "tuple") \
+            and len(node.args) == 1 and not node.keywords:
+        return _literal(node.args[0])
+    try:
+        value = ast.literal_eval(node)
+    except ValueError:
+        return None
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return frozenset(value) if all(isinstance(v, (str, int, float)) for v in value) else None
+    return value if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
+
+
+def _constants(root: Path = ROOT) -> list[tuple[str, str, object]]:
+    """(``path:line``, name, value) of every module-level UPPER_CASE constant with
+    a literal value in store/ and tui/."""
+    found = []
+    for package in ("store", "tui"):
+        for path in sorted((root / package).rglob("*.py")):
+            for node in ast.parse(path.read_text(encoding="utf-8")).body:
+                if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                    target, value = node.targets[0], node.value
+                elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                    target, value = node.target, node.value
+                else:
+                    continue
+                if not isinstance(target, ast.Name) or not target.id.lstrip("_").isupper():
+                    continue
+                literal = _literal(value)
+                if literal is not None:
+                    found.append((f"{path.relative_to(root)}:{node.lineno}", target.id, literal))
+    return found
+
+
+def _defined_twice(constants: list[tuple[str, str, object]]) -> list[str]:
+    """Pairs that define one thing twice: the same vocabulary (a collection of
+    two or more words, whatever its name), or the same public name with the same
+    value in two modules."""
+    twice = []
+    for i, (where, name, value) in enumerate(constants):
+        for other_where, other_name, other_value in constants[i + 1:]:
+            if value != other_value:
+                continue
+            vocabulary = isinstance(value, frozenset) and len(value) >= 2 and all(isinstance(v, str) for v in value)
+            if vocabulary or (name == other_name and not name.startswith("_")):
+                twice.append(f"{where} {name} = {other_where} {other_name}")
+    return twice
+
+
+def test_no_domain_constant_is_defined_twice() -> None:
+    constants = _constants()
+    assert any(name == "EXPORT_FORMATS" for _, name, _ in constants)   # the walk finds constants
+    assert _defined_twice(constants) == []
+
+
+def test_a_copied_constant_is_caught(tmp_path: Path) -> None:
+    # The check itself, on a tree holding the copies this issue removed.
+    (tmp_path / "store").mkdir()
+    (tmp_path / "tui").mkdir()
+    (tmp_path / "store" / "domain.py").write_text(
+        'OPEN_STATUSES: Final[tuple[str, ...]] = ("candidate", "needs_info")\nFORMATS = ("md", "csv")\n'
+        "MAX_SHARDS = 256\nPAGE = 64\n")
+    (tmp_path / "tui" / "detail.py").write_text(
+        'OPEN = ("candidate", "needs_info")\nEXPORT = frozenset({"csv", "md"})\nMAX_SHARDS = 256\n'
+        "ROWS = 64\n_LIMIT = 256\nLABELS = {'md': 'Markdown', 'csv': 'CSV'}\n")
+    assert _defined_twice(_constants(tmp_path)) == [
+        "store/domain.py:1 OPEN_STATUSES = tui/detail.py:1 OPEN",
+        "store/domain.py:2 FORMATS = tui/detail.py:2 EXPORT",
+        "store/domain.py:3 MAX_SHARDS = tui/detail.py:3 MAX_SHARDS",
+    ]
+

@@ -27,7 +27,7 @@ import pytest
 
 from store.db import connect
 from store.demo import DEMO_TOKEN_ENV, DemoEndpoint
-from store.review import verify_chain
+from store.decision_log import verify_chain
 from tests.tui_data import seed_review_db
 from tui.cli import main as cli_main
 

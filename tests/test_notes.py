@@ -20,8 +20,12 @@ from store import notes
 from store.config import NotesConfig
 from store.db import connect, transaction
 from store.errors import ConflictError, DecisionRefused, TemplateError
-from store.notes import draft_note, md_escape, more_than, note_for, save_body, set_note_status
-from store.review import verify_chain
+from store.cases import Finding
+from store.notes import context, draft_note, note_for, save_body, set_note_status
+from store.notes.markdown import md_escape
+from store.notes.templates import BUILTIN_TEMPLATES
+from store.notes.wording import finding_sentence, more_than
+from store.decision_log import verify_chain
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = NotesConfig()
@@ -230,10 +234,11 @@ def test_save_body_conflicts_on_a_stale_version(conn) -> None:
      1234, None, "1,234 API calls in May 2022 to endpoints outside the agreement (/2/compliance/*)"),
 ])
 def test_finding_sentences_say_what_the_rule_measured(category, period, figures, actual, limit, expected) -> None:
-    finding = {"category": category, "period_start": period[0], "period_end": period[1], "figures": figures,
-               "metric": "calls", "actual": actual, "limit_value": limit,
-               "ratio": actual / limit if limit else None}
-    assert notes.finding_sentence(finding) == expected
+    finding = Finding(id=1, consumer_id="c", category=category, period="p", period_start=period[0],
+                      period_end=period[1], severity="high", status="confirmed", rule_id=category, metric="calls",
+                      actual=actual, limit_value=limit, ratio=actual / limit if limit else None, figures=figures,
+                      evidence=None, detected_at="t", updated_at="t", version=1)
+    assert finding_sentence(finding) == expected
 
 
 # --- templates ---------------------------------------------------------------------
@@ -272,13 +277,13 @@ def test_template_error_names_file_and_line_and_keeps_the_draft(conn, tmp_path: 
 
 def test_builtin_templates_are_packaged() -> None:
     # pyproject's package-data ships templates/*.j2: the built-ins must match that pattern.
-    names = sorted(p.name for p in notes.BUILTIN_TEMPLATES.iterdir())
+    names = sorted(p.name for p in BUILTIN_TEMPLATES.iterdir())
     assert {"audit_request.md.j2", "evidence_appendix.md.j2", "note.html.j2"} <= set(names)
     assert all(name.endswith(".j2") or name == "README.md" for name in names)
 
 
 def test_long_page_lists_become_a_digest(conn, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(notes, "APPENDIX_PAGE_LIMIT", 2)
+    monkeypatch.setattr(context, "APPENDIX_PAGE_LIMIT", 2)
     note = draft_note(conn, CASE_ID, reviewer="ana", clock=CLOCK, config=CONFIG)
     assert "| Page | Run |" not in note.body and "4 response pages" in note.body
     pages = notes.note_evidence(conn, note.id)["pages"]

@@ -12,7 +12,8 @@ from notes_case import CASE_ID, CLOCK, seed
 from store.config import NotesConfig
 from store.export import export_notes
 from store.notes import draft_note, save_body, set_note_status
-from store.review import confirm_violation, verify_chain
+from store.decision_log import verify_chain
+from store.review import confirm_violation
 from store.rules import run_rules
 
 

@@ -328,7 +328,8 @@ def test_any_filter_text_is_a_query_or_a_filter_error(text: str, review_db: Path
     """Whatever a reviewer types (or pastes) into ``/``: a query that runs, or a
     FilterError that says why; never another exception, never an SQL error."""
     from store.errors import FilterError
-    from store.queue import QueueQuery, count, page, parse_filter
+    from store.queue import QueueQuery, QueueReader
+    from store.queue_filter import parse_filter
 
     try:
         flt = parse_filter(text)
@@ -338,8 +339,9 @@ def test_any_filter_text_is_a_query_or_a_filter_error(text: str, review_db: Path
     conn = connect(review_db)
     try:
         query = QueueQuery(flt)
-        total = count(conn, query)
-        assert len(page(conn, query, 0, 20)) == min(20, total)
+        reader = QueueReader(lambda: conn)
+        total = reader.count(query)
+        assert len(reader.page(query, 0, 20)) == min(20, total)
     finally:
         conn.close()
 

@@ -11,13 +11,20 @@ import pytest
 from store import queue
 from store.db import connect, transaction
 from store.errors import ConfigError, FilterError
-from store.queue import QueueQuery, parse_filter
+from store.queue import QueueQuery, QueueReader
+from store.queue_filter import parse_filter
 from store.queue_summary import refresh_all, refresh_summary
 
 STATUSES = ["candidate", "confirmed", "dismissed", "needs_info", "resolved"]
 CATEGORIES = ["volume_cap", "rate_limit", "missing_use_case", "government_end_user"]
 NAMES = ["North Wind", "South Pole", "East & West", "100% Data", "under_score", "[bold red]x[/]",
          "\x1b[31mRED\x1b[0m", "O'Hara; DROP TABLE consumer; --", "Ünïcode Ltd"]
+
+
+@pytest.fixture
+def reader(conn: sqlite3.Connection) -> QueueReader:
+    """Reads the queue of ``conn``, remembering anchors and counts between reads."""
+    return QueueReader(lambda: conn)
 
 
 @pytest.fixture
@@ -141,19 +148,19 @@ def test_unknown_sort_is_refused() -> None:
 
 @pytest.mark.parametrize("sort", list(queue.SORTS))
 @pytest.mark.parametrize("reverse", [False, True])
-def test_paging_walks_the_whole_order(conn: sqlite3.Connection, sort: str, reverse: bool) -> None:
+def test_paging_walks_the_whole_order(conn: sqlite3.Connection, reader: QueueReader, sort: str, reverse: bool) -> None:
     q = QueueQuery(sort=sort, reverse=reverse)
     expected = reference(conn, q)
-    assert queue.count(conn, q) == len(expected) == 400
+    assert reader.count(q) == len(expected) == 400
     for step in (1, 7, 50, 400):
         got: list[str] = []
         for offset in range(0, 410, step):
-            got += ids(queue.page(conn, q, offset, step))
+            got += ids(reader.page(q, offset, step))
         assert got == expected, step
 
 
 @pytest.mark.parametrize("sort", list(queue.SORTS))
-def test_jumps_to_any_offset(conn: sqlite3.Connection, sort: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_jumps_to_any_offset(conn: sqlite3.Connection, reader: QueueReader, sort: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # A small "near" distance makes far jumps read from the end or walk from an anchor.
     monkeypatch.setattr(queue, "_NEAR", 5)
     q = QueueQuery(sort=sort)
@@ -161,13 +168,13 @@ def test_jumps_to_any_offset(conn: sqlite3.Connection, sort: str, monkeypatch: p
     rnd = random.Random(5)
     offsets = [399, 0, 398, 200, 201, 17, 390, 60, 395] + [rnd.randrange(400) for _ in range(30)]
     for offset in offsets:
-        assert ids(queue.page(conn, q, offset, 6)) == expected[offset:offset + 6], offset
+        assert ids(reader.page(q, offset, 6)) == expected[offset:offset + 6], offset
     # Again: now the first row of each is a remembered offset, and so is each last row.
     for offset in offsets + [o + 5 for o in offsets]:
-        assert ids(queue.page(conn, q, offset, 6)) == expected[offset:offset + 6], offset
-        assert ids(queue.page(conn, q, offset, 1)) == expected[offset:offset + 1], offset
-    assert queue.page(conn, q, 400, 10) == []
-    assert queue.page(conn, q, 5000, 10) == []
+        assert ids(reader.page(q, offset, 6)) == expected[offset:offset + 6], offset
+        assert ids(reader.page(q, offset, 1)) == expected[offset:offset + 1], offset
+    assert reader.page(q, 400, 10) == []
+    assert reader.page(q, 5000, 10) == []
 
 
 FILTERS = [
@@ -181,56 +188,56 @@ FILTERS = [
 
 @pytest.mark.parametrize("text", FILTERS)
 @pytest.mark.parametrize("sort", ["severity", "status"])
-def test_filters_match_the_reference(conn: sqlite3.Connection, text: str, sort: str,
+def test_filters_match_the_reference(conn: sqlite3.Connection, reader: QueueReader, text: str, sort: str,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(queue, "_NEAR", 3)
     q = QueueQuery(parse_filter(text), sort=sort)
     expected = reference(conn, q)
-    assert queue.count(conn, q) == len(expected)
+    assert reader.count(q) == len(expected)
     got: list[str] = []
     for offset in range(0, len(expected) + 5, 9):
-        got += ids(queue.page(conn, q, offset, 9))
+        got += ids(reader.page(q, offset, 9))
     assert got == expected
     # Reading the tail first (from the end) gives the same rows.
     if len(expected) > 10:
         fresh = connect(conn.execute("PRAGMA database_list").fetchone()[2])
-        tail = ids(queue.page(fresh, q, len(expected) - 4, 4))
+        tail = ids(QueueReader(lambda: fresh).page(q, len(expected) - 4, 4))
         assert tail == expected[-4:]
         fresh.close()
 
 
-def test_status_and_category_apply_to_the_same_finding(conn: sqlite3.Connection) -> None:
+def test_status_and_category_apply_to_the_same_finding(conn: sqlite3.Connection, reader: QueueReader) -> None:
     with transaction(conn):
         conn.execute("INSERT INTO consumer (id, legal_name) VALUES ('mixed', 'Mixed')")
         conn.execute("INSERT INTO finding (consumer_id, category, period, period_start, period_end, status,"
                      " detected_at, updated_at) VALUES ('mixed', 'volume_cap', 'p', 'a', 'b', 'dismissed', 't', 't'),"
                      " ('mixed', 'rate_limit', 'p', 'a', 'b', 'candidate', 't', 't')")
         refresh_summary(conn, ["mixed"])
-    shown = ids(queue.page(conn, QueueQuery(parse_filter("status:candidate category:volume id:mixed")), 0, 10))
+    shown = ids(reader.page(QueueQuery(parse_filter("status:candidate category:volume id:mixed")), 0, 10))
     assert shown == []
-    shown = ids(queue.page(conn, QueueQuery(parse_filter("status:candidate category:rate id:mixed")), 0, 10))
+    shown = ids(reader.page(QueueQuery(parse_filter("status:candidate category:rate id:mixed")), 0, 10))
     assert shown == ["mixed"]
 
 
-def test_position_of(conn: sqlite3.Connection) -> None:
+def test_position_of(conn: sqlite3.Connection, reader: QueueReader) -> None:
     for sort in queue.SORTS:
         for reverse in (False, True):
             for text in ("", "status:dismissed", "tier:basic"):
                 q = QueueQuery(parse_filter(text), sort=sort, reverse=reverse)
                 expected = reference(conn, q)
                 for cid in expected[::23] + [expected[-1]]:
-                    assert queue.position_of(conn, q, cid) == expected.index(cid)
+                    assert reader.position_of(q, cid) == expected.index(cid)
     q = QueueQuery(parse_filter("state:open"))
     hidden = reference(conn, QueueQuery(parse_filter("state:clear")))[0]
-    assert queue.position_of(conn, q, hidden) is None
-    assert queue.position_of(conn, q, "no-such-consumer") is None
+    assert reader.position_of(q, hidden) is None
+    assert reader.position_of(q, "no-such-consumer") is None
 
 
 @pytest.mark.parametrize("sort", list(queue.SORTS))
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("text", ["", "tier:gold", "status:confirmed,candidate"])
 @pytest.mark.parametrize("short", [False, True])
-def test_next_unreviewed_both_ways(conn: sqlite3.Connection, sort: str, reverse: bool, text: str, short: bool,
+def test_next_unreviewed_both_ways(conn: sqlite3.Connection, reader: QueueReader, sort: str, reverse: bool, text: str, short: bool,
                                    monkeypatch: pytest.MonkeyPatch) -> None:
     if short:   # tiny walks and counts: every fallback path runs
         monkeypatch.setattr(queue, "_WALK", 2)
@@ -243,71 +250,118 @@ def test_next_unreviewed_both_ways(conn: sqlite3.Connection, sort: str, reverse:
     last = len(order) - 1
     for here in (-1, 0, open_at[0], open_at[2] + 1, last // 2, open_at[-1], last):
         after = [i for i in open_at if i > here]
-        assert queue.next_unreviewed(conn, q, here, 1) == (after[0] if after else None), here
+        assert reader.next_unreviewed(q, here, 1) == (after[0] if after else None), here
         before = [i for i in open_at if i < here]
-        assert queue.next_unreviewed(conn, q, here, -1) == (before[-1] if before else None), here
+        assert reader.next_unreviewed(q, here, -1) == (before[-1] if before else None), here
     # Past the end, backwards finds the last one.
-    assert queue.next_unreviewed(conn, q, 10_000, -1) == open_at[-1]
+    assert reader.next_unreviewed(q, 10_000, -1) == open_at[-1]
 
 
-def test_rows_carry_a_verdict_with_a_word(conn: sqlite3.Connection) -> None:
-    rows = queue.page(conn, QueueQuery(), 0, 400)
-    verdicts = {r.verdict for r in rows}
-    assert verdicts <= {"● open", "▲ violation", "✓ decided", "· clear"}
+def test_rows_carry_a_verdict_in_words(conn: sqlite3.Connection, reader: QueueReader) -> None:
+    rows = reader.page(QueueQuery(), 0, 400)
+    assert {r.verdict for r in rows} == {"open", "violation", "decided", "clear"}
     for r in rows:
         violation = conn.execute("SELECT count(*) FROM finding WHERE consumer_id = ? AND status = 'confirmed'",
                                  (r.consumer_id,)).fetchone()[0]
         if r.review_state == "open":
-            assert r.verdict == "● open"
+            assert r.verdict == "open"
         elif violation:
-            assert r.verdict == "▲ violation"
+            assert r.verdict == "violation"
         else:
-            assert r.verdict == ("✓ decided" if r.review_state == "decided" else "· clear")
+            assert r.verdict == r.review_state
 
 
-def test_hostile_names_are_data(conn: sqlite3.Connection) -> None:
-    rows = queue.page(conn, QueueQuery(parse_filter('name:"DROP TABLE"'), sort="name"), 0, 100)
+def test_hostile_names_are_data(conn: sqlite3.Connection, reader: QueueReader) -> None:
+    rows = reader.page(QueueQuery(parse_filter('name:"DROP TABLE"'), sort="name"), 0, 100)
     assert rows and all(r.legal_name.startswith("O'Hara; DROP TABLE consumer; --") for r in rows)
-    rows = queue.page(conn, QueueQuery(parse_filter("name:[bold")), 0, 100)
+    rows = reader.page(QueueQuery(parse_filter("name:[bold")), 0, 100)
     assert rows and all(r.legal_name.startswith("[bold red]x[/]") for r in rows)
-    rows = queue.page(conn, QueueQuery(parse_filter("name:\x1b[31m")), 0, 100)
+    rows = reader.page(QueueQuery(parse_filter("name:\x1b[31m")), 0, 100)
     assert rows and all(r.legal_name.startswith("\x1b[31mRED\x1b[0m") for r in rows)
     # LIKE wildcards in a filter match themselves only.
-    assert {r.legal_name[:9] for r in queue.page(conn, QueueQuery(parse_filter("name:%")), 0, 400)} == {"100% Data"}
-    assert queue.count(conn, QueueQuery()) == 400
+    assert {r.legal_name[:9] for r in reader.page(QueueQuery(parse_filter("name:%")), 0, 400)} == {"100% Data"}
+    assert reader.count(QueueQuery()) == 400
 
 
-def test_changes_by_another_connection_show_up(conn: sqlite3.Connection) -> None:
+def test_changes_by_another_connection_show_up(conn: sqlite3.Connection, reader: QueueReader) -> None:
     q = QueueQuery()
-    before = queue.count(conn, q)
-    first = queue.page(conn, q, 0, 5)
+    before = reader.count(q)
+    first = reader.page(q, 0, 5)
     other = connect(conn.execute("PRAGMA database_list").fetchone()[2])
     with transaction(other):
         other.execute("INSERT INTO consumer (id, legal_name, worst_ratio, review_state, open_findings)"
                       " VALUES ('newcomer', 'Newcomer', 999, 'open', 1)")
     other.close()
-    assert queue.count(conn, q) == before + 1
-    assert ids(queue.page(conn, q, 0, 5)) == ["newcomer"] + ids(first)[:4]
+    assert reader.count(q) == before + 1
+    assert ids(reader.page(q, 0, 5)) == ["newcomer"] + ids(first)[:4]
 
 
-def test_a_decision_on_the_same_connection_shows_up(conn: sqlite3.Connection) -> None:
+def test_a_decision_on_the_same_connection_shows_up(conn: sqlite3.Connection, reader: QueueReader) -> None:
     from datetime import datetime, timezone
 
     from store.clock import fixed_clock
     from store.review import dismiss
 
     q = QueueQuery(parse_filter("state:open"))
-    before = queue.count(conn, q)
-    top = queue.page(conn, q, 0, 3)
-    queue.page(conn, q, before - 1, 1)      # remembered offsets deep in the list
+    before = reader.count(q)
+    top = reader.page(q, 0, 3)
+    reader.page(q, before - 1, 1)      # remembered offsets deep in the list
     fids = [r[0] for r in conn.execute("SELECT id FROM finding WHERE consumer_id = ? AND status IN"
                                        " ('candidate', 'needs_info')", (top[0].consumer_id,))]
     for fid in fids:
         dismiss(conn, fid, reviewer="alice", reason_code="duplicate",
                 clock=fixed_clock(datetime(2023, 1, 2, tzinfo=timezone.utc)))
-    assert queue.count(conn, q) == before - 1
-    assert ids(queue.page(conn, q, 0, 2)) == ids(top)[1:3]
-    assert ids(queue.page(conn, q, before - 2, 5)) == reference(conn, q)[-1:]
+    assert reader.count(q) == before - 1
+    assert ids(reader.page(q, 0, 2)) == ids(top)[1:3]
+    assert ids(reader.page(q, before - 2, 5)) == reference(conn, q)[-1:]
+
+
+def test_a_closed_reader_reads_nothing_and_closes_its_connection(tmp_path: Path, conn: sqlite3.Connection) -> None:
+    opened: list[sqlite3.Connection] = []
+
+    def open_db() -> sqlite3.Connection:
+        opened.append(connect(conn.execute("PRAGMA database_list").fetchone()[2]))
+        return opened[-1]
+
+    reader = QueueReader(open_db)
+    assert opened == [] and not reader.opened       # nothing opened until the first read
+    q = QueueQuery()
+    assert reader.count(q) == 400 and len(reader.page(q, 0, 3)) == 3 and len(opened) == 1
+    assert isinstance(reader.data_version(), int) and reader.opened and not reader.closed
+    reader.close()
+    assert reader.closed and not reader.opened
+    assert (reader.count(q), reader.page(q, 0, 3), reader.position_of(q, "c001"),
+            reader.next_unreviewed(q, 0), reader.data_version()) == (0, [], None, None, None)
+    with pytest.raises(sqlite3.ProgrammingError):
+        opened[0].execute("SELECT 1")
+    assert len(opened) == 1
+
+
+def test_close_waits_for_a_read_in_progress(conn: sqlite3.Connection) -> None:
+    # Closing a connection under a running statement crashes the process: a
+    # screen closing its reader must wait for a worker's read to end.
+    import threading
+
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_open() -> sqlite3.Connection:
+        entered.set()
+        release.wait(10)
+        return conn
+
+    reader = QueueReader(slow_open)
+    counts: list[int] = []
+    read = threading.Thread(target=lambda: counts.append(reader.count(QueueQuery())))
+    read.start()
+    assert entered.wait(10)
+    closer = threading.Thread(target=reader.close)
+    closer.start()
+    closer.join(0.3)
+    assert closer.is_alive() and not reader.closed     # still waiting for the read
+    release.set()
+    read.join(10)
+    closer.join(10)
+    assert counts == [400] and reader.closed
 
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
@@ -320,15 +374,15 @@ _FILTER_WORDS = st.sampled_from(["status:", "category:", "severity:", "over:", "
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.one_of(st.text(max_size=40), st.lists(_FILTER_WORDS, max_size=8).map("".join),
                      st.sampled_from(["ünï", "ÜNÏ", "name:Ünïcode", "NORTH", "o'hara", "%data"])))
-def test_any_filter_text_parses_or_says_why(conn: sqlite3.Connection, text: str) -> None:
+def test_any_filter_text_parses_or_says_why(conn: sqlite3.Connection, reader: QueueReader, text: str) -> None:
     try:
         flt = parse_filter(text)
     except FilterError as exc:
         assert str(exc)
         return
     q = QueueQuery(flt)
-    n = queue.count(conn, q)
-    assert ids(queue.page(conn, q, 0, 500)) == reference(conn, q)
+    n = reader.count(q)
+    assert ids(reader.page(q, 0, 500)) == reference(conn, q)
     assert n == len(reference(conn, q))
 
 

@@ -9,25 +9,25 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
 
+from store import decision_log
 from store import review
+from store.cases import ChartWindow, chart_of, read_case, usage_series
 from store.clock import fixed_clock
 from store.db import connect, transaction
-from store.errors import ConflictError, DecisionRefused
+from store.decision_log import verify_chain
+from store.errors import ConflictError, DecisionRefused, StoreError
 from store.review import (
     bulk_decide,
     confirm_violation,
-    consumer_detail,
     dismiss,
     mark_needs_info,
     open_manual_finding,
     undo_last,
-    usage_series,
-    verify_chain,
 )
 
 CLOCK = fixed_clock(datetime(2023, 1, 2, 9, 30, tzinfo=timezone.utc))
@@ -170,7 +170,8 @@ RACE = textwrap.dedent("""
     from store.clock import fixed_clock
     from store.db import connect, transaction
     from store.errors import ConflictError
-    from store.review import record_decision, dismiss
+    from store.decision_log import record_decision
+    from store.review import dismiss
     db, who, go = sys.argv[1], sys.argv[2], sys.argv[3]
     clock = fixed_clock(datetime(2023, 1, 2, tzinfo=timezone.utc))
     conn = connect(db)
@@ -328,16 +329,16 @@ def _raw(db: Path) -> sqlite3.Connection:
 
 
 def test_chain_verifies_and_starts_from_zeros(conn: sqlite3.Connection) -> None:
-    assert verify_chain(conn) == review.ChainReport(True, 0)
+    assert verify_chain(conn) == decision_log.ChainReport(True, 0)
     _fill(conn)
     entries = log(conn)
     assert entries[0]["prev_hash"] == "0" * 64
     for before, after in zip(entries, entries[1:]):
         assert after["prev_hash"] == before["hash"]
-    canonical = json.dumps({k: entries[2][k] for k in review.HASHED_FIELDS}, sort_keys=True,
+    canonical = json.dumps({k: entries[2][k] for k in decision_log.HASHED_FIELDS}, sort_keys=True,
                            separators=(",", ":"), ensure_ascii=False)
     assert entries[2]["hash"] == hashlib.sha256(canonical.encode()).hexdigest()
-    assert verify_chain(conn) == review.ChainReport(True, 5, head=entries[-1]["hash"])
+    assert verify_chain(conn) == decision_log.ChainReport(True, 5, head=entries[-1]["hash"])
 
 
 def test_the_log_refuses_updates_and_deletes(conn: sqlite3.Connection) -> None:
@@ -371,7 +372,7 @@ def test_a_rewritten_hash_is_named(db: Path) -> None:
     conn.close()
     entry["reason"] = "forged"
     raw = _raw(db)
-    raw.execute("UPDATE decision SET reason = 'forged', hash = ? WHERE id = 3", (review.entry_hash(entry),))
+    raw.execute("UPDATE decision SET reason = 'forged', hash = ? WHERE id = 3", (decision_log.entry_hash(entry),))
     raw.close()
     conn = connect(db)
     report = verify_chain(conn)
@@ -394,25 +395,25 @@ def test_a_removed_entry_is_named(db: Path) -> None:
     conn.close()
 
 
-@pytest.mark.parametrize("field", review.HASHED_FIELDS)
+@pytest.mark.parametrize("field", decision_log.HASHED_FIELDS)
 def test_every_hashed_field_changes_the_hash(field: str) -> None:
     entry = {"at": "2023-01-01T00:00:00Z", "reviewer": "a", "subject": "finding", "subject_id": 1,
              "field": "status", "old_value": "candidate", "new_value": "confirmed", "reason": "r",
              "undoes": None, "action_id": 1, "prev_hash": "0" * 64}
     changed = dict(entry, **{field: 2 if isinstance(entry[field], int) else "other"})
-    assert review.entry_hash(entry) != review.entry_hash(changed)
+    assert decision_log.entry_hash(entry) != decision_log.entry_hash(changed)
 
 
 # --- the detail pane --------------------------------------------------------------
 
 
-def test_consumer_detail(conn: sqlite3.Connection) -> None:
+def test_read_case(conn: sqlite3.Connection) -> None:
     confirm_violation(conn, 1, reviewer="alice", severity="high", reason="over", clock=CLOCK)
     with transaction(conn):
         conn.execute("INSERT INTO note (consumer_id, template, subject, body, created_at, updated_at)"
                      " VALUES ('north', 't', 'Audit request', ?, 't1', 't1')",
                      ("# Audit request\n\nDear North,\n\nline 3\nline 4\nline 5\nline 6\nline 7\n",))
-    d = consumer_detail(conn, "north")
+    d = read_case(conn, "north")
     assert d is not None
     assert (d.legal_name, d.tier_id, d.notice_contact, d.review_state) == ("North Ltd", "gold",
                                                                            "legal@north.example", "open")
@@ -426,9 +427,9 @@ def test_consumer_detail(conn: sqlite3.Connection) -> None:
     assert [x.field for x in d.decisions] == ["severity", "status"]   # newest first
     assert d.note is not None and d.note.first_lines[:2] == ["# Audit request", "Dear North,"]
     assert len(d.note.first_lines) == 6
-    within = consumer_detail(conn, "north", start="2022-01-01", end="2022-01-31")
+    within = read_case(conn, "north", start="2022-01-01", end="2022-01-31")
     assert within is not None and within.totals["calls"] == 5800
-    assert consumer_detail(conn, "nobody") is None
+    assert read_case(conn, "nobody") is None
 
 
 def test_usage_series_per_day_and_month_with_the_limit(conn: sqlite3.Connection) -> None:
@@ -440,8 +441,91 @@ def test_usage_series_per_day_and_month_with_the_limit(conn: sqlite3.Connection)
     years = usage_series(conn, "north", "records", "2021-01-01", "2022-12-31", grain="year")
     assert years.points == [("2022", 9)] and years.limit == 10**9
     assert usage_series(conn, "south", "calls", "2022-01-01", "2022-12-31").points == []
-    with pytest.raises(DecisionRefused):
+    with pytest.raises(StoreError, match="unknown grain 'week'"):
         usage_series(conn, "north", "calls", "2022-01-01", "2022-12-31", grain="week")  # type: ignore[arg-type]
+
+
+TODAY = date(2030, 6, 1)
+
+
+def test_the_chart_lands_on_the_latest_figures_with_the_cap_per_bar_and_per_period(conn: sqlite3.Connection) -> None:
+    case = read_case(conn, "north")
+    assert case is not None
+    months = chart_of(conn, case, ChartWindow(), today=TODAY)
+    assert months.window == ChartWindow("month", "calls", 2022, None)
+    assert months.metrics == ("calls", "records")
+    assert months.points == [("2022-01", 5800), ("2022-02", 50)]
+    assert (months.limit, months.period_total, months.period_cap) == (20000, 5850, None)   # no yearly cap on calls
+    days = chart_of(conn, case, ChartWindow().toggled_grain(), today=TODAY)
+    assert days.window == ChartWindow("day", "calls", 2022, 12)   # the month asked for: December
+    assert days.points == [] and days.period_total is None
+    february = chart_of(conn, case, ChartWindow(grain="day"), today=TODAY)
+    assert february.window == ChartWindow("day", "calls", 2022, 2)   # no month asked: the latest figures'
+    assert (february.points, february.limit, february.period_total, february.period_cap) == (
+        [("2022-02-01", 50)], 1000, 50, 20000)
+    december = chart_of(conn, case, february.window.shifted(-2), today=TODAY)
+    assert december.window.year == 2021 and december.points == [("2021-12-31", 1)]
+    records = chart_of(conn, case, ChartWindow(metric="records", year=2022), today=TODAY)
+    assert (records.points, records.limit, records.period_cap) == ([("2022-01", 9)], None, 10**9)
+    unknown = chart_of(conn, case, ChartWindow(metric="input_tokens"), today=TODAY)
+    assert unknown.window.metric == "calls"
+
+
+def test_a_consumer_without_usage_charts_this_year_empty(conn: sqlite3.Connection) -> None:
+    case = read_case(conn, "south")
+    assert case is not None
+    chart = chart_of(conn, case, ChartWindow(), today=TODAY)
+    assert chart.window == ChartWindow("month", "calls", 2030, None) and chart.metrics == ("calls",)
+    assert (chart.points, chart.period_total) == ([], None)
+
+
+def test_chart_window_moves_by_years_months_and_metrics() -> None:
+    assert ChartWindow(year=2022).shifted(1) == ChartWindow(year=2023)
+    assert ChartWindow("day", year=2022, month=1).shifted(-1) == ChartWindow("day", year=2021, month=12)
+    assert ChartWindow("day", year=2022, month=12).shifted(1) == ChartWindow("day", year=2023, month=1)
+    assert ChartWindow().shifted(5) == ChartWindow()      # not resolved yet: nothing to move
+    assert ChartWindow("day", month=3).toggled_grain() == ChartWindow("month", month=3)
+    assert ChartWindow().next_metric(("calls", "records")).metric == "records"
+    assert ChartWindow(metric="records").next_metric(("calls", "records")).metric == "calls"
+    assert ChartWindow(metric="x").next_metric(("calls", "records")).metric == "calls"
+
+
+# --- requests: decide() says what it did --------------------------------------------
+
+
+def test_decide_confirms_dismisses_and_undoes_in_words(conn: sqlite3.Connection) -> None:
+    def run(request: review.Request, ids: list[str] = ["north"], versions: dict[int, int] = {}) -> review.Outcome:
+        return review.decide(conn, request, ids, versions=versions, reviewer="alice", clock=CLOCK)
+
+    assert run(review.ConfirmRequest((1,), None, "high", "over"), versions={1: 1}) == review.Outcome(
+        "Confirmed 1 finding #1")
+    assert run(review.DismissRequest((), "duplicate", "")) == review.Outcome("Dismissed 2 findings #2, #3")
+    assert run(review.UndoRequest()) == review.Outcome(
+        "Undone: 2 findings of North Ltd back to candidate", keep_place=False, consumer_id="north", title="Undo")
+    assert run(review.NeedsInfoRequest((), "which app?"), ids=["north", "south"]) == review.Outcome(
+        "Needs info: 3 findings #2, #3, #4")
+    assert run(review.NeedsInfoRequest((2,), "again")) == review.Outcome("Nothing changed (already decided).")
+    run(review.UndoRequest())
+    run(review.UndoRequest())
+    assert run(review.UndoRequest()) == review.Outcome("Nothing of yours to undo.", keep_place=False, title="Undo")
+
+
+def test_decide_refuses_a_finding_changed_since_the_reviewer_saw_it(conn: sqlite3.Connection) -> None:
+    dismiss(conn, 2, reviewer="bob", reason_code="duplicate", clock=CLOCK)
+    with pytest.raises(ConflictError, match="finding #2"):
+        review.decide(conn, review.ConfirmRequest((2,), None, "low", "over"), ["north"], versions={2: 1},
+                      reviewer="alice", clock=CLOCK)
+
+
+def test_an_undone_finding_opened_by_hand_is_dismissed_and_names_are_shown_literally(
+        conn: sqlite3.Connection) -> None:
+    with transaction(conn):
+        conn.execute("UPDATE consumer SET legal_name = 'North\x1b[2J Ltd' WHERE id = 'north'")
+    opened = review.decide(conn, review.ManualRequest("use_case_deviation", "high", "seen crawling"), ["north"],
+                           versions={}, reviewer="alice", clock=CLOCK)
+    assert opened == review.Outcome("Opened finding #5 (Use-case deviation)", keep_place=False, consumer_id="north")
+    undone = review.decide(conn, review.UndoRequest(), [], versions={}, reviewer="alice", clock=CLOCK)
+    assert undone.summary == "Undone: opening finding #5 of North␛[2J Ltd (now dismissed)"
 
 
 def test_store_review_never_needs_a_terminal() -> None:

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from store.clock import fixed_clock
-from store.config import Config, ConsumerConfig, SourceConfig, TierConfig, apply_config
+from store.config import Config, SourceConfig, TierConfig
+from store.consumers import apply_config
+from store.roster import ConsumerConfig
 from store.db import connect
 from store.rules import run_rules, severity_for
 

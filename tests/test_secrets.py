@@ -23,7 +23,7 @@ from store.clock import fixed_clock
 from store.config import SourceConfig, load_config
 from store.db import connect
 from store.demo import CASE_ID, DEMO_TOKEN_ENV, DemoEndpoint
-from store.demo.server import _Answer
+from store.demo.wire import Answer
 from store.notes import draft_note, set_note_status
 from store.review import confirm_violation
 from store.sync.engine import sync_source
@@ -37,12 +37,12 @@ class EchoingEndpoint(DemoEndpoint):
     """A hostile demo endpoint: it puts the bearer token it receives into its
     answers (an X count, the detail of errors)."""
 
-    def answer(self, path: str, query: dict[str, str], authorization: str | None) -> _Answer:
+    def answer(self, path: str, query: dict[str, str], authorization: str | None) -> Answer:
         token = (authorization or "").removeprefix("Bearer ")
         if path == "/2/usage/tweets":
             body = {"data": {"daily_client_app_usage": [
                 {"client_app_id": "1", "usage": [{"date": "2022-12-30T00:00:00.000Z", "usage": token}]}]}}
-            return _Answer(200, json.dumps(body).encode())
+            return Answer(200, json.dumps(body).encode())
         return super().answer(path, query, authorization)
 
 
@@ -288,8 +288,8 @@ class RedirectingEndpoint(DemoEndpoint):
 
     target = ""
 
-    def answer(self, path: str, query: dict[str, str], authorization: str | None) -> _Answer:
-        return _Answer(302, b"", {"Location": self.target + path})
+    def answer(self, path: str, query: dict[str, str], authorization: str | None) -> Answer:
+        return Answer(302, b"", {"Location": self.target + path})
 
 
 def test_a_redirect_is_not_followed_so_the_token_goes_nowhere_else(tmp_path: Path,

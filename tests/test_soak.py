@@ -24,7 +24,7 @@ from store.clock import fixed_clock
 from store.db import connect
 from store.demo import DEMO_TOKEN_ENV, DemoEndpoint
 from store.demo.config import demo_config
-from store.review import verify_chain
+from store.decision_log import verify_chain
 from store.sync.engine import sync_all
 
 REPO = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ import random
 from email.utils import format_datetime
 from datetime import datetime, timezone
 
-from store.sync.fetch import public_url
+from store.secrets import public_url
 from store.sync.retry import backoff_delay, default_verdict, retry_after_seconds
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp()
@@ -76,3 +76,22 @@ def test_public_url_hides_a_secret_that_the_url_percent_encodes() -> None:
     for spelling in (url, unquote(url), unquote_plus(url)):
         assert "abc+def" not in spelling and "abc def" not in spelling and "jkl123" not in spelling, url
     assert url.startswith("https://api.example/v1/") and "cursor=" in url and "after=" in url
+
+
+def test_secret_params_names_the_credential_parameters_never_their_values() -> None:
+    from store.secrets import secret_params
+
+    assert secret_params("start=2022-01-01&API_KEY=k1&x-amz-signature=s&api_key=k2&cursor=c") == [
+        "API_KEY", "api_key", "x-amz-signature"]
+    assert secret_params("start=2022-01-01&keys=3&tokens=") == []
+    assert secret_params("") == []
+
+
+def test_kind_of_names_the_toml_type_never_the_value() -> None:
+    from datetime import date, datetime
+
+    from store.secrets import kind_of
+
+    values = (True, 7, 1.5, "sk-live-secret", datetime(2022, 1, 1, 3), date(2022, 1, 1), ["x"], {"k": "v"}, None)
+    assert [kind_of(v) for v in values] == ["a boolean", "an integer", "a float", "a string", "a date-time",
+                                            "a date", "an array", "a table", "NoneType"]

@@ -11,6 +11,7 @@ from textual.widgets import Input, Select, SelectionList, TextArea
 from store import review
 from store.config import Config
 from store.db import connect
+from store.decision_log import verify_chain
 from tests.tui_data import CLOCK, HOSTILE_NAME, seed_review_db, settle
 from tui.app import WardenApp
 from tui.modals.confirm import ConfirmViolation
@@ -78,7 +79,7 @@ def decisions(db: Path) -> list[sqlite3.Row]:
 def chain_ok(db: Path) -> bool:
     conn = connect(db)
     try:
-        return review.verify_chain(conn).ok
+        return verify_chain(conn).ok
     finally:
         conn.close()
 
@@ -315,14 +316,14 @@ async def test_refresh_shows_decisions_from_another_session(db: Path) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         q = review_screen(app).query_one(QueueView)
-        assert q.row_at(2).verdict == "● open"
+        assert q.row_at(2).verdict == "open"
         other = connect(db)
         review.dismiss(other, 4, reviewer="bob", reason_code="duplicate", clock=CLOCK)
         other.close()
         await press(pilot, "r")
         contoso = [q.row_at(i) for i in range(q.total) if q.row_at(i) and q.row_at(i).consumer_id ==
                    "contoso-borderline"]
-        assert contoso and contoso[0].verdict == "✓ decided"
+        assert contoso and contoso[0].verdict == "decided"
 
 
 # --- filter -------------------------------------------------------------------------
@@ -469,13 +470,23 @@ async def test_hostile_name_is_shown_literally(db: Path) -> None:
 
 
 async def test_literal_text_function() -> None:
-    from tui.text import literal, visible
+    from store.text import visible
+    from tui.text import literal
 
     assert visible("a\x1b[31mb\x07") == "a␛[31mb␇"
     assert visible("rtl\u202eevil") == "rtl\\u202eevil"
     assert visible("\x9b31m") == "\\u009b31m"
     assert literal("[b]x[/b]").plain == "[b]x[/b]"
     assert literal(HOSTILE_NAME).plain.count("␛") == 3
+
+
+def test_the_queue_draws_each_verdict_word_with_its_glyph() -> None:
+    from tui.widgets.queue import verdict_class, verdict_text
+
+    assert [verdict_text(v) for v in ("open", "violation", "decided", "clear")] == [
+        "● open", "▲ violation", "✓ decided", "· clear"]
+    assert verdict_class("violation") == "queue--violation" and verdict_class("clear") == "queue--clear"
+    assert verdict_text("odd\x1b") == "odd␛"
 
 
 # --- notes and exports --------------------------------------------------------------
@@ -671,7 +682,7 @@ async def test_changes_from_another_session_show_up_without_a_key(db: Path) -> N
         await settle(pilot)
         q = screen.query_one(QueueView)
         rows = [q.row_at(i) for i in range(q.total)]
-        assert next(r for r in rows if r.consumer_id == "contoso-borderline").verdict == "✓ decided"
+        assert next(r for r in rows if r.consumer_id == "contoso-borderline").verdict == "decided"
 
 
 async def test_every_binding_has_a_unique_id(db: Path) -> None:
@@ -847,17 +858,17 @@ async def test_a_decision_key_pressed_before_the_detail_arrives_waits_for_it(db:
     of the consumer whose detail was still on screen (a decision on the wrong consumer)."""
     import threading
 
-    import tui.screens.review
+    from store import cases
 
     gate = threading.Event()
-    real = tui.screens.review.load_detail
+    real = cases.read_case
 
     def held(conn, consumer_id, *args, **kwargs):
         if consumer_id == "contoso-borderline":
             gate.wait(10)
         return real(conn, consumer_id, *args, **kwargs)
 
-    monkeypatch.setattr(tui.screens.review, "load_detail", held)
+    monkeypatch.setattr(cases, "read_case", held)
     app = make_app(db)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)

@@ -31,6 +31,7 @@ from store.clock import Clock, system_clock
 from store.config import Config
 from store.errors import ConflictError, WardenError
 from store.sync.events import PageStored, SourceFinished, SyncEvent
+from store.text import visible
 from tui.bugs import default_log_path, record_bug
 from tui.connections import database_error
 from tui.messages import Problem, SyncFinished, SyncProgressed, SyncSourceFailed, SyncState
@@ -38,7 +39,6 @@ from tui.modals.bug import BugReport
 from tui.modals.sync import SyncProgress
 from tui.screens.base import WardenScreen
 from tui.session import Session
-from tui.text import visible
 
 # Sync events shown in the progress modal: all but most stored pages (every 10th).
 PAGE_EVERY = 10

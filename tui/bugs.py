@@ -36,7 +36,7 @@ def record_bug(path: Path, error: BaseException, *, where: str, clock: Clock, co
 
     Raises OSError when the log cannot be written (the dialog then says so).
     """
-    from store.sync.fetch import redact  # imports httpx: only when there is a bug to log
+    from store.secrets import redact  # imports httpx: only when there is a bug to log
 
     trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
     entry = redact(f"{iso(clock())} unexpected error in {where or 'warden'}\n{trace}\n", _tokens(config))

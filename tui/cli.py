@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from store.domain import EXPORT_FORMATS
 from store.errors import ConfigError, WardenError
 
 EXIT_OK = 0
@@ -134,9 +135,6 @@ def build_parser() -> argparse.ArgumentParser:
                                              "and its link to the previous one.")
     _common(verify, suppress=True)
     return parser
-
-
-EXPORT_FORMATS = ("md", "html", "eml", "json", "csv")
 
 
 def _formats(text: str) -> list[str]:
@@ -337,7 +335,7 @@ def _open_existing(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def _run_verify(args: argparse.Namespace, reporter: Reporter) -> int:
-    from store.review import verify_chain
+    from store.decision_log import verify_chain
 
     config, conn = _open_existing(args)
     try:
@@ -428,19 +426,20 @@ def _run_demo(args: argparse.Namespace, reporter: Reporter) -> int:
 
 def _print_demo_summary(db_path: Path, reporter: Reporter) -> None:
     from store.db import connect
-    from store.demo.summary import demo_summary
+    from store.overview import database_overview
+    from store.text import printable
 
     conn = connect(db_path)
     try:
-        summary = demo_summary(conn)
+        overview = database_overview(conn)
     finally:
         conn.close()
-    reporter.say("summary", f"warden: {summary.consumers:,} consumers, {summary.usage_rows:,} usage rows",
-                 consumers=summary.consumers, usage_rows=summary.usage_rows)
-    for category, status, n in summary.findings:
+    reporter.say("summary", f"warden: {overview.consumers:,} consumers, {overview.usage_rows:,} usage rows",
+                 consumers=overview.consumers, usage_rows=overview.usage_rows)
+    for category, status, n in overview.findings:
         reporter.say("findings", f"warden: {n:,} {status} findings: {category}",
                      category=category, status=status, count=n)
-    if summary.top is not None:
-        consumer, name, ratio = summary.top
-        reporter.say("top", f"warden: top of the queue: {name} ({consumer}), worst ratio {ratio:.1f}x",
-                     consumer=consumer, worst_ratio=ratio)
+    if overview.top is not None:
+        consumer_id, legal_name, worst_ratio = overview.top
+        reporter.say("top", f"warden: top of the queue: {printable(legal_name)} ({printable(consumer_id)}), "
+                     f"worst ratio {worst_ratio:.1f}x", consumer=consumer_id, worst_ratio=worst_ratio)

@@ -1,4 +1,4 @@
-"""The TUI's SQLite connections: one per worker thread, and the queue's own.
+"""The TUI's SQLite connections: one per worker thread, and the queue reader's.
 
 This is the one module of ``tui`` that knows about ``sqlite3``: every other
 module hands a connection from here to a ``store`` function.
@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from store.db import connect
 from store.errors import StoreError
+from store.queue import QueueReader
 
 
 class ThreadConnections:
@@ -42,55 +41,11 @@ class ThreadConnections:
         return conn
 
 
-class QueueConnection:
-    """The queue's one connection, used by one worker at a time.
-
-    ``store.queue`` remembers keyset anchors per connection, so every read of the
-    queue (count, page, position, next unreviewed, data version) goes through
-    this connection, whichever worker thread runs it. Opened by the first read,
-    closed once when the app exits.
-    """
-
-    def __init__(self, db_path: Path) -> None:
-        self.db_path = Path(db_path)
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
-        self._closed = False
-
-    @property
-    def is_open(self) -> bool:
-        """Opened by a read and not closed yet."""
-        return self._conn is not None
-
-    @contextmanager
-    def use(self) -> Iterator[sqlite3.Connection | None]:
-        """The connection, held for the ``with`` block; None once closed (a worker
-        that outlived the app returns without reading)."""
-        with self._lock:
-            if self._closed:
-                yield None
-                return
-            if self._conn is None:
-                self._conn = connect(self.db_path)
-            yield self._conn
-
-    def data_version(self) -> int | None:
-        """SQLite's ``data_version`` on this connection: it changes when another
-        connection (another session, a cron sync, this app's workers) commits."""
-        with self.use() as conn:
-            if conn is None:
-                return None
-            (version,) = conn.execute("PRAGMA data_version").fetchone()
-            return int(version)
-
-    def close(self) -> None:
-        # Under the lock: a cancelled page worker may still be mid-query, and
-        # closing a connection under a running statement crashes the process.
-        with self._lock:
-            self._closed = True
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+def queue_reader(db_path: Path) -> QueueReader:
+    """The queue's reader: one connection of its own, opened by its first read
+    and closed once when the app exits (``Session.close``)."""
+    path = Path(db_path)
+    return QueueReader(lambda: connect(path))
 
 
 def database_error(error: BaseException, db_path: Path) -> StoreError | None:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from store.clock import Clock, system_clock
 from store.config import Config
-from tui.connections import QueueConnection, ThreadConnections
+from store.queue import QueueReader
+from tui.connections import ThreadConnections, queue_reader
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class Session:
     reviewer: str                     # recorded in the decision log
     clock: Clock
     connections: ThreadConnections    # each worker thread's own connection
-    queue: QueueConnection            # the queue's one connection (its keyset anchors live on it)
+    queue: QueueReader                # the queue's reader: one connection, its keyset anchors and counts
 
     @classmethod
     def open(cls, db_path: Path | str, *, config: Config | None = None, reviewer: str = "reviewer",
@@ -31,8 +32,8 @@ class Session:
         """A session on ``db_path``; connections open on first use."""
         path = Path(db_path)
         return cls(path, config if config is not None else Config(), reviewer, clock,
-                   ThreadConnections(path), QueueConnection(path))
+                   ThreadConnections(path), queue_reader(path))
 
     def close(self) -> None:
-        """Close the queue's connection (the app is exiting)."""
+        """Close the queue reader's connection (the app is exiting)."""
         self.queue.close()

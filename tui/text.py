@@ -3,41 +3,17 @@
 Remote endpoints and reviewers supply strings that may hold Rich/Textual markup
 (``[bold red]x[/]``) or terminal control sequences (``\\x1b]52;...``). Everything
 such a string contains must reach the screen as visible characters: never as
-styling, never as a control effect.
+styling, never as a control effect. Control characters are made visible by
+:func:`store.text.visible` (the one home for cleaning text from data); this
+module only keeps markup from being read as markup.
 """
 
 from __future__ import annotations
 
-import unicodedata
-
 from rich.text import Text
 from textual.content import Content
 
-# Control characters become their visible "control picture" (U+2400 block) so a
-# reviewer sees that something odd is in the name instead of it vanishing.
-_PICTURES = {code: chr(0x2400 + code) for code in range(0x20)}
-_PICTURES[0x7F] = "\u2421"  # DEL
-
-
-def visible(value: object) -> str:
-    """``value`` as a string whose every character is printable.
-
-    C0/DEL become control pictures (ESC -> ␛); C1 controls, bidi overrides and
-    other format characters become ``\\u....`` escapes.
-    """
-    text = "" if value is None else str(value)
-    if text.isprintable():
-        return text
-    out: list[str] = []
-    for char in text:
-        code = ord(char)
-        if code in _PICTURES:
-            out.append(_PICTURES[code])
-        elif unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp"):
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(char)
-    return "".join(out)
+from store.text import visible
 
 
 def literal(value: object, style: str = "") -> Text:

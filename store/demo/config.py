@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from store.config import Config, ConsumerConfig, NotesConfig, SourceConfig, TierConfig
+from store.config import Config, NotesConfig, SourceConfig, TierConfig
 from store.demo import DEMO_TOKEN_ENV
 from store.demo.data import CLAUSES, DEMO_START, TIERS, X_APPS, X_CONSUMERS
 from store.demo.server import DemoEndpoint
+from store.roster import ConsumerConfig
 
 FEED_SOURCE = "demo-feed"
 X_SOURCE = "demo-x"

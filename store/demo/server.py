@@ -12,29 +12,27 @@ contracts in README.md / the team brief describe them:
 Usage pages are the hot path of a sync: rows are formatted straight into JSON
 text (no ``json.dumps`` of dicts per row) and sent with a Content-Length over
 keep-alive connections. Faults (:mod:`store.demo.faults`) replace or rewrite
-answers on request.
+answers on request (:mod:`store.demo.wire_faults` plays them).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import socket
-import struct
 import threading
 import time
-import zlib
 from collections import Counter, deque
 from datetime import date
-from email.utils import formatdate
-from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterable
 from urllib.parse import parse_qsl, urlsplit
 
 from store.demo.data import X_APPS, X_CAP_RESET_DAY, X_PROJECT_CAP, DemoData, Overrides
 from store.demo.faults import FAULTS_ENV, PAGE_KINDS, Fault, FaultList, parse_faults
+from store.demo.wire import X_RATE_LIMIT, Answer, dumps, error
+from store.demo.wire_faults import play, rewrite, send
+from store.sync.adapters.warden_feed import MAX_SHARDS
 
 FEED_PREFIX = "/feed/v1"
 X_PATH = "/2/usage/tweets"
@@ -42,31 +40,14 @@ DEFAULT_ROWS = 10_000
 MAX_ROWS = 50_000
 DEFAULT_CONSUMERS = 1_000
 MAX_CONSUMERS = 10_000
-MAX_SHARDS = 256
 X_FIELDS = ("cap_reset_day", "daily_client_app_usage", "daily_project_usage", "project_cap",
             "project_id", "project_usage")
-X_RATE_LIMIT = 50
-USAGE_CAPPED = "https://api.twitter.com/2/problems/usage-capped"
 _CURSOR = re.compile(r"p(\d{1,7})-(\d{1,9})(?:~\d+)?")
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class BadRequest(Exception):
     """A request the endpoint refuses with 400 (the message says which parameter)."""
-
-
-class _Answer:
-    """What a route produced, before faults rewrite or replace it."""
-
-    __slots__ = ("status", "body", "headers", "family", "start_cursor")
-
-    def __init__(self, status: int, body: bytes, headers: dict[str, str] | None = None, *,
-                 family: str = "", start_cursor: str | None = None) -> None:
-        self.status = status
-        self.body = body
-        self.headers = headers or {}
-        self.family = family                # "rows" | "data" | "x" | "" (what page faults rewrite)
-        self.start_cursor = start_cursor    # a cursor for where this page began
 
 
 def cursor(index: int, row: int) -> str:
@@ -198,11 +179,11 @@ class DemoEndpoint:
 
     # -- routes ----------------------------------------------------------------------
 
-    def answer(self, path: str, query: dict[str, str], authorization: str | None) -> _Answer:
+    def answer(self, path: str, query: dict[str, str], authorization: str | None) -> Answer:
         """The normal answer to a GET (no faults)."""
         x = path.startswith("/2/")
         if self.require_token is not None and authorization != f"Bearer {self.require_token}":
-            return _error(401, "unauthorized", "missing or wrong bearer token", x=x)
+            return error(401, "unauthorized", "missing or wrong bearer token", x=x)
         try:
             if path == X_PATH:
                 return self._x_usage(query)
@@ -210,14 +191,14 @@ class DemoEndpoint:
                 route = path[len(FEED_PREFIX) + 1:]
                 if route == "tiers":
                     body = {"data": [t.as_json() for t in self.data.tiers()], "next": None}
-                    return _Answer(200, _dumps(body), family="data")
+                    return Answer(200, dumps(body), family="data")
                 if route == "consumers":
                     return self._consumers(query)
                 if route in ("usage", "endpoints"):
                     return self._rows(route, query)
         except BadRequest as exc:
-            return _error(400, "bad_request", str(exc), x=x)
-        return _error(404, "not_found", f"no such resource: {path}", x=x)
+            return error(400, "bad_request", str(exc), x=x)
+        return error(404, "not_found", f"no such resource: {path}", x=x)
 
     def _shard(self, query: dict[str, str]) -> tuple[int, int]:
         shards = _int(query, "shards", 1, 1, MAX_SHARDS)
@@ -233,16 +214,16 @@ class DemoEndpoint:
             raise BadRequest("cursor: not a cursor of this shard")
         return int(match[1]), int(match[2])
 
-    def _consumers(self, query: dict[str, str]) -> _Answer:
+    def _consumers(self, query: dict[str, str]) -> Answer:
         lo, hi = self._shard(query)
         index, _ = self._position(query, lo, hi)
         limit = _int(query, "limit", DEFAULT_CONSUMERS, 1, None)
         end = min(hi, index + min(limit, MAX_CONSUMERS))
         data = [self.data.consumer(i).as_json() for i in range(index, end)]
         body = {"data": data, "next": cursor(end, 0) if end < hi else None}
-        return _Answer(200, _dumps(body), family="data", start_cursor=cursor(index, 0))
+        return Answer(200, dumps(body), family="data", start_cursor=cursor(index, 0))
 
-    def _rows(self, route: str, query: dict[str, str]) -> _Answer:
+    def _rows(self, route: str, query: dict[str, str]) -> Answer:
         lo, hi = self._shard(query)
         index, row = self._position(query, lo, hi)
         limit = min(_int(query, "limit", DEFAULT_ROWS, 1, None), MAX_ROWS)
@@ -252,7 +233,7 @@ class DemoEndpoint:
         columns = '["app","day","metric","value"]' if route == "usage" else '["app","day","endpoint","calls"]'
         following = f'"{cursor(index, row)}"' if index < hi else "null"
         body = f'{{"columns":{columns},"rows":[{",".join(rows)}],"next":{following}}}'
-        return _Answer(200, body.encode(), family="rows", start_cursor=start_cursor)
+        return Answer(200, body.encode(), family="rows", start_cursor=start_cursor)
 
     def _collect(self, usage: bool, index: int, row: int, hi: int, d_lo: int, d_hi: int,
                  limit: int) -> tuple[list[str], int, int]:
@@ -308,7 +289,7 @@ class DemoEndpoint:
         return [f'{head}{self.data.day_json(d)}"{endpoint}",{calls}]'
                 for d, endpoint, calls in self.data.endpoint_calls(app, endpoints, days)]
 
-    def _x_usage(self, query: dict[str, str]) -> _Answer:
+    def _x_usage(self, query: dict[str, str]) -> Answer:
         days = _int(query, "days", 7, 1, 90)
         fields = query.get("usage.fields")
         wanted = set(X_FIELDS) if fields is None else set(fields.split(","))
@@ -338,15 +319,11 @@ class DemoEndpoint:
         headers = {"x-rate-limit-limit": str(X_RATE_LIMIT),
                    "x-rate-limit-remaining": str(max(0, X_RATE_LIMIT - seen % X_RATE_LIMIT)),
                    "x-rate-limit-reset": str(int(time.time()) + 900)}
-        return _Answer(200, _dumps({"data": {k: v for k, v in body.items() if k in wanted}}), headers,
+        return Answer(200, dumps({"data": {k: v for k, v in body.items() if k in wanted}}), headers,
                        family="x")
 
 
 # --- helpers ----------------------------------------------------------------------
-
-def _dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
-
 
 def _int(query: dict[str, str], name: str, default: int, low: int, high: int | None) -> int:
     text = query.get(name)
@@ -369,48 +346,6 @@ def _day(query: dict[str, str], name: str) -> date | None:
         return date.fromisoformat(text)
     except ValueError:
         raise BadRequest(f"{name}: expected a day YYYY-MM-DD") from None
-
-
-def _error(status: int, code: str, message: str, *, x: bool, headers: dict[str, str] | None = None) -> _Answer:
-    """An error in the shape of the API asked: X's RFC 7807 problem, or the feed's."""
-    if x:
-        titles = {400: "Invalid Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found Error",
-                  429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
-                  503: "Service Unavailable"}
-        title = titles.get(status, "Error")
-        body = {"title": title, "type": "about:blank", "status": status, "detail": message}
-    else:
-        body = {"error": {"code": code, "message": message}}
-    return _Answer(status, _dumps(body), dict(headers or {}))
-
-
-_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 429: "rate_limited",
-          500: "internal", 502: "bad_gateway", 503: "unavailable"}
-
-
-@lru_cache(maxsize=4)
-def gzip_bomb(size: int) -> bytes:
-    """A gzip stream of ``size`` spaces, about a thousand times smaller.
-
-    After a full flush deflate starts afresh, so the compressed form of one
-    mebibyte of spaces can be repeated; the trailer carries the right CRC and length.
-    """
-    chunk = b" " * (1 << 20)
-    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
-    head = compressor.compress(chunk) + compressor.flush(zlib.Z_FULL_FLUSH)
-    block = compressor.compress(chunk) + compressor.flush(zlib.Z_FULL_FLUSH)
-    repeats, rest = divmod(max(size, len(chunk)), len(chunk))
-    crc = zlib.crc32(chunk)
-    for _ in range(repeats - 1):
-        crc = zlib.crc32(chunk, crc)
-    tail = b""
-    if rest:
-        raw = zlib.compressobj(9, zlib.DEFLATED, -15)
-        tail = raw.compress(b" " * rest) + raw.flush(zlib.Z_FULL_FLUSH)
-        crc = zlib.crc32(b" " * rest, crc)
-    total = repeats * len(chunk) + rest
-    # b"\x03\x00": an empty final block with fixed codes ends the deflate stream.
-    return head + block * (repeats - 1) + tail + b"\x03\x00" + struct.pack("<II", crc, total & 0xFFFFFFFF)
 
 
 # --- HTTP ------------------------------------------------------------------------
@@ -456,203 +391,19 @@ class _Handler(BaseHTTPRequestHandler):
         fault = endpoint.faults.pick(path, query)
         try:
             if fault is not None and fault.kind not in PAGE_KINDS:
-                if self._replace(fault, path, query):
+                if play(self, endpoint, fault, path, query):
                     return
             answer = endpoint.answer(path, query, self.headers.get("Authorization"))
             if fault is not None and fault.kind in PAGE_KINDS and answer.status == 200:
-                answer = _rewrite(fault, answer, query)
-            self._send(answer.status, answer.body, answer.headers)
+                answer = rewrite(fault, answer, query)
+            send(self, answer.status, answer.body, answer.headers)
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, socket.timeout):
             self.close_connection = True
         except Exception as exc:  # a bug here must not print under the TUI nor hang the client
             self.close_connection = True
             try:
-                self._send(500, _error(500, "internal", f"demo endpoint error: {type(exc).__name__}",
-                                       x=path.startswith("/2/")).body, {})
+                send(self, 500, error(500, "internal", f"demo endpoint error: {type(exc).__name__}",
+                                      x=path.startswith("/2/")).body, {})
             except OSError:
                 pass
 
-    def _send(self, status: int, body: bytes, headers: dict[str, str], *,
-              content_type: str = "application/json", length: int | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body) if length is None else length))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _replace(self, fault: Fault, path: str, query: dict[str, str]) -> bool:
-        """Answer in the fault's place; False when the normal answer should follow (stall)."""
-        endpoint = self.server.endpoint
-        params = fault.params
-        x = path.startswith("/2/")
-        kind = fault.kind
-        if kind == "stall":
-            endpoint._stopping.wait(float(params.get("seconds", 5.0)))
-            return False
-        if kind == "drip":
-            answer = endpoint.answer(path, query, self.headers.get("Authorization"))
-            self.send_response(answer.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(answer.body)))
-            for name, value in answer.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            pieces = 20
-            step = -(-len(answer.body) // pieces)
-            pause = float(params.get("seconds", 5.0)) / pieces
-            for start in range(0, len(answer.body), step):
-                if endpoint._stopping.wait(pause):
-                    self.close_connection = True
-                    return True
-                self.wfile.write(answer.body[start:start + step])
-            return True
-        if kind == "reset":
-            # SO_LINGER 0: close() sends RST, the client sees "connection reset".
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.connection.close()
-            self.close_connection = True
-            return True
-        if kind == "status":
-            code = params["code"]
-            headers: dict[str, str] = {}
-            now = time.time()
-            if "retry_after" in params:
-                headers["Retry-After"] = str(params["retry_after"])
-            if "retry_after_date" in params:
-                headers["Retry-After"] = formatdate(now + params["retry_after_date"], usegmt=True)
-            if "reset" in params:
-                headers["x-rate-limit-limit"] = str(X_RATE_LIMIT)
-                headers["x-rate-limit-remaining"] = "0"
-                headers["x-rate-limit-reset"] = str(int(now + params["reset"]))
-            if "body" in params:
-                self._send(code, str(params["body"]).encode(), headers, content_type="text/plain")
-            else:
-                message = f"injected fault: HTTP {code}"
-                answer = _error(code, _CODES.get(code, "error"), message, x=x, headers=headers)
-                self._send(code, answer.body, answer.headers)
-            return True
-        if kind == "usage_capped":
-            code = params.get("code", 429)
-            body = _dumps({"title": "UsageCapExceeded", "detail": "Usage cap exceeded: Monthly product cap",
-                           "type": USAGE_CAPPED, "period": "Monthly", "scope": "Product", "status": code})
-            self._send(code, body, {})
-            return True
-        if kind == "non_json":
-            body = b"<!DOCTYPE html><html><head><title>Maintenance</title></head><body>Back soon.</body></html>"
-            self._send(200, body, {}, content_type="text/html")
-            return True
-        if kind == "truncated":
-            answer = endpoint.answer(path, query, self.headers.get("Authorization"))
-            half = answer.body[:len(answer.body) // 2]
-            self._send(answer.status, half, answer.headers, length=len(answer.body))
-            self.close_connection = True
-            return True
-        if kind == "huge":
-            self._huge(int(params.get("size", 300_000_000)), bool(params.get("chunked", 0)))
-            return True
-        if kind == "gzip_bomb":
-            body = gzip_bomb(int(params.get("size", 1 << 30)))
-            self._send(200, body, {"Content-Encoding": "gzip"})
-            return True
-        raise AssertionError(kind)
-
-    def _huge(self, size: int, chunked: bool) -> None:
-        """A well-formed usage page of ``size`` bytes, streamed (never held in memory)."""
-        head = b'{"columns":["app","day","metric","value"],"rows":['
-        row = b'["app-0-1","2022-01-01","calls",1],'
-        last = b'["app-0-1","2022-01-01","calls",1]'
-        tail = b'],"next":null}'
-        fixed = len(head) + len(last) + len(tail)
-        count, pad = divmod(max(0, size - fixed), len(row))
-        block = row * 2048
-        stopping = self.server.endpoint._stopping
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        if chunked:
-            self.send_header("Transfer-Encoding", "chunked")
-        else:
-            self.send_header("Content-Length", str(fixed + count * len(row) + pad))
-        self.end_headers()
-        self.close_connection = True
-
-        def write(data: bytes) -> None:
-            if chunked:
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-            else:
-                self.wfile.write(data)
-
-        write(head)
-        full, rest = divmod(count, 2048)
-        for _ in range(full):
-            if stopping.is_set():
-                return
-            write(block)
-        write(row * rest + b" " * pad + last + tail)
-        if chunked:
-            self.wfile.write(b"0\r\n\r\n")
-
-
-def _rewrite(fault: Fault, answer: _Answer, query: dict[str, str]) -> _Answer:
-    """A normal page rewritten by a page fault (bad counts, missing ids, cursors)."""
-    page = json.loads(answer.body)
-    kind = fault.kind
-    bad: Any = {"wrong_type": {"value": 1} if fault.params.get("as", "object") == "object" else [1],
-                "negative": -5, "over64": 2**64 + 5, "fractional": 62.5}.get(kind)
-    if answer.family == "rows":
-        items = page["rows"]
-        count_at: tuple[Any, Any] | None = (items[0], 3) if items else None
-        id_at: tuple[Any, Any] | None = (items[0], 0) if items else None
-    elif answer.family == "data":
-        items = page["data"]
-        first = items[0] if items else None
-        limits = first.get("limits") if first else None
-        # Tiers carry counts (limits); consumers have none, so only wrong_type touches them.
-        count_at = (limits[0], "max") if limits else None
-        if count_at is None and first is not None and kind == "wrong_type":
-            count_at = (first, "legal_name")
-        id_at = (first, "id") if first else None
-    else:  # X
-        apps = page.get("data", {}).get("daily_client_app_usage", [])
-        items = apps[0]["usage"] if apps else []
-        count_at = (items[0], "usage") if items else None
-        id_at = (apps[0], "client_app_id") if apps else None
-    if kind == "string_counts":
-        forms = (str, lambda v: f"0{v}", lambda v: f"{v}.0")
-        if answer.family == "rows":
-            for i, row in enumerate(items):
-                row[3] = forms[i % 3](row[3])
-        elif answer.family == "x":
-            for app in apps:
-                for i, entry in enumerate(app["usage"]):
-                    entry["usage"] = forms[i % 3](int(entry["usage"]))
-        elif answer.family == "data":
-            for i, item in enumerate(items):
-                for limit in item.get("limits", []):
-                    limit["max"] = forms[i % 3](limit["max"])
-    elif bad is not None and count_at is not None:
-        count_at[0][count_at[1]] = bad
-    elif kind == "missing_id" and id_at is not None:
-        container, key = id_at
-        if isinstance(container, list):
-            container[key] = None
-        else:
-            del container[key]
-    elif kind == "duplicate" and items:
-        copy = json.loads(json.dumps(items[0]))
-        differ = int(fault.params.get("differ", 0))
-        if differ and answer.family == "rows":
-            copy[3] += differ
-        elif differ and answer.family == "x":
-            copy["usage"] = str(int(copy["usage"]) + differ)
-        items.insert(1, copy)
-    elif kind == "repeat_cursor" and answer.family in ("rows", "data") and answer.start_cursor:
-        page["next"] = query.get("cursor") or answer.start_cursor
-    elif kind == "empty_page" and answer.start_cursor:
-        items.clear()
-        page["next"] = f"{answer.start_cursor}~{fault.fired}"
-    elif kind == "empty_page" and answer.family == "x":
-        apps.clear()
-    return _Answer(answer.status, _dumps(page), answer.headers, family=answer.family,
-                   start_cursor=answer.start_cursor)

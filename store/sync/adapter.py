@@ -11,6 +11,11 @@ provenance, transactions and resume. An adapter only:
    path for anything malformed;
 3. classifies error responses (:meth:`Adapter.classify_error`): retry or stop, and why.
 
+Its configuration keys (``days``, ``shards``, ``usage_plan_id``, ...) are declared
+once, as ``OPTIONS`` on the class (:class:`Option`): the configuration reader
+checks a ``[sources.<name>]`` table against them (through the registry in
+:mod:`store.sync.adapters`) and the adapter reads them with :func:`options_of`.
+
 An adapter whose credential is a per-request signature rather than a header
 (AWS SigV4) also has ``request_auth(token) -> httpx.Auth | None``
 (:class:`SignsRequests`); the engine passes it as ``auth=`` on every request.
@@ -24,12 +29,81 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Protocol, Sequence
 
 if TYPE_CHECKING:
     import httpx
 
-from store.errors import PageRejected
+    from store.config import SourceConfig
+
+from store.errors import ConfigError, PageRejected
+from store.secrets import kind_of
+
+
+@dataclass(frozen=True)
+class Option:
+    """One adapter-specific key of a ``[sources.<name>]`` table.
+
+    ``kind`` is ``int`` (a whole number in ``low..high``), ``str`` (not empty) or
+    ``list`` (of non-empty strings). ``default`` is what the adapter uses when the
+    key is absent; a ``required`` key has none.
+    """
+
+    name: str
+    kind: type
+    default: Any = None
+    low: int | None = None
+    high: int | None = None
+    required: bool = False
+
+    def problem(self, value: Any) -> str | None:
+        """What is wrong with ``value`` for this key (never quoting a string: it
+        may be a secret pasted in the wrong place), or ``None``."""
+        key = repr(self.name)
+        if self.kind is int:
+            if type(value) is not int:
+                return f"{key} must be an integer, got {kind_of(value)}"
+            if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+                if self.low is not None and self.high is not None:
+                    span = f"between {self.low} and {self.high}"
+                else:
+                    span = f">= {self.low}" if self.low is not None else f"<= {self.high}"
+                return f"{key} must be {span}, got {value}"
+        elif self.kind is str:
+            if not isinstance(value, str):
+                return f"{key} must be a string, got {kind_of(value)}"
+            if not value.strip():
+                return f"{key} must not be empty"
+        elif not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+            return f"{key} must be a list of non-empty strings, got {kind_of(value)}"
+        return None
+
+
+def check_options(kind: str, declared: Sequence[Option], given: Mapping[str, Any],
+                  fail: Callable[[str], Exception]) -> dict[str, Any]:
+    """The options ``given`` (only the keys ``declared`` names) after checking each,
+    without defaults; raises ``fail(message)`` for a bad value or a missing
+    required key. The one check of adapter options: the configuration reader and
+    :func:`options_of` both call it."""
+    checked: dict[str, Any] = {}
+    for option in declared:
+        if option.name not in given:
+            if option.required:
+                raise fail(f"missing required key {option.name!r} for adapter {kind!r}")
+            continue
+        problem = option.problem(given[option.name])
+        if problem is not None:
+            raise fail(problem)
+        checked[option.name] = given[option.name]
+    return checked
+
+
+def options_of(adapter: "type[Adapter] | Adapter", source: "SourceConfig") -> dict[str, Any]:
+    """The adapter's options for ``source``: checked, every absent key at its
+    default. Raises ``ConfigError`` naming the source."""
+    given = check_options(adapter.kind, adapter.OPTIONS, source.options,
+                          lambda message: ConfigError(f"source {source.name!r}: {message}"))
+    return {option.name: given.get(option.name, option.default) for option in adapter.OPTIONS}
 
 
 @dataclass(frozen=True)
@@ -131,6 +205,7 @@ class Adapter(Protocol):
     """One remote endpoint format: which requests to make and how to read the answers."""
 
     kind: ClassVar[str]
+    OPTIONS: ClassVar[tuple[Option, ...]]   # its keys in a [sources.<name>] table
 
     def chains(self, window: Window) -> dict[str, Request]:
         """The first request of each independent page sequence, by chain name."""

@@ -25,7 +25,7 @@ How a sync of one source runs:
   (401, 403, usage capped, retries exhausted); ``cancelled`` on request.
 
 After all sources, :func:`sync_all` applies the configuration's roster
-(``store.config.apply_config``) and runs the rules (``store.rules.run_rules``).
+(``store.consumers.apply_config``) and runs the rules (``store.rules.run_rules``).
 """
 
 from __future__ import annotations
@@ -55,8 +55,9 @@ from store.sync.adapters import adapter_for
 from store.sync.events import (
     PageFailed, PageStored, Retrying, RulesApplied, SourceFinished, SourceResult, SourceStarted, SyncEvent,
 )
-from store.sync.fetch import Cancelled, FetchFailed, PageFetcher, Sleep, printable, request_auth
+from store.sync.fetch import Cancelled, FetchFailed, PageFetcher, Sleep, request_auth
 from store.sync.writer import LATEST_DAY_FACT, PageOutcome, RunWriter, Turns
+from store.text import printable
 
 __all__ = ["sync_all", "sync_source", "SourceResult", "SyncEvent", "FIRST_SYNC_DAYS"]
 
@@ -108,9 +109,9 @@ def sync_all(db_path: str | os.PathLike[str], config: Config, *, clock: Clock = 
 
 
 def _after_sync(conn: Any, config: Config, clock: Clock, emit: OnEvent) -> None:
-    """Roster, then rules (store.config and store.rules; imported here because the
-    rules are not needed to sync, and import the sync's neighbours)."""
-    from store.config import apply_config
+    """Roster, then rules (store.consumers and store.rules; imported here because
+    they are not needed to sync, and import the sync's neighbours)."""
+    from store.consumers import apply_config
     from store.rules import run_rules
 
     apply_config(conn, config)

@@ -13,27 +13,22 @@ import time
 import zlib
 from dataclasses import dataclass, replace
 from typing import Callable, Iterator
-from urllib.parse import unquote
 
 import httpx
 
 from store.clock import Clock, iso
 from store.config import SourceConfig
 from store.errors import PageRejected, SourceStopped, SyncError
+from store.secrets import public_url, redact
 from store.sync.adapter import Adapter, ErrorVerdict, Request
 from store.sync.retry import backoff_delay
+from store.text import printable
 
 # A whole response (headers and body) must arrive within this many times the
 # source's timeout: the timeout bounds each read, this bounds a server that
 # sends a byte just before each read would time out.
 WHOLE_RESPONSE_TIMEOUTS = 4
 
-# Query parameters that may carry a credential: never stored, never shown.
-SECRET_PARAMS = frozenset({
-    "token", "access_token", "api_key", "apikey", "key", "secret", "client_secret", "password",
-    "sig", "signature", "auth", "authorization", "x-amz-signature", "x-amz-credential",
-    "x-amz-security-token",
-})
 # An error body is only read this far: enough for the vendor's message.
 ERROR_BODY_BYTES = 64 * 1024
 
@@ -81,24 +76,6 @@ def full_url(base: str, request: Request) -> str:
     if not request.path:
         return base
     return base.rstrip("/") + "/" + request.path.lstrip("/")
-
-
-def public_url(url: str, params: tuple[tuple[str, str], ...] = (), *, secrets: tuple[str, ...] = ()) -> str:
-    """``url`` with ``params``, minus anything secret: user:password, query
-    parameters named like credentials, and any of ``secrets`` appearing anywhere."""
-    parsed = httpx.URL(url)
-    # Values are hidden before encoding: a token with '+', '/' or '=' (base64) is
-    # percent-encoded in the URL, where a plain replace would not find it.
-    kept = [(k, redact(v, secrets)) for k, v in list(parsed.params.multi_items()) + list(params)
-            if k.lower() not in SECRET_PARAMS]
-    clean = str(parsed.copy_with(username=None, password=None, query=None, fragment=None))
-    for secret in secrets:
-        if secret and secret not in clean and secret in unquote(clean):
-            clean = unquote(clean)   # a secret percent-encoded in the path: show the path decoded
-    clean = redact(clean, secrets)
-    if kept:
-        clean += "?" + str(httpx.QueryParams(kept))
-    return clean
 
 
 class PageFetcher:
@@ -200,45 +177,6 @@ class PageFetcher:
             elif self.cancel.wait(wait):
                 raise Cancelled()
             waited += wait
-
-
-# A run of this many characters of a secret is hidden too: a server's message
-# cut at 200 characters, or a value shown cut at 40, may hold part of a token.
-SECRET_FRAGMENT = 8
-
-
-def redact(text: str, secrets: tuple[str, ...]) -> str:
-    """``text`` with every secret, and every run of ``SECRET_FRAGMENT`` or more
-    characters of one, replaced by ``***``."""
-    for secret in secrets:
-        if not secret:
-            continue
-        text = text.replace(secret, "***")
-        if len(secret) <= SECRET_FRAGMENT:
-            continue
-        out: list[str] = []
-        i = 0
-        while i < len(text):
-            end = i + SECRET_FRAGMENT
-            if end <= len(text) and text[i:end] in secret:
-                while end < len(text) and text[i:end + 1] in secret:
-                    end += 1
-                out.append("***")
-                i = end
-            else:
-                out.append(text[i])
-                i += 1
-        text = "".join(out)
-    return text
-
-
-def printable(text: str) -> str:
-    """``text`` with every character that is not printable (ANSI/OSC escapes, bidi
-    overrides, newlines) written as a ``\\uXXXX`` escape: messages quote servers,
-    and they are printed to terminals and stored."""
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in text)
 
 
 def request_auth(adapter: Adapter, token: str | None) -> httpx.Auth | None:

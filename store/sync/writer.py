@@ -23,9 +23,9 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from store.config import own_apps, placeholder_tiers
+from store.consumers import own_apps, placeholder_tiers, upsert_consumers, upsert_owned_apps, upsert_tiers
 from store.sync.adapter import ParsedPage
 
 COMMIT_ROWS = 10_000
@@ -269,7 +269,7 @@ class RunWriter:
             self._pending_pages += 1
             return
         if page.tiers:
-            self._tiers(page)
+            upsert_tiers(conn, page.tiers, origin="feed")
         if page.consumers or page.apps:
             self._consumers(page)
         if page.facts:
@@ -332,70 +332,35 @@ class RunWriter:
             conn.executemany(upsert % page_id, rows)
         self._pending_rows += len(rows)
 
-    def _tiers(self, page: ParsedPage) -> None:
-        conn = self.conn
-        for tier in page.tiers:
-            conn.execute(
-                "INSERT INTO tier (id, name, agreement_version, allowed_endpoints, origin) "
-                "VALUES (?, ?, ?, ?, 'feed') ON CONFLICT(id) DO UPDATE SET name = excluded.name, "
-                "agreement_version = excluded.agreement_version, allowed_endpoints = excluded.allowed_endpoints "
-                "WHERE tier.origin != 'config'",
-                (tier.id, tier.name, tier.agreement_version,
-                 json.dumps(tier.allowed_endpoints) if tier.allowed_endpoints is not None else None),
-            )
-            if conn.execute("SELECT origin FROM tier WHERE id = ?", (tier.id,)).fetchone()[0] == "config":
-                continue  # limits and clauses from the configuration win
-            conn.execute("DELETE FROM tier_limit WHERE tier_id = ?", (tier.id,))
-            conn.executemany(
-                "INSERT OR REPLACE INTO tier_limit (tier_id, metric, period, max_value) VALUES (?, ?, ?, ?)",
-                [(tier.id, metric, period, maximum) for metric, period, maximum in tier.limits],
-            )
-            conn.execute("DELETE FROM tier_clause WHERE tier_id = ?", (tier.id,))
-            conn.executemany(
-                "INSERT INTO tier_clause (tier_id, category, clause) VALUES (?, ?, ?)",
-                [(tier.id, category, clause) for category, clause in tier.clauses.items()],
-            )
-
     def _consumers(self, page: ParsedPage) -> None:
+        conn, source = self.conn, self.source
         # A consumer may arrive before its tier (chains run concurrently): a
         # placeholder keeps the foreign key; the tiers page fills it in.
-        placeholder_tiers(self.conn, {c.tier_id for c in page.consumers if c.tier_id})
+        placeholder_tiers(conn, {c.tier_id for c in page.consumers if c.tier_id})
         # Consumers before their apps (foreign key); in slices, as a page of a
         # thousand consumers updates four indexes per row.
-        self._sliced(
-            "INSERT INTO consumer (id, legal_name, notice_contact, tier_id, agreement_version, "
-            "declared_use_case, government_end_users, origin) VALUES (?, ?, ?, ?, ?, ?, ?, 'feed') "
-            "ON CONFLICT(id) DO UPDATE SET legal_name = excluded.legal_name, "
-            "notice_contact = excluded.notice_contact, tier_id = excluded.tier_id, "
-            "agreement_version = excluded.agreement_version, declared_use_case = excluded.declared_use_case, "
-            "government_end_users = excluded.government_end_users "
-            # The configuration's roster wins over what a feed says about the same consumer.
-            "WHERE consumer.origin != 'config'",
-            [(c.id, c.legal_name, c.notice_contact, c.tier_id, c.agreement_version, c.declared_use_case,
-              c.government_end_users) for c in page.consumers],
-        )
+        self._sliced(lambda chunk: upsert_consumers(conn, chunk, origin="feed"),
+                     [(c.id, c.legal_name, c.notice_contact, c.tier_id, c.agreement_version, c.declared_use_case,
+                       c.government_end_users) for c in page.consumers])
         # An app whose owner the source does not name becomes its own consumer
         # until the roster (apply_config) claims it.
         unowned = [(a.app_id, a.name, a.declared_use_case) for a in page.apps if a.consumer_id is None]
         if unowned:
-            own_apps(self.conn, self.source, unowned)
-        self._sliced(
-            "INSERT INTO app (source, app_id, consumer_id, name, declared_use_case) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT(source, app_id) DO UPDATE SET consumer_id = excluded.consumer_id, "
-            "name = excluded.name, declared_use_case = excluded.declared_use_case",
-            [(self.source, a.app_id, a.consumer_id, a.name, a.declared_use_case)
-             for a in page.apps if a.consumer_id is not None],
-        )
+            own_apps(conn, source, unowned)
+        self._sliced(lambda chunk: upsert_owned_apps(conn, source, chunk),
+                     [(a.app_id, a.consumer_id, a.name, a.declared_use_case)
+                      for a in page.apps if a.consumer_id is not None])
 
-    def _sliced(self, sql: str, rows: Sequence[Any], *, slice_rows: int = RECORD_SLICE_ROWS) -> None:
-        """executemany of records (consumers, apps) in slices, committing between
+    def _sliced(self, write: Callable[[Sequence[Any]], None], rows: Sequence[Any], *,
+                slice_rows: int = RECORD_SLICE_ROWS) -> None:
+        """``write`` records (consumers, apps) in slices, committing between
         slices when the transaction is due; the page's cursor moves last."""
         for offset in range(0, len(rows), slice_rows):
             if self.due:
                 self.commit()
                 self._begin()
             chunk = rows[offset:offset + slice_rows]
-            self.conn.executemany(sql, chunk)
+            write(chunk)
             # A record costs several index updates: counted as ten rows.
             self._pending_rows += 10 * len(chunk)
 

@@ -24,7 +24,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from notes_case import CLOCK, seed  # noqa: E402
 from store.config import NotesConfig  # noqa: E402
-from store.export import FORMATS, export_notes  # noqa: E402
+from store.domain import EXPORT_FORMATS  # noqa: E402
+from store.export import export_notes  # noqa: E402
 from store.notes import draft_note, set_note_status  # noqa: E402
 
 
@@ -52,7 +53,7 @@ def main() -> int:
 
     out = work / "out"
     total = 0.0
-    for fmt in FORMATS:
+    for fmt in EXPORT_FORMATS:
         t = time.perf_counter()
         result = export_notes(conn, fmt=fmt, out_dir=out, reviewer="bench", clock=CLOCK, config=config)
         took = time.perf_counter() - t

@@ -6,7 +6,7 @@
 Each figure is the median (and worst) of a few runs on a fresh connection where
 it says "cold", else on one warm connection, as the TUI uses it. "step" is the
 work of moving the cursor to the next consumer: read the row (page cache miss
-every 50 rows) plus the detail pane (consumer_detail + a year of daily calls).
+every 50 rows) plus the detail pane (read_case + a year of daily calls).
 The write timings append a few entries to the database's decision log (undo
 restores the findings).
 """
@@ -14,7 +14,6 @@ restores the findings).
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import statistics
 import sys
 import time
@@ -26,9 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from store import queue  # noqa: E402
 from store.db import connect  # noqa: E402
-from store.review import (  # noqa: E402
-    bulk_decide, confirm_violation, consumer_detail, undo_last, usage_series, verify_chain,
-)
+from store.queue_filter import parse_filter  # noqa: E402
+from store.cases import read_case, usage_series  # noqa: E402
+from store.decision_log import verify_chain  # noqa: E402
+from store.review import bulk_decide, confirm_violation, undo_last  # noqa: E402
 
 PAGE = 50
 
@@ -58,79 +58,81 @@ def main(argv: list[str] | None = None) -> int:
     t = time.perf_counter()
     conn = connect(args.db)
     line("connect (cold)", (time.perf_counter() - t) * 1000, (time.perf_counter() - t) * 1000)
+    reader = queue.QueueReader(lambda: conn)
     base = queue.QueueQuery()
 
-    def fresh(fn: Callable[[sqlite3.Connection], object]) -> Callable[[], object]:
+    def fresh(fn: Callable[[queue.QueueReader], object]) -> Callable[[], object]:
+        """``fn`` on a reader of a new connection: nothing remembered yet."""
         def run() -> object:
             c = connect(args.db)
             try:
-                return fn(c)
+                return fn(queue.QueueReader(lambda: c))
             finally:
                 c.close()
         return run
 
-    med, worst, n = timed(fresh(lambda c: queue.count(c, base)), runs)
+    med, worst, n = timed(fresh(lambda c: c.count(base)), runs)
     line("count, no filter (cold connection)", med, worst, f"{n:,} consumers")
-    med, worst, _ = timed(lambda: queue.count(conn, base), runs)
+    med, worst, _ = timed(lambda: reader.count(base), runs)
     line("count, no filter (remembered)", med, worst)
-    med, worst, rows = timed(fresh(lambda c: queue.page(c, base, 0, PAGE)), runs)
+    med, worst, rows = timed(fresh(lambda c: c.page(base, 0, PAGE)), runs)
     line("first page (cold connection)", med, worst, f"top: {rows[0].legal_name!r} {rows[0].verdict}")  # type: ignore[index]
-    total = queue.count(conn, base)
+    total = reader.count(base)
     for label, offset in [("page at 1,000", 1000), ("page at 250,000", 250_000), ("page at middle", total // 2),
                           ("last page (G)", total - PAGE)]:
-        med, worst, _ = timed(fresh(lambda c, o=offset: queue.page(c, base, o, PAGE)), runs)
+        med, worst, _ = timed(fresh(lambda c, o=offset: c.page(base, o, PAGE)), runs)
         line(f"{label} (cold connection)", med, worst)
     # Walking down page by page from a deep offset (anchors make each step a seek).
-    queue.page(conn, base, total // 2, PAGE)
+    reader.page(base, total // 2, PAGE)
     state = {"o": total // 2}
 
     def next_page() -> object:
         state["o"] += PAGE
-        return queue.page(conn, base, state["o"], PAGE)
+        return reader.page(base, state["o"], PAGE)
     med, worst, _ = timed(next_page, 20)
     line("next page after the middle (warm)", med, worst)
-    med, worst, _ = timed(lambda: queue.page(conn, base, total - PAGE, PAGE), runs)
+    med, worst, _ = timed(lambda: reader.page(base, total - PAGE, PAGE), runs)
     line("last page again (warm)", med, worst)
-    med, worst, pos = timed(lambda: queue.next_unreviewed(conn, base, 0, 1), runs)
+    med, worst, pos = timed(lambda: reader.next_unreviewed(base, 0, 1), runs)
     line("next unreviewed from the top", med, worst, f"-> {pos}")
-    med, worst, pos = timed(lambda: queue.next_unreviewed(conn, base, total // 2, 1), runs)
+    med, worst, pos = timed(lambda: reader.next_unreviewed(base, total // 2, 1), runs)
     line("next unreviewed from the middle (none after)", med, worst, f"-> {pos}")
-    med, worst, pos = timed(lambda: queue.next_unreviewed(conn, base, total - 1, -1), runs)
+    med, worst, pos = timed(lambda: reader.next_unreviewed(base, total - 1, -1), runs)
     line("previous unreviewed from the end", med, worst, f"-> {pos}")
-    med, worst, pos = timed(lambda: queue.position_of(conn, base, "northwind-analytics"), runs)
+    med, worst, pos = timed(lambda: reader.position_of(base, "northwind-analytics"), runs)
     line("position_of the case consumer", med, worst, f"-> {pos}")
-    tail_id = queue.page(conn, base, total - total // 4, 1)[0].consumer_id
-    med, worst, pos = timed(lambda: queue.position_of(conn, base, tail_id), runs)
+    tail_id = reader.page(base, total - total // 4, 1)[0].consumer_id
+    med, worst, pos = timed(lambda: reader.position_of(base, tail_id), runs)
     line("position_of a consumer in the clear tail", med, worst, f"-> {pos}")
 
     for sort in ("name", "status", "overage"):
         q = queue.QueueQuery(sort=sort)
-        med, worst, _ = timed(fresh(lambda c, q=q: queue.page(c, q, 0, PAGE)), runs)
+        med, worst, _ = timed(fresh(lambda c, q=q: c.page(q, 0, PAGE)), runs)
         line(f"sort {sort}: first page (cold)", med, worst)
-        med, worst, _ = timed(fresh(lambda c, q=q: queue.page(c, q, total - PAGE, PAGE)), runs)
+        med, worst, _ = timed(fresh(lambda c, q=q: c.page(q, total - PAGE, PAGE)), runs)
         line(f"sort {sort}: last page (cold)", med, worst)
-        med, worst, pos = timed(lambda q=q: queue.next_unreviewed(conn, q, total // 2, 1), runs)
+        med, worst, pos = timed(lambda q=q: reader.next_unreviewed(q, total // 2, 1), runs)
         line(f"sort {sort}: next unreviewed from the middle", med, worst, f"-> {pos}")
-        med, worst, pos = timed(lambda q=q: queue.next_unreviewed(conn, q, total // 2, -1), runs)
+        med, worst, pos = timed(lambda q=q: reader.next_unreviewed(q, total // 2, -1), runs)
         line(f"sort {sort}: previous unreviewed from the middle", med, worst, f"-> {pos}")
 
     for text in ["status:candidate", "category:volume", "status:candidate category:volume", "over:10x",
                  "state:open", "tier:pro", "name:north", "name:zzzz-nothing", "status:confirmed over:5",
                  "severity:high"]:
-        q = queue.QueueQuery(queue.parse_filter(text))
-        med, worst, n = timed(fresh(lambda c, q=q: queue.count(c, q)), runs)
+        q = queue.QueueQuery(parse_filter(text))
+        med, worst, n = timed(fresh(lambda c, q=q: c.count(q)), runs)
         line(f"filter {text!r}: count (cold)", med, worst, f"{n:,}")
-        med, worst, _ = timed(fresh(lambda c, q=q: queue.page(c, q, 0, PAGE)), runs)
+        med, worst, _ = timed(fresh(lambda c, q=q: c.page(q, 0, PAGE)), runs)
         line(f"filter {text!r}: first page (cold)", med, worst)
         if n > PAGE:
-            med, worst, _ = timed(fresh(lambda c, q=q, n=n: (queue.count(c, q), queue.page(c, q, n - PAGE, PAGE))),
+            med, worst, _ = timed(fresh(lambda c, q=q, n=n: (c.count(q), c.page(q, n - PAGE, PAGE))),
                                   runs)
             line(f"filter {text!r}: count + last page (cold)", med, worst)
 
     # The per-step work of the detail pane.
     for cid in ["northwind-analytics", "c0000000", tail_id]:
-        med, worst, d = timed(lambda cid=cid: consumer_detail(conn, cid), runs)
-        line(f"consumer_detail {cid}", med, worst,
+        med, worst, d = timed(lambda cid=cid: read_case(conn, cid), runs)
+        line(f"read_case {cid}", med, worst,
              f"{len(d.apps)} apps, {len(d.findings)} findings")  # type: ignore[union-attr]
         med, worst, s = timed(lambda cid=cid: (usage_series(conn, cid, "calls", "2022-01-01", "2022-12-31"),
                                                usage_series(conn, cid, "records", "2022-01-01", "2022-12-31")),
@@ -147,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                                                      clock=clock),
                                    undo_last(conn, reviewer="bench", clock=clock)), runs)
     line("confirm + undo (two write transactions)", med, worst)
-    open_ids = [r.consumer_id for r in queue.page(conn, queue.QueueQuery(queue.parse_filter("state:open")), 0, 500)]
+    open_ids = [r.consumer_id for r in reader.page(queue.QueueQuery(parse_filter("state:open")), 0, 500)]
     med, worst, _ = timed(lambda: bulk_decide(conn, action="dismiss", consumer_ids=open_ids, reason_code="duplicate",
                                               reviewer="bench", clock=clock), 1)
     line(f"bulk dismiss of {len(open_ids)} consumers' open findings", med, worst)
@@ -157,14 +159,14 @@ def main(argv: list[str] | None = None) -> int:
     line("verify_chain", med, worst, f"{rep.checked:,} entries, ok={rep.ok}")  # type: ignore[union-attr]
 
     # Step: cursor moves one row down the top of the queue, the detail follows.
-    rows = queue.page(conn, base, 0, 200)
+    rows = reader.page(base, 0, 200)
     times = []
     for i in range(200):
         t = time.perf_counter()
         if i % PAGE == 0:
-            queue.page(conn, base, i, PAGE)
+            reader.page(base, i, PAGE)
         cid = rows[i].consumer_id
-        consumer_detail(conn, cid)
+        read_case(conn, cid)
         usage_series(conn, cid, "calls", "2022-01-01", "2022-12-31")
         times.append((time.perf_counter() - t) * 1000)
     line("step: next row + detail + daily calls (200 steps)", statistics.median(times), max(times),

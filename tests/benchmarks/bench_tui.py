@@ -169,7 +169,8 @@ def child_warden(db: Path, steps: int, full: bool) -> None:
             result["next_unreviewed_ms"] = await step(
                 "right_square_bracket", lambda: queue.cursor != here and _shown(app, queue.cursor))
 
-            from store.queue import QueueQuery, parse_filter
+            from store.queue import QueueQuery
+            from store.queue_filter import parse_filter
 
             filters = {}
             for text in FILTERS:

@@ -6,13 +6,14 @@ from textual.app import ComposeResult
 from textual.widgets import Input, Label, Select
 
 from store.domain import CATEGORIES, SEVERITIES
+from store.review import ConfirmRequest
 from tui.modals.base import DecisionModal
-from tui.modals.choices import ConfirmChoice, FindingOption
+from tui.modals.choices import FindingOption
 
 KEEP = "__detected__"
 
 
-class ConfirmViolation(DecisionModal[ConfirmChoice]):
+class ConfirmViolation(DecisionModal[ConfirmRequest]):
     """Confirm open findings as violations."""
 
     TITLE_TEXT = "Confirm violation"
@@ -42,7 +43,7 @@ class ConfirmViolation(DecisionModal[ConfirmChoice]):
         event.stop()
         self.submit()
 
-    def result(self) -> ConfirmChoice | str:
+    def result(self) -> ConfirmRequest | str:
         ids = self.chosen_ids()
         if self.findings and not ids:
             return "choose at least one finding"
@@ -51,7 +52,7 @@ class ConfirmViolation(DecisionModal[ConfirmChoice]):
             return "a reason is required"
         category = self.query_one("#category", Select).value
         severity = self.query_one("#severity", Select).value
-        return ConfirmChoice(
+        return ConfirmRequest(
             finding_ids=ids,
             category=None if category == KEEP else str(category),
             severity=str(severity),

@@ -6,11 +6,11 @@ from textual.app import ComposeResult
 from textual.widgets import Input, Label, Select
 
 from store.domain import DISMISS_REASONS
+from store.review import DismissRequest
 from tui.modals.base import DecisionModal
-from tui.modals.choices import DismissChoice
 
 
-class Dismiss(DecisionModal[DismissChoice]):
+class Dismiss(DecisionModal[DismissRequest]):
     """Dismiss open findings with a reason code and text."""
 
     TITLE_TEXT = "Dismiss"
@@ -27,7 +27,7 @@ class Dismiss(DecisionModal[DismissChoice]):
         event.stop()
         self.submit()
 
-    def result(self) -> DismissChoice | str:
+    def result(self) -> DismissRequest | str:
         ids = self.chosen_ids()
         if self.findings and not ids:
             return "choose at least one finding"
@@ -37,4 +37,4 @@ class Dismiss(DecisionModal[DismissChoice]):
         text = self.query_one("#reason_text", Input).value.strip()
         if code == "other" and not text:
             return "explain the 'Other' reason"
-        return DismissChoice(finding_ids=ids, reason_code=str(code), reason_text=text)
+        return DismissRequest(finding_ids=ids, reason_code=str(code), reason_text=text)

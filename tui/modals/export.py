@@ -10,7 +10,7 @@ from textual.containers import Vertical
 from textual.widgets import Input, Label
 from textual.widgets.selection_list import Selection
 
-from store.export import FORMATS
+from store.domain import EXPORT_FORMATS
 from tui.modals.base import FormModal
 from tui.widgets.marks import MarkedCheckbox, MarkedSelectionList
 
@@ -46,7 +46,7 @@ class ExportNotes(FormModal[ExportChoice]):
     def fields(self) -> ComposeResult:
         yield Label("Formats (space toggles)")
         yield MarkedSelectionList[str](
-            *(Selection(FORMAT_LABELS[f], f, True) for f in FORMATS), id="formats", compact=True,
+            *(Selection(FORMAT_LABELS[f], f, True) for f in EXPORT_FORMATS), id="formats", compact=True,
         )
         yield Label("Folder")
         yield Input(value=self.out_dir, id="out_dir", compact=True)

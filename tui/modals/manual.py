@@ -6,11 +6,11 @@ from textual.app import ComposeResult
 from textual.widgets import Label, Select, TextArea
 
 from store.domain import MANUAL_CATEGORIES, SEVERITIES
+from store.review import ManualRequest
 from tui.modals.base import DecisionModal
-from tui.modals.choices import ManualChoice
 
 
-class ManualFinding(DecisionModal[ManualChoice]):
+class ManualFinding(DecisionModal[ManualRequest]):
     """A finding opened by a reviewer: category, severity, evidence text."""
 
     TITLE_TEXT = "Open a finding by hand"
@@ -26,7 +26,7 @@ class ManualFinding(DecisionModal[ManualChoice]):
         yield Label("Evidence")
         yield TextArea(id="evidence", soft_wrap=True, show_line_numbers=False, compact=True)
 
-    def result(self) -> ManualChoice | str:
+    def result(self) -> ManualRequest | str:
         category = self.query_one("#category", Select).value
         if category is Select.NULL or category is None:
             return "choose a category"
@@ -34,4 +34,4 @@ class ManualFinding(DecisionModal[ManualChoice]):
         if not evidence:
             return "evidence text is required"
         severity = self.query_one("#severity", Select).value
-        return ManualChoice(category=str(category), severity=str(severity), evidence=evidence)
+        return ManualRequest(category=str(category), severity=str(severity), evidence=evidence)

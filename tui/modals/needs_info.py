@@ -5,11 +5,11 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.widgets import Input, Label
 
+from store.review import NeedsInfoRequest
 from tui.modals.base import DecisionModal
-from tui.modals.choices import NeedsInfoChoice
 
 
-class NeedsInfo(DecisionModal[NeedsInfoChoice]):
+class NeedsInfo(DecisionModal[NeedsInfoRequest]):
     """Park open findings until someone answers a question."""
 
     TITLE_TEXT = "Needs information"
@@ -23,11 +23,11 @@ class NeedsInfo(DecisionModal[NeedsInfoChoice]):
         event.stop()
         self.submit()
 
-    def result(self) -> NeedsInfoChoice | str:
+    def result(self) -> NeedsInfoRequest | str:
         ids = self.chosen_ids()
         if self.findings and not ids:
             return "choose at least one finding"
         reason = self.query_one("#reason", Input).value.strip()
         if not reason:
             return "say what information is missing"
-        return NeedsInfoChoice(finding_ids=ids, reason=reason)
+        return NeedsInfoRequest(finding_ids=ids, reason=reason)

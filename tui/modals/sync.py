@@ -10,7 +10,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Log, ProgressBar, Static
 
-from tui.text import literal, visible
+from store.text import visible
+from tui.text import literal
 
 
 class SyncProgress(ModalScreen[None]):

@@ -20,11 +20,12 @@ from textual.widgets import Footer, Markdown, Static, TextArea
 from textual.worker import Worker, WorkerState
 
 from store import notes
+from store.text import visible
 from tui.keys import palette
 from tui.messages import NoteRedrafted, NoteSaved, NoteStatusChanged
 from tui.screens.base import WardenScreen
 from tui.session import Session
-from tui.text import literal, visible
+from tui.text import literal
 
 AUTOSAVE_DELAY = 0.5  # seconds after the last keystroke
 

@@ -3,16 +3,17 @@ and the decisions taken on them.
 
 Every database read or write runs in a thread worker that posts a message
 (``tui.messages``); only the handlers below touch widgets. Queue reads go
-through the session's queue connection (``store.queue`` keeps its keyset
-anchors on it); other work uses the worker thread's own connection. A worker
-that fails reaches the App's boundary (``tui.app``); the handlers here only keep
-the screen's own state straight.
+through the session's ``store.queue.QueueReader`` (one connection and lock,
+shared by the workers, so it can reuse the keyset anchors it remembers); other
+work uses the worker thread's own connection. A worker that fails reaches the
+App's boundary (``tui.app``); the handlers here only keep the screen's own state
+straight.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 from rich.text import Text
 from textual import events, work
@@ -21,10 +22,12 @@ from textual.containers import Container, Vertical
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from store import notes
+from store import cases, notes, review
 from store import queue as queue_store
 from store.errors import WardenError
-from tui.decisions import Choice, apply_decision
+from store.queue_filter import QueueFilter, parse_filter
+from store.sync.history import sync_summary
+from store.text import visible
 from tui.editor import edit_externally
 from tui.export import export_note
 from tui.keys import help_rows, review_bindings, review_palette
@@ -42,8 +45,8 @@ from tui.modals.sync import SyncProgress
 from tui.screens.base import WardenScreen
 from tui.screens.note import NoteEditor
 from tui.session import Session
-from tui.text import literal, visible
-from tui.widgets.detail import ChartState, Detail, DetailPane, load_detail
+from tui.text import literal
+from tui.widgets.detail import Detail, DetailPane
 from tui.widgets.queue import PAGE_SIZE, QueueView, header_text
 
 # Below this width the panes stack (queue above, detail below).
@@ -65,14 +68,12 @@ class ReviewScreen(WardenScreen[None]):
 
     BINDINGS = review_bindings()
 
-    SORTS = ("severity", "status", "name", "overage")
-
     def __init__(self, session: Session) -> None:
         super().__init__(session)
         self.query_spec = queue_store.QueueQuery()
         self.total = 0
         self.sync_state = ""
-        self.chart = ChartState()
+        self.chart = cases.ChartWindow()
         self.detail_for: str | None = None
         self.detail: Detail | None = None
         self._data_version: int | None = None
@@ -177,12 +178,12 @@ class ReviewScreen(WardenScreen[None]):
 
     @work(thread=True, exclusive=True, group="count", exit_on_error=False)
     def _count(self, spec: queue_store.QueueQuery, keep: str | None, cursor: int) -> None:
-        with self.session.queue.use() as conn:
-            if conn is None:
-                return
-            total = queue_store.count(conn, spec)
-            position = queue_store.position_of(conn, spec, keep) if keep else None
-        sync_state = _sync_state(self.session.connections.get())
+        reader = self.session.queue
+        total = reader.count(spec)
+        position = reader.position_of(spec, keep) if keep else None
+        if reader.closed:
+            return
+        sync_state = sync_summary(self.session.connections.get())
         if get_current_worker().is_cancelled:
             return
         self.post_message(QueueCounted(total, position if position is not None else cursor, sync_state))
@@ -207,10 +208,9 @@ class ReviewScreen(WardenScreen[None]):
 
     @work(thread=True, group="pages", exit_on_error=False)
     def _load_page(self, spec: queue_store.QueueQuery, generation: int, page: int) -> None:
-        with self.session.queue.use() as conn:
-            if conn is None:
-                return
-            rows = queue_store.page(conn, spec, page * PAGE_SIZE, PAGE_SIZE)
+        rows = self.session.queue.page(spec, page * PAGE_SIZE, PAGE_SIZE)
+        if self.session.queue.closed:
+            return
         self.post_message(PageLoaded(generation, page, rows))
 
     def on_page_loaded(self, message: PageLoaded) -> None:
@@ -224,7 +224,7 @@ class ReviewScreen(WardenScreen[None]):
         if row.consumer_id != self.detail_for:
             self.detail_for = row.consumer_id
             self._decide_when_shown = None
-            self.chart = ChartState()
+            self.chart = cases.ChartWindow()
             self._load_detail(row.consumer_id, self.chart)
 
     def refresh_detail(self) -> None:
@@ -232,8 +232,11 @@ class ReviewScreen(WardenScreen[None]):
             self._load_detail(self.detail_for, self.chart)
 
     @work(thread=True, exclusive=True, group="detail", exit_on_error=False)
-    def _load_detail(self, consumer_id: str, chart: ChartState) -> None:
-        detail = load_detail(self.session.connections.get(), consumer_id, chart, clock=self.session.clock)
+    def _load_detail(self, consumer_id: str, chart: cases.ChartWindow) -> None:
+        conn = self.session.connections.get()
+        case = cases.read_case(conn, consumer_id)
+        detail = None if case is None else Detail.of(case, cases.chart_of(conn, case, chart,
+                                                                          today=self.session.clock()))
         if get_current_worker().is_cancelled:
             return
         self.post_message(DetailLoaded(consumer_id, detail))
@@ -269,10 +272,9 @@ class ReviewScreen(WardenScreen[None]):
 
     @work(thread=True, exclusive=True, group="jump", exit_on_error=False)
     def _find_unreviewed(self, spec: queue_store.QueueQuery, start: int, direction: int) -> None:
-        with self.session.queue.use() as conn:
-            if conn is None:
-                return
-            index = queue_store.next_unreviewed(conn, spec, start, direction)
+        index = self.session.queue.next_unreviewed(spec, start, direction)
+        if self.session.queue.closed:
+            return
         self.post_message(JumpTo(index, "next" if direction > 0 else "previous"))
 
     def on_jump_to(self, message: JumpTo) -> None:
@@ -288,7 +290,7 @@ class ReviewScreen(WardenScreen[None]):
         if text is None:
             return
         try:
-            flt = queue_store.parse_filter(text)
+            flt = parse_filter(text)
         except WardenError as exc:
             self.app.post_message(Problem(exc))
             return
@@ -305,10 +307,10 @@ class ReviewScreen(WardenScreen[None]):
             self._show_status()
             return
         if not self.query_spec.filter.is_empty:
-            self._set_query(queue_store.QueueQuery(queue_store.QueueFilter(), self.query_spec.sort))
+            self._set_query(queue_store.QueueQuery(QueueFilter(), self.query_spec.sort))
 
     def action_cycle_sort(self) -> None:
-        sorts = self.SORTS
+        sorts = list(queue_store.SORTS)
         sort = sorts[(sorts.index(self.query_spec.sort) + 1) % len(sorts)]
         self._set_query(queue_store.QueueQuery(self.query_spec.filter, sort))
         self.notify(f"Sorted by {queue_store.SORTS[sort]}", title="Queue", markup=False)
@@ -327,7 +329,7 @@ class ReviewScreen(WardenScreen[None]):
         self.action_refresh()
 
     def _poll_changes(self) -> None:
-        if self.session.queue.is_open and self.app.screen is self:
+        if self.session.queue.opened and self.app.screen is self:
             self._check_data_version()
 
     @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
@@ -345,7 +347,7 @@ class ReviewScreen(WardenScreen[None]):
     def on_screen_resume(self) -> None:
         # Back from a modal (or the app regained focus): decisions made in other
         # sessions and syncs run by cron show up.
-        if self.is_mounted and self.session.queue.is_open:
+        if self.is_mounted and self.session.queue.opened:
             self.action_refresh()
 
     def on_sync_state(self, message: SyncState) -> None:
@@ -435,7 +437,7 @@ class ReviewScreen(WardenScreen[None]):
         )
 
     def action_undo(self) -> None:
-        self._start_decision(None, [], {})
+        self._start_decision(review.UndoRequest(), [], {})
 
     def action_select(self) -> None:
         queue = self.query_one(QueueView)
@@ -443,15 +445,15 @@ class ReviewScreen(WardenScreen[None]):
         queue.move_by(1)
         self._show_status()
 
-    def _start_decision(self, choice: Choice, consumer_ids: list[str], versions: dict[int, int]) -> None:
+    def _start_decision(self, choice: review.Request, consumer_ids: list[str], versions: dict[int, int]) -> None:
         """Write ``choice`` in a worker, remembering the queue index it was made at."""
         self._deciding += 1
         self._decide(choice, consumer_ids, versions, self.query_one(QueueView).cursor)
 
     @work(thread=True, group="decide", exit_on_error=False)
-    def _decide(self, choice: Choice, consumer_ids: list[str], versions: dict[int, int], at: int) -> None:
+    def _decide(self, choice: review.Request, consumer_ids: list[str], versions: dict[int, int], at: int) -> None:
         session = self.session
-        outcome = apply_decision(session.connections.get(), choice, consumer_ids, versions=versions,
+        outcome = review.decide(session.connections.get(), choice, consumer_ids, versions=versions,
                                  reviewer=session.reviewer, clock=session.clock)
         self.post_message(Decided(outcome.summary, at=at if outcome.keep_place else None,
                                   consumer_id=outcome.consumer_id, title=outcome.title))
@@ -559,21 +561,3 @@ class ReviewScreen(WardenScreen[None]):
     def action_quit(self) -> None:
         self.app.exit(0)
 
-
-def _sync_state(conn: Any) -> str:
-    """``2/2 sources ok, 2026-11-27T20:14:29Z`` from each source's latest run
-    (a cron sync in another process shows up here on refresh).
-
-    Unchanged from before the restructure; ``store.sync.history`` takes its place."""
-    rows = conn.execute(
-        "SELECT r.source, r.status, COALESCE(r.finished_at, r.started_at) AS at FROM sync_run r"
-        " WHERE r.id = (SELECT max(id) FROM sync_run WHERE source = r.source) ORDER BY r.source"
-    ).fetchall()
-    if not rows:
-        return "never synced"
-    ok = sum(1 for r in rows if r["status"] == "ok")
-    line = f"{ok}/{len(rows)} sources ok"
-    bad = [f"{r['source']} {r['status']}" for r in rows if r["status"] != "ok"]
-    if bad:
-        line += f" ({', '.join(bad)})"
-    return f"{line}, {max(r['at'] for r in rows)}"

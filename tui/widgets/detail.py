@@ -1,15 +1,14 @@
 """The selected consumer: usage against its limits, apps, findings, decisions, note.
 
-:func:`load_detail` runs in a worker thread and returns a :class:`Detail` (plain
-values); :class:`DetailPane` only draws one. Every string that came from data is
-drawn with :func:`tui.text.literal`.
+A worker reads the consumer's case and chart from :mod:`store.cases` (which
+decides which period and which cap to chart) and hands them over as a
+:class:`Detail` (plain values); :class:`DetailPane` only draws one. Every string
+that came from data is drawn with :func:`tui.text.literal`.
 """
 
 from __future__ import annotations
 
-import calendar
-import sqlite3
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from rich.cells import cell_len, set_cell_size
 from rich.text import Text
@@ -18,10 +17,10 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from store import review
-from store.clock import Clock
-from store.domain import CATEGORIES
-from tui.text import literal, number, visible
+from store.cases import Case, Chart, ChartWindow, Finding
+from store.domain import CATEGORIES, OPEN_STATUSES
+from store.text import visible
+from tui.text import literal, number
 from tui.widgets.chart import day_columns, human, month_bars
 from tui.widgets.queue import ratio_text
 
@@ -34,36 +33,6 @@ STATUS_GLYPHS: dict[str, str] = {
     "audit_requested": "✉ audit requested",
     "resolved": "✓ resolved",
 }
-OPEN = ("candidate", "needs_info")
-
-
-@dataclass(frozen=True)
-class ChartState:
-    """Which chart the reviewer looks at: months of a year, or days of a month."""
-
-    grain: str = "month"          # month | day
-    metric: str = "calls"
-    year: int | None = None       # None: the year of the consumer's latest usage
-    month: int | None = None      # with grain "day"
-
-    def toggled_grain(self) -> ChartState:
-        if self.grain == "month":
-            return replace(self, grain="day", month=self.month or 12)
-        return replace(self, grain="month")
-
-    def shifted(self, steps: int) -> ChartState:
-        if self.year is None:
-            return self
-        if self.grain == "month":
-            return replace(self, year=self.year + steps)
-        months = self.year * 12 + (self.month or 12) - 1 + steps
-        return replace(self, year=months // 12, month=months % 12 + 1)
-
-    def next_metric(self, metrics: tuple[str, ...]) -> ChartState:
-        if not metrics:
-            return self
-        at = metrics.index(self.metric) if self.metric in metrics else -1
-        return replace(self, metric=metrics[(at + 1) % len(metrics)])
 
 
 @dataclass(frozen=True)
@@ -76,8 +45,8 @@ class OpenFinding:
 class Detail:
     """Everything the pane draws for one consumer (read in a worker)."""
 
-    consumer: review.ConsumerDetail
-    chart: ChartState             # resolved: year (and month) filled in
+    consumer: Case
+    chart: ChartWindow            # resolved: year (and month) filled in
     metrics: tuple[str, ...]
     series: list[tuple[str, int]]
     chart_limit: int | None       # cap per bar (month or day)
@@ -85,6 +54,16 @@ class Detail:
     period_cap: int | None
     open_findings: list[OpenFinding] = field(default_factory=list)
     versions: dict[int, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, case: Case, chart: Chart) -> Detail:
+        """What the pane draws of ``case`` and its ``chart`` (from :mod:`store.cases`)."""
+        return cls(
+            consumer=case, chart=chart.window, metrics=chart.metrics, series=chart.points,
+            chart_limit=chart.limit, period_total=chart.period_total, period_cap=chart.period_cap,
+            open_findings=[OpenFinding(f.id, finding_label(f)) for f in case.findings if f.status in OPEN_STATUSES],
+            versions={f.id: f.version for f in case.findings},
+        )
 
 
 def _fit(text: str, width: int, *, pad: bool = True) -> str:
@@ -95,52 +74,13 @@ def _fit(text: str, width: int, *, pad: bool = True) -> str:
     return set_cell_size(text, width) if pad else text
 
 
-def finding_label(f: review.Finding) -> str:
+def finding_label(f: Finding) -> str:
     """``#12 Volume cap exceeded 2022: 780,123,456 / 120,000,000 calls (6.50x)``."""
     label = f"#{f.id} {CATEGORIES.get(f.category, f.category)} {f.period}"
     if f.actual is not None and f.limit_value:
         label += f": {number(f.actual)} / {number(f.limit_value)} {f.metric or ''}"
         label += f" ({ratio_text(f.ratio)})"
     return visible(label)
-
-
-def load_detail(conn: sqlite3.Connection, consumer_id: str, chart: ChartState, *,
-                clock: Clock) -> Detail | None:
-    """Read what the detail pane shows for ``consumer_id`` (called in a worker thread)."""
-    cd = review.consumer_detail(conn, consumer_id)
-    if cd is None:
-        return None
-    metrics = tuple(sorted(cd.totals, key=lambda m: (m not in ("calls", "records"), m))) or ("calls",)
-    if chart.metric not in metrics:
-        chart = replace(chart, metric=metrics[0])
-    if chart.year is None:
-        # The year of the latest figures, so a reviewer lands on the data.
-        last = max((a.last_day for a in cd.apps if a.last_day), default=None)
-        year = int(last[:4]) if last else clock().year
-        month = int(last[5:7]) if last else clock().month
-        chart = replace(chart, year=year, month=chart.month or (month if chart.grain == "day" else None))
-    year = chart.year or clock().year
-    if chart.grain == "month":
-        series = review.usage_series(conn, consumer_id, chart.metric, f"{year}-01-01", f"{year}-12-31", "month")
-        period_cap = cd.tier.limit(chart.metric, "year") if cd.tier else None
-    else:
-        month = chart.month or 12
-        last_day = calendar.monthrange(year, month)[1]
-        series = review.usage_series(conn, consumer_id, chart.metric, f"{year}-{month:02d}-01",
-                                     f"{year}-{month:02d}-{last_day:02d}", "day")
-        period_cap = cd.tier.limit(chart.metric, "month") if cd.tier else None
-    points = list(series.points)
-    return Detail(
-        consumer=cd,
-        chart=chart,
-        metrics=metrics,
-        series=points,
-        chart_limit=series.limit,
-        period_total=sum(v for _, v in points) if points else None,
-        period_cap=period_cap,
-        open_findings=[OpenFinding(f.id, finding_label(f)) for f in cd.findings if f.status in OPEN],
-        versions={f.id: f.version for f in cd.findings},
-    )
 
 
 class DetailPane(ScrollView, can_focus=False):
@@ -284,7 +224,7 @@ class DetailPane(ScrollView, can_focus=False):
         return text
 
     @staticmethod
-    def _apps(c: review.ConsumerDetail, width: int) -> Text:
+    def _apps(c: Case, width: int) -> Text:
         """A plain-text table (a Rich Table re-measures on every frame; this does not).
 
         The app column holds the app's name (its id when it has none), which is
@@ -325,7 +265,7 @@ class DetailPane(ScrollView, can_focus=False):
         return text
 
     @staticmethod
-    def _findings(c: review.ConsumerDetail) -> Text:
+    def _findings(c: Case) -> Text:
         text = Text(end="")
         if not c.findings:
             text.append("no findings", "dim")
@@ -333,7 +273,7 @@ class DetailPane(ScrollView, can_focus=False):
             if n:
                 text.append("\n")
             text.append(STATUS_GLYPHS.get(f.status, visible(f.status)).ljust(18),
-                        "bold" if f.status in OPEN else "")
+                        "bold" if f.status in OPEN_STATUSES else "")
             text.append(f"{f.severity:<9}")
             text.append_text(literal(finding_label(f)))
             how = f"rule {f.rule_id}" if f.rule_id else "opened by hand"
@@ -344,7 +284,7 @@ class DetailPane(ScrollView, can_focus=False):
         return text
 
     @staticmethod
-    def _decisions(c: review.ConsumerDetail) -> Text:
+    def _decisions(c: Case) -> Text:
         text = Text(end="")
         if not c.decisions:
             text.append("no decisions yet", "dim")
@@ -365,7 +305,7 @@ class DetailPane(ScrollView, can_focus=False):
         return text
 
     @staticmethod
-    def _note(c: review.ConsumerDetail) -> Text:
+    def _note(c: Case) -> Text:
         if c.note is None:
             return Text("no note drafted (c drafts one)", "dim")
         n = c.note

@@ -21,13 +21,19 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tui.text import visible
+from store.text import visible
 
 PAGE_SIZE = 64
 
 
-# The verdict word (from store.queue.QueueRow.verdict, glyph + word) picks a style;
-# the glyph and word carry the meaning, the colour only repeats it.
+# A row's verdict (a word from store.queue.VERDICTS) is drawn as glyph + word so
+# it reads without colour (NO_COLOR, 16 colours); the style only repeats it.
+VERDICT_GLYPHS: dict[str, str] = {
+    "open": "●",
+    "violation": "▲",
+    "decided": "✓",
+    "clear": "·",
+}
 _VERDICT_CLASSES: dict[str, str] = {
     "open": "queue--open",
     "violation": "queue--violation",
@@ -36,10 +42,15 @@ _VERDICT_CLASSES: dict[str, str] = {
 }
 
 
+def verdict_text(verdict: str) -> str:
+    """``"▲ violation"`` for the verdict ``"violation"``."""
+    glyph = VERDICT_GLYPHS.get(verdict)
+    return f"{glyph} {verdict}" if glyph else visible(verdict)
+
+
 def verdict_class(verdict: str) -> str:
-    """The component class styling a verdict such as ``"▲ violation"``."""
-    word = verdict.rsplit(" ", 1)[-1]
-    return _VERDICT_CLASSES.get(word, "queue--clear")
+    """The component class styling a verdict such as ``"violation"``."""
+    return _VERDICT_CLASSES.get(verdict, "queue--clear")
 
 
 def ratio_text(ratio: float | None) -> str:
@@ -310,7 +321,8 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         text = Text(no_wrap=True, end="")
         text.append(mark, self.get_component_rich_style("queue--selected"))
         text.append("›" if is_cursor else " ")
-        text.append(_cell(row.verdict, cols.verdict), self.get_component_rich_style(verdict_class(row.verdict)))
+        text.append(_cell(verdict_text(row.verdict), cols.verdict),
+                    self.get_component_rich_style(verdict_class(row.verdict)))
         # Names come from remote data: shown literally, control characters made visible.
         text.append(_cell(visible(row.legal_name), cols.name))
         text.append(_cell(visible(row.tier_id or "-"), cols.tier))

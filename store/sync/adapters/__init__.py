@@ -1,22 +1,27 @@
-"""The adapters, by kind: :func:`adapter_for` builds the one a source names.
+"""The adapters, by kind: the one registry of source kinds.
 
-Modules are imported lazily, by name, so a source kind costs nothing until used.
+:data:`ADAPTERS` is the list the configuration reader checks ``adapter = ...``
+and the adapter's own keys against (each class declares them as ``OPTIONS``);
+:func:`adapter_for` builds the adapter a source names.
 """
 
 from __future__ import annotations
 
-import importlib
+from typing import TYPE_CHECKING
 
-from store.config import SourceConfig
 from store.errors import ConfigError
 from store.sync.adapter import Adapter
+from store.sync.adapters.aws_usage_plan import AwsUsagePlan
+from store.sync.adapters.openai_usage import OpenAIUsage
+from store.sync.adapters.warden_feed import WardenFeed
+from store.sync.adapters.x_usage import XUsage
 
-# kind -> (module, class)
-ADAPTERS: dict[str, tuple[str, str]] = {
-    "warden-feed": ("store.sync.adapters.warden_feed", "WardenFeed"),
-    "x-usage": ("store.sync.adapters.x_usage", "XUsage"),
-    "aws-usage-plan": ("store.sync.adapters.aws_usage_plan", "AwsUsagePlan"),
-    "openai-usage": ("store.sync.adapters.openai_usage", "OpenAIUsage"),
+if TYPE_CHECKING:
+    from store.config import SourceConfig
+
+# kind -> class, in the order messages list them.
+ADAPTERS: dict[str, type[Adapter]] = {
+    adapter.kind: adapter for adapter in (XUsage, AwsUsagePlan, OpenAIUsage, WardenFeed)
 }
 
 
@@ -25,19 +30,8 @@ def adapter_for(source: SourceConfig) -> Adapter:
 
     Raises ``ConfigError`` for an unknown kind or bad options.
     """
-    try:
-        module_name, class_name = ADAPTERS[source.adapter]
-    except KeyError:
-        known = ", ".join(sorted(ADAPTERS))
-        raise ConfigError(f"source {source.name!r}: unknown adapter {source.adapter!r} (known: {known})") from None
-    module = importlib.import_module(module_name)
-    adapter_class = getattr(module, class_name, None)
-    if adapter_class is None:  # tolerate a module that names its class differently
-        adapter_class = next(
-            (value for value in vars(module).values()
-             if isinstance(value, type) and getattr(value, "kind", None) == source.adapter),
-            None,
-        )
+    adapter_class = ADAPTERS.get(source.adapter)
     if adapter_class is None:
-        raise ConfigError(f"source {source.name!r}: adapter {source.adapter!r} is not available")
+        known = ", ".join(ADAPTERS)
+        raise ConfigError(f"source {source.name!r}: unknown adapter {source.adapter!r} (known: {known})")
     return adapter_class(source)

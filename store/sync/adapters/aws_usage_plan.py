@@ -35,16 +35,18 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
-from typing import Any, ClassVar, Generator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Generator, Mapping
 from urllib.parse import urlsplit
 
 import httpx
 
-from store.config import SourceConfig
 from store.errors import ConfigError
-from store.sync.adapter import AppRecord, ErrorVerdict, ParsedPage, Request, Window, expect
+from store.sync.adapter import AppRecord, ErrorVerdict, Option, ParsedPage, Request, Window, expect, options_of
 from store.sync.counts import parse_count, parse_day, parse_id
 from store.sync.retry import default_verdict, error_detail
+
+if TYPE_CHECKING:
+    from store.config import SourceConfig
 
 METRIC = "calls"
 DEFAULT_PAGE_LIMIT = 500
@@ -61,17 +63,20 @@ class AwsUsagePlan:
     """Adapter for one API Gateway usage plan (option ``usage_plan_id``)."""
 
     kind: ClassVar[str] = "aws-usage-plan"
+    OPTIONS: ClassVar[tuple[Option, ...]] = (
+        Option("usage_plan_id", str, required=True),
+        Option("region", str),                   # default: read from the URL's host
+        Option("limit", int, default=DEFAULT_PAGE_LIMIT, low=1, high=1000),   # keys per page
+    )
 
     def __init__(self, source: SourceConfig) -> None:
         self.source = source
-        plan_id = source.options.get("usage_plan_id")
-        if not isinstance(plan_id, str) or not plan_id.strip():
-            raise ConfigError(f"source {source.name!r}: option usage_plan_id is required for aws-usage-plan")
-        self.plan_id = plan_id
-        self.page_limit = int(source.options.get("limit") or DEFAULT_PAGE_LIMIT)
+        options = options_of(self, source)
+        self.plan_id: str = options["usage_plan_id"]
+        self.page_limit: int = options["limit"]
         host = urlsplit(source.url).hostname or ""
         self.signed = is_aws_host(host)
-        self.region: str | None = source.options.get("region")
+        self.region: str | None = options["region"]
         if self.signed:
             if self.region is None:
                 match = _AWS_HOST.fullmatch(host.lower())

@@ -30,13 +30,14 @@ Errors are ``{"error": {"message", "type", "code"}}``. A 429 whose type is
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
-from store.config import SourceConfig
-from store.errors import ConfigError
-from store.sync.adapter import ErrorVerdict, ParsedPage, Request, Window, expect
+from store.sync.adapter import ErrorVerdict, Option, ParsedPage, Request, Window, expect, options_of
 from store.sync.counts import parse_count, parse_day, parse_id
 from store.sync.retry import default_verdict, error_json
+
+if TYPE_CHECKING:
+    from store.config import SourceConfig
 
 PATH = "v1/organization/usage/completions"
 MAX_BUCKETS = 31
@@ -50,17 +51,16 @@ class OpenAIUsage:
     """Adapter for OpenAI completions usage grouped by API key."""
 
     kind: ClassVar[str] = "openai-usage"
+    OPTIONS: ClassVar[tuple[Option, ...]] = (
+        Option("bucket_limit", int, default=MAX_BUCKETS, low=1, high=MAX_BUCKETS),
+        Option("project_ids", list, default=[]),
+    )
 
     def __init__(self, source: SourceConfig) -> None:
         self.source = source
-        limit = source.options.get("bucket_limit", MAX_BUCKETS)
-        if type(limit) is not int or not 1 <= limit <= MAX_BUCKETS:
-            raise ConfigError(f"source {source.name!r}: option bucket_limit must be a whole number 1..{MAX_BUCKETS}")
-        self.bucket_limit = limit
-        projects = source.options.get("project_ids") or []
-        if not isinstance(projects, list) or not all(isinstance(p, str) and p for p in projects):
-            raise ConfigError(f"source {source.name!r}: option project_ids must be a list of project ids")
-        self.project_ids: list[str] = projects
+        options = options_of(self, source)
+        self.bucket_limit: int = options["bucket_limit"]
+        self.project_ids: list[str] = list(options["project_ids"])
 
     def chains(self, window: Window) -> dict[str, Request]:
         chains: dict[str, Request] = {}

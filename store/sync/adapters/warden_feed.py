@@ -44,19 +44,21 @@ go through :func:`store.sync.counts.parse_count`.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
-from store.config import SourceConfig
-from store.errors import ConfigError, PageRejected
+from store.domain import LIMIT_PERIODS
+from store.errors import PageRejected
 from store.sync.adapter import (
-    AppRecord, ConsumerRecord, ErrorVerdict, ParsedPage, Request, TierRecord, Window, expect,
+    AppRecord, ConsumerRecord, ErrorVerdict, Option, ParsedPage, Request, TierRecord, Window, expect, options_of,
 )
 from store.sync.counts import INT64_MAX, parse_count, parse_day, parse_id
 from store.sync.retry import default_verdict, error_detail
 
+if TYPE_CHECKING:
+    from store.config import SourceConfig
+
 USAGE_COLUMNS = ["app", "day", "metric", "value"]
 ENDPOINT_COLUMNS = ["app", "day", "endpoint", "calls"]
-PERIODS = ("day", "month", "year")
 MAX_SHARDS = 256
 
 
@@ -65,17 +67,16 @@ class WardenFeed:
     default 4), ``limit`` (rows per page asked for; the server may cap it)."""
 
     kind: ClassVar[str] = "warden-feed"
+    OPTIONS: ClassVar[tuple[Option, ...]] = (
+        Option("shards", int, default=4, low=1, high=MAX_SHARDS),
+        Option("limit", int, low=1, high=1_000_000),
+    )
 
     def __init__(self, source: SourceConfig) -> None:
         self.source = source
-        shards = source.options.get("shards", 4)
-        if type(shards) is not int or not 1 <= shards <= MAX_SHARDS:
-            raise ConfigError(f"source {source.name!r}: option shards must be a whole number 1..{MAX_SHARDS}")
-        limit = source.options.get("limit")
-        if limit is not None and (type(limit) is not int or limit < 1):
-            raise ConfigError(f"source {source.name!r}: option limit must be a positive whole number")
-        self.shards: int = shards
-        self.limit: int | None = limit
+        options = options_of(self, source)
+        self.shards: int = options["shards"]
+        self.limit: int | None = options["limit"]
         # Days and metrics seen valid in this sync: a page repeats a few hundred
         # distinct days across ten thousand rows, so each is checked once.
         self._days: set[str] = set()
@@ -210,7 +211,7 @@ class WardenFeed:
             metric = limit.get("metric")
             expect(isinstance(metric, str) and bool(metric), "expected a metric", f"{limit_path}.metric")
             period = limit.get("period")
-            expect(period in PERIODS, f"expected a period ({', '.join(PERIODS)})", f"{limit_path}.period")
+            expect(period in LIMIT_PERIODS, f"expected a period ({', '.join(LIMIT_PERIODS)})", f"{limit_path}.period")
             limits.append((metric, period, parse_count(limit.get("max"), f"{limit_path}.max")))
         clauses = item.get("clauses") or {}
         expect(isinstance(clauses, dict) and all(isinstance(v, str) for v in clauses.values()),

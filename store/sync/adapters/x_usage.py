@@ -12,13 +12,14 @@ the source instead of being retried.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
-from store.config import SourceConfig
-from store.errors import ConfigError
-from store.sync.adapter import ErrorVerdict, ParsedPage, Request, Window, expect
+from store.sync.adapter import ErrorVerdict, Option, ParsedPage, Request, Window, expect, options_of
 from store.sync.counts import parse_count, parse_day, parse_id
 from store.sync.retry import default_verdict, error_json
+
+if TYPE_CHECKING:
+    from store.config import SourceConfig
 
 USAGE_FIELDS = "cap_reset_day,daily_client_app_usage,daily_project_usage,project_cap,project_id,project_usage"
 MAX_DAYS = 90
@@ -30,13 +31,11 @@ class XUsage:
     to ask for; by default the sync window decides (capped at 90)."""
 
     kind: ClassVar[str] = "x-usage"
+    OPTIONS: ClassVar[tuple[Option, ...]] = (Option("days", int, low=1, high=MAX_DAYS),)
 
     def __init__(self, source: SourceConfig) -> None:
         self.source = source
-        days = source.options.get("days")
-        if days is not None and (type(days) is not int or not 1 <= days <= MAX_DAYS):
-            raise ConfigError(f"source {source.name!r}: option days must be a whole number 1..{MAX_DAYS}")
-        self.days: int | None = days
+        self.days: int | None = options_of(self, source)["days"]
 
     def _days(self, window: Window) -> int:
         return self.days or max(1, min(MAX_DAYS, (window.end - window.start).days + 1))

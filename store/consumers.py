@@ -1,0 +1,351 @@
+"""Writing who the consumers are: tiers, consumers and apps, from the
+configuration (:func:`apply_config`) and from a sync's pages (the writer in
+:mod:`store.sync.writer`), through the same upserts.
+
+Who wins: the configuration (origin ``'config'``) over a feed (``'feed'``) for
+the same tier or consumer id; the roster decides who owns an app; an app nobody
+owns becomes its own consumer (origin ``'auto'``, id ``"<source>:<app_id>"``)
+until the roster claims it. Rows that would not change are not rewritten, so a
+re-apply of a huge roster, or a re-sync of the same consumers, is cheap. Never
+touches findings or decisions.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator, Protocol, Sequence
+
+from store.config import Config
+from store.db import transaction
+from store.errors import ConfigError
+from store.roster import ConsumerConfig, located_roster
+
+# Rows written per transaction: short enough that a reviewer's write never waits long.
+BATCH_ROWS = 10_000
+
+
+@dataclass
+class AppliedConfig:
+    """What :func:`apply_config` wrote."""
+
+    sources: int = 0
+    tiers: int = 0
+    consumers: int = 0          # roster consumers (inline + file) upserted
+    apps: int = 0               # roster app -> consumer mappings upserted
+    auto_consumers: int = 0     # consumers created for apps seen in usage without a roster entry
+
+
+def auto_consumer_id(source: str, app_id: str) -> str:
+    """The id of the consumer an app becomes when no roster claims it."""
+    return f"{source}:{app_id}"
+
+
+class TierLike(Protocol):
+    """A tier as the configuration (``TierConfig``) or a feed (``TierRecord``) gives it."""
+
+    id: str
+    name: str
+    agreement_version: str | None
+    allowed_endpoints: list[str] | None
+    limits: list[tuple[str, str, int]]     # (metric, period, max)
+    clauses: dict[str, str]                # category -> clause reference
+
+
+# --- tiers -----------------------------------------------------------------------
+
+# A tier from the configuration wins: a feed's tier of the same id changes nothing.
+_UPSERT_TIER = """
+INSERT INTO tier (id, name, agreement_version, allowed_endpoints, origin) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET name = excluded.name, agreement_version = excluded.agreement_version,
+    allowed_endpoints = excluded.allowed_endpoints, origin = excluded.origin
+WHERE excluded.origin = 'config' OR tier.origin != 'config'
+"""
+# A tier a consumer names that only a warden-feed source defines: a placeholder
+# the feed's tier page fills in (origin 'feed', so the feed may overwrite it).
+_PLACEHOLDER_TIER = "INSERT INTO tier (id, name, origin) VALUES (?, ?, 'feed') ON CONFLICT (id) DO NOTHING"
+
+
+def upsert_tiers(conn: sqlite3.Connection, tiers: Iterable[TierLike], *, origin: str) -> int:
+    """Write each tier with its limits and clauses (both replaced), as coming from
+    ``origin`` (``'config'`` or ``'feed'``); a feed's tier does not overwrite the
+    configuration's. Call inside the caller's transaction; returns the tiers written."""
+    written = 0
+    for tier in tiers:
+        endpoints = json.dumps(tier.allowed_endpoints) if tier.allowed_endpoints is not None else None
+        if conn.execute(_UPSERT_TIER, (tier.id, tier.name, tier.agreement_version, endpoints, origin)).rowcount == 0:
+            continue  # the configuration's tier: its limits and clauses stay too
+        conn.execute("DELETE FROM tier_limit WHERE tier_id = ?", (tier.id,))
+        conn.executemany("INSERT OR REPLACE INTO tier_limit (tier_id, metric, period, max_value) VALUES (?, ?, ?, ?)",
+                         [(tier.id, metric, period, maximum) for metric, period, maximum in tier.limits])
+        conn.execute("DELETE FROM tier_clause WHERE tier_id = ?", (tier.id,))
+        conn.executemany("INSERT INTO tier_clause (tier_id, category, clause) VALUES (?, ?, ?)",
+                         sorted((tier.id, category, clause) for category, clause in tier.clauses.items()))
+        written += 1
+    return written
+
+
+def placeholder_tiers(conn: sqlite3.Connection, tier_ids: Iterable[str]) -> None:
+    """Make sure each named tier exists, as a placeholder (origin ``'feed'``, named
+    by its id) that the feed's tiers page fills in later, so consumers naming it
+    keep their foreign key. Call inside the caller's transaction."""
+    conn.executemany(_PLACEHOLDER_TIER, [(tier_id, tier_id) for tier_id in tier_ids])
+
+
+# --- consumers -------------------------------------------------------------------
+
+_CONSUMER_COLUMNS = ("id, legal_name, notice_contact, tier_id, agreement_version, declared_use_case, "
+                     "government_end_users, origin")
+# The one conflict rule for a consumer, whichever way the rows come: the
+# configuration wins over a feed for the same id; a row that would not change is
+# not rewritten.
+_CONSUMER_CONFLICT = """
+ON CONFLICT (id) DO UPDATE SET legal_name = excluded.legal_name, notice_contact = excluded.notice_contact,
+    tier_id = excluded.tier_id, agreement_version = excluded.agreement_version,
+    declared_use_case = excluded.declared_use_case, government_end_users = excluded.government_end_users,
+    origin = excluded.origin
+WHERE (excluded.origin = 'config' OR consumer.origin != 'config')
+  AND (consumer.legal_name, consumer.notice_contact, consumer.tier_id, consumer.agreement_version,
+       consumer.declared_use_case, consumer.government_end_users, consumer.origin)
+  IS NOT (excluded.legal_name, excluded.notice_contact, excluded.tier_id, excluded.agreement_version,
+          excluded.declared_use_case, excluded.government_end_users, excluded.origin)
+"""
+_UPSERT_CONSUMER = f"INSERT INTO consumer ({_CONSUMER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) {_CONSUMER_CONFLICT}"
+# The staged roster, a batch at a time (the SELECT's WHERE keeps SQLite's parser
+# from reading ON CONFLICT as a join constraint).
+_COPY_CONSUMERS = f"""
+INSERT INTO consumer ({_CONSUMER_COLUMNS})
+SELECT id, legal_name, notice_contact, tier_id, agreement_version, declared_use_case,
+       government_end_users, 'config'
+FROM temp.roster_consumer WHERE seq BETWEEN ? AND ? {_CONSUMER_CONFLICT}"""
+
+def upsert_consumers(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]], *, origin: str) -> None:
+    """Write consumers given as ``(id, legal_name, notice_contact, tier_id,
+    agreement_version, declared_use_case, government_end_users)`` rows, as coming
+    from ``origin`` (the configuration's roster wins over a feed). Call inside the
+    caller's transaction."""
+    conn.executemany(_UPSERT_CONSUMER, [(*row, origin) for row in rows])
+
+
+# --- apps ------------------------------------------------------------------------
+
+# The roster decides who owns an app; the app's name and declared use case (from
+# the source) are kept.
+_COPY_APPS = """
+INSERT INTO app (source, app_id, consumer_id)
+SELECT a.source, a.app_id, c.id FROM temp.roster_app AS a JOIN temp.roster_consumer AS c ON c.seq = a.seq
+WHERE a.seq BETWEEN ? AND ?
+ON CONFLICT (source, app_id) DO UPDATE SET consumer_id = excluded.consumer_id
+WHERE app.consumer_id IS NOT excluded.consumer_id
+"""
+_INSERT_AUTO_CONSUMER = """
+INSERT INTO consumer (id, legal_name, origin) VALUES (?, ?, 'auto') ON CONFLICT (id) DO NOTHING
+"""
+_INSERT_AUTO_CONSUMER_IF_UNOWNED = """
+INSERT INTO consumer (id, legal_name, origin)
+SELECT ?, ?, 'auto' WHERE NOT EXISTS (SELECT 1 FROM app WHERE source = ? AND app_id = ?)
+ON CONFLICT (id) DO NOTHING
+"""
+_INSERT_AUTO_APP = """
+INSERT INTO app (source, app_id, consumer_id, name, declared_use_case) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (source, app_id) DO UPDATE SET
+    name = COALESCE(excluded.name, app.name),
+    declared_use_case = COALESCE(excluded.declared_use_case, app.declared_use_case)
+"""
+# Apps the sources reported usage for that no roster or feed has claimed.
+_UNOWNED_APPS = """
+SELECT source, app_id FROM (SELECT DISTINCT source, app_id FROM usage
+                            UNION SELECT DISTINCT source, app_id FROM endpoint_usage) AS seen
+WHERE NOT EXISTS (SELECT 1 FROM app WHERE app.source = seen.source AND app.app_id = seen.app_id)
+"""
+# An auto consumer whose apps the roster has since claimed, and that nobody has
+# looked at (no finding, no note), is just noise in the queue.
+_DROP_ORPHAN_AUTO = """
+DELETE FROM consumer WHERE origin = 'auto'
+AND NOT EXISTS (SELECT 1 FROM app WHERE app.consumer_id = consumer.id)
+AND NOT EXISTS (SELECT 1 FROM finding WHERE finding.consumer_id = consumer.id)
+AND NOT EXISTS (SELECT 1 FROM note WHERE note.consumer_id = consumer.id)
+"""
+# An auto consumer is named after its app once the source tells us the app's name.
+_NAME_AUTO = """
+UPDATE consumer SET legal_name = (
+    SELECT app.name FROM app WHERE app.consumer_id = consumer.id AND app.name IS NOT NULL LIMIT 1)
+WHERE origin = 'auto' AND EXISTS (
+    SELECT 1 FROM app WHERE app.consumer_id = consumer.id AND app.name IS NOT NULL
+    AND app.name IS NOT consumer.legal_name)
+"""
+
+
+# A feed names an app's owner: it is written as the feed says (name, use case and owner).
+_UPSERT_OWNED_APP = """
+INSERT INTO app (source, app_id, consumer_id, name, declared_use_case) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT(source, app_id) DO UPDATE SET consumer_id = excluded.consumer_id,
+    name = excluded.name, declared_use_case = excluded.declared_use_case
+"""
+
+
+def upsert_owned_apps(conn: sqlite3.Connection, source: str,
+                      apps: Iterable[tuple[str, str, str | None, str | None]]) -> None:
+    """Write apps a source reported with their owner, as ``(app_id, consumer_id,
+    name, declared_use_case)``. Call inside the caller's transaction."""
+    conn.executemany(_UPSERT_OWNED_APP, [(source, *app) for app in apps])
+
+
+# --- the configuration -----------------------------------------------------------
+
+_UPSERT_SOURCE = """
+INSERT INTO source (name, kind, url, token_env, options) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, url = excluded.url,
+    token_env = excluded.token_env, options = excluded.options
+"""
+
+
+def apply_config(conn: sqlite3.Connection, config: Config, *, batch_rows: int = BATCH_ROWS) -> AppliedConfig:
+    """Write the configuration into the database (idempotent).
+
+    Upserts sources, tiers (with their limits and clauses, replaced), the roster's
+    consumers (origin ``'config'``: config wins over feed data for the same id) and
+    its app -> consumer mapping; then gives every app seen in usage that nobody
+    owns its own consumer (origin ``'auto'``, id ``"<source>:<app_id>"``). Never
+    touches findings or decisions.
+
+    The roster is checked whole (unknown tiers and sources, duplicate ids) before
+    anything is written, then written in transactions of ``batch_rows`` consumers.
+    Raises ``ConfigError``.
+    """
+    result = AppliedConfig()
+    db_tiers = {row[0] for row in conn.execute("SELECT id FROM tier")}
+
+    with transaction(conn):
+        for source in config.sources.values():
+            conn.execute(_UPSERT_SOURCE, (source.name, source.adapter, source.url, source.token_env,
+                                          json.dumps(source.options, sort_keys=True)))
+            result.sources += 1
+        result.tiers = upsert_tiers(conn, config.tiers.values(), origin="config")
+
+    try:
+        placeholders = _stage_roster(conn, config, db_tiers, batch_rows)
+        result.consumers, result.apps = _copy_roster(conn, placeholders, batch_rows)
+    finally:
+        conn.execute("DROP TABLE IF EXISTS temp.roster_consumer")
+        conn.execute("DROP TABLE IF EXISTS temp.roster_app")
+
+    result.auto_consumers = _own_unowned_apps(conn, batch_rows)
+    with transaction(conn):
+        conn.execute(_NAME_AUTO)
+        conn.execute(_DROP_ORPHAN_AUTO)
+    return result
+
+
+def _stage_roster(conn: sqlite3.Connection, config: Config, db_tiers: set[str], batch_rows: int) -> set[str]:
+    """Read inline and file roster once into temporary tables, checking every
+    entry (unknown tiers or sources, duplicate ids, an app claimed twice) before
+    anything real is written. Returns the feed tiers that need a placeholder."""
+    conn.execute("DROP TABLE IF EXISTS temp.roster_consumer")
+    conn.execute("DROP TABLE IF EXISTS temp.roster_app")
+    conn.execute("""CREATE TEMP TABLE roster_consumer (seq INTEGER PRIMARY KEY, id TEXT, legal_name TEXT,
+        notice_contact TEXT, tier_id TEXT, agreement_version TEXT, declared_use_case TEXT,
+        government_end_users TEXT)""")
+    conn.execute("CREATE TEMP TABLE roster_app (seq INTEGER, source TEXT, app_id TEXT)")
+    seen: set[str] = set()
+    placeholders: set[str] = set()
+    consumers: list[tuple[Any, ...]] = []
+    apps: list[tuple[int, str, str]] = []
+
+    def flush() -> None:
+        with transaction(conn, immediate=False):  # temporary tables only: no lock on the database
+            conn.executemany("INSERT INTO temp.roster_consumer VALUES (?, ?, ?, ?, ?, ?, ?, ?)", consumers)
+            conn.executemany("INSERT INTO temp.roster_app VALUES (?, ?, ?)", apps)
+        consumers.clear()
+        apps.clear()
+
+    inline: Iterator[tuple[str | int, ConsumerConfig]] = (
+        (f"[[consumers]] #{index + 1}", consumer) for index, consumer in enumerate(config.consumers))
+    sources = config.sources
+    tiers = config.tiers
+    for seq, (place, consumer) in enumerate(itertools.chain(inline, located_roster(config.roster_file))):
+        if consumer.id in seen:
+            raise _roster_error(config, place, f"duplicate consumer id {consumer.id!r}")
+        seen.add(consumer.id)
+        tier = consumer.tier
+        if (tier is not None and tier not in tiers and tier not in db_tiers) or any(
+                source not in sources for source, _ in consumer.apps):
+            config.check_consumer(consumer, lambda message: _roster_error(config, place, message), db_tiers)
+            if tier is not None and tier not in tiers and tier not in db_tiers:
+                placeholders.add(tier)  # served by a warden-feed source
+                db_tiers.add(tier)
+        apps.extend((seq, source, app_id) for source, app_id in consumer.apps)
+        consumers.append((seq, consumer.id, consumer.legal_name, consumer.notice_contact, tier,
+                          consumer.agreement_version, consumer.declared_use_case, consumer.government_end_users))
+        if len(consumers) >= batch_rows:
+            flush()
+    flush()
+
+    conn.execute("CREATE INDEX temp.roster_app_by_seq ON roster_app (seq)")
+    twice = conn.execute("""
+        SELECT a.source, a.app_id, group_concat(c.id, ', ') FROM temp.roster_app AS a
+        JOIN temp.roster_consumer AS c ON c.seq = a.seq
+        GROUP BY a.source, a.app_id HAVING COUNT(*) > 1 LIMIT 1""").fetchone()
+    if twice is not None:
+        raise ConfigError(f"{config.path or 'configuration'}: app \"{twice[0]}:{twice[1]}\" is claimed by more "
+                          f"than one consumer ({twice[2]})")
+    return placeholders
+
+
+def _roster_error(config: Config, place: str | int, message: str) -> ConfigError:
+    if isinstance(place, int):
+        return ConfigError(f"{config.roster_file}: line {place}: {message}")
+    if place.startswith("[[consumers]]"):
+        return ConfigError(f"{config.path or 'configuration'}: {place}: {message}")
+    return ConfigError(f"{config.roster_file}: {place}: {message}")
+
+
+def _copy_roster(conn: sqlite3.Connection, placeholders: set[str], batch_rows: int) -> tuple[int, int]:
+    """Upsert the staged roster into consumer and app, ``batch_rows`` consumers per
+    transaction; rows that would not change are not rewritten."""
+    with transaction(conn):
+        placeholder_tiers(conn, sorted(placeholders))
+    last = conn.execute("SELECT MAX(seq) FROM temp.roster_consumer").fetchone()[0]
+    if last is None:
+        return 0, 0
+    for low in range(0, last + 1, batch_rows):
+        with transaction(conn):
+            conn.execute(_COPY_CONSUMERS, (low, low + batch_rows - 1))
+            conn.execute(_COPY_APPS, (low, low + batch_rows - 1))
+    consumers = conn.execute("SELECT COUNT(*) FROM temp.roster_consumer").fetchone()[0]
+    apps = conn.execute("SELECT COUNT(*) FROM temp.roster_app").fetchone()[0]
+    return consumers, apps
+
+
+def own_apps(conn: sqlite3.Connection, source: str,
+             apps: Iterable[tuple[str, str | None, str | None]]) -> int:
+    """Record apps a source reported without an owner, as ``(app_id, name,
+    declared_use_case)``: an app nobody owns yet becomes its own consumer (origin
+    ``'auto'``); an app already owned keeps its owner and gets the name and use
+    case. Call inside the writer's transaction; returns the apps written."""
+    consumers: list[tuple[str, str, str, str]] = []
+    rows: list[tuple[str, str, str, str | None, str | None]] = []
+    for app_id, name, use_case in apps:
+        owner = auto_consumer_id(source, app_id)
+        consumers.append((owner, name or app_id, source, app_id))
+        rows.append((source, app_id, owner, name, use_case))
+    # Consumers first (foreign key), only for apps nobody owns yet.
+    conn.executemany(_INSERT_AUTO_CONSUMER_IF_UNOWNED, consumers)
+    conn.executemany(_INSERT_AUTO_APP, rows)
+    return len(rows)
+
+
+def _own_unowned_apps(conn: sqlite3.Connection, batch_rows: int) -> int:
+    """Give every app seen in usage without an app row its own consumer."""
+    unowned = [(row[0], row[1]) for row in conn.execute(_UNOWNED_APPS)]
+    for start in range(0, len(unowned), batch_rows):
+        batch = unowned[start:start + batch_rows]
+        with transaction(conn):
+            conn.executemany(_INSERT_AUTO_CONSUMER,
+                             [(auto_consumer_id(source, app_id), app_id) for source, app_id in batch])
+            conn.executemany(
+                "INSERT INTO app (source, app_id, consumer_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                [(source, app_id, auto_consumer_id(source, app_id)) for source, app_id in batch])
+    return len(unowned)

@@ -1,0 +1,166 @@
+"""The decision log: append-only, hash-chained, verifiable.
+
+Every change to a finding (:mod:`store.review`), to a note's status
+(:mod:`store.notes`) and every export is one row of ``decision``: when, who,
+what, old -> new, why. Each row carries ``prev_hash``, the hash of the row before
+it, and ``hash``, SHA-256 over the canonical JSON of its own fields plus
+``prev_hash``; the first row's ``prev_hash`` is 64 zeros. :func:`verify_chain`
+recomputes the chain and names the first entry that does not fit.
+
+Several reviewers (several processes) share one database: an entry is written
+under the write lock (the caller's ``BEGIN IMMEDIATE``, or its own), so the
+previous hash is read under it and two writers cannot fork the chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from store.clock import Clock, iso
+from store.db import writing
+
+GENESIS_HASH = "0" * 64
+# The fields a decision's hash covers, in the canonical JSON (keys sorted).
+HASHED_FIELDS: tuple[str, ...] = (
+    "at", "reviewer", "subject", "subject_id", "field", "old_value", "new_value",
+    "reason", "undoes", "action_id", "prev_hash",
+)
+
+
+DECISION_COLUMNS = ("id, at, reviewer, subject, subject_id, field, old_value, new_value, reason, undoes,"
+                    " action_id, prev_hash, hash")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One entry of the decision log."""
+
+    id: int
+    at: str
+    reviewer: str
+    subject: str            # 'finding' | 'note'
+    subject_id: int
+    field: str              # status, severity, category, ...
+    old_value: str | None
+    new_value: str | None
+    reason: str | None
+    undoes: int | None
+    action_id: int | None
+    prev_hash: str
+    hash: str
+
+    def as_line(self) -> str:
+        """``2026-11-27T20:14:29Z alice finding #12 status: candidate -> confirmed (reason)``."""
+        reason = f" ({self.reason})" if self.reason else ""
+        undo = f" [undoes #{self.undoes}]" if self.undoes else ""
+        return (f"{self.at} {self.reviewer} {self.subject} #{self.subject_id} {self.field}: "
+                f"{self.old_value or '-'} -> {self.new_value or '-'}{reason}{undo}")
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """What :func:`verify_chain` found: ``ok`` or the first entry that does not fit and why."""
+
+    ok: bool
+    checked: int
+    first_bad_id: int | None = None
+    why: str | None = None
+    # Hash of the last entry checked: entries removed from the END of the log leave
+    # an intact chain, so compare this with a head noted earlier (a report, an export).
+    head: str | None = None
+
+
+def entry_hash(entry: dict[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical JSON of an entry's hashed fields (incl. ``prev_hash``)."""
+    canonical = json.dumps({k: entry.get(k) for k in HASHED_FIELDS}, sort_keys=True,
+                           separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def record_decision(conn: sqlite3.Connection, *, subject: str, subject_id: int, field: str,
+                    old: Any, new: Any, reason: str | None, reviewer: str, clock: Clock,
+                    undoes: int | None = None, action_id: int | None = None) -> Decision:
+    """Append one entry to the decision log and return it.
+
+    The caller holds the write transaction (``with transaction(conn):``) so the
+    entry lands atomically with the change it records; without one, this opens
+    its own. ``action_id`` groups entries of one action (default: a new action
+    starting with this entry). Values are stored as text.
+    """
+    with writing(conn):
+        last = conn.execute("SELECT id, hash FROM decision ORDER BY id DESC LIMIT 1").fetchone()
+        # Ids are assigned here (contiguous) so a removed entry shows as a gap.
+        new_id = (last[0] + 1) if last else 1
+        entry: dict[str, Any] = {
+            "at": iso(clock()),
+            "reviewer": reviewer,
+            "subject": subject,
+            "subject_id": int(subject_id),
+            "field": field,
+            "old_value": _text(old),
+            "new_value": _text(new),
+            "reason": reason,
+            "undoes": undoes,
+            "action_id": action_id if action_id is not None else new_id,
+            "prev_hash": last[1] if last else GENESIS_HASH,
+        }
+        entry["hash"] = entry_hash(entry)
+        conn.execute(
+            "INSERT INTO decision (id, at, reviewer, subject, subject_id, field, old_value, new_value,"
+            " reason, undoes, action_id, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (new_id, entry["at"], reviewer, subject, entry["subject_id"], field, entry["old_value"],
+             entry["new_value"], reason, undoes, entry["action_id"], entry["prev_hash"], entry["hash"]),
+        )
+        return Decision(id=new_id, **entry)
+
+
+def read_decisions(conn: sqlite3.Connection, where: str, params: Sequence[Any] = ()) -> list[Decision]:
+    """The entries ``SELECT ... FROM decision d {where}`` finds (``where`` may order
+    and limit), as :class:`Decision` values."""
+    return [Decision(*row) for row in conn.execute(f"SELECT {DECISION_COLUMNS} FROM decision d {where}", params)]
+
+
+def verify_chain(conn: sqlite3.Connection) -> ChainReport:
+    """Recompute every entry's hash and link; report the first entry that does not fit.
+
+    Catches an edited entry (its fields no longer hash to its ``hash``), a
+    rewritten hash (the next entry still carries the original), a removed entry
+    (a gap in the ids, or a broken link) and a reordered one. Works even when
+    someone dropped the append-only triggers to make the edit.
+    """
+    checked = 0
+    prev_hash = GENESIS_HASH
+    prev_id = 0
+    rows = conn.execute(f"SELECT {DECISION_COLUMNS} FROM decision ORDER BY id")
+    for row in rows:
+        d = Decision(*row)
+        entry = {k: getattr(d, k) for k in HASHED_FIELDS}
+        own_ok = entry_hash(entry) == d.hash
+        if d.id != prev_id + 1:
+            missing = f"#{prev_id + 1}" if d.id == prev_id + 2 else f"#{prev_id + 1}..#{d.id - 1}"
+            return ChainReport(False, checked, d.id, f"entry {missing} before it is missing (removed from the log)",
+                               head=prev_hash if checked else None)
+        if d.prev_hash != prev_hash:
+            if own_ok and prev_id:
+                # This entry is intact; the one before no longer carries the hash it
+                # was chained with: its stored hash was rewritten.
+                return ChainReport(False, checked, prev_id,
+                                   f"entry #{prev_id}'s stored hash was rewritten; entry #{d.id} "
+                                   "still carries the original")
+            return ChainReport(False, checked, d.id,
+                               "its prev_hash does not match the entry before it (edited or reordered)")
+        if not own_ok:
+            return ChainReport(False, checked, d.id,
+                               "its recorded fields no longer match its hash: the entry was edited "
+                               f"after it was written (now: {d.as_line()})")
+        checked += 1
+        prev_hash, prev_id = d.hash, d.id
+    return ChainReport(True, checked, head=prev_hash if checked else None)

@@ -1,0 +1,241 @@
+"""The review queue's filter: the text a reviewer types, parsed, and the SQL
+conditions it stands for.
+
+Filter syntax (:func:`parse_filter`), terms separated by spaces, all must hold::
+
+    status:candidate          a finding with this status (prefixes: cand, needs, conf ...)
+    category:volume           a finding in this category (volume -> volume_cap, gov -> government_end_user)
+    severity:high             a finding of this severity (info, low, medium, high, critical)
+    over:10x   over:2.5       worst overage ratio at least this (x optional, or 150%)
+    tier:gold                 this tier id
+    state:open                queue state: open, decided or clear
+    name:north  north         legal name contains (ASCII letters in any case); bare words too
+    id:northwind              consumer id contains
+    name:"north wind"         quotes keep spaces
+
+A field's values separated by commas (``status:candidate,needs_info``) or the
+field repeated are alternatives (OR); different fields must all hold (AND);
+several name words must all appear. ``status``, ``category`` and ``severity``
+apply to the same finding: ``status:candidate category:volume`` means a
+candidate volume-cap finding.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from store.domain import CATEGORIES, FINDING_STATUSES, OPEN_STATUSES, SEVERITIES
+from store.errors import FilterError
+
+FILTER_FIELDS: dict[str, str] = {
+    "status": "finding status (" + ", ".join(FINDING_STATUSES) + ")",
+    "category": "finding category (volume, rate, circumvention, missing, endpoint, gov, ...)",
+    "severity": "finding severity (" + ", ".join(SEVERITIES) + ")",
+    "over": "worst overage ratio at least N (over:10x, over:2.5, over:150%)",
+    "tier": "tier id",
+    "state": "queue state (open, decided, clear)",
+    "name": "legal name contains",
+    "id": "consumer id contains",
+}
+REVIEW_STATES: tuple[str, ...] = ("open", "decided", "clear")
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """A parsed filter; empty tuples / ``None`` mean "no constraint"."""
+
+    text: str = ""
+    statuses: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    severities: tuple[str, ...] = ()
+    min_ratio: float | None = None
+    tiers: tuple[str, ...] = ()
+    states: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    ids: tuple[str, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        """True when the filter lets every consumer through."""
+        return not (self.statuses or self.categories or self.severities or self.min_ratio is not None
+                    or self.tiers or self.states or self.names or self.ids)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def parse_filter(text: str) -> QueueFilter:
+    """Parse the reviewer's filter text (syntax in the module docstring).
+
+    Raises :class:`~store.errors.FilterError` (a ``ConfigError``) naming the bad
+    term and listing the valid fields or values.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (undecodable bytes pasted in) cannot be bound to SQLite.
+        raise FilterError(f"filter {text!r} holds characters that are not valid text") from None
+    if "\x00" in text:
+        # SQLite's LIKE reads a pattern only up to NUL: "name:\x00" would match everyone.
+        raise FilterError(f"filter {text!r} holds a NUL character; remove it")
+    try:
+        tokens = shlex.split(text, posix=True)
+    except ValueError as exc:
+        raise FilterError(f"cannot read filter {text!r}: {exc} (close the quote)") from exc
+    values: dict[str, list[str]] = {name: [] for name in FILTER_FIELDS}
+    for token in tokens:
+        name, sep, value = token.partition(":")
+        if not sep:
+            name, value = "name", token
+        name = name.strip().lower()
+        if name not in FILTER_FIELDS:
+            raise FilterError(
+                f"unknown filter field {name!r} in {token!r}; valid fields: "
+                + "; ".join(f"{k}: {v}" for k, v in FILTER_FIELDS.items())
+            )
+        if name in ("name", "id"):
+            if value.strip():
+                values[name].append(value.strip())
+            continue
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        if not parts:
+            raise FilterError(f"filter term {token!r} has no value; {name}: {FILTER_FIELDS[name]}")
+        values[name].extend(parts)
+
+    statuses = tuple(dict.fromkeys(_pick(v, FINDING_STATUSES, "status") for v in values["status"]))
+    categories = tuple(dict.fromkeys(_pick(v, tuple(CATEGORIES), "category") for v in values["category"]))
+    severities = tuple(dict.fromkeys(_pick(v, SEVERITIES, "severity") for v in values["severity"]))
+    states = tuple(dict.fromkeys(_pick(v, REVIEW_STATES, "state") for v in values["state"]))
+    ratios = [_ratio(v) for v in values["over"]]
+    return QueueFilter(
+        text=text.strip(),
+        statuses=statuses,
+        categories=categories,
+        severities=severities,
+        # Alternatives of a threshold: the lowest one lets the most through.
+        min_ratio=min(ratios) if ratios else None,
+        tiers=tuple(dict.fromkeys(values["tier"])),
+        states=states,
+        names=tuple(values["name"]),
+        ids=tuple(values["id"]),
+    )
+
+
+def _pick(value: str, valid: Sequence[str], what: str) -> str:
+    """The one valid id ``value`` names: exact, or a unique prefix of the id or one of its words."""
+    v = value.lower().replace("-", "_").replace(" ", "_")
+    if v in valid:
+        return v
+    matches = [x for x in valid if x.startswith(v)] or [
+        x for x in valid if any(word.startswith(v) for word in x.split("_"))
+    ]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise FilterError(f"unknown {what} {value!r}; valid: {', '.join(valid)}")
+    raise FilterError(f"{what} {value!r} is ambiguous: {', '.join(matches)}")
+
+
+def _ratio(value: str) -> float:
+    v = value.lower().strip()
+    scale = 1.0
+    if v.endswith("%"):
+        v, scale = v[:-1], 0.01
+    elif v.endswith("x") or v.endswith("×"):
+        v = v[:-1]
+    try:
+        number = float(v) * scale
+    except ValueError:
+        raise FilterError(f"over:{value} is not a ratio; write over:10x, over:2.5 or over:150%") from None
+    if number != number or number < 0:
+        raise FilterError(f"over:{value} must be a ratio of zero or more")
+    return number
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, literally (% and _ are data)."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def finding_conditions(flt: QueueFilter, alias: str = "f") -> tuple[list[str], list[Any]]:
+    """Conditions on one finding (status and category apply to the same finding)."""
+    conds: list[str] = []
+    params: list[Any] = []
+    if flt.statuses:
+        conds.append(f"{alias}.status IN ({','.join('?' * len(flt.statuses))})")
+        params.extend(flt.statuses)
+    if flt.categories:
+        conds.append(f"{alias}.category IN ({','.join('?' * len(flt.categories))})")
+        params.extend(flt.categories)
+    if flt.severities:
+        conds.append(f"{alias}.severity IN ({','.join('?' * len(flt.severities))})")
+        params.extend(flt.severities)
+    return conds, params
+
+
+def consumer_conditions(flt: QueueFilter, *, findings: bool = True) -> tuple[list[str], list[Any]]:
+    """SQL conditions on ``consumer`` and their parameters (``findings=False``: leave
+    out the finding conditions, when the query is driven from the findings)."""
+    conds: list[str] = []
+    params: list[Any] = []
+    fconds, fparams = finding_conditions(flt)
+    if findings and fconds:
+        # INDEXED BY: probe this consumer's findings; the planner would otherwise
+        # walk every finding of that status and category for each consumer.
+        conds.append("EXISTS (SELECT 1 FROM finding f INDEXED BY finding_by_consumer"
+                     f" WHERE f.consumer_id = consumer.id AND {' AND '.join(fconds)})")
+        params.extend(fparams)
+    if flt.min_ratio is not None:
+        conds.append("worst_ratio >= ?")
+        params.append(flt.min_ratio)
+    if flt.tiers:
+        conds.append(f"lower(tier_id) IN ({','.join('?' * len(flt.tiers))})")
+        params.extend(t.lower() for t in flt.tiers)
+    states = matching_states(flt)
+    if states is not None and (flt.states or states == ("open",)):
+        # Stated, or implied by open statuses: then the consumer_by_state range is
+        # exactly the matches' region, in severity order, from either end.
+        conds.append(f"review_state IN ({','.join('?' * len(states))})")
+        params.extend(states)
+    for name in flt.names:
+        conds.append("legal_name LIKE ? ESCAPE '\\'")
+        params.append(_like(name))
+    for ident in flt.ids:
+        conds.append("id LIKE ? ESCAPE '\\'")
+        params.append(_like(ident))
+    return conds, params
+
+
+def matching_states(flt: QueueFilter, only_open: bool = False) -> tuple[str, ...] | None:
+    """The queue states a match can be in (None: any), from ``state:`` and what the
+    finding conditions imply (a candidate finding makes its consumer open)."""
+    allowed = set(flt.states) if flt.states else set(REVIEW_STATES)
+    if flt.statuses and set(flt.statuses) <= set(OPEN_STATUSES):
+        allowed &= {"open"}
+    elif flt.statuses or flt.categories or flt.severities:
+        allowed &= {"open", "decided"}
+    if only_open:
+        allowed &= {"open"}
+    if allowed == set(REVIEW_STATES):
+        return None
+    return tuple(s for s in REVIEW_STATES if s in allowed)
+
+
+def consumer_source(flt: QueueFilter, driven: bool) -> tuple[str, list[Any], list[str], list[Any]]:
+    """(FROM clause, its params, WHERE conditions, their params) for reading ``consumer``.
+
+    ``driven``: start from the consumers that have a matching finding (a few
+    thousand) instead of walking the consumer index past a million that do not:
+    cheaper for counts and for reading from the far end of the order, where
+    matches are sparse. CROSS JOIN keeps that join order.
+    """
+    fconds, fparams = finding_conditions(flt, alias="finding")
+    if driven and fconds:
+        conds, params = consumer_conditions(flt, findings=False)
+        source = (f"(SELECT DISTINCT consumer_id AS matched FROM finding WHERE {' AND '.join(fconds)}) m"
+                  " CROSS JOIN consumer ON consumer.id = m.matched")
+        return source, fparams, conds, params
+    conds, params = consumer_conditions(flt)
+    return "consumer", [], conds, params

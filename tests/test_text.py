@@ -1,0 +1,35 @@
+"""store.text: text from data made safe for a screen, a document and a message."""
+
+from __future__ import annotations
+
+import pytest
+
+from store.text import clean_text, printable, visible
+
+HOSTILE = "a\x1b[31mb\x07\tc\r\nd\u202ee\x9b\x00"
+
+
+def test_visible_shows_control_characters_as_pictures_and_escapes() -> None:
+    assert visible(HOSTILE) == "a␛[31mb␇␉c␍␊d\\u202ee\\u009b␀"
+    assert visible("del\x7f") == "del\u2421"
+    assert visible("[bold]plain ünïcode[/]") == "[bold]plain ünïcode[/]"
+    assert visible(None) == "" and visible(12) == "12"
+
+
+def test_clean_text_replaces_controls_and_folds_line_breaks() -> None:
+    assert clean_text(HOSTILE) == "a\ufffd[31mb\ufffd c  d\ufffde\ufffd\ufffd"
+    assert clean_text(HOSTILE, newlines=True) == "a\ufffd[31mb\ufffd c\nd\ufffde\ufffd\ufffd"
+    assert clean_text("left\u200fright\u2066x") == "left\ufffdright\ufffdx"
+    assert clean_text(None) == ""
+
+
+def test_printable_escapes_what_is_not_printable() -> None:
+    assert printable(HOSTILE) == "a\\u001b[31mb\\u0007\\u0009c\\u000d\\u000ad\\u202ee\\u009b\\u0000"
+    assert printable("no\u00a0break") == "no\\u00a0break"
+    assert printable("plain text, ünïcode") == "plain text, ünïcode"
+
+
+@pytest.mark.parametrize("form", [visible, clean_text, printable])
+def test_no_form_lets_an_escape_character_through(form: object) -> None:
+    out = form("\x1b]52;c;cHduZWQ=\x07 \x1b[2J")  # type: ignore[operator]
+    assert "\x1b" not in out and "\x07" not in out
