@@ -854,9 +854,12 @@ async def test_undo_messages_for_bulk_manual_and_nothing(db: Path) -> None:
 
 
 async def test_a_decision_key_pressed_before_the_detail_arrives_waits_for_it(db: Path, monkeypatch) -> None:
-    """j j d typed at once: the dialog must offer Contoso's finding, not the findings
-    of the consumer whose detail was still on screen (a decision on the wrong consumer)."""
+    """``jjd`` in one read from the terminal: the dialog must offer Contoso's
+    finding, not the findings of the consumer whose detail was still on screen (a
+    decision on the wrong consumer), and the key must not be lost."""
     import threading
+
+    from textual import events
 
     from store import cases
 
@@ -872,8 +875,11 @@ async def test_a_decision_key_pressed_before_the_detail_arrives_waits_for_it(db:
     app = make_app(db)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        await pilot.press("j", "j", "d")
-        await pilot.pause()
+        # The keys reach the app before the cursor's moves reach the screen.
+        for key in "jjd":
+            app.post_message(events.Key(key, key))
+        for _ in range(10):
+            await pilot.pause()
         assert isinstance(app.screen, ReviewScreen)  # Northwind's findings are on screen: no dialog yet
         assert review_screen(app).detail.consumer.id != "contoso-borderline"
         gate.set()

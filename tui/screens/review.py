@@ -84,7 +84,9 @@ class ReviewScreen(WardenScreen[None]):
         self._reloading = False
         self._deciding = 0  # decision workers in flight: their Decided reloads
         self._refresh_owed = False  # a refresh asked for while a decision was written
-        self._decide_when_shown: str | None = None  # a decision key pressed before the detail arrived
+        # A decision key pressed before the detail of the consumer it is for arrived:
+        # (kind, consumer id); the dialog opens with that consumer's findings.
+        self._decide_when_shown: tuple[str, str] | None = None
 
     @property
     def settled(self) -> bool:
@@ -221,9 +223,11 @@ class ReviewScreen(WardenScreen[None]):
         row = message.row
         if row is None or not self.query_one(QueueView).is_fresh(message.index):
             return  # its page is on the way; set_page announces the cursor again
+        pending, current = self._decide_when_shown, self.query_one(QueueView).current
+        if pending is not None and current is not None and current.consumer_id != pending[1]:
+            self._decide_when_shown = None  # the reviewer moved on
         if row.consumer_id != self.detail_for:
             self.detail_for = row.consumer_id
-            self._decide_when_shown = None
             self.chart = cases.ChartWindow()
             self._load_detail(row.consumer_id, self.chart)
 
@@ -248,9 +252,10 @@ class ReviewScreen(WardenScreen[None]):
         if message.detail is not None:
             self.chart = message.detail.chart
         self.query_one(DetailPane).show(message.detail)
-        if self._decide_when_shown is not None and message.detail is not None:
-            kind, self._decide_when_shown = self._decide_when_shown, None
-            self.action_decide(kind)
+        pending = self._decide_when_shown
+        if pending is not None and message.detail is not None and pending[1] == message.consumer_id:
+            self._decide_when_shown = None
+            self.action_decide(pending[0])
 
     # --- navigation ------------------------------------------------------------------
 
@@ -414,7 +419,7 @@ class ReviewScreen(WardenScreen[None]):
         if len(ids) == 1 and (self.detail is None or self.detail.consumer.id != ids[0]):
             # The detail shown is still the previous consumer's: its findings must
             # not be offered for this one. The dialog opens when this one's arrives.
-            self._decide_when_shown = kind
+            self._decide_when_shown = (kind, ids[0])
             return
         findings = self._open_findings()
         if len(ids) == 1 and not findings:
