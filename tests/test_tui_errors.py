@@ -5,8 +5,8 @@ raising a ``StoreError`` (shown as a notification titled with its title),
 SQLite's own ``database is locked`` (named as a database error for the file)
 and a ``RuntimeError`` (a bug: logged with its traceback, and a dialog says so
 and where the log is). Then the patch goes and the app carries on. Notifications
-are read from the ``Notify`` messages the app receives (``run_test``'s
-``message_hook``), dialogs from their widgets.
+are read as the app was asked to show them (``tests.tui_data.shown_notifications``),
+dialogs from their widgets.
 """
 
 from __future__ import annotations
@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from textual.notifications import Notify
 from textual.widgets import Input
 
 from store.config import Config, SourceConfig
 from store.errors import StoreError
-from tests.tui_data import CLOCK, seed_review_db, settle
+from tests.tui_data import CLOCK, settle, shown_notifications
 from tui.app import WardenApp
 from tui.modals.bug import BugReport
 from tui.screens.review import ReviewScreen
@@ -35,29 +34,19 @@ pytestmark = pytest.mark.anyio
 TUI = Path(__file__).resolve().parent.parent / "tui"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return seed_review_db(tmp_path / "review.db")
-
-
 class Run:
     """A WardenApp under Pilot, with the notifications it was sent."""
 
     def __init__(self, db: Path, log: Path, config: Config | None = None) -> None:
         self.app = WardenApp(db_path=db, config=config, reviewer="alice", clock=CLOCK, mouse=False, bug_log=log)
-        self.shown: list[str] = []
 
-    def hook(self, message: Any) -> None:
-        if isinstance(message, Notify):
-            self.shown.append(f"{message.notification.title}: {message.notification.message}")
+    @property
+    def shown(self) -> list[str]:
+        """``title: message`` of every notification so far."""
+        return [f"{n.title}: {n.message}" for n in shown_notifications(self.app)]
 
     def test(self) -> Any:
-        return self.app.run_test(size=(120, 40), message_hook=self.hook)
+        return self.app.run_test(size=(120, 40))
 
     @property
     def screen(self) -> ReviewScreen:
