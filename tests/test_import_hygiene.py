@@ -82,6 +82,30 @@ def test_only_the_connection_module_of_tui_imports_sqlite3_or_runs_sql() -> None
     assert bad == set()
 
 
+# --- store/ returns words, tui/ draws glyphs -------------------------------------------
+
+# The marks the widgets draw for verdicts and finding statuses (README "Reviewing").
+GLYPHS = "●▲✓·✗✉"
+
+
+def _string_constants(tree: ast.Module) -> list[str]:
+    return [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)]
+
+
+def test_the_widgets_draw_the_glyphs() -> None:
+    # Guards the test below: the glyphs are drawn somewhere, by a widget.
+    drawn = "".join(text for path in (TUI / "widgets").rglob("*.py")
+                    for text in _string_constants(ast.parse(path.read_text(encoding="utf-8"))))
+    assert set(GLYPHS) <= set(drawn)
+
+
+def test_no_store_module_makes_a_glyph() -> None:
+    made = {str(path.relative_to(ROOT)): sorted(set(GLYPHS) & set("".join(texts)))
+            for path in sorted((ROOT / "store").rglob("*.py"))
+            if (texts := _string_constants(ast.parse(path.read_text(encoding="utf-8"))))}
+    assert {where: glyphs for where, glyphs in made.items() if glyphs} == {}
+
+
 # --- one definition of each domain constant ---------------------------------------
 
 
