@@ -51,7 +51,7 @@ class JumpTo(Message):
 
 @dataclass
 class DataVersion(Message):
-    """SQLite's data_version of the queue connection: changes when another
+    """SQLite's data_version of the queue reader's connection: changes when another
     connection (another session, a cron sync, this app's workers) commits."""
 
     version: int
