@@ -159,8 +159,9 @@ def secret_from_env(source: str, key: str, name: str | None, environ: Mapping[st
     env = os.environ if environ is None else environ
     value = env.get(name)
     if not value:
+        what = "user name" if key == "user_env" else "token"
         raise ConfigError(f"source {source!r}: {shown_env_name(key, name)} is not set "
-                          f"({key} names the variable that holds the secret)")
+                          f"({key} names the variable that holds the {what})")
     return value
 
 
