@@ -268,4 +268,10 @@ CREATE TABLE export_file (
 );
 """
 
-MIGRATIONS: list[str] = [MIGRATION_1]
+# Sources as they really answer (issue 11): a page's log of figures the source
+# left out (missing, not zero) beside its error.
+MIGRATION_PAGE_NOTES = """
+ALTER TABLE sync_page ADD COLUMN notes TEXT;   -- e.g. "'29183745' 2022-12-27: no usage figure ..."
+"""
+
+MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_PAGE_NOTES]
