@@ -259,9 +259,13 @@ def note_eml(note: Note, legal_name: str, contact: str | None, *, html: str, bun
 
 def neutralise_cell(value: object, *, newlines: bool = False) -> str:
     """A CSV cell a spreadsheet will not run: control characters made visible, and
-    a leading ``= + - @`` tab or CR prefixed with ``'`` (OWASP's CSV injection advice)."""
-    text = clean_text(value, newlines=newlines) if value is not None else ""
-    if text.startswith(_FORMULA_START):
+    a value starting with ``= + - @``, a tab or a CR prefixed with ``'`` (OWASP's
+    CSV injection advice)."""
+    raw = "" if value is None else str(value)
+    text = clean_text(raw, newlines=newlines)
+    # Judged on the value as given: cleaning turns a leading tab or CR into a space
+    # (or drops the CR), which would hide the very start the list is there to catch.
+    if raw.startswith(_FORMULA_START):
         text = "'" + text
     return text
 

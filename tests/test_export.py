@@ -25,7 +25,7 @@ from notes_case import CASE_ID, CLOCK, HOSTILE_ID, HOSTILE_NAME, seed
 from store.config import NotesConfig
 from store.errors import ExportError
 from store.domain import EXPORT_FORMATS
-from store.export import CSV_COLUMNS, export_notes, safe_slug
+from store.export import CSV_COLUMNS, export_notes, neutralise_cell, safe_slug
 from store.notes import draft_note, note_for, set_note_status
 from store.decision_log import verify_chain
 
@@ -175,6 +175,49 @@ def test_csv_reads_back_with_the_case_system_columns(conn, tmp_path: Path) -> No
     assert all(r["Title"].startswith("Northwind Analytics Ltd [northwind-analytics]: ") for r in rows)
     assert rows[0]["Active"] == "True" and rows[0]["Verified"] == "True" and rows[0]["Date"] == "2023-01-02"
     assert "§3.1 (Volume caps)" in rows[0]["References"] and "790,123,456 API calls" in rows[0]["Description"]
+
+
+# Only a confirmed finding (or one further along) can be exported: a note citing a
+# candidate, parked or dismissed one is refused (re-draft first).
+@pytest.mark.parametrize(("status", "active", "verified"), [
+    ("confirmed", "True", "True"), ("audit_requested", "True", "True"), ("resolved", "False", "True")])
+def test_csv_active_and_verified_follow_the_finding_status(conn, tmp_path: Path, status: str, active: str,
+                                                           verified: str) -> None:
+    conn.execute("UPDATE finding SET status = ? WHERE id = 1", (status,))
+    _export(conn, tmp_path / "out", "csv")
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "out" / "findings.csv").read_text(), newline="")))
+    row = next(r for r in rows if r["References"].split("; ")[0] == "warden finding #1")
+    assert (row["Active"], row["Verified"]) == (active, verified)
+    assert f"Status: {status}." in row["Description"]
+
+
+# A spreadsheet runs a cell that starts with = + - @, and some strip a leading tab
+# or CR first (OWASP, "CSV Injection"): each is quoted with a leading '.
+@pytest.mark.parametrize(("value", "cell"), [
+    ("=1+1", "'=1+1"), ("+1", "'+1"), ("-2+3", "'-2+3"), ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
+    ("\t=1+1", "' =1+1"), ("\r=1+1", "' =1+1"), ("\t", "' "),
+    ("a=1", "a=1"), ("1-2", "1-2"), ("x@y", "x@y"), ("a\tb", "a b"), ("", ""), (None, ""),
+    ("\x1b[31m=1", "\ufffd[31m=1"),
+])
+def test_a_csv_cell_a_spreadsheet_would_run_is_quoted(value: object, cell: str) -> None:
+    assert neutralise_cell(value) == cell
+
+
+def test_a_csv_cell_keeps_its_line_breaks_only_where_asked_and_is_still_quoted() -> None:
+    assert neutralise_cell("\r=1\nx", newlines=True) == "'=1\nx"
+    assert neutralise_cell("-1\r\nx", newlines=True) == "'-1\nx"
+    assert neutralise_cell("a\nb", newlines=True) == "a\nb"
+    assert neutralise_cell("a\nb") == "a b"
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_a_legal_name_a_spreadsheet_would_run_is_quoted_in_the_findings_csv(conn, tmp_path: Path,
+                                                                          start: str) -> None:
+    conn.execute("UPDATE consumer SET legal_name = ? WHERE id = ?", (start + "cmd|' /C calc'!A0", CASE_ID))
+    _export(conn, tmp_path / "out", "csv")
+    rows = list(csv.reader(io.StringIO((tmp_path / "out" / "findings.csv").read_text(), newline="")))[1:]
+    assert rows and all(row[0].startswith("'") and "cmd|' /C calc'!A0 [northwind-analytics]" in row[0]
+                        for row in rows)
 
 
 # --- hostile names, in every format ---------------------------------------------------------
