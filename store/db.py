@@ -13,6 +13,7 @@ from typing import Iterator
 from urllib.request import pathname2url
 
 from store.errors import StoreError
+from store.fault_points import reach
 from store.schema import MIGRATIONS
 
 # A reviewer's write waits at most this long for a sync's transaction. Syncs
@@ -139,12 +140,14 @@ def _statements(script: str) -> Iterator[str]:
 
 
 @contextmanager
-def transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator[sqlite3.Connection]:
+def transaction(conn: sqlite3.Connection, *, immediate: bool = True,
+                point: str | None = None) -> Iterator[sqlite3.Connection]:
     """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any exception.
 
     SQLite's operational errors (a read-only file, a full disk, a lock held past
     the busy timeout) become ``StoreError`` naming the database: a user can act on
-    them, and nothing of the transaction was written.
+    them, and nothing of the transaction was written. ``point`` names the
+    transaction for the kill tests' fault points (store.fault_points).
     """
     try:
         conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
@@ -160,15 +163,20 @@ def transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator
         raise
     else:
         try:
+            if point is not None:
+                reach(point, "before-commit")
             conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             _rollback(conn)
             raise write_error(conn, exc) from exc
+        if point is not None:
+            reach(point, "after-commit")
 
 
 @contextmanager
-def writing(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """Join the caller's transaction, or run in a short :func:`transaction` of our own.
+def writing(conn: sqlite3.Connection, *, point: str | None = None) -> Iterator[sqlite3.Connection]:
+    """Join the caller's transaction, or run in a short :func:`transaction` of our own
+    (named ``point``, as :func:`transaction`).
 
     In our own, a database that stays locked past the busy timeout or cannot be
     written (read-only file or disk) is a StoreError the reviewer can read.
@@ -176,7 +184,7 @@ def writing(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     if conn.in_transaction:
         yield conn
         return
-    with transaction(conn):
+    with transaction(conn, point=point):
         yield conn
 
 

@@ -538,7 +538,7 @@ def _store(conn: sqlite3.Connection, ids: str, candidates: list[_Candidate], now
 
     if not inserts and not updates:
         return
-    with transaction(conn):
+    with transaction(conn, point="rules"):
         before = conn.total_changes
         conn.executemany(_INSERT, inserts)
         result.created += conn.total_changes - before

@@ -205,7 +205,7 @@ def save_body(conn: sqlite3.Connection, note_id: int, body: str, *, expected_ver
     changed meanwhile (another reviewer, a re-draft) raises ConflictError whose
     ``.current`` holds the note's columns as they are now. An exported note cannot be edited.
     """
-    with transaction(conn):
+    with transaction(conn, point="note-save"):
         row = conn.execute("SELECT status, version FROM note WHERE id = ?", (note_id,)).fetchone()
         if row is None:
             raise StoreError(f"no note #{note_id}")

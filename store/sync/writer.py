@@ -26,6 +26,7 @@ from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from store.consumers import own_apps, placeholder_tiers, upsert_consumers, upsert_owned_apps, upsert_tiers
+from store.fault_points import reach
 from store.sync.adapter import ParsedPage
 
 COMMIT_ROWS = 10_000
@@ -203,10 +204,12 @@ class RunWriter:
                     (self.source, LATEST_DAY_FACT, self._latest_day, self.run_id),
                 )
                 self._latest_day = None
+            reach("sync-page", "before-commit", self._stored)
             self.conn.execute("COMMIT")
         except BaseException:
             self.rollback()
             raise
+        reach("sync-page", "after-commit", self._stored)
         held = self.last_held = time.perf_counter() - self._began
         self.longest_transaction = max(self.longest_transaction, held)
         self.transactions += 1
@@ -223,6 +226,12 @@ class RunWriter:
             self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         if self.pause:
             time.sleep(max(0.0, pause_until - time.perf_counter()))
+
+    def _stored(self) -> dict[str, int]:
+        """What this connection sees stored (its open transaction included), for a fault point."""
+        pages, usage = self.conn.execute(
+            "SELECT (SELECT count(*) FROM sync_page), (SELECT count(*) FROM usage)").fetchone()
+        return {"sync_page": pages, "usage": usage}
 
     def rollback(self) -> None:
         """Drop what is pending (the pages will be fetched again on resume)."""
