@@ -49,6 +49,7 @@ def test_a_count_is_read_as_the_whole_number_it_spells(value: object, count: int
     (str(INT64_MAX + 1), "count '9223372036854775808' does not fit in 64 bits"),
     ("1" + "0" * 19, "count '10000000000000000000' does not fit in 64 bits"),
     ("9" * 5000, "count '" + "9" * 36 + "... does not fit in 64 bits"),            # shown cut to 40
+    ("9" * 5000 + ".0", "count '" + "9" * 36 + "... does not fit in 64 bits"),
     ("62.5", "count '62.5' is not a whole number"),
     ("62.05", "count '62.05' is not a whole number"),
     ("-5", "count '-5' is not a whole number"),
@@ -111,6 +112,8 @@ def test_a_day_is_the_utc_day(value: object, day: str) -> None:
 
 @pytest.mark.parametrize(("value", "why"), [
     ("2023-13-01", "'2023-13-01' is not a date"),
+    ("2023-W44-3", "'2023-W44-3' is not a date"),          # an ISO week date is not a day as endpoints send it
+    ("2023-11-01T00:00:00z", "'2023-11-01T00:00:00z' is not a date"),
     ("2023-11-1", "'2023-11-1' is not a date"),
     ("01/11/2023", "'01/11/2023' is not a date"),
     ("yesterday", "'yesterday' is not a date"),
@@ -124,3 +127,16 @@ def test_what_is_not_a_day_refuses_the_page(value: object, why: str) -> None:
     with pytest.raises(PageRejected) as refused:
         parse_day(value, "$.usage[2].date")
     assert (refused.value.why, refused.value.path) == (why, "$.usage[2].date")
+
+
+def test_a_day_from_epoch_seconds_is_the_utc_day_on_a_host_in_any_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert parse_day(1698796800, "$") == "2023-11-01"     # 2023-10-31 20:00 in New York
+        assert parse_day("2023-11-01T22:00:00", "$") == "2023-11-01"   # no zone: UTC, not New York's
+    finally:
+        monkeypatch.undo()
+        time.tzset()
