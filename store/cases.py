@@ -86,6 +86,22 @@ def read_findings(conn: sqlite3.Connection, finding_ids: Iterable[int]) -> list[
         f"SELECT {FINDING_COLUMNS} FROM finding WHERE id IN ({','.join('?' * len(ids))}) ORDER BY id", ids)]
 
 
+def list_findings(conn: sqlite3.Connection, *, consumer_id: str | None = None,
+                  status: str | None = None) -> list[Finding]:
+    """Findings (of a consumer, in a status), by consumer, period and id."""
+    clauses, params = [], []
+    if consumer_id is not None:
+        clauses.append("consumer_id = ?")
+        params.append(consumer_id)
+    if status is not None:
+        clauses.append("status = ?")
+        params.append(status)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    return [finding_from_row(r) for r in conn.execute(
+        f"SELECT {FINDING_COLUMNS} FROM finding {where} ORDER BY consumer_id, period_start, period_end, id",
+        params)]
+
+
 # --- the case ------------------------------------------------------------------------
 
 

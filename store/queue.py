@@ -385,11 +385,14 @@ class QueueReader:
             return self._counts[query]
         flt = query.filter
         if flt.is_empty:
-            (n,) = conn.execute("SELECT count(*) FROM consumer").fetchone()
+            # Every consumer but the retired (a range of consumer_by_state, usually empty).
+            (n,) = conn.execute("SELECT (SELECT count(*) FROM consumer)"
+                                " - (SELECT count(*) FROM consumer WHERE review_state = 'retired')").fetchone()
         elif not (flt.min_ratio is not None or flt.tiers or flt.states or flt.names or flt.ids):
             # Only finding conditions: count distinct consumers in the finding index.
             fconds, fparams = finding_conditions(flt, alias="finding")
-            (n,) = conn.execute(f"SELECT count(DISTINCT consumer_id) FROM finding WHERE {' AND '.join(fconds)}",
+            (n,) = conn.execute(f"SELECT count(DISTINCT consumer_id) FROM finding WHERE {' AND '.join(fconds)}"
+                                " AND consumer_id NOT IN (SELECT id FROM consumer WHERE review_state = 'retired')",
                                 fparams).fetchone()
         else:
             source, sparams, conds, params = consumer_source(flt, driven=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, Iterable
 
@@ -131,3 +132,52 @@ def _rows(conn: sqlite3.Connection, sql: str, params: Iterable[Any] = ()) -> lis
     cur = conn.execute(sql, tuple(params))
     names = [d[0] for d in cur.description]
     return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
+@dataclass(frozen=True)
+class FigureChange:
+    """A figure a note states whose value is not what it was when the note was drafted."""
+
+    period_start: str
+    period_end: str
+    source: str | None          # None: the total of all applications
+    app_id: str | None
+    metric: str
+    drafted: int | None         # None: no figure then (or now: withdrawn)
+    now: int | None
+
+    @property
+    def text(self) -> str:
+        """``figure changed since drafted: All applications, calls, 2022-01-01..2022-12-31: 790,123,456 then, 790,123,457 now``."""
+        who = "All applications" if self.source is None else f"{self.source}/{self.app_id}"
+
+        def shown(value: int | None) -> str:
+            return "no figure" if value is None else f"{value:,}"
+
+        return (f"figure changed since it was drafted: {who}, {self.metric}, {self.period_start}..{self.period_end}: "
+                f"{shown(self.drafted)} then, {shown(self.now)} now; re-draft before sending")
+
+    def as_json(self) -> dict[str, Any]:
+        return {"period": {"start": self.period_start, "end": self.period_end}, "source": self.source,
+                "app_id": self.app_id, "metric": self.metric, "drafted": self.drafted, "now": self.now}
+
+
+def figure_changes(conn: sqlite3.Connection, consumer_id: str, drafted: dict[str, Any]) -> list[FigureChange]:
+    """The figures of ``drafted`` (a note's evidence snapshot) whose value differs
+    now. Only values count: a re-sync that stored the same figures again from new
+    pages (new provenance) changes nothing the letter states."""
+    if not drafted.get("period"):
+        return []
+    periods = [Period(date.fromisoformat(p["start"]), date.fromisoformat(p["end"]))
+               for p in drafted.get("periods") or [drafted["period"]]]
+    now = collect_evidence(conn, consumer_id, periods, drafted.get("metrics") or ())
+
+    def values(figures: list[dict[str, Any]]) -> dict[tuple[Any, ...], int]:
+        return {(f["period"]["start"], f["period"]["end"], f["source"] or "", f["app_id"] or "", f["metric"]): f["value"]
+                for f in figures}
+
+    before, after = values(drafted.get("figures") or []), values(now["figures"])
+    return [FigureChange(start, end, source or None, app_id or None, metric, before.get(key), after.get(key))
+            for key in sorted(set(before) | set(after))
+            for start, end, source, app_id, metric in [key]
+            if before.get(key) != after.get(key)]
