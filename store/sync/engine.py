@@ -114,7 +114,7 @@ def _after_sync(conn: Any, config: Config, clock: Clock, emit: OnEvent) -> None:
     from store.consumers import apply_config
     from store.rules import run_rules
 
-    apply_config(conn, config)
+    apply_config(conn, config, clock=clock)
     result = run_rules(conn, clock=clock)
     emit(RulesApplied(result.consumers, result.created, result.updated, result.unchanged))
 
