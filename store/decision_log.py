@@ -128,6 +128,13 @@ def read_decisions(conn: sqlite3.Connection, where: str, params: Sequence[Any] =
     return [Decision(*row) for row in conn.execute(f"SELECT {DECISION_COLUMNS} FROM decision d {where}", params)]
 
 
+def log_head(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    """The log's head as an export carries it: ``{"head": hash, "entries": id}``
+    of the last entry (None for an empty log)."""
+    row = conn.execute("SELECT id, hash FROM decision ORDER BY id DESC LIMIT 1").fetchone()
+    return None if row is None else {"head": row[1], "entries": row[0]}
+
+
 def verify_chain(conn: sqlite3.Connection) -> ChainReport:
     """Recompute every entry's hash and link; report the first entry that does not fit.
 

@@ -179,11 +179,11 @@ def mark_needs_info(conn: sqlite3.Connection, finding_id: int, *, reviewer: str,
 
 
 def set_finding_status(conn: sqlite3.Connection, finding_id: int, status: str, *, reviewer: str,
-                       clock: Clock, reason: str | None = None,
-                       expected_version: int | None = None) -> list[Decision]:
+                       clock: Clock, reason: str | None = None, expected_version: int | None = None,
+                       action_id: int | None = None) -> list[Decision]:
     """Any other allowed status change (audit_requested when a note is exported, resolved, reopened)."""
     return change_finding(conn, finding_id, reviewer=reviewer, clock=clock, reason=reason, status=status,
-                          expected_version=expected_version)
+                          expected_version=expected_version, action_id=action_id)
 
 
 def open_manual_finding(conn: sqlite3.Connection, consumer_id: str, *, category: str, severity: str,

@@ -280,6 +280,7 @@ ALTER TABLE export ADD COLUMN staging TEXT;               -- the folder its file
 ALTER TABLE export ADD COLUMN finished_at TEXT;
 ALTER TABLE export ADD COLUMN log_head TEXT;              -- the decision log's head its manifest carries
 ALTER TABLE export ADD COLUMN note TEXT;                  -- what recovery did, or why it was abandoned
+ALTER TABLE export ADD COLUMN action_id INTEGER;          -- the log entries that marked its notes and findings
 CREATE INDEX export_unfinished ON export (status) WHERE status IN ('staging', 'pending');
 """
 

@@ -291,17 +291,33 @@ def stale_citations(conn: sqlite3.Connection, notes: list[Note]) -> list[str]:
 
 
 def mark_exported(conn: sqlite3.Connection, note_id: int, *, reviewer: str, clock: Clock, reason: str,
-                  action_id: int | None = None) -> bool:
+                  action_id: int | None = None) -> int | None:
     """Mark the note exported, logged in the decision log, inside the caller's
-    transaction (an export records its files in the same one). False if the note
-    was already exported (another reviewer exported it meanwhile)."""
+    transaction (an export records its files in the same one); the log entry's
+    action id, or None if the note was already exported."""
     return _set_status(conn, note_id, "exported", reviewer=reviewer, clock=clock, reason=reason,
                        action_id=action_id)
 
 
+def revert_export(conn: sqlite3.Connection, note_id: int, status: str, *, reviewer: str, clock: Clock,
+                  reason: str, action_id: int | None = None) -> int:
+    """Take back a note's "exported" whose export never completed (its files could
+    not be written or were lost), to the ``status`` it had: the one way back from
+    exported, logged like any change. Inside the caller's transaction; returns the
+    log entry's action id."""
+    row = conn.execute("SELECT status, body FROM note WHERE id = ?", (note_id,)).fetchone()
+    if row is None or row[0] != "exported":
+        raise DecisionRefused(f"note #{note_id} is not exported; nothing to take back")
+    conn.execute("UPDATE note SET status = ?, updated_at = ?, version = version + 1 WHERE id = ?",
+                 (status, iso(clock()), note_id))
+    return _log_status(conn, note_id, "exported", status, row[1], row[1], reason=reason, reviewer=reviewer,
+                       clock=clock, action_id=action_id)
+
+
 def _set_status(conn: sqlite3.Connection, note_id: int, status: str, *, reviewer: str, clock: Clock,
-                reason: str | None, expected_version: int | None = None, action_id: int | None = None) -> bool:
-    """The status change itself (False if the note already had it); the caller holds the transaction."""
+                reason: str | None, expected_version: int | None = None, action_id: int | None = None) -> int | None:
+    """The status change itself: its action id, or None if the note already had
+    that status; the caller holds the transaction."""
     row = conn.execute("SELECT status, version, body FROM note WHERE id = ?", (note_id,)).fetchone()
     if row is None:
         raise StoreError(f"no note #{note_id}")
@@ -310,25 +326,26 @@ def _set_status(conn: sqlite3.Connection, note_id: int, status: str, *, reviewer
         raise _conflict(conn, note_id, f"note #{note_id} changed (version {version}, "
                                        f"expected {expected_version}); reload it")
     if old == status:
-        return False
+        return None
     if status not in NOTE_TRANSITIONS[old]:
         raise DecisionRefused(f"note #{note_id} is {old}; it cannot become {status}")
     conn.execute("UPDATE note SET status = ?, updated_at = ?, version = version + 1 WHERE id = ?",
                  (status, iso(clock()), note_id))
-    _log_status(conn, note_id, old, status, body, body, reason=reason, reviewer=reviewer, clock=clock,
-                action_id=action_id)
-    return True
+    return _log_status(conn, note_id, old, status, body, body, reason=reason, reviewer=reviewer, clock=clock,
+                       action_id=action_id)
 
 
 def _log_status(conn: sqlite3.Connection, note_id: int, old: str | None, new: str, old_body: str | None,
-                body: str, *, reason: str | None, reviewer: str, clock: Clock, action_id: int | None = None) -> None:
+                body: str, *, reason: str | None, reviewer: str, clock: Clock, action_id: int | None = None) -> int:
     """A note's status change in the log, with the SHA-256 of its text in the same
-    action (``store.verify`` checks a ready or exported note's text against it)."""
+    action (``store.verify`` checks a ready or exported note's text against it);
+    returns the action id."""
     entry = record_decision(conn, subject="note", subject_id=note_id, field="status", old=old, new=new,
                             reason=reason, reviewer=reviewer, clock=clock, action_id=action_id)
     record_decision(conn, subject="note", subject_id=note_id, field=BODY_FIELD,
                     old=sha256_text(old_body) if old_body is not None else None, new=sha256_text(body),
                     reason=reason, reviewer=reviewer, clock=clock, action_id=entry.action_id)
+    return entry.action_id if entry.action_id is not None else entry.id
 
 
 def note_evidence(conn: sqlite3.Connection, note_id: int) -> dict[str, Any]:
