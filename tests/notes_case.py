@@ -99,7 +99,23 @@ def seed(path: Path, *, consumers: int = 0, findings: bool = True) -> sqlite3.Co
                 "(?, 'volume_cap', '2022', '2022-01-01', '2022-12-31', 'high', 'confirmed', 'volume_cap', 'calls', "
                 "?, 100000000, ?, '{}', '2023-01-02T03:00:00Z', '2023-01-02T03:00:00Z')",
                 (cid, 150_000_000 + i, (150_000_000 + i) / 100_000_000))
+        # A confirmed finding has its confirmation in the log, as store.review writes it
+        # (warden verify replays the log against the findings).
+        for (fid,) in conn.execute("SELECT id FROM finding WHERE status = 'confirmed' ORDER BY id").fetchall():
+            _log_confirmation(conn, fid)
     return conn
+
+
+def _log_confirmation(conn: sqlite3.Connection, finding_id: int) -> None:
+    from store.decision_log import record_decision
+
+    severity, category = conn.execute("SELECT severity, category FROM finding WHERE id = ?", (finding_id,)).fetchone()
+    first = None
+    for field, old, new in (("status", "candidate", "confirmed"), ("severity", severity, severity),
+                            ("category", category, category)):
+        entry = record_decision(conn, subject="finding", subject_id=finding_id, field=field, old=old, new=new,
+                                reason="confirmed for the case", reviewer="seed", clock=CLOCK, action_id=first)
+        first = entry.action_id
 
 
 def _consumer(conn: sqlite3.Connection, cid: str, name: str, contact: str, *, apps: list[tuple[str, str, str | None]],

@@ -176,8 +176,11 @@ def test_json_bundle_holds_the_case_and_its_provenance(conn, tmp_path: Path) -> 
     assert bundle["consumer"]["legal_name"] == "Northwind Analytics Ltd"
     assert bundle["consumer"]["tier"]["clauses"]["volume_cap"] == "§3.1 (Volume caps)"
     assert len(bundle["apps"]) == 8 and [f["id"] for f in bundle["findings"]] == [1, 2, 4]
-    assert [(d["field"], d["new_value"]) for d in bundle["decisions"]] == [
-        ("status", "draft"), ("body_sha256", hashlib.sha256(bundle["note"]["body"].encode()).hexdigest())]
+    # The confirmations of the cited findings (status, and the severity and category kept), then the draft.
+    assert [(d["subject"], d["subject_id"], d["field"]) for d in bundle["decisions"]] == [
+        ("finding", fid, field) for fid in (1, 2, 4) for field in ("status", "severity", "category")] + [
+        ("note", 1, "status"), ("note", 1, "body_sha256")]
+    assert bundle["decisions"][-1]["new_value"] == hashlib.sha256(bundle["note"]["body"].encode()).hexdigest()
     note_body = bundle["note"]["body"]
     assert hashlib.sha256(note_body.encode()).hexdigest() == bundle["note"]["body_sha256"]
     total = next(f for f in bundle["evidence"]["figures"] if f["source"] is None and f["metric"] == "calls")

@@ -108,7 +108,7 @@ def export_notes(conn: sqlite3.Connection | str | os.PathLike[str], *, fmt: str,
     nothing, when nothing matches, a target exists and ``force`` is False, a cited
     finding is no longer confirmed, or anything changed between rendering and
     recording. ``on_step`` is called at each step ("staged", "recorded", "moved
-    <name>", "completed"): tests interrupt an export there.
+    <name>", "cleaned", "completed"): tests interrupt an export there.
     """
     if not isinstance(conn, sqlite3.Connection):
         own = connect(conn)
@@ -162,6 +162,8 @@ def export_notes(conn: sqlite3.Connection | str | os.PathLike[str], *, fmt: str,
         recorded = True
         step("recorded")
         disk.move_in(staging.path, out, names, step)
+        staging.remove()          # before "completed": a crash in between is finished from the files in place
+        step("cleaned")
         _finish(conn, export_id, "completed", None, clock)
         step("completed")
     except BaseException as exc:

@@ -1,0 +1,5 @@
+"""``python -m tui.cli``: the ``warden`` command without the installed script."""
+
+from tui.cli import main
+
+main()
