@@ -127,18 +127,19 @@ def reviewer(args: argparse.Namespace, config: Any | None = None) -> str:
         return "reviewer"
 
 
-def check_database(path: Path, reporter: Reporter, *, readonly: bool = False) -> None:
+def check_database(path: Path, reporter: Reporter, *, readonly: bool = False) -> list[str]:
     """Before a command touches the database at ``path`` (if there is one): refuse
     a file that is not warden's, make it private and say so (once: the next open
-    finds nothing to do)."""
+    finds nothing to do). Returns what it said."""
     from store.db import connect
 
     if not path.is_file():
-        return
+        return []
     notices: list[str] = []
     connect(path, readonly=readonly, notices=notices).close()
     for notice in notices:
         reporter.say("private", f"warden: {notice}", db=str(path))
+    return notices
 
 
 def open_existing(args: argparse.Namespace, reporter: Reporter, *,

@@ -120,9 +120,10 @@ def run_tui(args: argparse.Namespace, reporter: Reporter, *, config: Any | None 
         path = db_path(args, config)
     # A file that is not a warden database (or cannot be opened) is a one-line
     # error here, not a stack trace from the queue's first worker.
-    check_database(path, reporter)
+    notices = check_database(path, reporter)
     connect(path).close()
-    app = WardenApp(db_path=path, config=config, reviewer=reviewer(args, config), mouse=not args.no_mouse)
+    app = WardenApp(db_path=path, config=config, reviewer=reviewer(args, config), mouse=not args.no_mouse,
+                    notices=notices)
     app.run(mouse=not args.no_mouse)
     return int(app.return_code or 0)
 
