@@ -55,8 +55,10 @@ def test_a_sqlite_file_without_warden_tables_is_refused_and_left_untouched(forei
     assert snapshot(foreign.parent) == before     # no schema, no WAL, no chmod, no journal
 
 
-@pytest.mark.parametrize("command", [[], ["verify"], ["verify", "--head", "0" * 64], ["export", "--format", "md",
-                                                                                       "--out", "OUT"]])
+@pytest.mark.parametrize("command", [[], ["verify"], ["verify", "--head", "0" * 64],
+                                     ["export", "--format", "md", "--out", "OUT"], ["findings"],
+                                     ["note", "show", "x"], ["note", "draft", "x"], ["decide", "undo"],
+                                     ["decide", "confirm", "x", "--reason", "r"]])
 def test_every_command_refuses_a_foreign_file_with_exit_2(foreign: Path, tmp_path: Path, command: list[str],
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     before = snapshot(foreign.parent)

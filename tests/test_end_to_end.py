@@ -125,7 +125,8 @@ def test_the_manifests_and_bundle_carry_a_head_verify_accepts(exported: tuple[Pa
     for manifest in sorted(out.glob("manifest-*.json")):
         heads.add(json.loads(manifest.read_text())["decision_log"]["head"])
     bundle = json.loads((out / "note-1-northwind-analytics.json").read_text())
-    assert bundle["decision_log"]["head"] in heads and bundle["note"]["status"] == "ready"
+    # Written after the Markdown, which marked the note exported.
+    assert bundle["decision_log"]["head"] in heads and bundle["note"]["status"] == "exported"
     for head in heads:
         assert main(["verify", "--db", str(db_path), "--head", head]) == 0
     assert main(["verify", "--db", str(db_path), "--head", "f" * 64]) == 1

@@ -330,3 +330,38 @@ def test_an_older_wardens_leftover_temporary_files_are_removed(db: Path, tmp_pat
     result = export(db, out)
     assert not (out / ".warden-abc123.tmp").exists()
     assert any("removed .warden-abc123.tmp" in w for w in result.warnings)
+
+
+# --- warnings that mean something -----------------------------------------------------------------
+
+
+def test_a_resync_that_only_renews_provenance_warns_of_nothing(demo_copy: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # The defect: "usage figures changed since drafted" fired when a re-sync stored the same
+    # values again from new pages (0 values differed).
+    from store.demo import DEMO_TOKEN, DEMO_TOKEN_ENV, DemoEndpoint
+    from store.demo.config import demo_config
+    from store.review import ConfirmRequest, decide
+    from store.sync.engine import sync_all
+
+    conn = connect(demo_copy)
+    decide(conn, ConfirmRequest((), None, None, "over the caps"), ["northwind-analytics"], versions={},
+           reviewer="ana", clock=CLOCK)
+    draft_note(conn, "northwind-analytics", reviewer="ana", clock=CLOCK, config=CONFIG)
+    before = conn.execute("SELECT max(run_id), count(*), sum(value) FROM usage").fetchone()[:]
+    conn.close()
+    monkeypatch.setenv(DEMO_TOKEN_ENV, DEMO_TOKEN)
+    with DemoEndpoint(consumers=12) as endpoint:
+        results = sync_all(demo_copy, demo_config(endpoint, db_path=demo_copy), clock=CLOCK)
+    assert {r.status for r in results} == {"ok"}
+    conn = connect(demo_copy)
+    after = conn.execute("SELECT max(run_id), count(*), sum(value) FROM usage").fetchone()[:]
+    renewed = conn.execute("SELECT count(*) FROM usage JOIN app USING (source, app_id) WHERE consumer_id = ?"
+                           " AND run_id > ?", ("northwind-analytics", before[0])).fetchone()[0]
+    conn.close()
+    assert after[0] > before[0] and after[1:] == before[1:] and renewed > 0   # new pages, the same figures
+    result = export_notes(demo_copy, fmt="json", out_dir=tmp_path / "out", consumer_id="northwind-analytics",
+                          reviewer="ana", clock=CLOCK, config=CONFIG)
+    assert not any("changed since it was drafted" in w for w in result.warnings)
+    bundle = json.loads(next((tmp_path / "out").glob("note-*.json")).read_text())
+    assert bundle["evidence"]["changed_since_draft"] is False

@@ -30,6 +30,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from store.cases import of_consumer_in_status
 from store.clock import Clock, day, iso, system_clock
 from store.config import NotesConfig
 from store.db import transaction
@@ -121,14 +122,8 @@ def notes_for(conn: sqlite3.Connection, *, consumer_id: str | None = None,
     if consumer_id is not None and status is None:
         note = note_for(conn, consumer_id)
         return [] if note is None else [note]
-    clauses, params = [], []
-    if consumer_id is not None:
-        clauses.append("consumer_id = ?")
-        params.append(consumer_id)
-    if status is not None:
-        clauses.append("status = ?")
-        params.append(status)
-    else:
+    clauses, params = of_consumer_in_status(consumer_id, status)
+    if status is None:
         clauses.append("status IN ('ready', 'exported')")
     rows = conn.execute(
         f"SELECT {_NOTE_COLUMNS} FROM note WHERE {' AND '.join(clauses)} ORDER BY id", params

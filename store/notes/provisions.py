@@ -20,14 +20,21 @@ from typing import Any, Iterable
 from store.cases import Finding, Tier
 from store.domain import CATEGORIES, METRIC_CALLS, METRIC_RECORDS
 from store.notes.evidence import Coverage
-from store.notes.wording import Period, count, finding_sentence, human_date, id_ranges, metric_words, num
+from store.notes.wording import (
+    MONTH_NAMES,
+    Period,
+    count,
+    finding_sentence,
+    human_date,
+    id_ranges,
+    metric_words,
+    num,
+)
 
 # Which schedule a finding's row goes to, by category.
 _KIND = {"volume_cap": "volume", "rate_limit": "rate", "circumvention": None, "endpoint_outside": "endpoint"}
 _GRAIN_ORDER = {"day": 0, "month": 1, "year": 2}
 _PER = {"day": "daily", "month": "monthly", "year": "yearly"}
-_MONTHS = ("", "January", "February", "March", "April", "May", "June", "July", "August", "September",
-           "October", "November", "December")
 
 
 @dataclass
@@ -181,8 +188,8 @@ def _when(rows: list[Row]) -> str:
     if grains <= {"month", "day"}:
         first, last = rows[0].period.start, rows[-1].period.start
         months = (last.year - first.year) * 12 + last.month - first.month + 1
-        span = (f"{_MONTHS[first.month]} to {_MONTHS[last.month]} {last.year}" if first.year == last.year
-                else f"{_MONTHS[first.month]} {first.year} to {_MONTHS[last.month]} {last.year}")
+        span = (f"{MONTH_NAMES[first.month]} to {MONTH_NAMES[last.month]} {last.year}" if first.year == last.year
+                else f"{MONTH_NAMES[first.month]} {first.year} to {MONTH_NAMES[last.month]} {last.year}")
         if months == len({(r.period.start.year, r.period.start.month) for r in rows}):
             return f"in every month from {span} ({len(rows)} months)"
         return f"in {len(rows)} months between {span}"

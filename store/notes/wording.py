@@ -15,7 +15,7 @@ from typing import Iterable
 from store.cases import Finding
 from store.domain import METRIC_CALLS, METRIC_RECORDS
 
-_MONTHS = ("", "January", "February", "March", "April", "May", "June", "July",
+MONTH_NAMES = ("", "January", "February", "March", "April", "May", "June", "July",
            "August", "September", "October", "November", "December")
 
 
@@ -62,7 +62,7 @@ def human_date(d: date | str) -> str:
     """``27 November 2026`` (English, locale-independent so output is deterministic)."""
     if isinstance(d, str):
         d = date.fromisoformat(d)
-    return f"{d.day} {_MONTHS[d.month]} {d.year}"
+    return f"{d.day} {MONTH_NAMES[d.month]} {d.year}"
 
 
 @dataclass(frozen=True)
@@ -105,15 +105,15 @@ class Period:
             if s == e:
                 return human_date(s)
             if (s.year, s.month) == (e.year, e.month):
-                return f"{s.day}–{e.day} {_MONTHS[e.month]} {e.year}"
+                return f"{s.day}–{e.day} {MONTH_NAMES[e.month]} {e.year}"
             return f"{human_date(s)} – {human_date(e)}"
         if (s.month, s.day, e.month, e.day) == (1, 1, 12, 31):
             return str(s.year) if s.year == e.year else f"{s.year}–{e.year}"
         if (s.year, s.month) == (e.year, e.month):
-            return f"{_MONTHS[s.month]} {s.year}"
+            return f"{MONTH_NAMES[s.month]} {s.year}"
         if s.year == e.year:
-            return f"{_MONTHS[s.month]}–{_MONTHS[e.month]} {s.year}"
-        return f"{_MONTHS[s.month]} {s.year}–{_MONTHS[e.month]} {e.year}"
+            return f"{MONTH_NAMES[s.month]}–{MONTH_NAMES[e.month]} {s.year}"
+        return f"{MONTH_NAMES[s.month]} {s.year}–{MONTH_NAMES[e.month]} {e.year}"
 
     @property
     def label(self) -> str:
@@ -123,14 +123,14 @@ class Period:
             return self.calendar_label
         f, t = self.from_day, self.to_day
         if f == t:
-            return f"{self.calendar_label} (figures for {f.day} {_MONTHS[f.month]} only)"
+            return f"{self.calendar_label} (figures for {f.day} {MONTH_NAMES[f.month]} only)"
         if f > self.start and t < self.end:
-            within = (f"{f.day}–{t.day} {_MONTHS[t.month]}" if (f.year, f.month) == (t.year, t.month)
-                      else f"{f.day} {_MONTHS[f.month]} – {t.day} {_MONTHS[t.month]}")
+            within = (f"{f.day}–{t.day} {MONTH_NAMES[t.month]}" if (f.year, f.month) == (t.year, t.month)
+                      else f"{f.day} {MONTH_NAMES[f.month]} – {t.day} {MONTH_NAMES[t.month]}")
             return f"{self.calendar_label} (figures {within})"
         if f > self.start:
-            return f"{self.calendar_label} (figures from {f.day} {_MONTHS[f.month]})"
-        return f"{self.calendar_label} (figures to {t.day} {_MONTHS[t.month]})"
+            return f"{self.calendar_label} (figures from {f.day} {MONTH_NAMES[f.month]})"
+        return f"{self.calendar_label} (figures to {t.day} {MONTH_NAMES[t.month]})"
 
     @property
     def phrase(self) -> str:
@@ -148,10 +148,10 @@ class Period:
         if (s.month, s.day, e.month, e.day) == (1, 1, 12, 31):
             return f"in {s.year}" if s.year == e.year else f"from {s.year} to {e.year}"
         if (s.year, s.month) == (e.year, e.month):
-            return f"in {_MONTHS[s.month]} {s.year}"
+            return f"in {MONTH_NAMES[s.month]} {s.year}"
         if s.year == e.year:
-            return f"from {_MONTHS[s.month]} to {_MONTHS[e.month]} {s.year}"
-        return f"from {_MONTHS[s.month]} {s.year} to {_MONTHS[e.month]} {e.year}"
+            return f"from {MONTH_NAMES[s.month]} to {MONTH_NAMES[e.month]} {s.year}"
+        return f"from {MONTH_NAMES[s.month]} {s.year} to {MONTH_NAMES[e.month]} {e.year}"
 
     @property
     def extent(self) -> str:

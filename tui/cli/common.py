@@ -8,7 +8,6 @@ import argparse
 import getpass
 import json
 import os
-import sqlite3
 import sys
 import threading
 from pathlib import Path
@@ -143,7 +142,7 @@ def check_database(path: Path, reporter: Reporter, *, readonly: bool = False) ->
 
 
 def open_existing(args: argparse.Namespace, reporter: Reporter, *,
-                  readonly: bool = False) -> tuple[Any, sqlite3.Connection]:
+                  readonly: bool = False) -> tuple[Any, Any]:
     """The configuration and a connection to a database that must already exist
     (commands other than sync and demo never create an empty one)."""
     from store.db import connect

@@ -92,24 +92,26 @@ def run_decide(args: argparse.Namespace, reporter: Reporter) -> int:
 
 def _check_scope(conn: Any, consumer_id: str, finding_ids: list[int]) -> None:
     """The consumer exists and every named finding is its own (a typo is bad usage)."""
-    if conn.execute("SELECT 1 FROM consumer WHERE id = ?", (consumer_id,)).fetchone() is None:
+    from store.cases import consumer_exists, finding_owners
+
+    if not consumer_exists(conn, consumer_id):
         raise ConfigError(f"there is no consumer {consumer_id!r}")
+    owners = finding_owners(conn, finding_ids)
     for fid in finding_ids:
-        row = conn.execute("SELECT consumer_id FROM finding WHERE id = ?", (fid,)).fetchone()
-        if row is None:
+        if fid not in owners:
             raise ConfigError(f"there is no finding #{fid}")
-        if row[0] != consumer_id:
-            raise ConfigError(f"finding #{fid} is not {consumer_id!r}'s (it is {row[0]!r}'s)")
+        if owners[fid] != consumer_id:
+            raise ConfigError(f"finding #{fid} is not {consumer_id!r}'s (it is {owners[fid]!r}'s)")
 
 
 def run_findings(args: argparse.Namespace, reporter: Reporter) -> int:
-    from store.cases import list_findings
+    from store.cases import consumer_exists, list_findings
     from store.text import printable
     from store.twins import twins_of
 
     _config, conn = open_existing(args, reporter, readonly=True)
     try:
-        if args.consumer and conn.execute("SELECT 1 FROM consumer WHERE id = ?", (args.consumer,)).fetchone() is None:
+        if args.consumer and not consumer_exists(conn, args.consumer):
             raise ConfigError(f"there is no consumer {args.consumer!r}")
         rows = list_findings(conn, consumer_id=args.consumer, status=args.status)
         twins = twins_of(conn, {f.consumer_id for f in rows})

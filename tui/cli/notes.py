@@ -36,12 +36,13 @@ def add_parsers(commands: Any) -> None:
 
 
 def run_note(args: argparse.Namespace, reporter: Reporter) -> int:
+    from store.cases import consumer_exists
     from store.clock import system_clock
     from store.notes import draft_note, mark_ready, note_for
 
     config, conn = open_existing(args, reporter, readonly=args.action == "show")
     try:
-        if conn.execute("SELECT 1 FROM consumer WHERE id = ?", (args.consumer,)).fetchone() is None:
+        if not consumer_exists(conn, args.consumer):
             raise ConfigError(f"there is no consumer {args.consumer!r}")
         current = note_for(conn, args.consumer)
         if args.action == "show":
