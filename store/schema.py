@@ -268,6 +268,12 @@ CREATE TABLE export_file (
 );
 """
 
+# Sources as they really answer (issue 11): a page's log of figures the source
+# left out (missing, not zero) beside its error.
+MIGRATION_PAGE_NOTES = """
+ALTER TABLE sync_page ADD COLUMN notes TEXT;   -- e.g. "'29183745' 2022-12-27: no usage figure ..."
+"""
+
 # A letter we can defend (issue 9): a consumer created for an app that the roster
 # has since given to its owner is retired (it leaves the queue, no note is
 # drafted for it); an export is recorded as staging -> pending -> completed, so a
@@ -284,4 +290,4 @@ ALTER TABLE export ADD COLUMN action_id INTEGER;          -- the log entries tha
 CREATE INDEX export_unfinished ON export (status) WHERE status IN ('staging', 'pending');
 """
 
-MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_LETTER]
+MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_PAGE_NOTES, MIGRATION_LETTER]

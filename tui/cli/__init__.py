@@ -34,7 +34,7 @@ flags consumers whose usage breaks their limits, and lets reviewers decide.
 commands:
   warden                        review in the TUI (default database)
   warden --headless             sync every configured source, no UI, then exit
-  warden sync [--source NAME]   the same sync, one source (or all)
+  warden sync [--source NAME] [--refetch]   the same sync, one source (or all)
   warden demo [--consumers N]   start the embedded demo endpoint, sync it, open the TUI
   warden findings ...           list findings (of a consumer, in a status)
   warden decide ...             confirm, dismiss, park or undo, as the TUI does
@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     common_options(parser, suppress=False)
     parser.add_argument("--headless", action="store_true",
                         help="sync every configured source without the UI, then exit")
+    parser.add_argument("--refetch", action="store_true",
+                        help="with --headless: fetch each source's whole window again (from its start), "
+                             "even a closed window already fetched completely")
     parser.add_argument("--version", action="version", version=f"warden {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for group in (sync, decide, notes, export, verify):

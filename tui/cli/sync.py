@@ -7,6 +7,7 @@ import argparse
 import os
 import signal
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,6 +33,9 @@ def add_parsers(commands: Any) -> None:
     common_options(sync, suppress=True)
     sync.add_argument("--source", metavar="NAME", action="append",
                       help="only this source (repeatable; default: every source)")
+    sync.add_argument("--refetch", action="store_true", default=argparse.SUPPRESS,
+                      help="fetch each source's whole window again (from its start), even a closed window "
+                           "(end = a past day) already fetched completely")
     sync.set_defaults(run=lambda args, reporter: run_sync(args, reporter, sources=args.source))
 
     demo = commands.add_parser(
@@ -71,14 +75,15 @@ def _cancel_on_signals(cancel: threading.Event) -> Callable[[], None]:
     return restore
 
 
-def _sync(config: Any, path: Path, reporter: Reporter, *, sources: list[str] | None) -> list[Any]:
+def _sync(config: Any, path: Path, reporter: Reporter, *, sources: list[str] | None,
+          refetch: bool = False) -> list[Any]:
     from store.sync.engine import sync_all
 
     check_database(path, reporter)
     cancel = threading.Event()
     restore = _cancel_on_signals(cancel)
     try:
-        return sync_all(path, config, on_event=reporter.event, cancel=cancel, sources=sources)
+        return sync_all(path, config, on_event=reporter.event, cancel=cancel, sources=sources, refetch=refetch)
     finally:
         restore()
 
@@ -96,7 +101,8 @@ def run_sync(args: argparse.Namespace, reporter: Reporter, *, sources: list[str]
         if name not in config.sources:
             known = ", ".join(sorted(config.sources)) or "none"
             raise ConfigError(f"unknown source {name!r} (configured: {known})")
-    results = _sync(config, db_path(args, config), reporter, sources=sources)
+    results = _sync(config, db_path(args, config), reporter, sources=sources,
+                    refetch=bool(getattr(args, "refetch", False)))
     _report_results(results, reporter)
     return _exit_code(results)
 
@@ -134,7 +140,9 @@ def run_demo(args: argparse.Namespace, reporter: Reporter) -> int:
 
     path = Path(args.db).expanduser() if args.db else default_db_path().with_name(f"demo-{args.consumers}.db")
     os.environ.setdefault(DEMO_TOKEN_ENV, DEMO_TOKEN)
-    with DemoEndpoint(consumers=args.consumers, faults=args.fault) as endpoint:
+    # X counts back from today: the demo's X answers for the real clock's today, as X would.
+    today = datetime.now(timezone.utc).date()
+    with DemoEndpoint(consumers=args.consumers, faults=args.fault, today=today) as endpoint:
         config = demo_config(endpoint, db_path=path)
         reporter.say("demo", f"warden: demo endpoint on {endpoint.base_url}, database {path}",
                      url=endpoint.base_url, db=str(path))
