@@ -351,8 +351,8 @@ def test_a_resync_that_only_renews_provenance_warns_of_nothing(demo_copy: Path, 
     before = conn.execute("SELECT max(run_id), count(*), sum(value) FROM usage").fetchone()[:]
     conn.close()
     monkeypatch.setenv(DEMO_TOKEN_ENV, DEMO_TOKEN)
-    with DemoEndpoint(consumers=12) as endpoint:
-        results = sync_all(demo_copy, demo_config(endpoint, db_path=demo_copy), clock=CLOCK)
+    with DemoEndpoint(consumers=12) as endpoint:   # the feed again: it re-fetches its last days
+        results = sync_all(demo_copy, demo_config(endpoint, db_path=demo_copy), clock=CLOCK, sources=["demo-feed"])
     assert {r.status for r in results} == {"ok"}
     conn = connect(demo_copy)
     after = conn.execute("SELECT max(run_id), count(*), sum(value) FROM usage").fetchone()[:]
