@@ -22,7 +22,6 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Iterable
 
-from markdown_it import MarkdownIt
 from markupsafe import Markup  # jinja2's own dependency
 
 import store
@@ -32,7 +31,7 @@ from store.errors import StoreError
 from store.cases import Case, read_case, read_findings
 from store.notes import Note
 from store.notes.evidence import coverage_of, figure_changes
-from store.notes.plaintext import plain_text
+from store.notes.plaintext import PARSER, parse, plain_text
 from store.notes.templates import render_template
 from store.notes.wording import Period, finding_sentence
 from store.text import clean_text
@@ -73,8 +72,6 @@ def manifest_name(fmt: str) -> str:
 
 # --- rendering -------------------------------------------------------------------
 
-_MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable(
-    ["table", "strikethrough"])
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -86,9 +83,12 @@ def json_bytes(value: Any) -> bytes:
     return (json.dumps(value, indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode("ascii")
 
 
-def note_html(note: Note, *, made_at: datetime, made_by: str, template_dir: Path | None = None) -> str:
-    """The note as a standalone, printable HTML page (raw HTML in the Markdown is not passed through)."""
-    content = _MARKDOWN.render(clean_text(note.body, newlines=True))
+def note_html(note: Note, *, made_at: datetime, made_by: str, template_dir: Path | None = None,
+              tokens: list[Any] | None = None) -> str:
+    """The note as a standalone, printable HTML page (raw HTML in the Markdown is
+    not passed through); ``tokens``: the body already parsed (:func:`parse`)."""
+    tokens = tokens if tokens is not None else parse(clean_text(note.body, newlines=True))
+    content = PARSER.renderer.render(tokens, PARSER.options, {})
     return render_template(HTML_TEMPLATE, {
         "content": Markup(content), "subject": clean_text(note.subject), "note_id": note.id,
         "note_version": note.version, "consumer_id": clean_text(note.consumer_id), "made_by": clean_text(made_by),
@@ -175,7 +175,7 @@ def _message_domain(sender: str) -> str:
 
 
 def note_eml(note: Note, legal_name: str, contact: str | None, *, html: str, bundle: bytes, made_at: datetime,
-             config: NotesConfig) -> tuple[bytes, list[str]]:
+             config: NotesConfig, tokens: list[Any] | None = None) -> tuple[bytes, list[str]]:
     """The note as an RFC 5322 draft (``X-Unsent: 1``): plain text, HTML alternative, JSON bundle attached."""
     warnings: list[str] = []
     msg = EmailMessage(policy=email.policy.SMTP)
@@ -192,7 +192,8 @@ def note_eml(note: Note, legal_name: str, contact: str | None, *, html: str, bun
     msg["X-Unsent"] = "1"    # Outlook, Thunderbird and Apple Mail open the file as a draft to edit and send
     msg["X-Warden-Note"] = f"{note.id}; version {note.version}; sha256 {body_hash}"
     msg["X-Mailer"] = f"warden {store.__version__}"
-    msg.set_content(plain_text(clean_text(note.body, newlines=True)), subtype="plain", charset="utf-8",
+    text = plain_text(tokens if tokens is not None else clean_text(note.body, newlines=True))
+    msg.set_content(text, subtype="plain", charset="utf-8",
                     cte="quoted-printable")   # real plain text: wrapped at 72, aligned columns, no markers
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
     msg.add_attachment(bundle, maintype="application", subtype="json", filename=f"{note_stem(note)}.json")
@@ -274,11 +275,13 @@ def render(conn: sqlite3.Connection, notes: list[Note], fmt: str, *, made_at: da
             files.append((f"{stem}.json", json_bytes(bundle), note.id))
         elif fmt == "eml":
             bundle = case_bundle(conn, note, made_at=made_at, made_by=reviewer, log_head=log_head)
-            html = note_html(note, made_at=made_at, made_by=reviewer, template_dir=config.template_dir)
+            tokens = parse(clean_text(note.body, newlines=True))     # once, for both parts
+            html = note_html(note, made_at=made_at, made_by=reviewer, template_dir=config.template_dir,
+                             tokens=tokens)
             row = conn.execute("SELECT legal_name, notice_contact FROM consumer WHERE id = ?",
                                (note.consumer_id,)).fetchone()
             data, mail_warnings = note_eml(note, row[0], row[1], html=html, bundle=json_bytes(bundle),
-                                           made_at=made_at, config=config)
+                                           made_at=made_at, config=config, tokens=tokens)
             warnings += mail_warnings
             files.append((f"{stem}.eml", data, note.id))
     return files, warnings

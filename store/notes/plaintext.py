@@ -15,14 +15,22 @@ from markdown_it.token import Token
 
 WIDTH = 72
 _GAP = "  "
-_PARSER = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable(
+# The one reading of a note's Markdown (raw HTML off): the HTML export renders the
+# same tokens (store.export.formats), so an .eml parses its note once.
+PARSER = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable(
     ["table", "strikethrough"])
 
 
-def plain_text(markdown: str, width: int = WIDTH) -> str:
-    """``markdown`` rendered as plain text lines of at most ``width`` columns (a
-    table row, or a word longer than the width such as a SHA-256, may be longer)."""
-    tokens = _PARSER.parse(markdown)
+def parse(markdown: str) -> list[Token]:
+    """A note's Markdown as tokens, for :func:`plain_text` and the HTML renderer."""
+    return PARSER.parse(markdown)
+
+
+def plain_text(markdown: str | list[Token], width: int = WIDTH) -> str:
+    """``markdown`` (text, or its tokens from :func:`parse`) rendered as plain text
+    lines of at most ``width`` columns (a table row, or a word longer than the
+    width such as a SHA-256, may be longer)."""
+    tokens = parse(markdown) if isinstance(markdown, str) else markdown
     blocks: list[str] = []
     i = 0
     while i < len(tokens):
