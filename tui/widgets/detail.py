@@ -89,7 +89,12 @@ def open_findings(findings: list[Finding]) -> list[OpenFinding]:
         if f.id in pairs:
             continue
         twins = tuple(sorted(twins_of.get(f.id, ())))
-        label = finding_label(f) + "".join(f" + #{t} circumvention" for t in twins)
+        label = finding_label(f)
+        if twins:
+            # Both named first, where a narrow dialog does not cut them off.
+            head = f"#{f.id} {CATEGORIES.get(f.category, f.category)}"
+            label = (f"#{f.id}" + "".join(f" + #{t}" for t in twins) + f" {CATEGORIES.get(f.category, f.category)}"
+                     + " + circumvention" + label[len(visible(head)):])
         entries.append(OpenFinding(f.id, label, twins))
     return entries
 
