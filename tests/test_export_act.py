@@ -23,11 +23,13 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from notes_case import CASE_ID, CLOCK, seed
+from store.clock import fixed_clock
 from store.config import NotesConfig
 from store.db import connect
 from store.errors import ExportError
@@ -193,20 +195,23 @@ def test_a_folder_in_the_way_refuses_a_forced_export_before_anything_is_touched(
 def test_a_forced_export_failing_midway_puts_every_file_back(db: Path, tmp_path: Path) -> None:
     # The defect: files 1-9 replaced, the old manifest kept: 10 files no longer matched it.
     out = tmp_path / "out"
-    first = export(db, out)
+    first = export(db, out, "html")
     before = folder(out)
-    conn = connect(db)
-    assert {n.status for n in map(lambda i: note_for(conn, i), [CASE_ID])} == {"exported"}
-    conn.close()
 
     def disk_fails(step: str) -> None:
-        if step == f"moved {first.files[2].name}":      # two files replaced, then the disk fails
+        if step == f"moved {first.files[2].name}":      # three files replaced, then the disk fails
             raise OSError(errno.EIO, "Input/output error")
 
+    # An hour later: every page says when it was made, so each new file differs from the old.
+    later = fixed_clock(CLOCK() + timedelta(hours=1))
     with pytest.raises(ExportError, match="Input/output error.*nothing was replaced"):
-        export(db, out, force=True, note_ids=first.note_ids, on_step=disk_fails)
+        export_notes(db, fmt="html", out_dir=out, reviewer="ana", clock=later, config=CONFIG, force=True,
+                     note_ids=first.note_ids, on_step=disk_fails)
     assert folder(out) == before
     agrees(db, out)
+    replaced = export_notes(db, fmt="html", out_dir=out, reviewer="ana", clock=later, config=CONFIG, force=True,
+                            note_ids=first.note_ids)
+    assert all(folder(out)[f.name] != before[f.name] for f in replaced.files)   # the test could tell
 
 
 def test_a_forced_export_replaces_the_whole_set_and_its_manifest(db: Path, tmp_path: Path) -> None:
