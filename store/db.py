@@ -110,8 +110,8 @@ def _probe(path: Path) -> None:
         return
     shown = ", ".join(sorted(tables)[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
     raise ForeignDatabase(f"{path} is not a warden database (it holds the tables {shown or 'none'}, "
-                          "none of warden's); it was left as it is: give --db a warden database "
-                          "or a new file name")
+                          f"not warden's {', '.join(sorted(WARDEN_TABLES))}); it was left as it is: give --db a "
+                          "warden database or a new file name")
 
 
 def make_private(path: str | os.PathLike[str]) -> str | None:

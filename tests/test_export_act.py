@@ -214,6 +214,23 @@ def test_a_forced_export_failing_midway_puts_every_file_back(db: Path, tmp_path:
     assert all(folder(out)[f.name] != before[f.name] for f in replaced.files)   # the test could tell
 
 
+def test_an_export_whose_completion_cannot_be_recorded_is_completed_by_the_next(db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+
+    def database_gone(step: str) -> None:
+        if step == "cleaned":          # the files are in place and recorded; "completed" is not written
+            raise sqlite3.OperationalError("disk I/O error")
+
+    with pytest.raises(ExportError, match="files are in .* and recorded.*the next warden export completes it"):
+        export(db, out, on_step=database_gone)
+    conn = connect(db, readonly=True)
+    assert conn.execute("SELECT status FROM export").fetchone()[0] == "pending"
+    assert {r[0] for r in conn.execute("SELECT status FROM note")} == {"exported"}     # not taken back
+    conn.close()
+    export(db, tmp_path / "csv", "csv", status="exported")
+    agrees(db, out)
+
+
 def test_a_forced_export_replaces_the_whole_set_and_its_manifest(db: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     first = export(db, out)

@@ -142,7 +142,7 @@ def export_notes(conn: sqlite3.Connection | str | os.PathLike[str], *, fmt: str,
     created = disk.make_folders(out)
     staging = disk.Staging(out)
     export_id: int | None = None
-    recorded = False
+    recorded = moved = False
     try:
         export_id = _begin(conn, out, fmt, reviewer, made_at, staging.path)
         listed = [ExportedFile(name, sha256_bytes(data), len(data), note_id) for name, data, note_id in rendered]
@@ -162,19 +162,28 @@ def export_notes(conn: sqlite3.Connection | str | os.PathLike[str], *, fmt: str,
         recorded = True
         step("recorded")
         disk.move_in(staging.path, out, names, step)
+        moved = True
         staging.remove()          # before "completed": a crash in between is finished from the files in place
         step("cleaned")
         _finish(conn, export_id, "completed", None, clock)
         step("completed")
     except BaseException as exc:
+        staging.remove()
+        if moved:
+            # The files are in place and recorded: only "completed" is missing, which the
+            # next export's recovery writes once it finds them as recorded.
+            if isinstance(exc, Exception):
+                raise ExportError(f"the export's files are in {out} and recorded, but its completion could not "
+                                  f"be recorded ({exc}); the next warden export completes it") from None
+            raise
         if export_id is not None:
             _fail(conn, export_id, recorded, exc, reviewer=reviewer, clock=clock)
-        staging.remove()
         disk.remove_empty(created)
         if isinstance(exc, OSError):
+            undone = "the export was taken back in the log" if recorded else "nothing was recorded"
             raise ExportError(f"cannot write the export to {out}: {exc.strerror or exc}"
                               f"{f' ({exc.filename})' if exc.filename else ''}; nothing was replaced and "
-                              "nothing recorded") from None
+                              f"{undone}") from None
         raise
     staging.remove()
     return ExportResult(export_id=export_id, fmt=fmt, out_dir=out, files=tuple(listed),
