@@ -361,3 +361,31 @@ def test_a_consumer_with_no_tier_apps_usage_or_findings_still_gets_a_sound_draft
     assert "We have no recorded usage for the applications of Bare Ltd in 2022" in flat
     assert "No confirmed finding is cited." in flat and "No usage figure is stored for this period." in flat
     assert "**Notice contact:** none on record" in note.body
+
+
+def test_a_ready_note_is_frozen_until_taken_back_to_draft_in_the_log(conn) -> None:
+    # The defect: a note's text could change after "ready", with no log entry, and be exported.
+    note = draft_note(conn, CASE_ID, reviewer="ana", clock=CLOCK, config=CONFIG)
+    ready, warnings = notes.mark_ready(conn, note.id, reviewer="ana", clock=CLOCK)
+    assert warnings == []
+    with pytest.raises(ConflictError, match="ready, so its text is frozen"):
+        save_body(conn, note.id, "a different letter", expected_version=ready.version, clock=CLOCK)
+    assert note_for(conn, CASE_ID).body == note.body
+    back = notes.reopen_for_editing(conn, note.id, reviewer="bo", clock=CLOCK)
+    assert back.status == "draft"
+    save_body(conn, note.id, "a different letter", expected_version=back.version, clock=CLOCK)
+    logged = conn.execute("SELECT reviewer, field, new_value, reason FROM decision WHERE subject = 'note'"
+                          " ORDER BY id").fetchall()
+    assert [tuple(r)[:3] for r in logged][-2:] == [("bo", "status", "draft"),
+                                                   ("bo", "body_sha256", hashlib.sha256(note.body.encode()).hexdigest())]
+    assert logged[-1][3] == "back to draft to edit it"
+
+
+def test_marking_ready_is_refused_while_a_cited_finding_is_withdrawn(conn) -> None:
+    from store.review import dismiss
+
+    note = draft_note(conn, CASE_ID, reviewer="ana", clock=CLOCK, config=CONFIG)
+    dismiss(conn, 2, reviewer="bo", reason_code="false_positive", clock=CLOCK)
+    with pytest.raises(DecisionRefused, match="cites finding #2, which is now dismissed"):
+        notes.mark_ready(conn, note.id, reviewer="ana", clock=CLOCK)
+    assert note_for(conn, CASE_ID).status == "draft"
