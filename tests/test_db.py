@@ -109,6 +109,7 @@ def test_an_older_database_gets_the_missing_migrations_and_keeps_its_rows(tmp_pa
 
 def test_a_database_newer_than_this_warden_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
+    connect(path).close()
     raw = sqlite3.connect(path)
     raw.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
     raw.close()
@@ -239,7 +240,7 @@ def test_a_read_only_connection_reads_and_never_writes_or_creates(tmp_path: Path
         reader.execute("INSERT INTO source (name, kind, url) VALUES ('b', 'k', 'u')")
     reader.close()
     missing = tmp_path / "missing.db"
-    with pytest.raises(StoreError, match=f"cannot open database {missing}"):
+    with pytest.raises(StoreError, match=f"no database at {missing}"):
         connect(missing, readonly=True)
     assert not missing.exists()
 

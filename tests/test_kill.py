@@ -36,6 +36,7 @@ from store.db import connect
 from store.demo import DEMO_TOKEN_ENV, DemoEndpoint
 from store.decision_log import verify_chain
 from store.fault_points import POINT_ENV, SIGNAL_ENV
+from store.verify import verify_log
 from tests.tui_data import seed_review_db
 from tui.cli import main as cli_main
 
@@ -241,6 +242,7 @@ def test_tui_killed_while_a_decision_is_written(tmp_path: Path, side: str,
     try:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert verify_chain(conn).ok
+        assert verify_log(conn).ok
         log = conn.execute("SELECT subject_id, field, new_value, action_id FROM decision WHERE id > ? ORDER BY id",
                            (entries_before,)).fetchall()
         confirmed = {r[0] for r in conn.execute("SELECT id FROM finding WHERE status = 'confirmed'")}
@@ -268,7 +270,7 @@ def test_tui_killed_while_a_note_save_is_written(tmp_path: Path, side: str,
     try:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         body = conn.execute("SELECT body FROM note ORDER BY id DESC LIMIT 1").fetchone()[0]
-        assert verify_chain(conn).ok
+        assert verify_chain(conn).ok and verify_log(conn).ok
     finally:
         conn.close()
     # Before the commit the last save is what is kept; after it, the save in flight.
