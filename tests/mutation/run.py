@@ -12,11 +12,14 @@ that may run and how); mutmut uses two worker processes and runs each mutant
 against the tests that reach its function only (it learns which once, then
 keeps it in ``mutants/``). Each module's run starts its mutants afresh.
 
-The score of a module is killed / mutants. A survivor the program cannot tell
-apart from the original (an equivalent mutant) is listed, with the reason, in
-tests/mutation/equivalent.toml; it still counts as not killed. Every other
-survivor is printed with its change. Exit 1 when the total is under 90% or a
-survivor is neither killed nor listed; 2 on bad usage.
+A survivor the program cannot tell apart from the original (an equivalent
+mutant: ``"SELECT"`` spelled ``"select"``, a fast path whose fallback gives the
+same answer) is listed, with the reason, in tests/mutation/equivalent.toml; the
+runner checks that each entry still names a surviving mutant whose changed line
+reads as written there. The score of a module is the usual one: killed /
+(mutants - equivalent). Every other survivor is printed with its change. Exit 1
+when the total is under 90% or a survivor is neither killed nor listed; 2 on bad
+usage.
 """
 
 from __future__ import annotations
@@ -56,6 +59,12 @@ class Score:
     @property
     def unexplained(self) -> list[str]:
         return [name for name in self.survivors if name not in self.equivalent]
+
+    @property
+    def score(self) -> float:
+        """killed / (mutants tried - equivalent)."""
+        counted = self.mutants - self.not_run - len(self.equivalent)
+        return self.killed / counted if counted else 1.0
 
 
 def modules() -> list[str]:
@@ -113,8 +122,9 @@ def change(name: str, module: str) -> str:
 
 
 def load_equivalent() -> dict[str, dict[str, str]]:
-    entries = tomllib.loads(EQUIVALENT_FILE.read_text(encoding="utf-8")).get("equivalent", [])
-    return {entry["mutant"]: entry for entry in entries}
+    """mutant name -> {"line": its changed line, "reason": why it is equivalent}."""
+    groups = tomllib.loads(EQUIVALENT_FILE.read_text(encoding="utf-8")).get("equivalent", [])
+    return {name: {"line": line, "reason": group["reason"]} for group in groups for name, line in group["mutants"]}
 
 
 def report(scores: list[Score], equivalent: dict[str, dict[str, str]]) -> int:
@@ -137,7 +147,7 @@ def report(scores: list[Score], equivalent: dict[str, dict[str, str]]) -> int:
         tried = s.mutants - s.not_run
         note = f"  ({s.not_run} not run)" if s.not_run else ""
         print(f"{s.module:<{width}}  {s.mutants:7d}  {s.killed:6d}  {len(s.equivalent):10d}  "
-              f"{len(s.unexplained):8d}  {s.killed / tried:6.1%}{note}")
+              f"{len(s.unexplained):8d}  {s.score:6.1%}{note}")
     problems = 0
     unexplained = [(s.module, name) for s in scores for name in s.unexplained]
     if unexplained:
@@ -158,9 +168,12 @@ def report(scores: list[Score], equivalent: dict[str, dict[str, str]]) -> int:
             print(f"\nstale entry in {EQUIVALENT_FILE.name}: {name} now changes "
                   f"{change(name, module)!r}, not {entry['line']!r}; check its reason")
             problems += 1
-    tried = total.mutants - total.not_run
-    if tried and total.killed / tried < TARGET:
-        print(f"\ntotal {total.killed / tried:.1%} is under the target of {TARGET:.0%}")
+    if unexplained and "--stubs" in sys.argv:
+        print("\nEntries to complete (a reason each) if they are equivalent:")
+        for module, name in unexplained:
+            print(f"  [{name!r}, {change(name, module)!r}],")
+    if total.mutants > total.not_run and total.score < TARGET:
+        print(f"\ntotal {total.score:.1%} is under the target of {TARGET:.0%}")
         problems += 1
     return 1 if problems else 0
 
@@ -169,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("modules", nargs="*", help="modules to run (default: every module of only_mutate)")
     parser.add_argument("--report", action="store_true", help="print the last runs' table; run nothing")
+    parser.add_argument("--stubs", action="store_true",
+                        help="also print each unexplained survivor as an entry for equivalent.toml")
     args = parser.parse_args(argv)
     os.chdir(ROOT)   # mutmut reads its configuration and mutants/ from here
     configured = modules()
