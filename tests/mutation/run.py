@@ -6,6 +6,7 @@ changed, a call dropped) and runs the tests that reach it; a bug no test notices
     python tests/mutation/run.py                      # every module, one after another
     python tests/mutation/run.py store/sync/counts.py  # these modules only
     python tests/mutation/run.py --report             # the table of the last runs, nothing run
+    python tests/mutation/run.py --survivors MODULE   # only its mutants the last run left alive or not run
 
 The modules are ``[tool.mutmut] only_mutate`` in pyproject.toml (with the tests
 that may run and how); mutmut uses two worker processes and runs each mutant
@@ -54,6 +55,7 @@ class Score:
     killed: int = 0
     not_run: int = 0
     survivors: list[str] = field(default_factory=list)      # not killed: survived or reached by no test
+    unrun: list[str] = field(default_factory=list)          # not run yet (a run stopped before them)
     equivalent: list[str] = field(default_factory=list)     # survivors listed in equivalent.toml
 
     @property
@@ -78,14 +80,15 @@ def dotted(module: str) -> str:
     return name.removesuffix(".__init__")
 
 
-def run(module: str) -> float:
-    """Run mutmut on one module's mutants; its output goes to mutants/logs/."""
+def run(module: str, names: list[str] | None = None) -> float:
+    """Run mutmut on one module's mutants (or only ``names``); its output goes to mutants/logs/."""
     log = ROOT / "mutants" / "logs" / (dotted(module) + ".log")
     log.parent.mkdir(parents=True, exist_ok=True)
     mutmut = Path(sys.executable).with_name("mutmut")
     started = time.monotonic()
     with log.open("w", encoding="utf-8") as out:
-        done = subprocess.run([str(mutmut), "run", "--max-children", str(WORKERS), dotted(module) + ".x*"],
+        done = subprocess.run([str(mutmut), "run", "--max-children", str(WORKERS),
+                               *(names or [dotted(module) + ".x*"])],
                               cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     if done.returncode != 0:
         sys.exit(f"mutmut failed on {module} (exit {done.returncode}); its output: {log.relative_to(ROOT)}")
@@ -103,6 +106,7 @@ def score(module: str, equivalent: dict[str, dict[str, str]]) -> Score:
         result.mutants += 1
         if code is None:
             result.not_run += 1
+            result.unrun.append(name)
         elif code in _KILLED:
             result.killed += 1
         else:   # survived, no test reaches it, or anything mutmut calls suspicious
@@ -182,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("modules", nargs="*", help="modules to run (default: every module of only_mutate)")
     parser.add_argument("--report", action="store_true", help="print the last runs' table; run nothing")
+    parser.add_argument("--survivors", action="store_true",
+                        help="run again only the mutants of each module that the last run did not kill "
+                             "or did not reach (after adding tests; the code under test unchanged)")
     parser.add_argument("--stubs", action="store_true",
                         help="also print each unexplained survivor as an entry for equivalent.toml")
     args = parser.parse_args(argv)
@@ -190,11 +197,20 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [m for m in args.modules if m not in configured]
     if unknown:
         parser.error(f"not in [tool.mutmut] only_mutate: {', '.join(unknown)}")
+    equivalent = load_equivalent()
     if not args.report:
         for module in args.modules or configured:
-            seconds = run(module)
-            print(f"ran {module} in {seconds / 60:.1f} min", flush=True)
-    equivalent = load_equivalent()
+            names = None
+            if args.survivors:
+                last = score(module, equivalent)
+                if last.not_run == last.mutants:
+                    continue            # never run: nothing to run again
+                names = [name for name in last.survivors if name not in equivalent] + last.unrun
+                if not names:
+                    continue
+            seconds = run(module, names)
+            what = f"{len(names)} survivors of {module}" if names else module
+            print(f"ran {what} in {seconds / 60:.1f} min", flush=True)
     return report([score(m, equivalent) for m in configured], equivalent)
 
 
