@@ -235,3 +235,69 @@ def test_more_than_nothing_says_there_is_nothing_to_state(n: int) -> None:
     with pytest.raises(ValueError) as refused:
         more_than(n)
     assert str(refused.value) == f"more_than({n}): there is no round figure below {n} worth stating"
+
+
+# --- a period as the letter states it, and what its figures cover ---------------------
+# (Period's properties are not mutated: mutmut leaves @property bodies alone. These
+# known answers are what guards them.)
+
+D = date
+
+
+@pytest.mark.parametrize(("period", "calendar", "label"), [
+    (Period(D(2022, 1, 1), D(2022, 12, 31)), "2022", "2022"),
+    (Period(D(2021, 1, 1), D(2022, 12, 31)), "2021–2022", "2021–2022"),
+    (Period(D(2022, 3, 1), D(2022, 3, 31)), "March 2022", "March 2022"),
+    (Period(D(2022, 1, 1), D(2022, 3, 31)), "January–March 2022", "January–March 2022"),
+    (Period(D(2021, 11, 1), D(2022, 2, 28)), "November 2021–February 2022", "November 2021–February 2022"),
+    (Period(D(2021, 11, 5), D(2021, 11, 20)), "5–20 November 2021", "5–20 November 2021"),
+    (Period(D(2021, 11, 5), D(2021, 11, 5)), "5 November 2021", "5 November 2021"),
+    (Period(D(2021, 11, 5), D(2021, 12, 20)), "5 November 2021 – 20 December 2021",
+     "5 November 2021 – 20 December 2021"),
+    # Figures for only part of the span: the label says which part.
+    (Period(D(2022, 1, 1), D(2022, 12, 31), first=D(2022, 1, 1), last=D(2022, 12, 31)), "2022", "2022"),
+    (Period(D(2021, 1, 1), D(2021, 12, 31), first=D(2021, 10, 1), last=D(2021, 12, 31)), "2021",
+     "2021 (figures from 1 October)"),
+    (Period(D(2022, 3, 1), D(2022, 3, 31), first=D(2022, 3, 1), last=D(2022, 3, 15)), "March 2022",
+     "March 2022 (figures to 15 March)"),
+    (Period(D(2022, 3, 1), D(2022, 3, 31), first=D(2022, 3, 3), last=D(2022, 3, 15)), "March 2022",
+     "March 2022 (figures 3–15 March)"),
+    (Period(D(2022, 1, 1), D(2022, 12, 31), first=D(2022, 2, 10), last=D(2022, 11, 20)), "2022",
+     "2022 (figures 10 February – 20 November)"),
+    (Period(D(2022, 3, 1), D(2022, 3, 31), first=D(2022, 3, 9), last=D(2022, 3, 9)), "March 2022",
+     "March 2022 (figures for 9 March only)"),
+])
+def test_a_periods_label(period: Period, calendar: str, label: str) -> None:
+    assert (period.calendar_label, period.label) == (calendar, label)
+
+
+@pytest.mark.parametrize(("period", "phrase"), [
+    (Period(D(2022, 1, 1), D(2022, 12, 31), first=D(2022, 1, 1), last=D(2022, 12, 31)), "in 2022"),
+    (Period(D(2022, 3, 1), D(2022, 3, 31), first=D(2022, 3, 9), last=D(2022, 3, 9)),
+     "on 9 March 2022, the only day of March 2022 we hold figures for"),
+    (Period(D(2021, 1, 1), D(2021, 12, 31), first=D(2021, 10, 1), last=D(2021, 12, 31)),
+     "from 1 October 2021, the first day we hold figures for, to 31 December 2021"),
+    (Period(D(2022, 3, 1), D(2022, 3, 31), first=D(2022, 3, 1), last=D(2022, 3, 15)),
+     "from 1 March 2022 to 15 March 2022, the last day we hold figures for"),
+    (Period(D(2022, 3, 1), D(2022, 3, 31), first=D(2022, 3, 3), last=D(2022, 3, 15)),
+     "from 3 March 2022, the first day we hold figures for, to 15 March 2022, the last day we hold figures for"),
+])
+def test_a_periods_phrase_states_the_days_it_holds_figures_for(period: Period, phrase: str) -> None:
+    assert period.phrase == phrase
+
+
+@pytest.mark.parametrize(("period", "extent"), [
+    (Period(D(2022, 1, 1), D(2022, 12, 31)), "2022-01-01 to 2022-12-31, UTC days"),
+    (Period(D(2022, 1, 1), D(2022, 12, 31), first=D(2022, 1, 1), last=D(2022, 12, 31), days=365),
+     "2022-01-01 to 2022-12-31, UTC days; figures for each of its 365 days"),
+    (Period(D(2022, 1, 1), D(2022, 12, 31), first=D(2022, 2, 1), last=D(2022, 12, 31), days=12),
+     "2022-02-01 to 2022-12-31, UTC days; figures for 12 of its 334 days"),
+    (Period(D(2022, 3, 1), D(2022, 3, 31), first=D(2022, 3, 9), last=D(2022, 3, 9), days=1),
+     "2022-03-09 to 2022-03-09, UTC days; figures for it"),
+    (Period(D(2020, 1, 1), D(2023, 12, 31), days=1461),
+     "2020-01-01 to 2023-12-31, UTC days; figures for each of its 1,461 days"),
+    (Period(D(2020, 1, 1), D(2023, 12, 31), days=1460),
+     "2020-01-01 to 2023-12-31, UTC days; figures for 1,460 of its 1,461 days"),
+])
+def test_a_periods_extent_counts_its_days(period: Period, extent: str) -> None:
+    assert period.extent == extent
