@@ -190,6 +190,16 @@ def test_json_bundle_holds_the_case_and_its_provenance(conn, tmp_path: Path) -> 
     assert [p["body_sha256"] for p in pages] == [hashlib.sha256(f"page {i}".encode()).hexdigest() for i in range(1, 5)]
 
 
+def test_json_bundle_of_a_note_without_drafted_evidence_states_empty_provenance(conn, tmp_path: Path) -> None:
+    # The column's default ('{}'; '' read the same): a note row not written by a draft.
+    for evidence in ("{}", ""):
+        conn.execute("UPDATE note SET evidence = ? WHERE id = 1", (evidence,))
+        out = tmp_path / f"out{len(evidence)}"
+        _export(conn, out, "json")
+        bundle = json.loads((out / "note-1-northwind-analytics.json").read_text())
+        assert bundle["evidence"] == {} and bundle["provenance"] == {"runs": [], "pages": []}
+
+
 def test_json_bundle_flags_figures_revised_since_the_draft(conn, tmp_path: Path) -> None:
     conn.execute("UPDATE usage SET value = value + 1 WHERE app_id = 'app-1' AND day = '2022-03-01' AND metric = 'calls'")
     result = _export(conn, tmp_path / "out", "json")

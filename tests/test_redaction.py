@@ -95,6 +95,10 @@ def test_a_stored_url_keeps_what_is_public_and_nothing_else() -> None:
     # A path the secret is not encoded in stays as the server wrote it.
     assert public_url(f"https://api.example/a%20b/{TOKEN}", secrets=(TOKEN,)) == "https://api.example/a%20b/***"
     assert public_url("https://api.example/a%20b/x", secrets=("",)) == "https://api.example/a%20b/x"
+    assert public_url("https://api.example/a%20b/x", secrets=(TOKEN,)) == "https://api.example/a%20b/x"
+    # A secret the path percent-encodes is hidden whole, not left encoded (nor in pieces).
+    assert public_url("https://api.example/v1/tok%2Ben%2Fabcdefgh/x", secrets=("tok+en/abcdefgh",)) == \
+        "https://api.example/v1/***/x"
 
 
 def test_a_source_url_shows_every_value_of_its_own_query_hidden() -> None:

@@ -175,8 +175,9 @@ def _message_domain(sender: str) -> str:
 
 
 def note_eml(note: Note, legal_name: str, contact: str | None, *, html: str, bundle: bytes, made_at: datetime,
-             config: NotesConfig, tokens: list[Any] | None = None) -> tuple[bytes, list[str]]:
-    """The note as an RFC 5322 draft (``X-Unsent: 1``): plain text, HTML alternative, JSON bundle attached."""
+             config: NotesConfig, tokens: list[Any]) -> tuple[bytes, list[str]]:
+    """The note as an RFC 5322 draft (``X-Unsent: 1``): plain text, HTML alternative, JSON bundle attached;
+    ``tokens``: the body parsed once for both parts (:func:`parse` of its :func:`clean_text`)."""
     warnings: list[str] = []
     msg = EmailMessage(policy=email.policy.SMTP)
     msg["From"] = config.sender
@@ -192,7 +193,7 @@ def note_eml(note: Note, legal_name: str, contact: str | None, *, html: str, bun
     msg["X-Unsent"] = "1"    # Outlook, Thunderbird and Apple Mail open the file as a draft to edit and send
     msg["X-Warden-Note"] = f"{note.id}; version {note.version}; sha256 {body_hash}"
     msg["X-Mailer"] = f"warden {store.__version__}"
-    text = plain_text(tokens if tokens is not None else clean_text(note.body, newlines=True))
+    text = plain_text(tokens)
     msg.set_content(text, subtype="plain", charset="utf-8",
                     cte="quoted-printable")   # real plain text: wrapped at 72, aligned columns, no markers
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
