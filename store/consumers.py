@@ -61,7 +61,9 @@ _UPSERT_TIER = """
 INSERT INTO tier (id, name, agreement_version, allowed_endpoints, origin) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET name = excluded.name, agreement_version = excluded.agreement_version,
     allowed_endpoints = excluded.allowed_endpoints, origin = excluded.origin
-WHERE excluded.origin = 'config' OR tier.origin != 'config'
+WHERE (excluded.origin = 'config' OR tier.origin != 'config')
+  AND (tier.name, tier.agreement_version, tier.allowed_endpoints, tier.origin)
+  IS NOT (excluded.name, excluded.agreement_version, excluded.allowed_endpoints, excluded.origin)
 """
 # A tier a consumer names that only a warden-feed source defines: a placeholder
 # the feed's tier page fills in (origin 'feed', so the feed may overwrite it).
@@ -71,20 +73,32 @@ _PLACEHOLDER_TIER = "INSERT INTO tier (id, name, origin) VALUES (?, ?, 'feed') O
 def upsert_tiers(conn: sqlite3.Connection, tiers: Iterable[TierLike], *, origin: str) -> int:
     """Write each tier with its limits and clauses (both replaced), as coming from
     ``origin`` (``'config'`` or ``'feed'``); a feed's tier does not overwrite the
-    configuration's. Call inside the caller's transaction; returns the tiers written."""
-    written = 0
+    configuration's. What would not change is not rewritten (a tier's new limits
+    make the rules look at its consumers again). Call inside the caller's
+    transaction; returns the tiers accepted (written or already as given)."""
+    accepted = 0
     for tier in tiers:
-        endpoints = json.dumps(tier.allowed_endpoints) if tier.allowed_endpoints is not None else None
-        if conn.execute(_UPSERT_TIER, (tier.id, tier.name, tier.agreement_version, endpoints, origin)).rowcount == 0:
+        stored = conn.execute("SELECT origin FROM tier WHERE id = ?", (tier.id,)).fetchone()
+        if stored is not None and stored[0] == "config" and origin != "config":
             continue  # the configuration's tier: its limits and clauses stay too
-        conn.execute("DELETE FROM tier_limit WHERE tier_id = ?", (tier.id,))
-        conn.executemany("INSERT OR REPLACE INTO tier_limit (tier_id, metric, period, max_value) VALUES (?, ?, ?, ?)",
-                         [(tier.id, metric, period, maximum) for metric, period, maximum in tier.limits])
-        conn.execute("DELETE FROM tier_clause WHERE tier_id = ?", (tier.id,))
-        conn.executemany("INSERT INTO tier_clause (tier_id, category, clause) VALUES (?, ?, ?)",
-                         sorted((tier.id, category, clause) for category, clause in tier.clauses.items()))
-        written += 1
-    return written
+        endpoints = json.dumps(tier.allowed_endpoints) if tier.allowed_endpoints is not None else None
+        conn.execute(_UPSERT_TIER, (tier.id, tier.name, tier.agreement_version, endpoints, origin))
+        # One limit per metric and period; given twice, the last one holds.
+        limits = sorted((metric, period, maximum) for (metric, period), maximum in
+                        {(metric, period): maximum for metric, period, maximum in tier.limits}.items())
+        if limits != sorted(tuple(row) for row in conn.execute(
+                "SELECT metric, period, max_value FROM tier_limit WHERE tier_id = ?", (tier.id,))):
+            conn.execute("DELETE FROM tier_limit WHERE tier_id = ?", (tier.id,))
+            conn.executemany("INSERT OR REPLACE INTO tier_limit (tier_id, metric, period, max_value) "
+                             "VALUES (?, ?, ?, ?)", [(tier.id, *limit) for limit in limits])
+        clauses = sorted(tier.clauses.items())
+        if clauses != sorted(tuple(row) for row in conn.execute(
+                "SELECT category, clause FROM tier_clause WHERE tier_id = ?", (tier.id,))):
+            conn.execute("DELETE FROM tier_clause WHERE tier_id = ?", (tier.id,))
+            conn.executemany("INSERT INTO tier_clause (tier_id, category, clause) VALUES (?, ?, ?)",
+                             [(tier.id, category, clause) for category, clause in clauses])
+        accepted += 1
+    return accepted
 
 
 def placeholder_tiers(conn: sqlite3.Connection, tier_ids: Iterable[str]) -> None:
@@ -153,6 +167,8 @@ INSERT INTO app (source, app_id, consumer_id, name, declared_use_case) VALUES (?
 ON CONFLICT (source, app_id) DO UPDATE SET
     name = COALESCE(excluded.name, app.name),
     declared_use_case = COALESCE(excluded.declared_use_case, app.declared_use_case)
+WHERE (app.name, app.declared_use_case)
+  IS NOT (COALESCE(excluded.name, app.name), COALESCE(excluded.declared_use_case, app.declared_use_case))
 """
 # Apps the sources reported usage for that no roster or feed has claimed.
 _UNOWNED_APPS = """
@@ -183,6 +199,8 @@ _UPSERT_OWNED_APP = """
 INSERT INTO app (source, app_id, consumer_id, name, declared_use_case) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT(source, app_id) DO UPDATE SET consumer_id = excluded.consumer_id,
     name = excluded.name, declared_use_case = excluded.declared_use_case
+WHERE (app.consumer_id, app.name, app.declared_use_case)
+  IS NOT (excluded.consumer_id, excluded.name, excluded.declared_use_case)
 """
 
 

@@ -98,5 +98,6 @@ def test_a_consumer_that_would_not_change_is_not_rewritten(conn: sqlite3.Connect
     assert conn.total_changes == before
     with transaction(conn):
         upsert_consumers(conn, [(*FEED_ROW[:2], None, *FEED_ROW[3:])], origin="feed")
-    assert conn.total_changes == before + 1
+        assert conn.execute("SELECT changes()").fetchone()[0] == 1   # the consumer's row (its triggers aside)
+    assert conn.total_changes > before
     assert consumer(conn)[0][2] is None

@@ -36,7 +36,7 @@ def rows(n: int, value: int = 1) -> list[list[object]]:
 def test_a_large_page_is_written_in_several_transactions_and_its_cursor_moves_last(conn: sqlite3.Connection) -> None:
     statements: list[str] = []
     conn.set_trace_callback(statements.append)
-    writer = RunWriter(conn, "s", 1, commit_rows=1000, pause=0)
+    writer = RunWriter(conn, "s", 1, commit_rows=1000)
     writer.write(page(rows(5000), Request.get("usage", cursor="next-1")))
     writer.commit()
     conn.set_trace_callback(None)
@@ -51,7 +51,7 @@ def test_a_large_page_is_written_in_several_transactions_and_its_cursor_moves_la
 
 
 def test_small_pages_share_a_transaction_until_commit(conn: sqlite3.Connection) -> None:
-    writer = RunWriter(conn, "s", 1, pause=0)
+    writer = RunWriter(conn, "s", 1)
     writer.write(page(rows(10)))
     assert not writer.due
     writer.write(page([["app-x", "2022-01-01", "calls", 5]]))
@@ -60,12 +60,12 @@ def test_small_pages_share_a_transaction_until_commit(conn: sqlite3.Connection) 
 
 
 def test_figures_already_stored_are_updated_and_the_change_logged(conn: sqlite3.Connection) -> None:
-    writer = RunWriter(conn, "s", 1, pause=0)
+    writer = RunWriter(conn, "s", 1)
     writer.write(page(rows(100, value=7)))
     writer.commit()
     conn.execute("INSERT INTO sync_run (id, source, started_at, status) VALUES (2, 's', 't', 'running')")
     conn.execute("INSERT INTO sync_cursor (run_id, chain, next) VALUES (2, 'usage/0', '{}')")
-    again = RunWriter(conn, "s", 2, pause=0)
+    again = RunWriter(conn, "s", 2)
     revised = rows(100, value=7)
     revised[3][3] = 8
     again.write(page(revised))
@@ -76,7 +76,7 @@ def test_figures_already_stored_are_updated_and_the_change_logged(conn: sqlite3.
 
 
 def test_rollback_drops_what_was_not_committed(conn: sqlite3.Connection) -> None:
-    writer = RunWriter(conn, "s", 1, pause=0)
+    writer = RunWriter(conn, "s", 1)
     writer.write(page(rows(10)))
     writer.rollback()
     assert conn.execute("SELECT count(*) FROM usage").fetchone()[0] == 0
@@ -88,7 +88,7 @@ def test_withdraw_missing_deletes_only_this_windows_figures_from_other_runs(conn
     conn.executemany("INSERT INTO usage VALUES ('s', ?, ?, 'calls', 5, 0, 0)",
                      [("old", "2022-01-01"), ("old", "2022-01-10"), ("old", "2022-01-20")])
     conn.execute("INSERT INTO usage VALUES ('other', 'old', '2022-01-10', 'calls', 5, 0, 0)")
-    writer = RunWriter(conn, "s", 1, pause=0)
+    writer = RunWriter(conn, "s", 1)
     writer.write(page([["new", "2022-01-10", "calls", 1]]))
     writer.commit()
     assert writer.withdraw_missing("2022-01-05", "2022-01-15") == 1
@@ -104,7 +104,7 @@ def test_a_full_database_is_reported_as_full_not_as_a_failed_rollback(conn: sqli
     # ROLLBACK then fails, and that error must not replace "database or disk is full".
     pages = conn.execute("PRAGMA page_count").fetchone()[0]
     conn.execute(f"PRAGMA max_page_count = {pages + 2}")
-    writer = RunWriter(conn, "s", 1, commit_rows=100_000, pause=0)
+    writer = RunWriter(conn, "s", 1, commit_rows=100_000)
     with pytest.raises(sqlite3.OperationalError, match="full"):
         writer.write(page(rows(5000)))
     writer.rollback()                           # the engine's cleanup: harmless now
