@@ -9,8 +9,8 @@ Filter syntax (:func:`parse_filter`), terms separated by spaces, all must hold::
     over:10x   over:2.5       worst overage ratio at least this (x optional, or 150%)
     tier:gold                 this tier id
     state:open                queue state: open, decided or clear
-    name:north  north         legal name contains (ASCII letters in any case); bare words too
-    id:northwind              consumer id contains
+    name:north  north         legal name contains, in any case; bare words too
+    id:northwind              consumer id contains, in any case
     name:"north wind"         quotes keep spaces
 
 A field's values separated by commas (``status:candidate,needs_info``) or the
@@ -18,6 +18,11 @@ field repeated are alternatives (OR); different fields must all hold (AND);
 several name words must all appear. ``status``, ``category`` and ``severity``
 apply to the same finding: ``status:candidate category:volume`` means a
 candidate volume-cap finding.
+
+Name and id terms of three characters or more are looked up in the FTS5
+trigram index ``consumer_fts`` (any substring, any case, without reading every
+consumer). Shorter ones cannot use it: they match with ``LIKE`` (ASCII letters
+in any case), which reads every consumer.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ FILTER_FIELDS: dict[str, str] = {
     "over": "worst overage ratio at least N (over:10x, over:2.5, over:150%)",
     "tier": "tier id",
     "state": "queue state (open, decided, clear)",
-    "name": "legal name contains",
+    "name": "legal name contains (3 characters or more use the name index)",
     "id": "consumer id contains",
 }
 REVIEW_STATES: tuple[str, ...] = ("open", "decided", "clear")
@@ -154,6 +159,25 @@ def _ratio(value: str) -> float:
     return number
 
 
+# The trigram index finds substrings of at least this many characters.
+NAME_INDEX_MIN_CHARS = 3
+
+
+def name_match(flt: QueueFilter) -> str | None:
+    """The FTS5 query (on ``consumer_fts``) every consumer matching the filter's
+    name and id terms matches, or None when no term is long enough for the index."""
+    phrases = [f'legal_name : "{_phrase(n)}"' for n in flt.names if len(n) >= NAME_INDEX_MIN_CHARS]
+    phrases += [f'id : "{_phrase(i)}"' for i in flt.ids if len(i) >= NAME_INDEX_MIN_CHARS]
+    return " AND ".join(phrases) or None
+
+
+def _phrase(text: str) -> str:
+    return text.replace('"', '""')
+
+
+_NAME_MATCHES = "SELECT rowid FROM consumer_fts WHERE consumer_fts MATCH ?"
+
+
 def _like(text: str) -> str:
     """A LIKE pattern matching ``text`` anywhere, literally (% and _ are data)."""
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -175,11 +199,19 @@ def finding_conditions(flt: QueueFilter, alias: str = "f") -> tuple[list[str], l
     return conds, params
 
 
-def consumer_conditions(flt: QueueFilter, *, findings: bool = True) -> tuple[list[str], list[Any]]:
-    """SQL conditions on ``consumer`` and their parameters (``findings=False``: leave
-    out the finding conditions, when the query is driven from the findings)."""
+def consumer_conditions(flt: QueueFilter, *, findings: bool = True,
+                        names: bool = True) -> tuple[list[str], list[Any]]:
+    """SQL conditions on ``consumer`` and their parameters (``findings=False`` /
+    ``names=False``: leave out the finding conditions / the name index, when the
+    query is driven from the findings / from the name index)."""
     conds: list[str] = []
     params: list[Any] = []
+    match = name_match(flt)
+    if names and match is not None:
+        # A set to test rows against, not where to start (``+``): walking the
+        # order's index finds a page of many matches sooner than sorting them all.
+        conds.append(f"+consumer.rowid IN ({_NAME_MATCHES})")
+        params.append(match)
     fconds, fparams = finding_conditions(flt)
     if findings and fconds:
         # INDEXED BY: probe this consumer's findings; the planner would otherwise
@@ -191,8 +223,9 @@ def consumer_conditions(flt: QueueFilter, *, findings: bool = True) -> tuple[lis
         conds.append("worst_ratio >= ?")
         params.append(flt.min_ratio)
     if flt.tiers:
-        conds.append(f"lower(tier_id) IN ({','.join('?' * len(flt.tiers))})")
-        params.extend(t.lower() for t in flt.tiers)
+        # NOCASE, as consumer_by_tier is: `tier:GOLD` is gold, read from that index.
+        conds.append(f"tier_id COLLATE NOCASE IN ({','.join('?' * len(flt.tiers))})")
+        params.extend(flt.tiers)
     states = matching_states(flt)
     if states is not None and (flt.states or states == ("open",)):
         # Stated, or implied by open statuses: then the consumer_by_state range is
@@ -200,11 +233,13 @@ def consumer_conditions(flt: QueueFilter, *, findings: bool = True) -> tuple[lis
         conds.append(f"review_state IN ({','.join('?' * len(states))})")
         params.extend(states)
     for name in flt.names:
-        conds.append("legal_name LIKE ? ESCAPE '\\'")
-        params.append(_like(name))
+        if len(name) < NAME_INDEX_MIN_CHARS:
+            conds.append("legal_name LIKE ? ESCAPE '\\'")
+            params.append(_like(name))
     for ident in flt.ids:
-        conds.append("id LIKE ? ESCAPE '\\'")
-        params.append(_like(ident))
+        if len(ident) < NAME_INDEX_MIN_CHARS:
+            conds.append("id LIKE ? ESCAPE '\\'")
+            params.append(_like(ident))
     return conds, params
 
 
@@ -223,14 +258,22 @@ def matching_states(flt: QueueFilter, only_open: bool = False) -> tuple[str, ...
     return tuple(s for s in REVIEW_STATES if s in allowed)
 
 
-def consumer_source(flt: QueueFilter, driven: bool) -> tuple[str, list[Any], list[str], list[Any]]:
+def consumer_source(flt: QueueFilter, driven: bool, *,
+                    few_names: bool = False) -> tuple[str, list[Any], list[str], list[Any]]:
     """(FROM clause, its params, WHERE conditions, their params) for reading ``consumer``.
 
-    ``driven``: start from the consumers that have a matching finding (a few
-    thousand) instead of walking the consumer index past a million that do not:
-    cheaper for counts and for reading from the far end of the order, where
-    matches are sparse. CROSS JOIN keeps that join order.
+    ``few_names``: the name terms match few consumers: start from the name
+    index and sort those. ``driven``: start from the consumers that have a
+    matching finding (a few thousand) instead of walking the consumer index past
+    a million that do not: cheaper for counts and for reading from the far end
+    of the order, where matches are sparse. CROSS JOIN keeps that join order.
+    Otherwise the consumer index is walked, the name index read once as a set.
     """
+    match = name_match(flt)
+    if few_names and match is not None:
+        conds, params = consumer_conditions(flt, names=False)
+        return (f"({_NAME_MATCHES}) AS n CROSS JOIN consumer ON consumer.rowid = n.rowid", [match],
+                conds, params)
     fconds, fparams = finding_conditions(flt, alias="finding")
     if driven and fconds:
         conds, params = consumer_conditions(flt, findings=False)
@@ -239,3 +282,27 @@ def consumer_source(flt: QueueFilter, driven: bool) -> tuple[str, list[Any], lis
         return source, fparams, conds, params
     conds, params = consumer_conditions(flt)
     return "consumer", [], conds, params
+
+
+def only_indexed_names(flt: QueueFilter) -> str | None:
+    """The FTS5 query standing for the whole filter when it holds nothing but
+    name and id terms long enough for the index (a count is then the index's)."""
+    if (flt.statuses or flt.categories or flt.severities or flt.min_ratio is not None or flt.tiers
+            or flt.states or any(len(t) < NAME_INDEX_MIN_CHARS for t in flt.names + flt.ids)):
+        return None
+    return name_match(flt)
+
+
+def count_name_matches(conn: Any, match: str) -> int:
+    """How many consumers the FTS5 query ``match`` finds."""
+    return int(conn.execute(f"SELECT count(*) FROM ({_NAME_MATCHES})", (match,)).fetchone()[0])
+
+
+def few_name_matches(conn: Any, flt: QueueFilter, few: int) -> bool:
+    """True when the filter's name terms match fewer than ``few`` consumers in the
+    name index (then reading is driven from the index)."""
+    match = name_match(flt)
+    if match is None:
+        return False
+    (n,) = conn.execute(f"SELECT count(*) FROM ({_NAME_MATCHES} LIMIT ?)", (match, few)).fetchone()
+    return int(n) < few

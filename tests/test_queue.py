@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import sqlite3
 from pathlib import Path
@@ -67,9 +68,9 @@ def reference(conn: sqlite3.Connection, query: QueueQuery) -> list[str]:
             return False
         if f.states and r[4] not in f.states:
             return False
-        if any(_ascii_lower(n) not in _ascii_lower(r[1]) for n in f.names):
+        if not all(_contains(r[1], n) for n in f.names):
             return False
-        return all(_ascii_lower(i) in _ascii_lower(r[0]) for i in f.ids)
+        return all(_contains(r[0], i) for i in f.ids)
 
     rank = {"open": 0, "decided": 1, "clear": 2}
     keys = {
@@ -87,6 +88,23 @@ def reference(conn: sqlite3.Connection, query: QueueQuery) -> list[str]:
 def _ascii_lower(text: str) -> str:
     """SQLite's LIKE folds case for ASCII letters only."""
     return text.translate({c: c + 32 for c in range(ord("A"), ord("Z") + 1)})
+
+
+_TRIGRAMS = sqlite3.connect(":memory:")
+_TRIGRAMS.execute("CREATE VIRTUAL TABLE t USING fts5(x, tokenize = 'trigram')")
+
+
+@functools.lru_cache(maxsize=None)
+def _contains(text: str, term: str) -> bool:
+    """Name search as documented: a term of three characters or more as SQLite's
+    FTS5 trigram tokenizer finds it (a substring, any case), a shorter one as
+    LIKE does (ASCII letters in any case)."""
+    if len(term) < 3:
+        return _ascii_lower(term) in _ascii_lower(text)
+    _TRIGRAMS.execute("DELETE FROM t")
+    _TRIGRAMS.execute("INSERT INTO t VALUES (?)", (text,))
+    phrase = '"' + term.replace('"', '""') + '"'
+    return _TRIGRAMS.execute("SELECT count(*) FROM t WHERE t MATCH ?", (phrase,)).fetchone()[0] == 1
 
 
 class _desc(str):

@@ -38,6 +38,7 @@ commands:
   warden demo [--consumers N]   start the embedded demo endpoint, sync it, open the TUI
   warden export ...             write notes / findings in chosen formats, no UI
   warden verify                 check the decision log's hash chain
+  warden rules [--all]          run the rules over consumers whose data changed (--all: every one)
 """
 
 EPILOG = """\
@@ -134,6 +135,15 @@ def build_parser() -> argparse.ArgumentParser:
                                  description="Walk the decision log and check every entry's hash "
                                              "and its link to the previous one.")
     _common(verify, suppress=True)
+
+    rules = commands.add_parser(
+        "rules", help="run the rules without syncing",
+        description="Run the rules over the consumers whose figures, apps, tier or limits changed since "
+                    "the last run (a sync runs them itself). --all runs them over every consumer: the "
+                    "same findings, for checking or after changing warden.")
+    _common(rules, suppress=True)
+    rules.add_argument("--all", action="store_true", dest="all_consumers",
+                       help="every consumer, not only those whose data changed")
     return parser
 
 
@@ -213,6 +223,8 @@ def _dispatch(args: argparse.Namespace, reporter: Reporter) -> int:
         return _run_verify(args, reporter)
     if command == "export":
         return _run_export(args, reporter)
+    if command == "rules":
+        return _run_rules(args, reporter)
     if command == "sync":
         return _run_sync(args, reporter, sources=args.source)
     if args.headless:
@@ -352,6 +364,21 @@ def _run_verify(args: argparse.Namespace, reporter: Reporter) -> int:
                  f"({report.checked:,} entries checked)",
                  checked=report.checked, ok=False, first_bad_id=report.first_bad_id, why=report.why)
     return EXIT_PARTIAL
+
+
+def _run_rules(args: argparse.Namespace, reporter: Reporter) -> int:
+    from store.clock import system_clock
+    from store.rules import run_rules
+    from store.sync.events import RulesApplied
+
+    _config, conn = _open_existing(args)
+    try:
+        result = run_rules(conn, clock=system_clock, everything=args.all_consumers)
+    finally:
+        conn.close()
+    reporter.event(RulesApplied(result.consumers, result.created, result.updated, result.unchanged,
+                                result.provenance, result.mode))
+    return EXIT_OK
 
 
 def _run_export(args: argparse.Namespace, reporter: Reporter) -> int:

@@ -116,7 +116,8 @@ def _after_sync(conn: Any, config: Config, clock: Clock, emit: OnEvent) -> None:
 
     apply_config(conn, config)
     result = run_rules(conn, clock=clock)
-    emit(RulesApplied(result.consumers, result.created, result.updated, result.unchanged))
+    emit(RulesApplied(result.consumers, result.created, result.updated, result.unchanged, result.provenance,
+                      result.mode))
 
 
 def sync_source(db_path: str | os.PathLike[str], source: SourceConfig, *, clock: Clock = system_clock,

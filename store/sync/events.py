@@ -99,17 +99,21 @@ class SourceFinished(SyncEvent):
 
 @dataclass(frozen=True)
 class RulesApplied(SyncEvent):
-    """After every source: the roster applied and the rules run over the consumers."""
+    """After every source: the roster applied and the rules run over the consumers
+    whose data changed (``mode`` "changed") or over every consumer ("full")."""
 
     consumers: int
     created: int
     updated: int
     unchanged: int
+    provenance: int = 0     # findings whose figures were fetched again unchanged: provenance updated
+    mode: str = "changed"
     kind = "rules_applied"
 
     def as_line(self) -> str:
-        return (f"rules: {self.consumers:,} consumers checked, {self.created:,} findings created, "
-                f"{self.updated:,} updated, {self.unchanged:,} unchanged")
+        which = "every consumer" if self.mode == "full" else "those whose data changed"
+        return (f"rules: {self.consumers:,} consumers checked ({which}), {self.created:,} findings created, "
+                f"{self.updated:,} updated, {self.provenance:,} with newer provenance, {self.unchanged:,} unchanged")
 
 
 @dataclass(frozen=True)
