@@ -13,7 +13,7 @@ from store import queue
 from store.db import connect, transaction
 from store.errors import ConfigError, FilterError
 from store.queue import QueueQuery, QueueReader
-from store.queue_filter import parse_filter
+from store.queue_filter import consumer_conditions, name_match, parse_filter
 from store.queue_summary import refresh_all, refresh_summary
 
 STATUSES = ["candidate", "confirmed", "dismissed", "needs_info", "resolved"]
@@ -409,3 +409,45 @@ def test_a_nul_in_a_filter_is_refused_not_read_as_match_everything(conn: sqlite3
     # SQLite's LIKE stops reading a pattern at NUL: '%\x00%' would match every consumer.
     with pytest.raises(FilterError, match="NUL"):
         parse_filter(text)
+
+
+@pytest.mark.parametrize("term, indexed", [("nor", True), ("no", False), ("c01", True), ("c0", False)])
+def test_terms_of_three_characters_use_the_name_index_shorter_ones_cannot(
+        conn: sqlite3.Connection, term: str, indexed: bool) -> None:
+    field = "id" if term.startswith("c0") else "name"
+    flt = parse_filter(f"{field}:{term}")
+    conds, params = consumer_conditions(flt)
+    plan = " ".join(str(tuple(r)) for r in conn.execute(
+        f"EXPLAIN QUERY PLAN SELECT id FROM consumer WHERE {' AND '.join(conds)}", params))
+    assert ("consumer_fts" in plan) is indexed
+    assert (name_match(flt) is not None) is indexed
+
+
+def test_the_name_index_follows_new_renamed_and_removed_consumers(conn: sqlite3.Connection,
+                                                                   reader: QueueReader) -> None:
+    q = QueueQuery(parse_filter("name:zanzibar"))
+    assert reader.count(q) == 0
+    with transaction(conn):
+        conn.execute("INSERT INTO consumer (id, legal_name) VALUES ('z1', 'Zanzibar Data'), ('z2', 'Other')")
+    assert reader.count(q) == 1
+    with transaction(conn):
+        conn.execute("UPDATE consumer SET legal_name = 'ZANZIBAR Two' WHERE id = 'z2'")
+        conn.execute("UPDATE consumer SET legal_name = 'Elsewhere' WHERE id = 'z1'")
+    assert ids(reader.page(q, 0, 10)) == ["z2"]
+    with transaction(conn):
+        conn.execute("DELETE FROM consumer WHERE id = 'z2'")
+    assert reader.count(q) == 0 and reader.page(q, 0, 10) == []
+
+
+@pytest.mark.parametrize("few", [1, 10_000])
+def test_a_name_search_reads_the_same_rows_from_the_index_or_walking_the_order(
+        conn: sqlite3.Connection, few: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(queue, "_FEW_NAMES", few)   # 1: always walk the order; 10,000: always read the index
+    for text in ("name:north", "name:nor status:cand", "id:c01 tier:gold", "name:data over:2"):
+        for sort in queue.SORTS:
+            q = QueueQuery(parse_filter(text), sort=sort)
+            expected = reference(conn, q)
+            reader = QueueReader(lambda: conn)
+            assert reader.count(q) == len(expected)
+            assert ids(reader.page(q, 0, 500)) == expected
+            assert ids(reader.page(q, max(0, len(expected) - 3), 3)) == expected[-3:]

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from store.db import connect
+from store.db import WaitingWriters, begin_immediate, connect, transaction
 from store.sync.adapter import ParsedPage, Request
 from store.sync.writer import PageOutcome, RunWriter
 
@@ -113,3 +115,61 @@ def test_a_full_database_is_reported_as_full_not_as_a_failed_rollback(conn: sqli
     writer.write(page(rows(10)))                # room again: the writer works
     writer.commit()
     assert conn.execute("SELECT count(*) FROM usage").fetchone()[0] == 10
+
+
+# --- taking turns with other writers ---------------------------------------------
+
+def test_nobody_waiting_means_no_pause(conn: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr("store.sync.writer.time.sleep", slept.append)
+    writer = RunWriter(conn, "s", 1, commit_rows=1000)
+    writer.write(page(rows(5000)))
+    writer.commit()
+    assert writer.transactions >= 5 and writer.yields == 0 and slept == []
+
+
+def test_a_waiting_writer_is_let_in_at_the_next_slice(tmp_path: Path, conn: sqlite3.Connection) -> None:
+    db = tmp_path / "w.db"
+    writer = RunWriter(conn, "s", 1, commit_seconds=3600)   # only a waiter ends the transaction early
+    writer.write(page(rows(100)))
+    assert writer.due is False
+    other = connect(db)
+    done = threading.Event()
+
+    def review() -> None:
+        with transaction(other):       # waits for the writer's lock, saying so
+            other.execute("UPDATE sync_run SET error = 'reviewer was here'")
+        done.set()
+
+    thread = threading.Thread(target=review)
+    thread.start()
+    waiting = WaitingWriters(str(db))
+    deadline = time.monotonic() + 10
+    while not waiting and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert waiting and writer.due          # the writer sees the waiter between slices
+    writer.commit()                        # commits and stands back until the waiter has the lock
+    assert writer.yields == 1 and not waiting
+    thread.join(10)
+    assert done.is_set()
+    assert conn.execute("SELECT error FROM sync_run").fetchone()[0] == "reviewer was here"
+    assert conn.execute("SELECT count(*) FROM usage").fetchone()[0] == 100
+    other.close()
+    waiting.close()
+
+
+def test_a_writer_that_waits_past_the_busy_timeout_gets_a_readable_error(tmp_path: Path) -> None:
+    db = tmp_path / "w.db"
+    holder, conn = connect(db), connect(db)
+    conn.execute("PRAGMA busy_timeout = 30")
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            begin_immediate(conn)
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 30   # the connection's own, restored
+        assert not WaitingWriters(str(db))   # it no longer says it waits
+    finally:
+        holder.execute("ROLLBACK")
+    begin_immediate(conn)
+    conn.execute("ROLLBACK")
+    holder.close(), conn.close()
