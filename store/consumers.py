@@ -135,12 +135,40 @@ SELECT id, legal_name, notice_contact, tier_id, agreement_version, declared_use_
        government_end_users, 'config'
 FROM temp.roster_consumer WHERE seq BETWEEN ? AND ? {_CONSUMER_CONFLICT}"""
 
-def upsert_consumers(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]], *, origin: str) -> None:
+_STORED_CONSUMERS = f"SELECT {_CONSUMER_COLUMNS} FROM consumer WHERE id IN (SELECT value FROM json_each(?))"
+
+
+def upsert_consumers(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]], *, origin: str) -> int:
     """Write consumers given as ``(id, legal_name, notice_contact, tier_id,
     agreement_version, declared_use_case, government_end_users)`` rows, as coming
     from ``origin`` (the configuration's roster wins over a feed). Call inside the
-    caller's transaction."""
-    conn.executemany(_UPSERT_CONSUMER, [(*row, origin) for row in rows])
+    caller's transaction; returns how many rows were worth writing.
+
+    The stored rows are read first, in one query: a re-sync of a million
+    consumers mostly finds them as they were, and comparing is cheaper than
+    an upsert that decides, row by row, to change nothing."""
+    given = [(*row, origin) for row in rows]
+    changed = _differing(given, conn.execute(_STORED_CONSUMERS, (json.dumps([row[0] for row in given]),)),
+                         lambda stored: stored[-1] == "config" and origin != "config")
+    conn.executemany(_UPSERT_CONSUMER, changed)
+    return len(changed)
+
+
+def _differing(given: list[tuple[Any, ...]], stored_rows: Iterable[Sequence[Any]],
+               keeps: Any = lambda stored: False) -> list[tuple[Any, ...]]:
+    """The rows of ``given`` that differ from the stored row of the same key (the
+    first field), unless ``keeps(stored)`` says the stored one stays; a key given
+    twice is always written (the upsert's own rules decide)."""
+    stored = {row[0]: tuple(row) for row in stored_rows}
+    counts: dict[Any, int] = {}
+    for row in given:
+        counts[row[0]] = counts.get(row[0], 0) + 1
+    out = []
+    for row in given:
+        old = stored.get(row[0])
+        if counts[row[0]] > 1 or old is None or (old != row and not keeps(old)):
+            out.append(row)
+    return out
 
 
 # --- apps ------------------------------------------------------------------------
@@ -170,7 +198,16 @@ ON CONFLICT (source, app_id) DO UPDATE SET
 WHERE (app.name, app.declared_use_case)
   IS NOT (COALESCE(excluded.name, app.name), COALESCE(excluded.declared_use_case, app.declared_use_case))
 """
-# Apps the sources reported usage for that no roster or feed has claimed.
+# Apps the sources reported usage for that no roster or feed has claimed. A
+# new app's first figures mark it for the rules (store.rules_pending), and the
+# rules keep such marks until the app has an owner: the marks are the short list.
+_UNOWNED_MARKED = """
+SELECT DISTINCT p.subject, p.app_id FROM rules_pending AS p
+WHERE p.kind = 'figures' AND NOT EXISTS (SELECT 1 FROM app WHERE app.source = p.subject AND app.app_id = p.app_id)
+AND (EXISTS (SELECT 1 FROM usage AS u WHERE u.source = p.subject AND u.app_id = p.app_id)
+     OR EXISTS (SELECT 1 FROM endpoint_usage AS e WHERE e.source = p.subject AND e.app_id = p.app_id))
+"""
+# Before the rules ever ran here (figures loaded without marks): every app seen.
 _UNOWNED_APPS = """
 SELECT source, app_id FROM (SELECT DISTINCT source, app_id FROM usage
                             UNION SELECT DISTINCT source, app_id FROM endpoint_usage) AS seen
@@ -204,11 +241,22 @@ WHERE (app.consumer_id, app.name, app.declared_use_case)
 """
 
 
+_STORED_APPS = """
+SELECT app_id, consumer_id, name, declared_use_case FROM app
+WHERE source = ? AND app_id IN (SELECT value FROM json_each(?))
+"""
+
+
 def upsert_owned_apps(conn: sqlite3.Connection, source: str,
-                      apps: Iterable[tuple[str, str, str | None, str | None]]) -> None:
+                      apps: Iterable[tuple[str, str, str | None, str | None]]) -> int:
     """Write apps a source reported with their owner, as ``(app_id, consumer_id,
-    name, declared_use_case)``. Call inside the caller's transaction."""
-    conn.executemany(_UPSERT_OWNED_APP, [(source, *app) for app in apps])
+    name, declared_use_case)``, those that differ from what is stored (read
+    first, as :func:`upsert_consumers` does). Call inside the caller's
+    transaction; returns how many were worth writing."""
+    given = [tuple(app) for app in apps]
+    changed = _differing(given, conn.execute(_STORED_APPS, (source, json.dumps([app[0] for app in given]))))
+    conn.executemany(_UPSERT_OWNED_APP, [(source, *app) for app in changed])
+    return len(changed)
 
 
 # --- the configuration -----------------------------------------------------------
@@ -343,9 +391,14 @@ def own_apps(conn: sqlite3.Connection, source: str,
     declared_use_case)``: an app nobody owns yet becomes its own consumer (origin
     ``'auto'``); an app already owned keeps its owner and gets the name and use
     case. Call inside the writer's transaction; returns the apps written."""
+    given = list(apps)
+    stored = {row[0]: row for row in conn.execute(_STORED_APPS, (source, json.dumps([a[0] for a in given])))}
     consumers: list[tuple[str, str, str, str]] = []
     rows: list[tuple[str, str, str, str | None, str | None]] = []
-    for app_id, name, use_case in apps:
+    for app_id, name, use_case in given:
+        known = stored.get(app_id)
+        if known is not None and (name is None or name == known[2]) and (use_case is None or use_case == known[3]):
+            continue   # owned already, and nothing new about it
         owner = auto_consumer_id(source, app_id)
         consumers.append((owner, name or app_id, source, app_id))
         rows.append((source, app_id, owner, name, use_case))
@@ -357,7 +410,10 @@ def own_apps(conn: sqlite3.Connection, source: str,
 
 def _own_unowned_apps(conn: sqlite3.Connection, batch_rows: int) -> int:
     """Give every app seen in usage without an app row its own consumer."""
-    unowned = [(row[0], row[1]) for row in conn.execute(_UNOWNED_APPS)]
+    from store.rules_pending import needs_full_pass   # (rules_pending imports store.db only)
+
+    unowned = [(row[0], row[1]) for row in conn.execute(
+        _UNOWNED_APPS if needs_full_pass(conn) else _UNOWNED_MARKED)]
     for start in range(0, len(unowned), batch_rows):
         batch = unowned[start:start + batch_rows]
         with transaction(conn):

@@ -372,6 +372,12 @@ MIGRATION_QUEUE_FILTERS = """
 CREATE INDEX consumer_by_tier ON consumer (tier_id COLLATE NOCASE, worst_ratio DESC, id);
 """
 
+# Consumers made for apps nobody claimed: apply_config names and tidies them
+# after every sync, reading these few instead of every consumer.
+MIGRATION_AUTO_CONSUMERS = """
+CREATE INDEX consumer_auto ON consumer (id) WHERE origin = 'auto';
+"""
+
 Migration = Union[str, Callable[[sqlite3.Connection], None]]
 MIGRATIONS: list[Migration] = [MIGRATION_1, MIGRATION_INCREMENTAL_RULES, MIGRATION_NAME_SEARCH,
-                               MIGRATION_QUEUE_FILTERS]
+                               MIGRATION_QUEUE_FILTERS, MIGRATION_AUTO_CONSUMERS]

@@ -14,6 +14,8 @@ import pytest
 
 from store import rules_pending
 from store.clock import fixed_clock
+from store.config import Config
+from store.consumers import apply_config
 from store.db import connect, transaction
 from store.errors import ConflictError
 from store.review import confirm_violation, dismiss, undo_last
@@ -176,3 +178,18 @@ def test_a_changed_figure_bumps_the_version_and_refuses_an_old_dialog(conn: sqli
     with pytest.raises(ConflictError):
         confirm_violation(conn, before["id"], reviewer="rita", severity="high", reason="over",
                           clock=LATER, expected_version=before["version"])
+
+
+def test_an_app_nobody_owns_keeps_its_mark_until_apply_config_gives_it_a_consumer(conn: sqlite3.Connection) -> None:
+    run_rules(conn, clock=CLOCK)     # from now on apply_config reads the marks, not all usage
+    with transaction(conn):
+        conn.execute("INSERT INTO usage VALUES ('s', 'stray', '2022-01-01', 'calls', 5, 1, 1)")
+        mark_apps(conn, "figures", "s", ["stray", "ghost"])      # ghost: marked, but no figure left
+    run_rules(conn, clock=CLOCK)
+    assert marks(conn) == [("figures", "s", "stray")]
+    apply_config(conn, Config())
+    assert conn.execute("SELECT consumer_id FROM app WHERE app_id = 'stray'").fetchone()[0] == "s:stray"
+    result = run_rules(conn, clock=CLOCK)
+    assert result.consumers == 1 and marks(conn) == []
+    assert conn.execute("SELECT category FROM finding WHERE consumer_id = 's:stray'").fetchall()[0][0] == (
+        "missing_use_case")

@@ -13,7 +13,7 @@ import pytest
 
 from store.db import WaitingWriters, begin_immediate, connect, transaction
 from store.sync.adapter import ParsedPage, Request
-from store.sync.writer import PageOutcome, RunWriter
+from store.sync.writer import PROBE_SECONDS, PageOutcome, RunWriter
 
 
 @pytest.fixture
@@ -147,7 +147,9 @@ def test_a_waiting_writer_is_let_in_at_the_next_slice(tmp_path: Path, conn: sqli
     deadline = time.monotonic() + 10
     while not waiting and time.monotonic() < deadline:
         time.sleep(0.001)
-    assert waiting and writer.due          # the writer sees the waiter between slices
+    assert waiting
+    time.sleep(PROBE_SECONDS)              # the writer asks at most this often
+    assert writer.due                      # and sees the waiter between slices
     writer.commit()                        # commits and stands back until the waiter has the lock
     assert writer.yields == 1 and not waiting
     thread.join(10)

@@ -42,6 +42,10 @@ COMMIT_ROWS = 10_000
 # YIELD_SECONDS (a waiter that never comes back does not stop the sync).
 YIELD_POLL_SECONDS = 0.0002
 YIELD_SECONDS = 0.1
+# Asked at most this often whether someone waits: the question is a system call,
+# and any call that lets go of the GIL may wait a switch interval (5 ms) for it
+# while the fetch threads hash and parse.
+PROBE_SECONDS = 0.005
 # Commits between two WAL checkpoints (about what SQLite's automatic checkpoint
 # at 1,000 pages would do with ten-thousand-row commits).
 CHECKPOINT_EVERY = 8
@@ -150,6 +154,8 @@ class RunWriter:
         self._began = 0.0
         self.last_held = 0.0
         self.waiting = WaitingWriters(database_file(conn))
+        self._probed = 0.0            # when the writer last asked
+        self._someone_waits = False   # what it heard
         # The writer checkpoints the WAL itself, after commits: an automatic
         # checkpoint would run inside COMMIT (lengthening what looks like the
         # transaction) or, worse, inside a reviewer's COMMIT.
@@ -219,7 +225,8 @@ class RunWriter:
         self.pages += self._pending_pages
         self.rows += self._pending_taken
         self._pending_rows = self._pending_pages = self._pending_taken = 0
-        self.stand_back()
+        if self._someone_waits:
+            self.stand_back()
         # Copies the pages committed into the database file, without the write lock
         # (other connections may write meanwhile), so the WAL stays small. Not
         # after every commit: each checkpoint ends with an fsync.
@@ -229,12 +236,22 @@ class RunWriter:
     def stand_back(self) -> None:
         """While another connection waits for the write lock (and at most
         ``YIELD_SECONDS``), let it take the lock before writing again."""
+        self._someone_waits = False
         if not self.waiting:
             return
         self.yields += 1
         until = time.perf_counter() + YIELD_SECONDS
         while self.waiting and time.perf_counter() < until:
             time.sleep(YIELD_POLL_SECONDS)
+
+    def _others_wait(self) -> bool:
+        """Whether another connection waits for the write lock (asked at most
+        every ``PROBE_SECONDS``; the answer stands until the next commit)."""
+        now = time.perf_counter()
+        if not self._someone_waits and now - self._probed >= PROBE_SECONDS:
+            self._probed = now
+            self._someone_waits = bool(self.waiting)
+        return self._someone_waits
 
     def rollback(self) -> None:
         """Drop what is pending (the pages will be fetched again on resume)."""
@@ -266,7 +283,7 @@ class RunWriter:
         long enough, or another connection waits for it: then commit now."""
         return self._in_transaction and (self._pending_rows >= self.commit_rows
                                          or time.perf_counter() - self._began >= self.commit_seconds
-                                         or bool(self.waiting))
+                                         or self._others_wait())
 
     # -- pages ---------------------------------------------------------------------
 
@@ -391,7 +408,7 @@ class RunWriter:
                      [(a.app_id, a.consumer_id, a.name, a.declared_use_case)
                       for a in page.apps if a.consumer_id is not None])
 
-    def _sliced(self, write: Callable[[Sequence[Any]], None], rows: Sequence[Any], *,
+    def _sliced(self, write: Callable[[Sequence[Any]], int], rows: Sequence[Any], *,
                 slice_rows: int = RECORD_SLICE_ROWS) -> None:
         """``write`` records (consumers, apps) in slices, committing between
         slices when the transaction is due; the page's cursor moves last."""
@@ -400,9 +417,9 @@ class RunWriter:
                 self.commit()
                 self._begin()
             chunk = rows[offset:offset + slice_rows]
-            write(chunk)
-            # A record costs several index updates: counted as ten rows.
-            self._pending_rows += 10 * len(chunk)
+            written = write(chunk)
+            # A record read costs about a row; one written, several index updates.
+            self._pending_rows += len(chunk) + 10 * written
 
     # -- end of run ----------------------------------------------------------------
 
