@@ -262,7 +262,7 @@ def _special(index: int, seed: int) -> DemoConsumer | None:
 SPECIAL_CONSUMERS = 8
 
 
-def _generic(index: int, seed: int) -> DemoConsumer:
+def _generic(index: int, seed: int, dense_below: int = DENSE_CONSUMERS) -> DemoConsumer:
     h = mix(seed, index, 0xC0)
     w1, w2 = _FIRST[h % len(_FIRST)], _SECOND[(h >> 8) % len(_SECOND)]
     suffix = _SUFFIX[(h >> 16) % len(_SUFFIX)]
@@ -276,7 +276,7 @@ def _generic(index: int, seed: int) -> DemoConsumer:
     over = (h >> 44) % 25 == 0
     level = (1.1 + ((h >> 48) % 100) / 50) if over else (0.05 + ((h >> 48) % 100) / 180)
     record_level = level * (0.4 + ((h >> 52) % 60) / 100)
-    dense = index < DENSE_CONSUMERS
+    dense = index < dense_below
     apps = []
     for n in range(1, napps + 1):
         ha = mix(seed, index, n)
@@ -348,16 +348,18 @@ class DemoData:
     last ``days`` days up to ``end``; ``names_override``: consumer index -> a legal
     name, or a mapping of fields to replace (``legal_name``, ``notice_contact``,
     ``declared_use_case``, ``government_end_users``, ``app_name``) so tests can
-    inject hostile text.
+    inject hostile text; ``dense``: how many consumers (the first) report every
+    day, the others one day in 30 to 120 (default ``DENSE_CONSUMERS``).
     """
 
     def __init__(self, consumers: int = 300, seed: int = 7, *, start: date | None = None,
                  end: date | None = None, days: int | None = None,
-                 names_override: Overrides | None = None) -> None:
+                 names_override: Overrides | None = None, dense: int = DENSE_CONSUMERS) -> None:
         if not 1 <= consumers <= 1_000_000:
             raise ConfigError(f"demo: consumers must be 1..1,000,000, not {consumers:,}")
         self.consumers = consumers
         self.seed = seed
+        self.dense = dense
         self.end = end or DEMO_END
         self.start = start or DEMO_START
         if days is not None:
@@ -385,7 +387,7 @@ class DemoData:
     def _consumer(self, index: int) -> DemoConsumer:
         if not 0 <= index < self.consumers:
             raise IndexError(index)
-        consumer = _special(index, self.seed) or _generic(index, self.seed)
+        consumer = _special(index, self.seed) or _generic(index, self.seed, self.dense)
         override = self.names_override.get(index)
         if override is not None:
             fields = {"legal_name": override} if isinstance(override, str) else dict(override)

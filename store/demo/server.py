@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterable
 from urllib.parse import parse_qsl, urlsplit
 
-from store.demo.data import X_APPS, X_CAP_RESET_DAY, X_PROJECT_CAP, DemoData, Overrides
+from store.demo.data import DENSE_CONSUMERS, X_APPS, X_CAP_RESET_DAY, X_PROJECT_CAP, DemoData, Overrides
 from store.demo.faults import FAULTS_ENV, PAGE_KINDS, Fault, FaultList, parse_faults
 from store.demo.wire import X_RATE_LIMIT, Answer, dumps, error
 from store.demo.wire_faults import play, rewrite, send
@@ -73,8 +73,10 @@ class DemoEndpoint:
     def __init__(self, consumers: int = 300, seed: int = 7, *, start: date | None = None,
                  end: date | None = None, days: int | None = None, require_token: str | None = None,
                  faults: Iterable[str | Fault] | str | None = None, names_override: Overrides | None = None,
-                 host: str = "127.0.0.1", port: int = 0, env_faults: bool = True) -> None:
-        self.data = DemoData(consumers, seed, start=start, end=end, days=days, names_override=names_override)
+                 host: str = "127.0.0.1", port: int = 0, env_faults: bool = True,
+                 dense: int = DENSE_CONSUMERS) -> None:
+        self.data = DemoData(consumers, seed, start=start, end=end, days=days, names_override=names_override,
+                             dense=dense)
         self.require_token = require_token
         self.faults = FaultList(faults)
         if env_faults and os.environ.get(FAULTS_ENV):
