@@ -27,7 +27,7 @@ from store.clock import fixed_clock  # noqa: E402
 from store.demo import CASE_ID, DEMO_TOKEN, DEMO_TOKEN_ENV, DemoEndpoint  # noqa: E402
 from store.demo.config import demo_config  # noqa: E402
 from store.sync.engine import sync_all  # noqa: E402
-from tests.tui_data import settle  # noqa: E402
+from tests.tui_data import cursors_that_do_not_blink, settle  # noqa: E402
 
 CLOCK = fixed_clock(datetime(2023, 1, 2, 9, 30, tzinfo=timezone.utc))
 
@@ -98,15 +98,14 @@ async def shoot(db_path: Path, config: object, name: str, size: tuple[int, int],
     if no_color:
         os.environ["NO_COLOR"] = "1"   # read (and removed) by App.__init__
     app = WardenApp(db_path=db_path, config=config, reviewer="alice", clock=CLOCK, mouse=False)
-    async with app.run_test(size=size) as pilot:
-        await settle(pilot)
-        await step(pilot)
-        app.clear_notifications()
-        for widget in app.screen.query("Input, TextArea"):
-            widget.cursor_blink = False
-        await settle(pilot)
-        assert app.screen_stack[1].query_one("QueueView").current.consumer_id == CASE_ID
-        path = Path(app.save_screenshot(filename=f"{name}.svg", path=str(out)))
+    with cursors_that_do_not_blink():
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot)
+            await step(pilot)
+            app.clear_notifications()
+            await settle(pilot)
+            assert app.screen_stack[1].query_one("QueueView").current.consumer_id == CASE_ID
+            path = Path(app.save_screenshot(filename=f"{name}.svg", path=str(out)))
     return path
 
 

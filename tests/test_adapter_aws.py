@@ -181,13 +181,9 @@ def test_requests_to_aws_are_signed_with_sigv4(monkeypatch: pytest.MonkeyPatch) 
 # Arbitrary JSON, and pages that are nearly right: parse returns well-typed rows or
 # rejects the page; never any other exception.
 from hypothesis import given, settings, strategies as st  # noqa: E402
+from tests.strategies import json_values  # noqa: E402
 
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=12),
-    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
-    max_leaves=25,
-)
-COUNT = st.one_of(JSON, st.sampled_from(["200", "010", "62.0", "-1", 2**64, 5]))
+COUNT = st.one_of(json_values, st.sampled_from(["200", "010", "62.0", "-1", 2**64, 5]))
 
 
 def check_parse(chain: str, request: Request, body: object) -> None:
@@ -204,14 +200,14 @@ def check_parse(chain: str, request: Request, body: object) -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(body=JSON, chain=st.sampled_from(["plan", "keys", "usage/2022-01"]))
+@given(body=json_values, chain=st.sampled_from(["plan", "keys", "usage/2022-01"]))
 def test_parse_of_arbitrary_json_returns_rows_or_rejects_the_page(body: object, chain: str) -> None:
     check_parse(chain, usage_request(), body)
 
 
 @settings(max_examples=150, deadline=None)
 @given(values=st.dictionaries(st.text(max_size=6), st.lists(st.lists(COUNT, max_size=3), max_size=3), max_size=3),
-       position=st.one_of(st.none(), JSON))
+       position=st.one_of(st.none(), json_values))
 def test_parse_of_nearly_right_usage_pages(values: dict[str, object], position: object) -> None:
     check_parse("usage/2022-01", usage_request(), {"startDate": "2022-01-30", "values": values, "position": position})
 

@@ -156,13 +156,9 @@ def test_over_http_with_a_mock_transport() -> None:
 # Arbitrary JSON, and pages that are nearly right: parse returns well-typed rows or
 # rejects the page; never any other exception.
 from hypothesis import given, settings, strategies as st  # noqa: E402
+from tests.strategies import json_values  # noqa: E402
 
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=12),
-    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
-    max_leaves=25,
-)
-COUNT = st.one_of(JSON, st.sampled_from(["200", "010", "62.0", "-1", 2**64, 5]))
+COUNT = st.one_of(json_values, st.sampled_from(["200", "010", "62.0", "-1", 2**64, 5]))
 
 
 def check_parse(body: object) -> None:
@@ -178,15 +174,15 @@ def check_parse(body: object) -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(body=JSON)
+@given(body=json_values)
 def test_parse_of_arbitrary_json_returns_rows_or_rejects_the_page(body: object) -> None:
     check_parse(body)
 
 
 @settings(max_examples=150, deadline=None)
-@given(starts=st.lists(st.one_of(st.integers(-10, 2**40), JSON), max_size=3),
-       counts=st.lists(st.tuples(st.one_of(st.text(max_size=4), JSON), COUNT, COUNT, COUNT), max_size=3),
-       more=st.one_of(st.booleans(), JSON), cursor=st.one_of(st.text(max_size=5), JSON))
+@given(starts=st.lists(st.one_of(st.integers(-10, 2**40), json_values), max_size=3),
+       counts=st.lists(st.tuples(st.one_of(st.text(max_size=4), json_values), COUNT, COUNT, COUNT), max_size=3),
+       more=st.one_of(st.booleans(), json_values), cursor=st.one_of(st.text(max_size=5), json_values))
 def test_parse_of_nearly_right_pages(starts: list[object], counts: list[tuple[object, ...]], more: object,
                                      cursor: object) -> None:
     buckets = [{"start_time": start, "results": [result(key, a, b, c) for key, a, b, c in counts]} for start in starts]

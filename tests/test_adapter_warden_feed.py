@@ -200,23 +200,19 @@ def test_errors_retry_on_429_and_5xx_but_not_on_401_403() -> None:
 # Arbitrary JSON, and pages that are nearly right: parse either returns rows that
 # are well-typed or rejects the page; never any other exception.
 from hypothesis import given, settings, strategies as st  # noqa: E402
+from tests.strategies import json_values  # noqa: E402
 
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=12),
-    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
-    max_leaves=25,
-)
-CELL = st.one_of(JSON, st.sampled_from(["app-1", "2022-01-01", "calls", "200", "62.0", "-1", 5, 2**64]))
+CELL = st.one_of(json_values, st.sampled_from(["app-1", "2022-01-01", "calls", "200", "62.0", "-1", 5, 2**64]))
 
 
 @settings(max_examples=150, deadline=None)
-@given(body=JSON, chain=st.sampled_from(["usage/0", "endpoints/0", "consumers/0", "tiers"]))
+@given(body=json_values, chain=st.sampled_from(["usage/0", "endpoints/0", "consumers/0", "tiers"]))
 def test_parse_of_arbitrary_json_returns_rows_or_rejects_the_page(body: object, chain: str) -> None:
     check_parse(chain, body)
 
 
 @settings(max_examples=150, deadline=None)
-@given(rows=st.lists(st.lists(CELL, min_size=3, max_size=5), max_size=6), nxt=st.one_of(st.none(), JSON))
+@given(rows=st.lists(st.lists(CELL, min_size=3, max_size=5), max_size=6), nxt=st.one_of(st.none(), json_values))
 def test_parse_of_nearly_right_usage_pages(rows: list[list[object]], nxt: object) -> None:
     check_parse("usage/0", {"columns": ["app", "day", "metric", "value"], "rows": rows, "next": nxt})
 

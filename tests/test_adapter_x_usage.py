@@ -178,19 +178,14 @@ def test_usage_capped_stops_the_source_with_a_message_naming_it(tmp_path: Path) 
 
 
 from hypothesis import given, settings, strategies as st  # noqa: E402
-
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=12),
-    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
-    max_leaves=25,
-)
+from tests.strategies import json_values  # noqa: E402
 
 
 @settings(max_examples=150, deadline=None)
 @given(usage=st.lists(st.dictionaries(st.sampled_from(["date", "usage", "other"]),
-                                      st.one_of(JSON, st.sampled_from(["2023-11-01T00:00:00.000Z", "200"])),
+                                      st.one_of(json_values, st.sampled_from(["2023-11-01T00:00:00.000Z", "200"])),
                                       max_size=3), max_size=4),
-       app_id=st.one_of(JSON, st.just("29183745")), cap=JSON)
+       app_id=st.one_of(json_values, st.just("29183745")), cap=json_values)
 def test_parse_of_nearly_right_payloads_returns_rows_or_rejects(usage: list[object], app_id: object,
                                                                 cap: object) -> None:
     body = {"data": {"project_cap": cap, "daily_client_app_usage": [{"client_app_id": app_id, "usage": usage}]}}

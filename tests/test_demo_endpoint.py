@@ -520,3 +520,22 @@ def test_string_counts_keep_their_values(faulty: DemoEndpoint, client: httpx.Cli
     assert [int(float(r[3])) for r in texts] == [r[3] for r in plain]
     x = client.get(f"{faulty.x_url}/2/usage/tweets").json()["data"]["daily_client_app_usage"][0]["usage"]
     assert x[1]["usage"].startswith("0") and x[2]["usage"].endswith(".0")
+
+
+def test_a_withdrawn_x_day_is_left_out_of_its_app_and_of_the_project_sums(client: httpx.Client) -> None:
+    with DemoEndpoint(consumers=3) as ep:
+        url = f"{ep.x_url}/2/usage/tweets"
+        before = client.get(url, params={"days": 3}).json()["data"]
+        ep.withdraw("29183745", date(2022, 12, 30))
+        after = client.get(url, params={"days": 3}).json()["data"]
+        total = ep.data.x_totals("29183745", 3)
+    usage = {a["client_app_id"]: {u["date"][:10]: int(u["usage"]) for u in a["usage"]}
+             for a in before["daily_client_app_usage"]}
+    gone = usage["29183745"].pop("2022-12-30")
+    apps = after["daily_client_app_usage"]
+    assert {a["client_app_id"]: {u["date"][:10]: int(u["usage"]) for u in a["usage"]} for a in apps} == usage
+    assert [a["usage_result_count"] for a in apps] == [2, 3, 3, 3, 3]
+    assert int(after["project_usage"]) == int(before["project_usage"]) - gone
+    days = {u["date"][:10]: int(u["usage"]) for u in after["daily_project_usage"]["usage"]}
+    assert days["2022-12-30"] == sum(u["2022-12-30"] for u in usage.values() if "2022-12-30" in u)
+    assert total == sum(usage["29183745"].values())

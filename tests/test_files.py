@@ -180,7 +180,7 @@ READ_ONLY_SCRIPT = """
     # The TUI on the read-only database: the queue shows, a decision is refused politely.
     from textual.widgets import Input
     from tests.test_tui_review import notifications, press, review_screen, settle
-    from tests.tui_data import CLOCK
+    from tests.tui_data import CLOCK, notifications_recorded
     from tui.app import WardenApp
     from tui.widgets.queue import QueueView
 
@@ -199,7 +199,8 @@ READ_ONLY_SCRIPT = """
             out["tui_after"] = review_screen(app).query_one(QueueView).current.consumer_id
             out["tui_notes"] = notifications(app)
         out["tui_return"] = app.return_code
-    asyncio.run(drive())
+    with notifications_recorded():   # what the conftest fixture does in pytest
+        asyncio.run(drive())
     print(json.dumps(out))
 """
 

@@ -30,7 +30,7 @@ from store.export import export_notes
 from store.notes import draft_note, save_body, set_note_status
 from store.review import confirm_violation, open_manual_finding
 from tests.test_tui_review import review_screen, settle
-from tests.tui_data import CLOCK, seed_review_db
+from tests.tui_data import CLOCK, seed_review_db, shown_notifications
 from tui.app import WardenApp
 from tui.cli import main as cli_main
 from tui.widgets.detail import DetailPane
@@ -51,11 +51,6 @@ HOSTILE = {
 ALL = " ".join(HOSTILE.values())
 LONG = "L" * 100_000
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture
@@ -236,5 +231,5 @@ async def test_hostile_text_in_a_notification_is_shown_literally(db: Path) -> No
         assert app.is_running
         # What each toast renders (Textual's Toast.render): markup parsed unless markup=False.
         shown = [(Content.from_markup(n.message) if n.markup else Content(n.message)).plain
-                 for n in app._notifications if n.title == "Bad filter"]
+                 for n in shown_notifications(app) if n.title == "Bad filter"]
         assert shown and all("[@click=app.quit]x[/]" in text for text in shown), shown

@@ -8,8 +8,8 @@ from store.db import connect, transaction
 from store.overview import Overview, database_overview
 
 
-def test_an_empty_database_has_no_top() -> None:
-    conn = connect(":memory:")
+def test_an_empty_database_has_no_top(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "w.db")
     assert database_overview(conn) == Overview(0, 0, [], None)
 
 

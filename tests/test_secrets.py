@@ -323,7 +323,7 @@ async def test_an_editor_that_fails_never_crashes_the_app_nor_loses_text(tmp_pat
     import sys
 
     from tests.test_tui_review import press, settle
-    from tests.tui_data import CLOCK as TUI_CLOCK, seed_review_db
+    from tests.tui_data import CLOCK as TUI_CLOCK, seed_review_db, shown_notifications
     from tui.app import WardenApp
     from tui.screens.note import NoteEditor
 
@@ -342,7 +342,7 @@ async def test_an_editor_that_fails_never_crashes_the_app_nor_loses_text(tmp_pat
         await press(pilot, "e")
         await settle(pilot)
         assert app.is_running
-        notes = [n.message for n in app._notifications]
+        notes = [n.message for n in shown_notifications(app)]
         if editor == "latin-1":
             kept = [m for m in notes if "not UTF-8" in m]
             assert kept, notes

@@ -12,7 +12,7 @@ from store import review
 from store.config import Config
 from store.db import connect
 from store.decision_log import verify_chain
-from tests.tui_data import CLOCK, HOSTILE_NAME, seed_review_db, settle
+from tests.tui_data import CLOCK, HOSTILE_NAME, seed_review_db, settle, shown_notifications
 from tui.app import WardenApp
 from tui.modals.confirm import ConfirmViolation
 from tui.modals.dismiss import Dismiss
@@ -26,16 +26,6 @@ from tui.widgets.queue import QueueView
 
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return seed_review_db(tmp_path / "review.db")
 
 
 def make_app(db: Path, *, reviewer: str = "alice", config: Config | None = None) -> WardenApp:
@@ -84,7 +74,7 @@ def chain_ok(db: Path) -> bool:
 
 
 def notifications(app: WardenApp) -> list[str]:
-    return [f"{n.title}: {n.message}" for n in app._notifications]
+    return [f"{n.title}: {n.message}" for n in shown_notifications(app)]
 
 
 def detail_text(app: WardenApp) -> str:
@@ -433,7 +423,7 @@ async def test_sync_without_sources_says_so(db: Path) -> None:
         await press(pilot, "R")
         assert any("add a [sources] table" in n for n in notifications(app))
         # Notifications carry data (names, reasons, errors): never read as markup.
-        assert all(n.markup is False for n in app._notifications)
+        assert all(n.markup is False for n in shown_notifications(app))
 
 
 async def test_quit(db: Path) -> None:

@@ -10,7 +10,7 @@ from typing import Iterable
 import pytest
 from textual.widgets import Input, Select, TextArea
 
-from tests.tui_data import CLOCK, seed_review_db, settle
+from tests.tui_data import CLOCK, settle
 from tui.app import WardenApp
 from tui.modals.sync import SyncProgress
 
@@ -18,18 +18,13 @@ SMALL = (80, 24)
 LARGE = (120, 40)
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return seed_review_db(tmp_path / "review.db")
-
-
 def app_for(db: Path) -> WardenApp:
     return WardenApp(db_path=db, reviewer="alice", clock=CLOCK, mouse=False)
 
 
-
 def steps(keys: Iterable[str] = (), *, then=None):
-    """A run_before: wait for the first page and detail, press keys, stop cursors blinking."""
+    """A run_before: wait for the first page and detail, press keys, clear the toasts.
+    (No cursor blinks: the autouse fixture of conftest.py turns blinking off before the app starts.)"""
 
     async def run_before(pilot) -> None:
         await settle(pilot)
@@ -40,8 +35,6 @@ def steps(keys: Iterable[str] = (), *, then=None):
             await then(pilot)
             await settle(pilot)
         pilot.app.clear_notifications()
-        for widget in pilot.app.screen.query("Input, TextArea"):
-            widget.cursor_blink = False
         await pilot.pause()
 
     return run_before

@@ -3,13 +3,29 @@
 Written through ``store.db`` (migrations, WAL) and plain inserts, then the queue
 summary is refreshed the way the rules do it. The case consumer is at the top of
 the queue; one consumer has a hostile name (markup and a terminal escape).
+
+Beside it, what drives the app in the Pilot tests, the snapshots and
+screenshots/regenerate.py: ``settle()`` (wait for workers and the screen, raise
+when they do not come), ``cursors_that_do_not_blink()`` and
+``notifications_recorded()`` / ``shown_notifications()`` (tests/conftest.py turns
+both on for every test).
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
+import threading
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any, Iterator
+from weakref import WeakKeyDictionary
+
+from textual.app import App
+from textual.notifications import Notification
+from textual.widgets import Input, TextArea
 
 from store.clock import fixed_clock, iso
 from store.db import connect, transaction
@@ -103,22 +119,112 @@ def seed_review_db(path: Path, *, filler: int = FILLER) -> Path:
     return path
 
 
-async def settle(pilot) -> None:
+SETTLE_ROUNDS = 200
+WORKER_SECONDS = 60.0
+
+
+async def settle(pilot, *, rounds: int = SETTLE_ROUNDS, worker_seconds: float = WORKER_SECONDS) -> None:
     """Wait until workers are done and the messages they posted are handled.
 
     Polls rather than sleeping a fixed time: three quiet rounds in a row (a handler
     may start another worker, e.g. the detail after a page arrives). Used by the
-    Pilot tests, the snapshot tests and screenshots/regenerate.py."""
+    Pilot tests, the snapshot tests and screenshots/regenerate.py. Raises
+    ``TimeoutError`` naming what it was still waiting for when ``rounds`` rounds
+    pass without three quiet ones, or the workers of one round are not done within
+    ``worker_seconds``: a test never goes on against a screen that is not there yet."""
     app = pilot.app
     quiet = 0
-    for _ in range(200):
+    waiting: list[str] = []
+
+    def running() -> list[str]:
+        return [f"worker {w.name or w.description!r} ({w.state.name.lower()})"
+                for w in app.workers if not w.is_finished]
+
+    for _ in range(rounds):
         await pilot.pause()
-        busy = any(not w.is_finished for w in app.workers)
-        await app.workers.wait_for_complete()
+        waiting = running()
+        # asyncio.wait, not wait_for: a timeout must not cancel the workers (cancelling
+        # Worker.wait() cancels the worker's task), only stop waiting for them.
+        waiter = asyncio.ensure_future(app.workers.wait_for_complete())
+        done, _ = await asyncio.wait({waiter}, timeout=worker_seconds)
+        if not done:
+            waiter.add_done_callback(lambda task: task.cancelled() or task.exception())
+            raise TimeoutError(f"settle(): workers not done after {worker_seconds:g} s: "
+                               f"{'; '.join(running())}")
+        waiter.result()
         await pilot.pause()
         screen = next((s for s in app.screen_stack if hasattr(s, "settled")), None)
         if screen is not None and not screen.settled:
-            busy = True
-        quiet = 0 if busy else quiet + 1
+            waiting.append(f"{type(screen).__name__}.settled (rows and detail of the current generation)")
+        quiet = 0 if waiting else quiet + 1
         if quiet >= 3:
             return
+    raise TimeoutError(f"settle(): still waiting after {rounds} rounds for: "
+                       f"{'; '.join(waiting) or 'a third quiet round in a row'}")
+
+
+@contextmanager
+def cursors_that_do_not_blink() -> Iterator[None]:
+    """Every ``Input`` and ``TextArea`` made inside the block is born with
+    ``cursor_blink`` off (``DOMNode.set_reactive``: no watcher runs, nothing else changes).
+
+    Turning blinking off once a widget is up is too late: the blink timer has
+    already run, and TextArea caches its rendered lines by whether the cursor was in
+    the "on" half of the blink, so under load a snapshot could catch the cursor
+    hidden. Born without blinking, the timer starts paused and a focused cursor is
+    drawn steadily. The tests' autouse fixture and screenshots/regenerate.py use this.
+    """
+    originals = {cls: cls.__init__ for cls in (Input, TextArea)}
+
+    def born_still(cls: type[Input] | type[TextArea]) -> Any:
+        original = originals[cls]
+
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            original(self, *args, **kwargs)
+            self.set_reactive(cls.cursor_blink, False)
+
+        return __init__
+
+    try:
+        for cls in originals:
+            cls.__init__ = born_still(cls)  # type: ignore[method-assign]
+        yield
+    finally:
+        for cls, original in originals.items():
+            cls.__init__ = original  # type: ignore[method-assign]
+
+
+_SHOWN: WeakKeyDictionary[App[Any], list[Notification]] = WeakKeyDictionary()
+_SHOWN_LOCK = threading.Lock()
+
+
+@contextmanager
+def notifications_recorded() -> Iterator[None]:
+    """Record every notification an app is asked to show, through the public
+    ``App.notify`` (widgets' and screens' ``notify`` end there too); read them with
+    :func:`shown_notifications`. Unlike the toasts on screen, the record does not
+    expire, so a slow run cannot lose one before the test looks."""
+    original = App.notify
+    signature = inspect.signature(original)
+
+    def notify(self: App[Any], message: str, **options: Any) -> None:
+        asked = signature.bind(self, message, **options)
+        asked.apply_defaults()   # App.notify's defaults (markup=True), not Notification's
+        given = dict(asked.arguments)
+        timeout = self.NOTIFICATION_TIMEOUT if given["timeout"] is None else given["timeout"]
+        notification = Notification(message, given["title"], given["severity"], timeout, markup=given["markup"])
+        with _SHOWN_LOCK:
+            _SHOWN.setdefault(self, []).append(notification)
+        original(self, message, **options)
+
+    App.notify = notify  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        App.notify = original  # type: ignore[method-assign]
+
+
+def shown_notifications(app: App[Any]) -> list[Notification]:
+    """What ``app`` was asked to notify so far, oldest first (title, message, severity, markup)."""
+    with _SHOWN_LOCK:
+        return list(_SHOWN.get(app, []))

@@ -430,8 +430,13 @@ class DemoData:
         self._revised.setdefault(app_id, {})[(day - EPOCH).days, metric] = value
 
     def withdraw(self, app_id: str, day: date) -> None:
-        """From now on serve no usage of ``app_id`` on ``day`` (both metrics withdrawn upstream)."""
+        """From now on serve no usage of ``app_id`` on ``day`` (both metrics withdrawn upstream);
+        ``app_id`` is a feed app's id or an X client app's."""
         self._withdrawn.setdefault(app_id, set()).add((day - EPOCH).days)
+
+    def withdrawn(self, app_id: str, day: date) -> bool:
+        """Whether :meth:`withdraw` took ``app_id``'s usage on ``day`` away."""
+        return (day - EPOCH).days in self._withdrawn.get(app_id, ())
 
     def clear_revisions(self) -> None:
         self._revised.clear()
@@ -515,7 +520,7 @@ class DemoData:
     def x_totals(self, client_app_id: str, days: int = 90) -> int:
         """Exact posts retrieved by an X client app over the last ``days`` days."""
         app = next(a for a in X_APPS if a.client_app_id == client_app_id)
-        return sum(self.x_usage(app, day) for day in self.x_days(days))
+        return sum(self.x_usage(app, day) for day in self.x_days(days) if not self.withdrawn(client_app_id, day))
 
     def x_consumer_totals(self, consumer_id: str, days: int = 90) -> dict[str, int]:
         """Exact ``{"records": n}`` of a roster consumer of the X apps over the last ``days`` days."""

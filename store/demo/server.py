@@ -176,7 +176,7 @@ class DemoEndpoint:
         self.data.revise(app_id, day, metric, value)
 
     def withdraw(self, app_id: str, day: date) -> None:
-        """Serve no usage of ``app_id`` on ``day`` from now on."""
+        """Serve no usage of ``app_id`` (a feed app or an X client app) on ``day`` from now on."""
         self.data.withdraw(app_id, day)
 
     # -- routes ----------------------------------------------------------------------
@@ -301,14 +301,15 @@ class DemoEndpoint:
         data = self.data
         calendar = data.x_days(days)
         stamps = [f"{day.isoformat()}T00:00:00.000Z" for day in calendar]
-        per_app = [[data.x_usage(app, day) for day in calendar] for app in X_APPS]
-        per_day = [sum(column) for column in zip(*per_app)]
+        per_app = [{s: data.x_usage(app, day) for s, day in zip(stamps, calendar)
+                    if not data.withdrawn(app.client_app_id, day)} for app in X_APPS]
+        per_day = [sum(values.get(s, 0) for values in per_app) for s in stamps]
         project_id = data.x_project_id
         body: dict[str, Any] = {
             "cap_reset_day": X_CAP_RESET_DAY,
             "daily_client_app_usage": [
                 {"client_app_id": app.client_app_id,
-                 "usage": [{"date": s, "usage": str(v)} for s, v in zip(stamps, values)],
+                 "usage": [{"date": s, "usage": str(v)} for s, v in values.items()],
                  "usage_result_count": len(values)}
                 for app, values in zip(X_APPS, per_app)],
             "daily_project_usage": {"project_id": project_id,
