@@ -260,6 +260,15 @@ def _special(index: int, seed: int) -> DemoConsumer | None:
 
 
 SPECIAL_CONSUMERS = 8
+_TAIL_PERIODS = (30, 45, 60, 90, 120)
+_APPS_PER_CONSUMER = (1, 1, 2, 2, 3)
+
+
+def _schedule(seed: int, index: int, n: int, dense: bool) -> tuple[int, int, int]:
+    """App ``n`` of generic consumer ``index``: (period, offset, its hash)."""
+    ha = mix(seed, index, n)
+    period = 1 if dense else _TAIL_PERIODS[(ha >> 8) % len(_TAIL_PERIODS)]
+    return period, (ha >> 24) % period, ha
 
 
 def _generic(index: int, seed: int, dense_below: int = DENSE_CONSUMERS) -> DemoConsumer:
@@ -271,7 +280,7 @@ def _generic(index: int, seed: int, dense_below: int = DENSE_CONSUMERS) -> DemoC
     tier = "basic" if roll < 60 else "standard" if roll < 90 else "enterprise"
     limits = TIERS[tier].limits
     use = _USE_CASES[(h >> 32) % len(_USE_CASES)]
-    napps = (1, 1, 2, 2, 3)[(h >> 40) % 5]
+    napps = _APPS_PER_CONSUMER[(h >> 40) % len(_APPS_PER_CONSUMER)]
     # Share of the tier's monthly caps: mostly well under; about one in 25 over.
     over = (h >> 44) % 25 == 0
     level = (1.1 + ((h >> 48) % 100) / 50) if over else (0.05 + ((h >> 48) % 100) / 180)
@@ -279,9 +288,8 @@ def _generic(index: int, seed: int, dense_below: int = DENSE_CONSUMERS) -> DemoC
     dense = index < dense_below
     apps = []
     for n in range(1, napps + 1):
-        ha = mix(seed, index, n)
+        period, offset, ha = _schedule(seed, index, n, dense)
         missing_use = ha % 20 == 0   # an app now and then never declared its use case
-        period = 1 if dense else (30, 45, 60, 90, 120)[(ha >> 8) % 5]
         # Long-tail apps are active one day in ``period``: a day of theirs carries
         # about a month's share of the cap, so they too are mostly well under.
         per_day = min(period, 30) / 30
@@ -290,7 +298,7 @@ def _generic(index: int, seed: int, dense_below: int = DENSE_CONSUMERS) -> DemoC
             None if missing_use else use,
             limits["calls", "month"] * level / 30 / napps * per_day,
             limits["records", "month"] * record_level / 30 / napps * per_day,
-            period=period, offset=(ha >> 24) % period, key=ha))
+            period=period, offset=offset, key=ha))
     endpoints: tuple[tuple[str, float], ...] = ()
     if index % 37 == 5:
         endpoints = _ENDPOINTS_OUTSIDE if (h >> 56) % 4 == 0 and tier != "enterprise" else _ENDPOINTS_WITHIN
@@ -407,6 +415,26 @@ class DemoData:
             if self.consumer(int(tail)).id == consumer_id:
                 return int(tail)
         raise KeyError(consumer_id)
+
+    def silent(self, index: int, lo: int, hi: int, *, usage: bool) -> bool:
+        """True when consumer ``index`` surely reports no usage (``usage``) or no
+        endpoint calls on day indices ``[lo, hi)``; decided without building the
+        consumer, so a page over a few days passes most of a long tail cheaply
+        (False: build it and see)."""
+        if lo >= hi:
+            return True
+        if index < SPECIAL_CONSUMERS:
+            return False
+        if not usage:
+            return index % 37 != 5       # the generic consumers that report endpoints
+        if index < self.dense:
+            return False
+        napps = _APPS_PER_CONSUMER[(mix(self.seed, index, 0xC0) >> 40) % len(_APPS_PER_CONSUMER)]
+        for n in range(1, napps + 1):
+            period, offset, _ = _schedule(self.seed, index, n, False)
+            if lo + (offset - lo) % period < hi:
+                return False
+        return True
 
     def shard_range(self, shard: int, shards: int) -> tuple[int, int]:
         """The consumer indices ``[lo, hi)`` of shard ``shard`` of ``shards``."""

@@ -248,6 +248,9 @@ class DemoEndpoint:
         out: list[str] = []
         need = limit
         while index < hi and need > 0:
+            if row == 0 and data.silent(index, d_lo, d_hi, usage=usage):
+                index += 1
+                continue
             consumer = data.consumer(index)
             per_day = 2 if usage else len(consumer.endpoints)
             base = 0
