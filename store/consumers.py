@@ -350,6 +350,7 @@ def _stage_roster(conn: sqlite3.Connection, config: Config, db_tiers: set[str], 
     flush()
 
     conn.execute("CREATE INDEX temp.roster_app_by_seq ON roster_app (seq)")
+    conn.execute("CREATE INDEX temp.roster_app_by_app ON roster_app (source, app_id)")
     twice = conn.execute("""
         SELECT a.source, a.app_id, group_concat(c.id, ', ') FROM temp.roster_app AS a
         JOIN temp.roster_consumer AS c ON c.seq = a.seq
@@ -370,19 +371,51 @@ def _roster_error(config: Config, place: str | int, message: str) -> ConfigError
 
 def _copy_roster(conn: sqlite3.Connection, placeholders: set[str], batch_rows: int) -> tuple[int, int]:
     """Upsert the staged roster into consumer and app, ``batch_rows`` consumers per
-    transaction; rows that would not change are not rewritten."""
+    transaction; rows that would not change are not rewritten. Then
+    :func:`_note_claims`."""
     with transaction(conn):
         placeholder_tiers(conn, sorted(placeholders))
     last = conn.execute("SELECT MAX(seq) FROM temp.roster_consumer").fetchone()[0]
-    if last is None:
-        return 0, 0
-    for low in range(0, last + 1, batch_rows):
+    for low in range(0, (last if last is not None else -1) + 1, batch_rows):
         with transaction(conn):
             conn.execute(_COPY_CONSUMERS, (low, low + batch_rows - 1))
             conn.execute(_COPY_APPS, (low, low + batch_rows - 1))
+            conn.execute(_CLAIM, (low, low + batch_rows - 1))
+    _note_claims(conn, batch_rows)
     consumers = conn.execute("SELECT COUNT(*) FROM temp.roster_consumer").fetchone()[0]
     apps = conn.execute("SELECT COUNT(*) FROM temp.roster_app").fetchone()[0]
     return consumers, apps
+
+
+# The roster's claims, kept so that a claim dropped is noticed.
+_CLAIM = """
+INSERT INTO roster_claim (source, app_id) SELECT source, app_id FROM temp.roster_app WHERE seq BETWEEN ? AND ?
+ON CONFLICT DO NOTHING
+"""
+_DROPPED = """
+SELECT source, app_id FROM roster_claim AS r
+WHERE NOT EXISTS (SELECT 1 FROM temp.roster_app AS a WHERE a.source = r.source AND a.app_id = r.app_id)
+"""
+# A sync writes a page of records the source's last complete run stored the same
+# (store.sync.writer) only if that run came after this mark.
+ROSTER_DROPPED_FACT = "roster_dropped_after_run"
+_MARK_DROPPED = f"""
+INSERT INTO source_fact (source, key, value, run_id)
+VALUES (:source, '{ROSTER_DROPPED_FACT}', (SELECT coalesce(max(id), 0) FROM sync_run WHERE source = :source), 0)
+ON CONFLICT (source, key) DO UPDATE SET value = excluded.value
+"""
+
+
+def _note_claims(conn: sqlite3.Connection, batch_rows: int) -> None:
+    """Forget the claims the roster dropped. Their apps go back to the owner their
+    source reports, which only a page of the source says: the next sync of the
+    source writes its pages of apps again, even those that did not change."""
+    dropped = conn.execute(_DROPPED).fetchall()
+    for start in range(0, len(dropped), batch_rows):
+        batch = dropped[start:start + batch_rows]
+        with transaction(conn):
+            conn.executemany("DELETE FROM roster_claim WHERE source = ? AND app_id = ?", [tuple(d) for d in batch])
+            conn.executemany(_MARK_DROPPED, [{"source": source} for source in sorted({d[0] for d in batch})])
 
 
 def own_apps(conn: sqlite3.Connection, source: str,

@@ -378,6 +378,16 @@ MIGRATION_AUTO_CONSUMERS = """
 CREATE INDEX consumer_auto ON consumer (id) WHERE origin = 'auto';
 """
 
+# The apps the roster claimed at the last apply_config: a claim dropped sends the
+# app back to the owner its source reports (store.consumers).
+MIGRATION_ROSTER_CLAIMS = """
+CREATE TABLE roster_claim (
+    source  TEXT NOT NULL,
+    app_id  TEXT NOT NULL,
+    PRIMARY KEY (source, app_id)
+) WITHOUT ROWID;
+"""
+
 Migration = Union[str, Callable[[sqlite3.Connection], None]]
 MIGRATIONS: list[Migration] = [MIGRATION_1, MIGRATION_INCREMENTAL_RULES, MIGRATION_NAME_SEARCH,
-                               MIGRATION_QUEUE_FILTERS, MIGRATION_AUTO_CONSUMERS]
+                               MIGRATION_QUEUE_FILTERS, MIGRATION_AUTO_CONSUMERS, MIGRATION_ROSTER_CLAIMS]

@@ -193,3 +193,18 @@ def test_an_app_nobody_owns_keeps_its_mark_until_apply_config_gives_it_a_consume
     assert result.consumers == 1 and marks(conn) == []
     assert conn.execute("SELECT category FROM finding WHERE consumer_id = 's:stray'").fetchall()[0][0] == (
         "missing_use_case")
+
+
+def test_figures_fetched_again_outside_every_finding_s_period_leave_no_mark(conn: sqlite3.Connection) -> None:
+    with transaction(conn):
+        conn.execute("INSERT INTO usage VALUES ('s', 'a1', '2022-02-03', 'calls', 5, 1, 1)")
+    run_rules(conn, clock=CLOCK)     # acme's finding: rate limit, January 2022 (2022-01-01 at 500)
+    conn.execute("INSERT INTO sync_run (id, source, started_at, status) VALUES (2, 's', 't', 'running')")
+    writer = RunWriter(conn, "s", 2)
+    writer.write(_page([("a1", "2022-02-03", "calls", 5)]))     # February, the same again
+    writer.write(_page([("a1", "2022-02-03", "calls", 5)]))
+    writer.commit()
+    assert marks(conn) == []
+    writer.write(_page([("a1", "2022-01-01", "calls", 500)]))   # January, the same again
+    writer.commit()
+    assert marks(conn) == [("provenance", "s", "a1")]

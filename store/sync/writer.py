@@ -14,6 +14,9 @@ until the waiter has the lock, so a reviewer writing from another process waits
 a few milliseconds (``tests/benchmarks/bench_sync.py`` measures it); if nobody
 waits, it goes straight on.
 
+A page of records (tiers, consumers, apps) that the source's last complete
+run stored byte for byte from the same URL is not written again.
+
 For the rules (:mod:`store.rules_pending`), the writer marks the apps whose
 figures this run brought new, revised or withdrew (``figures``), and the apps
 whose figures it only fetched again unchanged (``provenance``: their run and
@@ -31,7 +34,9 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from store.consumers import own_apps, placeholder_tiers, upsert_consumers, upsert_owned_apps, upsert_tiers
+from store.consumers import (
+    ROSTER_DROPPED_FACT, own_apps, placeholder_tiers, upsert_consumers, upsert_owned_apps, upsert_tiers,
+)
 from store.db import WaitingWriters, begin_immediate, database_file
 from store.rules_pending import mark_apps
 from store.sync.adapter import ParsedPage
@@ -62,6 +67,19 @@ WRITER_CACHE_KIB = 32 * 1024
 LATEST_DAY_FACT = "latest_usage_day"
 
 _day_of = itemgetter(1)
+
+# The record pages (no usage rows, no refusal) of the source's last complete
+# run: each page's records were written whole before the run could complete.
+# Not after a roster stopped claiming an app of the source
+# (store.consumers.ROSTER_DROPPED_FACT): the source's owner must come back.
+_KNOWN_PAGES = f"""
+SELECT url, body_sha256 FROM sync_page
+WHERE run_id = (SELECT max(id) FROM sync_run WHERE source = :source AND status = 'ok'
+                AND id > coalesce((SELECT CAST(value AS INTEGER) FROM source_fact
+                                   WHERE source = :source AND key = '{ROSTER_DROPPED_FACT}'), 0))
+  AND rows_taken = 0 AND error IS NULL AND body_sha256 IS NOT NULL
+ORDER BY id
+"""
 
 
 class Turns:
@@ -180,7 +198,9 @@ class RunWriter:
         # Chains whose pages hit figures already stored (a re-sync): their rows
         # are staged and compared (see _insert). Others try a plain INSERT first.
         self._overlapping: set[tuple[str, str]] = set()
-        self._staged: dict[str, tuple[str, str, str]] = {}
+        self._staged: dict[str, tuple[str, str, str, str]] = {}
+        self._known_pages = {url: sha for url, sha in conn.execute(_KNOWN_PAGES, {"source": source})}
+        self.unchanged_pages = 0      # pages of records stored before, not written again
 
     # -- transactions --------------------------------------------------------------
 
@@ -303,10 +323,13 @@ class RunWriter:
         if page is None:
             self._pending_pages += 1
             return
-        if page.tiers:
-            upsert_tiers(conn, page.tiers, origin="feed")
-        if page.consumers or page.apps:
-            self._consumers(page)
+        if self._stored_before(outcome):
+            self.unchanged_pages += 1
+        else:
+            if page.tiers:
+                upsert_tiers(conn, page.tiers, origin="feed")
+            if page.consumers or page.apps:
+                self._consumers(page)
         if page.facts:
             conn.executemany(
                 "INSERT INTO source_fact (source, key, value, run_id) VALUES (?, ?, ?, ?) "
@@ -329,6 +352,17 @@ class RunWriter:
         self._pending_pages += 1
         self._pending_taken += taken
         self._pending_rows += 1
+
+    def _stored_before(self, outcome: PageOutcome) -> bool:
+        """Whether ``outcome`` is a page of records only (tiers, consumers, apps)
+        that the source's last complete run stored byte for byte from the same
+        URL: its records are in the database as the page says (see
+        ``_KNOWN_PAGES``), so a re-sync of a million consumers reads them again
+        but does not write them again."""
+        page = outcome.page
+        return (page is not None and bool(page.tiers or page.consumers or page.apps)
+                and not (page.usage or page.endpoint_usage or page.facts)
+                and outcome.body_sha256 is not None and self._known_pages.get(outcome.url) == outcome.body_sha256)
 
     def _rows(self, table: str, chain: str, page_id: int, rows: Sequence[Any]) -> None:
         """executemany in slices, committing between slices when the transaction
@@ -487,13 +521,15 @@ def _staging_sql(table: str, key: str, value: str, source: str, run_id: int) -> 
     staged, src = f"temp.staged_{table}", _literal(source)
     stage = f"INSERT INTO {staged} (app_id, day, {key}, {value}) VALUES (?, ?, ?, ?)"
     # An app with a new or changed figure: 'figures'. One whose figures all came
-    # again unchanged: 'provenance', if its consumer has candidate findings
-    # (their lists of runs and pages follow the figures); otherwise nothing.
+    # again unchanged: 'provenance', if its consumer has a candidate finding
+    # whose lists of runs and pages may name these rows (a rule finding with
+    # provenance, its period touching the days fetched again); otherwise nothing.
     compare = f"""
         INSERT INTO rules_pending (kind, subject, app_id)
         SELECT seen.kind, {src}, seen.app_id FROM (
-            SELECT app_id, CASE WHEN min(same) THEN 'provenance' ELSE 'figures' END AS kind FROM (
-                SELECT s.app_id, EXISTS (
+            SELECT app_id, CASE WHEN min(same) THEN 'provenance' ELSE 'figures' END AS kind,
+                   min(day) AS first_day, max(day) AS last_day FROM (
+                SELECT s.app_id, s.day, EXISTS (
                     SELECT 1 FROM main.{table} AS t WHERE t.source = {src} AND t.app_id = s.app_id
                     AND t.day = s.day AND t.{key} = s.{key} AND t.{value} = s.{value}) AS same
                 FROM {staged} AS s)
@@ -501,7 +537,8 @@ def _staging_sql(table: str, key: str, value: str, source: str, run_id: int) -> 
         WHERE seen.kind = 'figures' OR EXISTS (
             SELECT 1 FROM main.app AS a JOIN main.finding AS f ON f.consumer_id = a.consumer_id
             WHERE a.source = {src} AND a.app_id = seen.app_id AND f.status = 'candidate'
-            AND f.rule_id IS NOT NULL)"""
+            AND f.rule_id IS NOT NULL AND f.category != 'missing_use_case'
+            AND f.period_start <= seen.last_day AND f.period_end >= seen.first_day)"""
     upsert = (f"INSERT INTO main.{table} (source, app_id, day, {key}, {value}, run_id, page_id) "
               f"SELECT {src.replace('%', '%%')}, app_id, day, {key}, {value}, {int(run_id)}, %d FROM {staged} "
               f"WHERE true ON CONFLICT(source, app_id, day, {key}) DO UPDATE SET "
