@@ -48,12 +48,13 @@ def test_readme_setup_is_the_ci_command() -> None:
     assert test_command.replace("pip install -q", "pip install") in README
 
 
-def test_readme_layout_names_every_store_module() -> None:
-    # The Layout section is the map of the code: a new module of store/ gets its line.
+@pytest.mark.parametrize("package", ["store", "tui"])
+def test_readme_layout_names_every_module(package: str) -> None:
+    # The Layout section is the map of the code: a new module of store/ or tui/ gets its line.
     layout = README.split("## Layout", 1)[1].split("\n## ", 1)[0]
-    store = Path(__file__).resolve().parent.parent / "store"
-    names = {path.parent.name + "/" if path.name == "__init__.py" and path.parent != store else path.name
-             for path in store.rglob("*.py") if path.name != "__main__.py"}
+    root = Path(__file__).resolve().parent.parent / package
+    names = {path.parent.name + "/" if path.name == "__init__.py" and path.parent != root else path.name
+             for path in root.rglob("*.py") if path.name != "__main__.py"}
     missing = sorted(name for name in names if name != "__init__.py" and name not in layout)
     assert missing == [], f"README Layout does not name {missing}"
 

@@ -1,4 +1,5 @@
-"""The headless core must never pull in the TUI: cron jobs and exports run without it."""
+"""The headless core must never pull in the TUI: cron jobs and exports run without it.
+And the TUI reads and writes the database only through the core."""
 
 from __future__ import annotations
 
@@ -38,9 +39,74 @@ def test_importing_every_store_module_loads_no_textual_and_no_tui() -> None:
     assert result.stdout.strip() == "", f"store imported: {result.stdout}"
 
 
-# --- one definition of each domain constant ---------------------------------------
+# --- tui/ talks to the database only through store/ -----------------------------------
 
 ROOT = Path(__file__).resolve().parents[1]
+TUI = ROOT / "tui"
+
+# The one module of tui/ that may use sqlite3: the connections it hands to store/.
+CONNECTION_MODULE = "connections.py"
+
+
+def _tui_sources() -> dict[str, ast.Module]:
+    return {path.relative_to(TUI).as_posix(): ast.parse(path.read_text(encoding="utf-8"))
+            for path in sorted(TUI.rglob("*.py"))}
+
+
+def _imports_sqlite3(tree: ast.Module) -> bool:
+    for node in ast.walk(tree):  # TYPE_CHECKING blocks and function bodies included
+        if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "sqlite3" for a in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "sqlite3":
+            return True
+    return False
+
+
+def _runs_sql(tree: ast.Module) -> bool:
+    """Calls ``.execute(...)`` / ``.executemany(...)`` / ``.executescript(...)``."""
+    return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+               and node.func.attr in ("execute", "executemany", "executescript")
+               for node in ast.walk(tree))
+
+
+def test_the_checks_see_sqlite3_and_sql() -> None:
+    tree = ast.parse("if TYPE_CHECKING:\n    from sqlite3 import Connection\n")
+    assert _imports_sqlite3(tree) and not _runs_sql(tree)
+    assert _runs_sql(ast.parse("def f(conn):\n    return conn.execute('SELECT 1')\n"))
+    assert CONNECTION_MODULE in _tui_sources() and "screens/review.py" in _tui_sources()
+
+
+def test_only_the_connection_module_of_tui_imports_sqlite3_or_runs_sql() -> None:
+    bad = {name for name, tree in _tui_sources().items()
+           if name != CONNECTION_MODULE and (_imports_sqlite3(tree) or _runs_sql(tree))}
+    assert bad == set()
+
+
+# --- store/ returns words, tui/ draws glyphs -------------------------------------------
+
+# The marks the widgets draw for verdicts and finding statuses (README "Reviewing").
+GLYPHS = "●▲✓·✗✉"
+
+
+def _string_constants(tree: ast.Module) -> list[str]:
+    return [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)]
+
+
+def test_the_widgets_draw_the_glyphs() -> None:
+    # Guards the test below: the glyphs are drawn somewhere, by a widget.
+    drawn = "".join(text for path in (TUI / "widgets").rglob("*.py")
+                    for text in _string_constants(ast.parse(path.read_text(encoding="utf-8"))))
+    assert set(GLYPHS) <= set(drawn)
+
+
+def test_no_store_module_makes_a_glyph() -> None:
+    made = {str(path.relative_to(ROOT)): sorted(set(GLYPHS) & set("".join(texts)))
+            for path in sorted((ROOT / "store").rglob("*.py"))
+            if (texts := _string_constants(ast.parse(path.read_text(encoding="utf-8"))))}
+    assert {where: glyphs for where, glyphs in made.items() if glyphs} == {}
+
+
+# --- one definition of each domain constant ---------------------------------------
 
 
 def _literal(node: ast.expr) -> object:
@@ -116,3 +182,4 @@ def test_a_copied_constant_is_caught(tmp_path: Path) -> None:
         "store/domain.py:2 FORMATS = tui/detail.py:2 EXPORT",
         "store/domain.py:3 MAX_SHARDS = tui/detail.py:3 MAX_SHARDS",
     ]
+

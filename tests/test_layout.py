@@ -9,10 +9,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("store", "tui")
 MAX_LINES = 600
-# Files still over the limit, each with the branch that splits it.
-KNOWN_LONG = {
-    "tui/screens/review.py",  # r8-tui removes this
-}
 
 
 def _modules(root: Path) -> dict[str, Path]:
@@ -129,11 +125,5 @@ def _line_counts(root: Path = ROOT) -> dict[str, int]:
 def test_no_file_in_store_or_tui_is_over_600_lines() -> None:
     counts = _line_counts()
     assert len(counts) > 40
-    too_long = {path: n for path, n in counts.items() if n > MAX_LINES and path not in KNOWN_LONG}
+    too_long = {path: n for path, n in counts.items() if n > MAX_LINES}
     assert too_long == {}, f"split these along their jobs: {too_long}"
-
-
-def test_the_known_exceptions_are_still_long() -> None:
-    # An exception that no longer applies goes, so the limit covers the file again.
-    counts = _line_counts()
-    assert {path for path in KNOWN_LONG if counts.get(path, 0) > MAX_LINES} == KNOWN_LONG

@@ -20,7 +20,8 @@ from tui.modals.filter import FilterInput
 from tui.modals.help import Help
 from tui.modals.manual import ManualFinding
 from tui.modals.needs_info import NeedsInfo
-from tui.screens.review import KEYS, ReviewScreen
+from tui.keys import KEYS
+from tui.screens.review import ReviewScreen
 from tui.widgets.detail import DetailPane
 from tui.widgets.queue import QueueView
 
@@ -291,7 +292,9 @@ async def test_conflict_with_another_reviewer(db: Path) -> None:
         app.screen.query_one("#reason", Input).focus()
         await pilot.press(*"over")
         await press(pilot, "enter")
-        assert any("Changed under you" in n and "bob" in n for n in notifications(app))
+        # One boundary: the error's own title, then the screen reloaded.
+        assert "Changed by someone else: finding #4 changed since you opened it (you saw version 1): it is now" \
+               " dismissed by bob (duplicate), version 2" in notifications(app)
         # The detail now shows Bob's decision.
         assert "✗ dismissed" in detail_text(app).split("Findings")[1]
     assert statuses(db)[4] == "dismissed"
@@ -602,7 +605,7 @@ async def test_sync_cancel(tmp_path: Path, monkeypatch) -> None:
             await pilot.press("R")
             assert isinstance(app.screen, SyncProgress)
             await pilot.press("c")  # cancel while the usage pages stall
-            assert review_screen(app).syncing is not None and review_screen(app).syncing.is_set()
+            assert app.syncing is not None and app.syncing.is_set()
             await settle(pilot)
             assert app.screen.finished
     conn = sqlite3.connect(db)
@@ -649,7 +652,7 @@ async def test_note_edit_conflict_is_reported_not_overwritten(db: Path) -> None:
         other.close()
         await pilot.press(*"mine ")
         await press(pilot, "ctrl+s")
-        assert any("Changed under you" in n for n in notifications(app))
+        assert "Changed by someone else: note #1 changed (version 2, expected 1); reload it" in notifications(app)
         assert "NOT SAVED" in str(editor.query_one("#note-state").render())
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT body FROM note").fetchone() == ("Bob's version",)
@@ -838,3 +841,40 @@ async def test_undo_messages_for_bulk_manual_and_nothing(db: Path) -> None:
         await press(pilot, "u")
         assert notifications(app)[-1] == "Undo: Undone: opening finding #7 of Northwind Analytics Ltd (now dismissed)"
         assert current_id(app) == "northwind-analytics"
+
+
+async def test_a_decision_key_pressed_before_the_detail_arrives_waits_for_it(db: Path, monkeypatch) -> None:
+    """``jjd`` in one read from the terminal: the dialog must offer Contoso's
+    finding, not the findings of the consumer whose detail was still on screen (a
+    decision on the wrong consumer), and the key must not be lost."""
+    import threading
+
+    from textual import events
+
+    from store import cases
+
+    gate = threading.Event()
+    real = cases.read_case
+
+    def held(conn, consumer_id, *args, **kwargs):
+        if consumer_id == "contoso-borderline":
+            gate.wait(10)
+        return real(conn, consumer_id, *args, **kwargs)
+
+    monkeypatch.setattr(cases, "read_case", held)
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        # The keys reach the app before the cursor's moves reach the screen.
+        for key in "jjd":
+            app.post_message(events.Key(key, key))
+        for _ in range(10):
+            await pilot.pause()
+        assert isinstance(app.screen, ReviewScreen)  # Northwind's findings are on screen: no dialog yet
+        assert review_screen(app).detail.consumer.id != "contoso-borderline"
+        gate.set()
+        await settle(pilot)
+        modal = app.screen
+        assert isinstance(modal, Dismiss)
+        assert modal.scope == "Contoso Borderline GmbH (contoso-borderline)"
+        assert [f.id for f in modal.findings] == [4]

@@ -8,51 +8,26 @@ shown to the reviewer, never overwritten. ``ctrl+s`` saves at once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import Iterable
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Markdown, Static, TextArea
+from textual.worker import Worker, WorkerState
 
 from store import notes
-from store.errors import ConflictError, WardenError
 from store.text import visible
+from tui.keys import palette
+from tui.messages import NoteRedrafted, NoteSaved, NoteStatusChanged
+from tui.screens.base import WardenScreen
+from tui.session import Session
 from tui.text import literal
 
-if TYPE_CHECKING:
-    from tui.app import WardenApp
-
 AUTOSAVE_DELAY = 0.5  # seconds after the last keystroke
-
-
-@dataclass
-class NoteSaved(Message):
-    version: int
-    text: str
-
-
-@dataclass
-class NoteSaveFailed(Message):
-    title: str
-    message: str
-    current: dict[str, Any]
-
-
-@dataclass
-class NoteRedrafted(Message):
-    note: Any
-
-
-@dataclass
-class NoteStatusChanged(Message):
-    note: Any
 
 
 def editable(body: str) -> str:
@@ -61,7 +36,7 @@ def editable(body: str) -> str:
     return "\n".join("\t".join(visible(part) for part in line.split("\t")) for line in body.split("\n"))
 
 
-class NoteEditor(Screen[None]):
+class NoteEditor(WardenScreen[None]):
     """Edit one note; ``escape`` saves and goes back to the queue."""
 
     BINDINGS = [
@@ -72,18 +47,14 @@ class NoteEditor(Screen[None]):
         Binding("escape", "close", "Back", id="note.close"),
     ]
 
-    def __init__(self, note: notes.Note) -> None:
-        super().__init__()
+    def __init__(self, session: Session, note: notes.Note) -> None:
+        super().__init__(session)
         self.note = note
         self.version = note.version
         self.saved_text = note.body
         self._timer: Timer | None = None
         self._saving = False
-        self._closing = False
-
-    @property
-    def warden(self) -> WardenApp:
-        return self.app  # type: ignore[return-value]
+        self._close_after_save = False
 
     def compose(self) -> ComposeResult:
         with Vertical(id="note-head"):
@@ -133,18 +104,10 @@ class NoteEditor(Screen[None]):
         self._saving = True
         self._save(self.note.id, text, self.version)
 
-    @work(thread=True, group="note-save")
+    @work(thread=True, group="note-save", exit_on_error=False)
     def _save(self, note_id: int, text: str, version: int) -> None:
-        conn = self.warden.connections.get()
-        try:
-            new_version = notes.save_body(conn, note_id, text, expected_version=version,
-                                          clock=self.warden.clock)
-        except ConflictError as exc:
-            self.post_message(NoteSaveFailed("Changed under you", visible(str(exc)), exc.current))
-            return
-        except WardenError as exc:
-            self.post_message(NoteSaveFailed(exc.title, visible(str(exc)), {}))
-            return
+        new_version = notes.save_body(self.session.connections.get(), note_id, text, expected_version=version,
+                                      clock=self.session.clock)
         self.post_message(NoteSaved(new_version, text))
 
     def on_note_saved(self, message: NoteSaved) -> None:
@@ -154,14 +117,16 @@ class NoteEditor(Screen[None]):
         self._show_state("saved")
         if self.query_one(TextArea).text != self.saved_text:
             self.action_save()  # typed while the save ran
-        elif self._closing:
+        elif self._close_after_save:
             self.dismiss(None)
 
-    def on_note_save_failed(self, message: NoteSaveFailed) -> None:
-        self._saving = False
-        self._closing = False
-        self.notify(message.message, title=message.title, severity="error", timeout=10, markup=False)
-        self._show_state("NOT SAVED")
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # A save, status change or re-draft that failed (the App says why): the
+        # text stays as typed, and the header says it is not saved.
+        if event.state is WorkerState.ERROR:
+            self._saving = False
+            self._close_after_save = False
+            self._show_state("NOT SAVED")
 
     # --- status --------------------------------------------------------------------
 
@@ -170,15 +135,11 @@ class NoteEditor(Screen[None]):
         target = "draft" if self.note.status == "ready" else "ready"
         self._set_status(self.note.id, target)
 
-    @work(thread=True, group="note-status")
+    @work(thread=True, group="note-status", exit_on_error=False)
     def _set_status(self, note_id: int, status: str) -> None:
-        conn = self.warden.connections.get()
-        try:
-            note = notes.set_note_status(conn, note_id, status, reviewer=self.warden.reviewer,
-                                         clock=self.warden.clock)
-        except WardenError as exc:
-            self.post_message(NoteSaveFailed(exc.title, visible(str(exc)), {}))
-            return
+        session = self.session
+        note = notes.set_note_status(session.connections.get(), note_id, status, reviewer=session.reviewer,
+                                     clock=session.clock)
         self.post_message(NoteStatusChanged(note))
 
     def on_note_status_changed(self, message: NoteStatusChanged) -> None:
@@ -191,18 +152,11 @@ class NoteEditor(Screen[None]):
         """Render the template again from the current findings (replaces the text)."""
         self._redraft(self.note.consumer_id, self.version)
 
-    @work(thread=True, group="note-status")
+    @work(thread=True, group="note-status", exit_on_error=False)
     def _redraft(self, consumer_id: str, version: int) -> None:
-        app = self.warden
-        try:
-            note = notes.draft_note(app.connections.get(), consumer_id, reviewer=app.reviewer,
-                                    clock=app.clock, config=app.config.notes, expected_version=version)
-        except ConflictError as exc:
-            self.post_message(NoteSaveFailed("Changed under you", visible(str(exc)), exc.current))
-            return
-        except WardenError as exc:
-            self.post_message(NoteSaveFailed(exc.title, visible(str(exc)), {}))
-            return
+        session = self.session
+        note = notes.draft_note(session.connections.get(), consumer_id, reviewer=session.reviewer,
+                                clock=session.clock, config=session.config.notes, expected_version=version)
         self.post_message(NoteRedrafted(note))
 
     def on_note_redrafted(self, message: NoteRedrafted) -> None:
@@ -214,13 +168,8 @@ class NoteEditor(Screen[None]):
         self.notify(f"Note #{self.note.id} re-drafted from the template.", title="Note", markup=False)
 
     def palette_commands(self) -> Iterable[SystemCommand]:
-        for binding in self.BINDINGS:
-            assert isinstance(binding, Binding)
-            yield SystemCommand(binding.description, f"{binding.key}  ({binding.id})",
-                                self._runner(binding.action))
-
-    def _runner(self, action: str) -> Callable[[], Any]:
-        return lambda: self.run_action(action)
+        return palette(self, ((b.description, b.key, b.id or "", b.action)
+                              for b in self.BINDINGS if isinstance(b, Binding)))
 
     def action_toggle_preview(self) -> None:
         preview = self.query_one("#note-preview", Markdown)
@@ -233,5 +182,5 @@ class NoteEditor(Screen[None]):
         if text == self.saved_text and not self._saving:
             self.dismiss(None)
             return
-        self._closing = True
+        self._close_after_save = True
         self.action_save()

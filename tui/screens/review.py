@@ -1,42 +1,38 @@
-"""The review screen: the queue on the left, the selected consumer on the right.
+"""The review screen: the queue on the left, the selected consumer on the right,
+and the decisions taken on them.
 
-Every database read or write runs in a thread worker that posts a message; only
-the handlers below touch widgets. Queue pages are read by one
-``store.queue.QueueReader`` (its own connection and lock, shared by the
-workers) so it can reuse the keyset anchors it remembers; other work uses the
-worker thread's own connection (``app.connections``).
+Every database read or write runs in a thread worker that posts a message
+(``tui.messages``); only the handlers below touch widgets. Queue reads go
+through the session's ``store.queue.QueueReader`` (one connection and lock,
+shared by the workers, so it can reuse the keyset anchors it remembers); other
+work uses the worker thread's own connection. A worker that fails reaches the
+App's boundary (``tui.app``); the handlers here only keep the screen's own state
+straight.
 """
 
 from __future__ import annotations
 
-import os
-import shlex
-import subprocess
-import tempfile
-import threading
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import Iterable
 
 from rich.text import Text
 from textual import events, work
-from textual.app import ComposeResult, SuspendNotSupported, SystemCommand
-from textual.binding import Binding
+from textual.app import ComposeResult, SystemCommand
 from textual.containers import Container, Vertical
-from textual.keys import format_key
-from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Footer, Static
-from textual.worker import get_current_worker
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from store import cases, notes, review
 from store import queue as queue_store
-from store.db import connect
-from store.errors import ConflictError, WardenError
-from store.export import export_notes
+from store.errors import WardenError
 from store.queue_filter import QueueFilter, parse_filter
 from store.sync.history import sync_summary
 from store.text import visible
+from tui.editor import edit_externally
+from tui.export import export_note
+from tui.keys import help_rows, review_bindings, review_palette
+from tui.messages import (DataVersion, Decided, DetailLoaded, JumpTo, NoteOpened, PageLoaded, Problem,
+                          QueueCounted, SyncState)
 from tui.modals.choices import FindingOption
 from tui.modals.confirm import ConfirmViolation
 from tui.modals.dismiss import Dismiss
@@ -46,184 +42,40 @@ from tui.modals.help import Help
 from tui.modals.manual import ManualFinding
 from tui.modals.needs_info import NeedsInfo
 from tui.modals.sync import SyncProgress
+from tui.screens.base import WardenScreen
 from tui.screens.note import NoteEditor
+from tui.session import Session
 from tui.text import literal
 from tui.widgets.detail import Detail, DetailPane
 from tui.widgets.queue import PAGE_SIZE, QueueView, header_text
-
-if TYPE_CHECKING:
-    from tui.app import WardenApp
 
 # Below this width the panes stack (queue above, detail below).
 NARROW_WIDTH = 100
 # How often to ask SQLite whether another connection committed (PRAGMA data_version).
 POLL_SECONDS = 3.0
 
+# The dialog each decision key opens (``action_decide``'s kind).
+DECISION_DIALOGS = {"confirm": ConfirmViolation, "dismiss": Dismiss, "needs_info": NeedsInfo}
 
-# --- messages posted by workers ------------------------------------------------------
-
-
-@dataclass
-class QueueCounted(Message):
-    total: int
-    cursor: int | None
-    sync_state: str
+# The other screens' keys, so help lists every key there is.
+HELP_SCREENS = (("Note editor", NoteEditor), ("Sync progress", SyncProgress),
+                ("Decision dialogs", ConfirmViolation), ("Export dialog", ExportNotes),
+                ("Filter", FilterInput), ("Help", Help))
 
 
-@dataclass
-class PageLoaded(Message):
-    generation: int
-    page: int
-    rows: list[Any]
-
-
-@dataclass
-class DetailLoaded(Message):
-    consumer_id: str
-    detail: Detail | None
-
-
-@dataclass
-class Decided(Message):
-    """A change was written. ``at``: the queue index the reviewer decided at (the
-    cursor stays there); ``consumer_id``: the consumer the cursor goes to (undo);
-    neither: the cursor follows the consumer it is on."""
-
-    summary: str
-    at: int | None = None
-    consumer_id: str | None = None
-    decision: bool = False  # from a decision worker (ends one in flight)
-    title: str = "Decision recorded"
-
-
-@dataclass
-class DecisionFailed(Message):
-    title: str
-    message: str
-    conflict: bool = False
-    decision: bool = False  # from a decision worker (ends one in flight)
-
-
-@dataclass
-class JumpTo(Message):
-    index: int | None
-    what: str
-
-
-@dataclass
-class SyncProgressed(Message):
-    line: str
-    sources_done: int
-    status: str
-
-
-@dataclass
-class SyncSourceFailed(Message):
-    source: str
-    error: str
-
-
-@dataclass
-class SyncFinished(Message):
-    summary: str
-
-
-@dataclass
-class DataVersion(Message):
-    """SQLite's data_version of the queue connection: changes when another
-    connection (another session, a cron sync, this app's workers) commits."""
-
-    version: int
-
-
-@dataclass
-class NoteOpened(Message):
-    note: Any
-    drafted: bool
-    where: str  # "app" | "external"
-
-
-@dataclass
-class Problem(Message):
-    """A WardenError from a worker, shown as a notification."""
-
-    title: str
-    message: str
-
-
-# --- the screen ---------------------------------------------------------------------
-
-# (key, action, description, id, show in footer). The ids are what a config's
-# [keymap] remaps; help and the palette list them all.
-KEYS: list[tuple[str, str, str, str, bool]] = [
-    ("j,down", "move(1)", "Next consumer", "queue.down", False),
-    ("k,up", "move(-1)", "Previous consumer", "queue.up", False),
-    ("pagedown", "page(1)", "Page down", "queue.page_down", False),
-    ("pageup", "page(-1)", "Page up", "queue.page_up", False),
-    ("g,home", "first", "First consumer", "queue.first", False),
-    ("G,end", "last", "Last consumer", "queue.last", False),
-    ("right_square_bracket", "unreviewed(1)", "Next unreviewed", "queue.next_unreviewed", False),
-    ("left_square_bracket", "unreviewed(-1)", "Previous unreviewed", "queue.previous_unreviewed", False),
-    ("slash", "filter", "Filter", "queue.filter", True),
-    ("escape", "clear_filter", "Clear filter / selection", "queue.clear_filter", False),
-    ("o", "cycle_sort", "Change the sort order", "queue.sort", False),
-    ("v", "confirm", "Confirm violation", "review.confirm", True),
-    ("d", "dismiss_findings", "Dismiss (reason required)", "review.dismiss", True),
-    ("i", "needs_info", "Needs info", "review.needs_info", True),
-    ("u", "undo", "Undo my last decision", "review.undo", True),
-    ("space", "select", "Select for bulk", "review.select", False),
-    ("m", "manual_finding", "Open a finding by hand", "review.manual_finding", False),
-    ("c", "draft_note", "Draft audit-request note", "notes.draft", False),
-    ("e", "edit_note", "Edit note in $EDITOR", "notes.edit", False),
-    ("x", "export", "Export notes", "notes.export", False),
-    ("R", "sync", "Sync now", "sync.now", False),
-    ("r", "refresh", "Refresh from the database", "queue.refresh", False),
-    ("y", "copy_id", "Copy consumer id", "queue.copy_id", False),
-    ("p", "toggle_detail", "Show / hide detail", "view.toggle_detail", False),
-    ("J,ctrl+d", "detail_scroll(1)", "Scroll the detail down", "detail.down", False),
-    ("K,ctrl+u", "detail_scroll(-1)", "Scroll the detail up", "detail.up", False),
-    ("t", "chart_grain", "Chart: months / days", "chart.grain", False),
-    ("s", "chart_metric", "Chart: next metric", "chart.metric", False),
-    ("less_than_sign,comma", "chart_shift(-1)", "Chart: earlier period", "chart.earlier", False),
-    ("greater_than_sign,full_stop", "chart_shift(1)", "Chart: later period", "chart.later", False),
-    ("question_mark", "help", "Help: every key", "app.help", True),
-    ("q", "quit", "Quit", "app.quit", True),
-]
-
-# Short labels for the footer (80 columns hold these seven and the palette).
-FOOTER_LABELS: dict[str, str] = {
-    "queue.filter": "Filter",
-    "review.confirm": "Confirm",
-    "review.dismiss": "Dismiss",
-    "review.needs_info": "Info",
-    "review.undo": "Undo",
-    "app.help": "Help",
-    "app.quit": "Quit",
-}
-
-
-class ReviewScreen(Screen[None]):
+class ReviewScreen(WardenScreen[None]):
     """Step through the queue, read the evidence, decide."""
 
-    BINDINGS = [
-        Binding(key, action, FOOTER_LABELS.get(binding_id, description), show=show, id=binding_id,
-                tooltip=description)
-        for key, action, description, binding_id, show in KEYS
-    ]
+    BINDINGS = review_bindings()
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, session: Session) -> None:
+        super().__init__(session)
         self.query_spec = queue_store.QueueQuery()
         self.total = 0
         self.sync_state = ""
         self.chart = cases.ChartWindow()
         self.detail_for: str | None = None
         self.detail: Detail | None = None
-        self.syncing: threading.Event | None = None
-        self.sync_modal: SyncProgress | None = None
-        self._sync_lines: list[str] = []
-        self._sync_done = 0
-        self._queue_reader = queue_store.QueueReader(lambda: connect(self.warden.db_path))
         self._data_version: int | None = None
         # Where the latest reload puts the cursor: (consumer to follow or None, index
         # to use when there is none or it is gone), and whether its count is still
@@ -231,10 +83,10 @@ class ReviewScreen(Screen[None]):
         self._place: tuple[str | None, int] = (None, 0)
         self._reloading = False
         self._deciding = 0  # decision workers in flight: their Decided reloads
-
-    @property
-    def warden(self) -> WardenApp:
-        return self.app  # type: ignore[return-value]
+        self._refresh_owed = False  # a refresh asked for while a decision was written
+        # A decision key pressed before the detail of the consumer it is for arrived:
+        # (kind, consumer id); the dialog opens with that consumer's findings.
+        self._decide_when_shown: tuple[str, str] | None = None
 
     @property
     def settled(self) -> bool:
@@ -326,14 +178,14 @@ class ReviewScreen(Screen[None]):
         self._reloading = True
         self._count(self.query_spec, *place)
 
-    @work(thread=True, exclusive=True, group="count")
+    @work(thread=True, exclusive=True, group="count", exit_on_error=False)
     def _count(self, spec: queue_store.QueueQuery, keep: str | None, cursor: int) -> None:
-        reader = self._queue_reader
+        reader = self.session.queue
         total = reader.count(spec)
         position = reader.position_of(spec, keep) if keep else None
         if reader.closed:
             return
-        sync_state = sync_summary(self.warden.connections.get())
+        sync_state = sync_summary(self.session.connections.get())
         if get_current_worker().is_cancelled:
             return
         self.post_message(QueueCounted(total, position if position is not None else cursor, sync_state))
@@ -356,10 +208,10 @@ class ReviewScreen(Screen[None]):
     def on_queue_view_page_wanted(self, message: QueueView.PageWanted) -> None:
         self._load_page(self.query_spec, message.generation, message.page)
 
-    @work(thread=True, group="pages")
+    @work(thread=True, group="pages", exit_on_error=False)
     def _load_page(self, spec: queue_store.QueueQuery, generation: int, page: int) -> None:
-        rows = self._queue_reader.page(spec, page * PAGE_SIZE, PAGE_SIZE)
-        if self._queue_reader.closed:
+        rows = self.session.queue.page(spec, page * PAGE_SIZE, PAGE_SIZE)
+        if self.session.queue.closed:
             return
         self.post_message(PageLoaded(generation, page, rows))
 
@@ -371,6 +223,9 @@ class ReviewScreen(Screen[None]):
         row = message.row
         if row is None or not self.query_one(QueueView).is_fresh(message.index):
             return  # its page is on the way; set_page announces the cursor again
+        pending, current = self._decide_when_shown, self.query_one(QueueView).current
+        if pending is not None and current is not None and current.consumer_id != pending[1]:
+            self._decide_when_shown = None  # the reviewer moved on
         if row.consumer_id != self.detail_for:
             self.detail_for = row.consumer_id
             self.chart = cases.ChartWindow()
@@ -380,12 +235,12 @@ class ReviewScreen(Screen[None]):
         if self.detail_for is not None:
             self._load_detail(self.detail_for, self.chart)
 
-    @work(thread=True, exclusive=True, group="detail")
+    @work(thread=True, exclusive=True, group="detail", exit_on_error=False)
     def _load_detail(self, consumer_id: str, chart: cases.ChartWindow) -> None:
-        conn = self.warden.connections.get()
+        conn = self.session.connections.get()
         case = cases.read_case(conn, consumer_id)
         detail = None if case is None else Detail.of(case, cases.chart_of(conn, case, chart,
-                                                                          today=self.warden.clock()))
+                                                                          today=self.session.clock()))
         if get_current_worker().is_cancelled:
             return
         self.post_message(DetailLoaded(consumer_id, detail))
@@ -397,6 +252,10 @@ class ReviewScreen(Screen[None]):
         if message.detail is not None:
             self.chart = message.detail.chart
         self.query_one(DetailPane).show(message.detail)
+        pending = self._decide_when_shown
+        if pending is not None and message.detail is not None and pending[1] == message.consumer_id:
+            self._decide_when_shown = None
+            self.action_decide(pending[0])
 
     # --- navigation ------------------------------------------------------------------
 
@@ -416,10 +275,10 @@ class ReviewScreen(Screen[None]):
     def action_unreviewed(self, direction: int) -> None:
         self._find_unreviewed(self.query_spec, self.query_one(QueueView).cursor, direction)
 
-    @work(thread=True, exclusive=True, group="jump")
+    @work(thread=True, exclusive=True, group="jump", exit_on_error=False)
     def _find_unreviewed(self, spec: queue_store.QueueQuery, start: int, direction: int) -> None:
-        index = self._queue_reader.next_unreviewed(spec, start, direction)
-        if self._queue_reader.closed:
+        index = self.session.queue.next_unreviewed(spec, start, direction)
+        if self.session.queue.closed:
             return
         self.post_message(JumpTo(index, "next" if direction > 0 else "previous"))
 
@@ -438,7 +297,7 @@ class ReviewScreen(Screen[None]):
         try:
             flt = parse_filter(text)
         except WardenError as exc:
-            self.notify(visible(str(exc)), title=exc.title, severity="error", timeout=8, markup=False)
+            self.app.post_message(Problem(exc))
             return
         self._set_query(queue_store.QueueQuery(flt, self.query_spec.sort))
 
@@ -465,18 +324,22 @@ class ReviewScreen(Screen[None]):
         if self._deciding:
             # A decision is being written: its Decided reloads and puts the cursor
             # where the reviewer decided; following the consumer now would chase
-            # it to its new place in the order.
+            # it to its new place in the order. Owed if the decision fails.
+            self._refresh_owed = True
             return
         self.reload_queue()
         self.refresh_detail()
 
+    def reload(self) -> None:
+        self.action_refresh()
+
     def _poll_changes(self) -> None:
-        if self._queue_reader.opened and self.app.screen is self:
+        if self.session.queue.opened and self.app.screen is self:
             self._check_data_version()
 
-    @work(thread=True, exclusive=True, group="poll")
+    @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
     def _check_data_version(self) -> None:
-        version = self._queue_reader.data_version()
+        version = self.session.queue.data_version()
         if version is not None:
             self.post_message(DataVersion(version))
 
@@ -489,7 +352,13 @@ class ReviewScreen(Screen[None]):
     def on_screen_resume(self) -> None:
         # Back from a modal (or the app regained focus): decisions made in other
         # sessions and syncs run by cron show up.
-        if self.is_mounted and self._queue_reader.opened:
+        if self.is_mounted and self.session.queue.opened:
+            self.action_refresh()
+
+    def on_sync_state(self, message: SyncState) -> None:
+        self.sync_state = message.text
+        self._show_status()
+        if message.finished:
             self.action_refresh()
 
     def action_copy_id(self) -> None:
@@ -540,50 +409,27 @@ class ReviewScreen(Screen[None]):
             return []
         return [FindingOption(f.id, f.label) for f in self.detail.open_findings]
 
-    def _seen_versions(self) -> dict[int, int]:
-        """The finding versions the reviewer is looking at when a modal opens: a
-        decision made against them fails if someone changed a finding meanwhile."""
-        return dict(self.detail.versions) if self.detail is not None else {}
-
-    def _decide_precheck(self) -> tuple[str, list[str]] | None:
+    def action_decide(self, kind: str) -> None:
+        """``v`` confirm, ``d`` dismiss, ``i`` needs info: the dialog for ``kind``
+        over the selection (else the consumer under the cursor), then the write."""
         scope, ids = self._targets()
         if not ids:
             self.notify("Nothing under the cursor yet.", title="Review", markup=False)
-            return None
-        if len(ids) == 1 and not self._open_findings():
+            return
+        if len(ids) == 1 and (self.detail is None or self.detail.consumer.id != ids[0]):
+            # The detail shown is still the previous consumer's: its findings must
+            # not be offered for this one. The dialog opens when this one's arrives.
+            self._decide_when_shown = (kind, ids[0])
+            return
+        findings = self._open_findings()
+        if len(ids) == 1 and not findings:
             self.notify("This consumer has no open findings to decide.", title="Review", markup=False)
-            return None
-        return scope, ids
-
-    def action_confirm(self) -> None:
-        if (pre := self._decide_precheck()) is None:
             return
-        scope, ids = pre
-        seen = self._seen_versions()
-        self.app.push_screen(
-            ConfirmViolation(scope=scope, findings=self._open_findings()),
-            lambda choice: choice and self._start_decision(choice, ids, seen),
-        )
-
-    def action_dismiss_findings(self) -> None:
-        if (pre := self._decide_precheck()) is None:
-            return
-        scope, ids = pre
-        seen = self._seen_versions()
-        self.app.push_screen(
-            Dismiss(scope=scope, findings=self._open_findings()),
-            lambda choice: choice and self._start_decision(choice, ids, seen),
-        )
-
-    def action_needs_info(self) -> None:
-        if (pre := self._decide_precheck()) is None:
-            return
-        scope, ids = pre
-        seen = self._seen_versions()
-        self.app.push_screen(
-            NeedsInfo(scope=scope, findings=self._open_findings()),
-            lambda choice: choice and self._start_decision(choice, ids, seen),
-        )
+        # The finding versions the reviewer is looking at: a decision made against
+        # them fails if someone changed a finding meanwhile.
+        seen = dict(self.detail.versions) if self.detail is not None else {}
+        self.app.push_screen(DECISION_DIALOGS[kind](scope=scope, findings=findings),
+                             lambda choice: choice and self._start_decision(choice, ids, seen))
 
     def action_manual_finding(self) -> None:
         row = self.query_one(QueueView).current
@@ -609,44 +455,30 @@ class ReviewScreen(Screen[None]):
         self._deciding += 1
         self._decide(choice, consumer_ids, versions, self.query_one(QueueView).cursor)
 
-    @work(thread=True, group="decide")
+    @work(thread=True, group="decide", exit_on_error=False)
     def _decide(self, choice: review.Request, consumer_ids: list[str], versions: dict[int, int], at: int) -> None:
-        app = self.warden
-        conn = app.connections.get()
-        try:
-            outcome = review.decide(
-                conn, choice, consumer_ids, versions=versions,
-                reviewer=app.reviewer, clock=app.clock,
-            )
-        except ConflictError as exc:
-            self.post_message(DecisionFailed("Changed under you", visible(str(exc)), conflict=True, decision=True))
-            return
-        except WardenError as exc:
-            self.post_message(DecisionFailed(exc.title, visible(str(exc)), decision=True))
-            return
+        session = self.session
+        outcome = review.decide(session.connections.get(), choice, consumer_ids, versions=versions,
+                                 reviewer=session.reviewer, clock=session.clock)
         self.post_message(Decided(outcome.summary, at=at if outcome.keep_place else None,
-                                  consumer_id=outcome.consumer_id, decision=True, title=outcome.title))
+                                  consumer_id=outcome.consumer_id, title=outcome.title))
 
     def on_decided(self, message: Decided) -> None:
         queue = self.query_one(QueueView)
         queue.clear_selection()
         self.notify(message.summary, title=message.title, markup=False)
-        if message.decision:
-            self._deciding = max(0, self._deciding - 1)
+        self._refresh_owed = False  # this reload shows everything
         self.reload_queue(at=message.at, consumer_id=message.consumer_id)
         self.refresh_detail()
 
-    def on_problem(self, message: Problem) -> None:
-        self.notify(message.message, title=message.title, severity="error", timeout=10, markup=False)
-
-    def on_decision_failed(self, message: DecisionFailed) -> None:
-        self.notify(message.message, title=message.title, severity="error", timeout=10, markup=False)
-        if message.decision:
-            self._deciding = max(0, self._deciding - 1)
-        if message.conflict or message.decision:
-            # Shows the state that refused it (and what a refresh skipped meanwhile).
-            self.reload_queue()
-            self.refresh_detail()
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "decide" or event.state not in (
+                WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            return
+        self._deciding = max(0, self._deciding - 1)
+        if not self._deciding and self._refresh_owed:
+            # A decision that failed: show what the refreshes skipped meanwhile.
+            self.action_refresh()
 
     # --- notes (store.notes, store.export) -----------------------------------------
 
@@ -660,20 +492,16 @@ class ReviewScreen(Screen[None]):
         if row is not None:
             self._open_note(row.consumer_id, "external")
 
-    @work(thread=True, group="note")
+    @work(thread=True, group="note", exit_on_error=False)
     def _open_note(self, consumer_id: str, where: str) -> None:
         """The consumer's open note, drafted from the template if there is none."""
-        app = self.warden
-        conn = app.connections.get()
-        try:
-            note = notes.note_for(conn, consumer_id)
-            drafted = note is None or note.status == "exported"
-            if drafted:
-                note = notes.draft_note(conn, consumer_id, reviewer=app.reviewer, clock=app.clock,
-                                        config=app.config.notes)
-        except WardenError as exc:
-            self.post_message(Problem(exc.title, visible(str(exc))))
-            return
+        session = self.session
+        conn = session.connections.get()
+        note = notes.note_for(conn, consumer_id)
+        drafted = note is None or note.status == "exported"
+        if drafted:
+            note = notes.draft_note(conn, consumer_id, reviewer=session.reviewer, clock=session.clock,
+                                    config=session.config.notes)
         self.post_message(NoteOpened(note, drafted, where))
 
     def on_note_opened(self, message: NoteOpened) -> None:
@@ -682,69 +510,25 @@ class ReviewScreen(Screen[None]):
             self.notify(f"Drafted note #{note.id} from the template.", title="Note", markup=False)
         if note.warning:
             self.notify(visible(note.warning), title="Note", severity="warning", timeout=10, markup=False)
-        if message.where == "external" and self._edit_externally(note):
-            return
-        self.app.push_screen(NoteEditor(note), lambda _: self.action_refresh())
+        if message.where == "external":
+            edited = edit_externally(self.app, note.body, prefix=f"warden-note-{note.id}-")
+            if edited.message:
+                self.notify(edited.message, title="Note", severity=edited.severity, timeout=edited.timeout,
+                            markup=False)
+            if not edited.in_app:
+                if edited.body is None:
+                    return
+                if edited.body != note.body:
+                    self._save_note(note.id, edited.body, note.version)
+                else:
+                    self.notify("No change to the note.", title="Note", markup=False)
+                return
+        self.app.push_screen(NoteEditor(self.session, note), lambda _: self.action_refresh())
 
-    def _edit_externally(self, note: notes.Note) -> bool:
-        """Edit the body in $VISUAL / $EDITOR with the app suspended; False if that is not possible."""
-        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
-        if not editor or self.app.is_headless:
-            if not editor:
-                self.notify("$EDITOR is not set: editing in the app.", title="Note", markup=False)
-            return False
-        try:
-            command = shlex.split(editor)
-        except ValueError:
-            self.notify("$EDITOR cannot be read (an unclosed quote?): editing in the app.", title="Note",
-                        severity="warning", markup=False)
-            return False
-        fd, name = tempfile.mkstemp(prefix=f"warden-note-{note.id}-", suffix=".md")
-        path = Path(name)
-        keep = False  # a file we cannot read back holds the reviewer's text: not deleted
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(note.body)
-            try:
-                with self.app.suspend():
-                    subprocess.run([*command, str(path)], check=False)
-            except SuspendNotSupported:
-                return False
-            except OSError as exc:
-                self.notify(f"Cannot run $EDITOR ({exc.strerror or exc}): editing in the app.", title="Note",
-                            severity="warning", markup=False)
-                return False
-            try:
-                body = path.read_text(encoding="utf-8")
-            except UnicodeDecodeError:
-                keep = True
-                self.notify(f"The edited note is not UTF-8 text, so nothing was saved; your text is kept in {path}.",
-                            title="Note", severity="error", timeout=20, markup=False)
-                return True
-            except OSError as exc:
-                self.notify(f"The edited note could not be read back ({exc.strerror or exc}); nothing was saved.",
-                            title="Note", severity="error", timeout=20, markup=False)
-                return True
-        finally:
-            if not keep:
-                path.unlink(missing_ok=True)
-        if body != note.body:
-            self._save_note(note.id, body, note.version)
-        else:
-            self.notify("No change to the note.", title="Note", markup=False)
-        return True
-
-    @work(thread=True, group="note")
+    @work(thread=True, group="note", exit_on_error=False)
     def _save_note(self, note_id: int, body: str, version: int) -> None:
-        app = self.warden
-        try:
-            notes.save_body(app.connections.get(), note_id, body, expected_version=version, clock=app.clock)
-        except ConflictError as exc:
-            self.post_message(DecisionFailed("Changed under you", visible(str(exc)), conflict=True))
-            return
-        except WardenError as exc:
-            self.post_message(Problem(exc.title, visible(str(exc))))
-            return
+        session = self.session
+        notes.save_body(session.connections.get(), note_id, body, expected_version=version, clock=session.clock)
         self.post_message(Decided(f"Saved note #{note_id} from the editor."))
 
     def action_export(self) -> None:
@@ -758,144 +542,27 @@ class ReviewScreen(Screen[None]):
             lambda choice: choice and self._export(row.consumer_id, choice),
         )
 
-    @work(thread=True, group="export")
+    @work(thread=True, group="export", exit_on_error=False)
     def _export(self, consumer_id: str, choice: ExportChoice) -> None:
-        app = self.warden
-        conn = app.connections.get()
-        lines: list[str] = []
-        for fmt in choice.formats:
-            try:
-                result = export_notes(
-                    conn, fmt=fmt, out_dir=Path(choice.out_dir).expanduser(), consumer_id=consumer_id,
-                    force=choice.force, reviewer=app.reviewer, clock=app.clock, config=app.config.notes,
-                )
-            except WardenError as exc:
-                self.post_message(Problem(f"Export {fmt}: {exc.title}", visible(str(exc))))
-                continue
-            lines.append(result.summary_lines()[0].removeprefix("warden: "))
-        if lines:
-            self.post_message(Decided("\n".join(lines)))
-
-    # --- sync ------------------------------------------------------------------------
-
-    def action_sync(self) -> None:
-        config = self.warden.config
-        if self.syncing is not None:
-            self._show_sync_modal()
-            return
-        if not config.sources:
-            self.notify("No sources configured: add a [sources] table to the config file.",
-                        title="Sync", severity="warning", markup=False)
-            return
-        self.syncing = threading.Event()
-        self._sync_lines = []
-        self._sync_done = 0
-        self.sync_state = "running"
-        self._show_status()
-        self._show_sync_modal()
-        self._run_sync(self.syncing)
-
-    def _show_sync_modal(self) -> None:
-        modal = SyncProgress(sources=len(self.warden.config.sources), on_cancel=self._cancel_sync,
-                             history=self._sync_lines, sources_done=self._sync_done)
-        self.sync_modal = modal
-        self.app.push_screen(modal, lambda _: setattr(self, "sync_modal", None))
-
-    def _cancel_sync(self) -> None:
-        if self.syncing is not None:
-            self.syncing.set()
-
-    @work(thread=True, exclusive=True, group="sync")
-    def _run_sync(self, cancel: threading.Event) -> None:
-        from store.sync.engine import sync_all
-
-        app = self.warden
-        done = 0
-
-        def on_event(event: Any) -> None:
-            nonlocal done
-            kind = type(event).__name__
-            if kind == "SourceFinished":
-                done += 1
-                if getattr(event, "status", "ok") not in ("ok", "cancelled"):
-                    self.post_message(SyncSourceFailed(event.source, str(event.error or event.status)))
-            if kind in ("SourceStarted", "SourceFinished", "Retrying", "PageFailed", "RulesApplied") or (
-                kind == "PageStored" and event.pages % 10 == 1
-            ):
-                self.post_message(SyncProgressed(event.as_line(), done, event.as_line()))
-
-        try:
-            results = sync_all(app.db_path, app.config, clock=app.clock, on_event=on_event, cancel=cancel)
-        except WardenError as exc:
-            self.post_message(SyncSourceFailed(getattr(exc, "source", None) or "sync", str(exc)))
-            self.post_message(SyncFinished(f"failed: {exc}"))
-            return
-        ok = sum(1 for r in results if r.status == "ok")
-        rows = sum(r.rows for r in results)
-        self.post_message(SyncFinished(f"{ok}/{len(results)} sources synced, {rows:,} usage rows stored"))
-
-    def on_sync_progressed(self, message: SyncProgressed) -> None:
-        self._sync_lines = (self._sync_lines + [message.line])[-100:]
-        self._sync_done = message.sources_done
-        self.sync_state = f"running ({message.sources_done}/{len(self.warden.config.sources)} sources)"
-        self._show_status()
-        if self.sync_modal is not None and self.sync_modal.is_attached:
-            self.sync_modal.show_event(message.line, sources_done=message.sources_done, status=message.status)
-
-    def on_sync_source_failed(self, message: SyncSourceFailed) -> None:
-        self.notify(visible(message.error), title=f"Sync failed: {visible(message.source)}",
-                    severity="error", timeout=15, markup=False)
-
-    def on_sync_finished(self, message: SyncFinished) -> None:
-        self.syncing = None
-        self.sync_state = message.summary
-        if self.sync_modal is not None and self.sync_modal.is_attached:
-            self.sync_modal.show_finished(message.summary)
-        self.notify(visible(message.summary), title="Sync finished", markup=False)
-        self.action_refresh()
+        exported = export_note(self.session, consumer_id, choice)
+        for fmt, error in exported.failed:
+            self.app.post_message(Problem(error, context=f"Export {fmt}", screen=self))
+        if exported.lines:
+            self.post_message(Decided("\n".join(exported.lines)))
 
     # --- help and palette ------------------------------------------------------------
 
     def key_rows(self) -> list[tuple[str, str, str]]:
         """(keys as typed, description, binding id) for every binding, keymap applied."""
-        keymap = dict(self.warden.config.keymap)
-        rows = []
-        for key, _action, description, binding_id, _show in KEYS:
-            keys = keymap.get(binding_id, key)
-            shown = ", ".join(format_key(k.strip()) for k in keys.split(","))
-            rows.append((shown, description, binding_id))
-        rows.append(("^p", "Command palette: every action", "app.palette"))
-        # The other screens' keys, so help lists every key there is.
-        for where, screen in (("Note editor", NoteEditor), ("Sync progress", SyncProgress),
-                              ("Decision dialogs", ConfirmViolation), ("Export dialog", ExportNotes),
-                              ("Filter", FilterInput), ("Help", Help)):
-            for binding in screen.BINDINGS:
-                assert isinstance(binding, Binding) and binding.id is not None
-                keys = keymap.get(binding.id, binding.key)
-                shown = ", ".join(format_key(k.strip()) for k in keys.split(","))
-                rows.append((shown, f"{where}: {binding.description}", binding.id))
-        return rows
+        return help_rows(dict(self.session.config.keymap), HELP_SCREENS)
 
     def action_help(self) -> None:
         self.app.push_screen(Help(self.key_rows()))
 
     def palette_commands(self) -> Iterable[SystemCommand]:
         """Every binding as a palette command (the palette runs it like the key)."""
-        rows = {binding_id: shown for shown, _d, binding_id in self.key_rows()}
-        for _key, action, description, binding_id, _show in KEYS:
-            yield SystemCommand(
-                description, f"{rows[binding_id]}  ({binding_id})", self._runner(action)
-            )
-
-    def _runner(self, action: str) -> Callable[[], Any]:
-        return lambda: self.run_action(action)
+        return review_palette(self, dict(self.session.config.keymap))
 
     def action_quit(self) -> None:
-        if self.syncing is not None:
-            self.syncing.set()
         self.app.exit(0)
 
-    def on_unmount(self) -> None:
-        # Waits for a cancelled page worker still mid-query: closing a
-        # connection under a running statement crashes the process.
-        self._queue_reader.close()

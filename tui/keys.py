@@ -1,0 +1,109 @@
+"""The review screen's keys: one table that makes its bindings, its footer, the
+help rows and the command palette.
+
+Every binding has an id (``queue.down``, ``review.confirm``, ...): that is what a
+configuration's ``[keymap]`` remaps, and what help and the palette show. No
+action is only on an F-key, an ``alt+`` chord or ``ctrl+enter``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from textual.app import SystemCommand
+from textual.binding import Binding
+from textual.dom import DOMNode
+from textual.keys import format_key
+
+# (key, action, description, id, show in footer).
+KEYS: list[tuple[str, str, str, str, bool]] = [
+    ("j,down", "move(1)", "Next consumer", "queue.down", False),
+    ("k,up", "move(-1)", "Previous consumer", "queue.up", False),
+    ("pagedown", "page(1)", "Page down", "queue.page_down", False),
+    ("pageup", "page(-1)", "Page up", "queue.page_up", False),
+    ("g,home", "first", "First consumer", "queue.first", False),
+    ("G,end", "last", "Last consumer", "queue.last", False),
+    ("right_square_bracket", "unreviewed(1)", "Next unreviewed", "queue.next_unreviewed", False),
+    ("left_square_bracket", "unreviewed(-1)", "Previous unreviewed", "queue.previous_unreviewed", False),
+    ("slash", "filter", "Filter", "queue.filter", True),
+    ("escape", "clear_filter", "Clear filter / selection", "queue.clear_filter", False),
+    ("o", "cycle_sort", "Change the sort order", "queue.sort", False),
+    ("v", "decide('confirm')", "Confirm violation", "review.confirm", True),
+    ("d", "decide('dismiss')", "Dismiss (reason required)", "review.dismiss", True),
+    ("i", "decide('needs_info')", "Needs info", "review.needs_info", True),
+    ("u", "undo", "Undo my last decision", "review.undo", True),
+    ("space", "select", "Select for bulk", "review.select", False),
+    ("m", "manual_finding", "Open a finding by hand", "review.manual_finding", False),
+    ("c", "draft_note", "Draft audit-request note", "notes.draft", False),
+    ("e", "edit_note", "Edit note in $EDITOR", "notes.edit", False),
+    ("x", "export", "Export notes", "notes.export", False),
+    ("R", "app.sync", "Sync now", "sync.now", False),
+    ("r", "refresh", "Refresh from the database", "queue.refresh", False),
+    ("y", "copy_id", "Copy consumer id", "queue.copy_id", False),
+    ("p", "toggle_detail", "Show / hide detail", "view.toggle_detail", False),
+    ("J,ctrl+d", "detail_scroll(1)", "Scroll the detail down", "detail.down", False),
+    ("K,ctrl+u", "detail_scroll(-1)", "Scroll the detail up", "detail.up", False),
+    ("t", "chart_grain", "Chart: months / days", "chart.grain", False),
+    ("s", "chart_metric", "Chart: next metric", "chart.metric", False),
+    ("less_than_sign,comma", "chart_shift(-1)", "Chart: earlier period", "chart.earlier", False),
+    ("greater_than_sign,full_stop", "chart_shift(1)", "Chart: later period", "chart.later", False),
+    ("question_mark", "help", "Help: every key", "app.help", True),
+    ("q", "quit", "Quit", "app.quit", True),
+]
+
+# Short labels for the footer (80 columns hold these seven and the palette).
+FOOTER_LABELS: dict[str, str] = {
+    "queue.filter": "Filter",
+    "review.confirm": "Confirm",
+    "review.dismiss": "Dismiss",
+    "review.needs_info": "Info",
+    "review.undo": "Undo",
+    "app.help": "Help",
+    "app.quit": "Quit",
+}
+
+
+def review_bindings() -> list[Binding]:
+    """The review screen's BINDINGS: footer label, description as the tooltip."""
+    return [
+        Binding(key, action, FOOTER_LABELS.get(binding_id, description), show=show, id=binding_id,
+                tooltip=description)
+        for key, action, description, binding_id, show in KEYS
+    ]
+
+
+def shown(keys: str) -> str:
+    """``"j,down"`` as help writes it: ``j, ↓``."""
+    return ", ".join(format_key(k.strip()) for k in keys.split(","))
+
+
+def help_rows(keymap: Mapping[str, str], screens: Iterable[tuple[str, Any]]) -> list[tuple[str, str, str]]:
+    """(keys as typed, description, binding id) for every binding, ``keymap``
+    applied: the review screen's, the palette, then each of ``screens`` given as
+    (where, screen class), so help lists every key there is."""
+    rows = [(shown(keymap.get(binding_id, key)), description, binding_id)
+            for key, _action, description, binding_id, _show in KEYS]
+    rows.append(("^p", "Command palette: every action", "app.palette"))
+    for where, screen in screens:
+        for binding in screen.BINDINGS:
+            assert isinstance(binding, Binding) and binding.id is not None
+            rows.append((shown(keymap.get(binding.id, binding.key)), f"{where}: {binding.description}",
+                         binding.id))
+    return rows
+
+
+def palette(node: DOMNode, entries: Iterable[tuple[str, str, str, str]]) -> Iterable[SystemCommand]:
+    """A palette command per (title, keys shown, binding id, action): the palette
+    runs the action on ``node`` as its key would."""
+    for title, keys, binding_id, action in entries:
+        yield SystemCommand(title, f"{keys}  ({binding_id})", _runner(node, action))
+
+
+def _runner(node: DOMNode, action: str) -> Any:
+    return lambda: node.run_action(action)
+
+
+def review_palette(node: DOMNode, keymap: Mapping[str, str]) -> Iterable[SystemCommand]:
+    """Every binding of the review screen as a palette command."""
+    return palette(node, ((description, shown(keymap.get(binding_id, key)), binding_id, action)
+                          for key, action, description, binding_id, _show in KEYS))
