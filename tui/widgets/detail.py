@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.geometry import Size
@@ -86,9 +88,12 @@ def finding_label(f: Finding) -> str:
 class DetailPane(ScrollView, can_focus=False):
     """The right-hand (or, when narrow, lower) pane.
 
-    Drawn line by line from strips rendered once per consumer: stepping to the
-    next consumer changes only this widget's lines and virtual size, so the
-    screen is not laid out again (a pane of Static children would be).
+    Drawn line by line: stepping to the next consumer changes only this
+    widget's lines and virtual size, so the screen is not laid out again (a
+    pane of Static children would be). A consumer's text is wrapped to the
+    width once (which gives its height); a line is rendered to a strip only
+    when it is first drawn, so a long case (dozens of findings, its decisions,
+    the note) costs what the screen shows, not its length.
     """
 
     DEFAULT_CSS = """
@@ -105,7 +110,9 @@ class DetailPane(ScrollView, can_focus=False):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._text = Text("")
-        self._lines: list[Strip] = []
+        self._lines: list[Text] = []               # the text wrapped to the width
+        self._strips: dict[int, Strip] = {}        # the lines drawn so far, rendered
+        self._base = Style()                       # the pane's own style, under every line
         self._width = 0
         self._detail: Detail | None = None
 
@@ -123,12 +130,9 @@ class DetailPane(ScrollView, can_focus=False):
     def _layout_lines(self) -> None:
         width = max(1, self.scrollable_content_region.width)
         self._width = width
-        console = self.app.console
-        options = console.options.update_width(width)
-        base = self.rich_style
-        # Cropped, padded and styled once here, so a repaint is a list lookup.
-        self._lines = [Strip(line).crop_extend(0, width, base).apply_style(base)
-                       for line in console.render_lines(self._text, options, pad=False)]
+        self._lines = list(self._text.wrap(self.app.console, width))
+        self._strips = {}
+        self._base = self.rich_style
         # Rounded up, so most steps keep the same virtual size: a change of it
         # lays out the whole screen again (and repaints every widget).
         height = max(self.size.height, -(-len(self._lines) // 16) * 16)
@@ -149,11 +153,15 @@ class DetailPane(ScrollView, can_focus=False):
     def render_line(self, y: int) -> Strip:
         index = round(self.scroll_y) + y
         width = self.scrollable_content_region.width
-        base = self.rich_style
         if index >= len(self._lines):
-            return Strip.blank(width, base)
-        line = self._lines[index]
-        return line if line.cell_length == width else line.crop_extend(0, width, base)
+            return Strip.blank(width, self._base)
+        strip = self._strips.get(index)
+        if strip is None:
+            # Padded to the width and styled once, so a repaint is a dict lookup.
+            line = Segment.adjust_line_length(list(self._lines[index].render(self.app.console, end="")),
+                                              self._width, style=self._base)
+            strip = self._strips[index] = Strip(Segment.apply_style(line, self._base), self._width)
+        return strip if strip.cell_length == width else strip.crop_extend(0, width, self._base)
 
     def show_empty(self, message: str) -> None:
         self._detail = None
