@@ -388,6 +388,14 @@ CREATE TABLE roster_claim (
 ) WITHOUT ROWID;
 """
 
+# A page of records (tiers, consumers, apps) keeps where its chain went next: a
+# later sync that gets the same body from the same URL neither parses nor
+# writes it again (store.sync.writer).
+MIGRATION_RECORD_PAGES = """
+ALTER TABLE sync_page ADD COLUMN next_request TEXT;
+"""
+
 Migration = Union[str, Callable[[sqlite3.Connection], None]]
 MIGRATIONS: list[Migration] = [MIGRATION_1, MIGRATION_INCREMENTAL_RULES, MIGRATION_NAME_SEARCH,
-                               MIGRATION_QUEUE_FILTERS, MIGRATION_AUTO_CONSUMERS, MIGRATION_ROSTER_CLAIMS]
+                               MIGRATION_QUEUE_FILTERS, MIGRATION_AUTO_CONSUMERS, MIGRATION_ROSTER_CLAIMS,
+                               MIGRATION_RECORD_PAGES]

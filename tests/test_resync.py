@@ -19,6 +19,7 @@ from store.config import Config, SourceConfig
 from store.demo import DemoData, DemoEndpoint
 from store.roster import ConsumerConfig
 from store.sync import writer
+from store.sync.adapters.warden_feed import WardenFeed
 from store.sync.engine import sync_all, sync_source
 
 CLOCK = fixed_clock(datetime(2022, 1, 25, 9, tzinfo=timezone.utc))
@@ -58,14 +59,31 @@ def owner(db: Path, app_id: str) -> str:
         conn.close()
 
 
-def test_record_pages_stored_before_are_not_written_again(tmp_path: Path, server: DemoEndpoint,
-                                                          written: dict[str, int]) -> None:
+def test_record_pages_stored_before_are_neither_parsed_nor_written_again(
+        tmp_path: Path, server: DemoEndpoint, written: dict[str, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed: list[str] = []
+    real_parse = WardenFeed.parse
+
+    def parse(self: WardenFeed, chain: str, *args: Any) -> Any:
+        parsed.append(chain.split("/")[0])
+        return real_parse(self, chain, *args)
+    monkeypatch.setattr(WardenFeed, "parse", parse)
     db = tmp_path / "w.db"
     assert sync_source(db, feed(server), clock=CLOCK).status == "ok"
     assert written["tiers"] == 3 and written["consumers"] == 12 and written["apps"] > 12
+    assert parsed.count("consumers") == 4 and parsed.count("tiers") == 1      # 12 consumers, 5 a page, 2 shards
     written.update(dict.fromkeys(written, 0))
-    assert sync_source(db, feed(server), clock=CLOCK).status == "ok"
+    parsed.clear()
+    second = sync_source(db, feed(server), clock=CLOCK)
+    assert second.status == "ok"
     assert written == {"tiers": 0, "consumers": 0, "apps": 0}
+    assert "consumers" not in parsed and "tiers" not in parsed and "usage" in parsed
+    conn = sqlite3.connect(db)
+    # Still recorded as fetched, with the same body hash as before.
+    hashes = conn.execute("SELECT run_id, body_sha256 FROM sync_page WHERE chain LIKE 'consumers/%' "
+                          "ORDER BY chain, id").fetchall()
+    conn.close()
+    assert sorted(h for r, h in hashes if r == second.run_id) == sorted(h for r, h in hashes if r != second.run_id)
     # One consumer renamed upstream: its page (five consumers) is written, the others are not.
     server.data = DemoData(12, start=START, end=LAST_DAY, names_override={9: "Renamed Upstream Ltd"})
     assert sync_source(db, feed(server), clock=CLOCK).status == "ok"

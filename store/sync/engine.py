@@ -50,7 +50,7 @@ from store.clock import Clock, day as day_of, iso, system_clock
 from store.config import Config, SourceConfig, token_for
 from store.db import connect, transaction, write_error
 from store.errors import ConfigError, PageRejected, SourceStopped, StoreError, SyncError
-from store.sync.adapter import Adapter, Request, Window
+from store.sync.adapter import Adapter, ParsedPage, Request, Window
 from store.sync.adapters import adapter_for
 from store.sync.events import (
     PageFailed, PageStored, Retrying, RulesApplied, SourceFinished, SourceResult, SourceStarted, SyncEvent,
@@ -330,6 +330,7 @@ class _Run:
         self.emit(SourceStarted(name, run_id, window.start.isoformat(), window.end.isoformat(),
                                 len(pending), resumed, self.source.verify_tls))
         writer = RunWriter(self.conn, name, run_id, pages=pages, rows=rows, turns=self.turns)
+        self.known_pages = writer.known_pages
         status, error, crash = "ok", None, None
         try:
             status, error, crash = self._pump(writer, pending)
@@ -454,6 +455,15 @@ class _Run:
                     return
                 outcome = PageOutcome(chain, fetched.url, fetched.fetched_at, fetched.status, fetched.sha256,
                                       len(fetched.body))
+                known = self.known_pages.get(fetched.url)
+                if known is not None and known[0] == fetched.sha256:
+                    # Records stored before, byte for byte (store.sync.writer): only where next.
+                    outcome.page, outcome.stored_before = ParsedPage(next=known[1]), True
+                    seen.add(request)
+                    if not hand_over(outcome):
+                        return
+                    request = known[1]
+                    continue
                 try:
                     with self.turns.parsing():
                         try:

@@ -15,7 +15,8 @@ a few milliseconds (``tests/benchmarks/bench_sync.py`` measures it); if nobody
 waits, it goes straight on.
 
 A page of records (tiers, consumers, apps) that the source's last complete
-run stored byte for byte from the same URL is not written again.
+run stored byte for byte from the same URL is not parsed (the engine's fetch
+threads see its SHA-256 in ``known_pages``) nor written again.
 
 For the rules (:mod:`store.rules_pending`), the writer marks the apps whose
 figures this run brought new, revised or withdrew (``figures``), and the apps
@@ -39,7 +40,7 @@ from store.consumers import (
 )
 from store.db import WaitingWriters, begin_immediate, database_file
 from store.rules_pending import mark_apps
-from store.sync.adapter import ParsedPage
+from store.sync.adapter import ParsedPage, Request
 
 COMMIT_ROWS = 10_000
 # After a commit with someone waiting, the writer stands back until the waiter
@@ -73,11 +74,11 @@ _day_of = itemgetter(1)
 # Not after a roster stopped claiming an app of the source
 # (store.consumers.ROSTER_DROPPED_FACT): the source's owner must come back.
 _KNOWN_PAGES = f"""
-SELECT url, body_sha256 FROM sync_page
+SELECT url, body_sha256, next_request FROM sync_page
 WHERE run_id = (SELECT max(id) FROM sync_run WHERE source = :source AND status = 'ok'
                 AND id > coalesce((SELECT CAST(value AS INTEGER) FROM source_fact
                                    WHERE source = :source AND key = '{ROSTER_DROPPED_FACT}'), 0))
-  AND rows_taken = 0 AND error IS NULL AND body_sha256 IS NOT NULL
+  AND rows_taken = 0 AND error IS NULL AND body_sha256 IS NOT NULL AND next_request IS NOT NULL
 ORDER BY id
 """
 
@@ -138,6 +139,9 @@ class PageOutcome:
     body_bytes: int | None
     page: ParsedPage | None = None
     error: str | None = None
+    # The body is the one the source's last complete run stored from this URL,
+    # a page of records: not parsed again, ``page`` holds only where the chain goes next.
+    stored_before: bool = False
 
     @property
     def rows(self) -> int:
@@ -199,7 +203,9 @@ class RunWriter:
         # are staged and compared (see _insert). Others try a plain INSERT first.
         self._overlapping: set[tuple[str, str]] = set()
         self._staged: dict[str, tuple[str, str, str, str]] = {}
-        self._known_pages = {url: sha for url, sha in conn.execute(_KNOWN_PAGES, {"source": source})}
+        # url -> (SHA-256 of the body, the next request): see PageOutcome.stored_before.
+        self.known_pages: dict[str, tuple[str, Request | None]] = {
+            url: (sha, _request(nxt)) for url, sha, nxt in conn.execute(_KNOWN_PAGES, {"source": source})}
         self.unchanged_pages = 0      # pages of records stored before, not written again
 
     # -- transactions --------------------------------------------------------------
@@ -314,11 +320,13 @@ class RunWriter:
         conn = self.conn
         page = outcome.page
         taken = outcome.rows
+        of_records = page is not None and (outcome.stored_before or _of_records(page))
+        nxt = json.dumps(page.next.to_json() if page.next is not None else None) if of_records else None
         page_id = conn.execute(
             "INSERT INTO sync_page (run_id, chain, url, fetched_at, http_status, body_sha256, body_bytes, "
-            "rows_taken, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "rows_taken, error, next_request) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (self.run_id, outcome.chain, outcome.url, outcome.fetched_at, outcome.http_status,
-             outcome.body_sha256, outcome.body_bytes, taken, outcome.error),
+             outcome.body_sha256, outcome.body_bytes, taken, outcome.error, nxt),
         ).lastrowid
         if page is None:
             self._pending_pages += 1
@@ -357,12 +365,13 @@ class RunWriter:
         """Whether ``outcome`` is a page of records only (tiers, consumers, apps)
         that the source's last complete run stored byte for byte from the same
         URL: its records are in the database as the page says (see
-        ``_KNOWN_PAGES``), so a re-sync of a million consumers reads them again
-        but does not write them again."""
-        page = outcome.page
-        return (page is not None and bool(page.tiers or page.consumers or page.apps)
-                and not (page.usage or page.endpoint_usage or page.facts)
-                and outcome.body_sha256 is not None and self._known_pages.get(outcome.url) == outcome.body_sha256)
+        ``_KNOWN_PAGES``), so a re-sync of a million consumers does not parse
+        (the fetch threads see it first) nor write them again."""
+        if outcome.stored_before:
+            return True
+        known = self.known_pages.get(outcome.url)
+        return (outcome.page is not None and _of_records(outcome.page) and known is not None
+                and outcome.body_sha256 is not None and known[0] == outcome.body_sha256)
 
     def _rows(self, table: str, chain: str, page_id: int, rows: Sequence[Any]) -> None:
         """executemany in slices, committing between slices when the transaction
@@ -506,6 +515,16 @@ class RunWriter:
                     self.commit()
             self.commit()
         return withdrawn
+
+
+def _of_records(page: ParsedPage) -> bool:
+    """A page of tiers, consumers or apps, and nothing else."""
+    return bool(page.tiers or page.consumers or page.apps) and not (page.usage or page.endpoint_usage or page.facts)
+
+
+def _request(text: str | None) -> Request | None:
+    data = json.loads(text) if text else None
+    return Request.from_json(data) if data is not None else None
 
 
 def _insert_sql(table: str, key: str, value: str, source: str, run_id: int) -> str:
