@@ -121,6 +121,11 @@ class DetailPane(ScrollView, can_focus=False):
         """What the pane shows, as plain text (for tests)."""
         return self._text.plain
 
+    @property
+    def rendered(self) -> int:
+        """How many of its lines have been rendered so far (each when first drawn)."""
+        return len(self._strips)
+
     def _put(self, text: Text) -> None:
         self._text = text
         self._layout_lines()
