@@ -161,16 +161,19 @@ def child_reviewer(db: str, stop_file: str) -> dict[str, Any]:
 
     conn = connect(db)
     waits: list[float] = []
+    locks: list[float] = []   # of which: until the write lock was ours
     n = 0
     while not os.path.exists(stop_file):
         began = time.perf_counter()
         with transaction(conn):
+            locks.append(time.perf_counter() - began)
             conn.execute("UPDATE tier SET name = ? WHERE id = 'bench-reviewer'", (f"write {n}",))
         waits.append(time.perf_counter() - began)
         n += 1
         time.sleep(0.05)
     waits.sort()
     return {"writes": len(waits), "max_ms": waits[-1] * 1000 if waits else 0.0,
+            "max_lock_ms": max(locks) * 1000 if locks else 0.0,
             "p99_ms": waits[int(len(waits) * 0.99)] * 1000 if waits else 0.0,
             "median_ms": waits[len(waits) // 2] * 1000 if waits else 0.0}
 
@@ -274,7 +277,8 @@ def main() -> None:
     reviews = large["reviewer"]
     worst = max(r["max_ms"] for r in reviews)
     print(f"  reviewer {sum(r['writes'] for r in reviews)} writes during the syncs: longest wait {worst:.1f} ms "
-          f"(target <= {TARGET_WAIT_MS:.0f} ms: {'met' if worst <= TARGET_WAIT_MS else 'MISSED'}), "
+          f"(target <= {TARGET_WAIT_MS:.0f} ms: {'met' if worst <= TARGET_WAIT_MS else 'MISSED'}; for the lock "
+          f"alone at most {max(r['max_lock_ms'] for r in reviews):.1f} ms), "
           f"p99 {max(r['p99_ms'] for r in reviews):.1f} ms, median {max(r['median_ms'] for r in reviews):.1f} ms")
 
 
