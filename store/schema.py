@@ -273,6 +273,12 @@ CREATE TABLE export_file (
 """
 
 
+# Sources as they really answer (issue 11): a page's log of figures the source
+# left out (missing, not zero) beside its error.
+MIGRATION_PAGE_NOTES = """
+ALTER TABLE sync_page ADD COLUMN notes TEXT;   -- e.g. "'29183745' 2022-12-27: no usage figure ..."
+"""
+
 
 def _mark(kind: str, subject: str, app_id: str = "''") -> str:
     """Trigger statements marking a change for the rules. Not ``INSERT OR
@@ -396,6 +402,6 @@ ALTER TABLE sync_page ADD COLUMN next_request TEXT;
 """
 
 Migration = Union[str, Callable[[sqlite3.Connection], None]]
-MIGRATIONS: list[Migration] = [MIGRATION_1, MIGRATION_INCREMENTAL_RULES, MIGRATION_NAME_SEARCH,
-                               MIGRATION_QUEUE_FILTERS, MIGRATION_AUTO_CONSUMERS, MIGRATION_ROSTER_CLAIMS,
-                               MIGRATION_RECORD_PAGES]
+MIGRATIONS: list[Migration] = [MIGRATION_1, MIGRATION_PAGE_NOTES, MIGRATION_INCREMENTAL_RULES,
+                               MIGRATION_NAME_SEARCH, MIGRATION_QUEUE_FILTERS, MIGRATION_AUTO_CONSUMERS,
+                               MIGRATION_ROSTER_CLAIMS, MIGRATION_RECORD_PAGES]

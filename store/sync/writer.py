@@ -149,6 +149,11 @@ class PageOutcome:
             return 0
         return len(self.page.usage) + len(self.page.endpoint_usage)
 
+    @property
+    def notes(self) -> str | None:
+        """The page's log besides its rows (figures the source left out), one line each."""
+        return "\n".join(self.page.notes) if self.page is not None and self.page.notes else None
+
 
 def _literal(text: str) -> str:
     """``text`` as an SQL string literal."""
@@ -324,9 +329,9 @@ class RunWriter:
         nxt = json.dumps(page.next.to_json() if page.next is not None else None) if of_records else None
         page_id = conn.execute(
             "INSERT INTO sync_page (run_id, chain, url, fetched_at, http_status, body_sha256, body_bytes, "
-            "rows_taken, error, next_request) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "rows_taken, error, notes, next_request) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (self.run_id, outcome.chain, outcome.url, outcome.fetched_at, outcome.http_status,
-             outcome.body_sha256, outcome.body_bytes, taken, outcome.error, nxt),
+             outcome.body_sha256, outcome.body_bytes, taken, outcome.error, outcome.notes, nxt),
         ).lastrowid
         if page is None:
             self._pending_pages += 1
