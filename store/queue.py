@@ -33,8 +33,8 @@ from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from store.errors import FilterError
 from store.queue_filter import (
-    REVIEW_STATES, QueueFilter, consumer_conditions, consumer_source, count_name_matches, few_name_matches,
-    finding_conditions, matching_states, only_indexed_names,
+    REVIEW_STATES, QueueFilter, consumer_conditions, consumer_source, count_finding_matches, count_name_matches,
+    few_finding_matches, few_name_matches, matching_states, only_finding_terms, only_indexed_names,
 )
 
 # ---------------------------------------------------------------------------
@@ -174,10 +174,13 @@ def _order_by(cols: Sequence[_Col]) -> str:
 
 
 def _read(conn: sqlite3.Connection, query: QueueQuery, after: Key | None, skip: int, limit: int,
-          backwards: bool = False, only_open: bool = False, few_names: bool = False) -> list[Sequence[Any]]:
+          backwards: bool = False, only_open: bool = False, few: tuple[bool, bool] = (False, False)
+          ) -> list[Sequence[Any]]:
     """``limit`` raw rows after ``skip`` matching rows past ``after``, in (possibly
     reversed) order; ``only_open``: only consumers with something to decide;
-    ``few_names``: the name terms match few consumers (read them from the name index)."""
+    ``few``: the name terms, the finding terms match few consumers (read those
+    from the name index, the finding keys, and sort them)."""
+    few_names, few_findings = few
     cols = query.columns(backwards)
     flt = query.filter
     allowed = matching_states(flt, only_open)
@@ -197,7 +200,7 @@ def _read(conn: sqlite3.Connection, query: QueueQuery, after: Key | None, skip: 
         # From the far end, sparse finding matches are cheaper to reach from the
         # findings, unless they are all open (consumer_by_state holds exactly those);
         # a name matching few consumers, from the name index whichever the end.
-        driven = backwards and allowed != ("open",)
+        driven = (backwards and allowed != ("open",)) or few_findings
         source, sparams, fconds, fparams = consumer_source(flt, driven=driven, few_names=few_names)
     out: list[Sequence[Any]] = []
     for conds, params, order in _ranges(cols, after, allowed):
@@ -216,7 +219,7 @@ def _read(conn: sqlite3.Connection, query: QueueQuery, after: Key | None, skip: 
 
 
 _WALK = 2_000       # rows walked in order before asking the state index
-_FEW_NAMES = 5_000  # fewer name matches than this: read them from the name index and sort them
+_FEW = 5_000        # fewer name or finding matches than this: read them from their index and sort them
 _BETWEEN = 20_000   # rows counted between two offsets before counting from the top
 
 
@@ -305,7 +308,7 @@ class QueueReader:
         self._version: tuple[int, int] | None = None
         self._counts: dict[QueueQuery, int] = {}
         self._anchors: OrderedDict[QueueQuery, _Anchors] = OrderedDict()
-        self._few_names: dict[QueueFilter, bool] = {}
+        self._few_matches: dict[QueueFilter, tuple[bool, bool]] = {}
 
     @property
     def opened(self) -> bool:
@@ -369,7 +372,7 @@ class QueueReader:
             self._version = version
             self._counts.clear()
             self._anchors.clear()
-            self._few_names.clear()
+            self._few_matches.clear()
 
     def _anchors_for(self, query: QueueQuery) -> _Anchors:
         found = self._anchors.get(query)
@@ -382,13 +385,14 @@ class QueueReader:
             self._anchors.move_to_end(query)
         return found
 
-    def _few(self, conn: sqlite3.Connection, flt: QueueFilter) -> bool:
-        """Whether the filter's name terms match few consumers (remembered like counts)."""
-        found = self._few_names.get(flt)
+    def _few(self, conn: sqlite3.Connection, flt: QueueFilter) -> tuple[bool, bool]:
+        """Whether the filter's name terms, its finding terms match few consumers
+        (remembered like counts)."""
+        found = self._few_matches.get(flt)
         if found is None:
-            if len(self._few_names) > _MAX_QUERIES:
-                self._few_names.clear()
-            found = self._few_names[flt] = few_name_matches(conn, flt, _FEW_NAMES)
+            if len(self._few_matches) > _MAX_QUERIES:
+                self._few_matches.clear()
+            found = self._few_matches[flt] = (few_name_matches(conn, flt, _FEW), few_finding_matches(conn, flt, _FEW))
         return found
 
     def _remember(self, query: QueueQuery, offset: int, key: Key) -> None:
@@ -404,13 +408,10 @@ class QueueReader:
             (n,) = conn.execute("SELECT count(*) FROM consumer").fetchone()
         elif names is not None:
             n = count_name_matches(conn, names)
-        elif not (flt.min_ratio is not None or flt.tiers or flt.states or flt.names or flt.ids):
-            # Only finding conditions: count distinct consumers in the finding index.
-            fconds, fparams = finding_conditions(flt, alias="finding")
-            (n,) = conn.execute(f"SELECT count(DISTINCT consumer_id) FROM finding WHERE {' AND '.join(fconds)}",
-                                fparams).fetchone()
+        elif only_finding_terms(flt):
+            n = count_finding_matches(conn, flt)
         else:
-            source, sparams, conds, params = consumer_source(flt, driven=True, few_names=self._few(conn, flt))
+            source, sparams, conds, params = consumer_source(flt, driven=True, few_names=self._few(conn, flt)[0])
             where = " AND ".join(conds) or "1"
             (n,) = conn.execute(f"SELECT count(*) FROM {source} WHERE {where}", sparams + params).fetchone()
         self._anchors_for(query)     # so the count is forgotten with the query's anchors
@@ -427,7 +428,7 @@ class QueueReader:
             # The row at ``offset`` is known (every order ends with the id): read it, then on.
             key = anchors.keys[offset]
             first = [_raw_of(conn, key[-1])]
-            rows = first + (_read(conn, query, key, 0, limit - 1, few_names=self._few(conn, query.filter))
+            rows = first + (_read(conn, query, key, 0, limit - 1, few=self._few(conn, query.filter))
                             if limit > 1 else [])
             self._remember(query, offset + len(rows) - 1, _key(cols, rows[-1]))
             return [_row(r) for r in rows]
@@ -446,13 +447,13 @@ class QueueReader:
             back_skip = back_start - end
             if back_skip < skip:
                 rows = _read(conn, query, back_after, back_skip, end - offset, backwards=True,
-                             few_names=self._few(conn, query.filter))
+                             few=self._few(conn, query.filter))
                 rows.reverse()
                 if rows:
                     self._remember(query, offset, _key(cols, rows[0]))
                     self._remember(query, offset + len(rows) - 1, _key(cols, rows[-1]))
                 return [_row(r) for r in rows]
-        rows = _read(conn, query, after, skip, limit, few_names=self._few(conn, query.filter))
+        rows = _read(conn, query, after, skip, limit, few=self._few(conn, query.filter))
         if rows:
             self._remember(query, offset, _key(cols, rows[0]))
             self._remember(query, offset + len(rows) - 1, _key(cols, rows[-1]))
@@ -468,7 +469,7 @@ class QueueReader:
         # Rows before it = rows after it in the reversed order.
         back = query.columns(backwards=True)
         source, sparams, conds, params = consumer_source(query.filter, driven=True,
-                                                         few_names=self._few(conn, query.filter))
+                                                         few_names=self._few(conn, query.filter)[0])
         before = 0
         for rconds, rparams, _order in _ranges(back, _key(back, found), matching_states(query.filter)):
             where = " AND ".join(rconds + conds) or "1"
@@ -492,7 +493,7 @@ class QueueReader:
         elif backwards:
             return None
         rows = _read(conn, query, after, 0, 1, backwards=backwards, only_open=True,
-                     few_names=self._few(conn, query.filter))
+                     few=self._few(conn, query.filter))
         if not rows:
             return None
         if after is None:

@@ -33,6 +33,7 @@ from typing import Any, Sequence
 
 from store.domain import CATEGORIES, FINDING_STATUSES, OPEN_STATUSES, SEVERITIES
 from store.errors import FilterError
+from store.queue_summary import finding_keys
 
 FILTER_FIELDS: dict[str, str] = {
     "status": "finding status (" + ", ".join(FINDING_STATUSES) + ")",
@@ -183,20 +184,17 @@ def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def finding_conditions(flt: QueueFilter, alias: str = "f") -> tuple[list[str], list[Any]]:
-    """Conditions on one finding (status and category apply to the same finding)."""
-    conds: list[str] = []
-    params: list[Any] = []
-    if flt.statuses:
-        conds.append(f"{alias}.status IN ({','.join('?' * len(flt.statuses))})")
-        params.extend(flt.statuses)
-    if flt.categories:
-        conds.append(f"{alias}.category IN ({','.join('?' * len(flt.categories))})")
-        params.extend(flt.categories)
-    if flt.severities:
-        conds.append(f"{alias}.severity IN ({','.join('?' * len(flt.severities))})")
-        params.extend(flt.severities)
-    return conds, params
+def finding_keys_of(flt: QueueFilter) -> list[str]:
+    """The ``consumer_finding_key`` keys (:mod:`store.queue_summary`) a consumer
+    with a finding matching the filter's status, category and severity terms has
+    one of (all three apply to the same finding); [] when there are none."""
+    if not (flt.statuses or flt.categories or flt.severities):
+        return []
+    return finding_keys(flt.statuses, flt.categories, flt.severities)
+
+
+def _marks(values: list[str]) -> str:
+    return ",".join("?" * len(values))
 
 
 def consumer_conditions(flt: QueueFilter, *, findings: bool = True,
@@ -212,13 +210,11 @@ def consumer_conditions(flt: QueueFilter, *, findings: bool = True,
         # order's index finds a page of many matches sooner than sorting them all.
         conds.append(f"+consumer.rowid IN ({_NAME_MATCHES})")
         params.append(match)
-    fconds, fparams = finding_conditions(flt)
-    if findings and fconds:
-        # INDEXED BY: probe this consumer's findings; the planner would otherwise
-        # walk every finding of that status and category for each consumer.
-        conds.append("EXISTS (SELECT 1 FROM finding f INDEXED BY finding_by_consumer"
-                     f" WHERE f.consumer_id = consumer.id AND {' AND '.join(fconds)})")
-        params.extend(fparams)
+    keys = finding_keys_of(flt)
+    if findings and keys:
+        conds.append(f"EXISTS (SELECT 1 FROM consumer_finding_key AS k WHERE k.key IN ({_marks(keys)})"
+                     " AND k.consumer_id = consumer.id)")
+        params.extend(keys)
     if flt.min_ratio is not None:
         conds.append("worst_ratio >= ?")
         params.append(flt.min_ratio)
@@ -264,24 +260,52 @@ def consumer_source(flt: QueueFilter, driven: bool, *,
 
     ``few_names``: the name terms match few consumers: start from the name
     index and sort those. ``driven``: start from the consumers that have a
-    matching finding (a few thousand) instead of walking the consumer index past
-    a million that do not: cheaper for counts and for reading from the far end
-    of the order, where matches are sparse. CROSS JOIN keeps that join order.
-    Otherwise the consumer index is walked, the name index read once as a set.
+    matching finding (their keys) instead of walking the consumer index past a
+    million that do not: cheaper for counts, for few matches, and for reading
+    from the far end of the order, where matches are sparse. CROSS JOIN keeps
+    that join order. Otherwise the consumer index is walked, the name index read
+    once as a set, the finding keys probed per consumer.
     """
     match = name_match(flt)
     if few_names and match is not None:
         conds, params = consumer_conditions(flt, names=False)
         return (f"({_NAME_MATCHES}) AS n CROSS JOIN consumer ON consumer.rowid = n.rowid", [match],
                 conds, params)
-    fconds, fparams = finding_conditions(flt, alias="finding")
-    if driven and fconds:
+    keys = finding_keys_of(flt)
+    if driven and keys:
         conds, params = consumer_conditions(flt, findings=False)
-        source = (f"(SELECT DISTINCT consumer_id AS matched FROM finding WHERE {' AND '.join(fconds)}) m"
-                  " CROSS JOIN consumer ON consumer.id = m.matched")
-        return source, fparams, conds, params
+        source = (f"(SELECT DISTINCT consumer_id AS matched FROM consumer_finding_key WHERE key IN ({_marks(keys)}))"
+                  " AS m CROSS JOIN consumer ON consumer.id = m.matched")
+        return source, list(keys), conds, params
     conds, params = consumer_conditions(flt)
     return "consumer", [], conds, params
+
+
+def only_finding_terms(flt: QueueFilter) -> bool:
+    """True when the filter holds nothing but status, category and severity terms."""
+    return bool(finding_keys_of(flt)) and not (flt.min_ratio is not None or flt.tiers or flt.states
+                                               or flt.names or flt.ids)
+
+
+def count_finding_matches(conn: Any, flt: QueueFilter) -> int:
+    """How many consumers have a finding matching the filter's finding terms."""
+    keys = finding_keys_of(flt)
+    if len(keys) == 1:
+        sql = "SELECT count(*) FROM consumer_finding_key WHERE key = ?"
+    else:
+        sql = f"SELECT count(DISTINCT consumer_id) FROM consumer_finding_key WHERE key IN ({_marks(keys)})"
+    return int(conn.execute(sql, keys).fetchone()[0])
+
+
+def few_finding_matches(conn: Any, flt: QueueFilter, few: int) -> bool:
+    """True when fewer than ``few`` consumers have a finding matching the filter's
+    finding terms (then reading is driven from their keys)."""
+    keys = finding_keys_of(flt)
+    if not keys:
+        return False
+    (n,) = conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM consumer_finding_key WHERE key IN ({_marks(keys)})"
+                        " LIMIT ?)", (*keys, few)).fetchone()
+    return int(n) < few
 
 
 def only_indexed_names(flt: QueueFilter) -> str | None:

@@ -5,12 +5,19 @@ that still stand (not dismissed or resolved) so that confirming a finding does n
 reshuffle the queue under the reviewer; ``open_findings`` counts those waiting for
 a decision; ``review_state`` is ``open`` (something to decide), ``decided`` (all
 decided) or ``clear`` (no findings).
+
+``consumer_finding_key`` holds, once per consumer, each status, category and
+severity its findings have, and each combination of them that one finding has
+(:func:`finding_key`): the queue's ``status:`` / ``category:`` / ``severity:``
+filters count and find their consumers in one range of it, however many
+findings each consumer has.
 """
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
-from typing import Iterable
+from typing import Iterable, Sequence
 
 _REFRESH = """
 UPDATE consumer SET
@@ -32,11 +39,49 @@ WHERE id = ?
 """
 
 
+def finding_key(status: str | None = None, category: str | None = None, severity: str | None = None) -> str:
+    """The key of findings with this status, category and severity (None: any):
+    ``'s=candidate c=volume_cap'``. ``KEYS_OF_FINDING`` writes the same."""
+    parts = [f"{name}={value}" for name, value in (("s", status), ("c", category), ("v", severity))
+             if value is not None]
+    return " ".join(parts)
+
+
+def finding_keys(statuses: Sequence[str], categories: Sequence[str], severities: Sequence[str]) -> list[str]:
+    """The keys a consumer with a finding matching all three lists (each: any of
+    its values; empty: no constraint) has one of."""
+    return [finding_key(s, c, v) for s, c, v in itertools.product(statuses or [None], categories or [None],
+                                                                   severities or [None])]
+
+
+# Every key of every finding (the seven non-empty combinations of its status,
+# category and severity), as finding_key spells them.
+KEYS_OF_FINDING = """
+INSERT OR IGNORE INTO consumer_finding_key (key, consumer_id)
+SELECT CASE form
+         WHEN 1 THEN 's=' || f.status
+         WHEN 2 THEN 'c=' || f.category
+         WHEN 3 THEN 'v=' || f.severity
+         WHEN 4 THEN 's=' || f.status || ' c=' || f.category
+         WHEN 5 THEN 's=' || f.status || ' v=' || f.severity
+         WHEN 6 THEN 'c=' || f.category || ' v=' || f.severity
+         ELSE 's=' || f.status || ' c=' || f.category || ' v=' || f.severity
+       END, f.consumer_id
+FROM finding AS f CROSS JOIN (SELECT 1 AS form UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4
+                              UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7)
+"""
+
+
 def refresh_summary(conn: sqlite3.Connection, consumer_ids: Iterable[str]) -> None:
     """Recompute the queue summary of these consumers (call inside the writer's transaction)."""
-    conn.executemany(_REFRESH, ((cid,) for cid in consumer_ids))
+    ids = [(cid,) for cid in consumer_ids]
+    conn.executemany(_REFRESH, ids)
+    conn.executemany("DELETE FROM consumer_finding_key WHERE consumer_id = ?", ids)
+    conn.executemany(KEYS_OF_FINDING + " WHERE f.consumer_id = ?", ids)
 
 
 def refresh_all(conn: sqlite3.Connection) -> None:
     """Recompute every consumer's summary (after a rules run over everything)."""
     conn.execute(_REFRESH.replace("WHERE id = ?", ""))
+    conn.execute("DELETE FROM consumer_finding_key")
+    conn.execute(KEYS_OF_FINDING)

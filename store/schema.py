@@ -401,7 +401,24 @@ MIGRATION_RECORD_PAGES = """
 ALTER TABLE sync_page ADD COLUMN next_request TEXT;
 """
 
+def MIGRATION_FINDING_KEYS(conn: sqlite3.Connection) -> None:
+    """The keys of each consumer's findings the queue's filters look up (see
+    store.queue_summary): a count of `status:candidate` is one range of them.
+    Filled for the findings already there."""
+    from store.queue_summary import KEYS_OF_FINDING
+
+    conn.executescript("""
+CREATE TABLE consumer_finding_key (
+    key          TEXT NOT NULL,         -- 's=candidate', 'c=volume_cap v=high', ...
+    consumer_id  TEXT NOT NULL,
+    PRIMARY KEY (key, consumer_id)
+) WITHOUT ROWID;
+CREATE INDEX consumer_finding_key_by_consumer ON consumer_finding_key (consumer_id);
+""")
+    conn.execute(KEYS_OF_FINDING)
+
+
 Migration = Union[str, Callable[[sqlite3.Connection], None]]
 MIGRATIONS: list[Migration] = [MIGRATION_1, MIGRATION_PAGE_NOTES, MIGRATION_INCREMENTAL_RULES,
                                MIGRATION_NAME_SEARCH, MIGRATION_QUEUE_FILTERS, MIGRATION_AUTO_CONSUMERS,
-                               MIGRATION_ROSTER_CLAIMS, MIGRATION_RECORD_PAGES]
+                               MIGRATION_ROSTER_CLAIMS, MIGRATION_RECORD_PAGES, MIGRATION_FINDING_KEYS]

@@ -332,6 +332,13 @@ def test_a_decision_on_the_same_connection_shows_up(conn: sqlite3.Connection, re
     assert reader.count(q) == before - 1
     assert ids(reader.page(q, 0, 2)) == ids(top)[1:3]
     assert ids(reader.page(q, before - 2, 5)) == reference(conn, q)[-1:]
+    # The finding terms follow the decision too (their keys are rewritten with the summary).
+    for text in ("status:dismissed", "status:dismissed category:" + conn.execute(
+            "SELECT category FROM finding WHERE id = ?", (fids[0],)).fetchone()[0], "status:candidate"):
+        dismissed = QueueQuery(parse_filter(text))
+        assert reader.count(dismissed) == len(reference(conn, dismissed))
+        assert ids(reader.page(dismissed, 0, 500)) == reference(conn, dismissed)
+    assert top[0].consumer_id in reference(conn, QueueQuery(parse_filter("status:dismissed")))
 
 
 def test_a_closed_reader_reads_nothing_and_closes_its_connection(tmp_path: Path, conn: sqlite3.Connection) -> None:
@@ -440,10 +447,11 @@ def test_the_name_index_follows_new_renamed_and_removed_consumers(conn: sqlite3.
 
 
 @pytest.mark.parametrize("few", [1, 10_000])
-def test_a_name_search_reads_the_same_rows_from_the_index_or_walking_the_order(
+def test_name_and_finding_terms_read_the_same_rows_from_their_index_or_walking_the_order(
         conn: sqlite3.Connection, few: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(queue, "_FEW_NAMES", few)   # 1: always walk the order; 10,000: always read the index
-    for text in ("name:north", "name:nor status:cand", "id:c01 tier:gold", "name:data over:2"):
+    monkeypatch.setattr(queue, "_FEW", few)   # 1: always walk the order; 10,000: always read the index
+    for text in ("name:north", "name:nor status:cand", "id:c01 tier:gold", "name:data over:2", "status:conf",
+                 "category:volume,gov severity:high", "status:cand,needs category:rate over:2"):
         for sort in queue.SORTS:
             q = QueueQuery(parse_filter(text), sort=sort)
             expected = reference(conn, q)

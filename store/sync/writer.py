@@ -211,7 +211,6 @@ class RunWriter:
         # url -> (SHA-256 of the body, the next request): see PageOutcome.stored_before.
         self.known_pages: dict[str, tuple[str, Request | None]] = {
             url: (sha, _request(nxt)) for url, sha, nxt in conn.execute(_KNOWN_PAGES, {"source": source})}
-        self.unchanged_pages = 0      # pages of records stored before, not written again
 
     # -- transactions --------------------------------------------------------------
 
@@ -336,9 +335,7 @@ class RunWriter:
         if page is None:
             self._pending_pages += 1
             return
-        if self._stored_before(outcome):
-            self.unchanged_pages += 1
-        else:
+        if not self._stored_before(outcome):
             if page.tiers:
                 upsert_tiers(conn, page.tiers, origin="feed")
             if page.consumers or page.apps:
