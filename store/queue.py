@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterator, Sequence, TypeVar
 from store.errors import FilterError
 from store.queue_filter import (
     REVIEW_STATES, QueueFilter, consumer_conditions, consumer_source, count_finding_matches, count_name_matches,
-    few_finding_matches, few_name_matches, matching_states, only_finding_terms, only_indexed_names,
+    few_finding_matches, matching_states, name_matches_upto, only_finding_terms, only_indexed_names,
 )
 
 # ---------------------------------------------------------------------------
@@ -174,13 +174,18 @@ def _order_by(cols: Sequence[_Col]) -> str:
 
 
 def _read(conn: sqlite3.Connection, query: QueueQuery, after: Key | None, skip: int, limit: int,
-          backwards: bool = False, only_open: bool = False, few: tuple[bool, bool] = (False, False)
+          backwards: bool = False, only_open: bool = False, few: tuple[int | None, bool] = (None, False)
           ) -> list[Sequence[Any]]:
     """``limit`` raw rows after ``skip`` matching rows past ``after``, in (possibly
     reversed) order; ``only_open``: only consumers with something to decide;
-    ``few``: the name terms, the finding terms match few consumers (read those
-    from the name index, the finding keys, and sort them)."""
-    few_names, few_findings = few
+    ``few``: how many consumers the name terms match (counted up to
+    ``_SOME_NAMES``; None: no such terms), whether the finding terms match few.
+    Few matches are read from the name index or the finding keys and sorted.
+    From the far end, names matching some tens of thousands are too: walking
+    the order backwards can cross half a million consumers first, as names and
+    ids go together (``North ...`` is ``north-...``)."""
+    names, few_findings = few
+    few_names = names is not None and (names < _FEW or (backwards and names < _SOME_NAMES))
     cols = query.columns(backwards)
     flt = query.filter
     allowed = matching_states(flt, only_open)
@@ -220,6 +225,7 @@ def _read(conn: sqlite3.Connection, query: QueueQuery, after: Key | None, skip: 
 
 _WALK = 2_000       # rows walked in order before asking the state index
 _FEW = 5_000        # fewer name or finding matches than this: read them from their index and sort them
+_SOME_NAMES = 50_000  # ... from the far end of the order, fewer name matches than this
 _BETWEEN = 20_000   # rows counted between two offsets before counting from the top
 
 
@@ -308,7 +314,7 @@ class QueueReader:
         self._version: tuple[int, int] | None = None
         self._counts: dict[QueueQuery, int] = {}
         self._anchors: OrderedDict[QueueQuery, _Anchors] = OrderedDict()
-        self._few_matches: dict[QueueFilter, tuple[bool, bool]] = {}
+        self._few_matches: dict[QueueFilter, tuple[int | None, bool]] = {}
 
     @property
     def opened(self) -> bool:
@@ -385,14 +391,15 @@ class QueueReader:
             self._anchors.move_to_end(query)
         return found
 
-    def _few(self, conn: sqlite3.Connection, flt: QueueFilter) -> tuple[bool, bool]:
-        """Whether the filter's name terms, its finding terms match few consumers
-        (remembered like counts)."""
+    def _few(self, conn: sqlite3.Connection, flt: QueueFilter) -> tuple[int | None, bool]:
+        """How many consumers the filter's name terms match (up to ``_SOME_NAMES``),
+        whether its finding terms match few (remembered like counts)."""
         found = self._few_matches.get(flt)
         if found is None:
             if len(self._few_matches) > _MAX_QUERIES:
                 self._few_matches.clear()
-            found = self._few_matches[flt] = (few_name_matches(conn, flt, _FEW), few_finding_matches(conn, flt, _FEW))
+            found = self._few_matches[flt] = (name_matches_upto(conn, flt, _SOME_NAMES),
+                                              few_finding_matches(conn, flt, _FEW))
         return found
 
     def _remember(self, query: QueueQuery, offset: int, key: Key) -> None:
@@ -411,7 +418,9 @@ class QueueReader:
         elif only_finding_terms(flt):
             n = count_finding_matches(conn, flt)
         else:
-            source, sparams, conds, params = consumer_source(flt, driven=True, few_names=self._few(conn, flt)[0])
+            names = self._few(conn, flt)[0]
+            source, sparams, conds, params = consumer_source(flt, driven=True,
+                                                             few_names=names is not None and names < _FEW)
             where = " AND ".join(conds) or "1"
             (n,) = conn.execute(f"SELECT count(*) FROM {source} WHERE {where}", sparams + params).fetchone()
         self._anchors_for(query)     # so the count is forgotten with the query's anchors
@@ -468,8 +477,9 @@ class QueueReader:
             return None
         # Rows before it = rows after it in the reversed order.
         back = query.columns(backwards=True)
+        names = self._few(conn, query.filter)[0]
         source, sparams, conds, params = consumer_source(query.filter, driven=True,
-                                                         few_names=self._few(conn, query.filter)[0])
+                                                         few_names=names is not None and names < _FEW)
         before = 0
         for rconds, rparams, _order in _ranges(back, _key(back, found), matching_states(query.filter)):
             where = " AND ".join(rconds + conds) or "1"

@@ -322,11 +322,11 @@ def count_name_matches(conn: Any, match: str) -> int:
     return int(conn.execute(f"SELECT count(*) FROM ({_NAME_MATCHES})", (match,)).fetchone()[0])
 
 
-def few_name_matches(conn: Any, flt: QueueFilter, few: int) -> bool:
-    """True when the filter's name terms match fewer than ``few`` consumers in the
-    name index (then reading is driven from the index)."""
+def name_matches_upto(conn: Any, flt: QueueFilter, most: int) -> int | None:
+    """How many consumers the filter's name terms match in the name index,
+    counted up to ``most`` (None: no term long enough for the index)."""
     match = name_match(flt)
     if match is None:
-        return False
-    (n,) = conn.execute(f"SELECT count(*) FROM ({_NAME_MATCHES} LIMIT ?)", (match, few)).fetchone()
-    return int(n) < few
+        return None
+    (n,) = conn.execute(f"SELECT count(*) FROM ({_NAME_MATCHES} LIMIT ?)", (match, most)).fetchone()
+    return int(n)

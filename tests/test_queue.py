@@ -450,6 +450,7 @@ def test_the_name_index_follows_new_renamed_and_removed_consumers(conn: sqlite3.
 def test_name_and_finding_terms_read_the_same_rows_from_their_index_or_walking_the_order(
         conn: sqlite3.Connection, few: int, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(queue, "_FEW", few)   # 1: always walk the order; 10,000: always read the index
+    monkeypatch.setattr(queue, "_SOME_NAMES", few)
     for text in ("name:north", "name:nor status:cand", "id:c01 tier:gold", "name:data over:2", "status:conf",
                  "category:volume,gov severity:high", "status:cand,needs category:rate over:2"):
         for sort in queue.SORTS:
