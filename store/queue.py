@@ -95,8 +95,9 @@ class QueueQuery:
 
 # What a row's verdict says, in words (the TUI draws a glyph beside each): open
 # (something to decide), violation (decided, a violation confirmed), decided,
-# clear (no findings).
-VERDICTS: tuple[str, ...] = ("open", "violation", "decided", "clear")
+# clear (no findings), retired (its apps belong to another consumer now; shown
+# only with state:retired).
+VERDICTS: tuple[str, ...] = ("open", "violation", "decided", "clear", "retired")
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ class QueueRow:
     worst_ratio: float
     open_findings: int
     review_state: str
-    verdict: str          # one of VERDICTS: "open", "violation", "decided", "clear"
+    verdict: str          # one of VERDICTS: "open", "violation", "decided", "clear", "retired"
 
 
 _SELECT = (
@@ -122,7 +123,8 @@ Key = tuple[Any, ...]
 
 def _row(r: Sequence[Any]) -> QueueRow:
     state = r[5]
-    return QueueRow(r[0], r[1], r[2], float(r[3]), int(r[4]), state, "violation" if state != "open" and r[6] else state)
+    violation = state not in ("open", "retired") and r[6]
+    return QueueRow(r[0], r[1], r[2], float(r[3]), int(r[4]), state, "violation" if violation else state)
 
 
 def _key(cols: Sequence[_Col], r: Sequence[Any]) -> Key:
@@ -412,7 +414,9 @@ class QueueReader:
         flt = query.filter
         names = only_indexed_names(flt)
         if flt.is_empty:
-            (n,) = conn.execute("SELECT count(*) FROM consumer").fetchone()
+            # Every consumer but the retired (a range of consumer_by_state, usually empty).
+            (n,) = conn.execute("SELECT (SELECT count(*) FROM consumer)"
+                                " - (SELECT count(*) FROM consumer WHERE review_state = 'retired')").fetchone()
         elif names is not None:
             n = count_name_matches(conn, names)
         elif only_finding_terms(flt):

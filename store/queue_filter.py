@@ -8,7 +8,8 @@ Filter syntax (:func:`parse_filter`), terms separated by spaces, all must hold::
     severity:high             a finding of this severity (info, low, medium, high, critical)
     over:10x   over:2.5       worst overage ratio at least this (x optional, or 150%)
     tier:gold                 this tier id
-    state:open                queue state: open, decided or clear
+    state:open                queue state: open, decided, clear or retired (retired
+                              consumers show only when asked for)
     name:north  north         legal name contains, in any case; bare words too
     id:northwind              consumer id contains, in any case
     name:"north wind"         quotes keep spaces
@@ -41,11 +42,14 @@ FILTER_FIELDS: dict[str, str] = {
     "severity": "finding severity (" + ", ".join(SEVERITIES) + ")",
     "over": "worst overage ratio at least N (over:10x, over:2.5, over:150%)",
     "tier": "tier id",
-    "state": "queue state (open, decided, clear)",
+    "state": "queue state (open, decided, clear; retired: only when asked for)",
     "name": "legal name contains (3 characters or more use the name index)",
     "id": "consumer id contains",
 }
-REVIEW_STATES: tuple[str, ...] = ("open", "decided", "clear")
+REVIEW_STATES: tuple[str, ...] = ("open", "decided", "clear", "retired")
+# What the queue shows unless ``state:`` asks for more: a retired consumer (an
+# app's own consumer whose app the roster gave to its owner) has left the queue.
+SHOWN_STATES: tuple[str, ...] = ("open", "decided", "clear")
 
 
 @dataclass(frozen=True)
@@ -228,6 +232,8 @@ def consumer_conditions(flt: QueueFilter, *, findings: bool = True,
         # exactly the matches' region, in severity order, from either end.
         conds.append(f"review_state IN ({','.join('?' * len(states))})")
         params.extend(states)
+    elif states is not None and "retired" not in states:
+        conds.append("review_state != 'retired'")
     for name in flt.names:
         if len(name) < NAME_INDEX_MIN_CHARS:
             conds.append("legal_name LIKE ? ESCAPE '\\'")
@@ -242,7 +248,7 @@ def consumer_conditions(flt: QueueFilter, *, findings: bool = True,
 def matching_states(flt: QueueFilter, only_open: bool = False) -> tuple[str, ...] | None:
     """The queue states a match can be in (None: any), from ``state:`` and what the
     finding conditions imply (a candidate finding makes its consumer open)."""
-    allowed = set(flt.states) if flt.states else set(REVIEW_STATES)
+    allowed = set(flt.states) if flt.states else set(SHOWN_STATES)
     if flt.statuses and set(flt.statuses) <= set(OPEN_STATUSES):
         allowed &= {"open"}
     elif flt.statuses or flt.categories or flt.severities:
@@ -288,13 +294,12 @@ def only_finding_terms(flt: QueueFilter) -> bool:
 
 
 def count_finding_matches(conn: Any, flt: QueueFilter) -> int:
-    """How many consumers have a finding matching the filter's finding terms."""
+    """How many consumers in the queue (retired ones are not) have a finding
+    matching the filter's finding terms."""
     keys = finding_keys_of(flt)
-    if len(keys) == 1:
-        sql = "SELECT count(*) FROM consumer_finding_key WHERE key = ?"
-    else:
-        sql = f"SELECT count(DISTINCT consumer_id) FROM consumer_finding_key WHERE key IN ({_marks(keys)})"
-    return int(conn.execute(sql, keys).fetchone()[0])
+    counted = "count(*)" if len(keys) == 1 else "count(DISTINCT consumer_id)"
+    return int(conn.execute(f"SELECT {counted} FROM consumer_finding_key WHERE key IN ({_marks(keys)})"
+                            f" AND consumer_id NOT IN ({_RETIRED})", keys).fetchone()[0])
 
 
 def few_finding_matches(conn: Any, flt: QueueFilter, few: int) -> bool:
@@ -317,9 +322,15 @@ def only_indexed_names(flt: QueueFilter) -> str | None:
     return name_match(flt)
 
 
+_RETIRED = "SELECT id FROM consumer WHERE review_state = 'retired'"
+
+
 def count_name_matches(conn: Any, match: str) -> int:
-    """How many consumers the FTS5 query ``match`` finds."""
-    return int(conn.execute(f"SELECT count(*) FROM ({_NAME_MATCHES})", (match,)).fetchone()[0])
+    """How many consumers the FTS5 query ``match`` finds in the queue (retired
+    ones are not in it: few, read from consumer_by_state)."""
+    return int(conn.execute(
+        f"SELECT (SELECT count(*) FROM ({_NAME_MATCHES})) - (SELECT count(*) FROM consumer"
+        f" WHERE review_state = 'retired' AND rowid IN ({_NAME_MATCHES}))", (match, match)).fetchone()[0])
 
 
 def name_matches_upto(conn: Any, flt: QueueFilter, most: int) -> int | None:

@@ -272,11 +272,26 @@ CREATE TABLE export_file (
 );
 """
 
-
 # Sources as they really answer (issue 11): a page's log of figures the source
 # left out (missing, not zero) beside its error.
 MIGRATION_PAGE_NOTES = """
 ALTER TABLE sync_page ADD COLUMN notes TEXT;   -- e.g. "'29183745' 2022-12-27: no usage figure ..."
+"""
+
+# A letter we can defend (issue 9): a consumer created for an app that the roster
+# has since given to its owner is retired (it leaves the queue, no note is
+# drafted for it); an export is recorded as staging -> pending -> completed, so a
+# crash is finished or rolled back by the next export, and carries the log's head.
+MIGRATION_LETTER = """
+ALTER TABLE consumer ADD COLUMN retired_at TEXT;          -- NULL = active
+ALTER TABLE export ADD COLUMN status TEXT NOT NULL DEFAULT 'completed'
+    CHECK (status IN ('staging', 'pending', 'completed', 'abandoned', 'rolled_back'));
+ALTER TABLE export ADD COLUMN staging TEXT;               -- the folder its files wait in until moved
+ALTER TABLE export ADD COLUMN finished_at TEXT;
+ALTER TABLE export ADD COLUMN log_head TEXT;              -- the decision log's head its manifest carries
+ALTER TABLE export ADD COLUMN note TEXT;                  -- what recovery did, or why it was abandoned
+ALTER TABLE export ADD COLUMN action_id INTEGER;          -- the log entries that marked its notes and findings
+CREATE INDEX export_unfinished ON export (status) WHERE status IN ('staging', 'pending');
 """
 
 
@@ -401,12 +416,28 @@ MIGRATION_RECORD_PAGES = """
 ALTER TABLE sync_page ADD COLUMN next_request TEXT;
 """
 
+# Every key of every finding (the seven non-empty combinations of its status,
+# category and severity), as store.queue_summary.finding_key spells them.
+KEYS_OF_FINDING = """
+INSERT OR IGNORE INTO consumer_finding_key (key, consumer_id)
+SELECT CASE form
+         WHEN 1 THEN 's=' || f.status
+         WHEN 2 THEN 'c=' || f.category
+         WHEN 3 THEN 'v=' || f.severity
+         WHEN 4 THEN 's=' || f.status || ' c=' || f.category
+         WHEN 5 THEN 's=' || f.status || ' v=' || f.severity
+         WHEN 6 THEN 'c=' || f.category || ' v=' || f.severity
+         ELSE 's=' || f.status || ' c=' || f.category || ' v=' || f.severity
+       END, f.consumer_id
+FROM finding AS f CROSS JOIN (SELECT 1 AS form UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4
+                              UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7)
+"""
+
+
 def MIGRATION_FINDING_KEYS(conn: sqlite3.Connection) -> None:
     """The keys of each consumer's findings the queue's filters look up (see
     store.queue_summary): a count of `status:candidate` is one range of them.
     Filled for the findings already there."""
-    from store.queue_summary import KEYS_OF_FINDING
-
     conn.executescript("""
 CREATE TABLE consumer_finding_key (
     key          TEXT NOT NULL,         -- 's=candidate', 'c=volume_cap v=high', ...
@@ -419,6 +450,7 @@ CREATE INDEX consumer_finding_key_by_consumer ON consumer_finding_key (consumer_
 
 
 Migration = Union[str, Callable[[sqlite3.Connection], None]]
-MIGRATIONS: list[Migration] = [MIGRATION_1, MIGRATION_PAGE_NOTES, MIGRATION_INCREMENTAL_RULES,
-                               MIGRATION_NAME_SEARCH, MIGRATION_QUEUE_FILTERS, MIGRATION_AUTO_CONSUMERS,
-                               MIGRATION_ROSTER_CLAIMS, MIGRATION_RECORD_PAGES, MIGRATION_FINDING_KEYS]
+MIGRATIONS: list[Migration] = [MIGRATION_1, MIGRATION_PAGE_NOTES, MIGRATION_LETTER,
+                               MIGRATION_INCREMENTAL_RULES, MIGRATION_NAME_SEARCH, MIGRATION_QUEUE_FILTERS,
+                               MIGRATION_AUTO_CONSUMERS, MIGRATION_ROSTER_CLAIMS, MIGRATION_RECORD_PAGES,
+                               MIGRATION_FINDING_KEYS]
