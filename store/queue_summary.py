@@ -21,6 +21,7 @@ import itertools
 import sqlite3
 from typing import Iterable, Sequence
 
+from store.schema import KEYS_OF_FINDING
 from store.twins import TWIN_OPEN_SQL
 
 _REFRESH = f"""
@@ -46,7 +47,7 @@ WHERE id = ?
 
 def finding_key(status: str | None = None, category: str | None = None, severity: str | None = None) -> str:
     """The key of findings with this status, category and severity (None: any):
-    ``'s=candidate c=volume_cap'``. ``KEYS_OF_FINDING`` writes the same."""
+    ``'s=candidate c=volume_cap'``. ``store.schema.KEYS_OF_FINDING`` writes the same."""
     parts = [f"{name}={value}" for name, value in (("s", status), ("c", category), ("v", severity))
              if value is not None]
     return " ".join(parts)
@@ -57,24 +58,6 @@ def finding_keys(statuses: Sequence[str], categories: Sequence[str], severities:
     its values; empty: no constraint) has one of."""
     return [finding_key(s, c, v) for s, c, v in itertools.product(statuses or [None], categories or [None],
                                                                    severities or [None])]
-
-
-# Every key of every finding (the seven non-empty combinations of its status,
-# category and severity), as finding_key spells them.
-KEYS_OF_FINDING = """
-INSERT OR IGNORE INTO consumer_finding_key (key, consumer_id)
-SELECT CASE form
-         WHEN 1 THEN 's=' || f.status
-         WHEN 2 THEN 'c=' || f.category
-         WHEN 3 THEN 'v=' || f.severity
-         WHEN 4 THEN 's=' || f.status || ' c=' || f.category
-         WHEN 5 THEN 's=' || f.status || ' v=' || f.severity
-         WHEN 6 THEN 'c=' || f.category || ' v=' || f.severity
-         ELSE 's=' || f.status || ' c=' || f.category || ' v=' || f.severity
-       END, f.consumer_id
-FROM finding AS f CROSS JOIN (SELECT 1 AS form UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4
-                              UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7)
-"""
 
 
 def refresh_summary(conn: sqlite3.Connection, consumer_ids: Iterable[str]) -> None:
