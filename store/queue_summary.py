@@ -3,8 +3,9 @@
 ``consumer.worst_ratio`` is the highest overage ratio among the consumer's findings
 that still stand (not dismissed or resolved) so that confirming a finding does not
 reshuffle the queue under the reviewer; ``open_findings`` counts those waiting for
-a decision; ``review_state`` is ``open`` (something to decide), ``decided`` (all
-decided) or ``clear`` (no findings).
+a decision; ``review_state`` is ``open`` (a candidate to decide), ``info`` (only
+findings waiting for information: nothing to decide until it comes), ``decided``
+(all decided) or ``clear`` (no findings).
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ UPDATE consumer SET
     ),
     review_state = CASE
         WHEN EXISTS (SELECT 1 FROM finding f WHERE f.consumer_id = consumer.id
-                     AND f.status IN ('candidate', 'needs_info')) THEN 'open'
+                     AND f.status = 'candidate') THEN 'open'
+        WHEN EXISTS (SELECT 1 FROM finding f WHERE f.consumer_id = consumer.id
+                     AND f.status = 'needs_info') THEN 'info'
         WHEN EXISTS (SELECT 1 FROM finding f WHERE f.consumer_id = consumer.id) THEN 'decided'
         ELSE 'clear'
     END

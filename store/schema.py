@@ -268,4 +268,13 @@ CREATE TABLE export_file (
 );
 """
 
-MIGRATIONS: list[str] = [MIGRATION_1]
+# The review flow (issue 10): a consumer whose undecided findings all wait for
+# information is in the review state 'info' (shown "? info", found by state:info,
+# skipped by ']' while a consumer with a candidate is left), no longer 'open'.
+MIGRATION_NEEDS_INFO_STATE = """
+UPDATE consumer SET review_state = 'info'
+WHERE review_state = 'open'
+  AND NOT EXISTS (SELECT 1 FROM finding f WHERE f.consumer_id = consumer.id AND f.status = 'candidate');
+"""
+
+MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_NEEDS_INFO_STATE]

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from textual.screen import Screen
 
     from store.notes import Note
+    from store.queue import Jump
     from tui.widgets.detail import Detail
 
 
@@ -45,8 +46,10 @@ class DetailLoaded(Message):
 
 @dataclass
 class JumpTo(Message):
-    index: int | None
-    what: str
+    """Where ``]`` / ``[`` go (a ``store.queue.Jump``), ``direction`` 1 or -1."""
+
+    jump: Jump
+    direction: int
 
 
 @dataclass

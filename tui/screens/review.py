@@ -12,6 +12,7 @@ straight.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterable
 
@@ -25,7 +26,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from store import cases, notes, review
 from store import queue as queue_store
 from store.errors import WardenError
-from store.queue_filter import QueueFilter, parse_filter
+from store.queue_filter import QueueFilter
 from store.sync.history import sync_summary
 from store.text import visible
 from tui.editor import edit_externally
@@ -48,6 +49,7 @@ from tui.session import Session
 from tui.text import literal
 from tui.widgets.detail import Detail, DetailPane
 from tui.widgets.queue import PAGE_SIZE, QueueView, header_text
+from tui.widgets.status import status_text
 
 # Below this width the panes stack (queue above, detail below).
 NARROW_WIDTH = 100
@@ -120,6 +122,7 @@ class ReviewScreen(WardenScreen[None]):
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.width < NARROW_WIDTH, "-narrow")
         self.call_after_refresh(self._show_columns)
+        self._show_status()
 
     def _show_columns(self) -> None:
         queue = self.query_one(QueueView)
@@ -127,20 +130,12 @@ class ReviewScreen(WardenScreen[None]):
 
     def _show_status(self) -> None:
         queue = self.query_one(QueueView)
-        position = f"{queue.cursor + 1:,} / {self.total:,}" if self.total else "0 / 0"
-        line = Text(no_wrap=True, end="")
-        line.append(" warden ", "bold reverse")
-        line.append(f" {position} ")
-        if queue.selected:
-            line.append(f" {len(queue.selected):,} selected ", "bold")
-        sort = self.query_spec.sort
-        line.append(f" sort:{sort} ")
-        text = self.query_spec.filter.text
-        line.append(" filter: ")
-        line.append_text(literal(text) if text else Text("none", "dim"))
-        if self.sync_state:
-            line.append("  sync: ")
-            line.append_text(literal(self.sync_state))
+        spec = self.query_spec
+        line = status_text(
+            position=(queue.cursor + 1, self.total) if self.total else (0, 0),
+            tagged=len(queue.selected), sort=spec.sort, reverse=spec.reverse,
+            filter_text=spec.filter.text, sync=self.sync_state, width=self.size.width,
+        )
         # Always one line high: no layout needed, so no repaint of the whole screen.
         self.query_one("#status-line", Static).update(line, layout=False)
 
@@ -277,29 +272,31 @@ class ReviewScreen(WardenScreen[None]):
 
     @work(thread=True, exclusive=True, group="jump", exit_on_error=False)
     def _find_unreviewed(self, spec: queue_store.QueueQuery, start: int, direction: int) -> None:
-        index = self.session.queue.next_unreviewed(spec, start, direction)
+        jump = self.session.queue.next_to_decide(spec, start, direction)
         if self.session.queue.closed:
             return
-        self.post_message(JumpTo(index, "next" if direction > 0 else "previous"))
+        self.post_message(JumpTo(jump, direction))
 
     def on_jump_to(self, message: JumpTo) -> None:
-        if message.index is None:
-            self.notify(f"No {message.what} consumer with findings to decide.", title="Queue", markup=False)
+        jump = message.jump
+        if jump.index is None:
+            self.notify("No other consumer with findings to decide.", title="Queue", markup=False)
             return
-        self.query_one(QueueView).move_to(message.index)
+        said = []
+        if jump.state == "info":
+            said.append("Nothing else to decide: a consumer waiting for information.")
+        if jump.wrapped:
+            said.append(f"Wrapped to the {'top' if message.direction > 0 else 'bottom'}.")
+        if said:
+            self.notify(" ".join(said), title="Queue", markup=False)
+        self.query_one(QueueView).move_to(jump.index)
 
     def action_filter(self) -> None:
         self.app.push_screen(FilterInput(self.query_spec.filter.text), self._filter_chosen)
 
-    def _filter_chosen(self, text: str | None) -> None:
-        if text is None:
-            return
-        try:
-            flt = parse_filter(text)
-        except WardenError as exc:
-            self.app.post_message(Problem(exc))
-            return
-        self._set_query(queue_store.QueueQuery(flt, self.query_spec.sort))
+    def _filter_chosen(self, flt: QueueFilter | None) -> None:
+        if flt is not None:
+            self._set_query(replace(self.query_spec, filter=flt))
 
     def _set_query(self, spec: queue_store.QueueQuery) -> None:
         self.query_spec = spec
@@ -312,13 +309,23 @@ class ReviewScreen(WardenScreen[None]):
             self._show_status()
             return
         if not self.query_spec.filter.is_empty:
-            self._set_query(queue_store.QueueQuery(QueueFilter(), self.query_spec.sort))
+            self._set_query(replace(self.query_spec, filter=QueueFilter()))
 
     def action_cycle_sort(self) -> None:
         sorts = list(queue_store.SORTS)
         sort = sorts[(sorts.index(self.query_spec.sort) + 1) % len(sorts)]
-        self._set_query(queue_store.QueueQuery(self.query_spec.filter, sort))
-        self.notify(f"Sorted by {queue_store.SORTS[sort]}", title="Queue", markup=False)
+        self._sort_by(sort, self.query_spec.reverse)
+
+    def action_reverse_sort(self) -> None:
+        self._sort_by(self.query_spec.sort, not self.query_spec.reverse)
+
+    def _sort_by(self, sort: str, reverse: bool) -> None:
+        """Another order; the cursor stays on its consumer, wherever it now is."""
+        self.query_spec = replace(self.query_spec, sort=sort, reverse=reverse)
+        self.reload_queue()
+        meaning = queue_store.SORTS[sort]
+        self.notify(f"Sorted by {sort}, {meaning}" + (" (reversed)" if reverse else ""), title="Queue",
+                    markup=False)
 
     def action_refresh(self) -> None:
         if self._deciding:

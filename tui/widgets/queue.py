@@ -30,12 +30,14 @@ PAGE_SIZE = 64
 # it reads without colour (NO_COLOR, 16 colours); the style only repeats it.
 VERDICT_GLYPHS: dict[str, str] = {
     "open": "●",
+    "info": "?",
     "violation": "▲",
     "decided": "✓",
     "clear": "·",
 }
 _VERDICT_CLASSES: dict[str, str] = {
     "open": "queue--open",
+    "info": "queue--info",
     "violation": "queue--violation",
     "decided": "queue--decided",
     "clear": "queue--clear",
@@ -116,6 +118,7 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
     COMPONENT_CLASSES = {
         "queue--cursor",
         "queue--open",
+        "queue--info",
         "queue--violation",
         "queue--decided",
         "queue--clear",
@@ -131,6 +134,7 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
     }
     QueueView > .queue--cursor { text-style: reverse bold; }
     QueueView > .queue--open { color: $warning; }
+    QueueView > .queue--info { color: $accent; }
     QueueView > .queue--violation { color: $error; text-style: bold; }
     QueueView > .queue--decided { color: $success; }
     QueueView > .queue--clear { color: $text-muted; }
