@@ -120,12 +120,14 @@ class QueueRow:
     open_findings: int
     review_state: str
     verdict: str          # one of VERDICTS: "open", "info", "violation", "decided", "clear"
+    tier_name: str | None = None   # the tier's name (what the detail shows), None without a tier
 
 
 _SELECT = (
     "SELECT id, legal_name, tier_id, worst_ratio, open_findings, review_state, "
     "EXISTS (SELECT 1 FROM finding f WHERE f.consumer_id = consumer.id "
-    "AND f.status IN ('confirmed', 'audit_requested')) AS violation"
+    "AND f.status IN ('confirmed', 'audit_requested')) AS violation, "
+    "(SELECT t.name FROM tier t WHERE t.id = consumer.tier_id) AS tier_name"
 )
 Key = tuple[Any, ...]
 
@@ -133,7 +135,8 @@ Key = tuple[Any, ...]
 def _row(r: Sequence[Any]) -> QueueRow:
     state = r[5]
     pending = state in ("open", "info")   # a violation is shown once nothing waits
-    return QueueRow(r[0], r[1], r[2], float(r[3]), int(r[4]), state, "violation" if not pending and r[6] else state)
+    return QueueRow(r[0], r[1], r[2], float(r[3]), int(r[4]), state, "violation" if not pending and r[6] else state,
+                    r[7])
 
 
 def _key(cols: Sequence[_Col], r: Sequence[Any]) -> Key:

@@ -119,10 +119,12 @@ def test_dismiss_needs_a_reason_and_other_needs_text(conn: sqlite3.Connection) -
     assert summary(conn, "south") == (0.0, 0, "decided")
 
 
-def test_needs_info_keeps_the_consumer_open(conn: sqlite3.Connection) -> None:
-    for fid in (1, 2, 3):
+def test_needs_info_keeps_the_consumer_open_and_waiting(conn: sqlite3.Connection) -> None:
+    mark_needs_info(conn, 1, reviewer="carol", reason="asked the account team", clock=CLOCK)
+    assert summary(conn, "north") == (5.0, 3, "open")          # two candidates still to decide
+    for fid in (2, 3):
         mark_needs_info(conn, fid, reviewer="carol", reason="asked the account team", clock=CLOCK)
-    assert summary(conn, "north") == (5.0, 3, "open")
+    assert summary(conn, "north") == (5.0, 3, "info")          # nothing to decide until the answer
     assert [e["new_value"] for e in log(conn)] == ["needs_info"] * 3
 
 

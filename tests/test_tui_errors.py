@@ -303,7 +303,7 @@ async def test_the_bug_log_hides_tokens_and_a_log_that_cannot_be_written_is_name
     run = Run(db, log, config=config)
     async with run.test() as pilot:
         await settle(pilot)
-        monkeypatch.setattr(store.queue.QueueReader, "next_unreviewed", raising(RuntimeError(f"GET /x?token={token} failed")))
+        monkeypatch.setattr(store.queue.QueueReader, "next_to_decide", raising(RuntimeError(f"GET /x?token={token} failed")))
         await pilot.press("right_square_bracket")
         await settle(pilot)
         assert isinstance(run.app.screen, BugReport)
@@ -315,7 +315,7 @@ async def test_the_bug_log_hides_tokens_and_a_log_that_cannot_be_written_is_name
     run = Run(db, blocked / "warden.log")
     async with run.test() as pilot:
         await settle(pilot)
-        monkeypatch.setattr(store.queue.QueueReader, "next_unreviewed", raising(RuntimeError("boom")))
+        monkeypatch.setattr(store.queue.QueueReader, "next_to_decide", raising(RuntimeError("boom")))
         await pilot.press("right_square_bracket")
         await settle(pilot)
         dialog = run.app.screen

@@ -19,9 +19,11 @@ from textual.strip import Strip
 
 from store.cases import Case, Chart, ChartWindow, Finding
 from store.domain import CATEGORIES, OPEN_STATUSES
+from store.notes.wording import human_date, worst_day
 from store.text import visible
 from tui.text import literal, number
 from tui.widgets.chart import day_columns, human, month_bars
+from tui.widgets.pairs import pair, wrap_pairs
 from tui.widgets.queue import ratio_text
 
 # Finding statuses as glyph + word (never colour alone).
@@ -75,8 +77,16 @@ def _fit(text: str, width: int, *, pad: bool = True) -> str:
 
 
 def finding_label(f: Finding) -> str:
-    """``#12 Volume cap exceeded 2022: 780,123,456 / 120,000,000 calls (6.50x)``."""
-    label = f"#{f.id} {CATEGORIES.get(f.category, f.category)} {f.period}"
+    """``#12 Volume cap exceeded 2022: 780,123,456 / 120,000,000 calls (6.50x)``; a
+    daily limit as the letter says it: ``#7 Rate limit exceeded, worst day 2
+    October 2022: 2,272,400 / 1,000,000 calls a day (2.27x)``."""
+    category = CATEGORIES.get(f.category, f.category)
+    day = worst_day(f)
+    if day is not None and f.actual is not None and f.limit_value:
+        label = (f"#{f.id} {category}, worst day {human_date(day)}: {number(f.actual)} / "
+                 f"{number(f.limit_value)} {f.metric or ''} a day ({ratio_text(f.ratio)})")
+        return visible(label)
+    label = f"#{f.id} {category} {f.period}"
     if f.actual is not None and f.limit_value:
         label += f": {number(f.actual)} / {number(f.limit_value)} {f.metric or ''}"
         label += f" ({ratio_text(f.ratio)})"
@@ -113,6 +123,11 @@ class DetailPane(ScrollView, can_focus=False):
     def text(self) -> str:
         """What the pane shows, as plain text (for tests)."""
         return self._text.plain
+
+    @property
+    def lines(self) -> list[str]:
+        """What the pane shows, line by line as laid out for its width (for tests)."""
+        return ["".join(segment.text for segment in strip).rstrip() for strip in self._lines]
 
     def _put(self, text: Text) -> None:
         self._text = text
@@ -170,24 +185,22 @@ class DetailPane(ScrollView, can_focus=False):
         c = d.consumer
         width = max(30, self.scrollable_content_region.width - 1)
         body = Text(end="")
-        body.append_text(literal(c.legal_name, "bold"))
-        body.append("  ")
-        body.append_text(literal(c.id, "dim"))
+        body.append_text(wrap_pairs([pair("", literal(c.legal_name, "bold")), pair("", literal(c.id, "dim"))],
+                                    width))
         body.append("\n")
-        tier = c.tier.name if c.tier else c.tier_id
-        lines = (
-            (("tier", tier), ("agreement", c.agreement_version), ("contact", c.notice_contact)),
-            (("use case", c.declared_use_case), ("government end users", c.government_end_users)),
-        )
-        for line in lines:
-            for m, (label, value) in enumerate(line):
-                body.append(("  " if m else "") + f"{label}: ", "dim")
-                body.append_text(literal(value) if value else Text("none declared", "italic"))
-            body.append("\n")
+
+        def value(v: str | None) -> Text:
+            return literal(v) if v else Text("none declared", "italic", end="")
+
+        facts = [("tier", c.tier.name if c.tier else c.tier_id), ("agreement", c.agreement_version),
+                 ("contact", c.notice_contact), ("use case", c.declared_use_case),
+                 ("government end users", c.government_end_users)]
+        body.append_text(wrap_pairs([pair(label, value(v)) for label, v in facts], width))
+        body.append("\n")
         if c.tier and c.tier.limits:
-            body.append("limits: ", "dim")
-            body.append(", ".join(f"{human(lim.max_value)} {visible(lim.metric)}/{lim.period}"
-                                  for lim in c.tier.limits))
+            limits = [f"{human(lim.max_value)} {visible(lim.metric)}/{lim.period}" for lim in c.tier.limits]
+            body.append_text(wrap_pairs([pair("limits" if n == 0 else "", text + ("," if n < len(limits) - 1 else ""))
+                                         for n, text in enumerate(limits)], width, gap=" "))
             body.append("\n")
         body.append("\n")
         body.append_text(self._chart_title(d))
@@ -208,17 +221,20 @@ class DetailPane(ScrollView, can_focus=False):
         text = Text(end="")
         if s.grain == "month":
             text.append(f"{visible(s.metric)} per month, {s.year} (UTC)", "bold")
-            cap = "│ monthly cap" if d.chart_limit else "no monthly cap"
+            legend = "│ = monthly cap, ▓ = over the cap" if d.chart_limit else "no monthly cap"
             whole = "year"
         else:
             text.append(f"{visible(s.metric)} per day, {s.year}-{(s.month or 0):02d} (UTC)", "bold")
-            cap = "┈ daily cap" if d.chart_limit else "no daily cap"
+            legend = f"┈ = daily cap {human(d.chart_limit)}, ▓ = over the cap" if d.chart_limit else "no daily cap"
             whole = "month"
-        text.append(f"  {cap}, ▓ over it", "dim")
+        text.append(f"  {legend}", "dim")
         text.append(f"\n{whole} total {number(d.period_total)}")
         if d.period_cap and d.period_total is not None:
             ratio = d.period_total / d.period_cap
-            text.append(f" / cap {number(d.period_cap)} = {ratio_text(ratio)}", "bold" if ratio > 1 else "")
+            if ratio > 1:
+                text.append(f" against a {whole}ly cap of {number(d.period_cap)}: {ratio:.2f}x over", "bold")
+            else:
+                text.append(f", within the {whole}ly cap of {number(d.period_cap)} ({ratio:.0%} of it)")
         elif not d.period_cap:
             text.append(f" (no {whole}ly cap)", "dim")
         return text

@@ -48,8 +48,10 @@ def _piece(p: Pair, value: Text, label_style: str) -> Text:
     return out
 
 
-def _chop(piece: Text, width: int) -> list[Text]:
-    """``piece`` cut into lines of at most ``width`` cells, continuation lines indented."""
+def _chop(piece: Text, width: int, label: int) -> list[Text]:
+    """``piece`` cut into lines of at most ``width`` cells (after a word of the
+    value where it can; its first ``label`` characters are the label),
+    continuation lines indented."""
     lines: list[Text] = []
     start = 0
     plain = piece.plain
@@ -57,7 +59,11 @@ def _chop(piece: Text, width: int) -> list[Text]:
     while start < len(plain):
         chunk = chop_cells(plain[start:], max(1, room))[0]
         end = start + max(1, len(chunk))
+        space = chunk.rfind(" ")
+        if end < len(plain) and space > 0 and start + space > label:
+            end = start + space + 1      # after a word of the value (never between label and value)
         line = piece[start:end]
+        line.rstrip()
         if lines:
             line = Text(INDENT, end="") + line
         lines.append(line)
@@ -66,15 +72,15 @@ def _chop(piece: Text, width: int) -> list[Text]:
     return lines or [Text(end="")]
 
 
-def wrap_pairs(pairs: Sequence[Pair], width: int, *, label_style: str = "dim") -> Text:
-    """The pairs in lines of at most ``width`` cells, whole pairs moving down."""
-    width = max(len(INDENT) + 1, width)
+def wrap_pairs(pairs: Sequence[Pair], width: int, *, label_style: str = "dim", gap: str = GAP) -> Text:
+    """The pairs in lines of at most ``width`` cells, ``gap`` apart, whole pairs moving down."""
+    width = max(len(INDENT) + 2, width)   # room for a wide character after the indent
     lines: list[Text] = []
     line = Text(end="", no_wrap=True)
     for p in pairs:
         piece = _piece(p, p.value, label_style)
-        if line.cell_len and line.cell_len + len(GAP) + piece.cell_len <= width:
-            line.append(GAP)
+        if line.cell_len and line.cell_len + len(gap) + piece.cell_len <= width:
+            line.append(gap)
             line.append_text(piece)
             continue
         if line.cell_len:
@@ -82,8 +88,9 @@ def wrap_pairs(pairs: Sequence[Pair], width: int, *, label_style: str = "dim") -
         if piece.cell_len <= width:
             line = piece
         else:
-            *whole, line = _chop(piece, width)
-            lines.extend(whole)
+            # Wider than a line: on lines of its own, the next pair on a fresh one.
+            lines.extend(_chop(piece, width, len(p.label) + 2 if p.label else 0))
+            line = Text(end="", no_wrap=True)
     if line.cell_len:
         lines.append(line)
     return Text("\n", end="", no_wrap=True).join(lines)

@@ -329,7 +329,7 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
                     self.get_component_rich_style(verdict_class(row.verdict)))
         # Names come from remote data: shown literally, control characters made visible.
         text.append(_cell(visible(row.legal_name), cols.name))
-        text.append(_cell(visible(row.tier_id or "-"), cols.tier))
+        text.append(_cell(visible(row.tier_name or row.tier_id or "-"), cols.tier))
         text.append(_cell(ratio_text(row.worst_ratio), cols.ratio, right=True))
         text.append(_cell(str(row.open_findings), cols.open, right=True))
         return text
