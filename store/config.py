@@ -20,11 +20,15 @@ that names the key, its table, and the closest known key)::
     template_dir = "templates"        # template overrides; relative to the config file
 
     [sources.feed]                    # the source's name: letters, digits, '-', '_', '.'
-    adapter = "warden-feed"           # required: x-usage | aws-usage-plan | openai-usage | warden-feed
+    adapter = "warden-feed"           # required: x-usage | aws-usage-plan | openai-usage | warden-feed | http-json
     url = "https://usage.example.com/feed/v1"   # required; http:// only to loopback
-                                      # (127.0.0.0/8, ::1, localhost); no user:password@
-    token_env = "FEED_TOKEN"          # NAME of the environment variable holding the token
+                                      # (127.0.0.0/8, ::1, localhost); no user:password@; its own
+                                      # query is kept (values never shown), no credential-like names
+    token_env = "FEED_TOKEN"          # NAME of the environment variable holding the token (a value
+                                      # that is no name, or looks like a token, is refused unshown)
     start = 2022-01-01                # TOML date: first day fetched by the first sync
+    end = 2022-12-31                  # TOML date: last day fetched (default: today); once this closed
+                                      # window is fetched completely, later syncs skip it (--refetch)
     lookback_days = 7                 # later syncs re-fetch this many days (>= 0)
     concurrency = 4                   # 1..64 page sequences fetched at once
     timeout = 30.0                    # seconds (> 0)
@@ -40,11 +44,18 @@ that names the key, its table, and the closest known key)::
     token_env = "X_BEARER_TOKEN"
 
     # Adapter-specific keys (SourceConfig.options):
-    #   x-usage:        days = 1..90 (days of usage per request; default: the sync window)
+    #   x-usage:        days = 1..90 (days of usage per request; default: the sync window);
+    #                   no start or end (X gives the last days counted back from today)
     #   aws-usage-plan: usage_plan_id = "abc123" (required), region = "eu-west-1"
     #                   (default: read from the URL host), limit = 1..1000 (keys per page)
     #   openai-usage:   bucket_limit = 1..31 (daily buckets per page), project_ids = ["proj_..."]
     #   warden-feed:    shards = 1..256 (pages fetched concurrently), limit = rows per page
+    #   aws-usage-plan on a host that is not amazonaws.com needs token_env (SigV4 is for AWS)
+    #   http-json:      auth, user_env, path, params, window_days | last_days, rows, each, app,
+    #                   day | days_from, metrics | metric + value, paginate (none | cursor |
+    #                   next_url | link | offset | page), next, more, cursor_param, offset_param,
+    #                   page_param, page_size, first_page, total: README.md, "Any JSON usage
+    #                   endpoint", and store/sync/adapters/http_json_spec.py
 
     [tiers.enterprise]                # the tier id consumers name
     name = "Enterprise"               # default: the id
@@ -78,8 +89,10 @@ that names the key, its table, and the closest known key)::
     [keymap]
     "review.confirm" = "V"            # binding id = keys; the TUI's help (?) lists the ids
 
-Tokens: only the *name* of a variable is configured. :func:`token_for` raises
-``ConfigError`` naming the variable when it is unset, and never shows a value.
+Tokens: only the *name* of a variable is configured; a value that is not a name,
+or starts as well-known tokens do (``ghp_``, ``sk-``, ``AKIA``, ...), is refused
+unshown. :func:`token_for` raises ``ConfigError`` when the variable is unset,
+naming it only when it is written the usual way (capitals), never showing a value.
 """
 
 from __future__ import annotations
@@ -97,10 +110,10 @@ from urllib.parse import urlsplit
 
 from store.domain import CATEGORIES, LIMIT_PERIODS
 from store.errors import ConfigError
-from store.secrets import kind_of, secret_params
+from store.secrets import env_name_problem, kind_of, secret_from_env, secret_params
 from store.sync.adapter import check_options
 from store.roster import CONSUMER_FIELDS, ConsumerConfig, consumer_from
-from store.sync.adapters import ADAPTERS
+from store.sync.adapters import ADAPTERS, source_problem
 
 @dataclass
 class SourceConfig:
@@ -111,6 +124,7 @@ class SourceConfig:
     url: str
     token_env: str | None = None
     start: date | None = None            # first day to fetch on the first sync
+    end: date | None = None              # last day to fetch (a closed window: an audit of the past)
     lookback_days: int = 7               # later syncs re-fetch this many days and replace them
     concurrency: int = 4                 # chains fetched at once
     timeout: float = 30.0                # connect/read timeout, seconds
@@ -157,21 +171,22 @@ class Config:
     keymap: dict[str, str] = field(default_factory=dict)    # binding id -> keys
     notes: NotesConfig = field(default_factory=NotesConfig)
 
-    def check_consumer(self, consumer: ConsumerConfig, fail: Callable[[str], Exception],
+    def check_consumer(self, consumer: ConsumerConfig, fail: Callable[[str, str], Exception],
                        known_tiers: Iterable[str] = ()) -> None:
-        """Raise ``fail(message)`` if the consumer names a tier or a source this
-        configuration does not know. A tier may also come from a warden-feed
-        source, or be one of ``known_tiers`` (already in the database)."""
+        """Raise ``fail(message, key)`` if the consumer names a tier or a source this
+        configuration does not know (``key``: the field at fault). A tier may also
+        come from a warden-feed source, or be one of ``known_tiers`` (already in the
+        database)."""
         if consumer.tier is not None and consumer.tier not in self.tiers and consumer.tier not in known_tiers:
             if not any(s.adapter == "warden-feed" for s in self.sources.values()):
                 close = difflib.get_close_matches(consumer.tier, list(self.tiers), n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise fail(f"consumer {consumer.id!r} has unknown tier {consumer.tier!r} "
-                           f"(defined: {', '.join(sorted(self.tiers)) or 'none'}){hint}")
+                           f"(defined: {', '.join(sorted(self.tiers)) or 'none'}){hint}", "tier")
         for source, app_id in consumer.apps:
             if source not in self.sources:
                 raise fail(f"consumer {consumer.id!r}: app \"{source}:{app_id}\" names unknown source "
-                           f"{source!r} (configured: {', '.join(sorted(self.sources)) or 'none'})")
+                           f"{source!r} (configured: {', '.join(sorted(self.sources)) or 'none'})", "apps")
 
 
 # --- the format --------------------------------------------------------------
@@ -180,14 +195,13 @@ _TOP_KEYS = ("warden", "notes", "sources", "tiers", "roster", "consumers", "keym
 _WARDEN_KEYS = ("database", "reviewer")
 _NOTES_KEYS = ("sender", "organisation", "deadline_days", "template_dir")
 _SOURCE_KEYS = (
-    "adapter", "url", "token_env", "start", "lookback_days", "concurrency", "timeout",
+    "adapter", "url", "token_env", "start", "end", "lookback_days", "concurrency", "timeout",
     "max_body_bytes", "max_attempts", "max_retry_seconds", "insecure_skip_tls_verify",
 )
 _TIER_KEYS = ("name", "agreement_version", "allowed_endpoints", "limits", "clauses")
 _LIMIT_KEY = re.compile(rf"([a-z][a-z0-9_]*?)_per_({'|'.join(LIMIT_PERIODS)})")
 _ROSTER_KEYS = ("file",)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
@@ -217,16 +231,7 @@ def token_for(source: SourceConfig, environ: Mapping[str, str] | None = None) ->
 
     Raises ``ConfigError`` naming the variable (never a value) when it is unset or empty.
     """
-    if not source.token_env:
-        return None
-    env = os.environ if environ is None else environ
-    value = env.get(source.token_env)
-    if not value:
-        raise ConfigError(
-            f"source {source.name!r}: environment variable {source.token_env} is not set "
-            f"(token_env names the variable that holds the token)"
-        )
-    return value
+    return secret_from_env(source.name, "token_env", source.token_env, environ)
 
 
 class _Reader:
@@ -368,11 +373,11 @@ class _Reader:
         for index, table in enumerate(consumers):
             where = f"[[consumers]] #{index + 1}"
             self.keys(table, CONSUMER_FIELDS, where)
-            consumer = consumer_from(table, lambda message, where=where: self.fail(where, message))
+            consumer = consumer_from(table, lambda message, key=None, where=where: self.fail(where, message))
             if consumer.id in seen:
                 raise self.fail(where, f"duplicate consumer id {consumer.id!r}")
             seen.add(consumer.id)
-            config.check_consumer(consumer, lambda message, where=where: self.fail(where, message))
+            config.check_consumer(consumer, lambda message, key=None, where=where: self.fail(where, message))
             config.consumers.append(consumer)
 
         keymap = self.table(data, "keymap", "top level")
@@ -415,12 +420,16 @@ class _Reader:
         source = SourceConfig(name=name, adapter=adapter, url=url)
 
         token_env = self.string(table, "token_env", where)
-        if token_env is not None and not _ENV_NAME.fullmatch(token_env):
+        if token_env is not None:
             # Never echo the value: someone may have pasted the token itself here.
-            raise self.fail(where, "'token_env' must be the NAME of an environment variable "
-                                   "(letters, digits, '_'), not the token itself")
+            problem = env_name_problem("token_env", token_env)
+            if problem is not None:
+                raise self.fail(where, problem)
         source.token_env = token_env
         source.start = self.day(table, "start", where)
+        source.end = self.day(table, "end", where)
+        if source.start is not None and source.end is not None and source.end < source.start:
+            raise self.fail(where, f"'end' ({source.end}) is before 'start' ({source.start})")
         for key, low, high in (("lookback_days", 0, 3660), ("concurrency", 1, 64),
                                ("max_body_bytes", 1024, None), ("max_attempts", 1, 100)):
             value = self.integer(table, key, where, low=low, high=high)
@@ -436,6 +445,9 @@ class _Reader:
             source.verify_tls = False
 
         source.options = check_options(adapter, declared, table, lambda message: self.fail(where, message))
+        problem = source_problem(source)
+        if problem is not None:
+            raise self.fail(where, problem)
         return source
 
     def check_url(self, url: str, where: str) -> None:

@@ -12,7 +12,6 @@ touches findings or decisions.
 
 from __future__ import annotations
 
-import itertools
 import json
 import sqlite3
 from dataclasses import dataclass
@@ -21,7 +20,8 @@ from typing import Any, Iterable, Iterator, Protocol, Sequence
 from store.config import Config
 from store.db import transaction
 from store.errors import ConfigError
-from store.roster import ConsumerConfig, located_roster
+from store.roster import ConsumerConfig, Place, located_roster
+from store.secrets import shown_source_url
 
 # Rows written per transaction: short enough that a reviewer's write never waits long.
 BATCH_ROWS = 10_000
@@ -202,7 +202,35 @@ ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, url = excluded.url,
 """
 
 
-def apply_config(conn: sqlite3.Connection, config: Config, *, batch_rows: int = BATCH_ROWS) -> AppliedConfig:
+@dataclass
+class StagedRoster:
+    """The roster read and checked whole into the connection's temporary tables
+    (:func:`stage_roster`), waiting for :func:`apply_config` to write it."""
+
+    placeholders: set[str]     # tiers only a warden-feed source serves: placeholders until it does
+
+
+def stage_roster(conn: sqlite3.Connection, config: Config, *, batch_rows: int = BATCH_ROWS) -> StagedRoster:
+    """Read and check the whole roster (inline and file) into temporary tables of
+    ``conn``, writing nothing real: unknown tiers or sources, duplicate ids, an
+    app claimed twice, a row that does not parse, each named by its file, line
+    and column. A sync calls it before its first request and hands the result to
+    :func:`apply_config` after. Raises ``ConfigError``."""
+    try:
+        return StagedRoster(_stage_roster(conn, config, {row[0] for row in conn.execute("SELECT id FROM tier")},
+                                          batch_rows))
+    except BaseException:
+        _drop_staged(conn)
+        raise
+
+
+def _drop_staged(conn: sqlite3.Connection) -> None:
+    conn.execute("DROP TABLE IF EXISTS temp.roster_consumer")
+    conn.execute("DROP TABLE IF EXISTS temp.roster_app")
+
+
+def apply_config(conn: sqlite3.Connection, config: Config, *, batch_rows: int = BATCH_ROWS,
+                 staged: StagedRoster | None = None) -> AppliedConfig:
     """Write the configuration into the database (idempotent).
 
     Upserts sources, tiers (with their limits and clauses, replaced), the roster's
@@ -212,25 +240,25 @@ def apply_config(conn: sqlite3.Connection, config: Config, *, batch_rows: int = 
     touches findings or decisions.
 
     The roster is checked whole (unknown tiers and sources, duplicate ids) before
-    anything is written, then written in transactions of ``batch_rows`` consumers.
+    anything is written (or was, by :func:`stage_roster` on the same connection:
+    ``staged``), then written in transactions of ``batch_rows`` consumers.
     Raises ``ConfigError``.
     """
     result = AppliedConfig()
-    db_tiers = {row[0] for row in conn.execute("SELECT id FROM tier")}
+    if staged is None:
+        staged = stage_roster(conn, config, batch_rows=batch_rows)
 
     with transaction(conn):
         for source in config.sources.values():
-            conn.execute(_UPSERT_SOURCE, (source.name, source.adapter, source.url, source.token_env,
+            conn.execute(_UPSERT_SOURCE, (source.name, source.adapter, shown_source_url(source.url), source.token_env,
                                           json.dumps(source.options, sort_keys=True)))
             result.sources += 1
         result.tiers = upsert_tiers(conn, config.tiers.values(), origin="config")
 
     try:
-        placeholders = _stage_roster(conn, config, db_tiers, batch_rows)
-        result.consumers, result.apps = _copy_roster(conn, placeholders, batch_rows)
+        result.consumers, result.apps = _copy_roster(conn, staged.placeholders, batch_rows)
     finally:
-        conn.execute("DROP TABLE IF EXISTS temp.roster_consumer")
-        conn.execute("DROP TABLE IF EXISTS temp.roster_app")
+        _drop_staged(conn)
 
     result.auto_consumers = _own_unowned_apps(conn, batch_rows)
     with transaction(conn):
@@ -243,8 +271,7 @@ def _stage_roster(conn: sqlite3.Connection, config: Config, db_tiers: set[str], 
     """Read inline and file roster once into temporary tables, checking every
     entry (unknown tiers or sources, duplicate ids, an app claimed twice) before
     anything real is written. Returns the feed tiers that need a placeholder."""
-    conn.execute("DROP TABLE IF EXISTS temp.roster_consumer")
-    conn.execute("DROP TABLE IF EXISTS temp.roster_app")
+    _drop_staged(conn)
     conn.execute("""CREATE TEMP TABLE roster_consumer (seq INTEGER PRIMARY KEY, id TEXT, legal_name TEXT,
         notice_contact TEXT, tier_id TEXT, agreement_version TEXT, declared_use_case TEXT,
         government_end_users TEXT)""")
@@ -261,18 +288,20 @@ def _stage_roster(conn: sqlite3.Connection, config: Config, db_tiers: set[str], 
         consumers.clear()
         apps.clear()
 
-    inline: Iterator[tuple[str | int, ConsumerConfig]] = (
-        (f"[[consumers]] #{index + 1}", consumer) for index, consumer in enumerate(config.consumers))
     sources = config.sources
     tiers = config.tiers
-    for seq, (place, consumer) in enumerate(itertools.chain(inline, located_roster(config.roster_file))):
+    for seq, (place, consumer) in enumerate(_whole_roster(config)):
         if consumer.id in seen:
-            raise _roster_error(config, place, f"duplicate consumer id {consumer.id!r}")
+            first = next(p for p, c in _whole_roster(config) if c.id == consumer.id)
+            raise place.error(f"duplicate consumer id {consumer.id!r} (first {_on(first)})", "id",
+                              config_path=config.path)
         seen.add(consumer.id)
         tier = consumer.tier
         if (tier is not None and tier not in tiers and tier not in db_tiers) or any(
                 source not in sources for source, _ in consumer.apps):
-            config.check_consumer(consumer, lambda message: _roster_error(config, place, message), db_tiers)
+            config.check_consumer(consumer, lambda message, key=None: place.error(message, key,
+                                                                                  config_path=config.path),
+                                  db_tiers)
             if tier is not None and tier not in tiers and tier not in db_tiers:
                 placeholders.add(tier)  # served by a warden-feed source
                 db_tiers.add(tier)
@@ -289,17 +318,26 @@ def _stage_roster(conn: sqlite3.Connection, config: Config, db_tiers: set[str], 
         JOIN temp.roster_consumer AS c ON c.seq = a.seq
         GROUP BY a.source, a.app_id HAVING COUNT(*) > 1 LIMIT 1""").fetchone()
     if twice is not None:
-        raise ConfigError(f"{config.path or 'configuration'}: app \"{twice[0]}:{twice[1]}\" is claimed by more "
-                          f"than one consumer ({twice[2]})")
+        # Rare: read the roster again to name where each claim is.
+        app = (twice[0], twice[1])
+        claims = [(place, consumer.id) for place, consumer in _whole_roster(config) if app in consumer.apps]
+        earlier = ", ".join(f"{consumer_id!r} {_on(place)}" for place, consumer_id in claims[:-1])
+        place, last = claims[-1]
+        raise place.error(f"app \"{app[0]}:{app[1]}\" is claimed by more than one consumer ({earlier}, {last!r})",
+                          "apps", config_path=config.path)
     return placeholders
 
 
-def _roster_error(config: Config, place: str | int, message: str) -> ConfigError:
-    if isinstance(place, int):
-        return ConfigError(f"{config.roster_file}: line {place}: {message}")
-    if place.startswith("[[consumers]]"):
-        return ConfigError(f"{config.path or 'configuration'}: {place}: {message}")
-    return ConfigError(f"{config.roster_file}: {place}: {message}")
+def _whole_roster(config: Config) -> Iterator[tuple[Place, ConsumerConfig]]:
+    """The inline consumers, then the roster file's, with where each is."""
+    for index, consumer in enumerate(config.consumers):
+        yield Place(f"[[consumers]] #{index + 1}"), consumer
+    yield from located_roster(config.roster_file)
+
+
+def _on(place: Place) -> str:
+    """``on line 12`` / ``at [3]``: where an earlier entry is, in a message."""
+    return f"on {place.where}" if place.where.startswith("line") else f"at {place.where}"
 
 
 def _copy_roster(conn: sqlite3.Connection, placeholders: set[str], batch_rows: int) -> tuple[int, int]:

@@ -268,6 +268,12 @@ CREATE TABLE export_file (
 );
 """
 
+# Sources as they really answer (issue 11): a page's log of figures the source
+# left out (missing, not zero) beside its error.
+MIGRATION_PAGE_NOTES = """
+ALTER TABLE sync_page ADD COLUMN notes TEXT;   -- e.g. "'29183745' 2022-12-27: no usage figure ..."
+"""
+
 # The review flow (issue 10): a consumer whose undecided findings all wait for
 # information is in the review state 'info' (shown "? info", found by state:info,
 # skipped by ']' while a consumer with a candidate is left), no longer 'open'.
@@ -277,4 +283,4 @@ WHERE review_state = 'open'
   AND NOT EXISTS (SELECT 1 FROM finding f WHERE f.consumer_id = consumer.id AND f.status = 'candidate');
 """
 
-MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_NEEDS_INFO_STATE]
+MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_PAGE_NOTES, MIGRATION_NEEDS_INFO_STATE]

@@ -275,3 +275,29 @@ def test_sync_to_aws_is_signed_by_the_engine(tmp_path: Path, monkeypatch: pytest
     conn = connect(tmp_path / "w.db")
     urls = [r["url"] for r in conn.execute("SELECT url FROM sync_page")]
     assert urls and not any("EXAMPLEKEY" in url or "Signature" in url for url in urls)
+
+
+def test_a_host_that_is_not_aws_without_token_env_is_a_configuration_error(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Defect 3: SigV4 is only for amazonaws.com hosts; a gateway proxy elsewhere
+    gets the bearer token of ``token_env``, so without it nothing would be sent and
+    the sync would fail with a misleading 401. Exit 2 at configuration time."""
+    from store.config import load_config
+    from tui.cli import main as cli_main
+
+    config = tmp_path / "c.toml"
+    config.write_text('[sources.gw]\nadapter = "aws-usage-plan"\nurl = "https://usage-proxy.example.com"\n'
+                      'usage_plan_id = "plan9"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(config)
+    message = str(caught.value)
+    assert "[sources.gw]" in message and "SigV4" in message and "amazonaws.com" in message, message
+    assert "token_env" in message, message
+    assert cli_main(["sync", "--config", str(config), "--db", str(tmp_path / "w.db")]) == 2
+    assert "token_env" in capsys.readouterr().err
+    assert not (tmp_path / "w.db").exists()
+    # With token_env, or on an AWS host (signed), the same source is fine.
+    config.write_text(config.read_text() + 'token_env = "GW_TOKEN"\n')
+    assert load_config(config).sources["gw"].token_env == "GW_TOKEN"
+    config.write_text('[sources.gw]\nadapter = "aws-usage-plan"\nurl = "https://apigateway.eu-west-1.amazonaws.com"\n'
+                      'usage_plan_id = "plan9"\n')
+    assert load_config(config).sources["gw"].token_env is None

@@ -63,16 +63,27 @@ def test_documented_payload_gives_records_per_app_per_day_and_project_facts() ->
     assert page.next is None
 
 
-def test_a_day_without_its_usage_key_is_rejected_not_zero() -> None:
+def test_a_day_without_its_usage_figure_is_missing_not_zero_and_the_rest_is_kept() -> None:
+    """Defect 1: X omits ``usage`` for a day it has no figure for. That day is
+    missing (no row, not a zero), the other figures are kept, and the page's log
+    says which day had no figure."""
     payload = documented_payload()
     del payload["data"]["daily_client_app_usage"][0]["usage"][1]["usage"]  # type: ignore[index]
-    with pytest.raises(PageRejected) as caught:
-        x().parse("usage", Request.get("2/usage/tweets"), payload, WINDOW)
-    assert caught.value.path == "$.data.daily_client_app_usage[0].usage[1].usage"
-    assert "missing" in str(caught.value) or "without" in str(caught.value)
+    page = x().parse("usage", Request.get("2/usage/tweets"), payload, WINDOW)
+    assert page.usage == [("29183745", "2023-11-01", "records", 200),
+                          ("2918374600000000000", "2023-11-01", "records", 62)]
+    assert len(page.notes) == 1
+    note = page.notes[0]
+    assert "'29183745'" in note and "2023-10-31" in note and "no usage figure" in note, note
+    assert "$.data.daily_client_app_usage[0].usage[1]" in note, note
+    # A figure given as null is no figure either.
+    payload["data"]["daily_client_app_usage"][1]["usage"][0]["usage"] = None  # type: ignore[index]
+    page = x().parse("usage", Request.get("2/usage/tweets"), payload, WINDOW)
+    assert page.usage == [("29183745", "2023-11-01", "records", 200)] and len(page.notes) == 2
 
 
-@pytest.mark.parametrize(("value", "why"), [(-3, "negative"), ("-3", "whole"), ("2.5", "whole"), (None, "count")])
+@pytest.mark.parametrize(("value", "why"), [(-3, "negative"), ("-3", "whole"), ("2.5", "whole"), ({}, "count"),
+                                            (True, "count")])
 def test_bad_counts_are_rejected_with_their_path(value: object, why: str) -> None:
     payload = documented_payload()
     payload["data"]["daily_client_app_usage"][1]["usage"][0]["usage"] = value  # type: ignore[index]
@@ -108,11 +119,24 @@ def test_days_follow_the_window_capped_at_90_or_the_option() -> None:
     assert "daily_client_app_usage" in dict(x().chains(WINDOW)["usage"].params)["usage.fields"]
 
 
-def test_covered_window_is_the_days_asked_for() -> None:
+def test_the_window_requested_is_the_days_asked_for_and_covered_drops_its_first_day() -> None:
     long = Window(date(2022, 1, 1), date(2023, 1, 1))
-    assert x().covered(long) == Window(date(2022, 10, 4), date(2023, 1, 1))
-    assert x(days=7).covered(long) == Window(date(2022, 12, 26), date(2023, 1, 1))
-    assert x().covered(WINDOW) == WINDOW
+    # days=90 asks for the 90 days before today (and today's figure, if X gives one) ...
+    assert x().requested(long) == Window(date(2022, 10, 3), date(2023, 1, 1))
+    assert x(days=7).requested(long) == Window(date(2022, 12, 25), date(2023, 1, 1))
+    assert x().requested(WINDOW) == Window(date(2023, 10, 2), date(2023, 11, 1))
+    # ... and only the days every reading of "the last N days" holds may be withdrawn.
+    assert x().covered(Window(date(2022, 10, 3), date(2023, 1, 1))) == Window(date(2022, 10, 4), date(2023, 1, 1))
+
+
+def test_a_day_outside_the_days_asked_for_refuses_the_page() -> None:
+    payload = documented_payload()
+    payload["data"]["daily_client_app_usage"][1]["usage"][0]["date"] = "2023-09-30T00:00:00.000Z"  # type: ignore[index]
+    requested = x().requested(WINDOW)
+    with pytest.raises(PageRejected) as caught:
+        x().parse("usage", x().chains(WINDOW)["usage"], payload, requested)
+    assert caught.value.path == "$.data.daily_client_app_usage[1].usage[0].date"
+    assert "2023-09-30" in caught.value.why and "2023-10-02..2023-11-01" in caught.value.why
 
 
 @pytest.mark.parametrize("days", [0, 91, "30"])
@@ -197,3 +221,35 @@ def test_parse_of_nearly_right_payloads_returns_rows_or_rejects(usage: list[obje
     for app, day, metric, value in page.usage:
         assert isinstance(app, str) and date.fromisoformat(day) and metric == "records"
         assert type(value) is int and 0 <= value < 2**63
+
+
+def test_a_sync_meeting_a_day_without_its_figure_stores_the_rest_and_logs_the_day(tmp_path: Path) -> None:
+    """Defect 1 end to end: the demo's X answer with its first day's ``usage``
+    removed. The sync is ok (exit 0 material), every other figure is stored, the
+    missing day has no row, and the page's log (``sync_page.notes``, and the
+    page-stored event) names the app and the day."""
+    from store.demo import DemoEndpoint
+    from store.sync.events import PageStored
+
+    clock = fixed_clock(datetime(2023, 1, 1, 6, tzinfo=timezone.utc))
+    with DemoEndpoint(consumers=2, env_faults=False) as endpoint:
+        source = SourceConfig("x", "x-usage", endpoint.x_url, options={"days": 5})
+        clean = sync_source(tmp_path / "clean.db", source, clock=clock)
+        endpoint.faults.add("missing_count@/2/usage/tweets,times=0")
+        events: list[object] = []
+        result = sync_source(tmp_path / "w.db", source, clock=clock, on_event=events.append)
+    assert clean.status == "ok" and result.status == "ok", result.error
+    # The first app's first day (5 days before the demo's today, 2023-01-01).
+    first_app, first_day = "29183745", "2022-12-27"
+    conn = connect(tmp_path / "clean.db")
+    expected = {tuple(r[:2]): r[2] for r in conn.execute("SELECT app_id, day, value FROM usage")}
+    conn.close()
+    conn = connect(tmp_path / "w.db")
+    stored = {tuple(r[:2]): r[2] for r in conn.execute("SELECT app_id, day, value FROM usage")}
+    notes = [r[0] for r in conn.execute("SELECT notes FROM sync_page WHERE notes IS NOT NULL")]
+    conn.close()
+    assert (first_app, first_day) in expected
+    assert stored == {k: v for k, v in expected.items() if k != (first_app, first_day)}
+    assert len(notes) == 1 and first_app in notes[0] and first_day in notes[0], notes
+    lines = [e.as_line() for e in events if isinstance(e, PageStored)]
+    assert any(first_day in line and "no usage figure" in line for line in lines), lines

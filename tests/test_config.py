@@ -170,7 +170,7 @@ def test_unknown_keys_name_the_key_the_table_and_the_closest_known_key(tmp_path:
     ('[sources.feed]\nadapter = "warden-feed"\n', "[sources.feed]: missing required key 'url'"),
     ('[sources.feed]\nurl = "https://a.example"\n', "missing required key 'adapter'"),
     ('[sources.feed]\nadapter = "x-usag"\nurl = "https://a.example"\n',
-     "unknown adapter 'x-usag' (known: x-usage, aws-usage-plan, openai-usage, warden-feed); did you mean 'x-usage'?"),
+     "unknown adapter 'x-usag' (known: x-usage, aws-usage-plan, openai-usage, warden-feed, http-json); did you mean 'x-usage'?"),
     ('[sources.gw]\nadapter = "aws-usage-plan"\nurl = "https://a.example"\n',
      "missing required key 'usage_plan_id' for adapter 'aws-usage-plan'"),
     ("[tiers.t.limits]\ncalls_per_week = 5\n", "limit key 'calls_per_week' must be <metric>_per_day"),
@@ -207,7 +207,7 @@ def test_adapter_options_are_checked_on_their_bounds_by_config_and_adapter_alike
     from store.config import SourceConfig
     from store.sync.adapters import adapter_for
 
-    head = f'[sources.s]\nadapter = "{adapter}"\nurl = "https://a.example"\nusage_plan_id = "p1"\n'
+    head = f'[sources.s]\nadapter = "{adapter}"\nurl = "https://a.example"\nusage_plan_id = "p1"\ntoken_env = "T"\n'
     if adapter != "aws-usage-plan":
         head = head.replace('usage_plan_id = "p1"\n', "")
     for value in (low, high):
@@ -264,6 +264,37 @@ def test_credentials_in_the_url_are_refused_without_showing_them(tmp_path: Path)
 def test_a_token_pasted_into_token_env_is_refused_and_not_echoed(tmp_path: Path) -> None:
     message = error_of(tmp_path, SOURCE + 'token_env = "sk-live-abc123/def+456"\n', roster=None)
     assert "must be the NAME of an environment variable" in message and "sk-live" not in message
+
+
+GITHUB_TOKEN = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"   # a name by its letters, a token by its looks
+
+
+@pytest.mark.parametrize("pasted", [GITHUB_TOKEN, "sk-live-abc123", "xoxb-1234-abcd", "AKIAIOSFODNN7EXAMPLE",
+                                    "glpat-x1y2z3", "eyJhbGciOiJIUzI1NiJ9", "sk_live_4eC39HqLyjWDarjtT1zdp7dc"])
+def test_a_token_pasted_into_token_env_is_refused_without_being_shown(tmp_path: Path, pasted: str,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Defect 8: a value that is not a variable name, or that a token's prefix
+    gives away (``ghp_...`` is a valid name by its letters), is refused at
+    configuration time (exit 2) and never echoed, there or by ``token_for``."""
+    from store.config import SourceConfig
+    from tui.cli import main as cli_main
+
+    message = error_of(tmp_path, SOURCE + f'token_env = "{pasted}"\n', roster=None)
+    assert "token_env" in message and pasted not in message and pasted[:6] not in message, message
+    assert cli_main(["sync", "--config", str(tmp_path / "warden.toml"), "--db", str(tmp_path / "w.db")]) == 2
+    err = capsys.readouterr().err
+    assert "token_env" in err and pasted[:6] not in err, err
+    with pytest.raises(ConfigError) as caught:
+        token_for(SourceConfig("feed", "warden-feed", "https://feed.example", token_env=pasted), {})
+    assert pasted[:6] not in str(caught.value) and "token_env" in str(caught.value), str(caught.value)
+
+
+def test_a_variable_name_written_unusually_is_accepted_but_not_shown_when_unset(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, SOURCE + 'token_env = "feedToken"\n', roster=None))
+    with pytest.raises(ConfigError) as caught:
+        token_for(config.sources["feed"], {})
+    assert "feedToken" not in str(caught.value) and "token_env" in str(caught.value)
+    assert token_for(config.sources["feed"], {"feedToken": "t-1"}) == "t-1"
 
 
 def test_not_toml(tmp_path: Path) -> None:
@@ -340,12 +371,12 @@ def test_json_roster(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("roster", "expected"), [
-    ("id,legal_name,tiers\n", "line 1: unknown column 'tiers'; did you mean 'tier'?"),
+    ("id,legal_name,tiers\n", "line 1, column 3: unknown column 'tiers'; did you mean 'tier'?"),
     ("id,notice_contact\n", "line 1: missing required column 'legal_name'"),
     ("", "the roster is empty"),
     ("id,legal_name\na,A\nb\n", "line 3: 1 cells, the header has 2"),
-    ("id,legal_name\na,\n", "line 2: missing required field 'legal_name'"),
-    ("id,legal_name,apps\na,A,x-111\n", "line 2: app 'x-111' must be written \"source:app_id\""),
+    ("id,legal_name\na,\n", "line 2, column 2: missing required field 'legal_name'"),
+    ("id,legal_name,apps\na,A,x-111\n", "line 2, column 3: app 'x-111' must be written \"source:app_id\""),
 ])
 def test_csv_roster_errors_name_file_and_line(tmp_path: Path, roster: str, expected: str) -> None:
     config = load_config(write(tmp_path, FULL, roster=roster))
@@ -471,7 +502,7 @@ def test_apply_checks_the_whole_roster_before_writing(tmp_path: Path, conn: sqli
     config = load_config(write(tmp_path, x_only, roster="id,legal_name,tier\na,A,basic\nz,Z,platinum\n"))
     with pytest.raises(ConfigError) as caught:
         apply_config(conn, config)
-    assert "roster.csv: line 3: consumer 'z' has unknown tier 'platinum'" in str(caught.value)
+    assert "roster.csv: line 3, column 3: consumer 'z' has unknown tier 'platinum'" in str(caught.value)
     assert rows(conn, "SELECT COUNT(*) FROM consumer") == [(0,)]
 
 
@@ -479,7 +510,8 @@ def test_an_app_claimed_by_two_consumers_is_refused(tmp_path: Path, conn: sqlite
     config = load_config(write(tmp_path, FULL, roster=ROSTER_CSV + "dup,Dup Ltd,,,,,,x:29183745\n"))
     with pytest.raises(ConfigError) as caught:
         apply_config(conn, config)
-    assert 'app "x:29183745" is claimed by more than one consumer (northwind-analytics, dup)' in str(caught.value)
+    assert ("roster.csv: line 4, column 8: app \"x:29183745\" is claimed by more than one consumer "
+            "('northwind-analytics' at [[consumers]] #1, 'dup')") in str(caught.value)
     assert rows(conn, "SELECT COUNT(*) FROM app") == [(0,)]
 
 

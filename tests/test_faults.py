@@ -1,9 +1,10 @@
 """The fault matrix: every adapter against every fault an endpoint can throw.
 
-warden-feed and x-usage run against the embedded demo endpoint
-(:mod:`store.demo`); aws-usage-plan and openai-usage against :class:`VendorEndpoint`,
-the same server (and the same fault machinery) serving those vendors' documented
-shapes. For each (adapter, fault) the table :data:`EXPECTED` says how the sync
+Every adapter runs against the embedded demo endpoint (:mod:`store.demo`), which
+serves warden-feed and X, the vendors' documented shapes (API Gateway, OpenAI:
+:mod:`store.demo.vendors`) and three more for ``http-json`` sources (a Stripe-like
+cursor, a GitHub-like Link header, an offset with a total: :mod:`store.demo.shapes`),
+all through the same fault machinery. For each (adapter, fault) the table :data:`EXPECTED` says how the sync
 must end: retried and complete (``ok``, the same figures as a sync without the
 fault), a refused page (``partial``, the message naming the JSON path, source and
 URL) or a stopped source (``failed``, the message saying why). Each case runs
@@ -23,18 +24,20 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import textwrap
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
 from store.clock import fixed_clock
-from store.config import SourceConfig
+from store.config import SourceConfig, load_config
 from store.db import connect
-from store.demo import DEMO_TOKEN_ENV, DemoEndpoint, FaultList
-from store.demo.wire import Answer
+from store.demo import DEMO_TOKEN_ENV, DemoEndpoint
+from store.demo.sources import SHAPES, VENDORS, http_json_config
+from store.demo.vendors import PLAN
 from store.demo.wire_faults import gzip_bomb
 from store.sync.engine import sync_source
 from store.sync.events import Retrying
@@ -44,117 +47,22 @@ REPO = Path(__file__).resolve().parents[1]
 CLOCK = fixed_clock(datetime(2023, 1, 1, 6, tzinfo=timezone.utc))
 TOKEN = "fault-matrix-token-3b1f"
 START = date(2022, 12, 20)
-PLAN = "plan7"
-DAY = 86_400
-
-
-# --- a loopback endpoint in the AWS API Gateway and OpenAI usage shapes -----------------
-
-class VendorEndpoint(DemoEndpoint):
-    """The demo endpoint's HTTP server and fault kinds, answering as API Gateway
-    (``/usageplans/...``) and OpenAI (``/v1/organization/usage/completions``).
-
-    Faults that replace an answer (status codes, resets, stalls, huge bodies ...)
-    go to ``faults`` and are served by the demo's machinery; faults that rewrite a
-    page go to ``page_faults`` and are applied here, to these vendors' shapes.
-    """
-
-    KEYS = ("key-a", "key-b", "key-c")
-
-    def __init__(self) -> None:
-        super().__init__(consumers=1, env_faults=False)
-        self.page_faults = FaultList()
-
-    @staticmethod
-    def used(key: str, day: date) -> int:
-        return (sum(map(ord, key)) * 7 + day.toordinal() % 97) * 13
-
-    def answer(self, path: str, query: dict[str, str], authorization: str | None) -> Answer:
-        body: dict[str, Any] | None = None
-        if path == f"/usageplans/{PLAN}":
-            body = {"id": PLAN, "name": "Gold", "quota": {"limit": 5_000_000_000, "offset": 0, "period": "MONTH"},
-                    "throttle": {"rateLimit": 100.0, "burstLimit": 200}}
-        elif path == f"/usageplans/{PLAN}/keys":
-            at = int(query.get("position", "0").split("+")[0])
-            keys = self.KEYS[at:at + 2]
-            body = {"item": [{"id": k, "name": f"Key {k}", "type": "API_KEY", "value": "SECRET-VALUE"} for k in keys]}
-            if at + 2 < len(self.KEYS):
-                body["position"] = str(at + 2)
-        elif path == f"/usageplans/{PLAN}/usage":
-            start, end = date.fromisoformat(query["startDate"]), date.fromisoformat(query["endDate"])
-            at = int(query.get("position", "0").split("+")[0])
-            days = [start + timedelta(n) for n in range((end - start).days + 1)]
-            keys = self.KEYS[at:at + 2]
-            body = {"startDate": query["startDate"], "endDate": query["endDate"],
-                    "values": {k: [[self.used(k, d), 10**9] for d in days] for k in keys}}
-            if at + 2 < len(self.KEYS):
-                body["position"] = str(at + 2)
-        elif path == "/v1/organization/usage/completions":
-            start, end = int(query["start_time"]), int(query["end_time"])
-            limit = int(query.get("limit", "31"))
-            at = int(query.get("page", "0").split("+")[0])
-            stamps = list(range(start, end, DAY))
-            buckets = []
-            for stamp in stamps[at:at + limit]:
-                day = datetime.fromtimestamp(stamp, timezone.utc).date()
-                results = [] if day.day % 5 == 0 else [
-                    {"object": "organization.usage.completions.result", "api_key_id": k,
-                     "num_model_requests": self.used(k, day), "input_tokens": str(self.used(k, day) * 40),
-                     "output_tokens": self.used(k, day) * 9, "model": None, "project_id": None}
-                    for k in self.KEYS]
-                buckets.append({"object": "bucket", "start_time": stamp, "end_time": stamp + DAY,
-                                "results": results})
-            more = at + limit < len(stamps)
-            body = {"object": "page", "data": buckets, "has_more": more,
-                    "next_page": str(at + limit) if more else None}
-        if body is None:
-            return Answer(404, json.dumps({"message": f"no such resource: {path}"}).encode())
-        fault = self.page_faults.pick(path, query)
-        if fault is not None:
-            body = rewrite(fault.kind, path, query, body)
-        return Answer(200, json.dumps(body).encode())
-
-
-def rewrite(kind: str, path: str, query: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
-    """A page fault applied to an AWS or OpenAI page (the first count, row, cursor ...)."""
-    bad = {"wrong_type": {"value": 1}, "negative": -5, "over64": 2**64 + 5}
-    openai = path.startswith("/v1/")
-    cursor_key = "next_page" if openai else "position"
-    if openai:
-        rows = [b for b in body["data"] if b["results"]]
-        if kind in bad:
-            rows[0]["results"][0]["num_model_requests"] = bad[kind]
-        elif kind == "duplicate":
-            body["data"].insert(1, json.loads(json.dumps(rows[0])))
-        elif kind == "repeat_cursor":
-            body["has_more"], body["next_page"] = True, query.get("page", "0")
-        elif kind == "empty_page":
-            body["data"] = []
-            body["has_more"], body["next_page"] = True, query.get("page", "0") + "+0"
-    else:
-        values = body["values"]
-        first = next(iter(values))
-        if kind in bad:
-            values[first][0][0] = bad[kind]
-        elif kind == "duplicate":
-            values[first].insert(1, list(values[first][0]))
-        elif kind == "repeat_cursor":
-            body[cursor_key] = query.get("position", "0")
-        elif kind == "empty_page":
-            body["values"] = {}
-            body[cursor_key] = query.get("position", "0") + "+0"
-    return body
 
 
 # --- adapters and faults ------------------------------------------------------------
 
-ADAPTERS = ("warden-feed", "x-usage", "aws-usage-plan", "openai-usage")
+# http-json/<shape>: an http-json source of that demo shape (store.demo.sources).
+HTTP_JSON = ("http-json/stripe", "http-json/github", "http-json/offset")
+ADAPTERS = ("warden-feed", "x-usage", "aws-usage-plan", "openai-usage") + HTTP_JSON
 # Where each adapter's faults hit: a usage page (for the feed: one shard's).
 TARGET = {
     "warden-feed": "@/feed/v1/usage,query=shard=1",
     "x-usage": "@/2/usage/tweets",
     "aws-usage-plan": f"@/usageplans/{PLAN}/usage",
     "openai-usage": "@/v1/organization/usage/completions",
+    "http-json/stripe": "@/stripe/v1/usage_records",
+    "http-json/github": "@/github/v3/usage",
+    "http-json/offset": "@/offset/v1/usage",
 }
 # Each adapter's "you have used up your quota" answer (X's usage-capped problem,
 # OpenAI's insufficient_quota; the feed and AWS have none: X's problem is to them
@@ -205,13 +113,19 @@ SPECIAL: dict[tuple[str, str], tuple[str, str]] = {
     ("openai-usage", "duplicate rows"): (PARTIAL, "appears twice"),
     # X's counts come as strings ("200"): a wrong type there is an object where a count belongs.
     ("x-usage", "wrong type"): (PARTIAL, "expected a count"),
+    # Stripe's cursor is the last object's id: an empty page announcing more has none to give.
+    ("http-json/stripe", "empty page with next"): (PARTIAL, "more pages announced without a next one"),
+    ("http-json/stripe", "endless empty pages, new cursors"): (PARTIAL, "more pages announced without a next one"),
+    # With a total, an empty page before it is refused (it would end the chain short).
+    ("http-json/offset", "empty page with next"): (PARTIAL, "an empty page before the total was reached"),
+    ("http-json/offset", "endless empty pages, new cursors"): (PARTIAL, "an empty page before the total"),
 }
-# X's usage endpoint is one request, not paginated: cursor faults do not apply.
+# X's usage endpoint is one request, not paginated: cursor faults do not apply;
+# nor does a repeated cursor to an offset (the client advances it, by the rows it got).
 NOT_APPLICABLE = {("x-usage", "repeating cursor"), ("x-usage", "empty page with next"),
-                  ("x-usage", "endless empty pages, new cursors")}
+                  ("x-usage", "endless empty pages, new cursors"), ("http-json/offset", "repeating cursor")}
 RETRIED = {"deeply nested error body", "429 Retry-After seconds", "429 Retry-After HTTP-date", "429 x-rate-limit-reset", "500", "502",
            "503", "connection reset", "read-timeout stall", "truncated body"}
-PAGE_KINDS = {"wrong_type", "negative", "over64", "duplicate", "repeat_cursor", "empty_page"}
 
 EXPECTED: dict[tuple[str, str], tuple[str, str]] = {
     (adapter, fault): SPECIAL.get((adapter, fault), (outcome, says))
@@ -220,9 +134,24 @@ EXPECTED: dict[tuple[str, str], tuple[str, str]] = {
 }
 
 
+def http_json_source(shape: str, endpoint: DemoEndpoint, *, limit: int = 40, **keys: Any) -> SourceConfig:
+    """The demo's http-json configuration of ``shape``, read as a user's TOML file is."""
+    template = {**SHAPES, **VENDORS}[shape]
+    text = http_json_config(template, name="hj", url=endpoint.base_url, token_env=DEMO_TOKEN_ENV, limit=limit)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "c.toml"
+        path.write_text(text)
+        source = load_config(path).sources["hj"]
+    for key, value in keys.items():
+        setattr(source, key, value)
+    return source
+
+
 def source_for(adapter: str, endpoint: DemoEndpoint) -> SourceConfig:
     common: dict[str, Any] = dict(token_env=DEMO_TOKEN_ENV, start=START, timeout=1.0,
                                   max_body_bytes=2_000_000, max_attempts=4, max_retry_seconds=30)
+    if adapter.startswith("http-json/"):
+        return http_json_source(adapter.split("/", 1)[1], endpoint, **common)
     if adapter == "warden-feed":
         return SourceConfig("feed", adapter, endpoint.feed_url, options={"shards": 2, "limit": 40}, **common)
     if adapter == "x-usage":
@@ -236,18 +165,13 @@ def source_for(adapter: str, endpoint: DemoEndpoint) -> SourceConfig:
 def arm(endpoint: DemoEndpoint, adapter: str, fault: str) -> None:
     """Clear the endpoint's faults and set ``fault`` (fresh counters)."""
     endpoint.faults.clear()
-    if isinstance(endpoint, VendorEndpoint):
-        endpoint.page_faults.clear()
     spec = FAULTS[fault][0].format(t=TARGET[adapter])
     if EXPECTED[(adapter, fault)][0] != OK and "times=" not in spec:
         # Every matching request meets it: a retry after a timeout on a loaded machine
         # must not get a clean page instead.
         spec += ",times=0"
-    kind = spec.split("@", 1)[0]
     if fault == "usage capped" and adapter in CAPPED_BODY:
         endpoint.faults.add("status", code=429, body=CAPPED_BODY[adapter], path=TARGET[adapter][1:], times=0)
-    elif isinstance(endpoint, VendorEndpoint) and kind in PAGE_KINDS:
-        endpoint.page_faults.add(spec)
     else:
         endpoint.faults.add(spec)
 
@@ -264,24 +188,26 @@ def usage_of(db: Path) -> dict[tuple[str, str, str, str], int]:
 @pytest.fixture(autouse=True)
 def token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(DEMO_TOKEN_ENV, TOKEN)
+    monkeypatch.setenv("GITHUB_USER", "octo")   # the GitHub-like shape's basic auth
 
 
 @pytest.fixture(scope="module")
 def endpoints() -> Iterator[dict[str, DemoEndpoint]]:
     gzip_bomb(1 << 30)  # built once (it takes longer than the sync's read timeout)
-    demo = DemoEndpoint(consumers=6, env_faults=False).start()
-    vendor = VendorEndpoint().start()
+    # One server per adapter, so that a fault armed for one never meets another's requests.
+    servers = {adapter: DemoEndpoint(consumers=6, env_faults=False).start() for adapter in ADAPTERS}
     try:
-        yield {"warden-feed": demo, "x-usage": demo, "aws-usage-plan": vendor, "openai-usage": vendor}
+        yield servers
     finally:
-        demo.stop()
-        vendor.stop()
+        for server in servers.values():
+            server.stop()
 
 
 @pytest.fixture(scope="module")
 def clean(endpoints: dict[str, DemoEndpoint], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One fault-free sync per adapter: the reference figures."""
     os.environ.setdefault(DEMO_TOKEN_ENV, TOKEN)
+    os.environ.setdefault("GITHUB_USER", "octo")
     out = {}
     for adapter in ADAPTERS:
         endpoints[adapter].faults.clear()
@@ -369,8 +295,8 @@ def test_fault_matrix(adapter: str, fault: str, endpoints: dict[str, DemoEndpoin
 
 
 def test_matrix_covers_every_adapter_and_fault() -> None:
-    assert len(FAULTS) == 26
-    assert len(EXPECTED) == len(ADAPTERS) * len(FAULTS) - len(NOT_APPLICABLE)
+    assert len(FAULTS) == 26 and len(ADAPTERS) == 7
+    assert len(EXPECTED) == len(ADAPTERS) * len(FAULTS) - len(NOT_APPLICABLE) == 178
 
 
 # --- memory under a huge body and a gzip bomb ------------------------------------------------
@@ -379,7 +305,7 @@ MEMORY_SCRIPT = textwrap.dedent("""
     import json, os, resource, sys, tracemalloc
     from datetime import date, datetime, timezone
     from store.clock import fixed_clock
-    from store.config import SourceConfig
+    from store.config import SourceConfig, load_config
     from store.demo import DemoEndpoint
     from store.sync.engine import sync_source
 

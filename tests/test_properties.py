@@ -24,7 +24,7 @@ from store.clock import fixed_clock
 from store.config import SourceConfig
 from store.db import connect
 from store.errors import PageRejected
-from store.sync.adapter import Adapter, ParsedPage, Request, Window
+from store.sync.adapter import Adapter, ParsedPage, Request, Window, requested_window
 from store.sync.adapters import adapter_for
 from store.sync.counts import INT64_MAX, parse_count, parse_day, parse_id
 from store.sync.engine import sync_source
@@ -36,20 +36,39 @@ PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 
 
 def source(kind: str) -> SourceConfig:
+    if kind.startswith("http-json/"):
+        return http_json_source(kind.split("/", 1)[1])
     options: dict[str, Any] = {"warden-feed": {"shards": 1}, "x-usage": {},
                                "aws-usage-plan": {"usage_plan_id": "p1"}, "openai-usage": {}}[kind]
     return SourceConfig(f"s-{kind}", kind, "http://127.0.0.1:9/base", options=options)
 
 
+def http_json_source(name: str) -> SourceConfig:
+    """The demo's http-json configuration of a shape or a vendor, read as a TOML file is."""
+    from store.config import load_config
+    from store.demo.sources import SHAPES, VENDORS, http_json_config
+
+    text = http_json_config({**SHAPES, **VENDORS}[name], name="hj", url="http://127.0.0.1:9", token_env="T",
+                            limit=12 if name == "x-usage" else 3)
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "c.toml").write_text(text)
+        return load_config(Path(folder) / "c.toml").sources["hj"]
+
+
+# Every shape an http-json source of the demo reads, and the four vendors written as http-json.
+HTTP_JSON = ("http-json/stripe", "http-json/github", "http-json/offset", "http-json/x-usage",
+             "http-json/aws-usage-plan", "http-json/openai-usage", "http-json/warden-feed")
 ADAPTERS: dict[str, Adapter] = {kind: adapter_for(source(kind)) for kind in
-                                ("warden-feed", "x-usage", "aws-usage-plan", "openai-usage")}
+                                ("warden-feed", "x-usage", "aws-usage-plan", "openai-usage") + HTTP_JSON}
 # Every chain of every adapter, with its first request.
 CHAINS = [(kind, chain, request) for kind, adapter in ADAPTERS.items()
           for chain, request in adapter.chains(WINDOW).items()]
 
 
-def valid_page(kind: str, chain: str) -> dict[str, Any]:
+def valid_page(kind: str, chain: str) -> Any:
     """A well-formed page of each adapter and chain, in the vendor's shape."""
+    if kind.startswith("http-json/"):
+        return valid_http_json_page(kind.split("/", 1)[1], chain)
     if kind == "warden-feed":
         what = chain.split("/")[0]
         if what == "usage":
@@ -78,12 +97,46 @@ def valid_page(kind: str, chain: str) -> dict[str, Any]:
                     "throttle": {"rateLimit": 10.0, "burstLimit": 20}}
         if chain == "keys":
             return {"item": [{"id": "k1", "name": "Key 1", "type": "API_KEY", "value": "x"}], "position": "2"}
+        if chain == "usage/2023-01":   # the window's last month holds one day
+            return {"startDate": "2023-01-01", "endDate": "2023-01-01", "values": {"k1": [[10, 90]]}}
         return {"startDate": "2022-12-01", "endDate": "2022-12-31", "position": "x",
                 "values": {"k1": [[10, 90], [20, 80]], "k2": [[1, 0]]}}
+    if chain == "completions/2023-01":   # the window's last month holds one day
+        jan_1 = DEC_1 + 31 * 86400
+        return {"object": "page", "has_more": False, "data": [{"object": "bucket", "start_time": jan_1,
+                "end_time": jan_1 + 86400, "results": [{"api_key_id": "key_a", "num_model_requests": 5,
+                                                         "input_tokens": "100", "output_tokens": 7.0}]}]}
     return {"object": "page", "has_more": True, "next_page": "page_2", "data": [
         {"object": "bucket", "start_time": DEC_1, "end_time": DEC_1 + 86400, "results": [
             {"api_key_id": "key_a", "num_model_requests": 5, "input_tokens": "100", "output_tokens": 7.0}]},
         {"object": "bucket", "start_time": DEC_1 + 86400, "end_time": DEC_1 + 2 * 86400, "results": []}]}
+
+
+def valid_http_json_page(name: str, chain: str) -> Any:
+    """A well-formed page of an http-json chain (``usage/<first>..<last>``), its days the chain's."""
+    first = date.fromisoformat(chain.split("/", 1)[1].split("..")[0])
+    day, stamp = first.isoformat(), int(datetime(first.year, first.month, first.day, tzinfo=timezone.utc).timestamp())
+    if name == "stripe":
+        return {"object": "list", "has_more": True, "data": [
+            {"id": "ur_1_0_1", "subscription_item": "app-1", "timestamp": stamp, "usage": {"calls": 5, "records": "7"}},
+            {"id": "ur_1_0_2", "subscription_item": 12, "timestamp": stamp, "usage": {"calls": 6.0, "records": None}}]}
+    if name == "github":
+        return [{"app_id": "app-1", "day": f"{day}T00:00:00Z", "calls": 5, "records": "9"},
+                {"app_id": "app-2", "day": stamp, "calls": 0, "records": 1}]
+    if name == "offset":
+        return {"total": 10, "offset": 0, "limit": 3, "items": [
+            {"app": "a", "date": day, "metrics": [{"name": "calls", "value": 5}, {"name": "records", "value": "9"}]},
+            {"app": "b", "date": day, "metrics": []}]}
+    if name == "x-usage":
+        return {"data": {"daily_client_app_usage": [{"client_app_id": "29183745", "usage": [
+            {"date": f"{day}T00:00:00.000Z", "usage": "200"}, {"date": f"{day}T00:00:00.000Z"}]}]}}
+    if name == "aws-usage-plan":
+        return {"startDate": day, "position": "x", "values": {"k1": [[10, 90]], "k2": [["1", 0]]}}
+    if name == "openai-usage":
+        return {"has_more": True, "next_page": "p2", "data": [{"start_time": stamp, "results": [
+            {"api_key_id": "key_a", "num_model_requests": 5, "input_tokens": "100", "output_tokens": 7.0}]}]}
+    return {"columns": ["app", "day", "metric", "value"], "next": "c2",
+            "rows": [["app-1", day, "calls", 5], ["app-1", day, "records", "200"]]}
 
 
 def check(parsed: ParsedPage) -> None:
@@ -111,8 +164,10 @@ def check(parsed: ParsedPage) -> None:
 
 
 def parse_or_reject(kind: str, chain: str, request: Request, body: Any) -> ParsedPage | None:
+    adapter = ADAPTERS[kind]
     try:
-        parsed = ADAPTERS[kind].parse(chain, request, copy.deepcopy(body), WINDOW)
+        # The window a run passes is the one the adapter really asks for (X: the last N days).
+        parsed = adapter.parse(chain, request, copy.deepcopy(body), requested_window(adapter, WINDOW))
     except PageRejected as rejected:
         assert rejected.path.startswith("$"), rejected.path
         assert rejected.why
@@ -195,9 +250,10 @@ def feed_server(second_page: bytes) -> Callable[[httpx.Request], httpx.Response]
     return handle
 
 
+@pytest.mark.parametrize("kind", ["warden-feed", "http-json/warden-feed"])
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
-def test_a_sync_stores_a_mutated_page_whole_or_not_at_all(data: st.DataObject) -> None:
+def test_a_sync_stores_a_mutated_page_whole_or_not_at_all(kind: str, data: st.DataObject) -> None:
     doc = {"columns": ["app", "day", "metric", "value"],
            "rows": [["app-2", "2022-12-02", "calls", 7], ["app-2", "2022-12-03", "calls", "8"],
                     ["app-3", "2022-12-03", "records", 10]], "next": None}
@@ -207,11 +263,16 @@ def test_a_sync_stores_a_mutated_page_whole_or_not_at_all(data: st.DataObject) -
     page = mutate(copy.deepcopy(doc), at, how, new)
     body = json.dumps(page).encode() if data.draw(st.booleans(), label="json") else \
         json.dumps(page).encode()[: data.draw(st.integers(0, 200), label="cut")]
-    expected = parse_or_reject("warden-feed", "usage/0", Request("usage", (("cursor", "two"),)), _loads(body))
+    if kind == "warden-feed":
+        chain, feed = "usage/0", SourceConfig("feed", kind, "http://127.0.0.1:9/feed/v1", start=date(2022, 12, 1),
+                                              options={"shards": 1})
+    else:
+        chain, feed = "usage/2022-12-01..2022-12-05", http_json_source("warden-feed")
+        feed.start, feed.token_env = date(2022, 12, 1), None
+        feed.options = {**feed.options, "auth": "none"}
+    expected = parse_or_reject(kind, chain, Request("usage", (("cursor", "two"),)), _loads(body))
     with tempfile.TemporaryDirectory() as folder:
         db = Path(folder) / "w.db"
-        feed = SourceConfig("feed", "warden-feed", "http://127.0.0.1:9/feed/v1", start=date(2022, 12, 1),
-                            options={"shards": 1})
         result = sync_source(db, feed, clock=fixed_clock(datetime(2022, 12, 5, tzinfo=timezone.utc)),
                              transport=httpx.MockTransport(feed_server(body)), sleep=lambda s: None)
         conn = connect(db)

@@ -7,12 +7,13 @@ source explicitly turns it off, and then every run says so."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import ssl
 import subprocess
 import textwrap
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
@@ -155,8 +156,10 @@ def https_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802
+            # Yesterday, as X would answer "the last days" (the command line syncs on the real clock).
+            yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
             body = json.dumps({"data": {"daily_client_app_usage": [
-                {"client_app_id": "9", "usage": [{"date": "2022-12-31T00:00:00.000Z", "usage": "5"}]}]}}).encode()
+                {"client_app_id": "9", "usage": [{"date": f"{yesterday}T00:00:00.000Z", "usage": "5"}]}]}}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -180,15 +183,24 @@ def https_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def test_tls_is_verified_by_default(https_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Defect 7: a certificate the verifier refuses is named as such, with the
+    verifier's reason, and ends the source at once: not retried as a connection
+    failure (six attempts over half a minute)."""
     monkeypatch.setenv("X_TOKEN", CANARY)
     config = tmp_path / "c.toml"
     config.write_text(f'[sources.x]\nadapter = "x-usage"\nurl = "{https_url}"\ntoken_env = "X_TOKEN"\n')
     source = load_config(config).sources["x"]
-    assert source.verify_tls is True
-    source.max_attempts = 2
-    result = sync_source(tmp_path / "w.db", source, clock=CLOCK, sleep=lambda s: None)
+    assert source.verify_tls is True and source.max_attempts == 6
+    waits: list[float] = []
+    events: list[object] = []
+    result = sync_source(tmp_path / "w.db", source, clock=CLOCK, sleep=waits.append, on_event=events.append)
     assert result.status == "failed", result
-    assert CANARY not in (result.error or "")
+    error = result.error or ""
+    assert "TLS certificate not accepted" in error and "not retried" in error, error
+    assert re.search(r"self.signed certificate", error), error     # the verifier's reason (OpenSSL's words)
+    assert "ConnectError" not in error
+    assert waits == [] and not [e for e in events if type(e).__name__ == "Retrying"]
+    assert CANARY not in error
     conn = connect(tmp_path / "w.db")
     try:
         assert conn.execute("SELECT count(*) FROM usage").fetchone()[0] == 0
@@ -352,3 +364,62 @@ async def test_an_editor_that_fails_never_crashes_the_app_nor_loses_text(tmp_pat
         else:
             assert isinstance(app.screen, NoteEditor), notes              # falls back to the in-app editor
             assert any("$EDITOR" in m for m in notes), notes
+
+
+# --- every way http-json sends a token ------------------------------------------------------
+
+class EchoingShapes(DemoEndpoint):
+    """A hostile demo endpoint for http-json sources: whatever way the credential
+    came (bearer, header, basic, query), it echoes it in a count, in the next
+    page's cursor and in its error bodies."""
+
+    def answer(self, path: str, query: dict[str, str], authorization: str | None) -> Answer:
+        token = (authorization or "").removeprefix("Bearer ")
+        answer = super().answer(path, query, authorization)
+        if path.startswith("/stripe/") and answer.status == 200:
+            body = json.loads(answer.body)
+            if body["data"]:
+                body["data"][0]["usage"]["records"] = token                  # a count
+                body["data"][-1]["id"] = f"ur_{token}"                         # the next cursor
+            return Answer(200, json.dumps(body).encode(), family=answer.family)
+        if path.startswith("/github/") and answer.status == 200:
+            headers = {"Link": f'<{self.base_url}/github/v3/usage?page=2&token={token}>; rel="next"'}
+            return Answer(200, answer.body, headers, family=answer.family)
+        return answer
+
+
+def test_the_canary_is_found_nowhere_whatever_way_http_json_sends_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from store.demo.sources import SHAPES, VENDORS, http_json_config
+
+    monkeypatch.setenv("HJ_TOKEN", CANARY)
+    monkeypatch.setenv("GITHUB_USER", "octo")
+    db = tmp_path / "data" / "w.db"
+    with EchoingShapes(consumers=4, env_faults=False, require_token=CANARY) as endpoint:
+        parts = []
+        for name, template in (("stripe", SHAPES["stripe"]), ("github", SHAPES["github"]),
+                               ("offset", SHAPES["offset"]), ("openai", VENDORS["openai-usage"])):
+            text = http_json_config(template, name=name, url=endpoint.base_url, token_env="HJ_TOKEN", limit=5)
+            parts.append(text + "start = 2022-12-25\nmax_retry_seconds = 5\n")
+        config = tmp_path / "c.toml"
+        config.write_text("\n".join(parts))
+        echo = json.dumps({"error": {"message": f"token {CANARY} refused"}, "message": f"bad {CANARY}"})
+        seen = []
+        for flags in ([], ["--json"]):
+            endpoint.faults.clear()
+            endpoint.faults.add("status", code=429, retry_after=0, body=echo, path="/offset/v1/usage")
+            endpoint.faults.add("status", code=401, body=echo, path="/v1/organization/usage", times=0)
+            assert cli_main(["sync", *flags, "--config", str(config), "--db", str(db)]) == 1
+            seen.append(capsys.readouterr().err)
+    text = seen[0]
+    # Each hostile answer reached the messages (so the test can fail) ...
+    assert "sync stripe: partial" in text and "carries the token" in text, text
+    assert "sync github: partial" in text and "sync offset: ok" in text and "retrying" in text, text
+    assert "sync openai: failed" in text and "HTTP 401" in text, text
+    # ... and the token is nowhere: not in any line, not in any byte written.
+    for out in seen:
+        assert CANARY not in out and CANARY[:12] not in out, out
+    written = list(files_under(tmp_path / "data"))
+    assert any(p.name == "w.db" for p in written)
+    for path in written:
+        assert CANARY[:12].encode() not in path.read_bytes(), path

@@ -592,6 +592,28 @@ async def test_sync_now_with_progress_failures_named_and_queue_refreshed(tmp_pat
     assert runs == {"demo-feed": "ok", "demo-x": "failed"}
 
 
+async def test_a_partial_sync_is_called_partial_with_why(tmp_path: Path, monkeypatch) -> None:
+    """Defect 10: a source that stored everything but a refused page is not "Sync
+    failed": the notification says partial, and that the rest is stored, and why."""
+    from store.demo import DEMO_TOKEN, DEMO_TOKEN_ENV, DemoEndpoint
+    from store.demo.config import demo_config
+
+    monkeypatch.setenv(DEMO_TOKEN_ENV, DEMO_TOKEN)
+    db = tmp_path / "partial.db"
+    with DemoEndpoint(consumers=12, seed=3, faults=["negative@/feed/v1/usage,query=shard=1,times=0"]) as endpoint:
+        app = make_app(db, config=demo_config(endpoint, db_path=db))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            await press(pilot, "R")
+            await settle(pilot)
+            assert app.screen.finished
+            shown = [n for n in shown_notifications(app) if "demo-feed" in (n.title or "")]
+    assert [n.title for n in shown] == ["Sync partial: demo-feed"], shown
+    assert shown[0].message.startswith("a page was refused; everything else is stored: source 'demo-feed'")
+    assert "is negative" in shown[0].message and shown[0].severity == "warning"
+    assert not any(n.title.startswith("Sync failed") for n in shown_notifications(app))
+
+
 async def test_sync_cancel(tmp_path: Path, monkeypatch) -> None:
     from store.demo import DEMO_TOKEN, DEMO_TOKEN_ENV, DemoEndpoint
     from store.demo.config import demo_config

@@ -176,7 +176,7 @@ class WardenApp(App[int]):
             if isinstance(event, SourceFinished):
                 done += 1
                 if event.status not in ("ok", "cancelled"):
-                    self.post_message(SyncSourceFailed(event.source, str(event.error or event.status)))
+                    self.post_message(SyncSourceFailed(event.source, event.why, event.headline))
             if not isinstance(event, PageStored) or event.pages % PAGE_EVERY == 1:
                 self.post_message(SyncProgressed(event.as_line(), done, event.as_line()))
 
@@ -193,8 +193,8 @@ class WardenApp(App[int]):
             self.sync_modal.show_event(message.line, sources_done=message.sources_done, status=message.status)
 
     def on_sync_source_failed(self, message: SyncSourceFailed) -> None:
-        self.notify(visible(message.error), title=f"Sync failed: {visible(message.source)}",
-                    severity="error", timeout=15, markup=False)
+        self.notify(visible(message.error), title=f"{message.headline}: {visible(message.source)}",
+                    severity="warning" if message.headline == "Sync partial" else "error", timeout=15, markup=False)
 
     def on_sync_finished(self, message: SyncFinished) -> None:
         self.notify(visible(message.summary), title="Sync finished", markup=False)

@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -34,7 +35,7 @@ flags consumers whose usage breaks their limits, and lets reviewers decide.
 commands:
   warden                        review in the TUI (default database)
   warden --headless             sync every configured source, no UI, then exit
-  warden sync [--source NAME]   the same sync, one source (or all)
+  warden sync [--source NAME] [--refetch]   the same sync, one source (or all)
   warden demo [--consumers N]   start the embedded demo endpoint, sync it, open the TUI
   warden export ...             write notes / findings in chosen formats, no UI
   warden verify                 check the decision log's hash chain
@@ -97,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(parser, suppress=False)
     parser.add_argument("--headless", action="store_true",
                         help="sync every configured source without the UI, then exit")
+    parser.add_argument("--refetch", action="store_true",
+                        help="with --headless: fetch each source's whole window again (from its start), "
+                             "even a closed window already fetched completely")
     parser.add_argument("--version", action="version", version=f"warden {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -105,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(sync, suppress=True)
     sync.add_argument("--source", metavar="NAME", action="append",
                       help="only this source (repeatable; default: every source)")
+    sync.add_argument("--refetch", action="store_true", default=argparse.SUPPRESS,
+                      help="fetch each source's whole window again (from its start), even a closed window "
+                           "(end = a past day) already fetched completely")
 
     demo = commands.add_parser(
         "demo", help="start the embedded demo endpoint, sync it, open the TUI",
@@ -283,13 +290,14 @@ def _cancel_on_signals(cancel: threading.Event) -> Callable[[], None]:
     return restore
 
 
-def _sync(config: Any, db_path: Path, reporter: Reporter, *, sources: list[str] | None) -> list[Any]:
+def _sync(config: Any, db_path: Path, reporter: Reporter, *, sources: list[str] | None,
+          refetch: bool = False) -> list[Any]:
     from store.sync.engine import sync_all
 
     cancel = threading.Event()
     restore = _cancel_on_signals(cancel)
     try:
-        return sync_all(db_path, config, on_event=reporter.event, cancel=cancel, sources=sources)
+        return sync_all(db_path, config, on_event=reporter.event, cancel=cancel, sources=sources, refetch=refetch)
     finally:
         restore()
 
@@ -310,7 +318,7 @@ def _run_sync(args: argparse.Namespace, reporter: Reporter, *, sources: list[str
             known = ", ".join(sorted(config.sources)) or "none"
             raise ConfigError(f"unknown source {name!r} (configured: {known})")
     db_path = _db_path(args, config)
-    results = _sync(config, db_path, reporter, sources=sources)
+    results = _sync(config, db_path, reporter, sources=sources, refetch=bool(getattr(args, "refetch", False)))
     _report_results(results, reporter)
     return _exit_code(results)
 
@@ -411,7 +419,9 @@ def _run_demo(args: argparse.Namespace, reporter: Reporter) -> int:
     db_path = Path(args.db).expanduser() if args.db else (
         default_db_path().with_name(f"demo-{args.consumers}.db"))
     os.environ.setdefault(DEMO_TOKEN_ENV, DEMO_TOKEN)
-    with DemoEndpoint(consumers=args.consumers, faults=args.fault) as endpoint:
+    # X counts back from today: the demo's X answers for the real clock's today, as X would.
+    today = datetime.now(timezone.utc).date()
+    with DemoEndpoint(consumers=args.consumers, faults=args.fault, today=today) as endpoint:
         config = demo_config(endpoint, db_path=db_path)
         reporter.say("demo", f"warden: demo endpoint on {endpoint.base_url}, database {db_path}",
                      url=endpoint.base_url, db=str(db_path))

@@ -112,6 +112,7 @@ class SyncProgressed(Message):
 class SyncSourceFailed(Message):
     source: str
     error: str
+    headline: str = "Sync failed"   # "Sync partial" when the rest is stored
 
 
 @dataclass

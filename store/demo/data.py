@@ -345,7 +345,8 @@ class DemoData:
     ``consumers``: how many (1..1,000,000); ``seed`` changes names and noise, not
     the cast (the case stays above its thresholds for every seed); ``start`` /
     ``end``: the days served (default 2021-10-01..2022-12-31), or ``days`` for the
-    last ``days`` days up to ``end``; ``names_override``: consumer index -> a legal
+    last ``days`` days up to ``end``; ``today``: the day X counts its ``days`` back
+    from (default 2023-01-01, the day after the feed's last); ``names_override``: consumer index -> a legal
     name, or a mapping of fields to replace (``legal_name``, ``notice_contact``,
     ``declared_use_case``, ``government_end_users``, ``app_name``) so tests can
     inject hostile text.
@@ -353,7 +354,7 @@ class DemoData:
 
     def __init__(self, consumers: int = 300, seed: int = 7, *, start: date | None = None,
                  end: date | None = None, days: int | None = None,
-                 names_override: Overrides | None = None) -> None:
+                 names_override: Overrides | None = None, today: date | None = None) -> None:
         if not 1 <= consumers <= 1_000_000:
             raise ConfigError(f"demo: consumers must be 1..1,000,000, not {consumers:,}")
         self.consumers = consumers
@@ -367,6 +368,9 @@ class DemoData:
         if self.start > self.end:
             raise ConfigError(f"demo: start {self.start} is after end {self.end}")
         self.names_override = dict(names_override or {})
+        # X counts its ``days`` back from its own today (DEMO_TODAY, unless the
+        # demo runs against the real clock: ``warden demo`` passes today's date).
+        self.today = today or DEMO_TODAY
         rng = random.Random(seed)
         self._noise = [rng.uniform(-1.0, 1.0) for _ in range(_NOISE_SIZE)]
         self.first_day = (self.start - EPOCH).days      # day index of ``start``
@@ -507,7 +511,7 @@ class DemoData:
 
     def x_days(self, days: int) -> list[date]:
         """The days the X endpoint reports for ``days=``: the ``days`` days before today."""
-        return [DEMO_TODAY - timedelta(days=days - i) for i in range(days)]
+        return [self.today - timedelta(days=days - i) for i in range(days)]
 
     def x_usage(self, app: XApp, day: date) -> int:
         d = (day - EPOCH).days

@@ -44,6 +44,8 @@ Kinds (and their keys):
 ``string_counts``          not a fault: every count of the page as text, in turn "200", "0200"
                            and "200.0" (tolerated; the stored figures must not change)
 ``missing_id``             the first row's / item's id is missing (null in compact rows)
+``missing_count``          the first count is missing (its key removed; null in compact rows):
+                           X's answer for a day it has no figure for
 ``duplicate``              the first row (item) appears twice in the page; ``differ=N``: the
                            copy's count is N more (same key, two values)
 ``repeat_cursor``          ``next`` is the cursor of the request (first page: of the start)
@@ -68,12 +70,12 @@ FAULTS_ENV = "WARDEN_DEMO_FAULTS"
 
 KINDS = (
     "status", "usage_capped", "reset", "stall", "drip", "truncated", "non_json", "wrong_type", "negative",
-    "over64", "fractional", "string_counts", "missing_id", "duplicate", "repeat_cursor", "empty_page",
-    "huge", "gzip_bomb",
+    "over64", "fractional", "string_counts", "missing_id", "missing_count", "duplicate", "repeat_cursor",
+    "empty_page", "huge", "gzip_bomb",
 )
 # Kinds that rewrite a normal JSON page instead of replacing it.
 PAGE_KINDS = frozenset({"wrong_type", "negative", "over64", "fractional", "string_counts", "missing_id",
-                        "duplicate", "repeat_cursor", "empty_page"})
+                        "missing_count", "duplicate", "repeat_cursor", "empty_page"})
 _SELECT_KEYS = ("query", "nth", "every", "times")
 _KIND_KEYS: dict[str, tuple[str, ...]] = {
     "status": ("code", "retry_after", "retry_after_date", "reset", "body"),

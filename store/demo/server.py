@@ -1,13 +1,16 @@
 """The embedded demo endpoint: a real HTTP/1.1 server on 127.0.0.1.
 
-It serves :class:`store.demo.data.DemoData` in two shapes, exactly as the
-contracts in README.md / the team brief describe them:
+It serves :class:`store.demo.data.DemoData` in the shapes below, exactly as the
+contracts in README.md / the team brief describe them, and more for
+``http-json`` sources and the other vendors (:mod:`store.demo.shapes`: a
+Stripe-like cursor, a GitHub-like Link header, an offset with a total;
+:mod:`store.demo.vendors`: API Gateway usage plans and OpenAI usage):
 
 - ``warden-feed`` under ``/feed/v1``: ``tiers``, ``consumers``, ``usage``,
   ``endpoints``, sharded by consumer range (``shard``/``shards``), cursor-paged
   (``cursor``, ``limit`` capped at 50,000 rows), usage filtered by ``start``/``end``;
-- ``x-usage``: ``/2/usage/tweets?days=1..90`` counted back from the demo's fixed
-  today (2023-01-01), with ``x-rate-limit-*`` headers and RFC 7807 errors.
+- ``x-usage``: ``/2/usage/tweets?days=1..90`` counted back from the demo's today
+  (2023-01-01 unless told otherwise), with ``x-rate-limit-*`` headers and RFC 7807 errors.
 
 Usage pages are the hot path of a sync: rows are formatted straight into JSON
 text (no ``json.dumps`` of dicts per row) and sent with a Content-Length over
@@ -17,6 +20,7 @@ answers on request (:mod:`store.demo.wire_faults` plays them).
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import socket
@@ -28,6 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterable
 from urllib.parse import parse_qsl, urlsplit
 
+from store.demo import shapes, vendors
 from store.demo.data import X_APPS, X_CAP_RESET_DAY, X_PROJECT_CAP, DemoData, Overrides
 from store.demo.faults import FAULTS_ENV, PAGE_KINDS, Fault, FaultList, parse_faults
 from store.demo.wire import X_RATE_LIMIT, Answer, dumps, error
@@ -64,7 +69,8 @@ class DemoEndpoint:
     objects (``WARDEN_DEMO_FAULTS`` adds more); change them while running with
     ``ep.faults.add(...)`` / ``ep.faults.clear()``. ``ep.requests(path)`` counts
     the requests received whose path starts with ``path``. Other arguments go to
-    :class:`DemoData` (``start``, ``end``, ``days``, ``names_override``).
+    :class:`DemoData` (``start``, ``end``, ``days``, ``names_override``, ``today``: the day X counts
+    back from).
 
     Sizes: the default serves 484,420 usage rows; ``consumers=1000, days=280``
     serves 1,000,720 (a benchmark's million); ``ep.data.usage_rows()`` counts them.
@@ -73,8 +79,9 @@ class DemoEndpoint:
     def __init__(self, consumers: int = 300, seed: int = 7, *, start: date | None = None,
                  end: date | None = None, days: int | None = None, require_token: str | None = None,
                  faults: Iterable[str | Fault] | str | None = None, names_override: Overrides | None = None,
-                 host: str = "127.0.0.1", port: int = 0, env_faults: bool = True) -> None:
-        self.data = DemoData(consumers, seed, start=start, end=end, days=days, names_override=names_override)
+                 host: str = "127.0.0.1", port: int = 0, env_faults: bool = True, today: date | None = None) -> None:
+        self.data = DemoData(consumers, seed, start=start, end=end, days=days, names_override=names_override,
+                             today=today)
         self.require_token = require_token
         self.faults = FaultList(faults)
         if env_faults and os.environ.get(FAULTS_ENV):
@@ -180,10 +187,21 @@ class DemoEndpoint:
     # -- routes ----------------------------------------------------------------------
 
     def answer(self, path: str, query: dict[str, str], authorization: str | None) -> Answer:
-        """The normal answer to a GET (no faults)."""
+        """The normal answer to a GET (no faults). ``authorization`` is the
+        credential the request carried, as ``Bearer <token>`` whichever way it
+        came (bearer, ``X-Api-Key``, basic password, ``api_key`` parameter)."""
         x = path.startswith("/2/")
         if self.require_token is not None and authorization != f"Bearer {self.require_token}":
+            if path in shapes.PATHS:
+                return shapes.error(path, 401, "unauthorized", "missing or wrong credential")
             return error(401, "unauthorized", "missing or wrong bearer token", x=x)
+        if path in shapes.PATHS:
+            try:
+                return shapes.answer(self.data, path, query, self.base_url)
+            except shapes.ShapeRequestError as exc:
+                return shapes.error(path, 400, "bad_request", str(exc))
+        if vendors.serves(path):
+            return vendors.answer(path, query)
         try:
             if path == X_PATH:
                 return self._x_usage(query)
@@ -349,6 +367,23 @@ def _day(query: dict[str, str], name: str) -> date | None:
         raise BadRequest(f"{name}: expected a day YYYY-MM-DD") from None
 
 
+def credential(headers: Any, query: dict[str, str]) -> str | None:
+    """The credential a request carried, as ``Bearer <token>`` whichever of the
+    ways ``http-json`` sends it: bearer, an ``X-Api-Key`` header, basic auth's
+    password, or an ``api_key`` query parameter."""
+    authorization = headers.get("Authorization")
+    if authorization and authorization.lower().startswith("basic "):
+        try:
+            _, _, password = base64.b64decode(authorization[6:].strip()).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return f"Bearer {password}"
+    if authorization:
+        return authorization
+    token = headers.get("X-Api-Key") or query.get("api_key")
+    return f"Bearer {token}" if token else None
+
+
 # --- HTTP ------------------------------------------------------------------------
 
 class _Server(ThreadingHTTPServer):
@@ -394,7 +429,7 @@ class _Handler(BaseHTTPRequestHandler):
             if fault is not None and fault.kind not in PAGE_KINDS:
                 if play(self, endpoint, fault, path, query):
                     return
-            answer = endpoint.answer(path, query, self.headers.get("Authorization"))
+            answer = endpoint.answer(path, query, credential(self.headers, query))
             if fault is not None and fault.kind in PAGE_KINDS and answer.status == 200:
                 answer = rewrite(fault, answer, query)
             send(self, answer.status, answer.body, answer.headers)

@@ -15,6 +15,7 @@ from functools import lru_cache
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from store.demo import shapes, vendors
 from store.demo.faults import Fault
 from store.demo.wire import ERROR_CODES, USAGE_CAPPED, X_RATE_LIMIT, Answer, dumps, error
 
@@ -147,6 +148,10 @@ def _huge(handler: BaseHTTPRequestHandler, endpoint: Any, size: int, chunked: bo
 
 def rewrite(fault: Fault, answer: Answer, query: dict[str, str]) -> Answer:
     """A normal page rewritten by a page fault (bad counts, missing ids, cursors)."""
+    if answer.family in shapes.FAMILIES:
+        return shapes.rewrite(fault, answer, query)
+    if answer.family in vendors.FAMILIES or answer.family.startswith("aws"):
+        return vendors.rewrite(fault, answer, query)
     page = json.loads(answer.body)
     kind = fault.kind
     bad: Any = {"wrong_type": {"value": 1} if fault.params.get("as", "object") == "object" else [1],
@@ -184,8 +189,8 @@ def rewrite(fault: Fault, answer: Answer, query: dict[str, str]) -> Answer:
                     limit["max"] = forms[i % 3](limit["max"])
     elif bad is not None and count_at is not None:
         count_at[0][count_at[1]] = bad
-    elif kind == "missing_id" and id_at is not None:
-        container, key = id_at
+    elif kind in ("missing_count", "missing_id") and (count_at if kind == "missing_count" else id_at) is not None:
+        container, key = count_at if kind == "missing_count" else id_at  # type: ignore[misc]
         if isinstance(container, list):
             container[key] = None
         else:

@@ -16,9 +16,18 @@ once, as ``OPTIONS`` on the class (:class:`Option`): the configuration reader
 checks a ``[sources.<name>]`` table against them (through the registry in
 :mod:`store.sync.adapters`) and the adapter reads them with :func:`options_of`.
 
-An adapter whose credential is a per-request signature rather than a header
-(AWS SigV4) also has ``request_auth(token) -> httpx.Auth | None``
-(:class:`SignsRequests`); the engine passes it as ``auth=`` on every request.
+Optional parts, each read with ``getattr`` by the engine or the reader:
+
+* ``request_auth(token) -> httpx.Auth | None`` (:class:`SignsRequests`): a
+  credential computed per request (AWS SigV4, basic auth), passed as ``auth=``;
+* ``auth_params(token)``: query parameters carrying the credential, added when
+  sending and never part of a stored URL (``http-json``'s ``query:NAME``);
+* ``response_headers``: the response headers ``parse`` is given as ``headers=``
+  (``http-json``'s Link pagination);
+* ``requested(window)`` / ``covered(requested)`` (:class:`AsksOtherDays`): the
+  days really asked for, when a request does not name the window (X);
+* ``check_source(source)`` (:class:`ChecksSource`): checks of the keys together,
+  when the configuration is read.
 
 ``parse`` must be pure (no I/O, no database): the property tests feed it arbitrary
 JSON. A :class:`Request` is plain JSON-serialisable data so the engine can store
@@ -30,6 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Protocol, Sequence
+from urllib.parse import urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     import httpx
@@ -44,9 +54,10 @@ from store.secrets import kind_of
 class Option:
     """One adapter-specific key of a ``[sources.<name>]`` table.
 
-    ``kind`` is ``int`` (a whole number in ``low..high``), ``str`` (not empty) or
-    ``list`` (of non-empty strings). ``default`` is what the adapter uses when the
-    key is absent; a ``required`` key has none.
+    ``kind`` is ``int`` (a whole number in ``low..high``), ``str`` (not empty),
+    ``list`` (of non-empty strings) or ``dict`` (a table of strings or whole
+    numbers). ``default`` is what the adapter uses when the key is absent; a
+    ``required`` key has none.
     """
 
     name: str
@@ -74,6 +85,12 @@ class Option:
                 return f"{key} must be a string, got {kind_of(value)}"
             if not value.strip():
                 return f"{key} must not be empty"
+        elif self.kind is dict:
+            if not isinstance(value, dict):
+                return f"{key} must be a table, got {kind_of(value)}"
+            for name, item in value.items():
+                if isinstance(item, bool) or not isinstance(item, (str, int)):
+                    return f"{key}: {name!r} must be a string or a whole number, got {kind_of(item)}"
         elif not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
             return f"{key} must be a list of non-empty strings, got {kind_of(value)}"
         return None
@@ -125,12 +142,29 @@ class Request:
         return cls(path=path, params=tuple((k, str(v)) for k, v in params.items() if v is not None))
 
 
+def full_url(base: str, request: Request) -> str:
+    """The request's path joined to the source's base URL (absolute paths win),
+    before the base URL's own query, which stays (``.../v1?region=eu`` and
+    ``tiers`` make ``.../v1/tiers?region=eu``); the request's params are added
+    to it when the request is sent."""
+    if request.path.startswith(("http://", "https://")):
+        return request.path
+    if not request.path:
+        return base
+    parts = urlsplit(base)
+    path = parts.path.rstrip("/") + "/" + request.path.lstrip("/")
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
 @dataclass(frozen=True)
 class Window:
     """The UTC days a sync fetches, inclusive."""
 
     start: date
     end: date
+
+    def __str__(self) -> str:
+        return f"{self.start.isoformat()}..{self.end.isoformat()}"
 
     def months(self) -> list["Window"]:
         """The window cut at calendar-month boundaries (for one chain per month)."""
@@ -190,6 +224,9 @@ class ParsedPage:
     tiers: list[TierRecord] = field(default_factory=list)
     facts: dict[str, str] = field(default_factory=dict)  # source-level facts: project_cap, quota_limit, ...
     next: Request | None = None
+    # What the page's log should say besides its rows: a figure the source left
+    # out (missing, not zero), with where. Stored with the page (sync_page.notes).
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -238,11 +275,57 @@ class SignsRequests(Protocol):
         ...
 
 
-class CoversWindow(Protocol):
-    """Optional part of an adapter whose chains fetch less than the window (X's
-    ``days`` counts at most 90 back): the engine treats a figure as withdrawn
-    upstream only within the days a complete sync really re-fetched."""
+class AsksOtherDays(Protocol):
+    """Optional part of an adapter whose requests do not name the sync's window
+    (X's ``days`` counts at most 90 back from today).
 
-    def covered(self, window: Window) -> Window:
-        """The part of ``window`` a complete sync of it re-fetches."""
+    ``requested`` is the window actually asked for: it is the run's window (logged,
+    stored in ``sync_run``, passed to ``parse``), and a figure outside it refuses
+    its page. ``covered`` is the part of it every complete answer re-fetches: only
+    there is a figure missing from the answers taken for withdrawn upstream.
+    """
+
+    def requested(self, window: Window) -> Window:
+        """The days the chains of a sync of ``window`` really ask for."""
         ...
+
+    def covered(self, requested: Window) -> Window:
+        """The part of ``requested`` a complete answer surely holds."""
+        ...
+
+
+class ChecksSource(Protocol):
+    """Optional part of an adapter: checks of a ``[sources.<name>]`` table beyond
+    its options' types (keys that cannot go together, a key the endpoint cannot
+    honour), run when the configuration is read."""
+
+    @classmethod
+    def check_source(cls, source: "SourceConfig") -> str | None:
+        """What is wrong with ``source`` for this adapter (never quoting a value), or ``None``."""
+        ...
+
+
+def requested_window(adapter: object, window: Window) -> Window:
+    """The window ``adapter`` really asks for when syncing ``window`` (``AsksOtherDays``)."""
+    requested = getattr(adapter, "requested", None)
+    return requested(window) if requested is not None else window
+
+
+def covered_window(adapter: object, requested: Window) -> Window:
+    """The part of ``requested`` a complete sync re-fetched (``AsksOtherDays``)."""
+    covered = getattr(adapter, "covered", None)
+    return covered(requested) if covered is not None else requested
+
+
+def last_days(window: Window, days: int) -> Window:
+    """What an endpoint that gives "the last ``days`` days" counted back from today
+    (``window.end``) answers: the ``days`` whole days before today, and a figure
+    for today itself may come too."""
+    return Window(window.end - timedelta(days=days), window.end)
+
+
+def expect_in_window(day: str, window: Window, path: str) -> None:
+    """Reject the page when ``day`` (``YYYY-MM-DD``) is not one the request asked
+    for: evidence must never cite a request for other days as a figure's source."""
+    if not window.start.isoformat() <= day <= window.end.isoformat():
+        raise PageRejected(f"{day} is outside the days asked for ({window})", path=path)

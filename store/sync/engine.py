@@ -2,9 +2,13 @@
 
 How a sync of one source runs:
 
-* **Window.** The first sync fetches from ``source.start``; later ones re-fetch
-  the ``lookback_days`` before the latest day the source reported, up to today
-  (the clock), and from the start of any unfinished run since the last good one.
+* **Window** (:mod:`store.sync.window`). The first sync fetches from
+  ``source.start``; later ones re-fetch the ``lookback_days`` before the latest
+  day the source reported, up to ``source.end`` or today (the clock), and from
+  the start of any unfinished run since the last good one. A closed window
+  (``end`` past) already fetched completely is skipped unless ``refetch``. The
+  run's window is what the adapter really asks for (X: the last N days), and a
+  figure outside it refuses its page.
 * **Threads.** The adapter's chains (independent page sequences) are fetched by a
   pool of ``source.concurrency`` threads that only fetch, hash and parse. The
   calling thread is the one writer (:class:`store.sync.writer.RunWriter`, its own
@@ -40,7 +44,8 @@ import threading
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -50,21 +55,22 @@ from store.clock import Clock, day as day_of, iso, system_clock
 from store.config import Config, SourceConfig, token_for
 from store.db import connect, transaction, write_error
 from store.errors import ConfigError, PageRejected, SourceStopped, StoreError, SyncError
-from store.sync.adapter import Adapter, Request, Window
+from store.sync.adapter import (
+    Adapter, ParsedPage, Request, Window, covered_window, expect_in_window, requested_window,
+)
 from store.sync.adapters import adapter_for
 from store.sync.events import (
     PageFailed, PageStored, Retrying, RulesApplied, SourceFinished, SourceResult, SourceStarted, SyncEvent,
 )
 from store.sync.fetch import Cancelled, FetchFailed, PageFetcher, Sleep, request_auth
-from store.sync.writer import LATEST_DAY_FACT, PageOutcome, RunWriter, Turns
+from store.sync.window import FIRST_SYNC_DAYS, complete_window, sync_window
+from store.sync.writer import PageOutcome, RunWriter, Turns
 from store.text import printable
 
 __all__ = ["sync_all", "sync_source", "SourceResult", "SyncEvent", "FIRST_SYNC_DAYS"]
 
 OnEvent = Callable[[SyncEvent], None]
 
-# Without source.start, a first sync fetches this many days back from today.
-FIRST_SYNC_DAYS = 90
 # Pages waiting for the writer, per fetch thread: enough to keep the writer busy,
 # few enough that memory does not depend on the number of rows.
 QUEUE_PAGES_PER_THREAD = 2
@@ -76,15 +82,18 @@ MAX_EMPTY_PAGES = 1000
 def sync_all(db_path: str | os.PathLike[str], config: Config, *, clock: Clock = system_clock,
              transport: httpx.BaseTransport | None = None, on_event: OnEvent | None = None,
              cancel: threading.Event | None = None, sources: list[str] | None = None,
-             sleep: Sleep | None = None) -> list[SourceResult]:
+             sleep: Sleep | None = None, refetch: bool = False) -> list[SourceResult]:
     """Sync the configured sources (all, or those named), one after another, then
     apply the roster and run the rules.
 
     Raises ``ConfigError`` before fetching anything if a source is unknown, its
     adapter options are bad, or its token variable is not set. A source that
     fails does not stop the others: see each ``SourceResult.status``.
-    ``sleep`` replaces the waits between retries (tests).
+    ``sleep`` replaces the waits between retries (tests); ``refetch`` fetches each
+    source's whole window again (``warden sync --refetch``).
     """
+    from store.consumers import stage_roster   # not needed to sync one source (and imports its neighbours)
+
     names = list(sources) if sources else list(config.sources)
     for name in names:
         if name not in config.sources:
@@ -93,35 +102,39 @@ def sync_all(db_path: str | os.PathLike[str], config: Config, *, clock: Clock = 
         source = config.sources[name]
         request_auth(adapter_for(source), token_for(source))
     cancel = cancel or threading.Event()
-    results = []
-    for name in names:
-        if cancel.is_set():
-            results.append(SourceResult(name, None, "cancelled", 0, 0, "cancelled before it started"))
-            continue
-        results.append(sync_source(db_path, config.sources[name], clock=clock, transport=transport,
-                                   on_event=on_event, cancel=cancel, sleep=sleep))
     conn = connect(db_path)
     try:
-        _after_sync(conn, config, clock, on_event or (lambda event: None))
+        # The whole roster is checked before any request: a bad row ends the sync
+        # here (exit 2), not after every source was fetched. Kept staged in this
+        # connection's temporary tables until the sources are done.
+        staged = stage_roster(conn, config)
+        results = []
+        for name in names:
+            if cancel.is_set():
+                results.append(SourceResult(name, None, "cancelled", 0, 0, "cancelled before it started"))
+                continue
+            results.append(sync_source(db_path, config.sources[name], clock=clock, transport=transport,
+                                       on_event=on_event, cancel=cancel, sleep=sleep, refetch=refetch))
+        _after_sync(conn, config, staged, clock, on_event or (lambda event: None))
     finally:
         conn.close()
     return results
 
 
-def _after_sync(conn: Any, config: Config, clock: Clock, emit: OnEvent) -> None:
-    """Roster, then rules (store.consumers and store.rules; imported here because
-    they are not needed to sync, and import the sync's neighbours)."""
+def _after_sync(conn: Any, config: Config, staged: Any, clock: Clock, emit: OnEvent) -> None:
+    """Roster (staged before the sync), then rules."""
     from store.consumers import apply_config
     from store.rules import run_rules
 
-    apply_config(conn, config)
+    apply_config(conn, config, staged=staged)
     result = run_rules(conn, clock=clock)
-    emit(RulesApplied(result.consumers, result.created, result.updated, result.unchanged))
+    emit(RulesApplied(result.consumers, result.created, result.updated, result.unchanged, result.no_longer_detected))
 
 
 def sync_source(db_path: str | os.PathLike[str], source: SourceConfig, *, clock: Clock = system_clock,
                 transport: httpx.BaseTransport | None = None, on_event: OnEvent | None = None,
-                cancel: threading.Event | None = None, sleep: Sleep | None = None) -> SourceResult:
+                cancel: threading.Event | None = None, sleep: Sleep | None = None,
+                refetch: bool = False) -> SourceResult:
     """Sync one source into the database at ``db_path`` (see the module docstring).
 
     Raises ``ConfigError`` for a missing token variable or bad adapter options;
@@ -146,7 +159,7 @@ def sync_source(db_path: str | os.PathLike[str], source: SourceConfig, *, clock:
             )
             with client, _fewer_collections():
                 return _Run(conn, client, source, adapter, token=token, clock=clock, emit=emit,
-                            cancel=cancel, sleep=sleep).run()
+                            cancel=cancel, sleep=sleep, refetch=refetch).run()
         finally:
             conn.close()
 
@@ -212,11 +225,16 @@ def _source_lock(db_path: str | os.PathLike[str], name: str) -> Iterator[bool]:
         os.close(fd)
 
 
-def _covered(adapter: Adapter, window: Window) -> Window:
-    """The days a complete sync of ``window`` re-fetched (``CoversWindow``): only
-    there is a figure missing from the answers withdrawn upstream."""
-    covered = getattr(adapter, "covered", None)
-    return covered(window) if covered is not None else window
+_DAY = itemgetter(1)
+
+
+def _expect_within(page: ParsedPage, window: Window) -> None:
+    """Refuse a page holding a figure for a day the run did not ask for (each
+    adapter refuses it with its JSON path; this is the engine's second line)."""
+    for rows in (page.usage, page.endpoint_usage):
+        if rows:
+            for day in (min(rows, key=_DAY)[1], max(rows, key=_DAY)[1]):
+                expect_in_window(day, window, "$")
 
 
 @dataclass
@@ -238,8 +256,10 @@ class _Run:
 
     def __init__(self, conn: Any, client: httpx.Client, source: SourceConfig, adapter: Adapter, *,
                  token: str | None, clock: Clock, emit: OnEvent, cancel: threading.Event,
-                 sleep: Sleep | None) -> None:
+                 sleep: Sleep | None, refetch: bool = False) -> None:
         self.conn = conn
+        self.refetch = refetch
+        self.rejected_pages = 0
         self.source = source
         self.adapter = adapter
         self.clock = clock
@@ -267,30 +287,6 @@ class _Run:
         window = Window(date.fromisoformat(row["window_start"]), date.fromisoformat(row["window_end"]))
         return row["id"], window, pending, row["pages"], row["rows_taken"]
 
-    def _window(self) -> Window:
-        """What this sync fetches: see the module docstring."""
-        conn, source = self.conn, self.source
-        today = date.fromisoformat(day_of(self.clock()))
-        last_ok = conn.execute("SELECT max(id) FROM sync_run WHERE source = ? AND status = 'ok'",
-                               (source.name,)).fetchone()[0]
-        latest = conn.execute("SELECT value FROM source_fact WHERE source = ? AND key = ?",
-                              (source.name, LATEST_DAY_FACT)).fetchone()
-        if last_ok is None or latest is None:
-            start = source.start or today - timedelta(days=FIRST_SYNC_DAYS)
-        else:
-            start = date.fromisoformat(latest[0]) - timedelta(days=max(0, source.lookback_days - 1))
-            if source.lookback_days == 0:
-                start = date.fromisoformat(latest[0]) + timedelta(days=1)
-            # Runs that did not complete since the last good one left gaps: cover them.
-            unfinished = conn.execute(
-                "SELECT min(window_start) FROM sync_run WHERE source = ? AND id > ? AND status != 'ok'",
-                (source.name, last_ok)).fetchone()[0]
-            if unfinished:
-                start = min(start, date.fromisoformat(unfinished))
-            if source.start:
-                start = max(start, source.start)
-        return Window(min(start, today), today)
-
     def _start(self) -> tuple[int, Window, dict[str, Request], int, int, bool]:
         resumed = self._resumable()
         now = iso(self.clock())
@@ -301,8 +297,10 @@ class _Run:
                                   "WHERE id = ?", (run_id,))
                 self._supersede(run_id)
             return run_id, window, pending, pages, rows, True
-        window = self._window()
-        chains = self.adapter.chains(window)
+        wanted = sync_window(self.conn, self.source, date.fromisoformat(day_of(self.clock())), refetch=self.refetch)
+        chains = self.adapter.chains(wanted)
+        # The run's window is what the chains really ask for (X: the last N days).
+        window = requested_window(self.adapter, wanted)
         with transaction(self.conn):
             run_id = self.conn.execute(
                 "INSERT INTO sync_run (source, started_at, status, window_start, window_end) "
@@ -324,6 +322,15 @@ class _Run:
 
     def run(self) -> SourceResult:
         name = self.source.name
+        complete = None
+        if not self.refetch and self._resumable() is None:
+            complete = complete_window(self.conn, self.source, date.fromisoformat(day_of(self.clock())))
+        if complete is not None:
+            closed, last_run = complete
+            note = (f"{closed} already fetched completely (run {last_run}); nothing to fetch "
+                    "(--refetch fetches it again)")
+            self.emit(SourceFinished(name, "ok", 0, 0, note=note))
+            return SourceResult(name, None, "ok", 0, 0)
         run_id, window, pending, pages, rows, resumed = self._start()
         self.window = window
         self.emit(SourceStarted(name, run_id, window.start.isoformat(), window.end.isoformat(),
@@ -333,7 +340,7 @@ class _Run:
         try:
             status, error, crash = self._pump(writer, pending)
             if status == "ok":
-                covered = _covered(self.adapter, window)
+                covered = covered_window(self.adapter, window)
                 start, end = covered.start.isoformat(), covered.end.isoformat()
                 stored = 0 if writer.wrote_any(start, end) else writer.stored_elsewhere(start, end)
                 if stored:
@@ -357,7 +364,7 @@ class _Run:
             if status in ("ok", "partial", "failed"):
                 # Finished runs are never resumed: their cursors are history.
                 self.conn.execute("DELETE FROM sync_cursor WHERE run_id = ?", (run_id,))
-        self.emit(SourceFinished(name, status, writer.rows, writer.pages, error))
+        self.emit(SourceFinished(name, status, writer.rows, writer.pages, error, rejected=self.rejected_pages))
         if isinstance(crash, sqlite3.OperationalError):  # a full disk, a read-only file
             raise write_error(self.conn, crash) from crash
         if crash is not None and not isinstance(crash, SyncError):
@@ -402,10 +409,11 @@ class _Run:
                 writer.write(item)
                 if item.error is not None:
                     rejected.append(item.error)
+                    self.rejected_pages = len(rejected)
                     self.emit(PageFailed(source.name, item.url, item.error))
                 elif item.page is not None:
                     self.emit(PageStored(source.name, item.chain, item.rows, writer.total_pages,
-                                         writer.total_rows))
+                                         writer.total_rows, tuple(item.page.notes)))
                 if writer.due or pages.empty():
                     writer.commit()
             writer.commit()
@@ -461,9 +469,20 @@ class _Run:
                             raise PageRejected(f"not valid JSON ({exc})", path="$") from None
                         except RecursionError:
                             raise PageRejected("JSON nested too deeply", path="$") from None
-                        outcome.page = self.adapter.parse(chain, request, body, self.window)
+                        if fetched.headers:   # an adapter that reads response headers (a Link header)
+                            parsed = self.adapter.parse(chain, request, body, self.window,  # type: ignore[call-arg]
+                                                        headers=fetched.headers)
+                        else:
+                            parsed = self.adapter.parse(chain, request, body, self.window)
                         del body
+                        _expect_within(parsed, self.window)   # refused whole: no row of it is stored
+                        outcome.page = parsed
                     seen.add(request)
+                    if parsed.next is not None and self.fetcher.carries_secret(json.dumps(parsed.next.to_json())):
+                        # The next request is stored (sync_cursor) until the run ends: never with the token.
+                        outcome.page = None
+                        raise PageRejected("the next page's request carries the token (a server echoing it); "
+                                           "refused so that it is never stored", path="$")
                     if outcome.page.next in seen:
                         # A server handing back a cursor already followed would loop forever.
                         raise PageRejected("the next page repeats one already fetched (the cursor does not "

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 Status = Literal["ok", "partial", "failed", "cancelled"]
+# A page's notes shown on its line (all of them are in the page's log).
+NOTES_SHOWN = 3
 
 
 @dataclass(frozen=True)
@@ -53,11 +55,16 @@ class PageStored(SyncEvent):
     rows: int          # rows of this page
     pages: int         # pages stored so far in this run
     total_rows: int    # rows stored so far in this run
+    notes: tuple[str, ...] = ()   # figures the source left out (missing, not zero), with where
     kind = "page_stored"
 
     def as_line(self) -> str:
-        return (f"sync {self.source}: {self.chain} +{self.rows:,} rows "
+        line = (f"sync {self.source}: {self.chain} +{self.rows:,} rows "
                 f"({_count(self.pages, 'page')}, {_count(self.total_rows, 'row')})")
+        shown = list(self.notes[:NOTES_SHOWN])
+        if len(self.notes) > NOTES_SHOWN:
+            shown.append(f"and {len(self.notes) - NOTES_SHOWN:,} more (the page's log: sync_page.notes)")
+        return "; ".join([line, *shown])
 
 
 @dataclass(frozen=True)
@@ -90,11 +97,28 @@ class SourceFinished(SyncEvent):
     rows: int
     pages: int
     error: str | None = None
+    note: str | None = None      # what happened besides the figures (a closed window already complete)
+    rejected: int = 0            # pages refused (a partial run: the rest is stored)
     kind = "source_finished"
+
+    @property
+    def headline(self) -> str:
+        """A few words for a notification's title: ``Sync partial``, ``Sync failed``, ..."""
+        return {"ok": "Sync finished"}.get(self.status, f"Sync {self.status}")
+
+    @property
+    def why(self) -> str:
+        """What went wrong, for a reader who did not watch the run: a partial run
+        says that pages were refused and everything else is stored."""
+        error = self.error or self.status
+        if self.status == "partial" and self.rejected:
+            pages = "a page was" if self.rejected == 1 else f"{self.rejected:,} pages were"
+            return f"{pages} refused; everything else is stored: {error}"
+        return error
 
     def as_line(self) -> str:
         line = f"sync {self.source}: {self.status}, {_count(self.pages, 'page')}, {_count(self.rows, 'row')}"
-        return f"{line}: {self.error}" if self.error else line
+        return "; ".join(part for part in (line, self.note) if part) + (f": {self.error}" if self.error else "")
 
 
 @dataclass(frozen=True)
@@ -105,11 +129,13 @@ class RulesApplied(SyncEvent):
     created: int
     updated: int
     unchanged: int
+    no_longer_detected: int = 0   # candidates the figures no longer support (kept, marked)
     kind = "rules_applied"
 
     def as_line(self) -> str:
         return (f"rules: {self.consumers:,} consumers checked, {self.created:,} findings created, "
-                f"{self.updated:,} updated, {self.unchanged:,} unchanged")
+                f"{self.updated:,} updated, {self.unchanged:,} unchanged, "
+                f"{self.no_longer_detected:,} no longer detected")
 
 
 @dataclass(frozen=True)

@@ -8,19 +8,21 @@ in :class:`FetchFailed` so the writer can still record the page.
 from __future__ import annotations
 
 import hashlib
+import ssl
 import threading
 import time
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator
+from urllib.parse import urlsplit
 
 import httpx
 
 from store.clock import Clock, iso
 from store.config import SourceConfig
 from store.errors import PageRejected, SourceStopped, SyncError
-from store.secrets import public_url, redact
-from store.sync.adapter import Adapter, ErrorVerdict, Request
+from store.secrets import SECRET_FRAGMENT, public_url, query_pairs, redact
+from store.sync.adapter import Adapter, ErrorVerdict, Request, full_url
 from store.sync.retry import backoff_delay
 from store.text import printable
 
@@ -47,6 +49,7 @@ class Fetched:
     body: bytes       # as delivered after content decoding (gzip ...)
     sha256: str
     fetched_at: str
+    headers: dict[str, str] = field(default_factory=dict)   # those the adapter reads (``response_headers``)
 
 
 class FetchFailed(Exception):
@@ -69,15 +72,6 @@ class _TooLarge(Exception):
         self.size = size
 
 
-def full_url(base: str, request: Request) -> str:
-    """The request's path joined to the source's base URL (absolute paths win)."""
-    if request.path.startswith(("http://", "https://")):
-        return request.path
-    if not request.path:
-        return base
-    return base.rstrip("/") + "/" + request.path.lstrip("/")
-
-
 class PageFetcher:
     """GETs the pages of one source, retrying what is worth retrying.
 
@@ -97,12 +91,19 @@ class PageFetcher:
         self.sleep = sleep
         self.on_retry = on_retry
         self._token = token
+        # The base URL's own query may hold what no parameter name reveals: its values are never shown.
+        self._masked = frozenset(name for name, _ in query_pairs(urlsplit(source.url).query))
         self._headers = {"Accept": "application/json", **adapter.auth_headers(token)}
+        # A token sent as a query parameter (``query:NAME``) is added only when sending.
+        auth_params = getattr(adapter, "auth_params", None)
+        self._auth_params: list[tuple[str, str]] = list(auth_params(token)) if auth_params is not None else []
+        self._read_headers: tuple[str, ...] = tuple(getattr(adapter, "response_headers", ()))
         self._auth = request_auth(adapter, token)
 
     def url_of(self, request: Request) -> str:
         """The URL of ``request`` as it may be stored and shown."""
-        return public_url(full_url(self.source.url, request), request.params, secrets=self._secrets())
+        return public_url(full_url(self.source.url, request), request.params, secrets=self._secrets(),
+                          masked=self._masked)
 
     def _secrets(self) -> tuple[str, ...]:
         return (self._token,) if self._token else ()
@@ -111,11 +112,21 @@ class PageFetcher:
         """``text`` (an error message that may quote a server) without the token."""
         return redact(text, self._secrets())
 
+    def carries_secret(self, text: str) -> bool:
+        """Whether ``text`` holds the token (or a long enough run of it). A token
+        shorter than ``SECRET_FRAGMENT`` is no secret worth the name, and would be
+        found in any cursor by chance."""
+        secrets = tuple(s for s in self._secrets() if len(s) >= SECRET_FRAGMENT)
+        return redact(text, secrets) != text
+
     def get(self, request: Request) -> Fetched:
         """The body of ``request``; raises :class:`FetchFailed` (source stopped, or
         body too large) or :class:`Cancelled`."""
         source = self.source
-        url = full_url(source.url, request)
+        # httpx replaces a URL's query with params=: the URL's own query goes first in them.
+        url = httpx.URL(full_url(source.url, request))
+        target = url.copy_with(query=None)
+        params = url.params.multi_items() + list(request.params) + self._auth_params
         shown = self.url_of(request)
         waited = 0.0
         attempt = 0
@@ -127,7 +138,7 @@ class PageFetcher:
             status: int | None = None
             deadline = time.monotonic() + source.timeout * WHOLE_RESPONSE_TIMEOUTS
             try:
-                with self.client.stream("GET", url, params=list(request.params), headers=self._headers,
+                with self.client.stream("GET", target, params=params, headers=self._headers,
                                         auth=self._auth) as response:
                     status = response.status_code
                     if 200 <= status < 300:
@@ -139,7 +150,9 @@ class PageFetcher:
                                 path="$", source=source.name, url=shown)
                             raise FetchFailed(error, url=shown, fetched_at=fetched_at, status=status,
                                               body_bytes=too_large.size) from None
-                        return Fetched(shown, status, body, hashlib.sha256(body).hexdigest(), fetched_at)
+                        kept = {name: response.headers[name] for name in self._read_headers
+                                if name in response.headers}
+                        return Fetched(shown, status, body, hashlib.sha256(body).hexdigest(), fetched_at, kept)
                     try:
                         error_body = _read(response, ERROR_BODY_BYTES, truncate=True, deadline=deadline)
                     except httpx.HTTPError:
@@ -150,7 +163,10 @@ class PageFetcher:
             except httpx.TimeoutException as exc:
                 verdict = ErrorVerdict(retry=True, reason=f"timed out ({_kind(exc)})")
             except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-                verdict = ErrorVerdict(retry=True, reason=f"connection failed ({_kind(exc)})")
+                tls = _tls_failure(exc)
+                # A certificate the verifier refuses will be refused again: say why, do not retry.
+                verdict = (ErrorVerdict(retry=False, reason=f"{tls}; not retried") if tls is not None
+                           else ErrorVerdict(retry=True, reason=f"connection failed ({_kind(exc)})"))
             except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 verdict = ErrorVerdict(retry=False, reason=f"request failed ({_kind(exc)})")
             # A hostile or careless server may quote the token in its error body.
@@ -238,6 +254,21 @@ def _decoded(response: httpx.Response) -> Iterator[bytes]:
                 inflater = zlib.decompressobj(_WBITS[encoding])
             if piece:
                 yield piece
+
+
+def _tls_failure(exc: BaseException) -> str | None:
+    """What the TLS layer refused, from the exceptions behind a transport error
+    (httpx raises its ``ConnectError`` *from* the ``ssl`` error), or ``None``."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return f"TLS certificate not accepted: {seen.verify_message or seen.reason or 'verification failed'}"
+        if isinstance(seen, ssl.SSLError):
+            return f"TLS handshake failed: {seen.reason or type(seen).__name__}"
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _kind(exc: Exception) -> str:

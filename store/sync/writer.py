@@ -118,6 +118,11 @@ class PageOutcome:
             return 0
         return len(self.page.usage) + len(self.page.endpoint_usage)
 
+    @property
+    def notes(self) -> str | None:
+        """The page's log besides its rows (figures the source left out), one line each."""
+        return "\n".join(self.page.notes) if self.page is not None and self.page.notes else None
+
 
 def _literal(text: str) -> str:
     """``text`` as an SQL string literal."""
@@ -261,9 +266,9 @@ class RunWriter:
         taken = outcome.rows
         page_id = conn.execute(
             "INSERT INTO sync_page (run_id, chain, url, fetched_at, http_status, body_sha256, body_bytes, "
-            "rows_taken, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "rows_taken, error, notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (self.run_id, outcome.chain, outcome.url, outcome.fetched_at, outcome.http_status,
-             outcome.body_sha256, outcome.body_bytes, taken, outcome.error),
+             outcome.body_sha256, outcome.body_bytes, taken, outcome.error, outcome.notes),
         ).lastrowid
         if page is None:
             self._pending_pages += 1

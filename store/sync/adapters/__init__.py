@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from store.errors import ConfigError
 from store.sync.adapter import Adapter
 from store.sync.adapters.aws_usage_plan import AwsUsagePlan
+from store.sync.adapters.http_json import HttpJson
 from store.sync.adapters.openai_usage import OpenAIUsage
 from store.sync.adapters.warden_feed import WardenFeed
 from store.sync.adapters.x_usage import XUsage
@@ -21,8 +22,16 @@ if TYPE_CHECKING:
 
 # kind -> class, in the order messages list them.
 ADAPTERS: dict[str, type[Adapter]] = {
-    adapter.kind: adapter for adapter in (XUsage, AwsUsagePlan, OpenAIUsage, WardenFeed)
+    adapter.kind: adapter for adapter in (XUsage, AwsUsagePlan, OpenAIUsage, WardenFeed, HttpJson)
 }
+
+
+def source_problem(source: SourceConfig) -> str | None:
+    """What the source's adapter finds wrong with the source beyond its options'
+    types (``ChecksSource``), never quoting a value; ``None`` when nothing is.
+    The configuration reader calls it for every source."""
+    check = getattr(ADAPTERS.get(source.adapter), "check_source", None)
+    return check(source) if check is not None else None
 
 
 def adapter_for(source: SourceConfig) -> Adapter:

@@ -18,7 +18,8 @@ Chains for a window:
     {"<key id>": [[used, remaining], ...]}}`` with one pair per day from
     ``startDate``; ``used`` becomes metric ``calls`` for (key, day). (The SDKs call
     ``values`` ``items``; both are read.) A day pair that is not a pair, or more
-    pairs than days asked for, rejects the page.
+    pairs than days asked for, or a day the request did not ask for (an answer whose
+    ``startDate`` is not the one asked), rejects the page.
 
 Errors are ``{"message": "..."}``; 429 carries ``Retry-After`` (both handled by
 :func:`store.sync.retry.default_verdict`).
@@ -28,7 +29,8 @@ by botocore (``pip install 'warden[aws]'``), with credentials from the standard
 environment variables ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY`` and
 ``AWS_SESSION_TOKEN``; the region is option ``region`` or read from the host
 (``apigateway.eu-west-1.amazonaws.com``). Any other URL (a gateway proxy, the
-loopback test server) gets ``Authorization: Bearer <token>`` from ``token_env``.
+loopback test server) gets ``Authorization: Bearer <token>`` from ``token_env``,
+which the configuration must then name.
 """
 
 from __future__ import annotations
@@ -40,8 +42,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from store.errors import ConfigError
-from store.sync.adapter import AppRecord, ErrorVerdict, Option, ParsedPage, Request, Window, expect, options_of
+from store.errors import ConfigError, PageRejected
+from store.sync.adapter import (
+    AppRecord, ErrorVerdict, Option, ParsedPage, Request, Window, expect, expect_in_window, options_of,
+)
 from store.sync.counts import parse_count, parse_day, parse_id
 from store.sync.retry import default_verdict, error_detail
 
@@ -90,6 +94,16 @@ class AwsUsagePlan:
                 raise ConfigError(
                     f"source {source.name!r}: requests to AWS must be signed (SigV4), which needs botocore: "
                     "pip install 'warden[aws]'") from None
+
+    @classmethod
+    def check_source(cls, source: SourceConfig) -> str | None:
+        """SigV4 is for AWS itself; any other host (a gateway proxy) takes the
+        bearer token of ``token_env``: without one nothing would be sent."""
+        host = urlsplit(source.url).hostname or ""
+        if not is_aws_host(host) and not source.token_env:
+            return (f"requests are signed with SigV4 only for amazonaws.com hosts; {host!r} is not one, so it "
+                    "needs token_env (the variable holding its bearer token)")
+        return None
 
     # --- requests -------------------------------------------------------------
 
@@ -180,9 +194,10 @@ class AwsUsagePlan:
 
     def _usage(self, request: Request, body: dict[str, Any]) -> ParsedPage:
         params = dict(request.params)
-        start = date.fromisoformat(params["startDate"])
-        end = date.fromisoformat(params["endDate"])
+        asked = Window(date.fromisoformat(params["startDate"]), date.fromisoformat(params["endDate"]))
+        start, end = asked.start, asked.end
         if body.get("startDate") is not None:
+            # Where the answer's list of days begins; each day must still be one asked for.
             start = date.fromisoformat(parse_day(body["startDate"], "$.startDate"))
         values, path = _first_dict(body, ("values", "items"))
         if values is None:
@@ -200,10 +215,19 @@ class AwsUsagePlan:
             for offset, pair in enumerate(days):
                 pair_path = f"{where}[{offset}]"
                 expect(isinstance(pair, list) and len(pair) == 2, "expected a [used, remaining] pair", pair_path)
+                day = _day_after(start, offset, pair_path)
+                expect_in_window(day, asked, pair_path)
                 used = parse_count(pair[0], f"{pair_path}[0]")
-                rows.append((app_id, (start + timedelta(days=offset)).isoformat(), METRIC, used))
+                rows.append((app_id, day, METRIC, used))
         page.next = _next(request, body)
         return page
+
+
+def _day_after(start: date, offset: int, path: str) -> str:
+    try:
+        return (start + timedelta(days=offset)).isoformat()
+    except OverflowError:
+        raise PageRejected(f"{offset} days after {start} is past the last date", path=path) from None
 
 
 def _first_list(body: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[list[Any] | None, str]:

@@ -18,7 +18,8 @@ metrics ``calls`` (``num_model_requests``), ``input_tokens`` and
 first bucket can be partial (it starts when asked, not at midnight) and still
 counts for the day it starts in; two buckets landing on one day add up. A day
 without usage is ``results: []`` and gives no rows: missing is not zero. A
-result without ``api_key_id`` (or any of the three counts) rejects the page.
+bucket starting outside the request's ``start_time`` .. ``end_time`` rejects the
+page (its figures were not asked for). A result without ``api_key_id`` (or any of the three counts) rejects the page.
 
 Option ``bucket_limit`` (1..31, default 31) is the page size in buckets;
 ``project_ids`` restricts the query to those projects.
@@ -32,7 +33,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
-from store.sync.adapter import ErrorVerdict, Option, ParsedPage, Request, Window, expect, options_of
+from store.sync.adapter import (
+    ErrorVerdict, Option, ParsedPage, Request, Window, expect, expect_in_window, options_of,
+)
 from store.sync.counts import parse_count, parse_day, parse_id
 from store.sync.retry import default_verdict, error_json
 
@@ -93,6 +96,7 @@ class OpenAIUsage:
         expect(isinstance(body, dict), "expected a JSON object", "$")
         buckets = body.get("data")
         expect(isinstance(buckets, list), "expected a list of buckets", "$.data")
+        asked = _asked(request, window)
         # (app, day, metric) -> value; buckets of one day (a partial first one) add up.
         figures: dict[tuple[str, str, str], int] = {}
         # A bucket or a key repeated within a page would be added twice: refused.
@@ -102,6 +106,7 @@ class OpenAIUsage:
             expect(isinstance(bucket, dict), "expected an object", where)
             expect("start_time" in bucket, "bucket without start_time", f"{where}.start_time")
             day = parse_day(bucket["start_time"], f"{where}.start_time")
+            expect_in_window(day, asked, f"{where}.start_time")
             expect(bucket["start_time"] not in starts, "this bucket's start_time appears twice in the page",
                    f"{where}.start_time")
             starts.add(bucket["start_time"])
@@ -129,6 +134,17 @@ class OpenAIUsage:
             params = tuple((k, v) for k, v in request.params if k != "page") + (("page", cursor),)
             page.next = Request(path=request.path, params=params)
         return page
+
+
+def _asked(request: Request, window: Window) -> Window:
+    """The UTC days between the request's ``start_time`` and ``end_time`` (exclusive)."""
+    params = dict(request.params)
+    try:
+        start = datetime.fromtimestamp(int(params["start_time"]), timezone.utc).date()
+        end = datetime.fromtimestamp(int(params["end_time"]) - 1, timezone.utc).date()
+    except (KeyError, ValueError, OverflowError, OSError):
+        return window
+    return Window(start, end)
 
 
 def _error(body: bytes) -> dict[str, Any]:

@@ -30,7 +30,8 @@ The format (also in README.md)::
     carry Retry-After (seconds or an HTTP-date).
 
 Counts are JSON numbers or digit strings ("200", "010", "62.0"): whole,
-non-negative, at most 2^63-1. Days are UTC. App ids are the app's id within the
+non-negative, at most 2^63-1. Days are UTC, and a row for a day outside the
+request's ``start`` .. ``end`` rejects its page. App ids are the app's id within the
 source; usage rows and the consumers' apps agree. Metrics are "calls" and
 "records" (others are stored as they come).
 
@@ -44,12 +45,14 @@ go through :func:`store.sync.counts.parse_count`.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 from store.domain import LIMIT_PERIODS
 from store.errors import PageRejected
 from store.sync.adapter import (
-    AppRecord, ConsumerRecord, ErrorVerdict, Option, ParsedPage, Request, TierRecord, Window, expect, options_of,
+    AppRecord, ConsumerRecord, ErrorVerdict, Option, ParsedPage, Request, TierRecord, Window, expect,
+    expect_in_window, options_of,
 )
 from store.sync.counts import INT64_MAX, parse_count, parse_day, parse_id
 from store.sync.retry import default_verdict, error_detail
@@ -77,9 +80,10 @@ class WardenFeed:
         options = options_of(self, source)
         self.shards: int = options["shards"]
         self.limit: int | None = options["limit"]
-        # Days and metrics seen valid in this sync: a page repeats a few hundred
-        # distinct days across ten thousand rows, so each is checked once.
-        self._days: set[str] = set()
+        # Days (per window asked for) and metrics seen valid in this sync: a page
+        # repeats a few hundred distinct days across ten thousand rows, so each is
+        # checked once.
+        self._days: dict[Window, set[str]] = {}
         self._names: set[str] = set()
 
     # -- requests ------------------------------------------------------------------
@@ -106,9 +110,9 @@ class WardenFeed:
         expect(isinstance(body, dict), "expected a JSON object", "$")
         kind = chain.split("/", 1)[0]
         if kind == "usage":
-            page = ParsedPage(usage=self._rows(body, USAGE_COLUMNS, metric_column=True))
+            page = ParsedPage(usage=self._rows(body, USAGE_COLUMNS, _asked(request, window)))
         elif kind == "endpoints":
-            page = ParsedPage(endpoint_usage=self._rows(body, ENDPOINT_COLUMNS, metric_column=False))
+            page = ParsedPage(endpoint_usage=self._rows(body, ENDPOINT_COLUMNS, _asked(request, window)))
         elif kind == "consumers":
             page = self._consumers(body)
         elif kind == "tiers":
@@ -118,11 +122,11 @@ class WardenFeed:
         page.next = _next(body, request)
         return page
 
-    def _rows(self, body: dict[str, Any], columns: list[str], *, metric_column: bool) -> list[Any]:
+    def _rows(self, body: dict[str, Any], columns: list[str], asked: Window) -> list[Any]:
         expect(body.get("columns") == columns, f"expected columns {columns}", "$.columns")
         rows = body.get("rows")
         expect(isinstance(rows, list), "expected a list of rows", "$.rows")
-        days = self._days
+        days = self._days.setdefault(asked, set())
         names = self._names
         # Fast path: a few cheap checks per row, no call; the rows (JSON lists) go to
         # executemany unchanged. Days and names already seen valid are set lookups.
@@ -145,10 +149,10 @@ class WardenFeed:
                     and type(row[2]) is str and row[2] in names
                     and type(row[3]) is int and 0 <= row[3] <= INT64_MAX):
                 continue
-            rows[i] = self._row(row, i, days, names)
+            rows[i] = self._row(row, i, days, names, asked)
         return _without_duplicates(rows)
 
-    def _row(self, row: Any, i: int, days: set[str], names: set[str]) -> list[Any]:
+    def _row(self, row: Any, i: int, days: set[str], names: set[str], asked: Window) -> list[Any]:
         path = f"$.rows[{i}]"
         expect(isinstance(row, list) and len(row) == 4, "expected [app, day, name, value]", path)
         app = parse_id(row[0], f"{path}[0]")
@@ -156,6 +160,7 @@ class WardenFeed:
         if not isinstance(day, str) or day not in days:
             expect(isinstance(day, str), "expected a day YYYY-MM-DD", f"{path}[1]")
             expect(parse_day(day, f"{path}[1]") == day, f"{day!r} is not a day YYYY-MM-DD", f"{path}[1]")
+            expect_in_window(day, asked, f"{path}[1]")
             days.add(day)
         name = row[2]
         if not isinstance(name, str) or name not in names:
@@ -225,6 +230,15 @@ class WardenFeed:
             limits=limits,
             clauses=dict(clauses),
         )
+
+
+def _asked(request: Request, window: Window) -> Window:
+    """The days a usage or endpoints request asked for (its ``start`` and ``end``)."""
+    params = dict(request.params)
+    try:
+        return Window(date.fromisoformat(params["start"]), date.fromisoformat(params["end"]))
+    except (KeyError, ValueError):
+        return window
 
 
 def _data(body: dict[str, Any]) -> list[Any]:

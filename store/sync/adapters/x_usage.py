@@ -4,9 +4,10 @@ One request, not paginated: ``days`` (1..90) counts back from the server's today
 ``data.daily_client_app_usage[].usage[]`` becomes metric ``records`` per
 ``client_app_id``; ``project_cap``, ``project_usage``, ``project_id`` and
 ``cap_reset_day`` are kept as source facts (caps exceed 2^31, ids have 22 digits:
-parsed as 64-bit integers and TEXT). A day without its ``usage`` key rejects the
-page: missing is not zero. A ``usage-capped`` problem (even as HTTP 429) stops
-the source instead of being retried.
+parsed as 64-bit integers and TEXT). X leaves ``usage`` out for a day it has no
+figure for: that day is missing (no row; missing is not zero), the rest of the
+answer is kept, and the page's log names the day. A ``usage-capped`` problem
+(even as HTTP 429) stops the source instead of being retried.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
-from store.sync.adapter import ErrorVerdict, Option, ParsedPage, Request, Window, expect, options_of
+from store.sync.adapter import (
+    ErrorVerdict, Option, ParsedPage, Request, Window, expect, expect_in_window, last_days, options_of,
+)
 from store.sync.counts import parse_count, parse_day, parse_id
 from store.sync.retry import default_verdict, error_json
 
@@ -40,15 +43,29 @@ class XUsage:
     def _days(self, window: Window) -> int:
         return self.days or max(1, min(MAX_DAYS, (window.end - window.start).days + 1))
 
+    @classmethod
+    def check_source(cls, source: SourceConfig) -> str | None:
+        """X cannot be asked for given days: refuse ``start`` and ``end``."""
+        for key in ("start", "end"):
+            if getattr(source, key) is not None:
+                return (f"{key!r} cannot be honoured: X's usage endpoint gives only the last days counted back "
+                        f"from today, at most {MAX_DAYS} days (option 'days' = 1..{MAX_DAYS}); remove {key!r}")
+        return None
+
     def chains(self, window: Window) -> dict[str, Request]:
         return {"usage": Request.get("2/usage/tweets", days=self._days(window), **{"usage.fields": USAGE_FIELDS})}
 
-    def covered(self, window: Window) -> Window:
-        """The days a complete sync of ``window`` really re-fetches: at most the
-        last ``days`` (90) of it. Figures before that are not re-fetched, so they
-        must not be taken for withdrawn upstream."""
-        days = self._days(window)
-        return Window(max(window.start, window.end - timedelta(days=days - 1)), window.end)
+    def requested(self, window: Window) -> Window:
+        """What ``days=N`` asks for, whatever the sync's window: the N days before
+        today (``window.end``), and today's figure if X gives one. A ``start``
+        further back than N days is not what X answers, so it is not logged as if."""
+        return last_days(window, self._days(window))
+
+    def covered(self, requested: Window) -> Window:
+        """The days every answer to ``requested`` holds: not its first day (an X
+        counting ``days`` to include today stops a day later). Figures before are
+        not re-fetched, so they must not be taken for withdrawn upstream."""
+        return Window(requested.start + timedelta(days=1), requested.end)
 
     def auth_headers(self, token: str | None) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"} if token else {}
@@ -89,8 +106,12 @@ class XUsage:
                 entry_path = f"{path}.usage[{j}]"
                 expect(isinstance(entry, dict), "expected an object", entry_path)
                 day = parse_day(entry.get("date"), f"{entry_path}.date")
-                # Missing is not zero: a day listed without its figure is malformed.
-                expect("usage" in entry, "day without its usage figure", f"{entry_path}.usage")
+                expect_in_window(day, window, f"{entry_path}.date")
+                if entry.get("usage") is None:
+                    # X has no figure for that day: missing, not zero, and not a reason
+                    # to throw the rest of the answer away.
+                    page.notes.append(f"{app_id!r} {day}: no usage figure (missing, not stored) at {entry_path}")
+                    continue
                 value = parse_count(entry["usage"], f"{entry_path}.usage")
                 # A day given twice: an exact repeat is stored once; two values, either
                 # of which would be a silently wrong number, reject the page.
