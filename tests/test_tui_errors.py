@@ -259,7 +259,7 @@ async def test_a_failed_save_in_the_note_editor_says_not_saved(
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert "Database error: cannot write to the database: disk full" in run.shown
-        assert "NOT SAVED" in str(editor.query_one("#note-state").render())
+        assert "NOT SAVED" in str(editor.query_one("#note-head").render())
         # Esc still works: it tries to save again (and says so), then Esc with the patch gone leaves.
         monkeypatch.undo()
         await pilot.press("escape")

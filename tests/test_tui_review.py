@@ -676,7 +676,7 @@ async def test_note_edit_conflict_is_reported_not_overwritten(db: Path) -> None:
         await pilot.press(*"mine ")
         await press(pilot, "ctrl+s")
         assert "Changed by someone else: note #1 changed (version 2, expected 1); reload it" in notifications(app)
-        assert "NOT SAVED" in str(editor.query_one("#note-state").render())
+        assert "NOT SAVED" in str(editor.query_one("#note-head").render())
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT body FROM note").fetchone() == ("Bob's version",)
 

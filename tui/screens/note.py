@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from rich.text import Text
 from textual import work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.timer import Timer
 from textual.widgets import Footer, Markdown, Static, TextArea
 from textual.worker import Worker, WorkerState
@@ -26,6 +25,7 @@ from tui.messages import NoteRedrafted, NoteSaved, NoteStatusChanged
 from tui.screens.base import WardenScreen
 from tui.session import Session
 from tui.text import literal
+from tui.widgets.pairs import fit_pairs, pair
 
 AUTOSAVE_DELAY = 0.5  # seconds after the last keystroke
 
@@ -44,6 +44,8 @@ class NoteEditor(WardenScreen[None]):
         Binding("ctrl+r", "toggle_ready", "Mark ready / back to draft", id="note.ready"),
         Binding("ctrl+o", "toggle_preview", "Preview", id="note.preview"),
         Binding("ctrl+t", "redraft", "Re-draft from the template", id="note.redraft"),
+        Binding("ctrl+home", "go(0)", "Start of the note", id="note.start", show=False),
+        Binding("ctrl+end", "go(1)", "End of the note", id="note.end", show=False),
         Binding("escape", "close", "Back", id="note.close"),
     ]
 
@@ -55,34 +57,33 @@ class NoteEditor(WardenScreen[None]):
         self._timer: Timer | None = None
         self._saving = False
         self._close_after_save = False
+        self._state = "saved"
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="note-head"):
-            yield Static(id="note-title")
-            yield Static(id="note-state")
+        yield Static(id="note-head")
         with Horizontal(id="note-panes"):
             yield TextArea(editable(self.note.body), soft_wrap=True, show_line_numbers=False, id="note-body")
             yield Markdown(id="note-preview")
         yield Footer()
 
     def on_mount(self) -> None:
-        title = Text(end="")
-        title.append(f"Note #{self.note.id} ", "bold")
-        title.append_text(literal(self.note.subject))
-        self.query_one("#note-title", Static).update(title)
         self._show_state("saved")
         self.query_one("#note-preview").display = False
         self.query_one(TextArea).focus()
 
+    def on_resize(self) -> None:
+        self._show_state(self._state)
+
     def _show_state(self, what: str) -> None:
-        line = Text(end="")
-        line.append(f"status: {self.note.status}", "bold")
-        line.append(f"  version {self.version}  {what}")
+        """The one-line header: the note, its status and version, whether the text is
+        saved; then the subject, cut to fit (the keys are in the footer)."""
+        self._state = what
+        pairs = [pair("", f"Note #{self.note.id}", style="bold"), pair("", self.note.status, style="bold"),
+                 pair("", f"version {self.version}", short=f"v{self.version}"), pair("", what)]
         if self.note.warning:
-            line.append("  ⚠ ")
-            line.append_text(literal(self.note.warning))
-        line.append("  ctrl+s save · ctrl+r ready · ctrl+o preview · ctrl+t re-draft · esc back", "dim")
-        self.query_one("#note-state", Static).update(line)
+            pairs.append(pair("", "⚠ template warning (see the notification)", short="⚠"))
+        pairs.append(pair("", literal(self.note.subject), cut=True))
+        self.query_one("#note-head", Static).update(fit_pairs(pairs, max(1, self.size.width - 2)))
 
     # --- autosave ------------------------------------------------------------------
 
@@ -90,7 +91,7 @@ class NoteEditor(WardenScreen[None]):
         if self._timer is not None:
             self._timer.stop()
         self._timer = self.set_timer(AUTOSAVE_DELAY, self.action_save)
-        self._show_state("editing…")
+        self._show_state("saving…" if self._saving else "editing…")
         if self.query_one("#note-preview").display:
             self.query_one("#note-preview", Markdown).update(event.text_area.text)
 
@@ -102,6 +103,7 @@ class NoteEditor(WardenScreen[None]):
         if self._saving or text == self.saved_text:
             return
         self._saving = True
+        self._show_state("saving…")
         self._save(self.note.id, text, self.version)
 
     @work(thread=True, group="note-save", exit_on_error=False)
@@ -170,6 +172,16 @@ class NoteEditor(WardenScreen[None]):
     def palette_commands(self) -> Iterable[SystemCommand]:
         return palette(self, ((b.description, b.key, b.id or "", b.action)
                               for b in self.BINDINGS if isinstance(b, Binding)))
+
+    def action_go(self, end: int) -> None:
+        """ctrl+home / ctrl+end: the start or the end of the note."""
+        area = self.query_one(TextArea)
+        if end:
+            last = area.document.line_count - 1
+            area.move_cursor((last, len(area.document.get_line(last))), center=True)
+        else:
+            area.move_cursor((0, 0))
+            area.scroll_home(animate=False)
 
     def action_toggle_preview(self) -> None:
         preview = self.query_one("#note-preview", Markdown)
