@@ -13,13 +13,14 @@ import threading
 from pathlib import Path
 
 import pytest
-from textual.widgets import Markdown, TextArea
+from textual.widgets import TextArea
 
 from store import notes
 from tests.test_tui_review import current_id, make_app, press, review_screen
 from tests.tui_data import settle
 from tui.screens.note import NoteEditor
 from tui.screens.review import ReviewScreen
+from tui.widgets.preview import NotePreview
 from tui.widgets.queue import QueueView
 
 pytestmark = pytest.mark.anyio
@@ -170,10 +171,14 @@ async def test_the_preview_shows_the_note_as_typed(db: Path) -> None:
         await press(pilot, "c")
         editor = app.screen
         await press(pilot, "ctrl+o")
-        preview = editor.query_one("#note-preview", Markdown)
+        preview = editor.query_one(NotePreview)
         assert preview.display
         assert preview.source == editor.query_one(TextArea).text
+        shown = "\n".join(preview.lines)
+        assert "Audit request" in shown and "**Date:**" not in shown and "Date:" in shown   # drawn, not raw
         await pilot.press(*"# NEW ")
+        await settle(pilot)
+        await pilot.pause(0.3)      # the preview follows once typing pauses
         await settle(pilot)
         assert preview.source.startswith("# NEW ")
         await press(pilot, "ctrl+o")

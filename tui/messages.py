@@ -98,6 +98,15 @@ class NoteStatusChanged(Message):
     note: Note
 
 
+@dataclass
+class PreviewDrawn(Message):
+    """A note's ``text`` drawn as Markdown, ``width`` cells wide (Rich segments per line)."""
+
+    text: str
+    width: int
+    lines: list[Any]
+
+
 # --- the background sync (worker on the App) -------------------------------------------
 
 

@@ -15,19 +15,21 @@ from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.timer import Timer
-from textual.widgets import Footer, Markdown, Static, TextArea
-from textual.worker import Worker, WorkerState
+from textual.widgets import Footer, Static, TextArea
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from store import notes
 from store.text import visible
 from tui.keys import palette
-from tui.messages import NoteRedrafted, NoteSaved, NoteStatusChanged
+from tui.messages import NoteRedrafted, NoteSaved, NoteStatusChanged, PreviewDrawn
 from tui.screens.base import WardenScreen
 from tui.session import Session
 from tui.text import literal
 from tui.widgets.pairs import fit_pairs, pair
+from tui.widgets.preview import NotePreview, draw_markdown
 
 AUTOSAVE_DELAY = 0.5  # seconds after the last keystroke
+PREVIEW_DELAY = 0.2   # the preview follows the text once typing pauses this long
 
 
 def editable(body: str) -> str:
@@ -55,6 +57,7 @@ class NoteEditor(WardenScreen[None]):
         self.version = note.version
         self.saved_text = note.body
         self._timer: Timer | None = None
+        self._preview_timer: Timer | None = None
         self._saving = False
         self._close_after_save = False
         self._state = "saved"
@@ -63,16 +66,18 @@ class NoteEditor(WardenScreen[None]):
         yield Static(id="note-head")
         with Horizontal(id="note-panes"):
             yield TextArea(editable(self.note.body), soft_wrap=True, show_line_numbers=False, id="note-body")
-            yield Markdown(id="note-preview")
+            yield NotePreview(id="note-preview")
         yield Footer()
 
     def on_mount(self) -> None:
         self._show_state("saved")
         self.query_one("#note-preview").display = False
         self.query_one(TextArea).focus()
+        self.call_after_refresh(self._draw_preview)   # ready before ctrl+o asks for it
 
     def on_resize(self) -> None:
         self._show_state(self._state)
+        self.call_after_refresh(self._draw_preview)
 
     def _show_state(self, what: str) -> None:
         """The one-line header: the note, its status and version, whether the text is
@@ -92,8 +97,10 @@ class NoteEditor(WardenScreen[None]):
             self._timer.stop()
         self._timer = self.set_timer(AUTOSAVE_DELAY, self.action_save)
         self._show_state("saving…" if self._saving else "editing…")
-        if self.query_one("#note-preview").display:
-            self.query_one("#note-preview", Markdown).update(event.text_area.text)
+        # Drawn again once typing pauses (in a thread: a letter takes about 100 ms to draw).
+        if self._preview_timer is not None:
+            self._preview_timer.stop()
+        self._preview_timer = self.set_timer(PREVIEW_DELAY, self._draw_preview)
 
     def action_save(self) -> None:
         if self._timer is not None:
@@ -125,7 +132,7 @@ class NoteEditor(WardenScreen[None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # A save, status change or re-draft that failed (the App says why): the
         # text stays as typed, and the header says it is not saved.
-        if event.state is WorkerState.ERROR:
+        if event.state is WorkerState.ERROR and event.worker.group != "note-preview":
             self._saving = False
             self._close_after_save = False
             self._show_state("NOT SAVED")
@@ -184,10 +191,36 @@ class NoteEditor(WardenScreen[None]):
             area.scroll_home(animate=False)
 
     def action_toggle_preview(self) -> None:
-        preview = self.query_one("#note-preview", Markdown)
+        preview = self.query_one(NotePreview)
         preview.display = not preview.display
         if preview.display:
-            preview.update(self.query_one(TextArea).text)
+            self.call_after_refresh(self._draw_preview)   # drawn already unless its width changed
+
+    def _preview_width(self) -> int:
+        """The preview's width: its own when shown, else what it gets beside the text
+        (half the panes, less its border and scrollbar)."""
+        preview = self.query_one(NotePreview)
+        if preview.display:
+            return preview.width_wanted
+        panes = self.query_one("#note-panes").size.width
+        return max(1, panes - panes // 2 - 1 - preview.styles.scrollbar_size_vertical)
+
+    def _draw_preview(self) -> None:
+        self._preview_timer = None
+        text = self.query_one(TextArea).text
+        width = self._preview_width()
+        preview = self.query_one(NotePreview)
+        if width > 1 and not (text == preview.source and width == preview.drawn_width):
+            self._draw(text, width, self.app.console.color_system)
+
+    @work(thread=True, exclusive=True, group="note-preview", exit_on_error=False)
+    def _draw(self, text: str, width: int, color_system: str | None) -> None:
+        lines = draw_markdown(text, width, color_system=color_system)
+        if not get_current_worker().is_cancelled:
+            self.post_message(PreviewDrawn(text, width, lines))
+
+    def on_preview_drawn(self, message: PreviewDrawn) -> None:
+        self.query_one(NotePreview).set_lines(message.text, message.width, message.lines)
 
     def action_close(self) -> None:
         text = self.query_one(TextArea).text
