@@ -125,15 +125,28 @@ def _apply(conn: sqlite3.Connection, f: Finding, changes: Sequence[tuple[str, An
     return decisions
 
 
+def as_detected(f: Finding) -> str:
+    """The reason logged for a confirmation given none: the rule and the figures it
+    found (``as detected (rule volume_cap): 780,412,345 API calls in 2022, ...``),
+    or the evidence of a finding opened by hand."""
+    from store.notes.wording import finding_sentence
+
+    if f.rule_id is None:
+        return f"as opened by hand: {f.evidence or 'no evidence text'}"
+    return f"as detected (rule {f.rule_id}): {finding_sentence(f)}"
+
+
 def confirm_violation(conn: sqlite3.Connection, finding_id: int, *, reviewer: str, severity: str,
-                      reason: str, clock: Clock, category: str | None = None,
+                      clock: Clock, reason: str | None = None, category: str | None = None,
                       expected_version: int | None = None) -> list[Decision]:
-    """Confirm a finding as a violation with a severity (and optionally a corrected category)."""
-    if not (reason or "").strip():
-        raise DecisionRefused("a confirmation needs a reason")
-    return change_finding(conn, finding_id, reviewer=reviewer, clock=clock, reason=reason.strip(),
-                          status="confirmed", severity=severity, category=category,
-                          expected_version=expected_version)
+    """Confirm a finding as a violation with a severity (and optionally a corrected
+    category). Without a ``reason`` the finding's rule and figures are logged as it
+    (:func:`as_detected`)."""
+    with writing(conn):
+        why = (reason or "").strip() or as_detected(get_finding(conn, finding_id))
+        return change_finding(conn, finding_id, reviewer=reviewer, clock=clock, reason=why,
+                              status="confirmed", severity=severity, category=category,
+                              expected_version=expected_version)
 
 
 def dismiss_reason(reason_code: str, reason_text: str | None) -> str:
@@ -227,17 +240,15 @@ def bulk_decide(conn: sqlite3.Connection, *, action: BulkAction, reviewer: str, 
     ``finding_ids`` are decided as named; ``consumer_ids`` stand for their open
     findings (candidate / needs info). Any conflict rolls the whole batch back.
     ``dismiss`` takes ``reason_code`` (+ ``reason_text``); ``confirm`` takes
-    ``severity`` and ``reason``.
+    ``severity`` and a ``reason`` (without one, each finding's rule and figures,
+    :func:`as_detected`).
     """
     if action not in _BULK_STATUS:
         raise DecisionRefused(f"unknown bulk action {action!r}; valid: {', '.join(_BULK_STATUS)}")
     if action == "dismiss":
         reason = dismiss_reason(reason_code or "", reason_text)
-    elif action == "confirm":
-        if severity is None:
-            raise DecisionRefused("a bulk confirmation needs a severity")
-        if not (reason or "").strip():
-            raise DecisionRefused("a confirmation needs a reason")
+    elif action == "confirm" and severity is None:
+        raise DecisionRefused("a bulk confirmation needs a severity")
     status = _BULK_STATUS[action]
     versions = expected_versions or {}
     decisions: list[Decision] = []
@@ -250,7 +261,10 @@ def bulk_decide(conn: sqlite3.Connection, *, action: BulkAction, reviewer: str, 
                 " ORDER BY id", (cid, *OPEN_STATUSES)) if r[0] not in ids)
         action_id: int | None = None
         for fid in ids:
-            written = change_finding(conn, fid, reviewer=reviewer, clock=clock, reason=reason, status=status,
+            why = reason
+            if action == "confirm" and not (reason or "").strip():
+                why = as_detected(get_finding(conn, fid))
+            written = change_finding(conn, fid, reviewer=reviewer, clock=clock, reason=why, status=status,
                                      severity=severity if action == "confirm" else None,
                                      category=category if action == "confirm" else None,
                                      expected_version=versions.get(fid), action_id=action_id)
@@ -324,7 +338,7 @@ class ConfirmRequest:
     finding_ids: tuple[int, ...]
     category: str | None      # None: keep each finding's detected category
     severity: str
-    reason: str
+    reason: str               # "": each finding's rule and figures (as_detected)
 
 
 @dataclass(frozen=True)

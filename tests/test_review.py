@@ -128,12 +128,25 @@ def test_needs_info_keeps_the_consumer_open_and_waiting(conn: sqlite3.Connection
     assert [e["new_value"] for e in log(conn)] == ["needs_info"] * 3
 
 
-def test_confirm_without_reason_or_with_bad_severity_is_refused(conn: sqlite3.Connection) -> None:
-    with pytest.raises(DecisionRefused):
-        confirm_violation(conn, 1, reviewer="a", severity="high", reason=" ", clock=CLOCK)
+def test_a_confirmation_with_a_bad_severity_is_refused(conn: sqlite3.Connection) -> None:
     with pytest.raises(DecisionRefused, match="valid: info"):
         confirm_violation(conn, 1, reviewer="a", severity="urgent", reason="x", clock=CLOCK)
     assert log(conn) == [] and finding_row(conn, 1)["version"] == 1
+
+
+def test_a_confirmation_without_a_reason_logs_the_rule_and_its_figures(conn: sqlite3.Connection) -> None:
+    confirm_violation(conn, 1, reviewer="a", severity="high", reason=" ", clock=CLOCK)
+    bulk_decide(conn, action="confirm", finding_ids=[2], severity="high", reviewer="a", clock=CLOCK)
+    f = open_manual_finding(conn, "south", category="restricted_use", severity="low", evidence="seen on a forum",
+                            reviewer="a", clock=CLOCK)
+    bulk_decide(conn, action="confirm", finding_ids=[f.id], severity="low", reason="", reviewer="a", clock=CLOCK)
+    reasons = [e["reason"] for e in log(conn) if e["new_value"] == "confirmed"]
+    assert reasons == [
+        "as detected (rule volume_cap): 10 API calls in 2022, against a limit of 2 (5.00 times the limit)",
+        "as detected (rule rate_limit): as many as 10 API calls on one UTC day, against a limit of 2 per day "
+        "(3.00 times the limit), in 2022",
+        "as opened by hand: seen on a forum",
+    ]
 
 
 def test_a_status_that_cannot_follow_is_refused(conn: sqlite3.Connection) -> None:

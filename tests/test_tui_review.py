@@ -23,6 +23,7 @@ from tui.modals.needs_info import NeedsInfo
 from tui.keys import KEYS
 from tui.screens.review import ReviewScreen
 from tui.widgets.detail import DetailPane
+from tui.widgets.marks import ReasonPicker
 from tui.widgets.queue import QueueView
 
 
@@ -170,15 +171,13 @@ async def test_confirm_records_decisions_in_the_log(db: Path) -> None:
     assert chain_ok(db)
 
 
-async def test_confirm_without_reason_stays_open(db: Path) -> None:
+async def test_confirm_without_a_finding_chosen_stays_open(db: Path) -> None:
     app = make_app(db)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        await press(pilot, "v")
-        app.screen.query_one("#reason", Input).focus()
-        await press(pilot, "enter")
+        await press(pilot, "v", "n", "enter")
         assert isinstance(app.screen, ConfirmViolation)
-        assert "a reason is required" in str(app.screen.query_one("#problem").render())
+        assert "choose at least one finding" in str(app.screen.query_one("#problem").render())
         await press(pilot, "escape")
         assert isinstance(app.screen, ReviewScreen)
     assert decisions(db) == []
@@ -194,7 +193,7 @@ async def test_dismiss_needs_a_reason_code(db: Path) -> None:
         modal.query_one("#reason_text", Input).focus()
         await press(pilot, "enter")
         assert isinstance(app.screen, Dismiss)  # no reason code yet
-        modal.query_one("#reason_code", Select).value = "within_allowance"
+        modal.query_one("#reason_code", ReasonPicker).choose("within_allowance")
         await pilot.press(*"2% over, one month")
         await press(pilot, "enter")
         assert isinstance(app.screen, ReviewScreen)
@@ -248,7 +247,7 @@ async def test_bulk_decision_over_selected_consumers(db: Path) -> None:
         modal = app.screen
         assert isinstance(modal, Dismiss)
         assert not modal.query(SelectionList)  # bulk: every open finding of the selection
-        modal.query_one("#reason_code", Select).value = "out_of_scope"
+        modal.query_one("#reason_code", ReasonPicker).choose("out_of_scope")
         modal.query_one("#reason_text", Input).focus()
         await press(pilot, "enter")
         assert not screen.query_one(QueueView).selected
@@ -713,7 +712,7 @@ async def _dismiss_current(pilot, app: WardenApp) -> None:
     await press(pilot, "d")
     modal = app.screen
     assert isinstance(modal, Dismiss)
-    modal.query_one("#reason_code", Select).value = "within_allowance"
+    modal.query_one("#reason_code", ReasonPicker).choose("within_allowance")
     modal.query_one("#reason_text", Input).focus()
     await press(pilot, "enter")
     assert isinstance(app.screen, ReviewScreen)

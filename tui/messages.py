@@ -53,6 +53,13 @@ class JumpTo(Message):
 
 
 @dataclass
+class Tagged(Message):
+    """Every consumer a filter shows, to tag: consumer_id -> its open findings."""
+
+    consumers: dict[str, int]
+
+
+@dataclass
 class DataVersion(Message):
     """SQLite's data_version of the queue reader's connection: changes when another
     connection (another session, a cron sync, this app's workers) commits."""

@@ -13,7 +13,7 @@ from textual.widgets import Button, Label, Static
 from textual.widgets.selection_list import Selection
 
 from tui.modals.choices import FindingOption
-from tui.widgets.marks import MarkedSelectionList
+from tui.widgets.marks import PickList
 from tui.text import literal_content
 
 T = TypeVar("T")
@@ -67,6 +67,10 @@ class FormModal(ModalScreen[T]):
             return
         self.dismiss(outcome)
 
+    def action_submit_form(self) -> None:
+        """``enter`` in a pick list: send the form as OK does."""
+        self.submit()
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
         if event.button.id == "ok":
@@ -79,8 +83,9 @@ class FormModal(ModalScreen[T]):
 
 
 class DecisionModal(FormModal[T]):
-    """Base of the modals that decide findings: the findings to decide come first,
-    then the subclass's ``decision_fields()``."""
+    """Base of the modals that decide findings: the findings to decide come first
+    (each chosen as its ``FindingOption`` says; ``a`` all, ``n`` none, ``space``
+    toggles, ``enter`` sends), then the subclass's ``decision_fields()``."""
 
     def __init__(self, *, scope: str, findings: list[FindingOption] | None = None) -> None:
         super().__init__(scope=scope)
@@ -88,9 +93,9 @@ class DecisionModal(FormModal[T]):
 
     def fields(self) -> ComposeResult:
         if self.findings:
-            yield Label("Findings (space toggles)")
-            yield MarkedSelectionList[int](
-                *(Selection(literal_content(f.label), f.id, True) for f in self.findings),
+            yield Label("Findings (space toggles, a all, n none)")
+            yield PickList[int](
+                *(Selection(literal_content(f.label), f.id, f.chosen) for f in self.findings),
                 id="findings", compact=True,
             )
         yield from self.decision_fields()
@@ -101,7 +106,7 @@ class DecisionModal(FormModal[T]):
     def chosen_ids(self) -> tuple[int, ...]:
         if not self.findings:
             return ()
-        return tuple(self.query_one("#findings", MarkedSelectionList).selected)
+        return tuple(sorted(self.query_one("#findings", PickList).selected))
 
     def show_problem(self, problem: str) -> None:
         # A decision dialog can be taller than the screen: the notification is

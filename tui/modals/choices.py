@@ -8,7 +8,9 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class FindingOption:
-    """An open finding offered in a decision modal (label already literal-safe)."""
+    """An open finding offered in a decision modal (label already literal-safe),
+    ``chosen`` when the dialog opens."""
 
     id: int
     label: str
+    chosen: bool = True

@@ -33,7 +33,8 @@ from tui.editor import edit_externally
 from tui.export import export_note
 from tui.keys import help_rows, review_bindings, review_palette
 from tui.messages import (DataVersion, Decided, DetailLoaded, JumpTo, NoteOpened, PageLoaded, Problem,
-                          QueueCounted, SyncState)
+                          QueueCounted, SyncState, Tagged)
+from tui.modals.ask import Ask
 from tui.modals.choices import FindingOption
 from tui.modals.confirm import ConfirmViolation
 from tui.modals.dismiss import Dismiss
@@ -48,6 +49,7 @@ from tui.screens.note import NoteEditor
 from tui.session import Session
 from tui.text import literal
 from tui.widgets.detail import Detail, DetailPane
+from tui.widgets.marks import PickList, ReasonPicker
 from tui.widgets.queue import PAGE_SIZE, QueueView, header_text
 from tui.widgets.status import status_text
 
@@ -56,13 +58,20 @@ NARROW_WIDTH = 100
 # How often to ask SQLite whether another connection committed (PRAGMA data_version).
 POLL_SECONDS = 3.0
 
+# ``*`` asks before tagging more consumers than this, and refuses past TAG_LIMIT
+# (their ids are held in memory); TAG_PAGE: rows read at a time to tag them.
+ASK_ABOVE = 100
+TAG_LIMIT = 100_000
+TAG_PAGE = 5_000
+
 # The dialog each decision key opens (``action_decide``'s kind).
 DECISION_DIALOGS = {"confirm": ConfirmViolation, "dismiss": Dismiss, "needs_info": NeedsInfo}
 
 # The other screens' keys, so help lists every key there is.
-HELP_SCREENS = (("Note editor", NoteEditor), ("Sync progress", SyncProgress),
-                ("Decision dialogs", ConfirmViolation), ("Export dialog", ExportNotes),
-                ("Filter", FilterInput), ("Help", Help))
+HELP_SCREENS = (("Detail (tab)", DetailPane), ("Note editor", NoteEditor), ("Sync progress", SyncProgress),
+                ("Decision dialogs", ConfirmViolation), ("Findings in a dialog", PickList),
+                ("Dismiss reasons", ReasonPicker), ("Export dialog", ExportNotes), ("Filter", FilterInput),
+                ("Questions", Ask), ("Help", Help))
 
 
 class ReviewScreen(WardenScreen[None]):
@@ -375,6 +384,10 @@ class ReviewScreen(WardenScreen[None]):
         self.app.copy_to_clipboard(row.consumer_id)
         self.notify(Text.assemble("Copied ", literal(row.consumer_id)).plain, title="Copied", markup=False)
 
+    def action_focus_queue(self) -> None:
+        """``esc`` in the detail: back to the queue."""
+        self.query_one(QueueView).focus()
+
     def action_toggle_detail(self) -> None:
         self.toggle_class("-detail-hidden")
         self.call_after_refresh(self._show_columns)
@@ -401,35 +414,42 @@ class ReviewScreen(WardenScreen[None]):
     # --- decisions -------------------------------------------------------------------
 
     def _targets(self) -> tuple[str, list[str]]:
-        """(scope line, consumer ids) a decision applies to: the selection, else the cursor."""
+        """(scope line, consumer ids) a decision applies to: the tagged, else the cursor's."""
         queue = self.query_one(QueueView)
         if queue.selected:
             ids = list(queue.selected)
-            return f"{len(ids):,} selected consumers: every open finding", ids
+            waiting = sum(queue.selected.values())
+            return f"{len(ids):,} tagged consumers: their {waiting:,} open findings", ids
         row = queue.current
         if row is None:
             return "", []
         return f"{visible(row.legal_name)} ({visible(row.consumer_id)})", [row.consumer_id]
 
     def _open_findings(self) -> list[FindingOption]:
+        """The open findings the dialog offers: all chosen, or only the one under the
+        detail's cursor when the reviewer is in the detail."""
         if self.detail is None or self.query_one(QueueView).selected:
             return []
-        return [FindingOption(f.id, f.label) for f in self.detail.open_findings]
+        pane = self.query_one(DetailPane)
+        under = pane.finding_id if pane.has_focus else None
+        return [FindingOption(f.id, f.label, chosen=under is None or f.id == under)
+                for f in self.detail.open_findings]
 
     def action_decide(self, kind: str) -> None:
         """``v`` confirm, ``d`` dismiss, ``i`` needs info: the dialog for ``kind``
-        over the selection (else the consumer under the cursor), then the write."""
+        over the tagged consumers (else the one under the cursor), then the write."""
         scope, ids = self._targets()
         if not ids:
             self.notify("Nothing under the cursor yet.", title="Review", markup=False)
             return
-        if len(ids) == 1 and (self.detail is None or self.detail.consumer.id != ids[0]):
+        if len(ids) == 1 and not self.query_one(QueueView).selected and (
+                self.detail is None or self.detail.consumer.id != ids[0]):
             # The detail shown is still the previous consumer's: its findings must
             # not be offered for this one. The dialog opens when this one's arrives.
             self._decide_when_shown = (kind, ids[0])
             return
         findings = self._open_findings()
-        if len(ids) == 1 and not findings:
+        if len(ids) == 1 and not self.query_one(QueueView).selected and not findings:
             self.notify("This consumer has no open findings to decide.", title="Review", markup=False)
             return
         # The finding versions the reviewer is looking at: a decision made against
@@ -456,6 +476,33 @@ class ReviewScreen(WardenScreen[None]):
         queue.toggle_selected()
         queue.move_by(1)
         self._show_status()
+
+    def action_tag_all(self) -> None:
+        """``*``: tag every consumer the filter shows (asked first past ASK_ABOVE)."""
+        if self.total > TAG_LIMIT:
+            self.notify(f"The filter shows {self.total:,} consumers; narrow it to {TAG_LIMIT:,} or fewer to tag "
+                        "them all.", title="Queue", severity="warning", markup=False)
+            return
+        if self.total > ASK_ABOVE:
+            self.app.push_screen(Ask(f"Tag all {self.total:,} consumers the filter shows?"),
+                                 lambda yes: yes and self._read_all(self.query_spec, self.total))
+            return
+        self._read_all(self.query_spec, self.total)
+
+    @work(thread=True, exclusive=True, group="tag", exit_on_error=False)
+    def _read_all(self, spec: queue_store.QueueQuery, total: int) -> None:
+        tagged: dict[str, int] = {}
+        for offset in range(0, total, TAG_PAGE):
+            tagged.update((row.consumer_id, row.open_findings)
+                          for row in self.session.queue.page(spec, offset, TAG_PAGE))
+        if not self.session.queue.closed:
+            self.post_message(Tagged(tagged))
+
+    def on_tagged(self, message: Tagged) -> None:
+        self.query_one(QueueView).select(message.consumers)
+        self._show_status()
+        self.notify(f"Tagged the {len(message.consumers):,} consumers the filter shows.", title="Queue",
+                    markup=False)
 
     def _start_decision(self, choice: review.Request, consumer_ids: list[str], versions: dict[int, int]) -> None:
         """Write ``choice`` in a worker, remembering the queue index it was made at."""

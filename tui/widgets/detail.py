@@ -8,11 +8,15 @@ that came from data is drawn with :func:`tui.text.literal`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import events
+from textual.binding import Binding
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -35,6 +39,12 @@ STATUS_GLYPHS: dict[str, str] = {
     "audit_requested": "✉ audit requested",
     "resolved": "✓ resolved",
 }
+
+
+# A finding's entry in the pane: status (18 characters), severity (9), then its
+# label, which starts with ``#id ``.
+FINDING_LABEL_COLUMN = 27
+_FINDING_ENTRY = re.compile(r"#(\d+) ")
 
 
 @dataclass(frozen=True)
@@ -93,13 +103,29 @@ def finding_label(f: Finding) -> str:
     return visible(label)
 
 
-class DetailPane(ScrollView, can_focus=False):
+class DetailPane(ScrollView, can_focus=True):
     """The right-hand (or, when narrow, lower) pane.
 
     Drawn line by line from strips rendered once per consumer: stepping to the
     next consumer changes only this widget's lines and virtual size, so the
     screen is not laid out again (a pane of Static children would be).
+
+    Focused (``tab``), it has a cursor on the consumer's open findings, drawn
+    reversed: ``j`` / ``k`` move it, ``pgdn`` / ``pgup`` by ten, ``g`` / ``G`` to
+    the first and last; a decision key then offers the finding under it alone
+    (:attr:`finding_id`). ``esc`` goes back to the queue.
     """
+
+    BINDINGS = [
+        Binding("j,down", "finding(1)", "Next open finding", id="detail.next_finding", show=False),
+        Binding("k,up", "finding(-1)", "Previous open finding", id="detail.previous_finding", show=False),
+        Binding("pagedown", "finding(10)", "Ten open findings on", id="detail.findings_down", show=False),
+        Binding("pageup", "finding(-10)", "Ten open findings back", id="detail.findings_up", show=False),
+        Binding("g,home", "finding_at(0)", "First open finding", id="detail.first_finding", show=False),
+        Binding("G,end", "finding_at(-1)", "Last open finding", id="detail.last_finding", show=False),
+        Binding("escape", "screen.focus_queue", "Back to the queue", id="detail.back", show=False),
+    ]
+    CURSOR = Style(reverse=True, bold=True)
 
     DEFAULT_CSS = """
     DetailPane {
@@ -118,6 +144,9 @@ class DetailPane(ScrollView, can_focus=False):
         self._lines: list[Strip] = []
         self._width = 0
         self._detail: Detail | None = None
+        self._open: list[int] = []              # the open findings' ids, in the order shown
+        self._cursor = 0                        # index into _open
+        self._finding_lines: dict[int, int] = {}   # finding id -> the line its entry starts on
 
     @property
     def text(self) -> str:
@@ -129,10 +158,53 @@ class DetailPane(ScrollView, can_focus=False):
         """What the pane shows, line by line as laid out for its width (for tests)."""
         return ["".join(segment.text for segment in strip).rstrip() for strip in self._lines]
 
-    def _put(self, text: Text) -> None:
+    @property
+    def finding_id(self) -> int | None:
+        """The open finding under the cursor (None: the consumer has none)."""
+        return self._open[self._cursor] if self._open else None
+
+    @property
+    def cursor_line(self) -> int | None:
+        """The line the cursor's finding starts on."""
+        fid = self.finding_id
+        return None if fid is None else self._finding_lines.get(fid)
+
+    def findings_order(self) -> list[int]:
+        """The open findings' ids in the order the cursor walks them."""
+        return list(self._open)
+
+    # --- the findings cursor -----------------------------------------------------------
+
+    def action_finding(self, delta: int) -> None:
+        self._move_cursor(self._cursor + delta)
+
+    def action_finding_at(self, index: int) -> None:
+        self._move_cursor(index if index >= 0 else len(self._open) + index)
+
+    def _move_cursor(self, index: int) -> None:
+        if not self._open:
+            return
+        self._cursor = min(max(0, index), len(self._open) - 1)
+        line = self.cursor_line
+        if line is not None:
+            height = max(1, self.scrollable_content_region.height)
+            if not self.scroll_y <= line < self.scroll_y + height - 1:
+                self.scroll_to(y=max(0, line - height // 3), animate=False, immediate=True)
+        self.refresh()
+
+    def on_focus(self) -> None:
+        self._move_cursor(self._cursor)
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+    def _put(self, text: Text, *, keep_place: bool = False) -> None:
         self._text = text
         self._layout_lines()
-        self.scroll_to(y=0, animate=False, immediate=True)
+        if keep_place:
+            self._move_cursor(self._cursor)
+        else:
+            self.scroll_to(y=0, animate=False, immediate=True)
         self.refresh()
 
     def _layout_lines(self) -> None:
@@ -144,6 +216,14 @@ class DetailPane(ScrollView, can_focus=False):
         # Cropped, padded and styled once here, so a repaint is a list lookup.
         self._lines = [Strip(line).crop_extend(0, width, base).apply_style(base)
                        for line in console.render_lines(self._text, options, pad=False)]
+        # Where each open finding's entry starts (its label follows the status and
+        # severity columns), for the cursor.
+        wanted = set(self._open)
+        self._finding_lines = {}
+        for number, strip in enumerate(self._lines):
+            found = _FINDING_ENTRY.match(strip.text[FINDING_LABEL_COLUMN:])
+            if found and int(found[1]) in wanted and int(found[1]) not in self._finding_lines:
+                self._finding_lines[int(found[1])] = number
         # Rounded up, so most steps keep the same virtual size: a change of it
         # lays out the whole screen again (and repaints every widget).
         height = max(self.size.height, -(-len(self._lines) // 16) * 16)
@@ -168,18 +248,27 @@ class DetailPane(ScrollView, can_focus=False):
         if index >= len(self._lines):
             return Strip.blank(width, base)
         line = self._lines[index]
+        if self.has_focus and index == self.cursor_line:
+            line = Strip([Segment(seg.text, (seg.style or Style()) + self.CURSOR, seg.control) for seg in line])
         return line if line.cell_length == width else line.crop_extend(0, width, base)
 
     def show_empty(self, message: str) -> None:
         self._detail = None
+        self._open = []
         self._put(Text(message))
 
     def show(self, d: Detail | None) -> None:
         if d is None:
             self.show_empty("This consumer is gone (deleted by another session?). Press r.")
             return
+        same = self._detail is not None and self._detail.consumer.id == d.consumer.id
+        under = self.finding_id
+        self._open = [f.id for f in d.open_findings]
+        # The same consumer again (after a decision): the cursor stays at its place.
+        self._cursor = (self._open.index(under) if under in self._open else min(self._cursor, len(self._open) - 1)
+                        ) if same and self._open else 0
         self._detail = d
-        self._put(self._body(d))
+        self._put(self._body(d), keep_place=same and self.has_focus)
 
     def _body(self, d: Detail) -> Text:
         c = d.consumer
@@ -288,7 +377,7 @@ class DetailPane(ScrollView, can_focus=False):
         for n, f in enumerate(c.findings):
             if n:
                 text.append("\n")
-            text.append(STATUS_GLYPHS.get(f.status, visible(f.status)).ljust(18),
+            text.append(STATUS_GLYPHS.get(f.status, visible(f.status)).ljust(FINDING_LABEL_COLUMN - 9),
                         "bold" if f.status in OPEN_STATUSES else "")
             text.append(f"{f.severity:<9}")
             text.append_text(literal(finding_label(f)))

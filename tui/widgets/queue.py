@@ -161,7 +161,7 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         self.total = 0
         self.cursor = 0
         self.generation = 0
-        self.selected: dict[str, Any] = {}  # consumer_id -> row, in selection order
+        self.selected: dict[str, int] = {}  # tagged: consumer_id -> its open findings, in tagging order
         self._pages: LRUCache[int, list[Any]] = LRUCache(maxsize=32)
         # Rows of the previous generation keep drawing until their replacement
         # arrives, so a refresh does not flash placeholders.
@@ -241,16 +241,21 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         self.move_to(self.cursor + delta)
 
     def toggle_selected(self) -> Any | None:
-        """Select or unselect the row under the cursor; returns it (None if not loaded)."""
+        """Tag or untag the row under the cursor; returns it (None if not loaded)."""
         row = self.current
         if row is None:
             return None
         if row.consumer_id in self.selected:
             del self.selected[row.consumer_id]
         else:
-            self.selected[row.consumer_id] = row
+            self.selected[row.consumer_id] = row.open_findings
         self._refresh_index(self.cursor)
         return row
+
+    def select(self, tagged: dict[str, int]) -> None:
+        """Tag these consumers (consumer_id -> open findings) besides those tagged."""
+        self.selected.update(tagged)
+        self.refresh()
 
     def clear_selection(self) -> None:
         self.selected.clear()
