@@ -34,6 +34,7 @@ from store.sync.events import PageStored, SourceFinished, SyncEvent
 from store.text import visible
 from tui.bugs import default_log_path, record_bug
 from tui.connections import database_error
+from tui.keys import check_keymap
 from tui.messages import Problem, SyncFinished, SyncProgressed, SyncSourceFailed, SyncState
 from tui.modals.bug import BugReport
 from tui.modals.sync import SyncProgress
@@ -53,6 +54,8 @@ class WardenApp(App[int]):
     COMMAND_PALETTE_BINDING = "ctrl+p"
     BINDINGS = [
         Binding("ctrl+p", "command_palette", "Palette", show=False, id="app.palette"),
+        # Textual's own ctrl+q, given an id so help lists it and a keymap can move it.
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="app.quit_now"),
     ]
 
     def __init__(
@@ -65,6 +68,11 @@ class WardenApp(App[int]):
         mouse: bool = True,
         bug_log: Path | None = None,
     ) -> None:
+        from tui.screens.review import binding_groups
+
+        config = config if config is not None else Config()
+        # A keymap naming no binding, or leaving one without its key, is refused here.
+        check_keymap(config.keymap, binding_groups())
         super().__init__()
         self.session = Session.open(db_path, config=config, reviewer=reviewer, clock=clock)
         self.mouse = mouse

@@ -31,7 +31,7 @@ from store.sync.history import sync_summary
 from store.text import visible
 from tui.editor import edit_externally
 from tui.export import export_note
-from tui.keys import help_rows, review_bindings, review_palette
+from tui.keys import Group, group_of, help_rows, review_bindings, review_group, review_palette
 from tui.messages import (DataVersion, Decided, DetailLoaded, JumpTo, NoteOpened, PageLoaded, Problem,
                           QueueCounted, SyncState, Tagged)
 from tui.modals.ask import Ask
@@ -72,6 +72,12 @@ HELP_SCREENS = (("Detail (tab)", DetailPane), ("Note editor", NoteEditor), ("Syn
                 ("Decision dialogs", ConfirmViolation), ("Findings in a dialog", PickList),
                 ("Dismiss reasons", ReasonPicker), ("Export dialog", ExportNotes), ("Filter", FilterInput),
                 ("Questions", Ask), ("Help", Help))
+
+
+def binding_groups() -> list[Group]:
+    """Every group of bindings active together: the review screen's, then each of
+    HELP_SCREENS' (for tui.keys.check_keymap)."""
+    return [review_group()] + [group_of(screen.BINDINGS) for _where, screen in HELP_SCREENS]
 
 
 class ReviewScreen(WardenScreen[None]):
