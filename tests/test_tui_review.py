@@ -527,6 +527,26 @@ async def test_edit_without_a_terminal_falls_back_to_the_app_editor(db: Path, mo
         assert any("cites no confirmed finding" in n for n in notifications(app))
 
 
+async def test_export_with_no_note_is_one_notification_naming_every_format(db: Path, tmp_path: Path) -> None:
+    from tui.modals.export import ExportNotes
+
+    app = make_app(db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "x")
+        modal = app.screen
+        assert isinstance(modal, ExportNotes)
+        modal.query_one("#out_dir", Input).value = str(tmp_path / "out")
+        modal.query_one("#ok").press()
+        await settle(pilot)
+        shown = shown_notifications(app)
+        assert len(shown) == 1
+        assert shown[0].title == "Export refused: md, html, eml, json, csv"
+        assert shown[0].severity == "error"
+        assert shown[0].message == ("no note of consumer 'northwind-analytics' ready or exported to export; "
+                                    "nothing written")
+
+
 async def test_export_writes_files_and_marks_the_note(db: Path, tmp_path: Path) -> None:
     from tui.modals.export import ExportNotes
 
@@ -549,7 +569,8 @@ async def test_export_writes_files_and_marks_the_note(db: Path, tmp_path: Path) 
         app.screen.query_one("#out_dir", Input).value = str(out)
         app.screen.query_one("#ok").press()
         await settle(pilot)
-        assert any("Export md" in n for n in notifications(app))
+        refused = [n for n in notifications(app) if n.startswith("Export refused")]
+        assert len(refused) == 1 and refused[0].startswith("Export refused: md, html, eml, json, csv: ")
     names = sorted(p.name for p in out.iterdir())
     assert any(n.endswith(".md") for n in names) and "findings.csv" in names
     assert sum(n.startswith("manifest-") for n in names) == 5

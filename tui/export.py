@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from store.errors import WardenError
+from store.errors import ExportError, WardenError
 from store.export import export_notes
 from tui.modals.export import ExportChoice
 from tui.session import Session
@@ -21,6 +21,18 @@ from tui.session import Session
 class Exported:
     lines: list[str] = field(default_factory=list)                       # one summary per format written
     failed: list[tuple[str, WardenError]] = field(default_factory=list)  # (format, why)
+
+    def refusal(self) -> ExportError:
+        """Every format that failed, in one error: ``Export refused: md, html: <why>``
+        (formats failing for the same reason share a line)."""
+        why: dict[str, list[str]] = {}
+        for fmt, error in self.failed:
+            why.setdefault(str(error), []).append(fmt)
+        if len(why) == 1:
+            ((reason, formats),) = why.items()
+            return ExportError(reason, title=f"Export refused: {', '.join(formats)}")
+        return ExportError("\n".join(f"{', '.join(formats)}: {reason}" for reason, formats in why.items()),
+                           title=f"Export refused: {', '.join(fmt for fmt, _error in self.failed)}")
 
 
 def export_note(session: Session, consumer_id: str, choice: ExportChoice) -> Exported:

@@ -605,8 +605,9 @@ class ReviewScreen(WardenScreen[None]):
     @work(thread=True, group="export", exit_on_error=False)
     def _export(self, consumer_id: str, choice: ExportChoice) -> None:
         exported = export_note(self.session, consumer_id, choice)
-        for fmt, error in exported.failed:
-            self.app.post_message(Problem(error, context=f"Export {fmt}", screen=self))
+        if exported.failed:
+            # One notification for the whole export, however many formats failed.
+            self.app.post_message(Problem(exported.refusal(), screen=self))
         if exported.lines:
             self.post_message(Decided("\n".join(exported.lines)))
 
