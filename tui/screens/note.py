@@ -51,7 +51,7 @@ class NoteEditor(WardenScreen[None]):
         Binding("escape", "close", "Back", id="note.close"),
     ]
 
-    def __init__(self, session: Session, note: notes.Note) -> None:
+    def __init__(self, session: Session, note: notes.Note, *, drafted: bool = False) -> None:
         super().__init__(session)
         self.note = note
         self.version = note.version
@@ -60,7 +60,7 @@ class NoteEditor(WardenScreen[None]):
         self._preview_timer: Timer | None = None
         self._saving = False
         self._close_after_save = False
-        self._state = "saved"
+        self._state = "drafted from the template" if drafted else "saved"
 
     def compose(self) -> ComposeResult:
         yield Static(id="note-head")
@@ -70,7 +70,7 @@ class NoteEditor(WardenScreen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self._show_state("saved")
+        self._show_state(self._state)
         self.query_one("#note-preview").display = False
         self.query_one(TextArea).focus()
         self.call_after_refresh(self._draw_preview)   # ready before ctrl+o asks for it
@@ -154,8 +154,8 @@ class NoteEditor(WardenScreen[None]):
     def on_note_status_changed(self, message: NoteStatusChanged) -> None:
         self.note = message.note
         self.version = message.note.version
+        # Said in the header (a toast would cover the text at 80x24).
         self._show_state(f"marked {message.note.status}")
-        self.notify(f"Note #{self.note.id} is now {self.note.status}.", title="Note", markup=False)
 
     def action_redraft(self) -> None:
         """Render the template again from the current findings (replaces the text)."""
@@ -173,8 +173,7 @@ class NoteEditor(WardenScreen[None]):
         self.version = message.note.version
         self.saved_text = message.note.body
         self.query_one(TextArea).text = editable(message.note.body)
-        self._show_state("re-drafted")
-        self.notify(f"Note #{self.note.id} re-drafted from the template.", title="Note", markup=False)
+        self._show_state("re-drafted from the template")
 
     def palette_commands(self) -> Iterable[SystemCommand]:
         return palette(self, ((b.description, b.key, b.id or "", b.action)

@@ -566,11 +566,11 @@ class ReviewScreen(WardenScreen[None]):
 
     def on_note_opened(self, message: NoteOpened) -> None:
         note = message.note
-        if message.drafted:
-            self.notify(f"Drafted note #{note.id} from the template.", title="Note", markup=False)
         if note.warning:
             self.notify(visible(note.warning), title="Note", severity="warning", timeout=10, markup=False)
         if message.where == "external":
+            if message.drafted:
+                self.notify(f"Drafted note #{note.id} from the template.", title="Note", markup=False)
             edited = edit_externally(self.app, note.body, prefix=f"warden-note-{note.id}-")
             if edited.message:
                 self.notify(edited.message, title="Note", severity=edited.severity, timeout=edited.timeout,
@@ -583,7 +583,8 @@ class ReviewScreen(WardenScreen[None]):
                 else:
                     self.notify("No change to the note.", title="Note", markup=False)
                 return
-        self.app.push_screen(NoteEditor(self.session, note), lambda _: self.action_refresh())
+        # In the editor its header says it was drafted: a toast would cover the text.
+        self.app.push_screen(NoteEditor(self.session, note, drafted=message.drafted), lambda _: self.action_refresh())
 
     @work(thread=True, group="note", exit_on_error=False)
     def _save_note(self, note_id: int, body: str, version: int) -> None:
