@@ -17,6 +17,7 @@ Whatever failed, the app keeps running.
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any, Iterable
@@ -73,7 +74,10 @@ class WardenApp(App[int]):
         config = config if config is not None else Config()
         # A keymap naming no binding, or leaving one without its key, is refused here.
         check_keymap(config.keymap, binding_groups())
-        super().__init__()
+        # NO_COLOR (no-color.org): no colour at all. Textual alone would draw in
+        # 256-colour greys; with ANSI colours allowed it drops every colour instead,
+        # and bold, reverse and underline carry what colour would (focus, cursor).
+        super().__init__(ansi_color=True if "NO_COLOR" in os.environ else None)
         self.session = Session.open(db_path, config=config, reviewer=reviewer, clock=clock)
         self.mouse = mouse
         self.bug_log = bug_log if bug_log is not None else default_log_path()

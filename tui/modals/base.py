@@ -19,6 +19,11 @@ from tui.text import literal_content
 T = TypeVar("T")
 
 
+class FormBody(VerticalScroll, can_focus=False):
+    """A form's fields, scrolling when taller than the screen. Never a focus stop
+    of its own (nothing would show it had the focus): it scrolls to the field that has it."""
+
+
 class FormModal(ModalScreen[T]):
     """A form that returns ``result()`` on OK and ``None`` on Cancel / escape.
 
@@ -33,7 +38,7 @@ class FormModal(ModalScreen[T]):
     TITLE_TEXT = ""
     OK_LABEL = "OK"
     # The fields' container: scrolling for forms that can outgrow the screen.
-    BODY: type[Container] = VerticalScroll
+    BODY: type[Container] = FormBody
 
     def __init__(self, *, scope: str) -> None:
         super().__init__()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TypeVar
 
 from rich.segment import Segment
+from rich.style import Style
 from textual import events
 from textual.binding import Binding
 from textual.strip import Strip
@@ -22,6 +23,17 @@ ON = "✓"
 OFF = " "
 
 T = TypeVar("T")
+
+
+REVERSE = Style(reverse=True)
+
+
+def focus_cursor(strip: Strip, widget: OptionList, y: int) -> Strip:
+    """The highlighted line of a focused list, reversed: focus shows without colour
+    (Textual's option styles keep a ``reverse`` of the CSS only as colour)."""
+    if widget.has_focus and widget.highlighted == round(widget.scroll_offset.y) + y:
+        return Strip([Segment(s.text, (s.style or Style()) + REVERSE, s.control) for s in strip], strip.cell_length)
+    return strip
 
 
 class MarkedSelectionList(SelectionList[T]):
@@ -36,7 +48,7 @@ class MarkedSelectionList(SelectionList[T]):
         value = self.get_option_at_index(index).value
         inner = segments[1]
         segments[1] = Segment(ON if value in self._selected else OFF, inner.style, inner.control)
-        return Strip(segments, strip.cell_length)
+        return focus_cursor(Strip(segments, strip.cell_length), self, y)
 
 
 class MarkedCheckbox(Checkbox):
@@ -98,6 +110,9 @@ class ReasonPicker(OptionList):
     def action_choose(self) -> None:
         if self.highlighted is not None:
             self.choose(list(self.reasons)[self.highlighted])
+
+    def render_line(self, y: int) -> Strip:
+        return focus_cursor(super().render_line(y), self, y)
 
     def on_key(self, event: events.Key) -> None:
         code = next((c for c, letter in self.letters.items() if letter == event.character), None)

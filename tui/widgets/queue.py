@@ -132,7 +132,10 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         overflow-x: hidden;
         overflow-y: auto;
     }
-    QueueView > .queue--cursor { text-style: reverse bold; }
+    /* The cursor is reversed while the queue has the focus; with the focus in the
+       detail it is underlined, so one reversed line shows where the keys go. */
+    QueueView > .queue--cursor { text-style: bold underline; }
+    QueueView:focus > .queue--cursor { text-style: reverse bold; }
     QueueView > .queue--open { color: $warning; }
     QueueView > .queue--info { color: $accent; }
     QueueView > .queue--violation { color: $error; text-style: bold; }
@@ -300,7 +303,8 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
                     self._want(near)
         row = self.row_at(index)
         is_cursor = index == self.cursor
-        key = (row, width, is_cursor, row is not None and row.consumer_id in self.selected, base)
+        key = (row, width, is_cursor and self.has_focus, is_cursor, row is not None and row.consumer_id in self.selected,
+               base)
         strip = self._strips.get(key)
         if strip is None:
             if row is None:
