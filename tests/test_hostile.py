@@ -30,7 +30,7 @@ from store.export import export_notes
 from store.notes import draft_note, save_body, set_note_status
 from store.review import confirm_violation, open_manual_finding
 from tests.test_tui_review import review_screen, settle
-from tests.tui_data import CLOCK, seed_review_db, shown_notifications
+from tests.tui_data import CLOCK, seed_review_db
 from tui.app import WardenApp
 from tui.cli import main as cli_main
 from tui.widgets.detail import DetailPane

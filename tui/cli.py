@@ -72,12 +72,12 @@ def default_config_path() -> Path:
     return user_config_path("warden", appauthor=False) / "config.toml"
 
 
-def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+def _common(parser: argparse.ArgumentParser, *, suppress: bool, db_help: str | None = None) -> None:
     """Options every command takes. On subcommands they default to SUPPRESS so a value
     given before the command (``warden --db X sync``) is not reset by the subparser."""
     default: Any = argparse.SUPPRESS if suppress else None
     parser.add_argument("--db", metavar="PATH", default=default,
-                        help="SQLite database (env WARDEN_DB; default: %s)" % default_db_path())
+                        help=db_help or "SQLite database (env WARDEN_DB; default: %s)" % default_db_path())
     parser.add_argument("--config", metavar="PATH", default=default,
                         help="TOML configuration (env WARDEN_CONFIG; default: %s if it exists)" % default_config_path())
     parser.add_argument("--reviewer", metavar="NAME", default=default,
@@ -86,6 +86,9 @@ def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                         help="headless output as JSON lines on stderr")
     parser.add_argument("--no-mouse", action="store_true", default=default,
                         help="do not capture the mouse in the TUI")
+    parser.add_argument("--verbose", action="store_true", default=default,
+                        help="headless sync: a line for every page and retry (default: a line per source and "
+                             "a summary; on a terminal, a live progress bar)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,8 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="start the embedded demo endpoint, sync it, open the TUI",
         description="Start the embedded demo endpoint on 127.0.0.1 (deterministic synthetic data), "
-                    "sync it into a database and open the TUI. No configuration needed.")
-    _common(demo, suppress=True)
+                    "sync it into a database and open the TUI. No configuration needed. The demo writes "
+                    f"its own database, {default_db_path().with_name('demo-N.db')} (N: --consumers), not the "
+                    "database other commands use; on exit it prints that path and commands to try with it.")
+    _common(demo, suppress=True, db_help=f"where the demo writes (default: "
+                                          f"{default_db_path().with_name('demo-N.db')}, N the number of consumers)")
     demo.add_argument("--consumers", type=_positive_int, default=300, metavar="N",
                       help="number of synthetic consumers, up to 1,000,000 (default 300)")
     demo.add_argument("--headless", action="store_true", dest="demo_headless",
@@ -291,13 +297,21 @@ def _cancel_on_signals(cancel: threading.Event) -> Callable[[], None]:
 
 
 def _sync(config: Any, db_path: Path, reporter: Reporter, *, sources: list[str] | None,
-          refetch: bool = False) -> list[Any]:
+          refetch: bool = False, verbose: bool = False) -> list[Any]:
+    """Sync, printing as tui.sync_output says (a line per source and a summary; a
+    live bar when stderr is a terminal; every event with --verbose or --json)."""
     from store.sync.engine import sync_all
+    from tui.sync_output import SyncOutput
 
     cancel = threading.Event()
     restore = _cancel_on_signals(cancel)
+    live = bool(getattr(reporter.stream, "isatty", lambda: False)())
     try:
-        return sync_all(db_path, config, on_event=reporter.event, cancel=cancel, sources=sources, refetch=refetch)
+        with SyncOutput(reporter, verbose=verbose, live=live) as output:
+            results = sync_all(db_path, config, on_event=output.on_event, cancel=cancel, sources=sources,
+                               refetch=refetch)
+        output.summary(results)
+        return results
     finally:
         restore()
 
@@ -311,23 +325,18 @@ def _exit_code(results: list[Any]) -> int:
 def _run_sync(args: argparse.Namespace, reporter: Reporter, *, sources: list[str] | None) -> int:
     config = _load_config(args)
     if not config.sources:
-        where = config.path or args.config or os.environ.get("WARDEN_CONFIG") or default_config_path()
-        raise ConfigError(f"no sources configured in {where}; see README.md, 'Configuration'")
+        if config.path is None:
+            raise ConfigError(f"no configuration: {default_config_path()} does not exist, and neither --config "
+                              "nor WARDEN_CONFIG names one; see README.md, 'Configuration'")
+        raise ConfigError(f"no sources configured in {config.path}; see README.md, 'Configuration'")
     for name in sources or []:
         if name not in config.sources:
             known = ", ".join(sorted(config.sources)) or "none"
             raise ConfigError(f"unknown source {name!r} (configured: {known})")
     db_path = _db_path(args, config)
-    results = _sync(config, db_path, reporter, sources=sources, refetch=bool(getattr(args, "refetch", False)))
-    _report_results(results, reporter)
+    results = _sync(config, db_path, reporter, sources=sources, refetch=bool(getattr(args, "refetch", False)),
+                    verbose=bool(args.verbose))
     return _exit_code(results)
-
-
-def _report_results(results: list[Any], reporter: Reporter) -> None:
-    ok = sum(1 for r in results if r.status == "ok")
-    rows = sum(r.rows for r in results)
-    reporter.say("summary", f"warden: {ok}/{len(results)} sources synced, {rows:,} rows stored",
-                 sources=len(results), ok=ok, rows=rows)
 
 
 def _open_existing(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -425,13 +434,17 @@ def _run_demo(args: argparse.Namespace, reporter: Reporter) -> int:
         config = demo_config(endpoint, db_path=db_path)
         reporter.say("demo", f"warden: demo endpoint on {endpoint.base_url}, database {db_path}",
                      url=endpoint.base_url, db=str(db_path))
-        results = _sync(config, db_path, reporter, sources=None)
-        _report_results(results, reporter)
+        results = _sync(config, db_path, reporter, sources=None, verbose=bool(args.verbose))
         code = _exit_code(results)
         if args.demo_headless:
             _print_demo_summary(db_path, reporter)
-            return code
-        return _run_tui(args, config=config, db_path=db_path)
+        else:
+            code = _run_tui(args, config=config, db_path=db_path)
+    # The demo's database is not the one the other commands open by default: say where it is.
+    reporter.say("next", f"warden: the demo's database is {db_path}; try: warden --db {db_path} · "
+                         f"warden verify --db {db_path} · warden export --db {db_path} --format all --out ./letters",
+                 db=str(db_path))
+    return code
 
 
 def _print_demo_summary(db_path: Path, reporter: Reporter) -> None:

@@ -13,7 +13,6 @@ straight.
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 from typing import Iterable
 
 from rich.text import Text
@@ -23,28 +22,24 @@ from textual.containers import Container, Vertical
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from store import cases, notes, review
+from store import cases, review
 from store import queue as queue_store
-from store.errors import WardenError
 from store.queue_filter import QueueFilter
 from store.sync.history import sync_summary
 from store.text import visible
-from tui.editor import edit_externally
-from tui.export import export_note
 from tui.keys import Group, group_of, help_rows, review_bindings, review_group, review_palette
-from tui.messages import (DataVersion, Decided, DetailLoaded, JumpTo, NoteOpened, PageLoaded, Problem,
-                          QueueCounted, SyncState, Tagged)
+from tui.messages import DataVersion, Decided, DetailLoaded, JumpTo, PageLoaded, QueueCounted, SyncState, Tagged
 from tui.modals.ask import Ask
 from tui.modals.choices import FindingOption
 from tui.modals.confirm import ConfirmViolation
 from tui.modals.dismiss import Dismiss
-from tui.modals.export import ExportChoice, ExportNotes
+from tui.modals.export import ExportNotes
 from tui.modals.filter import FilterInput
 from tui.modals.help import Help
 from tui.modals.manual import ManualFinding
 from tui.modals.needs_info import NeedsInfo
 from tui.modals.sync import SyncProgress
-from tui.screens.base import WardenScreen
+from tui.screens.review_notes import NotesAndExports
 from tui.screens.note import NoteEditor
 from tui.session import Session
 from tui.text import literal
@@ -80,7 +75,7 @@ def binding_groups() -> list[Group]:
     return [review_group()] + [group_of(screen.BINDINGS) for _where, screen in HELP_SCREENS]
 
 
-class ReviewScreen(WardenScreen[None]):
+class ReviewScreen(NotesAndExports):
     """Step through the queue, read the evidence, decide."""
 
     BINDINGS = review_bindings()
@@ -539,78 +534,6 @@ class ReviewScreen(WardenScreen[None]):
         if not self._deciding and self._refresh_owed:
             # A decision that failed: show what the refreshes skipped meanwhile.
             self.action_refresh()
-
-    # --- notes (store.notes, store.export) -----------------------------------------
-
-    def action_draft_note(self) -> None:
-        row = self.query_one(QueueView).current
-        if row is not None:
-            self._open_note(row.consumer_id, "app")
-
-    def action_edit_note(self) -> None:
-        row = self.query_one(QueueView).current
-        if row is not None:
-            self._open_note(row.consumer_id, "external")
-
-    @work(thread=True, group="note", exit_on_error=False)
-    def _open_note(self, consumer_id: str, where: str) -> None:
-        """The consumer's open note, drafted from the template if there is none."""
-        session = self.session
-        conn = session.connections.get()
-        note = notes.note_for(conn, consumer_id)
-        drafted = note is None or note.status == "exported"
-        if drafted:
-            note = notes.draft_note(conn, consumer_id, reviewer=session.reviewer, clock=session.clock,
-                                    config=session.config.notes)
-        self.post_message(NoteOpened(note, drafted, where))
-
-    def on_note_opened(self, message: NoteOpened) -> None:
-        note = message.note
-        if note.warning:
-            self.notify(visible(note.warning), title="Note", severity="warning", timeout=10, markup=False)
-        if message.where == "external":
-            if message.drafted:
-                self.notify(f"Drafted note #{note.id} from the template.", title="Note", markup=False)
-            edited = edit_externally(self.app, note.body, prefix=f"warden-note-{note.id}-")
-            if edited.message:
-                self.notify(edited.message, title="Note", severity=edited.severity, timeout=edited.timeout,
-                            markup=False)
-            if not edited.in_app:
-                if edited.body is None:
-                    return
-                if edited.body != note.body:
-                    self._save_note(note.id, edited.body, note.version)
-                else:
-                    self.notify("No change to the note.", title="Note", markup=False)
-                return
-        # In the editor its header says it was drafted: a toast would cover the text.
-        self.app.push_screen(NoteEditor(self.session, note, drafted=message.drafted), lambda _: self.action_refresh())
-
-    @work(thread=True, group="note", exit_on_error=False)
-    def _save_note(self, note_id: int, body: str, version: int) -> None:
-        session = self.session
-        notes.save_body(session.connections.get(), note_id, body, expected_version=version, clock=session.clock)
-        self.post_message(Decided(f"Saved note #{note_id} from the editor."))
-
-    def action_export(self) -> None:
-        row = self.query_one(QueueView).current
-        if row is None:
-            return
-        scope = f"{visible(row.legal_name)} ({visible(row.consumer_id)}): its latest note"
-        default = str(Path.cwd() / "warden-export")
-        self.app.push_screen(
-            ExportNotes(scope=scope, out_dir=default),
-            lambda choice: choice and self._export(row.consumer_id, choice),
-        )
-
-    @work(thread=True, group="export", exit_on_error=False)
-    def _export(self, consumer_id: str, choice: ExportChoice) -> None:
-        exported = export_note(self.session, consumer_id, choice)
-        if exported.failed:
-            # One notification for the whole export, however many formats failed.
-            self.app.post_message(Problem(exported.refusal(), screen=self))
-        if exported.lines:
-            self.post_message(Decided("\n".join(exported.lines)))
 
     # --- help and palette ------------------------------------------------------------
 

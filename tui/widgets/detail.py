@@ -220,10 +220,10 @@ class DetailPane(ScrollView, can_focus=True):
         # severity columns), for the cursor.
         wanted = set(self._open)
         self._finding_lines = {}
-        for number, strip in enumerate(self._lines):
+        for line, strip in enumerate(self._lines):
             found = _FINDING_ENTRY.match(strip.text[FINDING_LABEL_COLUMN:])
             if found and int(found[1]) in wanted and int(found[1]) not in self._finding_lines:
-                self._finding_lines[int(found[1])] = number
+                self._finding_lines[int(found[1])] = line
         # Rounded up, so most steps keep the same virtual size: a change of it
         # lays out the whole screen again (and repaints every widget).
         height = max(self.size.height, -(-len(self._lines) // 16) * 16)
