@@ -194,3 +194,30 @@ def test_wrap_pairs_ends_keeps_every_character_and_fits(pairs: list[tuple[str, s
     assert all(cell_len(line) <= max(width, 6) for line in lines)
     squeezed = "".join(f"{label}: {value}" if label else value for label, value in pairs)
     assert text.plain.replace("\n", "").replace(" ", "") == squeezed.replace(" ", "")
+
+
+def test_spaces_that_begin_a_style_join_the_text_before_them() -> None:
+    from rich.segment import Segment
+    from rich.style import Style
+
+    from tui.text import glue_spaces
+
+    bold, dim, reverse = Style(bold=True), Style(dim=True), Style(reverse=True)
+    assert glue_spaces([Segment("draft", bold), Segment("  v1", None)]) == [Segment("draft  ", bold),
+                                                                           Segment("v1", None)]
+    assert glue_spaces([Segment("none", dim), Segment("  ", None), Segment("sync: ", dim)]) == [
+        Segment("none  ", dim), Segment("sync: ", dim)]
+    # A reversed or underlined run would show the spaces it took: left alone.
+    assert glue_spaces([Segment(" warden ", reverse), Segment("  1 / 45", None)]) == [
+        Segment(" warden ", reverse), Segment("  1 / 45", None)]
+    assert glue_spaces([Segment("a", Style(underline=True)), Segment(" b", None)]) == [
+        Segment("a", Style(underline=True)), Segment(" b", None)]
+
+
+async def test_a_cut_name_never_runs_into_the_tier(db: Path) -> None:
+    app = make_app(db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        q = review_screen(app).query_one(QueueView)
+        line = "".join(s.text for s in q.render_line(1))     # the long hostile name, cut
+        assert "… Standard" in line

@@ -17,7 +17,6 @@ Whatever failed, the app keeps running.
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 from typing import Any, Iterable
@@ -25,6 +24,7 @@ from typing import Any, Iterable
 from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.filter import Monochrome, NoColor
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
@@ -74,10 +74,13 @@ class WardenApp(App[int]):
         config = config if config is not None else Config()
         # A keymap naming no binding, or leaving one without its key, is refused here.
         check_keymap(config.keymap, binding_groups())
-        # NO_COLOR (no-color.org): no colour at all. Textual alone would draw in
-        # 256-colour greys; with ANSI colours allowed it drops every colour instead,
-        # and bold, reverse and underline carry what colour would (focus, cursor).
-        super().__init__(ansi_color=True if "NO_COLOR" in os.environ else None)
+        super().__init__()
+        if self.no_color:
+            # NO_COLOR (no-color.org) means no colour at all; Textual draws it in
+            # 256-colour greys (its Monochrome filter). The frame is still composed
+            # in the theme's colours (dialogs cover what is under them), then every
+            # colour is dropped; bold, reverse and underline carry what colour would.
+            self._filters[:] = [NoColor() if isinstance(f, Monochrome) else f for f in self._filters]
         self.session = Session.open(db_path, config=config, reviewer=reviewer, clock=clock)
         self.mouse = mouse
         self.bug_log = bug_log if bug_log is not None else default_log_path()

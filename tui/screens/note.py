@@ -24,7 +24,7 @@ from tui.keys import palette
 from tui.messages import NoteRedrafted, NoteSaved, NoteStatusChanged, PreviewDrawn
 from tui.screens.base import WardenScreen
 from tui.session import Session
-from tui.text import literal
+from tui.text import glued, literal
 from tui.widgets.pairs import fit_pairs, pair
 from tui.widgets.preview import NotePreview, draw_markdown
 
@@ -88,7 +88,7 @@ class NoteEditor(WardenScreen[None]):
         if self.note.warning:
             pairs.append(pair("", "⚠ template warning (see the notification)", short="⚠"))
         pairs.append(pair("", literal(self.note.subject), cut=True))
-        self.query_one("#note-head", Static).update(fit_pairs(pairs, max(1, self.size.width - 2)))
+        self.query_one("#note-head", Static).update(glued(fit_pairs(pairs, max(1, self.size.width - 2))))
 
     # --- autosave ------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from store.cases import Case, Chart, ChartWindow, Finding
 from store.domain import CATEGORIES, OPEN_STATUSES
 from store.notes.wording import human_date, worst_day
 from store.text import visible
-from tui.text import literal, number
+from tui.text import glue_spaces, literal, number
 from tui.widgets.chart import day_columns, human, month_bars
 from tui.widgets.pairs import pair, wrap_pairs
 from tui.widgets.queue import ratio_text
@@ -146,7 +146,8 @@ class DetailPane(ScrollView, can_focus=True):
         self._detail: Detail | None = None
         self._open: list[int] = []              # the open findings' ids, in the order shown
         self._cursor = 0                        # index into _open
-        self._finding_lines: dict[int, int] = {}   # finding id -> the line its entry starts on
+        self._finding_lines: dict[int, int] = {}   # open finding id -> the line its entry starts on
+        self._entry_starts: set[int] = set()       # the lines where any finding's entry starts
 
     @property
     def text(self) -> str:
@@ -168,6 +169,17 @@ class DetailPane(ScrollView, can_focus=True):
         """The line the cursor's finding starts on."""
         fid = self.finding_id
         return None if fid is None else self._finding_lines.get(fid)
+
+    def _cursor_span(self) -> range:
+        """The lines of the finding under the cursor: from its first to the line
+        before the next entry or the blank line that ends the section."""
+        start = self.cursor_line
+        if start is None:
+            return range(0)
+        end = start + 1
+        while end < len(self._lines) and end not in self._entry_starts and self._lines[end].text.strip():
+            end += 1
+        return range(start, end)
 
     def findings_order(self) -> list[int]:
         """The open findings' ids in the order the cursor walks them."""
@@ -214,16 +226,19 @@ class DetailPane(ScrollView, can_focus=True):
         options = console.options.update_width(width)
         base = self.rich_style
         # Cropped, padded and styled once here, so a repaint is a list lookup.
-        self._lines = [Strip(line).crop_extend(0, width, base).apply_style(base)
+        self._lines = [Strip(glue_spaces(line)).crop_extend(0, width, base).apply_style(base)
                        for line in console.render_lines(self._text, options, pad=False)]
         # Where each open finding's entry starts (its label follows the status and
         # severity columns), for the cursor.
         wanted = set(self._open)
         self._finding_lines = {}
+        self._entry_starts: set[int] = set()
         for line, strip in enumerate(self._lines):
             found = _FINDING_ENTRY.match(strip.text[FINDING_LABEL_COLUMN:])
-            if found and int(found[1]) in wanted and int(found[1]) not in self._finding_lines:
-                self._finding_lines[int(found[1])] = line
+            if found:
+                self._entry_starts.add(line)
+                if int(found[1]) in wanted and int(found[1]) not in self._finding_lines:
+                    self._finding_lines[int(found[1])] = line
         # Rounded up, so most steps keep the same virtual size: a change of it
         # lays out the whole screen again (and repaints every widget).
         height = max(self.size.height, -(-len(self._lines) // 16) * 16)
@@ -248,7 +263,7 @@ class DetailPane(ScrollView, can_focus=True):
         if index >= len(self._lines):
             return Strip.blank(width, base)
         line = self._lines[index]
-        if self.has_focus and index == self.cursor_line:
+        if self.has_focus and index in self._cursor_span():
             line = Strip([Segment(seg.text, (seg.style or Style()) + self.CURSOR, seg.control) for seg in line])
         return line if line.cell_length == width else line.crop_extend(0, width, base)
 

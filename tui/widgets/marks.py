@@ -15,6 +15,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding
+from textual.content import Content
 from textual.strip import Strip
 from textual.widgets import Checkbox, OptionList, SelectionList
 from textual.widgets.option_list import Option
@@ -96,9 +97,10 @@ class ReasonPicker(OptionList):
         self.chosen: str | None = None
         super().__init__(*(Option(self._prompt(code), id=code) for code in reasons), id=id, compact=True)
 
-    def _prompt(self, code: str) -> str:
+    def _prompt(self, code: str) -> Content:
         mark = "●" if code == self.chosen else "○"
-        return f"{mark} [{self.letters[code]}] {self.reasons[code]}"
+        # Content, not a string: "[d]" would be read as markup (dim).
+        return Content(f"{mark} [{self.letters[code]}] {self.reasons[code]}")
 
     def choose(self, code: str) -> None:
         """Choose the reason ``code`` (and show it chosen)."""

@@ -20,6 +20,8 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tui.text import glue_spaces
+
 Lines = list[list[Segment]]
 
 
@@ -61,7 +63,7 @@ class NotePreview(ScrollView, can_focus=False):
         """Show ``lines``: ``source`` drawn ``width`` cells wide."""
         self.source, self.drawn_width = source, width
         base = self.rich_style
-        self._lines = [Strip(line).crop_extend(0, width, base).apply_style(base) for line in lines]
+        self._lines = [Strip(glue_spaces(line)).crop_extend(0, width, base).apply_style(base) for line in lines]
         self.virtual_size = Size(width, len(self._lines))
         self.refresh()
 

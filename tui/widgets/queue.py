@@ -22,6 +22,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from store.text import visible
+from tui.text import glue_spaces
 
 PAGE_SIZE = 64
 
@@ -90,9 +91,13 @@ class Columns:
         return cls(verdict_, name, tier, ratio, open_)
 
 
-def _cell(text: str, width: int, *, right: bool = False) -> str:
+def _cell(text: str, width: int, *, right: bool = False, gap: bool = False) -> str:
+    """``text`` in ``width`` characters (cut with an ellipsis); ``gap``: its last
+    one is a space, so a cut value never runs into the next column."""
     if width <= 0:
         return ""
+    if gap:
+        return _cell(text, width - 1, right=right) + " "
     if len(text) > width:
         text = text[: max(0, width - 1)] + "…"
     return text.rjust(width) if right else text.ljust(width)
@@ -104,8 +109,8 @@ def header_text(width: int) -> Text:
     line = (
         "  "
         + _cell("verdict", cols.verdict)
-        + _cell("consumer", cols.name)
-        + _cell("tier", cols.tier)
+        + _cell("consumer", cols.name, gap=True)
+        + _cell("tier", cols.tier, gap=True)
         + _cell("worst", cols.ratio, right=True)
         + _cell("open", cols.open, right=True)
     )
@@ -313,7 +318,7 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
                 text = self._line(row, width, is_cursor)
             if is_cursor:
                 text.stylize(self.get_component_rich_style("queue--cursor"))
-            segments = list(text.render(self.app.console))
+            segments = glue_spaces(text.render(self.app.console))
             strip = Strip(segments).crop_extend(0, width, base).apply_style(base)
             if row is not None:
                 self._strips.set(key, strip)
@@ -337,8 +342,8 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         text.append(_cell(verdict_text(row.verdict), cols.verdict),
                     self.get_component_rich_style(verdict_class(row.verdict)))
         # Names come from remote data: shown literally, control characters made visible.
-        text.append(_cell(visible(row.legal_name), cols.name))
-        text.append(_cell(visible(row.tier_name or row.tier_id or "-"), cols.tier))
+        text.append(_cell(visible(row.legal_name), cols.name, gap=True))
+        text.append(_cell(visible(row.tier_name or row.tier_id or "-"), cols.tier, gap=True))
         text.append(_cell(ratio_text(row.worst_ratio), cols.ratio, right=True))
         text.append(_cell(str(row.open_findings), cols.open, right=True))
         return text

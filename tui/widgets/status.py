@@ -12,7 +12,7 @@ import re
 
 from rich.text import Text
 
-from tui.text import literal
+from tui.text import glued, literal
 from tui.widgets.pairs import fit_pairs, pair
 
 _ISO = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):\d\d(?:\.\d+)?Z")
@@ -47,4 +47,4 @@ def status_text(*, position: tuple[int, int], tagged: int, sort: str, reverse: b
         pairs.insert(2, pair("", f"{tagged:,} tagged", style="bold"))
     if sync:
         pairs.append(pair("sync", literal(sync_long(sync)), short=literal(sync_short(sync))))
-    return fit_pairs(pairs, width, shorten_first=(len(pairs) - 1, 1))
+    return glued(fit_pairs(pairs, width, shorten_first=(len(pairs) - 1, 1)))
