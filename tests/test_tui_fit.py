@@ -221,3 +221,15 @@ async def test_a_cut_name_never_runs_into_the_tier(db: Path) -> None:
         q = review_screen(app).query_one(QueueView)
         line = "".join(s.text for s in q.render_line(1))     # the long hostile name, cut
         assert "… Standard" in line
+
+
+def test_the_header_keeps_a_partial_syncs_time_at_80_columns() -> None:
+    from tui.widgets.status import status_text
+
+    line = status_text(position=(1, 303), tagged=0, sort="overage", reverse=False, filter_text="",
+                       sync="1/2 sources ok (demo-x partial), 2023-01-02T09:30:00Z", width=80).plain
+    assert line == "1/303  sort: overage ↓  filter: none  sync: 1/2 ok (1 partial), 01-02 09:30Z"
+    wide = status_text(position=(1, 303), tagged=2, sort="name", reverse=True, filter_text="state:open",
+                       sync="1/2 sources ok (demo-x partial), 2023-01-02T09:30:00Z", width=160).plain
+    assert wide == (" warden   1 / 303  2 tagged  sort: name ↑  filter: state:open  "
+                    "sync: 1/2 sources ok (demo-x partial), 2023-01-02 09:30 UTC")

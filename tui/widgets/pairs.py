@@ -104,7 +104,9 @@ def fit_pairs(pairs: Sequence[Pair], width: int, *, shorten_first: Sequence[int]
     values = [p.value for p in pairs]
 
     def line() -> Text:
-        return Text(GAP, end="", no_wrap=True).join(_piece(p, v, label_style) for p, v in zip(pairs, values))
+        # A pair shortened to nothing (no label, no value) goes with its gap.
+        return Text(GAP, end="", no_wrap=True).join(_piece(p, v, label_style) for p, v in zip(pairs, values)
+                                                    if p.label or v.plain)
 
     order = list(shorten_first) + [i for i in reversed(range(len(pairs))) if i not in shorten_first]
     for i in order:
