@@ -94,8 +94,9 @@ class QueueQuery:
 
 # What a row's verdict says, in words (the TUI draws a glyph beside each): open
 # (something to decide), info (waiting for information), violation (decided, a
-# violation confirmed), decided, clear (no findings).
-VERDICTS: tuple[str, ...] = ("open", "info", "violation", "decided", "clear")
+# violation confirmed), decided, clear (no findings), retired (its apps belong to
+# another consumer now; shown only with state:retired).
+VERDICTS: tuple[str, ...] = ("open", "info", "violation", "decided", "clear", "retired")
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ class QueueRow:
     worst_ratio: float
     open_findings: int
     review_state: str
-    verdict: str          # one of VERDICTS: "open", "info", "violation", "decided", "clear"
+    verdict: str          # one of VERDICTS: "open", "info", "violation", "decided", "clear", "retired"
     tier_name: str | None = None   # the tier's name (what the detail shows), None without a tier
 
 
@@ -134,9 +135,9 @@ Key = tuple[Any, ...]
 
 def _row(r: Sequence[Any]) -> QueueRow:
     state = r[5]
-    pending = state in ("open", "info")   # a violation is shown once nothing waits
-    return QueueRow(r[0], r[1], r[2], float(r[3]), int(r[4]), state, "violation" if not pending and r[6] else state,
-                    r[7])
+    # A violation is shown once nothing waits (a retired consumer says it is retired).
+    violation = state not in ("open", "info", "retired") and r[6]
+    return QueueRow(r[0], r[1], r[2], float(r[3]), int(r[4]), state, "violation" if violation else state, r[7])
 
 
 def _key(cols: Sequence[_Col], r: Sequence[Any]) -> Key:
@@ -412,11 +413,14 @@ class QueueReader:
             return self._counts[query]
         flt = query.filter
         if flt.is_empty:
-            (n,) = conn.execute("SELECT count(*) FROM consumer").fetchone()
+            # Every consumer but the retired (a range of consumer_by_state, usually empty).
+            (n,) = conn.execute("SELECT (SELECT count(*) FROM consumer)"
+                                " - (SELECT count(*) FROM consumer WHERE review_state = 'retired')").fetchone()
         elif not (flt.min_ratio is not None or flt.tiers or flt.states or flt.names or flt.ids):
             # Only finding conditions: count distinct consumers in the finding index.
             fconds, fparams = finding_conditions(flt, alias="finding")
-            (n,) = conn.execute(f"SELECT count(DISTINCT consumer_id) FROM finding WHERE {' AND '.join(fconds)}",
+            (n,) = conn.execute(f"SELECT count(DISTINCT consumer_id) FROM finding WHERE {' AND '.join(fconds)}"
+                                " AND consumer_id NOT IN (SELECT id FROM consumer WHERE review_state = 'retired')",
                                 fparams).fetchone()
         else:
             source, sparams, conds, params = consumer_source(flt, driven=True)

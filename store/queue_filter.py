@@ -9,7 +9,8 @@ Filter syntax (:func:`parse_filter`), terms separated by spaces, all must hold::
     over:10x   over:2.5       worst overage ratio at least this (x optional, or 150%)
     tier:gold                 this tier id
     state:open                queue state: open (a candidate to decide), info (waiting for
-                              information), decided or clear
+                              information), decided, clear or retired (retired
+                              consumers show only when asked for)
     name:north  north         legal name contains (ASCII letters in any case); bare words too
     id:northwind              consumer id contains
     name:"north wind"         quotes keep spaces
@@ -36,13 +37,16 @@ FILTER_FIELDS: dict[str, str] = {
     "severity": "finding severity (" + ", ".join(SEVERITIES) + ")",
     "over": "worst overage ratio at least N (over:10x, over:2.5, over:150%)",
     "tier": "tier id",
-    "state": "queue state (open, info, decided, clear)",
+    "state": "queue state (open, info, decided, clear; retired: only when asked for)",
     "name": "legal name contains",
     "id": "consumer id contains",
 }
 # In the order the status sort shows them: something to decide, waiting for
-# information, all decided, no findings.
-REVIEW_STATES: tuple[str, ...] = ("open", "info", "decided", "clear")
+# information, all decided, no findings, retired.
+REVIEW_STATES: tuple[str, ...] = ("open", "info", "decided", "clear", "retired")
+# What the queue shows unless ``state:`` asks for more: a retired consumer (an
+# app's own consumer whose app the roster gave to its owner) has left the queue.
+SHOWN_STATES: tuple[str, ...] = ("open", "info", "decided", "clear")
 
 
 @dataclass(frozen=True)
@@ -231,6 +235,8 @@ def consumer_conditions(flt: QueueFilter, *, findings: bool = True) -> tuple[lis
         # exactly the matches' region, in severity order, from either end.
         conds.append(f"review_state IN ({','.join('?' * len(states))})")
         params.extend(states)
+    elif states is not None and "retired" not in states:
+        conds.append("review_state != 'retired'")
     for name in flt.names:
         conds.append("legal_name LIKE ? ESCAPE '\\'")
         params.append(_like(name))
@@ -244,7 +250,7 @@ def matching_states(flt: QueueFilter, only: str | None = None) -> tuple[str, ...
     """The queue states a match can be in (None: any), from ``state:`` and what the
     finding conditions imply (a candidate finding makes its consumer open, one
     waiting for information makes it open or info); ``only``: that state alone."""
-    allowed = set(flt.states) if flt.states else set(REVIEW_STATES)
+    allowed = set(flt.states) if flt.states else set(SHOWN_STATES)
     if flt.statuses and set(flt.statuses) <= {"candidate"}:
         allowed &= {"open"}
     elif flt.statuses and set(flt.statuses) <= set(OPEN_STATUSES):

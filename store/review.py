@@ -35,6 +35,7 @@ from store.domain import (
 from store.errors import ConflictError, DecisionRefused
 from store.queue_summary import refresh_summary
 from store.text import visible
+from store.twins import with_twins
 
 # ---------------------------------------------------------------------------
 # Findings
@@ -74,12 +75,16 @@ def change_finding(conn: sqlite3.Connection, finding_id: int, *, reviewer: str, 
                    reason: str | None, status: str | None = None, severity: str | None = None,
                    category: str | None = None, expected_version: int | None = None,
                    action_id: int | None = None) -> list[Decision]:
-    """Change a finding's status / severity / category, one log entry per changed field.
+    """Change a finding's status / severity / category, one log entry per field.
 
     The one place findings change: the named actions below call it. Checks
     ``expected_version`` (ConflictError when the finding changed meanwhile) and
     the status transitions of :data:`store.domain.FINDING_TRANSITIONS`
-    (DecisionRefused otherwise). Runs in the caller's transaction or its own.
+    (DecisionRefused otherwise). Changing the severity or category needs a
+    ``reason``. A confirmation also logs the severity and category it keeps (as
+    detected: the rules set them, unlogged, while the finding was a candidate),
+    so the log says what was confirmed and ``store.verify`` can replay it. Runs
+    in the caller's transaction or its own.
     """
     if severity is not None and severity not in SEVERITIES:
         raise DecisionRefused(f"unknown severity {severity!r}; valid: {', '.join(SEVERITIES)}")
@@ -99,6 +104,15 @@ def change_finding(conn: sqlite3.Connection, finding_id: int, *, reviewer: str, 
         ) if new is not None and new != old]
         if not changes:
             return []
+        regraded = [name for name, _old, _new in changes if name != "status"]
+        if regraded and not (reason or "").strip():
+            raise DecisionRefused(f"changing the {' and '.join(regraded)} of finding #{f.id} needs a reason "
+                                  f"(it was {', '.join(f'{n} {getattr(f, n)}' for n in regraded)} as detected)")
+        if status == "confirmed" and any(name == "status" for name, _old, _new in changes):
+            # What the confirmation keeps, as detected: logged so the log says what was confirmed.
+            changed = {name for name, _old, _new in changes}
+            changes += [(name, getattr(f, name), getattr(f, name)) for name in ("severity", "category")
+                        if name not in changed]
         decisions = _apply(conn, f, changes, reviewer=reviewer, clock=clock, reason=reason, action_id=action_id)
         refresh_summary(conn, [f.consumer_id])
         return decisions
@@ -136,14 +150,29 @@ def as_detected(f: Finding) -> str:
     return f"as detected (rule {f.rule_id}): {finding_sentence(f)}"
 
 
-def confirm_violation(conn: sqlite3.Connection, finding_id: int, *, reviewer: str, severity: str,
-                      clock: Clock, reason: str | None = None, category: str | None = None,
+def confirmation_reason(f: Finding, reason: str | None, severity: str | None, category: str | None) -> str:
+    """What a confirmation of ``f`` logs as its reason: the reviewer's, else the
+    rule and its figures (:func:`as_detected`). A severity or category changed
+    from what was detected needs the reviewer's own."""
+    typed = (reason or "").strip()
+    if typed:
+        return typed
+    regraded = [name for name, value in (("severity", severity), ("category", category))
+                if value is not None and value != getattr(f, name)]
+    if regraded:
+        raise DecisionRefused(f"changing the {' and '.join(regraded)} of finding #{f.id} needs a reason "
+                              f"(it was {', '.join(f'{n} {getattr(f, n)}' for n in regraded)} as detected)")
+    return as_detected(f)
+
+
+def confirm_violation(conn: sqlite3.Connection, finding_id: int, *, reviewer: str, clock: Clock,
+                      reason: str | None = None, severity: str | None = None, category: str | None = None,
                       expected_version: int | None = None) -> list[Decision]:
-    """Confirm a finding as a violation with a severity (and optionally a corrected
-    category). Without a ``reason`` the finding's rule and figures are logged as it
-    (:func:`as_detected`)."""
+    """Confirm a finding as a violation, keeping its severity and category as
+    detected unless the reviewer sets another (``severity``, ``category``, with a
+    reason). Without a ``reason`` the finding's rule and figures are logged as it."""
     with writing(conn):
-        why = (reason or "").strip() or as_detected(get_finding(conn, finding_id))
+        why = confirmation_reason(get_finding(conn, finding_id), reason, severity, category)
         return change_finding(conn, finding_id, reviewer=reviewer, clock=clock, reason=why,
                               status="confirmed", severity=severity, category=category,
                               expected_version=expected_version)
@@ -177,11 +206,11 @@ def mark_needs_info(conn: sqlite3.Connection, finding_id: int, *, reviewer: str,
 
 
 def set_finding_status(conn: sqlite3.Connection, finding_id: int, status: str, *, reviewer: str,
-                       clock: Clock, reason: str | None = None,
-                       expected_version: int | None = None) -> list[Decision]:
+                       clock: Clock, reason: str | None = None, expected_version: int | None = None,
+                       action_id: int | None = None) -> list[Decision]:
     """Any other allowed status change (audit_requested when a note is exported, resolved, reopened)."""
     return change_finding(conn, finding_id, reviewer=reviewer, clock=clock, reason=reason, status=status,
-                          expected_version=expected_version)
+                          expected_version=expected_version, action_id=action_id)
 
 
 def open_manual_finding(conn: sqlite3.Connection, consumer_id: str, *, category: str, severity: str,
@@ -238,22 +267,22 @@ def bulk_decide(conn: sqlite3.Connection, *, action: BulkAction, reviewer: str, 
     """Decide many findings at once, in one transaction and as one undoable action.
 
     ``finding_ids`` are decided as named; ``consumer_ids`` stand for their open
-    findings (candidate / needs info). Any conflict rolls the whole batch back.
-    ``dismiss`` takes ``reason_code`` (+ ``reason_text``); ``confirm`` takes
-    ``severity`` and a ``reason`` (without one, each finding's rule and figures,
-    :func:`as_detected`).
+    findings (candidate / needs info); a finding's twin (:mod:`store.twins`) is
+    decided with it. Any conflict rolls the whole batch back. ``dismiss`` takes
+    ``reason_code`` (+ ``reason_text``); ``confirm`` keeps each finding's
+    severity and category as detected unless ``severity`` / ``category`` say
+    otherwise, and logs ``reason`` (without one, each finding's rule and figures:
+    :func:`confirmation_reason`).
     """
     if action not in _BULK_STATUS:
         raise DecisionRefused(f"unknown bulk action {action!r}; valid: {', '.join(_BULK_STATUS)}")
     if action == "dismiss":
         reason = dismiss_reason(reason_code or "", reason_text)
-    elif action == "confirm" and severity is None:
-        raise DecisionRefused("a bulk confirmation needs a severity")
     status = _BULK_STATUS[action]
     versions = expected_versions or {}
     decisions: list[Decision] = []
     with writing(conn):
-        ids = list(dict.fromkeys(int(i) for i in finding_ids))
+        ids = with_twins(conn, list(finding_ids))
         consumers = list(dict.fromkeys(consumer_ids))
         for cid in consumers:
             ids.extend(r[0] for r in conn.execute(
@@ -262,8 +291,8 @@ def bulk_decide(conn: sqlite3.Connection, *, action: BulkAction, reviewer: str, 
         action_id: int | None = None
         for fid in ids:
             why = reason
-            if action == "confirm" and not (reason or "").strip():
-                why = as_detected(get_finding(conn, fid))
+            if action == "confirm":
+                why = confirmation_reason(get_finding(conn, fid), reason, severity, category)
             written = change_finding(conn, fid, reviewer=reviewer, clock=clock, reason=why, status=status,
                                      severity=severity if action == "confirm" else None,
                                      category=category if action == "confirm" else None,
@@ -336,8 +365,8 @@ class ConfirmRequest:
     the consumers decided on."""
 
     finding_ids: tuple[int, ...]
-    category: str | None      # None: keep each finding's detected category
-    severity: str
+    category: str | None      # None: keep each finding's category as detected
+    severity: str | None      # None: keep each finding's severity as detected
     reason: str               # "": each finding's rule and figures (as_detected)
 
 
@@ -384,6 +413,12 @@ class Outcome:
     keep_place: bool = True          # a decision: the cursor stays at its index
     consumer_id: str | None = None   # go to this consumer (an undo, a finding opened by hand)
     title: str = "Decision recorded"
+    finding_ids: tuple[int, ...] = ()   # the findings it changed (none: nothing to do)
+
+    @property
+    def changed(self) -> bool:
+        """False when there was nothing to do (already decided, nothing to undo)."""
+        return bool(self.finding_ids)
 
 
 def decide(conn: sqlite3.Connection, request: Request, consumer_ids: Sequence[str], *,
@@ -409,7 +444,7 @@ def decide(conn: sqlite3.Connection, request: Request, consumer_ids: Sequence[st
         )
         # The consumer now has an open finding to decide: the cursor goes with it.
         return Outcome(f"Opened finding #{finding.id} ({CATEGORIES[finding.category]})",
-                       keep_place=False, consumer_id=consumer_ids[0])
+                       keep_place=False, consumer_id=consumer_ids[0], finding_ids=(finding.id,))
     scope: dict[str, Any]
     if request.finding_ids:
         scope = {
@@ -418,10 +453,16 @@ def decide(conn: sqlite3.Connection, request: Request, consumer_ids: Sequence[st
         }
     else:
         scope = {"consumer_ids": consumer_ids}
+    detail = ""
     if isinstance(request, ConfirmRequest):
         decisions = bulk_decide(conn, action="confirm", reviewer=reviewer, clock=clock, severity=request.severity,
                                 reason=request.reason, category=request.category, **scope)
         verb = "Confirmed"
+        kept = [name for name, value in (("severity", request.severity), ("category", request.category))
+                if value is None]
+        detail = "".join(f"; {name} set to {value}" for name, value in (
+            ("severity", request.severity), ("category", request.category)) if value is not None)
+        detail += f"; {' and '.join(kept)} as detected" if kept else ""
     elif isinstance(request, DismissRequest):
         decisions = bulk_decide(conn, action="dismiss", reviewer=reviewer, clock=clock,
                                 reason_code=request.reason_code, reason_text=request.reason_text, **scope)
@@ -434,7 +475,8 @@ def decide(conn: sqlite3.Connection, request: Request, consumer_ids: Sequence[st
     if not findings:
         return Outcome("Nothing changed (already decided).")
     shown = ", ".join(f"#{fid}" for fid in findings[:6]) + (" …" if len(findings) > 6 else "")
-    return Outcome(f"{verb} {len(findings)} finding{'s' if len(findings) != 1 else ''} {shown}")
+    return Outcome(f"{verb} {len(findings)} finding{'s' if len(findings) != 1 else ''} {shown}{detail}",
+                   finding_ids=tuple(findings))
 
 
 def describe_undo(conn: sqlite3.Connection, undo: Decision) -> Outcome:
@@ -458,4 +500,5 @@ def describe_undo(conn: sqlite3.Connection, undo: Decision) -> Outcome:
     else:
         states = list(dict.fromkeys(visible(r["new_value"] or "none").replace("_", " ") for r in status))
         summary = f"Undone: {what} of {who}" + (f" back to {' / '.join(states)}" if states else "")
-    return Outcome(summary, keep_place=False, consumer_id=next(iter(consumers)), title="Undo")
+    return Outcome(summary, keep_place=False, consumer_id=next(iter(consumers)), title="Undo",
+                   finding_ids=tuple(findings))

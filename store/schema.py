@@ -274,6 +274,22 @@ MIGRATION_PAGE_NOTES = """
 ALTER TABLE sync_page ADD COLUMN notes TEXT;   -- e.g. "'29183745' 2022-12-27: no usage figure ..."
 """
 
+# A letter we can defend (issue 9): a consumer created for an app that the roster
+# has since given to its owner is retired (it leaves the queue, no note is
+# drafted for it); an export is recorded as staging -> pending -> completed, so a
+# crash is finished or rolled back by the next export, and carries the log's head.
+MIGRATION_LETTER = """
+ALTER TABLE consumer ADD COLUMN retired_at TEXT;          -- NULL = active
+ALTER TABLE export ADD COLUMN status TEXT NOT NULL DEFAULT 'completed'
+    CHECK (status IN ('staging', 'pending', 'completed', 'abandoned', 'rolled_back'));
+ALTER TABLE export ADD COLUMN staging TEXT;               -- the folder its files wait in until moved
+ALTER TABLE export ADD COLUMN finished_at TEXT;
+ALTER TABLE export ADD COLUMN log_head TEXT;              -- the decision log's head its manifest carries
+ALTER TABLE export ADD COLUMN note TEXT;                  -- what recovery did, or why it was abandoned
+ALTER TABLE export ADD COLUMN action_id INTEGER;          -- the log entries that marked its notes and findings
+CREATE INDEX export_unfinished ON export (status) WHERE status IN ('staging', 'pending');
+"""
+
 # The review flow (issue 10): a consumer whose undecided findings all wait for
 # information is in the review state 'info' (shown "? info", found by state:info,
 # skipped by ']' while a consumer with a candidate is left), no longer 'open'.
@@ -283,4 +299,4 @@ WHERE review_state = 'open'
   AND NOT EXISTS (SELECT 1 FROM finding f WHERE f.consumer_id = consumer.id AND f.status = 'candidate');
 """
 
-MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_PAGE_NOTES, MIGRATION_NEEDS_INFO_STATE]
+MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_PAGE_NOTES, MIGRATION_LETTER, MIGRATION_NEEDS_INFO_STATE]

@@ -203,7 +203,8 @@ def test_the_command_line_never_prints_a_servers_escape_sequences(tmp_path: Path
                           f'max_retry_seconds = 5\n'
                           f'[sources.x]\nadapter = "x-usage"\nurl = "{endpoint.x_url}"\n'
                           f'token_env = "{DEMO_TOKEN_ENV}"\ndays = 5\n')
-        assert cli_main(["sync", "--config", str(config), "--db", str(tmp_path / "w.db")]) == 1
+        # --verbose: every event's line (the default lines are a subset of them).
+        assert cli_main(["sync", "--verbose", "--config", str(config), "--db", str(tmp_path / "w.db")]) == 1
     err = capsys.readouterr().err
     assert "HTTP 403" in err and "HTTP 401" in err and "rate limited" in err
     assert "[bold red]Evil[/]" in err           # the server's words are there, as text

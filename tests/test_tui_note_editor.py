@@ -194,6 +194,6 @@ async def test_the_editor_header_is_one_line(db: Path, size: tuple[int, int]) ->
         head = app.screen.query_one("#note-head")
         assert head.size.height == 1
         line = str(head.render())
-        assert line.startswith("Note #1") and "draft" in line and "saved" in line
+        assert line.startswith("Note #1  draft  ") and "drafted from the template" in line
         # The keys are in the footer, not the header.
         assert "ctrl+s save" not in line

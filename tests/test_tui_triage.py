@@ -55,7 +55,7 @@ async def test_confirm_with_the_defaults_takes_two_keys(db: Path) -> None:
         assert isinstance(app.screen, ReviewScreen)
         assert keys.count == 2
     assert [statuses(db)[i] for i in (1, 2, 3)] == ["confirmed"] * 3
-    entries = status_entries(db)
+    entries = sorted(status_entries(db), key=lambda e: e["subject_id"])
     assert [e["subject_id"] for e in entries] == [1, 2, 3]
     # No reason typed: the finding's rule and figures are recorded as the reason.
     assert entries[0]["reason"] == ("as detected (rule volume_cap): 780,412,345 API calls in 2022, against a limit "
@@ -191,13 +191,15 @@ async def test_one_finding_among_78_is_confirmed_in_under_ten_keys(demo_db: tupl
         pane = review_screen(app).query_one(DetailPane)
         wanted = pane.finding_id
         assert wanted == pane.findings_order()[41]
+        # Its twin (the circumvention finding over the same figures) is decided with it.
+        twins = next(f.twins for f in review_screen(app).detail.open_findings if f.id == wanted)
         await keys("v", "enter")
         assert keys.count < 10
     conn = sqlite3.connect(db)
     confirmed = [r[0] for r in conn.execute("SELECT id FROM finding WHERE consumer_id = ? AND status = 'confirmed'",
                                             (CASE_ID,))]
     conn.close()
-    assert confirmed == [wanted] and wanted in open_ids
+    assert sorted(confirmed) == sorted([wanted, *twins]) and wanted in open_ids
 
 
 def twenty_open_db(tmp_path: Path) -> Path:

@@ -83,6 +83,15 @@ class Decided(Message):
 
 
 @dataclass
+class ExportFinished(Message):
+    """An export finished: one summary line per format written, and every warning
+    of it (each shown in a notification of its own)."""
+
+    lines: list[str]
+    warnings: list[str]
+
+
+@dataclass
 class NoteOpened(Message):
     note: Note
     drafted: bool
@@ -103,6 +112,7 @@ class NoteRedrafted(Message):
 @dataclass
 class NoteStatusChanged(Message):
     note: Note
+    warnings: tuple[str, ...] = ()     # what marking it ready found (figures changed since the draft, ...)
 
 
 @dataclass

@@ -4,6 +4,9 @@ Each edit schedules a save half a second later (so a killed terminal loses at
 most the last second); one save is in flight at a time and carries the version
 it expects, so a re-draft or another reviewer's edit meanwhile is a conflict
 shown to the reviewer, never overwritten. ``ctrl+s`` saves at once.
+
+A ready note is frozen: the text is read-only (its SHA-256 is in the log);
+``ctrl+r`` takes it back to draft, logged, before it can be edited again.
 """
 
 from __future__ import annotations
@@ -65,7 +68,8 @@ class NoteEditor(WardenScreen[None]):
     def compose(self) -> ComposeResult:
         yield Static(id="note-head")
         with Horizontal(id="note-panes"):
-            yield TextArea(editable(self.note.body), soft_wrap=True, show_line_numbers=False, id="note-body")
+            yield TextArea(editable(self.note.body), soft_wrap=True, show_line_numbers=False, id="note-body",
+                           read_only=self.note.status != "draft")
             yield NotePreview(id="note-preview")
         yield Footer()
 
@@ -83,8 +87,11 @@ class NoteEditor(WardenScreen[None]):
         """The one-line header: the note, its status and version, whether the text is
         saved; then the subject, cut to fit (the keys are in the footer)."""
         self._state = what
-        pairs = [pair("", f"Note #{self.note.id}", style="bold"), pair("", self.note.status, style="bold"),
-                 pair("", f"version {self.version}", short=f"v{self.version}"), pair("", what)]
+        pairs = [pair("", f"Note #{self.note.id}", style="bold"), pair("", self.note.status, style="bold")]
+        if self.note.status == "ready":
+            pairs.append(pair("", "■ frozen: read-only (ctrl+r back to draft to edit)", style="bold",
+                              short="■ frozen, read-only"))
+        pairs += [pair("", f"version {self.version}", short=f"v{self.version}"), pair("", what)]
         if self.note.warning:
             pairs.append(pair("", "⚠ template warning (see the notification)", short="⚠"))
         pairs.append(pair("", literal(self.note.subject), cut=True))
@@ -140,22 +147,31 @@ class NoteEditor(WardenScreen[None]):
     # --- status --------------------------------------------------------------------
 
     def action_toggle_ready(self) -> None:
-        self.action_save()
+        if self.note.status == "draft":
+            self.action_save()
         target = "draft" if self.note.status == "ready" else "ready"
-        self._set_status(self.note.id, target)
+        self._set_status(self.note.id, target, self.version)
 
     @work(thread=True, group="note-status", exit_on_error=False)
-    def _set_status(self, note_id: int, status: str) -> None:
+    def _set_status(self, note_id: int, status: str, version: int) -> None:
         session = self.session
-        note = notes.set_note_status(session.connections.get(), note_id, status, reviewer=session.reviewer,
-                                     clock=session.clock)
-        self.post_message(NoteStatusChanged(note))
+        conn = session.connections.get()
+        warnings: list[str] = []
+        if status == "ready":
+            note, warnings = notes.mark_ready(conn, note_id, reviewer=session.reviewer, clock=session.clock)
+        else:
+            note = notes.reopen_for_editing(conn, note_id, reviewer=session.reviewer, clock=session.clock,
+                                            expected_version=version)
+        self.post_message(NoteStatusChanged(note, tuple(warnings)))
 
     def on_note_status_changed(self, message: NoteStatusChanged) -> None:
         self.note = message.note
         self.version = message.note.version
-        # Said in the header (a toast would cover the text at 80x24).
+        self.query_one(TextArea).read_only = self.note.status != "draft"
+        # Said in the header (a toast would cover the text at 80x24); warnings are toasts.
         self._show_state(f"marked {message.note.status}")
+        for warning in message.warnings:
+            self.notify(visible(warning), title="Note", severity="warning", timeout=20, markup=False)
 
     def action_redraft(self) -> None:
         """Render the template again from the current findings (replaces the text)."""
@@ -173,6 +189,7 @@ class NoteEditor(WardenScreen[None]):
         self.version = message.note.version
         self.saved_text = message.note.body
         self.query_one(TextArea).text = editable(message.note.body)
+        self.query_one(TextArea).read_only = self.note.status != "draft"
         self._show_state("re-drafted from the template")
 
     def palette_commands(self) -> Iterable[SystemCommand]:

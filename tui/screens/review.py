@@ -433,7 +433,7 @@ class ReviewScreen(NotesAndExports):
             return []
         pane = self.query_one(DetailPane)
         under = pane.finding_id if pane.has_focus else None
-        return [FindingOption(f.id, f.label, chosen=under is None or f.id == under)
+        return [FindingOption(f.id, f.label, f.twins, chosen=under is None or f.id == under)
                 for f in self.detail.open_findings]
 
     def action_decide(self, kind: str) -> None:

@@ -16,7 +16,7 @@ from store import notes
 from store.text import visible
 from tui.editor import edit_externally
 from tui.export import export_note
-from tui.messages import Decided, NoteOpened, Problem
+from tui.messages import Decided, ExportFinished, NoteOpened, Problem
 from tui.modals.export import ExportChoice, ExportNotes
 from tui.screens.base import WardenScreen
 from tui.screens.note import NoteEditor
@@ -58,6 +58,11 @@ class NotesAndExports(WardenScreen[None]):
         if message.where == "external":
             if message.drafted:
                 self.notify(f"Drafted note #{note.id} from the template.", title="Note", markup=False)
+            if note.status == "ready":
+                self.notify(f"Note #{note.id} is ready, so its text is frozen. Open it with c and press ctrl+r "
+                            "to take it back to draft (logged) before editing it.", title="Note is ready",
+                            severity="warning", timeout=10, markup=False)
+                return
             edited = edit_externally(self.app, note.body, prefix=f"warden-note-{note.id}-")
             if edited.message:
                 self.notify(edited.message, title="Note", severity=edited.severity, timeout=edited.timeout,
@@ -96,5 +101,12 @@ class NotesAndExports(WardenScreen[None]):
         if exported.failed:
             # One notification for the whole export, however many formats failed.
             self.app.post_message(Problem(exported.refusal(), screen=self))
-        if exported.lines:
-            self.post_message(Decided("\n".join(exported.lines)))
+        if exported.lines or exported.warnings:
+            self.post_message(ExportFinished(exported.lines, exported.warnings))
+
+    def on_export_finished(self, message: ExportFinished) -> None:
+        if message.lines:
+            self.notify("\n".join(message.lines), title="Exported", markup=False)
+        for warning in message.warnings:
+            self.notify(visible(warning), title="Export warning", severity="warning", timeout=30, markup=False)
+        self.action_refresh()

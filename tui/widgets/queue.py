@@ -35,6 +35,7 @@ VERDICT_GLYPHS: dict[str, str] = {
     "violation": "▲",
     "decided": "✓",
     "clear": "·",
+    "retired": "⊘",
 }
 _VERDICT_CLASSES: dict[str, str] = {
     "open": "queue--open",
@@ -42,6 +43,7 @@ _VERDICT_CLASSES: dict[str, str] = {
     "violation": "queue--violation",
     "decided": "queue--decided",
     "clear": "queue--clear",
+    "retired": "queue--clear",
 }
 
 
