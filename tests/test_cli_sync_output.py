@@ -122,7 +122,7 @@ def test_the_demo_says_where_its_database_is_and_what_to_try(tmp_path: Path,
 
 
 def test_demo_help_says_where_it_writes(capsys: pytest.CaptureFixture[str]) -> None:
-    from tui.cli import default_db_path
+    from tui.cli.common import default_db_path
 
     with pytest.raises(SystemExit):
         main(["demo", "--help"])

@@ -328,8 +328,10 @@ def test_bulk_with_one_conflict_changes_nothing(conn: sqlite3.Connection) -> Non
                     reviewer="alice", clock=CLOCK, expected_versions={1: 1, 2: 1, 4: 1})
     assert len(log(conn)) == before
     assert finding_row(conn, 1)["status"] == "candidate" and finding_row(conn, 4)["status"] == "candidate"
-    with pytest.raises(DecisionRefused, match="reason"):
-        bulk_decide(conn, action="confirm", finding_ids=[1], reason=" ", reviewer="a", clock=CLOCK)
+    # Without a reason a confirmation logs the rule and its figures; a regrade needs one.
+    with pytest.raises(DecisionRefused, match="needs a reason"):
+        bulk_decide(conn, action="confirm", finding_ids=[1], severity="critical", reason=" ", reviewer="a",
+                    clock=CLOCK)
 
 
 # --- the chain ------------------------------------------------------------------

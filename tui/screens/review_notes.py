@@ -102,7 +102,7 @@ class NotesAndExports(WardenScreen[None]):
             # One notification for the whole export, however many formats failed.
             self.app.post_message(Problem(exported.refusal(), screen=self))
         if exported.lines or exported.warnings:
-            self.post_message(ExportFinished(exported.lines, exported.warnings))
+            self.post_message(ExportFinished([exported.summary()] if exported.written else [], exported.warnings))
 
     def on_export_finished(self, message: ExportFinished) -> None:
         if message.lines:
