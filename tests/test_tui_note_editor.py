@@ -51,6 +51,14 @@ class HeldSaves:
 
         monkeypatch.setattr(notes, "save_body", held)
 
+    async def in_flight(self, pilot) -> None:
+        """Wait (polling, at most 2 s) until a save has reached the database call and waits there."""
+        for _ in range(100):
+            if self.entered.is_set():
+                return
+            await pilot.pause(0.02)
+        raise AssertionError("no save started")
+
 
 def unfrozen(scenario):
     """Run the test's ``scenario`` (the whole ``run_test`` block) with a time limit: a
@@ -106,11 +114,7 @@ async def test_esc_during_a_save_waits_for_it_then_saves_what_came_after(db: Pat
         drafted = note_body(db)
         saves = HeldSaves(monkeypatch)
         await pilot.press("a", "ctrl+s")
-        for _ in range(100):
-            if saves.entered.is_set():
-                break
-            await pilot.pause(0.02)
-        assert saves.entered.is_set()                # the save of "a" is in flight
+        await saves.in_flight(pilot)                # the save of "a" is in flight
         await pilot.press("b", "escape")             # typed during it, then Esc
         await pilot.pause(0.1)
         assert app.screen is editor                  # still here: "ab" is not saved yet
@@ -134,11 +138,7 @@ async def test_quitting_with_a_save_in_flight_exits_and_the_note_holds_a_saved_s
         drafted = note_body(db)
         saves = HeldSaves(monkeypatch)
         await pilot.press(*"late", "ctrl+s")
-        for _ in range(100):
-            if saves.entered.is_set():
-                break
-            await pilot.pause(0.02)
-        assert saves.entered.is_set()
+        await saves.in_flight(pilot)
         threading.Timer(0.3, saves.release.set).start()
         await pilot.press("ctrl+q")
     assert app.return_code == 0
