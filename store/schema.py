@@ -294,6 +294,15 @@ ALTER TABLE export ADD COLUMN action_id INTEGER;          -- the log entries tha
 CREATE INDEX export_unfinished ON export (status) WHERE status IN ('staging', 'pending');
 """
 
+# The review flow (issue 10): a consumer whose undecided findings all wait for
+# information is in the review state 'info' (shown "? info", found by state:info,
+# skipped by ']' while a consumer with a candidate is left), no longer 'open'.
+MIGRATION_NEEDS_INFO_STATE = """
+UPDATE consumer SET review_state = 'info'
+WHERE review_state = 'open'
+  AND NOT EXISTS (SELECT 1 FROM finding f WHERE f.consumer_id = consumer.id AND f.status = 'candidate');
+"""
+
 
 def _mark(kind: str, subject: str, app_id: str = "''") -> str:
     """Trigger statements marking a change for the rules. Not ``INSERT OR
@@ -450,7 +459,7 @@ CREATE INDEX consumer_finding_key_by_consumer ON consumer_finding_key (consumer_
 
 
 Migration = Union[str, Callable[[sqlite3.Connection], None]]
-MIGRATIONS: list[Migration] = [MIGRATION_1, MIGRATION_PAGE_NOTES, MIGRATION_LETTER,
+MIGRATIONS: list[Migration] = [MIGRATION_1, MIGRATION_PAGE_NOTES, MIGRATION_LETTER, MIGRATION_NEEDS_INFO_STATE,
                                MIGRATION_INCREMENTAL_RULES, MIGRATION_NAME_SEARCH, MIGRATION_QUEUE_FILTERS,
                                MIGRATION_AUTO_CONSUMERS, MIGRATION_ROSTER_CLAIMS, MIGRATION_RECORD_PAGES,
                                MIGRATION_FINDING_KEYS]
