@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence, TypeVar
 
 from store.queue_filter import (
-    QueueFilter, consumer_conditions, consumer_source, count_finding_matches, count_name_matches,
+    QueueFilter, consumer_conditions, consumer_source, count_consumers, count_finding_matches, count_name_matches,
     few_finding_matches, matching_states, name_matches_upto, only_finding_terms, only_indexed_names,
 )
 # The sorts and the query are read from here too (store.queue is the queue's interface).
@@ -352,20 +352,13 @@ class QueueReader:
             return self._counts[query]
         flt = query.filter
         names = only_indexed_names(flt)
-        if flt.is_empty:
-            # Every consumer but the retired (a range of consumer_by_state, usually empty).
-            (n,) = conn.execute("SELECT (SELECT count(*) FROM consumer)"
-                                " - (SELECT count(*) FROM consumer WHERE review_state = 'retired')").fetchone()
-        elif names is not None:
+        if names is not None:
             n = count_name_matches(conn, names)
         elif only_finding_terms(flt):
             n = count_finding_matches(conn, flt)
         else:
             names = self._few(conn, flt)[0]
-            source, sparams, conds, params = consumer_source(flt, driven=True,
-                                                             few_names=names is not None and names < _FEW)
-            where = " AND ".join(conds) or "1"
-            (n,) = conn.execute(f"SELECT count(*) FROM {source} WHERE {where}", sparams + params).fetchone()
+            n = count_consumers(conn, *consumer_source(flt, driven=True, few_names=names is not None and names < _FEW))
         self._anchors_for(query)     # so the count is forgotten with the query's anchors
         self._counts[query] = int(n)
         return int(n)

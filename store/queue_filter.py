@@ -53,6 +53,8 @@ REVIEW_STATES: tuple[str, ...] = ("open", "info", "decided", "clear", "retired")
 # What the queue shows unless ``state:`` asks for more: a retired consumer (an
 # app's own consumer whose app the roster gave to its owner) has left the queue.
 SHOWN_STATES: tuple[str, ...] = ("open", "info", "decided", "clear")
+# The condition that leaves them out of a query that does not ask for them.
+NOT_RETIRED = "review_state != 'retired'"
 
 
 @dataclass(frozen=True)
@@ -265,7 +267,7 @@ def consumer_conditions(flt: QueueFilter, *, findings: bool = True,
         conds.append(f"review_state IN ({','.join('?' * len(states))})")
         params.extend(states)
     elif states is not None and "retired" not in states:
-        conds.append("review_state != 'retired'")
+        conds.append(NOT_RETIRED)
     for name in flt.names:
         if len(name) < NAME_INDEX_MIN_CHARS:
             conds.append("legal_name LIKE ? ESCAPE '\\'")
@@ -358,6 +360,21 @@ def only_indexed_names(flt: QueueFilter) -> str | None:
 
 
 _RETIRED = "SELECT id FROM consumer WHERE review_state = 'retired'"
+
+
+def count_consumers(conn: Any, source: str, source_params: list[Any], conds: list[str], params: list[Any]) -> int:
+    """How many rows of ``source`` (:func:`consumer_source`) meet ``conds``. Read
+    straight from ``consumer``, the retired are counted apart (a range of
+    consumer_by_state, usually empty) and taken off, instead of testing each
+    match's state: a count over one range of an index (``tier:``, every consumer)
+    then stays in that index."""
+    if source != "consumer" or NOT_RETIRED not in conds:
+        where = " AND ".join(conds) or "1"
+        return int(conn.execute(f"SELECT count(*) FROM {source} WHERE {where}", source_params + params).fetchone()[0])
+    where = " AND ".join(c for c in conds if c != NOT_RETIRED) or "1"
+    return int(conn.execute(f"SELECT (SELECT count(*) FROM consumer WHERE {where}) - (SELECT count(*) FROM consumer"
+                            f" INDEXED BY consumer_by_state WHERE review_state = 'retired' AND {where})",
+                            params + params).fetchone()[0])
 
 
 def count_name_matches(conn: Any, match: str) -> int:
