@@ -11,8 +11,8 @@ Filter syntax (:func:`parse_filter`), terms separated by spaces, all must hold::
     state:open                queue state: open (a candidate to decide), info (waiting for
                               information), decided, clear or retired (retired
                               consumers show only when asked for)
-    name:north  north         legal name contains (ASCII letters in any case); bare words too
-    id:northwind              consumer id contains
+    name:north  north         legal name contains, in any case; bare words too
+    id:northwind              consumer id contains, in any case
     name:"north wind"         quotes keep spaces
 
 A field's values separated by commas (``status:candidate,needs_info``) or the
@@ -20,6 +20,11 @@ field repeated are alternatives (OR); different fields must all hold (AND);
 several name words must all appear. ``status``, ``category`` and ``severity``
 apply to the same finding: ``status:candidate category:volume`` means a
 candidate volume-cap finding.
+
+Name and id terms of three characters or more are looked up in the FTS5
+trigram index ``consumer_fts`` (any substring, any case, without reading every
+consumer). Shorter ones cannot use it: they match with ``LIKE`` (ASCII letters
+in any case), which reads every consumer.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import Any, Iterator, Sequence
 
 from store.domain import CATEGORIES, FINDING_STATUSES, OPEN_STATUSES, SEVERITIES
 from store.errors import FilterError
+from store.queue_summary import finding_keys
 
 FILTER_FIELDS: dict[str, str] = {
     "status": "finding status (" + ", ".join(FINDING_STATUSES) + ")",
@@ -38,7 +44,7 @@ FILTER_FIELDS: dict[str, str] = {
     "over": "worst overage ratio at least N (over:10x, over:2.5, over:150%)",
     "tier": "tier id",
     "state": "queue state (open, info, decided, clear; retired: only when asked for)",
-    "name": "legal name contains",
+    "name": "legal name contains (3 characters or more use the name index)",
     "id": "consumer id contains",
 }
 # In the order the status sort shows them: something to decide, waiting for
@@ -47,6 +53,8 @@ REVIEW_STATES: tuple[str, ...] = ("open", "info", "decided", "clear", "retired")
 # What the queue shows unless ``state:`` asks for more: a retired consumer (an
 # app's own consumer whose app the roster gave to its owner) has left the queue.
 SHOWN_STATES: tuple[str, ...] = ("open", "info", "decided", "clear")
+# The condition that leaves them out of a query that does not ask for them.
+NOT_RETIRED = "review_state != 'retired'"
 
 
 @dataclass(frozen=True)
@@ -190,45 +198,68 @@ def _ratio(value: str) -> float:
     return number
 
 
+# The trigram index finds substrings of at least this many characters.
+NAME_INDEX_MIN_CHARS = 3
+
+
+def name_match(flt: QueueFilter) -> str | None:
+    """The FTS5 query (on ``consumer_fts``) every consumer matching the filter's
+    name and id terms matches, or None when no term is long enough for the index."""
+    phrases = [f'legal_name : "{_phrase(n)}"' for n in flt.names if len(n) >= NAME_INDEX_MIN_CHARS]
+    phrases += [f'id : "{_phrase(i)}"' for i in flt.ids if len(i) >= NAME_INDEX_MIN_CHARS]
+    return " AND ".join(phrases) or None
+
+
+def _phrase(text: str) -> str:
+    return text.replace('"', '""')
+
+
+_NAME_MATCHES = "SELECT rowid FROM consumer_fts WHERE consumer_fts MATCH ?"
+
+
 def _like(text: str) -> str:
     """A LIKE pattern matching ``text`` anywhere, literally (% and _ are data)."""
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def finding_conditions(flt: QueueFilter, alias: str = "f") -> tuple[list[str], list[Any]]:
-    """Conditions on one finding (status and category apply to the same finding)."""
-    conds: list[str] = []
-    params: list[Any] = []
-    if flt.statuses:
-        conds.append(f"{alias}.status IN ({','.join('?' * len(flt.statuses))})")
-        params.extend(flt.statuses)
-    if flt.categories:
-        conds.append(f"{alias}.category IN ({','.join('?' * len(flt.categories))})")
-        params.extend(flt.categories)
-    if flt.severities:
-        conds.append(f"{alias}.severity IN ({','.join('?' * len(flt.severities))})")
-        params.extend(flt.severities)
-    return conds, params
+def finding_keys_of(flt: QueueFilter) -> list[str]:
+    """The ``consumer_finding_key`` keys (:mod:`store.queue_summary`) a consumer
+    with a finding matching the filter's status, category and severity terms has
+    one of (all three apply to the same finding); [] when there are none."""
+    if not (flt.statuses or flt.categories or flt.severities):
+        return []
+    return finding_keys(flt.statuses, flt.categories, flt.severities)
 
 
-def consumer_conditions(flt: QueueFilter, *, findings: bool = True) -> tuple[list[str], list[Any]]:
-    """SQL conditions on ``consumer`` and their parameters (``findings=False``: leave
-    out the finding conditions, when the query is driven from the findings)."""
+def _marks(values: list[str]) -> str:
+    return ",".join("?" * len(values))
+
+
+def consumer_conditions(flt: QueueFilter, *, findings: bool = True,
+                        names: bool = True) -> tuple[list[str], list[Any]]:
+    """SQL conditions on ``consumer`` and their parameters (``findings=False`` /
+    ``names=False``: leave out the finding conditions / the name index, when the
+    query is driven from the findings / from the name index)."""
     conds: list[str] = []
     params: list[Any] = []
-    fconds, fparams = finding_conditions(flt)
-    if findings and fconds:
-        # INDEXED BY: probe this consumer's findings; the planner would otherwise
-        # walk every finding of that status and category for each consumer.
-        conds.append("EXISTS (SELECT 1 FROM finding f INDEXED BY finding_by_consumer"
-                     f" WHERE f.consumer_id = consumer.id AND {' AND '.join(fconds)})")
-        params.extend(fparams)
+    match = name_match(flt)
+    if names and match is not None:
+        # A set to test rows against, not where to start (``+``): walking the
+        # order's index finds a page of many matches sooner than sorting them all.
+        conds.append(f"+consumer.rowid IN ({_NAME_MATCHES})")
+        params.append(match)
+    keys = finding_keys_of(flt)
+    if findings and keys:
+        conds.append(f"EXISTS (SELECT 1 FROM consumer_finding_key AS k WHERE k.key IN ({_marks(keys)})"
+                     " AND k.consumer_id = consumer.id)")
+        params.extend(keys)
     if flt.min_ratio is not None:
         conds.append("worst_ratio >= ?")
         params.append(flt.min_ratio)
     if flt.tiers:
-        conds.append(f"lower(tier_id) IN ({','.join('?' * len(flt.tiers))})")
-        params.extend(t.lower() for t in flt.tiers)
+        # NOCASE, as consumer_by_tier is: `tier:GOLD` is gold, read from that index.
+        conds.append(f"tier_id COLLATE NOCASE IN ({','.join('?' * len(flt.tiers))})")
+        params.extend(flt.tiers)
     states = matching_states(flt)
     if states is not None and (flt.states or set(states) <= {"open", "info"}):
         # Stated, or implied by open statuses: then the consumer_by_state range is
@@ -236,13 +267,15 @@ def consumer_conditions(flt: QueueFilter, *, findings: bool = True) -> tuple[lis
         conds.append(f"review_state IN ({','.join('?' * len(states))})")
         params.extend(states)
     elif states is not None and "retired" not in states:
-        conds.append("review_state != 'retired'")
+        conds.append(NOT_RETIRED)
     for name in flt.names:
-        conds.append("legal_name LIKE ? ESCAPE '\\'")
-        params.append(_like(name))
+        if len(name) < NAME_INDEX_MIN_CHARS:
+            conds.append("legal_name LIKE ? ESCAPE '\\'")
+            params.append(_like(name))
     for ident in flt.ids:
-        conds.append("id LIKE ? ESCAPE '\\'")
-        params.append(_like(ident))
+        if len(ident) < NAME_INDEX_MIN_CHARS:
+            conds.append("id LIKE ? ESCAPE '\\'")
+            params.append(_like(ident))
     return conds, params
 
 
@@ -264,19 +297,99 @@ def matching_states(flt: QueueFilter, only: str | None = None) -> tuple[str, ...
     return tuple(s for s in REVIEW_STATES if s in allowed)
 
 
-def consumer_source(flt: QueueFilter, driven: bool) -> tuple[str, list[Any], list[str], list[Any]]:
+def consumer_source(flt: QueueFilter, driven: bool, *,
+                    few_names: bool = False) -> tuple[str, list[Any], list[str], list[Any]]:
     """(FROM clause, its params, WHERE conditions, their params) for reading ``consumer``.
 
-    ``driven``: start from the consumers that have a matching finding (a few
-    thousand) instead of walking the consumer index past a million that do not:
-    cheaper for counts and for reading from the far end of the order, where
-    matches are sparse. CROSS JOIN keeps that join order.
+    ``few_names``: the name terms match few consumers: start from the name
+    index and sort those. ``driven``: start from the consumers that have a
+    matching finding (their keys) instead of walking the consumer index past a
+    million that do not: cheaper for counts, for few matches, and for reading
+    from the far end of the order, where matches are sparse. CROSS JOIN keeps
+    that join order. Otherwise the consumer index is walked, the name index read
+    once as a set, the finding keys probed per consumer.
     """
-    fconds, fparams = finding_conditions(flt, alias="finding")
-    if driven and fconds:
+    match = name_match(flt)
+    if few_names and match is not None:
+        conds, params = consumer_conditions(flt, names=False)
+        return (f"({_NAME_MATCHES}) AS n CROSS JOIN consumer ON consumer.rowid = n.rowid", [match],
+                conds, params)
+    keys = finding_keys_of(flt)
+    if driven and keys:
         conds, params = consumer_conditions(flt, findings=False)
-        source = (f"(SELECT DISTINCT consumer_id AS matched FROM finding WHERE {' AND '.join(fconds)}) m"
-                  " CROSS JOIN consumer ON consumer.id = m.matched")
-        return source, fparams, conds, params
+        source = (f"(SELECT DISTINCT consumer_id AS matched FROM consumer_finding_key WHERE key IN ({_marks(keys)}))"
+                  " AS m CROSS JOIN consumer ON consumer.id = m.matched")
+        return source, list(keys), conds, params
     conds, params = consumer_conditions(flt)
     return "consumer", [], conds, params
+
+
+def only_finding_terms(flt: QueueFilter) -> bool:
+    """True when the filter holds nothing but status, category and severity terms."""
+    return bool(finding_keys_of(flt)) and not (flt.min_ratio is not None or flt.tiers or flt.states
+                                               or flt.names or flt.ids)
+
+
+def count_finding_matches(conn: Any, flt: QueueFilter) -> int:
+    """How many consumers in the queue (retired ones are not) have a finding
+    matching the filter's finding terms."""
+    keys = finding_keys_of(flt)
+    counted = "count(*)" if len(keys) == 1 else "count(DISTINCT consumer_id)"
+    return int(conn.execute(f"SELECT {counted} FROM consumer_finding_key WHERE key IN ({_marks(keys)})"
+                            f" AND consumer_id NOT IN ({_RETIRED})", keys).fetchone()[0])
+
+
+def few_finding_matches(conn: Any, flt: QueueFilter, few: int) -> bool:
+    """True when fewer than ``few`` consumers have a finding matching the filter's
+    finding terms (then reading is driven from their keys)."""
+    keys = finding_keys_of(flt)
+    if not keys:
+        return False
+    (n,) = conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM consumer_finding_key WHERE key IN ({_marks(keys)})"
+                        " LIMIT ?)", (*keys, few)).fetchone()
+    return int(n) < few
+
+
+def only_indexed_names(flt: QueueFilter) -> str | None:
+    """The FTS5 query standing for the whole filter when it holds nothing but
+    name and id terms long enough for the index (a count is then the index's)."""
+    if (flt.statuses or flt.categories or flt.severities or flt.min_ratio is not None or flt.tiers
+            or flt.states or any(len(t) < NAME_INDEX_MIN_CHARS for t in flt.names + flt.ids)):
+        return None
+    return name_match(flt)
+
+
+_RETIRED = "SELECT id FROM consumer WHERE review_state = 'retired'"
+
+
+def count_consumers(conn: Any, source: str, source_params: list[Any], conds: list[str], params: list[Any]) -> int:
+    """How many rows of ``source`` (:func:`consumer_source`) meet ``conds``. Read
+    straight from ``consumer``, the retired are counted apart (a range of
+    consumer_by_state, usually empty) and taken off, instead of testing each
+    match's state: a count over one range of an index (``tier:``, every consumer)
+    then stays in that index."""
+    if source != "consumer" or NOT_RETIRED not in conds:
+        where = " AND ".join(conds) or "1"
+        return int(conn.execute(f"SELECT count(*) FROM {source} WHERE {where}", source_params + params).fetchone()[0])
+    where = " AND ".join(c for c in conds if c != NOT_RETIRED) or "1"
+    return int(conn.execute(f"SELECT (SELECT count(*) FROM consumer WHERE {where}) - (SELECT count(*) FROM consumer"
+                            f" INDEXED BY consumer_by_state WHERE review_state = 'retired' AND {where})",
+                            params + params).fetchone()[0])
+
+
+def count_name_matches(conn: Any, match: str) -> int:
+    """How many consumers the FTS5 query ``match`` finds in the queue (retired
+    ones are not in it: few, read from consumer_by_state)."""
+    return int(conn.execute(
+        f"SELECT (SELECT count(*) FROM ({_NAME_MATCHES})) - (SELECT count(*) FROM consumer"
+        f" WHERE review_state = 'retired' AND rowid IN ({_NAME_MATCHES}))", (match, match)).fetchone()[0])
+
+
+def name_matches_upto(conn: Any, flt: QueueFilter, most: int) -> int | None:
+    """How many consumers the filter's name terms match in the name index,
+    counted up to ``most`` (None: no term long enough for the index)."""
+    match = name_match(flt)
+    if match is None:
+        return None
+    (n,) = conn.execute(f"SELECT count(*) FROM ({_NAME_MATCHES} LIMIT ?)", (match, most)).fetchone()
+    return int(n)
