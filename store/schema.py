@@ -2,11 +2,15 @@
 
 ``PRAGMA user_version`` holds how many migrations a database has had. Opening an
 older database applies the missing ones in place, each in its own transaction;
-nothing is ever dropped. Add a migration by appending to ``MIGRATIONS``; never
-edit one that has shipped.
+nothing is ever dropped. Add a migration by appending to ``MIGRATIONS``: SQL
+text, or a function of the connection (run inside the migration's transaction);
+never edit one that has shipped.
 """
 
 from __future__ import annotations
+
+import sqlite3
+from typing import Callable, Union
 
 # Conventions: times are UTC ISO-8601 strings ("2026-11-27T20:14:29Z"), days are
 # "YYYY-MM-DD" (UTC), every provider id is TEXT, every count is INTEGER (64-bit).
@@ -290,4 +294,172 @@ ALTER TABLE export ADD COLUMN action_id INTEGER;          -- the log entries tha
 CREATE INDEX export_unfinished ON export (status) WHERE status IN ('staging', 'pending');
 """
 
-MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_PAGE_NOTES, MIGRATION_LETTER]
+# The review flow (issue 10): a consumer whose undecided findings all wait for
+# information is in the review state 'info' (shown "? info", found by state:info,
+# skipped by ']' while a consumer with a candidate is left), no longer 'open'.
+MIGRATION_NEEDS_INFO_STATE = """
+UPDATE consumer SET review_state = 'info'
+WHERE review_state = 'open'
+  AND NOT EXISTS (SELECT 1 FROM finding f WHERE f.consumer_id = consumer.id AND f.status = 'candidate');
+"""
+
+
+def _mark(kind: str, subject: str, app_id: str = "''") -> str:
+    """Trigger statements marking a change for the rules. Not ``INSERT OR
+    REPLACE``: inside a trigger fired by an upsert, SQLite aborts on the
+    conflict instead of replacing; so the old mark goes first, and the new one
+    gets a new, higher id."""
+    return (f"DELETE FROM rules_pending WHERE kind = '{kind}' AND subject = {subject} AND app_id = {app_id}; "
+            f"INSERT INTO rules_pending (kind, subject, app_id) VALUES ('{kind}', {subject}, {app_id});")
+
+# Incremental rules (store.rules_pending): what changed since the rules last
+# looked, marked in the same transaction as the change, so a rules run evaluates
+# only the consumers concerned. The sync writer marks the apps of new figures
+# itself (a trigger on every usage row would slow the sync); revisions,
+# withdrawals and changes to apps, consumers and tiers are marked by triggers.
+MIGRATION_INCREMENTAL_RULES = f"""
+CREATE TABLE rules_pending (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,  -- marking again gives a new, higher id
+    kind     TEXT NOT NULL CHECK (kind IN ('figures', 'provenance', 'consumer', 'tier')),
+    subject  TEXT NOT NULL,             -- source (figures, provenance), consumer id, tier id
+    app_id   TEXT NOT NULL DEFAULT '',  -- the app (figures, provenance)
+    UNIQUE (kind, subject, app_id) ON CONFLICT REPLACE
+);
+
+-- Every rules run: a full pass, or the consumers marked in rules_pending (ids up
+-- to pending_upto were taken, and are deleted once evaluated).
+CREATE TABLE rules_run (
+    id                  INTEGER PRIMARY KEY,
+    started_at          TEXT NOT NULL,
+    finished_at         TEXT,
+    mode                TEXT NOT NULL CHECK (mode IN ('full', 'changed')),
+    rules_version       INTEGER NOT NULL,
+    pending_upto        INTEGER NOT NULL DEFAULT 0,
+    consumers           INTEGER NOT NULL DEFAULT 0,
+    created             INTEGER NOT NULL DEFAULT 0,
+    updated             INTEGER NOT NULL DEFAULT 0,
+    provenance          INTEGER NOT NULL DEFAULT 0,
+    no_longer_detected  INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TRIGGER usage_revised_pending AFTER UPDATE OF value ON usage WHEN old.value IS NOT new.value
+BEGIN {_mark('figures', 'new.source', 'new.app_id')} END;
+CREATE TRIGGER usage_withdrawn_pending AFTER DELETE ON usage
+BEGIN {_mark('figures', 'old.source', 'old.app_id')} END;
+CREATE TRIGGER endpoint_usage_revised_pending AFTER UPDATE OF calls ON endpoint_usage
+WHEN old.calls IS NOT new.calls
+BEGIN {_mark('figures', 'new.source', 'new.app_id')} END;
+CREATE TRIGGER endpoint_usage_withdrawn_pending AFTER DELETE ON endpoint_usage
+BEGIN {_mark('figures', 'old.source', 'old.app_id')} END;
+
+CREATE TRIGGER app_added_pending AFTER INSERT ON app
+BEGIN {_mark('consumer', 'new.consumer_id')} END;
+CREATE TRIGGER app_changed_pending AFTER UPDATE ON app
+WHEN (old.consumer_id, old.name, old.declared_use_case) IS NOT (new.consumer_id, new.name, new.declared_use_case)
+BEGIN
+    {_mark('consumer', 'old.consumer_id')}
+    {_mark('consumer', 'new.consumer_id')}
+END;
+CREATE TRIGGER app_removed_pending AFTER DELETE ON app
+BEGIN {_mark('consumer', 'old.consumer_id')} END;
+CREATE TRIGGER consumer_terms_pending AFTER UPDATE OF tier_id, declared_use_case ON consumer
+WHEN (old.tier_id, old.declared_use_case) IS NOT (new.tier_id, new.declared_use_case)
+BEGIN {_mark('consumer', 'new.id')} END;
+
+-- A finding back to candidate (a decision undone) follows the figures again.
+CREATE TRIGGER finding_reopened_pending AFTER UPDATE OF status ON finding
+WHEN new.status = 'candidate' AND old.status != 'candidate' AND new.rule_id IS NOT NULL
+BEGIN {_mark('consumer', 'new.consumer_id')} END;
+
+CREATE TRIGGER tier_endpoints_pending AFTER UPDATE OF allowed_endpoints ON tier
+WHEN old.allowed_endpoints IS NOT new.allowed_endpoints
+BEGIN {_mark('tier', 'new.id')} END;
+CREATE TRIGGER tier_limit_added_pending AFTER INSERT ON tier_limit
+BEGIN {_mark('tier', 'new.tier_id')} END;
+CREATE TRIGGER tier_limit_changed_pending AFTER UPDATE ON tier_limit
+BEGIN
+    {_mark('tier', 'old.tier_id')}
+    {_mark('tier', 'new.tier_id')}
+END;
+CREATE TRIGGER tier_limit_removed_pending AFTER DELETE ON tier_limit
+BEGIN {_mark('tier', 'old.tier_id')} END;
+"""
+
+
+def MIGRATION_NAME_SEARCH(conn: sqlite3.Connection) -> None:
+    """Name and id search in the queue through SQLite's FTS5: a trigram index
+    (substrings of three characters or more, any case) of ``consumer.legal_name``
+    and ``consumer.id``, kept current by triggers; set up by sqlite-utils."""
+    from sqlite_utils import Database
+
+    db = Database(conn, recursive_triggers=False, execute_plugins=False)
+    db.table("consumer").enable_fts(["legal_name", "id"], tokenize="trigram", create_triggers=True)
+
+
+# The queue's tier filter reads one range of this index (NOCASE: `tier:GOLD`
+# finds gold), in severity order, instead of scanning every consumer.
+MIGRATION_QUEUE_FILTERS = """
+CREATE INDEX consumer_by_tier ON consumer (tier_id COLLATE NOCASE, worst_ratio DESC, id);
+"""
+
+# Consumers made for apps nobody claimed: apply_config names and tidies them
+# after every sync, reading these few instead of every consumer.
+MIGRATION_AUTO_CONSUMERS = """
+CREATE INDEX consumer_auto ON consumer (id) WHERE origin = 'auto';
+"""
+
+# The apps the roster claimed at the last apply_config: a claim dropped sends the
+# app back to the owner its source reports (store.consumers).
+MIGRATION_ROSTER_CLAIMS = """
+CREATE TABLE roster_claim (
+    source  TEXT NOT NULL,
+    app_id  TEXT NOT NULL,
+    PRIMARY KEY (source, app_id)
+) WITHOUT ROWID;
+"""
+
+# A page of records (tiers, consumers, apps) keeps where its chain went next: a
+# later sync that gets the same body from the same URL neither parses nor
+# writes it again (store.sync.writer).
+MIGRATION_RECORD_PAGES = """
+ALTER TABLE sync_page ADD COLUMN next_request TEXT;
+"""
+
+# Every key of every finding (the seven non-empty combinations of its status,
+# category and severity), as store.queue_summary.finding_key spells them.
+KEYS_OF_FINDING = """
+INSERT OR IGNORE INTO consumer_finding_key (key, consumer_id)
+SELECT CASE form
+         WHEN 1 THEN 's=' || f.status
+         WHEN 2 THEN 'c=' || f.category
+         WHEN 3 THEN 'v=' || f.severity
+         WHEN 4 THEN 's=' || f.status || ' c=' || f.category
+         WHEN 5 THEN 's=' || f.status || ' v=' || f.severity
+         WHEN 6 THEN 'c=' || f.category || ' v=' || f.severity
+         ELSE 's=' || f.status || ' c=' || f.category || ' v=' || f.severity
+       END, f.consumer_id
+FROM finding AS f CROSS JOIN (SELECT 1 AS form UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4
+                              UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7)
+"""
+
+
+def MIGRATION_FINDING_KEYS(conn: sqlite3.Connection) -> None:
+    """The keys of each consumer's findings the queue's filters look up (see
+    store.queue_summary): a count of `status:candidate` is one range of them.
+    Filled for the findings already there."""
+    conn.executescript("""
+CREATE TABLE consumer_finding_key (
+    key          TEXT NOT NULL,         -- 's=candidate', 'c=volume_cap v=high', ...
+    consumer_id  TEXT NOT NULL,
+    PRIMARY KEY (key, consumer_id)
+) WITHOUT ROWID;
+CREATE INDEX consumer_finding_key_by_consumer ON consumer_finding_key (consumer_id);
+""")
+    conn.execute(KEYS_OF_FINDING)
+
+
+Migration = Union[str, Callable[[sqlite3.Connection], None]]
+MIGRATIONS: list[Migration] = [MIGRATION_1, MIGRATION_PAGE_NOTES, MIGRATION_LETTER, MIGRATION_NEEDS_INFO_STATE,
+                               MIGRATION_INCREMENTAL_RULES, MIGRATION_NAME_SEARCH, MIGRATION_QUEUE_FILTERS,
+                               MIGRATION_AUTO_CONSUMERS, MIGRATION_ROSTER_CLAIMS, MIGRATION_RECORD_PAGES,
+                               MIGRATION_FINDING_KEYS]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import sqlite3
 from pathlib import Path
@@ -12,7 +13,7 @@ from store import queue
 from store.db import connect, transaction
 from store.errors import ConfigError, FilterError
 from store.queue import QueueQuery, QueueReader
-from store.queue_filter import parse_filter
+from store.queue_filter import consumer_conditions, name_match, parse_filter
 from store.queue_summary import refresh_all, refresh_summary
 
 STATUSES = ["candidate", "confirmed", "dismissed", "needs_info", "resolved"]
@@ -67,14 +68,13 @@ def reference(conn: sqlite3.Connection, query: QueueQuery) -> list[str]:
             return False
         if f.states and r[4] not in f.states:
             return False
-        if any(_ascii_lower(n) not in _ascii_lower(r[1]) for n in f.names):
+        if not all(_contains(r[1], n) for n in f.names):
             return False
-        return all(_ascii_lower(i) in _ascii_lower(r[0]) for i in f.ids)
+        return all(_contains(r[0], i) for i in f.ids)
 
-    rank = {"open": 0, "decided": 1, "clear": 2}
+    rank = {"open": 0, "info": 1, "decided": 2, "clear": 3}
     keys = {
-        "severity": lambda r: (-r[3], r[0]),
-        "overage": lambda r: (r[3], _desc(r[0])),
+        "overage": lambda r: (-r[3], r[0]),
         "name": lambda r: (r[1], r[0]),
         "status": lambda r: (rank[r[4]], -r[3], r[0]),
     }
@@ -87,6 +87,23 @@ def reference(conn: sqlite3.Connection, query: QueueQuery) -> list[str]:
 def _ascii_lower(text: str) -> str:
     """SQLite's LIKE folds case for ASCII letters only."""
     return text.translate({c: c + 32 for c in range(ord("A"), ord("Z") + 1)})
+
+
+_TRIGRAMS = sqlite3.connect(":memory:")
+_TRIGRAMS.execute("CREATE VIRTUAL TABLE t USING fts5(x, tokenize = 'trigram')")
+
+
+@functools.lru_cache(maxsize=None)
+def _contains(text: str, term: str) -> bool:
+    """Name search as documented: a term of three characters or more as SQLite's
+    FTS5 trigram tokenizer finds it (a substring, any case), a shorter one as
+    LIKE does (ASCII letters in any case)."""
+    if len(term) < 3:
+        return _ascii_lower(term) in _ascii_lower(text)
+    _TRIGRAMS.execute("DELETE FROM t")
+    _TRIGRAMS.execute("INSERT INTO t VALUES (?)", (text,))
+    phrase = '"' + term.replace('"', '""') + '"'
+    return _TRIGRAMS.execute("SELECT count(*) FROM t WHERE t MATCH ?", (phrase,)).fetchone()[0] == 1
 
 
 class _desc(str):
@@ -139,8 +156,20 @@ def test_bad_filters_say_what_is_valid(text: str, needle: str) -> None:
 
 
 def test_unknown_sort_is_refused() -> None:
-    with pytest.raises(FilterError, match="valid: severity"):
+    with pytest.raises(FilterError, match="valid: overage, status, name"):
         QueueQuery(sort="colour")
+
+
+def test_the_overage_sort_is_largest_first_and_reverse_is_mildest_first(tmp_path: Path) -> None:
+    c = connect(tmp_path / "ratios.db")
+    with transaction(c):
+        for cid, ratio in [("mild", 1.1), ("huge", 52.8), ("clear", 0.0), ("mid", 3.7)]:
+            c.execute("INSERT INTO consumer (id, legal_name, worst_ratio) VALUES (?, ?, ?)", (cid, cid, ratio))
+    reader = QueueReader(lambda: c)
+    assert ids(reader.page(QueueQuery(sort="overage"), 0, 10)) == ["huge", "mid", "mild", "clear"]
+    assert ids(reader.page(QueueQuery(sort="overage", reverse=True), 0, 10)) == ["clear", "mild", "mid", "huge"]
+    assert ids(reader.page(QueueQuery(), 0, 10)) == ["huge", "mid", "mild", "clear"]   # the default
+    assert ids(reader.page(QueueQuery(sort="name", reverse=True), 0, 10)) == ["mild", "mid", "huge", "clear"]
 
 
 # --- order and paging -------------------------------------------------------
@@ -182,12 +211,13 @@ FILTERS = [
     "status:dismissed category:rate", "over:10x", "over:2 state:decided", "state:open", "state:clear",
     "tier:gold", "tier:GOLD status:needs", "north", "name:north 3", "id:c01", "name:%", "name:_",
     "status:candidate,needs_info over:1.5", "severity:crit", "severity:high status:confirmed",
-    "severity:low,medium category:gov",
+    "severity:low,medium category:gov", "state:info", "state:info,decided", "status:needs_info",
+    "status:needs_info state:open", "status:candidate state:info",
 ]
 
 
 @pytest.mark.parametrize("text", FILTERS)
-@pytest.mark.parametrize("sort", ["severity", "status"])
+@pytest.mark.parametrize("sort", ["overage", "status"])
 def test_filters_match_the_reference(conn: sqlite3.Connection, reader: QueueReader, text: str, sort: str,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(queue, "_NEAR", 3)
@@ -237,34 +267,39 @@ def test_position_of(conn: sqlite3.Connection, reader: QueueReader) -> None:
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("text", ["", "tier:gold", "status:confirmed,candidate"])
 @pytest.mark.parametrize("short", [False, True])
-def test_next_unreviewed_both_ways(conn: sqlite3.Connection, reader: QueueReader, sort: str, reverse: bool, text: str, short: bool,
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("wanted", ["open", "info"])
+def test_next_unreviewed_both_ways(conn: sqlite3.Connection, reader: QueueReader, sort: str, reverse: bool, text: str,
+                                   short: bool, wanted: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if short:   # tiny walks and counts: every fallback path runs
         monkeypatch.setattr(queue, "_WALK", 2)
         monkeypatch.setattr(queue, "_BETWEEN", 3)
     q = QueueQuery(parse_filter(text), sort=sort, reverse=reverse)
     order = reference(conn, q)
     state = dict(conn.execute("SELECT id, review_state FROM consumer").fetchall())
-    open_at = [i for i, cid in enumerate(order) if state[cid] == "open"]
+    open_at = [i for i, cid in enumerate(order) if state[cid] == wanted]
     assert len(open_at) > 5
     last = len(order) - 1
     for here in (-1, 0, open_at[0], open_at[2] + 1, last // 2, open_at[-1], last):
         after = [i for i in open_at if i > here]
-        assert reader.next_unreviewed(q, here, 1) == (after[0] if after else None), here
+        assert reader.next_unreviewed(q, here, 1, wanted) == (after[0] if after else None), here
         before = [i for i in open_at if i < here]
-        assert reader.next_unreviewed(q, here, -1) == (before[-1] if before else None), here
+        assert reader.next_unreviewed(q, here, -1, wanted) == (before[-1] if before else None), here
     # Past the end, backwards finds the last one.
-    assert reader.next_unreviewed(q, 10_000, -1) == open_at[-1]
+    assert reader.next_unreviewed(q, 10_000, -1, wanted) == open_at[-1]
 
 
 def test_rows_carry_a_verdict_in_words(conn: sqlite3.Connection, reader: QueueReader) -> None:
     rows = reader.page(QueueQuery(), 0, 400)
-    assert {r.verdict for r in rows} == {"open", "violation", "decided", "clear"}
+    assert {r.verdict for r in rows} == {"open", "info", "violation", "decided", "clear"}
     for r in rows:
         violation = conn.execute("SELECT count(*) FROM finding WHERE consumer_id = ? AND status = 'confirmed'",
                                  (r.consumer_id,)).fetchone()[0]
-        if r.review_state == "open":
+        statuses = {s for (s,) in conn.execute("SELECT status FROM finding WHERE consumer_id = ?", (r.consumer_id,))}
+        if "candidate" in statuses:
             assert r.verdict == "open"
+        elif "needs_info" in statuses:
+            # Waiting for an answer: nothing to decide until it comes, and it says so.
+            assert r.verdict == r.review_state == "info"
         elif violation:
             assert r.verdict == "violation"
         else:
@@ -314,6 +349,13 @@ def test_a_decision_on_the_same_connection_shows_up(conn: sqlite3.Connection, re
     assert reader.count(q) == before - 1
     assert ids(reader.page(q, 0, 2)) == ids(top)[1:3]
     assert ids(reader.page(q, before - 2, 5)) == reference(conn, q)[-1:]
+    # The finding terms follow the decision too (their keys are rewritten with the summary).
+    for text in ("status:dismissed", "status:dismissed category:" + conn.execute(
+            "SELECT category FROM finding WHERE id = ?", (fids[0],)).fetchone()[0], "status:candidate"):
+        dismissed = QueueQuery(parse_filter(text))
+        assert reader.count(dismissed) == len(reference(conn, dismissed))
+        assert ids(reader.page(dismissed, 0, 500)) == reference(conn, dismissed)
+    assert top[0].consumer_id in reference(conn, QueueQuery(parse_filter("status:dismissed")))
 
 
 def test_a_closed_reader_reads_nothing_and_closes_its_connection(tmp_path: Path, conn: sqlite3.Connection) -> None:
@@ -391,3 +433,149 @@ def test_a_nul_in_a_filter_is_refused_not_read_as_match_everything(conn: sqlite3
     # SQLite's LIKE stops reading a pattern at NUL: '%\x00%' would match every consumer.
     with pytest.raises(FilterError, match="NUL"):
         parse_filter(text)
+
+
+@pytest.mark.parametrize("term, indexed", [("nor", True), ("no", False), ("c01", True), ("c0", False)])
+def test_terms_of_three_characters_use_the_name_index_shorter_ones_cannot(
+        conn: sqlite3.Connection, term: str, indexed: bool) -> None:
+    field = "id" if term.startswith("c0") else "name"
+    flt = parse_filter(f"{field}:{term}")
+    conds, params = consumer_conditions(flt)
+    plan = " ".join(str(tuple(r)) for r in conn.execute(
+        f"EXPLAIN QUERY PLAN SELECT id FROM consumer WHERE {' AND '.join(conds)}", params))
+    assert ("consumer_fts" in plan) is indexed
+    assert (name_match(flt) is not None) is indexed
+
+
+def test_the_name_index_follows_new_renamed_and_removed_consumers(conn: sqlite3.Connection,
+                                                                   reader: QueueReader) -> None:
+    q = QueueQuery(parse_filter("name:zanzibar"))
+    assert reader.count(q) == 0
+    with transaction(conn):
+        conn.execute("INSERT INTO consumer (id, legal_name) VALUES ('z1', 'Zanzibar Data'), ('z2', 'Other')")
+    assert reader.count(q) == 1
+    with transaction(conn):
+        conn.execute("UPDATE consumer SET legal_name = 'ZANZIBAR Two' WHERE id = 'z2'")
+        conn.execute("UPDATE consumer SET legal_name = 'Elsewhere' WHERE id = 'z1'")
+    assert ids(reader.page(q, 0, 10)) == ["z2"]
+    with transaction(conn):
+        conn.execute("DELETE FROM consumer WHERE id = 'z2'")
+    assert reader.count(q) == 0 and reader.page(q, 0, 10) == []
+
+
+@pytest.mark.parametrize("few", [1, 10_000])
+def test_name_and_finding_terms_read_the_same_rows_from_their_index_or_walking_the_order(
+        conn: sqlite3.Connection, few: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(queue, "_FEW", few)   # 1: always walk the order; 10,000: always read the index
+    monkeypatch.setattr(queue, "_SOME_NAMES", few)
+    for text in ("name:north", "name:nor status:cand", "id:c01 tier:gold", "name:data over:2", "status:conf",
+                 "category:volume,gov severity:high", "status:cand,needs category:rate over:2"):
+        for sort in queue.SORTS:
+            q = QueueQuery(parse_filter(text), sort=sort)
+            expected = reference(conn, q)
+            reader = QueueReader(lambda: conn)
+            assert reader.count(q) == len(expected)
+            assert ids(reader.page(q, 0, 500)) == expected
+            assert ids(reader.page(q, max(0, len(expected) - 3), 3)) == expected[-3:]
+
+
+# --- ] and [: open consumers first, wrapping; then those waiting for information ----
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> sqlite3.Connection:
+    """Six consumers in overage order a..f: a open, b waiting for information, c
+    decided, d open, e waiting, f clear (states from their findings)."""
+    c = connect(tmp_path / "six.db")
+    with transaction(c):
+        for cid, ratio, statuses in [("a", 9.0, ["candidate", "needs_info"]), ("b", 8.0, ["needs_info"]),
+                                     ("c", 7.0, ["confirmed"]), ("d", 6.0, ["candidate"]),
+                                     ("e", 5.0, ["needs_info", "dismissed"]), ("f", 0.0, [])]:
+            c.execute("INSERT INTO consumer (id, legal_name) VALUES (?, ?)", (cid, cid.upper()))
+            for status in statuses:
+                c.execute("INSERT INTO finding (consumer_id, category, period, period_start, period_end, status,"
+                          " ratio, detected_at, updated_at) VALUES (?, 'volume_cap', '2022', '2022-01-01',"
+                          " '2022-12-31', ?, ?, 't', 't')", (cid, status, ratio))
+        refresh_all(c)
+    return c
+
+
+def test_a_consumer_with_only_findings_waiting_for_information_is_in_the_info_state(small: sqlite3.Connection) -> None:
+    states = dict(small.execute("SELECT id, review_state FROM consumer"))
+    assert states == {"a": "open", "b": "info", "c": "decided", "d": "open", "e": "info", "f": "clear"}
+    reader = QueueReader(lambda: small)
+    assert [r.verdict for r in reader.page(QueueQuery(), 0, 6)] == ["open", "info", "violation", "open", "info",
+                                                                    "clear"]
+    assert ids(reader.page(QueueQuery(parse_filter("state:info")), 0, 6)) == ["b", "e"]
+    assert ids(reader.page(QueueQuery(parse_filter("status:needs_info")), 0, 6)) == ["a", "b", "e"]
+    assert ids(reader.page(QueueQuery(sort="status"), 0, 6)) == ["a", "d", "b", "e", "c", "f"]
+
+
+def test_next_to_decide_skips_the_waiting_and_wraps(small: sqlite3.Connection) -> None:
+    reader = QueueReader(lambda: small)
+    q = QueueQuery()
+    assert reader.next_to_decide(q, 0, 1) == queue.Jump(3, wrapped=False, state="open")
+    assert reader.next_to_decide(q, 3, 1) == queue.Jump(0, wrapped=True, state="open")
+    assert reader.next_to_decide(q, 5, 1) == queue.Jump(0, wrapped=True, state="open")
+    assert reader.next_to_decide(q, 1, -1) == queue.Jump(0, wrapped=False, state="open")
+    assert reader.next_to_decide(q, 0, -1) == queue.Jump(3, wrapped=True, state="open")
+    # The cursor on the only open consumer: the waiting ones come next.
+    with transaction(small):
+        small.execute("UPDATE finding SET status = 'confirmed' WHERE consumer_id = 'd'")
+        refresh_summary(small, ["d"])
+    assert reader.next_to_decide(q, 0, 1) == queue.Jump(1, wrapped=False, state="info")
+    with transaction(small):
+        small.execute("UPDATE finding SET status = 'confirmed' WHERE consumer_id = 'a' AND status = 'candidate'")
+        refresh_summary(small, ["a"])
+    # Nothing left to decide: the ones waiting for information, in turn.
+    assert reader.next_to_decide(q, 0, 1) == queue.Jump(1, wrapped=False, state="info")
+    assert reader.next_to_decide(q, 1, 1) == queue.Jump(4, wrapped=False, state="info")
+    assert reader.next_to_decide(q, 4, 1) == queue.Jump(0, wrapped=True, state="info")
+    assert reader.next_to_decide(q, 0, -1) == queue.Jump(4, wrapped=True, state="info")
+    with transaction(small):
+        small.execute("UPDATE finding SET status = 'confirmed' WHERE status = 'needs_info'")
+        refresh_summary(small, ["a", "b", "e"])
+    assert reader.next_to_decide(q, 2, 1) == queue.Jump(None)
+    # The only one left is the one under the cursor: nowhere else to go.
+    with transaction(small):
+        small.execute("UPDATE finding SET status = 'candidate' WHERE consumer_id = 'c'")
+        refresh_summary(small, ["c"])
+    assert reader.next_to_decide(q, 2, 1) == queue.Jump(None)
+    assert reader.next_to_decide(q, 0, 1) == queue.Jump(2, wrapped=False, state="open")
+
+
+@pytest.mark.parametrize("text, position", [
+    ("over:abc", 5),                    # the value that is not a ratio
+    ("state:open over:abc", 16),
+    ("north colour:red", 6),            # the unknown field
+    ("status:maybe tier:gold", 7),
+    ("state:open status:", 18),         # a term without its value: where it goes
+    ('name:"north', 5),                 # the quote left open
+    ("north   status:c", 15),           # an ambiguous value, after a run of spaces
+])
+def test_a_bad_filter_says_where_it_goes_wrong(text: str, position: int) -> None:
+    with pytest.raises(FilterError) as info:
+        parse_filter(text)
+    assert info.value.position == position
+
+
+def test_a_database_from_before_the_info_state_is_migrated(tmp_path: Path) -> None:
+    from store.schema import MIGRATION_1
+
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.executescript(MIGRATION_1)
+    old.execute("PRAGMA user_version = 1")
+    old.executescript(
+        "INSERT INTO consumer (id, legal_name, review_state, open_findings) VALUES"
+        " ('parked', 'P', 'open', 1), ('both', 'B', 'open', 2), ('done', 'D', 'decided', 0);"
+        "INSERT INTO finding (consumer_id, category, period, period_start, period_end, status, detected_at,"
+        " updated_at) VALUES ('parked', 'volume_cap', 'p', 'a', 'b', 'needs_info', 't', 't'),"
+        " ('both', 'volume_cap', 'p', 'a', 'b', 'needs_info', 't', 't'),"
+        " ('both', 'rate_limit', 'p', 'a', 'b', 'candidate', 't', 't'),"
+        " ('done', 'rate_limit', 'p', 'a', 'b', 'confirmed', 't', 't');")
+    old.commit()
+    old.close()
+    c = connect(path)
+    assert dict(c.execute("SELECT id, review_state FROM consumer")) == {"parked": "info", "both": "open",
+                                                                       "done": "decided"}

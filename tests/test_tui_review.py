@@ -24,6 +24,7 @@ from tui.modals.needs_info import NeedsInfo
 from tui.keys import KEYS
 from tui.screens.review import ReviewScreen
 from tui.widgets.detail import DetailPane
+from tui.widgets.marks import ReasonPicker
 from tui.widgets.queue import QueueView
 
 
@@ -128,10 +129,9 @@ async def test_movement_keys(db: Path) -> None:
         await press(pilot, "right_square_bracket")
         assert q.cursor == 2
         await press(pilot, "right_square_bracket")
-        assert q.cursor == 2
-        assert notifications(app) == ["Queue: No next consumer with findings to decide."]
+        assert q.cursor == 0      # wrapped (tests/test_tui_queue_keys.py)
         await press(pilot, "left_square_bracket")
-        assert q.cursor == 1
+        assert q.cursor == 2
 
 
 async def test_detail_follows_the_cursor(db: Path) -> None:
@@ -176,15 +176,13 @@ async def test_confirm_records_decisions_in_the_log(db: Path) -> None:
     assert chain_ok(db)
 
 
-async def test_confirm_without_reason_stays_open(db: Path) -> None:
+async def test_confirm_without_a_finding_chosen_stays_open(db: Path) -> None:
     app = make_app(db)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        await press(pilot, "v")
-        app.screen.query_one("#reason", Input).focus()
-        await press(pilot, "enter")
+        await press(pilot, "v", "n", "enter")
         assert isinstance(app.screen, ConfirmViolation)
-        assert "a reason is required" in str(app.screen.query_one("#problem").render())
+        assert "choose at least one finding" in str(app.screen.query_one("#problem").render())
         await press(pilot, "escape")
         assert isinstance(app.screen, ReviewScreen)
     assert decisions(db) == []
@@ -200,7 +198,7 @@ async def test_dismiss_needs_a_reason_code(db: Path) -> None:
         modal.query_one("#reason_text", Input).focus()
         await press(pilot, "enter")
         assert isinstance(app.screen, Dismiss)  # no reason code yet
-        modal.query_one("#reason_code", Select).value = "within_allowance"
+        modal.query_one("#reason_code", ReasonPicker).choose("within_allowance")
         await pilot.press(*"2% over, one month")
         await press(pilot, "enter")
         assert isinstance(app.screen, ReviewScreen)
@@ -251,12 +249,12 @@ async def test_bulk_decision_over_selected_consumers(db: Path) -> None:
         await press(pilot, "j", "space", "space")  # selects hostile-co and contoso
         screen = review_screen(app)
         assert set(screen.query_one(QueueView).selected) == {"hostile-co", "contoso-borderline"}
-        assert "2 selected" in str(screen.query_one("#status-line").render())
+        assert "2 tagged" in str(screen.query_one("#status-line").render())
         await press(pilot, "d")
         modal = app.screen
         assert isinstance(modal, Dismiss)
         assert not modal.query(SelectionList)  # bulk: every open finding of the selection
-        modal.query_one("#reason_code", Select).value = "out_of_scope"
+        modal.query_one("#reason_code", ReasonPicker).choose("out_of_scope")
         modal.query_one("#reason_text", Input).focus()
         await press(pilot, "enter")
         assert not screen.query_one(QueueView).selected
@@ -348,7 +346,9 @@ async def test_bad_filter_is_a_notification(db: Path) -> None:
         await press(pilot, "slash")
         await pilot.press(*"colour:red")
         await press(pilot, "enter")
-        assert any("Bad filter" in n and "colour" in n for n in notifications(app))
+        problem = str(app.screen.query_one("#problem").render())
+        assert "Bad filter" in problem and "colour" in problem
+        await press(pilot, "escape")
         assert review_screen(app).total == 45
 
 
@@ -515,7 +515,7 @@ async def test_draft_edit_save_and_mark_ready(db: Path) -> None:
         await pilot.press(*"SNEAKY ")
         await press(pilot, "ctrl+s")
         assert not editor.query_one(TextArea).text.startswith("SNEAKY")
-        assert "frozen" in str(editor.query_one("#note-state").render())
+        assert "frozen" in str(editor.query_one("#note-head").render())
         await press(pilot, "escape")
         assert isinstance(app.screen, ReviewScreen)
         assert detail_text(app).split("\nNote\n")[1].startswith("ready")
@@ -541,6 +541,26 @@ async def test_edit_without_a_terminal_falls_back_to_the_app_editor(db: Path, mo
         assert any("cites no confirmed finding" in n for n in notifications(app))
 
 
+async def test_export_with_no_note_is_one_notification_naming_every_format(db: Path, tmp_path: Path) -> None:
+    from tui.modals.export import ExportNotes
+
+    app = make_app(db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "x")
+        modal = app.screen
+        assert isinstance(modal, ExportNotes)
+        modal.query_one("#out_dir", Input).value = str(tmp_path / "out")
+        modal.query_one("#ok").press()
+        await settle(pilot)
+        shown = shown_notifications(app)
+        assert len(shown) == 1
+        assert shown[0].title == "Export refused: md, html, eml, json, csv"
+        assert shown[0].severity == "error"
+        assert shown[0].message == ("no note of consumer 'northwind-analytics' ready or exported to export; "
+                                    "nothing written")
+
+
 async def test_export_writes_files_and_marks_the_note(db: Path, tmp_path: Path) -> None:
     from tui.modals.export import ExportNotes
 
@@ -563,8 +583,13 @@ async def test_export_writes_files_and_marks_the_note(db: Path, tmp_path: Path) 
         app.screen.query_one("#out_dir", Input).value = str(out)
         app.screen.query_one("#ok").press()
         await settle(pilot)
-        assert (f"Export md: Export refused: would overwrite 2 file(s) in {out}: note-1-northwind-analytics.md, "
-                "manifest-md.json; nothing written (use --force to replace them)") in notifications(app)
+        refused = [n for n in notifications(app) if n.startswith("Export refused")]
+        files = {"md": "note-1-northwind-analytics.md", "html": "note-1-northwind-analytics.html",
+                 "eml": "note-1-northwind-analytics.eml", "json": "note-1-northwind-analytics.json",
+                 "csv": "findings.csv"}
+        assert refused == ["Export refused: md, html, eml, json, csv: " + "\u240a".join(
+            f"{fmt}: would overwrite 2 file(s) in {out}: {name}, manifest-{fmt}.json; nothing written "
+            "(use --force to replace them)" for fmt, name in files.items())]
     names = sorted(p.name for p in out.iterdir())
     assert any(n.endswith(".md") for n in names) and "findings.csv" in names
     assert sum(n.startswith("manifest-") for n in names) == 5
@@ -695,7 +720,7 @@ async def test_note_edit_conflict_is_reported_not_overwritten(db: Path) -> None:
         await pilot.press(*"mine ")
         await press(pilot, "ctrl+s")
         assert "Changed by someone else: note #1 changed (version 2, expected 1); reload it" in notifications(app)
-        assert "NOT SAVED" in str(editor.query_one("#note-state").render())
+        assert "NOT SAVED" in str(editor.query_one("#note-head").render())
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT body FROM note").fetchone() == ("Bob's version",)
 
@@ -732,7 +757,7 @@ async def _dismiss_current(pilot, app: WardenApp) -> None:
     await press(pilot, "d")
     modal = app.screen
     assert isinstance(modal, Dismiss)
-    modal.query_one("#reason_code", Select).value = "within_allowance"
+    modal.query_one("#reason_code", ReasonPicker).choose("within_allowance")
     modal.query_one("#reason_text", Input).focus()
     await press(pilot, "enter")
     assert isinstance(app.screen, ReviewScreen)
@@ -920,3 +945,26 @@ async def test_a_decision_key_pressed_before_the_detail_arrives_waits_for_it(db:
         assert isinstance(modal, Dismiss)
         assert modal.scope == "Contoso Borderline GmbH (contoso-borderline)"
         assert [f.id for f in modal.findings] == [4]
+
+
+async def test_a_long_case_renders_the_lines_the_pane_shows(db: Path) -> None:
+    # 120 findings more for the consumer at the top: a detail of some 160 lines.
+    conn = connect(db)
+    conn.executemany(
+        "INSERT INTO finding (consumer_id, category, period, period_start, period_end, severity, status, rule_id,"
+        " metric, actual, limit_value, ratio, dedupe_key, detected_at, updated_at) VALUES ('northwind-analytics',"
+        " 'rate_limit', ?, ?, ?, 'low', 'candidate', 'rate_limit', 'calls', 11, 10, 1.1, ?, 't', 't')",
+        [(f"p{n:03d}", "2022-01-01", "2022-01-31", f"extra|{n}") for n in range(120)])
+    conn.close()
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        pane = review_screen(app).query_one(DetailPane)
+        assert pane.text.count("\n") > 150
+        drawn = pane.rendered
+        assert 0 < drawn <= pane.size.height       # only what is on screen was rendered
+        assert not any("p100" in pane.render_line(y).text for y in range(pane.size.height))
+        await press(pilot, *["J"] * 40)
+        assert pane.scroll_y > 0 and pane.rendered > drawn
+        shown = "\n".join(pane.render_line(y).text for y in range(pane.size.height))
+        assert "p100" in shown or "p110" in shown

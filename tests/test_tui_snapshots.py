@@ -183,5 +183,15 @@ def test_export_modal(snap_compare, db: Path, size: tuple[int, int]) -> None:
     assert snap_compare(app_for(db), terminal_size=size, run_before=steps(["x"], then=fixed_folder))
 
 
+def test_detail_cursor_on_a_finding(snap_compare, db: Path) -> None:
+    """tab: the cursor on the detail's second open finding, the queue's cursor underlined."""
+    assert snap_compare(app_for(db), terminal_size=SMALL, run_before=steps(["tab", "j"]))
+
+
+def test_confirm_one_finding_from_the_detail_no_color(snap_compare, db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert snap_compare(app_for(db), terminal_size=SMALL, run_before=steps(["tab", "j", "v"]))
+
+
 def test_hostile_name_in_dialog(snap_compare, db: Path) -> None:
     assert snap_compare(app_for(db), terminal_size=SMALL, run_before=steps(["j", "v"]))

@@ -11,7 +11,7 @@ the configuration names and never printed.
 Modules: :mod:`.common` (options, exit codes, the reporter, database and
 configuration), :mod:`.sync` (``--headless``, ``sync``, ``demo``, the TUI),
 :mod:`.export`, :mod:`.verify`, :mod:`.decide` (``decide``, ``findings``),
-:mod:`.notes` (``note``).
+:mod:`.notes` (``note``), :mod:`.rules` (``rules``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import sys
 from typing import Sequence
 
 from store.errors import ConfigError, ForeignDatabase, WardenError
-from tui.cli import decide, export, notes, sync, verify
+from tui.cli import decide, export, notes, rules, sync, verify
 from tui.cli.common import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, Reporter, common_options
 
 __all__ = ["EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "build_parser", "main"]
@@ -41,6 +41,7 @@ commands:
   warden note draft|ready|show CONSUMER   the audit-request note, without the UI
   warden export ...             write notes / findings in chosen formats, no UI
   warden verify [--head HASH]   replay the decision log against findings and notes
+  warden rules [--all]          run the rules over consumers whose data changed (--all: every one)
 """
 
 EPILOG = """\
@@ -78,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "even a closed window already fetched completely")
     parser.add_argument("--version", action="version", version=f"warden {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for group in (sync, decide, notes, export, verify):
+    for group in (sync, decide, notes, export, verify, rules):
         group.add_parsers(commands)
     return parser
 
