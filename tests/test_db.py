@@ -29,10 +29,14 @@ def _schema(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
 
 
 def _reference_schema(tmp_path: Path, upto: int | None = None) -> list[tuple[str, str, str]]:
-    """The schema the migrations (the first ``upto``) give, applied by sqlite3 itself."""
+    """The schema the migrations (the first ``upto``) give, applied by sqlite3 itself
+    (a migration written in Python given the plain connection)."""
     raw = sqlite3.connect(tmp_path / f"reference-{upto}.db")
-    for script in MIGRATIONS[:upto]:
-        raw.executescript(script)
+    for migration in MIGRATIONS[:upto]:
+        if callable(migration):
+            migration(raw)
+        else:
+            raw.executescript(migration)
     try:
         return _schema(raw)
     finally:
