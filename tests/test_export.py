@@ -238,6 +238,36 @@ def test_csv_active_and_verified_follow_the_finding_status(conn, tmp_path: Path,
     assert f"Status: {status}." in row["Description"]
 
 
+def test_csv_lists_each_cited_finding_once_and_a_consumer_without_a_tier_cites_no_clause(conn) -> None:
+    from dataclasses import replace
+
+    from store.export.formats import findings_csv
+
+    conn.execute("UPDATE consumer SET tier_id = NULL WHERE id = ?", (CASE_ID,))
+    first = note_for(conn, CASE_ID)
+    assert first is not None and first.finding_ids == (1, 2, 4)
+    # A second note citing one finding the first cites (listed once, under the first) and one it does not.
+    second = replace(first, id=99, finding_ids=(1, 3))
+    rows = list(csv.DictReader(io.StringIO(findings_csv(conn, [first, second]).decode(), newline="")))
+    assert [row["References"] for row in rows] == [
+        "warden finding #1; note #1", "warden finding #2; note #1", "warden finding #4; note #1",
+        "warden finding #3; note #99"]
+
+
+def test_csv_states_a_findings_period_as_the_days_its_own_metrics_figures_cover(conn) -> None:
+    from store.export.formats import findings_csv
+
+    # API calls from 2 January on; records retrieved still on every day of 2022.
+    conn.execute("DELETE FROM usage WHERE metric = 'calls' AND day = '2022-01-01' AND (source, app_id) IN "
+                 "(SELECT source, app_id FROM app WHERE consumer_id = ?)", (CASE_ID,))
+    note = note_for(conn, CASE_ID)
+    assert note is not None
+    rows = list(csv.DictReader(io.StringIO(findings_csv(conn, [note]).decode(), newline="")))
+    assert rows[0]["Description"].splitlines()[0] == (
+        "Volume cap exceeded: 790,123,456 API calls from 2 January 2022, the first day we hold figures for, "
+        "to 31 December 2022, against a limit of 100,000,000 per year (7.90 times the limit).")
+
+
 # A spreadsheet runs a cell that starts with = + - @, and some strip a leading tab
 # or CR first (OWASP, "CSV Injection"): each is quoted with a leading '.
 @pytest.mark.parametrize(("value", "cell"), [
