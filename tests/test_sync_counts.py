@@ -137,6 +137,8 @@ def test_a_day_from_epoch_seconds_is_the_utc_day_on_a_host_in_any_zone(monkeypat
     try:
         assert parse_day(1698796800, "$") == "2023-11-01"     # 2023-10-31 20:00 in New York
         assert parse_day("2023-11-01T22:00:00", "$") == "2023-11-01"   # no zone: UTC, not New York's
+        assert parse_day("2023-11-02T01:30:00+00:00", "$") == "2023-11-02"   # 21:30 the day before in New York
+        assert parse_day("2023-11-01T23:30:00-05:00", "$") == "2023-11-02"   # 04:30 UTC
     finally:
         monkeypatch.undo()
         time.tzset()

@@ -13,7 +13,7 @@ import pytest
 from store.cases import Finding
 from store.notes.wording import (
     Period, count, finding_columns, finding_sentence, human_date, id_ranges, is_whole_months, metric_words,
-    more_than, num, span_phrase, whole_months,
+    more_than, num, span_phrase, whole_months, worst_day,
 )
 
 
@@ -301,3 +301,18 @@ def test_a_periods_phrase_states_the_days_it_holds_figures_for(period: Period, p
 ])
 def test_a_periods_extent_counts_its_days(period: Period, extent: str) -> None:
     assert period.extent == extent
+
+
+@pytest.mark.parametrize(("f", "day"), [
+    (finding("rate_limit", figures={"worst_day": {"day": "2022-10-02", "total": 9}}), "2022-10-02"),
+    (finding("volume_cap", figures={"limit": {"period": "day"}, "worst_day": {"day": "2022-10-02"}}), "2022-10-02"),
+    # A period's total has no worst day, whatever its figures hold.
+    (finding("volume_cap", figures={"limit": {"period": "year"}, "worst_day": {"day": "2022-10-02"}}), None),
+    (finding("volume_cap", figures={"limit": "day", "worst_day": {"day": "2022-10-02"}}), None),
+    (finding("rate_limit"), None),
+    (finding("rate_limit", figures={"worst_day": "2022-10-02"}), None),
+    (finding("rate_limit", figures={"worst_day": {"day": ""}}), None),
+    (finding("rate_limit", figures={"worst_day": {"total": 9}}), None),
+])
+def test_the_worst_day_of_a_finding_against_a_daily_limit(f: Finding, day: str | None) -> None:
+    assert worst_day(f) == day
