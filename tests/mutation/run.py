@@ -198,19 +198,20 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"not in [tool.mutmut] only_mutate: {', '.join(unknown)}")
     equivalent = load_equivalent()
-    if not args.report:
+    if args.survivors:
+        # One mutmut run for all of them: its clean run of the tests they reach is paid once.
+        names = []
         for module in args.modules or configured:
-            names = None
-            if args.survivors:
-                last = score(module, equivalent)
-                if last.not_run == last.mutants:
-                    continue            # never run: nothing to run again
-                names = [name for name in last.survivors if name not in equivalent] + last.unrun
-                if not names:
-                    continue
-            seconds = run(module, names)
-            what = f"{len(names)} survivors of {module}" if names else module
-            print(f"ran {what} in {seconds / 60:.1f} min", flush=True)
+            last = score(module, equivalent)
+            if last.not_run < last.mutants:     # never run: nothing to run again
+                names += [name for name in last.survivors if name not in equivalent] + last.unrun
+        if names:
+            seconds = run("survivors", names)
+            print(f"ran {len(names)} survivors and unrun mutants in {seconds / 60:.1f} min", flush=True)
+    elif not args.report:
+        for module in args.modules or configured:
+            seconds = run(module)
+            print(f"ran {module} in {seconds / 60:.1f} min", flush=True)
     return report([score(m, equivalent) for m in configured], equivalent)
 
 
