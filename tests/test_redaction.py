@@ -146,6 +146,12 @@ def test_a_secret_comes_from_the_variable_its_key_names(monkeypatch: pytest.Monk
         secret_from_env("s", "user_env", "MY_USER", {"MY_USER": ""})
     assert str(empty.value) == ("source 's': environment variable MY_USER is not set "
                                 "(user_env names the variable that holds the user name)")
+    # A name not written in capitals may be a token pasted in the wrong place: named by its key only.
+    with pytest.raises(ConfigError) as unusual:
+        secret_from_env("s", "token_env", "my_token", {})
+    assert str(unusual.value) == ("source 's': the environment variable token_env names (not shown: it is not "
+                                  "written like one, in capitals) is not set "
+                                  "(token_env names the variable that holds the token)")
     with pytest.raises(ConfigError) as pasted:
         secret_from_env("s", "token_env", "ghp_abc123", {"ghp_abc123": "x"})
     assert "ghp_abc123" not in str(pasted.value) and str(pasted.value).startswith("source 's': 'token_env' looks like")
