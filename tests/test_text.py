@@ -49,3 +49,5 @@ def test_clean_text_keeps_line_breaks_of_a_body_only_when_asked() -> None:
     assert clean_text("a\r\nb\tc\rd", newlines=True) == "a\nb cd"
     assert clean_text("\u202e\x00\x1b") == "\ufffd\ufffd\ufffd"
     assert clean_text(0) == "0"
+    # Only tabs and line breaks become spaces: every printable character is kept, capitals included.
+    assert clean_text("X-Ray Analytics XL, Québec\u00a0Inc.") == "X-Ray Analytics XL, Québec\u00a0Inc."
