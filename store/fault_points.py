@@ -14,7 +14,7 @@ yet committed; ``:after-commit`` just after it):
 - ``decision``: a reviewer's decision (store.review) and its log entries;
 - ``note-save``: a note's body saved (store.notes.save_body);
 - ``sync-page``: a sync writer's transaction of pages (store.sync.writer);
-- ``rules``: one chunk of findings written by the rules (store.rules).
+- ``rules``: one chunk of findings written by the rules (store.candidates, for store.rules).
 """
 
 from __future__ import annotations
