@@ -23,7 +23,7 @@ from markdown_it import MarkdownIt
 import store
 from notes_case import CASE_ID, CLOCK, HOSTILE_ID, HOSTILE_NAME, seed
 from store.config import NotesConfig
-from store.errors import ExportError
+from store.errors import ExportError, StoreError
 from store.domain import EXPORT_FORMATS
 from store.export import CSV_COLUMNS, export_notes, neutralise_cell, safe_slug
 from store.notes import draft_note, note_for, set_note_status
@@ -252,6 +252,33 @@ def test_csv_lists_each_cited_finding_once_and_a_consumer_without_a_tier_cites_n
     assert [row["References"] for row in rows] == [
         "warden finding #1; note #1", "warden finding #2; note #1", "warden finding #4; note #1",
         "warden finding #3; note #99"]
+
+
+# Active: still open (not resolved or dismissed); Verified: a reviewer confirmed it.
+@pytest.mark.parametrize(("status", "active", "verified"), [
+    ("candidate", "True", "False"), ("confirmed", "True", "True"), ("audit_requested", "True", "True"),
+    ("resolved", "False", "True"), ("dismissed", "False", "False")])
+def test_csv_active_and_verified_of_every_finding_status(conn, status: str, active: str, verified: str) -> None:
+    from store.export.formats import findings_csv
+
+    conn.execute("UPDATE finding SET status = ? WHERE id = 1", (status,))
+    note = note_for(conn, CASE_ID)
+    assert note is not None
+    rows = list(csv.DictReader(io.StringIO(findings_csv(conn, [note]).decode(), newline="")))
+    assert [(r["References"].split("; ")[0], r["Active"], r["Verified"]) for r in rows][0] == (
+        "warden finding #1", active, verified)
+
+
+def test_csv_of_a_note_whose_consumer_is_gone_says_so(conn) -> None:
+    from dataclasses import replace
+
+    from store.export.formats import findings_csv
+
+    note = note_for(conn, CASE_ID)
+    assert note is not None
+    with pytest.raises(StoreError) as refused:
+        findings_csv(conn, [replace(note, consumer_id="nobody")])
+    assert str(refused.value) == "no consumer 'nobody' in the database"
 
 
 def test_csv_states_a_findings_period_as_the_days_its_own_metrics_figures_cover(conn) -> None:
