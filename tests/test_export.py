@@ -269,6 +269,33 @@ def test_csv_active_and_verified_of_every_finding_status(conn, status: str, acti
         "warden finding #1", active, verified)
 
 
+def test_rendered_files_use_the_reviewers_html_template_end_markdown_with_a_newline_keep_every_warning(
+        conn, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from store.export.formats import render
+
+    (tmp_path / "note.html.j2").write_text("<p>custom {{ note_id }}</p>\n")
+    config = NotesConfig(sender=CONFIG.sender, organisation=CONFIG.organisation, template_dir=tmp_path)
+    note, hostile = note_for(conn, CASE_ID), note_for(conn, HOSTILE_ID)
+    assert note is not None and hostile is not None
+
+    def one(fmt: str, notes: list) -> tuple[list, list[str]]:
+        return render(conn, notes, fmt, made_at=CLOCK(), reviewer="ana", config=config, log_head=None)
+
+    (files, _) = one("md", [replace(note, body="Dear Northwind,\n\nno newline at the end")])
+    assert files[0][1] == b"Dear Northwind,\n\nno newline at the end\n"
+    (files, _) = one("md", [replace(note, body="ends with one\n")])
+    assert files[0][1] == b"ends with one\n"
+    (files, _) = one("html", [note])
+    assert files[0][1] == f"<p>custom {note.id}</p>\n".encode()
+    (files, warnings) = one("eml", [hostile, note])
+    mail = email.message_from_bytes(files[1][1], policy=email.policy.default)
+    assert mail.get_body(("html",)).get_content().strip() == f"<p>custom {note.id}</p>"
+    # The first note's warning is kept when the second has none.
+    assert warnings == [f"note #{hostile.id}: the notice contact is not exactly one e-mail address; To: left empty"]
+
+
 def test_csv_of_a_note_whose_consumer_is_gone_says_so(conn) -> None:
     from dataclasses import replace
 
