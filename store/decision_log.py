@@ -18,7 +18,7 @@ import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from store.clock import Clock, iso
 from store.db import writing
@@ -122,7 +122,8 @@ def record_decision(conn: sqlite3.Connection, *, subject: str, subject_id: int, 
         return Decision(id=new_id, **entry)
 
 
-def read_decisions(conn: sqlite3.Connection, where: str, params: Sequence[Any] = ()) -> list[Decision]:
+def read_decisions(conn: sqlite3.Connection, where: str,
+                   params: Sequence[Any] | Mapping[str, Any] = ()) -> list[Decision]:
     """The entries ``SELECT ... FROM decision d {where}`` finds (``where`` may order
     and limit), as :class:`Decision` values."""
     return [Decision(*row) for row in conn.execute(f"SELECT {DECISION_COLUMNS} FROM decision d {where}", params)]

@@ -39,6 +39,7 @@ from store.config import NotesConfig
 from store.db import connect, transaction
 from store.domain import EXPORT_FORMATS
 from store.errors import ExportError, StoreError, WardenError
+from store.casework.state import note_exported
 from store.cases import Case, read_case, read_findings
 from store.notes import Note, get_note, mark_exported, notes_for
 from store.notes.evidence import collect_evidence
@@ -431,7 +432,7 @@ def export_notes(conn: sqlite3.Connection | str | os.PathLike[str], *, fmt: str,
         raise ExportError(f"cannot write the export to {out}: {exc.strerror or exc}") from None
 
     exported, requested = _record_export(conn, notes, fmt, out, listed, made_at=made_at, reviewer=reviewer,
-                                         clock=clock)
+                                         clock=clock, config=config, warnings=warnings)
     return ExportResult(
         export_id=exported[0], fmt=fmt, out_dir=out, files=tuple(listed), note_ids=tuple(n.id for n in notes),
         notes_exported=tuple(exported[1]), findings_requested=tuple(requested), warnings=tuple(warnings))
@@ -452,7 +453,8 @@ def _stale_citations(conn: sqlite3.Connection, notes: list[Note]) -> list[str]:
 
 
 def _record_export(conn: sqlite3.Connection, notes: list[Note], fmt: str, out: Path, listed: list[ExportedFile], *,
-                   made_at: datetime, reviewer: str, clock: Clock) -> tuple[tuple[int, list[int]], list[int]]:
+                   made_at: datetime, reviewer: str, clock: Clock, config: NotesConfig,
+                   warnings: list[str]) -> tuple[tuple[int, list[int]], list[int]]:
     exported: list[int] = []
     requested: list[int] = []
     try:
@@ -470,6 +472,10 @@ def _record_export(conn: sqlite3.Connection, notes: list[Note], fmt: str, out: P
                     if mark_exported(conn, note.id, reviewer=reviewer, clock=clock,
                                      reason=f"exported as {fmt} (export #{export_id})"):
                         exported.append(note.id)
+                        # The letter is sent: its consumer's case takes it (store.casework.state).
+                        _, said = note_exported(conn, note.id, export_id, fmt, notes=config, reviewer=reviewer,
+                                                clock=clock)
+                        warnings += said
                     requested += _request_audit(conn, note, fmt, export_id, reviewer=reviewer, clock=clock)
                 refresh_summary(conn, sorted({n.consumer_id for n in notes}))
     except WardenError:

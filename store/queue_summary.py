@@ -12,6 +12,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Iterable
 
+from store.casework.summary import refresh_case_summary
+
 _REFRESH = """
 UPDATE consumer SET
     worst_ratio = COALESCE((
@@ -33,10 +35,16 @@ WHERE id = ?
 
 
 def refresh_summary(conn: sqlite3.Connection, consumer_ids: Iterable[str]) -> None:
-    """Recompute the queue summary of these consumers (call inside the writer's transaction)."""
-    conn.executemany(_REFRESH, ((cid,) for cid in consumer_ids))
+    """Recompute the queue summary of these consumers (call inside the writer's
+    transaction), their case columns included (a finding decided may open a case)."""
+    ids = list(consumer_ids)
+    conn.executemany(_REFRESH, ((cid,) for cid in ids))
+    refresh_case_summary(conn, ids)
 
 
 def refresh_all(conn: sqlite3.Connection) -> None:
     """Recompute every consumer's summary (after a rules run over everything)."""
     conn.execute(_REFRESH.replace("WHERE id = ?", ""))
+    refresh_case_summary(conn, [r[0] for r in conn.execute("SELECT id FROM consumer WHERE case_state IS NOT NULL"
+                                                           " OR EXISTS (SELECT 1 FROM finding f WHERE"
+                                                           " f.consumer_id = consumer.id)")])

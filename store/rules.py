@@ -58,6 +58,7 @@ from store.clock import Clock, iso
 from store.db import transaction
 from store.domain import SEVERITIES
 from store.queue_summary import refresh_summary
+from store.casework.recurrence import reopen_on_recurrence
 
 # Consumers evaluated per chunk (one read pass and one write transaction each).
 CHUNK_CONSUMERS = 2_000
@@ -539,8 +540,9 @@ def _store(conn: sqlite3.Connection, ids: str, candidates: list[_Candidate], now
     if not inserts and not updates:
         return
     with transaction(conn):
-        before = conn.total_changes
-        conn.executemany(_INSERT, inserts)
-        result.created += conn.total_changes - before
+        # rowcount, not total_changes: triggers (finding_month) change rows too.
+        result.created += max(0, conn.executemany(_INSERT, inserts).rowcount)
         conn.executemany(_UPDATE, updates)
+        # A new breach of limits an ended case cited reopens it (store.casework.recurrence).
+        reopen_on_recurrence(conn, {insert[0] for insert in inserts}, now=now)
         refresh_summary(conn, sorted(touched))
