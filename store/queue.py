@@ -45,6 +45,7 @@ SORTS: dict[str, str] = {
     "status": "open, then decided, then clear; worst first within each",
     "name": "legal name A-Z",
     "overage": "mildest overage first",
+    "due": "reply due soonest first (overdue at the top), then worst overage first",
 }
 
 
@@ -63,6 +64,8 @@ _ORDERS: dict[str, tuple[_Col, ...]] = {
     "overage": (_Col("worst_ratio", False), _Col("id", True)),
     "name": (_Col("legal_name", False), _Col("id", False)),
     "status": (_Col("review_state", False, REVIEW_STATES), _Col("worst_ratio", True), _Col("id", False)),
+    # consumer_by_due: due_order is the due date, or far in the future when nothing is due.
+    "due": (_Col("due_order", False), _Col("worst_ratio", True), _Col("id", False)),
 }
 
 
@@ -109,23 +112,27 @@ class QueueRow:
     open_findings: int
     review_state: str
     verdict: str          # one of VERDICTS: "open", "violation", "decided", "clear"
+    case_state: str | None = None    # store.domain.CASE_STATES (store.casework.summary)
+    case_due: str | None = None      # the reply's due date while one is awaited
 
 
 _SELECT = (
     "SELECT id, legal_name, tier_id, worst_ratio, open_findings, review_state, "
     "EXISTS (SELECT 1 FROM finding f WHERE f.consumer_id = consumer.id "
-    "AND f.status IN ('confirmed', 'audit_requested')) AS violation"
+    "AND f.status IN ('confirmed', 'audit_requested')) AS violation, "
+    "case_state, case_due, due_order"
 )
 Key = tuple[Any, ...]
 
 
 def _row(r: Sequence[Any]) -> QueueRow:
     state = r[5]
-    return QueueRow(r[0], r[1], r[2], float(r[3]), int(r[4]), state, "violation" if state != "open" and r[6] else state)
+    return QueueRow(r[0], r[1], r[2], float(r[3]), int(r[4]), state, "violation" if state != "open" and r[6] else state,
+                    r[7], r[8])
 
 
 def _key(cols: Sequence[_Col], r: Sequence[Any]) -> Key:
-    by_name = {"id": r[0], "legal_name": r[1], "worst_ratio": r[3], "review_state": r[5]}
+    by_name = {"id": r[0], "legal_name": r[1], "worst_ratio": r[3], "review_state": r[5], "due_order": r[9]}
     return tuple(by_name[c.sql] for c in cols)
 
 
@@ -386,7 +393,7 @@ class QueueReader:
         flt = query.filter
         if flt.is_empty:
             (n,) = conn.execute("SELECT count(*) FROM consumer").fetchone()
-        elif not (flt.min_ratio is not None or flt.tiers or flt.states or flt.names or flt.ids):
+        elif not flt.consumer_terms:
             # Only finding conditions: count distinct consumers in the finding index.
             fconds, fparams = finding_conditions(flt, alias="finding")
             (n,) = conn.execute(f"SELECT count(DISTINCT consumer_id) FROM finding WHERE {' AND '.join(fconds)}",

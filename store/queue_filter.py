@@ -12,6 +12,9 @@ Filter syntax (:func:`parse_filter`), terms separated by spaces, all must hold::
     name:north  north         legal name contains (ASCII letters in any case); bare words too
     id:northwind              consumer id contains
     name:"north wind"         quotes keep spaces
+    case:letter-sent due:overdue month:2022-07 by:alice week:2026-W48
+                              a case's state and due date, a finding's month, who decided
+                              (store.queue_cases)
 
 A field's values separated by commas (``status:candidate,needs_info``) or the
 field repeated are alternatives (OR); different fields must all hold (AND);
@@ -24,10 +27,12 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
+from datetime import date, datetime, timezone
 from typing import Any, Sequence
 
 from store.domain import CATEGORIES, FINDING_STATUSES, OPEN_STATUSES, SEVERITIES
 from store.errors import FilterError
+from store.queue_cases import CASE_FILTER_FIELDS, case_conditions, case_terms, month_condition
 
 FILTER_FIELDS: dict[str, str] = {
     "status": "finding status (" + ", ".join(FINDING_STATUSES) + ")",
@@ -38,6 +43,7 @@ FILTER_FIELDS: dict[str, str] = {
     "state": "queue state (open, decided, clear)",
     "name": "legal name contains",
     "id": "consumer id contains",
+    **CASE_FILTER_FIELDS,
 }
 REVIEW_STATES: tuple[str, ...] = ("open", "decided", "clear")
 
@@ -55,19 +61,33 @@ class QueueFilter:
     states: tuple[str, ...] = ()
     names: tuple[str, ...] = ()
     ids: tuple[str, ...] = ()
+    # Case terms (store.queue_cases): resolved when parsed (due: against the day).
+    case_states: tuple[str, ...] = ()
+    due_range: tuple[str, str] | None = None
+    months: tuple[str, ...] = ()
+    reviewers: tuple[str, ...] = ()
+    week: tuple[str, str] | None = None
 
     @property
     def is_empty(self) -> bool:
         """True when the filter lets every consumer through."""
         return not (self.statuses or self.categories or self.severities or self.min_ratio is not None
-                    or self.tiers or self.states or self.names or self.ids)
+                    or self.tiers or self.states or self.names or self.ids or self.case_states
+                    or self.due_range is not None or self.months or self.reviewers or self.week is not None)
+
+    @property
+    def consumer_terms(self) -> bool:
+        """True when a term is about the consumer itself (not only its findings)."""
+        return bool(self.min_ratio is not None or self.tiers or self.states or self.names or self.ids
+                    or self.case_states or self.due_range is not None or self.reviewers or self.week is not None)
 
     def __str__(self) -> str:
         return self.text
 
 
-def parse_filter(text: str) -> QueueFilter:
-    """Parse the reviewer's filter text (syntax in the module docstring).
+def parse_filter(text: str, today: date | None = None) -> QueueFilter:
+    """Parse the reviewer's filter text (syntax in the module docstring);
+    ``due:`` counts from ``today`` (default: today, UTC).
 
     Raises :class:`~store.errors.FilterError` (a ``ConfigError``) naming the bad
     term and listing the valid fields or values.
@@ -95,7 +115,7 @@ def parse_filter(text: str) -> QueueFilter:
                 f"unknown filter field {name!r} in {token!r}; valid fields: "
                 + "; ".join(f"{k}: {v}" for k, v in FILTER_FIELDS.items())
             )
-        if name in ("name", "id"):
+        if name in ("name", "id", "by"):
             if value.strip():
                 values[name].append(value.strip())
             continue
@@ -120,6 +140,7 @@ def parse_filter(text: str) -> QueueFilter:
         states=states,
         names=tuple(values["name"]),
         ids=tuple(values["id"]),
+        **case_terms(values, today or datetime.now(timezone.utc).date(), _pick),
     )
 
 
@@ -172,7 +193,8 @@ def finding_conditions(flt: QueueFilter, alias: str = "f") -> tuple[list[str], l
     if flt.severities:
         conds.append(f"{alias}.severity IN ({','.join('?' * len(flt.severities))})")
         params.extend(flt.severities)
-    return conds, params
+    month_conds, month_params = month_condition(flt.months, alias)
+    return conds + month_conds, params + month_params
 
 
 def consumer_conditions(flt: QueueFilter, *, findings: bool = True) -> tuple[list[str], list[Any]]:
@@ -205,7 +227,8 @@ def consumer_conditions(flt: QueueFilter, *, findings: bool = True) -> tuple[lis
     for ident in flt.ids:
         conds.append("id LIKE ? ESCAPE '\\'")
         params.append(_like(ident))
-    return conds, params
+    case_conds, case_params = case_conditions(flt.case_states, flt.due_range, flt.reviewers, flt.week)
+    return conds + case_conds, params + case_params
 
 
 def matching_states(flt: QueueFilter, only_open: bool = False) -> tuple[str, ...] | None:
@@ -214,7 +237,7 @@ def matching_states(flt: QueueFilter, only_open: bool = False) -> tuple[str, ...
     allowed = set(flt.states) if flt.states else set(REVIEW_STATES)
     if flt.statuses and set(flt.statuses) <= set(OPEN_STATUSES):
         allowed &= {"open"}
-    elif flt.statuses or flt.categories or flt.severities:
+    elif flt.statuses or flt.categories or flt.severities or flt.months:
         allowed &= {"open", "decided"}
     if only_open:
         allowed &= {"open"}
