@@ -10,8 +10,6 @@ never printed.
 from __future__ import annotations
 
 import argparse
-import getpass
-import json
 import os
 import signal
 import sys
@@ -22,10 +20,11 @@ from typing import Any, Callable, Sequence
 
 from store.domain import EXPORT_FORMATS
 from store.errors import ConfigError, WardenError
+from tui.cli_common import (  # noqa: F401 - the names the commands (and tests) use
+    EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, Reporter, _common, _db_path, _load_config, _open_existing, _reviewer,
+    default_config_path, default_db_path,
+)
 
-EXIT_OK = 0
-EXIT_PARTIAL = 1
-EXIT_USAGE = 2
 
 DESCRIPTION = """\
 warden finds API consumers that break their usage agreements and asks them, with
@@ -39,6 +38,10 @@ commands:
   warden demo [--consumers N]   start the embedded demo endpoint, sync it, open the TUI
   warden export ...             write notes / findings in chosen formats, no UI
   warden verify                 check the decision log's hash chain
+  warden due [--overdue]        cases awaiting a response, with due dates
+  warden response add CONSUMER FILE...    a reply and its attachments, stored by SHA-256
+  warden case show|item|close|escalate CONSUMER    a case's timeline, items and outcome
+  warden report --format md|html|json     the lead's overview, for people without a terminal
 """
 
 EPILOG = """\
@@ -58,34 +61,6 @@ Tokens come from the environment variables named in the configuration
 (token_env); they are never written to the database, a log, an export or an
 error message.
 """
-
-
-def default_db_path() -> Path:
-    from platformdirs import user_data_path
-
-    return user_data_path("warden", appauthor=False) / "warden.db"
-
-
-def default_config_path() -> Path:
-    from platformdirs import user_config_path
-
-    return user_config_path("warden", appauthor=False) / "config.toml"
-
-
-def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
-    """Options every command takes. On subcommands they default to SUPPRESS so a value
-    given before the command (``warden --db X sync``) is not reset by the subparser."""
-    default: Any = argparse.SUPPRESS if suppress else None
-    parser.add_argument("--db", metavar="PATH", default=default,
-                        help="SQLite database (env WARDEN_DB; default: %s)" % default_db_path())
-    parser.add_argument("--config", metavar="PATH", default=default,
-                        help="TOML configuration (env WARDEN_CONFIG; default: %s if it exists)" % default_config_path())
-    parser.add_argument("--reviewer", metavar="NAME", default=default,
-                        help="name recorded in the decision log (default: your login name)")
-    parser.add_argument("--json", action="store_true", default=default,
-                        help="headless output as JSON lines on stderr")
-    parser.add_argument("--no-mouse", action="store_true", default=default,
-                        help="do not capture the mouse in the TUI")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
                                  description="Walk the decision log and check every entry's hash "
                                              "and its link to the previous one.")
     _common(verify, suppress=True)
+    from tui import cli_cases, cli_report
+
+    for group in (cli_cases, cli_report):
+        group.add_parsers(commands)
     return parser
 
 
@@ -172,29 +151,6 @@ def _version() -> str:
     return store.__version__
 
 
-class Reporter:
-    """Prints one line per event on stderr, as text or JSON lines."""
-
-    def __init__(self, *, as_json: bool, stream: Any = None) -> None:
-        self.as_json = as_json
-        self.stream = stream if stream is not None else sys.stderr
-        self._lock = threading.Lock()
-
-    def event(self, event: Any) -> None:
-        line = json.dumps(event.as_json(), sort_keys=True) if self.as_json else event.as_line()
-        self._write(line)
-
-    def say(self, kind: str, message: str, **fields: Any) -> None:
-        if self.as_json:
-            self._write(json.dumps({"event": kind, "message": message, **fields}, sort_keys=True))
-        else:
-            self._write(message)
-
-    def _write(self, line: str) -> None:
-        with self._lock:
-            print(line, file=self.stream, flush=True)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -213,6 +169,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace, reporter: Reporter) -> int:
+    run = getattr(args, "run", None)
+    if run is not None:
+        return int(run(args, reporter))
     command = args.command
     if command == "demo":
         return _run_demo(args, reporter)
@@ -228,44 +187,6 @@ def _dispatch(args: argparse.Namespace, reporter: Reporter) -> int:
 
 
 # --- shared plumbing --------------------------------------------------------------
-
-def _db_path(args: argparse.Namespace, config: Any | None = None) -> Path:
-    if args.db:
-        return Path(args.db).expanduser()
-    if os.environ.get("WARDEN_DB"):
-        return Path(os.environ["WARDEN_DB"]).expanduser()
-    if config is not None and getattr(config, "database", None):
-        return Path(config.database).expanduser()
-    return default_db_path()
-
-
-def _load_config(args: argparse.Namespace) -> Any:
-    """The configuration named by --config / WARDEN_CONFIG, else the default file if it
-    exists, else an empty configuration."""
-    from store.config import Config, load_config
-
-    explicit = args.config or os.environ.get("WARDEN_CONFIG")
-    if explicit:
-        path = Path(explicit).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"configuration file not found: {path}")
-        return load_config(path)
-    default = default_config_path()
-    if default.is_file():
-        return load_config(default)
-    return Config()
-
-
-def _reviewer(args: argparse.Namespace, config: Any | None = None) -> str:
-    if args.reviewer:
-        return str(args.reviewer)
-    if config is not None and getattr(config, "reviewer", None):
-        return str(config.reviewer)
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "reviewer"
-
 
 def _cancel_on_signals(cancel: threading.Event) -> Callable[[], None]:
     """SIGINT / SIGTERM ask the sync to stop after the page in hand; committed pages
@@ -328,18 +249,6 @@ def _report_results(results: list[Any], reporter: Reporter) -> None:
     rows = sum(r.rows for r in results)
     reporter.say("summary", f"warden: {ok}/{len(results)} sources synced, {rows:,} rows stored",
                  sources=len(results), ok=ok, rows=rows)
-
-
-def _open_existing(args: argparse.Namespace) -> tuple[Any, Any]:
-    """The configuration and a connection to a database that must already exist
-    (verify and export never create an empty one)."""
-    from store.db import connect
-
-    config = _load_config(args)
-    db_path = _db_path(args, config)
-    if not db_path.exists():
-        raise ConfigError(f"no database at {db_path}")
-    return config, connect(db_path)
 
 
 def _run_verify(args: argparse.Namespace, reporter: Reporter) -> int:

@@ -23,6 +23,8 @@ from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from store import cases, notes, review
+from store.casework.timeline import case_view
+from store.clock import day
 from store import queue as queue_store
 from store.errors import WardenError
 from store.queue_filter import QueueFilter, parse_filter
@@ -43,6 +45,9 @@ from tui.modals.manual import ManualFinding
 from tui.modals.needs_info import NeedsInfo
 from tui.modals.sync import SyncProgress
 from tui.screens.base import WardenScreen
+from tui.screens.casework import CaseworkActions
+from tui.screens.overview import OverviewScreen
+from tui.modals.items import RequestItems
 from tui.screens.note import NoteEditor
 from tui.session import Session
 from tui.text import literal
@@ -60,10 +65,11 @@ DECISION_DIALOGS = {"confirm": ConfirmViolation, "dismiss": Dismiss, "needs_info
 # The other screens' keys, so help lists every key there is.
 HELP_SCREENS = (("Note editor", NoteEditor), ("Sync progress", SyncProgress),
                 ("Decision dialogs", ConfirmViolation), ("Export dialog", ExportNotes),
-                ("Filter", FilterInput), ("Help", Help))
+                ("Filter", FilterInput), ("Help", Help), ("Requested items", RequestItems),
+                ("Overview", OverviewScreen))
 
 
-class ReviewScreen(WardenScreen[None]):
+class ReviewScreen(CaseworkActions, WardenScreen[None]):
     """Step through the queue, read the evidence, decide."""
 
     BINDINGS = review_bindings()
@@ -111,6 +117,7 @@ class ReviewScreen(WardenScreen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one(QueueView).today = self.session.clock().date()
         self.query_one(QueueView).focus()
         self._show_status()
         self.reload_queue()
@@ -239,8 +246,9 @@ class ReviewScreen(WardenScreen[None]):
     def _load_detail(self, consumer_id: str, chart: cases.ChartWindow) -> None:
         conn = self.session.connections.get()
         case = cases.read_case(conn, consumer_id)
-        detail = None if case is None else Detail.of(case, cases.chart_of(conn, case, chart,
-                                                                          today=self.session.clock()))
+        detail = None if case is None else Detail.of(
+            case, cases.chart_of(conn, case, chart, today=self.session.clock()),
+            case_view(conn, consumer_id), today=day(self.session.clock()))
         if get_current_worker().is_cancelled:
             return
         self.post_message(DetailLoaded(consumer_id, detail))
@@ -295,7 +303,7 @@ class ReviewScreen(WardenScreen[None]):
         if text is None:
             return
         try:
-            flt = parse_filter(text)
+            flt = parse_filter(text, today=self.session.clock().date())
         except WardenError as exc:
             self.app.post_message(Problem(exc))
             return
