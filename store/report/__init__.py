@@ -22,11 +22,13 @@ from typing import Any
 
 from store.casework.due import DueCase, count_due, due_cases
 from store.casework.recurrence import RULES_REVIEWER
-from store.domain import CASE_STATES, CATEGORIES
+from store.domain import CASE_STATES, CATEGORIES, FINDING_STATUSES
 
 MONTHS = 12         # findings per month: this many months, ending with the latest that has any
 WEEKS = 4           # decisions per reviewer: this many ISO weeks, ending with today's
 TOP = 5             # consumers with the largest overage
+# The findings the chart counts (not dismissed), as a queue filter term.
+STANDING = "status:" + ",".join(s for s in FINDING_STATUSES if s != "dismissed")
 OVERDUE_SHOWN = 5   # overdue cases listed by name
 
 
@@ -131,9 +133,9 @@ def _finding_months(conn: sqlite3.Connection) -> tuple[list[str], list[Count], l
                                                                order.index(c) if c in order else len(order)))
     categories = [CategoryMonths(
         c, CATEGORIES.get(c, c),
-        [Count(m, counts.get((c, m), 0), f"category:{c} month:{m}") for m in months],
+        [Count(m, counts.get((c, m), 0), f"category:{c} month:{m} {STANDING}") for m in months],
         sum(counts.get((c, m), 0) for m in months)) for c in present]
-    totals = [Count(m, sum(counts.get((c, m), 0) for c in present), f"month:{m}") for m in months]
+    totals = [Count(m, sum(counts.get((c, m), 0) for c in present), f"month:{m} {STANDING}") for m in months]
     return months, totals, categories
 
 

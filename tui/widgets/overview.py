@@ -20,12 +20,12 @@ from textual.strip import Strip
 from store.deadlines import due_short
 from store.report import Count, LeadOverview, quoted
 from store.text import visible
-from tui.widgets.queue import case_text, ratio_text
+from tui.widgets.queue import case_cell, case_text, ratio_text
 
 MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 CELL = 5            # a month's (or a week's) column
 LABEL = 15          # the row labels of the tables
-CHART_ROWS = 3      # height of the findings chart, in lines of eighths
+CHART_ROWS = 2      # height of the findings chart, in lines of eighths
 EIGHTHS = " ▁▂▃▄▅▆▇█"
 TWO_COLUMNS = 78    # from this width, the last two sections side by side
 SECOND_COLUMN = 40
@@ -68,8 +68,10 @@ class _Lines:
     def newline(self) -> None:
         self.lines.append(Text(no_wrap=True, end=""))
 
-    def title(self, value: str) -> None:
+    def title(self, value: str, *, gap: bool = False) -> None:
         if self.col:
+            self.newline()
+        if gap:
             self.newline()
         self.text(value, "bold underline")
         self.newline()
@@ -104,7 +106,9 @@ def overview_lines(o: LeadOverview, width: int) -> tuple[list[Text], list[Link]]
         out.text(chip, "dim")
         out.link(f"{count.value:,}", count, style="bold" if count.value else "")
     out.newline()
-    out.text("awaiting a reply ", "dim")
+    out.newline()
+    out.text("Replies", "bold underline")
+    out.text("  awaiting ", "dim")
     out.link(f"{o.awaiting.value:,}", o.awaiting, style="bold")
     out.text("  overdue ", "dim")
     out.link(f"{o.overdue.value:,}", o.overdue, style="bold")
@@ -117,6 +121,7 @@ def overview_lines(o: LeadOverview, width: int) -> tuple[list[Text], list[Link]]
                  f"{d.items_pending} of {d.items} items open")
     _findings(out, o)
     left, right = _top(o), _reviewers(o)
+    out.newline()
     out.newline()
     if width >= TWO_COLUMNS:
         first = len(out.lines) - 1
@@ -133,7 +138,7 @@ def overview_lines(o: LeadOverview, width: int) -> tuple[list[Text], list[Link]]
 
 
 def _findings(out: _Lines, o: LeadOverview) -> None:
-    out.title("Findings per month (not dismissed)")
+    out.title("Findings per month (not dismissed)", gap=True)
     if not o.months:
         out.text("no findings yet", "dim")
         return
@@ -157,7 +162,8 @@ def _findings(out: _Lines, o: LeadOverview) -> None:
         out.text(" ")
     for cat in o.categories:
         out.newline()
-        out.text(f"{visible(cat.label)[:LABEL - 1]:<{LABEL}}")
+        label = cat.category.replace("_", " ")
+        out.text(f"{label if len(label) < LABEL else label[:LABEL - 2] + '…':<{LABEL}}")
         for count in cat.counts:
             out.text(" " * (CELL - 1 - len(_short(count.value))))
             out.link(_short(count.value), count, style="" if count.value else "dim")
@@ -175,13 +181,14 @@ def _short(n: int) -> str:
 
 def _top(o: LeadOverview) -> _Lines:
     part = _Lines()
+    today = date.fromisoformat(o.today)
     part.title("Largest overage")
     if not o.top:
         part.text("no consumer over a limit", "dim")
     for t in o.top:
         part.link(f"{ratio_text(t.worst_ratio):>8}", Count(t.consumer_id, 0, t.filter), style="bold")
         part.text(f" {visible(t.legal_name)[:20]:<20} ")
-        part.text(case_text(t.case_state)[:9], "dim")
+        part.text(case_cell(t.case_state, None, today) or case_text(t.case_state), "dim")
         part.newline()
     return part
 

@@ -1,0 +1,54 @@
+"""A case after its letter, for the casework tests: the Northwind case of
+:mod:`tests.notes_case` drafted and exported on 2 May 2023 (a Tuesday), so its
+reply is due 23 May 2023 (21 calendar days)."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from store.clock import Clock, fixed_clock
+from store.config import NotesConfig
+from store.export import export_notes
+from store.notes import draft_note
+from tests.notes_case import CASE_ID, CLOCK, seed
+
+SENT_ON = date(2023, 5, 2)
+DUE = "2023-05-23"
+ITEM_IDS = ("purpose", "storage", "deletion", "recipients", "workarounds", "signed_report")
+
+
+def at(day: str, hour: int = 10) -> Clock:
+    """A clock fixed at ``day`` (UTC), ``hour`` o'clock."""
+    return fixed_clock(datetime.fromisoformat(day).replace(hour=hour, tzinfo=timezone.utc))
+
+
+def send_letter(conn: sqlite3.Connection, out: Path, *, consumer_id: str = CASE_ID, clock: Clock = CLOCK,
+                notes: NotesConfig | None = None, reviewer: str = "ana", fmt: str = "md") -> Any:
+    """Draft the consumer's audit request and export it (the letter is sent)."""
+    config = notes or NotesConfig()
+    draft_note(conn, consumer_id, reviewer=reviewer, clock=clock, config=config)
+    return export_notes(conn, fmt=fmt, out_dir=out, consumer_id=consumer_id, reviewer=reviewer, clock=clock,
+                        config=config)
+
+
+def sent_case(tmp_path: Path) -> sqlite3.Connection:
+    """The seeded database with the Northwind letter exported (case #1)."""
+    conn = seed(tmp_path / "w.db")
+    send_letter(conn, tmp_path / "out")
+    return conn
+
+
+def log(conn: sqlite3.Connection, subject: str) -> list[tuple[Any, ...]]:
+    """(subject id, field, old, new, reason) of the log's entries about ``subject``, in order."""
+    return [tuple(r) for r in conn.execute(
+        "SELECT subject_id, field, old_value, new_value, reason FROM decision WHERE subject = ? ORDER BY id",
+        (subject,))]
+
+
+def case_columns(conn: sqlite3.Connection, consumer_id: str = CASE_ID) -> tuple[str | None, str | None]:
+    """The consumer's (case_state, case_due) as the queue reads them."""
+    row = conn.execute("SELECT case_state, case_due FROM consumer WHERE id = ?", (consumer_id,)).fetchone()
+    return (row[0], row[1])
