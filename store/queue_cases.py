@@ -99,13 +99,15 @@ def month_condition(months: tuple[str, ...], alias: str) -> tuple[list[str], lis
 
 
 # The consumers a reviewer (or anyone, in a week) decided on, as a set: the
-# decisions read first (by reviewer or by time), then their subjects' consumers.
+# decisions read once from the index that narrows them most (by reviewer, or by
+# time), then their subjects' consumers.
 _DECIDED = """consumer.id IN (
-    SELECT f.consumer_id FROM decision d JOIN finding f ON f.id = d.subject_id WHERE d.subject = 'finding' AND {w}
-    UNION SELECT n.consumer_id FROM decision d JOIN note n ON n.id = d.subject_id WHERE d.subject = 'note' AND {w}
-    UNION SELECT c.consumer_id FROM decision d JOIN case_file c ON c.id = d.subject_id WHERE d.subject = 'case' AND {w}
-    UNION SELECT c.consumer_id FROM decision d JOIN case_item i ON i.id = d.subject_id
-          JOIN case_file c ON c.id = i.case_id WHERE d.subject = 'item' AND {w})"""
+    WITH d AS MATERIALIZED (SELECT subject, subject_id FROM decision INDEXED BY {index} WHERE {w})
+    SELECT f.consumer_id FROM d JOIN finding f ON f.id = d.subject_id WHERE d.subject = 'finding'
+    UNION SELECT n.consumer_id FROM d JOIN note n ON n.id = d.subject_id WHERE d.subject = 'note'
+    UNION SELECT c.consumer_id FROM d JOIN case_file c ON c.id = d.subject_id WHERE d.subject = 'case'
+    UNION SELECT c.consumer_id FROM d JOIN case_item i ON i.id = d.subject_id
+          JOIN case_file c ON c.id = i.case_id WHERE d.subject = 'item')"""
 
 
 def case_conditions(case_states: tuple[str, ...], due_range: tuple[str, str] | None,
@@ -120,15 +122,15 @@ def case_conditions(case_states: tuple[str, ...], due_range: tuple[str, str] | N
         conds.append("due_order BETWEEN ? AND ?")
         params.extend(due_range)
     if reviewers or week:
-        where = ["d.field IN ('status', 'state')"]
+        where = ["field IN ('status', 'state')"]
         wparams: list[Any] = []
         if reviewers:
-            where.append(f"d.reviewer IN ({','.join('?' * len(reviewers))})")
+            where.append(f"reviewer IN ({','.join('?' * len(reviewers))})")
             wparams.extend(reviewers)
         if week:
-            where.append("d.at >= ? AND d.at < ?")
+            where.append("at >= ? AND at < ?")
             wparams.extend(week)
-        joined = " AND ".join(where)
-        conds.append(_DECIDED.format(w=joined))
-        params.extend(wparams * 4)
+        index = "decision_by_reviewer" if reviewers else "decision_by_time"
+        conds.append(_DECIDED.format(index=index, w=" AND ".join(where)))
+        params.extend(wparams)
     return conds, params

@@ -9,10 +9,14 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from store.casework.items import REQUEST_ITEMS, ItemChange, mark_items
+from store.casework.responses import add_response
+from store.casework.state import close_case, escalate_case
 from store.clock import Clock, fixed_clock
 from store.config import NotesConfig
 from store.export import export_notes
 from store.notes import draft_note
+from store.queue_summary import refresh_summary
 from tests.notes_case import CASE_ID, CLOCK, seed
 
 SENT_ON = date(2023, 5, 2)
@@ -52,3 +56,28 @@ def case_columns(conn: sqlite3.Connection, consumer_id: str = CASE_ID) -> tuple[
     """The consumer's (case_state, case_due) as the queue reads them."""
     row = conn.execute("SELECT case_state, case_due FROM consumer WHERE id = ?", (consumer_id,)).fetchone()
     return (row[0], row[1])
+
+
+def cases_in_every_state(tmp: Path) -> Path:
+    """Northwind (letter 2 May: overdue), bulk-00000 (letter 20 May, a reply with items open: due 10 June),
+    bulk-00001 (letter 25 May: due 15 June), bulk-00002 (escalated), bulk-00003 (resolved), bulk-00004 and
+    bulk-00005 no letter (open), bulk-00006 (letter 11 May, every item answered: nothing due)."""
+    conn = seed(tmp / "w.db", consumers=7)
+    refresh_summary(conn, [r[0] for r in conn.execute("SELECT id FROM consumer")])
+    out = tmp / "out"
+    send_letter(conn, out / "nw", consumer_id=CASE_ID, clock=at("2023-05-02"))
+    for n, sent in ((0, "2023-05-20"), (1, "2023-05-25"), (2, "2023-05-03"), (3, "2023-05-04"), (6, "2023-05-11")):
+        send_letter(conn, out / str(n), consumer_id=f"bulk-{n:05d}", clock=at(sent), reviewer="bo")
+    reply = tmp / "reply.txt"
+    reply.write_text("partial answers")
+    add_response(conn, "bulk-00000", [reply], reviewer="bo", clock=at("2023-05-28"), max_bytes=100)
+    mark_items(conn, 2, [ItemChange("purpose", "answered")], comment="p1", reviewer="bo", clock=at("2023-05-28"))
+    escalate_case(conn, "bulk-00002", to="Counsel", reason="no reply", reviewer="cy", clock=at("2023-05-29"))
+    close_case(conn, "bulk-00003", outcome="tier_changed", reason="moved up", reviewer="cy", clock=at("2023-05-30"))
+    other = tmp / "other.txt"
+    other.write_text("all answers")
+    add_response(conn, "bulk-00006", [other], reviewer="bo", clock=at("2023-05-29"), max_bytes=100)
+    mark_items(conn, 6, [ItemChange(i.id, "answered") for i in REQUEST_ITEMS], comment="all", reviewer="bo",
+               clock=at("2023-05-29"))
+    conn.close()
+    return tmp / "w.db"
