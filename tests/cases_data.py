@@ -14,6 +14,7 @@ from store.casework.responses import add_response
 from store.casework.state import close_case, escalate_case
 from store.clock import Clock, fixed_clock
 from store.config import NotesConfig
+from store.db import connect
 from store.export import export_notes
 from store.notes import draft_note
 from store.queue_summary import refresh_summary
@@ -81,3 +82,18 @@ def cases_in_every_state(tmp: Path) -> Path:
                clock=at("2023-05-29"))
     conn.close()
     return tmp / "w.db"
+
+
+def review_db_with_letter(path: Path) -> Path:
+    """The TUI tests' review database (tests.tui_data) with Northwind's findings
+    confirmed and its letter exported on 2 January 2023: due 23 January."""
+    from store.review import bulk_decide
+    from tests.tui_data import CLOCK as TUI_CLOCK, seed_review_db
+
+    seed_review_db(path)
+    conn = connect(path)
+    bulk_decide(conn, action="confirm", reviewer="alice", clock=TUI_CLOCK, consumer_ids=["northwind-analytics"],
+                severity="critical", reason="over the 2022 cap")
+    send_letter(conn, path.parent / "letter", consumer_id="northwind-analytics", clock=TUI_CLOCK, reviewer="alice")
+    conn.close()
+    return path

@@ -53,7 +53,7 @@ class RequestItems(FormModal[ItemsChoice]):
         self.marked: dict[str, str] = {item.item: item.state for item in items}
 
     def fields(self) -> ComposeResult:
-        yield Label("space: next state · o open · n answered · p partly answered · f refused")
+        yield Label("space: next state · o open · n answered · p partly · f refused")
         yield OptionList(*(Option(self._prompt(item), id=item.item) for item in self.items), id="items",
                          compact=True)
         yield Label("Comment (what the reply says, where; logged with each change)")
