@@ -66,6 +66,41 @@ async def fill_confirm(pilot) -> None:
     modal.query_one("#reason", Input).value = "over 780 million calls against the 2022 cap"
 
 
+async def letter_sent(pilot) -> None:
+    """The case consumer's findings confirmed, its letter exported (2 January
+    2023: due 23 January), a reply recorded and three items marked."""
+    from store.casework.items import ItemChange, mark_items
+    from store.casework.responses import add_response
+    from store.export import export_notes
+    from store.notes import draft_note
+    from store.review import bulk_decide
+
+    session = pilot.app.session
+    conn = session.connections.get()
+    bulk_decide(conn, action="confirm", reviewer="alice", clock=CLOCK, consumer_ids=[CASE_ID], severity="critical",
+                reason="over 780 million calls against the 2022 cap")
+    draft_note(conn, CASE_ID, reviewer="alice", clock=CLOCK, config=session.config.notes)
+    folder = Path(tempfile.mkdtemp(prefix="warden-shots-"))
+    export_notes(conn, fmt="md", out_dir=folder / "letter", consumer_id=CASE_ID, reviewer="alice", clock=CLOCK,
+                 config=session.config.notes)
+    reply = folder / "Northwind reply 2023-01-02.pdf"
+    reply.write_bytes(b"%PDF-1.7 We will review these questions and respond appropriately.")
+    add_response(conn, CASE_ID, [reply], reviewer="alice", clock=CLOCK, max_bytes=1 << 20,
+                 note="holding reply: they will review the questions")
+    mark_items(conn, 1, [ItemChange("purpose", "answered"), ItemChange("storage", "partly_answered"),
+                         ItemChange("recipients", "refused")],
+               comment="reply of 2 January, pages 1-2", reviewer="alice", clock=CLOCK)
+    await keys("r")(pilot)
+
+
+def after_letter(*names: str) -> Step:
+    async def run(pilot) -> None:
+        await letter_sent(pilot)
+        await keys(*names)(pilot)
+
+    return run
+
+
 SHOTS: list[tuple[str, tuple[int, int], Step, bool]] = [
     # name, terminal size, what to do first, NO_COLOR
     ("review", (120, 40), keys(), False),
@@ -77,6 +112,10 @@ SHOTS: list[tuple[str, tuple[int, int], Step, bool]] = [
     ("filter", (120, 40), keys("slash"), False),
     ("help", (120, 40), keys("question_mark"), False),
     ("note-editor", (120, 40), confirm_case_and_draft, False),
+    ("checklist", (120, 40), after_letter(), False),
+    ("items", (120, 40), after_letter("a", "down", "down", "space"), False),
+    ("overview", (120, 40), after_letter("L"), False),
+    ("overview-80x24", (80, 24), after_letter("L"), False),
 ]
 
 
