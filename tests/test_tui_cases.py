@@ -188,3 +188,31 @@ async def test_L_opens_the_overview_and_enter_filters_the_queue(letter_db: Path)
         screen = review(app)
         assert screen.query_spec.filter.text == "case:letter-sent"
         assert screen.total == 1 and screen.query_one(QueueView).current.consumer_id == "northwind-analytics"
+
+
+async def test_f_drafts_a_follow_up_and_opens_it_in_the_editor(letter_db: Path) -> None:
+    from tui.modals.followup import FollowupKind
+    from tui.screens.note import NoteEditor
+
+    app = make_app(letter_db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "f")
+        assert isinstance(app.screen, FollowupKind)
+        assert app.screen.query_one(OptionList).highlighted == 0          # not overdue: a reminder first
+        await pilot.press("down", "enter")
+        # The queue behind the editor reloads unseen (the dialog's return refreshed it): wait for the
+        # editor and the draft's workers, not for the queue.
+        for _ in range(400):
+            if isinstance(app.screen, NoteEditor):
+                break
+            await pilot.pause(0.02)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, NoteEditor)
+        assert app.screen.note.template == "followup_overdue.md.j2"
+        assert app.screen.note.subject == "Overdue notice: Northwind Analytics Ltd, our letter of 2 January 2023"
+        assert any("Follow-up: the reply is not overdue yet: it is due 2023-01-23" in m for m in messages(app))
+        conn = sqlite3.connect(letter_db)
+        assert conn.execute("SELECT template, status FROM note ORDER BY id").fetchall() == \
+            [("audit_request.md.j2", "exported"), ("followup_overdue.md.j2", "draft")]

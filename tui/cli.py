@@ -41,6 +41,7 @@ commands:
   warden due [--overdue]        cases awaiting a response, with due dates
   warden response add CONSUMER FILE...    a reply and its attachments, stored by SHA-256
   warden case show|item|close|escalate CONSUMER    a case's timeline, items and outcome
+  warden followup draft CONSUMER --kind reminder|overdue|final   a follow-up note
   warden report --format md|html|json     the lead's overview, for people without a terminal
 """
 

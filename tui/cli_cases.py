@@ -1,4 +1,5 @@
-"""``warden due``, ``warden response add``, ``warden case show|item|close|escalate``:
+"""``warden due``, ``warden response add``, ``warden case show|item|close|escalate``,
+``warden followup draft``:
 a case after its letter, without the UI, each change written to the decision
 log as the TUI writes it. Listings go to stdout (``--json``: one JSON object per
 line, or one object for ``case show``); events to stderr."""
@@ -18,6 +19,11 @@ __all__ = ["add_parsers"]
 
 
 def add_parsers(commands: Any) -> None:
+    add_case_parsers(commands)
+    add_followup_parsers(commands)
+
+
+def add_case_parsers(commands: Any) -> None:
     due = commands.add_parser(
         "due", help="cases awaiting a response, soonest due first",
         description="List the cases awaiting a reply (a letter sent; or a response received while items are "
@@ -178,4 +184,39 @@ def _escalate(conn: Any, args: argparse.Namespace, reporter: Reporter, who: str,
     case = escalate_case(conn, args.consumer, to=args.to, reason=args.reason, reviewer=who, clock=clock)
     reporter.say("escalated", f"warden: case #{case.id} of {args.consumer} is escalated to "
                  f"{printable(case.escalated_to or '')}", case=case.id, to=case.escalated_to)
+    return EXIT_OK
+
+
+def add_followup_parsers(commands: Any) -> None:
+    from store.domain import FOLLOWUP_KINDS
+
+    followup = commands.add_parser("followup", help="draft a reminder, an overdue notice or a final notice",
+                                   description="Follow-ups to an audit request.")
+    actions = followup.add_subparsers(dest="action", metavar="ACTION", required=True)
+    draft = actions.add_parser(
+        "draft", help="draft a follow-up note for the consumer's case",
+        description="Draft (or re-draft) a follow-up note citing the letter's date and reference, the due date "
+                    "and the items still open; then mark it ready and export it like the letter "
+                    "(warden export --consumer CONSUMER). A final notice gives a last deadline of "
+                    "[notes] final_notice_days; its export moves the case's due date there.")
+    _common(draft, suppress=True)
+    draft.add_argument("consumer", metavar="CONSUMER", help="the consumer's id")
+    draft.add_argument("--kind", required=True, choices=list(FOLLOWUP_KINDS), help=", ".join(FOLLOWUP_KINDS))
+    draft.set_defaults(run=run_followup)
+
+
+def run_followup(args: argparse.Namespace, reporter: Reporter) -> int:
+    from store.casework.followups import draft_followup
+    from store.clock import system_clock
+
+    config, conn = _open_existing(args)
+    try:
+        done = draft_followup(conn, args.consumer, args.kind, reviewer=_reviewer(args, config), clock=system_clock,
+                              config=config.notes)
+    finally:
+        conn.close()
+    reporter.say("drafted", f"warden: drafted note #{done.note.id} ({done.kind}) of {args.consumer}: "
+                 f"{done.note.subject}", note=done.note.id, followup=done.kind)
+    for warning in done.warnings:
+        reporter.say("warning", f"warden: warning: {warning}", note=done.note.id)
     return EXIT_OK

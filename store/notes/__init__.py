@@ -157,13 +157,27 @@ def draft_note(conn: sqlite3.Connection, consumer_id: str, *, reviewer: str, clo
         "SELECT id FROM finding WHERE consumer_id = ? AND status = 'confirmed' ORDER BY id", (consumer_id,))]
     context, evidence = note_context(conn, consumer_id, finding_ids, today=today, config=config)
     body = render_template(TEMPLATE, context, template_dir=template_dir or config.template_dir)
-    evidence_json = json.dumps(evidence, sort_keys=True, separators=(",", ":"))
-    stamp = iso(now)
     cited = ", ".join(f"#{i}" for i in finding_ids) or "no confirmed finding"
+    return write_draft(conn, consumer_id, TEMPLATE, subject=context["subject"], body=body,
+                       due_date=context["deadline_iso"], evidence=evidence, finding_ids=finding_ids,
+                       reason=f"drafted, citing {cited}", reviewer=reviewer, clock=clock,
+                       expected_version=expected_version)
+
+
+def write_draft(conn: sqlite3.Connection, consumer_id: str, template: str, *, subject: str, body: str,
+                due_date: str | None, evidence: dict[str, Any], finding_ids: list[int], reason: str,
+                reviewer: str, clock: Clock, expected_version: int | None = None) -> Note:
+    """Store a rendered note of ``template`` as the consumer's draft: its open note
+    of the same template (draft or ready) re-drafted in place (back to draft), else
+    a new note; logged ("drafted" or "re-drafted", then ``reason``). The one write
+    of a drafted note: audit requests (:func:`draft_note`) and follow-ups
+    (:mod:`store.casework.followups`)."""
+    stamp = iso(clock())
+    evidence_json = json.dumps(evidence, sort_keys=True, separators=(",", ":"))
     with transaction(conn):
         current = conn.execute(
-            "SELECT id, status, version FROM note WHERE consumer_id = ? AND status IN ('draft', 'ready') "
-            "ORDER BY id DESC LIMIT 1", (consumer_id,)).fetchone()
+            "SELECT id, status, version FROM note WHERE consumer_id = ? AND template = ? "
+            "AND status IN ('draft', 'ready') ORDER BY id DESC LIMIT 1", (consumer_id, template)).fetchone()
         if current is not None and expected_version is not None and current[2] != expected_version:
             raise _conflict(conn, current[0], f"note #{current[0]} changed (version {current[2]}, "
                                               f"expected {expected_version}); reload it")
@@ -171,19 +185,18 @@ def draft_note(conn: sqlite3.Connection, consumer_id: str, *, reviewer: str, clo
             note_id = conn.execute(
                 "INSERT INTO note (consumer_id, template, subject, body, status, due_date, evidence, "
                 "created_at, updated_at) VALUES (?, ?, ?, ?, 'draft', ?, ?, ?, ?)",
-                (consumer_id, TEMPLATE, context["subject"], body, context["deadline_iso"], evidence_json,
-                 stamp, stamp)).lastrowid
+                (consumer_id, template, subject, body, due_date, evidence_json, stamp, stamp)).lastrowid
             record_decision(conn, subject="note", subject_id=note_id, field="status", old=None, new="draft",
-                    reason=f"drafted, citing {cited}", reviewer=reviewer, clock=clock)
+                            reason=reason, reviewer=reviewer, clock=clock)
         else:
             note_id, old_status = current[0], current[1]
             conn.execute(
-                "UPDATE note SET template = ?, subject = ?, body = ?, status = 'draft', due_date = ?, "
+                "UPDATE note SET subject = ?, body = ?, status = 'draft', due_date = ?, "
                 "evidence = ?, updated_at = ?, version = version + 1 WHERE id = ?",
-                (TEMPLATE, context["subject"], body, context["deadline_iso"], evidence_json, stamp, note_id))
+                (subject, body, due_date, evidence_json, stamp, note_id))
             conn.execute("DELETE FROM note_finding WHERE note_id = ?", (note_id,))
             record_decision(conn, subject="note", subject_id=note_id, field="status", old=old_status, new="draft",
-                    reason=f"re-drafted, citing {cited}", reviewer=reviewer, clock=clock)
+                            reason=f"re-{reason}", reviewer=reviewer, clock=clock)
         conn.executemany("INSERT INTO note_finding (note_id, finding_id) VALUES (?, ?)",
                          ((note_id, fid) for fid in finding_ids))
     return get_note(conn, note_id)

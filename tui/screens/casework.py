@@ -1,6 +1,6 @@
 """The review screen's actions on a case after its letter (store.casework):
-``a`` marks the requested items, ``A`` records a response, ``L`` opens the
-lead's overview. A mixin of :class:`~tui.screens.review.ReviewScreen`, so that
+``a`` marks the requested items, ``A`` records a response, ``f`` drafts a
+follow-up, ``L`` opens the lead's overview. A mixin of :class:`~tui.screens.review.ReviewScreen`, so that
 screen stays one job: each action opens its dialog, writes in a worker, and
 reports with the screen's ``Decided`` message (which reloads the queue and the
 detail)."""
@@ -12,6 +12,7 @@ from typing import Any
 
 from textual import work
 
+from store.casework.followups import draft_followup
 from store.casework.items import mark_items
 from store.casework.responses import add_response
 from store.casework.state import case_under_way
@@ -19,13 +20,14 @@ from store.clock import day
 from store.domain import ITEM_STATES
 from store.errors import DecisionRefused
 from store.text import visible
-from tui.messages import Decided, Problem
+from tui.messages import Decided, NoteOpened, Problem
+from tui.modals.followup import FollowupKind
 from tui.modals.items import ItemsChoice, RequestItems
 from tui.modals.response import AddResponse, ResponseChoice
 
 
 class CaseworkActions:
-    """``a``, ``A`` and ``L`` of the review screen (it provides ``session``,
+    """``a``, ``A``, ``f`` and ``L`` of the review screen (it provides ``session``,
     ``detail``, ``_targets`` and ``query_one``)."""
 
     session: Any
@@ -90,6 +92,31 @@ class CaseworkActions:
         lines += [f"{visible(f.name)}  sha256 {f.sha256[:16]}…" for f in done.files if f.already is None]
         lines += [visible(w) for w in done.warnings]
         self.post_message(Decided("\n".join(lines), title="Response recorded"))
+
+    def action_followup(self) -> None:
+        """``f``: draft a reminder, an overdue notice or a final notice, then edit it."""
+        target = self._case_scope()
+        if target is None:
+            return
+        view = self.detail.case_file
+        if view is None or view.case.final or view.case.due_date is None:
+            why = "has no letter sent" if view is None or view.case.due_date is None else \
+                f"case is {view.case.state_label}"
+            self.app.post_message(Problem(DecisionRefused(f"{visible(target[1])} {why}: no follow-up to draft"),
+                                          context="Follow-up"))
+            return
+        overdue = view.case.due_date < day(self.session.clock())
+        self.app.push_screen(FollowupKind(scope=target[0], suggested="overdue" if overdue else "reminder"),
+                             lambda choice: choice and self._draft_followup(target[1], choice.kind))
+
+    @work(thread=True, group="note", exit_on_error=False)
+    def _draft_followup(self, consumer_id: str, kind: str) -> None:
+        session = self.session
+        done = draft_followup(session.connections.get(), consumer_id, kind, reviewer=session.reviewer,
+                              clock=session.clock, config=session.config.notes)
+        for warning in done.warnings:
+            self.notify(visible(warning), title="Follow-up", severity="warning", timeout=10, markup=False)
+        self.post_message(NoteOpened(done.note, True, "app"))
 
     def action_overview(self) -> None:
         """``L``: the lead's overview; a number chosen there filters the queue."""
