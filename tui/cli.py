@@ -255,11 +255,24 @@ def _report_results(results: list[Any], reporter: Reporter) -> None:
 def _run_verify(args: argparse.Namespace, reporter: Reporter) -> int:
     from store.decision_log import verify_chain
 
+    from store.casework.evidence import evidence_dir
+    from store.casework.verify import case_problems
+
     config, conn = _open_existing(args)
     try:
         report = verify_chain(conn)
+        # The cases replayed from the log, and every stored reply file against its hash.
+        problems = case_problems(conn, evidence_dir(_db_path(args, config)))
     finally:
         conn.close()
+    for problem in problems:
+        found = {k: v for k, v in problem.as_json().items() if k not in ("kind", "message")}
+        reporter.say("mismatch", f"warden: {problem.message}", ok=False, problem=problem.kind, **found)
+    if report.ok and problems:
+        reporter.say("broken", f"warden: decision log chain intact ({report.checked:,} entries, head "
+                     f"{report.head or '-'}), but {len(problems):,} thing(s) do not match it",
+                     checked=report.checked, ok=False, head=report.head, problems=len(problems))
+        return EXIT_PARTIAL
     if report.ok:
         # The head hash is printed so it can be noted elsewhere: entries cut from the
         # end of the log leave an intact chain, only a known head reveals them.
