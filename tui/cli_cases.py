@@ -58,24 +58,24 @@ def add_case_parsers(commands: Any) -> None:
     item = verbs.add_parser("item", help="mark an item the letter asked for",
                             description="Mark a requested item of the consumer's case (purpose, storage, deletion, "
                                         "recipients, workarounds, signed_report) with a comment.")
-    item.add_argument("item", metavar="ITEM", help="the item's id (warden case show lists them)")
-    item.add_argument("state", metavar="STATE", choices=list(ITEM_STATES), help=", ".join(ITEM_STATES))
-    item.add_argument("--comment", required=True, metavar="TEXT", help="what the reply says about it (required)")
     close = verbs.add_parser("close", help="close the case with an outcome",
                              description="Close the consumer's case: " + "; ".join(
                                  f"{k} ({v})" for k, v in CASE_OUTCOMES.items())
                              + ". The first three resolve it; its audit-requested findings become resolved.")
-    close.add_argument("--outcome", required=True, choices=list(CASE_OUTCOMES), metavar="OUTCOME",
-                       help=", ".join(CASE_OUTCOMES))
-    close.add_argument("--reason", required=True, metavar="TEXT", help="why (required)")
     escalate = verbs.add_parser("escalate", help="escalate the case to someone",
                                 description="Escalate the consumer's case (to counsel, a manager), with a reason.")
-    escalate.add_argument("--to", required=True, metavar="WHOM", help="to whom")
-    escalate.add_argument("--reason", required=True, metavar="TEXT", help="why (required)")
     for verb in (show, item, close, escalate):
         _common(verb, suppress=True)
         verb.add_argument("consumer", metavar="CONSUMER", help="the consumer's id")
         verb.set_defaults(run=run_case)
+    item.add_argument("item", metavar="ITEM", help="the item's id (warden case show lists them)")
+    item.add_argument("state", metavar="STATE", choices=list(ITEM_STATES), help=", ".join(ITEM_STATES))
+    item.add_argument("--comment", required=True, metavar="TEXT", help="what the reply says about it (required)")
+    close.add_argument("--outcome", required=True, choices=list(CASE_OUTCOMES), metavar="OUTCOME",
+                       help=", ".join(CASE_OUTCOMES))
+    close.add_argument("--reason", required=True, metavar="TEXT", help="why (required)")
+    escalate.add_argument("--to", required=True, metavar="WHOM", help="to whom")
+    escalate.add_argument("--reason", required=True, metavar="TEXT", help="why (required)")
 
 
 def _today(clock: Any) -> date:
