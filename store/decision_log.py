@@ -22,6 +22,7 @@ from typing import Any, Mapping, Sequence
 
 from store.clock import Clock, iso
 from store.db import writing
+from store.errors import ConflictError
 
 GENESIS_HASH = "0" * 64
 # The fields a decision's hash covers, in the canonical JSON (keys sorted).
@@ -127,6 +128,20 @@ def read_decisions(conn: sqlite3.Connection, where: str,
     """The entries ``SELECT ... FROM decision d {where}`` finds (``where`` may order
     and limit), as :class:`Decision` values."""
     return [Decision(*row) for row in conn.execute(f"SELECT {DECISION_COLUMNS} FROM decision d {where}", params)]
+
+
+def conflict_error(conn: sqlite3.Connection, subject: str, subject_id: int, head: str, now: str,
+                   current: dict[str, Any], updated_at: str) -> ConflictError:
+    """A ConflictError for a subject changed under a reviewer: ``{head}: it is now
+    {now} by {reviewer} ({reason}), version {version}``, naming who changed it last
+    (the log's last entry about it); ``.current`` holds ``current`` and who, why, when."""
+    last = conn.execute("SELECT reviewer, reason, at FROM decision WHERE subject = ? AND subject_id = ?"
+                        " ORDER BY id DESC LIMIT 1", (subject, subject_id)).fetchone()
+    who = f" by {last[0]}" if last else ""
+    why = f" ({last[1]})" if last and last[1] else ""
+    return ConflictError(f"{head}: it is now {now}{who}{why}, version {current['version']}",
+                         current={**current, "reviewer": last[0] if last else None,
+                                  "reason": last[1] if last else None, "at": last[2] if last else updated_at})
 
 
 def verify_chain(conn: sqlite3.Connection) -> ChainReport:

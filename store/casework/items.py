@@ -18,7 +18,7 @@ from typing import Any, Sequence
 from store.casework.summary import refresh_case_summary
 from store.clock import Clock, iso
 from store.db import writing
-from store.decision_log import Decision, record_decision
+from store.decision_log import Decision, conflict_error, record_decision
 from store.domain import ITEM_STATES
 from store.errors import ConflictError, DecisionRefused
 from store.text import clean_text
@@ -172,13 +172,7 @@ def mark_items(conn: sqlite3.Connection, case_id: int, changes: Sequence[ItemCha
 def _conflict(conn: sqlite3.Connection, item: CaseItem) -> ConflictError:
     now = conn.execute(f"SELECT {_COLUMNS} FROM case_item WHERE id = ?", (item.id,)).fetchone()
     current = CaseItem(*now) if now is not None else item
-    last = conn.execute("SELECT reviewer, reason, at FROM decision WHERE subject = 'item' AND subject_id = ?"
-                        " ORDER BY id DESC LIMIT 1", (item.id,)).fetchone()
-    who = f" by {last[0]}" if last else ""
-    why = f" ({last[1]})" if last and last[1] else ""
-    return ConflictError(
-        f"item {item.item} of case #{item.case_id} changed since you looked: it is now "
-        f"{ITEM_STATES.get(current.state, current.state)}{who}{why}, version {current.version}",
-        current={"item": item.item, "state": current.state, "version": current.version,
-                 "reviewer": last[0] if last else None, "reason": last[1] if last else None,
-                 "at": last[2] if last else current.updated_at})
+    return conflict_error(conn, "item", item.id, f"item {item.item} of case #{item.case_id} changed since you looked",
+                          ITEM_STATES.get(current.state, current.state),
+                          {"item": item.item, "state": current.state, "version": current.version},
+                          current.updated_at)

@@ -32,7 +32,7 @@ from store.casework.summary import refresh_case_summary
 from store.clock import Clock, day, iso
 from store.config import NotesConfig
 from store.db import writing
-from store.decision_log import record_decision
+from store.decision_log import conflict_error, record_decision
 from store.domain import (
     CASE_OUTCOMES, CASE_STATES, CASE_TRANSITIONS, FINAL_CASE_STATES, FOLLOWUP_KINDS, RESOLVING_OUTCOMES,
 )
@@ -172,13 +172,8 @@ def change_case(conn: sqlite3.Connection, case: CaseFile, *, reason: str, review
 def case_conflict(conn: sqlite3.Connection, case_id: int, what: str) -> ConflictError:
     """A ConflictError carrying the case as it is now and who changed it last."""
     case = get_case(conn, case_id)
-    last = conn.execute("SELECT reviewer, reason, at FROM decision WHERE subject = 'case' AND subject_id = ?"
-                        " ORDER BY id DESC LIMIT 1", (case_id,)).fetchone()
-    who = f" by {last[0]}" if last else ""
-    return ConflictError(f"{what}: it is now {case.state_label}{who}, version {case.version}",
-                         current={"case_id": case.id, "state": case.state, "version": case.version,
-                                  "reviewer": last[0] if last else None, "reason": last[1] if last else None,
-                                  "at": last[2] if last else case.updated_at})
+    return conflict_error(conn, "case", case.id, what, case.state_label,
+                          {"case_id": case.id, "state": case.state, "version": case.version}, case.updated_at)
 
 
 # --- an exported note ------------------------------------------------------------------

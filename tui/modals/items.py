@@ -37,7 +37,6 @@ class RequestItems(FormModal[ItemsChoice]):
     OK_LABEL = "Save"
     AUTO_FOCUS = "#items"
     BINDINGS = [
-        *FormModal.BINDINGS,
         Binding("space", "cycle", "Next state", id="items.cycle"),
         Binding("o", "set('open')", "Open", id="items.open", show=False),
         Binding("n", "set('answered')", "Answered", id="items.answered", show=False),

@@ -106,15 +106,15 @@ class Columns:
     tier: int
     ratio: int
     open: int
-    case: int = 12
+    case: int = 11
 
     @classmethod
     def for_width(cls, width: int) -> Columns:
         tier = 12 if width >= 70 else 0
-        ratio = 8
+        ratio = 7
         open_ = 5
         verdict_ = 12
-        case = 12
+        case = 11
         name = max(8, width - 2 - verdict_ - case - tier - ratio - open_)
         return cls(verdict_, name, tier, ratio, open_, case)
 
