@@ -121,7 +121,7 @@ class Timeline:
         if self.log:
             out += ["", "log:"]
             out += [f"  #{d.id} {printable(d.as_line())}" for d in self.log]
-        return out
+        return [line.rstrip() for line in out]
 
 
 def timeline(conn: sqlite3.Connection, consumer_id: str) -> Timeline:
