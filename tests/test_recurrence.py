@@ -20,8 +20,8 @@ from tests.cases_data import at, case_columns, log
 from tests.test_rules import conn, put  # noqa: F401 - the rules tests' database (fixture) and its usage writer
 
 
-def _resolved_case(conn: sqlite3.Connection, tmp_path: Path) -> None:  # noqa: F811
-    """Acme breaks calls_per_month in January 2022; a letter, then resolved on 2022-03-10."""
+def _resolved_case(conn: sqlite3.Connection, tmp_path: Path, resolved: str = "2022-03-10") -> None:  # noqa: F811
+    """Acme breaks calls_per_month in January 2022; a letter, then resolved on ``resolved``."""
     for d in range(1, 21):
         put(conn, "a1", f"2022-01-{d:02d}", "calls", 60)       # 1,200 in January, no day over 100
     run_rules(conn, clock=at("2022-02-02"))
@@ -32,7 +32,7 @@ def _resolved_case(conn: sqlite3.Connection, tmp_path: Path) -> None:  # noqa: F
     export_notes(conn, fmt="md", out_dir=tmp_path / "out", consumer_id="acme", reviewer="ana",
                  clock=at("2022-02-03"), config=notes)
     close_case(conn, "acme", outcome="within_limits", reason="back under the cap", reviewer="ana",
-               clock=at("2022-03-10"))
+               clock=at(resolved))
 
 
 def test_a_finding_names_the_limit_it_breaks() -> None:
@@ -85,5 +85,16 @@ def test_only_a_breach_starting_after_the_case_ended_counts(conn: sqlite3.Connec
     _resolved_case(conn, tmp_path)                              # resolved on 2022-03-10
     for d in range(11, 31):
         put(conn, "a1", f"{month}-{d:02d}", "calls", 60)        # the March breach starts before the 10th ends
+    run_rules(conn, clock=at("2022-05-02"))
+    assert (latest_case(conn, "acme").state == "reopened") is reopened
+
+
+@pytest.mark.parametrize(("resolved", "reopened"), [("2022-03-31", True), ("2022-04-01", False)])
+def test_a_period_starting_on_the_day_of_the_resolution_is_not_after_it(conn: sqlite3.Connection,  # noqa: F811
+                                                                         tmp_path: Path, resolved: str,
+                                                                         reopened: bool) -> None:
+    _resolved_case(conn, tmp_path, resolved)
+    for d in range(1, 21):
+        put(conn, "a2", f"2022-04-{d:02d}", "calls", 55)       # April, from the 1st: 1,100 against 1,000
     run_rules(conn, clock=at("2022-05-02"))
     assert (latest_case(conn, "acme").state == "reopened") is reopened
