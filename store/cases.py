@@ -86,6 +86,42 @@ def read_findings(conn: sqlite3.Connection, finding_ids: Iterable[int]) -> list[
         f"SELECT {FINDING_COLUMNS} FROM finding WHERE id IN ({','.join('?' * len(ids))}) ORDER BY id", ids)]
 
 
+def of_consumer_in_status(consumer_id: str | None, status: str | None) -> tuple[list[str], list[Any]]:
+    """SQL conditions (and their parameters) for rows of a consumer and in a status,
+    either left out when None: findings and notes are selected this way."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in (("consumer_id", consumer_id), ("status", status)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    return clauses, params
+
+
+def consumer_exists(conn: sqlite3.Connection, consumer_id: str) -> bool:
+    """Whether there is a consumer with this id."""
+    return conn.execute("SELECT 1 FROM consumer WHERE id = ?", (consumer_id,)).fetchone() is not None
+
+
+def finding_owners(conn: sqlite3.Connection, finding_ids: Iterable[int]) -> dict[int, str]:
+    """finding id -> its consumer's id, for the ids that exist."""
+    ids = sorted(set(finding_ids))
+    if not ids:
+        return {}
+    return dict(conn.execute(f"SELECT id, consumer_id FROM finding WHERE id IN ({','.join('?' * len(ids))})",
+                             ids).fetchall())
+
+
+def list_findings(conn: sqlite3.Connection, *, consumer_id: str | None = None,
+                  status: str | None = None) -> list[Finding]:
+    """Findings (of a consumer, in a status), by consumer, period and id."""
+    clauses, params = of_consumer_in_status(consumer_id, status)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    return [finding_from_row(r) for r in conn.execute(
+        f"SELECT {FINDING_COLUMNS} FROM finding {where} ORDER BY consumer_id, period_start, period_end, id",
+        params)]
+
+
 # --- the case ------------------------------------------------------------------------
 
 
@@ -188,11 +224,6 @@ class Case:
         by name (``("calls",)`` when it has none)."""
         return tuple(sorted(self.totals, key=lambda m: (m not in (METRIC_CALLS, METRIC_RECORDS), m))) or (
             METRIC_CALLS,)
-
-
-def consumer_exists(conn: sqlite3.Connection, consumer_id: str) -> bool:
-    """Whether the database knows this consumer."""
-    return conn.execute("SELECT 1 FROM consumer WHERE id = ?", (consumer_id,)).fetchone() is not None
 
 
 def read_tier(conn: sqlite3.Connection, tier_id: str) -> Tier | None:

@@ -17,8 +17,10 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Protocol, Sequence
 
+from store.clock import Clock, iso, system_clock
 from store.config import Config
 from store.db import transaction
+from store.queue_summary import refresh_summary
 from store.errors import ConfigError
 from store.roster import ConsumerConfig, Place, located_roster
 from store.secrets import shown_source_url
@@ -36,6 +38,7 @@ class AppliedConfig:
     consumers: int = 0          # roster consumers (inline + file) upserted
     apps: int = 0               # roster app -> consumer mappings upserted
     auto_consumers: int = 0     # consumers created for apps seen in usage without a roster entry
+    retired: int = 0            # auto consumers retired: the roster gave their apps to their owners
 
 
 def auto_consumer_id(source: str, app_id: str) -> str:
@@ -161,12 +164,17 @@ SELECT source, app_id FROM (SELECT DISTINCT source, app_id FROM usage
 WHERE NOT EXISTS (SELECT 1 FROM app WHERE app.source = seen.source AND app.app_id = seen.app_id)
 """
 # An auto consumer whose apps the roster has since claimed, and that nobody has
-# looked at (no finding, no note), is just noise in the queue.
+# looked at (no finding, no note), is just noise in the queue; one with findings or
+# a note is retired instead (kept, with its history, out of the queue).
 _DROP_ORPHAN_AUTO = """
 DELETE FROM consumer WHERE origin = 'auto'
 AND NOT EXISTS (SELECT 1 FROM app WHERE app.consumer_id = consumer.id)
 AND NOT EXISTS (SELECT 1 FROM finding WHERE finding.consumer_id = consumer.id)
 AND NOT EXISTS (SELECT 1 FROM note WHERE note.consumer_id = consumer.id)
+"""
+_ORPHAN_AUTO = """
+SELECT id FROM consumer WHERE origin = 'auto' AND retired_at IS NULL
+AND NOT EXISTS (SELECT 1 FROM app WHERE app.consumer_id = consumer.id)
 """
 # An auto consumer is named after its app once the source tells us the app's name.
 _NAME_AUTO = """
@@ -230,14 +238,15 @@ def _drop_staged(conn: sqlite3.Connection) -> None:
 
 
 def apply_config(conn: sqlite3.Connection, config: Config, *, batch_rows: int = BATCH_ROWS,
-                 staged: StagedRoster | None = None) -> AppliedConfig:
+                 staged: StagedRoster | None = None, clock: Clock = system_clock) -> AppliedConfig:
     """Write the configuration into the database (idempotent).
 
     Upserts sources, tiers (with their limits and clauses, replaced), the roster's
     consumers (origin ``'config'``: config wins over feed data for the same id) and
     its app -> consumer mapping; then gives every app seen in usage that nobody
-    owns its own consumer (origin ``'auto'``, id ``"<source>:<app_id>"``). Never
-    touches findings or decisions.
+    owns its own consumer (origin ``'auto'``, id ``"<source>:<app_id>"``), and
+    retires an auto consumer whose apps the roster took (:func:`retire_orphans`).
+    Never touches findings or decisions.
 
     The roster is checked whole (unknown tiers and sources, duplicate ids) before
     anything is written (or was, by :func:`stage_roster` on the same connection:
@@ -264,7 +273,19 @@ def apply_config(conn: sqlite3.Connection, config: Config, *, batch_rows: int = 
     with transaction(conn):
         conn.execute(_NAME_AUTO)
         conn.execute(_DROP_ORPHAN_AUTO)
+        result.retired = retire_orphans(conn, clock=clock)
     return result
+
+
+def retire_orphans(conn: sqlite3.Connection, *, clock: Clock) -> int:
+    """Retire every auto consumer the roster has taken all apps from (see
+    :mod:`store.queue_summary`: it leaves the queue; :func:`store.notes.draft_note`
+    refuses it); the rules then find nothing of its own to detect. Call inside the
+    caller's transaction; returns how many were retired."""
+    orphans = [row[0] for row in conn.execute(_ORPHAN_AUTO)]
+    conn.executemany("UPDATE consumer SET retired_at = ? WHERE id = ?", [(iso(clock()), cid) for cid in orphans])
+    refresh_summary(conn, orphans)
+    return len(orphans)
 
 
 def _stage_roster(conn: sqlite3.Connection, config: Config, db_tiers: set[str], batch_rows: int) -> set[str]:

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 from urllib.request import pathname2url
 
-from store.errors import StoreError
+from store.errors import ForeignDatabase, StoreError
 from store.schema import MIGRATIONS
 
 # A reviewer's write waits at most this long for a sync's transaction. Syncs
@@ -25,31 +26,40 @@ def schema_version() -> int:
     return len(MIGRATIONS)
 
 
-def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.Connection:
+def connect(path: str | os.PathLike[str], *, readonly: bool = False,
+            notices: list[str] | None = None) -> sqlite3.Connection:
     """Open (creating and migrating if needed) the database at ``path``.
 
     The connection is in autocommit mode (``isolation_level=None``): callers open
     transactions explicitly with :func:`transaction`.
+
+    Before anything is written: a SQLite file holding another program's tables is
+    refused (:class:`~store.errors.ForeignDatabase`) and left exactly as it was; a
+    database that others can read is made private (:func:`make_private`; what it
+    did is appended to ``notices``, so a caller can say it once). ``readonly``
+    opens for reading only and never migrates: a database of an older schema is
+    refused with advice.
     """
     path = Path(path)
+    if path.is_file():
+        _probe(path)
+        said = make_private(path)
+        if said and notices is not None:
+            notices.append(said)
+    if readonly:
+        return _open_for_reading(path)
     conn: sqlite3.Connection | None = None
     try:
-        if readonly:
-            conn = sqlite3.connect(
-                f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
-            )
-        else:
-            try:
-                _create_private(path)
-            except OSError as exc:
-                raise StoreError(f"cannot create database {path}: {exc.strerror or exc}") from None
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            _create_private(path)
+        except OSError as exc:
+            raise StoreError(f"cannot create database {path}: {exc.strerror or exc}") from None
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
-        if not readonly:
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            migrate(conn)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        migrate(conn)
     except BaseException as exc:
         # The caller never sees a connection that failed to open: close it here,
         # or a refused file stays open behind the error for the life of the process.
@@ -57,7 +67,7 @@ def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.
             conn.close()
         if not isinstance(exc, sqlite3.DatabaseError):
             raise
-        if not readonly and path.is_file() and not _writable(path):
+        if path.is_file() and not _writable(path):
             # A read-only disk or file: reviewers can still read; writes raise StoreError.
             conn = _open_read_only(path, exc)
         else:
@@ -66,37 +76,128 @@ def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.
     return conn
 
 
+# The tables that make a SQLite file warden's.
+WARDEN_TABLES = frozenset({"consumer", "finding", "decision"})
+
+
+def _probe(path: Path) -> None:
+    """Refuse a SQLite file that is not warden's, reading it only (``mode=ro``: no
+    journal, no WAL switch, no schema written). An empty file or database passes;
+    a file SQLite cannot read at all is left to the open that follows."""
+    url = pathname2url(str(path.resolve()))
+    found: tuple[int, set[str]] | None = None
+    for mode in ("mode=ro", "immutable=1"):
+        try:
+            probe = sqlite3.connect(f"file:{url}?{mode}", uri=True, isolation_level=None)
+        except sqlite3.Error:
+            continue
+        try:
+            version = probe.execute("PRAGMA user_version").fetchone()[0]
+            tables = {r[0] for r in probe.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+            found = (version, tables)
+            break
+        except sqlite3.Error:
+            continue
+        finally:
+            probe.close()
+    if found is None:
+        return
+    version, tables = found
+    if not tables and version == 0:
+        return   # an empty database: warden makes it its own
+    if WARDEN_TABLES <= tables:
+        return
+    shown = ", ".join(sorted(tables)[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
+    raise ForeignDatabase(f"{path} is not a warden database (it holds the tables {shown or 'none'}, "
+                          f"not warden's {', '.join(sorted(WARDEN_TABLES))}); it was left as it is: give --db a "
+                          "warden database or a new file name")
+
+
+def make_private(path: str | os.PathLike[str]) -> str | None:
+    """Make the database at ``path`` and its -wal, -shm and -journal files readable
+    by their owner only (0600) if others can read or write them; say what was
+    done (None when they already were private). Raises StoreError, with the reason,
+    when a file cannot be made private: warden does not keep compliance data where
+    others can read it."""
+    path = Path(path)
+    first: int | None = None      # the mode of the first file that was not private
+    for file in (path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal"))):
+        try:
+            current = stat.S_IMODE(os.stat(file).st_mode)
+        except FileNotFoundError:
+            continue
+        if not current & 0o077:
+            continue
+        try:
+            os.chmod(file, current & 0o700 | 0o600)
+        except OSError as exc:
+            how = "readable by others" if current & 0o044 else "writable by others"
+            raise StoreError(f"{file} is {how} (mode {current:04o}) and cannot be made private: "
+                             f"{exc.strerror or exc}; make it private (chmod 600 {file}) or move it, "
+                             "then try again") from None
+        first = current if first is None else first
+    if first is None:
+        return None
+    return (f"{path} was open to others (mode {first:04o}); made it private (0600), "
+            "with its -wal and -shm files")
+
+
 def _writable(path: Path) -> bool:
     """Whether the database file and its folder (WAL and SHM files) can be written."""
     return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
 
 
-def _open_read_only(path: Path, cause: sqlite3.DatabaseError) -> sqlite3.Connection:
+def _open_for_reading(path: Path) -> sqlite3.Connection:
+    """``path`` opened for reading only, refusing a schema this warden does not
+    read as it is (older: a command that writes upgrades it first)."""
+    if not path.is_file():
+        raise StoreError(f"no database at {path}")
+    conn = _open_read_only(path, None)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _open_read_only(path: Path, cause: sqlite3.DatabaseError | None) -> sqlite3.Connection:
     """``path`` opened for reading only. A WAL database on read-only media can only
     be opened as immutable (its -shm file cannot be created); nobody can write it."""
     url = pathname2url(str(path.resolve()))
+    last: sqlite3.DatabaseError | None = cause
     for mode in ("mode=ro", "immutable=1"):
         try:
             conn = sqlite3.connect(f"file:{url}?{mode}", uri=True, isolation_level=None,
                                    check_same_thread=False)
+        except sqlite3.DatabaseError as exc:
+            last = exc
+            continue
+        try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-        except sqlite3.DatabaseError:
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            last = exc
             continue
         if version != len(MIGRATIONS):
             conn.close()
-            raise StoreError(f"cannot open database {path}: it is read-only and needs an upgrade "
-                             f"(schema {version}, this warden {len(MIGRATIONS)})")
+            if version > len(MIGRATIONS):
+                raise StoreError(f"database schema version {version} of {path} is newer than this warden "
+                                 f"({len(MIGRATIONS)}); upgrade warden")
+            raise StoreError(f"cannot read database {path} as it is: its schema ({version}) is older than this "
+                             f"warden's ({len(MIGRATIONS)}) and this command only reads; run a command that "
+                             "writes (warden sync, or open it in warden) to upgrade it, then try again")
         return conn
-    raise StoreError(f"cannot open database {path}: {cause}") from cause
+    raise StoreError(f"cannot open database {path}: {last}") from last
 
 
 def _create_private(path: Path) -> None:
-    """Create the database file (and its folder) readable by its owner only."""
+    """Create the database file (and every folder above it that is missing)
+    readable by its owner only."""
     if path.exists():
         return
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+    missing = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]
+    for folder in reversed(missing):
+        # One by one: mkdir(parents=True) gives the parents the default mode, not 0700.
+        folder.mkdir(mode=0o700, exist_ok=True)
     fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
     os.close(fd)
 

@@ -144,39 +144,82 @@ def conflict_error(conn: sqlite3.Connection, subject: str, subject_id: int, head
                                   "reason": last[1] if last else None, "at": last[2] if last else updated_at})
 
 
+def log_head(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    """The log's head as an export carries it: ``{"head": hash, "entries": id}``
+    of the last entry (None for an empty log)."""
+    row = conn.execute("SELECT id, hash FROM decision ORDER BY id DESC LIMIT 1").fetchone()
+    return None if row is None else {"head": row[1], "entries": row[0]}
+
+
 def verify_chain(conn: sqlite3.Connection) -> ChainReport:
     """Recompute every entry's hash and link; report the first entry that does not fit.
 
     Catches an edited entry (its fields no longer hash to its ``hash``), a
     rewritten hash (the next entry still carries the original), a removed entry
-    (a gap in the ids, or a broken link) and a reordered one. Works even when
-    someone dropped the append-only triggers to make the edit.
+    (a gap in the ids, or a link to an entry no longer in the log), entries
+    renumbered (to close the gap a removal left, or to change their order) and
+    swapped ones, naming the entry that was changed rather than the first one
+    that notices. Works even when someone dropped the append-only triggers to make
+    the edit. Entries removed from the *end* leave an intact chain: compare the
+    ``head`` with one noted earlier (:func:`store.verify.verify_log`).
     """
+    rows = read_decisions(conn, "ORDER BY id")
+    by_hash = {d.hash: d for d in rows}
+    prev: Decision | None = None
     checked = 0
-    prev_hash = GENESIS_HASH
-    prev_id = 0
-    rows = conn.execute(f"SELECT {DECISION_COLUMNS} FROM decision ORDER BY id")
-    for row in rows:
-        d = Decision(*row)
-        entry = {k: getattr(d, k) for k in HASHED_FIELDS}
-        own_ok = entry_hash(entry) == d.hash
-        if d.id != prev_id + 1:
-            missing = f"#{prev_id + 1}" if d.id == prev_id + 2 else f"#{prev_id + 1}..#{d.id - 1}"
-            return ChainReport(False, checked, d.id, f"entry {missing} before it is missing (removed from the log)",
-                               head=prev_hash if checked else None)
-        if d.prev_hash != prev_hash:
-            if own_ok and prev_id:
-                # This entry is intact; the one before no longer carries the hash it
-                # was chained with: its stored hash was rewritten.
-                return ChainReport(False, checked, prev_id,
-                                   f"entry #{prev_id}'s stored hash was rewritten; entry #{d.id} "
-                                   "still carries the original")
-            return ChainReport(False, checked, d.id,
-                               "its prev_hash does not match the entry before it (edited or reordered)")
+
+    def broken(bad_id: int, why: str) -> ChainReport:
+        return ChainReport(False, checked, bad_id, why, head=prev.hash if prev else None)
+
+    for d in rows:
+        prev_hash = prev.hash if prev else GENESIS_HASH
+        expected = prev.id + 1 if prev else 1
+        own_ok = entry_hash({k: getattr(d, k) for k in HASHED_FIELDS}) == d.hash
+        linked = d.prev_hash == prev_hash
+        if d.id != expected:
+            if linked and own_ok:
+                return broken(d.id, f"entries from #{d.id} on were renumbered: the numbers "
+                                    f"{_span(expected, d.id - 1)} are missing, yet #{d.id} is chained directly "
+                                    f"after #{prev.id if prev else 'the start'} (nothing was removed there)")
+            return broken(d.id, f"entry {_span(expected, d.id - 1)} before it is missing (removed from the log)")
+        if not linked:
+            bad_id, why = _misplaced(d, prev, rows, by_hash)
+            return broken(bad_id, why)
         if not own_ok:
-            return ChainReport(False, checked, d.id,
-                               "its recorded fields no longer match its hash: the entry was edited "
-                               f"after it was written (now: {d.as_line()})")
+            return broken(d.id, "its recorded fields no longer match its hash: the entry was edited "
+                                f"after it was written (now: {d.as_line()})")
         checked += 1
-        prev_hash, prev_id = d.hash, d.id
-    return ChainReport(True, checked, head=prev_hash if checked else None)
+        prev = d
+    return ChainReport(True, checked, head=prev.hash if prev else None)
+
+
+def _span(first: int, last: int) -> str:
+    return f"#{first}" if first == last else f"#{first}..#{last}"
+
+
+def _misplaced(d: Decision, prev: Decision | None, rows: list[Decision],
+               by_hash: dict[str, Decision]) -> tuple[int, str]:
+    """Why ``d`` is not chained to the entry numbered before it, naming the entry
+    that was changed: (entry id, why)."""
+    after = f"#{prev.id}" if prev else "the start of the log"
+    target = by_hash.get(d.prev_hash)
+    if target is not None and target.id > d.id:
+        if target.prev_hash == (prev.hash if prev else GENESIS_HASH):
+            return d.id, (f"entries #{d.id} and #{target.id} were swapped: #{target.id} is chained after "
+                          f"{after} and #{d.id} after #{target.id}")
+        return d.id, f"entry #{d.id} was moved: it is chained after #{target.id}, a later number"
+    if target is not None:
+        return d.id, (f"entry #{d.id} is chained after #{target.id}, not after {after}: the entries between "
+                      "them were moved or inserted")
+    # Nothing in the log has the hash d was chained to.
+    renumbered = next((e for e in rows if e.id >= d.id and ((e.action_id or 0) > e.id or (e.undoes or 0) >= e.id)),
+                      None)
+    if renumbered is not None or prev is None:
+        hint = (f" (entry #{renumbered.id} names entry #{max(renumbered.action_id or 0, renumbered.undoes or 0)} "
+                "as its own action or one it undoes: a number after its own, so it was renumbered)"
+                if renumbered is not None else "")
+        return d.id, (f"an entry was removed between {after} and #{d.id}, and the entries after it renumbered "
+                      f"to close the gap: #{d.id} is chained to an entry no longer in the log{hint}")
+    return prev.id, (f"entry #{prev.id}'s stored hash was rewritten (its fields edited and its hash "
+                     f"recomputed); entry #{d.id} still carries the original. (Or an entry after #{prev.id} was "
+                     "removed and the later ones renumbered.)")

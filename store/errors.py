@@ -6,6 +6,7 @@ Hierarchy::
     ├── ConfigError              bad configuration or usage (CLI exit code 2)
     │   └── FilterError          a queue filter the reviewer typed does not parse
     ├── StoreError               the database cannot be opened, migrated or written
+    │   └── ForeignDatabase      the file is another program's SQLite database (CLI exit code 2)
     ├── SyncError                a source could not be synced
     │   ├── PageRejected         one response was malformed; earlier pages stay stored
     │   └── SourceStopped        the source refused us (401, 403, usage capped, retries exhausted)
@@ -26,6 +27,7 @@ __all__ = [
     "ConfigError",
     "FilterError",
     "StoreError",
+    "ForeignDatabase",
     "SyncError",
     "PageRejected",
     "SourceStopped",
@@ -69,6 +71,13 @@ class StoreError(WardenError):
     """The database cannot be opened, migrated or written; the message names the file."""
 
     title = "Database error"
+
+
+class ForeignDatabase(StoreError):
+    """A SQLite file that holds another program's tables: warden refuses it and
+    writes nothing to it (no schema, no WAL, no change of mode)."""
+
+    title = "Not a warden database"
 
 
 class SyncError(WardenError):

@@ -97,8 +97,9 @@ class QueueQuery:
 
 # What a row's verdict says, in words (the TUI draws a glyph beside each): open
 # (something to decide), violation (decided, a violation confirmed), decided,
-# clear (no findings).
-VERDICTS: tuple[str, ...] = ("open", "violation", "decided", "clear")
+# clear (no findings), retired (its apps belong to another consumer now; shown
+# only with state:retired).
+VERDICTS: tuple[str, ...] = ("open", "violation", "decided", "clear", "retired")
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ class QueueRow:
     worst_ratio: float
     open_findings: int
     review_state: str
-    verdict: str          # one of VERDICTS: "open", "violation", "decided", "clear"
+    verdict: str          # one of VERDICTS: "open", "violation", "decided", "clear", "retired"
     case_state: str | None = None    # store.domain.CASE_STATES (store.casework.summary)
     case_due: str | None = None      # the reply's due date while one is awaited
 
@@ -127,8 +128,8 @@ Key = tuple[Any, ...]
 
 def _row(r: Sequence[Any]) -> QueueRow:
     state = r[5]
-    return QueueRow(r[0], r[1], r[2], float(r[3]), int(r[4]), state, "violation" if state != "open" and r[6] else state,
-                    r[7], r[8])
+    violation = state not in ("open", "retired") and r[6]
+    return QueueRow(r[0], r[1], r[2], float(r[3]), int(r[4]), state, "violation" if violation else state, r[7], r[8])
 
 
 def _key(cols: Sequence[_Col], r: Sequence[Any]) -> Key:
@@ -392,11 +393,14 @@ class QueueReader:
             return self._counts[query]
         flt = query.filter
         if flt.is_empty:
-            (n,) = conn.execute("SELECT count(*) FROM consumer").fetchone()
+            # Every consumer but the retired (a range of consumer_by_state, usually empty).
+            (n,) = conn.execute("SELECT (SELECT count(*) FROM consumer)"
+                                " - (SELECT count(*) FROM consumer WHERE review_state = 'retired')").fetchone()
         elif not flt.consumer_terms:
             # Only finding conditions: count distinct consumers in the finding index.
             fconds, fparams = finding_conditions(flt, alias="finding")
-            (n,) = conn.execute(f"SELECT count(DISTINCT consumer_id) FROM finding WHERE {' AND '.join(fconds)}",
+            (n,) = conn.execute(f"SELECT count(DISTINCT consumer_id) FROM finding WHERE {' AND '.join(fconds)}"
+                                " AND consumer_id NOT IN (SELECT id FROM consumer WHERE review_state = 'retired')",
                                 fparams).fetchone()
         else:
             source, sparams, conds, params = consumer_source(flt, driven=True)

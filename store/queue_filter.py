@@ -8,7 +8,8 @@ Filter syntax (:func:`parse_filter`), terms separated by spaces, all must hold::
     severity:high             a finding of this severity (info, low, medium, high, critical)
     over:10x   over:2.5       worst overage ratio at least this (x optional, or 150%)
     tier:gold                 this tier id
-    state:open                queue state: open, decided or clear
+    state:open                queue state: open, decided, clear or retired (retired
+                              consumers show only when asked for)
     name:north  north         legal name contains (ASCII letters in any case); bare words too
     id:northwind              consumer id contains
     name:"north wind"         quotes keep spaces
@@ -40,12 +41,15 @@ FILTER_FIELDS: dict[str, str] = {
     "severity": "finding severity (" + ", ".join(SEVERITIES) + ")",
     "over": "worst overage ratio at least N (over:10x, over:2.5, over:150%)",
     "tier": "tier id",
-    "state": "queue state (open, decided, clear)",
+    "state": "queue state (open, decided, clear; retired: only when asked for)",
     "name": "legal name contains",
     "id": "consumer id contains",
     **CASE_FILTER_FIELDS,
 }
-REVIEW_STATES: tuple[str, ...] = ("open", "decided", "clear")
+REVIEW_STATES: tuple[str, ...] = ("open", "decided", "clear", "retired")
+# What the queue shows unless ``state:`` asks for more: a retired consumer (an
+# app's own consumer whose app the roster gave to its owner) has left the queue.
+SHOWN_STATES: tuple[str, ...] = ("open", "decided", "clear")
 
 
 @dataclass(frozen=True)
@@ -221,6 +225,8 @@ def consumer_conditions(flt: QueueFilter, *, findings: bool = True) -> tuple[lis
         # exactly the matches' region, in severity order, from either end.
         conds.append(f"review_state IN ({','.join('?' * len(states))})")
         params.extend(states)
+    elif states is not None and "retired" not in states:
+        conds.append("review_state != 'retired'")
     for name in flt.names:
         conds.append("legal_name LIKE ? ESCAPE '\\'")
         params.append(_like(name))
@@ -234,7 +240,7 @@ def consumer_conditions(flt: QueueFilter, *, findings: bool = True) -> tuple[lis
 def matching_states(flt: QueueFilter, only_open: bool = False) -> tuple[str, ...] | None:
     """The queue states a match can be in (None: any), from ``state:`` and what the
     finding conditions imply (a candidate finding makes its consumer open)."""
-    allowed = set(flt.states) if flt.states else set(REVIEW_STATES)
+    allowed = set(flt.states) if flt.states else set(SHOWN_STATES)
     if flt.statuses and set(flt.statuses) <= set(OPEN_STATUSES):
         allowed &= {"open"}
     elif flt.statuses or flt.categories or flt.severities or flt.months:

@@ -3,8 +3,10 @@
 ``consumer.worst_ratio`` is the highest overage ratio among the consumer's findings
 that still stand (not dismissed or resolved) so that confirming a finding does not
 reshuffle the queue under the reviewer; ``open_findings`` counts those waiting for
-a decision; ``review_state`` is ``open`` (something to decide), ``decided`` (all
-decided) or ``clear`` (no findings).
+a decision, twins (:mod:`store.twins`: one overage, two provisions) once;
+``review_state`` is ``open`` (something to decide), ``decided`` (all decided),
+``clear`` (no findings) or ``retired`` (an app's own consumer whose app the
+roster has since given to its owner: it leaves the queue).
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import sqlite3
 from typing import Iterable
 
 from store.casework.summary import refresh_case_summary
+from store.twins import TWIN_OPEN_SQL
 
-_REFRESH = """
+_REFRESH = f"""
 UPDATE consumer SET
     worst_ratio = COALESCE((
         SELECT MAX(COALESCE(f.ratio, 1.0)) FROM finding f
@@ -22,9 +25,10 @@ UPDATE consumer SET
     ), 0),
     open_findings = (
         SELECT COUNT(*) FROM finding f
-        WHERE f.consumer_id = consumer.id AND f.status IN ('candidate', 'needs_info')
+        WHERE f.consumer_id = consumer.id AND f.status IN ('candidate', 'needs_info') AND NOT {TWIN_OPEN_SQL}
     ),
     review_state = CASE
+        WHEN consumer.retired_at IS NOT NULL THEN 'retired'
         WHEN EXISTS (SELECT 1 FROM finding f WHERE f.consumer_id = consumer.id
                      AND f.status IN ('candidate', 'needs_info')) THEN 'open'
         WHEN EXISTS (SELECT 1 FROM finding f WHERE f.consumer_id = consumer.id) THEN 'decided'

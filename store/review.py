@@ -35,6 +35,7 @@ from store.domain import (
 from store.errors import ConflictError, DecisionRefused
 from store.queue_summary import refresh_summary
 from store.text import visible
+from store.twins import with_twins
 
 # ---------------------------------------------------------------------------
 # Findings
@@ -59,12 +60,16 @@ def change_finding(conn: sqlite3.Connection, finding_id: int, *, reviewer: str, 
                    reason: str | None, status: str | None = None, severity: str | None = None,
                    category: str | None = None, expected_version: int | None = None,
                    action_id: int | None = None) -> list[Decision]:
-    """Change a finding's status / severity / category, one log entry per changed field.
+    """Change a finding's status / severity / category, one log entry per field.
 
     The one place findings change: the named actions below call it. Checks
     ``expected_version`` (ConflictError when the finding changed meanwhile) and
     the status transitions of :data:`store.domain.FINDING_TRANSITIONS`
-    (DecisionRefused otherwise). Runs in the caller's transaction or its own.
+    (DecisionRefused otherwise). Changing the severity or category needs a
+    ``reason``. A confirmation also logs the severity and category it keeps (as
+    detected: the rules set them, unlogged, while the finding was a candidate),
+    so the log says what was confirmed and ``store.verify`` can replay it. Runs
+    in the caller's transaction or its own.
     """
     if severity is not None and severity not in SEVERITIES:
         raise DecisionRefused(f"unknown severity {severity!r}; valid: {', '.join(SEVERITIES)}")
@@ -84,6 +89,15 @@ def change_finding(conn: sqlite3.Connection, finding_id: int, *, reviewer: str, 
         ) if new is not None and new != old]
         if not changes:
             return []
+        regraded = [name for name, _old, _new in changes if name != "status"]
+        if regraded and not (reason or "").strip():
+            raise DecisionRefused(f"changing the {' and '.join(regraded)} of finding #{f.id} needs a reason "
+                                  f"(it was {', '.join(f'{n} {getattr(f, n)}' for n in regraded)} as detected)")
+        if status == "confirmed" and any(name == "status" for name, _old, _new in changes):
+            # What the confirmation keeps, as detected: logged so the log says what was confirmed.
+            changed = {name for name, _old, _new in changes}
+            changes += [(name, getattr(f, name), getattr(f, name)) for name in ("severity", "category")
+                        if name not in changed]
         decisions = _apply(conn, f, changes, reviewer=reviewer, clock=clock, reason=reason, action_id=action_id)
         refresh_summary(conn, [f.consumer_id])
         return decisions
@@ -110,10 +124,11 @@ def _apply(conn: sqlite3.Connection, f: Finding, changes: Sequence[tuple[str, An
     return decisions
 
 
-def confirm_violation(conn: sqlite3.Connection, finding_id: int, *, reviewer: str, severity: str,
-                      reason: str, clock: Clock, category: str | None = None,
+def confirm_violation(conn: sqlite3.Connection, finding_id: int, *, reviewer: str, reason: str, clock: Clock,
+                      severity: str | None = None, category: str | None = None,
                       expected_version: int | None = None) -> list[Decision]:
-    """Confirm a finding as a violation with a severity (and optionally a corrected category)."""
+    """Confirm a finding as a violation, keeping its severity and category as
+    detected unless the reviewer sets another (``severity``, ``category``)."""
     if not (reason or "").strip():
         raise DecisionRefused("a confirmation needs a reason")
     return change_finding(conn, finding_id, reviewer=reviewer, clock=clock, reason=reason.strip(),
@@ -149,11 +164,11 @@ def mark_needs_info(conn: sqlite3.Connection, finding_id: int, *, reviewer: str,
 
 
 def set_finding_status(conn: sqlite3.Connection, finding_id: int, status: str, *, reviewer: str,
-                       clock: Clock, reason: str | None = None,
-                       expected_version: int | None = None) -> list[Decision]:
+                       clock: Clock, reason: str | None = None, expected_version: int | None = None,
+                       action_id: int | None = None) -> list[Decision]:
     """Any other allowed status change (audit_requested when a note is exported, resolved, reopened)."""
     return change_finding(conn, finding_id, reviewer=reviewer, clock=clock, reason=reason, status=status,
-                          expected_version=expected_version)
+                          expected_version=expected_version, action_id=action_id)
 
 
 def open_manual_finding(conn: sqlite3.Connection, consumer_id: str, *, category: str, severity: str,
@@ -210,24 +225,24 @@ def bulk_decide(conn: sqlite3.Connection, *, action: BulkAction, reviewer: str, 
     """Decide many findings at once, in one transaction and as one undoable action.
 
     ``finding_ids`` are decided as named; ``consumer_ids`` stand for their open
-    findings (candidate / needs info). Any conflict rolls the whole batch back.
-    ``dismiss`` takes ``reason_code`` (+ ``reason_text``); ``confirm`` takes
-    ``severity`` and ``reason``.
+    findings (candidate / needs info); a finding's twin (:mod:`store.twins`) is
+    decided with it. Any conflict rolls the whole batch back. ``dismiss`` takes
+    ``reason_code`` (+ ``reason_text``); ``confirm`` takes ``reason`` and keeps
+    each finding's severity and category as detected unless ``severity`` /
+    ``category`` say otherwise.
     """
     if action not in _BULK_STATUS:
         raise DecisionRefused(f"unknown bulk action {action!r}; valid: {', '.join(_BULK_STATUS)}")
     if action == "dismiss":
         reason = dismiss_reason(reason_code or "", reason_text)
     elif action == "confirm":
-        if severity is None:
-            raise DecisionRefused("a bulk confirmation needs a severity")
         if not (reason or "").strip():
             raise DecisionRefused("a confirmation needs a reason")
     status = _BULK_STATUS[action]
     versions = expected_versions or {}
     decisions: list[Decision] = []
     with writing(conn):
-        ids = list(dict.fromkeys(int(i) for i in finding_ids))
+        ids = with_twins(conn, list(finding_ids))
         consumers = list(dict.fromkeys(consumer_ids))
         for cid in consumers:
             ids.extend(r[0] for r in conn.execute(
@@ -307,8 +322,8 @@ class ConfirmRequest:
     the consumers decided on."""
 
     finding_ids: tuple[int, ...]
-    category: str | None      # None: keep each finding's detected category
-    severity: str
+    category: str | None      # None: keep each finding's category as detected
+    severity: str | None      # None: keep each finding's severity as detected
     reason: str
 
 
@@ -355,6 +370,12 @@ class Outcome:
     keep_place: bool = True          # a decision: the cursor stays at its index
     consumer_id: str | None = None   # go to this consumer (an undo, a finding opened by hand)
     title: str = "Decision recorded"
+    finding_ids: tuple[int, ...] = ()   # the findings it changed (none: nothing to do)
+
+    @property
+    def changed(self) -> bool:
+        """False when there was nothing to do (already decided, nothing to undo)."""
+        return bool(self.finding_ids)
 
 
 def decide(conn: sqlite3.Connection, request: Request, consumer_ids: Sequence[str], *,
@@ -380,7 +401,7 @@ def decide(conn: sqlite3.Connection, request: Request, consumer_ids: Sequence[st
         )
         # The consumer now has an open finding to decide: the cursor goes with it.
         return Outcome(f"Opened finding #{finding.id} ({CATEGORIES[finding.category]})",
-                       keep_place=False, consumer_id=consumer_ids[0])
+                       keep_place=False, consumer_id=consumer_ids[0], finding_ids=(finding.id,))
     scope: dict[str, Any]
     if request.finding_ids:
         scope = {
@@ -389,10 +410,16 @@ def decide(conn: sqlite3.Connection, request: Request, consumer_ids: Sequence[st
         }
     else:
         scope = {"consumer_ids": consumer_ids}
+    detail = ""
     if isinstance(request, ConfirmRequest):
         decisions = bulk_decide(conn, action="confirm", reviewer=reviewer, clock=clock, severity=request.severity,
                                 reason=request.reason, category=request.category, **scope)
         verb = "Confirmed"
+        kept = [name for name, value in (("severity", request.severity), ("category", request.category))
+                if value is None]
+        detail = "".join(f"; {name} set to {value}" for name, value in (
+            ("severity", request.severity), ("category", request.category)) if value is not None)
+        detail += f"; {' and '.join(kept)} as detected" if kept else ""
     elif isinstance(request, DismissRequest):
         decisions = bulk_decide(conn, action="dismiss", reviewer=reviewer, clock=clock,
                                 reason_code=request.reason_code, reason_text=request.reason_text, **scope)
@@ -405,7 +432,8 @@ def decide(conn: sqlite3.Connection, request: Request, consumer_ids: Sequence[st
     if not findings:
         return Outcome("Nothing changed (already decided).")
     shown = ", ".join(f"#{fid}" for fid in findings[:6]) + (" …" if len(findings) > 6 else "")
-    return Outcome(f"{verb} {len(findings)} finding{'s' if len(findings) != 1 else ''} {shown}")
+    return Outcome(f"{verb} {len(findings)} finding{'s' if len(findings) != 1 else ''} {shown}{detail}",
+                   finding_ids=tuple(findings))
 
 
 def describe_undo(conn: sqlite3.Connection, undo: Decision) -> Outcome:
@@ -429,4 +457,5 @@ def describe_undo(conn: sqlite3.Connection, undo: Decision) -> Outcome:
     else:
         states = list(dict.fromkeys(visible(r["new_value"] or "none").replace("_", " ") for r in status))
         summary = f"Undone: {what} of {who}" + (f" back to {' / '.join(states)}" if states else "")
-    return Outcome(summary, keep_place=False, consumer_id=next(iter(consumers)), title="Undo")
+    return Outcome(summary, keep_place=False, consumer_id=next(iter(consumers)), title="Undo",
+                   finding_ids=tuple(findings))

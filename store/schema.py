@@ -274,6 +274,21 @@ MIGRATION_PAGE_NOTES = """
 ALTER TABLE sync_page ADD COLUMN notes TEXT;   -- e.g. "'29183745' 2022-12-27: no usage figure ..."
 """
 
+# A letter we can defend (issue 9): a consumer created for an app that the roster
+# has since given to its owner is retired (it leaves the queue, no note is
+# drafted for it); an export is recorded as staging -> pending -> completed, so a
+# crash is finished or rolled back by the next export, and carries the log's head.
+MIGRATION_LETTER = """
+ALTER TABLE consumer ADD COLUMN retired_at TEXT;          -- NULL = active
+ALTER TABLE export ADD COLUMN status TEXT NOT NULL DEFAULT 'completed'
+    CHECK (status IN ('staging', 'pending', 'completed', 'abandoned', 'rolled_back'));
+ALTER TABLE export ADD COLUMN staging TEXT;               -- the folder its files wait in until moved
+ALTER TABLE export ADD COLUMN finished_at TEXT;
+ALTER TABLE export ADD COLUMN log_head TEXT;              -- the decision log's head its manifest carries
+ALTER TABLE export ADD COLUMN note TEXT;                  -- what recovery did, or why it was abandoned
+ALTER TABLE export ADD COLUMN action_id INTEGER;          -- the log entries that marked its notes and findings
+CREATE INDEX export_unfinished ON export (status) WHERE status IN ('staging', 'pending');
+"""
 
 # After the letter (issue 13): a consumer's case from the audit request to its
 # outcome. The decision log takes entries about cases, their requested items and
@@ -315,8 +330,10 @@ BEGIN SELECT RAISE(ABORT, 'the decision log is append-only'); END;
 
 -- One case of one consumer: opened by its audit request's export (or reopened
 -- by a breach of the same limits after an earlier case was resolved).
+-- AUTOINCREMENT: a case (or item) taken back with its export is removed, and its
+-- id, named in the log, is never given to another.
 CREATE TABLE case_file (
-    id              INTEGER PRIMARY KEY,
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
     consumer_id     TEXT NOT NULL REFERENCES consumer(id),
     state           TEXT NOT NULL CHECK (state IN ('reopened', 'letter_sent', 'response_received', 'escalated',
                                                    'resolved', 'closed')),
@@ -335,7 +352,7 @@ CREATE INDEX case_by_state ON case_file (state, due_date);
 
 -- The items the letter asked for (store.casework.items), tracked one by one.
 CREATE TABLE case_item (
-    id          INTEGER PRIMARY KEY,
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
     case_id     INTEGER NOT NULL REFERENCES case_file(id),
     item        TEXT NOT NULL,
     position    INTEGER NOT NULL,
@@ -379,7 +396,7 @@ ALTER TABLE consumer ADD COLUMN due_order TEXT GENERATED ALWAYS AS (ifnull(case_
 CREATE INDEX consumer_by_due ON consumer (due_order, worst_ratio DESC, id);
 CREATE INDEX consumer_by_case ON consumer (case_state, worst_ratio DESC, id) WHERE case_state IS NOT NULL;
 UPDATE consumer SET case_state = 'open'
-WHERE EXISTS (SELECT 1 FROM finding f WHERE f.consumer_id = consumer.id
+WHERE retired_at IS NULL AND EXISTS (SELECT 1 FROM finding f WHERE f.consumer_id = consumer.id
               AND f.status IN ('candidate', 'needs_info', 'confirmed'));
 
 -- Findings by category and month of their period (the overview's chart), kept
@@ -415,4 +432,4 @@ BEGIN
 END;
 """
 
-MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_PAGE_NOTES, MIGRATION_CASES]
+MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_PAGE_NOTES, MIGRATION_LETTER, MIGRATION_CASES]

@@ -40,3 +40,33 @@ def db(tmp_path: Path) -> Path:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def small_demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``warden demo --headless --consumers 12``: the Northwind case (78 findings,
+    30 of them circumvention twins) and a dozen others. Read it, or write to a
+    :func:`copy_db` of it."""
+    from tui.cli import main
+
+    db = tmp_path_factory.mktemp("small-demo") / "demo.db"
+    assert main(["demo", "--headless", "--consumers", "12", "--db", str(db)]) == 0
+    return db
+
+
+def copy_db(db: Path, folder: Path, name: str = "copy.db") -> Path:
+    """A private copy of ``db`` in ``folder`` (VACUUM INTO: consistent, WAL included)."""
+    import sqlite3
+
+    copy = folder / name
+    source = sqlite3.connect(db)
+    source.execute(f"VACUUM INTO '{copy}'")
+    source.close()
+    copy.chmod(0o600)
+    return copy
+
+
+@pytest.fixture
+def demo_copy(small_demo_db: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the small demo database for a test that writes."""
+    return copy_db(small_demo_db, tmp_path)

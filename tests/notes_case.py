@@ -2,14 +2,16 @@
 
 Built by direct inserts into a real SQLite file (the rules and review helpers are
 tested elsewhere); figures are chosen so the letter must say "more than 790
-million" calls and "more than 26 billion" records for 2022.
+million" calls and "more than 26 billion" records for 2022. The case has a figure
+for every day of 2022 (a letter states the days its figures cover); the hostile
+and bulk consumers only one a month (their letters say so).
 """
 
 from __future__ import annotations
 
 import hashlib
 import sqlite3
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from store.clock import fixed_clock
@@ -57,7 +59,7 @@ def seed(path: Path, *, consumers: int = 0, findings: bool = True) -> sqlite3.Co
                           f"2023-01-0{run_id}T02:0{page_id}:00Z", hashlib.sha256(body).hexdigest(), len(body)))
         _consumer(conn, CASE_ID, "Northwind Analytics Ltd", "Legal Department <legal@northwind.example>",
                   apps=[(f"app-{i}", f"Northwind App {i}", "Market dashboards" if i <= 2 else None) for i in range(1, 9)],
-                  calls=CASE_CALLS, records=CASE_RECORDS, use_case="Market research dashboards")
+                  calls=CASE_CALLS, records=CASE_RECORDS, use_case="Market research dashboards", daily=True)
         conn.executemany(
             "INSERT INTO finding (consumer_id, category, period, period_start, period_end, severity, status, rule_id, "
             "metric, actual, limit_value, ratio, figures, evidence, dedupe_key, detected_at, updated_at) "
@@ -97,11 +99,27 @@ def seed(path: Path, *, consumers: int = 0, findings: bool = True) -> sqlite3.Co
                 "(?, 'volume_cap', '2022', '2022-01-01', '2022-12-31', 'high', 'confirmed', 'volume_cap', 'calls', "
                 "?, 100000000, ?, '{}', '2023-01-02T03:00:00Z', '2023-01-02T03:00:00Z')",
                 (cid, 150_000_000 + i, (150_000_000 + i) / 100_000_000))
+        # A confirmed finding has its confirmation in the log, as store.review writes it
+        # (warden verify replays the log against the findings).
+        for (fid,) in conn.execute("SELECT id FROM finding WHERE status = 'confirmed' ORDER BY id").fetchall():
+            _log_confirmation(conn, fid)
     return conn
 
 
+def _log_confirmation(conn: sqlite3.Connection, finding_id: int) -> None:
+    from store.decision_log import record_decision
+
+    severity, category = conn.execute("SELECT severity, category FROM finding WHERE id = ?", (finding_id,)).fetchone()
+    first = None
+    for field, old, new in (("status", "candidate", "confirmed"), ("severity", severity, severity),
+                            ("category", category, category)):
+        entry = record_decision(conn, subject="finding", subject_id=finding_id, field=field, old=old, new=new,
+                                reason="confirmed for the case", reviewer="seed", clock=CLOCK, action_id=first)
+        first = entry.action_id
+
+
 def _consumer(conn: sqlite3.Connection, cid: str, name: str, contact: str, *, apps: list[tuple[str, str, str | None]],
-              calls: int, records: int, use_case: str | None) -> None:
+              calls: int, records: int, use_case: str | None, daily: bool = False) -> None:
     conn.execute("INSERT INTO consumer (id, legal_name, notice_contact, tier_id, agreement_version, declared_use_case) "
                  "VALUES (?, ?, ?, 'enterprise-basic', '2022-06', ?)", (cid, name, contact, use_case))
     conn.executemany("INSERT INTO app (source, app_id, consumer_id, name, declared_use_case) VALUES ('demo', ?, ?, ?, ?)",
@@ -109,11 +127,13 @@ def _consumer(conn: sqlite3.Connection, cid: str, name: str, contact: str, *, ap
     for metric, total, first_page in (("calls", calls, 1), ("records", records, 3)):
         if not total:
             continue
-        months = _split(total, len(apps) * 12)
+        days = ([date(2022, 1, 1) + timedelta(days=n) for n in range(365)] if daily
+                else [date(2022, month, 1) for month in range(1, 13)])
+        shares = _split(total, len(apps) * len(days))
         rows = []
         for a, (app_id, _, _) in enumerate(apps):
-            for month in range(1, 13):
-                page = first_page if month <= 6 else first_page + 1
-                rows.append(("demo", app_id, f"2022-{month:02d}-01", metric, months[a * 12 + month - 1],
+            for n, day in enumerate(days):
+                page = first_page if day.month <= 6 else first_page + 1
+                rows.append(("demo", app_id, day.isoformat(), metric, shares[a * len(days) + n],
                              1 if page <= 2 else 2, page))
         conn.executemany("INSERT INTO usage VALUES (?, ?, ?, ?, ?, ?, ?)", rows)

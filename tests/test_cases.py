@@ -183,30 +183,61 @@ def test_hostile_text_in_a_case_is_printed_inert(tmp_path: Path) -> None:
 
 
 def test_a_database_from_before_cases_is_migrated_with_its_log_intact(tmp_path: Path) -> None:
-    from store.decision_log import record_decision
-    from store.schema import MIGRATIONS
+    """A database of the letter's schema (MIGRATION_LETTER the last one): a finding
+    confirmed with the severity and category it kept, a note drafted and marked
+    ready with its text's SHA-256 at each status change, an export that carries the
+    head; a retired consumer. MIGRATION_CASES rebuilds the log's table: the same
+    rows and hashes, columns, indexes and triggers, and verify replays it whole."""
+    import hashlib
 
+    from store.decision_log import record_decision
+    from store.schema import MIGRATIONS, MIGRATION_CASES
+    from store.verify import verify_log
+
+    assert MIGRATIONS[-1] == MIGRATION_CASES
     path = tmp_path / "old.db"
     old = sqlite3.connect(path, isolation_level=None)
     for script in MIGRATIONS[:-1]:
         old.executescript(script)
     old.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
     old.execute("INSERT INTO consumer (id, legal_name) VALUES ('c1', 'One')")
-    old.execute("INSERT INTO finding (consumer_id, category, period, period_start, period_end, status, "
-                "detected_at, updated_at) VALUES ('c1', 'volume_cap', '2022-07', '2022-07-01', '2022-07-31', "
-                "'confirmed', 't', 't')")
-    for n, reviewer in enumerate(("ana", "bo"), start=1):
-        record_decision(old, subject="finding", subject_id=1, field="status", old="candidate", new="confirmed",
-                        reason=f"r{n}", reviewer=reviewer, clock=at("2023-01-0%d" % n))
+    old.execute("INSERT INTO consumer (id, legal_name, origin, retired_at) VALUES ('c2', 'Two', 'auto', 't')")
+    for consumer, status in (("c1", "confirmed"), ("c2", "candidate")):
+        old.execute("INSERT INTO finding (consumer_id, category, period, period_start, period_end, severity, status,"
+                    " detected_at, updated_at) VALUES (?, 'volume_cap', '2022-07', '2022-07-01', '2022-07-31',"
+                    " 'critical', ?, 't', 't')", (consumer, status))
+    body = "# Audit request: One\n"
+    old.execute("INSERT INTO note (consumer_id, template, subject, body, status, created_at, updated_at)"
+                " VALUES ('c1', 'audit_request.md.j2', 'Audit request: One', ?, 'ready', 't', 't')", (body,))
+    digest = hashlib.sha256(body.encode()).hexdigest()
+    entries = [("finding", "status", "candidate", "confirmed"), ("finding", "severity", "critical", "critical"),
+               ("finding", "category", "volume_cap", "volume_cap"), ("note", "status", None, "draft"),
+               ("note", "body_sha256", None, digest), ("note", "status", "draft", "ready"),
+               ("note", "body_sha256", digest, digest)]
+    for n, (subject, field, was, now) in enumerate(entries, start=1):
+        record_decision(old, subject=subject, subject_id=1, field=field, old=was, new=now, reason=f"r{n}",
+                        reviewer="ana", clock=at("2023-01-0%d" % min(n, 9)))
+    head = old.execute("SELECT hash FROM decision ORDER BY id DESC LIMIT 1").fetchone()[0]
+    old.execute("INSERT INTO export (at, reviewer, format, out_dir, tool_version, status, log_head, action_id)"
+                " VALUES ('t', 'ana', 'md', '/x', '0', 'completed', ?, 6)", (head,))
     before = [tuple(r) for r in old.execute("SELECT * FROM decision ORDER BY id")]
+    columns = [tuple(r) for r in old.execute("PRAGMA table_info(decision)")]
+    indexes = {r[1] for r in old.execute("PRAGMA index_list(decision)")}
     old.close()
 
     conn = connect(path)      # migrates
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     assert [tuple(r) for r in conn.execute("SELECT * FROM decision ORDER BY id")] == before
-    assert verify_chain(conn).ok and verify_chain(conn).checked == 2
-    assert conn.execute("SELECT case_state FROM consumer WHERE id = 'c1'").fetchone()[0] == "open"
+    assert [tuple(r) for r in conn.execute("PRAGMA table_info(decision)")] == columns
+    assert {r[1] for r in conn.execute("PRAGMA index_list(decision)")} == indexes | {"decision_by_time"}
+    report = verify_log(conn, head=head, evidence_root=tmp_path / "old.db-evidence")
+    assert (report.ok, report.checked, report.head, report.problems) == (True, 7, head, ())
+    assert tuple(conn.execute("SELECT status, log_head, action_id FROM export").fetchone()) == ("completed", head, 6)
+    # The retired consumer keeps its finding but has no case to open.
+    assert [tuple(r) for r in conn.execute("SELECT id, case_state FROM consumer ORDER BY id")] == \
+        [("c1", "open"), ("c2", None)]
     assert [tuple(r) for r in conn.execute("SELECT category, month, findings FROM finding_month")] == \
-        [("volume_cap", "2022-07", 1)]
+        [("volume_cap", "2022-07", 2)]
     # Still append-only, and its subjects still checked.
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         conn.execute("UPDATE decision SET reason = 'x'")

@@ -30,7 +30,7 @@ def test_the_drawing_lists_the_whole_family() -> None:
     assert drawn["WardenError"] is None
     assert drawn["FilterError"] == "ConfigError"
     assert drawn["PageRejected"] == "SyncError" and drawn["SourceStopped"] == "SyncError"
-    assert len(drawn) == 11
+    assert len(drawn) == 12
 
 
 def test_every_drawn_class_exists_and_subclasses_its_parent() -> None:

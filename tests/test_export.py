@@ -141,6 +141,33 @@ def test_eml_parses_back_as_a_draft_with_parts_and_bundle(conn, tmp_path: Path) 
     assert bundle["consumer"]["id"] == CASE_ID and bundle["note"]["id"] == 1
 
 
+def test_eml_plain_part_is_plain_text_wrapped_with_aligned_columns(conn, tmp_path: Path) -> None:
+    # The defect: the text/plain part was the raw Markdown (**, |---| rows, backslash escapes).
+    _export(conn, tmp_path / "out", "eml")
+    msg = email.message_from_bytes((tmp_path / "out" / "note-1-northwind-analytics.eml").read_bytes(),
+                                   policy=email.policy.default)
+    text = msg.get_body(("plain",)).get_content()
+    for marker in ("**", "|", "\\", "##", "`", "---|"):
+        assert marker not in text, marker
+    lines = text.splitlines()
+    # Every line within 72 columns, but a line holding a word that cannot be broken (a SHA-256).
+    assert [line for line in lines if len(line) > 72 and max(len(w) for w in line.split()) < 40] == []
+    assert "Date: 2 May 2023" in lines and "Response due: 23 May 2023" in lines
+    # The per-application table as aligned columns: every figure ends in the same column.
+    rows = [line for line in lines if line.startswith("Northwind App ") and "," in line]
+    assert len(rows) == 8
+    assert len({len(row) for row in rows}) == 1                              # records end in one column
+    assert len({row.rindex(row.split()[-2]) + len(row.split()[-2]) for row in rows}) == 1   # calls too
+    # Paragraphs re-wrapped: the headline is whole words within 72 columns, in order.
+    flat = " ".join(text.split())
+    assert ("In 2022 (2022-01-01 to 2022-12-31, UTC days; figures for each of its 365 days), the applications of "
+            "Northwind Analytics Ltd accessed the API more than 790 million times") in flat
+    assert "Legal Department <legal@northwind.example>" in text          # unescaped, as a reader types it
+    # The HTML alternative and the bundle are still there.
+    assert "<h2>Observed activity</h2>" in msg.get_body(("html",)).get_content()
+    assert next(msg.iter_attachments()).get_filename() == "note-1-northwind-analytics.json"
+
+
 def test_json_bundle_holds_the_case_and_its_provenance(conn, tmp_path: Path) -> None:
     _export(conn, tmp_path / "out", "json")
     bundle = json.loads((tmp_path / "out" / "note-1-northwind-analytics.json").read_text())
@@ -149,7 +176,11 @@ def test_json_bundle_holds_the_case_and_its_provenance(conn, tmp_path: Path) -> 
     assert bundle["consumer"]["legal_name"] == "Northwind Analytics Ltd"
     assert bundle["consumer"]["tier"]["clauses"]["volume_cap"] == "§3.1 (Volume caps)"
     assert len(bundle["apps"]) == 8 and [f["id"] for f in bundle["findings"]] == [1, 2, 4]
-    assert [d["new_value"] for d in bundle["decisions"]] == ["draft"]
+    # The confirmations of the cited findings (status, and the severity and category kept), then the draft.
+    assert [(d["subject"], d["subject_id"], d["field"]) for d in bundle["decisions"]] == [
+        ("finding", fid, field) for fid in (1, 2, 4) for field in ("status", "severity", "category")] + [
+        ("note", 1, "status"), ("note", 1, "body_sha256")]
+    assert bundle["decisions"][-1]["new_value"] == hashlib.sha256(bundle["note"]["body"].encode()).hexdigest()
     note_body = bundle["note"]["body"]
     assert hashlib.sha256(note_body.encode()).hexdigest() == bundle["note"]["body_sha256"]
     total = next(f for f in bundle["evidence"]["figures"] if f["source"] is None and f["metric"] == "calls")
@@ -163,8 +194,14 @@ def test_json_bundle_flags_figures_revised_since_the_draft(conn, tmp_path: Path)
     conn.execute("UPDATE usage SET value = value + 1 WHERE app_id = 'app-1' AND day = '2022-03-01' AND metric = 'calls'")
     result = _export(conn, tmp_path / "out", "json")
     bundle = json.loads((tmp_path / "out" / "note-1-northwind-analytics.json").read_text())
-    assert bundle["evidence"]["changed_since_draft"] is True and bundle["evidence"]["figures_now"]
-    assert any("changed since it was drafted" in w for w in result.warnings)
+    assert bundle["evidence"]["changed_since_draft"] is True
+    # Which figures, then and now: the app's calls and the total, for 2022.
+    assert [(c["source"], c["app_id"], c["metric"], c["now"] - c["drafted"]) for c in
+            bundle["evidence"]["figure_changes"]] == [(None, None, "calls", 1), ("demo", "app-1", "calls", 1)]
+    total = next(c for c in bundle["evidence"]["figure_changes"] if c["source"] is None)
+    assert (total["drafted"], total["now"]) == (790_123_456, 790_123_457)
+    assert ("note #1: figure changed since it was drafted: All applications, calls, 2022-01-01..2022-12-31: "
+            "790,123,456 then, 790,123,457 now; re-draft before sending") in result.warnings
 
 
 def test_csv_reads_back_with_the_case_system_columns(conn, tmp_path: Path) -> None:

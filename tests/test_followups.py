@@ -5,6 +5,7 @@ letter, the export recorded on the case."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -50,8 +51,10 @@ def test_an_overdue_notice_cites_the_letter_the_due_date_and_the_open_items(tmp_
         "6. a deployment report, signed by an authorised officer of Northwind Analytics Ltd, certifying the "
         "answers above.",
     ]
-    assert log(conn, "note")[-1] == (2, "status", None, "draft",
-                                     "drafted: overdue notice of case #1, letter note #1")
+    # Drafted as the letter is: its status and the SHA-256 of its text, one action.
+    reason = "drafted: overdue notice of case #1, letter note #1"
+    assert log(conn, "note")[-2:] == [(2, "status", None, "draft", reason),
+                                      (2, "body_sha256", None, hashlib.sha256(body.encode()).hexdigest(), reason)]
 
 
 @pytest.mark.parametrize(("kind", "day", "warning"), [

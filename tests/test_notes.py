@@ -131,24 +131,28 @@ def test_case_note_states_rounded_figures_period_and_evidence(conn) -> None:
     assert note.finding_ids == (1, 2, 4)                       # confirmed ones; the candidate #3 is not cited
     assert ("accessed the API more than 790 million times and retrieved more than 26 billion records"
             in " ".join(body.split()))
-    assert "In 2022 (2022-01-01 to 2022-12-31, UTC days)" in body
+    assert "In 2022 (2022-01-01 to 2022-12-31, UTC days; figures for each of its 365 days)" in body
     assert "**Date:** 2 May 2023" in body and "**Response due:** 23 May 2023" in body
     assert "Legal Department \\<legal@northwind.example\\>" in body
     for i in range(1, 9):
         assert f"| Northwind App {i} | demo / app-{i} |" in body
     assert body.count("| none declared |") == 6
     assert "§3.1 (Volume caps)" in body and "§5.2 (Government end users)" in body
-    assert "790,123,456 API calls in 2022, against a limit of 100,000,000 per year (7.90 times the limit)" in body
-    # The missing use case spans Oct 2021..2022 but the activity period stays the overage's year.
-    assert "6 of the 8 applications that used the API from October 2021 to December 2022 declared no use case" in body
+    assert ("The yearly limit of 100,000,000 API calls was exceeded in 2022: 790,123,456 API calls, 7.90 times the "
+            "limit (Schedule A).") in body
+    assert "| 2022 | 790,123,456 | 100,000,000 per year | 7.90 | #1 volume cap exceeded (high) |" in body
+    # The missing use case spans Oct 2021..2022 but the figures start in 2022: the letter says so.
+    assert ("6 of the 8 applications that used the API from 1 January 2022, the first day we hold figures for, "
+            "to 31 December 2022, declared no use case") in " ".join(body.split())
     for words in ("purpose", "stored, where", "deletions", "government end user", "work around", "signed"):
         assert words in body
     assert "Reservation of rights" in body
     # Every response page's SHA-256 and both runs are in the appendix.
     for page in range(1, 5):
         assert hashlib.sha256(f"page {page}".encode()).hexdigest() in body
-    assert "| All applications: API calls | 790,123,456 | 96 | 1 | 1–2 |" in body
-    assert "| All applications: records retrieved | 26,412,000,000 | 96 | 2 | 3–4 |" in body
+    # 8 applications x 365 days of figures.
+    assert "| 2022 | All applications: API calls | 790,123,456 | 2,920 | 1 | 1–2 |" in body
+    assert "| 2022 | All applications: records retrieved | 26,412,000,000 | 2,920 | 2 | 3–4 |" in body
 
 
 def test_drafting_is_deterministic(tmp_path: Path) -> None:
@@ -165,7 +169,7 @@ def test_draft_without_confirmed_findings_warns_in_the_note(conn) -> None:
     assert "no confirmed finding" in (note.warning or "")
     assert note.body.splitlines()[2].startswith("> **WARNING: this draft cites no confirmed finding.**")
     # Without findings the period is the calendar year of the latest usage.
-    assert "In 2022 (2022-01-01 to 2022-12-31, UTC days)" in note.body
+    assert "In 2022 (2022-01-01 to 2022-12-31, UTC days; figures for each of its 365 days)" in note.body
 
 
 def test_hostile_names_cannot_inject_markdown(conn) -> None:
@@ -200,9 +204,13 @@ def test_status_changes_are_logged_and_chain_verifies(conn) -> None:
     set_note_status(conn, note.id, "draft", reviewer="bo", clock=CLOCK)
     rows = conn.execute("SELECT reviewer, field, old_value, new_value, reason FROM decision "
                         "WHERE subject = 'note' AND subject_id = ? ORDER BY id", (note.id,)).fetchall()
-    assert [tuple(r)[:4] for r in rows] == [("ana", "status", None, "draft"), ("bo", "status", "draft", "ready"),
-                                            ("bo", "status", "ready", "draft")]
-    assert rows[1][4] == "checked"
+    body = hashlib.sha256(note.body.encode()).hexdigest()
+    # Each status change, with the SHA-256 of the text in the same action.
+    assert [tuple(r)[:4] for r in rows] == [
+        ("ana", "status", None, "draft"), ("ana", "body_sha256", None, body),
+        ("bo", "status", "draft", "ready"), ("bo", "body_sha256", body, body),
+        ("bo", "status", "ready", "draft"), ("bo", "body_sha256", body, body)]
+    assert rows[2][4] == "checked"
     assert verify_chain(conn).ok
     set_note_status(conn, note.id, "exported", reviewer="bo", clock=CLOCK)
     with pytest.raises(DecisionRefused):
@@ -331,12 +339,15 @@ def test_findings_over_two_years_headline_the_newest_and_state_the_earlier(conn)
     note = draft_note(conn, CASE_ID, reviewer="ana", clock=CLOCK, config=CONFIG)
     flat = " ".join(note.body.split())
     assert note.subject.endswith("in November 2021–December 2022")
-    assert "In 2022 (2022-01-01 to 2022-12-31, UTC days), the applications of Northwind Analytics Ltd accessed " \
-           "the API more than 790 million times" in flat
-    # The earlier segment is the rest of the span in 2021: whole months, November to December.
-    assert "From November to December 2021 (2021-11-01 to 2021-12-31, UTC days), they accessed the API more " \
-           "than 120 million times." in flat
-    assert "| November–December 2021 | All applications: API calls | 123,456,789 | 1 | 1 | 1 |" in note.body
+    assert "In 2022 (2022-01-01 to 2022-12-31, UTC days; figures for each of its 365 days), the applications of " \
+           "Northwind Analytics Ltd accessed the API more than 790 million times" in flat
+    # The earlier segment is the rest of the span in 2021 (November to December), stated as the one
+    # day it holds figures for: never the whole months.
+    assert "On 5 November 2021, the only day of November–December 2021 we hold figures for (2021-11-05 to " \
+           "2021-11-05, UTC days; figures for it), they accessed the API more than 120 million times." in flat
+    assert ("| November–December 2021 (figures for 5 November only) | All applications: API calls | 123,456,789 "
+            "| 1 | 1 | 1 |") in note.body
+    assert "2021-11-01" not in note.body and "2021-12-31" not in note.body
 
 
 def test_a_consumer_with_no_tier_apps_usage_or_findings_still_gets_a_sound_draft(conn) -> None:
@@ -350,3 +361,31 @@ def test_a_consumer_with_no_tier_apps_usage_or_findings_still_gets_a_sound_draft
     assert "We have no recorded usage for the applications of Bare Ltd in 2022" in flat
     assert "No confirmed finding is cited." in flat and "No usage figure is stored for this period." in flat
     assert "**Notice contact:** none on record" in note.body
+
+
+def test_a_ready_note_is_frozen_until_taken_back_to_draft_in_the_log(conn) -> None:
+    # The defect: a note's text could change after "ready", with no log entry, and be exported.
+    note = draft_note(conn, CASE_ID, reviewer="ana", clock=CLOCK, config=CONFIG)
+    ready, warnings = notes.mark_ready(conn, note.id, reviewer="ana", clock=CLOCK)
+    assert warnings == []
+    with pytest.raises(ConflictError, match="ready, so its text is frozen"):
+        save_body(conn, note.id, "a different letter", expected_version=ready.version, clock=CLOCK)
+    assert note_for(conn, CASE_ID).body == note.body
+    back = notes.reopen_for_editing(conn, note.id, reviewer="bo", clock=CLOCK)
+    assert back.status == "draft"
+    save_body(conn, note.id, "a different letter", expected_version=back.version, clock=CLOCK)
+    logged = conn.execute("SELECT reviewer, field, new_value, reason FROM decision WHERE subject = 'note'"
+                          " ORDER BY id").fetchall()
+    assert [tuple(r)[:3] for r in logged][-2:] == [("bo", "status", "draft"),
+                                                   ("bo", "body_sha256", hashlib.sha256(note.body.encode()).hexdigest())]
+    assert logged[-1][3] == "back to draft to edit it"
+
+
+def test_marking_ready_is_refused_while_a_cited_finding_is_withdrawn(conn) -> None:
+    from store.review import dismiss
+
+    note = draft_note(conn, CASE_ID, reviewer="ana", clock=CLOCK, config=CONFIG)
+    dismiss(conn, 2, reviewer="bo", reason_code="false_positive", clock=CLOCK)
+    with pytest.raises(DecisionRefused, match="cites finding #2, which is now dismissed"):
+        notes.mark_ready(conn, note.id, reviewer="ana", clock=CLOCK)
+    assert note_for(conn, CASE_ID).status == "draft"

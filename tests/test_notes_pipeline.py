@@ -29,7 +29,7 @@ def test_rules_findings_confirmed_drafted_edited_and_exported(tmp_path: Path) ->
     note = draft_note(conn, CASE_ID, reviewer="ana", clock=CLOCK, config=NotesConfig())
     flat = " ".join(note.body.split())
     assert note.finding_ids == tuple(c[0] for c in candidates)
-    assert "In 2022 (2022-01-01 to 2022-12-31, UTC days)" in flat
+    assert "In 2022 (2022-01-01 to 2022-12-31, UTC days; figures for each of its 365 days)" in flat
     assert "accessed the API more than 790 million times and retrieved more than 26 billion records" in flat
     assert "| 100,000,000 per year |" in flat and "| 500,000,000 per month |" in flat
 

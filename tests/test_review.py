@@ -123,7 +123,7 @@ def test_needs_info_keeps_the_consumer_open(conn: sqlite3.Connection) -> None:
     for fid in (1, 2, 3):
         mark_needs_info(conn, fid, reviewer="carol", reason="asked the account team", clock=CLOCK)
     assert summary(conn, "north") == (5.0, 3, "open")
-    assert [e["new_value"] for e in log(conn)] == ["needs_info"] * 3
+    assert [(e["field"], e["new_value"]) for e in log(conn)] == [("status", "needs_info")] * 3
 
 
 def test_confirm_without_reason_or_with_bad_severity_is_refused(conn: sqlite3.Connection) -> None:
@@ -232,7 +232,8 @@ def test_undo_restores_the_action_as_new_entries(conn: sqlite3.Connection) -> No
                                     "version": 3}
     undo_entries = [e for e in log(conn) if e["undoes"]]
     assert [(e["undoes"], e["field"], e["old_value"], e["new_value"]) for e in undo_entries] == [
-        (2, "status", "confirmed", "candidate"), (3, "severity", "high", "medium")]
+        (2, "status", "confirmed", "candidate"), (3, "severity", "high", "medium"),
+        (4, "category", "volume_cap", "volume_cap")]
     # Undoing again does not undo the undo: it reaches alice's earlier dismissal.
     second = undo_last(conn, reviewer="alice", clock=CLOCK)
     assert second is not None and second.undoes == 1
@@ -251,7 +252,7 @@ def test_undo_refuses_when_someone_changed_it_since(conn: sqlite3.Connection) ->
     with pytest.raises(ConflictError, match="bob"):
         undo_last(conn, reviewer="alice", clock=CLOCK)
     assert finding_row(conn, 1)["status"] == "confirmed"
-    assert len(log(conn)) == 3
+    assert len(log(conn)) == 4          # needs info; confirmed with its severity and category
 
 
 # --- manual findings ----------------------------------------------------------
@@ -306,8 +307,8 @@ def test_bulk_with_one_conflict_changes_nothing(conn: sqlite3.Connection) -> Non
                     reviewer="alice", clock=CLOCK, expected_versions={1: 1, 2: 1, 4: 1})
     assert len(log(conn)) == before
     assert finding_row(conn, 1)["status"] == "candidate" and finding_row(conn, 4)["status"] == "candidate"
-    with pytest.raises(DecisionRefused, match="severity"):
-        bulk_decide(conn, action="confirm", finding_ids=[1], reason="x", reviewer="a", clock=CLOCK)
+    with pytest.raises(DecisionRefused, match="reason"):
+        bulk_decide(conn, action="confirm", finding_ids=[1], reason=" ", reviewer="a", clock=CLOCK)
 
 
 # --- the chain ------------------------------------------------------------------
@@ -317,7 +318,7 @@ def _fill(conn: sqlite3.Connection) -> None:
     confirm_violation(conn, 1, reviewer="alice", severity="high", reason="over", clock=CLOCK)
     dismiss(conn, 4, reviewer="bob", reason_code="duplicate", clock=CLOCK)
     mark_needs_info(conn, 2, reviewer="carol", clock=CLOCK)
-    undo_last(conn, reviewer="bob", clock=CLOCK)     # entries 1..5
+    undo_last(conn, reviewer="bob", clock=CLOCK)     # entries 1..6 (the confirmation logs the category kept)
 
 
 def _raw(db: Path) -> sqlite3.Connection:
@@ -338,7 +339,7 @@ def test_chain_verifies_and_starts_from_zeros(conn: sqlite3.Connection) -> None:
     canonical = json.dumps({k: entries[2][k] for k in decision_log.HASHED_FIELDS}, sort_keys=True,
                            separators=(",", ":"), ensure_ascii=False)
     assert entries[2]["hash"] == hashlib.sha256(canonical.encode()).hexdigest()
-    assert verify_chain(conn) == decision_log.ChainReport(True, 5, head=entries[-1]["hash"])
+    assert verify_chain(conn) == decision_log.ChainReport(True, 6, head=entries[-1]["hash"])
 
 
 def test_the_log_refuses_updates_and_deletes(conn: sqlite3.Connection) -> None:
@@ -424,7 +425,7 @@ def test_read_case(conn: sqlite3.Connection) -> None:
     assert d.totals == {"calls": 5851, "records": 9}
     assert [f.id for f in d.findings] == [2, 3, 1]      # open ones first, worst first
     assert d.findings[0].figures == {"apps": {"a1": 10}}
-    assert [x.field for x in d.decisions] == ["severity", "status"]   # newest first
+    assert [x.field for x in d.decisions] == ["category", "severity", "status"]   # newest first
     assert d.note is not None and d.note.first_lines[:2] == ["# Audit request", "Dear North,"]
     assert len(d.note.first_lines) == 6
     within = read_case(conn, "north", start="2022-01-01", end="2022-01-31")
@@ -498,12 +499,14 @@ def test_decide_confirms_dismisses_and_undoes_in_words(conn: sqlite3.Connection)
         return review.decide(conn, request, ids, versions=versions, reviewer="alice", clock=CLOCK)
 
     assert run(review.ConfirmRequest((1,), None, "high", "over"), versions={1: 1}) == review.Outcome(
-        "Confirmed 1 finding #1")
-    assert run(review.DismissRequest((), "duplicate", "")) == review.Outcome("Dismissed 2 findings #2, #3")
+        "Confirmed 1 finding #1; severity set to high; category as detected", finding_ids=(1,))
+    assert run(review.DismissRequest((), "duplicate", "")) == review.Outcome("Dismissed 2 findings #2, #3",
+                                                                             finding_ids=(2, 3))
     assert run(review.UndoRequest()) == review.Outcome(
-        "Undone: 2 findings of North Ltd back to candidate", keep_place=False, consumer_id="north", title="Undo")
+        "Undone: 2 findings of North Ltd back to candidate", keep_place=False, consumer_id="north", title="Undo",
+        finding_ids=(2, 3))
     assert run(review.NeedsInfoRequest((), "which app?"), ids=["north", "south"]) == review.Outcome(
-        "Needs info: 3 findings #2, #3, #4")
+        "Needs info: 3 findings #2, #3, #4", finding_ids=(2, 3, 4))
     assert run(review.NeedsInfoRequest((2,), "again")) == review.Outcome("Nothing changed (already decided).")
     run(review.UndoRequest())
     run(review.UndoRequest())
@@ -523,7 +526,8 @@ def test_an_undone_finding_opened_by_hand_is_dismissed_and_names_are_shown_liter
         conn.execute("UPDATE consumer SET legal_name = 'North\x1b[2J Ltd' WHERE id = 'north'")
     opened = review.decide(conn, review.ManualRequest("use_case_deviation", "high", "seen crawling"), ["north"],
                            versions={}, reviewer="alice", clock=CLOCK)
-    assert opened == review.Outcome("Opened finding #5 (Use-case deviation)", keep_place=False, consumer_id="north")
+    assert opened == review.Outcome("Opened finding #5 (Use-case deviation)", keep_place=False, consumer_id="north",
+                                    finding_ids=(5,))
     undone = review.decide(conn, review.UndoRequest(), [], versions={}, reviewer="alice", clock=CLOCK)
     assert undone.summary == "Undone: opening finding #5 of North␛[2J Ltd (now dismissed)"
 
@@ -597,7 +601,7 @@ def test_warden_verify_passes_then_names_the_edited_entry(db: Path, tmp_path: Pa
     env.update(PYTHONPATH=str(ROOT), HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path))
     ok = subprocess.run(run, capture_output=True, text=True, env=env, cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
-    assert "5 entries" in ok.stdout + ok.stderr
+    assert "6 entries" in ok.stdout + ok.stderr
     raw = _raw(db)
     raw.execute("UPDATE decision SET new_value = 'dismissed' WHERE id = 1")
     raw.close()

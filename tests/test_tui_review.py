@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from pathlib import Path
 
@@ -58,10 +59,11 @@ def statuses(db: Path) -> dict[int, str]:
 
 
 def decisions(db: Path) -> list[sqlite3.Row]:
+    """The log entries the test wrote (not the seeded database's own)."""
     conn = sqlite3.connect(db)
     conn.row_factory = sqlite3.Row
     try:
-        return conn.execute("SELECT * FROM decision ORDER BY id").fetchall()
+        return conn.execute("SELECT * FROM decision WHERE reviewer != 'seed' ORDER BY id").fetchall()
     finally:
         conn.close()
 
@@ -155,7 +157,7 @@ async def test_confirm_records_decisions_in_the_log(db: Path) -> None:
         # Leave only the calls finding chosen.
         modal.query_one(SelectionList).deselect(2)
         modal.query_one(SelectionList).deselect(3)
-        modal.query_one("#severity", Select).value = "critical"
+        modal.query_one("#severity", Select).value = "high"
         modal.query_one("#reason", Input).focus()
         await pilot.press(*"over 3x the yearly cap")
         await press(pilot, "enter")
@@ -163,9 +165,12 @@ async def test_confirm_records_decisions_in_the_log(db: Path) -> None:
     assert statuses(db)[1] == "confirmed"
     assert statuses(db)[2] == "candidate"
     log = decisions(db)
+    # The severity the reviewer picked is a change with its reason; the category kept is logged as kept.
     assert [(d["subject_id"], d["field"], d["old_value"], d["new_value"]) for d in log] == [
-        (1, "status", "candidate", "confirmed"),
+        (1, "status", "candidate", "confirmed"), (1, "severity", "critical", "high"),
+        (1, "category", "volume_cap", "volume_cap"),
     ]
+    assert {d["reason"] for d in log} == {"over 3x the yearly cap"}
     assert log[0]["reviewer"] == "alice" and log[0]["reason"] == "over 3x the yearly cap"
     assert log[0]["at"] == "2023-01-02T09:30:00Z"
     assert chain_ok(db)
@@ -504,14 +509,21 @@ async def test_draft_edit_save_and_mark_ready(db: Path) -> None:
         await press(pilot, "ctrl+s")
         await press(pilot, "ctrl+r")
         assert editor.note.status == "ready"
+        # Ready means frozen: typing changes nothing (the defect: a ready note stayed editable).
+        await pilot.press(*"SNEAKY ")
+        await press(pilot, "ctrl+s")
+        assert not editor.query_one(TextArea).text.startswith("SNEAKY")
+        assert "frozen" in str(editor.query_one("#note-state").render())
         await press(pilot, "escape")
         assert isinstance(app.screen, ReviewScreen)
         assert detail_text(app).split("\nNote\n")[1].startswith("ready")
     conn = sqlite3.connect(db)
     body, status = conn.execute("SELECT body, status FROM note").fetchone()
     assert body.startswith("EDITED ") and status == "ready"
-    note_log = conn.execute("SELECT new_value FROM decision WHERE subject = 'note' ORDER BY id").fetchall()
-    assert note_log == [("draft",), ("ready",)]
+    note_log = conn.execute("SELECT field, new_value FROM decision WHERE subject = 'note' ORDER BY id").fetchall()
+    digest = hashlib.sha256(body.encode()).hexdigest()
+    assert [row[0] for row in note_log] == ["status", "body_sha256", "status", "body_sha256"]
+    assert note_log[2:] == [("status", "ready"), ("body_sha256", digest)]     # the text as frozen
     assert chain_ok(db)
 
 

@@ -65,6 +65,12 @@ def _finding(conn, fid: int, consumer: str, category: str, period: str, start: s
         (fid, consumer, category, period, start, end, severity, status, category, metric, actual, limit,
          ratio, json.dumps({"apps": {}}), f"{category}|{consumer}|{period}|{metric}", iso(NOW), iso(NOW)),
     )
+    if status != "candidate":
+        # A decided finding has its decision in the log, as store.review writes it (warden verify replays it).
+        from store.decision_log import record_decision
+
+        record_decision(conn, subject="finding", subject_id=fid, field="status", old="candidate", new=status,
+                        reason="seeded decision", reviewer="seed", clock=lambda: NOW)
 
 
 def seed_review_db(path: Path, *, filler: int = FILLER) -> Path:

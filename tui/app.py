@@ -64,8 +64,11 @@ class WardenApp(App[int]):
         clock: Clock = system_clock,
         mouse: bool = True,
         bug_log: Path | None = None,
+        notices: Iterable[str] = (),
     ) -> None:
         super().__init__()
+        # What opening the database did that the reviewer must hear of (it was made private).
+        self.startup_notices = list(notices)
         self.session = Session.open(db_path, config=config, reviewer=reviewer, clock=clock)
         self.mouse = mouse
         self.bug_log = bug_log if bug_log is not None else default_log_path()
@@ -83,6 +86,8 @@ class WardenApp(App[int]):
         from tui.screens.review import ReviewScreen
 
         self.push_screen(ReviewScreen(self.session))
+        for notice in self.startup_notices:
+            self.notify(visible(notice), title="Database", severity="warning", timeout=15, markup=False)
 
     def on_unmount(self) -> None:
         if self.syncing is not None:

@@ -73,6 +73,15 @@ class Decided(Message):
 
 
 @dataclass
+class ExportFinished(Message):
+    """An export finished: one summary line per format written, and every warning
+    of it (each shown in a notification of its own)."""
+
+    lines: list[str]
+    warnings: list[str]
+
+
+@dataclass
 class NoteOpened(Message):
     note: Note
     drafted: bool
@@ -93,6 +102,7 @@ class NoteRedrafted(Message):
 @dataclass
 class NoteStatusChanged(Message):
     note: Note
+    warnings: tuple[str, ...] = ()     # what marking it ready found (figures changed since the draft, ...)
 
 
 # --- the background sync (worker on the App) -------------------------------------------

@@ -32,7 +32,7 @@ from store.casework.summary import refresh_case_summary
 from store.clock import Clock, day, iso
 from store.config import NotesConfig
 from store.db import writing
-from store.decision_log import conflict_error, record_decision
+from store.decision_log import conflict_error, read_decisions, record_decision
 from store.domain import (
     CASE_OUTCOMES, CASE_STATES, CASE_TRANSITIONS, FINAL_CASE_STATES, FOLLOWUP_KINDS, RESOLVING_OUTCOMES,
 )
@@ -220,6 +220,90 @@ def note_exported(conn: sqlite3.Connection, note_id: int, export_id: int, fmt: s
     case, action_id = change_case(conn, case, reason=f"{sent}: the final notice's last deadline", reviewer=reviewer,
                                   clock=clock, action_id=action_id, due_date=due)
     return action_id, _stated_differs(note_id, stated, due)
+
+
+# --- an export taken back -------------------------------------------------------------
+
+# Case fields an export's recording may change, as the log names them -> their column.
+_SENT_FIELDS: dict[str, str] = {"state": "state", "due_date": "due_date", "letter": "letter_note_id"}
+
+
+def take_back_letters(conn: sqlite3.Connection, export_action: int, *, reason: str, reviewer: str, clock: Clock,
+                      action_id: int | None = None) -> tuple[int | None, list[str]]:
+    """Undo what an export's recording did to cases (:func:`note_exported`, in the
+    log's action ``export_action``) when the export is taken back because its files
+    never got out: a case it opened is removed with the items it tracked (the log
+    says so: their state goes to nothing); a case that took a re-sent letter or a
+    follow-up gets its state, letter and due date back. A case changed since (a
+    reply, an item marked, an outcome) is left as it is and named. Inside the
+    caller's transaction; returns the action id and what a reviewer must look at."""
+    entries = read_decisions(conn, "WHERE action_id = ? AND subject IN ('case', 'item') ORDER BY id DESC",
+                             (export_action,))
+    items = [d for d in entries if d.subject == "item" and d.field == "state" and d.old_value is None]
+    unsure: list[str] = []
+    consumers: list[str] = []
+    for case_id in sorted({d.subject_id for d in entries if d.subject == "case"}):
+        row = conn.execute("SELECT consumer_id, version FROM case_file WHERE id = ?", (case_id,)).fetchone()
+        if row is None:
+            continue
+        ours = [d for d in entries if d.subject == "case" and d.subject_id == case_id]
+        added = [d.subject_id for d in items
+                 if conn.execute("SELECT 1 FROM case_item WHERE id = ? AND case_id = ?", (d.subject_id, case_id)
+                                 ).fetchone()]
+        if _changed_since(conn, case_id, max(d.id for d in entries)):
+            unsure.append(f"case #{case_id} of {row[0]} changed after export; it is left as it is: check its "
+                          "letter, due date and state")
+            continue
+        now = iso(clock())
+        for item_id in added:
+            conn.execute("DELETE FROM case_item WHERE id = ?", (item_id,))
+            action_id = _logged(conn, "item", item_id, "state", "open", None, reason, reviewer, clock, action_id)
+        if any(d.field == "state" and d.old_value is None for d in ours):
+            # The letter that opened this case never left: there is no case.
+            conn.execute("DELETE FROM case_item WHERE case_id = ?", (case_id,))
+            conn.execute("DELETE FROM case_file WHERE id = ?", (case_id,))
+            current = next(d.new_value for d in ours if d.field == "state")
+            action_id = _logged(conn, "case", case_id, "state", current, None, reason, reviewer, clock, action_id)
+        else:
+            for d in ours:      # newest first: each field goes back to what it was before the export
+                if d.field in _SENT_FIELDS:
+                    value: Any = int(d.old_value) if d.field == "letter" and d.old_value else d.old_value
+                    conn.execute(f"UPDATE case_file SET {_SENT_FIELDS[d.field]} = ?, updated_at = ?,"
+                                 " version = version + 1 WHERE id = ?", (value, now, case_id))
+                    action_id = _logged(conn, "case", case_id, d.field, d.new_value, d.old_value, reason, reviewer,
+                                        clock, action_id)
+                elif d.field == "followup":
+                    action_id = _logged(conn, "case", case_id, "followup", d.new_value, None, reason, reviewer,
+                                        clock, action_id)
+            letter = conn.execute("SELECT letter_note_id FROM case_file WHERE id = ?", (case_id,)).fetchone()[0]
+            conn.execute("UPDATE case_file SET letter_sent_at = ? WHERE id = ?", (_sent_at(conn, letter), case_id))
+        consumers.append(row[0])
+    refresh_case_summary(conn, consumers)
+    return action_id, unsure
+
+
+def _changed_since(conn: sqlite3.Connection, case_id: int, after: int) -> bool:
+    """Whether the log holds an entry about the case, its items or its responses after entry ``after``."""
+    return conn.execute(
+        "SELECT 1 FROM decision WHERE id > ? AND ((subject = 'case' AND subject_id = ?)"
+        " OR (subject = 'item' AND subject_id IN (SELECT id FROM case_item WHERE case_id = ?))"
+        " OR (subject = 'response' AND subject_id IN (SELECT id FROM response WHERE case_id = ?))) LIMIT 1",
+        (after, case_id, case_id, case_id)).fetchone() is not None
+
+
+def _logged(conn: sqlite3.Connection, subject: str, subject_id: int, field: str, old: Any, new: Any, reason: str,
+            reviewer: str, clock: Clock, action_id: int | None) -> int | None:
+    return record_decision(conn, subject=subject, subject_id=subject_id, field=field, old=old, new=new,
+                           reason=reason, reviewer=reviewer, clock=clock, action_id=action_id).action_id
+
+
+def _sent_at(conn: sqlite3.Connection, note_id: int | None) -> str | None:
+    """When the letter ``note_id`` was exported (the log's entry), or None."""
+    if note_id is None:
+        return None
+    row = conn.execute("SELECT at FROM decision WHERE subject = 'note' AND subject_id = ? AND field = 'status'"
+                       " AND new_value = 'exported' ORDER BY id DESC LIMIT 1", (note_id,)).fetchone()
+    return None if row is None else row[0]
 
 
 def _stated_differs(note_id: int, stated: str | None, due: str) -> list[str]:

@@ -3,7 +3,7 @@
 ``consumer.case_state`` is the state of its latest case while that case is
 under way (reopened, letter sent, response received, escalated); otherwise
 ``open`` when findings stand that no letter has asked about yet (candidate,
-needs info or confirmed), else the latest case's final state (resolved,
+needs info or confirmed) and the consumer is not retired, else the latest case's final state (resolved,
 closed), else NULL (no case). ``consumer.case_due`` is the latest case's due
 date while a reply is awaited: a letter sent, or a response received while
 items are still open or partly answered.
@@ -30,7 +30,7 @@ _REFRESH = f"""
 UPDATE consumer SET
     case_state = CASE
         WHEN {_LATEST.format(col='c.state')} NOT IN ({_quoted(FINAL_CASE_STATES)}) THEN {_LATEST.format(col='c.state')}
-        WHEN EXISTS (SELECT 1 FROM finding f WHERE f.consumer_id = consumer.id
+        WHEN consumer.retired_at IS NULL AND EXISTS (SELECT 1 FROM finding f WHERE f.consumer_id = consumer.id
                      AND f.status IN ('candidate', 'needs_info', 'confirmed')) THEN 'open'
         ELSE {_LATEST.format(col='c.state')}
     END,

@@ -15,7 +15,7 @@ from typing import Iterable
 from store.cases import Finding
 from store.domain import METRIC_CALLS, METRIC_RECORDS
 
-_MONTHS = ("", "January", "February", "March", "April", "May", "June", "July",
+MONTH_NAMES = ("", "January", "February", "March", "April", "May", "June", "July",
            "August", "September", "October", "November", "December")
 
 
@@ -48,6 +48,11 @@ def more_than(n: int) -> str:
     return f"{rounded:,}"
 
 
+def count(n: int, noun: str) -> str:
+    """``1 day``, ``457 days``: a count with its noun."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
 def num(n: int | None) -> str:
     """An exact figure with thousands separators ("790,123,456")."""
     return "" if n is None else f"{n:,}"
@@ -57,39 +62,107 @@ def human_date(d: date | str) -> str:
     """``27 November 2026`` (English, locale-independent so output is deterministic)."""
     if isinstance(d, str):
         d = date.fromisoformat(d)
-    return f"{d.day} {_MONTHS[d.month]} {d.year}"
+    return f"{d.day} {MONTH_NAMES[d.month]} {d.year}"
 
 
 @dataclass(frozen=True)
 class Period:
-    """The span the observed activity covers: whole UTC months."""
+    """A period the letter states: a calendar span (whole months, a year) and,
+    when known, the days in it that hold figures (``first`` to ``last``, ``days``
+    of them). A letter states what its data covers: a year whose figures start
+    on 1 October says so instead of claiming the whole year."""
 
     start: date
     end: date
+    first: date | None = None      # first day with figures; None: the whole span (coverage not known)
+    last: date | None = None       # last day with figures
+    days: int | None = None        # days with figures
 
     @property
-    def label(self) -> str:
-        """"2022", "March 2022", "January–March 2022", "November 2021–February 2022"."""
+    def from_day(self) -> date:
+        return self.first or self.start
+
+    @property
+    def to_day(self) -> date:
+        return self.last or self.end
+
+    @property
+    def partial(self) -> bool:
+        """True when the figures start after the span starts or end before it ends."""
+        return self.from_day > self.start or self.to_day < self.end
+
+    @property
+    def span_days(self) -> int:
+        """Days from the first to the last day with figures, both included."""
+        return (self.to_day - self.from_day).days + 1
+
+    @property
+    def calendar_label(self) -> str:
+        """"2022", "March 2022", "January–March 2022", "November 2021–February 2022";
+        a span that is not whole months by its days: "5–20 November 2021"."""
         s, e = self.start, self.end
+        if not is_whole_months(s, e):
+            if s == e:
+                return human_date(s)
+            if (s.year, s.month) == (e.year, e.month):
+                return f"{s.day}–{e.day} {MONTH_NAMES[e.month]} {e.year}"
+            return f"{human_date(s)} – {human_date(e)}"
         if (s.month, s.day, e.month, e.day) == (1, 1, 12, 31):
             return str(s.year) if s.year == e.year else f"{s.year}–{e.year}"
         if (s.year, s.month) == (e.year, e.month):
-            return f"{_MONTHS[s.month]} {s.year}"
+            return f"{MONTH_NAMES[s.month]} {s.year}"
         if s.year == e.year:
-            return f"{_MONTHS[s.month]}–{_MONTHS[e.month]} {s.year}"
-        return f"{_MONTHS[s.month]} {s.year}–{_MONTHS[e.month]} {e.year}"
+            return f"{MONTH_NAMES[s.month]}–{MONTH_NAMES[e.month]} {s.year}"
+        return f"{MONTH_NAMES[s.month]} {s.year}–{MONTH_NAMES[e.month]} {e.year}"
+
+    @property
+    def label(self) -> str:
+        """The calendar label, with what the figures cover when that is less:
+        "2022", "2021 (figures from 1 October)", "March 2022 (figures 3–15 March)"."""
+        if not self.partial:
+            return self.calendar_label
+        f, t = self.from_day, self.to_day
+        if f == t:
+            return f"{self.calendar_label} (figures for {f.day} {MONTH_NAMES[f.month]} only)"
+        if f > self.start and t < self.end:
+            within = (f"{f.day}–{t.day} {MONTH_NAMES[t.month]}" if (f.year, f.month) == (t.year, t.month)
+                      else f"{f.day} {MONTH_NAMES[f.month]} – {t.day} {MONTH_NAMES[t.month]}")
+            return f"{self.calendar_label} (figures {within})"
+        if f > self.start:
+            return f"{self.calendar_label} (figures from {f.day} {MONTH_NAMES[f.month]})"
+        return f"{self.calendar_label} (figures to {t.day} {MONTH_NAMES[t.month]})"
 
     @property
     def phrase(self) -> str:
-        """The period in a sentence: "in 2022", "from January to March 2022"."""
+        """The period in a sentence: "in 2022", "from January to March 2022", or
+        what the figures cover: "from 1 October 2021, the first day we hold figures
+        for, to 31 December 2021"."""
+        if self.partial:
+            f, t = self.from_day, self.to_day
+            if f == t:
+                return f"on {human_date(f)}, the only day of {self.calendar_label} we hold figures for"
+            first = ", the first day we hold figures for," if f > self.start else ""
+            last = ", the last day we hold figures for" if t < self.end else ""
+            return f"from {human_date(f)}{first} to {human_date(t)}{last}"
         s, e = self.start, self.end
         if (s.month, s.day, e.month, e.day) == (1, 1, 12, 31):
             return f"in {s.year}" if s.year == e.year else f"from {s.year} to {e.year}"
         if (s.year, s.month) == (e.year, e.month):
-            return f"in {_MONTHS[s.month]} {s.year}"
+            return f"in {MONTH_NAMES[s.month]} {s.year}"
         if s.year == e.year:
-            return f"from {_MONTHS[s.month]} to {_MONTHS[e.month]} {s.year}"
-        return f"from {_MONTHS[s.month]} {s.year} to {_MONTHS[e.month]} {e.year}"
+            return f"from {MONTH_NAMES[s.month]} to {MONTH_NAMES[e.month]} {s.year}"
+        return f"from {MONTH_NAMES[s.month]} {s.year} to {MONTH_NAMES[e.month]} {e.year}"
+
+    @property
+    def extent(self) -> str:
+        """The days stated, for a parenthesis: "2022-01-01 to 2022-12-31, UTC days; figures
+        for each of its 365 days" (or "for 12 of its 335 days")."""
+        span = f"{self.from_day.isoformat()} to {self.to_day.isoformat()}, UTC days"
+        if self.days is None:
+            return span
+        if self.days == self.span_days:
+            return f"{span}; figures for each of its {self.days:,} days" if self.days > 1 else f"{span}; figures for it"
+        return f"{span}; figures for {self.days:,} of its {self.span_days:,} days"
 
 
 def span_phrase(start: str, end: str) -> str:
@@ -134,17 +207,19 @@ def metric_words(metric: str | None) -> str:
     return _METRIC_WORDS.get(metric or "", metric or "")
 
 
-def finding_sentence(f: Finding) -> str:
+def finding_sentence(f: Finding, covered: Period | None = None) -> str:
     """What a finding found, as a plain-text sentence fragment for the letter.
 
     Reads the figures store.rules writes (limit period, worst day, days over,
     apps, endpoints) so the sentence says exactly what the numbers are: a yearly
-    total, a worst day, a count of apps.
+    total, a worst day, a count of apps. ``covered``: the finding's period with
+    the days that hold figures; a period they cover only in part is stated as
+    what they cover.
     """
     figs = f.figures
     limit = figs.get("limit") if isinstance(figs.get("limit"), dict) else {}
     per = f" per {limit['period']}" if limit.get("period") else ""
-    span = span_phrase(f.period_start, f.period_end)
+    span = covered.phrase if covered is not None and covered.partial else span_phrase(f.period_start, f.period_end)
     what = metric_words(f.metric)
     ratio = f" ({f.ratio:.2f} times the limit)" if f.ratio else ""
     actual, cap, category = f.actual, f.limit_value, f.category
@@ -167,7 +242,9 @@ def finding_sentence(f: Finding) -> str:
     if category == "missing_use_case" and actual is not None:
         total = figs.get("apps_with_usage")
         of = f" of the {total}" if total else ""
-        return f"{actual}{of} applications that used the API {span} declared no use case"
+        # A span stated as its figures cover it has commas inside: close the clause with one.
+        close = "," if covered is not None and covered.partial else ""
+        return f"{actual}{of} applications that used the API {span}{close} declared no use case"
     if category == "endpoint_outside" and actual is not None:
         endpoints = [str(e.get("endpoint")) for e in figs.get("endpoints") or [] if isinstance(e, dict)]
         named = ", ".join(endpoints[:5]) + (f" and {len(endpoints) - 5} more" if len(endpoints) > 5 else "")

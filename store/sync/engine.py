@@ -126,7 +126,7 @@ def _after_sync(conn: Any, config: Config, staged: Any, clock: Clock, emit: OnEv
     from store.consumers import apply_config
     from store.rules import run_rules
 
-    apply_config(conn, config, staged=staged)
+    apply_config(conn, config, staged=staged, clock=clock)
     result = run_rules(conn, clock=clock)
     emit(RulesApplied(result.consumers, result.created, result.updated, result.unchanged, result.no_longer_detected))
 

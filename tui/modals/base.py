@@ -99,9 +99,11 @@ class DecisionModal(FormModal[T]):
         yield from ()
 
     def chosen_ids(self) -> tuple[int, ...]:
+        """The findings chosen, each entry's twins with it."""
         if not self.findings:
             return ()
-        return tuple(self.query_one("#findings", MarkedSelectionList).selected)
+        chosen = set(self.query_one("#findings", MarkedSelectionList).selected)
+        return tuple(fid for option in self.findings if option.id in chosen for fid in option.ids)
 
     def show_problem(self, problem: str) -> None:
         # A decision dialog can be taller than the screen: the notification is

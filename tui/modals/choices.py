@@ -8,7 +8,14 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class FindingOption:
-    """An open finding offered in a decision modal (label already literal-safe)."""
+    """An open finding offered in a decision modal (label already literal-safe);
+    ``twins``: the circumvention finding over the same figures, decided with it
+    (one entry, one decision per finding in the log)."""
 
     id: int
     label: str
+    twins: tuple[int, ...] = ()
+
+    @property
+    def ids(self) -> tuple[int, ...]:
+        return (self.id, *self.twins)

@@ -1,4 +1,8 @@
-"""``v``: confirm a violation (category, severity, reason)."""
+"""``v``: confirm a violation (category, severity, reason).
+
+Category and severity start at "as detected": a confirmation keeps what the rules
+found unless the reviewer picks another (and a change needs the reason, which
+the log records with it)."""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ from textual.widgets import Input, Label, Select
 from store.domain import CATEGORIES, SEVERITIES
 from store.review import ConfirmRequest
 from tui.modals.base import DecisionModal
-from tui.modals.choices import FindingOption
 
 KEEP = "__detected__"
 
@@ -20,11 +23,6 @@ class ConfirmViolation(DecisionModal[ConfirmRequest]):
     # Every open finding starts selected: the reviewer starts at the reason.
     AUTO_FOCUS = "#reason"
 
-    def __init__(self, *, scope: str, findings: list[FindingOption] | None = None,
-                 severity: str = "high") -> None:
-        super().__init__(scope=scope, findings=findings)
-        self.default_severity = severity if severity in SEVERITIES else "high"
-
     def decision_fields(self) -> ComposeResult:
         yield Label("Category")
         yield Select(
@@ -33,8 +31,8 @@ class ConfirmViolation(DecisionModal[ConfirmRequest]):
         )
         yield Label("Severity")
         yield Select(
-            [(s.capitalize(), s) for s in SEVERITIES],
-            value=self.default_severity, allow_blank=False, id="severity", compact=True,
+            [("as detected", KEEP), *((s.capitalize(), s) for s in SEVERITIES)],
+            value=KEEP, allow_blank=False, id="severity", compact=True,
         )
         yield Label("Reason")
         yield Input(placeholder="why this is a violation (required)", id="reason", compact=True)
@@ -55,6 +53,6 @@ class ConfirmViolation(DecisionModal[ConfirmRequest]):
         return ConfirmRequest(
             finding_ids=ids,
             category=None if category == KEEP else str(category),
-            severity=str(severity),
+            severity=None if severity == KEEP else str(severity),
             reason=reason,
         )

@@ -4,6 +4,9 @@ Each edit schedules a save half a second later (so a killed terminal loses at
 most the last second); one save is in flight at a time and carries the version
 it expects, so a re-draft or another reviewer's edit meanwhile is a conflict
 shown to the reviewer, never overwritten. ``ctrl+s`` saves at once.
+
+A ready note is frozen: the text is read-only (its SHA-256 is in the log);
+``ctrl+r`` takes it back to draft, logged, before it can be edited again.
 """
 
 from __future__ import annotations
@@ -62,7 +65,8 @@ class NoteEditor(WardenScreen[None]):
             yield Static(id="note-title")
             yield Static(id="note-state")
         with Horizontal(id="note-panes"):
-            yield TextArea(editable(self.note.body), soft_wrap=True, show_line_numbers=False, id="note-body")
+            yield TextArea(editable(self.note.body), soft_wrap=True, show_line_numbers=False, id="note-body",
+                           read_only=self.note.status != "draft")
             yield Markdown(id="note-preview")
         yield Footer()
 
@@ -78,6 +82,8 @@ class NoteEditor(WardenScreen[None]):
     def _show_state(self, what: str) -> None:
         line = Text(end="")
         line.append(f"status: {self.note.status}", "bold")
+        if self.note.status == "ready":
+            line.append("  ■ frozen: read-only (ctrl+r back to draft to edit)", "bold")
         line.append(f"  version {self.version}  {what}")
         if self.note.warning:
             line.append("  ⚠ ")
@@ -132,22 +138,32 @@ class NoteEditor(WardenScreen[None]):
     # --- status --------------------------------------------------------------------
 
     def action_toggle_ready(self) -> None:
-        self.action_save()
+        if self.note.status == "draft":
+            self.action_save()
         target = "draft" if self.note.status == "ready" else "ready"
-        self._set_status(self.note.id, target)
+        self._set_status(self.note.id, target, self.version)
 
     @work(thread=True, group="note-status", exit_on_error=False)
-    def _set_status(self, note_id: int, status: str) -> None:
+    def _set_status(self, note_id: int, status: str, version: int) -> None:
         session = self.session
-        note = notes.set_note_status(session.connections.get(), note_id, status, reviewer=session.reviewer,
-                                     clock=session.clock)
-        self.post_message(NoteStatusChanged(note))
+        conn = session.connections.get()
+        warnings: list[str] = []
+        if status == "ready":
+            note, warnings = notes.mark_ready(conn, note_id, reviewer=session.reviewer, clock=session.clock)
+        else:
+            note = notes.reopen_for_editing(conn, note_id, reviewer=session.reviewer, clock=session.clock,
+                                            expected_version=version)
+        self.post_message(NoteStatusChanged(note, tuple(warnings)))
 
     def on_note_status_changed(self, message: NoteStatusChanged) -> None:
         self.note = message.note
         self.version = message.note.version
+        self.query_one(TextArea).read_only = self.note.status != "draft"
         self._show_state(f"marked {message.note.status}")
-        self.notify(f"Note #{self.note.id} is now {self.note.status}.", title="Note", markup=False)
+        frozen = " Its text is frozen." if self.note.status == "ready" else ""
+        self.notify(f"Note #{self.note.id} is now {self.note.status}.{frozen}", title="Note", markup=False)
+        for warning in message.warnings:
+            self.notify(visible(warning), title="Note", severity="warning", timeout=20, markup=False)
 
     def action_redraft(self) -> None:
         """Render the template again from the current findings (replaces the text)."""
@@ -166,6 +182,7 @@ class NoteEditor(WardenScreen[None]):
         self.version = message.note.version
         self.saved_text = message.note.body
         self.query_one(TextArea).text = editable(message.note.body)
+        self.query_one(TextArea).read_only = self.note.status != "draft"
         self._show_state("re-drafted")
         self.notify(f"Note #{self.note.id} re-drafted from the template.", title="Note", markup=False)
 

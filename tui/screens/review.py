@@ -33,8 +33,8 @@ from store.text import visible
 from tui.editor import edit_externally
 from tui.export import export_note
 from tui.keys import help_rows, review_bindings, review_palette
-from tui.messages import (DataVersion, Decided, DetailLoaded, JumpTo, NoteOpened, PageLoaded, Problem,
-                          QueueCounted, SyncState)
+from tui.messages import (DataVersion, Decided, DetailLoaded, ExportFinished, JumpTo, NoteOpened, PageLoaded,
+                          Problem, QueueCounted, SyncState)
 from tui.modals.choices import FindingOption
 from tui.modals.confirm import ConfirmViolation
 from tui.modals.dismiss import Dismiss
@@ -415,7 +415,7 @@ class ReviewScreen(CaseworkActions, WardenScreen[None]):
     def _open_findings(self) -> list[FindingOption]:
         if self.detail is None or self.query_one(QueueView).selected:
             return []
-        return [FindingOption(f.id, f.label) for f in self.detail.open_findings]
+        return [FindingOption(f.id, f.label, f.twins) for f in self.detail.open_findings]
 
     def action_decide(self, kind: str) -> None:
         """``v`` confirm, ``d`` dismiss, ``i`` needs info: the dialog for ``kind``
@@ -519,6 +519,11 @@ class ReviewScreen(CaseworkActions, WardenScreen[None]):
         if note.warning:
             self.notify(visible(note.warning), title="Note", severity="warning", timeout=10, markup=False)
         if message.where == "external":
+            if note.status == "ready":
+                self.notify(f"Note #{note.id} is ready, so its text is frozen. Open it with c and press ctrl+r "
+                            "to take it back to draft (logged) before editing it.", title="Note is ready",
+                            severity="warning", timeout=10, markup=False)
+                return
             edited = edit_externally(self.app, note.body, prefix=f"warden-note-{note.id}-")
             if edited.message:
                 self.notify(edited.message, title="Note", severity=edited.severity, timeout=edited.timeout,
@@ -555,8 +560,15 @@ class ReviewScreen(CaseworkActions, WardenScreen[None]):
         exported = export_note(self.session, consumer_id, choice)
         for fmt, error in exported.failed:
             self.app.post_message(Problem(error, context=f"Export {fmt}", screen=self))
-        if exported.lines:
-            self.post_message(Decided("\n".join(exported.lines)))
+        if exported.lines or exported.warnings:
+            self.post_message(ExportFinished(exported.lines, exported.warnings))
+
+    def on_export_finished(self, message: ExportFinished) -> None:
+        if message.lines:
+            self.notify("\n".join(message.lines), title="Exported", markup=False)
+        for warning in message.warnings:
+            self.notify(visible(warning), title="Export warning", severity="warning", timeout=30, markup=False)
+        self.action_refresh()
 
     # --- help and palette ------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from store.casework.timeline import CaseView
 from store.deadlines import due_short
 from store.domain import CASE_OUTCOMES, CATEGORIES, ITEM_STATES, OPEN_STATUSES
 from store.text import visible
+from store.twins import pair_twins
 from tui.text import literal, number
 from tui.widgets.chart import day_columns, human, month_bars
 from tui.widgets.queue import case_text, ratio_text
@@ -51,6 +52,7 @@ STATUS_GLYPHS: dict[str, str] = {
 class OpenFinding:
     id: int
     label: str
+    twins: tuple[int, ...] = ()     # circumvention findings over the same figures: one entry
 
 
 @dataclass
@@ -76,7 +78,7 @@ class Detail:
         return cls(
             consumer=case, chart=chart.window, metrics=chart.metrics, series=chart.points,
             chart_limit=chart.limit, period_total=chart.period_total, period_cap=chart.period_cap,
-            open_findings=[OpenFinding(f.id, finding_label(f)) for f in case.findings if f.status in OPEN_STATUSES],
+            open_findings=open_findings(case.findings),
             versions={f.id: f.version for f in case.findings}, case_file=case_file, today=today,
         )
 
@@ -87,6 +89,29 @@ def _fit(text: str, width: int, *, pad: bool = True) -> str:
     if cell_len(text) > width:
         text = set_cell_size(text, max(0, width - 1)).rstrip() + "…"
     return set_cell_size(text, width) if pad else text
+
+
+def open_findings(findings: list[Finding]) -> list[OpenFinding]:
+    """The open findings as the decision dialogs offer them: a finding and its open
+    circumvention twin (store.twins) as one entry naming both."""
+    waiting = [f for f in findings if f.status in OPEN_STATUSES]
+    pairs = {twin: primary for twin, primary in pair_twins(waiting).items()}
+    twins_of: dict[int, list[int]] = {}
+    for twin, primary in pairs.items():
+        twins_of.setdefault(primary, []).append(twin)
+    entries = []
+    for f in waiting:
+        if f.id in pairs:
+            continue
+        twins = tuple(sorted(twins_of.get(f.id, ())))
+        label = finding_label(f)
+        if twins:
+            # Both named first, where a narrow dialog does not cut them off.
+            head = f"#{f.id} {CATEGORIES.get(f.category, f.category)}"
+            label = (f"#{f.id}" + "".join(f" + #{t}" for t in twins) + f" {CATEGORIES.get(f.category, f.category)}"
+                     + " + circumvention" + label[len(visible(head)):])
+        entries.append(OpenFinding(f.id, label, twins))
+    return entries
 
 
 def finding_label(f: Finding) -> str:

@@ -36,12 +36,14 @@ VERDICT_GLYPHS: dict[str, str] = {
     "violation": "▲",
     "decided": "✓",
     "clear": "·",
+    "retired": "⊘",
 }
 _VERDICT_CLASSES: dict[str, str] = {
     "open": "queue--open",
     "violation": "queue--violation",
     "decided": "queue--decided",
     "clear": "queue--clear",
+    "retired": "queue--clear",
 }
 
 

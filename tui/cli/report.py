@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from tui.cli_common import EXIT_OK, Reporter, _common, _open_existing
+from tui.cli.common import EXIT_OK, Reporter, common_options, open_existing
 
 __all__ = ["add_parsers"]
 
@@ -21,7 +21,7 @@ def add_parsers(commands: Any) -> None:
         description="Write the overview of the TUI's overview screen (cases by state, overdue cases, findings "
                     "per month, the largest overage, decisions per reviewer per week): Markdown with the charts "
                     "as text, a standalone HTML page with the charts as inline SVG, or JSON.")
-    _common(report, suppress=True)
+    common_options(report, suppress=True)
     report.add_argument("--format", required=True, choices=REPORT_FORMATS, dest="fmt", metavar="FORMAT",
                         help=", ".join(REPORT_FORMATS))
     report.add_argument("--out", metavar="FILE", help="write it to FILE (0600, atomically; default: stdout)")
@@ -31,11 +31,11 @@ def add_parsers(commands: Any) -> None:
 
 def run_report(args: argparse.Namespace, reporter: Reporter) -> int:
     from store.clock import day, system_clock
-    from store.errors import ExportError
+    from store.export.files import write_file
     from store.report import lead_overview
     from store.report.formats import render_report
 
-    config, conn = _open_existing(args)
+    config, conn = open_existing(args, reporter, readonly=True)
     try:
         overview = lead_overview(conn, date.fromisoformat(day(system_clock())))
     finally:
@@ -44,18 +44,6 @@ def run_report(args: argparse.Namespace, reporter: Reporter) -> int:
     if not args.out:
         reporter.show(text.rstrip("\n"))
         return EXIT_OK
-    out = Path(args.out).expanduser()
-    if out.exists() and not args.force:
-        raise ExportError(f"{out} exists; nothing written (use --force to replace it)", title="Report refused")
-    write_private(out, text.encode("utf-8"))
+    out = write_file(Path(args.out), text.encode("utf-8"), force=args.force)
     reporter.say("report", f"warden: wrote the overview as {args.fmt} to {out}", format=args.fmt, out=str(out))
     return EXIT_OK
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """``data`` to ``path`` atomically, readable by its owner only."""
-    from store.export import _write_atomically
-
-    if not path.parent.exists():
-        path.parent.mkdir(parents=True, mode=0o700)
-    _write_atomically(path, data)

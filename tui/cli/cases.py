@@ -1,5 +1,4 @@
-"""``warden due``, ``warden response add``, ``warden case show|item|close|escalate``,
-``warden followup draft``:
+"""``warden due``, ``warden response add``, ``warden case show|item|close|escalate``:
 a case after its letter, without the UI, each change written to the decision
 log as the TUI writes it. Listings go to stdout (``--json``: one JSON object per
 line, or one object for ``case show``); events to stderr."""
@@ -13,23 +12,18 @@ from typing import Any
 
 from store.domain import CASE_OUTCOMES, ITEM_STATES
 from store.errors import ConfigError
-from tui.cli_common import EXIT_OK, Reporter, _common, _open_existing, _reviewer
+from tui.cli.common import EXIT_OK, Reporter, common_options, open_existing, reviewer
 
 __all__ = ["add_parsers"]
 
 
 def add_parsers(commands: Any) -> None:
-    add_case_parsers(commands)
-    add_followup_parsers(commands)
-
-
-def add_case_parsers(commands: Any) -> None:
     due = commands.add_parser(
         "due", help="cases awaiting a response, soonest due first",
         description="List the cases awaiting a reply (a letter sent; or a response received while items are "
                     "still open), soonest due first, with the due date and the days left or overdue. For cron "
                     "and mail pipelines: --json prints one JSON object per case.")
-    _common(due, suppress=True)
+    common_options(due, suppress=True)
     due.add_argument("--overdue", action="store_true", help="only the cases past their due date")
     due.set_defaults(run=run_due)
 
@@ -42,7 +36,7 @@ def add_case_parsers(commands: Any) -> None:
                     "modified) and record the reply: the case moves to 'response received'. Refused, storing "
                     "nothing, when no letter was sent, a file is missing, unreadable or over [evidence] "
                     "max_file_bytes, or the date is in the future.")
-    _common(add, suppress=True)
+    common_options(add, suppress=True)
     add.add_argument("consumer", metavar="CONSUMER", help="the consumer's id")
     add.add_argument("files", metavar="FILE", nargs="+", help="the reply and its attachments")
     add.add_argument("--received", metavar="DATE", help="the day it was received, YYYY-MM-DD (default: today, UTC)")
@@ -65,7 +59,7 @@ def add_case_parsers(commands: Any) -> None:
     escalate = verbs.add_parser("escalate", help="escalate the case to someone",
                                 description="Escalate the consumer's case (to counsel, a manager), with a reason.")
     for verb in (show, item, close, escalate):
-        _common(verb, suppress=True)
+        common_options(verb, suppress=True)
         verb.add_argument("consumer", metavar="CONSUMER", help="the consumer's id")
         verb.set_defaults(run=run_case)
     item.add_argument("item", metavar="ITEM", help="the item's id (warden case show lists them)")
@@ -89,7 +83,7 @@ def run_due(args: argparse.Namespace, reporter: Reporter) -> int:
     from store.clock import system_clock
 
     today = _today(system_clock)
-    _config, conn = _open_existing(args)
+    _config, conn = open_existing(args, reporter, readonly=True)
     try:
         rows = due_cases(conn, today, overdue_only=args.overdue)
     finally:
@@ -108,9 +102,9 @@ def run_response_add(args: argparse.Namespace, reporter: Reporter) -> int:
     from store.clock import system_clock
     from store.text import printable
 
-    config, conn = _open_existing(args)
+    config, conn = open_existing(args, reporter)
     try:
-        done = add_response(conn, args.consumer, args.files, reviewer=_reviewer(args, config), clock=system_clock,
+        done = add_response(conn, args.consumer, args.files, reviewer=reviewer(args, config), clock=system_clock,
                             max_bytes=config.evidence.max_file_bytes, received=args.received, note=args.note)
     finally:
         conn.close()
@@ -130,13 +124,13 @@ def run_case(args: argparse.Namespace, reporter: Reporter) -> int:
     from store.cases import consumer_exists
     from store.clock import system_clock
 
-    config, conn = _open_existing(args)
+    config, conn = open_existing(args, reporter, readonly=args.action == "show")
     try:
         if not consumer_exists(conn, args.consumer):
             raise ConfigError(f"there is no consumer {args.consumer!r}")
         if args.action == "show":
             return _show(conn, args, reporter)
-        who = _reviewer(args, config)
+        who = reviewer(args, config)
         return {"item": _item, "close": _close, "escalate": _escalate}[args.action](
             conn, args, reporter, who, system_clock)
     finally:
@@ -184,39 +178,4 @@ def _escalate(conn: Any, args: argparse.Namespace, reporter: Reporter, who: str,
     case = escalate_case(conn, args.consumer, to=args.to, reason=args.reason, reviewer=who, clock=clock)
     reporter.say("escalated", f"warden: case #{case.id} of {args.consumer} is escalated to "
                  f"{printable(case.escalated_to or '')}", case=case.id, to=case.escalated_to)
-    return EXIT_OK
-
-
-def add_followup_parsers(commands: Any) -> None:
-    from store.domain import FOLLOWUP_KINDS
-
-    followup = commands.add_parser("followup", help="draft a reminder, an overdue notice or a final notice",
-                                   description="Follow-ups to an audit request.")
-    actions = followup.add_subparsers(dest="action", metavar="ACTION", required=True)
-    draft = actions.add_parser(
-        "draft", help="draft a follow-up note for the consumer's case",
-        description="Draft (or re-draft) a follow-up note citing the letter's date and reference, the due date "
-                    "and the items still open; then mark it ready and export it like the letter "
-                    "(warden export --consumer CONSUMER). A final notice gives a last deadline of "
-                    "[notes] final_notice_days; its export moves the case's due date there.")
-    _common(draft, suppress=True)
-    draft.add_argument("consumer", metavar="CONSUMER", help="the consumer's id")
-    draft.add_argument("--kind", required=True, choices=list(FOLLOWUP_KINDS), help=", ".join(FOLLOWUP_KINDS))
-    draft.set_defaults(run=run_followup)
-
-
-def run_followup(args: argparse.Namespace, reporter: Reporter) -> int:
-    from store.casework.followups import draft_followup
-    from store.clock import system_clock
-
-    config, conn = _open_existing(args)
-    try:
-        done = draft_followup(conn, args.consumer, args.kind, reviewer=_reviewer(args, config), clock=system_clock,
-                              config=config.notes)
-    finally:
-        conn.close()
-    reporter.say("drafted", f"warden: drafted note #{done.note.id} ({done.kind}) of {args.consumer}: "
-                 f"{done.note.subject}", note=done.note.id, followup=done.kind)
-    for warning in done.warnings:
-        reporter.say("warning", f"warden: warning: {warning}", note=done.note.id)
     return EXIT_OK

@@ -1,6 +1,6 @@
-"""What the commands of the command line share: exit codes, the options every
-command takes, the reporter of headless events, and finding the database, the
-configuration and the reviewer."""
+"""What every command shares: exit codes, the options every command takes, the
+reporter of headless events, and finding the database, the configuration and
+the reviewer."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 from store.errors import ConfigError
 
 EXIT_OK = 0
-EXIT_PARTIAL = 1     # partly failed, or refused
+EXIT_PARTIAL = 1     # partly failed, or refused (a conflict, nothing to do, a broken log)
 EXIT_USAGE = 2       # bad usage or configuration
 
 
@@ -32,7 +32,7 @@ def default_config_path() -> Path:
     return user_config_path("warden", appauthor=False) / "config.toml"
 
 
-def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+def common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     """Options every command takes. On subcommands they default to SUPPRESS so a value
     given before the command (``warden --db X sync``) is not reset by the subparser."""
     default: Any = argparse.SUPPRESS if suppress else None
@@ -43,13 +43,24 @@ def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     parser.add_argument("--reviewer", metavar="NAME", default=default,
                         help="name recorded in the decision log (default: your login name)")
     parser.add_argument("--json", action="store_true", default=default,
-                        help="headless output as JSON lines on stderr")
+                        help="headless output as JSON lines (events on stderr, listings on stdout)")
     parser.add_argument("--no-mouse", action="store_true", default=default,
                         help="do not capture the mouse in the TUI")
 
 
+def positive_int(text: str) -> int:
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= 1_000_000:
+        raise argparse.ArgumentTypeError("must be between 1 and 1,000,000")
+    return value
+
+
 class Reporter:
-    """Prints one line per event on stderr, as text or JSON lines."""
+    """Prints one line per event on stderr, as text or JSON lines; listings (what
+    a command was asked to show) on stdout."""
 
     def __init__(self, *, as_json: bool, stream: Any = None, out: Any = None) -> None:
         self.as_json = as_json
@@ -68,7 +79,7 @@ class Reporter:
             self._write(message)
 
     def show(self, text: str) -> None:
-        """What the command was asked to print (a listing, a report), on stdout."""
+        """What the command was asked to print (a listing, a note), on stdout."""
         with self._lock:
             print(text, file=self.out if self.out is not None else sys.stdout, flush=True)
 
@@ -77,7 +88,7 @@ class Reporter:
             print(line, file=self.stream, flush=True)
 
 
-def _db_path(args: argparse.Namespace, config: Any | None = None) -> Path:
+def db_path(args: argparse.Namespace, config: Any | None = None) -> Path:
     if args.db:
         return Path(args.db).expanduser()
     if os.environ.get("WARDEN_DB"):
@@ -87,24 +98,24 @@ def _db_path(args: argparse.Namespace, config: Any | None = None) -> Path:
     return default_db_path()
 
 
-def _load_config(args: argparse.Namespace) -> Any:
+def load_config(args: argparse.Namespace) -> Any:
     """The configuration named by --config / WARDEN_CONFIG, else the default file if it
     exists, else an empty configuration."""
-    from store.config import Config, load_config
+    from store.config import Config, load_config as read_config
 
     explicit = args.config or os.environ.get("WARDEN_CONFIG")
     if explicit:
         path = Path(explicit).expanduser()
         if not path.is_file():
             raise ConfigError(f"configuration file not found: {path}")
-        return load_config(path)
+        return read_config(path)
     default = default_config_path()
     if default.is_file():
-        return load_config(default)
+        return read_config(default)
     return Config()
 
 
-def _reviewer(args: argparse.Namespace, config: Any | None = None) -> str:
+def reviewer(args: argparse.Namespace, config: Any | None = None) -> str:
     if args.reviewer:
         return str(args.reviewer)
     if config is not None and getattr(config, "reviewer", None):
@@ -115,13 +126,33 @@ def _reviewer(args: argparse.Namespace, config: Any | None = None) -> str:
         return "reviewer"
 
 
-def _open_existing(args: argparse.Namespace) -> tuple[Any, Any]:
-    """The configuration and a connection to a database that must already exist
-    (verify and export never create an empty one)."""
+def check_database(path: Path, reporter: Reporter, *, readonly: bool = False) -> list[str]:
+    """Before a command touches the database at ``path`` (if there is one): refuse
+    a file that is not warden's, make it private and say so (once: the next open
+    finds nothing to do). Returns what it said."""
     from store.db import connect
 
-    config = _load_config(args)
-    db_path = _db_path(args, config)
-    if not db_path.exists():
-        raise ConfigError(f"no database at {db_path}")
-    return config, connect(db_path)
+    if not path.is_file():
+        return []
+    notices: list[str] = []
+    connect(path, readonly=readonly, notices=notices).close()
+    for notice in notices:
+        reporter.say("private", f"warden: {notice}", db=str(path))
+    return notices
+
+
+def open_existing(args: argparse.Namespace, reporter: Reporter, *,
+                  readonly: bool = False) -> tuple[Any, Any]:
+    """The configuration and a connection to a database that must already exist
+    (commands other than sync and demo never create an empty one)."""
+    from store.db import connect
+
+    config = load_config(args)
+    path = db_path(args, config)
+    if not path.exists():
+        raise ConfigError(f"no database at {path}")
+    notices: list[str] = []
+    conn = connect(path, readonly=readonly, notices=notices)
+    for notice in notices:
+        reporter.say("private", f"warden: {notice}", db=str(path))
+    return config, conn

@@ -1,0 +1,208 @@
+"""Opening a database: a file that is not warden's is refused and left exactly as
+it was; commands that only read open read-only; a database others can read is
+made private (it, its WAL and SHM) and the reviewer is told once; where it cannot
+be, it is refused with the reason; folders warden creates are 0700.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from store.db import connect, make_private
+from store.errors import ForeignDatabase, StoreError
+from tests.test_files import confined, needs_mounts
+from tui.cli import main as cli_main
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def snapshot(folder: Path) -> dict[str, tuple[str, int, int]]:
+    """Every file in ``folder``: SHA-256, mode and modification time."""
+    return {p.name: (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mode, p.stat().st_mtime_ns)
+            for p in sorted(folder.iterdir())}
+
+
+@pytest.fixture
+def foreign(tmp_path: Path) -> Path:
+    """Another program's SQLite file (rollback journal, user_version 0, mode 0644)."""
+    folder = tmp_path / "theirs"
+    folder.mkdir()
+    path = folder / "inventory.sqlite"
+    raw = sqlite3.connect(path)
+    raw.execute("CREATE TABLE item (sku TEXT PRIMARY KEY, qty INTEGER)")
+    raw.execute("INSERT INTO item VALUES ('a-1', 3)")
+    raw.commit()
+    raw.close()
+    os.chmod(path, 0o644)
+    return path
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_a_sqlite_file_without_warden_tables_is_refused_and_left_untouched(foreign: Path, readonly: bool) -> None:
+    before = snapshot(foreign.parent)
+    with pytest.raises(ForeignDatabase) as caught:
+        connect(foreign, readonly=readonly)
+    assert "inventory.sqlite" in str(caught.value) and "not a warden database" in str(caught.value)
+    assert "item" in str(caught.value)            # says what it holds instead
+    assert snapshot(foreign.parent) == before     # no schema, no WAL, no chmod, no journal
+
+
+@pytest.mark.parametrize("command", [[], ["verify"], ["verify", "--head", "0" * 64],
+                                     ["export", "--format", "md", "--out", "OUT"], ["findings"],
+                                     ["note", "show", "x"], ["note", "draft", "x"], ["decide", "undo"],
+                                     ["decide", "confirm", "x", "--reason", "r"]])
+def test_every_command_refuses_a_foreign_file_with_exit_2(foreign: Path, tmp_path: Path, command: list[str],
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    before = snapshot(foreign.parent)
+    argv = [str(tmp_path / "out") if part == "OUT" else part for part in command]
+    assert cli_main([*argv, "--db", str(foreign)]) == 2
+    err = capsys.readouterr().err
+    assert "not a warden database" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert snapshot(foreign.parent) == before
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_empty_file_becomes_a_warden_database(tmp_path: Path) -> None:
+    path = tmp_path / "empty.db"
+    path.touch(mode=0o600)
+    conn = connect(path)
+    assert conn.execute("SELECT count(*) FROM decision").fetchone()[0] == 0
+    conn.close()
+
+
+def test_verify_reads_without_writing_the_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.tui_data import seed_review_db
+
+    db = seed_review_db(tmp_path / "w" / "review.db")
+    conn = connect(db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    before = snapshot(db.parent)
+    assert cli_main(["verify", "--db", str(db)]) == 0
+    after = snapshot(db.parent)
+    assert after["review.db"] == before["review.db"]
+    # A read-only connection may map the WAL index; it writes no page of the database.
+    assert {name for name in after} - {"review.db-shm", "review.db-wal"} == set(before)
+
+
+def test_a_read_only_open_does_not_migrate(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    raw = sqlite3.connect(path)
+    from store.db import _statements
+    from store.schema import MIGRATIONS
+
+    for statement in _statements(MIGRATIONS[0]):     # the first schema only, as an older warden left it
+        raw.execute(statement)
+    raw.execute("PRAGMA user_version = 1")
+    raw.commit()
+    raw.close()
+    os.chmod(path, 0o600)
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="older"):
+        connect(path, readonly=True)
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("start_mode", [0o644, 0o640, 0o604, 0o660])
+def test_a_database_others_can_read_is_made_private_and_said_once(tmp_path: Path, start_mode: int) -> None:
+    db = tmp_path / "w.db"
+    conn = connect(db)
+    conn.execute("CREATE TABLE keep_wal_open (x)")   # the WAL and SHM files exist while it is open
+    for path in (db, db.with_name("w.db-wal"), db.with_name("w.db-shm")):
+        os.chmod(path, start_mode)
+    notices: list[str] = []
+    second = connect(db, notices=notices)
+    for path in (db, db.with_name("w.db-wal"), db.with_name("w.db-shm")):
+        assert mode(path) == 0o600, path.name
+    assert len(notices) == 1
+    assert "w.db" in notices[0] and oct(start_mode)[2:] in notices[0] and "0600" in notices[0]
+    again: list[str] = []
+    connect(db, notices=again).close()
+    assert again == []                             # once: nothing left to tighten
+    second.close()
+    conn.close()
+
+
+def test_make_private_leaves_a_private_database_alone(tmp_path: Path) -> None:
+    db = tmp_path / "w.db"
+    connect(db).close()
+    assert mode(db) == 0o600
+    assert make_private(db) is None
+
+
+def test_a_private_database_stays_silent(tmp_path: Path) -> None:
+    db = tmp_path / "w.db"
+    connect(db).close()
+    notices: list[str] = []
+    connect(db, notices=notices).close()
+    assert notices == []
+
+
+def test_the_cli_says_once_that_it_made_the_database_private(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "w.db"
+    connect(db).close()
+    os.chmod(db, 0o644)
+    assert cli_main(["verify", "--db", str(db)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("made it private") == 1 and "0644" in err
+    assert mode(db) == 0o600
+    assert cli_main(["verify", "--db", str(db)]) == 0
+    assert "private" not in capsys.readouterr().err
+
+
+def test_folders_created_for_the_database_are_private(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        db = tmp_path / "a" / "b" / "c" / "w.db"
+        connect(db).close()
+    finally:
+        os.umask(old)
+    for folder in (tmp_path / "a", tmp_path / "a" / "b", tmp_path / "a" / "b" / "c"):
+        assert mode(folder) == 0o700, folder
+    assert mode(db) == 0o600
+
+
+CANNOT_TIGHTEN = """
+    import contextlib, io, json, sys
+    from store.db import connect
+    from store.errors import StoreError
+    from tui.cli import main
+
+    db = sys.argv[1]
+    out = {}
+    try:
+        connect(db).close()
+        out["connect"] = "opened"
+    except StoreError as exc:
+        out["connect"] = str(exc)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(["verify", "--db", db])
+    out["verify"] = [code, err.getvalue()]
+    print(json.dumps(out))
+"""
+
+
+@needs_mounts
+def test_a_database_that_cannot_be_made_private_is_refused_with_the_reason(tmp_path: Path) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    db = folder / "w.db"
+    connect(db).close()
+    os.chmod(db, 0o644)
+    out = confined(f"mount --bind {folder} {folder} && mount -o remount,ro,bind {folder} {folder}",
+                   CANNOT_TIGHTEN, str(db))
+    assert "w.db" in out["connect"] and "readable by others" in out["connect"] and "0644" in out["connect"]
+    assert "Read-only file system" in out["connect"]
+    code, err = out["verify"]
+    assert code == 1 and "readable by others" in err and "Traceback" not in err
+    assert mode(db) == 0o644

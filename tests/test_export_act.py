@@ -1,0 +1,393 @@
+"""An export is one act: the letter written is the letter recorded.
+
+- A cited finding dismissed while the export runs (between rendering and
+  recording): nothing written, nothing recorded, the message names it; in one
+  process (a hook) and across two (``warden export`` and ``warden decide``).
+- ``--force`` replaces the whole set and its manifest, or leaves the old set as it
+  was: a folder in the way is refused before anything is touched; a failure
+  midway puts every file back and takes the recording back in the log.
+- SIGKILL at each step of an export: afterwards the folder and the database
+  agree, or the next export repairs them; no temporary file survives.
+- ``--out ghost/../x`` creates no ``ghost``.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from notes_case import CASE_ID, CLOCK, seed
+from store.clock import fixed_clock
+from store.config import NotesConfig
+from store.db import connect
+from store.errors import ExportError
+from store.export import export_notes
+from store.notes import draft_note, mark_ready, note_for
+from store.review import dismiss
+from store.verify import verify_log
+from tui.cli import main as cli_main
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = NotesConfig(sender="Platform Compliance <compliance@platform.example>", organisation="Example Platform")
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """The notes case and three bulk consumers, each with a ready note."""
+    path = tmp_path / "warden.db"
+    conn = seed(path, consumers=3)
+    for cid in [CASE_ID, "bulk-00000", "bulk-00001", "bulk-00002"]:
+        note = draft_note(conn, cid, reviewer="ana", clock=CLOCK, config=CONFIG)
+        mark_ready(conn, note.id, reviewer="ana", clock=CLOCK)
+    conn.close()
+    return path
+
+
+def export(db: Path, out: Path, fmt: str = "md", **kwargs):
+    kwargs.setdefault("status", "ready")
+    return export_notes(db, fmt=fmt, out_dir=out, reviewer="ana", clock=CLOCK, config=CONFIG, **kwargs)
+
+
+def folder(out: Path) -> dict[str, str]:
+    """Every entry of ``out`` (hidden ones too): name -> SHA-256 (or "dir")."""
+    if not out.exists():
+        return {}
+    return {p.name: "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest() for p in out.iterdir()}
+
+
+def agrees(db: Path, out: Path) -> None:
+    """The folder holds exactly what the database's completed exports to it list, and
+    nothing else; the log verifies and every manifest's head is in it."""
+    conn = connect(db, readonly=True)
+    unfinished = conn.execute("SELECT id, status FROM export WHERE status IN ('staging', 'pending')").fetchall()
+    assert unfinished == []
+    recorded: dict[str, str] = {}
+    for (export_id,) in conn.execute("SELECT id FROM export WHERE status = 'completed' AND out_dir = ? ORDER BY id",
+                                     (str(out.resolve()),)):
+        recorded.update(conn.execute("SELECT path, sha256 FROM export_file WHERE export_id = ?", (export_id,)))
+    assert folder(out) == recorded
+    for name in recorded:
+        if name.startswith("manifest-"):
+            head = json.loads((out / name).read_text())["decision_log"]["head"]
+            assert verify_log(conn, head=head).ok
+    assert verify_log(conn).ok
+    conn.close()
+
+
+# --- the race: a finding dismissed between rendering and recording ------------------------
+
+
+def test_a_finding_dismissed_while_the_export_runs_stops_it_whole(db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+
+    def dismiss_meanwhile(step: str) -> None:
+        if step == "staged":            # rendered and written to the staging folder, not yet recorded
+            other = connect(db)
+            dismiss(other, 2, reviewer="bo", reason_code="false_positive", clock=CLOCK)
+            other.close()
+
+    with pytest.raises(ExportError) as refused:
+        export(db, out, consumer_id=CASE_ID, status=None, on_step=dismiss_meanwhile)
+    assert refused.value.title == "Changed during the export"
+    assert ("finding #2 was confirmed when the letter was written; it is now dismissed by bo (false_positive)"
+            in str(refused.value))
+    assert "Nothing was written" in str(refused.value)
+    assert not out.exists()                                       # no file, no staging folder, no folder
+    conn = connect(db)
+    assert note_for(conn, CASE_ID).status == "ready"
+    assert conn.execute("SELECT count(*) FROM finding WHERE status = 'audit_requested'").fetchone()[0] == 0
+    assert conn.execute("SELECT status FROM export").fetchall()[0][0] == "abandoned"
+    assert conn.execute("SELECT count(*) FROM export_file").fetchone()[0] == 0
+    assert verify_log(conn).ok
+    conn.close()
+
+
+def test_a_note_redrafted_while_the_export_runs_stops_it(db: Path, tmp_path: Path) -> None:
+    def redraft(step: str) -> None:
+        if step == "staged":
+            other = connect(db)
+            draft_note(other, "bulk-00001", reviewer="bo", clock=CLOCK, config=CONFIG)
+            other.close()
+
+    with pytest.raises(ExportError, match=r"note #3 changed while the export was written \(it was ready"):
+        export(db, tmp_path / "out", on_step=redraft)
+    assert not (tmp_path / "out").exists()
+
+
+RACE = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    import store.export
+    from tui.cli import main
+
+    signal_file, go_file = Path(sys.argv[1]), Path(sys.argv[2])
+    real = store.export.export_notes
+
+    def export_notes(*args, **kwargs):
+        def hook(step):
+            if step == "staged":
+                signal_file.touch()
+                while not go_file.exists():
+                    time.sleep(0.01)
+        kwargs["on_step"] = hook
+        return real(*args, **kwargs)
+
+    store.export.export_notes = export_notes
+    raise SystemExit(main(sys.argv[3:]))
+""")
+
+
+def _cli(*args: str, **kwargs) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests'}"}
+    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def test_two_processes_an_export_and_a_dismissal_meanwhile(db: Path, tmp_path: Path) -> None:
+    staged, go, out = tmp_path / "staged", tmp_path / "go", tmp_path / "out"
+    exporting = _cli("-c", RACE, str(staged), str(go), "export", "--db", str(db), "--format", "md", "--consumer",
+                     CASE_ID, "--out", str(out), "--reviewer", "ana")
+    deadline = time.monotonic() + 60
+    while not staged.exists():
+        assert exporting.poll() is None, exporting.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    deciding = _cli("-m", "tui.cli", "decide", "dismiss", CASE_ID, "--finding", "2", "--code", "false_positive",
+                    "--reason", "test account", "--db", str(db), "--reviewer", "bo")
+    assert deciding.wait(timeout=60) == 0, deciding.communicate()
+    go.touch()
+    _, err = exporting.communicate(timeout=60)
+    assert exporting.returncode == 1, err
+    assert "finding #2 was confirmed when the letter was written; it is now dismissed by bo" in err
+    assert not out.exists()
+    conn = connect(db)
+    assert note_for(conn, CASE_ID).status == "ready" and verify_log(conn).ok
+    conn.close()
+
+
+# --- --force: the whole set or nothing ----------------------------------------------------------
+
+
+def test_a_folder_in_the_way_refuses_a_forced_export_before_anything_is_touched(db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first = export(db, out)
+    before = folder(out)
+    (out / first.files[2].name).unlink()
+    (out / first.files[2].name).mkdir()          # the third file's name is now a folder
+    before = folder(out)
+    with pytest.raises(ExportError, match=rf"folders in .*: {first.files[2].name}; nothing written"):
+        export(db, out, force=True, note_ids=first.note_ids)
+    assert folder(out) == before
+
+
+def test_a_forced_export_failing_midway_puts_every_file_back(db: Path, tmp_path: Path) -> None:
+    # The defect: files 1-9 replaced, the old manifest kept: 10 files no longer matched it.
+    out = tmp_path / "out"
+    first = export(db, out, "html")
+    before = folder(out)
+
+    def disk_fails(step: str) -> None:
+        if step == f"moved {first.files[2].name}":      # three files replaced, then the disk fails
+            raise OSError(errno.EIO, "Input/output error")
+
+    # An hour later: every page says when it was made, so each new file differs from the old.
+    later = fixed_clock(CLOCK() + timedelta(hours=1))
+    with pytest.raises(ExportError, match="Input/output error.*nothing was replaced"):
+        export_notes(db, fmt="html", out_dir=out, reviewer="ana", clock=later, config=CONFIG, force=True,
+                     note_ids=first.note_ids, on_step=disk_fails)
+    assert folder(out) == before
+    agrees(db, out)
+    replaced = export_notes(db, fmt="html", out_dir=out, reviewer="ana", clock=later, config=CONFIG, force=True,
+                            note_ids=first.note_ids)
+    assert all(folder(out)[f.name] != before[f.name] for f in replaced.files)   # the test could tell
+
+
+def test_an_export_whose_completion_cannot_be_recorded_is_completed_by_the_next(db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+
+    def database_gone(step: str) -> None:
+        if step == "cleaned":          # the files are in place and recorded; "completed" is not written
+            raise sqlite3.OperationalError("disk I/O error")
+
+    with pytest.raises(ExportError, match="files are in .* and recorded.*the next warden export completes it"):
+        export(db, out, on_step=database_gone)
+    conn = connect(db, readonly=True)
+    assert conn.execute("SELECT status FROM export").fetchone()[0] == "pending"
+    assert {r[0] for r in conn.execute("SELECT status FROM note")} == {"exported"}     # not taken back
+    conn.close()
+    export(db, tmp_path / "csv", "csv", status="exported")
+    agrees(db, out)
+
+
+def test_a_forced_export_replaces_the_whole_set_and_its_manifest(db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first = export(db, out)
+    second = export(db, out, force=True, note_ids=first.note_ids)
+    manifest = json.loads((out / "manifest-md.json").read_text())
+    assert manifest["export_id"] == second.export_id
+    assert {f["name"]: f["sha256"] for f in manifest["files"]} == {
+        f.name: f.sha256 for f in second.files[:-1]} == {name: digest for name, digest in folder(out).items()
+                                                         if name != "manifest-md.json"}
+    agrees(db, out)
+
+
+# --- kills at each step --------------------------------------------------------------------------
+
+KILL = textwrap.dedent("""
+    import os, signal, sys
+    import store.export
+    from tui.cli import main
+
+    point = sys.argv[1]
+    real = store.export.export_notes
+
+    def export_notes(*args, **kwargs):
+        def hook(step):
+            if step == point:
+                os.kill(os.getpid(), signal.SIGKILL)
+        kwargs["on_step"] = hook
+        return real(*args, **kwargs)
+
+    store.export.export_notes = export_notes
+    raise SystemExit(main(sys.argv[2:]))
+""")
+STEPS = ["staged", "recorded", "moved note-1-northwind-analytics.md", "moved note-4-bulk-00002.md",
+         "moved manifest-md.json", "cleaned", "completed"]
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["new", "force"])
+@pytest.mark.parametrize("point", STEPS)
+def test_an_export_killed_at_each_step_is_repaired_by_the_next(db: Path, tmp_path: Path, point: str,
+                                                               force: bool) -> None:
+    out = tmp_path / "out"
+    args = ["export", "--db", str(db), "--format", "md", "--status", "ready", "--out", str(out), "--reviewer", "ana"]
+    if force:
+        assert cli_main(args) == 0                        # an earlier set to replace
+        old = folder(out)
+        conn = sqlite3.connect(db)
+        conn.execute("UPDATE note SET status = status")   # (the notes are exported now: select them by status)
+        conn.close()
+        args[args.index("ready")] = "exported"
+        args.append("--force")
+    killed = _cli("-c", KILL, point, *args)
+    killed.communicate(timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    conn = connect(db, readonly=True)
+    status = conn.execute("SELECT status FROM export ORDER BY id DESC LIMIT 1").fetchone()[0]
+    conn.close()
+    if point == "staged":
+        # Killed before recording: no file of it in the folder, however complete it looked.
+        assert status == "staging"
+        assert {n for n in folder(out) if not n.startswith(".warden-export-")} == (set(old) if force else set())
+    # The next export (another folder) finishes or undoes it, and removes its staging folder.
+    assert cli_main(["export", "--db", str(db), "--format", "csv", "--status", "exported" if force or point != "staged"
+                     else "ready", "--out", str(tmp_path / "csv")]) == 0
+    agrees(db, out)
+    assert not [n for n in folder(out) if n.startswith(".warden")]
+    conn = connect(db, readonly=True)
+    last = conn.execute("SELECT status FROM export WHERE out_dir = ? ORDER BY id DESC LIMIT 1",
+                        (str(out.resolve()),)).fetchone()[0]
+    exported = conn.execute("SELECT count(*) FROM note WHERE status = 'exported'").fetchone()[0]
+    conn.close()
+    assert last == ("abandoned" if point == "staged" and not force else
+                    "abandoned" if point == "staged" else "completed")
+    assert exported == (0 if point == "staged" and not force else 4)
+    if force and point != "staged":
+        assert folder(out) != old
+
+
+def test_a_recorded_export_whose_files_are_lost_is_taken_back(db: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    args = ["export", "--db", str(db), "--format", "md", "--status", "ready", "--out", str(out), "--reviewer", "ana"]
+    killed = _cli("-c", KILL, "recorded", *args)
+    killed.communicate(timeout=120)
+    for staging in out.glob(".warden-export-*"):
+        for path in staging.iterdir():
+            path.unlink()              # the staged files lost (a cleaner, a full disk ...)
+    assert cli_main(["export", "--db", str(db), "--format", "csv", "--status", "ready", "--out",
+                     str(tmp_path / "csv"), "--reviewer", "carl"]) == 0
+    assert "could not be recovered: its notes, findings and cases were taken back" in capsys.readouterr().err
+    conn = connect(db, readonly=True)
+    assert conn.execute("SELECT status FROM export WHERE id = 1").fetchone()[0] == "rolled_back"
+    assert {r[0] for r in conn.execute("SELECT status FROM note")} == {"ready"}
+    assert conn.execute("SELECT count(*) FROM finding WHERE status = 'audit_requested'").fetchone()[0] == 0
+    # The letters never left: no case was opened, nothing is due.
+    assert conn.execute("SELECT count(*) FROM case_file").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM case_item").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM consumer WHERE case_due IS NOT NULL").fetchone()[0] == 0
+    taken = conn.execute("SELECT count(*) FROM decision WHERE reviewer = 'carl' AND reason LIKE "
+                         "'export #1 was interrupted%'").fetchone()[0]
+    assert taken > 0 and verify_log(conn, evidence_root=tmp_path / "evidence").ok
+    conn.close()
+    agrees(db, out)
+
+
+# --- paths ------------------------------------------------------------------------------------------
+
+
+def test_out_through_a_missing_folder_and_dotdot_creates_only_the_target(db: Path, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = export(db, Path("ghost/../x"))
+    assert not (tmp_path / "ghost").exists()
+    assert result.out_dir == tmp_path / "x" and (tmp_path / "x" / "manifest-md.json").is_file()
+    conn = connect(db, readonly=True)
+    assert conn.execute("SELECT out_dir FROM export").fetchone()[0] == str(tmp_path / "x")
+    conn.close()
+
+
+def test_an_older_wardens_leftover_temporary_files_are_removed(db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".warden-abc123.tmp").write_bytes(b"half a letter")
+    result = export(db, out)
+    assert not (out / ".warden-abc123.tmp").exists()
+    assert any("removed .warden-abc123.tmp" in w for w in result.warnings)
+
+
+# --- warnings that mean something -----------------------------------------------------------------
+
+
+def test_a_resync_that_only_renews_provenance_warns_of_nothing(demo_copy: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # The defect: "usage figures changed since drafted" fired when a re-sync stored the same
+    # values again from new pages (0 values differed).
+    from store.demo import DEMO_TOKEN, DEMO_TOKEN_ENV, DemoEndpoint
+    from store.demo.config import demo_config
+    from store.review import ConfirmRequest, decide
+    from store.sync.engine import sync_all
+
+    conn = connect(demo_copy)
+    decide(conn, ConfirmRequest((), None, None, "over the caps"), ["northwind-analytics"], versions={},
+           reviewer="ana", clock=CLOCK)
+    draft_note(conn, "northwind-analytics", reviewer="ana", clock=CLOCK, config=CONFIG)
+    before = conn.execute("SELECT max(run_id), count(*), sum(value) FROM usage").fetchone()[:]
+    conn.close()
+    monkeypatch.setenv(DEMO_TOKEN_ENV, DEMO_TOKEN)
+    with DemoEndpoint(consumers=12) as endpoint:   # the feed again: it re-fetches its last days
+        results = sync_all(demo_copy, demo_config(endpoint, db_path=demo_copy), clock=CLOCK, sources=["demo-feed"])
+    assert {r.status for r in results} == {"ok"}
+    conn = connect(demo_copy)
+    after = conn.execute("SELECT max(run_id), count(*), sum(value) FROM usage").fetchone()[:]
+    renewed = conn.execute("SELECT count(*) FROM usage JOIN app USING (source, app_id) WHERE consumer_id = ?"
+                           " AND run_id > ?", ("northwind-analytics", before[0])).fetchone()[0]
+    conn.close()
+    assert after[0] > before[0] and after[1:] == before[1:] and renewed > 0   # new pages, the same figures
+    result = export_notes(demo_copy, fmt="json", out_dir=tmp_path / "out", consumer_id="northwind-analytics",
+                          reviewer="ana", clock=CLOCK, config=CONFIG)
+    assert not any("changed since it was drafted" in w for w in result.warnings)
+    bundle = json.loads(next((tmp_path / "out").glob("note-*.json")).read_text())
+    assert bundle["evidence"]["changed_since_draft"] is False

@@ -1,0 +1,182 @@
+"""``warden verify`` against each way of tampering with a database: an edited entry,
+a finding or note changed behind the log's back, entries removed, renumbered,
+swapped, or cut from the end (caught with ``--head``). Each is named: which entry,
+or which finding / note, which field, the value in the table and the one the log
+gives; exit 1."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from store.clock import fixed_clock
+from store.config import NotesConfig
+from store.db import connect
+from store.notes import draft_note, mark_ready
+from store.review import ConfirmRequest, DismissRequest, decide, mark_needs_info
+from store.verify import verify_log
+from tui.cli import main as cli_main
+
+CLOCK = fixed_clock(datetime(2023, 5, 2, 9, 0, tzinfo=timezone.utc))
+CASE = "northwind-analytics"
+
+
+@pytest.fixture
+def decided(demo_copy: Path) -> Path:
+    """The demo case confirmed, another consumer's finding dismissed, one parked, and
+    the case's note drafted and marked ready."""
+    conn = connect(demo_copy)
+    decide(conn, ConfirmRequest((), None, None, "far over the caps"), [CASE], versions={}, reviewer="ana",
+           clock=CLOCK)
+    decide(conn, DismissRequest((), "within_allowance", "agreed uplift"), ["kestrel-media"], versions={},
+           reviewer="bo", clock=CLOCK)
+    parked = conn.execute("SELECT id FROM finding WHERE consumer_id = 'fenwick-signal' ORDER BY id LIMIT 1"
+                          ).fetchone()[0]
+    mark_needs_info(conn, parked, reviewer="bo", reason="which app?", clock=CLOCK)
+    note = draft_note(conn, CASE, reviewer="ana", clock=CLOCK, config=NotesConfig())
+    mark_ready(conn, note.id, reviewer="ana", clock=CLOCK)
+    assert verify_log(conn).ok
+    conn.close()
+    return demo_copy
+
+
+def tamper(db: Path, *statements: str) -> None:
+    """Run SQL on the file as someone with write access would, triggers dropped."""
+    raw = sqlite3.connect(db, isolation_level=None)
+    raw.execute("DROP TRIGGER IF EXISTS decision_no_update")
+    raw.execute("DROP TRIGGER IF EXISTS decision_no_delete")
+    for statement in statements:
+        raw.execute(statement)
+    raw.close()
+
+
+def verify(db: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = cli_main(["verify", "--db", str(db), *args])
+    return code, capsys.readouterr().err
+
+
+def _head(db: Path) -> tuple[int, str]:
+    conn = sqlite3.connect(db)
+    row = conn.execute("SELECT id, hash FROM decision ORDER BY id DESC LIMIT 1").fetchone()
+    conn.close()
+    return row
+
+
+def test_a_sound_database_verifies_and_json_prints_the_head(decided: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    last, head = _head(decided)
+    assert cli_main(["verify", "--db", str(decided), "--json"]) == 0
+    event = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert event["ok"] is True and event["head"] == head and event["checked"] == last
+
+
+def test_a_finding_forged_to_confirmed_is_named(decided: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The defect: UPDATE finding SET status = 'confirmed' with no log entry passed draft, export and verify.
+    conn = sqlite3.connect(decided)
+    fid = conn.execute("SELECT id FROM finding WHERE consumer_id = 'quillmark-systems' AND status = 'candidate'"
+                       " ORDER BY id LIMIT 1").fetchone()[0]
+    conn.close()
+    tamper(decided, f"UPDATE finding SET status = 'confirmed' WHERE id = {fid}")
+    code, err = verify(decided, capsys=capsys)
+    assert code == 1
+    assert f"finding #{fid} status: the table says confirmed, the log says candidate" in err
+    assert "chain" not in err.split("BROKEN", 1)[1].split("\n")[0]      # the chain itself is intact
+
+
+@pytest.mark.parametrize("field, forged", [("severity", "low"), ("category", "restricted_use")])
+def test_a_confirmed_findings_severity_or_category_changed_behind_the_log_is_named(
+        decided: Path, field: str, forged: str, capsys: pytest.CaptureFixture[str]) -> None:
+    conn = sqlite3.connect(decided)
+    fid, was = conn.execute(f"SELECT id, {field} FROM finding WHERE consumer_id = ? AND period = '2022'"
+                            " AND category = 'volume_cap' AND metric = 'records'", (CASE,)).fetchone()
+    conn.close()
+    tamper(decided, f"UPDATE finding SET {field} = '{forged}' WHERE id = {fid}")
+    code, err = verify(decided, capsys=capsys)
+    assert code == 1 and f"finding #{fid} {field}: the table says {forged}, the log says {was}" in err
+
+
+def test_a_dismissal_rewritten_as_open_is_named(decided: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    conn = sqlite3.connect(decided)
+    fid = conn.execute("SELECT id FROM finding WHERE consumer_id = 'kestrel-media' LIMIT 1").fetchone()[0]
+    conn.close()
+    tamper(decided, f"UPDATE finding SET status = 'candidate' WHERE id = {fid}")
+    code, err = verify(decided, capsys=capsys)
+    assert code == 1 and f"finding #{fid} status: the table says candidate, the log says dismissed" in err
+
+
+def test_a_ready_notes_text_edited_behind_the_log_is_named(decided: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    tamper(decided, "UPDATE note SET body = replace(body, 'more than', 'about') WHERE consumer_id = "
+                    f"'{CASE}'")
+    code, err = verify(decided, capsys=capsys)
+    assert code == 1 and "note #1 text: its SHA-256 in the table is" in err and "became ready" in err
+
+
+def test_a_note_status_forged_is_named(decided: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tamper(decided, "UPDATE note SET status = 'exported' WHERE id = 1")
+    code, err = verify(decided, capsys=capsys)
+    assert code == 1 and "note #1 status: the table says exported, the log says ready" in err
+
+
+def test_an_edited_entry_is_named(decided: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tamper(decided, "UPDATE decision SET reason = 'nothing to see' WHERE id = 7")
+    code, err = verify(decided, capsys=capsys)
+    assert code == 1 and "entry 7:" in err and "edited" in err
+
+
+def test_a_removed_entry_is_named(decided: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tamper(decided, "DELETE FROM decision WHERE id = 7")
+    code, err = verify(decided, capsys=capsys)
+    assert code == 1 and "entry #7 before it is missing" in err
+
+
+def test_a_removed_entry_with_the_rest_renumbered_is_named(decided: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    # Entry 240 (a note's status) removed, and every later entry moved down one to close the gap.
+    tamper(decided, "DELETE FROM decision WHERE id = 240", "UPDATE decision SET id = id - 1 WHERE id > 240")
+    code, err = verify(decided, capsys=capsys)
+    assert code == 1
+    assert "an entry was removed between #239 and #240" in err and "renumbered" in err
+
+
+def test_swapped_entries_are_named(decided: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Two entries of different actions exchange their numbers (their order in the log).
+    tamper(decided, "UPDATE decision SET id = -1 WHERE id = 100", "UPDATE decision SET id = 100 WHERE id = 101",
+           "UPDATE decision SET id = 101 WHERE id = -1")
+    code, err = verify(decided, capsys=capsys)
+    assert code == 1 and "entries #100 and #101 were swapped" in err
+
+
+def test_renumbered_entries_are_named(decided: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    last, _ = _head(decided)
+    tamper(decided, f"UPDATE decision SET id = id + 1000 WHERE id > {last - 3}")
+    code, err = verify(decided, capsys=capsys)
+    assert code == 1 and f"entries from #{last - 2 + 1000} on were renumbered" in err
+    assert "nothing was removed" in err
+
+
+def test_a_truncated_tail_passes_alone_and_fails_against_the_head(decided: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    last, head = _head(decided)
+    code, err = verify(decided, "--head", head, capsys=capsys)
+    assert code == 0
+    _, ancestor = sqlite3.connect(decided).execute("SELECT id, hash FROM decision WHERE id = ?",
+                                                   (last - 5,)).fetchone()
+    assert verify(decided, "--head", ancestor, capsys=capsys)[0] == 0      # the log grew since: fine
+    # The note's "ready" (status and text hash: the last two entries) cut, and the note put back
+    # as the shortened log says: the chain and the replay agree again.
+    tamper(decided, f"DELETE FROM decision WHERE id > {last - 2}", "UPDATE note SET status = 'draft'")
+    code, err = verify(decided, capsys=capsys)
+    assert code == 0, err     # what is left is consistent: only a known head can tell
+    code, err = verify(decided, "--head", head, capsys=capsys)
+    assert code == 1 and f"head {head} is not in the log" in err and "removed from its end" in err
+
+
+def test_a_head_that_is_not_a_hash_is_bad_usage(decided: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as usage:
+        cli_main(["verify", "--db", str(decided), "--head", "abc"])
+    assert usage.value.code == 2 and "SHA-256" in capsys.readouterr().err
