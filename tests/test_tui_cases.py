@@ -216,3 +216,154 @@ async def test_f_drafts_a_follow_up_and_opens_it_in_the_editor(letter_db: Path) 
         conn = sqlite3.connect(letter_db)
         assert conn.execute("SELECT template, status FROM note ORDER BY id").fetchall() == \
             [("audit_request.md.j2", "exported"), ("followup_overdue.md.j2", "draft")]
+
+
+# --- O: an outcome, or an escalation -------------------------------------------------------------
+
+def _new_entries(db: Path, after: int) -> list[tuple[object, ...]]:
+    """The log's entries after entry ``after``, without their time and hashes (a CLI run has its own clock)."""
+    conn = sqlite3.connect(db)
+    try:
+        return [tuple(r) for r in conn.execute(
+            "SELECT reviewer, subject, subject_id, field, old_value, new_value, reason, action_id - ? FROM decision"
+            " WHERE id > ? ORDER BY id", (after, after))]
+    finally:
+        conn.close()
+
+
+def _head(db: Path) -> int:
+    conn = sqlite3.connect(db)
+    try:
+        return int(conn.execute("SELECT max(id) FROM decision").fetchone()[0])
+    finally:
+        conn.close()
+
+
+async def _fill_outcome(pilot, outcome: str, reason: str, to: str = "") -> None:
+    """Press O, fill the dialog in, and press enter in its reason."""
+    from textual.widgets import Select
+
+    from tui.modals.outcome import CaseOutcome
+
+    app = pilot.app
+    await press(pilot, "O")
+    assert isinstance(app.screen, CaseOutcome)
+    if outcome:
+        app.screen.query_one("#outcome", Select).value = outcome
+    app.screen.query_one("#to", Input).value = to
+    app.screen.query_one("#reason", Input).value = reason
+    app.screen.query_one("#reason", Input).focus()
+    await press(pilot, "enter")
+
+
+async def _record_outcome(db: Path, outcome: str, reason: str, to: str = "") -> list[str]:
+    """The messages shown after the dialog is filled in and sent."""
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await _fill_outcome(pilot, outcome, reason, to)
+        assert isinstance(app.screen, ReviewScreen)
+        return messages(app)
+
+
+@pytest.mark.parametrize(("outcome", "state", "cli"), [
+    ("within_limits", "resolved", ["close", "--outcome", "within_limits", "--reason", "back under the cap"]),
+    ("referred_to_counsel", "closed", ["close", "--outcome", "referred_to_counsel", "--reason",
+                                       "back under the cap"]),
+])
+async def test_O_closes_the_case_with_the_log_entries_of_warden_case_close(letter_db: Path, tmp_path: Path,
+                                                                           outcome: str, state: str,
+                                                                           cli: list[str]) -> None:
+    import shutil
+
+    from tui.cli import main
+
+    twin = tmp_path / "twin.db"
+    shutil.copy(letter_db, twin)
+    before = _head(letter_db)
+    shown = await _record_outcome(letter_db, outcome, "back under the cap")
+    assert f"Case closed: Case #1 of northwind-analytics is {state}" in "\n".join(shown)
+    conn = sqlite3.connect(letter_db)
+    assert conn.execute("SELECT state, outcome FROM case_file").fetchone() == (state, outcome)
+    assert conn.execute("SELECT count(*) FROM finding WHERE status = 'audit_requested'").fetchone()[0] == 0
+    conn.close()
+    assert main(["case", cli[0], "northwind-analytics", *cli[1:], "--db", str(twin), "--reviewer", "bob"]) == 0
+    tui_entries, cli_entries = _new_entries(letter_db, before), _new_entries(twin, before)
+    assert tui_entries == cli_entries and tui_entries[0][1:6] == ("case", 1, "state", "letter_sent", state)
+    assert main(["verify", "--db", str(letter_db)]) == 0
+
+
+async def test_O_escalates_to_whom_with_the_log_entries_of_warden_case_escalate(letter_db: Path,
+                                                                               tmp_path: Path) -> None:
+    import shutil
+
+    from tui.cli import main
+
+    twin = tmp_path / "twin.db"
+    shutil.copy(letter_db, twin)
+    before = _head(letter_db)
+    shown = await _record_outcome(letter_db, "escalate", "no reply in three weeks", to="General Counsel")
+    assert "Case escalated: Case #1 of northwind-analytics is escalated to General Counsel." in shown
+    assert main(["case", "escalate", "northwind-analytics", "--to", "General Counsel", "--reason",
+                 "no reply in three weeks", "--db", str(twin), "--reviewer", "bob"]) == 0
+    assert _new_entries(letter_db, before) == _new_entries(twin, before) == [
+        ("bob", "case", 1, "state", "letter_sent", "escalated", "no reply in three weeks", 1),
+        ("bob", "case", 1, "escalated_to", None, "General Counsel", "no reply in three weeks", 1)]
+
+
+@pytest.mark.parametrize(("outcome", "reason", "to", "problem"), [
+    ("", "why", "", "choose an outcome, or escalate"),
+    ("escalate", "why", "", "say to whom the case is escalated"),
+    ("escalate", "", "Counsel", "give the reason for the escalation"),
+    ("tier_changed", "", "", "give the reason for the outcome"),
+    ("tier_changed", "why", "Counsel", "'to whom' is for an escalation"),
+])
+async def test_O_records_nothing_until_the_dialog_is_complete(letter_db: Path, outcome: str, reason: str, to: str,
+                                                              problem: str) -> None:
+    app = make_app(letter_db)
+    before = _head(letter_db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await _fill_outcome(pilot, outcome, reason, to)
+        assert problem in str(app.screen.query_one("#problem").render())
+        await press(pilot, "escape")
+    assert _head(letter_db) == before
+
+
+@pytest.mark.parametrize(("meanwhile", "said", "after"), [
+    ("close", "case #1 of northwind-analytics is resolved (Tier changed); there is no case under way",
+     ("resolved", "tier_changed", None)),
+    ("escalate", "case #1 changed since you looked (you saw version 2): it is now escalated by carol (moved up), "
+                 "version 3",
+     ("escalated", None, "Counsel")),
+])
+async def test_O_refuses_a_case_changed_meanwhile(letter_db: Path, meanwhile: str, said: str,
+                                                  after: tuple[str, str | None, str | None]) -> None:
+    from store.casework.state import close_case, escalate_case
+
+    app = make_app(letter_db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        other = connect(letter_db)
+        if meanwhile == "close":
+            close_case(other, "northwind-analytics", outcome="tier_changed", reason="moved up", reviewer="carol",
+                       clock=CLOCK)
+        else:
+            escalate_case(other, "northwind-analytics", to="Counsel", reason="moved up", reviewer="carol",
+                          clock=CLOCK)
+        other.close()
+        # The detail still shows the case as it was: the dialog records against what the reviewer saw.
+        await _fill_outcome(pilot, "access_suspended", "no answer")
+        assert any(said in m for m in messages(app)), messages(app)
+    conn = sqlite3.connect(letter_db)
+    assert conn.execute("SELECT state, outcome, escalated_to FROM case_file").fetchone() == after
+    conn.close()
+
+
+async def test_O_refuses_a_consumer_without_a_letter(db: Path) -> None:
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "O")
+        assert isinstance(app.screen, ReviewScreen)
+        assert any("northwind-analytics has no letter sent: no case to close or escalate" in m for m in messages(app))

@@ -40,6 +40,7 @@ KEYS: list[tuple[str, str, str, str, bool]] = [
     ("a", "case_items", "Case: mark the requested items", "case.items", False),
     ("A", "add_response", "Case: record a response (files)", "case.response", False),
     ("f", "followup", "Case: draft a reminder, overdue or final notice", "notes.followup", False),
+    ("O", "case_outcome", "Case: close with an outcome, or escalate", "case.outcome", False),
     ("L", "overview", "The lead's overview", "view.overview", False),
     ("R", "app.sync", "Sync now", "sync.now", False),
     ("r", "refresh", "Refresh from the database", "queue.refresh", False),

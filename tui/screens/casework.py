@@ -1,6 +1,7 @@
 """The review screen's actions on a case after its letter (store.casework):
 ``a`` marks the requested items, ``A`` records a response, ``f`` drafts a
-follow-up, ``L`` opens the lead's overview. A mixin of :class:`~tui.screens.review.ReviewScreen`, so that
+follow-up, ``O`` closes the case with an outcome or escalates it, ``L`` opens
+the lead's overview. A mixin of :class:`~tui.screens.review.ReviewScreen`, so that
 screen stays one job: each action opens its dialog, writes in a worker, and
 reports with the screen's ``Decided`` message (which reloads the queue and the
 detail)."""
@@ -15,19 +16,20 @@ from textual import work
 from store.casework.followups import draft_followup
 from store.casework.items import mark_items
 from store.casework.responses import add_response
-from store.casework.state import case_under_way
+from store.casework.state import case_under_way, close_case, escalate_case
 from store.clock import day
-from store.domain import ITEM_STATES
+from store.domain import CASE_OUTCOMES, ITEM_STATES
 from store.errors import DecisionRefused
 from store.text import visible
 from tui.messages import Decided, NoteOpened, Problem
 from tui.modals.followup import FollowupKind
 from tui.modals.items import ItemsChoice, RequestItems
+from tui.modals.outcome import CaseOutcome, OutcomeChoice
 from tui.modals.response import AddResponse, ResponseChoice
 
 
 class CaseworkActions:
-    """``a``, ``A``, ``f`` and ``L`` of the review screen (it provides ``session``,
+    """``a``, ``A``, ``f``, ``O`` and ``L`` of the review screen (it provides ``session``,
     ``detail``, ``_targets`` and ``query_one``)."""
 
     session: Any
@@ -117,6 +119,36 @@ class CaseworkActions:
         for warning in done.warnings:
             self.notify(visible(warning), title="Follow-up", severity="warning", timeout=10, markup=False)
         self.post_message(NoteOpened(done.note, True, "app"))
+
+    def action_case_outcome(self) -> None:
+        """``O``: close the case with an outcome and a reason, or escalate it (to whom, why)."""
+        target = self._case_scope()
+        if target is None:
+            return
+        view = self.detail.case_file
+        if view is None or view.case.final or view.case.letter_sent_at is None:
+            why = "has no letter sent" if view is None or view.case.letter_sent_at is None else \
+                f"case is {view.case.state_label}"
+            self.app.post_message(Problem(DecisionRefused(f"{visible(target[1])} {why}: no case to close or "
+                                                          "escalate"), context="Case"))
+            return
+        self.app.push_screen(CaseOutcome(scope=target[0], case_id=view.case.id, version=view.case.version),
+                             lambda choice: choice and self._record_outcome(target[1], choice))
+
+    @work(thread=True, group="decide", exit_on_error=False)
+    def _record_outcome(self, consumer_id: str, choice: OutcomeChoice) -> None:
+        session = self.session
+        conn = session.connections.get()
+        if choice.escalates:
+            case = escalate_case(conn, consumer_id, to=choice.to or "", reason=choice.reason,
+                                 reviewer=session.reviewer, clock=session.clock, expected_version=choice.version)
+            self.post_message(Decided(f"Case #{case.id} of {visible(consumer_id)} is escalated to "
+                                      f"{visible(case.escalated_to or '')}.", title="Case escalated"))
+            return
+        case = close_case(conn, consumer_id, outcome=choice.outcome or "", reason=choice.reason,
+                          reviewer=session.reviewer, clock=session.clock, expected_version=choice.version)
+        self.post_message(Decided(f"Case #{case.id} of {visible(consumer_id)} is {case.state_label}: "
+                                  f"{CASE_OUTCOMES[case.outcome or '']}.", title="Case closed"))
 
     def action_overview(self) -> None:
         """``L``: the lead's overview; a number chosen there filters the queue."""
