@@ -163,6 +163,18 @@ def test_response_modal(snap_compare, letter_db: Path) -> None:
     assert snap_compare(app_for(letter_db), terminal_size=SMALL, run_before=steps(["A"], then=fill))
 
 
+def test_outcome_modal(snap_compare, letter_db: Path) -> None:
+    async def fill(pilot) -> None:
+        from textual.widgets import Select
+
+        pilot.app.screen.query_one("#outcome", Select).value = "escalate"
+        pilot.app.screen.query_one("#to", Input).value = "General Counsel"
+        pilot.app.screen.query_one("#reason", Input).value = "no reply after the final notice"
+        await settle(pilot)
+
+    assert snap_compare(app_for(letter_db), terminal_size=SMALL, run_before=steps(["O"], then=fill))
+
+
 @pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "120x40"])
 def test_overview(snap_compare, letter_db: Path, size: tuple[int, int]) -> None:
     assert snap_compare(app_for(letter_db), terminal_size=size, run_before=steps(["L"]))
