@@ -67,8 +67,8 @@ async def fill_confirm(pilot) -> None:
 
 
 async def letter_sent(pilot) -> None:
-    """The case consumer's findings confirmed, its letter exported (2 January
-    2023: due 23 January), a reply recorded and three items marked."""
+    """The case consumer's findings confirmed (each as detected), its letter
+    exported (2 January 2023: due 23 January), a reply recorded and three items marked."""
     from store.casework.items import ItemChange, mark_items
     from store.casework.responses import add_response
     from store.export import export_notes
@@ -77,7 +77,7 @@ async def letter_sent(pilot) -> None:
 
     session = pilot.app.session
     conn = session.connections.get()
-    bulk_decide(conn, action="confirm", reviewer="alice", clock=CLOCK, consumer_ids=[CASE_ID], severity="critical",
+    bulk_decide(conn, action="confirm", reviewer="alice", clock=CLOCK, consumer_ids=[CASE_ID],
                 reason="over 780 million calls against the 2022 cap")
     draft_note(conn, CASE_ID, reviewer="alice", clock=CLOCK, config=session.config.notes)
     folder = Path(tempfile.mkdtemp(prefix="warden-shots-"))
@@ -121,7 +121,8 @@ SHOTS: list[tuple[str, tuple[int, int], Step, bool]] = [
 
 def sync_demo(db_path: Path) -> object:
     os.environ.setdefault(DEMO_TOKEN_ENV, DEMO_TOKEN)
-    endpoint = DemoEndpoint(consumers=300, seed=7).start()
+    # X's usage counts back from the demo's today: the pictures' today, not the real one.
+    endpoint = DemoEndpoint(consumers=300, seed=7, today=CLOCK().date()).start()
     config = demo_config(endpoint, db_path=db_path)
     try:
         sync_all(db_path, config, clock=CLOCK)

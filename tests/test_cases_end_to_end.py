@@ -1,7 +1,9 @@
-"""From ``warden demo --headless`` to a closed case: confirm, draft and export
-the letter, ``warden due``, ``warden response add``, items marked, a reminder
-drafted and exported, the case closed with an outcome; ``warden case show``,
-``warden report`` and ``warden verify`` agree with what was done."""
+"""From ``warden demo --headless`` to a closed case, headless all the way:
+``warden decide confirm`` (each finding as detected), ``note draft``, ``note
+ready`` and ``export --format all`` of the letter, ``warden due``, ``warden
+response add``, items marked, a reminder drafted, frozen and exported, the case
+closed with an outcome; ``warden case show``, ``warden report`` and ``warden
+verify`` agree with what was done."""
 
 from __future__ import annotations
 
@@ -12,11 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from store.clock import system_clock
-from store.config import NotesConfig
 from store.db import connect
-from store.notes import draft_note
-from store.review import bulk_decide
 from tui.cli import main
 
 CASE = "northwind-analytics"
@@ -32,15 +30,18 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str, code: int = 0) -> tuple
 def test_a_case_from_the_demo_to_its_outcome(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = str(tmp_path / "demo.db")
     _run(capsys, "demo", "--headless", "--db", db)
-    conn = connect(db)
-    confirmed = bulk_decide(conn, action="confirm", reviewer="ana", clock=system_clock, consumer_ids=[CASE],
-                            severity="high", reason="over the monthly caps")
-    assert confirmed
-    draft_note(conn, CASE, reviewer="ana", clock=system_clock, config=NotesConfig())
-    conn.close()
+    for command in (["decide", "confirm", CASE, "--reason", "over the monthly caps"], ["note", "draft", CASE],
+                    ["note", "ready", CASE]):
+        _run(capsys, *command, "--db", db, "--reviewer", "ana")
     today = datetime.now(timezone.utc).date()
-    _run(capsys, "export", "--format", "md", "--out", str(tmp_path / "letter"), "--consumer", CASE, "--db", db,
-         "--reviewer", "ana")
+    _, err = _run(capsys, "export", "--format", "all", "--out", str(tmp_path / "letter"), "--db", db,
+                  "--reviewer", "ana")
+    assert "warning" not in err
+    assert sorted(p.suffix for p in (tmp_path / "letter").glob("note-1-*")) == [".eml", ".html", ".json", ".md"]
+    conn = connect(db, readonly=True)
+    # One letter sent, one case: the five formats are one letter.
+    assert tuple(conn.execute("SELECT count(*), min(letter_note_id) FROM case_file").fetchone()) == (1, 1)
+    conn.close()
 
     out, _ = _run(capsys, "due", "--json", "--db", db)
     listed = [json.loads(line) for line in out.splitlines()]
@@ -63,6 +64,8 @@ def test_a_case_from_the_demo_to_its_outcome(tmp_path: Path, capsys: pytest.Capt
          "--reviewer", "bo")
     _, err = _run(capsys, "followup", "draft", CASE, "--kind", "reminder", "--db", db, "--reviewer", "bo")
     assert "drafted note #2 (reminder)" in err
+    _, err = _run(capsys, "note", "ready", CASE, "--db", db, "--reviewer", "bo")
+    assert "note #2 of northwind-analytics (Reminder: Northwind Analytics Ltd, our letter of " in err
     _run(capsys, "export", "--format", "md", "--out", str(tmp_path / "reminder"), "--consumer", CASE, "--db", db,
          "--reviewer", "bo")
     reminder = (tmp_path / "reminder" / "note-2-northwind-analytics.md").read_text()
