@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from store import folders
 from store.errors import StoreError
 from store.text import printable
 
@@ -53,15 +54,6 @@ def stored_path(root: Path, sha256: str) -> Path:
     return root / "sha256" / sha256[:2] / sha256
 
 
-def _folder(path: Path) -> None:
-    """Make ``path`` (and its parents below the store) private folders."""
-    for folder in reversed([p for p in (path, *path.parents) if not p.exists()]):
-        try:
-            folder.mkdir(mode=0o700)
-        except FileExistsError:
-            pass
-
-
 def put(root: Path, source: str | os.PathLike[str], *, max_bytes: int) -> StoredFile:
     """Copy the file at ``source`` into the store at ``root``; return its hash.
 
@@ -78,7 +70,7 @@ def put(root: Path, source: str | os.PathLike[str], *, max_bytes: int) -> Stored
             raise StoreError(f"{printable(str(src))} is {size:,} bytes, over the limit of {max_bytes:,} bytes "
                              "([evidence] max_file_bytes); nothing stored")
         incoming = root / INCOMING
-        _folder(incoming)
+        folders.create(incoming)
         sweep(root)
         fd, tmp = tempfile.mkstemp(dir=incoming, prefix=".copy-")
         try:
@@ -86,10 +78,10 @@ def put(root: Path, source: str | os.PathLike[str], *, max_bytes: int) -> Stored
             fcntl.flock(fd, fcntl.LOCK_EX)
             digest, copied = _copy(handle, fd, src, max_bytes)
             final = stored_path(root, digest)
-            _folder(final.parent)
+            folders.create(final.parent)
             existed = not _link(Path(tmp), final)
             if not existed:
-                _fsync_dir(final.parent)
+                folders.sync(final.parent)
         finally:
             os.close(fd)
             _unlink(Path(tmp))
@@ -148,14 +140,6 @@ def _link(tmp: Path, final: Path) -> bool:
         return False
     os.rename(tmp, final)
     return True
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _unlink(path: Path) -> None:

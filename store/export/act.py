@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import store
+from store import folders
 from store.casework.state import note_exported, take_back_letters
 from store.clock import Clock, iso
 from store.config import NotesConfig
@@ -140,7 +141,7 @@ def export_notes(conn: sqlite3.Connection | str | os.PathLike[str], *, fmt: str,
     names = [name for name, _, _ in rendered] + [manifest_name(fmt)]
     _check_targets(out, names, force)
 
-    created = disk.make_folders(out)
+    created = folders.create(out)
     staging = disk.Staging(out)
     export_id: int | None = None
     recorded = moved = False
