@@ -43,7 +43,7 @@ class Decision:
     id: int
     at: str
     reviewer: str
-    subject: str            # 'finding' | 'note'
+    subject: str            # 'finding' | 'note' | 'case' | 'item' | 'response'
     subject_id: int
     field: str              # status, severity, category, ...
     old_value: str | None
@@ -130,16 +130,24 @@ def read_decisions(conn: sqlite3.Connection, where: str,
     return [Decision(*row) for row in conn.execute(f"SELECT {DECISION_COLUMNS} FROM decision d {where}", params)]
 
 
+def last_change(conn: sqlite3.Connection, subject: str, subject_id: int) -> tuple[str, tuple[Any, ...] | None]:
+    """Who changed a subject last and why, as a message says it (`` by alice (over
+    the cap)``, or nothing when the log has no entry about it), and that entry's
+    (reviewer, reason, at)."""
+    last = conn.execute("SELECT reviewer, reason, at FROM decision WHERE subject = ? AND subject_id = ?"
+                        " ORDER BY id DESC LIMIT 1", (subject, subject_id)).fetchone()
+    if last is None:
+        return "", None
+    return f" by {last[0]}" + (f" ({last[1]})" if last[1] else ""), tuple(last)
+
+
 def conflict_error(conn: sqlite3.Connection, subject: str, subject_id: int, head: str, now: str,
                    current: dict[str, Any], updated_at: str) -> ConflictError:
     """A ConflictError for a subject changed under a reviewer: ``{head}: it is now
     {now} by {reviewer} ({reason}), version {version}``, naming who changed it last
     (the log's last entry about it); ``.current`` holds ``current`` and who, why, when."""
-    last = conn.execute("SELECT reviewer, reason, at FROM decision WHERE subject = ? AND subject_id = ?"
-                        " ORDER BY id DESC LIMIT 1", (subject, subject_id)).fetchone()
-    who = f" by {last[0]}" if last else ""
-    why = f" ({last[1]})" if last and last[1] else ""
-    return ConflictError(f"{head}: it is now {now}{who}{why}, version {current['version']}",
+    said, last = last_change(conn, subject, subject_id)
+    return ConflictError(f"{head}: it is now {now}{said}, version {current['version']}",
                          current={**current, "reviewer": last[0] if last else None,
                                   "reason": last[1] if last else None, "at": last[2] if last else updated_at})
 

@@ -33,7 +33,7 @@ from store.casework.state import note_exported, take_back_letters
 from store.clock import Clock, iso
 from store.config import NotesConfig
 from store.db import connect, transaction
-from store.decision_log import log_head, read_decisions
+from store.decision_log import last_change, log_head, read_decisions
 from store.domain import EXPORT_FORMATS
 from store.errors import ExportError, StoreError, WardenError
 from store.export import files as disk
@@ -256,9 +256,7 @@ def _changes(conn: sqlite3.Connection, seen: dict[str, dict[int, tuple[Any, ...]
     for fid, (version, status) in seen["findings"].items():
         row = conn.execute("SELECT version, status FROM finding WHERE id = ?", (fid,)).fetchone()
         if row is None or row[0] != version:
-            last = conn.execute("SELECT reviewer, reason FROM decision WHERE subject = 'finding' AND subject_id = ?"
-                                " ORDER BY id DESC LIMIT 1", (fid,)).fetchone()
-            who = f" by {last[0]}" + (f" ({last[1]})" if last[1] else "") if last else ""
+            who, _last = last_change(conn, "finding", fid)
             problems.append(f"finding #{fid} was {status} when the letter was written; it is now "
                             f"{row[1] if row else 'deleted'}{who}")
     return problems

@@ -6,7 +6,6 @@ and ``show`` take the consumer's latest note: a follow-up once one is drafted
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from typing import Any
 
@@ -44,6 +43,7 @@ def run_note(args: argparse.Namespace, reporter: Reporter) -> int:
     from store.clock import system_clock
     from store.notes import TEMPLATE, draft_note, mark_ready, note_for
     from store.text import printable
+    from store.verify import sha256_text
 
     config, conn = open_existing(args, reporter, readonly=args.action == "show")
     try:
@@ -58,7 +58,7 @@ def run_note(args: argparse.Namespace, reporter: Reporter) -> int:
                 reporter.show(json.dumps({
                     "id": current.id, "consumer_id": current.consumer_id, "status": current.status,
                     "subject": current.subject, "finding_ids": list(current.finding_ids),
-                    "body_sha256": hashlib.sha256(current.body.encode("utf-8")).hexdigest(),
+                    "body_sha256": sha256_text(current.body),
                     "body": current.body}, sort_keys=True))
             else:
                 reporter.show(current.body.rstrip("\n"))
@@ -85,7 +85,7 @@ def run_note(args: argparse.Namespace, reporter: Reporter) -> int:
         note, warnings = mark_ready(conn, current.id, reviewer=who, clock=system_clock)
         reporter.say("ready", f"warden: note #{note.id} of {args.consumer} ({printable(note.subject)}) is ready "
                      "(frozen; sha256 "
-                     f"{hashlib.sha256(note.body.encode('utf-8')).hexdigest()})", note=note.id)
+                     f"{sha256_text(note.body)})", note=note.id)
         for warning in warnings:
             reporter.say("warning", f"warden: warning: {warning}", note=note.id)
         return EXIT_OK
