@@ -1,7 +1,8 @@
 """The decision log: append-only, hash-chained, verifiable.
 
 Every change to a finding (:mod:`store.review`), to a note's status
-(:mod:`store.notes`) and every export is one row of ``decision``: when, who,
+(:mod:`store.notes`), to a case, its requested items and its responses
+(:mod:`store.casework`) and every export is one row of ``decision``: when, who,
 what, old -> new, why. Each row carries ``prev_hash``, the hash of the row before
 it, and ``hash``, SHA-256 over the canonical JSON of its own fields plus
 ``prev_hash``; the first row's ``prev_hash`` is 64 zeros. :func:`verify_chain`
