@@ -191,3 +191,16 @@ def test_export_all_formats_at_once_covers_the_same_notes_with_matching_manifest
         main(["export", "--db", str(db), "--format", "pdf", "--out", str(out)])
     assert usage.value.code == 2
     assert "unknown format 'pdf'" in capsys.readouterr().err
+
+
+def test_a_listing_into_a_closed_pipe_ends_quietly(demo_db: Path) -> None:
+    """``warden findings | head`` whose reader is gone: no stack trace, exit 1."""
+    import subprocess
+    import sys
+
+    reader_gone = subprocess.Popen([sys.executable, "-m", "tui.cli", "findings", "--db", str(demo_db)],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert reader_gone.stdout is not None
+    reader_gone.stdout.close()             # before anything is written: the first write breaks the pipe
+    _, err = reader_gone.communicate(timeout=120)
+    assert (reader_gone.returncode, err) == (1, b"")

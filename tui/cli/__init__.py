@@ -18,6 +18,7 @@ configuration), :mod:`.sync` (``--headless``, ``sync``, ``demo``, the TUI),
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence
 
@@ -107,6 +108,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         reporter.say("interrupted", "warden: interrupted")
         code = 130
+    except BrokenPipeError:
+        # Whoever read stdout stopped (``warden case show ... | head``): nothing left to say to it.
+        # Python would complain about the unflushed stdout at exit; point it at /dev/null first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = EXIT_PARTIAL
     if argv is None:
         sys.exit(code)
     return code
