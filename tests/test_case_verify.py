@@ -66,7 +66,7 @@ def test_an_edited_evidence_file_is_named(replied: Path, capsys: pytest.CaptureF
                                   "(57 bytes)"]
     assert main(["verify", "--db", str(replied)]) == 1
     err = capsys.readouterr().err
-    assert f"evidence file {digest}: {path} was edited" in err
+    assert f"warden: evidence store BROKEN: evidence file {digest}: {path} was edited" in err
     assert "warden: 1 problem(s) (32 entries checked)" in err
 
 

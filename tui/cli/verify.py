@@ -50,7 +50,8 @@ def run_verify(args: argparse.Namespace, reporter: Reporter) -> int:
                      f"{report.head or '-'}{known}", **fields)
         return EXIT_OK
     for problem in report.problems:
-        reporter.say("broken", f"warden: decision log BROKEN: {problem.message}", problem=problem.as_json())
+        what = "evidence store" if problem.kind == "evidence" else "decision log"
+        reporter.say("broken", f"warden: {what} BROKEN: {problem.message}", problem=problem.as_json())
     reporter.say("verify_failed", f"warden: {len(report.problems)} problem(s) ({report.checked:,} entries "
                  f"checked); head {report.head or '-'}", **fields)
     return EXIT_PARTIAL
