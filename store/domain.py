@@ -58,6 +58,8 @@ LIMIT_PERIODS: Final[tuple[str, ...]] = ("day", "month", "year")
 # What a note can be exported as (store.export writes each; `warden export
 # --format` and the TUI's export dialog offer them in this order).
 EXPORT_FORMATS: Final[tuple[str, ...]] = ("md", "html", "eml", "json", "csv")
+# The lead's overview as a file (warden report, store.report.formats).
+REPORT_FORMATS: Final[tuple[str, ...]] = ("md", "html", "json")
 
 # Canonical usage metrics; adapters may add others (input_tokens, ...).
 METRIC_CALLS: Final = "calls"

@@ -10,7 +10,7 @@ range of the ``consumer_by_due`` index, however many consumers there are.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 from typing import Any
 
@@ -59,7 +59,9 @@ class DueCase:
                 f"({CASE_STATES.get(self.state, self.state)}, letter {self.letter_sent_on or '-'}; {waiting})")
 
     def as_json(self) -> dict[str, Any]:
-        return {**asdict(self), "overdue": self.overdue, "state_label": CASE_STATES.get(self.state, self.state)}
+        # Its fields are plain values: a shallow copy (dataclasses.asdict deep-copies each, 10k rows a listing).
+        return {**{f.name: getattr(self, f.name) for f in fields(self)}, "overdue": self.overdue,
+                "state_label": CASE_STATES.get(self.state, self.state)}
 
 
 def due_cases(conn: sqlite3.Connection, today: date, *, overdue_only: bool = False,

@@ -16,7 +16,6 @@ from store.notes.markdown import md_escape
 from store.report import LeadOverview
 from store.text import clean_text
 
-REPORT_FORMATS: tuple[str, ...] = ("md", "html", "json")
 BAR_WIDTH = 40
 # Fills of the categories in the SVG chart (the table beside it carries the numbers).
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",

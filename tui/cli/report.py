@@ -8,14 +8,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from store.domain import REPORT_FORMATS
 from tui.cli.common import EXIT_OK, Reporter, common_options, open_existing
 
 __all__ = ["add_parsers"]
 
 
 def add_parsers(commands: Any) -> None:
-    from store.report.formats import REPORT_FORMATS
-
     report = commands.add_parser(
         "report", help="write the lead's overview as Markdown, HTML or JSON",
         description="Write the overview of the TUI's overview screen (cases by state, overdue cases, findings "
