@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import sqlite3
 import sys
 import tempfile
@@ -24,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from store.clock import fixed_clock  # noqa: E402
-from store.demo import CASE_ID, DEMO_TOKEN, DEMO_TOKEN_ENV, DemoEndpoint  # noqa: E402
+from store.demo import DEMO_TOKEN, DEMO_TOKEN_ENV, DemoEndpoint  # noqa: E402
 from store.demo.config import demo_config  # noqa: E402
 from store.sync.engine import sync_all  # noqa: E402
 from tests.tui_data import cursors_that_do_not_blink, settle  # noqa: E402
@@ -44,26 +45,38 @@ def keys(*names: str) -> Step:
     return run
 
 
-async def confirm_case_and_draft(pilot) -> None:
-    """Confirm the case consumer's open findings, then draft its note."""
-    from textual.widgets import Input, Select
-
-    await keys("v")(pilot)
-    modal = pilot.app.screen
-    modal.query_one("#severity", Select).value = "critical"
-    modal.query_one("#reason", Input).value = "over 780 million calls against the 2022 cap"
-    modal.query_one("#ok").press()
+async def typed(pilot, text: str) -> None:
+    await pilot.press(*text)
     await settle(pilot)
-    await keys("c")(pilot)
 
 
-async def fill_confirm(pilot) -> None:
-    from textual.widgets import Input, Select
+async def confirm_case_and_draft(pilot) -> None:
+    """Confirm the case consumer's open findings with the defaults (v, enter), then draft its note."""
+    await keys("v", "enter", "c")(pilot)
 
-    await keys("v")(pilot)
-    modal = pilot.app.screen
-    modal.query_one("#severity", Select).value = "critical"
-    modal.query_one("#reason", Input).value = "over 780 million calls against the 2022 cap"
+
+async def the_flow(pilot) -> None:
+    """The review flow on the queue: the case consumer's findings confirmed with the
+    defaults, another consumer's finding dismissed with a reason, a third parked
+    for information; the cursor back on the case consumer."""
+    await keys("v", "enter", "j", "d", "w", "enter", "j", "i")(pilot)
+    await typed(pilot, "ask for the deployment report")
+    await keys("enter", "g")(pilot)
+
+
+async def filtered_to_the_case(pilot) -> None:
+    await keys("slash")(pilot)
+    await typed(pilot, "name:northwind")
+    await keys("enter")(pilot)
+
+
+async def ready_note_and_export(pilot) -> None:
+    """Confirmed, drafted, marked ready, back; the export dialog over it."""
+    from textual.widgets import Input
+
+    await keys("v", "enter", "c", "ctrl+r", "escape", "x")(pilot)
+    pilot.app.screen.query_one("#out_dir", Input).value = "/srv/warden/letters"
+    await settle(pilot)
 
 
 async def letter_sent(pilot) -> None:
@@ -106,12 +119,17 @@ SHOTS: list[tuple[str, tuple[int, int], Step, bool]] = [
     ("review", (120, 40), keys(), False),
     ("review-80x24", (80, 24), keys(), False),
     ("review-no-color", (120, 40), keys(), True),
+    ("filtered", (80, 24), filtered_to_the_case, False),
+    ("confirm", (120, 40), keys("v"), False),
+    ("dismiss", (120, 40), keys("j", "d", "w"), False),
+    ("detail-cursor", (120, 40), keys("tab", "pagedown", "j"), False),
+    ("decided", (80, 24), the_flow, False),
     ("daily-chart", (120, 40), keys("t"), False),
-    ("confirm", (120, 40), fill_confirm, False),
-    ("dismiss", (120, 40), keys("d"), False),
     ("filter", (120, 40), keys("slash"), False),
     ("help", (120, 40), keys("question_mark"), False),
     ("note-editor", (120, 40), confirm_case_and_draft, False),
+    ("note-editor-80x24", (80, 24), confirm_case_and_draft, False),
+    ("export", (80, 24), ready_note_and_export, False),
     ("checklist", (120, 40), after_letter(), False),
     ("items", (120, 40), after_letter("a", "down", "down", "space"), False),
     ("overview", (120, 40), after_letter("L"), False),
@@ -136,17 +154,64 @@ async def shoot(db_path: Path, config: object, name: str, size: tuple[int, int],
     from tui.app import WardenApp
 
     if no_color:
-        os.environ["NO_COLOR"] = "1"   # read (and removed) by App.__init__
+        os.environ["NO_COLOR"] = "1"   # read by App.__init__
     app = WardenApp(db_path=db_path, config=config, reviewer="alice", clock=CLOCK, mouse=False)
+    os.environ.pop("NO_COLOR", None)   # the next shots are in colour
     with cursors_that_do_not_blink():
         async with app.run_test(size=size) as pilot:
             await settle(pilot)
             await step(pilot)
             app.clear_notifications()
             await settle(pilot)
-            assert app.screen_stack[1].query_one("QueueView").current.consumer_id == CASE_ID
             path = Path(app.save_screenshot(filename=f"{name}.svg", path=str(out)))
+    path.write_text(spaces_kept(path.read_text(encoding="utf-8")), encoding="utf-8")
     return path
+
+
+_TEXT = re.compile(r'<text (?P<head>class="[^"]*" )x="(?P<x>[\d.]+)" (?P<y>y="[\d.]+") '
+                   r'textLength="(?P<length>[\d.]+)"(?P<tail>[^>]*)>(?P<body>[^<]*)</text>')
+_SPACE = "&#160;"
+
+
+def spaces_kept(svg: str) -> str:
+    """Spaces that begin a ``<text>`` of the screenshot move to the end of the one
+    before it on the same line (its width and the next one's x adjusted): some
+    viewers drop leading spaces and would run a label into its value."""
+    out: list[str] = []
+    last: dict[str, int] = {}        # y -> index in out of the last <text> on that line
+    position = 0
+    pieces: list[object] = []
+    for m in _TEXT.finditer(svg):
+        pieces.append(svg[position:m.start()])
+        pieces.append(m)
+        position = m.end()
+    pieces.append(svg[position:])
+    texts: list[dict[str, str]] = []
+    for piece in pieces:
+        if isinstance(piece, str):
+            out.append(piece)
+            continue
+        t = piece.groupdict()  # type: ignore[union-attr]
+        body = t["body"]
+        lead = 0
+        while body.startswith(_SPACE * (lead + 1)):
+            lead += 1
+        chars = len(body.replace(_SPACE, " ").replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">"))
+        previous = last.get(t["y"])
+        if lead and previous is not None and chars > lead:
+            cell = float(t["length"]) / chars
+            before = texts[previous]
+            before["body"] += _SPACE * lead
+            before["length"] = f"{float(before['length']) + lead * cell:g}"
+            t["body"] = body[len(_SPACE) * lead:]
+            t["x"] = f"{float(t['x']) + lead * cell:g}"
+            t["length"] = f"{float(t['length']) - lead * cell:g}"
+        texts.append(t)
+        last[t["y"]] = len(texts) - 1
+        out.append(len(texts) - 1)  # type: ignore[arg-type]
+    return "".join(piece if isinstance(piece, str) else
+                   '<text {head}x="{x}" {y} textLength="{length}"{tail}>{body}</text>'.format(**texts[piece])
+                   for piece in out)
 
 
 def main(argv: list[str] | None = None) -> int:

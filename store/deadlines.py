@@ -65,15 +65,17 @@ def days_left(due: date, today: date) -> int:
 
 
 def due_short(due: date | str | None, today: date) -> str:
-    """As the queue shows it: ``due 3d``, ``due today``, ``overdue 2d`` (empty without a due date)."""
+    """As the queue shows it: ``due 3d``, ``due today``, ``overdue 2d`` (empty without
+    a due date); from 100 days on in whole weeks (``overdue 14w``), from 100 weeks
+    on in whole years (``overdue 2y``), so it fits the queue's case column."""
     if due is None:
         return ""
     left = days_left(_day(due), today)
-    if left > 0:
-        return f"due {left}d"
     if left == 0:
         return "due today"
-    return f"overdue {-left}d"
+    n = abs(left)
+    span = f"{n}d" if n < 100 else f"{n // 7}w" if n < 700 else f"{n // 365}y"
+    return f"due {span}" if left > 0 else f"overdue {span}"
 
 
 def due_long(due: date | str | None, today: date) -> str:

@@ -62,9 +62,14 @@ class ConfigError(WardenError):
 
 class FilterError(ConfigError):
     """A queue filter (``status:candidate over:10x ...``) that does not parse; the
-    message names the bad term and the valid fields or values."""
+    message names the bad term and the valid fields or values, ``position`` the
+    offset in the typed text where it goes wrong (None: not known)."""
 
     title = "Bad filter"
+
+    def __init__(self, message: str, *, position: int | None = None) -> None:
+        super().__init__(message)
+        self.position = position
 
 
 class StoreError(WardenError):

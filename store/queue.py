@@ -4,7 +4,8 @@ The queue never loads all consumers: :meth:`QueueReader.page` reads ``limit``
 rows at an offset, :meth:`~QueueReader.count` counts,
 :meth:`~QueueReader.position_of` finds a consumer's offset and
 :meth:`~QueueReader.next_unreviewed` jumps to the next consumer with something
-to decide.
+to decide (:meth:`~QueueReader.next_to_decide`: wrapping at the ends, and on to
+the consumers waiting for information when none is left).
 Everything is ordered by the summary columns on ``consumer`` (``worst_ratio``,
 ``review_state``, kept current by :mod:`store.queue_summary`) so each read is an
 index range scan.
@@ -39,13 +40,13 @@ from store.queue_filter import (
 # ---------------------------------------------------------------------------
 # Sorts
 
-# The sorts, in the order a reviewer cycles through them (``o``), with what each means.
+# The sorts, in the order a reviewer cycles through them (``o``), with what each
+# means; ``QueueQuery.reverse`` turns any of them round.
 SORTS: dict[str, str] = {
-    "severity": "worst overage first",
-    "status": "open, then decided, then clear; worst first within each",
+    "overage": "largest overage first",
+    "status": "open, waiting for information, decided, clear; largest overage first within each",
     "name": "legal name A-Z",
-    "overage": "mildest overage first",
-    "due": "reply due soonest first (overdue at the top), then worst overage first",
+    "due": "reply due soonest first (overdue at the top), then largest overage first",
 }
 
 
@@ -54,14 +55,13 @@ class _Col:
     sql: str
     desc: bool
     # An enumerated column ordered by this value list instead of by value
-    # (review_state: open < decided < clear); read one value at a time.
+    # (review_state: open < info < decided < clear); read one value at a time.
     enum: tuple[str, ...] | None = None
 
 
 _ORDERS: dict[str, tuple[_Col, ...]] = {
     # Each matches an index: consumer_by_severity, consumer_by_name, consumer_by_state.
-    "severity": (_Col("worst_ratio", True), _Col("id", False)),
-    "overage": (_Col("worst_ratio", False), _Col("id", True)),
+    "overage": (_Col("worst_ratio", True), _Col("id", False)),
     "name": (_Col("legal_name", False), _Col("id", False)),
     "status": (_Col("review_state", False, REVIEW_STATES), _Col("worst_ratio", True), _Col("id", False)),
     # consumer_by_due: due_order is the due date, or far in the future when nothing is due.
@@ -74,7 +74,7 @@ class QueueQuery:
     """What the queue shows: a filter and a sort (``reverse`` flips the order)."""
 
     filter: QueueFilter = field(default_factory=QueueFilter)
-    sort: str = "severity"
+    sort: str = "overage"
     reverse: bool = False
 
     def __post_init__(self) -> None:
@@ -96,10 +96,21 @@ class QueueQuery:
 # Rows
 
 # What a row's verdict says, in words (the TUI draws a glyph beside each): open
-# (something to decide), violation (decided, a violation confirmed), decided,
-# clear (no findings), retired (its apps belong to another consumer now; shown
-# only with state:retired).
-VERDICTS: tuple[str, ...] = ("open", "violation", "decided", "clear", "retired")
+# (something to decide), info (waiting for information), violation (decided, a
+# violation confirmed), decided, clear (no findings), retired (its apps belong to
+# another consumer now; shown only with state:retired).
+VERDICTS: tuple[str, ...] = ("open", "info", "violation", "decided", "clear", "retired")
+
+
+@dataclass(frozen=True)
+class Jump:
+    """Where ``]`` / ``[`` take the cursor (:meth:`QueueReader.next_to_decide`):
+    ``index`` (None: nowhere else), whether it ``wrapped`` past an end of the
+    queue, and the ``state`` of the consumer there (``open`` or ``info``)."""
+
+    index: int | None
+    wrapped: bool = False
+    state: str = "open"
 
 
 @dataclass(frozen=True)
@@ -112,7 +123,8 @@ class QueueRow:
     worst_ratio: float
     open_findings: int
     review_state: str
-    verdict: str          # one of VERDICTS: "open", "violation", "decided", "clear", "retired"
+    verdict: str          # one of VERDICTS: "open", "info", "violation", "decided", "clear", "retired"
+    tier_name: str | None = None   # the tier's name (what the detail shows), None without a tier
     case_state: str | None = None    # store.domain.CASE_STATES (store.casework.summary)
     case_due: str | None = None      # the reply's due date while one is awaited
 
@@ -121,19 +133,21 @@ _SELECT = (
     "SELECT id, legal_name, tier_id, worst_ratio, open_findings, review_state, "
     "EXISTS (SELECT 1 FROM finding f WHERE f.consumer_id = consumer.id "
     "AND f.status IN ('confirmed', 'audit_requested')) AS violation, "
-    "case_state, case_due, due_order"
+    "(SELECT t.name FROM tier t WHERE t.id = consumer.tier_id) AS tier_name, case_state, case_due, due_order"
 )
 Key = tuple[Any, ...]
 
 
 def _row(r: Sequence[Any]) -> QueueRow:
     state = r[5]
-    violation = state not in ("open", "retired") and r[6]
-    return QueueRow(r[0], r[1], r[2], float(r[3]), int(r[4]), state, "violation" if violation else state, r[7], r[8])
+    # A violation is shown once nothing waits (a retired consumer says it is retired).
+    violation = state not in ("open", "info", "retired") and r[6]
+    return QueueRow(r[0], r[1], r[2], float(r[3]), int(r[4]), state, "violation" if violation else state,
+                    r[7], r[8], r[9])
 
 
 def _key(cols: Sequence[_Col], r: Sequence[Any]) -> Key:
-    by_name = {"id": r[0], "legal_name": r[1], "worst_ratio": r[3], "review_state": r[5], "due_order": r[9]}
+    by_name = {"id": r[0], "legal_name": r[1], "worst_ratio": r[3], "review_state": r[5], "due_order": r[10]}
     return tuple(by_name[c.sql] for c in cols)
 
 
@@ -181,24 +195,25 @@ def _order_by(cols: Sequence[_Col]) -> str:
 
 
 def _read(conn: sqlite3.Connection, query: QueueQuery, after: Key | None, skip: int, limit: int,
-          backwards: bool = False, only_open: bool = False) -> list[Sequence[Any]]:
+          backwards: bool = False, only: str | None = None) -> list[Sequence[Any]]:
     """``limit`` raw rows after ``skip`` matching rows past ``after``, in (possibly
-    reversed) order; ``only_open``: only consumers with something to decide."""
+    reversed) order; ``only``: only consumers in that review state (``open``:
+    something to decide; ``info``: waiting for information)."""
     cols = query.columns(backwards)
     flt = query.filter
-    allowed = matching_states(flt, only_open)
-    if only_open:
+    allowed = matching_states(flt, only)
+    if only is not None:
         # Open consumers are few: read them from consumer_by_state instead of
         # walking the order past every decided or clear consumer. That index is in
-        # severity order; for the name order it needs a sort, so a short walk of
+        # overage order; for the name order it needs a sort, so a short walk of
         # the order comes first (open consumers are spread through it).
         if query.sort == "name":
-            near = _walk_for_open(conn, query, after, backwards)
+            near = _walk_for_state(conn, query, after, backwards, only)
             if near is not None:
                 return near[:limit]
         source, sparams = "consumer INDEXED BY consumer_by_state", []
         fconds, fparams = consumer_conditions(flt)
-        fconds = fconds + ["review_state = 'open'"]
+        fconds, fparams = fconds + ["review_state = ?"], fparams + [only]
     else:
         # From the far end, sparse finding matches are cheaper to reach from the
         # findings, unless they are all open (consumer_by_state holds exactly those).
@@ -224,10 +239,10 @@ _WALK = 2_000       # rows walked in order before asking the state index
 _BETWEEN = 20_000   # rows counted between two offsets before counting from the top
 
 
-def _walk_for_open(conn: sqlite3.Connection, query: QueueQuery, after: Key | None,
-                   backwards: bool) -> list[Sequence[Any]] | None:
-    """The next open row within ``_WALK`` rows of ``after`` in order, ``[]`` if the
-    order ends first, ``None`` if the walk found none (look further another way)."""
+def _walk_for_state(conn: sqlite3.Connection, query: QueueQuery, after: Key | None,
+                    backwards: bool, state: str) -> list[Sequence[Any]] | None:
+    """The next row in ``state`` within ``_WALK`` rows of ``after`` in order, ``[]``
+    if the order ends first, ``None`` if the walk found none (look further another way)."""
     cols = query.columns(backwards)
     conds, params = consumer_conditions(query.filter)
     budget = _WALK
@@ -235,7 +250,8 @@ def _walk_for_open(conn: sqlite3.Connection, query: QueueQuery, after: Key | Non
         where = " AND ".join(rconds + conds) or "1"
         rows = conn.execute(
             f"SELECT * FROM ({_SELECT} FROM consumer WHERE {where} ORDER BY {_order_by(order)} LIMIT ?)"
-            f" WHERE review_state = 'open' ORDER BY {_order_by(order)} LIMIT 1", rparams + params + [budget]).fetchall()
+            f" WHERE review_state = ? ORDER BY {_order_by(order)} LIMIT 1",
+            rparams + params + [budget, state]).fetchall()
         if rows:
             return rows
         (seen,) = conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM consumer WHERE {where} LIMIT ?)",
@@ -341,14 +357,24 @@ class QueueReader:
         """The offset of ``consumer_id`` in the query's order, or ``None`` if the filter hides it."""
         return self._locked(lambda conn: self._position_of(conn, query, consumer_id), None)
 
-    def next_unreviewed(self, query: QueueQuery, from_offset: int, direction: int = 1) -> int | None:
+    def next_unreviewed(self, query: QueueQuery, from_offset: int, direction: int = 1,
+                        state: str = "open") -> int | None:
         """Offset of the nearest consumer after (``direction=1``) or before (``-1``)
-        ``from_offset`` that has findings waiting for a decision; ``None`` if none.
+        ``from_offset`` in review ``state`` (``open``: findings waiting for a
+        decision; ``info``: waiting for information); ``None`` if none.
 
         ``from_offset=-1`` searches from the start; an offset past the end searches
         backwards from the end.
         """
-        return self._locked(lambda conn: self._next_unreviewed(conn, query, from_offset, direction), None)
+        return self._locked(lambda conn: self._next_unreviewed(conn, query, from_offset, direction, state), None)
+
+    def next_to_decide(self, query: QueueQuery, from_offset: int, direction: int = 1) -> Jump:
+        """Where ``]`` (``direction=1``) and ``[`` (``-1``) go from ``from_offset``,
+        as a mail reader's next-new does: the nearest open consumer that way,
+        else the first from the other end (``wrapped``); when no other consumer is
+        open, the same among those waiting for information (``state="info"``);
+        ``Jump(None)`` when there is nowhere else to go."""
+        return self._locked(lambda conn: self._next_to_decide(conn, query, from_offset, direction), Jump(None))
 
     def data_version(self) -> int | None:
         """SQLite's ``data_version`` of the reader's connection: it changes when
@@ -469,8 +495,19 @@ class QueueReader:
         self._remember(query, before, _key(query.columns(), found))
         return before
 
+    def _next_to_decide(self, conn: sqlite3.Connection, query: QueueQuery, here: int, direction: int) -> Jump:
+        other_end = -1 if direction > 0 else self._count(conn, query)
+        for state in ("open", "info"):
+            index = self._next_unreviewed(conn, query, here, direction, state)
+            if index is not None:
+                return Jump(index, wrapped=False, state=state)
+            index = self._next_unreviewed(conn, query, other_end, direction, state)
+            if index is not None and index != here:
+                return Jump(index, wrapped=True, state=state)
+        return Jump(None)
+
     def _next_unreviewed(self, conn: sqlite3.Connection, query: QueueQuery, from_offset: int,
-                         direction: int) -> int | None:
+                         direction: int, state: str = "open") -> int | None:
         backwards = direction < 0
         after: Key | None = None
         if from_offset >= 0:
@@ -481,7 +518,7 @@ class QueueReader:
                 return None
         elif backwards:
             return None
-        rows = _read(conn, query, after, 0, 1, backwards=backwards, only_open=True)
+        rows = _read(conn, query, after, 0, 1, backwards=backwards, only=state)
         if not rows:
             return None
         if after is None:

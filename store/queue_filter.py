@@ -8,7 +8,8 @@ Filter syntax (:func:`parse_filter`), terms separated by spaces, all must hold::
     severity:high             a finding of this severity (info, low, medium, high, critical)
     over:10x   over:2.5       worst overage ratio at least this (x optional, or 150%)
     tier:gold                 this tier id
-    state:open                queue state: open, decided, clear or retired (retired
+    state:open                queue state: open (a candidate to decide), info (waiting for
+                              information), decided, clear or retired (retired
                               consumers show only when asked for)
     name:north  north         legal name contains (ASCII letters in any case); bare words too
     id:northwind              consumer id contains
@@ -29,7 +30,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from store.domain import CATEGORIES, FINDING_STATUSES, OPEN_STATUSES, SEVERITIES
 from store.errors import FilterError
@@ -41,15 +42,17 @@ FILTER_FIELDS: dict[str, str] = {
     "severity": "finding severity (" + ", ".join(SEVERITIES) + ")",
     "over": "worst overage ratio at least N (over:10x, over:2.5, over:150%)",
     "tier": "tier id",
-    "state": "queue state (open, decided, clear; retired: only when asked for)",
+    "state": "queue state (open, info, decided, clear; retired: only when asked for)",
     "name": "legal name contains",
     "id": "consumer id contains",
     **CASE_FILTER_FIELDS,
 }
-REVIEW_STATES: tuple[str, ...] = ("open", "decided", "clear", "retired")
+# In the order the status sort shows them: something to decide, waiting for
+# information, all decided, no findings, retired.
+REVIEW_STATES: tuple[str, ...] = ("open", "info", "decided", "clear", "retired")
 # What the queue shows unless ``state:`` asks for more: a retired consumer (an
 # app's own consumer whose app the roster gave to its owner) has left the queue.
-SHOWN_STATES: tuple[str, ...] = ("open", "decided", "clear")
+SHOWN_STATES: tuple[str, ...] = ("open", "info", "decided", "clear")
 
 
 @dataclass(frozen=True)
@@ -104,20 +107,17 @@ def parse_filter(text: str, today: date | None = None) -> QueueFilter:
     if "\x00" in text:
         # SQLite's LIKE reads a pattern only up to NUL: "name:\x00" would match everyone.
         raise FilterError(f"filter {text!r} holds a NUL character; remove it")
-    try:
-        tokens = shlex.split(text, posix=True)
-    except ValueError as exc:
-        raise FilterError(f"cannot read filter {text!r}: {exc} (close the quote)") from exc
-    values: dict[str, list[str]] = {name: [] for name in FILTER_FIELDS}
-    for token in tokens:
+    values: dict[str, list[Any]] = {name: [] for name in FILTER_FIELDS}
+    for start, token in _terms(text):
         name, sep, value = token.partition(":")
         if not sep:
             name, value = "name", token
         name = name.strip().lower()
+        at = start + len(token) - len(value)   # where the value starts in the typed text
         if name not in FILTER_FIELDS:
             raise FilterError(
                 f"unknown filter field {name!r} in {token!r}; valid fields: "
-                + "; ".join(f"{k}: {v}" for k, v in FILTER_FIELDS.items())
+                + "; ".join(f"{k}: {v}" for k, v in FILTER_FIELDS.items()), position=start
             )
         if name in ("name", "id", "by"):
             if value.strip():
@@ -125,27 +125,59 @@ def parse_filter(text: str, today: date | None = None) -> QueueFilter:
             continue
         parts = [p.strip() for p in value.split(",") if p.strip()]
         if not parts:
-            raise FilterError(f"filter term {token!r} has no value; {name}: {FILTER_FIELDS[name]}")
-        values[name].extend(parts)
-
-    statuses = tuple(dict.fromkeys(_pick(v, FINDING_STATUSES, "status") for v in values["status"]))
-    categories = tuple(dict.fromkeys(_pick(v, tuple(CATEGORIES), "category") for v in values["category"]))
-    severities = tuple(dict.fromkeys(_pick(v, SEVERITIES, "severity") for v in values["severity"]))
-    states = tuple(dict.fromkeys(_pick(v, REVIEW_STATES, "state") for v in values["state"]))
-    ratios = [_ratio(v) for v in values["over"]]
+            raise FilterError(f"filter term {token!r} has no value; {name}: {FILTER_FIELDS[name]}",
+                              position=at)
+        try:
+            values[name].extend(_value(name, part) for part in parts)
+        except FilterError as exc:
+            exc.position = at
+            raise
+    ratios = values["over"]
     return QueueFilter(
         text=text.strip(),
-        statuses=statuses,
-        categories=categories,
-        severities=severities,
+        statuses=tuple(dict.fromkeys(values["status"])),
+        categories=tuple(dict.fromkeys(values["category"])),
+        severities=tuple(dict.fromkeys(values["severity"])),
         # Alternatives of a threshold: the lowest one lets the most through.
         min_ratio=min(ratios) if ratios else None,
         tiers=tuple(dict.fromkeys(values["tier"])),
-        states=states,
+        states=tuple(dict.fromkeys(values["state"])),
         names=tuple(values["name"]),
         ids=tuple(values["id"]),
         **case_terms(values, today or datetime.now(timezone.utc).date(), _pick),
     )
+
+
+def _terms(text: str) -> Iterator[tuple[int, str]]:
+    """The filter's terms, shell-style (quotes keep spaces), each with the offset
+    where it starts in ``text``."""
+    lexer = shlex.shlex(text, posix=True)
+    lexer.whitespace_split = True
+    lexer.commenters = ""
+    end = 0
+    while True:
+        start = end + (len(text[end:]) - len(text[end:].lstrip()))
+        try:
+            token = lexer.get_token()
+        except ValueError as exc:
+            quote = min((i for i in (text.find('"', start), text.find("'", start)) if i >= 0), default=start)
+            raise FilterError(f"cannot read filter {text!r}: {exc} (close the quote)", position=quote) from exc
+        if token is None:
+            return
+        end = lexer.instream.tell()
+        yield start, token
+
+
+def _value(name: str, value: str) -> Any:
+    """What ``value`` of field ``name`` stands for (a status id, a ratio, ...);
+    FilterError if the field does not take it."""
+    valid = {"status": FINDING_STATUSES, "category": tuple(CATEGORIES), "severity": SEVERITIES,
+             "state": REVIEW_STATES}.get(name)
+    if valid is not None:
+        return _pick(value, valid, name)
+    if name == "over":
+        return _ratio(value)
+    return value
 
 
 def _pick(value: str, valid: Sequence[str], what: str) -> str:
@@ -220,7 +252,7 @@ def consumer_conditions(flt: QueueFilter, *, findings: bool = True) -> tuple[lis
         conds.append(f"lower(tier_id) IN ({','.join('?' * len(flt.tiers))})")
         params.extend(t.lower() for t in flt.tiers)
     states = matching_states(flt)
-    if states is not None and (flt.states or states == ("open",)):
+    if states is not None and (flt.states or set(states) <= {"open", "info"}):
         # Stated, or implied by open statuses: then the consumer_by_state range is
         # exactly the matches' region, in severity order, from either end.
         conds.append(f"review_state IN ({','.join('?' * len(states))})")
@@ -237,16 +269,19 @@ def consumer_conditions(flt: QueueFilter, *, findings: bool = True) -> tuple[lis
     return conds + case_conds, params + case_params
 
 
-def matching_states(flt: QueueFilter, only_open: bool = False) -> tuple[str, ...] | None:
+def matching_states(flt: QueueFilter, only: str | None = None) -> tuple[str, ...] | None:
     """The queue states a match can be in (None: any), from ``state:`` and what the
-    finding conditions imply (a candidate finding makes its consumer open)."""
+    finding conditions imply (a candidate finding makes its consumer open, one
+    waiting for information makes it open or info); ``only``: that state alone."""
     allowed = set(flt.states) if flt.states else set(SHOWN_STATES)
-    if flt.statuses and set(flt.statuses) <= set(OPEN_STATUSES):
+    if flt.statuses and set(flt.statuses) <= {"candidate"}:
         allowed &= {"open"}
+    elif flt.statuses and set(flt.statuses) <= set(OPEN_STATUSES):
+        allowed &= {"open", "info"}
     elif flt.statuses or flt.categories or flt.severities or flt.months:
-        allowed &= {"open", "decided"}
-    if only_open:
-        allowed &= {"open"}
+        allowed &= {"open", "info", "decided"}
+    if only is not None:
+        allowed &= {only}
     if allowed == set(REVIEW_STATES):
         return None
     return tuple(s for s in REVIEW_STATES if s in allowed)

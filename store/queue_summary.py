@@ -4,9 +4,10 @@
 that still stand (not dismissed or resolved) so that confirming a finding does not
 reshuffle the queue under the reviewer; ``open_findings`` counts those waiting for
 a decision, twins (:mod:`store.twins`: one overage, two provisions) once;
-``review_state`` is ``open`` (something to decide), ``decided`` (all decided),
-``clear`` (no findings) or ``retired`` (an app's own consumer whose app the
-roster has since given to its owner: it leaves the queue).
+``review_state`` is ``open`` (a candidate to decide), ``info`` (only findings
+waiting for information: nothing to decide until it comes), ``decided`` (all
+decided), ``clear`` (no findings) or ``retired`` (an app's own consumer whose app
+the roster has since given to its owner: it leaves the queue).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ UPDATE consumer SET
     review_state = CASE
         WHEN consumer.retired_at IS NOT NULL THEN 'retired'
         WHEN EXISTS (SELECT 1 FROM finding f WHERE f.consumer_id = consumer.id
-                     AND f.status IN ('candidate', 'needs_info')) THEN 'open'
+                     AND f.status = 'candidate') THEN 'open'
+        WHEN EXISTS (SELECT 1 FROM finding f WHERE f.consumer_id = consumer.id
+                     AND f.status = 'needs_info') THEN 'info'
         WHEN EXISTS (SELECT 1 FROM finding f WHERE f.consumer_id = consumer.id) THEN 'decided'
         ELSE 'clear'
     END

@@ -124,16 +124,43 @@ def _apply(conn: sqlite3.Connection, f: Finding, changes: Sequence[tuple[str, An
     return decisions
 
 
-def confirm_violation(conn: sqlite3.Connection, finding_id: int, *, reviewer: str, reason: str, clock: Clock,
-                      severity: str | None = None, category: str | None = None,
+def as_detected(f: Finding) -> str:
+    """The reason logged for a confirmation given none: the rule and the figures it
+    found (``as detected (rule volume_cap): 780,412,345 API calls in 2022, ...``),
+    or the evidence of a finding opened by hand."""
+    from store.notes.wording import finding_sentence
+
+    if f.rule_id is None:
+        return f"as opened by hand: {f.evidence or 'no evidence text'}"
+    return f"as detected (rule {f.rule_id}): {finding_sentence(f)}"
+
+
+def confirmation_reason(f: Finding, reason: str | None, severity: str | None, category: str | None) -> str:
+    """What a confirmation of ``f`` logs as its reason: the reviewer's, else the
+    rule and its figures (:func:`as_detected`). A severity or category changed
+    from what was detected needs the reviewer's own."""
+    typed = (reason or "").strip()
+    if typed:
+        return typed
+    regraded = [name for name, value in (("severity", severity), ("category", category))
+                if value is not None and value != getattr(f, name)]
+    if regraded:
+        raise DecisionRefused(f"changing the {' and '.join(regraded)} of finding #{f.id} needs a reason "
+                              f"(it was {', '.join(f'{n} {getattr(f, n)}' for n in regraded)} as detected)")
+    return as_detected(f)
+
+
+def confirm_violation(conn: sqlite3.Connection, finding_id: int, *, reviewer: str, clock: Clock,
+                      reason: str | None = None, severity: str | None = None, category: str | None = None,
                       expected_version: int | None = None) -> list[Decision]:
     """Confirm a finding as a violation, keeping its severity and category as
-    detected unless the reviewer sets another (``severity``, ``category``)."""
-    if not (reason or "").strip():
-        raise DecisionRefused("a confirmation needs a reason")
-    return change_finding(conn, finding_id, reviewer=reviewer, clock=clock, reason=reason.strip(),
-                          status="confirmed", severity=severity, category=category,
-                          expected_version=expected_version)
+    detected unless the reviewer sets another (``severity``, ``category``, with a
+    reason). Without a ``reason`` the finding's rule and figures are logged as it."""
+    with writing(conn):
+        why = confirmation_reason(get_finding(conn, finding_id), reason, severity, category)
+        return change_finding(conn, finding_id, reviewer=reviewer, clock=clock, reason=why,
+                              status="confirmed", severity=severity, category=category,
+                              expected_version=expected_version)
 
 
 def dismiss_reason(reason_code: str, reason_text: str | None) -> str:
@@ -227,17 +254,15 @@ def bulk_decide(conn: sqlite3.Connection, *, action: BulkAction, reviewer: str, 
     ``finding_ids`` are decided as named; ``consumer_ids`` stand for their open
     findings (candidate / needs info); a finding's twin (:mod:`store.twins`) is
     decided with it. Any conflict rolls the whole batch back. ``dismiss`` takes
-    ``reason_code`` (+ ``reason_text``); ``confirm`` takes ``reason`` and keeps
-    each finding's severity and category as detected unless ``severity`` /
-    ``category`` say otherwise.
+    ``reason_code`` (+ ``reason_text``); ``confirm`` keeps each finding's
+    severity and category as detected unless ``severity`` / ``category`` say
+    otherwise, and logs ``reason`` (without one, each finding's rule and figures:
+    :func:`confirmation_reason`).
     """
     if action not in _BULK_STATUS:
         raise DecisionRefused(f"unknown bulk action {action!r}; valid: {', '.join(_BULK_STATUS)}")
     if action == "dismiss":
         reason = dismiss_reason(reason_code or "", reason_text)
-    elif action == "confirm":
-        if not (reason or "").strip():
-            raise DecisionRefused("a confirmation needs a reason")
     status = _BULK_STATUS[action]
     versions = expected_versions or {}
     decisions: list[Decision] = []
@@ -250,7 +275,10 @@ def bulk_decide(conn: sqlite3.Connection, *, action: BulkAction, reviewer: str, 
                 " ORDER BY id", (cid, *OPEN_STATUSES)) if r[0] not in ids)
         action_id: int | None = None
         for fid in ids:
-            written = change_finding(conn, fid, reviewer=reviewer, clock=clock, reason=reason, status=status,
+            why = reason
+            if action == "confirm":
+                why = confirmation_reason(get_finding(conn, fid), reason, severity, category)
+            written = change_finding(conn, fid, reviewer=reviewer, clock=clock, reason=why, status=status,
                                      severity=severity if action == "confirm" else None,
                                      category=category if action == "confirm" else None,
                                      expected_version=versions.get(fid), action_id=action_id)
@@ -324,7 +352,7 @@ class ConfirmRequest:
     finding_ids: tuple[int, ...]
     category: str | None      # None: keep each finding's category as detected
     severity: str | None      # None: keep each finding's severity as detected
-    reason: str
+    reason: str               # "": each finding's rule and figures (as_detected)
 
 
 @dataclass(frozen=True)

@@ -290,6 +290,15 @@ ALTER TABLE export ADD COLUMN action_id INTEGER;          -- the log entries tha
 CREATE INDEX export_unfinished ON export (status) WHERE status IN ('staging', 'pending');
 """
 
+# The review flow (issue 10): a consumer whose undecided findings all wait for
+# information is in the review state 'info' (shown "? info", found by state:info,
+# skipped by ']' while a consumer with a candidate is left), no longer 'open'.
+MIGRATION_NEEDS_INFO_STATE = """
+UPDATE consumer SET review_state = 'info'
+WHERE review_state = 'open'
+  AND NOT EXISTS (SELECT 1 FROM finding f WHERE f.consumer_id = consumer.id AND f.status = 'candidate');
+"""
+
 # After the letter (issue 13): a consumer's case from the audit request to its
 # outcome. The decision log takes entries about cases, their requested items and
 # the responses (its subject check is widened: the table is rebuilt with the same
@@ -432,4 +441,5 @@ BEGIN
 END;
 """
 
-MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_PAGE_NOTES, MIGRATION_LETTER, MIGRATION_CASES]
+MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_PAGE_NOTES, MIGRATION_LETTER, MIGRATION_NEEDS_INFO_STATE,
+                         MIGRATION_CASES]

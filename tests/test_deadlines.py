@@ -71,6 +71,15 @@ def test_a_bad_rule_is_refused(kind: str, days: int) -> None:
     ("2023-05-23", "due today", "due today"),          # on the due date: not overdue yet
     ("2023-05-22", "overdue 1d", "overdue by 1 day"),  # one day past
     ("2023-05-21", "overdue 2d", "overdue by 2 days"),
+    # The queue's case column holds 11 characters: weeks from 100 days, years from 100 weeks.
+    ("2023-02-13", "overdue 99d", "overdue by 99 days"),
+    ("2023-02-12", "overdue 14w", "overdue by 100 days"),
+    ("2021-06-24", "overdue 99w", "overdue by 698 days"),
+    ("2021-06-23", "overdue 99w", "overdue by 699 days"),
+    ("2021-06-22", "overdue 1y", "overdue by 700 days"),
+    ("2016-04-23", "overdue 7y", "overdue by 2586 days"),
+    ("2023-08-30", "due 99d", "due in 99 days"),
+    ("2023-08-31", "due 14w", "due in 100 days"),
 ])
 def test_days_left_in_words(due: str, short: str, long: str) -> None:
     today = date(2023, 5, 23)

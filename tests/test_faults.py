@@ -372,7 +372,7 @@ def test_cli_usage_capped_exits_1_with_the_other_source_stored(tmp_path: Path,
         code = cli_main(["sync", "--config", str(config), "--db", str(db)])
     err = capsys.readouterr().err
     assert code == 1, err
-    assert "usage capped" in err and "sync x: failed" in err
+    assert "usage capped" in err and "warden: x: failed" in err
     conn = connect(db)
     try:
         by_source = dict(conn.execute("SELECT source, count(*) FROM usage GROUP BY source").fetchall())

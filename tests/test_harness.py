@@ -29,8 +29,12 @@ SCANNED = sorted(ROOT.joinpath("tests").rglob("*.py")) + [ROOT / "screenshots" /
 # The frame-time benchmark counts the frames Textual hands to the terminal and types
 # keys as the terminal driver does; Textual has no public hook for either.
 ALLOWED = {
+    # Frames as a terminal would get them, and keys as its driver sends them.
     ("tests/benchmarks/bench_tui.py", "_display"),
     ("tests/benchmarks/bench_tui.py", "_driver"),
+    ("tests/benchmarks/bench_note_preview.py", "_driver"),
+    # NO_COLOR: the escape sequences a terminal would be sent, to find any colour in them.
+    ("tests/test_tui_no_color.py", "_display"),
 }
 
 

@@ -75,10 +75,9 @@ def reference(conn: sqlite3.Connection, query: QueueQuery) -> list[str]:
             return False
         return all(_ascii_lower(i) in _ascii_lower(r[0]) for i in f.ids)
 
-    rank = {"open": 0, "decided": 1, "clear": 2}
+    rank = {"open": 0, "info": 1, "decided": 2, "clear": 3}
     keys = {
-        "severity": lambda r: (-r[3], r[0]),
-        "overage": lambda r: (r[3], _desc(r[0])),
+        "overage": lambda r: (-r[3], r[0]),
         "name": lambda r: (r[1], r[0]),
         "status": lambda r: (rank[r[4]], -r[3], r[0]),
         "due": lambda r: (r[5] or "9999-12-31", -r[3], r[0]),
@@ -144,8 +143,20 @@ def test_bad_filters_say_what_is_valid(text: str, needle: str) -> None:
 
 
 def test_unknown_sort_is_refused() -> None:
-    with pytest.raises(FilterError, match="valid: severity"):
+    with pytest.raises(FilterError, match="valid: overage, status, name"):
         QueueQuery(sort="colour")
+
+
+def test_the_overage_sort_is_largest_first_and_reverse_is_mildest_first(tmp_path: Path) -> None:
+    c = connect(tmp_path / "ratios.db")
+    with transaction(c):
+        for cid, ratio in [("mild", 1.1), ("huge", 52.8), ("clear", 0.0), ("mid", 3.7)]:
+            c.execute("INSERT INTO consumer (id, legal_name, worst_ratio) VALUES (?, ?, ?)", (cid, cid, ratio))
+    reader = QueueReader(lambda: c)
+    assert ids(reader.page(QueueQuery(sort="overage"), 0, 10)) == ["huge", "mid", "mild", "clear"]
+    assert ids(reader.page(QueueQuery(sort="overage", reverse=True), 0, 10)) == ["clear", "mild", "mid", "huge"]
+    assert ids(reader.page(QueueQuery(), 0, 10)) == ["huge", "mid", "mild", "clear"]   # the default
+    assert ids(reader.page(QueueQuery(sort="name", reverse=True), 0, 10)) == ["mild", "mid", "huge", "clear"]
 
 
 # --- order and paging -------------------------------------------------------
@@ -187,12 +198,13 @@ FILTERS = [
     "status:dismissed category:rate", "over:10x", "over:2 state:decided", "state:open", "state:clear",
     "tier:gold", "tier:GOLD status:needs", "north", "name:north 3", "id:c01", "name:%", "name:_",
     "status:candidate,needs_info over:1.5", "severity:crit", "severity:high status:confirmed",
-    "severity:low,medium category:gov",
+    "severity:low,medium category:gov", "state:info", "state:info,decided", "status:needs_info",
+    "status:needs_info state:open", "status:candidate state:info",
 ]
 
 
 @pytest.mark.parametrize("text", FILTERS)
-@pytest.mark.parametrize("sort", ["severity", "status"])
+@pytest.mark.parametrize("sort", ["overage", "status"])
 def test_filters_match_the_reference(conn: sqlite3.Connection, reader: QueueReader, text: str, sort: str,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(queue, "_NEAR", 3)
@@ -242,34 +254,39 @@ def test_position_of(conn: sqlite3.Connection, reader: QueueReader) -> None:
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("text", ["", "tier:gold", "status:confirmed,candidate"])
 @pytest.mark.parametrize("short", [False, True])
-def test_next_unreviewed_both_ways(conn: sqlite3.Connection, reader: QueueReader, sort: str, reverse: bool, text: str, short: bool,
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("wanted", ["open", "info"])
+def test_next_unreviewed_both_ways(conn: sqlite3.Connection, reader: QueueReader, sort: str, reverse: bool, text: str,
+                                   short: bool, wanted: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if short:   # tiny walks and counts: every fallback path runs
         monkeypatch.setattr(queue, "_WALK", 2)
         monkeypatch.setattr(queue, "_BETWEEN", 3)
     q = QueueQuery(parse_filter(text), sort=sort, reverse=reverse)
     order = reference(conn, q)
     state = dict(conn.execute("SELECT id, review_state FROM consumer").fetchall())
-    open_at = [i for i, cid in enumerate(order) if state[cid] == "open"]
+    open_at = [i for i, cid in enumerate(order) if state[cid] == wanted]
     assert len(open_at) > 5
     last = len(order) - 1
     for here in (-1, 0, open_at[0], open_at[2] + 1, last // 2, open_at[-1], last):
         after = [i for i in open_at if i > here]
-        assert reader.next_unreviewed(q, here, 1) == (after[0] if after else None), here
+        assert reader.next_unreviewed(q, here, 1, wanted) == (after[0] if after else None), here
         before = [i for i in open_at if i < here]
-        assert reader.next_unreviewed(q, here, -1) == (before[-1] if before else None), here
+        assert reader.next_unreviewed(q, here, -1, wanted) == (before[-1] if before else None), here
     # Past the end, backwards finds the last one.
-    assert reader.next_unreviewed(q, 10_000, -1) == open_at[-1]
+    assert reader.next_unreviewed(q, 10_000, -1, wanted) == open_at[-1]
 
 
 def test_rows_carry_a_verdict_in_words(conn: sqlite3.Connection, reader: QueueReader) -> None:
     rows = reader.page(QueueQuery(), 0, 400)
-    assert {r.verdict for r in rows} == {"open", "violation", "decided", "clear"}
+    assert {r.verdict for r in rows} == {"open", "info", "violation", "decided", "clear"}
     for r in rows:
         violation = conn.execute("SELECT count(*) FROM finding WHERE consumer_id = ? AND status = 'confirmed'",
                                  (r.consumer_id,)).fetchone()[0]
-        if r.review_state == "open":
+        statuses = {s for (s,) in conn.execute("SELECT status FROM finding WHERE consumer_id = ?", (r.consumer_id,))}
+        if "candidate" in statuses:
             assert r.verdict == "open"
+        elif "needs_info" in statuses:
+            # Waiting for an answer: nothing to decide until it comes, and it says so.
+            assert r.verdict == r.review_state == "info"
         elif violation:
             assert r.verdict == "violation"
         else:
@@ -396,3 +413,105 @@ def test_a_nul_in_a_filter_is_refused_not_read_as_match_everything(conn: sqlite3
     # SQLite's LIKE stops reading a pattern at NUL: '%\x00%' would match every consumer.
     with pytest.raises(FilterError, match="NUL"):
         parse_filter(text)
+
+
+# --- ] and [: open consumers first, wrapping; then those waiting for information ----
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> sqlite3.Connection:
+    """Six consumers in overage order a..f: a open, b waiting for information, c
+    decided, d open, e waiting, f clear (states from their findings)."""
+    c = connect(tmp_path / "six.db")
+    with transaction(c):
+        for cid, ratio, statuses in [("a", 9.0, ["candidate", "needs_info"]), ("b", 8.0, ["needs_info"]),
+                                     ("c", 7.0, ["confirmed"]), ("d", 6.0, ["candidate"]),
+                                     ("e", 5.0, ["needs_info", "dismissed"]), ("f", 0.0, [])]:
+            c.execute("INSERT INTO consumer (id, legal_name) VALUES (?, ?)", (cid, cid.upper()))
+            for status in statuses:
+                c.execute("INSERT INTO finding (consumer_id, category, period, period_start, period_end, status,"
+                          " ratio, detected_at, updated_at) VALUES (?, 'volume_cap', '2022', '2022-01-01',"
+                          " '2022-12-31', ?, ?, 't', 't')", (cid, status, ratio))
+        refresh_all(c)
+    return c
+
+
+def test_a_consumer_with_only_findings_waiting_for_information_is_in_the_info_state(small: sqlite3.Connection) -> None:
+    states = dict(small.execute("SELECT id, review_state FROM consumer"))
+    assert states == {"a": "open", "b": "info", "c": "decided", "d": "open", "e": "info", "f": "clear"}
+    reader = QueueReader(lambda: small)
+    assert [r.verdict for r in reader.page(QueueQuery(), 0, 6)] == ["open", "info", "violation", "open", "info",
+                                                                    "clear"]
+    assert ids(reader.page(QueueQuery(parse_filter("state:info")), 0, 6)) == ["b", "e"]
+    assert ids(reader.page(QueueQuery(parse_filter("status:needs_info")), 0, 6)) == ["a", "b", "e"]
+    assert ids(reader.page(QueueQuery(sort="status"), 0, 6)) == ["a", "d", "b", "e", "c", "f"]
+
+
+def test_next_to_decide_skips_the_waiting_and_wraps(small: sqlite3.Connection) -> None:
+    reader = QueueReader(lambda: small)
+    q = QueueQuery()
+    assert reader.next_to_decide(q, 0, 1) == queue.Jump(3, wrapped=False, state="open")
+    assert reader.next_to_decide(q, 3, 1) == queue.Jump(0, wrapped=True, state="open")
+    assert reader.next_to_decide(q, 5, 1) == queue.Jump(0, wrapped=True, state="open")
+    assert reader.next_to_decide(q, 1, -1) == queue.Jump(0, wrapped=False, state="open")
+    assert reader.next_to_decide(q, 0, -1) == queue.Jump(3, wrapped=True, state="open")
+    # The cursor on the only open consumer: the waiting ones come next.
+    with transaction(small):
+        small.execute("UPDATE finding SET status = 'confirmed' WHERE consumer_id = 'd'")
+        refresh_summary(small, ["d"])
+    assert reader.next_to_decide(q, 0, 1) == queue.Jump(1, wrapped=False, state="info")
+    with transaction(small):
+        small.execute("UPDATE finding SET status = 'confirmed' WHERE consumer_id = 'a' AND status = 'candidate'")
+        refresh_summary(small, ["a"])
+    # Nothing left to decide: the ones waiting for information, in turn.
+    assert reader.next_to_decide(q, 0, 1) == queue.Jump(1, wrapped=False, state="info")
+    assert reader.next_to_decide(q, 1, 1) == queue.Jump(4, wrapped=False, state="info")
+    assert reader.next_to_decide(q, 4, 1) == queue.Jump(0, wrapped=True, state="info")
+    assert reader.next_to_decide(q, 0, -1) == queue.Jump(4, wrapped=True, state="info")
+    with transaction(small):
+        small.execute("UPDATE finding SET status = 'confirmed' WHERE status = 'needs_info'")
+        refresh_summary(small, ["a", "b", "e"])
+    assert reader.next_to_decide(q, 2, 1) == queue.Jump(None)
+    # The only one left is the one under the cursor: nowhere else to go.
+    with transaction(small):
+        small.execute("UPDATE finding SET status = 'candidate' WHERE consumer_id = 'c'")
+        refresh_summary(small, ["c"])
+    assert reader.next_to_decide(q, 2, 1) == queue.Jump(None)
+    assert reader.next_to_decide(q, 0, 1) == queue.Jump(2, wrapped=False, state="open")
+
+
+@pytest.mark.parametrize("text, position", [
+    ("over:abc", 5),                    # the value that is not a ratio
+    ("state:open over:abc", 16),
+    ("north colour:red", 6),            # the unknown field
+    ("status:maybe tier:gold", 7),
+    ("state:open status:", 18),         # a term without its value: where it goes
+    ('name:"north', 5),                 # the quote left open
+    ("north   status:c", 15),           # an ambiguous value, after a run of spaces
+])
+def test_a_bad_filter_says_where_it_goes_wrong(text: str, position: int) -> None:
+    with pytest.raises(FilterError) as info:
+        parse_filter(text)
+    assert info.value.position == position
+
+
+def test_a_database_from_before_the_info_state_is_migrated(tmp_path: Path) -> None:
+    from store.schema import MIGRATION_1
+
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.executescript(MIGRATION_1)
+    old.execute("PRAGMA user_version = 1")
+    old.executescript(
+        "INSERT INTO consumer (id, legal_name, review_state, open_findings) VALUES"
+        " ('parked', 'P', 'open', 1), ('both', 'B', 'open', 2), ('done', 'D', 'decided', 0);"
+        "INSERT INTO finding (consumer_id, category, period, period_start, period_end, status, detected_at,"
+        " updated_at) VALUES ('parked', 'volume_cap', 'p', 'a', 'b', 'needs_info', 't', 't'),"
+        " ('both', 'volume_cap', 'p', 'a', 'b', 'needs_info', 't', 't'),"
+        " ('both', 'rate_limit', 'p', 'a', 'b', 'candidate', 't', 't'),"
+        " ('done', 'rate_limit', 'p', 'a', 'b', 'confirmed', 't', 't');")
+    old.commit()
+    old.close()
+    c = connect(path)
+    assert dict(c.execute("SELECT id, review_state FROM consumer")) == {"parked": "info", "both": "open",
+                                                                       "done": "decided"}

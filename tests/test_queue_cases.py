@@ -25,7 +25,7 @@ def cases_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return cases_in_every_state(tmp_path_factory.mktemp("queue_cases"))
 
 
-def _ids(path: Path, text: str, sort: str = "severity") -> list[str]:
+def _ids(path: Path, text: str, sort: str = "overage") -> list[str]:
     reader = QueueReader(lambda: connect(path))
     query = QueueQuery(parse_filter(text, today=TODAY), sort)
     rows = reader.page(query, 0, 100)

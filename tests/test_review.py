@@ -119,19 +119,40 @@ def test_dismiss_needs_a_reason_and_other_needs_text(conn: sqlite3.Connection) -
     assert summary(conn, "south") == (0.0, 0, "decided")
 
 
-def test_needs_info_keeps_the_consumer_open(conn: sqlite3.Connection) -> None:
-    for fid in (1, 2, 3):
+def test_needs_info_keeps_the_consumer_open_and_waiting(conn: sqlite3.Connection) -> None:
+    mark_needs_info(conn, 1, reviewer="carol", reason="asked the account team", clock=CLOCK)
+    assert summary(conn, "north") == (5.0, 3, "open")          # two candidates still to decide
+    for fid in (2, 3):
         mark_needs_info(conn, fid, reviewer="carol", reason="asked the account team", clock=CLOCK)
-    assert summary(conn, "north") == (5.0, 3, "open")
+    assert summary(conn, "north") == (5.0, 3, "info")          # nothing to decide until the answer
     assert [(e["field"], e["new_value"]) for e in log(conn)] == [("status", "needs_info")] * 3
 
 
-def test_confirm_without_reason_or_with_bad_severity_is_refused(conn: sqlite3.Connection) -> None:
-    with pytest.raises(DecisionRefused):
-        confirm_violation(conn, 1, reviewer="a", severity="high", reason=" ", clock=CLOCK)
+def test_a_confirmation_with_a_bad_severity_is_refused(conn: sqlite3.Connection) -> None:
     with pytest.raises(DecisionRefused, match="valid: info"):
         confirm_violation(conn, 1, reviewer="a", severity="urgent", reason="x", clock=CLOCK)
     assert log(conn) == [] and finding_row(conn, 1)["version"] == 1
+
+
+def test_a_confirmation_without_a_reason_logs_the_rule_and_its_figures(conn: sqlite3.Connection) -> None:
+    # A regrade still needs the reviewer's own reason; nothing is written.
+    with pytest.raises(DecisionRefused, match="changing the severity of finding #1 needs a reason"):
+        confirm_violation(conn, 1, reviewer="a", severity="critical", reason=" ", clock=CLOCK)
+    with pytest.raises(DecisionRefused, match="changing the severity of finding #2 needs a reason"):
+        bulk_decide(conn, action="confirm", finding_ids=[2], severity="critical", reviewer="a", clock=CLOCK)
+    assert log(conn) == []
+    confirm_violation(conn, 1, reviewer="a", reason=" ", clock=CLOCK)
+    bulk_decide(conn, action="confirm", finding_ids=[2], reviewer="a", clock=CLOCK)
+    f = open_manual_finding(conn, "south", category="restricted_use", severity="low", evidence="seen on a forum",
+                            reviewer="a", clock=CLOCK)
+    bulk_decide(conn, action="confirm", finding_ids=[f.id], severity="low", reason="", reviewer="a", clock=CLOCK)
+    reasons = [e["reason"] for e in log(conn) if e["new_value"] == "confirmed"]
+    assert reasons == [
+        "as detected (rule volume_cap): 10 API calls in 2022, against a limit of 2 (5.00 times the limit)",
+        "as detected (rule rate_limit): as many as 10 API calls on one UTC day, against a limit of 2 per day "
+        "(3.00 times the limit), in 2022",
+        "as opened by hand: seen on a forum",
+    ]
 
 
 def test_a_status_that_cannot_follow_is_refused(conn: sqlite3.Connection) -> None:
@@ -307,8 +328,10 @@ def test_bulk_with_one_conflict_changes_nothing(conn: sqlite3.Connection) -> Non
                     reviewer="alice", clock=CLOCK, expected_versions={1: 1, 2: 1, 4: 1})
     assert len(log(conn)) == before
     assert finding_row(conn, 1)["status"] == "candidate" and finding_row(conn, 4)["status"] == "candidate"
-    with pytest.raises(DecisionRefused, match="reason"):
-        bulk_decide(conn, action="confirm", finding_ids=[1], reason=" ", reviewer="a", clock=CLOCK)
+    # Without a reason a confirmation logs the rule and its figures; a regrade needs one.
+    with pytest.raises(DecisionRefused, match="needs a reason"):
+        bulk_decide(conn, action="confirm", finding_ids=[1], severity="critical", reason=" ", reviewer="a",
+                    clock=CLOCK)
 
 
 # --- the chain ------------------------------------------------------------------

@@ -87,10 +87,13 @@ def test_the_canary_token_is_found_nowhere(tmp_path: Path, monkeypatch: pytest.M
         config = tmp_path / "c.toml"
         config.write_text(config_text(endpoint))
         hostile_faults(endpoint)
-        assert cli_main(["sync", "--config", str(config), "--db", str(db)]) == 1
+        assert cli_main(["sync", "--verbose", "--config", str(config), "--db", str(db)]) == 1
         seen.append(capsys.readouterr().err)
         hostile_faults(endpoint)
         assert cli_main(["sync", "--json", "--config", str(config), "--db", str(db)]) == 1
+        seen.append(capsys.readouterr().err)
+        hostile_faults(endpoint)
+        assert cli_main(["sync", "--config", str(config), "--db", str(db)]) == 1   # the default lines
         seen.append(capsys.readouterr().err)
         # A source-level call: the results' messages.
         hostile_faults(endpoint)
@@ -405,7 +408,7 @@ def test_the_canary_is_found_nowhere_whatever_way_http_json_sends_it(tmp_path: P
         config.write_text("\n".join(parts))
         echo = json.dumps({"error": {"message": f"token {CANARY} refused"}, "message": f"bad {CANARY}"})
         seen = []
-        for flags in ([], ["--json"]):
+        for flags in (["--verbose"], ["--json"], []):
             endpoint.faults.clear()
             endpoint.faults.add("status", code=429, retry_after=0, body=echo, path="/offset/v1/usage")
             endpoint.faults.add("status", code=401, body=echo, path="/v1/organization/usage", times=0)

@@ -47,7 +47,7 @@ def test_a_sync_against_a_base_url_with_a_query_asks_the_right_path_and_stores_n
             shards = 1
         """))
         endpoint.faults.add("status", code=503, retry_after=0, path="/feed/v1/tiers")   # a retry line
-        assert cli_main(["sync", "--config", str(config), "--db", str(tmp_path / "w.db")]) == 0
+        assert cli_main(["sync", "--verbose", "--config", str(config), "--db", str(tmp_path / "w.db")]) == 0
         asked = endpoint.requested("/feed/v1/")
     err = capsys.readouterr().err
     assert asked and all(f"region={REGION}" in target for target in asked), asked

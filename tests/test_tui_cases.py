@@ -218,7 +218,7 @@ async def test_f_drafts_a_follow_up_and_opens_it_in_the_editor(letter_db: Path) 
             [("audit_request.md.j2", "exported"), ("followup_overdue.md.j2", "draft")]
 
 
-# --- O: an outcome, or an escalation -------------------------------------------------------------
+# --- C: an outcome, or an escalation -------------------------------------------------------------
 
 def _new_entries(db: Path, after: int) -> list[tuple[object, ...]]:
     """The log's entries after entry ``after``, without their time and hashes (a CLI run has its own clock)."""
@@ -240,13 +240,13 @@ def _head(db: Path) -> int:
 
 
 async def _fill_outcome(pilot, outcome: str, reason: str, to: str = "") -> None:
-    """Press O, fill the dialog in, and press enter in its reason."""
+    """Press C, fill the dialog in, and press enter in its reason."""
     from textual.widgets import Select
 
     from tui.modals.outcome import CaseOutcome
 
     app = pilot.app
-    await press(pilot, "O")
+    await press(pilot, "C")
     assert isinstance(app.screen, CaseOutcome)
     if outcome:
         app.screen.query_one("#outcome", Select).value = outcome
@@ -271,7 +271,7 @@ async def _record_outcome(db: Path, outcome: str, reason: str, to: str = "") -> 
     ("referred_to_counsel", "closed", ["close", "--outcome", "referred_to_counsel", "--reason",
                                        "back under the cap"]),
 ])
-async def test_O_closes_the_case_with_the_log_entries_of_warden_case_close(letter_db: Path, tmp_path: Path,
+async def test_C_closes_the_case_with_the_log_entries_of_warden_case_close(letter_db: Path, tmp_path: Path,
                                                                            outcome: str, state: str,
                                                                            cli: list[str]) -> None:
     import shutil
@@ -293,7 +293,7 @@ async def test_O_closes_the_case_with_the_log_entries_of_warden_case_close(lette
     assert main(["verify", "--db", str(letter_db)]) == 0
 
 
-async def test_O_escalates_to_whom_with_the_log_entries_of_warden_case_escalate(letter_db: Path,
+async def test_C_escalates_to_whom_with_the_log_entries_of_warden_case_escalate(letter_db: Path,
                                                                                tmp_path: Path) -> None:
     import shutil
 
@@ -318,7 +318,7 @@ async def test_O_escalates_to_whom_with_the_log_entries_of_warden_case_escalate(
     ("tier_changed", "", "", "give the reason for the outcome"),
     ("tier_changed", "why", "Counsel", "'to whom' is for an escalation"),
 ])
-async def test_O_records_nothing_until_the_dialog_is_complete(letter_db: Path, outcome: str, reason: str, to: str,
+async def test_C_records_nothing_until_the_dialog_is_complete(letter_db: Path, outcome: str, reason: str, to: str,
                                                               problem: str) -> None:
     app = make_app(letter_db)
     before = _head(letter_db)
@@ -337,7 +337,7 @@ async def test_O_records_nothing_until_the_dialog_is_complete(letter_db: Path, o
                  "version 3",
      ("escalated", None, "Counsel")),
 ])
-async def test_O_refuses_a_case_changed_meanwhile(letter_db: Path, meanwhile: str, said: str,
+async def test_C_refuses_a_case_changed_meanwhile(letter_db: Path, meanwhile: str, said: str,
                                                   after: tuple[str, str | None, str | None]) -> None:
     from store.casework.state import close_case, escalate_case
 
@@ -360,10 +360,10 @@ async def test_O_refuses_a_case_changed_meanwhile(letter_db: Path, meanwhile: st
     conn.close()
 
 
-async def test_O_refuses_a_consumer_without_a_letter(db: Path) -> None:
+async def test_C_refuses_a_consumer_without_a_letter(db: Path) -> None:
     app = make_app(db)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        await press(pilot, "O")
+        await press(pilot, "C")
         assert isinstance(app.screen, ReviewScreen)
         assert any("northwind-analytics has no letter sent: no case to close or escalate" in m for m in messages(app))

@@ -259,7 +259,7 @@ async def test_a_failed_save_in_the_note_editor_says_not_saved(
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert "Database error: cannot write to the database: disk full" in run.shown
-        assert "NOT SAVED" in str(editor.query_one("#note-state").render())
+        assert "NOT SAVED" in str(editor.query_one("#note-head").render())
         # Esc still works: it tries to save again (and says so), then Esc with the patch gone leaves.
         monkeypatch.undo()
         await pilot.press("escape")
@@ -303,7 +303,7 @@ async def test_the_bug_log_hides_tokens_and_a_log_that_cannot_be_written_is_name
     run = Run(db, log, config=config)
     async with run.test() as pilot:
         await settle(pilot)
-        monkeypatch.setattr(store.queue.QueueReader, "next_unreviewed", raising(RuntimeError(f"GET /x?token={token} failed")))
+        monkeypatch.setattr(store.queue.QueueReader, "next_to_decide", raising(RuntimeError(f"GET /x?token={token} failed")))
         await pilot.press("right_square_bracket")
         await settle(pilot)
         assert isinstance(run.app.screen, BugReport)
@@ -315,7 +315,7 @@ async def test_the_bug_log_hides_tokens_and_a_log_that_cannot_be_written_is_name
     run = Run(db, blocked / "warden.log")
     async with run.test() as pilot:
         await settle(pilot)
-        monkeypatch.setattr(store.queue.QueueReader, "next_unreviewed", raising(RuntimeError("boom")))
+        monkeypatch.setattr(store.queue.QueueReader, "next_to_decide", raising(RuntimeError("boom")))
         await pilot.press("right_square_bracket")
         await settle(pilot)
         dialog = run.app.screen

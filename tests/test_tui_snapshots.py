@@ -130,6 +130,16 @@ def test_export_modal(snap_compare, db: Path, size: tuple[int, int]) -> None:
     assert snap_compare(app_for(db), terminal_size=size, run_before=steps(["x"], then=fixed_folder))
 
 
+def test_detail_cursor_on_a_finding(snap_compare, db: Path) -> None:
+    """tab: the cursor on the detail's second open finding, the queue's cursor underlined."""
+    assert snap_compare(app_for(db), terminal_size=SMALL, run_before=steps(["tab", "j"]))
+
+
+def test_confirm_one_finding_from_the_detail_no_color(snap_compare, db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert snap_compare(app_for(db), terminal_size=SMALL, run_before=steps(["tab", "j", "v"]))
+
+
 def test_hostile_name_in_dialog(snap_compare, db: Path) -> None:
     assert snap_compare(app_for(db), terminal_size=SMALL, run_before=steps(["j", "v"]))
 
@@ -172,7 +182,7 @@ def test_outcome_modal(snap_compare, letter_db: Path) -> None:
         pilot.app.screen.query_one("#reason", Input).value = "no reply after the final notice"
         await settle(pilot)
 
-    assert snap_compare(app_for(letter_db), terminal_size=SMALL, run_before=steps(["O"], then=fill))
+    assert snap_compare(app_for(letter_db), terminal_size=SMALL, run_before=steps(["C"], then=fill))
 
 
 @pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "120x40"])

@@ -24,6 +24,7 @@ from typing import Any, Iterable
 from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.filter import Monochrome, NoColor
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
@@ -34,6 +35,7 @@ from store.sync.events import PageStored, SourceFinished, SyncEvent
 from store.text import visible
 from tui.bugs import default_log_path, record_bug
 from tui.connections import database_error
+from tui.keys import check_keymap
 from tui.messages import Problem, SyncFinished, SyncProgressed, SyncSourceFailed, SyncState
 from tui.modals.bug import BugReport
 from tui.modals.sync import SyncProgress
@@ -53,6 +55,8 @@ class WardenApp(App[int]):
     COMMAND_PALETTE_BINDING = "ctrl+p"
     BINDINGS = [
         Binding("ctrl+p", "command_palette", "Palette", show=False, id="app.palette"),
+        # Textual's own ctrl+q, given an id so help lists it and a keymap can move it.
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="app.quit_now"),
     ]
 
     def __init__(
@@ -66,7 +70,18 @@ class WardenApp(App[int]):
         bug_log: Path | None = None,
         notices: Iterable[str] = (),
     ) -> None:
+        from tui.screens.review import binding_groups
+
+        config = config if config is not None else Config()
+        # A keymap naming no binding, or leaving one without its key, is refused here.
+        check_keymap(config.keymap, binding_groups())
         super().__init__()
+        if self.no_color:
+            # NO_COLOR (no-color.org) means no colour at all; Textual draws it in
+            # 256-colour greys (its Monochrome filter). The frame is still composed
+            # in the theme's colours (dialogs cover what is under them), then every
+            # colour is dropped; bold, reverse and underline carry what colour would.
+            self._filters[:] = [NoColor() if isinstance(f, Monochrome) else f for f in self._filters]
         # What opening the database did that the reviewer must hear of (it was made private).
         self.startup_notices = list(notices)
         self.session = Session.open(db_path, config=config, reviewer=reviewer, clock=clock)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from store.errors import WardenError
+from store.errors import ExportError, WardenError
 from store.export import export_notes
 from tui.modals.export import ExportChoice
 from tui.session import Session
@@ -23,6 +23,27 @@ class Exported:
     lines: list[str] = field(default_factory=list)                       # one summary per format written
     failed: list[tuple[str, WardenError]] = field(default_factory=list)  # (format, why)
     warnings: list[str] = field(default_factory=list)                    # every format's, once each
+    written: list[str] = field(default_factory=list)                     # the formats written
+    files: int = 0                                                       # files written, manifests aside
+    out_dir: str = ""
+
+    def summary(self) -> str:
+        """One line for the notification: ``md, html: 2 files and their manifests in DIR``
+        (at 80x24 a line per format covered half the screen)."""
+        return (f"{', '.join(self.written)}: {self.files} file{'s' if self.files != 1 else ''} and "
+                f"{'their manifests' if len(self.written) > 1 else 'its manifest'} in {self.out_dir}")
+
+    def refusal(self) -> ExportError:
+        """Every format that failed, in one error: ``Export refused: md, html: <why>``
+        (formats failing for the same reason share a line)."""
+        why: dict[str, list[str]] = {}
+        for fmt, error in self.failed:
+            why.setdefault(str(error), []).append(fmt)
+        if len(why) == 1:
+            ((reason, formats),) = why.items()
+            return ExportError(reason, title=f"Export refused: {', '.join(formats)}")
+        return ExportError("\n".join(f"{', '.join(formats)}: {reason}" for reason, formats in why.items()),
+                           title=f"Export refused: {', '.join(fmt for fmt, _error in self.failed)}")
 
 
 def export_note(session: Session, consumer_id: str, choice: ExportChoice) -> Exported:
@@ -43,5 +64,8 @@ def export_note(session: Session, consumer_id: str, choice: ExportChoice) -> Exp
         # The first format marks the note exported: the others export the same note.
         note_ids = note_ids or result.note_ids
         done.lines.append(result.summary_lines()[0].removeprefix("warden: "))
+        done.written.append(fmt)
+        done.files += len(result.files) - 1
+        done.out_dir = str(result.out_dir)
         done.warnings += [w for w in result.warnings if w not in done.warnings]
     return done

@@ -8,12 +8,15 @@ action is only on an F-key, an ``alt+`` chord or ``ctrl+enter``.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+import difflib
+from typing import Any, Iterable, Mapping, Sequence
 
 from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.keys import format_key
+
+from store.errors import ConfigError
 
 # (key, action, description, id, show in footer).
 KEYS: list[tuple[str, str, str, str, bool]] = [
@@ -26,13 +29,15 @@ KEYS: list[tuple[str, str, str, str, bool]] = [
     ("right_square_bracket", "unreviewed(1)", "Next unreviewed", "queue.next_unreviewed", False),
     ("left_square_bracket", "unreviewed(-1)", "Previous unreviewed", "queue.previous_unreviewed", False),
     ("slash", "filter", "Filter", "queue.filter", True),
-    ("escape", "clear_filter", "Clear filter / selection", "queue.clear_filter", False),
-    ("o", "cycle_sort", "Change the sort order", "queue.sort", False),
+    ("escape", "clear_filter", "Untag, else clear the filter", "queue.clear_filter", False),
+    ("o", "cycle_sort", "Sort: overage, status, name, due date", "queue.sort", False),
+    ("O", "reverse_sort", "Sort: reverse the direction", "queue.reverse_sort", False),
     ("v", "decide('confirm')", "Confirm violation", "review.confirm", True),
     ("d", "decide('dismiss')", "Dismiss (reason required)", "review.dismiss", True),
     ("i", "decide('needs_info')", "Needs info", "review.needs_info", True),
     ("u", "undo", "Undo my last decision", "review.undo", True),
-    ("space", "select", "Select for bulk", "review.select", False),
+    ("space", "select", "Tag for a bulk decision", "review.select", False),
+    ("asterisk", "tag_all", "Tag every consumer the filter shows", "review.tag_all", False),
     ("m", "manual_finding", "Open a finding by hand", "review.manual_finding", False),
     ("c", "draft_note", "Draft audit-request note", "notes.draft", False),
     ("e", "edit_note", "Edit note in $EDITOR", "notes.edit", False),
@@ -40,7 +45,7 @@ KEYS: list[tuple[str, str, str, str, bool]] = [
     ("a", "case_items", "Case: mark the requested items", "case.items", False),
     ("A", "add_response", "Case: record a response (files)", "case.response", False),
     ("f", "followup", "Case: draft a reminder, overdue or final notice", "notes.followup", False),
-    ("O", "case_outcome", "Case: close with an outcome, or escalate", "case.outcome", False),
+    ("C", "case_outcome", "Case: close with an outcome, or escalate", "case.outcome", False),
     ("L", "overview", "The lead's overview", "view.overview", False),
     ("R", "app.sync", "Sync now", "sync.now", False),
     ("r", "refresh", "Refresh from the database", "queue.refresh", False),
@@ -68,6 +73,62 @@ FOOTER_LABELS: dict[str, str] = {
 }
 
 
+# Keys the app takes on every screen: (binding id, keys, description).
+APP_KEYS: list[tuple[str, str, str]] = [
+    ("app.palette", "ctrl+p", "Command palette: every action"),
+    ("app.quit_now", "ctrl+q", "Quit at once, from any screen"),
+]
+
+# A group of bindings active together: (binding id, keys, description) each.
+Group = Sequence[tuple[str, str, str]]
+
+
+def review_group() -> list[tuple[str, str, str]]:
+    """The review screen's bindings as a group."""
+    return [(binding_id, key, description) for key, _action, description, binding_id, _show in KEYS]
+
+
+def group_of(bindings: Iterable[Any]) -> list[tuple[str, str, str]]:
+    """A class's ``BINDINGS`` as a group (every binding there has an id)."""
+    out = []
+    for binding in bindings:
+        assert isinstance(binding, Binding) and binding.id is not None
+        out.append((binding.id, binding.key, binding.description))
+    return out
+
+
+def _keys(keys: str) -> set[str]:
+    return {k.strip() for k in keys.split(",") if k.strip()}
+
+
+def check_keymap(keymap: Mapping[str, str], groups: Iterable[Group]) -> None:
+    """Raise ConfigError for a ``[keymap]`` that names no binding, or that gives a
+    binding a key another binding of the same screen (or the app's, on every
+    screen) keeps: that one would be left without it. Keys swapped between two
+    bindings are fine."""
+    groups = [list(g) for g in groups]
+    known = {binding_id for group in groups + [APP_KEYS] for binding_id, _k, _d in group}
+    for binding_id in keymap:
+        if binding_id not in known:
+            near = difflib.get_close_matches(binding_id, sorted(known), n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise ConfigError(f"[keymap]: there is no binding {binding_id!r}{hint}; "
+                              "'?' in the review screen lists every binding id")
+    for group in groups:
+        together = group + APP_KEYS
+        keys = {binding_id: _keys(keymap.get(binding_id, default)) for binding_id, default, _d in together}
+        said = {binding_id: description for binding_id, _k, description in together}
+        for binding_id in keymap:
+            if binding_id not in keys:
+                continue
+            for other, theirs in keys.items():
+                if other != binding_id and keys[binding_id] & theirs:
+                    raise ConfigError(
+                        f"[keymap]: {binding_id!r} = {keymap[binding_id]!r} takes the key of {other} "
+                        f"({said[other]}), which would be left without it; give {other} another key in "
+                        f"[keymap] too, or choose another for {binding_id}")
+
+
 def review_bindings() -> list[Binding]:
     """The review screen's BINDINGS: footer label, description as the tooltip."""
     return [
@@ -88,7 +149,7 @@ def help_rows(keymap: Mapping[str, str], screens: Iterable[tuple[str, Any]]) -> 
     (where, screen class), so help lists every key there is."""
     rows = [(shown(keymap.get(binding_id, key)), description, binding_id)
             for key, _action, description, binding_id, _show in KEYS]
-    rows.append(("^p", "Command palette: every action", "app.palette"))
+    rows += [(shown(keymap.get(binding_id, key)), description, binding_id) for binding_id, key, description in APP_KEYS]
     for where, screen in screens:
         for binding in screen.BINDINGS:
             assert isinstance(binding, Binding) and binding.id is not None

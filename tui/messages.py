@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from textual.screen import Screen
 
     from store.notes import Note
+    from store.queue import Jump
     from tui.widgets.detail import Detail
 
 
@@ -45,8 +46,17 @@ class DetailLoaded(Message):
 
 @dataclass
 class JumpTo(Message):
-    index: int | None
-    what: str
+    """Where ``]`` / ``[`` go (a ``store.queue.Jump``), ``direction`` 1 or -1."""
+
+    jump: Jump
+    direction: int
+
+
+@dataclass
+class Tagged(Message):
+    """Every consumer a filter shows, to tag: consumer_id -> its open findings."""
+
+    consumers: dict[str, int]
 
 
 @dataclass
@@ -103,6 +113,15 @@ class NoteRedrafted(Message):
 class NoteStatusChanged(Message):
     note: Note
     warnings: tuple[str, ...] = ()     # what marking it ready found (figures changed since the draft, ...)
+
+
+@dataclass
+class PreviewDrawn(Message):
+    """A note's ``text`` drawn as Markdown, ``width`` cells wide (Rich segments per line)."""
+
+    text: str
+    width: int
+    lines: list[Any]
 
 
 # --- the background sync (worker on the App) -------------------------------------------

@@ -256,6 +256,17 @@ def finding_sentence(f: Finding, covered: Period | None = None) -> str:
     return f"identified {span}"
 
 
+def worst_day(f: Finding) -> str | None:
+    """The UTC day (``2022-10-02``) a finding against a daily limit measured, the
+    worst of its period; None for a finding whose figure is a period's total."""
+    figs = f.figures
+    limit = figs.get("limit") if isinstance(figs.get("limit"), dict) else {}
+    if f.category != "rate_limit" and limit.get("period") != "day":
+        return None
+    day = (figs.get("worst_day") or {}).get("day") if isinstance(figs.get("worst_day"), dict) else None
+    return str(day) if day else None
+
+
 def finding_columns(f: Finding) -> dict[str, str]:
     """Short cells for a table of many findings: period, what was measured, the limit, the ratio."""
     figs = f.figures
@@ -268,7 +279,7 @@ def finding_columns(f: Finding) -> dict[str, str]:
             total = figs.get("apps_with_usage")
             measured = f"{f.actual}{f' of {total}' if total else ''} apps without a declared use case"
         elif f.category in ("rate_limit",) or limit.get("period") == "day":
-            worst = (figs.get("worst_day") or {}).get("day")
+            worst = worst_day(f)
             measured = f"{num(f.actual)} {metric_words(f.metric)} on the worst day" + (
                 f" ({human_date(worst)})" if worst else "")
         else:

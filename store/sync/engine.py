@@ -333,8 +333,10 @@ class _Run:
             return SourceResult(name, None, "ok", 0, 0)
         run_id, window, pending, pages, rows, resumed = self._start()
         self.window = window
+        # Plain http (loopback only) has no TLS to verify: None, not a claim that it was verified.
+        tls = self.source.verify_tls if self.source.url.lower().startswith("https://") else None
         self.emit(SourceStarted(name, run_id, window.start.isoformat(), window.end.isoformat(),
-                                len(pending), resumed, self.source.verify_tls))
+                                len(pending), resumed, tls))
         writer = RunWriter(self.conn, name, run_id, pages=pages, rows=rows, turns=self.turns)
         status, error, crash = "ok", None, None
         try:

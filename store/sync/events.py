@@ -36,14 +36,14 @@ class SourceStarted(SyncEvent):
     window_end: str
     chains: int
     resumed: bool = False
-    tls_verified: bool = True   # False: the source's verify_tls option is off (warned on every run)
+    tls_verified: bool | None = True   # False: verify_tls is off (warned on every run); None: plain http, no TLS
     kind = "source_started"
 
     def as_line(self) -> str:
         how = "resuming run" if self.resumed else "run"
         line = (f"sync {self.source}: {how} {self.run_id}, {self.window_start}..{self.window_end}, "
                 f"{self.chains} page chains")
-        if not self.tls_verified:
+        if self.tls_verified is False:
             line += "; WARNING: TLS certificates are NOT verified (verify_tls = false)"
         return line
 

@@ -32,12 +32,12 @@ def default_config_path() -> Path:
     return user_config_path("warden", appauthor=False) / "config.toml"
 
 
-def common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+def common_options(parser: argparse.ArgumentParser, *, suppress: bool, db_help: str | None = None) -> None:
     """Options every command takes. On subcommands they default to SUPPRESS so a value
     given before the command (``warden --db X sync``) is not reset by the subparser."""
     default: Any = argparse.SUPPRESS if suppress else None
     parser.add_argument("--db", metavar="PATH", default=default,
-                        help="SQLite database (env WARDEN_DB; default: %s)" % default_db_path())
+                        help=db_help or "SQLite database (env WARDEN_DB; default: %s)" % default_db_path())
     parser.add_argument("--config", metavar="PATH", default=default,
                         help="TOML configuration (env WARDEN_CONFIG; default: %s if it exists)" % default_config_path())
     parser.add_argument("--reviewer", metavar="NAME", default=default,
@@ -46,6 +46,9 @@ def common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                         help="headless output as JSON lines (events on stderr, listings on stdout)")
     parser.add_argument("--no-mouse", action="store_true", default=default,
                         help="do not capture the mouse in the TUI")
+    parser.add_argument("--verbose", action="store_true", default=default,
+                        help="headless sync: a line for every page and retry (default: a line per source and "
+                             "a summary; on a terminal, a live progress bar)")
 
 
 def positive_int(text: str) -> int:

@@ -41,8 +41,12 @@ def add_parsers(commands: Any) -> None:
     demo = commands.add_parser(
         "demo", help="start the embedded demo endpoint, sync it, open the TUI",
         description="Start the embedded demo endpoint on 127.0.0.1 (deterministic synthetic data), "
-                    "sync it into a database and open the TUI. No configuration needed.")
-    common_options(demo, suppress=True)
+                    "sync it into a database and open the TUI. No configuration needed. The demo writes "
+                    f"its own database, {default_db_path().with_name('demo-N.db')} (N: --consumers), not the "
+                    "database other commands use; on exit it prints that path and commands to try with it.")
+    common_options(demo, suppress=True, db_help=f"where the demo writes (default: "
+                                                f"{default_db_path().with_name('demo-N.db')}, N the number of "
+                                                "consumers)")
     demo.add_argument("--consumers", type=positive_int, default=300, metavar="N",
                       help="number of synthetic consumers, up to 1,000,000 (default 300)")
     demo.add_argument("--headless", action="store_true", dest="demo_headless",
@@ -76,14 +80,22 @@ def _cancel_on_signals(cancel: threading.Event) -> Callable[[], None]:
 
 
 def _sync(config: Any, path: Path, reporter: Reporter, *, sources: list[str] | None,
-          refetch: bool = False) -> list[Any]:
+          refetch: bool = False, verbose: bool = False) -> list[Any]:
+    """Sync, printing as tui.cli.sync_output says (a line per source and a summary;
+    a live bar when stderr is a terminal; every event with --verbose or --json)."""
     from store.sync.engine import sync_all
+    from tui.cli.sync_output import SyncOutput
 
     check_database(path, reporter)
     cancel = threading.Event()
     restore = _cancel_on_signals(cancel)
+    live = bool(getattr(reporter.stream, "isatty", lambda: False)())
     try:
-        return sync_all(path, config, on_event=reporter.event, cancel=cancel, sources=sources, refetch=refetch)
+        with SyncOutput(reporter, verbose=verbose, live=live) as output:
+            results = sync_all(path, config, on_event=output.on_event, cancel=cancel, sources=sources,
+                               refetch=refetch)
+        output.summary(results)
+        return results
     finally:
         restore()
 
@@ -95,23 +107,17 @@ def _exit_code(results: list[Any]) -> int:
 def run_sync(args: argparse.Namespace, reporter: Reporter, *, sources: list[str] | None) -> int:
     config = load_config(args)
     if not config.sources:
-        where = config.path or args.config or os.environ.get("WARDEN_CONFIG") or default_config_path()
-        raise ConfigError(f"no sources configured in {where}; see README.md, 'Configuration'")
+        if config.path is None:
+            raise ConfigError(f"no configuration: {default_config_path()} does not exist, and neither --config "
+                              "nor WARDEN_CONFIG names one; see README.md, 'Configuration'")
+        raise ConfigError(f"no sources configured in {config.path}; see README.md, 'Configuration'")
     for name in sources or []:
         if name not in config.sources:
             known = ", ".join(sorted(config.sources)) or "none"
             raise ConfigError(f"unknown source {name!r} (configured: {known})")
     results = _sync(config, db_path(args, config), reporter, sources=sources,
-                    refetch=bool(getattr(args, "refetch", False)))
-    _report_results(results, reporter)
+                    refetch=bool(getattr(args, "refetch", False)), verbose=bool(getattr(args, "verbose", False)))
     return _exit_code(results)
-
-
-def _report_results(results: list[Any], reporter: Reporter) -> None:
-    ok = sum(1 for r in results if r.status == "ok")
-    rows = sum(r.rows for r in results)
-    reporter.say("summary", f"warden: {ok}/{len(results)} sources synced, {rows:,} rows stored",
-                 sources=len(results), ok=ok, rows=rows)
 
 
 def run_tui(args: argparse.Namespace, reporter: Reporter, *, config: Any | None = None,
@@ -146,13 +152,17 @@ def run_demo(args: argparse.Namespace, reporter: Reporter) -> int:
         config = demo_config(endpoint, db_path=path)
         reporter.say("demo", f"warden: demo endpoint on {endpoint.base_url}, database {path}",
                      url=endpoint.base_url, db=str(path))
-        results = _sync(config, path, reporter, sources=None)
-        _report_results(results, reporter)
+        results = _sync(config, path, reporter, sources=None, verbose=bool(getattr(args, "verbose", False)))
         code = _exit_code(results)
         if args.demo_headless:
             _print_demo_summary(path, reporter)
-            return code
-        return run_tui(args, reporter, config=config, path=path)
+        else:
+            code = run_tui(args, reporter, config=config, path=path)
+    # The demo's database is not the one the other commands open by default: say where it is.
+    reporter.say("next", f"warden: the demo's database is {path}; try: warden --db {path} · "
+                         f"warden verify --db {path} · warden export --db {path} --format all --out ./letters",
+                 db=str(path))
+    return code
 
 
 def _print_demo_summary(path: Path, reporter: Reporter) -> None:

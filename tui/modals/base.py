@@ -13,10 +13,15 @@ from textual.widgets import Button, Label, Static
 from textual.widgets.selection_list import Selection
 
 from tui.modals.choices import FindingOption
-from tui.widgets.marks import MarkedSelectionList
+from tui.widgets.marks import PickList
 from tui.text import literal_content
 
 T = TypeVar("T")
+
+
+class FormBody(VerticalScroll, can_focus=False):
+    """A form's fields, scrolling when taller than the screen. Never a focus stop
+    of its own (nothing would show it had the focus): it scrolls to the field that has it."""
 
 
 class FormModal(ModalScreen[T]):
@@ -33,7 +38,7 @@ class FormModal(ModalScreen[T]):
     TITLE_TEXT = ""
     OK_LABEL = "OK"
     # The fields' container: scrolling for forms that can outgrow the screen.
-    BODY: type[Container] = VerticalScroll
+    BODY: type[Container] = FormBody
 
     def __init__(self, *, scope: str) -> None:
         super().__init__()
@@ -67,6 +72,10 @@ class FormModal(ModalScreen[T]):
             return
         self.dismiss(outcome)
 
+    def action_submit_form(self) -> None:
+        """``enter`` in a pick list: send the form as OK does."""
+        self.submit()
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
         if event.button.id == "ok":
@@ -79,8 +88,9 @@ class FormModal(ModalScreen[T]):
 
 
 class DecisionModal(FormModal[T]):
-    """Base of the modals that decide findings: the findings to decide come first,
-    then the subclass's ``decision_fields()``."""
+    """Base of the modals that decide findings: the findings to decide come first
+    (each chosen as its ``FindingOption`` says; ``a`` all, ``n`` none, ``space``
+    toggles, ``enter`` sends), then the subclass's ``decision_fields()``."""
 
     def __init__(self, *, scope: str, findings: list[FindingOption] | None = None) -> None:
         super().__init__(scope=scope)
@@ -88,9 +98,9 @@ class DecisionModal(FormModal[T]):
 
     def fields(self) -> ComposeResult:
         if self.findings:
-            yield Label("Findings (space toggles)")
-            yield MarkedSelectionList[int](
-                *(Selection(literal_content(f.label), f.id, True) for f in self.findings),
+            yield Label("Findings (space toggles, a all, n none)")
+            yield PickList[int](
+                *(Selection(literal_content(f.label), f.id, f.chosen) for f in self.findings),
                 id="findings", compact=True,
             )
         yield from self.decision_fields()
@@ -102,7 +112,7 @@ class DecisionModal(FormModal[T]):
         """The findings chosen, each entry's twins with it."""
         if not self.findings:
             return ()
-        chosen = set(self.query_one("#findings", MarkedSelectionList).selected)
+        chosen = set(self.query_one("#findings", PickList).selected)
         return tuple(fid for option in self.findings if option.id in chosen for fid in option.ids)
 
     def show_problem(self, problem: str) -> None:

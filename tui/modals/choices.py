@@ -8,13 +8,14 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class FindingOption:
-    """An open finding offered in a decision modal (label already literal-safe);
-    ``twins``: the circumvention finding over the same figures, decided with it
-    (one entry, one decision per finding in the log)."""
+    """An open finding offered in a decision modal (label already literal-safe),
+    ``chosen`` when the dialog opens; ``twins``: the circumvention finding over the
+    same figures, decided with it (one entry, one decision per finding in the log)."""
 
     id: int
     label: str
     twins: tuple[int, ...] = ()
+    chosen: bool = True
 
     @property
     def ids(self) -> tuple[int, ...]:

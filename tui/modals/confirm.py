@@ -20,8 +20,9 @@ class ConfirmViolation(DecisionModal[ConfirmRequest]):
     """Confirm open findings as violations."""
 
     TITLE_TEXT = "Confirm violation"
-    # Every open finding starts selected: the reviewer starts at the reason.
-    AUTO_FOCUS = "#reason"
+    # The findings come chosen (all, or the one under the detail's cursor): enter
+    # confirms them as detected; the reason is optional.
+    AUTO_FOCUS = "#findings, #reason"
 
     def decision_fields(self) -> ComposeResult:
         yield Label("Category")
@@ -35,7 +36,8 @@ class ConfirmViolation(DecisionModal[ConfirmRequest]):
             value=KEEP, allow_blank=False, id="severity", compact=True,
         )
         yield Label("Reason")
-        yield Input(placeholder="why this is a violation (required)", id="reason", compact=True)
+        yield Input(placeholder="optional: without one, the rule and its figures are recorded", id="reason",
+                    compact=True)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -46,8 +48,6 @@ class ConfirmViolation(DecisionModal[ConfirmRequest]):
         if self.findings and not ids:
             return "choose at least one finding"
         reason = self.query_one("#reason", Input).value.strip()
-        if not reason:
-            return "a reason is required"
         category = self.query_one("#category", Select).value
         severity = self.query_one("#severity", Select).value
         return ConfirmRequest(

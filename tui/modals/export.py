@@ -12,7 +12,7 @@ from textual.widgets.selection_list import Selection
 
 from store.domain import EXPORT_FORMATS
 from tui.modals.base import FormModal
-from tui.widgets.marks import MarkedCheckbox, MarkedSelectionList
+from tui.widgets.marks import MarkedCheckbox, PickList
 
 FORMAT_LABELS = {
     "md": "Markdown (.md)",
@@ -44,8 +44,8 @@ class ExportNotes(FormModal[ExportChoice]):
         self.out_dir = out_dir
 
     def fields(self) -> ComposeResult:
-        yield Label("Formats (space toggles)")
-        yield MarkedSelectionList[str](
+        yield Label("Formats (space toggles, a all, n none)")
+        yield PickList[str](
             *(Selection(FORMAT_LABELS[f], f, True) for f in EXPORT_FORMATS), id="formats", compact=True,
         )
         yield Label("Folder")
@@ -53,7 +53,7 @@ class ExportNotes(FormModal[ExportChoice]):
         yield MarkedCheckbox("Replace existing files", id="force", compact=True)
 
     def result(self) -> ExportChoice | str:
-        formats = tuple(self.query_one("#formats", MarkedSelectionList).selected)
+        formats = tuple(self.query_one("#formats", PickList).selected)
         out_dir = self.query_one("#out_dir", Input).value.strip()
         if not formats:
             return "choose at least one format"

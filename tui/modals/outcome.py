@@ -1,4 +1,4 @@
-"""``O``: end a case with an outcome, or escalate it to someone; a reason either way."""
+"""``C``: end a case with an outcome, or escalate it to someone; a reason either way."""
 
 from __future__ import annotations
 

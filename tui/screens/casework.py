@@ -1,6 +1,6 @@
 """The review screen's actions on a case after its letter (store.casework):
 ``a`` marks the requested items, ``A`` records a response, ``f`` drafts a
-follow-up, ``O`` closes the case with an outcome or escalates it, ``L`` opens
+follow-up, ``C`` closes the case with an outcome or escalates it, ``L`` opens
 the lead's overview. A mixin of :class:`~tui.screens.review.ReviewScreen`, so that
 screen stays one job: each action opens its dialog, writes in a worker, and
 reports with the screen's ``Decided`` message (which reloads the queue and the
@@ -19,7 +19,8 @@ from store.casework.responses import add_response
 from store.casework.state import case_under_way, close_case, escalate_case
 from store.clock import day
 from store.domain import CASE_OUTCOMES, ITEM_STATES
-from store.errors import DecisionRefused
+from store.errors import DecisionRefused, FilterError
+from store.queue_filter import parse_filter
 from store.text import visible
 from tui.messages import Decided, NoteOpened, Problem
 from tui.modals.followup import FollowupKind
@@ -29,7 +30,7 @@ from tui.modals.response import AddResponse, ResponseChoice
 
 
 class CaseworkActions:
-    """``a``, ``A``, ``f``, ``O`` and ``L`` of the review screen (it provides ``session``,
+    """``a``, ``A``, ``f``, ``C`` and ``L`` of the review screen (it provides ``session``,
     ``detail``, ``_targets`` and ``query_one``)."""
 
     session: Any
@@ -121,7 +122,7 @@ class CaseworkActions:
         self.post_message(NoteOpened(done.note, True, "app"))
 
     def action_case_outcome(self) -> None:
-        """``O``: close the case with an outcome and a reason, or escalate it (to whom, why)."""
+        """``C``: close the case with an outcome and a reason, or escalate it (to whom, why)."""
         target = self._case_scope()
         if target is None:
             return
@@ -157,5 +158,12 @@ class CaseworkActions:
         self.app.push_screen(OverviewScreen(self.session), self._overview_chosen)
 
     def _overview_chosen(self, text: str | None) -> None:
-        if text:
-            self._filter_chosen(text)
+        """The queue filtered as the number chosen in the overview says."""
+        if not text:
+            return
+        try:
+            flt = parse_filter(text, today=self.session.clock().date())
+        except FilterError as exc:
+            self.app.post_message(Problem(exc, context="Overview"))
+            return
+        self._filter_chosen(flt)

@@ -12,7 +12,7 @@ straight.
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import replace
 from typing import Iterable
 
 from rich.text import Text
@@ -22,54 +22,65 @@ from textual.containers import Container, Vertical
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from store import cases, notes, review
+from store import cases, review
 from store.casework.timeline import case_view
 from store.clock import day
 from store import queue as queue_store
-from store.errors import WardenError
-from store.queue_filter import QueueFilter, parse_filter
+from store.queue_filter import QueueFilter
 from store.sync.history import sync_summary
 from store.text import visible
-from tui.editor import edit_externally
-from tui.export import export_note
-from tui.keys import help_rows, review_bindings, review_palette
-from tui.messages import (DataVersion, Decided, DetailLoaded, ExportFinished, JumpTo, NoteOpened, PageLoaded,
-                          Problem, QueueCounted, SyncState)
+from tui.keys import Group, group_of, help_rows, review_bindings, review_group, review_palette
+from tui.messages import DataVersion, Decided, DetailLoaded, JumpTo, PageLoaded, QueueCounted, SyncState, Tagged
+from tui.modals.ask import Ask
 from tui.modals.choices import FindingOption
 from tui.modals.confirm import ConfirmViolation
 from tui.modals.dismiss import Dismiss
-from tui.modals.export import ExportChoice, ExportNotes
+from tui.modals.export import ExportNotes
 from tui.modals.filter import FilterInput
 from tui.modals.help import Help
 from tui.modals.manual import ManualFinding
 from tui.modals.needs_info import NeedsInfo
 from tui.modals.sync import SyncProgress
-from tui.screens.base import WardenScreen
+from tui.modals.items import RequestItems
 from tui.screens.casework import CaseworkActions
 from tui.screens.overview import OverviewScreen
-from tui.modals.items import RequestItems
+from tui.screens.review_notes import NotesAndExports
 from tui.screens.note import NoteEditor
 from tui.session import Session
 from tui.text import literal
 from tui.widgets.detail import Detail, DetailPane
+from tui.widgets.marks import PickList, ReasonPicker
 from tui.widgets.queue import PAGE_SIZE, QueueView, header_text
+from tui.widgets.status import status_text
 
 # Below this width the panes stack (queue above, detail below).
 NARROW_WIDTH = 100
 # How often to ask SQLite whether another connection committed (PRAGMA data_version).
 POLL_SECONDS = 3.0
 
+# ``*`` asks before tagging more consumers than this, and refuses past TAG_LIMIT
+# (their ids are held in memory); TAG_PAGE: rows read at a time to tag them.
+ASK_ABOVE = 100
+TAG_LIMIT = 100_000
+TAG_PAGE = 5_000
+
 # The dialog each decision key opens (``action_decide``'s kind).
 DECISION_DIALOGS = {"confirm": ConfirmViolation, "dismiss": Dismiss, "needs_info": NeedsInfo}
 
 # The other screens' keys, so help lists every key there is.
-HELP_SCREENS = (("Note editor", NoteEditor), ("Sync progress", SyncProgress),
-                ("Decision dialogs", ConfirmViolation), ("Export dialog", ExportNotes),
-                ("Filter", FilterInput), ("Help", Help), ("Requested items", RequestItems),
-                ("Overview", OverviewScreen))
+HELP_SCREENS = (("Detail (tab)", DetailPane), ("Note editor", NoteEditor), ("Sync progress", SyncProgress),
+                ("Decision dialogs", ConfirmViolation), ("Findings in a dialog", PickList),
+                ("Dismiss reasons", ReasonPicker), ("Export dialog", ExportNotes), ("Filter", FilterInput),
+                ("Questions", Ask), ("Help", Help), ("Requested items", RequestItems), ("Overview", OverviewScreen))
 
 
-class ReviewScreen(CaseworkActions, WardenScreen[None]):
+def binding_groups() -> list[Group]:
+    """Every group of bindings active together: the review screen's, then each of
+    HELP_SCREENS' (for tui.keys.check_keymap)."""
+    return [review_group()] + [group_of(screen.BINDINGS) for _where, screen in HELP_SCREENS]
+
+
+class ReviewScreen(CaseworkActions, NotesAndExports):
     """Step through the queue, read the evidence, decide."""
 
     BINDINGS = review_bindings()
@@ -127,6 +138,7 @@ class ReviewScreen(CaseworkActions, WardenScreen[None]):
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.width < NARROW_WIDTH, "-narrow")
         self.call_after_refresh(self._show_columns)
+        self._show_status()
 
     def _show_columns(self) -> None:
         queue = self.query_one(QueueView)
@@ -134,20 +146,12 @@ class ReviewScreen(CaseworkActions, WardenScreen[None]):
 
     def _show_status(self) -> None:
         queue = self.query_one(QueueView)
-        position = f"{queue.cursor + 1:,} / {self.total:,}" if self.total else "0 / 0"
-        line = Text(no_wrap=True, end="")
-        line.append(" warden ", "bold reverse")
-        line.append(f" {position} ")
-        if queue.selected:
-            line.append(f" {len(queue.selected):,} selected ", "bold")
-        sort = self.query_spec.sort
-        line.append(f" sort:{sort} ")
-        text = self.query_spec.filter.text
-        line.append(" filter: ")
-        line.append_text(literal(text) if text else Text("none", "dim"))
-        if self.sync_state:
-            line.append("  sync: ")
-            line.append_text(literal(self.sync_state))
+        spec = self.query_spec
+        line = status_text(
+            position=(queue.cursor + 1, self.total) if self.total else (0, 0),
+            tagged=len(queue.selected), sort=spec.sort, reverse=spec.reverse,
+            filter_text=spec.filter.text, sync=self.sync_state, width=self.size.width,
+        )
         # Always one line high: no layout needed, so no repaint of the whole screen.
         self.query_one("#status-line", Static).update(line, layout=False)
 
@@ -285,29 +289,32 @@ class ReviewScreen(CaseworkActions, WardenScreen[None]):
 
     @work(thread=True, exclusive=True, group="jump", exit_on_error=False)
     def _find_unreviewed(self, spec: queue_store.QueueQuery, start: int, direction: int) -> None:
-        index = self.session.queue.next_unreviewed(spec, start, direction)
+        jump = self.session.queue.next_to_decide(spec, start, direction)
         if self.session.queue.closed:
             return
-        self.post_message(JumpTo(index, "next" if direction > 0 else "previous"))
+        self.post_message(JumpTo(jump, direction))
 
     def on_jump_to(self, message: JumpTo) -> None:
-        if message.index is None:
-            self.notify(f"No {message.what} consumer with findings to decide.", title="Queue", markup=False)
+        jump = message.jump
+        if jump.index is None:
+            self.notify("No other consumer with findings to decide.", title="Queue", markup=False)
             return
-        self.query_one(QueueView).move_to(message.index)
+        said = []
+        if jump.state == "info":
+            said.append("Nothing else to decide: a consumer waiting for information.")
+        if jump.wrapped:
+            said.append(f"Wrapped to the {'top' if message.direction > 0 else 'bottom'}.")
+        if said:
+            self.notify(" ".join(said), title="Queue", markup=False)
+        self.query_one(QueueView).move_to(jump.index)
 
     def action_filter(self) -> None:
-        self.app.push_screen(FilterInput(self.query_spec.filter.text), self._filter_chosen)
+        self.app.push_screen(FilterInput(self.query_spec.filter.text, today=self.session.clock().date()),
+                             self._filter_chosen)
 
-    def _filter_chosen(self, text: str | None) -> None:
-        if text is None:
-            return
-        try:
-            flt = parse_filter(text, today=self.session.clock().date())
-        except WardenError as exc:
-            self.app.post_message(Problem(exc))
-            return
-        self._set_query(queue_store.QueueQuery(flt, self.query_spec.sort))
+    def _filter_chosen(self, flt: QueueFilter | None) -> None:
+        if flt is not None:
+            self._set_query(replace(self.query_spec, filter=flt))
 
     def _set_query(self, spec: queue_store.QueueQuery) -> None:
         self.query_spec = spec
@@ -320,13 +327,23 @@ class ReviewScreen(CaseworkActions, WardenScreen[None]):
             self._show_status()
             return
         if not self.query_spec.filter.is_empty:
-            self._set_query(queue_store.QueueQuery(QueueFilter(), self.query_spec.sort))
+            self._set_query(replace(self.query_spec, filter=QueueFilter()))
 
     def action_cycle_sort(self) -> None:
         sorts = list(queue_store.SORTS)
         sort = sorts[(sorts.index(self.query_spec.sort) + 1) % len(sorts)]
-        self._set_query(queue_store.QueueQuery(self.query_spec.filter, sort))
-        self.notify(f"Sorted by {queue_store.SORTS[sort]}", title="Queue", markup=False)
+        self._sort_by(sort, self.query_spec.reverse)
+
+    def action_reverse_sort(self) -> None:
+        self._sort_by(self.query_spec.sort, not self.query_spec.reverse)
+
+    def _sort_by(self, sort: str, reverse: bool) -> None:
+        """Another order; the cursor stays on its consumer, wherever it now is."""
+        self.query_spec = replace(self.query_spec, sort=sort, reverse=reverse)
+        self.reload_queue()
+        meaning = queue_store.SORTS[sort]
+        self.notify(f"Sorted by {sort}, {meaning}" + (" (reversed)" if reverse else ""), title="Queue",
+                    markup=False)
 
     def action_refresh(self) -> None:
         if self._deciding:
@@ -376,6 +393,10 @@ class ReviewScreen(CaseworkActions, WardenScreen[None]):
         self.app.copy_to_clipboard(row.consumer_id)
         self.notify(Text.assemble("Copied ", literal(row.consumer_id)).plain, title="Copied", markup=False)
 
+    def action_focus_queue(self) -> None:
+        """``esc`` in the detail: back to the queue."""
+        self.query_one(QueueView).focus()
+
     def action_toggle_detail(self) -> None:
         self.toggle_class("-detail-hidden")
         self.call_after_refresh(self._show_columns)
@@ -402,35 +423,42 @@ class ReviewScreen(CaseworkActions, WardenScreen[None]):
     # --- decisions -------------------------------------------------------------------
 
     def _targets(self) -> tuple[str, list[str]]:
-        """(scope line, consumer ids) a decision applies to: the selection, else the cursor."""
+        """(scope line, consumer ids) a decision applies to: the tagged, else the cursor's."""
         queue = self.query_one(QueueView)
         if queue.selected:
             ids = list(queue.selected)
-            return f"{len(ids):,} selected consumers: every open finding", ids
+            waiting = sum(queue.selected.values())
+            return f"{len(ids):,} tagged consumers: their {waiting:,} open findings", ids
         row = queue.current
         if row is None:
             return "", []
         return f"{visible(row.legal_name)} ({visible(row.consumer_id)})", [row.consumer_id]
 
     def _open_findings(self) -> list[FindingOption]:
+        """The open findings the dialog offers: all chosen, or only the one under the
+        detail's cursor when the reviewer is in the detail."""
         if self.detail is None or self.query_one(QueueView).selected:
             return []
-        return [FindingOption(f.id, f.label, f.twins) for f in self.detail.open_findings]
+        pane = self.query_one(DetailPane)
+        under = pane.finding_id if pane.has_focus else None
+        return [FindingOption(f.id, f.label, f.twins, chosen=under is None or f.id == under)
+                for f in self.detail.open_findings]
 
     def action_decide(self, kind: str) -> None:
         """``v`` confirm, ``d`` dismiss, ``i`` needs info: the dialog for ``kind``
-        over the selection (else the consumer under the cursor), then the write."""
+        over the tagged consumers (else the one under the cursor), then the write."""
         scope, ids = self._targets()
         if not ids:
             self.notify("Nothing under the cursor yet.", title="Review", markup=False)
             return
-        if len(ids) == 1 and (self.detail is None or self.detail.consumer.id != ids[0]):
+        if len(ids) == 1 and not self.query_one(QueueView).selected and (
+                self.detail is None or self.detail.consumer.id != ids[0]):
             # The detail shown is still the previous consumer's: its findings must
             # not be offered for this one. The dialog opens when this one's arrives.
             self._decide_when_shown = (kind, ids[0])
             return
         findings = self._open_findings()
-        if len(ids) == 1 and not findings:
+        if len(ids) == 1 and not self.query_one(QueueView).selected and not findings:
             self.notify("This consumer has no open findings to decide.", title="Review", markup=False)
             return
         # The finding versions the reviewer is looking at: a decision made against
@@ -457,6 +485,33 @@ class ReviewScreen(CaseworkActions, WardenScreen[None]):
         queue.toggle_selected()
         queue.move_by(1)
         self._show_status()
+
+    def action_tag_all(self) -> None:
+        """``*``: tag every consumer the filter shows (asked first past ASK_ABOVE)."""
+        if self.total > TAG_LIMIT:
+            self.notify(f"The filter shows {self.total:,} consumers; narrow it to {TAG_LIMIT:,} or fewer to tag "
+                        "them all.", title="Queue", severity="warning", markup=False)
+            return
+        if self.total > ASK_ABOVE:
+            self.app.push_screen(Ask(f"Tag all {self.total:,} consumers the filter shows?"),
+                                 lambda yes: yes and self._read_all(self.query_spec, self.total))
+            return
+        self._read_all(self.query_spec, self.total)
+
+    @work(thread=True, exclusive=True, group="tag", exit_on_error=False)
+    def _read_all(self, spec: queue_store.QueueQuery, total: int) -> None:
+        tagged: dict[str, int] = {}
+        for offset in range(0, total, TAG_PAGE):
+            tagged.update((row.consumer_id, row.open_findings)
+                          for row in self.session.queue.page(spec, offset, TAG_PAGE))
+        if not self.session.queue.closed:
+            self.post_message(Tagged(tagged))
+
+    def on_tagged(self, message: Tagged) -> None:
+        self.query_one(QueueView).select(message.consumers)
+        self._show_status()
+        self.notify(f"Tagged the {len(message.consumers):,} consumers the filter shows.", title="Queue",
+                    markup=False)
 
     def _start_decision(self, choice: review.Request, consumer_ids: list[str], versions: dict[int, int]) -> None:
         """Write ``choice`` in a worker, remembering the queue index it was made at."""
@@ -487,88 +542,6 @@ class ReviewScreen(CaseworkActions, WardenScreen[None]):
         if not self._deciding and self._refresh_owed:
             # A decision that failed: show what the refreshes skipped meanwhile.
             self.action_refresh()
-
-    # --- notes (store.notes, store.export) -----------------------------------------
-
-    def action_draft_note(self) -> None:
-        row = self.query_one(QueueView).current
-        if row is not None:
-            self._open_note(row.consumer_id, "app")
-
-    def action_edit_note(self) -> None:
-        row = self.query_one(QueueView).current
-        if row is not None:
-            self._open_note(row.consumer_id, "external")
-
-    @work(thread=True, group="note", exit_on_error=False)
-    def _open_note(self, consumer_id: str, where: str) -> None:
-        """The consumer's open note, drafted from the template if there is none."""
-        session = self.session
-        conn = session.connections.get()
-        note = notes.note_for(conn, consumer_id)
-        drafted = note is None or note.status == "exported"
-        if drafted:
-            note = notes.draft_note(conn, consumer_id, reviewer=session.reviewer, clock=session.clock,
-                                    config=session.config.notes)
-        self.post_message(NoteOpened(note, drafted, where))
-
-    def on_note_opened(self, message: NoteOpened) -> None:
-        note = message.note
-        if message.drafted:
-            self.notify(f"Drafted note #{note.id} from the template.", title="Note", markup=False)
-        if note.warning:
-            self.notify(visible(note.warning), title="Note", severity="warning", timeout=10, markup=False)
-        if message.where == "external":
-            if note.status == "ready":
-                self.notify(f"Note #{note.id} is ready, so its text is frozen. Open it with c and press ctrl+r "
-                            "to take it back to draft (logged) before editing it.", title="Note is ready",
-                            severity="warning", timeout=10, markup=False)
-                return
-            edited = edit_externally(self.app, note.body, prefix=f"warden-note-{note.id}-")
-            if edited.message:
-                self.notify(edited.message, title="Note", severity=edited.severity, timeout=edited.timeout,
-                            markup=False)
-            if not edited.in_app:
-                if edited.body is None:
-                    return
-                if edited.body != note.body:
-                    self._save_note(note.id, edited.body, note.version)
-                else:
-                    self.notify("No change to the note.", title="Note", markup=False)
-                return
-        self.app.push_screen(NoteEditor(self.session, note), lambda _: self.action_refresh())
-
-    @work(thread=True, group="note", exit_on_error=False)
-    def _save_note(self, note_id: int, body: str, version: int) -> None:
-        session = self.session
-        notes.save_body(session.connections.get(), note_id, body, expected_version=version, clock=session.clock)
-        self.post_message(Decided(f"Saved note #{note_id} from the editor."))
-
-    def action_export(self) -> None:
-        row = self.query_one(QueueView).current
-        if row is None:
-            return
-        scope = f"{visible(row.legal_name)} ({visible(row.consumer_id)}): its latest note"
-        default = str(Path.cwd() / "warden-export")
-        self.app.push_screen(
-            ExportNotes(scope=scope, out_dir=default),
-            lambda choice: choice and self._export(row.consumer_id, choice),
-        )
-
-    @work(thread=True, group="export", exit_on_error=False)
-    def _export(self, consumer_id: str, choice: ExportChoice) -> None:
-        exported = export_note(self.session, consumer_id, choice)
-        for fmt, error in exported.failed:
-            self.app.post_message(Problem(error, context=f"Export {fmt}", screen=self))
-        if exported.lines or exported.warnings:
-            self.post_message(ExportFinished(exported.lines, exported.warnings))
-
-    def on_export_finished(self, message: ExportFinished) -> None:
-        if message.lines:
-            self.notify("\n".join(message.lines), title="Exported", markup=False)
-        for warning in message.warnings:
-            self.notify(visible(warning), title="Export warning", severity="warning", timeout=30, markup=False)
-        self.action_refresh()
 
     # --- help and palette ------------------------------------------------------------
 

@@ -8,12 +8,16 @@ that came from data is drawn with :func:`tui.text.literal`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 
 from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import events
+from textual.binding import Binding
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -22,10 +26,12 @@ from store.cases import Case, Chart, ChartWindow, Finding
 from store.casework.timeline import CaseView
 from store.deadlines import due_short
 from store.domain import CASE_OUTCOMES, CATEGORIES, ITEM_STATES, OPEN_STATUSES
+from store.notes.wording import human_date, worst_day
 from store.text import visible
 from store.twins import pair_twins
-from tui.text import literal, number
+from tui.text import glue_spaces, literal, number
 from tui.widgets.chart import day_columns, human, month_bars
+from tui.widgets.pairs import pair, wrap_pairs
 from tui.widgets.queue import case_text, ratio_text
 
 # A requested item's state as glyph + word (the checklist; never colour alone).
@@ -46,6 +52,12 @@ STATUS_GLYPHS: dict[str, str] = {
     "audit_requested": "✉ audit requested",
     "resolved": "✓ resolved",
 }
+
+
+# A finding's entry in the pane: status (18 characters), severity (9), then its
+# label, which starts with ``#id ``.
+FINDING_LABEL_COLUMN = 27
+_FINDING_ENTRY = re.compile(r"#(\d+) ")
 
 
 @dataclass(frozen=True)
@@ -115,21 +127,45 @@ def open_findings(findings: list[Finding]) -> list[OpenFinding]:
 
 
 def finding_label(f: Finding) -> str:
-    """``#12 Volume cap exceeded 2022: 780,123,456 / 120,000,000 calls (6.50x)``."""
-    label = f"#{f.id} {CATEGORIES.get(f.category, f.category)} {f.period}"
+    """``#12 Volume cap exceeded 2022: 780,123,456 / 120,000,000 calls (6.50x)``; a
+    daily limit as the letter says it: ``#7 Rate limit exceeded, worst day 2
+    October 2022: 2,272,400 / 1,000,000 calls a day (2.27x)``."""
+    category = CATEGORIES.get(f.category, f.category)
+    day = worst_day(f)
+    if day is not None and f.actual is not None and f.limit_value:
+        label = (f"#{f.id} {category}, worst day {human_date(day)}: {number(f.actual)} / "
+                 f"{number(f.limit_value)} {f.metric or ''} a day ({ratio_text(f.ratio)})")
+        return visible(label)
+    label = f"#{f.id} {category} {f.period}"
     if f.actual is not None and f.limit_value:
         label += f": {number(f.actual)} / {number(f.limit_value)} {f.metric or ''}"
         label += f" ({ratio_text(f.ratio)})"
     return visible(label)
 
 
-class DetailPane(ScrollView, can_focus=False):
+class DetailPane(ScrollView, can_focus=True):
     """The right-hand (or, when narrow, lower) pane.
 
     Drawn line by line from strips rendered once per consumer: stepping to the
     next consumer changes only this widget's lines and virtual size, so the
     screen is not laid out again (a pane of Static children would be).
+
+    Focused (``tab``), it has a cursor on the consumer's open findings, drawn
+    reversed: ``j`` / ``k`` move it, ``pgdn`` / ``pgup`` by ten, ``g`` / ``G`` to
+    the first and last; a decision key then offers the finding under it alone
+    (:attr:`finding_id`). ``esc`` goes back to the queue.
     """
+
+    BINDINGS = [
+        Binding("j,down", "finding(1)", "Next open finding", id="detail.next_finding", show=False),
+        Binding("k,up", "finding(-1)", "Previous open finding", id="detail.previous_finding", show=False),
+        Binding("pagedown", "finding(10)", "Ten open findings on", id="detail.findings_down", show=False),
+        Binding("pageup", "finding(-10)", "Ten open findings back", id="detail.findings_up", show=False),
+        Binding("g,home", "finding_at(0)", "First open finding", id="detail.first_finding", show=False),
+        Binding("G,end", "finding_at(-1)", "Last open finding", id="detail.last_finding", show=False),
+        Binding("escape", "screen.focus_queue", "Back to the queue", id="detail.back", show=False),
+    ]
+    CURSOR = Style(reverse=True, bold=True)
 
     DEFAULT_CSS = """
     DetailPane {
@@ -148,16 +184,79 @@ class DetailPane(ScrollView, can_focus=False):
         self._lines: list[Strip] = []
         self._width = 0
         self._detail: Detail | None = None
+        self._open: list[int] = []              # the open findings' ids, in the order shown
+        self._cursor = 0                        # index into _open
+        self._finding_lines: dict[int, int] = {}   # open finding id -> the line its entry starts on
+        self._entry_starts: set[int] = set()       # the lines where any finding's entry starts
 
     @property
     def text(self) -> str:
         """What the pane shows, as plain text (for tests)."""
         return self._text.plain
 
-    def _put(self, text: Text) -> None:
+    @property
+    def lines(self) -> list[str]:
+        """What the pane shows, line by line as laid out for its width (for tests)."""
+        return ["".join(segment.text for segment in strip).rstrip() for strip in self._lines]
+
+    @property
+    def finding_id(self) -> int | None:
+        """The open finding under the cursor (None: the consumer has none)."""
+        return self._open[self._cursor] if self._open else None
+
+    @property
+    def cursor_line(self) -> int | None:
+        """The line the cursor's finding starts on."""
+        fid = self.finding_id
+        return None if fid is None else self._finding_lines.get(fid)
+
+    def _cursor_span(self) -> range:
+        """The lines of the finding under the cursor: from its first to the line
+        before the next entry or the blank line that ends the section."""
+        start = self.cursor_line
+        if start is None:
+            return range(0)
+        end = start + 1
+        while end < len(self._lines) and end not in self._entry_starts and self._lines[end].text.strip():
+            end += 1
+        return range(start, end)
+
+    def findings_order(self) -> list[int]:
+        """The open findings' ids in the order the cursor walks them."""
+        return list(self._open)
+
+    # --- the findings cursor -----------------------------------------------------------
+
+    def action_finding(self, delta: int) -> None:
+        self._move_cursor(self._cursor + delta)
+
+    def action_finding_at(self, index: int) -> None:
+        self._move_cursor(index if index >= 0 else len(self._open) + index)
+
+    def _move_cursor(self, index: int) -> None:
+        if not self._open:
+            return
+        self._cursor = min(max(0, index), len(self._open) - 1)
+        line = self.cursor_line
+        if line is not None:
+            height = max(1, self.scrollable_content_region.height)
+            if not self.scroll_y <= line < self.scroll_y + height - 1:
+                self.scroll_to(y=max(0, line - height // 3), animate=False, immediate=True)
+        self.refresh()
+
+    def on_focus(self) -> None:
+        self._move_cursor(self._cursor)
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+    def _put(self, text: Text, *, keep_place: bool = False) -> None:
         self._text = text
         self._layout_lines()
-        self.scroll_to(y=0, animate=False, immediate=True)
+        if keep_place:
+            self._move_cursor(self._cursor)
+        else:
+            self.scroll_to(y=0, animate=False, immediate=True)
         self.refresh()
 
     def _layout_lines(self) -> None:
@@ -167,8 +266,19 @@ class DetailPane(ScrollView, can_focus=False):
         options = console.options.update_width(width)
         base = self.rich_style
         # Cropped, padded and styled once here, so a repaint is a list lookup.
-        self._lines = [Strip(line).crop_extend(0, width, base).apply_style(base)
+        self._lines = [Strip(glue_spaces(line)).crop_extend(0, width, base).apply_style(base)
                        for line in console.render_lines(self._text, options, pad=False)]
+        # Where each open finding's entry starts (its label follows the status and
+        # severity columns), for the cursor.
+        wanted = set(self._open)
+        self._finding_lines = {}
+        self._entry_starts: set[int] = set()
+        for line, strip in enumerate(self._lines):
+            found = _FINDING_ENTRY.match(strip.text[FINDING_LABEL_COLUMN:])
+            if found:
+                self._entry_starts.add(line)
+                if int(found[1]) in wanted and int(found[1]) not in self._finding_lines:
+                    self._finding_lines[int(found[1])] = line
         # Rounded up, so most steps keep the same virtual size: a change of it
         # lays out the whole screen again (and repaints every widget).
         height = max(self.size.height, -(-len(self._lines) // 16) * 16)
@@ -193,41 +303,48 @@ class DetailPane(ScrollView, can_focus=False):
         if index >= len(self._lines):
             return Strip.blank(width, base)
         line = self._lines[index]
+        if self.has_focus and index in self._cursor_span():
+            line = Strip([Segment(seg.text, (seg.style or Style()) + self.CURSOR, seg.control) for seg in line])
         return line if line.cell_length == width else line.crop_extend(0, width, base)
 
     def show_empty(self, message: str) -> None:
         self._detail = None
+        self._open = []
         self._put(Text(message))
 
     def show(self, d: Detail | None) -> None:
         if d is None:
             self.show_empty("This consumer is gone (deleted by another session?). Press r.")
             return
+        same = self._detail is not None and self._detail.consumer.id == d.consumer.id
+        under = self.finding_id
+        self._open = [f.id for f in d.open_findings]
+        # The same consumer again (after a decision): the cursor stays at its place.
+        self._cursor = (self._open.index(under) if under in self._open else min(self._cursor, len(self._open) - 1)
+                        ) if same and self._open else 0
         self._detail = d
-        self._put(self._body(d))
+        self._put(self._body(d), keep_place=same and self.has_focus)
 
     def _body(self, d: Detail) -> Text:
         c = d.consumer
         width = max(30, self.scrollable_content_region.width - 1)
         body = Text(end="")
-        body.append_text(literal(c.legal_name, "bold"))
-        body.append("  ")
-        body.append_text(literal(c.id, "dim"))
+        body.append_text(wrap_pairs([pair("", literal(c.legal_name, "bold")), pair("", literal(c.id, "dim"))],
+                                    width))
         body.append("\n")
-        tier = c.tier.name if c.tier else c.tier_id
-        lines = (
-            (("tier", tier), ("agreement", c.agreement_version), ("contact", c.notice_contact)),
-            (("use case", c.declared_use_case), ("government end users", c.government_end_users)),
-        )
-        for line in lines:
-            for m, (label, value) in enumerate(line):
-                body.append(("  " if m else "") + f"{label}: ", "dim")
-                body.append_text(literal(value) if value else Text("none declared", "italic"))
-            body.append("\n")
+
+        def value(v: str | None) -> Text:
+            return literal(v) if v else Text("none declared", "italic", end="")
+
+        facts = [("tier", c.tier.name if c.tier else c.tier_id), ("agreement", c.agreement_version),
+                 ("contact", c.notice_contact), ("use case", c.declared_use_case),
+                 ("government end users", c.government_end_users)]
+        body.append_text(wrap_pairs([pair(label, value(v)) for label, v in facts], width))
+        body.append("\n")
         if c.tier and c.tier.limits:
-            body.append("limits: ", "dim")
-            body.append(", ".join(f"{human(lim.max_value)} {visible(lim.metric)}/{lim.period}"
-                                  for lim in c.tier.limits))
+            limits = [f"{human(lim.max_value)} {visible(lim.metric)}/{lim.period}" for lim in c.tier.limits]
+            body.append_text(wrap_pairs([pair("limits" if n == 0 else "", text + ("," if n < len(limits) - 1 else ""))
+                                         for n, text in enumerate(limits)], width, gap=" "))
             body.append("\n")
         if d.case_file is not None:
             body.append("\nCase\n", self.SECTION)
@@ -293,17 +410,20 @@ class DetailPane(ScrollView, can_focus=False):
         text = Text(end="")
         if s.grain == "month":
             text.append(f"{visible(s.metric)} per month, {s.year} (UTC)", "bold")
-            cap = "│ monthly cap" if d.chart_limit else "no monthly cap"
+            legend = "│ = monthly cap, ▓ = over the cap" if d.chart_limit else "no monthly cap"
             whole = "year"
         else:
             text.append(f"{visible(s.metric)} per day, {s.year}-{(s.month or 0):02d} (UTC)", "bold")
-            cap = "┈ daily cap" if d.chart_limit else "no daily cap"
+            legend = f"┈ = daily cap {human(d.chart_limit)}, ▓ = over the cap" if d.chart_limit else "no daily cap"
             whole = "month"
-        text.append(f"  {cap}, ▓ over it", "dim")
+        text.append(f"  {legend}", "dim")
         text.append(f"\n{whole} total {number(d.period_total)}")
         if d.period_cap and d.period_total is not None:
             ratio = d.period_total / d.period_cap
-            text.append(f" / cap {number(d.period_cap)} = {ratio_text(ratio)}", "bold" if ratio > 1 else "")
+            if ratio > 1:
+                text.append(f" against a {whole}ly cap of {number(d.period_cap)}: {ratio:.2f}x over", "bold")
+            else:
+                text.append(f", within the {whole}ly cap of {number(d.period_cap)} ({ratio:.0%} of it)")
         elif not d.period_cap:
             text.append(f" (no {whole}ly cap)", "dim")
         return text
@@ -357,7 +477,7 @@ class DetailPane(ScrollView, can_focus=False):
         for n, f in enumerate(c.findings):
             if n:
                 text.append("\n")
-            text.append(STATUS_GLYPHS.get(f.status, visible(f.status)).ljust(18),
+            text.append(STATUS_GLYPHS.get(f.status, visible(f.status)).ljust(FINDING_LABEL_COLUMN - 9),
                         "bold" if f.status in OPEN_STATUSES else "")
             text.append(f"{f.severity:<9}")
             text.append_text(literal(finding_label(f)))

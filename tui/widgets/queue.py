@@ -25,6 +25,7 @@ from textual.strip import Strip
 from store.deadlines import due_short
 from store.domain import CASE_STATES
 from store.text import visible
+from tui.text import glue_spaces
 
 PAGE_SIZE = 64
 
@@ -33,6 +34,7 @@ PAGE_SIZE = 64
 # it reads without colour (NO_COLOR, 16 colours); the style only repeats it.
 VERDICT_GLYPHS: dict[str, str] = {
     "open": "●",
+    "info": "?",
     "violation": "▲",
     "decided": "✓",
     "clear": "·",
@@ -40,6 +42,7 @@ VERDICT_GLYPHS: dict[str, str] = {
 }
 _VERDICT_CLASSES: dict[str, str] = {
     "open": "queue--open",
+    "info": "queue--info",
     "violation": "queue--violation",
     "decided": "queue--decided",
     "clear": "queue--clear",
@@ -108,7 +111,7 @@ class Columns:
     tier: int
     ratio: int
     open: int
-    case: int = 11
+    case: int = 12
 
     @classmethod
     def for_width(cls, width: int) -> Columns:
@@ -116,14 +119,18 @@ class Columns:
         ratio = 7
         open_ = 5
         verdict_ = 12
-        case = 11
+        case = 12
         name = max(8, width - 2 - verdict_ - case - tier - ratio - open_)
         return cls(verdict_, name, tier, ratio, open_, case)
 
 
-def _cell(text: str, width: int, *, right: bool = False) -> str:
+def _cell(text: str, width: int, *, right: bool = False, gap: bool = False) -> str:
+    """``text`` in ``width`` characters (cut with an ellipsis); ``gap``: its last
+    one is a space, so a cut value never runs into the next column."""
     if width <= 0:
         return ""
+    if gap:
+        return _cell(text, width - 1, right=right) + " "
     if len(text) > width:
         text = text[: max(0, width - 1)] + "…"
     return text.rjust(width) if right else text.ljust(width)
@@ -135,9 +142,9 @@ def header_text(width: int) -> Text:
     line = (
         "  "
         + _cell("verdict", cols.verdict)
-        + _cell("consumer", cols.name)
-        + _cell("case", cols.case)
-        + _cell("tier", cols.tier)
+        + _cell("consumer", cols.name, gap=True)
+        + _cell("case", cols.case, gap=True)
+        + _cell("tier", cols.tier, gap=True)
         + _cell("worst", cols.ratio, right=True)
         + _cell("open", cols.open, right=True)
     )
@@ -150,6 +157,7 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
     COMPONENT_CLASSES = {
         "queue--cursor",
         "queue--open",
+        "queue--info",
         "queue--violation",
         "queue--decided",
         "queue--clear",
@@ -161,11 +169,17 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
     DEFAULT_CSS = """
     QueueView {
         scrollbar-gutter: stable;
+        /* One column: the case column (issue 13) took the name's room. */
+        scrollbar-size-vertical: 1;
         overflow-x: hidden;
         overflow-y: auto;
     }
-    QueueView > .queue--cursor { text-style: reverse bold; }
+    /* The cursor is reversed while the queue has the focus; with the focus in the
+       detail it is underlined, so one reversed line shows where the keys go. */
+    QueueView > .queue--cursor { text-style: bold underline; }
+    QueueView:focus > .queue--cursor { text-style: reverse bold; }
     QueueView > .queue--open { color: $warning; }
+    QueueView > .queue--info { color: $accent; }
     QueueView > .queue--violation { color: $error; text-style: bold; }
     QueueView > .queue--decided { color: $success; }
     QueueView > .queue--clear { color: $text-muted; }
@@ -193,7 +207,7 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         self.total = 0
         self.cursor = 0
         self.generation = 0
-        self.selected: dict[str, Any] = {}  # consumer_id -> row, in selection order
+        self.selected: dict[str, int] = {}  # tagged: consumer_id -> its open findings, in tagging order
         self.today = date.today()            # due dates count from it (the screen sets the session's day)
         self._pages: LRUCache[int, list[Any]] = LRUCache(maxsize=32)
         # Rows of the previous generation keep drawing until their replacement
@@ -274,16 +288,21 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         self.move_to(self.cursor + delta)
 
     def toggle_selected(self) -> Any | None:
-        """Select or unselect the row under the cursor; returns it (None if not loaded)."""
+        """Tag or untag the row under the cursor; returns it (None if not loaded)."""
         row = self.current
         if row is None:
             return None
         if row.consumer_id in self.selected:
             del self.selected[row.consumer_id]
         else:
-            self.selected[row.consumer_id] = row
+            self.selected[row.consumer_id] = row.open_findings
         self._refresh_index(self.cursor)
         return row
+
+    def select(self, tagged: dict[str, int]) -> None:
+        """Tag these consumers (consumer_id -> open findings) besides those tagged."""
+        self.selected.update(tagged)
+        self.refresh()
 
     def clear_selection(self) -> None:
         self.selected.clear()
@@ -328,7 +347,8 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
                     self._want(near)
         row = self.row_at(index)
         is_cursor = index == self.cursor
-        key = (row, width, is_cursor, row is not None and row.consumer_id in self.selected, base, self.today)
+        key = (row, width, is_cursor and self.has_focus, is_cursor, row is not None and row.consumer_id in self.selected,
+               base, self.today)
         strip = self._strips.get(key)
         if strip is None:
             if row is None:
@@ -337,7 +357,7 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
                 text = self._line(row, width, is_cursor)
             if is_cursor:
                 text.stylize(self.get_component_rich_style("queue--cursor"))
-            segments = list(text.render(self.app.console))
+            segments = glue_spaces(text.render(self.app.console))
             strip = Strip(segments).crop_extend(0, width, base).apply_style(base)
             if row is not None:
                 self._strips.set(key, strip)
@@ -361,10 +381,10 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         text.append(_cell(verdict_text(row.verdict), cols.verdict),
                     self.get_component_rich_style(verdict_class(row.verdict)))
         # Names come from remote data: shown literally, control characters made visible.
-        text.append(_cell(visible(row.legal_name), cols.name - 1) + " ")
-        text.append(_cell(case_cell(row.case_state, row.case_due, self.today), cols.case),
+        text.append(_cell(visible(row.legal_name), cols.name, gap=True))
+        text.append(_cell(case_cell(row.case_state, row.case_due, self.today), cols.case, gap=True),
                     self.get_component_rich_style("queue--due") if row.case_due else "")
-        text.append(_cell(visible(row.tier_id or "-"), cols.tier))
+        text.append(_cell(visible(row.tier_name or row.tier_id or "-"), cols.tier, gap=True))
         text.append(_cell(ratio_text(row.worst_ratio), cols.ratio, right=True))
         text.append(_cell(str(row.open_findings), cols.open, right=True))
         return text
