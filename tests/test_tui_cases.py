@@ -10,7 +10,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input, OptionList
+from textual.widgets import Input, OptionList, Static
 
 from store.casework.items import ItemChange, mark_items
 from store.db import connect
@@ -147,6 +147,24 @@ async def test_A_records_a_reply_from_the_paths_typed(letter_db: Path, tmp_path:
         assert any(m.startswith("Response recorded: Response #1 received 2023-01-02: case #1 is response received")
                    and digest[:16] in m for m in messages(app))
         assert "reply to audit.pdf  57 bytes  sha256 " + digest[:16] in app.screen.query_one(DetailPane).text
+
+
+async def test_A_shows_the_folder_paths_are_relative_to_literally(letter_db: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "[reverse]x replies"   # markup, never read as such
+    folder.mkdir()
+    (folder / "reply.pdf").write_bytes(b"holding reply")
+    monkeypatch.chdir(folder)
+    app = make_app(letter_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "A")
+        shown = str(app.screen.query_one(".modal-body .modal-scope", Static).render())
+        assert shown == f"relative to {folder}"
+        app.screen.query_one("#paths", Input).value = "reply.pdf"
+        await press(pilot, "enter")
+        conn = sqlite3.connect(letter_db)
+        assert conn.execute("SELECT name FROM response_file").fetchall() == [("reply.pdf",)]
 
 
 async def test_A_with_a_missing_file_records_nothing_and_says_why(letter_db: Path, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from textual.widgets.option_list import Option
 
 from store.domain import FOLLOWUP_KINDS
 from tui.modals.base import FormModal
+from tui.widgets.marks import CursorList
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class FollowupKind(FormModal[FollowupChoice]):
 
     def fields(self) -> ComposeResult:
         yield Label("It cites the letter, the due date and the items still open")
-        kinds = OptionList(*(Option(label, id=kind) for kind, label in FOLLOWUP_KINDS.items()), id="kinds",
+        kinds = CursorList(*(Option(label, id=kind) for kind, label in FOLLOWUP_KINDS.items()), id="kinds",
                            compact=True)
         kinds.highlighted = list(FOLLOWUP_KINDS).index(self.suggested)
         yield kinds

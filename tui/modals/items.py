@@ -15,6 +15,7 @@ from store.casework.items import CaseItem, ItemChange
 from store.domain import ITEM_STATES
 from tui.modals.base import FormModal
 from tui.widgets.detail import item_text
+from tui.widgets.marks import CursorList
 
 # ``space`` walks an item through the states in this order.
 CYCLE: tuple[str, ...] = tuple(ITEM_STATES)
@@ -53,7 +54,7 @@ class RequestItems(FormModal[ItemsChoice]):
 
     def fields(self) -> ComposeResult:
         yield Label("space: next state · o open · n answered · p partly · f refused")
-        yield OptionList(*(Option(self._prompt(item), id=item.item) for item in self.items), id="items",
+        yield CursorList(*(Option(self._prompt(item), id=item.item) for item in self.items), id="items",
                          compact=True)
         yield Label("Comment (what the reply says, where; logged with each change)")
         yield Input(placeholder="required", id="comment", compact=True)

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from textual.app import ComposeResult
-from textual.widgets import Input, Label
+from textual.content import Content
+from textual.widgets import Input, Label, Static
 
 from tui.modals.base import FormModal
+from tui.text import literal_content
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,9 @@ class AddResponse(FormModal[ResponseChoice]):
         self.base = base or Path.cwd()
 
     def fields(self) -> ComposeResult:
-        yield Label(f"Files (paths separated by spaces; quote a path with spaces; relative to {self.base})")
+        yield Label("Files (paths separated by spaces; quote a path with spaces)")
+        # The folder is data (a name may hold brackets): shown literally, wrapped when long.
+        yield Static(Content("relative to ") + literal_content(self.base), classes="modal-scope")
         yield Input(placeholder="reply.pdf attachments/deletion-log.csv", id="paths", compact=True)
         yield Label("Received (YYYY-MM-DD, UTC)")
         yield Input(value=self.today, id="received", compact=True)
