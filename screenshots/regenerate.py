@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from store.clock import fixed_clock  # noqa: E402
-from store.demo import DEMO_TOKEN, DEMO_TOKEN_ENV, DemoEndpoint  # noqa: E402
+from store.demo import CASE_ID, DEMO_TOKEN, DEMO_TOKEN_ENV, DemoEndpoint  # noqa: E402
 from store.demo.config import demo_config  # noqa: E402
 from store.sync.engine import sync_all  # noqa: E402
 from tests.tui_data import cursors_that_do_not_blink, settle  # noqa: E402
