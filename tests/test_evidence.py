@@ -58,8 +58,9 @@ def test_the_size_limit_is_exact(tmp_path: Path) -> None:
     source.write_bytes(b"x" * 1000)
     assert put(root, source, max_bytes=1000).bytes == 1000          # on the limit: stored
     source.write_bytes(b"x" * 1001)
-    with pytest.raises(StoreError, match="is 1,001 bytes, over the limit of 1,000 bytes"):
+    with pytest.raises(StoreError, match="is 1,001 bytes, over the limit of 1,000 bytes") as caught:
         put(root, source, max_bytes=1000)                              # one past: refused
+    assert caught.value.title == "File refused"
     assert [p.name for p in (root / "sha256").rglob("*") if p.is_file()] == \
         [hashlib.sha256(b"x" * 1000).hexdigest()]
 
@@ -71,8 +72,9 @@ def test_what_is_not_a_readable_file_is_refused(tmp_path: Path, kind: str) -> No
         path.mkdir()
     elif kind == "fifo":
         os.mkfifo(path)
-    with pytest.raises(StoreError, match="no such file" if kind == "missing" else "not a regular file"):
+    with pytest.raises(StoreError, match="no such file" if kind == "missing" else "not a regular file") as caught:
         put(tmp_path / "ev", path, max_bytes=100)
+    assert caught.value.title == "File refused"
     assert not (tmp_path / "ev" / "sha256").exists()
 
 

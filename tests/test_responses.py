@@ -118,6 +118,7 @@ def test_one_bad_file_stores_nothing(tmp_path: Path) -> None:
                      max_bytes=10)
     assert str(caught.value) == (f"{tmp_path}/missing.pdf: no such file; {tmp_path}/big.bin is 11 bytes, over the "
                                  "limit of 10 bytes ([evidence] max_file_bytes); nothing stored or recorded")
+    assert caught.value.title == "File refused"     # the file is at fault, not the database
     assert not evidence_dir(tmp_path / "w.db").exists()
     assert conn.execute("SELECT count(*) FROM response").fetchone()[0] == 0
 
@@ -156,7 +157,9 @@ def test_the_command_refuses_a_file_over_the_configured_limit(tmp_path: Path,
     ok, over = _files(tmp_path, ok_txt=b"1234", over_txt=b"12345")
     db = str(tmp_path / "w.db")
     assert main(["response", "add", CASE_ID, str(over), "--db", db, "--config", str(config)]) == 1
-    assert "over.txt is 5 bytes, over the limit of 4 bytes" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "File refused: " in err and "over.txt is 5 bytes, over the limit of 4 bytes" in err
+    assert "Database error" not in err
     assert main(["response", "add", CASE_ID, str(ok), "--db", db, "--config", str(config)]) == 0
 
 

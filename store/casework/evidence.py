@@ -30,6 +30,9 @@ from store.text import printable
 
 CHUNK = 1 << 20
 INCOMING = "incoming"
+# The title of a refusal of the reviewer's file (missing, unreadable, not a file,
+# too large): the file is at fault, not the database.
+FILE_REFUSED = "File refused"
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ def put(root: Path, source: str | os.PathLike[str], *, max_bytes: int) -> Stored
         size = os.fstat(handle.fileno()).st_size
         if size > max_bytes:
             raise StoreError(f"{printable(str(src))} is {size:,} bytes, over the limit of {max_bytes:,} bytes "
-                             "([evidence] max_file_bytes); nothing stored")
+                             "([evidence] max_file_bytes); nothing stored", title=FILE_REFUSED)
         incoming = root / INCOMING
         folders.create(incoming)
         sweep(root)
@@ -89,18 +92,22 @@ def put(root: Path, source: str | os.PathLike[str], *, max_bytes: int) -> Stored
 
 
 def _open_source(src: Path) -> BinaryIO:
+    name = printable(str(src))
     try:
         info = src.stat()
     except FileNotFoundError:
-        raise StoreError(f"{printable(str(src))}: no such file; nothing stored") from None
+        raise StoreError(f"{name}: no such file; nothing stored", title=FILE_REFUSED) from None
     except OSError as exc:
-        raise StoreError(f"{printable(str(src))}: cannot read it ({exc.strerror or exc}); nothing stored") from None
+        raise StoreError(f"{name}: cannot read it ({exc.strerror or exc}); nothing stored",
+                         title=FILE_REFUSED) from None
     if not stat.S_ISREG(info.st_mode):
-        raise StoreError(f"{printable(str(src))} is not a regular file (a folder, a device or a pipe); nothing stored")
+        raise StoreError(f"{name} is not a regular file (a folder, a device or a pipe); nothing stored",
+                         title=FILE_REFUSED)
     try:
         return open(src, "rb")
     except OSError as exc:
-        raise StoreError(f"{printable(str(src))}: cannot read it ({exc.strerror or exc}); nothing stored") from None
+        raise StoreError(f"{name}: cannot read it ({exc.strerror or exc}); nothing stored",
+                         title=FILE_REFUSED) from None
 
 
 def _copy(handle: BinaryIO, fd: int, src: Path, max_bytes: int) -> tuple[str, int]:
@@ -111,7 +118,7 @@ def _copy(handle: BinaryIO, fd: int, src: Path, max_bytes: int) -> tuple[str, in
             copied += len(chunk)
             if copied > max_bytes:
                 raise StoreError(f"{printable(str(src))} grew past the limit of {max_bytes:,} bytes while it was copied; "
-                                 "nothing stored")
+                                 "nothing stored", title=FILE_REFUSED)
             digest.update(chunk)
             view = memoryview(chunk)
             while view:

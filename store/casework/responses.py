@@ -27,7 +27,7 @@ from store.clock import Clock, day, iso
 from store.db import transaction
 from store.decision_log import record_decision
 from store.errors import DecisionRefused, StoreError
-from store.casework.evidence import evidence_dir, put
+from store.casework.evidence import FILE_REFUSED, evidence_dir, put
 from store.text import clean_text, printable
 
 
@@ -103,7 +103,7 @@ def add_response(conn: sqlite3.Connection, consumer_id: str, paths: Sequence[str
         raise DecisionRefused("a response needs a file or a note")
     problems = [p for p in (_problem(Path(path), max_bytes) for path in paths) if p]
     if problems:
-        raise StoreError("; ".join(problems) + "; nothing stored or recorded")
+        raise StoreError("; ".join(problems) + "; nothing stored or recorded", title=FILE_REFUSED)
     store = root if root is not None else evidence_root(conn)
     stored = [(Path(path).name, put(store, path, max_bytes=max_bytes)) for path in paths]
     now = iso(clock())
