@@ -89,6 +89,9 @@ def test_markdown_draws_the_charts_as_text(cases_db: Path) -> None:
     assert f"Jan 2022  {'█' * 40}  9" in text
     assert f"Oct 2021  {'█' * 4}▌{' ' * 36} 1" in text
     assert "| bo | 10 | 10 | 12 | 7 | 39 |" in text
+    # The overage as the queue and the detail write it (7.9012 times the limit), not rounded another way.
+    assert "| Northwind Analytics Ltd (northwind-analytics) | 7.90x | letter sent |" in text
+    assert "| 1.50x |" in text
 
 
 def test_bars_are_drawn_in_eighths() -> None:

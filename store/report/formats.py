@@ -14,7 +14,7 @@ from store.deadlines import due_long
 from store.domain import CASE_STATES
 from store.notes.markdown import md_escape
 from store.report import LeadOverview
-from store.text import clean_text
+from store.text import clean_text, ratio_text
 
 BAR_WIDTH = 40
 # Fills of the categories in the SVG chart (the table beside it carries the numbers).
@@ -76,7 +76,7 @@ def markdown(o: LeadOverview, organisation: str) -> str:
     out += ["## Largest overage", ""]
     if o.top:
         out += ["| Consumer | Worst overage | Case |", "|---|--:|---|"]
-        out += [f"| {md_escape(t.legal_name)} ({md_escape(t.consumer_id)}) | {t.worst_ratio:,.1f}x | "
+        out += [f"| {md_escape(t.legal_name)} ({md_escape(t.consumer_id)}) | {ratio_text(t.worst_ratio)} | "
                 f"{CASE_STATES.get(t.case_state or '', 'no case')} |" for t in o.top]
     else:
         out.append("No consumer is over a limit.")
@@ -139,7 +139,7 @@ def page(o: LeadOverview, organisation: str) -> str:
     parts.append("<h2>Largest overage</h2>")
     if o.top:
         parts.append("<table><tr><th>Consumer</th><th>Worst overage</th><th>Case</th></tr>")
-        parts += [f'<tr><td>{_e(t.legal_name)} ({_e(t.consumer_id)})</td><td class="n">{t.worst_ratio:,.1f}x</td>'
+        parts += [f'<tr><td>{_e(t.legal_name)} ({_e(t.consumer_id)})</td><td class="n">{ratio_text(t.worst_ratio)}</td>'
                   f"<td>{_e(CASE_STATES.get(t.case_state or '', 'no case'))}</td></tr>" for t in o.top]
         parts.append("</table>")
     else:

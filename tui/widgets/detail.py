@@ -27,12 +27,12 @@ from store.casework.timeline import CaseView
 from store.deadlines import due_short
 from store.domain import CASE_OUTCOMES, CATEGORIES, ITEM_STATES, OPEN_STATUSES
 from store.notes.wording import human_date, worst_day
-from store.text import visible
+from store.text import ratio_text, visible
 from store.twins import pair_twins
 from tui.text import glue_spaces, literal, number
 from tui.widgets.chart import day_columns, human, month_bars
 from tui.widgets.pairs import pair, wrap_pairs
-from tui.widgets.queue import case_text, ratio_text
+from tui.widgets.queue import case_text
 
 # A requested item's state as glyph + word (the checklist; never colour alone).
 ITEM_GLYPHS: dict[str, str] = {"open": "○", "answered": "✓", "partly_answered": "◐", "refused": "✗"}

@@ -19,8 +19,8 @@ from textual.strip import Strip
 
 from store.deadlines import due_short
 from store.report import Count, LeadOverview, quoted
-from store.text import visible
-from tui.widgets.queue import case_cell, case_text, ratio_text
+from store.text import ratio_text, visible
+from tui.widgets.queue import case_cell, case_text
 
 MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 CELL = 5            # a month's (or a week's) column

@@ -24,7 +24,7 @@ from textual.strip import Strip
 
 from store.deadlines import due_short
 from store.domain import CASE_STATES
-from store.text import visible
+from store.text import ratio_text, visible
 from tui.text import glue_spaces
 
 PAGE_SIZE = 64
@@ -85,21 +85,6 @@ def case_cell(state: str | None, due: str | None, today: date) -> str:
 def verdict_class(verdict: str) -> str:
     """The component class styling a verdict such as ``"violation"``."""
     return _VERDICT_CLASSES.get(verdict, "queue--clear")
-
-
-def ratio_text(ratio: float | None) -> str:
-    """An overage ratio as the queue shows it: ``812.3x``, ``1.02x``, ``-``.
-
-    Findings without a figure (a missing use case, a manual finding) rank as 1.0 in
-    the queue summary; 1.0 is never an overage, so it shows as ``-`` too.
-    """
-    if not ratio or ratio <= 1.0:
-        return "-"
-    if ratio >= 1000:
-        return f"{ratio:,.0f}x"
-    if ratio >= 10:
-        return f"{ratio:.1f}x"
-    return f"{ratio:.2f}x"
 
 
 @dataclass(frozen=True)
