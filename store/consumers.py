@@ -64,7 +64,9 @@ _UPSERT_TIER = """
 INSERT INTO tier (id, name, agreement_version, allowed_endpoints, origin) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET name = excluded.name, agreement_version = excluded.agreement_version,
     allowed_endpoints = excluded.allowed_endpoints, origin = excluded.origin
-WHERE excluded.origin = 'config' OR tier.origin != 'config'
+WHERE (excluded.origin = 'config' OR tier.origin != 'config')
+  AND (tier.name, tier.agreement_version, tier.allowed_endpoints, tier.origin)
+  IS NOT (excluded.name, excluded.agreement_version, excluded.allowed_endpoints, excluded.origin)
 """
 # A tier a consumer names that only a warden-feed source defines: a placeholder
 # the feed's tier page fills in (origin 'feed', so the feed may overwrite it).
@@ -74,20 +76,32 @@ _PLACEHOLDER_TIER = "INSERT INTO tier (id, name, origin) VALUES (?, ?, 'feed') O
 def upsert_tiers(conn: sqlite3.Connection, tiers: Iterable[TierLike], *, origin: str) -> int:
     """Write each tier with its limits and clauses (both replaced), as coming from
     ``origin`` (``'config'`` or ``'feed'``); a feed's tier does not overwrite the
-    configuration's. Call inside the caller's transaction; returns the tiers written."""
-    written = 0
+    configuration's. What would not change is not rewritten (a tier's new limits
+    make the rules look at its consumers again). Call inside the caller's
+    transaction; returns the tiers accepted (written or already as given)."""
+    accepted = 0
     for tier in tiers:
-        endpoints = json.dumps(tier.allowed_endpoints) if tier.allowed_endpoints is not None else None
-        if conn.execute(_UPSERT_TIER, (tier.id, tier.name, tier.agreement_version, endpoints, origin)).rowcount == 0:
+        stored = conn.execute("SELECT origin FROM tier WHERE id = ?", (tier.id,)).fetchone()
+        if stored is not None and stored[0] == "config" and origin != "config":
             continue  # the configuration's tier: its limits and clauses stay too
-        conn.execute("DELETE FROM tier_limit WHERE tier_id = ?", (tier.id,))
-        conn.executemany("INSERT OR REPLACE INTO tier_limit (tier_id, metric, period, max_value) VALUES (?, ?, ?, ?)",
-                         [(tier.id, metric, period, maximum) for metric, period, maximum in tier.limits])
-        conn.execute("DELETE FROM tier_clause WHERE tier_id = ?", (tier.id,))
-        conn.executemany("INSERT INTO tier_clause (tier_id, category, clause) VALUES (?, ?, ?)",
-                         sorted((tier.id, category, clause) for category, clause in tier.clauses.items()))
-        written += 1
-    return written
+        endpoints = json.dumps(tier.allowed_endpoints) if tier.allowed_endpoints is not None else None
+        conn.execute(_UPSERT_TIER, (tier.id, tier.name, tier.agreement_version, endpoints, origin))
+        # One limit per metric and period; given twice, the last one holds.
+        limits = sorted((metric, period, maximum) for (metric, period), maximum in
+                        {(metric, period): maximum for metric, period, maximum in tier.limits}.items())
+        if limits != sorted(tuple(row) for row in conn.execute(
+                "SELECT metric, period, max_value FROM tier_limit WHERE tier_id = ?", (tier.id,))):
+            conn.execute("DELETE FROM tier_limit WHERE tier_id = ?", (tier.id,))
+            conn.executemany("INSERT OR REPLACE INTO tier_limit (tier_id, metric, period, max_value) "
+                             "VALUES (?, ?, ?, ?)", [(tier.id, *limit) for limit in limits])
+        clauses = sorted(tier.clauses.items())
+        if clauses != sorted(tuple(row) for row in conn.execute(
+                "SELECT category, clause FROM tier_clause WHERE tier_id = ?", (tier.id,))):
+            conn.execute("DELETE FROM tier_clause WHERE tier_id = ?", (tier.id,))
+            conn.executemany("INSERT INTO tier_clause (tier_id, category, clause) VALUES (?, ?, ?)",
+                             [(tier.id, category, clause) for category, clause in clauses])
+        accepted += 1
+    return accepted
 
 
 def placeholder_tiers(conn: sqlite3.Connection, tier_ids: Iterable[str]) -> None:
@@ -124,12 +138,40 @@ SELECT id, legal_name, notice_contact, tier_id, agreement_version, declared_use_
        government_end_users, 'config'
 FROM temp.roster_consumer WHERE seq BETWEEN ? AND ? {_CONSUMER_CONFLICT}"""
 
-def upsert_consumers(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]], *, origin: str) -> None:
+_STORED_CONSUMERS = f"SELECT {_CONSUMER_COLUMNS} FROM consumer WHERE id IN (SELECT value FROM json_each(?))"
+
+
+def upsert_consumers(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]], *, origin: str) -> int:
     """Write consumers given as ``(id, legal_name, notice_contact, tier_id,
     agreement_version, declared_use_case, government_end_users)`` rows, as coming
     from ``origin`` (the configuration's roster wins over a feed). Call inside the
-    caller's transaction."""
-    conn.executemany(_UPSERT_CONSUMER, [(*row, origin) for row in rows])
+    caller's transaction; returns how many rows were worth writing.
+
+    The stored rows are read first, in one query: a re-sync of a million
+    consumers mostly finds them as they were, and comparing is cheaper than
+    an upsert that decides, row by row, to change nothing."""
+    given = [(*row, origin) for row in rows]
+    changed = _differing(given, conn.execute(_STORED_CONSUMERS, (json.dumps([row[0] for row in given]),)),
+                         lambda stored: stored[-1] == "config" and origin != "config")
+    conn.executemany(_UPSERT_CONSUMER, changed)
+    return len(changed)
+
+
+def _differing(given: list[tuple[Any, ...]], stored_rows: Iterable[Sequence[Any]],
+               keeps: Any = lambda stored: False) -> list[tuple[Any, ...]]:
+    """The rows of ``given`` that differ from the stored row of the same key (the
+    first field), unless ``keeps(stored)`` says the stored one stays; a key given
+    twice is always written (the upsert's own rules decide)."""
+    stored = {row[0]: tuple(row) for row in stored_rows}
+    counts: dict[Any, int] = {}
+    for row in given:
+        counts[row[0]] = counts.get(row[0], 0) + 1
+    out = []
+    for row in given:
+        old = stored.get(row[0])
+        if counts[row[0]] > 1 or old is None or (old != row and not keeps(old)):
+            out.append(row)
+    return out
 
 
 # --- apps ------------------------------------------------------------------------
@@ -156,8 +198,19 @@ INSERT INTO app (source, app_id, consumer_id, name, declared_use_case) VALUES (?
 ON CONFLICT (source, app_id) DO UPDATE SET
     name = COALESCE(excluded.name, app.name),
     declared_use_case = COALESCE(excluded.declared_use_case, app.declared_use_case)
+WHERE (app.name, app.declared_use_case)
+  IS NOT (COALESCE(excluded.name, app.name), COALESCE(excluded.declared_use_case, app.declared_use_case))
 """
-# Apps the sources reported usage for that no roster or feed has claimed.
+# Apps the sources reported usage for that no roster or feed has claimed. A
+# new app's first figures mark it for the rules (store.rules_pending), and the
+# rules keep such marks until the app has an owner: the marks are the short list.
+_UNOWNED_MARKED = """
+SELECT DISTINCT p.subject, p.app_id FROM rules_pending AS p
+WHERE p.kind = 'figures' AND NOT EXISTS (SELECT 1 FROM app WHERE app.source = p.subject AND app.app_id = p.app_id)
+AND (EXISTS (SELECT 1 FROM usage AS u WHERE u.source = p.subject AND u.app_id = p.app_id)
+     OR EXISTS (SELECT 1 FROM endpoint_usage AS e WHERE e.source = p.subject AND e.app_id = p.app_id))
+"""
+# Before the rules ever ran here (figures loaded without marks): every app seen.
 _UNOWNED_APPS = """
 SELECT source, app_id FROM (SELECT DISTINCT source, app_id FROM usage
                             UNION SELECT DISTINCT source, app_id FROM endpoint_usage) AS seen
@@ -191,14 +244,27 @@ _UPSERT_OWNED_APP = """
 INSERT INTO app (source, app_id, consumer_id, name, declared_use_case) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT(source, app_id) DO UPDATE SET consumer_id = excluded.consumer_id,
     name = excluded.name, declared_use_case = excluded.declared_use_case
+WHERE (app.consumer_id, app.name, app.declared_use_case)
+  IS NOT (excluded.consumer_id, excluded.name, excluded.declared_use_case)
+"""
+
+
+_STORED_APPS = """
+SELECT app_id, consumer_id, name, declared_use_case FROM app
+WHERE source = ? AND app_id IN (SELECT value FROM json_each(?))
 """
 
 
 def upsert_owned_apps(conn: sqlite3.Connection, source: str,
-                      apps: Iterable[tuple[str, str, str | None, str | None]]) -> None:
+                      apps: Iterable[tuple[str, str, str | None, str | None]]) -> int:
     """Write apps a source reported with their owner, as ``(app_id, consumer_id,
-    name, declared_use_case)``. Call inside the caller's transaction."""
-    conn.executemany(_UPSERT_OWNED_APP, [(source, *app) for app in apps])
+    name, declared_use_case)``, those that differ from what is stored (read
+    first, as :func:`upsert_consumers` does). Call inside the caller's
+    transaction; returns how many were worth writing."""
+    given = [tuple(app) for app in apps]
+    changed = _differing(given, conn.execute(_STORED_APPS, (source, json.dumps([app[0] for app in given]))))
+    conn.executemany(_UPSERT_OWNED_APP, [(source, *app) for app in changed])
+    return len(changed)
 
 
 # --- the configuration -----------------------------------------------------------
@@ -334,6 +400,7 @@ def _stage_roster(conn: sqlite3.Connection, config: Config, db_tiers: set[str], 
     flush()
 
     conn.execute("CREATE INDEX temp.roster_app_by_seq ON roster_app (seq)")
+    conn.execute("CREATE INDEX temp.roster_app_by_app ON roster_app (source, app_id)")
     twice = conn.execute("""
         SELECT a.source, a.app_id, group_concat(c.id, ', ') FROM temp.roster_app AS a
         JOIN temp.roster_consumer AS c ON c.seq = a.seq
@@ -363,19 +430,51 @@ def _on(place: Place) -> str:
 
 def _copy_roster(conn: sqlite3.Connection, placeholders: set[str], batch_rows: int) -> tuple[int, int]:
     """Upsert the staged roster into consumer and app, ``batch_rows`` consumers per
-    transaction; rows that would not change are not rewritten."""
+    transaction; rows that would not change are not rewritten. Then
+    :func:`_note_claims`."""
     with transaction(conn):
         placeholder_tiers(conn, sorted(placeholders))
     last = conn.execute("SELECT MAX(seq) FROM temp.roster_consumer").fetchone()[0]
-    if last is None:
-        return 0, 0
-    for low in range(0, last + 1, batch_rows):
+    for low in range(0, (last if last is not None else -1) + 1, batch_rows):
         with transaction(conn):
             conn.execute(_COPY_CONSUMERS, (low, low + batch_rows - 1))
             conn.execute(_COPY_APPS, (low, low + batch_rows - 1))
+            conn.execute(_CLAIM, (low, low + batch_rows - 1))
+    _note_claims(conn, batch_rows)
     consumers = conn.execute("SELECT COUNT(*) FROM temp.roster_consumer").fetchone()[0]
     apps = conn.execute("SELECT COUNT(*) FROM temp.roster_app").fetchone()[0]
     return consumers, apps
+
+
+# The roster's claims, kept so that a claim dropped is noticed.
+_CLAIM = """
+INSERT INTO roster_claim (source, app_id) SELECT source, app_id FROM temp.roster_app WHERE seq BETWEEN ? AND ?
+ON CONFLICT DO NOTHING
+"""
+_DROPPED = """
+SELECT source, app_id FROM roster_claim AS r
+WHERE NOT EXISTS (SELECT 1 FROM temp.roster_app AS a WHERE a.source = r.source AND a.app_id = r.app_id)
+"""
+# A sync writes a page of records the source's last complete run stored the same
+# (store.sync.writer) only if that run came after this mark.
+ROSTER_DROPPED_FACT = "roster_dropped_after_run"
+_MARK_DROPPED = f"""
+INSERT INTO source_fact (source, key, value, run_id)
+VALUES (:source, '{ROSTER_DROPPED_FACT}', (SELECT coalesce(max(id), 0) FROM sync_run WHERE source = :source), 0)
+ON CONFLICT (source, key) DO UPDATE SET value = excluded.value
+"""
+
+
+def _note_claims(conn: sqlite3.Connection, batch_rows: int) -> None:
+    """Forget the claims the roster dropped. Their apps go back to the owner their
+    source reports, which only a page of the source says: the next sync of the
+    source writes its pages of apps again, even those that did not change."""
+    dropped = conn.execute(_DROPPED).fetchall()
+    for start in range(0, len(dropped), batch_rows):
+        batch = dropped[start:start + batch_rows]
+        with transaction(conn):
+            conn.executemany("DELETE FROM roster_claim WHERE source = ? AND app_id = ?", [tuple(d) for d in batch])
+            conn.executemany(_MARK_DROPPED, [{"source": source} for source in sorted({d[0] for d in batch})])
 
 
 def own_apps(conn: sqlite3.Connection, source: str,
@@ -384,9 +483,14 @@ def own_apps(conn: sqlite3.Connection, source: str,
     declared_use_case)``: an app nobody owns yet becomes its own consumer (origin
     ``'auto'``); an app already owned keeps its owner and gets the name and use
     case. Call inside the writer's transaction; returns the apps written."""
+    given = list(apps)
+    stored = {row[0]: row for row in conn.execute(_STORED_APPS, (source, json.dumps([a[0] for a in given])))}
     consumers: list[tuple[str, str, str, str]] = []
     rows: list[tuple[str, str, str, str | None, str | None]] = []
-    for app_id, name, use_case in apps:
+    for app_id, name, use_case in given:
+        known = stored.get(app_id)
+        if known is not None and (name is None or name == known[2]) and (use_case is None or use_case == known[3]):
+            continue   # owned already, and nothing new about it
         owner = auto_consumer_id(source, app_id)
         consumers.append((owner, name or app_id, source, app_id))
         rows.append((source, app_id, owner, name, use_case))
@@ -398,7 +502,10 @@ def own_apps(conn: sqlite3.Connection, source: str,
 
 def _own_unowned_apps(conn: sqlite3.Connection, batch_rows: int) -> int:
     """Give every app seen in usage without an app row its own consumer."""
-    unowned = [(row[0], row[1]) for row in conn.execute(_UNOWNED_APPS)]
+    from store.rules_pending import needs_full_pass   # (rules_pending imports store.db only)
+
+    unowned = [(row[0], row[1]) for row in conn.execute(
+        _UNOWNED_APPS if needs_full_pass(conn) else _UNOWNED_MARKED)]
     for start in range(0, len(unowned), batch_rows):
         batch = unowned[start:start + batch_rows]
         with transaction(conn):

@@ -1,6 +1,17 @@
-"""Opening the database: WAL, a busy timeout, foreign keys, migrations.
+"""Opening the database: WAL, a busy timeout, foreign keys, migrations; taking
+turns to write.
 
 Each thread and each process opens its own connection with :func:`connect`.
+
+Turns. SQLite lets one connection write at a time, and a writer that finds the
+lock taken sleeps in SQLite's busy handler (1, 2, 5, 10, 15, 20, 25 ms ...), so
+it can miss a gap between two of a sync's transactions and wait for the next.
+Instead, a writer that finds the lock taken says so: it holds a shared
+``flock`` on ``<database>.waiting`` while it waits (:func:`begin_immediate`,
+polling every fraction of a millisecond), and a long-running writer (the sync's
+:class:`store.sync.writer.RunWriter`) asks :class:`WaitingWriters` between
+slices of its work whether anyone waits, commits, and stands back until the
+waiter has the lock. Nobody waiting: no pause at all.
 """
 
 from __future__ import annotations
@@ -8,9 +19,10 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 from urllib.request import pathname2url
 
 from store import folders
@@ -18,8 +30,11 @@ from store.errors import ForeignDatabase, StoreError
 from store.schema import MIGRATIONS
 
 # A reviewer's write waits at most this long for a sync's transaction. Syncs
-# commit in short transactions (see store.sync.writer), so waits are ms in practice.
+# commit in short transactions and stand back when someone waits (see the
+# module docstring), so waits are milliseconds in practice.
 BUSY_TIMEOUT_MS = 10_000
+# How often a waiting writer tries the lock again.
+RETRY_SECONDS = 0.0005
 
 
 def schema_version() -> int:
@@ -214,14 +229,39 @@ def migrate(conn: sqlite3.Connection) -> int:
             if conn.execute("PRAGMA user_version").fetchone()[0] != number:
                 conn.execute("ROLLBACK")
                 continue
-            for statement in _statements(MIGRATIONS[number]):
-                conn.execute(statement)
+            migration = MIGRATIONS[number]
+            if callable(migration):
+                migration(InTransaction(conn))
+            else:
+                for statement in _statements(migration):
+                    conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {number + 1}")
             conn.execute("COMMIT")
         except BaseException:
             _rollback(conn)
             raise
     return len(MIGRATIONS)
+
+
+class InTransaction:
+    """A connection whose scripts run inside the caller's transaction.
+
+    ``sqlite3.Connection.executescript`` commits first (Python < 3.12 does so
+    always): a migration written with a library that runs scripts (sqlite-utils)
+    would commit half of itself. Everything else is the connection's own.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def executescript(self, script: str) -> sqlite3.Cursor:
+        cursor = self._conn.cursor()
+        for statement in _statements(script):
+            cursor.execute(statement)
+        return cursor
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -239,14 +279,17 @@ def _statements(script: str) -> Iterator[str]:
 
 @contextmanager
 def transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator[sqlite3.Connection]:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any exception.
+    """``BEGIN IMMEDIATE`` (:func:`begin_immediate`) ... ``COMMIT``, rolled back on any exception.
 
     SQLite's operational errors (a read-only file, a full disk, a lock held past
     the busy timeout) become ``StoreError`` naming the database: a user can act on
     them, and nothing of the transaction was written.
     """
     try:
-        conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if immediate:
+            begin_immediate(conn)
+        else:
+            conn.execute("BEGIN")
     except sqlite3.OperationalError as exc:
         raise write_error(conn, exc) from exc
     try:
@@ -263,6 +306,109 @@ def transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator
         except sqlite3.OperationalError as exc:
             _rollback(conn)
             raise write_error(conn, exc) from exc
+
+
+# --- turns between writers (see the module docstring) ---------------------------------
+
+def database_file(conn: sqlite3.Connection) -> str:
+    """The file of ``conn``'s main database ("" in memory)."""
+    return conn.execute("PRAGMA database_list").fetchone()[2] or ""
+
+
+def waiting_file(database: str) -> str:
+    """Where writers waiting for ``database``'s write lock say so."""
+    return f"{database}.waiting"
+
+
+def begin_immediate(conn: sqlite3.Connection, *, sleep: Callable[[float], None] = time.sleep) -> None:
+    """``BEGIN IMMEDIATE``; when another connection holds the write lock, wait for
+    it saying so (a shared lock on the database's ``.waiting`` file, which a sync
+    writer polls to stand back) and try again every ``RETRY_SECONDS``, for at most
+    the connection's busy timeout. Raises ``sqlite3.OperationalError`` (database
+    is locked) past it."""
+    (timeout_ms,) = conn.execute("PRAGMA busy_timeout").fetchone()
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                raise
+        deadline = time.monotonic() + timeout_ms / 1000
+        with _waiting(database_file(conn)):
+            while True:
+                sleep(RETRY_SECONDS)
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if not _is_busy(exc) or time.monotonic() >= deadline:
+                        raise
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout_ms)}")
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY or "locked" in str(exc)
+
+
+@contextmanager
+def _waiting(database: str) -> Iterator[None]:
+    """Hold a shared lock on the database's ``.waiting`` file (nothing on a
+    database in memory, a system without ``flock`` or a folder we cannot write)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    fd = _open_waiting(database) if database else None
+    if fd is None:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)   # releases the lock
+
+
+def _open_waiting(database: str) -> int | None:
+    try:
+        return os.open(waiting_file(database), os.O_CREAT | os.O_RDWR, 0o600)
+    except OSError:   # a read-only folder: nobody can write there anyway
+        return None
+
+
+class WaitingWriters:
+    """Whether another connection is waiting for ``database``'s write lock
+    (one probe: a non-blocking exclusive ``flock`` of the ``.waiting`` file,
+    released at once). For a writer that holds the lock often and long."""
+
+    def __init__(self, database: str) -> None:
+        self._fd: int | None = None
+        try:
+            import fcntl
+        except ImportError:
+            return
+        self._fcntl = fcntl
+        self._fd = _open_waiting(database) if database else None
+
+    def __bool__(self) -> bool:
+        if self._fd is None:
+            return False
+        fcntl = self._fcntl
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        return False
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 @contextmanager

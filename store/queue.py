@@ -16,7 +16,8 @@ the second half are read backwards from the end; only a long jump to an offset
 never seen walks the index with ``OFFSET``.
 
 The filter (:func:`store.queue_filter.parse_filter`) is parsed, and turned into
-SQL, in :mod:`store.queue_filter`.
+SQL, in :mod:`store.queue_filter`; the sorts, their columns and the index ranges
+after a position, in :mod:`store.queue_order`.
 
 A :class:`QueueReader` reads through one connection and owns what it learns on
 the way (anchors and counts, valid while the database does not change) and the
@@ -29,68 +30,17 @@ import bisect
 import sqlite3
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence, TypeVar
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence, TypeVar
 
-from store.errors import FilterError
 from store.queue_filter import (
-    REVIEW_STATES, QueueFilter, consumer_conditions, consumer_source, finding_conditions, matching_states,
+    QueueFilter, consumer_conditions, consumer_source, count_consumers, count_finding_matches, count_name_matches,
+    few_finding_matches, matching_states, name_matches_upto, only_finding_terms, only_indexed_names,
 )
+# The sorts and the query are read from here too (store.queue is the queue's interface).
+from store.queue_order import SORTS, Col, Key, QueueQuery, before_key, order_by, ranges
 
-# ---------------------------------------------------------------------------
-# Sorts
-
-# The sorts, in the order a reviewer cycles through them (``o``), with what each
-# means; ``QueueQuery.reverse`` turns any of them round.
-SORTS: dict[str, str] = {
-    "overage": "largest overage first",
-    "status": "open, waiting for information, decided, clear; largest overage first within each",
-    "name": "legal name A-Z",
-    "due": "reply due soonest first (overdue at the top), then largest overage first",
-}
-
-
-@dataclass(frozen=True)
-class _Col:
-    sql: str
-    desc: bool
-    # An enumerated column ordered by this value list instead of by value
-    # (review_state: open < info < decided < clear); read one value at a time.
-    enum: tuple[str, ...] | None = None
-
-
-_ORDERS: dict[str, tuple[_Col, ...]] = {
-    # Each matches an index: consumer_by_severity, consumer_by_name, consumer_by_state.
-    "overage": (_Col("worst_ratio", True), _Col("id", False)),
-    "name": (_Col("legal_name", False), _Col("id", False)),
-    "status": (_Col("review_state", False, REVIEW_STATES), _Col("worst_ratio", True), _Col("id", False)),
-    # consumer_by_due: due_order is the due date, or far in the future when nothing is due.
-    "due": (_Col("due_order", False), _Col("worst_ratio", True), _Col("id", False)),
-}
-
-
-@dataclass(frozen=True)
-class QueueQuery:
-    """What the queue shows: a filter and a sort (``reverse`` flips the order)."""
-
-    filter: QueueFilter = field(default_factory=QueueFilter)
-    sort: str = "overage"
-    reverse: bool = False
-
-    def __post_init__(self) -> None:
-        if self.sort not in _ORDERS:
-            raise FilterError(f"unknown sort {self.sort!r}; valid: {', '.join(SORTS)}")
-
-    def columns(self, backwards: bool = False) -> tuple[_Col, ...]:
-        """The order columns, flipped by ``reverse`` and again by ``backwards`` (reading from the end)."""
-        flip = self.reverse != backwards
-        cols = _ORDERS[self.sort]
-        if not flip:
-            return cols
-        return tuple(
-            _Col(c.sql, not c.desc, tuple(reversed(c.enum)) if c.enum else None) for c in cols
-        )
-
+__all__ = ["SORTS", "VERDICTS", "Jump", "QueueQuery", "QueueReader", "QueueRow"]
 
 # ---------------------------------------------------------------------------
 # Rows
@@ -135,7 +85,6 @@ _SELECT = (
     "AND f.status IN ('confirmed', 'audit_requested')) AS violation, "
     "(SELECT t.name FROM tier t WHERE t.id = consumer.tier_id) AS tier_name, case_state, case_due, due_order"
 )
-Key = tuple[Any, ...]
 
 
 def _row(r: Sequence[Any]) -> QueueRow:
@@ -146,7 +95,7 @@ def _row(r: Sequence[Any]) -> QueueRow:
                     r[7], r[8], r[9])
 
 
-def _key(cols: Sequence[_Col], r: Sequence[Any]) -> Key:
+def _key(cols: Sequence[Col], r: Sequence[Any]) -> Key:
     by_name = {"id": r[0], "legal_name": r[1], "worst_ratio": r[3], "review_state": r[5], "due_order": r[10]}
     return tuple(by_name[c.sql] for c in cols)
 
@@ -156,49 +105,20 @@ def _key(cols: Sequence[_Col], r: Sequence[Any]) -> Key:
 # the rows after K split into index ranges read one after another.
 
 
-def _ranges(cols: Sequence[_Col], after: Key | None,
-            allowed: tuple[str, ...] | None = None) -> Iterator[tuple[list[str], list[Any], Sequence[_Col]]]:
-    """(conditions, params, order columns) of the index ranges following ``after``, in order.
-
-    After key (k1, k2, k3) come: c1 = k1 AND c2 = k2 AND c3 past k3; then
-    c1 = k1 AND c2 past k2; then c1 past k1. Each is one seek in the matching
-    index, where a single ``OR`` of them would scan. An enumerated column is read
-    one value at a time, skipping values the filter excludes (``allowed``).
-    """
-    if after is None:
-        if cols and cols[0].enum is not None:
-            for value in cols[0].enum:
-                if allowed is not None and value not in allowed:
-                    continue
-                yield [f"{cols[0].sql} = ?"], [value], cols[1:]
-        else:
-            yield [], [], cols
-        return
-    lead_excluded = bool(cols and cols[0].enum is not None and allowed is not None and after[0] not in allowed)
-    for j in range(len(cols) - 1, -1, -1):
-        if j >= 1 and lead_excluded:
-            continue   # ranges inside a segment the filter excludes are empty
-        conds = [f"{c.sql} = ?" for c in cols[:j]]
-        params = list(after[:j])
-        col = cols[j]
-        if col.enum is not None:
-            for value in col.enum[col.enum.index(after[j]) + 1:]:
-                if allowed is not None and value not in allowed:
-                    continue
-                yield conds + [f"{col.sql} = ?"], params + [value], cols[j + 1:]
-        else:
-            yield conds + [f"{col.sql} {'<' if col.desc else '>'} ?"], params + [after[j]], cols[j:]
-
-
-def _order_by(cols: Sequence[_Col]) -> str:
-    return ", ".join(f"{c.sql} {'DESC' if c.desc else 'ASC'}" for c in cols) or "id"
-
-
 def _read(conn: sqlite3.Connection, query: QueueQuery, after: Key | None, skip: int, limit: int,
-          backwards: bool = False, only: str | None = None) -> list[Sequence[Any]]:
+          backwards: bool = False, only: str | None = None, few: tuple[int | None, bool] = (None, False)
+          ) -> list[Sequence[Any]]:
     """``limit`` raw rows after ``skip`` matching rows past ``after``, in (possibly
     reversed) order; ``only``: only consumers in that review state (``open``:
-    something to decide; ``info``: waiting for information)."""
+    something to decide; ``info``: waiting for information); ``few``: how many
+    consumers the name terms match (counted up to ``_SOME_NAMES``; None: no such
+    terms), whether the finding terms match few.
+    Few matches are read from the name index or the finding keys and sorted.
+    From the far end, names matching some tens of thousands are too: walking
+    the order backwards can cross half a million consumers first, as names and
+    ids go together (``North ...`` is ``north-...``)."""
+    names, few_findings = few
+    few_names = names is not None and (names < _FEW or (backwards and names < _SOME_NAMES))
     cols = query.columns(backwards)
     flt = query.filter
     allowed = matching_states(flt, only)
@@ -216,15 +136,16 @@ def _read(conn: sqlite3.Connection, query: QueueQuery, after: Key | None, skip: 
         fconds, fparams = fconds + ["review_state = ?"], fparams + [only]
     else:
         # From the far end, sparse finding matches are cheaper to reach from the
-        # findings, unless they are all open (consumer_by_state holds exactly those).
-        driven = backwards and allowed != ("open",)
-        source, sparams, fconds, fparams = consumer_source(flt, driven=driven)
+        # findings, unless they are all open (consumer_by_state holds exactly those);
+        # a name matching few consumers, from the name index whichever the end.
+        driven = (backwards and allowed != ("open",)) or few_findings
+        source, sparams, fconds, fparams = consumer_source(flt, driven=driven, few_names=few_names)
     out: list[Sequence[Any]] = []
-    for conds, params, order in _ranges(cols, after, allowed):
+    for conds, params, order in ranges(cols, after, allowed):
         if len(out) >= limit:
             break
         where = " AND ".join(conds + fconds) or "1"
-        sql = f"{_SELECT} FROM {source} WHERE {where} ORDER BY {_order_by(order)} LIMIT ? OFFSET ?"
+        sql = f"{_SELECT} FROM {source} WHERE {where} ORDER BY {order_by(order)} LIMIT ? OFFSET ?"
         rows = conn.execute(sql, sparams + params + fparams + [limit - len(out), skip]).fetchall()
         if rows:
             skip = 0
@@ -236,6 +157,8 @@ def _read(conn: sqlite3.Connection, query: QueueQuery, after: Key | None, skip: 
 
 
 _WALK = 2_000       # rows walked in order before asking the state index
+_FEW = 5_000        # fewer name or finding matches than this: read them from their index and sort them
+_SOME_NAMES = 50_000  # ... from the far end of the order, fewer name matches than this
 _BETWEEN = 20_000   # rows counted between two offsets before counting from the top
 
 
@@ -246,11 +169,11 @@ def _walk_for_state(conn: sqlite3.Connection, query: QueueQuery, after: Key | No
     cols = query.columns(backwards)
     conds, params = consumer_conditions(query.filter)
     budget = _WALK
-    for rconds, rparams, order in _ranges(cols, after, matching_states(query.filter)):
+    for rconds, rparams, order in ranges(cols, after, matching_states(query.filter)):
         where = " AND ".join(rconds + conds) or "1"
         rows = conn.execute(
-            f"SELECT * FROM ({_SELECT} FROM consumer WHERE {where} ORDER BY {_order_by(order)} LIMIT ?)"
-            f" WHERE review_state = ? ORDER BY {_order_by(order)} LIMIT 1",
+            f"SELECT * FROM ({_SELECT} FROM consumer WHERE {where} ORDER BY {order_by(order)} LIMIT ?)"
+            f" WHERE review_state = ? ORDER BY {order_by(order)} LIMIT 1",
             rparams + params + [budget, state]).fetchall()
         if rows:
             return rows
@@ -325,6 +248,7 @@ class QueueReader:
         self._version: tuple[int, int] | None = None
         self._counts: dict[QueueQuery, int] = {}
         self._anchors: OrderedDict[QueueQuery, _Anchors] = OrderedDict()
+        self._few_matches: dict[QueueFilter, tuple[int | None, bool]] = {}
 
     @property
     def opened(self) -> bool:
@@ -398,6 +322,7 @@ class QueueReader:
             self._version = version
             self._counts.clear()
             self._anchors.clear()
+            self._few_matches.clear()
 
     def _anchors_for(self, query: QueueQuery) -> _Anchors:
         found = self._anchors.get(query)
@@ -410,6 +335,17 @@ class QueueReader:
             self._anchors.move_to_end(query)
         return found
 
+    def _few(self, conn: sqlite3.Connection, flt: QueueFilter) -> tuple[int | None, bool]:
+        """How many consumers the filter's name terms match (up to ``_SOME_NAMES``),
+        whether its finding terms match few (remembered like counts)."""
+        found = self._few_matches.get(flt)
+        if found is None:
+            if len(self._few_matches) > _MAX_QUERIES:
+                self._few_matches.clear()
+            found = self._few_matches[flt] = (name_matches_upto(conn, flt, _SOME_NAMES),
+                                              few_finding_matches(conn, flt, _FEW))
+        return found
+
     def _remember(self, query: QueueQuery, offset: int, key: Key) -> None:
         self._anchors_for(query).add(offset, key)
 
@@ -418,20 +354,14 @@ class QueueReader:
         if query in self._counts:
             return self._counts[query]
         flt = query.filter
-        if flt.is_empty:
-            # Every consumer but the retired (a range of consumer_by_state, usually empty).
-            (n,) = conn.execute("SELECT (SELECT count(*) FROM consumer)"
-                                " - (SELECT count(*) FROM consumer WHERE review_state = 'retired')").fetchone()
-        elif not flt.consumer_terms:
-            # Only finding conditions: count distinct consumers in the finding index.
-            fconds, fparams = finding_conditions(flt, alias="finding")
-            (n,) = conn.execute(f"SELECT count(DISTINCT consumer_id) FROM finding WHERE {' AND '.join(fconds)}"
-                                " AND consumer_id NOT IN (SELECT id FROM consumer WHERE review_state = 'retired')",
-                                fparams).fetchone()
+        names = only_indexed_names(flt)
+        if names is not None:
+            n = count_name_matches(conn, names)
+        elif only_finding_terms(flt):
+            n = count_finding_matches(conn, flt)
         else:
-            source, sparams, conds, params = consumer_source(flt, driven=True)
-            where = " AND ".join(conds) or "1"
-            (n,) = conn.execute(f"SELECT count(*) FROM {source} WHERE {where}", sparams + params).fetchone()
+            names = self._few(conn, flt)[0]
+            n = count_consumers(conn, *consumer_source(flt, driven=True, few_names=names is not None and names < _FEW))
         self._anchors_for(query)     # so the count is forgotten with the query's anchors
         self._counts[query] = int(n)
         return int(n)
@@ -446,7 +376,8 @@ class QueueReader:
             # The row at ``offset`` is known (every order ends with the id): read it, then on.
             key = anchors.keys[offset]
             first = [_raw_of(conn, key[-1])]
-            rows = first + (_read(conn, query, key, 0, limit - 1) if limit > 1 else [])
+            rows = first + (_read(conn, query, key, 0, limit - 1, few=self._few(conn, query.filter))
+                            if limit > 1 else [])
             self._remember(query, offset + len(rows) - 1, _key(cols, rows[-1]))
             return [_row(r) for r in rows]
         # Nearest offset already seen before ``offset`` (an anchor is the key of the
@@ -463,13 +394,14 @@ class QueueReader:
             back_start, back_after = anchors.at_or_after(end, total)
             back_skip = back_start - end
             if back_skip < skip:
-                rows = _read(conn, query, back_after, back_skip, end - offset, backwards=True)
+                rows = _read(conn, query, back_after, back_skip, end - offset, backwards=True,
+                             few=self._few(conn, query.filter))
                 rows.reverse()
                 if rows:
                     self._remember(query, offset, _key(cols, rows[0]))
                     self._remember(query, offset + len(rows) - 1, _key(cols, rows[-1]))
                 return [_row(r) for r in rows]
-        rows = _read(conn, query, after, skip, limit)
+        rows = _read(conn, query, after, skip, limit, few=self._few(conn, query.filter))
         if rows:
             self._remember(query, offset, _key(cols, rows[0]))
             self._remember(query, offset + len(rows) - 1, _key(cols, rows[-1]))
@@ -484,9 +416,11 @@ class QueueReader:
             return None
         # Rows before it = rows after it in the reversed order.
         back = query.columns(backwards=True)
-        source, sparams, conds, params = consumer_source(query.filter, driven=True)
+        names = self._few(conn, query.filter)[0]
+        source, sparams, conds, params = consumer_source(query.filter, driven=True,
+                                                         few_names=names is not None and names < _FEW)
         before = 0
-        for rconds, rparams, _order in _ranges(back, _key(back, found), matching_states(query.filter)):
+        for rconds, rparams, _order in ranges(back, _key(back, found), matching_states(query.filter)):
             where = " AND ".join(rconds + conds) or "1"
             (n,) = conn.execute(f"SELECT count(*) FROM {source} WHERE {where}",
                                 sparams + rparams + params).fetchone()
@@ -518,7 +452,8 @@ class QueueReader:
                 return None
         elif backwards:
             return None
-        rows = _read(conn, query, after, 0, 1, backwards=backwards, only=state)
+        rows = _read(conn, query, after, 0, 1, backwards=backwards, only=state,
+                     few=self._few(conn, query.filter))
         if not rows:
             return None
         if after is None:
@@ -530,27 +465,6 @@ class QueueReader:
         return from_offset - between - 1 if backwards else from_offset + between + 1
 
 
-def _before(cols: Sequence[_Col], key: Key) -> tuple[str, list[Any]]:
-    """A condition true for rows strictly before ``key`` in the order of ``cols``
-    (not index-friendly: callers bound the scan with ranges)."""
-    terms: list[str] = []
-    params: list[Any] = []
-    for j, col in enumerate(cols):
-        prefix = [f"{c.sql} = ?" for c in cols[:j]]
-        if col.enum is not None:
-            earlier = col.enum[:col.enum.index(key[j])]
-            if not earlier:
-                continue
-            cond = f"{col.sql} IN ({','.join('?' * len(earlier))})"
-            values: list[Any] = list(earlier)
-        else:
-            cond = f"{col.sql} {'>' if col.desc else '<'} ?"
-            values = [key[j]]
-        terms.append("(" + " AND ".join(prefix + [cond]) + ")")
-        params.extend(list(key[:j]) + values)
-    return ("(" + " OR ".join(terms) + ")" if terms else "0"), params
-
-
 def _count_between(conn: sqlite3.Connection, query: QueueQuery, lo: Key, hi: Key,
                    backwards: bool) -> int | None:
     """Matching rows strictly between keys ``lo`` and ``hi`` (``lo`` first in the
@@ -559,7 +473,7 @@ def _count_between(conn: sqlite3.Connection, query: QueueQuery, lo: Key, hi: Key
     cap = _BETWEEN
     cols = query.columns(backwards)
     conds, params = consumer_conditions(query.filter)
-    before, bparams = _before(cols, hi)
+    before, bparams = before_key(cols, hi)
     lead = cols[0]
     if lead.enum is not None:
         upto = lead.enum[:lead.enum.index(hi[0]) + 1]
@@ -567,7 +481,7 @@ def _count_between(conn: sqlite3.Connection, query: QueueQuery, lo: Key, hi: Key
     else:
         bound, bound_params = f"{lead.sql} {'>=' if lead.desc else '<='} ?", [hi[0]]
     total = 0
-    for rconds, rparams, _order in _ranges(cols, lo, matching_states(query.filter)):
+    for rconds, rparams, _order in ranges(cols, lo, matching_states(query.filter)):
         where = " AND ".join(rconds + [bound, before] + conds)
         (n,) = conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM consumer WHERE {where} LIMIT ?)",
                             rparams + bound_params + bparams + params + [cap - total + 1]).fetchone()

@@ -32,16 +32,19 @@ per-app breakdown, and the ``runs`` and ``pages`` (``sync_run.id`` /
 ``sync_page.id``) of the usage rows the finding rests on.
 
 Idempotent: ``dedupe_key`` = ``rule|consumer|period|<metric>_per_<period>`` (or
-``missing_use_case|consumer``, ``endpoint_outside|consumer|month``). A finding a
-reviewer has decided (status not ``candidate``) is never changed. A candidate
-whose figures changed is updated (``version`` bumped). A candidate that is no
-longer detected (usage revised downwards, a use case declared, an app moved to
-another consumer) is kept, not deleted — a reviewer may already be reading it —
-but gets ``figures.no_longer_detected = {"since": <time>}`` and severity
-``info``; if it is detected again, it is rewritten with the new figures.
+``missing_use_case|consumer``, ``endpoint_outside|consumer|month``);
+:mod:`store.candidates` writes the detections against what is stored (a
+decided finding is never changed; a version changes only with a figure a
+reviewer sees; a candidate no longer detected is kept and marked).
+
+Which consumers: those whose figures, apps, tier or limits changed since the
+last run (:mod:`store.rules_pending`); every consumer on ``everything=True``
+(``warden rules --all``) or when the rules never ran on the database; both give
+the same findings.
 
 Scale: usage is aggregated in SQL (GROUP BY), a chunk of consumers at a time,
-each chunk's findings written in one short transaction.
+each chunk's findings written in one short transaction. Memory is what one
+chunk needs plus a bounded page cache, whatever the size of the database.
 """
 
 from __future__ import annotations
@@ -50,56 +53,23 @@ import calendar
 import json
 import sqlite3
 from collections import defaultdict
-from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any, Iterable, Iterator
 
+from store.candidates import Candidate, RulesResult, store_candidates
 from store.clock import Clock, iso
 from store.db import transaction
 from store.domain import SEVERITIES
-from store.queue_summary import refresh_summary
-from store.casework.recurrence import reopen_on_recurrence
+from store.rules_pending import RULES_VERSION, PendingWork, needs_full_pass
+
+__all__ = ["run_rules", "severity_for", "RulesResult", "CHUNK_CONSUMERS"]
 
 # Consumers evaluated per chunk (one read pass and one write transaction each).
 CHUNK_CONSUMERS = 2_000
-RULES_MMAP_BYTES = 1 << 30
+# The run's page cache: bounded, so memory does not grow with the database.
+RULES_CACHE_KIB = 32 * 1024
 # A circumvention finding is at least this severe: splitting load is deliberate.
 CIRCUMVENTION_MIN_SEVERITY = "medium"
-
-
-@dataclass
-class RulesResult:
-    """What a rules run did to the findings."""
-
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0               # computed again with the same figures, or decided by a reviewer
-    no_longer_detected: int = 0      # candidates newly marked as no longer detected
-    consumers: int = 0               # consumers evaluated
-
-
-@dataclass
-class _Candidate:
-    consumer_id: str
-    category: str
-    period: str
-    period_start: str
-    period_end: str
-    severity: str
-    metric: str | None
-    actual: int | None
-    limit_value: int | None
-    ratio: float | None
-    figures: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def dedupe_key(self) -> str:
-        if self.category == "missing_use_case":
-            return f"missing_use_case|{self.consumer_id}"
-        if self.category == "endpoint_outside":
-            return f"endpoint_outside|{self.consumer_id}|{self.period}"
-        limit = self.figures["limit"]
-        return f"{self.category}|{self.consumer_id}|{self.period}|{limit['metric']}_per_{limit['period']}"
 
 
 def severity_for(ratio: float) -> str:
@@ -114,47 +84,67 @@ def severity_for(ratio: float) -> str:
 
 
 def run_rules(conn: sqlite3.Connection, *, clock: Clock, consumer_ids: Iterable[str] | None = None,
-              chunk_size: int = CHUNK_CONSUMERS) -> RulesResult:
-    """Evaluate every rule for ``consumer_ids`` (default: every consumer) and
-    create / update candidate findings; refreshes the queue summary of the
-    consumers whose findings changed. See the module docstring for semantics."""
+              everything: bool = False, chunk_size: int = CHUNK_CONSUMERS) -> RulesResult:
+    """Evaluate every rule for the consumers whose data changed since the last
+    run (``everything``: for every consumer; ``consumer_ids``: for these only,
+    leaving the marks of changes alone) and create / update candidate findings;
+    refreshes the queue summary of the consumers whose findings changed. See
+    the module docstring for semantics."""
     now = iso(clock())
     result = RulesResult()
     tiers = _Tiers(conn)
-    # (temp_store is left alone: changing it drops the connection's temporary tables.)
-    mmap_size = conn.execute("PRAGMA mmap_size").fetchone()[0]
-    # A run reads every usage row through index lookups: memory-mapped reads
-    # avoid a system call per page (about a quarter of the time on a large file).
-    conn.execute(f"PRAGMA mmap_size = {RULES_MMAP_BYTES}")
+    cache_size = conn.execute("PRAGMA cache_size").fetchone()[0]
+    conn.execute(f"PRAGMA cache_size = -{RULES_CACHE_KIB}")
     _create_scratch(conn)
+    work: PendingWork | None = None
     try:
-        for chunk in _chunks(conn, consumer_ids, chunk_size):
+        if consumer_ids is not None:
+            result.mode = "named"
+            chunks: Iterator[list[str]] = _given(consumer_ids, chunk_size)
+        else:
+            everything = everything or needs_full_pass(conn)
+            result.mode = "full" if everything else "changed"
+            work = PendingWork(conn, everything=everything)
+            run_id = _run_started(conn, now, result.mode, work.upto)
+            chunks = work.chunks(chunk_size)
+        for chunk in chunks:
             ids = json.dumps(chunk)
             candidates = list(_evaluate(conn, ids, tiers))
-            _store(conn, ids, candidates, now, result)
+            store_candidates(conn, ids, candidates, now, result)
             result.consumers += len(chunk)
+        if work is not None:
+            work.done()
+            _run_finished(conn, run_id, iso(clock()), result)
     finally:
         conn.execute("DROP TABLE IF EXISTS temp.rules_app_month")
-        conn.execute(f"PRAGMA mmap_size = {int(mmap_size)}")
+        if work is not None:
+            work.close()
+        conn.execute(f"PRAGMA cache_size = {int(cache_size)}")
     return result
 
 
 # --- which consumers --------------------------------------------------------------
 
-def _chunks(conn: sqlite3.Connection, consumer_ids: Iterable[str] | None, size: int) -> Iterator[list[str]]:
-    if consumer_ids is not None:
-        wanted = sorted(set(consumer_ids))
-        for start in range(0, len(wanted), size):
-            yield wanted[start:start + size]
-        return
-    after = ""
-    while True:
-        chunk = [row[0] for row in conn.execute(
-            "SELECT id FROM consumer WHERE id > ? ORDER BY id LIMIT ?", (after, size))]
-        if not chunk:
-            return
-        yield chunk
-        after = chunk[-1]
+def _given(consumer_ids: Iterable[str], size: int) -> Iterator[list[str]]:
+    wanted = sorted(set(consumer_ids))
+    for start in range(0, len(wanted), size):
+        yield wanted[start:start + size]
+
+
+def _run_started(conn: sqlite3.Connection, now: str, mode: str, upto: int) -> int:
+    with transaction(conn):
+        return int(conn.execute(
+            "INSERT INTO rules_run (started_at, mode, rules_version, pending_upto) VALUES (?, ?, ?, ?)",
+            (now, mode, RULES_VERSION, upto)).lastrowid)
+
+
+def _run_finished(conn: sqlite3.Connection, run_id: int, now: str, result: RulesResult) -> None:
+    with transaction(conn):
+        conn.execute(
+            "UPDATE rules_run SET finished_at = ?, consumers = ?, created = ?, updated = ?, provenance = ?, "
+            "no_longer_detected = ? WHERE id = ?",
+            (now, result.consumers, result.created, result.updated, result.provenance,
+             result.no_longer_detected, run_id))
 
 
 class _Tiers:
@@ -280,7 +270,7 @@ GROUP BY a.consumer_id, e.source, e.app_id, e.endpoint, substr(e.day, 1, 7)
 """
 
 
-def _evaluate(conn: sqlite3.Connection, ids: str, tiers: _Tiers) -> Iterator[_Candidate]:
+def _evaluate(conn: sqlite3.Connection, ids: str, tiers: _Tiers) -> Iterator[Candidate]:
     yield from _period_rules(conn, ids)
     yield from _daily_rules(conn, ids)
     yield from _missing_use_case(conn, ids)
@@ -288,7 +278,7 @@ def _evaluate(conn: sqlite3.Connection, ids: str, tiers: _Tiers) -> Iterator[_Ca
         yield from _endpoint_outside(conn, ids, tiers)
 
 
-def _period_rules(conn: sqlite3.Connection, ids: str) -> Iterator[_Candidate]:
+def _period_rules(conn: sqlite3.Connection, ids: str) -> Iterator[Candidate]:
     """volume_cap and circumvention against month and year limits."""
     conn.execute("DELETE FROM temp.rules_app_month")
     limited = json.dumps([cid for cid, in conn.execute(_LIMITED_PER_PERIOD, (ids,))])
@@ -336,14 +326,14 @@ def _period_rules(conn: sqlite3.Connection, ids: str) -> Iterator[_Candidate]:
         }
         common = dict(consumer_id=consumer_id, period=period, period_start=start, period_end=end,
                       metric=metric, actual=total, limit_value=maximum, ratio=round(ratio, 6))
-        yield _Candidate(category="volume_cap", severity=severity_for(ratio), figures=figures, **common)
+        yield Candidate(category="volume_cap", severity=severity_for(ratio), figures=figures, **common)
         if len(apps) >= 2 and max_app <= maximum:
-            yield _Candidate(category="circumvention", severity=_at_least(severity_for(ratio), CIRCUMVENTION_MIN_SEVERITY),
+            yield Candidate(category="circumvention", severity=_at_least(severity_for(ratio), CIRCUMVENTION_MIN_SEVERITY),
                              figures={**figures, "largest_app_total": max_app, "apps_with_usage": len(apps)},
                              **common)
 
 
-def _daily_rules(conn: sqlite3.Connection, ids: str) -> Iterator[_Candidate]:
+def _daily_rules(conn: sqlite3.Connection, ids: str) -> Iterator[Candidate]:
     """rate_limit and daily circumvention, one finding per consumer x metric x month."""
     days = conn.execute(_DAYS_OVER, (ids,)).fetchall()
     if not days:
@@ -395,12 +385,12 @@ def _daily_rules(conn: sqlite3.Connection, ids: str) -> Iterator[_Candidate]:
                 severity = _at_least(severity, CIRCUMVENTION_MIN_SEVERITY)
                 figures["apps_with_usage"] = len(apps)
                 figures["largest_app_worst_day"] = max(app["worst_day"] for app in apps.values()) if apps else 0
-            yield _Candidate(consumer_id=consumer_id, category=category, period=month, period_start=start,
+            yield Candidate(consumer_id=consumer_id, category=category, period=month, period_start=start,
                              period_end=end, severity=severity, metric=metric, actual=worst_total,
                              limit_value=maximum, ratio=round(ratio, 6), figures=figures)
 
 
-def _missing_use_case(conn: sqlite3.Connection, ids: str) -> Iterator[_Candidate]:
+def _missing_use_case(conn: sqlite3.Connection, ids: str) -> Iterator[Candidate]:
     by_consumer: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for consumer_id, source, app_id, name, use_case, first, last in conn.execute(_USE_CASES, (ids,)):
         if first is None:  # no usage: nothing was done without a use case
@@ -415,14 +405,14 @@ def _missing_use_case(conn: sqlite3.Connection, ids: str) -> Iterator[_Candidate
             continue
         start = min(app["first_day"] for app in missing)
         end = max(app["last_day"] for app in missing)
-        yield _Candidate(
+        yield Candidate(
             consumer_id=consumer_id, category="missing_use_case", period=f"{start}..{end}",
             period_start=start, period_end=end, severity="medium", metric=None,
             actual=len(missing), limit_value=None, ratio=None,
             figures={"apps": apps, "apps_with_usage": len(apps), "apps_without_use_case": len(missing)})
 
 
-def _endpoint_outside(conn: sqlite3.Connection, ids: str, tiers: _Tiers) -> Iterator[_Candidate]:
+def _endpoint_outside(conn: sqlite3.Connection, ids: str, tiers: _Tiers) -> Iterator[Candidate]:
     # (consumer, month) -> endpoint -> aggregated figures
     outside: dict[tuple[str, str], dict[str, dict[str, Any]]] = defaultdict(dict)
     meta: dict[tuple[str, str], dict[str, Any]] = {}
@@ -442,7 +432,7 @@ def _endpoint_outside(conn: sqlite3.Connection, ids: str, tiers: _Tiers) -> Iter
         info = meta[(consumer_id, month)]
         start, end = _month_span(month)
         total = sum(entry["calls"] for entry in endpoints.values())
-        yield _Candidate(
+        yield Candidate(
             consumer_id=consumer_id, category="endpoint_outside", period=month, period_start=start,
             period_end=end, severity="medium", metric="calls", actual=total, limit_value=None, ratio=None,
             figures={
@@ -468,81 +458,3 @@ def _at_least(severity: str, floor: str) -> str:
     return max(severity, floor, key=SEVERITIES.index)
 
 
-# --- writing findings ------------------------------------------------------------------
-
-_EXISTING = """
-SELECT id, dedupe_key, consumer_id, status, severity, metric, actual, limit_value, ratio,
-       period, period_start, period_end, figures, version
-FROM finding
-WHERE consumer_id IN (SELECT value FROM json_each(?)) AND rule_id IS NOT NULL
-"""
-_INSERT = """
-INSERT INTO finding (consumer_id, category, period, period_start, period_end, severity, status,
-                     rule_id, metric, actual, limit_value, ratio, figures, dedupe_key,
-                     detected_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, 'candidate', ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (dedupe_key) DO NOTHING
-"""
-# Guarded by status and version: a reviewer deciding meanwhile wins.
-_UPDATE = """
-UPDATE finding SET severity = ?, metric = ?, actual = ?, limit_value = ?, ratio = ?, period = ?,
-       period_start = ?, period_end = ?, figures = ?, updated_at = ?, version = version + 1
-WHERE id = ? AND status = 'candidate' AND version = ?
-"""
-
-
-def _dump(figures: dict[str, Any]) -> str:
-    return json.dumps(figures, sort_keys=True, separators=(",", ":"))
-
-
-def _store(conn: sqlite3.Connection, ids: str, candidates: list[_Candidate], now: str,
-           result: RulesResult) -> None:
-    existing = {row["dedupe_key"]: row for row in conn.execute(_EXISTING, (ids,))}
-    inserts: list[tuple[Any, ...]] = []
-    updates: list[tuple[Any, ...]] = []
-    touched: set[str] = set()
-    seen: set[str] = set()
-    for candidate in candidates:
-        key = candidate.dedupe_key
-        seen.add(key)
-        figures = _dump(candidate.figures)
-        row = existing.get(key)
-        if row is None:
-            inserts.append((candidate.consumer_id, candidate.category, candidate.period, candidate.period_start,
-                            candidate.period_end, candidate.severity, candidate.category, candidate.metric,
-                            candidate.actual, candidate.limit_value, candidate.ratio, figures, key, now, now))
-            touched.add(candidate.consumer_id)
-            continue
-        fresh = (candidate.severity, candidate.metric, candidate.actual, candidate.limit_value, candidate.ratio,
-                 candidate.period, candidate.period_start, candidate.period_end, figures)
-        stored = (row["severity"], row["metric"], row["actual"], row["limit_value"], row["ratio"],
-                  row["period"], row["period_start"], row["period_end"], row["figures"])
-        if row["status"] != "candidate" or fresh == stored:
-            result.unchanged += 1
-            continue
-        updates.append((*fresh, now, row["id"], row["version"]))
-        touched.add(candidate.consumer_id)
-        result.updated += 1
-
-    for key, row in existing.items():
-        if key in seen or row["status"] != "candidate":
-            continue
-        figures = json.loads(row["figures"] or "{}")
-        if "no_longer_detected" in figures:
-            result.unchanged += 1
-            continue
-        figures["no_longer_detected"] = {"since": now}
-        updates.append(("info", row["metric"], row["actual"], row["limit_value"], row["ratio"], row["period"],
-                        row["period_start"], row["period_end"], _dump(figures), now, row["id"], row["version"]))
-        touched.add(row["consumer_id"])
-        result.no_longer_detected += 1
-
-    if not inserts and not updates:
-        return
-    with transaction(conn):
-        # rowcount, not total_changes: triggers (finding_month) change rows too.
-        result.created += max(0, conn.executemany(_INSERT, inserts).rowcount)
-        conn.executemany(_UPDATE, updates)
-        # A new breach of limits an ended case cited reopens it (store.casework.recurrence).
-        reopen_on_recurrence(conn, {insert[0] for insert in inserts}, now=now)
-        refresh_summary(conn, sorted(touched))

@@ -2,11 +2,17 @@
 
 ``PRAGMA user_version`` holds how many migrations a database has had. Opening an
 older database applies the missing ones in place, each in its own transaction;
-nothing is ever dropped. Add a migration by appending to ``MIGRATIONS``; never
-edit one that has shipped.
+nothing is ever dropped. Add a migration by appending to ``MIGRATIONS``: SQL
+text, or a function of the connection (run inside the migration's transaction);
+never edit one that has shipped.
 """
 
 from __future__ import annotations
+
+import sqlite3
+from typing import Callable, Union
+
+from store.casework.schema import MIGRATION_CASES
 
 # Conventions: times are UTC ISO-8601 strings ("2026-11-27T20:14:29Z"), days are
 # "YYYY-MM-DD" (UTC), every provider id is TEXT, every count is INTEGER (64-bit).
@@ -299,147 +305,163 @@ WHERE review_state = 'open'
   AND NOT EXISTS (SELECT 1 FROM finding f WHERE f.consumer_id = consumer.id AND f.status = 'candidate');
 """
 
-# After the letter (issue 13): a consumer's case from the audit request to its
-# outcome. The decision log takes entries about cases, their requested items and
-# the responses (its subject check is widened: the table is rebuilt with the same
-# rows, ids and hashes). Replies are stored by SHA-256 beside the database
-# (store.casework.evidence); the queue reads each consumer's case state and due date
-# from its row (store.casework.summary), sorted through consumer_by_due.
-MIGRATION_CASES = """
-CREATE TABLE decision_widened (
-    id          INTEGER PRIMARY KEY,
-    at          TEXT NOT NULL,
-    reviewer    TEXT NOT NULL,
-    subject     TEXT NOT NULL CHECK (subject IN ('finding', 'note', 'case', 'item', 'response')),
-    subject_id  INTEGER NOT NULL,
-    field       TEXT NOT NULL,
-    old_value   TEXT,
-    new_value   TEXT,
-    reason      TEXT,
-    undoes      INTEGER REFERENCES decision_widened(id),
-    action_id   INTEGER,
-    prev_hash   TEXT NOT NULL,
-    hash        TEXT NOT NULL UNIQUE
-);
-INSERT INTO decision_widened (id, at, reviewer, subject, subject_id, field, old_value, new_value, reason, undoes,
-                              action_id, prev_hash, hash)
-SELECT id, at, reviewer, subject, subject_id, field, old_value, new_value, reason, undoes, action_id, prev_hash, hash
-FROM decision ORDER BY id;
-DROP TABLE decision;
-ALTER TABLE decision_widened RENAME TO decision;
-CREATE INDEX decision_by_subject ON decision (subject, subject_id);
-CREATE INDEX decision_by_reviewer ON decision (reviewer, action_id);
-CREATE INDEX decision_by_undoes ON decision (undoes) WHERE undoes IS NOT NULL;
--- The overview's decisions per reviewer per week read the last weeks only.
-CREATE INDEX decision_by_time ON decision (at);
-CREATE TRIGGER decision_no_update BEFORE UPDATE ON decision
-BEGIN SELECT RAISE(ABORT, 'the decision log is append-only'); END;
-CREATE TRIGGER decision_no_delete BEFORE DELETE ON decision
-BEGIN SELECT RAISE(ABORT, 'the decision log is append-only'); END;
 
--- One case of one consumer: opened by its audit request's export (or reopened
--- by a breach of the same limits after an earlier case was resolved).
--- AUTOINCREMENT: a case (or item) taken back with its export is removed, and its
--- id, named in the log, is never given to another.
-CREATE TABLE case_file (
-    id              INTEGER PRIMARY KEY AUTOINCREMENT,
-    consumer_id     TEXT NOT NULL REFERENCES consumer(id),
-    state           TEXT NOT NULL CHECK (state IN ('reopened', 'letter_sent', 'response_received', 'escalated',
-                                                   'resolved', 'closed')),
-    letter_note_id  INTEGER REFERENCES note(id),       -- the audit request sent (the latest, if re-sent)
-    letter_sent_at  TEXT,                              -- when it was exported
-    due_date        TEXT,                              -- response due (UTC day)
-    reopens         INTEGER REFERENCES case_file(id),  -- the earlier case whose limits broke again
-    outcome         TEXT,                              -- store.domain.CASE_OUTCOMES, once closed
-    escalated_to    TEXT,
-    opened_at       TEXT NOT NULL,
-    updated_at      TEXT NOT NULL,
-    version         INTEGER NOT NULL DEFAULT 1
-);
-CREATE INDEX case_by_consumer ON case_file (consumer_id, id);
-CREATE INDEX case_by_state ON case_file (state, due_date);
+def _mark(kind: str, subject: str, app_id: str = "''") -> str:
+    """Trigger statements marking a change for the rules. Not ``INSERT OR
+    REPLACE``: inside a trigger fired by an upsert, SQLite aborts on the
+    conflict instead of replacing; so the old mark goes first, and the new one
+    gets a new, higher id."""
+    return (f"DELETE FROM rules_pending WHERE kind = '{kind}' AND subject = {subject} AND app_id = {app_id}; "
+            f"INSERT INTO rules_pending (kind, subject, app_id) VALUES ('{kind}', {subject}, {app_id});")
 
--- The items the letter asked for (store.casework.items), tracked one by one.
-CREATE TABLE case_item (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    case_id     INTEGER NOT NULL REFERENCES case_file(id),
-    item        TEXT NOT NULL,
-    position    INTEGER NOT NULL,
-    state       TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'answered', 'partly_answered', 'refused')),
-    comment     TEXT,
-    updated_at  TEXT NOT NULL,
-    version     INTEGER NOT NULL DEFAULT 1,
-    UNIQUE (case_id, item)
+# Incremental rules (store.rules_pending): what changed since the rules last
+# looked, marked in the same transaction as the change, so a rules run evaluates
+# only the consumers concerned. The sync writer marks the apps of new figures
+# itself (a trigger on every usage row would slow the sync); revisions,
+# withdrawals and changes to apps, consumers and tiers are marked by triggers.
+MIGRATION_INCREMENTAL_RULES = f"""
+CREATE TABLE rules_pending (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,  -- marking again gives a new, higher id
+    kind     TEXT NOT NULL CHECK (kind IN ('figures', 'provenance', 'consumer', 'tier')),
+    subject  TEXT NOT NULL,             -- source (figures, provenance), consumer id, tier id
+    app_id   TEXT NOT NULL DEFAULT '',  -- the app (figures, provenance)
+    UNIQUE (kind, subject, app_id) ON CONFLICT REPLACE
 );
 
--- A reply of the consumer and its files (stored by SHA-256 in the evidence store).
-CREATE TABLE response (
-    id           INTEGER PRIMARY KEY,
-    case_id      INTEGER NOT NULL REFERENCES case_file(id),
-    received_on  TEXT NOT NULL,                         -- UTC day it was received
-    note         TEXT,
-    recorded_at  TEXT NOT NULL,
-    reviewer     TEXT NOT NULL
+-- Every rules run: a full pass, or the consumers marked in rules_pending (ids up
+-- to pending_upto were taken, and are deleted once evaluated).
+CREATE TABLE rules_run (
+    id                  INTEGER PRIMARY KEY,
+    started_at          TEXT NOT NULL,
+    finished_at         TEXT,
+    mode                TEXT NOT NULL CHECK (mode IN ('full', 'changed')),
+    rules_version       INTEGER NOT NULL,
+    pending_upto        INTEGER NOT NULL DEFAULT 0,
+    consumers           INTEGER NOT NULL DEFAULT 0,
+    created             INTEGER NOT NULL DEFAULT 0,
+    updated             INTEGER NOT NULL DEFAULT 0,
+    provenance          INTEGER NOT NULL DEFAULT 0,
+    no_longer_detected  INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX response_by_case ON response (case_id);
-CREATE TABLE evidence_file (
-    sha256     TEXT PRIMARY KEY,
-    bytes      INTEGER NOT NULL,
-    stored_at  TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE response_file (
-    response_id  INTEGER NOT NULL REFERENCES response(id),
-    sha256       TEXT NOT NULL REFERENCES evidence_file(sha256),
-    name         TEXT NOT NULL,                         -- the file's name as given (shown literally)
-    bytes        INTEGER NOT NULL,
-    PRIMARY KEY (response_id, sha256)
-);
-CREATE INDEX response_file_by_sha256 ON response_file (sha256);
 
--- What the queue shows of each consumer's case (store.casework.summary): its state
--- (open = findings stand and no letter yet) and, while a reply is awaited, the due
--- date. due_order puts the consumers with nothing due after those with a date.
-ALTER TABLE consumer ADD COLUMN case_state TEXT;
-ALTER TABLE consumer ADD COLUMN case_due TEXT;
-ALTER TABLE consumer ADD COLUMN due_order TEXT GENERATED ALWAYS AS (ifnull(case_due, '9999-12-31')) VIRTUAL;
-CREATE INDEX consumer_by_due ON consumer (due_order, worst_ratio DESC, id);
-CREATE INDEX consumer_by_case ON consumer (case_state, worst_ratio DESC, id) WHERE case_state IS NOT NULL;
-UPDATE consumer SET case_state = 'open'
-WHERE retired_at IS NULL AND EXISTS (SELECT 1 FROM finding f WHERE f.consumer_id = consumer.id
-              AND f.status IN ('candidate', 'needs_info', 'confirmed'));
+CREATE TRIGGER usage_revised_pending AFTER UPDATE OF value ON usage WHEN old.value IS NOT new.value
+BEGIN {_mark('figures', 'new.source', 'new.app_id')} END;
+CREATE TRIGGER usage_withdrawn_pending AFTER DELETE ON usage
+BEGIN {_mark('figures', 'old.source', 'old.app_id')} END;
+CREATE TRIGGER endpoint_usage_revised_pending AFTER UPDATE OF calls ON endpoint_usage
+WHEN old.calls IS NOT new.calls
+BEGIN {_mark('figures', 'new.source', 'new.app_id')} END;
+CREATE TRIGGER endpoint_usage_withdrawn_pending AFTER DELETE ON endpoint_usage
+BEGIN {_mark('figures', 'old.source', 'old.app_id')} END;
 
--- Findings by category and month of their period (the overview's chart), kept
--- by triggers so it is read without counting every finding; dismissed ones do
--- not count.
-CREATE TABLE finding_month (
-    category  TEXT NOT NULL,
-    month     TEXT NOT NULL,
-    findings  INTEGER NOT NULL,
-    PRIMARY KEY (category, month)
-) WITHOUT ROWID;
-INSERT INTO finding_month (category, month, findings)
-SELECT category, substr(period_start, 1, 7), count(*) FROM finding WHERE status != 'dismissed' GROUP BY 1, 2;
-CREATE TRIGGER finding_month_added AFTER INSERT ON finding WHEN new.status != 'dismissed'
+CREATE TRIGGER app_added_pending AFTER INSERT ON app
+BEGIN {_mark('consumer', 'new.consumer_id')} END;
+CREATE TRIGGER app_changed_pending AFTER UPDATE ON app
+WHEN (old.consumer_id, old.name, old.declared_use_case) IS NOT (new.consumer_id, new.name, new.declared_use_case)
 BEGIN
-    INSERT INTO finding_month (category, month, findings) VALUES (new.category, substr(new.period_start, 1, 7), 1)
-    ON CONFLICT (category, month) DO UPDATE SET findings = findings + 1;
+    {_mark('consumer', 'old.consumer_id')}
+    {_mark('consumer', 'new.consumer_id')}
 END;
-CREATE TRIGGER finding_month_changed AFTER UPDATE OF status, category, period_start ON finding
-WHEN (old.status = 'dismissed', old.category, old.period_start) IS NOT (new.status = 'dismissed', new.category,
-                                                                        new.period_start)
+CREATE TRIGGER app_removed_pending AFTER DELETE ON app
+BEGIN {_mark('consumer', 'old.consumer_id')} END;
+CREATE TRIGGER consumer_terms_pending AFTER UPDATE OF tier_id, declared_use_case ON consumer
+WHEN (old.tier_id, old.declared_use_case) IS NOT (new.tier_id, new.declared_use_case)
+BEGIN {_mark('consumer', 'new.id')} END;
+
+-- A finding back to candidate (a decision undone) follows the figures again.
+CREATE TRIGGER finding_reopened_pending AFTER UPDATE OF status ON finding
+WHEN new.status = 'candidate' AND old.status != 'candidate' AND new.rule_id IS NOT NULL
+BEGIN {_mark('consumer', 'new.consumer_id')} END;
+
+CREATE TRIGGER tier_endpoints_pending AFTER UPDATE OF allowed_endpoints ON tier
+WHEN old.allowed_endpoints IS NOT new.allowed_endpoints
+BEGIN {_mark('tier', 'new.id')} END;
+CREATE TRIGGER tier_limit_added_pending AFTER INSERT ON tier_limit
+BEGIN {_mark('tier', 'new.tier_id')} END;
+CREATE TRIGGER tier_limit_changed_pending AFTER UPDATE ON tier_limit
 BEGIN
-    UPDATE finding_month SET findings = findings - 1
-    WHERE old.status != 'dismissed' AND category = old.category AND month = substr(old.period_start, 1, 7);
-    INSERT INTO finding_month (category, month, findings)
-    SELECT new.category, substr(new.period_start, 1, 7), 1 WHERE new.status != 'dismissed'
-    ON CONFLICT (category, month) DO UPDATE SET findings = findings + 1;
+    {_mark('tier', 'old.tier_id')}
+    {_mark('tier', 'new.tier_id')}
 END;
-CREATE TRIGGER finding_month_removed AFTER DELETE ON finding WHEN old.status != 'dismissed'
-BEGIN
-    UPDATE finding_month SET findings = findings - 1
-    WHERE category = old.category AND month = substr(old.period_start, 1, 7);
-END;
+CREATE TRIGGER tier_limit_removed_pending AFTER DELETE ON tier_limit
+BEGIN {_mark('tier', 'old.tier_id')} END;
 """
 
-MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_PAGE_NOTES, MIGRATION_LETTER, MIGRATION_NEEDS_INFO_STATE,
-                         MIGRATION_CASES]
+
+def MIGRATION_NAME_SEARCH(conn: sqlite3.Connection) -> None:
+    """Name and id search in the queue through SQLite's FTS5: a trigram index
+    (substrings of three characters or more, any case) of ``consumer.legal_name``
+    and ``consumer.id``, kept current by triggers; set up by sqlite-utils."""
+    from sqlite_utils import Database
+
+    db = Database(conn, recursive_triggers=False, execute_plugins=False)
+    db.table("consumer").enable_fts(["legal_name", "id"], tokenize="trigram", create_triggers=True)
+
+
+# The queue's tier filter reads one range of this index (NOCASE: `tier:GOLD`
+# finds gold), in severity order, instead of scanning every consumer.
+MIGRATION_QUEUE_FILTERS = """
+CREATE INDEX consumer_by_tier ON consumer (tier_id COLLATE NOCASE, worst_ratio DESC, id);
+"""
+
+# Consumers made for apps nobody claimed: apply_config names and tidies them
+# after every sync, reading these few instead of every consumer.
+MIGRATION_AUTO_CONSUMERS = """
+CREATE INDEX consumer_auto ON consumer (id) WHERE origin = 'auto';
+"""
+
+# The apps the roster claimed at the last apply_config: a claim dropped sends the
+# app back to the owner its source reports (store.consumers).
+MIGRATION_ROSTER_CLAIMS = """
+CREATE TABLE roster_claim (
+    source  TEXT NOT NULL,
+    app_id  TEXT NOT NULL,
+    PRIMARY KEY (source, app_id)
+) WITHOUT ROWID;
+"""
+
+# A page of records (tiers, consumers, apps) keeps where its chain went next: a
+# later sync that gets the same body from the same URL neither parses nor
+# writes it again (store.sync.writer).
+MIGRATION_RECORD_PAGES = """
+ALTER TABLE sync_page ADD COLUMN next_request TEXT;
+"""
+
+# Every key of every finding (the seven non-empty combinations of its status,
+# category and severity), as store.queue_summary.finding_key spells them.
+KEYS_OF_FINDING = """
+INSERT OR IGNORE INTO consumer_finding_key (key, consumer_id)
+SELECT CASE form
+         WHEN 1 THEN 's=' || f.status
+         WHEN 2 THEN 'c=' || f.category
+         WHEN 3 THEN 'v=' || f.severity
+         WHEN 4 THEN 's=' || f.status || ' c=' || f.category
+         WHEN 5 THEN 's=' || f.status || ' v=' || f.severity
+         WHEN 6 THEN 'c=' || f.category || ' v=' || f.severity
+         ELSE 's=' || f.status || ' c=' || f.category || ' v=' || f.severity
+       END, f.consumer_id
+FROM finding AS f CROSS JOIN (SELECT 1 AS form UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4
+                              UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7)
+"""
+
+
+def MIGRATION_FINDING_KEYS(conn: sqlite3.Connection) -> None:
+    """The keys of each consumer's findings the queue's filters look up (see
+    store.queue_summary): a count of `status:candidate` is one range of them.
+    Filled for the findings already there."""
+    conn.executescript("""
+CREATE TABLE consumer_finding_key (
+    key          TEXT NOT NULL,         -- 's=candidate', 'c=volume_cap v=high', ...
+    consumer_id  TEXT NOT NULL,
+    PRIMARY KEY (key, consumer_id)
+) WITHOUT ROWID;
+CREATE INDEX consumer_finding_key_by_consumer ON consumer_finding_key (consumer_id);
+""")
+    conn.execute(KEYS_OF_FINDING)
+
+
+Migration = Union[str, Callable[[sqlite3.Connection], None]]
+MIGRATIONS: list[Migration] = [MIGRATION_1, MIGRATION_PAGE_NOTES, MIGRATION_LETTER, MIGRATION_NEEDS_INFO_STATE,
+                               MIGRATION_INCREMENTAL_RULES, MIGRATION_NAME_SEARCH, MIGRATION_QUEUE_FILTERS,
+                               MIGRATION_AUTO_CONSUMERS, MIGRATION_ROSTER_CLAIMS, MIGRATION_RECORD_PAGES,
+                               MIGRATION_FINDING_KEYS, MIGRATION_CASES]

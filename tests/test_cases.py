@@ -183,22 +183,24 @@ def test_hostile_text_in_a_case_is_printed_inert(tmp_path: Path) -> None:
 
 
 def test_a_database_from_before_cases_is_migrated_with_its_log_intact(tmp_path: Path) -> None:
-    """A database of the letter's schema (MIGRATION_LETTER the last one): a finding
+    """A database of main's schema before cases (issue 12's MIGRATION_FINDING_KEYS
+    the last one, the name index and the rules' marks in place): a finding
     confirmed with the severity and category it kept, a note drafted and marked
     ready with its text's SHA-256 at each status change, an export that carries the
     head; a retired consumer. MIGRATION_CASES rebuilds the log's table: the same
-    rows and hashes, columns, indexes and triggers, and verify replays it whole."""
+    rows and hashes, columns, indexes and triggers, and verify replays it whole;
+    the name index, the finding keys and the rules' pending marks carry over."""
     import hashlib
 
     from store.decision_log import record_decision
-    from store.schema import MIGRATIONS, MIGRATION_CASES
+    from store.schema import KEYS_OF_FINDING, MIGRATION_CASES, MIGRATION_FINDING_KEYS, MIGRATIONS
     from store.verify import verify_log
 
-    assert MIGRATIONS[-1] == MIGRATION_CASES
+    assert MIGRATIONS[-2:] == [MIGRATION_FINDING_KEYS, MIGRATION_CASES]
     path = tmp_path / "old.db"
     old = sqlite3.connect(path, isolation_level=None)
-    for script in MIGRATIONS[:-1]:
-        old.executescript(script)
+    for migration in MIGRATIONS[:-1]:       # as main's warden left it
+        migration(old) if callable(migration) else old.executescript(migration)
     old.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
     old.execute("INSERT INTO consumer (id, legal_name) VALUES ('c1', 'One')")
     old.execute("INSERT INTO consumer (id, legal_name, origin, retired_at) VALUES ('c2', 'Two', 'auto', 't')")
@@ -220,6 +222,12 @@ def test_a_database_from_before_cases_is_migrated_with_its_log_intact(tmp_path: 
     head = old.execute("SELECT hash FROM decision ORDER BY id DESC LIMIT 1").fetchone()[0]
     old.execute("INSERT INTO export (at, reviewer, format, out_dir, tool_version, status, log_head, action_id)"
                 " VALUES ('t', 'ana', 'md', '/x', '0', 'completed', ?, 6)", (head,))
+    old.execute(KEYS_OF_FINDING)           # as main's queue summary keeps them
+    pending = [tuple(r) for r in old.execute("SELECT kind, subject FROM rules_pending ORDER BY id")]
+    assert pending == []                     # consumers added by hand: nothing marked
+    old.execute("INSERT INTO rules_pending (kind, subject) VALUES ('tier', 'gold')")
+    keys = [tuple(r) for r in old.execute("SELECT key, consumer_id FROM consumer_finding_key ORDER BY 1, 2")]
+    assert ("s=confirmed", "c1") in keys and ("s=candidate c=volume_cap v=critical", "c2") in keys
     before = [tuple(r) for r in old.execute("SELECT * FROM decision ORDER BY id")]
     columns = [tuple(r) for r in old.execute("PRAGMA table_info(decision)")]
     indexes = {r[1] for r in old.execute("PRAGMA index_list(decision)")}
@@ -238,6 +246,15 @@ def test_a_database_from_before_cases_is_migrated_with_its_log_intact(tmp_path: 
         [("c1", "open"), ("c2", None)]
     assert [tuple(r) for r in conn.execute("SELECT category, month, findings FROM finding_month")] == \
         [("volume_cap", "2022-07", 2)]
+    # Main's indexes carry over: the name index (kept by its triggers through the
+    # new columns), the finding keys, the marks the rules have yet to look at.
+    assert [r[0] for r in conn.execute("SELECT id FROM consumer WHERE rowid IN"
+                                       " (SELECT rowid FROM consumer_fts WHERE consumer_fts MATCH 'Two')")] == ["c2"]
+    assert [tuple(r) for r in conn.execute("SELECT key, consumer_id FROM consumer_finding_key ORDER BY 1, 2")] == keys
+    assert ("tier", "gold") in [tuple(r) for r in conn.execute("SELECT kind, subject FROM rules_pending")]
+    conn.execute("UPDATE consumer SET legal_name = 'Onesie' WHERE id = 'c1'")
+    assert [r[0] for r in conn.execute("SELECT rowid FROM consumer_fts WHERE consumer_fts MATCH 'nesie'")] == \
+        [conn.execute("SELECT rowid FROM consumer WHERE id = 'c1'").fetchone()[0]]
     # Still append-only, and its subjects still checked.
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         conn.execute("UPDATE decision SET reason = 'x'")

@@ -204,3 +204,22 @@ def test_a_listing_into_a_closed_pipe_ends_quietly(demo_db: Path) -> None:
     reader_gone.stdout.close()             # before anything is written: the first write breaks the pipe
     _, err = reader_gone.communicate(timeout=120)
     assert (reader_gone.returncode, err) == (1, b"")
+
+
+def test_rules_look_at_what_changed_and_all_looks_at_every_consumer(
+        demo_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = copy_of(demo_db, tmp_path)
+    consumers = sqlite3.connect(db).execute("SELECT count(*) FROM consumer").fetchone()[0]
+    capsys.readouterr()
+    assert main(["rules", "--db", str(db)]) == 0
+    assert "rules: 0 consumers checked (those whose data changed), 0 findings created" in capsys.readouterr().err
+    conn = connect(db)
+    conn.execute("UPDATE usage SET value = value * 50 WHERE app_id = 'app-1-1' AND day = '2022-06-01'")
+    conn.close()
+    assert main(["rules", "--db", str(db), "--json"]) == 0
+    event = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert (event["event"], event["mode"], event["consumers"]) == ("rules_applied", "changed", 1)
+    assert event["created"] >= 1     # alderbrook-insights: fifty times a day's calls in June
+    assert main(["rules", "--all", "--db", str(db)]) == 0
+    err = capsys.readouterr().err
+    assert f"rules: {consumers:,} consumers checked (every consumer), 0 findings created, 0 updated" in err

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from store.config import TierConfig
-from store.consumers import upsert_consumers, upsert_tiers
+from store.consumers import own_apps, upsert_consumers, upsert_owned_apps, upsert_tiers
 from store.db import connect, transaction
 from store.sync.adapter import TierRecord
 
@@ -98,5 +98,37 @@ def test_a_consumer_that_would_not_change_is_not_rewritten(conn: sqlite3.Connect
     assert conn.total_changes == before
     with transaction(conn):
         upsert_consumers(conn, [(*FEED_ROW[:2], None, *FEED_ROW[3:])], origin="feed")
-    assert conn.total_changes == before + 1
+        assert conn.execute("SELECT changes()").fetchone()[0] == 1   # the consumer's row (its triggers aside)
+    assert conn.total_changes > before
     assert consumer(conn)[0][2] is None
+
+
+def test_a_tier_that_would_not_change_is_not_rewritten(conn: sqlite3.Connection) -> None:
+    with transaction(conn):
+        upsert_tiers(conn, [feed_tier()], origin="feed")
+    before = conn.total_changes
+    with transaction(conn):
+        assert upsert_tiers(conn, [feed_tier()], origin="feed") == 1
+    assert conn.total_changes == before
+    # One limit different: the limits are rewritten (the tier row and clauses are not).
+    changed = feed_tier()
+    changed.limits = [("calls", "day", 6), ("records", "month", 9)]
+    with transaction(conn):
+        upsert_tiers(conn, [changed], origin="feed")
+    assert tier_state(conn)[1] == [("calls", "day", 6), ("records", "month", 9)]
+    assert conn.total_changes > before
+
+
+def test_an_app_that_would_not_change_is_not_rewritten(conn: sqlite3.Connection) -> None:
+    with transaction(conn):
+        upsert_consumers(conn, [FEED_ROW, ("beta", "Beta", None, None, None, None, None)], origin="feed")
+        upsert_owned_apps(conn, "s", [("a1", "acme", "App one", "Search")])
+        own_apps(conn, "s", [("u1", "Unowned", None)])
+    before = conn.total_changes
+    with transaction(conn):
+        upsert_owned_apps(conn, "s", [("a1", "acme", "App one", "Search")])
+        own_apps(conn, "s", [("u1", None, None)])          # nothing new about it: kept as it is
+    assert conn.total_changes == before
+    with transaction(conn):
+        upsert_owned_apps(conn, "s", [("a1", "beta", "App one", "Search")])   # moved to another owner
+    assert rows(conn, "SELECT consumer_id FROM app WHERE app_id = 'a1'") == [("beta",)]

@@ -57,3 +57,35 @@ def test_readme_layout_names_every_module(package: str) -> None:
              for path in root.rglob("*.py") if path.name != "__main__.py"}
     missing = sorted(name for name in names if name != "__init__.py" and name not in layout)
     assert missing == [], f"README Layout does not name {missing}"
+
+
+def test_the_sqlite_utils_inspection_runs_and_cannot_write(tmp_path: Path) -> None:
+    import os
+    import shlex
+    import shutil
+    import sqlite3
+    import subprocess
+    import sys
+
+    from store.db import connect
+
+    section = README.split("## Inspecting a database", 1)[1].split("\n## ", 1)[0]
+    script = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    db = tmp_path / "warden.db"
+    conn = connect(db)
+    conn.execute("INSERT INTO consumer (id, legal_name) VALUES ('northwind-analytics', 'Northwind Analytics Ltd')")
+    conn.execute("INSERT INTO finding (consumer_id, category, period, period_start, period_end, detected_at, "
+                 "updated_at) VALUES ('northwind-analytics', 'volume_cap', '2022', '2022-01-01', '2022-12-31', 't', 't')")
+    conn.close()
+    bin_dir = Path(sys.executable).parent
+    assert shutil.which("sqlite-utils", path=str(bin_dir)), "sqlite-utils is installed with warden"
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    out = subprocess.run(["bash", "-euc", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "consumer" in out.stdout and "Northwind Analytics Ltd" in out.stdout and "volume_cap" in out.stdout
+    uri = shlex.split(next(line for line in script.splitlines() if line.startswith("DB=")).split("=", 1)[1])[0]
+    uri = uri.replace("$PWD", str(tmp_path))
+    refused = subprocess.run(["sqlite-utils", "query", uri, "delete from finding"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True)
+    assert refused.returncode != 0 and "readonly" in refused.stderr + refused.stdout
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM finding").fetchone()[0] == 1

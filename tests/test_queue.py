@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import sqlite3
 from pathlib import Path
@@ -12,7 +13,7 @@ from store import queue
 from store.db import connect, transaction
 from store.errors import ConfigError, FilterError
 from store.queue import QueueQuery, QueueReader
-from store.queue_filter import parse_filter
+from store.queue_filter import consumer_conditions, name_match, parse_filter
 from store.queue_summary import refresh_all, refresh_summary
 
 STATUSES = ["candidate", "confirmed", "dismissed", "needs_info", "resolved"]
@@ -71,9 +72,9 @@ def reference(conn: sqlite3.Connection, query: QueueQuery) -> list[str]:
             return False
         if f.states and r[4] not in f.states:
             return False
-        if any(_ascii_lower(n) not in _ascii_lower(r[1]) for n in f.names):
+        if not all(_contains(r[1], n) for n in f.names):
             return False
-        return all(_ascii_lower(i) in _ascii_lower(r[0]) for i in f.ids)
+        return all(_contains(r[0], i) for i in f.ids)
 
     rank = {"open": 0, "info": 1, "decided": 2, "clear": 3}
     keys = {
@@ -91,6 +92,23 @@ def reference(conn: sqlite3.Connection, query: QueueQuery) -> list[str]:
 def _ascii_lower(text: str) -> str:
     """SQLite's LIKE folds case for ASCII letters only."""
     return text.translate({c: c + 32 for c in range(ord("A"), ord("Z") + 1)})
+
+
+_TRIGRAMS = sqlite3.connect(":memory:")
+_TRIGRAMS.execute("CREATE VIRTUAL TABLE t USING fts5(x, tokenize = 'trigram')")
+
+
+@functools.lru_cache(maxsize=None)
+def _contains(text: str, term: str) -> bool:
+    """Name search as documented: a term of three characters or more as SQLite's
+    FTS5 trigram tokenizer finds it (a substring, any case), a shorter one as
+    LIKE does (ASCII letters in any case)."""
+    if len(term) < 3:
+        return _ascii_lower(term) in _ascii_lower(text)
+    _TRIGRAMS.execute("DELETE FROM t")
+    _TRIGRAMS.execute("INSERT INTO t VALUES (?)", (text,))
+    phrase = '"' + term.replace('"', '""') + '"'
+    return _TRIGRAMS.execute("SELECT count(*) FROM t WHERE t MATCH ?", (phrase,)).fetchone()[0] == 1
 
 
 class _desc(str):
@@ -336,6 +354,13 @@ def test_a_decision_on_the_same_connection_shows_up(conn: sqlite3.Connection, re
     assert reader.count(q) == before - 1
     assert ids(reader.page(q, 0, 2)) == ids(top)[1:3]
     assert ids(reader.page(q, before - 2, 5)) == reference(conn, q)[-1:]
+    # The finding terms follow the decision too (their keys are rewritten with the summary).
+    for text in ("status:dismissed", "status:dismissed category:" + conn.execute(
+            "SELECT category FROM finding WHERE id = ?", (fids[0],)).fetchone()[0], "status:candidate"):
+        dismissed = QueueQuery(parse_filter(text))
+        assert reader.count(dismissed) == len(reference(conn, dismissed))
+        assert ids(reader.page(dismissed, 0, 500)) == reference(conn, dismissed)
+    assert top[0].consumer_id in reference(conn, QueueQuery(parse_filter("status:dismissed")))
 
 
 def test_a_closed_reader_reads_nothing_and_closes_its_connection(tmp_path: Path, conn: sqlite3.Connection) -> None:
@@ -413,6 +438,50 @@ def test_a_nul_in_a_filter_is_refused_not_read_as_match_everything(conn: sqlite3
     # SQLite's LIKE stops reading a pattern at NUL: '%\x00%' would match every consumer.
     with pytest.raises(FilterError, match="NUL"):
         parse_filter(text)
+
+
+@pytest.mark.parametrize("term, indexed", [("nor", True), ("no", False), ("c01", True), ("c0", False)])
+def test_terms_of_three_characters_use_the_name_index_shorter_ones_cannot(
+        conn: sqlite3.Connection, term: str, indexed: bool) -> None:
+    field = "id" if term.startswith("c0") else "name"
+    flt = parse_filter(f"{field}:{term}")
+    conds, params = consumer_conditions(flt)
+    plan = " ".join(str(tuple(r)) for r in conn.execute(
+        f"EXPLAIN QUERY PLAN SELECT id FROM consumer WHERE {' AND '.join(conds)}", params))
+    assert ("consumer_fts" in plan) is indexed
+    assert (name_match(flt) is not None) is indexed
+
+
+def test_the_name_index_follows_new_renamed_and_removed_consumers(conn: sqlite3.Connection,
+                                                                   reader: QueueReader) -> None:
+    q = QueueQuery(parse_filter("name:zanzibar"))
+    assert reader.count(q) == 0
+    with transaction(conn):
+        conn.execute("INSERT INTO consumer (id, legal_name) VALUES ('z1', 'Zanzibar Data'), ('z2', 'Other')")
+    assert reader.count(q) == 1
+    with transaction(conn):
+        conn.execute("UPDATE consumer SET legal_name = 'ZANZIBAR Two' WHERE id = 'z2'")
+        conn.execute("UPDATE consumer SET legal_name = 'Elsewhere' WHERE id = 'z1'")
+    assert ids(reader.page(q, 0, 10)) == ["z2"]
+    with transaction(conn):
+        conn.execute("DELETE FROM consumer WHERE id = 'z2'")
+    assert reader.count(q) == 0 and reader.page(q, 0, 10) == []
+
+
+@pytest.mark.parametrize("few", [1, 10_000])
+def test_name_and_finding_terms_read_the_same_rows_from_their_index_or_walking_the_order(
+        conn: sqlite3.Connection, few: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(queue, "_FEW", few)   # 1: always walk the order; 10,000: always read the index
+    monkeypatch.setattr(queue, "_SOME_NAMES", few)
+    for text in ("name:north", "name:nor status:cand", "id:c01 tier:gold", "name:data over:2", "status:conf",
+                 "category:volume,gov severity:high", "status:cand,needs category:rate over:2"):
+        for sort in queue.SORTS:
+            q = QueueQuery(parse_filter(text), sort=sort)
+            expected = reference(conn, q)
+            reader = QueueReader(lambda: conn)
+            assert reader.count(q) == len(expected)
+            assert ids(reader.page(q, 0, 500)) == expected
+            assert ids(reader.page(q, max(0, len(expected) - 3), 3)) == expected[-3:]
 
 
 # --- ] and [: open consumers first, wrapping; then those waiting for information ----

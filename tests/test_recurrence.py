@@ -44,13 +44,17 @@ def test_a_finding_names_the_limit_it_breaks() -> None:
     assert limit_of("volume_cap", "not json") is None
 
 
+@pytest.mark.parametrize("everything", [False, True], ids=["changed", "all"])
 def test_the_same_limit_broken_after_the_resolution_reopens_the_case(conn: sqlite3.Connection,  # noqa: F811
-                                                                     tmp_path: Path) -> None:
+                                                                     tmp_path: Path, everything: bool) -> None:
+    """Whichever way the rules run: over the consumers whose figures changed (a
+    sync's), or over every consumer (``warden rules --all``)."""
     _resolved_case(conn, tmp_path)
     assert latest_case(conn, "acme").state == "resolved"
     for d in range(1, 21):
         put(conn, "a2", f"2022-04-{d:02d}", "calls", 55)       # April: 1,100 against 1,000 a month
-    run_rules(conn, clock=at("2022-05-02"))
+    result = run_rules(conn, clock=at("2022-05-02"), everything=everything)
+    assert (result.mode, result.created) == ("full" if everything else "changed", 1)
     case = latest_case(conn, "acme")
     assert (case.id, case.state, case.reopens) == (2, "reopened", 1)
     april = conn.execute("SELECT id FROM finding WHERE consumer_id = 'acme' AND period = '2022-04'").fetchone()[0]
@@ -60,6 +64,12 @@ def test_the_same_limit_broken_after_the_resolution_reopens_the_case(conn: sqlit
     assert conn.execute("SELECT reviewer FROM decision WHERE subject = 'case' AND subject_id = 2").fetchone()[0] == \
         RULES_REVIEWER
     assert case_columns(conn, "acme") == ("reopened", None)
+    # Running the rules again, either way, neither writes the finding nor opens a third case.
+    entries = conn.execute("SELECT count(*) FROM decision").fetchone()[0]
+    for again in (False, True):
+        assert run_rules(conn, clock=at("2022-05-02"), everything=again).created == 0
+    assert conn.execute("SELECT count(*) FROM decision").fetchone()[0] == entries
+    assert (latest_case(conn, "acme").id, case_columns(conn, "acme")) == (2, ("reopened", None))
     # The next letter sends this case, not a third one.
     bulk_decide(conn, action="confirm", reviewer="ana", clock=at("2022-05-03"), consumer_ids=["acme"],
                 severity="high", reason="again")

@@ -72,7 +72,7 @@ def test_a_retired_consumer_leaves_the_queue_and_state_retired_shows_it(claimed:
     retired = QueueQuery(filter=parse_filter("state:retired"))
     assert [row.consumer_id for row in reader.page(retired, 0, 10)] == [AUTO]
     assert reader.count(retired) == 1
-    for text in ("status:candidate", "state:open", "category:volume", "name:demo"):
+    for text in ("status:candidate", "state:open", "category:volume", "name:demo", "over:0", "id:de"):
         query = QueueQuery(filter=parse_filter(text))
         assert AUTO not in [row.consumer_id for row in reader.page(query, 0, 100)], text
         assert reader.count(query) == len(reader.page(query, 0, 100)), text

@@ -15,6 +15,7 @@ from store.consumers import apply_config
 from store.roster import ConsumerConfig
 from store.db import connect
 from store.rules import run_rules, severity_for
+from store.rules_pending import mark_apps
 
 CLOCK = fixed_clock(datetime(2023, 1, 2, 9, 0, tzinfo=timezone.utc))
 LATER = fixed_clock(datetime(2023, 1, 3, 9, 0, tzinfo=timezone.utc))
@@ -52,10 +53,12 @@ def conn(tmp_path: Path) -> sqlite3.Connection:
 
 
 def put(conn: sqlite3.Connection, app: str, day: str, metric: str, value: int, *, run: int = 1, page: int = 10) -> None:
+    """A figure stored as the sync writer stores it: the app marked for the rules."""
     conn.execute(
         "INSERT INTO usage (source, app_id, day, metric, value, run_id, page_id) VALUES ('feed', ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT DO UPDATE SET value = excluded.value, run_id = excluded.run_id, page_id = excluded.page_id",
         (app, day, metric, value, run, page))
+    mark_apps(conn, "figures", "feed", [app])
 
 
 def findings(conn: sqlite3.Connection, **where: str) -> list[sqlite3.Row]:
@@ -195,9 +198,13 @@ def test_running_again_changes_nothing(conn: sqlite3.Connection) -> None:
     first = run_rules(conn, clock=CLOCK)
     before = [tuple(r) for r in findings(conn)]
     second = run_rules(conn, clock=LATER)
-    assert first.created > 0
-    assert (second.created, second.updated, second.no_longer_detected) == (0, 0, 0)
-    assert second.unchanged == first.created
+    assert first.created > 0 and first.mode == "full"     # the rules never ran here
+    # Nothing changed since: nobody is evaluated.
+    assert (second.mode, second.consumers, second.created, second.updated) == ("changed", 0, 0, 0)
+    full = run_rules(conn, clock=LATER, everything=True)
+    assert (full.mode, full.consumers, full.created, full.updated, full.provenance, full.no_longer_detected) == (
+        "full", 3, 0, 0, 0, 0)
+    assert full.unchanged == first.created
     assert [tuple(r) for r in findings(conn)] == before
 
 
@@ -206,7 +213,7 @@ def test_chunking_does_not_change_the_result(conn: sqlite3.Connection, tmp_path:
     run_rules(conn, clock=CLOCK, chunk_size=1)
     chunked = [(r["dedupe_key"], r["actual"], r["figures"]) for r in findings(conn)]
     conn.execute("DELETE FROM finding")
-    run_rules(conn, clock=CLOCK)
+    run_rules(conn, clock=CLOCK, everything=True)
     assert [(r["dedupe_key"], r["actual"], r["figures"]) for r in findings(conn)] == chunked
 
 

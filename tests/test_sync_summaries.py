@@ -49,8 +49,11 @@ def test_the_rules_line_counts_findings_no_longer_detected(tmp_path: Path) -> No
 
 def test_a_rules_line_with_nothing_gone_says_so_too() -> None:
     line = RulesApplied(consumers=12, created=3, updated=1, unchanged=5, no_longer_detected=0).as_line()
-    assert line == ("rules: 12 consumers checked, 3 findings created, 1 updated, 5 unchanged, "
-                    "0 no longer detected")
+    assert line == ("rules: 12 consumers checked (those whose data changed), 3 findings created, 1 updated, "
+                    "0 with newer provenance, 5 unchanged, 0 no longer detected")
+    line = RulesApplied(consumers=40, created=0, updated=0, unchanged=9, provenance=2, mode="full").as_line()
+    assert line == ("rules: 40 consumers checked (every consumer), 0 findings created, 0 updated, "
+                    "2 with newer provenance, 9 unchanged, 0 no longer detected")
 
 
 def test_a_partial_source_is_called_partial_with_why() -> None:

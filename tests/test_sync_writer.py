@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from store.db import connect
+from store.db import WaitingWriters, begin_immediate, connect, transaction
 from store.sync.adapter import ParsedPage, Request
-from store.sync.writer import PageOutcome, RunWriter
+from store.sync.writer import PROBE_SECONDS, PageOutcome, RunWriter
 
 
 @pytest.fixture
@@ -36,7 +38,7 @@ def rows(n: int, value: int = 1) -> list[list[object]]:
 def test_a_large_page_is_written_in_several_transactions_and_its_cursor_moves_last(conn: sqlite3.Connection) -> None:
     statements: list[str] = []
     conn.set_trace_callback(statements.append)
-    writer = RunWriter(conn, "s", 1, commit_rows=1000, pause=0)
+    writer = RunWriter(conn, "s", 1, commit_rows=1000)
     writer.write(page(rows(5000), Request.get("usage", cursor="next-1")))
     writer.commit()
     conn.set_trace_callback(None)
@@ -51,7 +53,7 @@ def test_a_large_page_is_written_in_several_transactions_and_its_cursor_moves_la
 
 
 def test_small_pages_share_a_transaction_until_commit(conn: sqlite3.Connection) -> None:
-    writer = RunWriter(conn, "s", 1, pause=0)
+    writer = RunWriter(conn, "s", 1)
     writer.write(page(rows(10)))
     assert not writer.due
     writer.write(page([["app-x", "2022-01-01", "calls", 5]]))
@@ -60,12 +62,12 @@ def test_small_pages_share_a_transaction_until_commit(conn: sqlite3.Connection) 
 
 
 def test_figures_already_stored_are_updated_and_the_change_logged(conn: sqlite3.Connection) -> None:
-    writer = RunWriter(conn, "s", 1, pause=0)
+    writer = RunWriter(conn, "s", 1)
     writer.write(page(rows(100, value=7)))
     writer.commit()
     conn.execute("INSERT INTO sync_run (id, source, started_at, status) VALUES (2, 's', 't', 'running')")
     conn.execute("INSERT INTO sync_cursor (run_id, chain, next) VALUES (2, 'usage/0', '{}')")
-    again = RunWriter(conn, "s", 2, pause=0)
+    again = RunWriter(conn, "s", 2)
     revised = rows(100, value=7)
     revised[3][3] = 8
     again.write(page(revised))
@@ -76,7 +78,7 @@ def test_figures_already_stored_are_updated_and_the_change_logged(conn: sqlite3.
 
 
 def test_rollback_drops_what_was_not_committed(conn: sqlite3.Connection) -> None:
-    writer = RunWriter(conn, "s", 1, pause=0)
+    writer = RunWriter(conn, "s", 1)
     writer.write(page(rows(10)))
     writer.rollback()
     assert conn.execute("SELECT count(*) FROM usage").fetchone()[0] == 0
@@ -88,7 +90,7 @@ def test_withdraw_missing_deletes_only_this_windows_figures_from_other_runs(conn
     conn.executemany("INSERT INTO usage VALUES ('s', ?, ?, 'calls', 5, 0, 0)",
                      [("old", "2022-01-01"), ("old", "2022-01-10"), ("old", "2022-01-20")])
     conn.execute("INSERT INTO usage VALUES ('other', 'old', '2022-01-10', 'calls', 5, 0, 0)")
-    writer = RunWriter(conn, "s", 1, pause=0)
+    writer = RunWriter(conn, "s", 1)
     writer.write(page([["new", "2022-01-10", "calls", 1]]))
     writer.commit()
     assert writer.withdraw_missing("2022-01-05", "2022-01-15") == 1
@@ -104,7 +106,7 @@ def test_a_full_database_is_reported_as_full_not_as_a_failed_rollback(conn: sqli
     # ROLLBACK then fails, and that error must not replace "database or disk is full".
     pages = conn.execute("PRAGMA page_count").fetchone()[0]
     conn.execute(f"PRAGMA max_page_count = {pages + 2}")
-    writer = RunWriter(conn, "s", 1, commit_rows=100_000, pause=0)
+    writer = RunWriter(conn, "s", 1, commit_rows=100_000)
     with pytest.raises(sqlite3.OperationalError, match="full"):
         writer.write(page(rows(5000)))
     writer.rollback()                           # the engine's cleanup: harmless now
@@ -113,3 +115,63 @@ def test_a_full_database_is_reported_as_full_not_as_a_failed_rollback(conn: sqli
     writer.write(page(rows(10)))                # room again: the writer works
     writer.commit()
     assert conn.execute("SELECT count(*) FROM usage").fetchone()[0] == 10
+
+
+# --- taking turns with other writers ---------------------------------------------
+
+def test_nobody_waiting_means_no_pause(conn: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr("store.sync.writer.time.sleep", slept.append)
+    writer = RunWriter(conn, "s", 1, commit_rows=1000)
+    writer.write(page(rows(5000)))
+    writer.commit()
+    assert writer.transactions >= 5 and writer.yields == 0 and slept == []
+
+
+def test_a_waiting_writer_is_let_in_at_the_next_slice(tmp_path: Path, conn: sqlite3.Connection) -> None:
+    db = tmp_path / "w.db"
+    writer = RunWriter(conn, "s", 1, commit_seconds=3600)   # only a waiter ends the transaction early
+    writer.write(page(rows(100)))
+    assert writer.due is False
+    other = connect(db)
+    done = threading.Event()
+
+    def review() -> None:
+        with transaction(other):       # waits for the writer's lock, saying so
+            other.execute("UPDATE sync_run SET error = 'reviewer was here'")
+        done.set()
+
+    thread = threading.Thread(target=review)
+    thread.start()
+    waiting = WaitingWriters(str(db))
+    deadline = time.monotonic() + 10
+    while not waiting and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert waiting
+    time.sleep(PROBE_SECONDS)              # the writer asks at most this often
+    assert writer.due                      # and sees the waiter between slices
+    writer.commit()                        # commits and stands back until the waiter has the lock
+    assert writer.yields == 1 and not waiting
+    thread.join(10)
+    assert done.is_set()
+    assert conn.execute("SELECT error FROM sync_run").fetchone()[0] == "reviewer was here"
+    assert conn.execute("SELECT count(*) FROM usage").fetchone()[0] == 100
+    other.close()
+    waiting.close()
+
+
+def test_a_writer_that_waits_past_the_busy_timeout_gets_a_readable_error(tmp_path: Path) -> None:
+    db = tmp_path / "w.db"
+    holder, conn = connect(db), connect(db)
+    conn.execute("PRAGMA busy_timeout = 30")
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            begin_immediate(conn)
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 30   # the connection's own, restored
+        assert not WaitingWriters(str(db))   # it no longer says it waits
+    finally:
+        holder.execute("ROLLBACK")
+    begin_immediate(conn)
+    conn.execute("ROLLBACK")
+    holder.close(), conn.close()

@@ -934,3 +934,26 @@ async def test_a_decision_key_pressed_before_the_detail_arrives_waits_for_it(db:
         assert isinstance(modal, Dismiss)
         assert modal.scope == "Contoso Borderline GmbH (contoso-borderline)"
         assert [f.id for f in modal.findings] == [4]
+
+
+async def test_a_long_case_renders_the_lines_the_pane_shows(db: Path) -> None:
+    # 120 findings more for the consumer at the top: a detail of some 160 lines.
+    conn = connect(db)
+    conn.executemany(
+        "INSERT INTO finding (consumer_id, category, period, period_start, period_end, severity, status, rule_id,"
+        " metric, actual, limit_value, ratio, dedupe_key, detected_at, updated_at) VALUES ('northwind-analytics',"
+        " 'rate_limit', ?, ?, ?, 'low', 'candidate', 'rate_limit', 'calls', 11, 10, 1.1, ?, 't', 't')",
+        [(f"p{n:03d}", "2022-01-01", "2022-01-31", f"extra|{n}") for n in range(120)])
+    conn.close()
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        pane = review_screen(app).query_one(DetailPane)
+        assert pane.text.count("\n") > 150
+        drawn = pane.rendered
+        assert 0 < drawn <= pane.size.height       # only what is on screen was rendered
+        assert not any("p100" in pane.render_line(y).text for y in range(pane.size.height))
+        await press(pilot, *["J"] * 40)
+        assert pane.scroll_y > 0 and pane.rendered > drawn
+        shown = "\n".join(pane.render_line(y).text for y in range(pane.size.height))
+        assert "p100" in shown or "p110" in shown

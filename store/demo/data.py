@@ -260,9 +260,18 @@ def _special(index: int, seed: int) -> DemoConsumer | None:
 
 
 SPECIAL_CONSUMERS = 8
+_TAIL_PERIODS = (30, 45, 60, 90, 120)
+_APPS_PER_CONSUMER = (1, 1, 2, 2, 3)
 
 
-def _generic(index: int, seed: int) -> DemoConsumer:
+def _schedule(seed: int, index: int, n: int, dense: bool) -> tuple[int, int, int]:
+    """App ``n`` of generic consumer ``index``: (period, offset, its hash)."""
+    ha = mix(seed, index, n)
+    period = 1 if dense else _TAIL_PERIODS[(ha >> 8) % len(_TAIL_PERIODS)]
+    return period, (ha >> 24) % period, ha
+
+
+def _generic(index: int, seed: int, dense_below: int = DENSE_CONSUMERS) -> DemoConsumer:
     h = mix(seed, index, 0xC0)
     w1, w2 = _FIRST[h % len(_FIRST)], _SECOND[(h >> 8) % len(_SECOND)]
     suffix = _SUFFIX[(h >> 16) % len(_SUFFIX)]
@@ -271,17 +280,16 @@ def _generic(index: int, seed: int) -> DemoConsumer:
     tier = "basic" if roll < 60 else "standard" if roll < 90 else "enterprise"
     limits = TIERS[tier].limits
     use = _USE_CASES[(h >> 32) % len(_USE_CASES)]
-    napps = (1, 1, 2, 2, 3)[(h >> 40) % 5]
+    napps = _APPS_PER_CONSUMER[(h >> 40) % len(_APPS_PER_CONSUMER)]
     # Share of the tier's monthly caps: mostly well under; about one in 25 over.
     over = (h >> 44) % 25 == 0
     level = (1.1 + ((h >> 48) % 100) / 50) if over else (0.05 + ((h >> 48) % 100) / 180)
     record_level = level * (0.4 + ((h >> 52) % 60) / 100)
-    dense = index < DENSE_CONSUMERS
+    dense = index < dense_below
     apps = []
     for n in range(1, napps + 1):
-        ha = mix(seed, index, n)
+        period, offset, ha = _schedule(seed, index, n, dense)
         missing_use = ha % 20 == 0   # an app now and then never declared its use case
-        period = 1 if dense else (30, 45, 60, 90, 120)[(ha >> 8) % 5]
         # Long-tail apps are active one day in ``period``: a day of theirs carries
         # about a month's share of the cap, so they too are mostly well under.
         per_day = min(period, 30) / 30
@@ -290,7 +298,7 @@ def _generic(index: int, seed: int) -> DemoConsumer:
             None if missing_use else use,
             limits["calls", "month"] * level / 30 / napps * per_day,
             limits["records", "month"] * record_level / 30 / napps * per_day,
-            period=period, offset=(ha >> 24) % period, key=ha))
+            period=period, offset=offset, key=ha))
     endpoints: tuple[tuple[str, float], ...] = ()
     if index % 37 == 5:
         endpoints = _ENDPOINTS_OUTSIDE if (h >> 56) % 4 == 0 and tier != "enterprise" else _ENDPOINTS_WITHIN
@@ -349,16 +357,19 @@ class DemoData:
     from (default 2023-01-01, the day after the feed's last); ``names_override``: consumer index -> a legal
     name, or a mapping of fields to replace (``legal_name``, ``notice_contact``,
     ``declared_use_case``, ``government_end_users``, ``app_name``) so tests can
-    inject hostile text.
+    inject hostile text; ``dense``: how many consumers (the first) report every
+    day, the others one day in 30 to 120 (default ``DENSE_CONSUMERS``).
     """
 
     def __init__(self, consumers: int = 300, seed: int = 7, *, start: date | None = None,
                  end: date | None = None, days: int | None = None,
-                 names_override: Overrides | None = None, today: date | None = None) -> None:
+                 names_override: Overrides | None = None, dense: int = DENSE_CONSUMERS,
+                 today: date | None = None) -> None:
         if not 1 <= consumers <= 1_000_000:
             raise ConfigError(f"demo: consumers must be 1..1,000,000, not {consumers:,}")
         self.consumers = consumers
         self.seed = seed
+        self.dense = dense
         self.end = end or DEMO_END
         self.start = start or DEMO_START
         if days is not None:
@@ -389,7 +400,7 @@ class DemoData:
     def _consumer(self, index: int) -> DemoConsumer:
         if not 0 <= index < self.consumers:
             raise IndexError(index)
-        consumer = _special(index, self.seed) or _generic(index, self.seed)
+        consumer = _special(index, self.seed) or _generic(index, self.seed, self.dense)
         override = self.names_override.get(index)
         if override is not None:
             fields = {"legal_name": override} if isinstance(override, str) else dict(override)
@@ -409,6 +420,26 @@ class DemoData:
             if self.consumer(int(tail)).id == consumer_id:
                 return int(tail)
         raise KeyError(consumer_id)
+
+    def silent(self, index: int, lo: int, hi: int, *, usage: bool) -> bool:
+        """True when consumer ``index`` surely reports no usage (``usage``) or no
+        endpoint calls on day indices ``[lo, hi)``; decided without building the
+        consumer, so a page over a few days passes most of a long tail cheaply
+        (False: build it and see)."""
+        if lo >= hi:
+            return True
+        if index < SPECIAL_CONSUMERS:
+            return False
+        if not usage:
+            return index % 37 != 5       # the generic consumers that report endpoints
+        if index < self.dense:
+            return False
+        napps = _APPS_PER_CONSUMER[(mix(self.seed, index, 0xC0) >> 40) % len(_APPS_PER_CONSUMER)]
+        for n in range(1, napps + 1):
+            period, offset, _ = _schedule(self.seed, index, n, False)
+            if lo + (offset - lo) % period < hi:
+                return False
+        return True
 
     def shard_range(self, shard: int, shards: int) -> tuple[int, int]:
         """The consumer indices ``[lo, hi)`` of shard ``shard`` of ``shards``."""

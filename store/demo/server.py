@@ -33,7 +33,7 @@ from typing import Any, Iterable
 from urllib.parse import parse_qsl, urlsplit
 
 from store.demo import shapes, vendors
-from store.demo.data import X_APPS, X_CAP_RESET_DAY, X_PROJECT_CAP, DemoData, Overrides
+from store.demo.data import DENSE_CONSUMERS, X_APPS, X_CAP_RESET_DAY, X_PROJECT_CAP, DemoData, Overrides
 from store.demo.faults import FAULTS_ENV, PAGE_KINDS, Fault, FaultList, parse_faults
 from store.demo.wire import X_RATE_LIMIT, Answer, dumps, error
 from store.demo.wire_faults import play, rewrite, send
@@ -79,9 +79,10 @@ class DemoEndpoint:
     def __init__(self, consumers: int = 300, seed: int = 7, *, start: date | None = None,
                  end: date | None = None, days: int | None = None, require_token: str | None = None,
                  faults: Iterable[str | Fault] | str | None = None, names_override: Overrides | None = None,
-                 host: str = "127.0.0.1", port: int = 0, env_faults: bool = True, today: date | None = None) -> None:
+                 host: str = "127.0.0.1", port: int = 0, env_faults: bool = True, today: date | None = None,
+                 dense: int = DENSE_CONSUMERS) -> None:
         self.data = DemoData(consumers, seed, start=start, end=end, days=days, names_override=names_override,
-                             today=today)
+                             today=today, dense=dense)
         self.require_token = require_token
         self.faults = FaultList(faults)
         if env_faults and os.environ.get(FAULTS_ENV):
@@ -264,6 +265,9 @@ class DemoEndpoint:
         out: list[str] = []
         need = limit
         while index < hi and need > 0:
+            if row == 0 and data.silent(index, d_lo, d_hi, usage=usage):
+                index += 1
+                continue
             consumer = data.consumer(index)
             per_day = 2 if usage else len(consumer.endpoints)
             base = 0

@@ -128,7 +128,8 @@ def _after_sync(conn: Any, config: Config, staged: Any, clock: Clock, emit: OnEv
 
     apply_config(conn, config, staged=staged, clock=clock)
     result = run_rules(conn, clock=clock)
-    emit(RulesApplied(result.consumers, result.created, result.updated, result.unchanged, result.no_longer_detected))
+    emit(RulesApplied(result.consumers, result.created, result.updated, result.unchanged, result.no_longer_detected,
+                      provenance=result.provenance, mode=result.mode))
 
 
 def sync_source(db_path: str | os.PathLike[str], source: SourceConfig, *, clock: Clock = system_clock,
@@ -338,6 +339,7 @@ class _Run:
         self.emit(SourceStarted(name, run_id, window.start.isoformat(), window.end.isoformat(),
                                 len(pending), resumed, tls))
         writer = RunWriter(self.conn, name, run_id, pages=pages, rows=rows, turns=self.turns)
+        self.known_pages = writer.known_pages
         status, error, crash = "ok", None, None
         try:
             status, error, crash = self._pump(writer, pending)
@@ -463,6 +465,15 @@ class _Run:
                     return
                 outcome = PageOutcome(chain, fetched.url, fetched.fetched_at, fetched.status, fetched.sha256,
                                       len(fetched.body))
+                known = self.known_pages.get(fetched.url)
+                if known is not None and known[0] == fetched.sha256:
+                    # Records stored before, byte for byte (store.sync.writer): only where next.
+                    outcome.page, outcome.stored_before = ParsedPage(next=known[1]), True
+                    seen.add(request)
+                    if not hand_over(outcome):
+                        return
+                    request = known[1]
+                    continue
                 try:
                     with self.turns.parsing():
                         try:

@@ -123,18 +123,22 @@ class SourceFinished(SyncEvent):
 
 @dataclass(frozen=True)
 class RulesApplied(SyncEvent):
-    """After every source: the roster applied and the rules run over the consumers."""
+    """After every source: the roster applied and the rules run over the consumers
+    whose data changed (``mode`` "changed") or over every consumer ("full")."""
 
     consumers: int
     created: int
     updated: int
     unchanged: int
     no_longer_detected: int = 0   # candidates the figures no longer support (kept, marked)
+    provenance: int = 0           # findings whose figures were fetched again unchanged: provenance updated
+    mode: str = "changed"         # "full": every consumer; "changed": those whose data changed
     kind = "rules_applied"
 
     def as_line(self) -> str:
-        return (f"rules: {self.consumers:,} consumers checked, {self.created:,} findings created, "
-                f"{self.updated:,} updated, {self.unchanged:,} unchanged, "
+        which = "every consumer" if self.mode == "full" else "those whose data changed"
+        return (f"rules: {self.consumers:,} consumers checked ({which}), {self.created:,} findings created, "
+                f"{self.updated:,} updated, {self.provenance:,} with newer provenance, {self.unchanged:,} unchanged, "
                 f"{self.no_longer_detected:,} no longer detected")
 
 

@@ -7,11 +7,21 @@ run's counters **in one transaction**, so a sync killed at any moment resumes
 exactly after its last committed page.
 
 Transactions are short (``COMMIT_ROWS`` rows or ``COMMIT_SECONDS``, whichever
-comes first), never wait for a page with the lock held, and are followed by a
-pause of ``PAUSE_SHARE`` times the lock just held, in which the WAL is
-checkpointed now and then and the fetch threads parse: a reviewer writing from
-another process waits tens of milliseconds, not seconds, for the lock
-(``tests/benchmarks/bench_sync.py`` measures it).
+comes first) and never wait for a page with the lock held. Between slices of
+rows the writer asks whether another connection waits for the write lock
+(:class:`store.db.WaitingWriters`): if so it commits at once and stands back
+until the waiter has the lock, so a reviewer writing from another process waits
+a few milliseconds (``tests/benchmarks/bench_sync.py`` measures it); if nobody
+waits, it goes straight on.
+
+A page of records (tiers, consumers, apps) that the source's last complete
+run stored byte for byte from the same URL is not parsed (the engine's fetch
+threads see its SHA-256 in ``known_pages``) nor written again.
+
+For the rules (:mod:`store.rules_pending`), the writer marks the apps whose
+figures this run brought new, revised or withdrew (``figures``), and the apps
+whose figures it only fetched again unchanged (``provenance``: their run and
+page are now this run's), in the same transaction as the rows.
 """
 
 from __future__ import annotations
@@ -25,18 +35,23 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from store.consumers import own_apps, placeholder_tiers, upsert_consumers, upsert_owned_apps, upsert_tiers
-from store.sync.adapter import ParsedPage
+from store.consumers import (
+    ROSTER_DROPPED_FACT, own_apps, placeholder_tiers, upsert_consumers, upsert_owned_apps, upsert_tiers,
+)
+from store.db import WaitingWriters, begin_immediate, database_file
+from store.rules_pending import mark_apps
+from store.sync.adapter import ParsedPage, Request
 
 COMMIT_ROWS = 10_000
-# After each commit the writer pauses, so that another process's write gets the
-# lock: SQLite's busy handler retries at 1, 3, 8, 18, 33, 53, 78, 103 ms ...; a
-# fixed 5 ms gap after 25-50 ms transactions is a lottery that a waiter can lose
-# for a second or more. A pause of 0.8 times the transaction just held (at least
-# 5 ms, at most 50 ms) is found by one of those retries within about 50 ms.
-COMMIT_PAUSE_SECONDS = 0.005
-PAUSE_SHARE = 0.8
-MAX_PAUSE_SECONDS = 0.05
+# After a commit with someone waiting, the writer stands back until the waiter
+# has the lock (it stops saying it waits), checking this often, for at most
+# YIELD_SECONDS (a waiter that never comes back does not stop the sync).
+YIELD_POLL_SECONDS = 0.0002
+YIELD_SECONDS = 0.1
+# Asked at most this often whether someone waits: the question is a system call,
+# and any call that lets go of the GIL may wait a switch interval (5 ms) for it
+# while the fetch threads hash and parse.
+PROBE_SECONDS = 0.005
 # Commits between two WAL checkpoints (about what SQLite's automatic checkpoint
 # at 1,000 pages would do with ten-thousand-row commits).
 CHECKPOINT_EVERY = 8
@@ -53,6 +68,19 @@ WRITER_CACHE_KIB = 32 * 1024
 LATEST_DAY_FACT = "latest_usage_day"
 
 _day_of = itemgetter(1)
+
+# The record pages (no usage rows, no refusal) of the source's last complete
+# run: each page's records were written whole before the run could complete.
+# Not after a roster stopped claiming an app of the source
+# (store.consumers.ROSTER_DROPPED_FACT): the source's owner must come back.
+_KNOWN_PAGES = f"""
+SELECT url, body_sha256, next_request FROM sync_page
+WHERE run_id = (SELECT max(id) FROM sync_run WHERE source = :source AND status = 'ok'
+                AND id > coalesce((SELECT CAST(value AS INTEGER) FROM source_fact
+                                   WHERE source = :source AND key = '{ROSTER_DROPPED_FACT}'), 0))
+  AND rows_taken = 0 AND error IS NULL AND body_sha256 IS NOT NULL AND next_request IS NOT NULL
+ORDER BY id
+"""
 
 
 class Turns:
@@ -111,6 +139,9 @@ class PageOutcome:
     body_bytes: int | None
     page: ParsedPage | None = None
     error: str | None = None
+    # The body is the one the source's last complete run stored from this URL,
+    # a page of records: not parsed again, ``page`` holds only where the chain goes next.
+    stored_before: bool = False
 
     @property
     def rows(self) -> int:
@@ -135,7 +166,7 @@ class RunWriter:
 
     def __init__(self, conn: sqlite3.Connection, source: str, run_id: int, *, pages: int = 0, rows: int = 0,
                  commit_rows: int = COMMIT_ROWS, commit_seconds: float = COMMIT_SECONDS,
-                 pause: float = COMMIT_PAUSE_SECONDS, turns: Turns | None = None) -> None:
+                 turns: Turns | None = None) -> None:
         self.conn = conn
         self.source = source
         self.run_id = run_id
@@ -144,19 +175,24 @@ class RunWriter:
         self.commit_rows = commit_rows
         self.commit_seconds = commit_seconds
         self.turns = turns or Turns()
-        self.pause = pause
         self.transactions = 0
+        self.yields = 0                  # commits made early, or pauses, for another writer
         self.longest_transaction = 0.0   # seconds the write lock was held, at most
         self._began = 0.0
         self.last_held = 0.0
-        # The writer checkpoints the WAL itself, in its pause after each commit:
-        # an automatic checkpoint would run inside COMMIT (lengthening what looks
-        # like the transaction) or, worse, inside a reviewer's COMMIT.
+        self.waiting = WaitingWriters(database_file(conn))
+        self._probed = 0.0            # when the writer last asked
+        self._someone_waits = False   # what it heard
+        # The writer checkpoints the WAL itself, after commits: an automatic
+        # checkpoint would run inside COMMIT (lengthening what looks like the
+        # transaction) or, worse, inside a reviewer's COMMIT.
         conn.execute("PRAGMA wal_autocheckpoint = 0")
         # A bigger page cache than SQLite's 2 MB: with many consumers the usage
         # B-tree is entered at many places per page, and a miss is a read.
         # Bounded, so memory stays flat whatever the number of rows.
         conn.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
+        # The staged slices of _merge (one at a time) stay in memory.
+        conn.execute("PRAGMA temp_store = MEMORY")
         self._in_transaction = False
         self._pending_rows = 0      # rows written in the open transaction
         self._pending_pages = 0
@@ -168,9 +204,13 @@ class RunWriter:
             table: _insert_sql(table, key, value, source, run_id)
             for table, key, value in (("usage", "metric", "value"), ("endpoint_usage", "endpoint", "calls"))
         }
-        # Chains whose pages hit figures already stored (a re-sync): they go
-        # straight to the upsert. Others try a plain INSERT first (see _rows).
+        # Chains whose pages hit figures already stored (a re-sync): their rows
+        # are staged and compared (see _insert). Others try a plain INSERT first.
         self._overlapping: set[tuple[str, str]] = set()
+        self._staged: dict[str, tuple[str, str, str, str]] = {}
+        # url -> (SHA-256 of the body, the next request): see PageOutcome.stored_before.
+        self.known_pages: dict[str, tuple[str, Request | None]] = {
+            url: (sha, _request(nxt)) for url, sha, nxt in conn.execute(_KNOWN_PAGES, {"source": source})}
 
     # -- transactions --------------------------------------------------------------
 
@@ -178,7 +218,7 @@ class RunWriter:
         if not self._in_transaction:
             self.turns.begin_write()
             try:
-                self.conn.execute("BEGIN IMMEDIATE")
+                begin_immediate(self.conn)
             except BaseException:
                 self.turns.end_write()
                 raise
@@ -186,8 +226,8 @@ class RunWriter:
             self._in_transaction = True
 
     def commit(self) -> None:
-        """Commit what is pending (with the run's counters), then pause so writers
-        in other processes get the lock (see ``PAUSE_SHARE``)."""
+        """Commit what is pending (with the run's counters); if another writer is
+        waiting, stand back until it has the lock (see the module docstring)."""
         if not self._in_transaction:
             return
         try:
@@ -215,14 +255,33 @@ class RunWriter:
         self.pages += self._pending_pages
         self.rows += self._pending_taken
         self._pending_rows = self._pending_pages = self._pending_taken = 0
-        pause_until = time.perf_counter() + min(MAX_PAUSE_SECONDS, max(self.pause, held * PAUSE_SHARE))
+        if self._someone_waits:
+            self.stand_back()
         # Copies the pages committed into the database file, without the write lock
         # (other connections may write meanwhile), so the WAL stays small. Not
         # after every commit: each checkpoint ends with an fsync.
         if self.transactions % CHECKPOINT_EVERY == 0:
             self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        if self.pause:
-            time.sleep(max(0.0, pause_until - time.perf_counter()))
+
+    def stand_back(self) -> None:
+        """While another connection waits for the write lock (and at most
+        ``YIELD_SECONDS``), let it take the lock before writing again."""
+        self._someone_waits = False
+        if not self.waiting:
+            return
+        self.yields += 1
+        until = time.perf_counter() + YIELD_SECONDS
+        while self.waiting and time.perf_counter() < until:
+            time.sleep(YIELD_POLL_SECONDS)
+
+    def _others_wait(self) -> bool:
+        """Whether another connection waits for the write lock (asked at most
+        every ``PROBE_SECONDS``; the answer stands until the next commit)."""
+        now = time.perf_counter()
+        if not self._someone_waits and now - self._probed >= PROBE_SECONDS:
+            self._probed = now
+            self._someone_waits = bool(self.waiting)
+        return self._someone_waits
 
     def rollback(self) -> None:
         """Drop what is pending (the pages will be fetched again on resume)."""
@@ -251,9 +310,10 @@ class RunWriter:
     @property
     def due(self) -> bool:
         """Whether the open transaction holds enough rows, or has held the lock
-        long enough, to commit now."""
+        long enough, or another connection waits for it: then commit now."""
         return self._in_transaction and (self._pending_rows >= self.commit_rows
-                                         or time.perf_counter() - self._began >= self.commit_seconds)
+                                         or time.perf_counter() - self._began >= self.commit_seconds
+                                         or self._others_wait())
 
     # -- pages ---------------------------------------------------------------------
 
@@ -264,19 +324,22 @@ class RunWriter:
         conn = self.conn
         page = outcome.page
         taken = outcome.rows
+        of_records = page is not None and (outcome.stored_before or _of_records(page))
+        nxt = json.dumps(page.next.to_json() if page.next is not None else None) if of_records else None
         page_id = conn.execute(
             "INSERT INTO sync_page (run_id, chain, url, fetched_at, http_status, body_sha256, body_bytes, "
-            "rows_taken, error, notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "rows_taken, error, notes, next_request) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (self.run_id, outcome.chain, outcome.url, outcome.fetched_at, outcome.http_status,
-             outcome.body_sha256, outcome.body_bytes, taken, outcome.error, outcome.notes),
+             outcome.body_sha256, outcome.body_bytes, taken, outcome.error, outcome.notes, nxt),
         ).lastrowid
         if page is None:
             self._pending_pages += 1
             return
-        if page.tiers:
-            upsert_tiers(conn, page.tiers, origin="feed")
-        if page.consumers or page.apps:
-            self._consumers(page)
+        if not self._stored_before(outcome):
+            if page.tiers:
+                upsert_tiers(conn, page.tiers, origin="feed")
+            if page.consumers or page.apps:
+                self._consumers(page)
         if page.facts:
             conn.executemany(
                 "INSERT INTO source_fact (source, key, value, run_id) VALUES (?, ?, ?, ?) "
@@ -300,6 +363,18 @@ class RunWriter:
         self._pending_taken += taken
         self._pending_rows += 1
 
+    def _stored_before(self, outcome: PageOutcome) -> bool:
+        """Whether ``outcome`` is a page of records only (tiers, consumers, apps)
+        that the source's last complete run stored byte for byte from the same
+        URL: its records are in the database as the page says (see
+        ``_KNOWN_PAGES``), so a re-sync of a million consumers does not parse
+        (the fetch threads see it first) nor write them again."""
+        if outcome.stored_before:
+            return True
+        known = self.known_pages.get(outcome.url)
+        return (outcome.page is not None and _of_records(outcome.page) and known is not None
+                and outcome.body_sha256 is not None and known[0] == outcome.body_sha256)
+
     def _rows(self, table: str, chain: str, page_id: int, rows: Sequence[Any]) -> None:
         """executemany in slices, committing between slices when the transaction
         is due (the chain's cursor moves only with the page's last slice, so a
@@ -316,26 +391,48 @@ class RunWriter:
     def _insert(self, table: str, chain: str, page_id: int, rows: Sequence[Any]) -> None:
         """Rows into ``table``. A plain INSERT is about 1.6 times as fast as the
         upsert when the figures are new (a first sync), so it is tried first, in a
-        savepoint; the first conflict rolls it back and switches the chain to the
-        upsert, which replaces value, run and page of figures already stored."""
-        insert, upsert = self._sql[table]
+        savepoint; the first conflict rolls it back and switches the chain to
+        :meth:`_merge`, which replaces value, run and page of figures already stored."""
         key = (table, chain)
         conn = self.conn
         if key not in self._overlapping:
             conn.execute("SAVEPOINT fresh_rows")
             try:
-                conn.executemany(insert % page_id, rows)
+                conn.executemany(self._sql[table] % page_id, rows)
             except sqlite3.IntegrityError:
                 conn.execute("ROLLBACK TO fresh_rows")
                 self._overlapping.add(key)
+            else:
+                mark_apps(conn, "figures", self.source, {row[0] for row in rows})
             finally:
                 # On a full disk SQLite has already rolled the whole transaction
                 # back, savepoint included: releasing it would hide that error.
                 if conn.in_transaction:
                     conn.execute("RELEASE fresh_rows")
         if key in self._overlapping:
-            conn.executemany(upsert % page_id, rows)
+            self._merge(table, page_id, rows)
         self._pending_rows += len(rows)
+
+    def _merge(self, table: str, page_id: int, rows: Sequence[Any]) -> None:
+        """Rows that may be stored already: staged in a temporary table, compared
+        with what is stored (an app with a new or changed figure is marked
+        ``figures``, one whose figures all came again unchanged ``provenance``),
+        then upserted with this run and page."""
+        stage, compare, upsert, clear = self._staging(table)
+        conn = self.conn
+        conn.executemany(stage, rows)
+        conn.execute(compare)
+        conn.execute(upsert % page_id)
+        conn.execute(clear)
+
+    def _staging(self, table: str) -> tuple[str, str, str, str]:
+        found = self._staged.get(table)
+        if found is None:
+            key, value = ("metric", "value") if table == "usage" else ("endpoint", "calls")
+            self.conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS staged_{table} "
+                              f"(app_id TEXT, day TEXT, {key} TEXT, {value} INTEGER)")
+            found = self._staged[table] = _staging_sql(table, key, value, self.source, self.run_id)
+        return found
 
     def _consumers(self, page: ParsedPage) -> None:
         conn, source = self.conn, self.source
@@ -356,7 +453,7 @@ class RunWriter:
                      [(a.app_id, a.consumer_id, a.name, a.declared_use_case)
                       for a in page.apps if a.consumer_id is not None])
 
-    def _sliced(self, write: Callable[[Sequence[Any]], None], rows: Sequence[Any], *,
+    def _sliced(self, write: Callable[[Sequence[Any]], int], rows: Sequence[Any], *,
                 slice_rows: int = RECORD_SLICE_ROWS) -> None:
         """``write`` records (consumers, apps) in slices, committing between
         slices when the transaction is due; the page's cursor moves last."""
@@ -365,9 +462,9 @@ class RunWriter:
                 self.commit()
                 self._begin()
             chunk = rows[offset:offset + slice_rows]
-            write(chunk)
-            # A record costs several index updates: counted as ten rows.
-            self._pending_rows += 10 * len(chunk)
+            written = write(chunk)
+            # A record read costs about a row; one written, several index updates.
+            self._pending_rows += len(chunk) + 10 * written
 
     # -- end of run ----------------------------------------------------------------
 
@@ -407,7 +504,7 @@ class RunWriter:
                 f"SELECT app_id, day, {name} FROM {table} WHERE source = ? AND day BETWEEN ? AND ? AND run_id != ?",
                 (self.source, start, end, self.run_id),
             ).fetchall()
-            for chunk in _chunks(keys, self.commit_rows):
+            for chunk in _chunks(keys, SLICE_ROWS):
                 self._begin()
                 self.conn.executemany(
                     f"DELETE FROM {table} WHERE source = ? AND app_id = ? AND day = ? AND {name} = ? "
@@ -415,18 +512,59 @@ class RunWriter:
                     [(self.source, *tuple(key), self.run_id) for key in chunk],
                 )
                 withdrawn += len(chunk)
-                self.commit()
+                self._pending_rows += len(chunk)
+                if self.due:
+                    self.commit()
+            self.commit()
         return withdrawn
 
 
-def _insert_sql(table: str, key: str, value: str, source: str, run_id: int) -> tuple[str, str]:
-    """The plain INSERT and the upsert of ``table`` for one source and run, with a
-    ``%d`` left for the page id."""
-    insert = (f"INSERT INTO {table} (source, app_id, day, {key}, {value}, run_id, page_id) "
-              f"VALUES ({_literal(source).replace('%', '%%')}, ?, ?, ?, ?, {int(run_id)}, %d)")
-    upsert = (f"{insert} ON CONFLICT(source, app_id, day, {key}) DO UPDATE SET "
+def _of_records(page: ParsedPage) -> bool:
+    """A page of tiers, consumers or apps, and nothing else."""
+    return bool(page.tiers or page.consumers or page.apps) and not (page.usage or page.endpoint_usage or page.facts)
+
+
+def _request(text: str | None) -> Request | None:
+    data = json.loads(text) if text else None
+    return Request.from_json(data) if data is not None else None
+
+
+def _insert_sql(table: str, key: str, value: str, source: str, run_id: int) -> str:
+    """The plain INSERT of ``table`` for one source and run, with a ``%d`` left
+    for the page id."""
+    return (f"INSERT INTO {table} (source, app_id, day, {key}, {value}, run_id, page_id) "
+            f"VALUES ({_literal(source).replace('%', '%%')}, ?, ?, ?, ?, {int(run_id)}, %d)")
+
+
+def _staging_sql(table: str, key: str, value: str, source: str, run_id: int) -> tuple[str, str, str, str]:
+    """Statements of :meth:`RunWriter._merge`: stage a slice, mark its apps,
+    upsert it (``%d`` left for the page id), empty the stage."""
+    staged, src = f"temp.staged_{table}", _literal(source)
+    stage = f"INSERT INTO {staged} (app_id, day, {key}, {value}) VALUES (?, ?, ?, ?)"
+    # An app with a new or changed figure: 'figures'. One whose figures all came
+    # again unchanged: 'provenance', if its consumer has a candidate finding
+    # whose lists of runs and pages may name these rows (a rule finding with
+    # provenance, its period touching the days fetched again); otherwise nothing.
+    compare = f"""
+        INSERT INTO rules_pending (kind, subject, app_id)
+        SELECT seen.kind, {src}, seen.app_id FROM (
+            SELECT app_id, CASE WHEN min(same) THEN 'provenance' ELSE 'figures' END AS kind,
+                   min(day) AS first_day, max(day) AS last_day FROM (
+                SELECT s.app_id, s.day, EXISTS (
+                    SELECT 1 FROM main.{table} AS t WHERE t.source = {src} AND t.app_id = s.app_id
+                    AND t.day = s.day AND t.{key} = s.{key} AND t.{value} = s.{value}) AS same
+                FROM {staged} AS s)
+            GROUP BY app_id) AS seen
+        WHERE seen.kind = 'figures' OR EXISTS (
+            SELECT 1 FROM main.app AS a JOIN main.finding AS f ON f.consumer_id = a.consumer_id
+            WHERE a.source = {src} AND a.app_id = seen.app_id AND f.status = 'candidate'
+            AND f.rule_id IS NOT NULL AND f.category != 'missing_use_case'
+            AND f.period_start <= seen.last_day AND f.period_end >= seen.first_day)"""
+    upsert = (f"INSERT INTO main.{table} (source, app_id, day, {key}, {value}, run_id, page_id) "
+              f"SELECT {src.replace('%', '%%')}, app_id, day, {key}, {value}, {int(run_id)}, %d FROM {staged} "
+              f"WHERE true ON CONFLICT(source, app_id, day, {key}) DO UPDATE SET "
               f"{value} = excluded.{value}, run_id = excluded.run_id, page_id = excluded.page_id")
-    return insert, upsert
+    return stage, compare, upsert, f"DELETE FROM {staged}"
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:

@@ -1,7 +1,7 @@
 """Benchmark: ``warden due`` and the lead's overview on a large database (not a
 test; run as a script).
 
-    python tests/benchmarks/make_big_db.py --consumers 1000000 --usage-rows 10000000 --out /tmp/big.db
+    python tests/benchmarks/make_big_db.py --consumers 1000000 --out /tmp/big.db
     python tests/benchmarks/bench_cases.py /tmp/big.db
 
 Gives ``--cases`` consumers (default 10,000) a case through the store's own

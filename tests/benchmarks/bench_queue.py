@@ -1,7 +1,11 @@
 """Store-level timings of the review queue and detail pane (not a test; run as a script).
 
-    python tests/benchmarks/make_big_db.py --consumers 1000000 --usage-rows 10000000 --out /tmp/big.db
+    python tests/benchmarks/make_big_db.py --consumers 1000000 --out /tmp/big.db
     python tests/benchmarks/bench_queue.py /tmp/big.db
+
+The last line is the figure for the issue's target: the slowest of the counts
+and of every filter's count, first page and count + last page (each the median
+of ``--runs`` on a fresh connection), against 50 ms.
 
 Each figure is the median (and worst) of a few runs on a fresh connection where
 it says "cold", else on one warm connection, as the TUI uses it. "step" is the
@@ -14,6 +18,7 @@ restores the findings).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -31,6 +36,10 @@ from store.decision_log import verify_chain  # noqa: E402
 from store.review import bulk_decide, confirm_violation, undo_last  # noqa: E402
 
 PAGE = 50
+TARGET_MS = 50.0
+FILTERS = ["status:candidate", "category:volume", "status:candidate category:volume", "over:10x",
+           "state:open", "state:decided over:2", "tier:standard", "name:north", "name:zzzz-nothing", "id:northwind",
+           "status:confirmed over:5", "severity:high"]
 
 
 def timed(fn: Callable[[], object], runs: int = 5) -> tuple[float, float, object]:
@@ -44,8 +53,13 @@ def timed(fn: Callable[[], object], runs: int = 5) -> tuple[float, float, object
     return statistics.median(times), max(times), result
 
 
-def line(label: str, med: float, worst: float, extra: str = "") -> None:
+TARGETED: list[tuple[float, str]] = []   # (median ms, what): the figures the 50 ms target is about
+
+
+def line(label: str, med: float, worst: float, extra: str = "", *, targeted: bool = False) -> None:
     print(f"{label:<52} {med:9.2f} ms  (worst {worst:8.2f}){'  ' + extra if extra else ''}")
+    if targeted:
+        TARGETED.append((med, label))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         return run
 
     med, worst, n = timed(fresh(lambda c: c.count(base)), runs)
-    line("count, no filter (cold connection)", med, worst, f"{n:,} consumers")
+    line("count, no filter (cold connection)", med, worst, f"{n:,} consumers", targeted=True)
     med, worst, _ = timed(lambda: reader.count(base), runs)
     line("count, no filter (remembered)", med, worst)
     med, worst, rows = timed(fresh(lambda c: c.page(base, 0, PAGE)), runs)
@@ -116,21 +130,19 @@ def main(argv: list[str] | None = None) -> int:
         med, worst, pos = timed(lambda q=q: reader.next_unreviewed(q, total // 2, -1), runs)
         line(f"sort {sort}: previous unreviewed from the middle", med, worst, f"-> {pos}")
 
-    for text in ["status:candidate", "category:volume", "status:candidate category:volume", "over:10x",
-                 "state:open", "tier:pro", "name:north", "name:zzzz-nothing", "status:confirmed over:5",
-                 "severity:high"]:
+    for text in FILTERS:
         q = queue.QueueQuery(parse_filter(text))
         med, worst, n = timed(fresh(lambda c, q=q: c.count(q)), runs)
-        line(f"filter {text!r}: count (cold)", med, worst, f"{n:,}")
+        line(f"filter {text!r}: count (cold)", med, worst, f"{n:,}", targeted=True)
         med, worst, _ = timed(fresh(lambda c, q=q: c.page(q, 0, PAGE)), runs)
-        line(f"filter {text!r}: first page (cold)", med, worst)
+        line(f"filter {text!r}: first page (cold)", med, worst, targeted=True)
         if n > PAGE:
             med, worst, _ = timed(fresh(lambda c, q=q, n=n: (c.count(q), c.page(q, n - PAGE, PAGE))),
                                   runs)
-            line(f"filter {text!r}: count + last page (cold)", med, worst)
+            line(f"filter {text!r}: count + last page (cold)", med, worst, targeted=True)
 
     # The per-step work of the detail pane.
-    for cid in ["northwind-analytics", "c0000000", tail_id]:
+    for cid in ["northwind-analytics", "fenwick-signal", tail_id]:
         med, worst, d = timed(lambda cid=cid: read_case(conn, cid), runs)
         line(f"read_case {cid}", med, worst,
              f"{len(d.apps)} apps, {len(d.findings)} findings")  # type: ignore[union-attr]
@@ -172,6 +184,10 @@ def main(argv: list[str] | None = None) -> int:
     line("step: next row + detail + daily calls (200 steps)", statistics.median(times), max(times),
          f"p95 {sorted(times)[int(len(times) * 0.95)]:.2f} ms")
     conn.close()
+    slowest, what = max(TARGETED)
+    print(f"counts and filters ({len(FILTERS)} filters, {total:,} consumers, load {os.getloadavg()[0]:.1f}): "
+          f"slowest {slowest:.1f} ms, {what} (target <= {TARGET_MS:.0f} ms: "
+          f"{'met' if slowest <= TARGET_MS else 'MISSED'})")
     return 0
 
 

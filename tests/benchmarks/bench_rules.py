@@ -1,87 +1,79 @@
-"""Benchmark: store.rules.run_rules over a large synthetic database.
+"""Rules benchmark: a full pass over the large database, and what it keeps in
+memory (not a test; run as a script).
 
-    python tests/benchmarks/bench_rules.py [--consumers 1000000] [--rows-per-consumer 10] [--db PATH]
+    python tests/benchmarks/make_big_db.py --consumers 1000000 --out /tmp/big.db
+    python tests/benchmarks/bench_rules.py /tmp/big.db
 
-Builds (or reuses, with --db) a database of N consumers, each with one or two apps
-and about R usage rows, a few percent of them over their tier's limits, then times
-a first rules run (creates findings) and a second one (nothing changes).
-Not collected by pytest.
+``warden rules --all`` (every consumer evaluated; nothing changes, as the
+rules already ran there, but a run is logged in ``rules_run``) in a process of
+its own: its time and its peak resident memory (``ru_maxrss``, which counts the pages of
+a memory-mapped file it touched) against the target of 250 MB. Then ``warden
+rules`` (only what changed: nothing) for the cost of a run with nothing to do.
 """
 
 from __future__ import annotations
 
 import argparse
-import random
+import json
+import os
+import sqlite3
+import subprocess
 import sys
-import tempfile
 import time
-from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from store.clock import fixed_clock  # noqa: E402
-from store.db import connect  # noqa: E402
-from store.rules import run_rules  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
+TARGET_MB = 250
 
 
-def build(path: Path, consumers: int, rows_per_consumer: int) -> None:
-    conn = connect(path)
-    rng = random.Random(7)
-    conn.execute("BEGIN")
-    conn.execute("INSERT INTO tier (id, name, allowed_endpoints) VALUES ('basic', 'Basic', '[\"/2/tweets/*\"]')")
-    conn.executemany("INSERT INTO tier_limit VALUES ('basic', ?, ?, ?)",
-                     [("calls", "day", 10_000), ("calls", "month", 100_000), ("records", "year", 1_000_000)])
-    conn.execute("INSERT INTO sync_run (id, source, started_at, status) VALUES (1, 'feed', 't', 'ok')")
-    start = date(2022, 1, 1)
-    days_each = max(1, rows_per_consumer // 2)
-    batch: list[tuple[object, ...]] = []
-    for n in range(consumers):
-        cid = f"c{n:07d}"
-        apps = [f"{cid}-a"] if n % 3 else [f"{cid}-a", f"{cid}-b"]
-        conn.execute("INSERT INTO consumer (id, legal_name, tier_id, declared_use_case) VALUES (?, ?, 'basic', ?)",
-                     (cid, f"Consumer {n}", None if n % 50 == 0 else "Analytics"))
-        conn.executemany("INSERT INTO app (source, app_id, consumer_id) VALUES ('feed', ?, ?)",
-                         [(app, cid) for app in apps])
-        heavy = n % 40 == 0
-        first = rng.randrange(300)
-        for k in range(days_each):
-            day = (start + timedelta(days=first + k)).isoformat()
-            app = apps[k % len(apps)]
-            calls = rng.randrange(20_000 if heavy else 5_000)
-            batch.append(("feed", app, day, "calls", calls, 1, 1 + n // 1000))
-            batch.append(("feed", app, day, "records", calls * 50, 1, 1 + n // 1000))
-        if len(batch) >= 200_000:
-            conn.executemany("INSERT OR IGNORE INTO usage VALUES (?, ?, ?, ?, ?, ?, ?)", batch)
-            batch.clear()
-    conn.executemany("INSERT OR IGNORE INTO usage VALUES (?, ?, ?, ?, ?, ?, ?)", batch)
-    conn.execute("COMMIT")
+def child(db: str, everything: bool) -> None:
+    import resource
+
+    sys.path.insert(0, str(ROOT))
+    from store.clock import system_clock
+    from store.db import connect
+    from store.rules import run_rules
+
+    conn = connect(db)
+    began = time.perf_counter()
+    result = run_rules(conn, clock=system_clock, everything=everything)
+    seconds = time.perf_counter() - began
     conn.close()
+    print(json.dumps({"seconds": seconds, "consumers": result.consumers, "created": result.created,
+                      "updated": result.updated, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--consumers", type=int, default=1_000_000)
-    parser.add_argument("--rows-per-consumer", type=int, default=10)
-    parser.add_argument("--db", type=Path, help="reuse (or create) this database")
-    args = parser.parse_args()
-    path = args.db or Path(tempfile.mkdtemp()) / "bench_rules.db"
-    if not path.exists():
-        began = time.perf_counter()
-        build(path, args.consumers, args.rows_per_consumer)
-        print(f"built {path} in {time.perf_counter() - began:.1f} s")
-    conn = connect(path)
-    conn.execute("DELETE FROM finding")
-    rows = conn.execute("SELECT COUNT(*) FROM usage").fetchone()[0]
-    consumers = conn.execute("SELECT COUNT(*) FROM consumer").fetchone()[0]
-    clock = fixed_clock(datetime(2023, 1, 2, tzinfo=timezone.utc))
-    for label in ("first run", "second run"):
-        began = time.perf_counter()
-        result = run_rules(conn, clock=clock)
-        elapsed = time.perf_counter() - began
-        print(f"{label}: {consumers:,} consumers, {rows:,} usage rows in {elapsed:.1f} s "
-              f"({rows / elapsed:,.0f} rows/s) -> {result}")
+def run(db: Path, everything: bool) -> dict[str, float]:
+    out = subprocess.run([sys.executable, __file__, "--child", "all" if everything else "changed", str(db)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("db", type=Path)
+    parser.add_argument("--child", choices=("all", "changed"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(str(args.db), args.child == "all")
+        return 0
+    if not args.db.exists():
+        parser.error(f"no database at {args.db} (make one with tests/benchmarks/make_big_db.py)")
+    source = sqlite3.connect(args.db)
+    usage = source.execute("SELECT count(*) FROM usage").fetchone()[0]
+    source.close()
+    full = run(args.db, everything=True)
+    changed = run(args.db, everything=False)
+    load = os.getloadavg()[0]
+    verdict = "met" if full["peak_mb"] <= TARGET_MB else "MISSED"
+    print(f"rules benchmark ({os.cpu_count()} CPUs, load {load:.1f}): {args.db}, {full['consumers']:,} consumers, "
+          f"{usage:,} usage rows")
+    print(f"  rules --all     {full['seconds']:7.1f} s, peak RSS {full['peak_mb']:.0f} MB "
+          f"(target <= {TARGET_MB} MB: {verdict}); {full['created']:,} created, {full['updated']:,} updated")
+    print(f"  rules (changed) {changed['seconds']:7.1f} s, {changed['consumers']:,} consumers checked, "
+          f"peak RSS {changed['peak_mb']:.0f} MB")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -1,6 +1,6 @@
 """Benchmark of the review screen on a big database (not a test; run as a script).
 
-    python tests/benchmarks/make_big_db.py --consumers 1000000 --usage-rows 10000000 --out /tmp/big.db
+    python tests/benchmarks/make_big_db.py --consumers 1000000 --out /tmp/big.db
     python tests/benchmarks/bench_tui.py /tmp/big.db
 
 Measures, each app in a fresh Python process (headless Textual, 120x40):
@@ -9,9 +9,10 @@ Measures, each app in a fresh Python process (headless Textual, 120x40):
   first rows and the top consumer's detail, against an empty Textual app started
   the same way in the same run (target: within 1 s of it);
 - step: ``j`` pressed until the frame showing the next consumer's detail is
-  drawn, over many steps from the top and near the end of the queue (target:
-  under 30 ms); also the part before that frame (Textual draws at most 60
-  frames a second, so a frame can wait up to ~17 ms after the pane is ready);
+  drawn, over many steps from the top (``j``) and near the end (``k``) of the
+  queue (target: median at most 12 ms, p95 at most 30 ms, over all steps);
+  also the part before that frame (a frame waits for Textual's next frame
+  tick: warden asks for 120 a second, so up to ~8 ms after the pane is ready);
 - jumps: ``G`` (last of a million) and ``]`` (next unreviewed);
 - filter: a filter applied until its first page and detail are drawn;
 - peak memory: the process's maximum resident set size (target: under 250 MB).
@@ -34,6 +35,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = (120, 40)
+TARGET_MEDIAN_MS = 12.0
+TARGET_P95_MS = 30.0
 FILTERS = ["status:candidate", "category:volume", "over:10x", "name:north", "state:decided over:2"]
 
 
@@ -114,6 +117,7 @@ def _shown(app, index: int) -> bool:
 
 def child_warden(db: Path, steps: int, full: bool) -> None:
     sys.path.insert(0, str(ROOT))
+    import tui  # noqa: F401  (first: warden's settings for Textual, as `warden` has them)
     from textual import events
 
     from store.clock import system_clock
@@ -246,12 +250,22 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report, indent=2))
         return 0
     gap = report["first_paint_warden_s"] - report["first_paint_empty_s"]
-    print(f"database            {args.db} ({full['total']:,} consumers)")
+    import sqlite3
+    conn = sqlite3.connect(f"file:{args.db}?mode=ro", uri=True)
+    usage = conn.execute("SELECT count(*) FROM usage").fetchone()[0]
+    conn.close()
+    steps = sorted(full["step_top_ms"] + full["step_end_ms"])
+    median, p95 = statistics.median(steps), steps[max(0, int(len(steps) * 0.95) - 1)]
+    met = median <= TARGET_MEDIAN_MS and p95 <= TARGET_P95_MS
+    print(f"database            {args.db} ({full['total']:,} consumers, {usage:,} usage rows; "
+          f"load {os.getloadavg()[0]:.1f})")
     print(f"first paint         warden {report['first_paint_warden_s']:.2f} s, empty Textual app "
           f"{report['first_paint_empty_s']:.2f} s: +{gap:.2f} s (target < 1 s)")
-    print(f"step j (top)        {_ms(full['step_top_ms'])}  (target < 30 ms)")
+    print(f"step j (top)        {_ms(full['step_top_ms'])}")
     print(f"  of which: key to detail laid out in the pane (before the frame) {_ms(full['step_top_ready_ms'])}")
     print(f"step k (near end)   {_ms(full['step_end_ms'])}")
+    print(f"steps, key press to painted frame ({len(steps)}): median {median:.1f} ms, p95 {p95:.1f} ms "
+          f"(target: median <= {TARGET_MEDIAN_MS:.0f} ms, p95 <= {TARGET_P95_MS:.0f} ms: {'met' if met else 'MISSED'})")
     print(f"jump G (last)       {full['jump_last_ms']:.1f} ms")
     print(f"jump ] (unreviewed) {full['next_unreviewed_ms']:.1f} ms")
     for text, f in full["filters"].items():

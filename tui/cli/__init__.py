@@ -11,8 +11,8 @@ the configuration names and never printed.
 Modules: :mod:`.common` (options, exit codes, the reporter, database and
 configuration), :mod:`.sync` (``--headless``, ``sync``, ``demo``, the TUI),
 :mod:`.export`, :mod:`.verify`, :mod:`.decide` (``decide``, ``findings``),
-:mod:`.notes` (``note``), :mod:`.cases` (``due``, ``response``, ``case``),
-:mod:`.followups` (``followup``), :mod:`.report` (``report``).
+:mod:`.notes` (``note``), :mod:`.rules` (``rules``), :mod:`.cases` (``due``,
+``response``, ``case``), :mod:`.followups` (``followup``), :mod:`.report` (``report``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import sys
 from typing import Sequence
 
 from store.errors import ConfigError, ForeignDatabase, WardenError
-from tui.cli import cases, decide, export, followups, notes, report, sync, verify
+from tui.cli import cases, decide, export, followups, notes, report, rules, sync, verify
 from tui.cli.common import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, Reporter, common_options
 
 __all__ = ["EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "build_parser", "main"]
@@ -43,6 +43,7 @@ commands:
   warden note draft|ready|show CONSUMER   the audit-request note, without the UI
   warden export ...             write notes / findings in chosen formats, no UI
   warden verify [--head HASH]   replay the decision log against findings, notes and cases
+  warden rules [--all]          run the rules over consumers whose data changed (--all: every one)
   warden due [--overdue]        cases awaiting a response, with due dates
   warden response add CONSUMER FILE...    a reply and its attachments, stored by SHA-256
   warden case show|item|close|escalate CONSUMER    a case's timeline, items and outcome
@@ -85,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "even a closed window already fetched completely")
     parser.add_argument("--version", action="version", version=f"warden {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for group in (sync, decide, notes, export, verify, cases, followups, report):
+    for group in (sync, decide, notes, export, verify, rules, cases, followups, report):
         group.add_parsers(commands)
     return parser
 

@@ -146,9 +146,12 @@ def finding_label(f: Finding) -> str:
 class DetailPane(ScrollView, can_focus=True):
     """The right-hand (or, when narrow, lower) pane.
 
-    Drawn line by line from strips rendered once per consumer: stepping to the
-    next consumer changes only this widget's lines and virtual size, so the
-    screen is not laid out again (a pane of Static children would be).
+    Drawn line by line: stepping to the next consumer changes only this
+    widget's lines and virtual size, so the screen is not laid out again (a
+    pane of Static children would be). A consumer's text is wrapped to the
+    width once (which gives its height); a line is rendered to a strip only
+    when it is first drawn, so a long case (dozens of findings, its decisions,
+    the note) costs what the screen shows, not its length.
 
     Focused (``tab``), it has a cursor on the consumer's open findings, drawn
     reversed: ``j`` / ``k`` move it, ``pgdn`` / ``pgup`` by ten, ``g`` / ``G`` to
@@ -181,7 +184,9 @@ class DetailPane(ScrollView, can_focus=True):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._text = Text("")
-        self._lines: list[Strip] = []
+        self._lines: list[Text] = []               # the text wrapped to the width
+        self._strips: dict[int, Strip] = {}        # the lines drawn so far, rendered
+        self._base = Style()                       # the pane's own style, under every line
         self._width = 0
         self._detail: Detail | None = None
         self._open: list[int] = []              # the open findings' ids, in the order shown
@@ -197,7 +202,12 @@ class DetailPane(ScrollView, can_focus=True):
     @property
     def lines(self) -> list[str]:
         """What the pane shows, line by line as laid out for its width (for tests)."""
-        return ["".join(segment.text for segment in strip).rstrip() for strip in self._lines]
+        return [line.plain.rstrip() for line in self._lines]
+
+    @property
+    def rendered(self) -> int:
+        """How many of its lines have been rendered so far (each when first drawn)."""
+        return len(self._strips)
 
     @property
     def finding_id(self) -> int | None:
@@ -217,7 +227,7 @@ class DetailPane(ScrollView, can_focus=True):
         if start is None:
             return range(0)
         end = start + 1
-        while end < len(self._lines) and end not in self._entry_starts and self._lines[end].text.strip():
+        while end < len(self._lines) and end not in self._entry_starts and self._lines[end].plain.strip():
             end += 1
         return range(start, end)
 
@@ -262,19 +272,16 @@ class DetailPane(ScrollView, can_focus=True):
     def _layout_lines(self) -> None:
         width = max(1, self.scrollable_content_region.width)
         self._width = width
-        console = self.app.console
-        options = console.options.update_width(width)
-        base = self.rich_style
-        # Cropped, padded and styled once here, so a repaint is a list lookup.
-        self._lines = [Strip(glue_spaces(line)).crop_extend(0, width, base).apply_style(base)
-                       for line in console.render_lines(self._text, options, pad=False)]
+        self._lines = list(self._text.wrap(self.app.console, width))
+        self._strips = {}
+        self._base = self.rich_style
         # Where each open finding's entry starts (its label follows the status and
         # severity columns), for the cursor.
         wanted = set(self._open)
         self._finding_lines = {}
         self._entry_starts: set[int] = set()
-        for line, strip in enumerate(self._lines):
-            found = _FINDING_ENTRY.match(strip.text[FINDING_LABEL_COLUMN:])
+        for line, text in enumerate(self._lines):
+            found = _FINDING_ENTRY.match(text.plain[FINDING_LABEL_COLUMN:])
             if found:
                 self._entry_starts.add(line)
                 if int(found[1]) in wanted and int(found[1]) not in self._finding_lines:
@@ -299,13 +306,17 @@ class DetailPane(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         index = round(self.scroll_y) + y
         width = self.scrollable_content_region.width
-        base = self.rich_style
         if index >= len(self._lines):
-            return Strip.blank(width, base)
-        line = self._lines[index]
+            return Strip.blank(width, self._base)
+        strip = self._strips.get(index)
+        if strip is None:
+            # Padded to the width and styled once, so a repaint is a dict lookup.
+            line = Segment.adjust_line_length(glue_spaces(self._lines[index].render(self.app.console, end="")),
+                                              self._width, style=self._base)
+            strip = self._strips[index] = Strip(Segment.apply_style(line, self._base), self._width)
         if self.has_focus and index in self._cursor_span():
-            line = Strip([Segment(seg.text, (seg.style or Style()) + self.CURSOR, seg.control) for seg in line])
-        return line if line.cell_length == width else line.crop_extend(0, width, base)
+            strip = Strip([Segment(seg.text, (seg.style or Style()) + self.CURSOR, seg.control) for seg in strip])
+        return strip if strip.cell_length == width else strip.crop_extend(0, width, self._base)
 
     def show_empty(self, message: str) -> None:
         self._detail = None
