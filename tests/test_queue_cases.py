@@ -60,6 +60,16 @@ def test_the_due_sort_puts_the_soonest_due_first(cases_db: Path) -> None:
     ("week:2023-W21", ["bulk-00001", "bulk-00000"]),                 # 22 to 28 May
     ("month:2022-03 category:rate", [CASE_ID]),
     ("month:2022-03", [CASE_ID, HOSTILE_ID]),
+    # With issue 12's shortcuts (a count from the finding keys or the name index
+    # alone), a case term must still hold: Northwind's candidate is in a case under way.
+    ("status:candidate case:open", []),
+    ("case:open status:confirmed", ["bulk-00005", "bulk-00004", HOSTILE_ID]),
+    ("north case:letter-sent", [CASE_ID]),
+    ("north case:open", []),
+    ("bulk due:any", ["bulk-00001", "bulk-00000"]),
+    # month: and the finding terms are one finding: Northwind's March finding is a candidate.
+    ("month:2022-03 status:confirmed", [HOSTILE_ID]),
+    ("month:2022-03 status:candidate", [CASE_ID]),
 ])
 def test_case_terms_find_what_they_say(cases_db: Path, text: str, expected: list[str]) -> None:
     ids = _ids(cases_db, text)
