@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         "overview (store: lead_overview)": timed("overview (store: lead_overview)",
                                                  lambda: lead_overview(conn, today), args.runs),
     }
-    for text, sort in (("case:letter-sent", "severity"), ("due:overdue", "severity"), ("", "due")):
+    for text, sort in (("case:letter-sent", "overage"), ("due:overdue", "overage"), ("", "due")):
         query = QueueQuery(parse_filter(text, today=today), sort)
         timed(f"queue count {text or '(all)'} sort:{sort}", lambda q=query: _fresh_count(args.db, q), 3)
         timed(f"queue first page {text or '(all)'} sort:{sort}", lambda q=query: _fresh_page(args.db, q), 3)
