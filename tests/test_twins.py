@@ -141,11 +141,12 @@ def test_warden_decide_and_findings_from_the_command_line(demo_copy: Path,
     # Again: nothing to do (exit 1), nothing written.
     assert cli_main(["decide", "confirm", CASE, "--finding", str(volume), "--reason", "again", *db]) == 1
     assert "Nothing changed" in capsys.readouterr().err
-    # Bad usage: a finding of another consumer, an unknown consumer, a confirm without reason.
+    # Bad usage: a finding of another consumer, an unknown consumer, a dismissal for
+    # "other" without its reason.
     assert cli_main(["decide", "confirm", "kestrel-media", "--finding", str(volume), "--reason", "x", *db]) == 2
     assert cli_main(["decide", "confirm", "nobody", "--reason", "x", *db]) == 2
-    assert cli_main(["decide", "confirm", CASE, *db]) == 2
-    assert "--reason" in capsys.readouterr().err
+    assert cli_main(["decide", "dismiss", CASE, "--code", "other", *db]) == 2
+    assert "--code other needs --reason" in capsys.readouterr().err
     assert cli_main(["decide", "undo", *db]) == 0
     assert "Undone" in capsys.readouterr().err
     assert cli_main(["decide", "undo", *db]) == 1
@@ -166,4 +167,32 @@ def test_changing_a_severity_needs_a_reason(demo_copy: Path) -> None:
     change_finding(conn, volume, reviewer="ana", clock=CLOCK, reason="pilot agreement allows it", severity="low")
     assert conn.execute("SELECT reason FROM decision WHERE field = 'severity' ORDER BY id DESC").fetchone()[0] == (
         "pilot agreement allows it")
+    conn.close()
+
+
+def test_warden_decide_without_a_reason_logs_as_the_tui_does(demo_copy: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    # The TUI confirms with v, Enter (issue 10); headless takes the same path: no
+    # reason logs the rule and its figures, a regrade still needs the reviewer's own.
+    conn = connect(demo_copy)
+    volume = _finding(conn, "volume_cap", "2022-07")
+    actual = conn.execute("SELECT actual FROM finding WHERE id = ?", (volume,)).fetchone()[0]
+    conn.close()
+    db = ["--db", str(demo_copy), "--reviewer", "ana"]
+    assert cli_main(["decide", "confirm", CASE, "--finding", str(volume), "--severity", "low", *db]) == 1
+    assert "needs a reason" in capsys.readouterr().err
+    assert cli_main(["decide", "confirm", CASE, "--finding", str(volume), *db]) == 0
+    conn = connect(demo_copy)
+    reason = conn.execute("SELECT reason FROM decision WHERE subject = 'finding' AND subject_id = ? "
+                          "AND field = 'status' ORDER BY id DESC", (volume,)).fetchone()[0]
+    assert reason.startswith("as detected (rule volume_cap): ") and f"{actual:,}" in reason
+    kestrel = conn.execute("SELECT id FROM finding WHERE consumer_id = 'kestrel-media' AND status = 'candidate' "
+                           "ORDER BY id LIMIT 1").fetchone()[0]
+    conn.close()
+    assert cli_main(["decide", "dismiss", "kestrel-media", "--finding", str(kestrel), "--code", "duplicate",
+                     *db]) == 0
+    conn = connect(demo_copy)
+    assert conn.execute("SELECT status FROM finding WHERE id = ?", (kestrel,)).fetchone()[0] == "dismissed"
+    assert conn.execute("SELECT reason FROM decision WHERE subject_id = ? AND field = 'status' ORDER BY id DESC",
+                        (kestrel,)).fetchone()[0] == "duplicate"
     conn.close()

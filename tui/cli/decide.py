@@ -31,7 +31,9 @@ def add_parsers(commands: Any) -> None:
         action.add_argument("--finding", metavar="ID", type=int, action="append", dest="findings",
                             help="only this finding (repeatable; default: every open finding of the consumer)")
         action.add_argument("--reason", metavar="TEXT",
-                            help="why (required to confirm and to dismiss; logged with each entry)")
+                            help="why, logged with each entry (confirm: optional, as in the TUI: without one each "
+                                 "finding's rule and figures are logged; a changed --severity or --category "
+                                 "needs one. dismiss: optional, except with --code other)")
         if name == "confirm":
             action.add_argument("--severity", choices=SEVERITIES,
                                 help="set this severity (default: each finding's severity as detected)")
@@ -72,12 +74,10 @@ def run_decide(args: argparse.Namespace, reporter: Reporter) -> int:
             ids = tuple(args.findings or ())
             reason = (args.reason or "").strip()
             if args.action == "confirm":
-                if not reason:
-                    raise ConfigError("warden decide confirm needs --reason: why these are violations")
                 request = ConfirmRequest(ids, args.category, args.severity, reason)
             elif args.action == "dismiss":
-                if not reason:
-                    raise ConfigError("warden decide dismiss needs --code and --reason: why it is not a violation")
+                if args.code == "other" and not reason:
+                    raise ConfigError("warden decide dismiss --code other needs --reason: why it is not a violation")
                 request = DismissRequest(ids, args.code, reason)
             else:
                 request = NeedsInfoRequest(ids, reason)
