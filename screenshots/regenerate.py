@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from store.clock import fixed_clock  # noqa: E402
-from store.demo import DEMO_TOKEN, DEMO_TOKEN_ENV, DemoEndpoint  # noqa: E402
+from store.demo import CASE_ID, DEMO_TOKEN, DEMO_TOKEN_ENV, DemoEndpoint  # noqa: E402
 from store.demo.config import demo_config  # noqa: E402
 from store.sync.engine import sync_all  # noqa: E402
 from tests.tui_data import cursors_that_do_not_blink, settle  # noqa: E402
@@ -79,6 +79,41 @@ async def ready_note_and_export(pilot) -> None:
     await settle(pilot)
 
 
+async def letter_sent(pilot) -> None:
+    """The case consumer's findings confirmed (each as detected), its letter
+    exported (2 January 2023: due 23 January), a reply recorded and three items marked."""
+    from store.casework.items import ItemChange, mark_items
+    from store.casework.responses import add_response
+    from store.export import export_notes
+    from store.notes import draft_note
+    from store.review import bulk_decide
+
+    session = pilot.app.session
+    conn = session.connections.get()
+    bulk_decide(conn, action="confirm", reviewer="alice", clock=CLOCK, consumer_ids=[CASE_ID],
+                reason="over 780 million calls against the 2022 cap")
+    draft_note(conn, CASE_ID, reviewer="alice", clock=CLOCK, config=session.config.notes)
+    folder = Path(tempfile.mkdtemp(prefix="warden-shots-"))
+    export_notes(conn, fmt="md", out_dir=folder / "letter", consumer_id=CASE_ID, reviewer="alice", clock=CLOCK,
+                 config=session.config.notes)
+    reply = folder / "Northwind reply 2023-01-02.pdf"
+    reply.write_bytes(b"%PDF-1.7 We will review these questions and respond appropriately.")
+    add_response(conn, CASE_ID, [reply], reviewer="alice", clock=CLOCK, max_bytes=1 << 20,
+                 note="holding reply: they will review the questions")
+    mark_items(conn, 1, [ItemChange("purpose", "answered"), ItemChange("storage", "partly_answered"),
+                         ItemChange("recipients", "refused")],
+               comment="reply of 2 January, pages 1-2", reviewer="alice", clock=CLOCK)
+    await keys("r")(pilot)
+
+
+def after_letter(*names: str) -> Step:
+    async def run(pilot) -> None:
+        await letter_sent(pilot)
+        await keys(*names)(pilot)
+
+    return run
+
+
 SHOTS: list[tuple[str, tuple[int, int], Step, bool]] = [
     # name, terminal size, what to do first, NO_COLOR
     ("review", (120, 40), keys(), False),
@@ -95,11 +130,16 @@ SHOTS: list[tuple[str, tuple[int, int], Step, bool]] = [
     ("note-editor", (120, 40), confirm_case_and_draft, False),
     ("note-editor-80x24", (80, 24), confirm_case_and_draft, False),
     ("export", (80, 24), ready_note_and_export, False),
+    ("checklist", (120, 40), after_letter(), False),
+    ("items", (120, 40), after_letter("a", "down", "down", "space"), False),
+    ("overview", (120, 40), after_letter("L"), False),
+    ("overview-80x24", (80, 24), after_letter("L"), False),
 ]
 
 
 def sync_demo(db_path: Path) -> object:
     os.environ.setdefault(DEMO_TOKEN_ENV, DEMO_TOKEN)
+    # X's usage counts back from the demo's today: the pictures' today, not the real one.
     endpoint = DemoEndpoint(consumers=300, seed=7, today=CLOCK().date()).start()
     config = demo_config(endpoint, db_path=db_path)
     try:

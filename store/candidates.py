@@ -22,7 +22,9 @@ severity ``info``; if it is detected again it is rewritten with the new figures.
 
 Each chunk's writes go in one short transaction, guarded by status and version
 (a reviewer deciding meanwhile wins), with the queue summary of the consumers
-whose findings changed.
+whose findings changed and, for those with a new finding, the recurrence rule
+(:mod:`store.casework.recurrence`: a breach of the limits a resolved or closed
+case cited reopens it) -- whichever path evaluated them, incremental or full.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from store.casework.recurrence import reopen_on_recurrence
 from store.db import transaction
 from store.queue_summary import refresh_summary
 
@@ -162,9 +165,10 @@ def store_candidates(conn: sqlite3.Connection, consumer_ids: str, candidates: li
     if not (inserts or updates or provenance):
         return
     with transaction(conn, point="rules"):
-        before = conn.total_changes
-        conn.executemany(_INSERT, inserts)
-        result.created += conn.total_changes - before
+        # rowcount, not total_changes: triggers (finding_month) change rows too.
+        result.created += max(0, conn.executemany(_INSERT, inserts).rowcount)
         conn.executemany(_UPDATE, updates)
         conn.executemany(_UPDATE_PROVENANCE, provenance)
+        # A new breach of limits an ended case cited reopens it (store.casework.recurrence).
+        reopen_on_recurrence(conn, {insert[0] for insert in inserts}, now=now)
         refresh_summary(conn, sorted(touched))

@@ -276,10 +276,7 @@ def read_case(conn: sqlite3.Connection, consumer_id: str, *, start: str | None =
         f"SELECT {FINDING_COLUMNS} FROM finding WHERE consumer_id = ?"
         " ORDER BY CASE status WHEN 'candidate' THEN 0 WHEN 'needs_info' THEN 1 ELSE 2 END,"
         " COALESCE(ratio, 0) DESC, id", (consumer_id,))]
-    decisions = read_decisions(
-        conn, "WHERE (subject = 'finding' AND subject_id IN (SELECT id FROM finding WHERE consumer_id = ?))"
-        " OR (subject = 'note' AND subject_id IN (SELECT id FROM note WHERE consumer_id = ?))"
-        " ORDER BY id DESC LIMIT ?", (consumer_id, consumer_id, decision_limit))
+    decisions = decisions_about(conn, consumer_id, limit=decision_limit)
     n = conn.execute("SELECT id, status, subject, due_date, updated_at, body FROM note WHERE consumer_id = ?"
                      " ORDER BY updated_at DESC, id DESC LIMIT 1", (consumer_id,)).fetchone()
     note = None
@@ -292,6 +289,28 @@ def read_case(conn: sqlite3.Connection, consumer_id: str, *, start: str | None =
         open_findings=int(c[9]), review_state=c[10], tier=read_tier(conn, c[3]) if c[3] else None,
         apps=apps, findings=findings, decisions=decisions, note=note, totals=totals,
     )
+
+
+# The consumer's own entries of the log: about its findings, notes, cases, the
+# items its letters asked for and its responses.
+_ABOUT = """
+WHERE (subject = 'finding' AND subject_id IN (SELECT id FROM finding WHERE consumer_id = :c))
+   OR (subject = 'note' AND subject_id IN (SELECT id FROM note WHERE consumer_id = :c))
+   OR (subject = 'case' AND subject_id IN (SELECT id FROM case_file WHERE consumer_id = :c))
+   OR (subject = 'item' AND subject_id IN (SELECT i.id FROM case_item i JOIN case_file k ON k.id = i.case_id
+                                            WHERE k.consumer_id = :c))
+   OR (subject = 'response' AND subject_id IN (SELECT r.id FROM response r JOIN case_file k ON k.id = r.case_id
+                                                WHERE k.consumer_id = :c))
+"""
+
+
+def decisions_about(conn: sqlite3.Connection, consumer_id: str, *, limit: int | None = None,
+                    newest_first: bool = True) -> list[Decision]:
+    """The log's entries about the consumer (its findings, notes, cases, items and
+    responses), newest first (or oldest first), at most ``limit``."""
+    order = "DESC" if newest_first else "ASC"
+    return read_decisions(conn, f"{_ABOUT} ORDER BY id {order} LIMIT :n",
+                          {"c": consumer_id, "n": -1 if limit is None else limit})
 
 
 # --- usage over time -------------------------------------------------------------------

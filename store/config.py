@@ -16,8 +16,14 @@ that names the key, its table, and the closest known key)::
     [notes]
     sender = "Compliance <compliance@example.com>"   # From: of .eml drafts
     organisation = "Example Platform Inc."
-    deadline_days = 21                # 1..365
+    deadline_days = 21                # 1..365: a letter's response is due this many days after its export
+    business_days = false             # true: deadlines count Monday to Friday, less the holidays
+    holidays = [2023-12-25]           # TOML dates that are not business days
+    final_notice_days = 7             # 1..365: the last deadline a final notice gives (same kind)
     template_dir = "templates"        # template overrides; relative to the config file
+
+    [evidence]
+    max_file_bytes = 104857600        # >= 1: a reply or attachment larger than this is refused
 
     [sources.feed]                    # the source's name: letters, digits, '-', '_', '.'
     adapter = "warden-feed"           # required: x-usage | aws-usage-plan | openai-usage | warden-feed | http-json
@@ -108,6 +114,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import urlsplit
 
+from store.deadlines import DeadlineRule
 from store.domain import CATEGORIES, LIMIT_PERIODS
 from store.errors import ConfigError
 from store.secrets import env_name_problem, kind_of, secret_from_env, secret_params
@@ -154,7 +161,23 @@ class NotesConfig:
     sender: str = "Compliance <compliance@example.invalid>"   # From: of .eml drafts
     organisation: str = "the Platform"
     deadline_days: int = 21
+    business_days: bool = False          # deadlines in business days, not calendar days (store.deadlines)
+    holidays: tuple[date, ...] = ()      # not business days
+    final_notice_days: int = 7           # the last deadline a final notice gives
     template_dir: Path | None = None     # overrides of the built-in templates
+
+    @property
+    def deadline(self) -> DeadlineRule:
+        """How a letter's deadline is counted (``deadline_days``, in business days if ``business_days``)."""
+        kind = "business" if self.business_days else "calendar"
+        return DeadlineRule(self.deadline_days, kind, frozenset(self.holidays))
+
+
+@dataclass
+class EvidenceConfig:
+    """The ``[evidence]`` table: what the evidence store beside the database accepts."""
+
+    max_file_bytes: int = 100 * 1024 * 1024     # a reply or attachment larger than this is refused
 
 
 @dataclass
@@ -170,6 +193,7 @@ class Config:
     roster_file: Path | None = None      # CSV or JSON roster for large platforms
     keymap: dict[str, str] = field(default_factory=dict)    # binding id -> keys
     notes: NotesConfig = field(default_factory=NotesConfig)
+    evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
 
     def check_consumer(self, consumer: ConsumerConfig, fail: Callable[[str, str], Exception],
                        known_tiers: Iterable[str] = ()) -> None:
@@ -191,9 +215,11 @@ class Config:
 
 # --- the format --------------------------------------------------------------
 
-_TOP_KEYS = ("warden", "notes", "sources", "tiers", "roster", "consumers", "keymap")
+_TOP_KEYS = ("warden", "notes", "evidence", "sources", "tiers", "roster", "consumers", "keymap")
 _WARDEN_KEYS = ("database", "reviewer")
-_NOTES_KEYS = ("sender", "organisation", "deadline_days", "template_dir")
+_NOTES_KEYS = ("sender", "organisation", "deadline_days", "business_days", "holidays", "final_notice_days",
+               "template_dir")
+_EVIDENCE_KEYS = ("max_file_bytes",)
 _SOURCE_KEYS = (
     "adapter", "url", "token_env", "start", "end", "lookback_days", "concurrency", "timeout",
     "max_body_bytes", "max_attempts", "max_retry_seconds", "insecure_skip_tls_verify",
@@ -347,6 +373,7 @@ class _Reader:
         config.reviewer = self.string(warden, "reviewer", "[warden]")
 
         config.notes = self.notes(self.table(data, "notes", "top level"))
+        config.evidence = self.evidence(self.table(data, "evidence", "top level"))
 
         sources = self.table(data, "sources", "top level")
         for name, table in sources.items():
@@ -396,8 +423,26 @@ class _Reader:
         deadline = self.integer(table, "deadline_days", where, low=1, high=365)
         if deadline is not None:
             notes.deadline_days = deadline
+        notes.business_days = bool(self.boolean(table, "business_days", where))
+        holidays = table.get("holidays")
+        if holidays is not None:
+            if not isinstance(holidays, list):
+                raise self.fail(where, f"'holidays' must be a list of dates, got {kind_of(holidays)}")
+            notes.holidays = tuple(sorted({self.day({"holidays": d}, "holidays", where) for d in holidays}))
+        final = self.integer(table, "final_notice_days", where, low=1, high=365)
+        if final is not None:
+            notes.final_notice_days = final
         notes.template_dir = self.path_in(self.string(table, "template_dir", where))
         return notes
+
+    def evidence(self, table: dict[str, Any]) -> EvidenceConfig:
+        where = "[evidence]"
+        self.keys(table, _EVIDENCE_KEYS, where)
+        evidence = EvidenceConfig()
+        limit = self.integer(table, "max_file_bytes", where, low=1)
+        if limit is not None:
+            evidence.max_file_bytes = limit
+        return evidence
 
     def source(self, name: str, table: Any) -> SourceConfig:
         where = f"[sources.{name}]"

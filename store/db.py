@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 from urllib.request import pathname2url
 
+from store import folders
 from store.errors import ForeignDatabase, StoreError
 from store.fault_points import reach
 from store.schema import MIGRATIONS
@@ -210,10 +211,7 @@ def _create_private(path: Path) -> None:
     readable by its owner only."""
     if path.exists():
         return
-    missing = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]
-    for folder in reversed(missing):
-        # One by one: mkdir(parents=True) gives the parents the default mode, not 0700.
-        folder.mkdir(mode=0o700, exist_ok=True)
+    folders.create(path.parent)
     fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
     os.close(fd)
 

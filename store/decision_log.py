@@ -1,7 +1,8 @@
 """The decision log: append-only, hash-chained, verifiable.
 
 Every change to a finding (:mod:`store.review`), to a note's status
-(:mod:`store.notes`) and every export is one row of ``decision``: when, who,
+(:mod:`store.notes`), to a case, its requested items and its responses
+(:mod:`store.casework`) and every export is one row of ``decision``: when, who,
 what, old -> new, why. Each row carries ``prev_hash``, the hash of the row before
 it, and ``hash``, SHA-256 over the canonical JSON of its own fields plus
 ``prev_hash``; the first row's ``prev_hash`` is 64 zeros. :func:`verify_chain`
@@ -18,10 +19,11 @@ import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from store.clock import Clock, iso
 from store.db import writing
+from store.errors import ConflictError
 
 GENESIS_HASH = "0" * 64
 # The fields a decision's hash covers, in the canonical JSON (keys sorted).
@@ -42,7 +44,7 @@ class Decision:
     id: int
     at: str
     reviewer: str
-    subject: str            # 'finding' | 'note'
+    subject: str            # 'finding' | 'note' | 'case' | 'item' | 'response'
     subject_id: int
     field: str              # status, severity, category, ...
     old_value: str | None
@@ -122,10 +124,33 @@ def record_decision(conn: sqlite3.Connection, *, subject: str, subject_id: int, 
         return Decision(id=new_id, **entry)
 
 
-def read_decisions(conn: sqlite3.Connection, where: str, params: Sequence[Any] = ()) -> list[Decision]:
+def read_decisions(conn: sqlite3.Connection, where: str,
+                   params: Sequence[Any] | Mapping[str, Any] = ()) -> list[Decision]:
     """The entries ``SELECT ... FROM decision d {where}`` finds (``where`` may order
     and limit), as :class:`Decision` values."""
     return [Decision(*row) for row in conn.execute(f"SELECT {DECISION_COLUMNS} FROM decision d {where}", params)]
+
+
+def last_change(conn: sqlite3.Connection, subject: str, subject_id: int) -> tuple[str, tuple[Any, ...] | None]:
+    """Who changed a subject last and why, as a message says it (`` by alice (over
+    the cap)``, or nothing when the log has no entry about it), and that entry's
+    (reviewer, reason, at)."""
+    last = conn.execute("SELECT reviewer, reason, at FROM decision WHERE subject = ? AND subject_id = ?"
+                        " ORDER BY id DESC LIMIT 1", (subject, subject_id)).fetchone()
+    if last is None:
+        return "", None
+    return f" by {last[0]}" + (f" ({last[1]})" if last[1] else ""), tuple(last)
+
+
+def conflict_error(conn: sqlite3.Connection, subject: str, subject_id: int, head: str, now: str,
+                   current: dict[str, Any], updated_at: str) -> ConflictError:
+    """A ConflictError for a subject changed under a reviewer: ``{head}: it is now
+    {now} by {reviewer} ({reason}), version {version}``, naming who changed it last
+    (the log's last entry about it); ``.current`` holds ``current`` and who, why, when."""
+    said, last = last_change(conn, subject, subject_id)
+    return ConflictError(f"{head}: it is now {now}{said}, version {current['version']}",
+                         current={**current, "reviewer": last[0] if last else None,
+                                  "reason": last[1] if last else None, "at": last[2] if last else updated_at})
 
 
 def log_head(conn: sqlite3.Connection) -> dict[str, Any] | None:

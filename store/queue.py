@@ -75,13 +75,15 @@ class QueueRow:
     review_state: str
     verdict: str          # one of VERDICTS: "open", "info", "violation", "decided", "clear", "retired"
     tier_name: str | None = None   # the tier's name (what the detail shows), None without a tier
+    case_state: str | None = None    # store.domain.CASE_STATES (store.casework.summary)
+    case_due: str | None = None      # the reply's due date while one is awaited
 
 
 _SELECT = (
     "SELECT id, legal_name, tier_id, worst_ratio, open_findings, review_state, "
     "EXISTS (SELECT 1 FROM finding f WHERE f.consumer_id = consumer.id "
     "AND f.status IN ('confirmed', 'audit_requested')) AS violation, "
-    "(SELECT t.name FROM tier t WHERE t.id = consumer.tier_id) AS tier_name"
+    "(SELECT t.name FROM tier t WHERE t.id = consumer.tier_id) AS tier_name, case_state, case_due, due_order"
 )
 
 
@@ -89,11 +91,12 @@ def _row(r: Sequence[Any]) -> QueueRow:
     state = r[5]
     # A violation is shown once nothing waits (a retired consumer says it is retired).
     violation = state not in ("open", "info", "retired") and r[6]
-    return QueueRow(r[0], r[1], r[2], float(r[3]), int(r[4]), state, "violation" if violation else state, r[7])
+    return QueueRow(r[0], r[1], r[2], float(r[3]), int(r[4]), state, "violation" if violation else state,
+                    r[7], r[8], r[9])
 
 
 def _key(cols: Sequence[Col], r: Sequence[Any]) -> Key:
-    by_name = {"id": r[0], "legal_name": r[1], "worst_ratio": r[3], "review_state": r[5]}
+    by_name = {"id": r[0], "legal_name": r[1], "worst_ratio": r[3], "review_state": r[5], "due_order": r[10]}
     return tuple(by_name[c.sql] for c in cols)
 
 

@@ -14,6 +14,9 @@ Filter syntax (:func:`parse_filter`), terms separated by spaces, all must hold::
     name:north  north         legal name contains, in any case; bare words too
     id:northwind              consumer id contains, in any case
     name:"north wind"         quotes keep spaces
+    case:letter-sent due:overdue month:2022-07 by:alice week:2026-W48
+                              a case's state and due date, a finding's month, who decided
+                              (store.queue_cases)
 
 A field's values separated by commas (``status:candidate,needs_info``) or the
 field repeated are alternatives (OR); different fields must all hold (AND);
@@ -31,10 +34,12 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
+from datetime import date, datetime, timezone
 from typing import Any, Iterator, Sequence
 
 from store.domain import CATEGORIES, FINDING_STATUSES, OPEN_STATUSES, SEVERITIES
 from store.errors import FilterError
+from store.queue_cases import CASE_FILTER_FIELDS, case_conditions, case_terms, month_condition
 from store.queue_summary import finding_keys
 
 FILTER_FIELDS: dict[str, str] = {
@@ -46,6 +51,7 @@ FILTER_FIELDS: dict[str, str] = {
     "state": "queue state (open, info, decided, clear; retired: only when asked for)",
     "name": "legal name contains (3 characters or more use the name index)",
     "id": "consumer id contains",
+    **CASE_FILTER_FIELDS,
 }
 # In the order the status sort shows them: something to decide, waiting for
 # information, all decided, no findings, retired.
@@ -70,19 +76,36 @@ class QueueFilter:
     states: tuple[str, ...] = ()
     names: tuple[str, ...] = ()
     ids: tuple[str, ...] = ()
+    # Case terms (store.queue_cases): resolved when parsed (due: against the day).
+    case_states: tuple[str, ...] = ()
+    due_range: tuple[str, str] | None = None
+    months: tuple[str, ...] = ()
+    reviewers: tuple[str, ...] = ()
+    week: tuple[str, str] | None = None
 
     @property
     def is_empty(self) -> bool:
         """True when the filter lets every consumer through."""
-        return not (self.statuses or self.categories or self.severities or self.min_ratio is not None
-                    or self.tiers or self.states or self.names or self.ids)
+        return not (self.statuses or self.categories or self.severities or self.months or self.consumer_terms)
+
+    @property
+    def case_terms(self) -> bool:
+        """True when a case term about the consumer is set (case:, due:, by:, week:)."""
+        return bool(self.case_states or self.due_range is not None or self.reviewers or self.week is not None)
+
+    @property
+    def consumer_terms(self) -> bool:
+        """True when a term is about the consumer itself (not only its findings)."""
+        return bool(self.min_ratio is not None or self.tiers or self.states or self.names or self.ids
+                    or self.case_terms)
 
     def __str__(self) -> str:
         return self.text
 
 
-def parse_filter(text: str) -> QueueFilter:
-    """Parse the reviewer's filter text (syntax in the module docstring).
+def parse_filter(text: str, today: date | None = None) -> QueueFilter:
+    """Parse the reviewer's filter text (syntax in the module docstring);
+    ``due:`` counts from ``today`` (default: today, UTC).
 
     Raises :class:`~store.errors.FilterError` (a ``ConfigError``) naming the bad
     term and listing the valid fields or values.
@@ -107,7 +130,7 @@ def parse_filter(text: str) -> QueueFilter:
                 f"unknown filter field {name!r} in {token!r}; valid fields: "
                 + "; ".join(f"{k}: {v}" for k, v in FILTER_FIELDS.items()), position=start
             )
-        if name in ("name", "id"):
+        if name in ("name", "id", "by"):
             if value.strip():
                 values[name].append(value.strip())
             continue
@@ -132,6 +155,7 @@ def parse_filter(text: str) -> QueueFilter:
         states=tuple(dict.fromkeys(values["state"])),
         names=tuple(values["name"]),
         ids=tuple(values["id"]),
+        **case_terms(values, today or datetime.now(timezone.utc).date(), _pick),
     )
 
 
@@ -231,6 +255,23 @@ def finding_keys_of(flt: QueueFilter) -> list[str]:
     return finding_keys(flt.statuses, flt.categories, flt.severities)
 
 
+def finding_conditions(flt: QueueFilter, alias: str = "f") -> tuple[list[str], list[Any]]:
+    """Conditions on one finding (status, category, severity and month apply to the same finding)."""
+    conds: list[str] = []
+    params: list[Any] = []
+    if flt.statuses:
+        conds.append(f"{alias}.status IN ({','.join('?' * len(flt.statuses))})")
+        params.extend(flt.statuses)
+    if flt.categories:
+        conds.append(f"{alias}.category IN ({','.join('?' * len(flt.categories))})")
+        params.extend(flt.categories)
+    if flt.severities:
+        conds.append(f"{alias}.severity IN ({','.join('?' * len(flt.severities))})")
+        params.extend(flt.severities)
+    month_conds, month_params = month_condition(flt.months, alias)
+    return conds + month_conds, params + month_params
+
+
 def _marks(values: list[str]) -> str:
     return ",".join("?" * len(values))
 
@@ -253,6 +294,13 @@ def consumer_conditions(flt: QueueFilter, *, findings: bool = True,
         conds.append(f"EXISTS (SELECT 1 FROM consumer_finding_key AS k WHERE k.key IN ({_marks(keys)})"
                      " AND k.consumer_id = consumer.id)")
         params.extend(keys)
+    if flt.months:
+        # month: has no finding key: probe this consumer's findings for one of
+        # that month that also meets the other finding terms (the same finding).
+        fconds, fparams = finding_conditions(flt)
+        conds.append("EXISTS (SELECT 1 FROM finding f INDEXED BY finding_by_consumer"
+                     f" WHERE f.consumer_id = consumer.id AND {' AND '.join(fconds)})")
+        params.extend(fparams)
     if flt.min_ratio is not None:
         conds.append("worst_ratio >= ?")
         params.append(flt.min_ratio)
@@ -276,7 +324,8 @@ def consumer_conditions(flt: QueueFilter, *, findings: bool = True,
         if len(ident) < NAME_INDEX_MIN_CHARS:
             conds.append("id LIKE ? ESCAPE '\\'")
             params.append(_like(ident))
-    return conds, params
+    case_conds, case_params = case_conditions(flt.case_states, flt.due_range, flt.reviewers, flt.week)
+    return conds + case_conds, params + case_params
 
 
 def matching_states(flt: QueueFilter, only: str | None = None) -> tuple[str, ...] | None:
@@ -288,7 +337,7 @@ def matching_states(flt: QueueFilter, only: str | None = None) -> tuple[str, ...
         allowed &= {"open"}
     elif flt.statuses and set(flt.statuses) <= set(OPEN_STATUSES):
         allowed &= {"open", "info"}
-    elif flt.statuses or flt.categories or flt.severities:
+    elif flt.statuses or flt.categories or flt.severities or flt.months:
         allowed &= {"open", "info", "decided"}
     if only is not None:
         allowed &= {only}
@@ -326,8 +375,7 @@ def consumer_source(flt: QueueFilter, driven: bool, *,
 
 def only_finding_terms(flt: QueueFilter) -> bool:
     """True when the filter holds nothing but status, category and severity terms."""
-    return bool(finding_keys_of(flt)) and not (flt.min_ratio is not None or flt.tiers or flt.states
-                                               or flt.names or flt.ids)
+    return bool(finding_keys_of(flt)) and not (flt.consumer_terms or flt.months)
 
 
 def count_finding_matches(conn: Any, flt: QueueFilter) -> int:
@@ -353,8 +401,8 @@ def few_finding_matches(conn: Any, flt: QueueFilter, few: int) -> bool:
 def only_indexed_names(flt: QueueFilter) -> str | None:
     """The FTS5 query standing for the whole filter when it holds nothing but
     name and id terms long enough for the index (a count is then the index's)."""
-    if (flt.statuses or flt.categories or flt.severities or flt.min_ratio is not None or flt.tiers
-            or flt.states or any(len(t) < NAME_INDEX_MIN_CHARS for t in flt.names + flt.ids)):
+    if (flt.statuses or flt.categories or flt.severities or flt.months or flt.min_ratio is not None or flt.tiers
+            or flt.states or flt.case_terms or any(len(t) < NAME_INDEX_MIN_CHARS for t in flt.names + flt.ids)):
         return None
     return name_match(flt)
 

@@ -21,6 +21,7 @@ SORTS: dict[str, str] = {
     "overage": "largest overage first",
     "status": "open, waiting for information, decided, clear; largest overage first within each",
     "name": "legal name A-Z",
+    "due": "reply due soonest first (overdue at the top), then largest overage first",
 }
 
 
@@ -38,6 +39,8 @@ ORDERS: dict[str, tuple[Col, ...]] = {
     "overage": (Col("worst_ratio", True), Col("id", False)),
     "name": (Col("legal_name", False), Col("id", False)),
     "status": (Col("review_state", False, REVIEW_STATES), Col("worst_ratio", True), Col("id", False)),
+    # consumer_by_due: due_order is the due date, or far in the future when nothing is due.
+    "due": (Col("due_order", False), Col("worst_ratio", True), Col("id", False)),
 }
 
 

@@ -22,6 +22,7 @@ import itertools
 import sqlite3
 from typing import Iterable, Sequence
 
+from store.casework.summary import refresh_case_summary
 from store.schema import KEYS_OF_FINDING
 from store.twins import TWIN_OPEN_SQL
 
@@ -64,11 +65,15 @@ def finding_keys(statuses: Sequence[str], categories: Sequence[str], severities:
 
 
 def refresh_summary(conn: sqlite3.Connection, consumer_ids: Iterable[str]) -> None:
-    """Recompute the queue summary of these consumers (call inside the writer's transaction)."""
-    ids = [(cid,) for cid in consumer_ids]
-    conn.executemany(_REFRESH, ids)
-    conn.executemany("DELETE FROM consumer_finding_key WHERE consumer_id = ?", ids)
-    conn.executemany(KEYS_OF_FINDING + " WHERE f.consumer_id = ?", ids)
+    """Recompute the queue summary of these consumers (call inside the writer's
+    transaction): their finding keys, and their case columns (a finding decided
+    may open a case)."""
+    ids = list(consumer_ids)
+    params = [(cid,) for cid in ids]
+    conn.executemany(_REFRESH, params)
+    conn.executemany("DELETE FROM consumer_finding_key WHERE consumer_id = ?", params)
+    conn.executemany(KEYS_OF_FINDING + " WHERE f.consumer_id = ?", params)
+    refresh_case_summary(conn, ids)
 
 
 def refresh_all(conn: sqlite3.Connection) -> None:
@@ -76,3 +81,6 @@ def refresh_all(conn: sqlite3.Connection) -> None:
     conn.execute(_REFRESH.replace("WHERE id = ?", ""))
     conn.execute("DELETE FROM consumer_finding_key")
     conn.execute(KEYS_OF_FINDING)
+    refresh_case_summary(conn, [r[0] for r in conn.execute("SELECT id FROM consumer WHERE case_state IS NOT NULL"
+                                                           " OR EXISTS (SELECT 1 FROM finding f WHERE"
+                                                           " f.consumer_id = consumer.id)")])

@@ -23,7 +23,7 @@ from typing import Any, Iterable, Literal, Sequence
 from store.cases import FINDING_COLUMNS, Finding, finding_from_row
 from store.clock import Clock, day, iso
 from store.db import writing
-from store.decision_log import Decision, read_decisions, record_decision
+from store.decision_log import Decision, conflict_error, read_decisions, record_decision
 from store.domain import (
     CATEGORIES,
     DISMISS_REASONS,
@@ -49,26 +49,11 @@ def get_finding(conn: sqlite3.Connection, finding_id: int) -> Finding:
     return finding_from_row(row)
 
 
-def _current_state(conn: sqlite3.Connection, f: Finding) -> dict[str, object]:
-    """What a finding is now and who made it so, for a ConflictError."""
-    last = conn.execute(
-        "SELECT reviewer, reason, at FROM decision WHERE subject = 'finding' AND subject_id = ?"
-        " ORDER BY id DESC LIMIT 1", (f.id,)
-    ).fetchone()
-    return {
-        "finding_id": f.id, "status": f.status, "severity": f.severity, "category": f.category,
-        "version": f.version, "reviewer": last[0] if last else None,
-        "reason": last[1] if last else None, "at": last[2] if last else f.updated_at,
-    }
-
-
 def _conflict(conn: sqlite3.Connection, f: Finding, what: str) -> ConflictError:
-    state = _current_state(conn, f)
-    who = f" by {state['reviewer']}" if state["reviewer"] else ""
-    why = f" ({state['reason']})" if state["reason"] else ""
-    return ConflictError(
-        f"finding #{f.id} {what}: it is now {f.status}{who}{why}, version {f.version}", current=state
-    )
+    """What the finding is now and who made it so."""
+    return conflict_error(conn, "finding", f.id, f"finding #{f.id} {what}", f.status, {
+        "finding_id": f.id, "status": f.status, "severity": f.severity, "category": f.category,
+        "version": f.version}, f.updated_at)
 
 
 def change_finding(conn: sqlite3.Connection, finding_id: int, *, reviewer: str, clock: Clock,

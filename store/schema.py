@@ -12,6 +12,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Callable, Union
 
+from store.casework.schema import MIGRATION_CASES
+
 # Conventions: times are UTC ISO-8601 strings ("2026-11-27T20:14:29Z"), days are
 # "YYYY-MM-DD" (UTC), every provider id is TEXT, every count is INTEGER (64-bit).
 
@@ -462,4 +464,4 @@ Migration = Union[str, Callable[[sqlite3.Connection], None]]
 MIGRATIONS: list[Migration] = [MIGRATION_1, MIGRATION_PAGE_NOTES, MIGRATION_LETTER, MIGRATION_NEEDS_INFO_STATE,
                                MIGRATION_INCREMENTAL_RULES, MIGRATION_NAME_SEARCH, MIGRATION_QUEUE_FILTERS,
                                MIGRATION_AUTO_CONSUMERS, MIGRATION_ROSTER_CLAIMS, MIGRATION_RECORD_PAGES,
-                               MIGRATION_FINDING_KEYS]
+                               MIGRATION_FINDING_KEYS, MIGRATION_CASES]

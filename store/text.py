@@ -76,3 +76,18 @@ def printable(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in text)
+
+
+def ratio_text(ratio: float | None) -> str:
+    """An overage ratio as the queue, the detail and the report show it: ``812.3x``, ``1.02x``, ``-``.
+
+    Findings without a figure (a missing use case, a manual finding) rank as 1.0 in
+    the queue summary; 1.0 is never an overage, so it shows as ``-`` too.
+    """
+    if not ratio or ratio <= 1.0:
+        return "-"
+    if ratio >= 1000:
+        return f"{ratio:,.0f}x"
+    if ratio >= 10:
+        return f"{ratio:.1f}x"
+    return f"{ratio:.2f}x"

@@ -193,6 +193,19 @@ def test_export_all_formats_at_once_covers_the_same_notes_with_matching_manifest
     assert "unknown format 'pdf'" in capsys.readouterr().err
 
 
+def test_a_listing_into_a_closed_pipe_ends_quietly(demo_db: Path) -> None:
+    """``warden findings | head`` whose reader is gone: no stack trace, exit 1."""
+    import subprocess
+    import sys
+
+    reader_gone = subprocess.Popen([sys.executable, "-m", "tui.cli", "findings", "--db", str(demo_db)],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert reader_gone.stdout is not None
+    reader_gone.stdout.close()             # before anything is written: the first write breaks the pipe
+    _, err = reader_gone.communicate(timeout=120)
+    assert (reader_gone.returncode, err) == (1, b"")
+
+
 def test_rules_look_at_what_changed_and_all_looks_at_every_consumer(
         demo_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = copy_of(demo_db, tmp_path)

@@ -111,14 +111,39 @@ def test_headless_without_a_configuration_says_none_was_found(tmp_path: Path, ca
 def test_the_demo_says_where_its_database_is_and_what_to_try(tmp_path: Path,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "d.db"
+    settings = tmp_path / "d-demo.toml"
     assert main(["demo", "--headless", "--consumers", "20", "--db", str(db)]) == 0
     err = capsys.readouterr().err
-    assert f"warden: the demo's database is {db}; try:" in err
-    for command in (f"warden verify --db {db}", f"warden --db {db}",
-                    f"warden export --db {db} --format all --out ./letters"):
+    assert f"warden: the demo's database is {db}, its letter settings {settings}; try:" in err
+    opts = f"--db {db} --config {settings}"
+    for command in (f"warden verify {opts}", f"warden {opts}", f"warden note draft CONSUMER {opts}",
+                    f"warden export {opts} --format all --out ./letters"):
         assert command in err
-    # And each of them works on it.
-    assert main(["verify", "--db", str(db)]) == 0
+    # And each of them works on it; a letter drafted afterwards comes from the demo's
+    # platform, as in the demo's TUI, not from "the Platform".
+    assert main(["verify", "--db", str(db), "--config", str(settings)]) == 0
+    assert main(["decide", "confirm", "northwind-analytics", "--db", str(db), "--config", str(settings)]) == 0
+    assert main(["note", "draft", "northwind-analytics", "--db", str(db), "--config", str(settings)]) == 0
+    capsys.readouterr()
+    assert main(["note", "show", "northwind-analytics", "--db", str(db), "--config", str(settings)]) == 0
+    letter = capsys.readouterr().out
+    assert "on behalf of Demo Platform Inc." in letter and "the Platform" not in letter
+
+
+def test_the_demo_leaves_a_settings_file_it_did_not_write_alone(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "d.db"
+    mine = tmp_path / "d-demo.toml"
+    mine.write_text("[notes]\norganisation = \"Mine Ltd\"\n")
+    assert main(["demo", "--headless", "--consumers", "20", "--db", str(db)]) == 0
+    err = capsys.readouterr().err
+    assert mine.read_text() == "[notes]\norganisation = \"Mine Ltd\"\n"
+    assert f"warden: the demo's database is {db}; try: warden --db {db} · " in err and "--config" not in err
+    # Written by the demo: replaced by the next demo.
+    mine.unlink()
+    assert main(["demo", "--headless", "--consumers", "20", "--db", str(db)]) == 0
+    assert main(["demo", "--headless", "--consumers", "20", "--db", str(db)]) == 0
+    assert "--config" in capsys.readouterr().err
 
 
 def test_demo_help_says_where_it_writes(capsys: pytest.CaptureFixture[str]) -> None:

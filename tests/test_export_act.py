@@ -319,14 +319,18 @@ def test_a_recorded_export_whose_files_are_lost_is_taken_back(db: Path, tmp_path
             path.unlink()              # the staged files lost (a cleaner, a full disk ...)
     assert cli_main(["export", "--db", str(db), "--format", "csv", "--status", "ready", "--out",
                      str(tmp_path / "csv"), "--reviewer", "carl"]) == 0
-    assert "could not be recovered: its notes and findings were taken back" in capsys.readouterr().err
+    assert "could not be recovered: its notes, findings and cases were taken back" in capsys.readouterr().err
     conn = connect(db, readonly=True)
     assert conn.execute("SELECT status FROM export WHERE id = 1").fetchone()[0] == "rolled_back"
     assert {r[0] for r in conn.execute("SELECT status FROM note")} == {"ready"}
     assert conn.execute("SELECT count(*) FROM finding WHERE status = 'audit_requested'").fetchone()[0] == 0
+    # The letters never left: no case was opened, nothing is due.
+    assert conn.execute("SELECT count(*) FROM case_file").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM case_item").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM consumer WHERE case_due IS NOT NULL").fetchone()[0] == 0
     taken = conn.execute("SELECT count(*) FROM decision WHERE reviewer = 'carl' AND reason LIKE "
                          "'export #1 was interrupted%'").fetchone()[0]
-    assert taken > 0 and verify_log(conn).ok
+    assert taken > 0 and verify_log(conn, evidence_root=tmp_path / "evidence").ok
     conn.close()
     agrees(db, out)
 

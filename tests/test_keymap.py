@@ -32,6 +32,16 @@ def test_a_key_taken_from_another_binding_is_named_with_both() -> None:
                                "another key in [keymap] too, or choose another for review.confirm")
 
 
+def test_a_case_key_taken_for_a_review_binding_is_refused() -> None:
+    # C closes or escalates a case (issue 13); O stays the queue's reverse sort (issue 10).
+    with pytest.raises(ConfigError, match=r"'review.confirm' = 'C' takes the key of case.outcome "
+                                          r"\(Case: close with an outcome, or escalate\)"):
+        check_keymap({"review.confirm": "C"}, binding_groups())
+    with pytest.raises(ConfigError, match=r"'case.outcome' = 'O' takes the key of queue.reverse_sort"):
+        check_keymap({"case.outcome": "O"}, binding_groups())
+    check_keymap({"case.outcome": "O", "queue.reverse_sort": "C"}, binding_groups())
+
+
 def test_keys_swapped_between_two_bindings_are_fine() -> None:
     check_keymap({"review.confirm": "d", "review.dismiss": "v"}, binding_groups())
     check_keymap({"queue.down": "n", "note.save": "ctrl+w"}, binding_groups())

@@ -47,12 +47,16 @@ def conn(tmp_path: Path) -> sqlite3.Connection:
                      rnd.choice([None, 1.5, 2.0, 10.0, 12.5, round(rnd.uniform(1, 30), 2)]),
                      rnd.choice(["low", "medium", "high", "critical"])))
         refresh_all(c)
+        # A reply due from a third of them (ties included), for the due-date sort.
+        for i in range(0, 400, 3):
+            c.execute("UPDATE consumer SET case_due = ? WHERE id = ?",
+                      (f"2023-0{rnd.randint(1, 3)}-{rnd.randint(10, 12)}", f"c{i:03d}"))
     return c
 
 
 def reference(conn: sqlite3.Connection, query: QueueQuery) -> list[str]:
     """The queue computed the slow, obvious way in Python."""
-    rows = conn.execute("SELECT id, legal_name, tier_id, worst_ratio, review_state FROM consumer").fetchall()
+    rows = conn.execute("SELECT id, legal_name, tier_id, worst_ratio, review_state, case_due FROM consumer").fetchall()
     findings = conn.execute("SELECT consumer_id, status, category, severity FROM finding").fetchall()
     f = query.filter
 
@@ -77,6 +81,7 @@ def reference(conn: sqlite3.Connection, query: QueueQuery) -> list[str]:
         "overage": lambda r: (-r[3], r[0]),
         "name": lambda r: (r[1], r[0]),
         "status": lambda r: (rank[r[4]], -r[3], r[0]),
+        "due": lambda r: (r[5] or "9999-12-31", -r[3], r[0]),
     }
     out = sorted((r for r in rows if keep(r)), key=keys[query.sort])
     if query.reverse:

@@ -3,8 +3,10 @@ findings as a run over every consumer (``warden rules --all``), over random
 sequences of syncs of the demo endpoint (new days, revisions and withdrawals
 upstream, names and use cases changing), configuration changes (limits, the
 roster moving an app, a declared use case, a consumer's tier) and reviewer
-decisions. Two databases live through the same sequence: one runs the rules
-incrementally, the other runs them over everything each time."""
+decisions (a dismissal, an undo, a case taken from the letter to its
+resolution). Two databases live through the same sequence: one runs the rules
+incrementally, the other runs them over everything each time; their findings,
+queue summaries and cases (a recurrence reopens one) must agree."""
 
 from __future__ import annotations
 
@@ -18,13 +20,16 @@ from typing import Any
 import pytest
 
 from store.clock import fixed_clock
-from store.config import Config
+from store.casework.state import close_case
+from store.config import Config, NotesConfig
 from store.consumers import apply_config
 from store.db import connect
 from store.demo import DEMO_TOKEN_ENV, DemoEndpoint
 from store.demo.config import FEED_SOURCE, demo_config
 from store.demo.data import DemoData
-from store.review import dismiss, undo_last
+from store.export import export_notes
+from store.notes import draft_note
+from store.review import bulk_decide, dismiss, undo_last
 from store.roster import ConsumerConfig
 from store.rules import run_rules
 from store.sync.engine import sync_source
@@ -84,8 +89,10 @@ def state(db: Path) -> dict[str, Any]:
     try:
         return {
             "findings": conn.execute(f"SELECT {FINDING} FROM finding ORDER BY dedupe_key").fetchall(),
-            "queue": conn.execute("SELECT id, worst_ratio, open_findings, review_state FROM consumer "
-                                  "ORDER BY id").fetchall(),
+            "queue": conn.execute("SELECT id, worst_ratio, open_findings, review_state, case_state, case_due"
+                                  " FROM consumer ORDER BY id").fetchall(),
+            "cases": conn.execute("SELECT id, consumer_id, state, letter_sent_at, due_date, reopens, outcome,"
+                                  " version FROM case_file ORDER BY id").fetchall(),
         }
     finally:
         conn.close()
@@ -121,7 +128,7 @@ def step(rnd: random.Random, upstream: Upstream, config: Config, dbs: list[Path]
         owner = dict(apps)[app_id]
     recent = upstream.end - timedelta(days=rnd.randrange(5))      # inside the sync's look-back window
     kind = rnd.choice(["new day", "new day", "spike", "revise", "withdraw", "limits", "move app", "use case",
-                       "tier", "rename", "decide", "look-back", "nothing"])
+                       "tier", "rename", "decide", "resolve", "look-back", "nothing"])
     if kind == "new day":
         upstream.end += timedelta(days=1)
     elif kind == "spike":   # a new day with a huge figure, for a consumer that had nothing to decide
@@ -156,6 +163,8 @@ def step(rnd: random.Random, upstream: Upstream, config: Config, dbs: list[Path]
         upstream.overrides[index] = {**upstream.overrides.get(index, {}), "app_name": f"Renamed {rnd.random():.3f}"}
     elif kind == "decide":
         decide(dbs, rnd, clock_for(upstream))
+    elif kind == "resolve":
+        resolve(dbs, clock_for(upstream))
     return kind
 
 
@@ -173,6 +182,29 @@ def decide(dbs: list[Path], rnd: random.Random, clock: Any) -> None:
             elif key is not None:
                 (fid,) = conn.execute("SELECT id FROM finding WHERE dedupe_key = ?", (key,)).fetchone()
                 dismiss(conn, fid, reviewer="rita", reason_code="duplicate", clock=clock)
+    finally:
+        for conn in conns:
+            conn.close()
+
+
+def resolve(dbs: list[Path], clock: Any) -> None:
+    """The same case in both databases: the first consumer with a candidate and
+    no case under way has its findings confirmed, its letter exported and its
+    case resolved (usage within limits); a later breach of the same limit reopens it."""
+    conns = [connect(db) for db in dbs]
+    try:
+        row = conns[0].execute(
+            "SELECT consumer_id FROM finding WHERE status = 'candidate' AND consumer_id IN"
+            " (SELECT id FROM consumer WHERE retired_at IS NULL AND ifnull(case_state, 'open') = 'open')"
+            " ORDER BY consumer_id LIMIT 1").fetchone()
+        if row is None:
+            return
+        for n, conn in enumerate(conns):
+            bulk_decide(conn, action="confirm", reviewer="lea", clock=clock, consumer_ids=[row[0]], reason="over")
+            draft_note(conn, row[0], reviewer="lea", clock=clock, config=NotesConfig())
+            export_notes(conn, fmt="md", out_dir=dbs[n].parent / f"letters-{n}-{clock().date()}-{row[0]}",
+                         consumer_id=row[0], reviewer="lea", clock=clock, config=NotesConfig())
+            close_case(conn, row[0], outcome="within_limits", reason="back under", reviewer="lea", clock=clock)
     finally:
         for conn in conns:
             conn.close()

@@ -16,7 +16,7 @@ from tests.test_tui_review import make_app, press, review_screen
 from tests.tui_data import seed_review_db, settle
 from tui.widgets.detail import DetailPane
 from tui.widgets.pairs import fit_pairs, pair, wrap_pairs
-from tui.widgets.queue import QueueView
+from tui.widgets.queue import Columns, QueueView, case_cell, header_text
 
 pytestmark = pytest.mark.anyio
 
@@ -220,7 +220,28 @@ async def test_a_cut_name_never_runs_into_the_tier(db: Path) -> None:
         await settle(pilot)
         q = review_screen(app).query_one(QueueView)
         line = "".join(s.text for s in q.render_line(1))     # the long hostile name, cut
-        assert "… Standard" in line
+        header = header_text(q.scrollable_content_region.width).plain
+        # The cut name, a space, the case column (empty: no case), the tier where its title is.
+        case_at, tier_at = header.index("case"), header.index("tier")
+        assert line[case_at - 2:tier_at] == "… " + " " * (tier_at - case_at)
+        assert line[tier_at:].startswith("Standard ")
+
+
+@pytest.mark.parametrize(("state", "due", "cell"), [
+    ("letter_sent", "2025-03-17", "overdue 99d"),      # the longest in days
+    ("letter_sent", "2023-07-26", "overdue 99w"),      # in weeks (699 days)
+    ("letter_sent", "1935-06-24", "overdue 90y"),      # in years
+    ("escalated", None, "⚑ escalated"),                # the longest state word
+    ("letter_sent", "2052-11-08", "due 27y"),          # a clock far behind still fits
+])
+def test_the_case_column_holds_its_longest_words_and_a_space(state: str, due: str | None, cell: str) -> None:
+    from datetime import date
+
+    today = date(2025, 6, 24)
+    assert case_cell(state, due, today) == cell
+    for width in (54, 78, 118):
+        cols = Columns.for_width(width)
+        assert len(cell) <= cols.case - 1     # the last one is the gap before the tier
 
 
 def test_the_header_keeps_a_partial_syncs_time_at_80_columns() -> None:

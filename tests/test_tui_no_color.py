@@ -12,12 +12,17 @@ import pytest
 from textual.containers import VerticalScroll
 from textual.geometry import Region
 
+from tests.cases_data import review_db_with_letter
 from tests.test_tui_review import make_app, press
 from tests.tui_data import settle
 from tui.modals.confirm import ConfirmViolation
 from tui.modals.dismiss import Dismiss
 from tui.modals.export import ExportNotes
+from tui.modals.followup import FollowupKind
+from tui.modals.items import RequestItems
 from tui.modals.needs_info import NeedsInfo
+from tui.modals.outcome import CaseOutcome
+from tui.modals.response import AddResponse
 
 pytestmark = pytest.mark.anyio
 
@@ -91,7 +96,19 @@ def reversed_somewhere(widget) -> bool:
 async def test_every_focus_stop_of_a_dialog_is_reversed(db: Path, monkeypatch: pytest.MonkeyPatch, key: str,
                                                        dialog: type) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
-    app = make_app(db)
+    await each_focus_stop_reversed(make_app(db), key, dialog)
+
+
+@pytest.mark.parametrize("key, dialog", [("a", RequestItems), ("A", AddResponse), ("f", FollowupKind),
+                                         ("C", CaseOutcome)])
+async def test_every_focus_stop_of_a_case_dialog_is_reversed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            key: str, dialog: type) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    await each_focus_stop_reversed(make_app(review_db_with_letter(tmp_path / "review.db")), key, dialog)
+
+
+async def each_focus_stop_reversed(app, key: str, dialog: type) -> None:
+    """``key`` opens ``dialog``; tab walks its focus stops, each reversed, no other."""
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await press(pilot, key)

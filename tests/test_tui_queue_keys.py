@@ -109,6 +109,9 @@ async def test_sort_shows_its_direction_and_keeps_the_cursor_on_its_consumer(db:
         names = [q.row_at(i).legal_name for i in range(q.total)]
         assert names == sorted(names, reverse=True)
         assert "sort: name ↑" in status_line(app)
+        await press(pilot, "o")    # due date (issue 13), the direction kept as chosen
+        assert screen.query_spec.sort == "due" and current_id(app) == "contoso-borderline"
+        assert screen.query_spec.reverse and "sort: due ↑" in status_line(app)
         await press(pilot, "o")    # back to overage, the direction kept as chosen
         assert screen.query_spec.sort == "overage" and current_id(app) == "contoso-borderline"
         await press(pilot, "O")

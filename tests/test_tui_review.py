@@ -407,14 +407,15 @@ async def test_palette_lists_every_action(db: Path) -> None:
 
 
 async def test_keymap_from_config_remaps_by_binding_id(db: Path) -> None:
-    app = make_app(db, config=Config(keymap={"queue.down": "n", "review.confirm": "C"}))
+    # (C closes a case: taking it for confirm is refused, tests/test_keymap.py.)
+    app = make_app(db, config=Config(keymap={"queue.down": "n", "review.confirm": "V"}))
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await press(pilot, "n")
         assert review_screen(app).query_one(QueueView).cursor == 1
         await press(pilot, "j")
         assert review_screen(app).query_one(QueueView).cursor == 1
-        await press(pilot, "C")
+        await press(pilot, "V")
         assert isinstance(app.screen, ConfirmViolation)
         help_rows = {row[2]: row[0] for row in review_screen(app).key_rows()}
         assert help_rows["queue.down"] == "n"

@@ -195,3 +195,60 @@ def test_confirm_one_finding_from_the_detail_no_color(snap_compare, db: Path, mo
 
 def test_hostile_name_in_dialog(snap_compare, db: Path) -> None:
     assert snap_compare(app_for(db), terminal_size=SMALL, run_before=steps(["j", "v"]))
+
+
+# --- after the letter -----------------------------------------------------------------
+
+
+@pytest.fixture
+def letter_db(tmp_path: Path) -> Path:
+    from tests.cases_data import review_db_with_letter
+
+    return review_db_with_letter(tmp_path / "review.db")
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "120x40"])
+def test_case_checklist(snap_compare, letter_db: Path, size: tuple[int, int]) -> None:
+    """The case in the detail: letter, due date, the checklist of requested items."""
+    assert snap_compare(app_for(letter_db), terminal_size=size, run_before=steps(["J"] if size == SMALL else []))
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "120x40"])
+def test_items_modal(snap_compare, letter_db: Path, size: tuple[int, int]) -> None:
+    assert snap_compare(app_for(letter_db), terminal_size=size, run_before=steps(["a", "space", "down", "p"]))
+
+
+def test_response_modal(snap_compare, letter_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Inbox(type(Path())):     # the folder the reviewer started warden in, the same on every machine
+        @classmethod
+        def cwd(cls) -> Path:
+            return Path("/srv/warden/inbox")
+
+    monkeypatch.setattr("tui.screens.casework.Path", Inbox)
+
+    async def fill(pilot) -> None:
+        pilot.app.screen.query_one("#paths", Input).value = "reply.pdf attachments/deletion-log.csv"
+
+    assert snap_compare(app_for(letter_db), terminal_size=SMALL, run_before=steps(["A"], then=fill))
+
+
+def test_outcome_modal(snap_compare, letter_db: Path) -> None:
+    async def fill(pilot) -> None:
+        from textual.widgets import Select
+
+        pilot.app.screen.query_one("#outcome", Select).value = "escalate"
+        pilot.app.screen.query_one("#to", Input).value = "General Counsel"
+        pilot.app.screen.query_one("#reason", Input).value = "no reply after the final notice"
+        await settle(pilot)
+
+    assert snap_compare(app_for(letter_db), terminal_size=SMALL, run_before=steps(["C"], then=fill))
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "120x40"])
+def test_overview(snap_compare, letter_db: Path, size: tuple[int, int]) -> None:
+    assert snap_compare(app_for(letter_db), terminal_size=size, run_before=steps(["L"]))
+
+
+def test_overview_no_color(snap_compare, letter_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert snap_compare(app_for(letter_db), terminal_size=SMALL, run_before=steps(["L", "l", "l"]))

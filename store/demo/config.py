@@ -3,6 +3,7 @@ its tiers, and a small roster that maps the X client apps to consumers."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from store.config import Config, NotesConfig, SourceConfig, TierConfig
@@ -55,3 +56,22 @@ def demo_config(endpoint: DemoEndpoint, db_path: str | Path | None = None) -> Co
         notes=NotesConfig(sender="Compliance <compliance@example.invalid>",
                           organisation="Demo Platform Inc.", deadline_days=21),
     )
+
+
+_SETTINGS_HEADER = "# Written by warden demo: the demo's letter settings, for the commands run on its database afterwards.\n"
+
+
+def write_demo_settings(config: Config, db_path: Path) -> Path | None:
+    """Write the demo's ``[notes]`` settings (sender, organisation, deadline) beside
+    its database as ``<name>-demo.toml``, so that a letter drafted later with
+    ``--config`` comes from Demo Platform Inc. as in the demo's TUI. A file of that
+    name that warden demo did not write is left alone (None)."""
+    target = db_path.with_name(f"{db_path.stem}-demo.toml")
+    if target.exists() and not target.read_text(encoding="utf-8", errors="replace").startswith(_SETTINGS_HEADER):
+        return None
+    notes = config.notes
+    # A JSON string is a TOML basic string (the same escapes).
+    body = (f"{_SETTINGS_HEADER}[notes]\nsender = {json.dumps(notes.sender)}\n"
+            f"organisation = {json.dumps(notes.organisation)}\ndeadline_days = {notes.deadline_days}\n")
+    target.write_text(body, encoding="utf-8")
+    return target

@@ -28,10 +28,12 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import store
+from store import folders
+from store.casework.state import note_exported, take_back_letters
 from store.clock import Clock, iso
 from store.config import NotesConfig
 from store.db import connect, transaction
-from store.decision_log import log_head, read_decisions
+from store.decision_log import last_change, log_head, read_decisions
 from store.domain import EXPORT_FORMATS
 from store.errors import ExportError, StoreError, WardenError
 from store.export import files as disk
@@ -139,7 +141,7 @@ def export_notes(conn: sqlite3.Connection | str | os.PathLike[str], *, fmt: str,
     names = [name for name, _, _ in rendered] + [manifest_name(fmt)]
     _check_targets(out, names, force)
 
-    created = disk.make_folders(out)
+    created = folders.create(out)
     staging = disk.Staging(out)
     export_id: int | None = None
     recorded = moved = False
@@ -158,7 +160,8 @@ def export_notes(conn: sqlite3.Connection | str | os.PathLike[str], *, fmt: str,
             staging.write(name, data)
         staging.sync()
         step("staged")
-        exported, requested = _record(conn, export_id, notes, seen, fmt, listed, head, reviewer=reviewer, clock=clock)
+        exported, requested = _record(conn, export_id, notes, seen, fmt, listed, head, reviewer=reviewer, clock=clock,
+                                      config=config, warnings=warnings)
         recorded = True
         step("recorded")
         disk.move_in(staging.path, out, names, step)
@@ -253,9 +256,7 @@ def _changes(conn: sqlite3.Connection, seen: dict[str, dict[int, tuple[Any, ...]
     for fid, (version, status) in seen["findings"].items():
         row = conn.execute("SELECT version, status FROM finding WHERE id = ?", (fid,)).fetchone()
         if row is None or row[0] != version:
-            last = conn.execute("SELECT reviewer, reason FROM decision WHERE subject = 'finding' AND subject_id = ?"
-                                " ORDER BY id DESC LIMIT 1", (fid,)).fetchone()
-            who = f" by {last[0]}" + (f" ({last[1]})" if last[1] else "") if last else ""
+            who, _last = last_change(conn, "finding", fid)
             problems.append(f"finding #{fid} was {status} when the letter was written; it is now "
                             f"{row[1] if row else 'deleted'}{who}")
     return problems
@@ -271,8 +272,10 @@ def _begin(conn: sqlite3.Connection, out: Path, fmt: str, reviewer: str, made_at
 
 def _record(conn: sqlite3.Connection, export_id: int, notes: list[Note], seen: dict[str, dict[int, tuple[Any, ...]]],
             fmt: str, listed: list[ExportedFile], head: dict[str, Any] | None, *, reviewer: str,
-            clock: Clock) -> tuple[list[int], list[int]]:
-    """The recording transaction: re-check, then record files, notes and findings."""
+            clock: Clock, config: NotesConfig, warnings: list[str]) -> tuple[list[int], list[int]]:
+    """The recording transaction: re-check, then record files, notes, findings and
+    what each note's export means for its consumer's case (a letter sent, a
+    follow-up sent), all one action in the log; the cases' warnings go to ``warnings``."""
     exported: list[int] = []
     requested: list[int] = []
     try:
@@ -291,7 +294,9 @@ def _record(conn: sqlite3.Connection, export_id: int, notes: list[Note], seen: d
                                            reason=f"exported as {fmt} (export #{export_id})")
                     if marked is not None:
                         exported.append(note.id)
-                        action = marked
+                        action, said = note_exported(conn, note.id, export_id, fmt, notes=config, reviewer=reviewer,
+                                                     clock=clock, action_id=marked)
+                        warnings += said
                     for fid in _confirmed(conn, note):
                         written = set_finding_status(conn, fid, "audit_requested", reviewer=reviewer, clock=clock,
                                                      reason=f"note #{note.id} exported as {fmt} (export #{export_id})",
@@ -338,8 +343,10 @@ def _fail(conn: sqlite3.Connection, export_id: int, recorded: bool, exc: BaseExc
         pass
 
 
-def _take_back(conn: sqlite3.Connection, export_id: int, why: str, *, reviewer: str, clock: Clock) -> None:
-    """Revert what recording the export changed, as new log entries, and mark it rolled back."""
+def _take_back(conn: sqlite3.Connection, export_id: int, why: str, *, reviewer: str, clock: Clock) -> list[str]:
+    """Revert what recording the export changed, as new log entries (the cases'
+    letters and follow-ups included), and mark it rolled back; what a reviewer must
+    check by hand."""
     with transaction(conn):
         row = conn.execute("SELECT action_id FROM export WHERE id = ?", (export_id,)).fetchone()
         action: int | None = None
@@ -355,9 +362,12 @@ def _take_back(conn: sqlite3.Connection, export_id: int, why: str, *, reviewer: 
                 written = set_finding_status(conn, d.subject_id, d.old_value or "confirmed", reviewer=reviewer,
                                              clock=clock, reason=why, action_id=action)
                 action = written[0].action_id if written else action
+        action, unsure = take_back_letters(conn, row[0], reason=why, reviewer=reviewer, clock=clock,
+                                           action_id=action) if row and row[0] else (action, [])
         refresh_summary(conn, sorted(consumers))
         conn.execute("UPDATE export SET status = 'rolled_back', staging = NULL, finished_at = ?, note = ? "
-                     "WHERE id = ?", (iso(clock()), why, export_id))
+                     "WHERE id = ?", (iso(clock()), "; ".join([why, *unsure]), export_id))
+    return unsure
 
 
 def recover_exports(conn: sqlite3.Connection, *, reviewer: str, clock: Clock, out: Path | None = None) -> list[str]:
@@ -398,7 +408,7 @@ def _recover(conn: sqlite3.Connection, export_id: int, status: str, staging: Pat
         _finish(conn, export_id, "completed", "completed by a later export after an interruption", clock)
         return f"export #{export_id} to {out} was interrupted after it was recorded: its files are now in place"
     disk.undo(staging, out, expected)
-    _take_back(conn, export_id, f"export #{export_id} was interrupted and its files are gone; taken back",
-               reviewer=reviewer, clock=clock)
-    return (f"export #{export_id} to {out} was interrupted and its files could not be recovered: its notes and "
-            "findings were taken back in the decision log")
+    unsure = _take_back(conn, export_id, f"export #{export_id} was interrupted and its files are gone; taken back",
+                        reviewer=reviewer, clock=clock)
+    return (f"export #{export_id} to {out} was interrupted and its files could not be recovered: its notes, "
+            "findings and cases were taken back in the decision log" + "".join(f"; {u}" for u in unsure))

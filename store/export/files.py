@@ -19,6 +19,9 @@ import shutil
 from pathlib import Path
 from typing import Callable, Iterable
 
+from store import folders
+from store.errors import ExportError
+
 STAGING_PREFIX = ".warden-export-"
 _LOCK = ".lock"
 _OLD = "old"
@@ -33,17 +36,6 @@ def resolve_out(out_dir: str | os.PathLike[str]) -> Path:
     resolved): every check, folder created and path recorded uses this one, so
     ``ghost/../x`` is ``x`` and never creates ``ghost``."""
     return Path(out_dir).expanduser().resolve()
-
-
-def make_folders(out: Path) -> list[Path]:
-    """Create ``out`` and every missing folder above it, each 0700; the ones created,
-    outermost first (so a failed export can remove them again)."""
-    missing = [folder for folder in (out, *out.parents) if not folder.exists()]
-    created = []
-    for folder in reversed(missing):
-        folder.mkdir(mode=0o700)
-        created.append(folder)
-    return created
 
 
 def remove_empty(folders: Iterable[Path]) -> None:
@@ -73,7 +65,7 @@ class Staging:
             os.fsync(handle.fileno())
 
     def sync(self) -> None:
-        _fsync_folder(self.path)
+        folders.sync(self.path)
 
     def release(self) -> None:
         if self._lock is not None:
@@ -117,7 +109,7 @@ def move_in(staging: Path, out: Path, names: list[str], on_step: Step) -> None:
             done.append((name, aside))
             os.replace(staging / name, target)
             on_step(f"moved {name}")
-        _fsync_folder(out)
+        folders.sync(out)
     except BaseException:
         put_back(staging, out, done)
         raise
@@ -131,7 +123,7 @@ def put_back(staging: Path, out: Path, done: list[tuple[str, bool]]) -> None:
             os.replace(target, staging / name)
         if aside and os.path.lexists(staging / _OLD / name):
             os.replace(staging / _OLD / name, target)
-    _fsync_folder(out)
+    folders.sync(out)
 
 
 def finish(staging: Path | None, out: Path, expected: dict[str, str]) -> bool:
@@ -152,7 +144,7 @@ def finish(staging: Path | None, out: Path, expected: dict[str, str]) -> bool:
             (staging / _OLD).mkdir(mode=0o700, exist_ok=True)
             os.replace(target, staging / _OLD / name)
         os.replace(staging / name, target)
-    _fsync_folder(out)
+    folders.sync(out)
     return all(_sha256(out / name) == digest for name, digest in expected.items())
 
 
@@ -188,6 +180,41 @@ def strays(out: Path, keep: set[Path]) -> list[Path]:
     return found
 
 
+def write_file(path: Path, data: bytes, *, force: bool = False) -> Path:
+    """One file written whole or not at all (``warden report --out``): staged as a
+    temporary file beside it (0600; the name an export's recovery sweeps up if
+    killed), then renamed over it. An existing file is replaced only with
+    ``force`` (ExportError otherwise, nothing written); missing folders are
+    created 0700. Returns the path, resolved once."""
+    target = resolve_out(path)
+    if target.is_dir():
+        raise ExportError(f"{target} is a folder; nothing written", title="Report refused")
+    if os.path.lexists(target) and not force:
+        raise ExportError(f"{target} exists; nothing written (use --force to replace it)", title="Report refused")
+    created = folders.create(target.parent)
+    tmp = target.parent / f"{_OLD_TEMP_PREFIX}{secrets.token_hex(6)}{_OLD_TEMP_SUFFIX}"
+    try:
+        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if force:
+            os.replace(tmp, target)
+        else:
+            os.link(tmp, target)      # fails, writing nothing, if the file appeared meanwhile
+        folders.sync(target.parent)
+    except OSError as exc:
+        remove(tmp)
+        remove_empty(created)
+        raise ExportError(f"cannot write {target}: {exc.strerror or exc}; nothing written") from None
+    except BaseException:
+        remove(tmp)
+        raise
+    remove(tmp)
+    return target
+
+
 def remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
@@ -205,17 +232,3 @@ def _sha256(path: Path) -> str | None:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
         return None
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the renames in ``folder`` durable (a crash after this keeps them)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -100,11 +100,12 @@ def get_note(conn: sqlite3.Connection, note_id: int) -> Note:
     return _note_from_row(conn, row)
 
 
-def note_for(conn: sqlite3.Connection, consumer_id: str) -> Note | None:
-    """The consumer's latest note (any status), or None if none was drafted."""
+def note_for(conn: sqlite3.Connection, consumer_id: str, *, template: str | None = None) -> Note | None:
+    """The consumer's latest note (any status; of ``template`` if given: the audit
+    request, a follow-up), or None if none was drafted."""
     row = conn.execute(
-        f"SELECT {_NOTE_COLUMNS} FROM note WHERE consumer_id = ? ORDER BY id DESC LIMIT 1",
-        (consumer_id,),
+        f"SELECT {_NOTE_COLUMNS} FROM note WHERE consumer_id = ? AND ifnull(?, template) = template"
+        " ORDER BY id DESC LIMIT 1", (consumer_id, template),
     ).fetchone()
     return None if row is None else _note_from_row(conn, row)
 
@@ -154,17 +155,31 @@ def draft_note(conn: sqlite3.Connection, consumer_id: str, *, reviewer: str, clo
         "SELECT id FROM finding WHERE consumer_id = ? AND status = 'confirmed' ORDER BY id", (consumer_id,))]
     context, evidence = note_context(conn, consumer_id, finding_ids, today=today, config=config)
     body = render_template(TEMPLATE, context, template_dir=template_dir or config.template_dir)
-    evidence_json = json.dumps(evidence, sort_keys=True, separators=(",", ":"))
-    stamp = iso(now)
     cited = ", ".join(f"#{i}" for i in finding_ids) or "no confirmed finding"
+    return write_draft(conn, consumer_id, TEMPLATE, subject=context["subject"], body=body,
+                       due_date=context["deadline_iso"], evidence=evidence, finding_ids=finding_ids,
+                       reason=f"drafted, citing {cited}", reviewer=reviewer, clock=clock,
+                       expected_version=expected_version)
+
+
+def write_draft(conn: sqlite3.Connection, consumer_id: str, template: str, *, subject: str, body: str,
+                due_date: str | None, evidence: dict[str, Any], finding_ids: list[int], reason: str,
+                reviewer: str, clock: Clock, expected_version: int | None = None) -> Note:
+    """Store a rendered note of ``template`` as the consumer's draft: its open note
+    of the same template (draft or ready) re-drafted in place (back to draft), else
+    a new note; logged ("drafted" or "re-drafted", then ``reason``). The one write
+    of a drafted note: audit requests (:func:`draft_note`) and follow-ups
+    (:mod:`store.casework.followups`)."""
+    stamp = iso(clock())
+    evidence_json = json.dumps(evidence, sort_keys=True, separators=(",", ":"))
     with transaction(conn):
         retired = conn.execute("SELECT retired_at FROM consumer WHERE id = ?", (consumer_id,)).fetchone()
         if retired is not None and retired[0] is not None:
             raise DecisionRefused(f"{consumer_id} is retired (since {retired[0]}): the roster gave its app to "
                                   "another consumer; draft the note for that consumer instead")
         current = conn.execute(
-            "SELECT id, status, version FROM note WHERE consumer_id = ? AND status IN ('draft', 'ready') "
-            "ORDER BY id DESC LIMIT 1", (consumer_id,)).fetchone()
+            "SELECT id, status, version FROM note WHERE consumer_id = ? AND template = ? "
+            "AND status IN ('draft', 'ready') ORDER BY id DESC LIMIT 1", (consumer_id, template)).fetchone()
         if current is not None and expected_version is not None and current[2] != expected_version:
             raise _conflict(conn, current[0], f"note #{current[0]} changed (version {current[2]}, "
                                               f"expected {expected_version}); reload it")
@@ -172,19 +187,17 @@ def draft_note(conn: sqlite3.Connection, consumer_id: str, *, reviewer: str, clo
             note_id = conn.execute(
                 "INSERT INTO note (consumer_id, template, subject, body, status, due_date, evidence, "
                 "created_at, updated_at) VALUES (?, ?, ?, ?, 'draft', ?, ?, ?, ?)",
-                (consumer_id, TEMPLATE, context["subject"], body, context["deadline_iso"], evidence_json,
-                 stamp, stamp)).lastrowid
-            _log_status(conn, note_id, None, "draft", None, body, reason=f"drafted, citing {cited}",
-                        reviewer=reviewer, clock=clock)
+                (consumer_id, template, subject, body, due_date, evidence_json, stamp, stamp)).lastrowid
+            _log_status(conn, note_id, None, "draft", None, body, reason=reason, reviewer=reviewer, clock=clock)
         else:
             note_id, old_status = current[0], current[1]
             old_body = conn.execute("SELECT body FROM note WHERE id = ?", (note_id,)).fetchone()[0]
             conn.execute(
-                "UPDATE note SET template = ?, subject = ?, body = ?, status = 'draft', due_date = ?, "
+                "UPDATE note SET subject = ?, body = ?, status = 'draft', due_date = ?, "
                 "evidence = ?, updated_at = ?, version = version + 1 WHERE id = ?",
-                (TEMPLATE, context["subject"], body, context["deadline_iso"], evidence_json, stamp, note_id))
+                (subject, body, due_date, evidence_json, stamp, note_id))
             conn.execute("DELETE FROM note_finding WHERE note_id = ?", (note_id,))
-            _log_status(conn, note_id, old_status, "draft", old_body, body, reason=f"re-drafted, citing {cited}",
+            _log_status(conn, note_id, old_status, "draft", old_body, body, reason=f"re-{reason}",
                         reviewer=reviewer, clock=clock)
         conn.executemany("INSERT INTO note_finding (note_id, finding_id) VALUES (?, ?)",
                          ((note_id, fid) for fid in finding_ids))

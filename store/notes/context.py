@@ -4,10 +4,11 @@ stored with the note (see :func:`note_context` for the list)."""
 from __future__ import annotations
 
 import sqlite3
-from datetime import date, timedelta
+from datetime import date
 from typing import Any, Iterable
 
 from store.cases import Finding, Tier, read_case, read_findings
+from store.casework.items import request_context
 from store.config import NotesConfig
 from store.domain import METRIC_CALLS, METRIC_RECORDS
 from store.errors import StoreError
@@ -85,7 +86,9 @@ def note_context(conn: sqlite3.Connection, consumer_id: str, finding_ids: Iterab
     volume | rate | endpoint, metric, metric_words, title, rows: period,
     measured, limit, ratio, worst_day, days_over, endpoints, findings),
     ``no_confirmed`` (bool), ``deadline`` (human date), ``deadline_iso``,
-    ``deadline_days``, ``evidence`` (figures with label/value/daily_figures/
+    ``deadline_days``, ``deadline_words`` ("21 days", "15 business days"),
+    ``request_items`` (id, number, title, text: :data:`store.casework.items.REQUEST_ITEMS`),
+    ``evidence`` (figures with label/value/daily_figures/
     runs/pages as compact id lists, runs, pages, pages_digest, list_pages: bool,
     page_count, revised_figures). Filters: ``num``, ``more_than``, ``human_date``, ``raw``,
     ``md`` (escape explicitly), ``id_ranges``, ``upper_first``.
@@ -139,7 +142,7 @@ def note_context(conn: sqlite3.Connection, consumer_id: str, finding_ids: Iterab
                               "runs_text": id_ranges(fig["runs"]), "pages_text": id_ranges(fig["pages"])})
 
     provisions, schedules = build_provisions(findings, case.tier, coverage)
-    deadline = today + timedelta(days=config.deadline_days)
+    deadline = config.deadline.due_from(today)
     context = {
         "today": human_date(today), "today_iso": today.isoformat(),
         "organisation": config.organisation, "sender": config.sender,
@@ -153,7 +156,8 @@ def note_context(conn: sqlite3.Connection, consumer_id: str, finding_ids: Iterab
         "schedules": schedules,
         "no_confirmed": not findings,
         "deadline": human_date(deadline), "deadline_iso": deadline.isoformat(),
-        "deadline_days": config.deadline_days,
+        "deadline_days": config.deadline_days, "deadline_words": config.deadline.words(),
+        "request_items": request_context(organisation=config.organisation, legal_name=case.legal_name),
         "evidence": {"figures": evidence_rows, "runs": evidence["runs"], "pages": evidence["pages"],
                      "pages_digest": evidence["pages_digest"], "page_count": len(evidence["pages"]),
                      "revised_figures": evidence["revised_figures"],

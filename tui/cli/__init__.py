@@ -11,17 +11,19 @@ the configuration names and never printed.
 Modules: :mod:`.common` (options, exit codes, the reporter, database and
 configuration), :mod:`.sync` (``--headless``, ``sync``, ``demo``, the TUI),
 :mod:`.export`, :mod:`.verify`, :mod:`.decide` (``decide``, ``findings``),
-:mod:`.notes` (``note``), :mod:`.rules` (``rules``).
+:mod:`.notes` (``note``), :mod:`.rules` (``rules``), :mod:`.cases` (``due``,
+``response``, ``case``), :mod:`.followups` (``followup``), :mod:`.report` (``report``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence
 
 from store.errors import ConfigError, ForeignDatabase, WardenError
-from tui.cli import decide, export, notes, rules, sync, verify
+from tui.cli import cases, decide, export, followups, notes, report, rules, sync, verify
 from tui.cli.common import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, Reporter, common_options
 
 __all__ = ["EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "build_parser", "main"]
@@ -40,8 +42,13 @@ commands:
   warden decide ...             confirm, dismiss, park or undo, as the TUI does
   warden note draft|ready|show CONSUMER   the audit-request note, without the UI
   warden export ...             write notes / findings in chosen formats, no UI
-  warden verify [--head HASH]   replay the decision log against findings and notes
+  warden verify [--head HASH]   replay the decision log against findings, notes and cases
   warden rules [--all]          run the rules over consumers whose data changed (--all: every one)
+  warden due [--overdue]        cases awaiting a response, with due dates
+  warden response add CONSUMER FILE...    a reply and its attachments, stored by SHA-256
+  warden case show|item|close|escalate CONSUMER    a case's timeline, items and outcome
+  warden followup draft CONSUMER --kind reminder|overdue|final   a follow-up note
+  warden report --format md|html|json     the lead's overview, for people without a terminal
 """
 
 EPILOG = """\
@@ -79,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "even a closed window already fetched completely")
     parser.add_argument("--version", action="version", version=f"warden {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for group in (sync, decide, notes, export, verify, rules):
+    for group in (sync, decide, notes, export, verify, rules, cases, followups, report):
         group.add_parsers(commands)
     return parser
 
@@ -102,6 +109,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         reporter.say("interrupted", "warden: interrupted")
         code = 130
+    except BrokenPipeError:
+        # Whoever read stdout stopped (``warden case show ... | head``): nothing left to say to it.
+        # Python would complain about the unflushed stdout at exit; point it at /dev/null first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = EXIT_PARTIAL
     if argv is None:
         sys.exit(code)
     return code

@@ -1,10 +1,11 @@
 """``warden note draft|ready|show CONSUMER``: the audit-request note without the
-UI, each status change written to the decision log as the TUI writes it."""
+UI, each status change written to the decision log as the TUI writes it. ``ready``
+and ``show`` take the consumer's latest note: a follow-up once one is drafted
+(``warden followup draft``)."""
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from typing import Any
 
@@ -14,17 +15,19 @@ from tui.cli.common import EXIT_OK, EXIT_PARTIAL, Reporter, common_options, open
 
 def add_parsers(commands: Any) -> None:
     note = commands.add_parser(
-        "note", help="draft, mark ready or show a consumer's audit-request note",
+        "note", help="draft, mark ready or show a consumer's audit-request note (or its follow-up)",
         description="The audit-request note of a consumer: draft (from its confirmed findings), ready "
-                    "(frozen: no edit until it goes back to draft), show (its Markdown on stdout).")
+                    "(frozen: no edit until it goes back to draft), show (its Markdown on stdout). Ready and "
+                    "show take the consumer's latest note: its follow-up, once one is drafted.")
     actions = note.add_subparsers(dest="action", metavar="ACTION", required=True)
     draft = actions.add_parser("draft", help="draft the note from the consumer's confirmed findings",
                                description="Draft the consumer's audit-request note. An open note (draft or "
                                            "ready) is replaced only with --replace: its text is lost.")
     draft.add_argument("--replace", action="store_true",
                        help="re-draft the consumer's open note (draft or ready), replacing its text")
-    ready = actions.add_parser("ready", help="mark the note ready to export (frozen)",
-                               description="Mark the consumer's draft ready: its text is frozen and its "
+    ready = actions.add_parser("ready", help="mark the latest note ready to export (frozen)",
+                               description="Mark the consumer's latest note (the audit request, or a "
+                                           "follow-up drafted since) ready: its text is frozen and its "
                                            "SHA-256 logged. Refused while it cites a finding no longer "
                                            "confirmed.")
     show = actions.add_parser("show", help="print the note's Markdown", description="Print the consumer's "
@@ -38,7 +41,9 @@ def add_parsers(commands: Any) -> None:
 def run_note(args: argparse.Namespace, reporter: Reporter) -> int:
     from store.cases import consumer_exists
     from store.clock import system_clock
-    from store.notes import draft_note, mark_ready, note_for
+    from store.notes import TEMPLATE, draft_note, mark_ready, note_for
+    from store.text import printable
+    from store.verify import sha256_text
 
     config, conn = open_existing(args, reporter, readonly=args.action == "show")
     try:
@@ -53,13 +58,14 @@ def run_note(args: argparse.Namespace, reporter: Reporter) -> int:
                 reporter.show(json.dumps({
                     "id": current.id, "consumer_id": current.consumer_id, "status": current.status,
                     "subject": current.subject, "finding_ids": list(current.finding_ids),
-                    "body_sha256": hashlib.sha256(current.body.encode("utf-8")).hexdigest(),
+                    "body_sha256": sha256_text(current.body),
                     "body": current.body}, sort_keys=True))
             else:
                 reporter.show(current.body.rstrip("\n"))
             return EXIT_OK
         who = reviewer(args, config)
         if args.action == "draft":
+            current = note_for(conn, args.consumer, template=TEMPLATE)
             if current is not None and current.status in ("draft", "ready") and not args.replace:
                 reporter.say("refused", f"warden: note #{current.id} of {args.consumer} is {current.status}; "
                              "--replace re-drafts it (its text is replaced); nothing changed",
@@ -77,8 +83,9 @@ def run_note(args: argparse.Namespace, reporter: Reporter) -> int:
             reporter.say("no_note", f"warden: {args.consumer} has no note; draft one first")
             return EXIT_PARTIAL
         note, warnings = mark_ready(conn, current.id, reviewer=who, clock=system_clock)
-        reporter.say("ready", f"warden: note #{note.id} of {args.consumer} is ready (frozen; sha256 "
-                     f"{hashlib.sha256(note.body.encode('utf-8')).hexdigest()})", note=note.id)
+        reporter.say("ready", f"warden: note #{note.id} of {args.consumer} ({printable(note.subject)}) is ready "
+                     "(frozen; sha256 "
+                     f"{sha256_text(note.body)})", note=note.id)
         for warning in warnings:
             reporter.say("warning", f"warden: warning: {warning}", note=note.id)
         return EXIT_OK

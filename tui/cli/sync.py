@@ -142,7 +142,7 @@ def run_tui(args: argparse.Namespace, reporter: Reporter, *, config: Any | None 
 
 def run_demo(args: argparse.Namespace, reporter: Reporter) -> int:
     from store.demo import DEMO_TOKEN, DEMO_TOKEN_ENV, DemoEndpoint
-    from store.demo.config import demo_config
+    from store.demo.config import demo_config, write_demo_settings
 
     path = Path(args.db).expanduser() if args.db else default_db_path().with_name(f"demo-{args.consumers}.db")
     os.environ.setdefault(DEMO_TOKEN_ENV, DEMO_TOKEN)
@@ -158,10 +158,16 @@ def run_demo(args: argparse.Namespace, reporter: Reporter) -> int:
             _print_demo_summary(path, reporter)
         else:
             code = run_tui(args, reporter, config=config, path=path)
-    # The demo's database is not the one the other commands open by default: say where it is.
-    reporter.say("next", f"warden: the demo's database is {path}; try: warden --db {path} · "
-                         f"warden verify --db {path} · warden export --db {path} --format all --out ./letters",
-                 db=str(path))
+    # The demo's database is not the one the other commands open by default: say where
+    # it is, and where its letter settings are (without them a letter drafted later
+    # would come from "the Platform").
+    settings = write_demo_settings(config, path)
+    opts = f"--db {path}" + (f" --config {settings}" if settings else "")
+    reporter.say("next", f"warden: the demo's database is {path}"
+                         + (f", its letter settings {settings}" if settings else "")
+                         + f"; try: warden {opts} · warden verify {opts} · "
+                           f"warden note draft CONSUMER {opts} · warden export {opts} --format all --out ./letters",
+                 db=str(path), config=str(settings) if settings else None)
     return code
 
 

@@ -1,4 +1,5 @@
-"""``warden verify``: replay the decision log against the database, read-only."""
+"""``warden verify``: replay the decision log against the database and the stored
+reply files, read-only."""
 
 from __future__ import annotations
 
@@ -6,15 +7,17 @@ import argparse
 import re
 from typing import Any
 
-from tui.cli.common import EXIT_OK, EXIT_PARTIAL, Reporter, common_options, open_existing
+from tui.cli.common import EXIT_OK, EXIT_PARTIAL, Reporter, common_options, db_path, open_existing
 
 
 def add_parsers(commands: Any) -> None:
     verify = commands.add_parser(
-        "verify", help="replay the decision log: chain, findings, notes",
+        "verify", help="replay the decision log: chain, findings, notes, cases, evidence files",
         description="Walk the decision log (every entry's hash and its link to the previous one), then "
-                    "check that every finding's status, severity and category and every note's status "
-                    "and text are what the log says. Opens the database read-only.")
+                    "check that every finding's status, severity and category, every note's status and "
+                    "text, every case's state, items and responses are what the log says, and that every "
+                    "reply file in the evidence store still has its recorded SHA-256. Opens the database "
+                    "read-only.")
     common_options(verify, suppress=True)
     verify.add_argument("--head", metavar="HASH", type=_hash,
                         help="fail unless HASH (a head printed earlier, or carried by an export's manifest) "
@@ -30,11 +33,12 @@ def _hash(text: str) -> str:
 
 
 def run_verify(args: argparse.Namespace, reporter: Reporter) -> int:
+    from store.casework.evidence import evidence_dir
     from store.verify import verify_log
 
-    _config, conn = open_existing(args, reporter, readonly=True)
+    config, conn = open_existing(args, reporter, readonly=True)
     try:
-        report = verify_log(conn, head=args.head)
+        report = verify_log(conn, head=args.head, evidence_root=evidence_dir(db_path(args, config)))
     finally:
         conn.close()
     fields = {"ok": report.ok, "checked": report.checked, "head": report.head,
@@ -42,10 +46,12 @@ def run_verify(args: argparse.Namespace, reporter: Reporter) -> int:
     if report.ok:
         known = f"; {args.head[:12]}… is in it" if args.head and args.head != report.head else ""
         reporter.say("verified", f"warden: decision log verified: {report.checked:,} entries, chain intact, "
-                     f"findings and notes as logged, head {report.head or '-'}{known}", **fields)
+                     "findings, notes and cases as logged, evidence files whole, head "
+                     f"{report.head or '-'}{known}", **fields)
         return EXIT_OK
     for problem in report.problems:
-        reporter.say("broken", f"warden: decision log BROKEN: {problem.message}", problem=problem.as_json())
+        what = "evidence store" if problem.kind == "evidence" else "decision log"
+        reporter.say("broken", f"warden: {what} BROKEN: {problem.message}", problem=problem.as_json())
     reporter.say("verify_failed", f"warden: {len(report.problems)} problem(s) ({report.checked:,} entries "
                  f"checked); head {report.head or '-'}", **fields)
     return EXIT_PARTIAL

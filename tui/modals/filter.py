@@ -7,6 +7,8 @@ wrong and the reason under it.
 
 from __future__ import annotations
 
+from datetime import date
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -19,7 +21,8 @@ from tui.text import literal_content
 
 FILTER_HELP = (
     "fields: status:candidate|needs_info|confirmed|dismissed|...  "
-    "category:volume  over:10  name:north  tier:ID  state:open|info|decided|clear"
+    "category:volume  over:10  name:north  tier:ID  state:open|info|decided|clear  "
+    "case:letter-sent|response-received|...  due:overdue|today|7d  month:2022-07  by:NAME  week:2026-W48"
 )
 
 
@@ -28,9 +31,10 @@ class FilterInput(ModalScreen[QueueFilter]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="filter.cancel")]
 
-    def __init__(self, current: str = "") -> None:
+    def __init__(self, current: str = "", *, today: date | None = None) -> None:
         super().__init__()
         self.current = current
+        self.today = today   # due: counts from it (the session's day)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-box filter-box"):
@@ -42,7 +46,7 @@ class FilterInput(ModalScreen[QueueFilter]):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         try:
-            flt = parse_filter(event.value)
+            flt = parse_filter(event.value, today=self.today)
         except FilterError as exc:
             self.query_one("#problem", Static).update(literal_content(f"{exc.title}: {exc}"))
             field = self.query_one(Input)

@@ -22,6 +22,7 @@ from textual.widgets import Footer, Static, TextArea
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from store import notes
+from store.casework.followups import redraft
 from store.text import visible
 from tui.keys import palette
 from tui.messages import NoteRedrafted, NoteSaved, NoteStatusChanged, PreviewDrawn
@@ -175,13 +176,14 @@ class NoteEditor(WardenScreen[None]):
 
     def action_redraft(self) -> None:
         """Render the template again from the current findings (replaces the text)."""
-        self._redraft(self.note.consumer_id, self.version)
+        self._redraft(self.note, self.version)
 
     @work(thread=True, group="note-status", exit_on_error=False)
-    def _redraft(self, consumer_id: str, version: int) -> None:
+    def _redraft(self, note: notes.Note, version: int) -> None:
         session = self.session
-        note = notes.draft_note(session.connections.get(), consumer_id, reviewer=session.reviewer,
-                                clock=session.clock, config=session.config.notes, expected_version=version)
+        # From the note's own template: a follow-up stays that follow-up.
+        note = redraft(session.connections.get(), note, reviewer=session.reviewer, clock=session.clock,
+                       config=session.config.notes, expected_version=version)
         self.post_message(NoteRedrafted(note))
 
     def on_note_redrafted(self, message: NoteRedrafted) -> None:

@@ -23,6 +23,8 @@ from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from store import cases, review
+from store.casework.timeline import case_view
+from store.clock import day
 from store import queue as queue_store
 from store.queue_filter import QueueFilter
 from store.sync.history import sync_summary
@@ -39,6 +41,9 @@ from tui.modals.help import Help
 from tui.modals.manual import ManualFinding
 from tui.modals.needs_info import NeedsInfo
 from tui.modals.sync import SyncProgress
+from tui.modals.items import RequestItems
+from tui.screens.casework import CaseworkActions
+from tui.screens.overview import OverviewScreen
 from tui.screens.review_notes import NotesAndExports
 from tui.screens.note import NoteEditor
 from tui.session import Session
@@ -66,7 +71,7 @@ DECISION_DIALOGS = {"confirm": ConfirmViolation, "dismiss": Dismiss, "needs_info
 HELP_SCREENS = (("Detail (tab)", DetailPane), ("Note editor", NoteEditor), ("Sync progress", SyncProgress),
                 ("Decision dialogs", ConfirmViolation), ("Findings in a dialog", PickList),
                 ("Dismiss reasons", ReasonPicker), ("Export dialog", ExportNotes), ("Filter", FilterInput),
-                ("Questions", Ask), ("Help", Help))
+                ("Questions", Ask), ("Help", Help), ("Requested items", RequestItems), ("Overview", OverviewScreen))
 
 
 def binding_groups() -> list[Group]:
@@ -75,7 +80,7 @@ def binding_groups() -> list[Group]:
     return [review_group()] + [group_of(screen.BINDINGS) for _where, screen in HELP_SCREENS]
 
 
-class ReviewScreen(NotesAndExports):
+class ReviewScreen(CaseworkActions, NotesAndExports):
     """Step through the queue, read the evidence, decide."""
 
     BINDINGS = review_bindings()
@@ -123,6 +128,7 @@ class ReviewScreen(NotesAndExports):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one(QueueView).today = self.session.clock().date()
         self.query_one(QueueView).focus()
         self._show_status()
         self.reload_queue()
@@ -244,8 +250,9 @@ class ReviewScreen(NotesAndExports):
     def _load_detail(self, consumer_id: str, chart: cases.ChartWindow) -> None:
         conn = self.session.connections.get()
         case = cases.read_case(conn, consumer_id)
-        detail = None if case is None else Detail.of(case, cases.chart_of(conn, case, chart,
-                                                                          today=self.session.clock()))
+        detail = None if case is None else Detail.of(
+            case, cases.chart_of(conn, case, chart, today=self.session.clock()),
+            case_view(conn, consumer_id), today=day(self.session.clock()))
         if get_current_worker().is_cancelled:
             return
         self.post_message(DetailLoaded(consumer_id, detail))
@@ -302,7 +309,8 @@ class ReviewScreen(NotesAndExports):
         self.query_one(QueueView).move_to(jump.index)
 
     def action_filter(self) -> None:
-        self.app.push_screen(FilterInput(self.query_spec.filter.text), self._filter_chosen)
+        self.app.push_screen(FilterInput(self.query_spec.filter.text, today=self.session.clock().date()),
+                             self._filter_chosen)
 
     def _filter_chosen(self, flt: QueueFilter | None) -> None:
         if flt is not None:

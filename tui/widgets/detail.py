@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -22,14 +23,25 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from store.cases import Case, Chart, ChartWindow, Finding
-from store.domain import CATEGORIES, OPEN_STATUSES
+from store.casework.timeline import CaseView
+from store.deadlines import due_short
+from store.domain import CASE_OUTCOMES, CATEGORIES, ITEM_STATES, OPEN_STATUSES
 from store.notes.wording import human_date, worst_day
-from store.text import visible
+from store.text import ratio_text, visible
 from store.twins import pair_twins
 from tui.text import glue_spaces, literal, number
 from tui.widgets.chart import day_columns, human, month_bars
 from tui.widgets.pairs import pair, wrap_pairs
-from tui.widgets.queue import ratio_text
+from tui.widgets.queue import case_text
+
+# A requested item's state as glyph + word (the checklist; never colour alone).
+ITEM_GLYPHS: dict[str, str] = {"open": "○", "answered": "✓", "partly_answered": "◐", "refused": "✗"}
+
+
+def item_text(state: str) -> str:
+    """``"◐ partly answered"`` for the item state ``"partly_answered"``."""
+    return f"{ITEM_GLYPHS.get(state, '?')} {ITEM_STATES.get(state, visible(state))}"
+
 
 # Finding statuses as glyph + word (never colour alone).
 STATUS_GLYPHS: dict[str, str] = {
@@ -68,15 +80,18 @@ class Detail:
     period_cap: int | None
     open_findings: list[OpenFinding] = field(default_factory=list)
     versions: dict[int, int] = field(default_factory=dict)
+    case_file: CaseView | None = None     # its latest case after a letter (store.casework)
+    today: str = ""                       # for "due 3d" (the session's clock)
 
     @classmethod
-    def of(cls, case: Case, chart: Chart) -> Detail:
-        """What the pane draws of ``case`` and its ``chart`` (from :mod:`store.cases`)."""
+    def of(cls, case: Case, chart: Chart, case_file: CaseView | None = None, today: str = "") -> Detail:
+        """What the pane draws of ``case`` and its ``chart`` (from :mod:`store.cases`)
+        and its latest case after a letter (:func:`store.casework.timeline.case_view`)."""
         return cls(
             consumer=case, chart=chart.window, metrics=chart.metrics, series=chart.points,
             chart_limit=chart.limit, period_total=chart.period_total, period_cap=chart.period_cap,
             open_findings=open_findings(case.findings),
-            versions={f.id: f.version for f in case.findings},
+            versions={f.id: f.version for f in case.findings}, case_file=case_file, today=today,
         )
 
 
@@ -342,6 +357,10 @@ class DetailPane(ScrollView, can_focus=True):
             body.append_text(wrap_pairs([pair("limits" if n == 0 else "", text + ("," if n < len(limits) - 1 else ""))
                                          for n, text in enumerate(limits)], width, gap=" "))
             body.append("\n")
+        if d.case_file is not None:
+            body.append("\nCase\n", self.SECTION)
+            body.append_text(self._case(d))
+            body.append("\n")
         body.append("\n")
         body.append_text(self._chart_title(d))
         body.append("\n")
@@ -354,6 +373,47 @@ class DetailPane(ScrollView, can_focus=True):
             body.append(f"\n\n{title}\n", self.SECTION)
             body.append_text(section)
         return body
+
+    @staticmethod
+    def _case(d: Detail) -> Text:
+        """The case: its state and due date, the checklist of requested items, the responses."""
+        assert d.case_file is not None
+        c, text = d.case_file.case, Text(end="")
+        text.append(f"#{c.id} {case_text(c.state)}", "bold")
+        if c.letter_sent_at:
+            text.append(f"  letter note #{c.letter_note_id} sent {c.letter_sent_at[:10]}")
+        if c.due_date:
+            text.append(f", due {c.due_date}")
+            if c.state in ("letter_sent", "response_received") and d.today:
+                text.append(f" ({due_short(c.due_date, date.fromisoformat(d.today))})", "bold")
+        if c.reopens:
+            text.append(f"\nreopens case #{c.reopens}: the same limits broke again", "dim")
+        if c.outcome:
+            text.append(f"\noutcome: {CASE_OUTCOMES.get(c.outcome, visible(c.outcome))}")
+        if c.escalated_to:
+            text.append("\nescalated to: ")
+            text.append_text(literal(c.escalated_to))
+        if d.case_file.items:
+            text.append("\nrequested items (a marks them)", "dim")
+        for item in d.case_file.items:
+            text.append(f"\n  {ITEM_GLYPHS.get(item.state, '?')} {item.number}. {item.title}: "
+                        f"{ITEM_STATES.get(item.state, visible(item.state))}",
+                        "bold" if item.state in ("open", "partly_answered") else "")
+            if item.comment:
+                text.append(" — ", "dim")
+                text.append_text(literal(item.comment, "dim"))
+        if d.case_file.items or c.letter_sent_at:
+            text.append("\nresponses (A adds one)" if not d.case_file.responses else "\nresponses", "dim")
+        for r in d.case_file.responses:
+            text.append(f"\n  #{r.id} received {r.received_on}")
+            if r.note:
+                text.append(": ")
+                text.append_text(literal(r.note))
+            for f in r.files:
+                text.append("\n    ")
+                text.append_text(literal(f.name))
+                text.append(f"  {f.bytes:,} bytes  sha256 {f.sha256[:16]}…", "dim")
+        return text
 
     @staticmethod
     def _chart_title(d: Detail) -> Text:

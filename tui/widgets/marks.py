@@ -4,7 +4,8 @@ Textual's ``SelectionList`` and ``Checkbox`` draw the same ``X`` whether an item
 is on or off and let colour tell them apart; under ``NO_COLOR`` they would look
 identical. These show ``✓`` when on and a blank when off. :class:`PickList`
 adds the keys of a quick pick (``a`` all, ``n`` none, ``enter`` sends the form);
-:class:`ReasonPicker` chooses one of a few reasons by its letter.
+:class:`ReasonPicker` chooses one of a few reasons by its letter; :class:`CursorList`
+(the requested items, the kinds of follow-up) reverses its highlighted line while focused.
 """
 
 from __future__ import annotations
@@ -81,7 +82,15 @@ class PickList(MarkedSelectionList[T]):
         self.deselect_all()
 
 
-class ReasonPicker(OptionList):
+class CursorList(OptionList):
+    """An OptionList whose highlighted line is reversed while it has the focus
+    (NO_COLOR shows where the keys go)."""
+
+    def render_line(self, y: int) -> Strip:
+        return focus_cursor(super().render_line(y), self, y)
+
+
+class ReasonPicker(CursorList):
     """One of a few reasons, chosen by its letter (``[w] Within allowance``) or by
     ``space`` on the highlighted one; ``enter`` sends the form. Nothing is chosen
     until the reviewer chooses: a reason is never a default."""
@@ -112,9 +121,6 @@ class ReasonPicker(OptionList):
     def action_choose(self) -> None:
         if self.highlighted is not None:
             self.choose(list(self.reasons)[self.highlighted])
-
-    def render_line(self, y: int) -> Strip:
-        return focus_cursor(super().render_line(y), self, y)
 
     def on_key(self, event: events.Key) -> None:
         code = next((c for c, letter in self.letters.items() if letter == event.character), None)

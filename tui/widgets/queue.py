@@ -11,6 +11,7 @@ toolong's ``LogLines``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from rich.text import Text
@@ -21,7 +22,9 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from store.text import visible
+from store.deadlines import due_short
+from store.domain import CASE_STATES
+from store.text import ratio_text, visible
 from tui.text import glue_spaces
 
 PAGE_SIZE = 64
@@ -53,24 +56,35 @@ def verdict_text(verdict: str) -> str:
     return f"{glyph} {verdict}" if glyph else visible(verdict)
 
 
+# A case's state as glyph + word (store.domain.CASE_STATES).
+CASE_GLYPHS: dict[str, str] = {
+    "open": "●", "reopened": "↺", "letter_sent": "✉", "response_received": "↩", "escalated": "⚑",
+    "resolved": "✓", "closed": "■",
+}
+# The queue's case column when no reply is due: a short word per state ("open"
+# says nothing the verdict does not).
+_CASE_CELLS: dict[str, str] = {"reopened": "↺ reopened", "letter_sent": "✉ sent", "response_received": "↩ replied",
+                               "escalated": "⚑ escalated", "resolved": "✓ resolved", "closed": "■ closed"}
+
+
+def case_text(state: str | None) -> str:
+    """``"✉ letter sent"`` for the case state ``"letter_sent"``; empty without a case."""
+    if not state:
+        return ""
+    return f"{CASE_GLYPHS.get(state, '?')} {CASE_STATES.get(state, visible(state))}"
+
+
+def case_cell(state: str | None, due: str | None, today: date) -> str:
+    """The queue's case column: ``due 3d`` / ``overdue 2d`` while a reply is due,
+    else the case's state in a word (``⚑ escalated``), else nothing."""
+    if due:
+        return due_short(due, today)
+    return _CASE_CELLS.get(state or "", "")
+
+
 def verdict_class(verdict: str) -> str:
     """The component class styling a verdict such as ``"violation"``."""
     return _VERDICT_CLASSES.get(verdict, "queue--clear")
-
-
-def ratio_text(ratio: float | None) -> str:
-    """An overage ratio as the queue shows it: ``812.3x``, ``1.02x``, ``-``.
-
-    Findings without a figure (a missing use case, a manual finding) rank as 1.0 in
-    the queue summary; 1.0 is never an overage, so it shows as ``-`` too.
-    """
-    if not ratio or ratio <= 1.0:
-        return "-"
-    if ratio >= 1000:
-        return f"{ratio:,.0f}x"
-    if ratio >= 10:
-        return f"{ratio:.1f}x"
-    return f"{ratio:.2f}x"
 
 
 @dataclass(frozen=True)
@@ -82,15 +96,17 @@ class Columns:
     tier: int
     ratio: int
     open: int
+    case: int = 12
 
     @classmethod
     def for_width(cls, width: int) -> Columns:
-        tier = 12 if width >= 60 else 0
-        ratio = 9
+        tier = 12 if width >= 70 else 0
+        ratio = 7
         open_ = 5
         verdict_ = 12
-        name = max(8, width - 2 - verdict_ - tier - ratio - open_)
-        return cls(verdict_, name, tier, ratio, open_)
+        case = 12
+        name = max(8, width - 2 - verdict_ - case - tier - ratio - open_)
+        return cls(verdict_, name, tier, ratio, open_, case)
 
 
 def _cell(text: str, width: int, *, right: bool = False, gap: bool = False) -> str:
@@ -112,6 +128,7 @@ def header_text(width: int) -> Text:
         "  "
         + _cell("verdict", cols.verdict)
         + _cell("consumer", cols.name, gap=True)
+        + _cell("case", cols.case, gap=True)
         + _cell("tier", cols.tier, gap=True)
         + _cell("worst", cols.ratio, right=True)
         + _cell("open", cols.open, right=True)
@@ -131,11 +148,14 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         "queue--clear",
         "queue--selected",
         "queue--placeholder",
+        "queue--due",
     }
 
     DEFAULT_CSS = """
     QueueView {
         scrollbar-gutter: stable;
+        /* One column: the case column (issue 13) took the name's room. */
+        scrollbar-size-vertical: 1;
         overflow-x: hidden;
         overflow-y: auto;
     }
@@ -150,6 +170,7 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
     QueueView > .queue--clear { color: $text-muted; }
     QueueView > .queue--selected { text-style: bold; }
     QueueView > .queue--placeholder { color: $text-muted; }
+    QueueView > .queue--due { text-style: bold; }
     """
 
     @dataclass
@@ -172,6 +193,7 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         self.cursor = 0
         self.generation = 0
         self.selected: dict[str, int] = {}  # tagged: consumer_id -> its open findings, in tagging order
+        self.today = date.today()            # due dates count from it (the screen sets the session's day)
         self._pages: LRUCache[int, list[Any]] = LRUCache(maxsize=32)
         # Rows of the previous generation keep drawing until their replacement
         # arrives, so a refresh does not flash placeholders.
@@ -311,7 +333,7 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         row = self.row_at(index)
         is_cursor = index == self.cursor
         key = (row, width, is_cursor and self.has_focus, is_cursor, row is not None and row.consumer_id in self.selected,
-               base)
+               base, self.today)
         strip = self._strips.get(key)
         if strip is None:
             if row is None:
@@ -345,6 +367,8 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
                     self.get_component_rich_style(verdict_class(row.verdict)))
         # Names come from remote data: shown literally, control characters made visible.
         text.append(_cell(visible(row.legal_name), cols.name, gap=True))
+        text.append(_cell(case_cell(row.case_state, row.case_due, self.today), cols.case, gap=True),
+                    self.get_component_rich_style("queue--due") if row.case_due else "")
         text.append(_cell(visible(row.tier_name or row.tier_id or "-"), cols.tier, gap=True))
         text.append(_cell(ratio_text(row.worst_ratio), cols.ratio, right=True))
         text.append(_cell(str(row.open_findings), cols.open, right=True))
