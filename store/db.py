@@ -74,7 +74,7 @@ def connect(path: str | os.PathLike[str], *, readonly: bool = False,
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA journal_mode = WAL")
+        _use_wal(conn)
         conn.execute("PRAGMA synchronous = NORMAL")
         migrate(conn)
     except BaseException as exc:
@@ -158,6 +158,22 @@ def make_private(path: str | os.PathLike[str]) -> str | None:
         return None
     return (f"{path} was open to others (mode {first:04o}); made it private (0600), "
             "with its -wal and -shm files")
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL, waiting (at most the busy timeout) for another process that
+    holds the new file's lock: SQLite answers "database is locked" at once, without
+    its busy handler, when the switch meets a database another connection is
+    creating (eight processes opening one new file at once failed this way)."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.005)
 
 
 def _writable(path: Path) -> bool:
