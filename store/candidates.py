@@ -164,7 +164,7 @@ def store_candidates(conn: sqlite3.Connection, consumer_ids: str, candidates: li
 
     if not (inserts or updates or provenance):
         return
-    with transaction(conn):
+    with transaction(conn, point="rules"):
         # rowcount, not total_changes: triggers (finding_month) change rows too.
         result.created += max(0, conn.executemany(_INSERT, inserts).rowcount)
         conn.executemany(_UPDATE, updates)

@@ -27,6 +27,7 @@ from urllib.request import pathname2url
 
 from store import folders
 from store.errors import ForeignDatabase, StoreError
+from store.fault_points import reach
 from store.schema import MIGRATIONS
 
 # A reviewer's write waits at most this long for a sync's transaction. Syncs
@@ -73,7 +74,7 @@ def connect(path: str | os.PathLike[str], *, readonly: bool = False,
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA journal_mode = WAL")
+        _use_wal(conn)
         conn.execute("PRAGMA synchronous = NORMAL")
         migrate(conn)
     except BaseException as exc:
@@ -157,6 +158,22 @@ def make_private(path: str | os.PathLike[str]) -> str | None:
         return None
     return (f"{path} was open to others (mode {first:04o}); made it private (0600), "
             "with its -wal and -shm files")
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL, waiting (at most the busy timeout) for another process that
+    holds the new file's lock: SQLite answers "database is locked" at once, without
+    its busy handler, when the switch meets a database another connection is
+    creating (eight processes opening one new file at once failed this way)."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.005)
 
 
 def _writable(path: Path) -> bool:
@@ -278,12 +295,14 @@ def _statements(script: str) -> Iterator[str]:
 
 
 @contextmanager
-def transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator[sqlite3.Connection]:
+def transaction(conn: sqlite3.Connection, *, immediate: bool = True,
+                point: str | None = None) -> Iterator[sqlite3.Connection]:
     """``BEGIN IMMEDIATE`` (:func:`begin_immediate`) ... ``COMMIT``, rolled back on any exception.
 
     SQLite's operational errors (a read-only file, a full disk, a lock held past
     the busy timeout) become ``StoreError`` naming the database: a user can act on
-    them, and nothing of the transaction was written.
+    them, and nothing of the transaction was written. ``point`` names the
+    transaction for the kill tests' fault points (store.fault_points).
     """
     try:
         if immediate:
@@ -302,10 +321,14 @@ def transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator
         raise
     else:
         try:
+            if point is not None:
+                reach(point, "before-commit")
             conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             _rollback(conn)
             raise write_error(conn, exc) from exc
+        if point is not None:
+            reach(point, "after-commit")
 
 
 # --- turns between writers (see the module docstring) ---------------------------------
@@ -412,8 +435,9 @@ class WaitingWriters:
 
 
 @contextmanager
-def writing(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """Join the caller's transaction, or run in a short :func:`transaction` of our own.
+def writing(conn: sqlite3.Connection, *, point: str | None = None) -> Iterator[sqlite3.Connection]:
+    """Join the caller's transaction, or run in a short :func:`transaction` of our own
+    (named ``point``, as :func:`transaction`).
 
     In our own, a database that stays locked past the busy timeout or cannot be
     written (read-only file or disk) is a StoreError the reviewer can read.
@@ -421,7 +445,7 @@ def writing(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     if conn.in_transaction:
         yield conn
         return
-    with transaction(conn):
+    with transaction(conn, point=point):
         yield conn
 
 

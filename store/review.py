@@ -75,7 +75,7 @@ def change_finding(conn: sqlite3.Connection, finding_id: int, *, reviewer: str, 
         raise DecisionRefused(f"unknown severity {severity!r}; valid: {', '.join(SEVERITIES)}")
     if category is not None and category not in CATEGORIES:
         raise DecisionRefused(f"unknown category {category!r}; valid: {', '.join(CATEGORIES)}")
-    with writing(conn):
+    with writing(conn, point="decision"):
         f = get_finding(conn, finding_id)
         if expected_version is not None and f.version != expected_version:
             raise _conflict(conn, f, f"changed since you opened it (you saw version {expected_version})")
@@ -221,7 +221,7 @@ def open_manual_finding(conn: sqlite3.Connection, consumer_id: str, *, category:
             raise DecisionRefused(f"period day {value!r} is not a date like 2022-03-01") from None
     if end < start:
         raise DecisionRefused(f"the period ends ({end}) before it starts ({start})")
-    with writing(conn):
+    with writing(conn, point="decision"):
         if conn.execute("SELECT 1 FROM consumer WHERE id = ?", (consumer_id,)).fetchone() is None:
             raise DecisionRefused(f"there is no consumer {consumer_id!r}")
         now = iso(clock())
@@ -266,7 +266,7 @@ def bulk_decide(conn: sqlite3.Connection, *, action: BulkAction, reviewer: str, 
     status = _BULK_STATUS[action]
     versions = expected_versions or {}
     decisions: list[Decision] = []
-    with writing(conn):
+    with writing(conn, point="decision"):
         ids = with_twins(conn, list(finding_ids))
         consumers = list(dict.fromkeys(consumer_ids))
         for cid in consumers:
@@ -297,7 +297,7 @@ def undo_last(conn: sqlite3.Connection, *, reviewer: str, clock: Clock) -> Decis
     finding since, raises ConflictError and changes nothing. Returns the first
     entry written, or ``None`` when there is nothing to undo.
     """
-    with writing(conn):
+    with writing(conn, point="decision"):
         # Newest action first along decision_by_reviewer; stops at the first one
         # that still has an entry not undone (decision_by_undoes answers that).
         row = conn.execute(

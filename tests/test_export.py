@@ -23,9 +23,9 @@ from markdown_it import MarkdownIt
 import store
 from notes_case import CASE_ID, CLOCK, HOSTILE_ID, HOSTILE_NAME, seed
 from store.config import NotesConfig
-from store.errors import ExportError
+from store.errors import ExportError, StoreError
 from store.domain import EXPORT_FORMATS
-from store.export import CSV_COLUMNS, export_notes, safe_slug
+from store.export import CSV_COLUMNS, export_notes, neutralise_cell, safe_slug
 from store.notes import draft_note, note_for, set_note_status
 from store.decision_log import verify_chain
 
@@ -190,6 +190,16 @@ def test_json_bundle_holds_the_case_and_its_provenance(conn, tmp_path: Path) -> 
     assert [p["body_sha256"] for p in pages] == [hashlib.sha256(f"page {i}".encode()).hexdigest() for i in range(1, 5)]
 
 
+def test_json_bundle_of_a_note_without_drafted_evidence_states_empty_provenance(conn, tmp_path: Path) -> None:
+    # The column's default ('{}'; '' read the same): a note row not written by a draft.
+    for evidence in ("{}", ""):
+        conn.execute("UPDATE note SET evidence = ? WHERE id = 1", (evidence,))
+        out = tmp_path / f"out{len(evidence)}"
+        _export(conn, out, "json")
+        bundle = json.loads((out / "note-1-northwind-analytics.json").read_text())
+        assert bundle["evidence"] == {} and bundle["provenance"] == {"runs": [], "pages": []}
+
+
 def test_json_bundle_flags_figures_revised_since_the_draft(conn, tmp_path: Path) -> None:
     conn.execute("UPDATE usage SET value = value + 1 WHERE app_id = 'app-1' AND day = '2022-03-01' AND metric = 'calls'")
     result = _export(conn, tmp_path / "out", "json")
@@ -212,6 +222,133 @@ def test_csv_reads_back_with_the_case_system_columns(conn, tmp_path: Path) -> No
     assert all(r["Title"].startswith("Northwind Analytics Ltd [northwind-analytics]: ") for r in rows)
     assert rows[0]["Active"] == "True" and rows[0]["Verified"] == "True" and rows[0]["Date"] == "2023-01-02"
     assert "§3.1 (Volume caps)" in rows[0]["References"] and "790,123,456 API calls" in rows[0]["Description"]
+
+
+# Only a confirmed finding (or one further along) can be exported: a note citing a
+# candidate, parked or dismissed one is refused (re-draft first).
+@pytest.mark.parametrize(("status", "active", "verified"), [
+    ("confirmed", "True", "True"), ("audit_requested", "True", "True"), ("resolved", "False", "True")])
+def test_csv_active_and_verified_follow_the_finding_status(conn, tmp_path: Path, status: str, active: str,
+                                                           verified: str) -> None:
+    conn.execute("UPDATE finding SET status = ? WHERE id = 1", (status,))
+    _export(conn, tmp_path / "out", "csv")
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "out" / "findings.csv").read_text(), newline="")))
+    row = next(r for r in rows if r["References"].split("; ")[0] == "warden finding #1")
+    assert (row["Active"], row["Verified"]) == (active, verified)
+    assert f"Status: {status}." in row["Description"]
+
+
+def test_csv_lists_each_cited_finding_once_and_a_consumer_without_a_tier_cites_no_clause(conn) -> None:
+    from dataclasses import replace
+
+    from store.export.formats import findings_csv
+
+    conn.execute("UPDATE consumer SET tier_id = NULL WHERE id = ?", (CASE_ID,))
+    first = note_for(conn, CASE_ID)
+    assert first is not None and first.finding_ids == (1, 2, 4)
+    # A second note citing one finding the first cites (listed once, under the first) and one it does not.
+    second = replace(first, id=99, finding_ids=(1, 3))
+    rows = list(csv.DictReader(io.StringIO(findings_csv(conn, [first, second]).decode(), newline="")))
+    assert [row["References"] for row in rows] == [
+        "warden finding #1; note #1", "warden finding #2; note #1", "warden finding #4; note #1",
+        "warden finding #3; note #99"]
+
+
+# Active: still open (not resolved or dismissed); Verified: a reviewer confirmed it.
+@pytest.mark.parametrize(("status", "active", "verified"), [
+    ("candidate", "True", "False"), ("confirmed", "True", "True"), ("audit_requested", "True", "True"),
+    ("resolved", "False", "True"), ("dismissed", "False", "False")])
+def test_csv_active_and_verified_of_every_finding_status(conn, status: str, active: str, verified: str) -> None:
+    from store.export.formats import findings_csv
+
+    conn.execute("UPDATE finding SET status = ? WHERE id = 1", (status,))
+    note = note_for(conn, CASE_ID)
+    assert note is not None
+    rows = list(csv.DictReader(io.StringIO(findings_csv(conn, [note]).decode(), newline="")))
+    assert [(r["References"].split("; ")[0], r["Active"], r["Verified"]) for r in rows][0] == (
+        "warden finding #1", active, verified)
+
+
+def test_rendered_files_use_the_reviewers_html_template_end_markdown_with_a_newline_keep_every_warning(
+        conn, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from store.export.formats import render
+
+    (tmp_path / "note.html.j2").write_text("<p>custom {{ note_id }}</p>\n")
+    config = NotesConfig(sender=CONFIG.sender, organisation=CONFIG.organisation, template_dir=tmp_path)
+    note, hostile = note_for(conn, CASE_ID), note_for(conn, HOSTILE_ID)
+    assert note is not None and hostile is not None
+
+    def one(fmt: str, notes: list) -> tuple[list, list[str]]:
+        return render(conn, notes, fmt, made_at=CLOCK(), reviewer="ana", config=config, log_head=None)
+
+    (files, _) = one("md", [replace(note, body="Dear Northwind,\n\nno newline at the end")])
+    assert files[0][1] == b"Dear Northwind,\n\nno newline at the end\n"
+    (files, _) = one("md", [replace(note, body="ends with one\n")])
+    assert files[0][1] == b"ends with one\n"
+    (files, _) = one("html", [note])
+    assert files[0][1] == f"<p>custom {note.id}</p>\n".encode()
+    (files, warnings) = one("eml", [hostile, note])
+    mail = email.message_from_bytes(files[1][1], policy=email.policy.default)
+    assert mail.get_body(("html",)).get_content().strip() == f"<p>custom {note.id}</p>"
+    # The first note's warning is kept when the second has none.
+    assert warnings == [f"note #{hostile.id}: the notice contact is not exactly one e-mail address; To: left empty"]
+
+
+def test_csv_of_a_note_whose_consumer_is_gone_says_so(conn) -> None:
+    from dataclasses import replace
+
+    from store.export.formats import findings_csv
+
+    note = note_for(conn, CASE_ID)
+    assert note is not None
+    with pytest.raises(StoreError) as refused:
+        findings_csv(conn, [replace(note, consumer_id="nobody")])
+    assert str(refused.value) == "no consumer 'nobody' in the database"
+
+
+def test_csv_states_a_findings_period_as_the_days_its_own_metrics_figures_cover(conn) -> None:
+    from store.export.formats import findings_csv
+
+    # API calls from 2 January on; records retrieved still on every day of 2022.
+    conn.execute("DELETE FROM usage WHERE metric = 'calls' AND day = '2022-01-01' AND (source, app_id) IN "
+                 "(SELECT source, app_id FROM app WHERE consumer_id = ?)", (CASE_ID,))
+    note = note_for(conn, CASE_ID)
+    assert note is not None
+    rows = list(csv.DictReader(io.StringIO(findings_csv(conn, [note]).decode(), newline="")))
+    assert rows[0]["Description"].splitlines()[0] == (
+        "Volume cap exceeded: 790,123,456 API calls from 2 January 2022, the first day we hold figures for, "
+        "to 31 December 2022, against a limit of 100,000,000 per year (7.90 times the limit).")
+
+
+# A spreadsheet runs a cell that starts with = + - @, and some strip a leading tab
+# or CR first (OWASP, "CSV Injection"): each is quoted with a leading '.
+@pytest.mark.parametrize(("value", "cell"), [
+    ("=1+1", "'=1+1"), ("+1", "'+1"), ("-2+3", "'-2+3"), ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
+    ("\t=1+1", "' =1+1"), ("\r=1+1", "' =1+1"), ("\t", "' "),
+    ("a=1", "a=1"), ("1-2", "1-2"), ("x@y", "x@y"), ("a\tb", "a b"), ("", ""), (None, ""),
+    ("\x1b[31m=1", "\ufffd[31m=1"),
+])
+def test_a_csv_cell_a_spreadsheet_would_run_is_quoted(value: object, cell: str) -> None:
+    assert neutralise_cell(value) == cell
+
+
+def test_a_csv_cell_keeps_its_line_breaks_only_where_asked_and_is_still_quoted() -> None:
+    assert neutralise_cell("\r=1\nx", newlines=True) == "'=1\nx"
+    assert neutralise_cell("-1\r\nx", newlines=True) == "'-1\nx"
+    assert neutralise_cell("a\nb", newlines=True) == "a\nb"
+    assert neutralise_cell("a\nb") == "a b"
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_a_legal_name_a_spreadsheet_would_run_is_quoted_in_the_findings_csv(conn, tmp_path: Path,
+                                                                          start: str) -> None:
+    conn.execute("UPDATE consumer SET legal_name = ? WHERE id = ?", (start + "cmd|' /C calc'!A0", CASE_ID))
+    _export(conn, tmp_path / "out", "csv")
+    rows = list(csv.reader(io.StringIO((tmp_path / "out" / "findings.csv").read_text(), newline="")))[1:]
+    assert rows and all(row[0].startswith("'") and "cmd|' /C calc'!A0 [northwind-analytics]" in row[0]
+                        for row in rows)
 
 
 # --- hostile names, in every format ---------------------------------------------------------

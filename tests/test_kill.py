@@ -1,19 +1,26 @@
-"""SIGKILL at random (seeded) moments: nothing half-written survives.
+"""SIGKILL at named places in the write path: what a kill there leaves behind.
 
-* The sync (``sync_all`` of the demo's two sources, rules included) is killed at
-  ten points spread over its run, twice in a row on the same database before it
-  is let finish: ``PRAGMA integrity_check`` passes and the content (usage,
-  endpoint usage, consumers, apps, findings) equals an uninterrupted sync.
-* The real TUI (in a subprocess, driven by Pilot) is killed right after a
-  decision is submitted and while a note save is in flight: the decision log
-  verifies (``warden verify``), a decision is all there or not at all, and the
-  note holds exactly a state that was saved (the last save, or the one in flight).
+Each kill lands at a fault point (store.fault_points): the process, told by the
+environment where to stop, reaches that place inside a write transaction (its
+writes done, ``COMMIT`` not yet run) or just after the commit, says so, and waits
+to be killed. Each test asserts which side of the commit the kill landed on, and
+both sides of each are covered.
+
+* The sync (``sync_all`` of the demo's two sources, rules included) is killed
+  inside and just after its page transactions and the rules' transactions,
+  twice in a row on some databases, then let finish: ``PRAGMA integrity_check``
+  passes and the content (usage, endpoint usage, consumers, apps, findings)
+  equals an uninterrupted sync.
+* The real TUI (in a subprocess, driven by Pilot) is killed while a decision and
+  while a note save is being written: the decision log verifies (``warden
+  verify``); before the commit nothing of the decision is there and the note holds
+  the last save; after it, all of the decision and the new text are.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import random
 import signal
 import sqlite3
 import subprocess
@@ -28,14 +35,13 @@ import pytest
 from store.db import connect
 from store.demo import DEMO_TOKEN_ENV, DemoEndpoint
 from store.decision_log import verify_chain
+from store.fault_points import POINT_ENV, SIGNAL_ENV
 from store.verify import verify_log
 from tests.tui_data import seed_review_db
 from tui.cli import main as cli_main
 
 REPO = Path(__file__).resolve().parents[1]
-SEED = 20230101
-KILLS_PER_DB = 2
-DATABASES = 5   # 10 kill points in all
+WAIT_FOR_POINT = 120   # seconds a process may take to reach its point (a loaded machine, a slow CI)
 
 SYNC_SCRIPT = textwrap.dedent("""
     import sys
@@ -75,46 +81,92 @@ def content(db: Path) -> dict[str, list[tuple[Any, ...]]]:
         conn.close()
 
 
-def start_sync(db: Path, url: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), DEMO_TOKEN_ENV: "kill-test-token"}
-    return subprocess.Popen([sys.executable, "-c", SYNC_SCRIPT, str(db), url], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def count(db: Path, sql: str) -> int:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql).fetchone()[0]
+    finally:
+        conn.close()
 
 
-def finish(process: subprocess.Popen[bytes]) -> None:
-    out, err = process.communicate(timeout=120)
-    assert process.returncode == 0, err.decode()
+def kill_at(point: str, argv: list[str], signal_file: Path, env: dict[str, str] | None = None, *,
+            armed: bool = True) -> dict[str, Any]:
+    """Run ``argv`` told to stop at ``point`` (``NAME:SIDE`` or ``NAME:SIDE#N``); when
+    it has stopped there, SIGKILL it. Returns what it reported at the point.
+    ``armed=False``: the process sets the point itself, when it is ready to."""
+    signal_file.unlink(missing_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {}), SIGNAL_ENV: str(signal_file)}
+    if armed:
+        env[POINT_ENV] = point
+    process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        deadline = time.monotonic() + WAIT_FOR_POINT
+        while not signal_file.exists():   # written whole (renamed into place) when the point is reached
+            if process.poll() is not None:
+                _, err = process.communicate()
+                pytest.fail(f"{point} was never reached: the process ended ({process.returncode}); {err[-2000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"{point} was not reached in {WAIT_FOR_POINT} s")
+            time.sleep(0.01)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    reported = json.loads(signal_file.read_text(encoding="utf-8"))
+    assert reported["point"] == point.partition("#")[0] and reported["pid"] == process.pid
+    return reported
 
 
-def test_sync_killed_at_random_points_resumes_to_the_same_content(tmp_path: Path) -> None:
-    rng = random.Random(SEED)
+# --- the sync -----------------------------------------------------------------------
+
+# Per database, where its sync is killed, in turn (the second kill hits the resumed
+# run), before it is let finish. The whole sync commits its pages some 4 to 10
+# times, depending on the machine's speed (a transaction ends after 25 ms), so no
+# point is beyond the third.
+SYNC_KILLS = (
+    ("sync-page:before-commit#1", "sync-page:after-commit#2"),
+    ("sync-page:after-commit#1", "sync-page:before-commit#2"),
+    ("sync-page:before-commit#3", "rules:before-commit"),
+    ("sync-page:after-commit#3", "rules:after-commit"),
+)
+
+
+def sync_argv(db: Path, url: str) -> list[str]:
+    return [sys.executable, "-c", SYNC_SCRIPT, str(db), url]
+
+
+def test_sync_killed_inside_and_after_its_commits_resumes_to_the_same_content(tmp_path: Path) -> None:
+    env = {DEMO_TOKEN_ENV: "kill-test-token"}
     with DemoEndpoint(consumers=40, env_faults=False) as endpoint:
         whole = tmp_path / "whole.db"
-        began = time.monotonic()
-        finish(start_sync(whole, endpoint.base_url))
-        duration = time.monotonic() - began
+        done = subprocess.run(sync_argv(whole, endpoint.base_url), cwd=REPO, capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": str(REPO), **env}, timeout=300)
+        assert done.returncode == 0, done.stderr
         expected = content(whole)
         assert len(expected["usage"]) > 10_000 and expected["finding"]
 
-        killed_at: list[tuple[int, float, int]] = []
-        for n in range(DATABASES):
+        for n, points in enumerate(SYNC_KILLS):
             db = tmp_path / f"killed-{n}.db"
-            for _ in range(KILLS_PER_DB):
-                process = start_sync(db, endpoint.base_url)
-                # Anywhere from interpreter start-up to the end of the rules.
-                delay = rng.uniform(0.1, duration * 0.95)
-                try:
-                    process.wait(timeout=delay)
-                except subprocess.TimeoutExpired:
-                    os.kill(process.pid, signal.SIGKILL)
-                process.communicate(timeout=30)
-                pages = 0
-                if db.exists():
-                    with sqlite3.connect(db) as reader:
-                        if reader.execute("SELECT 1 FROM sqlite_master WHERE name = 'sync_page'").fetchone():
-                            pages = reader.execute("SELECT count(*) FROM sync_page").fetchone()[0]
-                killed_at.append((n, round(delay, 2), pages))
-            finish(start_sync(db, endpoint.base_url))
+            for point in points:
+                reported = kill_at(point, sync_argv(db, endpoint.base_url), tmp_path / "reached.json", env)
+                if point.startswith("sync-page:"):
+                    # What the writer saw stored, its open transaction included.
+                    seen = (reported["sync_page"], reported["usage"])
+                    stored = (count(db, "SELECT count(*) FROM sync_page"), count(db, "SELECT count(*) FROM usage"))
+                    if ":before-commit" in point:
+                        assert stored != seen and all(s <= r for s, r in zip(stored, seen)), (point, stored, seen)
+                    else:
+                        assert stored == seen, (point, stored, seen)
+                else:
+                    # The first chunk of findings of this database's rules run.
+                    findings = count(db, "SELECT count(*) FROM finding")
+                    assert (findings == 0) if ":before-commit" in point else (findings > 0), (point, findings)
+            done = subprocess.run(sync_argv(db, endpoint.base_url), cwd=REPO, capture_output=True, text=True,
+                                  env={**os.environ, "PYTHONPATH": str(REPO), **env}, timeout=300)
+            assert done.returncode == 0, done.stderr
             conn = connect(db)
             try:
                 assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -122,27 +174,21 @@ def test_sync_killed_at_random_points_resumes_to_the_same_content(tmp_path: Path
                 assert conn.execute("SELECT count(*) FROM sync_cursor").fetchone()[0] == 0
             finally:
                 conn.close()
-            assert content(db) == expected, f"database {n}, kills {killed_at}"
-    print(f"\nsync of {duration:.1f} s killed at (db, seconds, pages stored): {killed_at}")
-    # The kills landed at different stages: before any page and after many.
-    stages = {pages for _, _, pages in killed_at}
-    assert len(stages) >= 3, killed_at
+            assert content(db) == expected, f"database {n}, killed at {points}"
 
 
 # --- the TUI ------------------------------------------------------------------------
 
 TUI_SCRIPT = textwrap.dedent("""
-    import asyncio, sqlite3, sys
+    import asyncio, os, sqlite3, sys
     from textual.widgets import Input, TextArea
+    import tui.screens.note
     from tests.test_tui_review import press, settle
     from tests.tui_data import CLOCK
     from tui.app import WardenApp
     from tui.screens.note import NoteEditor
 
-    db, scenario = sys.argv[1], sys.argv[2]
-
-    def say(line):
-        print(line, flush=True)
+    db, scenario, point = sys.argv[1], sys.argv[2], sys.argv[3]
 
     def body():
         with sqlite3.connect(db) as conn:
@@ -157,87 +203,76 @@ TUI_SCRIPT = textwrap.dedent("""
                 await press(pilot, "v")
                 app.screen.query_one("#reason", Input).focus()
                 await pilot.press(*"over the cap")
-                say("SUBMIT")
-                await pilot.press("enter")   # the decision's worker starts: killed around now
-                await asyncio.sleep(30)
-            await press(pilot, "c")
-            assert isinstance(app.screen, NoteEditor)
-            area = app.screen.query_one(TextArea)
-            area.move_cursor(area.document.end)
-            await pilot.press(*" SAVED-ONE")
-            for _ in range(400):   # the autosave fires 0.5 s after the last key; a loaded machine is slower
-                await pilot.pause(0.05)
-                if (body() or "").endswith(" SAVED-ONE"):
-                    break
-            say("SAVED " + str(len(body())))
-            await pilot.press(*" TYPED-TWO")
-            say("TYPING")
-            await pilot.press("ctrl+s")      # the save's worker starts: killed around now
-            await asyncio.sleep(30)
+                os.environ["WARDEN_FAULT_POINT"] = point   # the next write stops there
+                await pilot.press("enter")
+            else:
+                await press(pilot, "c")
+                assert isinstance(app.screen, NoteEditor)
+                area = app.screen.query_one(TextArea)
+                area.move_cursor(area.document.end)
+                await pilot.press(*" SAVED-ONE")
+                while not (body() or "").endswith(" SAVED-ONE"):   # the autosave, 0.5 s after the last key
+                    await pilot.pause(0.05)
+                # From here on only ctrl+s saves, so the save stopped at the point holds all of TYPED-TWO.
+                tui.screens.note.AUTOSAVE_DELAY = 3600
+                await pilot.press(*" TYPED-TWO")
+                os.environ["WARDEN_FAULT_POINT"] = point
+                await pilot.press("ctrl+s")
+            await asyncio.Event().wait()   # stopped at the point in a worker: killed there
 
     asyncio.run(drive())
 """)
 
 
-def run_until(db: Path, scenario: str, marker: str, delay: float) -> list[str]:
-    """Start the TUI driver, SIGKILL it ``delay`` seconds after it prints ``marker``."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen([sys.executable, "-c", TUI_SCRIPT, str(db), scenario], cwd=REPO, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines: list[str] = []
-    try:
-        assert process.stdout is not None
-        deadline = time.monotonic() + 60
-        for line in process.stdout:
-            lines.append(line.strip())
-            if line.startswith(marker):
-                time.sleep(delay)
-                break
-            assert time.monotonic() < deadline
-        os.kill(process.pid, signal.SIGKILL)
-    finally:
-        _, err = process.communicate(timeout=30)
-    assert any(line.startswith(marker) for line in lines), (lines, err)
-    return lines
+def tui_argv(db: Path, scenario: str, point: str) -> list[str]:
+    return [sys.executable, "-c", TUI_SCRIPT, str(db), scenario, point]
 
 
-@pytest.mark.parametrize("delay", [0.0, 0.01, 0.05])
-def test_tui_killed_while_a_decision_is_in_flight(tmp_path: Path, delay: float,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("side", ["before-commit", "after-commit"])
+def test_tui_killed_while_a_decision_is_written(tmp_path: Path, side: str,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
     db = seed_review_db(tmp_path / "review.db")
-    run_until(db, "decision", "SUBMIT", delay)
+    conn = connect(db)
+    confirmed_before = {r[0] for r in conn.execute("SELECT id FROM finding WHERE status = 'confirmed'")}
+    entries_before = conn.execute("SELECT count(*) FROM decision").fetchone()[0]
+    conn.close()
+    point = f"decision:{side}"
+    kill_at(point, tui_argv(db, "decision", point), tmp_path / "reached.json", armed=False)
     conn = connect(db)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert verify_chain(conn).ok
-        log = conn.execute("SELECT subject_id, field, new_value, action_id FROM decision WHERE reviewer != 'seed'"
-                           " ORDER BY id").fetchall()
-        # Either the whole action is logged and applied, or nothing is (the seeded dismissal aside).
-        confirmed = {r[0] for r in conn.execute("SELECT id FROM finding WHERE status = 'confirmed'")}
         assert verify_log(conn).ok
-        logged = {r["subject_id"] for r in log if r["field"] == "status" and r["new_value"] == "confirmed"}
-        assert confirmed == logged
-        assert len({r["action_id"] for r in log}) <= 1
+        log = conn.execute("SELECT subject_id, field, new_value, action_id FROM decision WHERE id > ? ORDER BY id",
+                           (entries_before,)).fetchall()
+        confirmed = {r[0] for r in conn.execute("SELECT id FROM finding WHERE status = 'confirmed'")}
     finally:
         conn.close()
+    if side == "before-commit":
+        assert log == [] and confirmed == confirmed_before
+    else:
+        # The whole action: the consumer's findings confirmed, each logged, under one action.
+        newly = confirmed - confirmed_before
+        assert newly, (confirmed, confirmed_before)
+        assert {r["subject_id"] for r in log if r["field"] == "status" and r["new_value"] == "confirmed"} == newly
+        assert len({r["action_id"] for r in log}) == 1
     assert cli_main(["verify", "--db", str(db)]) == 0
     assert "chain intact" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("delay", [0.0, 0.02, 0.3])
-def test_tui_killed_while_a_note_save_is_in_flight(tmp_path: Path, delay: float,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("side", ["before-commit", "after-commit"])
+def test_tui_killed_while_a_note_save_is_written(tmp_path: Path, side: str,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
     db = seed_review_db(tmp_path / "review.db")
-    lines = run_until(db, "note", "TYPING", delay)
-    saved_length = int(next(line for line in lines if line.startswith("SAVED ")).split()[1])
+    point = f"note-save:{side}"
+    kill_at(point, tui_argv(db, "note", point), tmp_path / "reached.json", armed=False)
     conn = connect(db)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         body = conn.execute("SELECT body FROM note ORDER BY id DESC LIMIT 1").fetchone()[0]
-        assert verify_chain(conn).ok
+        assert verify_chain(conn).ok and verify_log(conn).ok
     finally:
         conn.close()
-    # What was saved is kept; the save in flight is all there or not at all.
-    assert len(body) in (saved_length, saved_length + len(" TYPED-TWO")), body[-40:]
-    assert body.endswith(" SAVED-ONE") or body.endswith(" SAVED-ONE TYPED-TWO")
+    # Before the commit the last save is what is kept; after it, the save in flight.
+    assert body.endswith(" SAVED-ONE" if side == "before-commit" else " SAVED-ONE TYPED-TWO"), body[-40:]
     assert cli_main(["verify", "--db", str(db)]) == 0

@@ -198,6 +198,22 @@ def test_redraft_replaces_open_note_and_exported_note_starts_a_new_one(conn) -> 
     assert fresh.id != note.id and note_for(conn, CASE_ID) == fresh
 
 
+def test_a_redraft_from_a_stale_version_keeps_the_other_reviewers_edit(conn) -> None:
+    note = draft_note(conn, CASE_ID, reviewer="ana", clock=CLOCK, config=CONFIG)
+    entries = conn.execute("SELECT count(*) FROM decision").fetchone()[0]
+    edited = save_body(conn, note.id, "bo's careful edit", expected_version=note.version, clock=CLOCK)
+    # Ana re-drafts from the version she opened, before Bo's edit: refused, Bo's text stays.
+    with pytest.raises(ConflictError) as caught:
+        draft_note(conn, CASE_ID, reviewer="ana", clock=CLOCK, config=CONFIG, expected_version=note.version)
+    assert str(caught.value) == f"note #{note.id} changed (version {edited}, expected {note.version}); reload it"
+    assert caught.value.current["body"] == "bo's careful edit"
+    assert note_for(conn, CASE_ID).body == "bo's careful edit"
+    assert conn.execute("SELECT count(*) FROM decision").fetchone()[0] == entries
+    # From the version she now sees, it goes through.
+    again = draft_note(conn, CASE_ID, reviewer="ana", clock=CLOCK, config=CONFIG, expected_version=edited)
+    assert again.id == note.id and again.body == note.body and again.version == edited + 1
+
+
 def test_status_changes_are_logged_and_chain_verifies(conn) -> None:
     note = draft_note(conn, CASE_ID, reviewer="ana", clock=CLOCK, config=CONFIG)
     set_note_status(conn, note.id, "ready", reviewer="bo", clock=CLOCK, reason="checked")

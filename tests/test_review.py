@@ -359,7 +359,7 @@ def test_chain_verifies_and_starts_from_zeros(conn: sqlite3.Connection) -> None:
     assert entries[0]["prev_hash"] == "0" * 64
     for before, after in zip(entries, entries[1:]):
         assert after["prev_hash"] == before["hash"]
-    canonical = json.dumps({k: entries[2][k] for k in decision_log.HASHED_FIELDS}, sort_keys=True,
+    canonical = json.dumps({k: entries[2][k] for k in HASHED}, sort_keys=True,
                            separators=(",", ":"), ensure_ascii=False)
     assert entries[2]["hash"] == hashlib.sha256(canonical.encode()).hexdigest()
     assert verify_chain(conn) == decision_log.ChainReport(True, 6, head=entries[-1]["hash"])
@@ -419,13 +419,72 @@ def test_a_removed_entry_is_named(db: Path) -> None:
     conn.close()
 
 
-@pytest.mark.parametrize("field", decision_log.HASHED_FIELDS)
+# --- known answers for the log's hash ---------------------------------------------
+#
+# Written out here, never taken from store.decision_log: removing a field from the
+# hash, reordering the canonical JSON or changing its encoding turns these red.
+# The digests were computed once, independently, from the canonical JSON below
+# (``printf '%s' '<json>' | sha256sum``).
+
+HASHED = ("at", "reviewer", "subject", "subject_id", "field", "old_value", "new_value",
+          "reason", "undoes", "action_id", "prev_hash")
+VECTORS = [
+    ({"at": "2023-01-01T00:00:00Z", "reviewer": "alice", "subject": "finding", "subject_id": 1,
+      "field": "status", "old_value": "candidate", "new_value": "confirmed", "reason": "over the cap",
+      "undoes": None, "action_id": 1, "prev_hash": "0" * 64},
+     b'{"action_id":1,"at":"2023-01-01T00:00:00Z","field":"status","new_value":"confirmed",'
+     b'"old_value":"candidate","prev_hash":"0000000000000000000000000000000000000000000000000000000000000000",'
+     b'"reason":"over the cap","reviewer":"alice","subject":"finding","subject_id":1,"undoes":null}',
+     "ff5b118aae1d16950ed16f07374be0a08566a360bbd383606ed988cbf68ce64e"),
+    ({"at": "2023-01-02T09:30:00Z", "reviewer": "bob", "subject": "finding", "subject_id": 7,
+      "field": "severity", "old_value": "high", "new_value": "critical", "reason": "d\u00e9passement \u00d73",
+      "undoes": None, "action_id": 2, "prev_hash": "ff5b118aae1d16950ed16f07374be0a08566a360bbd383606ed988cbf68ce64e"},
+     b'{"action_id":2,"at":"2023-01-02T09:30:00Z","field":"severity","new_value":"critical","old_value":"high",'
+     b'"prev_hash":"ff5b118aae1d16950ed16f07374be0a08566a360bbd383606ed988cbf68ce64e",'
+     b'"reason":"d\xc3\xa9passement \xc3\x973","reviewer":"bob","subject":"finding","subject_id":7,"undoes":null}',
+     "2f7901335572776976e481ac4ec77f55403f4cc50a7d190ba417483a0799f40a"),
+    ({"at": "2023-01-02T10:00:00Z", "reviewer": "alice", "subject": "finding", "subject_id": 7,
+      "field": "severity", "old_value": "critical", "new_value": "high", "reason": None,
+      "undoes": 2, "action_id": 3, "prev_hash": "2f7901335572776976e481ac4ec77f55403f4cc50a7d190ba417483a0799f40a"},
+     b'{"action_id":3,"at":"2023-01-02T10:00:00Z","field":"severity","new_value":"high","old_value":"critical",'
+     b'"prev_hash":"2f7901335572776976e481ac4ec77f55403f4cc50a7d190ba417483a0799f40a","reason":null,'
+     b'"reviewer":"alice","subject":"finding","subject_id":7,"undoes":2}',
+     "2975f2600a59702889bc7fb63950eeb52fb9fdb8266d249627e882a687c9d3f8"),
+]
+
+
+def test_the_hash_covers_exactly_these_fields() -> None:
+    assert decision_log.HASHED_FIELDS == HASHED
+    assert decision_log.GENESIS_HASH == "0" * 64
+
+
+@pytest.mark.parametrize("entry, canonical, digest", VECTORS)
+def test_an_entrys_hash_is_the_sha256_of_its_canonical_json(entry: dict, canonical: bytes, digest: str) -> None:
+    assert hashlib.sha256(canonical).hexdigest() == digest     # the vector itself is consistent
+    assert decision_log.entry_hash(entry) == digest
+    # Fields that are not hashed (the row's id, its own hash) change nothing.
+    assert decision_log.entry_hash({**entry, "id": 99, "hash": "f" * 64}) == digest
+
+
+@pytest.mark.parametrize("field", HASHED)
 def test_every_hashed_field_changes_the_hash(field: str) -> None:
-    entry = {"at": "2023-01-01T00:00:00Z", "reviewer": "a", "subject": "finding", "subject_id": 1,
-             "field": "status", "old_value": "candidate", "new_value": "confirmed", "reason": "r",
-             "undoes": None, "action_id": 1, "prev_hash": "0" * 64}
+    entry, _, digest = VECTORS[0]
     changed = dict(entry, **{field: 2 if isinstance(entry[field], int) else "other"})
-    assert decision_log.entry_hash(entry) != decision_log.entry_hash(changed)
+    assert decision_log.entry_hash(changed) != digest
+
+
+def test_recorded_entries_carry_the_known_hashes(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "w.db")
+    for entry, _, digest in VECTORS:
+        moment = datetime.fromisoformat(entry["at"].replace("Z", "+00:00"))
+        recorded = decision_log.record_decision(
+            conn, subject=entry["subject"], subject_id=entry["subject_id"], field=entry["field"],
+            old=entry["old_value"], new=entry["new_value"], reason=entry["reason"], reviewer=entry["reviewer"],
+            clock=fixed_clock(moment), undoes=entry["undoes"])   # each its own action: action_id = its id
+        assert (recorded.prev_hash, recorded.hash) == (entry["prev_hash"], digest)
+    assert [row["hash"] for row in log(conn)] == [digest for _, _, digest in VECTORS]
+    assert verify_chain(conn) == decision_log.ChainReport(True, 3, head=VECTORS[-1][2])
+    conn.close()
 
 
 # --- the detail pane --------------------------------------------------------------

@@ -95,6 +95,73 @@ def test_monthly_volume_cap_over_all_apps_with_per_app_breakdown_and_provenance(
     assert not findings(conn, category="rate_limit")
 
 
+# --- every limit exactly on it and one past it (the limits of _config(), written out) ---
+
+
+def test_a_monthly_total_exactly_at_the_cap_is_no_violation_and_one_more_is(conn: sqlite3.Connection) -> None:
+    for d in range(1, 21):                       # 20 days x (25 + 25) = 1,000 calls: exactly the monthly cap
+        put(conn, "a1", f"2022-01-{d:02d}", "calls", 25)
+        put(conn, "a2", f"2022-01-{d:02d}", "calls", 25)
+    run_rules(conn, clock=CLOCK)
+    assert findings(conn, category="volume_cap") == [] and findings(conn, category="circumvention") == []
+    put(conn, "a2", "2022-01-20", "calls", 26)   # 1,001
+    run_rules(conn, clock=LATER)
+    [volume] = findings(conn, category="volume_cap")
+    assert (volume["period"], volume["actual"], volume["limit_value"]) == ("2022-01", 1001, 1000)
+    [circ] = findings(conn, category="circumvention")       # each app at 500 or 501: both under
+    assert circ["actual"] == 1001
+
+
+def test_a_yearly_total_exactly_at_the_cap_is_no_violation_and_one_more_is(conn: sqlite3.Connection) -> None:
+    put(conn, "s1", "2022-03-01", "records", 6_000)
+    put(conn, "s1", "2022-09-01", "records", 4_000)          # 10,000 records in 2022: exactly the yearly cap
+    run_rules(conn, clock=CLOCK)
+    assert findings(conn, category="volume_cap") == []
+    put(conn, "s1", "2022-09-01", "records", 4_001)
+    run_rules(conn, clock=LATER)
+    [year] = findings(conn, category="volume_cap")
+    assert (year["period"], year["actual"], year["limit_value"]) == ("2022", 10_001, 10_000)
+
+
+def test_a_day_exactly_at_the_daily_limit_is_no_violation_and_one_more_is(conn: sqlite3.Connection) -> None:
+    put(conn, "s1", "2022-03-02", "calls", 100)
+    put(conn, "a1", "2022-03-02", "calls", 60)
+    put(conn, "a2", "2022-03-02", "calls", 40)               # acme: 100 over its two apps
+    run_rules(conn, clock=CLOCK)
+    assert findings(conn, category="rate_limit") == [] and findings(conn, category="circumvention") == []
+    put(conn, "s1", "2022-03-02", "calls", 101)
+    put(conn, "a2", "2022-03-02", "calls", 41)
+    run_rules(conn, clock=LATER)
+    assert [(f["consumer_id"], f["actual"]) for f in findings(conn, category="rate_limit")] == [
+        ("acme", 101), ("solo", 101)]
+
+
+def test_circumvention_counts_an_app_exactly_at_the_cap_as_under_and_one_more_as_over(
+        conn: sqlite3.Connection) -> None:
+    for d in range(1, 21):
+        put(conn, "a1", f"2022-01-{d:02d}", "calls", 50)     # a1: 1,000 in January, exactly the cap
+        put(conn, "a2", f"2022-01-{d:02d}", "calls", 15)     # a2: 300; together 1,300
+    put(conn, "a1", "2022-05-05", "calls", 100)              # a day: a1 exactly at the daily limit
+    put(conn, "a2", "2022-05-05", "calls", 30)
+    run_rules(conn, clock=CLOCK)
+    assert sorted((f["period"], f["actual"]) for f in findings(conn, category="circumvention")) == [
+        ("2022-01", 1300), ("2022-05", 130)]
+    # One more for a1 on each: it alone is over, so the consumer is over through it, not around it.
+    put(conn, "a1", "2022-01-20", "calls", 51)
+    put(conn, "a1", "2022-05-05", "calls", 101)
+    put(conn, "a2", "2022-05-05", "calls", 29)
+    run_rules(conn, clock=LATER)
+    assert [f["status"] for f in findings(conn, category="circumvention")] == ["candidate", "candidate"]
+    assert all("no_longer_detected" in json.loads(f["figures"]) for f in findings(conn, category="circumvention"))
+    assert sorted((f["period"], f["actual"]) for f in findings(conn, category="volume_cap")) == [("2022-01", 1301)]
+    assert sorted((f["period"], f["actual"]) for f in findings(conn, category="rate_limit")) == [("2022-05", 130)]
+
+
+def test_severity_changes_exactly_at_each_threshold() -> None:
+    assert [severity_for(r) for r in (1.0, 1.4999, 1.5, 2.9999, 3.0, 9.9999, 10.0)] == [
+        "low", "low", "medium", "medium", "high", "high", "critical"]
+
+
 def test_circumvention_when_every_app_stays_under_but_the_consumer_goes_over(conn: sqlite3.Connection) -> None:
     for d in range(1, 21):
         put(conn, "a1", f"2022-01-{d:02d}", "calls", 30)

@@ -67,7 +67,7 @@ REVIEWER_SCRIPT = textwrap.dedent("""
     rng = random.Random(seed)
     conn = connect(db)
     deadline = time.monotonic() + seconds
-    recorded, conflicts, refused, errors, waits = [], 0, 0, [], []
+    recorded, conflicts, refused, errors, waits = [], [], 0, [], []
     while time.monotonic() < deadline:
         rows = conn.execute("SELECT id, version FROM finding WHERE status IN ('candidate', 'needs_info') "
                             "ORDER BY random() LIMIT 1").fetchall()
@@ -92,7 +92,7 @@ REVIEWER_SCRIPT = textwrap.dedent("""
             made = [d for d in made if d is not None]
             recorded += [[d.id, d.hash] for d in made]
         except ConflictError:
-            conflicts += 1
+            conflicts.append([action, finding, version])
         except DecisionRefused:
             refused += 1
         except Exception as exc:
@@ -140,6 +140,7 @@ def test_one_sync_and_three_reviewers_lose_nothing(tmp_path: Path) -> None:
         log = {row[0]: row[1] for row in conn.execute("SELECT id, hash FROM decision")}
         actions = {row[0]: row[1] for row in conn.execute("SELECT id, action_id FROM decision")}
         reviewers_of = {row[0] for row in conn.execute("SELECT DISTINCT reviewer FROM decision")}
+        versions = {row[0]: row[1] for row in conn.execute("SELECT id, version FROM finding")}
         report = verify_chain(conn)
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
@@ -153,12 +154,20 @@ def test_one_sync_and_three_reviewers_lose_nothing(tmp_path: Path) -> None:
     assert {i for i, action in actions.items() if action not in told_actions} == set()
     assert reviewers_of <= {f"reviewer-{n}" for n in range(REVIEWERS)}
     assert report.ok and report.checked == len(log)
+    # A conflict is another reviewer's change in between, never a refusal of a fair
+    # write: the finding had moved past the version the reviewer saw. They are the
+    # exception (three reviewers among hundreds of findings), not the rule.
+    conflicts = [c for r in reviewers for c in r["conflicts"]]
+    for action, finding, seen in conflicts:
+        if action != "undo":     # an undo conflicts over the finding its own last action changed
+            assert versions[finding] > seen, (action, finding, seen, versions[finding])
+    writes = sum(r["writes"] for r in reviewers)
+    assert len(conflicts) <= max(10, writes // 10), (len(conflicts), writes)
     longest = max(r["max_wait"] for r in reviewers)
     p99 = max(r["p99_wait"] for r in reviewers)
-    writes = sum(r["writes"] for r in reviewers)
     print(f"\nsoak {SOAK_SECONDS:g} s: sync {sync['rounds']} rounds, {sync['rows']:,} rows; "
           f"{REVIEWERS} reviewers, {writes:,} writes ({len(recorded):,} decisions, "
-          f"{sum(r['conflicts'] for r in reviewers)} conflicts); longest reviewer write {longest * 1000:.0f} ms, "
+          f"{len(conflicts)} conflicts); longest reviewer write {longest * 1000:.0f} ms, "
           f"p99 {p99 * 1000:.0f} ms")
     # Reported, not a timing assertion: a write never waited anywhere near the 10 s busy timeout.
     assert longest < 10.0

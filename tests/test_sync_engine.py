@@ -475,3 +475,25 @@ def test_the_collector_thresholds_are_raised_during_a_sync_and_restored_after(tm
     assert result.status == "ok"
     assert during and all(t[0] > before[0] for t in during)
     assert gc.get_threshold() == before
+
+
+def test_a_bug_in_an_adapter_quoting_the_token_fails_the_run_without_storing_the_token(
+        tmp_path: Path, server: DemoEndpoint, monkeypatch: pytest.MonkeyPatch) -> None:
+    from store.sync.adapters.warden_feed import WardenFeed
+
+    def parse_with_a_bug(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(f"bug while reading with Bearer {TOKEN} (cut: {TOKEN[2:12]})")
+
+    monkeypatch.setattr(WardenFeed, "parse", parse_with_a_bug)
+    events: list[SyncEvent] = []
+    db = tmp_path / "w.db"
+    with pytest.raises(RuntimeError):   # a bug is shown as one, after the run is recorded
+        sync_source(db, feed_source(server), clock=CLOCK, on_event=events.append)
+    conn = sqlite3.connect(db)
+    status, error = conn.execute("SELECT status, error FROM sync_run").fetchone()
+    conn.close()
+    assert status == "failed"
+    assert error.startswith("internal error in chain "), error
+    assert "RuntimeError: bug while reading with Bearer *** (cut: ***)" in error
+    finished = [e for e in events if type(e).__name__ == "SourceFinished"]
+    assert finished and all(TOKEN[2:10] not in (e.error or "") for e in finished)

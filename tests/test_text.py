@@ -33,3 +33,21 @@ def test_printable_escapes_what_is_not_printable() -> None:
 def test_no_form_lets_an_escape_character_through(form: object) -> None:
     out = form("\x1b]52;c;cHduZWQ=\x07 \x1b[2J")  # type: ignore[operator]
     assert "\x1b" not in out and "\x07" not in out
+
+
+def test_each_kind_of_invisible_character_is_shown_as_an_escape() -> None:
+    # One of each Unicode category that is not printable: a C1 control (Cc), a format
+    # character (Cf: a bidi override), a lone surrogate (Cs), a private-use character
+    # (Co), the line and paragraph separators (Zl, Zp).
+    assert visible("a\x85b\u202ec\ud800d\ue000e\u2028f\u2029g") == \
+        "a\\u0085b\\u202ec\\ud800d\\ue000e\\u2028f\\u2029g"
+    assert printable("a\u2028b\ud800") == "a\\u2028b\\ud800"
+
+
+def test_clean_text_keeps_line_breaks_of_a_body_only_when_asked() -> None:
+    assert clean_text("a\r\nb\tc\rd") == "a  b c d"
+    assert clean_text("a\r\nb\tc\rd", newlines=True) == "a\nb cd"
+    assert clean_text("\u202e\x00\x1b") == "\ufffd\ufffd\ufffd"
+    assert clean_text(0) == "0"
+    # Only tabs and line breaks become spaces: every printable character is kept, capitals included.
+    assert clean_text("X-Ray Analytics XL, Québec\u00a0Inc.") == "X-Ray Analytics XL, Québec\u00a0Inc."

@@ -231,7 +231,9 @@ async def test_undo_restores_the_previous_status(db: Path) -> None:
         assert statuses(db)[1] == "confirmed"
         await press(pilot, "u")
         assert statuses(db)[1] == "candidate"
-        assert any("Undone" in n for n in notifications(app))
+        assert notifications(app) == [
+            "Decision recorded: Confirmed 3 findings #1, #2, #3; severity and category as detected",
+            "Undo: Undone: 3 findings of Northwind Analytics Ltd back to candidate"]
         # The detail shows the undo in the history.
         history = detail_text(app).split("Decisions")[1]
         assert "undoes" in history
@@ -430,7 +432,7 @@ async def test_sync_without_sources_says_so(db: Path) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await press(pilot, "R")
-        assert any("add a [sources] table" in n for n in notifications(app))
+        assert notifications(app) == ["Sync: No sources configured: add a [sources] table to the config file."]
         # Notifications carry data (names, reasons, errors): never read as markup.
         assert all(n.markup is False for n in shown_notifications(app))
 
@@ -583,7 +585,12 @@ async def test_export_writes_files_and_marks_the_note(db: Path, tmp_path: Path) 
         app.screen.query_one("#ok").press()
         await settle(pilot)
         refused = [n for n in notifications(app) if n.startswith("Export refused")]
-        assert len(refused) == 1 and refused[0].startswith("Export refused: md, html, eml, json, csv: ")
+        files = {"md": "note-1-northwind-analytics.md", "html": "note-1-northwind-analytics.html",
+                 "eml": "note-1-northwind-analytics.eml", "json": "note-1-northwind-analytics.json",
+                 "csv": "findings.csv"}
+        assert refused == ["Export refused: md, html, eml, json, csv: " + "\u240a".join(
+            f"{fmt}: would overwrite 2 file(s) in {out}: {name}, manifest-{fmt}.json; nothing written "
+            "(use --force to replace them)" for fmt, name in files.items())]
     names = sorted(p.name for p in out.iterdir())
     assert any(n.endswith(".md") for n in names) and "findings.csv" in names
     assert sum(n.startswith("manifest-") for n in names) == 5
@@ -614,7 +621,12 @@ async def test_sync_now_with_progress_failures_named_and_queue_refreshed(tmp_pat
             await settle(pilot)
             assert modal.finished
             assert "1/2 sources synced" in str(modal.query_one("#status").render())
-            assert any(n.startswith("Sync failed: demo-x") for n in notifications(app))
+            assert notifications(app) == [
+                "Sync failed: demo-x: source 'demo-x' stopped: usage capped (HTTP 429): Usage cap exceeded: "
+                f"Monthly product cap; not retried ({endpoint.x_url}/2/usage/tweets?days=90&usage.fields="
+                "cap_reset_day%2Cdaily_client_app_usage%2Cdaily_project_usage%2Cproject_cap%2Cproject_id"
+                "%2Cproject_usage)",
+                "Sync finished: 1/2 sources synced, 29,705 usage rows stored"]
             await press(pilot, "escape")
             screen = review_screen(app)
             assert screen.total > 12

@@ -4,6 +4,7 @@ cursor. Update on purpose (``--snapshot-update``) and look at the SVGs first."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
@@ -118,8 +119,60 @@ def test_sync_progress(snap_compare, db: Path, size: tuple[int, int]) -> None:
 
 
 @pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "120x40"])
+def test_sync_progress_of_a_real_sync(snap_compare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      size: tuple[int, int]) -> None:
+    """``R`` against the demo endpoint: the modal as the real sync left it, every
+    event shown as it came (one chain at a time, so they come in one order)."""
+    from store.clock import fixed_clock
+    from store.demo import DEMO_TOKEN, DEMO_TOKEN_ENV, DemoEndpoint
+    from store.demo.config import demo_config
+
+    monkeypatch.setenv(DEMO_TOKEN_ENV, DEMO_TOKEN)
+    db = tmp_path / "synced.db"
+    with DemoEndpoint(consumers=6, seed=3, env_faults=False) as endpoint:
+        config = demo_config(endpoint, db_path=db)
+        config.sources["demo-feed"].options = {"shards": 1, "limit": 500}
+        for source in config.sources.values():
+            source.concurrency = 1
+        # The demo's X endpoint counts its 90 days back from 2023-01-01: the sync's clock is that morning's.
+        clock = fixed_clock(datetime(2023, 1, 1, 6, tzinfo=timezone.utc))
+        app = WardenApp(db_path=db, reviewer="alice", clock=clock, mouse=False, config=config)
+
+        async def synced(pilot) -> None:
+            await pilot.press("R")
+            await settle(pilot)
+            assert isinstance(pilot.app.screen, SyncProgress) and pilot.app.screen.finished
+
+        assert snap_compare(app, terminal_size=size, run_before=steps(then=synced))
+
+
+def _confirmed(db: Path) -> Path:
+    """The findings of the first consumer in the queue confirmed, as a reviewer does
+    before drafting a letter."""
+    from store.db import connect
+    from store.review import confirm_violation
+
+    conn = connect(db)
+    for (finding,) in conn.execute("SELECT id FROM finding WHERE consumer_id = 'northwind-analytics' "
+                                   "AND status = 'candidate'").fetchall():
+        confirm_violation(conn, finding, reviewer="alice", severity="high", reason="over the agreed cap",
+                          clock=CLOCK)
+    conn.close()
+    return db
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "120x40"])
 def test_note_editor(snap_compare, db: Path, size: tuple[int, int]) -> None:
     assert snap_compare(app_for(db), terminal_size=size, run_before=steps(["c"]))
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "120x40"])
+def test_note_editor_with_a_real_letter(snap_compare, db: Path, size: tuple[int, int]) -> None:
+    assert snap_compare(app_for(_confirmed(db)), terminal_size=size, run_before=steps(["c"]))
+
+
+def test_note_preview_of_a_real_letter(snap_compare, db: Path) -> None:
+    assert snap_compare(app_for(_confirmed(db)), terminal_size=LARGE, run_before=steps(["c", "ctrl+o"]))
 
 
 @pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "120x40"])

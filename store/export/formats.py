@@ -175,8 +175,9 @@ def _message_domain(sender: str) -> str:
 
 
 def note_eml(note: Note, legal_name: str, contact: str | None, *, html: str, bundle: bytes, made_at: datetime,
-             config: NotesConfig, tokens: list[Any] | None = None) -> tuple[bytes, list[str]]:
-    """The note as an RFC 5322 draft (``X-Unsent: 1``): plain text, HTML alternative, JSON bundle attached."""
+             config: NotesConfig, tokens: list[Any]) -> tuple[bytes, list[str]]:
+    """The note as an RFC 5322 draft (``X-Unsent: 1``): plain text, HTML alternative, JSON bundle attached;
+    ``tokens``: the body parsed once for both parts (:func:`parse` of its :func:`clean_text`)."""
     warnings: list[str] = []
     msg = EmailMessage(policy=email.policy.SMTP)
     msg["From"] = config.sender
@@ -192,7 +193,7 @@ def note_eml(note: Note, legal_name: str, contact: str | None, *, html: str, bun
     msg["X-Unsent"] = "1"    # Outlook, Thunderbird and Apple Mail open the file as a draft to edit and send
     msg["X-Warden-Note"] = f"{note.id}; version {note.version}; sha256 {body_hash}"
     msg["X-Mailer"] = f"warden {store.__version__}"
-    text = plain_text(tokens if tokens is not None else clean_text(note.body, newlines=True))
+    text = plain_text(tokens)
     msg.set_content(text, subtype="plain", charset="utf-8",
                     cte="quoted-printable")   # real plain text: wrapped at 72, aligned columns, no markers
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
@@ -205,9 +206,13 @@ def note_eml(note: Note, legal_name: str, contact: str | None, *, html: str, bun
 
 def neutralise_cell(value: object, *, newlines: bool = False) -> str:
     """A CSV cell a spreadsheet will not run: control characters made visible, and
-    a leading ``= + - @`` tab or CR prefixed with ``'`` (OWASP's CSV injection advice)."""
-    text = clean_text(value, newlines=newlines) if value is not None else ""
-    if text.startswith(_FORMULA_START):
+    a value starting with ``= + - @``, a tab or a CR prefixed with ``'`` (OWASP's
+    CSV injection advice)."""
+    raw = "" if value is None else str(value)
+    text = clean_text(raw, newlines=newlines)
+    # Judged on the value as given: cleaning turns a leading tab or CR into a space
+    # (or drops the CR), which would hide the very start the list is there to catch.
+    if raw.startswith(_FORMULA_START):
         text = "'" + text
     return text
 

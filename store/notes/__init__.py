@@ -222,7 +222,7 @@ def save_body(conn: sqlite3.Connection, note_id: int, body: str, *, expected_ver
     edited: a ready note is frozen (:func:`reopen_for_editing` takes it back to
     draft, in the log, first); an exported one is final.
     """
-    with transaction(conn):
+    with transaction(conn, point="note-save"):
         row = conn.execute("SELECT status, version FROM note WHERE id = ?", (note_id,)).fetchone()
         if row is None:
             raise StoreError(f"no note #{note_id}")

@@ -166,7 +166,7 @@ class Period:
 
 
 def span_phrase(start: str, end: str) -> str:
-    """A finding's own period in a sentence: "in 2022", "on 4 March 2022", "from 1 to 9 March 2022"."""
+    """A finding's own period in a sentence: "in 2022", "on 4 March 2022", "from 1 March 2022 to 9 March 2022"."""
     s, e = date.fromisoformat(start), date.fromisoformat(end)
     if s == e:
         return f"on {human_date(s)}"

@@ -7,6 +7,7 @@ non-negative number that fits is rejected with its JSON path.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime, timezone
 
@@ -15,7 +16,7 @@ from store.errors import PageRejected
 INT64_MAX = 2**63 - 1
 FLOAT_EXACT_LIMIT = 2**53   # below it, a float holds every whole number exactly
 _DIGITS = re.compile(r"\s*\+?(\d+)\s*")
-_DECIMAL = re.compile(r"\s*\+?(\d+)\.(\d*)\s*|\s*\+?(\d*)\.(\d+)\s*")
+_DECIMAL = re.compile(r"\s*\+?(\d*)\.(\d*)\s*")   # "62.0", "62.", ".0" (not ".")
 
 
 def parse_count(value: object, path: str) -> int:
@@ -25,12 +26,10 @@ def parse_count(value: object, path: str) -> int:
     booleans, negatives, fractions, ``NaN``/``inf``, over-64-bit values, ``null``,
     and JSON floats from 2**53 on (decoding has already rounded them).
     """
-    if type(value) is int:  # the hot path: most counts are plain JSON numbers
+    if type(value) is int:  # the hot path: most counts are plain JSON numbers (a bool is not one)
         number = value
-    elif isinstance(value, bool) or value is None:
-        raise PageRejected(f"expected a count, got {_show(value)}", path=path)
     elif isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             raise PageRejected(f"expected a count, got {value!r}", path=path)
         if not value.is_integer():
             raise PageRejected(f"count {value!r} is not a whole number", path=path)
@@ -46,13 +45,9 @@ def parse_count(value: object, path: str) -> int:
             number = _whole(match.group(1), value, path)
         else:
             decimal = _DECIMAL.fullmatch(value)
-            if not decimal:
+            if decimal is None or not any(decimal.groups()) or any(d != "0" for d in decimal.group(2)):
                 raise PageRejected(f"count {_show(value)} is not a whole number", path=path)
-            whole = decimal.group(1) if decimal.group(1) is not None else (decimal.group(3) or "0")
-            fraction = decimal.group(2) if decimal.group(1) is not None else decimal.group(4)
-            if fraction.strip("0"):
-                raise PageRejected(f"count {_show(value)} is not a whole number", path=path)
-            number = _whole(whole, value, path)
+            number = _whole(decimal.group(1), value, path)
     else:
         raise PageRejected(f"expected a count, got {_show(value)}", path=path)
     if number < 0:
@@ -63,12 +58,13 @@ def parse_count(value: object, path: str) -> int:
 
 
 def _whole(digits: str, value: object, path: str) -> int:
-    """The number a run of digits spells; more digits than 2**63 has is refused
-    before ``int()`` (which refuses strings of over 4,300 digits with ValueError)."""
-    digits = digits.lstrip("0") or "0"
-    if len(digits) > len(str(INT64_MAX)):
-        raise PageRejected(f"count {_show(value)} does not fit in 64 bits", path=path)
-    return int(digits)
+    """The number a run of digits spells (none: 0). Python refuses to convert more
+    than 4,300 digits (so that converting stays fast); such a count would not fit
+    in 64 bits anyway."""
+    try:
+        return int(digits) if digits else 0
+    except ValueError:
+        raise PageRejected(f"count {_show(value)} does not fit in 64 bits", path=path) from None
 
 
 def parse_id(value: object, path: str) -> str:
@@ -97,7 +93,7 @@ def parse_day(value: object, path: str) -> str:
     try:
         if len(text) == 10:
             return datetime.strptime(text, "%Y-%m-%d").date().isoformat()
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text)   # from Python 3.11 it reads a "Z" as UTC
     except ValueError:
         raise PageRejected(f"{_show(value)} is not a date", path=path) from None
     if moment.tzinfo is None:

@@ -103,10 +103,8 @@ def error_detail(body: bytes, *keys: str) -> str:
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is None:
-        # Plain dicts in tests are case-sensitive; httpx.Headers are not.
-        for key, candidate in headers.items():
-            if key.lower() == name:
-                return candidate
-    return value
+    """The header ``name`` (lower case) in any case: httpx.Headers ignore case, plain dicts do not."""
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None

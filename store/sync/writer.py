@@ -39,6 +39,7 @@ from store.consumers import (
     ROSTER_DROPPED_FACT, own_apps, placeholder_tiers, upsert_consumers, upsert_owned_apps, upsert_tiers,
 )
 from store.db import WaitingWriters, begin_immediate, database_file
+from store.fault_points import reach
 from store.rules_pending import mark_apps
 from store.sync.adapter import ParsedPage, Request
 
@@ -243,10 +244,12 @@ class RunWriter:
                     (self.source, LATEST_DAY_FACT, self._latest_day, self.run_id),
                 )
                 self._latest_day = None
+            reach("sync-page", "before-commit", self._stored)
             self.conn.execute("COMMIT")
         except BaseException:
             self.rollback()
             raise
+        reach("sync-page", "after-commit", self._stored)
         held = self.last_held = time.perf_counter() - self._began
         self.longest_transaction = max(self.longest_transaction, held)
         self.transactions += 1
@@ -282,6 +285,12 @@ class RunWriter:
             self._probed = now
             self._someone_waits = bool(self.waiting)
         return self._someone_waits
+
+    def _stored(self) -> dict[str, int]:
+        """What this connection sees stored (its open transaction included), for a fault point."""
+        pages, usage = self.conn.execute(
+            "SELECT (SELECT count(*) FROM sync_page), (SELECT count(*) FROM usage)").fetchone()
+        return {"sync_page": pages, "usage": usage}
 
     def rollback(self) -> None:
         """Drop what is pending (the pages will be fetched again on resume)."""

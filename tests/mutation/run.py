@@ -1,0 +1,219 @@
+"""Mutation testing of the modules that decide what a letter says and what the
+log proves: mutmut plants one small bug at a time (``>`` for ``>=``, a constant
+changed, a call dropped) and runs the tests that reach it; a bug no test notices
+*survived*.
+
+    python tests/mutation/run.py                      # every module, one after another
+    python tests/mutation/run.py store/sync/counts.py  # these modules only
+    python tests/mutation/run.py --report             # the table of the last runs, nothing run
+    python tests/mutation/run.py --survivors MODULE   # only its mutants the last run left alive or not run
+
+The modules are ``[tool.mutmut] only_mutate`` in pyproject.toml (with the tests
+that may run and how); mutmut uses two worker processes and runs each mutant
+against the tests that reach its function only (it learns which once, then
+keeps it in ``mutants/``). Each module's run starts its mutants afresh.
+
+A survivor the program cannot tell apart from the original (an equivalent
+mutant: ``"SELECT"`` spelled ``"select"``, a fast path whose fallback gives the
+same answer) is listed, with the reason, in tests/mutation/equivalent.toml; the
+runner checks that each entry still names a surviving mutant whose changed line
+reads as written there. The score of a module is the usual one: killed /
+(mutants - equivalent). Every other survivor is printed with its change. Exit 1
+when the total is under 90% or a survivor is neither killed nor listed; 2 on bad
+usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+EQUIVALENT_FILE = Path(__file__).with_name("equivalent.toml")
+TARGET = 0.90
+WORKERS = 2
+
+# mutmut's exit codes of a mutant's test run (mutmut.stats.status_by_exit_code):
+# a failing test, a run over its time limit (a loop that no longer ends), or a
+# test process that died all mean the bug was noticed.
+_KILLED = {1, 3, 24, -24, 152, 255, 36, 37, -9, -11}
+_SURVIVED = {0}
+_NO_TESTS = {5, 33}
+
+
+@dataclass
+class Score:
+    module: str
+    mutants: int = 0
+    killed: int = 0
+    not_run: int = 0
+    survivors: list[str] = field(default_factory=list)      # not killed: survived or reached by no test
+    unrun: list[str] = field(default_factory=list)          # not run yet (a run stopped before them)
+    equivalent: list[str] = field(default_factory=list)     # survivors listed in equivalent.toml
+
+    @property
+    def unexplained(self) -> list[str]:
+        return [name for name in self.survivors if name not in self.equivalent]
+
+    @property
+    def score(self) -> float:
+        """killed / (mutants tried - equivalent)."""
+        counted = self.mutants - self.not_run - len(self.equivalent)
+        return self.killed / counted if counted else 1.0
+
+
+def modules() -> list[str]:
+    """The modules mutated, as configured."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    return list(config["tool"]["mutmut"]["only_mutate"])
+
+
+def dotted(module: str) -> str:
+    name = module.removesuffix(".py").replace("/", ".")
+    return name.removesuffix(".__init__")
+
+
+def run(module: str, names: list[str] | None = None) -> float:
+    """Run mutmut on one module's mutants (or only ``names``); its output goes to mutants/logs/."""
+    log = ROOT / "mutants" / "logs" / (dotted(module) + ".log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    mutmut = Path(sys.executable).with_name("mutmut")
+    started = time.monotonic()
+    with log.open("w", encoding="utf-8") as out:
+        done = subprocess.run([str(mutmut), "run", "--max-children", str(WORKERS),
+                               *(names or [dotted(module) + ".x*"])],
+                              cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        sys.exit(f"mutmut failed on {module} (exit {done.returncode}); its output: {log.relative_to(ROOT)}")
+    return time.monotonic() - started
+
+
+def score(module: str, equivalent: dict[str, dict[str, str]]) -> Score:
+    """The last run's results for ``module`` (from mutmut's ``mutants/<module>.meta``)."""
+    result = Score(module)
+    meta = ROOT / "mutants" / (module + ".meta")
+    if not meta.is_file():
+        return result
+    codes = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
+    for name, code in sorted(codes.items()):
+        result.mutants += 1
+        if code is None:
+            result.not_run += 1
+            result.unrun.append(name)
+        elif code in _KILLED:
+            result.killed += 1
+        else:   # survived, no test reaches it, or anything mutmut calls suspicious
+            result.survivors.append(name)
+            if name in equivalent:
+                result.equivalent.append(name)
+    return result
+
+
+def change(name: str, module: str) -> str:
+    """The lines a mutant changed, as they read after the change."""
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+
+    diff = get_diff_for_mutant(name, path=module)
+    added = [line[1:].strip() for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    return " / ".join(added) or "(a line removed)"
+
+
+def load_equivalent() -> dict[str, dict[str, str]]:
+    """mutant name -> {"line": its changed line, "reason": why it is equivalent}."""
+    groups = tomllib.loads(EQUIVALENT_FILE.read_text(encoding="utf-8")).get("equivalent", [])
+    return {name: {"line": line, "reason": group["reason"]} for group in groups for name, line in group["mutants"]}
+
+
+def report(scores: list[Score], equivalent: dict[str, dict[str, str]]) -> int:
+    """Print the table, the survivors nobody explained and stale entries; the exit code."""
+    width = max(len("module"), *(len(s.module) for s in scores))
+    print(f"{'module':<{width}}  mutants  killed  equivalent  survived  score")
+    total = Score("total")
+    for s in scores:
+        total.mutants += s.mutants
+        total.killed += s.killed
+        total.not_run += s.not_run
+        total.survivors += s.survivors
+        total.equivalent += s.equivalent
+    for s in [*scores, total]:
+        if s is total:
+            print("-" * (width + 47))
+        if s.mutants == 0 or s.not_run == s.mutants:
+            print(f"{s.module:<{width}}  not run yet")
+            continue
+        tried = s.mutants - s.not_run
+        note = f"  ({s.not_run} not run)" if s.not_run else ""
+        print(f"{s.module:<{width}}  {s.mutants:7d}  {s.killed:6d}  {len(s.equivalent):10d}  "
+              f"{len(s.unexplained):8d}  {s.score:6.1%}{note}")
+    problems = 0
+    unexplained = [(s.module, name) for s in scores for name in s.unexplained]
+    if unexplained:
+        print(f"\nSurvivors not killed and not listed in {EQUIVALENT_FILE.relative_to(ROOT)}:")
+        for module, name in unexplained:
+            print(f"  {name}: {change(name, module)}")
+        problems += 1
+    by_module = {dotted(s.module): s for s in scores}
+    for name, entry in sorted(equivalent.items()):
+        owner = next((s for prefix, s in by_module.items() if name.startswith(prefix + ".x")), None)
+        if owner is None or owner.not_run == owner.mutants:
+            continue
+        module = owner.module
+        if name not in owner.survivors:
+            print(f"\nstale entry in {EQUIVALENT_FILE.name}: {name} is killed or gone; remove it")
+            problems += 1
+        elif change(name, module) != entry["line"].strip():
+            print(f"\nstale entry in {EQUIVALENT_FILE.name}: {name} now changes "
+                  f"{change(name, module)!r}, not {entry['line']!r}; check its reason")
+            problems += 1
+    if unexplained and "--stubs" in sys.argv:
+        print("\nEntries to complete (a reason each) if they are equivalent:")
+        for module, name in unexplained:
+            print(f"  [{name!r}, {change(name, module)!r}],")
+    if total.mutants > total.not_run and total.score < TARGET:
+        print(f"\ntotal {total.score:.1%} is under the target of {TARGET:.0%}")
+        problems += 1
+    return 1 if problems else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("modules", nargs="*", help="modules to run (default: every module of only_mutate)")
+    parser.add_argument("--report", action="store_true", help="print the last runs' table; run nothing")
+    parser.add_argument("--survivors", action="store_true",
+                        help="run again only the mutants of each module that the last run did not kill "
+                             "or did not reach (after adding tests; the code under test unchanged)")
+    parser.add_argument("--stubs", action="store_true",
+                        help="also print each unexplained survivor as an entry for equivalent.toml")
+    args = parser.parse_args(argv)
+    os.chdir(ROOT)   # mutmut reads its configuration and mutants/ from here
+    configured = modules()
+    unknown = [m for m in args.modules if m not in configured]
+    if unknown:
+        parser.error(f"not in [tool.mutmut] only_mutate: {', '.join(unknown)}")
+    equivalent = load_equivalent()
+    if args.survivors:
+        # One mutmut run for all of them: its clean run of the tests they reach is paid once.
+        names = []
+        for module in args.modules or configured:
+            last = score(module, equivalent)
+            if last.not_run < last.mutants:     # never run: nothing to run again
+                names += [name for name in last.survivors if name not in equivalent] + last.unrun
+        if names:
+            seconds = run("survivors", names)
+            print(f"ran {len(names)} survivors and unrun mutants in {seconds / 60:.1f} min", flush=True)
+    elif not args.report:
+        for module in args.modules or configured:
+            seconds = run(module)
+            print(f"ran {module} in {seconds / 60:.1f} min", flush=True)
+    return report([score(m, equivalent) for m in configured], equivalent)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,259 @@
+"""store.db: opening a database (the settings every connection gets), migrating
+it (from nothing, from an older version, by eight processes at once, a migration
+that fails), and transactions that either commit whole or change nothing and say
+which file refused them.
+
+The schema a migration should give is built independently here, by SQLite's own
+``executescript`` on the migration scripts, not by the code under test."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sqlite3
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+
+import store.db
+from store.db import connect, migrate, transaction, write_error, writing
+from store.errors import StoreError
+from store.schema import MIGRATIONS
+
+
+def _schema(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    return [tuple(row) for row in conn.execute("SELECT type, name, sql FROM sqlite_master "
+                                               "WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name")]
+
+
+def _reference_schema(tmp_path: Path, upto: int | None = None) -> list[tuple[str, str, str]]:
+    """The schema the migrations (the first ``upto``) give, applied by sqlite3 itself
+    (a migration written in Python given the plain connection)."""
+    raw = sqlite3.connect(tmp_path / f"reference-{upto}.db")
+    for migration in MIGRATIONS[:upto]:
+        if callable(migration):
+            migration(raw)
+        else:
+            raw.executescript(migration)
+    try:
+        return _schema(raw)
+    finally:
+        raw.close()
+
+
+def _version(path: Path) -> int:
+    raw = sqlite3.connect(path)
+    try:
+        return raw.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        raw.close()
+
+
+def test_a_new_database_has_every_migration_and_only_them(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "w.db")
+    reference = _reference_schema(tmp_path)
+    assert _schema(conn) == reference
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert migrate(conn) == len(MIGRATIONS)          # nothing left to do: nothing done
+    assert _schema(conn) == reference
+    conn.close()
+
+
+def test_every_connection_gets_the_settings_warden_relies_on(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "w.db")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1            # NORMAL
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 10_000      # a reviewer waits at most 10 s
+    # Autocommit: a statement outside a transaction is stored at once, for everyone.
+    conn.execute("INSERT INTO source (name, kind, url) VALUES ('s', 'warden-feed', 'https://u.example')")
+    assert not conn.in_transaction
+    other = sqlite3.connect(tmp_path / "w.db")
+    assert other.execute("SELECT name FROM source").fetchall() == [("s",)]
+    other.close()
+    # Rows are read by column name.
+    assert conn.execute("SELECT name, kind FROM source").fetchone()["kind"] == "warden-feed"
+    # A foreign key is enforced.
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute("INSERT INTO tier_limit VALUES ('no-such-tier', 'calls', 'day', 1)")
+    # A worker thread may use the connection it was handed.
+    seen: list[object] = []
+    worker = threading.Thread(target=lambda: seen.append(conn.execute("SELECT count(*) FROM source").fetchone()[0]))
+    worker.start()
+    worker.join()
+    assert seen == [1]
+    conn.close()
+
+
+def test_a_new_database_and_its_folders_are_private(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "w.db"
+    connect(path).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    connect(path).close()                           # an existing folder and file are fine
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_an_older_database_gets_the_missing_migrations_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    raw = sqlite3.connect(path)
+    raw.executescript(MIGRATIONS[0])
+    raw.execute("INSERT INTO source (name, kind, url) VALUES ('kept', 'warden-feed', 'https://u.example')")
+    raw.execute("PRAGMA user_version = 1")
+    raw.commit()
+    raw.close()
+    conn = connect(path)
+    assert _schema(conn) == _reference_schema(tmp_path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert [tuple(r) for r in conn.execute("SELECT name FROM source")] == [("kept",)]
+    conn.close()
+
+
+def test_a_database_newer_than_this_warden_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    connect(path).close()
+    raw = sqlite3.connect(path)
+    raw.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    raw.close()
+    with pytest.raises(StoreError) as refused:
+        connect(path)
+    assert str(refused.value) == (f"database schema version {len(MIGRATIONS) + 1} is newer than this warden "
+                                  f"({len(MIGRATIONS)}); upgrade warden")
+    raw = sqlite3.connect(path)
+    raw.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")   # exactly this warden's: opens
+    raw.close()
+    connect(path).close()
+
+
+def test_a_migration_that_fails_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "w.db"
+    connect(path).close()
+    broken = "CREATE TABLE half_done (a INTEGER);\nCREATE TABLE broken (;\n"
+    monkeypatch.setattr(store.db, "MIGRATIONS", [*MIGRATIONS, broken])
+    with pytest.raises(StoreError, match="cannot open database"):
+        connect(path)
+    raw = sqlite3.connect(path)
+    assert raw.execute("SELECT count(*) FROM sqlite_master WHERE name = 'half_done'").fetchone()[0] == 0
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    raw.close()
+
+
+def _open_at_once(path: str, barrier: multiprocessing.synchronize.Barrier, errors: multiprocessing.Queue) -> None:
+    barrier.wait()
+    try:
+        connect(path).close()
+    except BaseException as exc:       # reported to the test, which names it
+        errors.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_eight_processes_opening_a_new_database_at_once_all_succeed(tmp_path: Path) -> None:
+    # Each migration is re-checked under the write lock: without that, the processes
+    # that read version 0 before the first one committed apply it a second time.
+    context = multiprocessing.get_context("fork")
+    reference = _reference_schema(tmp_path)
+    for round_ in range(5):
+        path = tmp_path / f"race-{round_}.db"
+        barrier, errors = context.Barrier(8), context.Queue()
+        workers = [context.Process(target=_open_at_once, args=(str(path), barrier, errors)) for _ in range(8)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(60)
+        failures = [errors.get() for _ in range(errors.qsize())] if not errors.empty() else []
+        assert failures == [] and [w.exitcode for w in workers] == [0] * 8, failures
+        assert _version(path) == len(MIGRATIONS)
+        raw = sqlite3.connect(path)
+        assert _schema(raw) == reference
+        raw.close()
+
+
+def test_a_transaction_commits_whole_or_changes_nothing(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "w.db")
+    with transaction(conn):
+        conn.execute("INSERT INTO source (name, kind, url) VALUES ('a', 'k', 'u')")
+    with pytest.raises(ValueError):
+        with transaction(conn):
+            conn.execute("INSERT INTO source (name, kind, url) VALUES ('b', 'k', 'u')")
+            raise ValueError("stop")
+    assert not conn.in_transaction
+    assert [r[0] for r in conn.execute("SELECT name FROM source")] == ["a"]
+    # A write SQLite refuses is a StoreError naming the file; the rest of the transaction is undone.
+    with pytest.raises(StoreError) as refused:
+        with transaction(conn):
+            conn.execute("INSERT INTO source (name, kind, url) VALUES ('c', 'k', 'u')")
+            conn.execute("INSERT INTO no_such_table VALUES (1)")
+    assert str(refused.value) == (f"cannot write to the database {tmp_path / 'w.db'}: no such table: "
+                                  "no_such_table; nothing was changed")
+    assert not conn.in_transaction
+    assert [r[0] for r in conn.execute("SELECT name FROM source")] == ["a"]
+    conn.close()
+
+
+def test_a_write_that_waits_past_the_busy_timeout_is_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    holder = connect(path)
+    holder.execute("BEGIN IMMEDIATE")
+    waiter = connect(path)
+    waiter.execute("PRAGMA busy_timeout = 50")
+    with pytest.raises(StoreError) as refused:
+        with transaction(waiter):
+            pytest.fail("the transaction must not start")
+    assert str(refused.value) == f"cannot write to the database {path}: database is locked; nothing was changed"
+    holder.execute("ROLLBACK")
+    with transaction(waiter):      # free again: it goes through
+        waiter.execute("INSERT INTO source (name, kind, url) VALUES ('a', 'k', 'u')")
+    holder.close()
+    waiter.close()
+
+
+def test_writing_joins_the_callers_transaction_or_runs_its_own(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "w.db")
+    with pytest.raises(ValueError):
+        with transaction(conn):
+            with writing(conn):
+                conn.execute("INSERT INTO source (name, kind, url) VALUES ('joined', 'k', 'u')")
+            assert conn.in_transaction            # still the caller's: not committed on its own
+            raise ValueError("the caller gives up")
+    assert conn.execute("SELECT count(*) FROM source").fetchone()[0] == 0
+    with writing(conn):
+        conn.execute("INSERT INTO source (name, kind, url) VALUES ('own', 'k', 'u')")
+    assert not conn.in_transaction
+    assert [r[0] for r in conn.execute("SELECT name FROM source")] == ["own"]
+    conn.close()
+
+
+def test_a_write_error_names_the_database_it_could_not_write() -> None:
+    memory = sqlite3.connect(":memory:")
+    assert str(write_error(memory, sqlite3.OperationalError("disk I/O error"))) == \
+        "cannot write to the database (in memory): disk I/O error; nothing was changed"
+    memory.close()
+    assert str(write_error(memory, sqlite3.OperationalError("x"))) == \
+        "cannot write to the database (unknown): x; nothing was changed"
+
+
+def test_a_read_only_connection_reads_and_never_writes_or_creates(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    conn = connect(path)
+    conn.execute("INSERT INTO source (name, kind, url) VALUES ('a', 'k', 'u')")
+    conn.close()
+    reader = connect(path, readonly=True)
+    assert reader.execute("SELECT name FROM source").fetchone()["name"] == "a"
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        reader.execute("INSERT INTO source (name, kind, url) VALUES ('b', 'k', 'u')")
+    reader.close()
+    missing = tmp_path / "missing.db"
+    with pytest.raises(StoreError, match=f"no database at {missing}"):
+        connect(missing, readonly=True)
+    assert not missing.exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write any file")
+def test_a_read_only_file_opens_for_reading(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    connect(path).close()
+    path.chmod(0o400)
+    conn = connect(path)
+    assert conn.execute("SELECT count(*) FROM source").fetchone()[0] == 0
+    conn.close()
