@@ -114,11 +114,9 @@ def test_the_demo_says_where_its_database_is_and_what_to_try(tmp_path: Path,
     settings = tmp_path / "d-demo.toml"
     assert main(["demo", "--headless", "--consumers", "20", "--db", str(db)]) == 0
     err = capsys.readouterr().err
-    assert f"warden: the demo's database is {db}, its letter settings {settings}; try:" in err
-    opts = f"--db {db} --config {settings}"
-    for command in (f"warden verify {opts}", f"warden {opts}", f"warden note draft CONSUMER {opts}",
-                    f"warden export {opts} --format all --out ./letters"):
-        assert command in err
+    assert (f"warden: the demo's database is {db}, its letter settings {settings}; to go on with them: "
+            f"export WARDEN_DB={db} WARDEN_CONFIG={settings}, then try: warden · warden verify · "
+            "warden note draft CONSUMER · warden export --format all --out ./letters") in err
     # And each of them works on it; a letter drafted afterwards comes from the demo's
     # platform, as in the demo's TUI, not from "the Platform".
     assert main(["verify", "--db", str(db), "--config", str(settings)]) == 0
@@ -138,12 +136,13 @@ def test_the_demo_leaves_a_settings_file_it_did_not_write_alone(tmp_path: Path,
     assert main(["demo", "--headless", "--consumers", "20", "--db", str(db)]) == 0
     err = capsys.readouterr().err
     assert mine.read_text() == "[notes]\norganisation = \"Mine Ltd\"\n"
-    assert f"warden: the demo's database is {db}; try: warden --db {db} · " in err and "--config" not in err
+    assert f"warden: the demo's database is {db}; to go on with them: export WARDEN_DB={db}, then try:" in err
+    assert "WARDEN_CONFIG" not in err
     # Written by the demo: replaced by the next demo.
     mine.unlink()
     assert main(["demo", "--headless", "--consumers", "20", "--db", str(db)]) == 0
     assert main(["demo", "--headless", "--consumers", "20", "--db", str(db)]) == 0
-    assert "--config" in capsys.readouterr().err
+    assert f"WARDEN_CONFIG={mine}" in capsys.readouterr().err
 
 
 def test_demo_help_says_where_it_writes(capsys: pytest.CaptureFixture[str]) -> None:

@@ -162,11 +162,11 @@ def run_demo(args: argparse.Namespace, reporter: Reporter) -> int:
     # it is, and where its letter settings are (without them a letter drafted later
     # would come from "the Platform").
     settings = write_demo_settings(config, path)
-    opts = f"--db {path}" + (f" --config {settings}" if settings else "")
+    env = f"WARDEN_DB={path}" + (f" WARDEN_CONFIG={settings}" if settings else "")
     reporter.say("next", f"warden: the demo's database is {path}"
                          + (f", its letter settings {settings}" if settings else "")
-                         + f"; try: warden {opts} · warden verify {opts} · "
-                           f"warden note draft CONSUMER {opts} · warden export {opts} --format all --out ./letters",
+                         + f"; to go on with them: export {env}, then try: warden · warden verify · "
+                           "warden note draft CONSUMER · warden export --format all --out ./letters",
                  db=str(path), config=str(settings) if settings else None)
     return code
 
