@@ -59,6 +59,19 @@ def case_terms(values: dict[str, list[str]], today: date, pick: Any) -> dict[str
     }
 
 
+def check_case_value(name: str, value: str, pick: Any) -> None:
+    """FilterError if ``value`` is not one ``name`` (a case field) takes: called
+    for each term as it is read, so the error points at the term typed."""
+    if name == "case":
+        pick(value, tuple(CASE_STATES), "case state")
+    elif name == "due":
+        _due_range(value, date(2000, 1, 1))        # the form only; the day does not matter
+    elif name == "month":
+        _month(value)
+    elif name == "week":
+        _week(value)
+
+
 def _due_range(value: str, today: date) -> tuple[str, str]:
     v = value.lower()
     if v == "overdue":

@@ -39,7 +39,7 @@ from typing import Any, Iterator, Sequence
 
 from store.domain import CATEGORIES, FINDING_STATUSES, OPEN_STATUSES, SEVERITIES
 from store.errors import FilterError
-from store.queue_cases import CASE_FILTER_FIELDS, case_conditions, case_terms, month_condition
+from store.queue_cases import CASE_FILTER_FIELDS, case_conditions, case_terms, check_case_value, month_condition
 from store.queue_summary import finding_keys
 
 FILTER_FIELDS: dict[str, str] = {
@@ -188,6 +188,8 @@ def _value(name: str, value: str) -> Any:
         return _pick(value, valid, name)
     if name == "over":
         return _ratio(value)
+    if name in CASE_FILTER_FIELDS:
+        check_case_value(name, value, _pick)
     return value
 
 

@@ -557,6 +557,11 @@ def test_next_to_decide_skips_the_waiting_and_wraps(small: sqlite3.Connection) -
     ("state:open status:", 18),         # a term without its value: where it goes
     ('name:"north', 5),                 # the quote left open
     ("north   status:c", 15),           # an ambiguous value, after a run of spaces
+    # The case terms (issue 13) point at their value too, not at the end:
+    ("status:candidate due:soon", 21),
+    ("case:letter-sent month:2022-13", 23),
+    ("week:2026-W99 tier:pro", 5),
+    ("state:open case:zzz", 16),
 ])
 def test_a_bad_filter_says_where_it_goes_wrong(text: str, position: int) -> None:
     with pytest.raises(FilterError) as info:
