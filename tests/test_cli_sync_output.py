@@ -145,6 +145,13 @@ def test_the_demo_leaves_a_settings_file_it_did_not_write_alone(tmp_path: Path,
     assert f"WARDEN_CONFIG={mine}" in capsys.readouterr().err
 
 
+def test_the_demo_quotes_a_path_with_spaces_for_the_shell(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "my demo" / "d.db"
+    assert main(["demo", "--headless", "--consumers", "20", "--db", str(db)]) == 0
+    assert (f"export WARDEN_DB='{db}' WARDEN_CONFIG='{tmp_path / 'my demo' / 'd-demo.toml'}', then try:"
+            in capsys.readouterr().err)
+
+
 def test_demo_help_says_where_it_writes(capsys: pytest.CaptureFixture[str]) -> None:
     from tui.cli.common import default_db_path
 

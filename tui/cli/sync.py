@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import threading
 from datetime import datetime, timezone
@@ -162,7 +163,7 @@ def run_demo(args: argparse.Namespace, reporter: Reporter) -> int:
     # it is, and where its letter settings are (without them a letter drafted later
     # would come from "the Platform").
     settings = write_demo_settings(config, path)
-    env = f"WARDEN_DB={path}" + (f" WARDEN_CONFIG={settings}" if settings else "")
+    env = f"WARDEN_DB={shlex.quote(str(path))}" + (f" WARDEN_CONFIG={shlex.quote(str(settings))}" if settings else "")
     reporter.say("next", f"warden: the demo's database is {path}"
                          + (f", its letter settings {settings}" if settings else "")
                          + f"; to go on with them: export {env}, then try: warden · warden verify · "
