@@ -50,17 +50,27 @@ class CaseworkActions:
             return None
         return scope, ids[0]
 
-    def action_case_items(self) -> None:
-        """``a``: the checklist of the items the letter asked for."""
+    def _case_under_way(self, started: Any, nothing: str, context: str) -> tuple[tuple[str, str], Any] | None:
+        """(target, case file) of the consumer under the cursor when its case is under
+        way and ``started(view)`` holds; else a refusal naming why (``nothing``: what
+        there is not to act on) and None."""
         target = self._case_scope()
         if target is None:
-            return
+            return None
         view = self.detail.case_file
-        if view is None or view.case.final or not view.items:
-            why = "has no letter sent" if view is None or not view.items else f"case is {view.case.state_label}"
-            self.app.post_message(Problem(DecisionRefused(f"{visible(target[1])} {why}: no requested items to mark"),
-                                          context="Items"))
+        if view is None or view.case.final or not started(view):
+            why = "has no letter sent" if view is None or not started(view) else f"case is {view.case.state_label}"
+            self.app.post_message(Problem(DecisionRefused(f"{visible(target[1])} {why}: {nothing}"),
+                                          context=context))
+            return None
+        return target, view
+
+    def action_case_items(self) -> None:
+        """``a``: the checklist of the items the letter asked for."""
+        found = self._case_under_way(lambda view: view.items, "no requested items to mark", "Items")
+        if found is None:
             return
+        target, view = found
         self.app.push_screen(RequestItems(scope=target[0], case_id=view.case.id, items=view.items),
                              lambda choice: choice and self._mark_items(choice))
 
@@ -98,16 +108,11 @@ class CaseworkActions:
 
     def action_followup(self) -> None:
         """``f``: draft a reminder, an overdue notice or a final notice, then edit it."""
-        target = self._case_scope()
-        if target is None:
+        found = self._case_under_way(lambda view: view.case.due_date is not None, "no follow-up to draft",
+                                     "Follow-up")
+        if found is None:
             return
-        view = self.detail.case_file
-        if view is None or view.case.final or view.case.due_date is None:
-            why = "has no letter sent" if view is None or view.case.due_date is None else \
-                f"case is {view.case.state_label}"
-            self.app.post_message(Problem(DecisionRefused(f"{visible(target[1])} {why}: no follow-up to draft"),
-                                          context="Follow-up"))
-            return
+        target, view = found
         overdue = view.case.due_date < day(self.session.clock())
         self.app.push_screen(FollowupKind(scope=target[0], suggested="overdue" if overdue else "reminder"),
                              lambda choice: choice and self._draft_followup(target[1], choice.kind))
@@ -123,16 +128,11 @@ class CaseworkActions:
 
     def action_case_outcome(self) -> None:
         """``C``: close the case with an outcome and a reason, or escalate it (to whom, why)."""
-        target = self._case_scope()
-        if target is None:
+        found = self._case_under_way(lambda view: view.case.letter_sent_at is not None,
+                                     "no case to close or escalate", "Case")
+        if found is None:
             return
-        view = self.detail.case_file
-        if view is None or view.case.final or view.case.letter_sent_at is None:
-            why = "has no letter sent" if view is None or view.case.letter_sent_at is None else \
-                f"case is {view.case.state_label}"
-            self.app.post_message(Problem(DecisionRefused(f"{visible(target[1])} {why}: no case to close or "
-                                                          "escalate"), context="Case"))
-            return
+        target, view = found
         self.app.push_screen(CaseOutcome(scope=target[0], case_id=view.case.id, version=view.case.version),
                              lambda choice: choice and self._record_outcome(target[1], choice))
 
