@@ -91,3 +91,11 @@ def ratio_text(ratio: float | None) -> str:
     if ratio >= 10:
         return f"{ratio:.1f}x"
     return f"{ratio:.2f}x"
+
+
+_MONTHS_SHORT = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def month_short(month: str) -> str:
+    """The month of ``YYYY-MM`` as the overview and the report label it: ``Jul``."""
+    return _MONTHS_SHORT[int(month[5:7]) - 1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from store.text import clean_text, printable, visible
+from store.text import clean_text, month_short, printable, visible
 
 HOSTILE = "a\x1b[31mb\x07\tc\r\nd\u202ee\x9b\x00"
 
@@ -51,3 +51,8 @@ def test_clean_text_keeps_line_breaks_of_a_body_only_when_asked() -> None:
     assert clean_text(0) == "0"
     # Only tabs and line breaks become spaces: every printable character is kept, capitals included.
     assert clean_text("X-Ray Analytics XL, Québec\u00a0Inc.") == "X-Ray Analytics XL, Québec\u00a0Inc."
+
+
+@pytest.mark.parametrize(("month", "expected"), [("2022-01", "Jan"), ("2022-07", "Jul"), ("2021-12", "Dec")])
+def test_a_month_is_named_short_as_the_overview_and_report_label_it(month: str, expected: str) -> None:
+    assert month_short(month) == expected

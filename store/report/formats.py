@@ -14,7 +14,7 @@ from store.deadlines import due_long
 from store.domain import CASE_STATES
 from store.notes.markdown import md_escape
 from store.report import LeadOverview
-from store.text import clean_text, ratio_text
+from store.text import clean_text, month_short, ratio_text
 
 BAR_WIDTH = 40
 # Fills of the categories in the SVG chart (the table beside it carries the numbers).
@@ -42,8 +42,7 @@ def bar(value: int, most: int, width: int = BAR_WIDTH) -> str:
 
 
 def _month(m: str) -> str:
-    names = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-    return f"{names[int(m[5:7]) - 1]} {m[:4]}"
+    return f"{month_short(m)} {m[:4]}"
 
 
 # --- Markdown ------------------------------------------------------------------------

@@ -19,10 +19,9 @@ from textual.strip import Strip
 
 from store.deadlines import due_short
 from store.report import Count, LeadOverview, quoted
-from store.text import ratio_text, visible
+from store.text import month_short, ratio_text, visible
 from tui.widgets.queue import case_cell, case_text
 
-MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 CELL = 5            # a month's (or a week's) column
 LABEL = 15          # the row labels of the tables
 CHART_ROWS = 2      # height of the findings chart, in lines of eighths
@@ -89,10 +88,6 @@ class _Lines:
         self.links += [replace(k, line=k.line + first, start=k.start + at, end=k.end + at) for k in right.links]
 
 
-def _month(m: str) -> str:
-    return MONTH_NAMES[int(m[5:7]) - 1]
-
-
 def overview_lines(o: LeadOverview, width: int) -> tuple[list[Text], list[Link]]:
     """The overview laid out for ``width`` cells: lines and links (see module docstring)."""
     out = _Lines()
@@ -153,7 +148,7 @@ def _findings(out: _Lines, o: LeadOverview) -> None:
         out.newline()
     out.text(f"{'':<{LABEL}}", "dim")
     for m in o.months:
-        out.text(f"{_month(m):>{CELL - 1}} ", "dim")
+        out.text(f"{month_short(m):>{CELL - 1}} ", "dim")
     out.newline()
     out.text(f"{'all':<{LABEL}}", "bold")
     for count in o.month_totals:
