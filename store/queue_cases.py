@@ -39,37 +39,37 @@ _WEEK = re.compile(r"(\d{4})-?w(\d{1,2})")
 NOTHING_DUE = "9999-12-31"
 
 
-def case_terms(values: dict[str, list[str]], today: date, pick: Any) -> dict[str, Any]:
-    """The QueueFilter fields of the case terms in ``values`` (field -> the
-    values typed); ``pick(value, valid, what)`` resolves a prefix as the other
-    fields do. FilterError names a bad value."""
-    states = tuple(dict.fromkeys(pick(v, tuple(CASE_STATES), "case state") for v in values.get("case", ())))
-    ranges = [_due_range(v, today) for v in values.get("due", ())]
-    months = tuple(dict.fromkeys(_month(v) for v in values.get("month", ())))
-    weeks = [_week(v) for v in values.get("week", ())]
+def case_value(name: str, value: str, today: date, pick: Any) -> Any:
+    """What ``value`` of the case field ``name`` stands for (a case state, a due
+    range counted from ``today``, a month, a week); read as its term is, so that a
+    FilterError points at the term typed. ``pick(value, valid, what)`` resolves a
+    prefix as the other fields do."""
+    if name == "case":
+        return pick(value, tuple(CASE_STATES), "case state")
+    if name == "due":
+        return _due_range(value, today)
+    if name == "month":
+        return _month(value)
+    if name == "week":
+        return _week(value)
+    return value
+
+
+def case_terms(values: dict[str, list[Any]]) -> dict[str, Any]:
+    """The QueueFilter fields of the case terms in ``values`` (field -> the values
+    :func:`case_value` read)."""
+    ranges = values.get("due", [])
+    weeks = values.get("week", [])
     if len(weeks) > 1:
         raise FilterError("week: takes one week (week:2026-W48)")
     return {
-        "case_states": states,
+        "case_states": tuple(dict.fromkeys(values.get("case", ()))),
         # Alternatives: the widest range lets the most through.
         "due_range": (min(lo for lo, _ in ranges), max(hi for _, hi in ranges)) if ranges else None,
-        "months": months,
+        "months": tuple(dict.fromkeys(values.get("month", ()))),
         "reviewers": tuple(dict.fromkeys(values.get("by", ()))),
         "week": weeks[0] if weeks else None,
     }
-
-
-def check_case_value(name: str, value: str, pick: Any) -> None:
-    """FilterError if ``value`` is not one ``name`` (a case field) takes: called
-    for each term as it is read, so the error points at the term typed."""
-    if name == "case":
-        pick(value, tuple(CASE_STATES), "case state")
-    elif name == "due":
-        _due_range(value, date(2000, 1, 1))        # the form only; the day does not matter
-    elif name == "month":
-        _month(value)
-    elif name == "week":
-        _week(value)
 
 
 def _due_range(value: str, today: date) -> tuple[str, str]:

@@ -39,7 +39,7 @@ from typing import Any, Iterator, Sequence
 
 from store.domain import CATEGORIES, FINDING_STATUSES, OPEN_STATUSES, SEVERITIES
 from store.errors import FilterError
-from store.queue_cases import CASE_FILTER_FIELDS, case_conditions, case_terms, check_case_value, month_condition
+from store.queue_cases import CASE_FILTER_FIELDS, case_conditions, case_terms, case_value, month_condition
 from store.queue_summary import finding_keys
 
 FILTER_FIELDS: dict[str, str] = {
@@ -118,6 +118,7 @@ def parse_filter(text: str, today: date | None = None) -> QueueFilter:
     if "\x00" in text:
         # SQLite's LIKE reads a pattern only up to NUL: "name:\x00" would match everyone.
         raise FilterError(f"filter {text!r} holds a NUL character; remove it")
+    day = today or datetime.now(timezone.utc).date()
     values: dict[str, list[Any]] = {name: [] for name in FILTER_FIELDS}
     for start, token in _terms(text):
         name, sep, value = token.partition(":")
@@ -139,7 +140,7 @@ def parse_filter(text: str, today: date | None = None) -> QueueFilter:
             raise FilterError(f"filter term {token!r} has no value; {name}: {FILTER_FIELDS[name]}",
                               position=at)
         try:
-            values[name].extend(_value(name, part) for part in parts)
+            values[name].extend(_value(name, part, day) for part in parts)
         except FilterError as exc:
             exc.position = at
             raise
@@ -155,7 +156,7 @@ def parse_filter(text: str, today: date | None = None) -> QueueFilter:
         states=tuple(dict.fromkeys(values["state"])),
         names=tuple(values["name"]),
         ids=tuple(values["id"]),
-        **case_terms(values, today or datetime.now(timezone.utc).date(), _pick),
+        **case_terms(values),
     )
 
 
@@ -179,8 +180,9 @@ def _terms(text: str) -> Iterator[tuple[int, str]]:
         yield start, token
 
 
-def _value(name: str, value: str) -> Any:
-    """What ``value`` of field ``name`` stands for (a status id, a ratio, ...);
+def _value(name: str, value: str, today: date) -> Any:
+    """What ``value`` of field ``name`` stands for (a status id, a ratio, a due
+    range counted from ``today``, ...);
     FilterError if the field does not take it."""
     valid = {"status": FINDING_STATUSES, "category": tuple(CATEGORIES), "severity": SEVERITIES,
              "state": REVIEW_STATES}.get(name)
@@ -189,7 +191,7 @@ def _value(name: str, value: str) -> Any:
     if name == "over":
         return _ratio(value)
     if name in CASE_FILTER_FIELDS:
-        check_case_value(name, value, _pick)
+        return case_value(name, value, today, _pick)
     return value
 
 
