@@ -392,6 +392,8 @@ class DemoData:
         # Upstream corrections a test asked for (few; the rest stays computed).
         self._revised: dict[str, dict[tuple[int, str], int]] = {}
         self._withdrawn: dict[str, set[int]] = {}
+        # Bumped by every such correction: what the endpoint served before it may differ now.
+        self.version = 0
         # Pages look a consumer up several times; a bounded cache keeps memory flat.
         self.consumer: Callable[[int], DemoConsumer] = lru_cache(maxsize=8192)(self._consumer)
 
@@ -461,11 +463,13 @@ class DemoData:
     def revise(self, app_id: str, day: date, metric: str, value: int) -> None:
         """From now on serve ``value`` for one figure (an upstream correction)."""
         self._revised.setdefault(app_id, {})[(day - EPOCH).days, metric] = value
+        self.version += 1
 
     def withdraw(self, app_id: str, day: date) -> None:
         """From now on serve no usage of ``app_id`` on ``day`` (both metrics withdrawn upstream);
         ``app_id`` is a feed app's id or an X client app's."""
         self._withdrawn.setdefault(app_id, set()).add((day - EPOCH).days)
+        self.version += 1
 
     def withdrawn(self, app_id: str, day: date) -> bool:
         """Whether :meth:`withdraw` took ``app_id``'s usage on ``day`` away."""
@@ -474,6 +478,7 @@ class DemoData:
     def clear_revisions(self) -> None:
         self._revised.clear()
         self._withdrawn.clear()
+        self.version += 1
 
     def days_of(self, app: DemoApp, lo: int, hi: int) -> range | list[int]:
         """The day indices in ``[lo, hi)`` for which ``app`` has usage (withdrawn days left out)."""

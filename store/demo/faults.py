@@ -27,7 +27,8 @@ Kinds (and their keys):
 ``status``  / a code       HTTP ``code`` with a JSON error body (feed shape, or an RFC
                            7807 problem under ``/2/``); ``retry_after`` (s),
                            ``retry_after_date`` (s ahead, as an HTTP-date), ``reset`` (s
-                           ahead, as ``x-rate-limit-reset``), ``body`` (raw text)
+                           ahead, as ``x-rate-limit-reset``), ``body`` (raw text);
+                           304 (Not Modified) is sent without a body, as HTTP has it
 ``usage_capped``           X's usage-capped problem, HTTP ``code`` (default 429)
 ``reset``                  the connection is closed without an answer
 ``stall``                  nothing is sent for ``seconds`` (default 5), then the answer

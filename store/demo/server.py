@@ -12,6 +12,12 @@ Stripe-like cursor, a GitHub-like Link header, an offset with a total;
 - ``x-usage``: ``/2/usage/tweets?days=1..90`` counted back from the demo's today
   (2023-01-01 unless told otherwise), with ``x-rate-limit-*`` headers and RFC 7807 errors.
 
+Conditional requests (warden-feed): each feed page goes out with ``ETag: "<its
+SHA-256>"``, and the endpoint remembers the tag of each URL it answered. A request
+whose ``If-None-Match`` names that tag gets ``304 Not Modified`` without the page
+being rendered again, as long as nothing it serves changed since (any revision,
+withdrawal or new data forgets every tag) and no fault is picked for the request.
+
 Usage pages are the hot path of a sync: rows are formatted straight into JSON
 text (no ``json.dumps`` of dicts per row) and sent with a Content-Length over
 keep-alive connections. Faults (:mod:`store.demo.faults`) replace or rewrite
@@ -21,6 +27,7 @@ answers on request (:mod:`store.demo.wire_faults` plays them).
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import re
 import socket
@@ -49,6 +56,8 @@ X_FIELDS = ("cap_reset_day", "daily_client_app_usage", "daily_project_usage", "p
             "project_id", "project_usage")
 _CURSOR = re.compile(r"p(\d{1,7})-(\d{1,9})(?:~\d+)?")
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+# Tags remembered at most (then all are forgotten: a client just gets whole pages again).
+MAX_TAGS = 100_000
 
 
 class BadRequest(Exception):
@@ -70,7 +79,7 @@ class DemoEndpoint:
     ``ep.faults.add(...)`` / ``ep.faults.clear()``. ``ep.requests(path)`` counts
     the requests received whose path starts with ``path``. Other arguments go to
     :class:`DemoData` (``start``, ``end``, ``days``, ``names_override``, ``today``: the day X counts
-    back from).
+    back from). ``etags=False``: no ETag, and ``If-None-Match`` is ignored.
 
     Sizes: the default serves 484,420 usage rows; ``consumers=1000, days=280``
     serves 1,000,720 (a benchmark's million); ``ep.data.usage_rows()`` counts them.
@@ -80,7 +89,7 @@ class DemoEndpoint:
                  end: date | None = None, days: int | None = None, require_token: str | None = None,
                  faults: Iterable[str | Fault] | str | None = None, names_override: Overrides | None = None,
                  host: str = "127.0.0.1", port: int = 0, env_faults: bool = True, today: date | None = None,
-                 dense: int = DENSE_CONSUMERS) -> None:
+                 dense: int = DENSE_CONSUMERS, etags: bool = True) -> None:
         self.data = DemoData(consumers, seed, start=start, end=end, days=days, names_override=names_override,
                              today=today, dense=dense)
         self.require_token = require_token
@@ -96,6 +105,10 @@ class DemoEndpoint:
         self._counts: Counter[str] = Counter()
         self._log: deque[str] = deque(maxlen=10_000)   # recent request targets, for tests
         self._connections: set[socket.socket] = set()
+        # Conditional requests (module docstring): ``etags=False`` is a server that ignores them.
+        self.etags = etags
+        self._tags: dict[str, str] = {}      # request target -> ETag of the page last sent for it
+        self._tags_of: tuple[DemoData, int] | None = None   # the data (and its version) they describe
 
     # -- life cycle ----------------------------------------------------------------
 
@@ -184,6 +197,46 @@ class DemoEndpoint:
     def withdraw(self, app_id: str, day: date) -> None:
         """Serve no usage of ``app_id`` (a feed app or an X client app) on ``day`` from now on."""
         self.data.withdraw(app_id, day)
+
+    # -- conditional requests ------------------------------------------------------------
+
+    def _version(self) -> tuple[DemoData, int]:
+        """What the endpoint serves now: its data object and that object's revision count."""
+        return self.data, self.data.version
+
+    def _tags_now(self) -> dict[str, str]:
+        """The tags of the pages served from the data as it is now (called holding the lock)."""
+        now = self._version()
+        if self._tags_of is None or self._tags_of[0] is not now[0] or self._tags_of[1] != now[1]:
+            self._tags, self._tags_of = {}, now
+        return self._tags
+
+    def not_modified(self, target: str, if_none_match: str | None) -> str | None:
+        """The ETag to answer ``304 Not Modified`` with, when ``if_none_match``
+        names the tag of the page last sent for ``target`` and nothing served
+        changed since; otherwise ``None`` (the page is sent whole)."""
+        if not self.etags or not if_none_match:
+            return None
+        asked = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+        with self._lock:
+            tag = self._tags_now().get(target)
+        return tag if tag is not None and tag in asked else None
+
+    def tag(self, target: str, answer: Answer, served: tuple[DemoData, int]) -> None:
+        """Give a feed page its ETag and remember it for ``target``, if the data
+        it was rendered from (``served``, taken before rendering) is still the
+        data served: a page rendered across a revision is never tagged."""
+        if not self.etags or answer.status != 200 or answer.family not in ("rows", "data"):
+            return
+        tag = f'"{hashlib.sha256(answer.body).hexdigest()}"'
+        with self._lock:
+            tags = self._tags_now()
+            if self._tags_of is None or self._tags_of[0] is not served[0] or self._tags_of[1] != served[1]:
+                return
+            if len(tags) >= MAX_TAGS:
+                tags.clear()
+            tags[target] = tag
+        answer.headers = {**answer.headers, "ETag": tag}
 
     # -- routes ----------------------------------------------------------------------
 
@@ -433,7 +486,20 @@ class _Handler(BaseHTTPRequestHandler):
             if fault is not None and fault.kind not in PAGE_KINDS:
                 if play(self, endpoint, fault, path, query):
                     return
-            answer = endpoint.answer(path, query, credential(self.headers, query))
+            authorization = credential(self.headers, query)
+            feed = fault is None and path.startswith(FEED_PREFIX + "/") and (
+                endpoint.require_token is None or authorization == f"Bearer {endpoint.require_token}")
+            if feed:
+                tag = endpoint.not_modified(self.path, self.headers.get("If-None-Match"))
+                if tag is not None:
+                    self.send_response(304)
+                    self.send_header("ETag", tag)
+                    self.end_headers()
+                    return
+            served = endpoint._version()
+            answer = endpoint.answer(path, query, authorization)
+            if feed:
+                endpoint.tag(self.path, answer, served)
             if fault is not None and fault.kind in PAGE_KINDS and answer.status == 200:
                 answer = rewrite(fault, answer, query)
             send(self, answer.status, answer.body, answer.headers)

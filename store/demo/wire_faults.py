@@ -77,7 +77,12 @@ def play(handler: BaseHTTPRequestHandler, endpoint: Any, fault: Fault, path: str
             headers["x-rate-limit-limit"] = str(X_RATE_LIMIT)
             headers["x-rate-limit-remaining"] = "0"
             headers["x-rate-limit-reset"] = str(int(now + params["reset"]))
-        if "body" in params:
+        if code == 304:   # Not Modified has no body (HTTP): its headers only
+            handler.send_response(304)
+            for name, value in headers.items():
+                handler.send_header(name, value)
+            handler.end_headers()
+        elif "body" in params:
             send(handler, code, str(params["body"]).encode(), headers, content_type="text/plain")
         else:
             message = f"injected fault: HTTP {code}"

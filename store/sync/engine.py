@@ -434,6 +434,15 @@ class _Run:
             return "partial", rejected[0] + more, None
         return "ok", None, None
 
+    def _stored_sha(self, request: Request) -> str | None:
+        """For an adapter that asks conditionally (``conditional_requests``: warden-feed),
+        the SHA-256 of the page of records the last complete run stored from
+        ``request``'s URL: a ``304 Not Modified`` to it is that page again."""
+        if not getattr(self.adapter, "conditional_requests", False):
+            return None
+        known = self.known_pages.get(self.fetcher.url_of(request))
+        return known[0] if known is not None else None
+
     def _fetch_chain(self, chain: str, request: Request | None, pages: queue.Queue[Any],
                      stop: threading.Event, halt: threading.Event) -> None:
         """One chain, page after page: fetch, hash, decode, parse; never the database."""
@@ -453,7 +462,7 @@ class _Run:
         try:
             while request is not None and not (stop.is_set() or halt.is_set() or self.cancel.is_set()):
                 try:
-                    fetched = self.fetcher.get(request)
+                    fetched = self.fetcher.get(request, etag=self._stored_sha(request))
                 except FetchFailed as failed:
                     outcome = PageOutcome(chain, failed.url, failed.fetched_at, failed.status, failed.sha256,
                                           failed.body_bytes, error=str(failed.error))
@@ -467,7 +476,8 @@ class _Run:
                                       len(fetched.body))
                 known = self.known_pages.get(fetched.url)
                 if known is not None and known[0] == fetched.sha256:
-                    # Records stored before, byte for byte (store.sync.writer): only where next.
+                    # Records stored before, byte for byte (store.sync.writer), or a 304
+                    # to a request naming their SHA-256 (_stored_sha): only where next.
                     outcome.page, outcome.stored_before = ParsedPage(next=known[1]), True
                     seen.add(request)
                     if not hand_over(outcome):

@@ -119,15 +119,21 @@ class PageFetcher:
         secrets = tuple(s for s in self._secrets() if len(s) >= SECRET_FRAGMENT)
         return redact(text, secrets) != text
 
-    def get(self, request: Request) -> Fetched:
+    def get(self, request: Request, *, etag: str | None = None) -> Fetched:
         """The body of ``request``; raises :class:`FetchFailed` (source stopped, or
-        body too large) or :class:`Cancelled`."""
+        body too large) or :class:`Cancelled`.
+
+        ``etag``: the SHA-256 of the body stored from this URL before; sent as
+        ``If-None-Match: "<etag>"``, and a ``304 Not Modified`` then comes back as
+        a ``Fetched`` with status 304, no body and that SHA-256 (the same body
+        again). A 304 to a request without one is refused (:func:`_not_modified`)."""
         source = self.source
         # httpx replaces a URL's query with params=: the URL's own query goes first in them.
         url = httpx.URL(full_url(source.url, request))
         target = url.copy_with(query=None)
         params = url.params.multi_items() + list(request.params) + self._auth_params
         shown = self.url_of(request)
+        headers = self._headers if etag is None else {**self._headers, "If-None-Match": f'"{etag}"'}
         waited = 0.0
         attempt = 0
         while True:
@@ -138,9 +144,11 @@ class PageFetcher:
             status: int | None = None
             deadline = time.monotonic() + source.timeout * WHOLE_RESPONSE_TIMEOUTS
             try:
-                with self.client.stream("GET", target, params=params, headers=self._headers,
+                with self.client.stream("GET", target, params=params, headers=headers,
                                         auth=self._auth) as response:
                     status = response.status_code
+                    if status == 304:
+                        return _not_modified(response, etag, shown, fetched_at, source.name)
                     if 200 <= status < 300:
                         try:
                             body = _read(response, source.max_body_bytes, deadline=deadline)
@@ -193,6 +201,23 @@ class PageFetcher:
             elif self.cancel.wait(wait):
                 raise Cancelled()
             waited += wait
+
+
+def _not_modified(response: httpx.Response, etag: str | None, shown: str, fetched_at: str,
+                  source: str) -> Fetched:
+    """A ``304 Not Modified``: the body warden stored from this URL before, whose
+    SHA-256 ``etag`` it sent, is still the server's. Without ``etag`` (warden has
+    no page stored from this URL, so it asked for no comparison), or with another
+    tag named in the answer, there is nothing the 304 could stand for: refused."""
+    tags = {tag.strip().removeprefix("W/").strip('"') for tag in response.headers.get("etag", "").split(",")
+            if tag.strip()}
+    if etag is None or (tags and tags != {etag}):
+        why = ("to a request without If-None-Match (warden has no page stored from this URL)" if etag is None
+               else f"naming another tag than the one asked about ({printable(response.headers['etag'])[:80]})")
+        error = PageRejected(f"HTTP 304 Not Modified {why}: there is no body to store, so the page is refused; "
+                             "nothing stored before is lost", path="$", source=source, url=shown)
+        raise FetchFailed(error, url=shown, fetched_at=fetched_at, status=304, body_bytes=0)
+    return Fetched(shown, 304, b"", etag, fetched_at)
 
 
 def request_auth(adapter: Adapter, token: str | None) -> httpx.Auth | None:

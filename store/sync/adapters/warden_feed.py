@@ -29,6 +29,12 @@ The format (also in README.md)::
     Errors: {"error": {"code", "message"}} with the HTTP status; 429 and 503
     carry Retry-After (seconds or an HTTP-date).
 
+    Conditional requests (optional for servers): a server may send
+    ETag: "<hex SHA-256 of the body>" and answer If-None-Match naming the tag of
+    the page it would send now with 304 Not Modified and no body. warden sends
+    If-None-Match for the pages of records (tiers, consumers) its last complete
+    sync stored; a server that ignores it sends the page, as always.
+
 Counts are JSON numbers or digit strings ("200", "010", "62.0"): whole,
 non-negative, at most 2^63-1. Days are UTC, and a row for a day outside the
 request's ``start`` .. ``end`` rejects its page. App ids are the app's id within the
@@ -74,6 +80,9 @@ class WardenFeed:
         Option("shards", int, default=4, low=1, high=MAX_SHARDS),
         Option("limit", int, low=1, high=1_000_000),
     )
+    # Pages of records stored before are asked for with If-None-Match: "<their SHA-256>";
+    # a server that keeps ETags answers 304 Not Modified instead of the same body.
+    conditional_requests: ClassVar[bool] = True
 
     def __init__(self, source: SourceConfig) -> None:
         self.source = source
