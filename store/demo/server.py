@@ -45,6 +45,7 @@ from store.demo.faults import FAULTS_ENV, PAGE_KINDS, Fault, FaultList, parse_fa
 from store.demo.wire import X_RATE_LIMIT, Answer, dumps, error
 from store.demo.wire_faults import play, rewrite, send
 from store.sync.adapters.warden_feed import MAX_SHARDS
+from store.sync.fetch import entity_tags
 
 FEED_PREFIX = "/feed/v1"
 X_PATH = "/2/usage/tweets"
@@ -217,10 +218,9 @@ class DemoEndpoint:
         changed since; otherwise ``None`` (the page is sent whole)."""
         if not self.etags or not if_none_match:
             return None
-        asked = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
         with self._lock:
             tag = self._tags_now().get(target)
-        return tag if tag is not None and tag in asked else None
+        return tag if tag is not None and tag.strip('"') in entity_tags(if_none_match) else None
 
     def tag(self, target: str, answer: Answer, served: tuple[DemoData, int]) -> None:
         """Give a feed page its ETag and remember it for ``target``, if the data

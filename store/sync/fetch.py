@@ -203,14 +203,19 @@ class PageFetcher:
             waited += wait
 
 
+def entity_tags(header: str) -> set[str]:
+    """The tags an ``ETag`` or ``If-None-Match`` header names, without quotes and
+    without the weak mark (``W/"a", "b"`` -> ``{"a", "b"}``)."""
+    return {tag.strip().removeprefix("W/").strip('"') for tag in header.split(",") if tag.strip()}
+
+
 def _not_modified(response: httpx.Response, etag: str | None, shown: str, fetched_at: str,
                   source: str) -> Fetched:
     """A ``304 Not Modified``: the body warden stored from this URL before, whose
     SHA-256 ``etag`` it sent, is still the server's. Without ``etag`` (warden has
     no page stored from this URL, so it asked for no comparison), or with another
     tag named in the answer, there is nothing the 304 could stand for: refused."""
-    tags = {tag.strip().removeprefix("W/").strip('"') for tag in response.headers.get("etag", "").split(",")
-            if tag.strip()}
+    tags = entity_tags(response.headers.get("etag", ""))
     if etag is None or (tags and tags != {etag}):
         why = ("to a request without If-None-Match (warden has no page stored from this URL)" if etag is None
                else f"naming another tag than the one asked about ({printable(response.headers['etag'])[:80]})")
