@@ -29,7 +29,7 @@ from store.domain import CASE_OUTCOMES, CATEGORIES, ITEM_STATES, OPEN_STATUSES
 from store.notes.wording import human_date, worst_day
 from store.text import ratio_text, visible
 from store.twins import pair_twins
-from tui.text import glue_spaces, literal, number
+from tui.text import glue_spaces, literal, number, wrap_lines
 from tui.widgets.chart import day_columns, human, month_bars
 from tui.widgets.pairs import pair, wrap_pairs
 from tui.widgets.queue import case_text
@@ -272,7 +272,7 @@ class DetailPane(ScrollView, can_focus=True):
     def _layout_lines(self) -> None:
         width = max(1, self.scrollable_content_region.width)
         self._width = width
-        self._lines = list(self._text.wrap(self.app.console, width))
+        self._lines = wrap_lines(self._text, self.app.console, width)
         self._strips = {}
         self._base = self.rich_style
         # Where each open finding's entry starts (its label follows the status and
