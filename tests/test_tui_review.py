@@ -969,3 +969,45 @@ async def test_a_long_case_renders_the_lines_the_pane_shows(db: Path) -> None:
         assert pane.scroll_y > 0 and pane.rendered > drawn
         shown = "\n".join(pane.render_line(y).text for y in range(pane.size.height))
         assert "p100" in shown or "p110" in shown
+
+
+async def test_a_step_to_a_shorter_case_moves_the_scrollbar_without_laying_out_the_screen(db: Path) -> None:
+    """The detail's length changes from one consumer to the next: the scrollbar's
+    thumb follows it, and the screen is not laid out again for that (which would
+    repaint every widget on it); when the scrollbar comes or goes, it is."""
+    from textual._compositor import Compositor
+
+    conn = connect(db)
+    conn.executemany(
+        "INSERT INTO finding (consumer_id, category, period, period_start, period_end, severity, status, rule_id,"
+        " metric, actual, limit_value, ratio, dedupe_key, detected_at, updated_at) VALUES ('northwind-analytics',"
+        " 'rate_limit', ?, ?, ?, 'low', 'candidate', 'rate_limit', 'calls', 11, 10, 1.1, ?, 't', 't')",
+        [(f"p{n:03d}", "2022-01-01", "2022-01-31", f"extra|{n}") for n in range(120)])
+    conn.close()
+    app = make_app(db)
+    layouts = []
+    reflow = Compositor.reflow
+
+    def counted(compositor, parent, size):
+        layouts.append(parent)
+        return reflow(compositor, parent, size)
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        pane = review_screen(app).query_one(DetailPane)
+        assert pane.container_size.height == 38
+        # 288 lines (a multiple of 16 already).
+        assert (len(pane.lines), pane.virtual_size.height) == (288, 288)
+        assert pane.show_vertical_scrollbar and pane.vertical_scrollbar.window_virtual_size == 288
+        Compositor.reflow = counted
+        try:
+            await press(pilot, "j")
+            assert review_screen(app).detail.consumer.id == "hostile-co"
+            assert (len(pane.lines), pane.virtual_size.height) == (39, 48)
+            assert pane.show_vertical_scrollbar and pane.vertical_scrollbar.window_virtual_size == 48
+            assert layouts == []
+            await press(pilot, "j", "j")    # 39 lines again, then 23: fits, so 38 (the pane's height)
+            assert (len(pane.lines), pane.virtual_size.height) == (23, 38)
+            assert len(layouts) == 1
+        finally:
+            Compositor.reflow = reflow

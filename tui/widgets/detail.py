@@ -286,10 +286,31 @@ class DetailPane(ScrollView, can_focus=True):
                 self._entry_starts.add(line)
                 if int(found[1]) in wanted and int(found[1]) not in self._finding_lines:
                     self._finding_lines[int(found[1])] = line
-        # Rounded up, so most steps keep the same virtual size: a change of it
-        # lays out the whole screen again (and repaints every widget).
+        # Rounded up, so most steps keep the same virtual size (and scrollbar).
         height = max(self.size.height, -(-len(self._lines) // 16) * 16)
-        self.virtual_size = Size(width, height)
+        self._set_virtual_size(Size(width, height))
+
+    def _set_virtual_size(self, size: Size) -> None:
+        """Set the scrollable size, laying out the screen only when that changes
+        what the layout holds: whether the scrollbar shows, or the width.
+
+        Assigning ``virtual_size`` lays out the whole screen (and repaints every
+        widget whose geometry it touches): a step to the next consumer would pay
+        for that. A scroll view's own virtual size is not part of the layout (the
+        compositor sizes the pane by its CSS); only its scrollbar is, when it comes
+        or goes. Otherwise the new height goes to the scrollbar's thumb alone.
+        """
+        if size == self.virtual_size:
+            return
+        bar = size.height > self.container_size.height  # overflow-y: auto
+        if size.width != self.virtual_size.width or bar != self.show_vertical_scrollbar:
+            self.virtual_size = size
+            return
+        self.set_reactive(DetailPane.virtual_size, size)
+        if bar:
+            self.vertical_scrollbar.window_virtual_size = size.height
+        if self.scroll_y > self.max_scroll_y:
+            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
 
     def on_resize(self, event: events.Resize) -> None:
         if self.scrollable_content_region.width != self._width:
