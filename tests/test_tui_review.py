@@ -1011,3 +1011,18 @@ async def test_a_step_to_a_shorter_case_moves_the_scrollbar_without_laying_out_t
             assert len(layouts) == 1
         finally:
             Compositor.reflow = reflow
+
+
+
+async def test_start_up_objects_are_kept_out_of_the_collector_while_the_app_runs(db: Path) -> None:
+    """What start-up made is frozen (gc.freeze) once the first frame is drawn, so
+    the collector's full passes do not walk it during the session; on exit it is
+    let go again, or every app a process runs would stay in memory."""
+    import gc
+
+    assert gc.get_freeze_count() == 0
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert gc.get_freeze_count() > 10_000     # modules, classes, the screen's widgets
+    assert gc.get_freeze_count() == 0
