@@ -1013,7 +1013,6 @@ async def test_a_step_to_a_shorter_case_moves_the_scrollbar_without_laying_out_t
             Compositor.reflow = reflow
 
 
-
 async def test_start_up_objects_are_kept_out_of_the_collector_while_the_app_runs(db: Path) -> None:
     """What start-up made is frozen (gc.freeze) once the first frame is drawn, so
     the collector's full passes do not walk it during the session; on exit it is
