@@ -1025,3 +1025,22 @@ async def test_start_up_objects_are_kept_out_of_the_collector_while_the_app_runs
         await settle(pilot)
         assert gc.get_freeze_count() > 10_000     # modules, classes, the screen's widgets
     assert gc.get_freeze_count() == 0
+
+
+async def test_a_step_starts_reading_the_detail_before_the_queue_s_message_arrives(db: Path) -> None:
+    """The move key itself starts the detail's read (the queue's CursorMoved
+    bubbles up later, often after a frame); the messages of two quick moves,
+    arriving after both, leave the detail on where the cursor is, not where it was."""
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        screen = review_screen(app)
+        assert screen.detail_for == "northwind-analytics"
+        screen.action_move(1)
+        assert screen.detail_for == "hostile-co"         # no message handled yet
+        screen.action_move(1)
+        assert screen.detail_for == "contoso-borderline"
+        await settle(pilot)
+        assert queue(app).cursor == 2
+        assert screen.detail.consumer.id == "contoso-borderline"
+        assert str(screen.query_one("#status-line").render()).startswith(" warden   3 / ")
