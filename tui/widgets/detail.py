@@ -18,7 +18,7 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -193,6 +193,7 @@ class DetailPane(ScrollView, can_focus=True):
         self._cursor = 0                        # index into _open
         self._finding_lines: dict[int, int] = {}   # open finding id -> the line its entry starts on
         self._entry_starts: set[int] = set()       # the lines where any finding's entry starts
+        self._frame: tuple[int, int, range] | None = None   # while a frame is drawn: see render_lines
 
     @property
     def text(self) -> str:
@@ -324,9 +325,22 @@ class DetailPane(ScrollView, can_focus=True):
         if self.is_mounted:
             self._layout_lines()  # the cached lines carry the old style
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The lines of a frame, with what every line needs worked out once for it."""
+        self._frame = self._frame_values()
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame = None
+
+    def _frame_values(self) -> tuple[int, int, range]:
+        """(width, top line, the cursor's lines when focused) for drawing a frame."""
+        return (self.scrollable_content_region.width, round(self.scroll_y),
+                self._cursor_span() if self.has_focus else range(0))
+
     def render_line(self, y: int) -> Strip:
-        index = round(self.scroll_y) + y
-        width = self.scrollable_content_region.width
+        width, top, cursor = self._frame or self._frame_values()
+        index = top + y
         if index >= len(self._lines):
             return Strip.blank(width, self._base)
         strip = self._strips.get(index)
@@ -335,7 +349,7 @@ class DetailPane(ScrollView, can_focus=True):
             line = Segment.adjust_line_length(glue_spaces(self._lines[index].render(self.app.console, end="")),
                                               self._width, style=self._base)
             strip = self._strips[index] = Strip(Segment.apply_style(line, self._base), self._width)
-        if self.has_focus and index in self._cursor_span():
+        if index in cursor:
             strip = Strip([Segment(seg.text, (seg.style or Style()) + self.CURSOR, seg.control) for seg in strip])
         return strip if strip.cell_length == width else strip.crop_extend(0, width, self._base)
 

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -202,6 +203,8 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         # Rendered lines: the screen repaints the whole queue whenever the detail
         # beside it changes, so a repaint must cost lookups, not rendering.
         self._strips: LRUCache[tuple[Any, ...], Strip] = LRUCache(maxsize=512)
+        # (width, top line, focused, style) while a frame is drawn: see render_lines.
+        self._frame: tuple[int, int, bool, Style] | None = None
 
     # --- data in -------------------------------------------------------------------
 
@@ -315,10 +318,22 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         self.virtual_size = Size(event.size.width, self.total)
         self._keep_cursor_visible()
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The lines of a frame. What every line needs is worked out once for the
+        frame, not once per line: the widget's style walks its ancestors, and that
+        was half of what a scrolled queue's repaint cost."""
+        self._frame = self._frame_values()
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame = None
+
+    def _frame_values(self) -> tuple[int, int, bool, Style]:
+        return self.scrollable_content_region.width, round(self.scroll_y), self.has_focus, self.rich_style
+
     def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width
-        index = round(self.scroll_y) + y
-        base = self.rich_style
+        width, top, focused, base = self._frame or self._frame_values()
+        index = top + y
         if index >= self.total:
             return Strip.blank(width, base)
         page = index // PAGE_SIZE
@@ -332,7 +347,7 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
                     self._want(near)
         row = self.row_at(index)
         is_cursor = index == self.cursor
-        key = (row, width, is_cursor and self.has_focus, is_cursor, row is not None and row.consumer_id in self.selected,
+        key = (row, width, is_cursor and focused, is_cursor, row is not None and row.consumer_id in self.selected,
                base, self.today)
         strip = self._strips.get(key)
         if strip is None:
