@@ -1015,16 +1015,20 @@ async def test_a_step_to_a_shorter_case_moves_the_scrollbar_without_laying_out_t
 
 async def test_start_up_objects_are_kept_out_of_the_collector_while_the_app_runs(db: Path) -> None:
     """What start-up made is frozen (gc.freeze) once the first frame is drawn, so
-    the collector's full passes do not walk it during the session; on exit it is
-    let go again, or every app a process runs would stay in memory."""
+    the collector's full passes do not walk it during the session, and the young
+    generation is collected less often; on exit both are undone, or every app a
+    process runs would stay in memory."""
     import gc
 
     assert gc.get_freeze_count() == 0
+    before = gc.get_threshold()
     app = make_app(db)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         assert gc.get_freeze_count() > 10_000     # modules, classes, the screen's widgets
+        assert gc.get_threshold() == (20_000, 10, 10)
     assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == before
 
 
 async def test_a_step_starts_reading_the_detail_before_the_queue_s_message_arrives(db: Path) -> None:
