@@ -1048,3 +1048,18 @@ async def test_a_step_starts_reading_the_detail_before_the_queue_s_message_arriv
         assert queue(app).cursor == 2
         assert screen.detail.consumer.id == "contoso-borderline"
         assert str(screen.query_one("#status-line").render()).startswith(" warden   3 / ")
+
+
+@pytest.mark.parametrize("env, fps", [({}, 250), ({"TEXTUAL_FPS": "60"}, 60)])
+def test_frames_come_up_to_250_a_second_unless_the_user_says(env: dict[str, str], fps: int) -> None:
+    """The tui package asks Textual for up to 250 frames a second (a change is
+    painted at most 4 ms after the last frame); TEXTUAL_FPS, if set, wins."""
+    import os
+    import subprocess
+    import sys
+
+    base = {k: v for k, v in os.environ.items() if k != "TEXTUAL_FPS"}
+    out = subprocess.run([sys.executable, "-c", "import tui, textual.constants as c; print(c.MAX_FPS)"],
+                         env={**base, **env}, capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.strip() == str(fps)

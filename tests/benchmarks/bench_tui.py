@@ -12,7 +12,7 @@ Measures, each app in a fresh Python process (headless Textual, 120x40):
   drawn, over many steps from the top (``j``) and near the end (``k``) of the
   queue (target: median at most 12 ms, p95 at most 30 ms, over all steps);
   also the part before that frame (a frame waits for Textual's next frame
-  tick: warden asks for 120 a second, so up to ~8 ms after the pane is ready);
+  tick: warden asks for 250 a second, so up to ~4 ms after the pane is ready);
 - jumps: ``G`` (last of a million) and ``]`` (next unreviewed);
 - filter: a filter applied until its first page and detail are drawn;
 - peak memory: the process's maximum resident set size (target: under 250 MB).
