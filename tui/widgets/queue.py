@@ -11,6 +11,7 @@ toolong's ``LogLines``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import ceil
 from datetime import date
 from typing import Any
 
@@ -21,6 +22,7 @@ from textual.cache import LRUCache
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
+from textual.scrollbar import ScrollBar
 from textual.strip import Strip
 
 from store.deadlines import due_short
@@ -120,6 +122,19 @@ def _cell(text: str, width: int, *, right: bool = False, gap: bool = False) -> s
     if len(text) > width:
         text = text[: max(0, width - 1)] + "…"
     return text.rjust(width) if right else text.ljust(width)
+
+
+def thumb_start(bar: ScrollBar, position: float) -> int:
+    """Where a vertical scrollbar's thumb starts, in eighths of a cell, at
+    ``position``: Textual's ScrollBarRender.render_bar (textual 8.2.8) draws the
+    thumb from this and the sizes alone (its length depends on the sizes only)."""
+    size = bar.size.height
+    virtual = ceil(bar.window_virtual_size)
+    window = ceil(bar.window_size if bar.window_size < bar.window_virtual_size else 0)
+    if not (window and size and virtual and size != virtual):
+        return 0
+    thumb = max(1, window / (virtual / size))
+    return int((size - thumb) * (position / (virtual - window)) * 8)
 
 
 def header_text(width: int) -> Text:
@@ -306,6 +321,21 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
             self.scroll_to(y=self.cursor, animate=False, immediate=True)
         elif self.cursor >= top + height:
             self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        """ScrollView's, except that the scrollbar is repainted only when its thumb
+        moves. Over a million rows the thumb moves an eighth of a cell every few
+        thousand; a step that scrolls by a line still told the scrollbar its new
+        position, which repainted it whole (1 ms of the frame) to the same cells."""
+        if self.show_vertical_scrollbar:
+            bar = self.vertical_scrollbar
+            position = bar.validate_position(new_value)
+            if thumb_start(bar, position) == thumb_start(bar, bar.position):
+                bar.set_reactive(ScrollBar.position, position)   # the same cells: kept, not drawn
+            else:
+                bar.position = new_value
+        if round(old_value) != round(new_value):
+            self.refresh(self.size.region)
 
     def _refresh_index(self, index: int) -> None:
         y = index - round(self.scroll_y)
