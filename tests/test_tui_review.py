@@ -948,15 +948,20 @@ async def test_a_decision_key_pressed_before_the_detail_arrives_waits_for_it(db:
         assert [f.id for f in modal.findings] == [4]
 
 
-async def test_a_long_case_renders_the_lines_the_pane_shows(db: Path) -> None:
-    # 120 findings more for the consumer at the top: a detail of some 160 lines.
+def add_findings_to_the_top_consumer(db: Path, count: int) -> None:
+    """``count`` candidate findings more for the consumer at the top of the queue."""
     conn = connect(db)
     conn.executemany(
         "INSERT INTO finding (consumer_id, category, period, period_start, period_end, severity, status, rule_id,"
         " metric, actual, limit_value, ratio, dedupe_key, detected_at, updated_at) VALUES ('northwind-analytics',"
         " 'rate_limit', ?, ?, ?, 'low', 'candidate', 'rate_limit', 'calls', 11, 10, 1.1, ?, 't', 't')",
-        [(f"p{n:03d}", "2022-01-01", "2022-01-31", f"extra|{n}") for n in range(120)])
+        [(f"p{n:03d}", "2022-01-01", "2022-01-31", f"extra|{n}") for n in range(count)])
     conn.close()
+
+
+async def test_a_long_case_renders_the_lines_the_pane_shows(db: Path) -> None:
+    # 120 findings more for the consumer at the top: a detail of some 160 lines.
+    add_findings_to_the_top_consumer(db, 120)
     app = make_app(db)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -977,13 +982,7 @@ async def test_a_step_to_a_shorter_case_moves_the_scrollbar_without_laying_out_t
     repaint every widget on it); when the scrollbar comes or goes, it is."""
     from textual._compositor import Compositor
 
-    conn = connect(db)
-    conn.executemany(
-        "INSERT INTO finding (consumer_id, category, period, period_start, period_end, severity, status, rule_id,"
-        " metric, actual, limit_value, ratio, dedupe_key, detected_at, updated_at) VALUES ('northwind-analytics',"
-        " 'rate_limit', ?, ?, ?, 'low', 'candidate', 'rate_limit', 'calls', 11, 10, 1.1, ?, 't', 't')",
-        [(f"p{n:03d}", "2022-01-01", "2022-01-31", f"extra|{n}") for n in range(120)])
-    conn.close()
+    add_findings_to_the_top_consumer(db, 120)
     app = make_app(db)
     layouts = []
     reflow = Compositor.reflow
