@@ -190,9 +190,9 @@ async def test_a_scrolling_step_repaints_the_queue_s_scrollbar_when_its_thumb_mo
         whole = Region(0, 0, bar.size.width, bar.size.height)
         for _ in range(40):
             await press(pilot, "j")
-            shown = [strip.text + repr(strip._segments) for strip in bar.render_lines(whole)]
+            shown = [repr(list(strip)) for strip in bar.render_lines(whole)]
             assert bar.position == queue.scroll_y
             bar.refresh()
-            afresh = [strip.text + repr(strip._segments) for strip in bar.render_lines(whole)]
+            afresh = [repr(list(strip)) for strip in bar.render_lines(whole)]
             assert shown == afresh, queue.scroll_y
         assert queue.scroll_y > 20
