@@ -11,8 +11,8 @@ toolong's ``LogLines``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import ceil
 from datetime import date
+from math import ceil
 from typing import Any
 
 from rich.style import Style
