@@ -419,6 +419,32 @@ def test_a_removed_entry_is_named(db: Path) -> None:
     conn.close()
 
 
+def _tampered(db: Path, *statements: str) -> decision_log.ChainReport:
+    """The chain report after running ``statements`` on the file with the triggers dropped."""
+    raw = _raw(db)
+    for statement in statements:
+        raw.execute(statement)
+    raw.close()
+    conn = connect(db)
+    try:
+        return verify_chain(conn)
+    finally:
+        conn.close()
+
+
+def test_an_entry_whose_link_was_edited_is_named_not_its_neighbour(db: Path) -> None:
+    # The defect: #3's prev_hash edited (nothing else) was reported as "entry #2's stored hash was
+    # rewritten": the auditor was sent to an entry nobody touched.
+    conn = connect(db)
+    _fill(conn)
+    conn.close()
+    report = _tampered(db, f"UPDATE decision SET prev_hash = '{'1' * 64}' WHERE id = 3")
+    assert (report.ok, report.first_bad_id, report.checked) == (False, 3, 2)
+    assert report.why == ("its recorded fields no longer match its hash: the entry was edited after it was "
+                          "written (now: 2023-01-02T09:30:00Z alice finding #1 category: volume_cap -> volume_cap "
+                          "(over))")
+
+
 # --- known answers for the log's hash ---------------------------------------------
 #
 # Written out here, never taken from store.decision_log: removing a field from the
