@@ -401,7 +401,9 @@ def test_a_rewritten_hash_is_named(db: Path) -> None:
     conn = connect(db)
     report = verify_chain(conn)
     assert (report.ok, report.first_bad_id) == (False, 3)
-    assert "rewritten" in (report.why or "")
+    assert report.why == ("entry #3's stored hash was rewritten (its fields edited and its hash recomputed); "
+                          "entry #4 still carries the original. (Or an entry after #3 was removed and the later "
+                          "ones renumbered.)")
     conn.close()
 
 
@@ -443,6 +445,83 @@ def test_an_entry_whose_link_was_edited_is_named_not_its_neighbour(db: Path) -> 
     assert report.why == ("its recorded fields no longer match its hash: the entry was edited after it was "
                           "written (now: 2023-01-02T09:30:00Z alice finding #1 category: volume_cap -> volume_cap "
                           "(over))")
+
+
+# Each tampering of _fill's log (1-3 alice's confirmation of finding 1, one action; 4 bob's
+# dismissal; 5 carol's needs-info; 6 bob's undo of 4) and what verify says, word for word.
+REMOVED_1 = ("an entry was removed between the start of the log and #1, and the entries after it renumbered "
+             "to close the gap: #1 is chained to an entry no longer in the log")
+RENUMBERED = " as its own action or one it undoes: a number after its own, so it was renumbered)"
+TAMPERED = [
+    pytest.param(["DELETE FROM decision WHERE id IN (2, 3)"],
+                 4, "entry #2..#3 before it is missing (removed from the log)", id="two-removed"),
+    pytest.param(["DELETE FROM decision WHERE id = 1", "UPDATE decision SET id = id - 1"],
+                 1, REMOVED_1 + " (entry #3 names entry #4" + RENUMBERED, id="first-removed-renumbered"),
+    pytest.param(["DELETE FROM decision WHERE id = 4", "UPDATE decision SET id = id - 1 WHERE id > 4"],
+                 4, "an entry was removed between #3 and #4, and the entries after it renumbered to close the "
+                    "gap: #4 is chained to an entry no longer in the log (entry #4 names entry #5" + RENUMBERED,
+                 id="middle-removed-renumbered"),
+    pytest.param(["UPDATE decision SET id = -1 WHERE id = 1", "UPDATE decision SET id = 1 WHERE id = 2",
+                  "UPDATE decision SET id = 2 WHERE id = -1"],
+                 1, "entries #1 and #2 were swapped: #2 is chained after the start of the log and #1 after #2",
+                 id="first-two-swapped"),
+    pytest.param(["UPDATE decision SET id = -id WHERE id IN (2, 3, 4)", "UPDATE decision SET id = 2 WHERE id = -4",
+                  "UPDATE decision SET id = 1 - id WHERE id < 0"],
+                 2, "entry #2 was moved: it is chained after #4, a later number", id="moved-earlier"),
+]
+
+
+@pytest.mark.parametrize("statements, bad_id, why", TAMPERED)
+def test_each_tampering_is_named_word_for_word(db: Path, statements: list[str], bad_id: int, why: str) -> None:
+    conn = connect(db)
+    _fill(conn)
+    conn.close()
+    report = _tampered(db, *statements)
+    assert (report.ok, report.first_bad_id, report.why) == (False, bad_id, why)
+
+
+def test_a_whole_log_of_one_action_with_its_first_entry_removed_is_named(db: Path) -> None:
+    # No entry left names a later one, so nothing says which were renumbered: no hint.
+    conn = connect(db)
+    confirm_violation(conn, 1, reviewer="alice", severity="high", reason="over", clock=CLOCK)
+    conn.close()
+    report = _tampered(db, "DELETE FROM decision WHERE id = 1", "UPDATE decision SET id = id - 1")
+    assert (report.ok, report.first_bad_id, report.checked, report.why) == (False, 1, 0, REMOVED_1)
+
+
+def test_an_entry_that_undoes_its_own_new_number_shows_the_renumbering(db: Path) -> None:
+    # An entry of action 1 undoing #2 is #3; with #1 removed and the rest moved down it is
+    # #2 undoing #2: nothing can undo itself, so it was renumbered.
+    conn = connect(db)
+    for undoes in (None, None, 2):
+        decision_log.record_decision(conn, subject="finding", subject_id=1, field="status", old="candidate",
+                                     new="confirmed", reason=None, reviewer="alice", clock=CLOCK, undoes=undoes,
+                                     action_id=1)
+    conn.close()
+    report = _tampered(db, "DELETE FROM decision WHERE id = 1", "UPDATE decision SET id = id - 1")
+    assert (report.first_bad_id, report.why) == (1, REMOVED_1 + " (entry #2 names entry #2" + RENUMBERED)
+
+
+def test_an_entry_inserted_with_a_valid_hash_is_named(db: Path) -> None:
+    # A forged entry chained properly after #3 and given number 4, the later ones moved up.
+    conn = connect(db)
+    _fill(conn)
+    third = log(conn)[2]
+    conn.close()
+    forged = {"at": "2023-01-02T09:31:00Z", "reviewer": "mallory", "subject": "finding", "subject_id": 3,
+              "field": "status", "old_value": "candidate", "new_value": "dismissed", "reason": "test account",
+              "undoes": None, "action_id": 4, "prev_hash": third["hash"]}
+    digest = hashlib.sha256(json.dumps({k: forged[k] for k in HASHED}, sort_keys=True,
+                                       separators=(",", ":")).encode()).hexdigest()
+    report = _tampered(db, "UPDATE decision SET id = id + 100 WHERE id > 3",
+                       "UPDATE decision SET id = id - 99 WHERE id > 100",
+                       "INSERT INTO decision (id, at, reviewer, subject, subject_id, field, old_value, new_value,"
+                       " reason, undoes, action_id, prev_hash, hash) VALUES (4, '2023-01-02T09:31:00Z', 'mallory',"
+                       " 'finding', 3, 'status', 'candidate', 'dismissed', 'test account', NULL, 4,"
+                       f" '{third['hash']}', '{digest}')")
+    assert (report.ok, report.first_bad_id, report.checked) == (False, 5, 4)
+    assert report.why == ("entry #5 is chained after #3, not after #4: the entries between them were moved or "
+                          "inserted")
 
 
 # --- known answers for the log's hash ---------------------------------------------
