@@ -518,6 +518,31 @@ def test_each_tampering_is_named_word_for_word(db: Path, statements: list[str], 
     assert (report.ok, report.first_bad_id, report.why) == (False, bad_id, why)
 
 
+@pytest.mark.parametrize("statements, bad_id, checked, why", [
+    (["UPDATE decision SET id = id + 1000 WHERE id > 4"], 1005, 4,
+     "entries from #1005 on were renumbered: the numbers #5..#1004 are missing, yet #1005 is chained directly after "
+     "#4 (nothing was removed there)"),
+    (["UPDATE decision SET id = -id", "UPDATE decision SET id = 1 - id"], 2, 0,
+     "entries from #2 on were renumbered: the numbers #1 are missing, yet #2 is chained directly after the start of "
+     "the log (nothing was removed there)"),
+    (["UPDATE decision SET reason = 'forged' WHERE id = 6"], 6, 5,
+     "its recorded fields no longer match its hash: the entry was edited after it was written (now: "
+     "2023-01-02T09:30:00Z bob finding #4 status: dismissed -> candidate (forged) [undoes #4])"),
+    (["UPDATE decision SET old_value = NULL, new_value = NULL WHERE id = 5"], 5, 4,
+     "its recorded fields no longer match its hash: the entry was edited after it was written (now: "
+     "2023-01-02T09:30:00Z carol finding #2 status: - -> -)"),
+], ids=["renumbered-after-4", "renumbered-from-the-start", "undo-edited", "values-emptied"])
+def test_the_report_counts_and_heads_what_was_checked(db: Path, statements: list[str], bad_id: int, checked: int,
+                                                      why: str) -> None:
+    conn = connect(db)
+    _fill(conn)
+    hashes = [e["hash"] for e in log(conn)]
+    conn.close()
+    report = _tampered(db, *statements)
+    assert report == decision_log.ChainReport(False, checked, bad_id, why,
+                                              head=hashes[checked - 1] if checked else None)
+
+
 def test_a_whole_log_of_one_action_with_its_first_entry_removed_is_named(db: Path) -> None:
     # No entry left names a later one, so nothing says which were renumbered: no hint.
     conn = connect(db)
