@@ -131,9 +131,11 @@ def test_forged_case_rows_are_named_with_their_fields(replied: Path) -> None:
                 "INSERT INTO case_file (consumer_id, state, opened_at, updated_at)"
                 " VALUES ('northwind-analytics', 'reopened', 't', 't')",
                 "UPDATE case_item SET state = 'refused', comment = 'no' WHERE item = 'storage'",
-                "INSERT INTO case_item (case_id, item, position, state, updated_at) VALUES (1, 'extra', 7, 'open', 't')",
+                "INSERT INTO case_item (case_id, item, position, state, updated_at)"
+                " VALUES (1, 'extra', 7, 'open', 't')",
                 "DELETE FROM case_item WHERE item IN ('deletion', 'workarounds')",
-                "INSERT INTO response (id, case_id, received_on, recorded_at, reviewer) VALUES (2, 1, '2023-05-25', 't', 'x')",
+                "INSERT INTO response (id, case_id, received_on, recorded_at, reviewer)"
+                " VALUES (2, 1, '2023-05-25', 't', 'x')",
                 f"INSERT INTO response_file VALUES (1, '{'c' * 64}', 'extra.pdf', 3)"):
         _tamper(replied, sql)
     assert _problems(replied) == [
