@@ -280,6 +280,10 @@ def _responses(conn: sqlite3.Connection) -> list[Problem]:
                 "response", f"response #{response_id} received: the table says {day}, the log says "
                             f"{logged[0] if logged else 'nothing'}", entry=logged[1] if logged else None,
                 subject_id=response_id, field="received", table=day, logged=logged[0] if logged else None))
+    for response_id in sorted(set(received) - set(days)):
+        problems.append(Problem("response", f"response #{response_id} is in the log but not in the database "
+                                            "(deleted)", entry=received[response_id][1], subject_id=response_id,
+                                field="received", logged=received[response_id][0]))
     rows = conn.execute("SELECT response_id, sha256, name, bytes FROM response_file ORDER BY response_id, rowid"
                         ).fetchall()
     for response_id, sha256, name, size in rows:

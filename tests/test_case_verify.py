@@ -231,3 +231,32 @@ def test_subjects_missing_from_the_database_are_named_in_order(replied: Path) ->
         "case #10 is in the log but not in the database (deleted)",
         "item #2 is in the log but not in the database (deleted)",
         "item #9 is in the log but not in the database (deleted)"]
+
+
+def test_a_deleted_response_is_named(replied: Path) -> None:
+    # The defect: a reply's row deleted behind the log's back was named only through its files
+    # ("received ?"); a reply recorded with a note and no file vanished without a word.
+    import hashlib
+
+    digest = hashlib.sha256(REPLY).hexdigest()
+    _tamper(replied, "DELETE FROM response")
+    assert _problems(replied) == [
+        {"kind": "response", "entry": 29, "subject_id": 1, "field": "received", "logged": "2023-05-20",
+         "message": "response #1 is in the log but not in the database (deleted)"},
+        {"kind": "response", "entry": 30, "subject_id": 1, "field": "file",
+         "table": "reply.pdf; 57 bytes; received ?", "logged": "reply.pdf; 57 bytes; received 2023-05-20",
+         "message": f"response #1 file {digest}: the table says 'reply.pdf; 57 bytes; received ?', the log says "
+                    "'reply.pdf; 57 bytes; received 2023-05-20' (entry 30)"},
+    ]
+
+
+def test_a_deleted_reply_without_files_is_named(replied: Path) -> None:
+    conn = connect(replied)
+    added = add_response(conn, "northwind-analytics", [], reviewer="bo", clock=at("2023-05-22"), max_bytes=1000,
+                         note="we will answer by June")
+    conn.close()
+    assert (added.response_id, _problems(replied)) == (2, [])
+    _tamper(replied, "DELETE FROM response WHERE id = 2")
+    assert _problems(replied) == [
+        {"kind": "response", "entry": 33, "subject_id": 2, "field": "received", "logged": "2023-05-22",
+         "message": "response #2 is in the log but not in the database (deleted)"}]
