@@ -16,7 +16,7 @@ Four checks, every problem named:
    outcome and escalation, and each requested item's state and comment, are what
    the log's last entry of each says; every response and each of its files has
    its entries (the day received; each file's SHA-256, name and size), and the
-   log names no file the tables lost; every file recorded is in the evidence
+   log names no response or file the tables lost; every file recorded is in the evidence
    store (``evidence_root``), whole: one edited, removed or truncated is named
    with its path.
 4. The head (``head``): a hash noted earlier (printed by a previous verify,
