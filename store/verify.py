@@ -100,7 +100,7 @@ class Logged(NamedTuple):
 
     value: str | None                 # its new value
     entry: int
-    action: int
+    action: int | None                # its action (record_decision always gives one)
     reason: str | None
 
 
@@ -110,7 +110,7 @@ def _last_entries(conn: sqlite3.Connection, subject: str) -> dict[tuple[int, str
     for subject_id, name, value, entry, action, reason in conn.execute(
             "SELECT subject_id, field, new_value, id, action_id, reason FROM decision WHERE subject = ? ORDER BY id",
             (subject,)):
-        last[(subject_id, name)] = Logged(value, entry, action if action is not None else entry, reason)
+        last[(subject_id, name)] = Logged(value, entry, action, reason)
     return last
 
 
