@@ -260,3 +260,21 @@ def test_a_deleted_reply_without_files_is_named(replied: Path) -> None:
     assert _problems(replied) == [
         {"kind": "response", "entry": 33, "subject_id": 2, "field": "received", "logged": "2023-05-22",
          "message": "response #2 is in the log but not in the database (deleted)"}]
+
+
+def test_items_after_an_unlogged_item_are_still_checked(replied: Path) -> None:
+    from datetime import datetime, timezone
+
+    from store.clock import fixed_clock
+    from store.decision_log import record_decision
+
+    conn = connect(replied)
+    record_decision(conn, subject="item", subject_id=9, field="state", old=None, new="open", reason=None,
+                    reviewer="bo", clock=fixed_clock(datetime(2023, 5, 22, tzinfo=timezone.utc)))
+    conn.close()
+    _tamper(replied, "INSERT INTO case_item (id, case_id, item, position, state, updated_at)"
+                     " VALUES (8, 1, 'extra', 7, 'open', 't'), (9, 1, 'more', 8, 'refused', 't')")
+    assert [p["message"] for p in _problems(replied)] == [
+        "item extra of case #1 is open and the log has no entry for it",
+        "item more of case #1 state: the table says refused, the log says open (entry 33): changed without a log "
+        "entry"]

@@ -293,3 +293,27 @@ def test_a_text_edited_after_an_export_of_several_notes_is_named(decided: Path) 
          "logged": _sha256(body),
          "message": f"note #1 text: its SHA-256 in the table is {_sha256(body + 'x')}, the log says "
                     f"{_sha256(body)} (logged when it became exported, entry 244): the text was edited since"}]
+
+
+def test_notes_after_an_unlogged_note_and_a_draft_are_still_checked(demo_copy: Path) -> None:
+    # Note #1 slipped in with no log entry, #2 a draft (its text the reviewer's), #3 ready and
+    # then edited: the first two must not stop the check of the third.
+    tamper(demo_copy, "INSERT INTO note (consumer_id, template, subject, body, created_at, updated_at)"
+                      " VALUES ('quillmark-systems', 't', 's', 'b', 't', 't')")
+    conn = connect(demo_copy)
+    draft_note(conn, "fenwick-signal", reviewer="bo", clock=CLOCK, config=NotesConfig())
+    decide(conn, ConfirmRequest((), None, None, "far over the caps"), [CASE], versions={}, reviewer="ana",
+           clock=CLOCK)
+    ready = draft_note(conn, CASE, reviewer="ana", clock=CLOCK, config=NotesConfig())
+    mark_ready(conn, ready.id, reviewer="ana", clock=CLOCK)
+    entry, body = conn.execute("SELECT max(id), (SELECT body FROM note WHERE id = 3) FROM decision"
+                               " WHERE subject = 'note' AND field = 'status'").fetchone()
+    conn.close()
+    tamper(demo_copy, "UPDATE note SET body = body || 'x' WHERE id IN (2, 3)")
+    assert _report(demo_copy)[2] == [
+        {"kind": "note", "subject_id": 1, "field": "status", "table": "draft",
+         "message": "note #1 has no entry in the log (every note's drafting is logged)"},
+        {"kind": "note", "entry": entry, "subject_id": 3, "field": "body_sha256", "table": _sha256(body + "x"),
+         "logged": _sha256(body),
+         "message": f"note #3 text: its SHA-256 in the table is {_sha256(body + 'x')}, the log says "
+                    f"{_sha256(body)} (logged when it became ready, entry {entry}): the text was edited since"}]
