@@ -655,6 +655,33 @@ def test_recorded_entries_carry_the_known_hashes(tmp_path: Path) -> None:
     conn.close()
 
 
+def test_a_value_is_logged_as_text_or_null_within_the_action_given(tmp_path: Path) -> None:
+    # The canonical JSON and its SHA-256 written out (``printf '%s' '<json>' | sha256sum``).
+    canonical = (b'{"action_id":1,"at":"2023-01-03T08:00:00Z","field":"letter","new_value":"12","old_value":null,'
+                 b'"prev_hash":"ff5b118aae1d16950ed16f07374be0a08566a360bbd383606ed988cbf68ce64e","reason":null,'
+                 b'"reviewer":"carol","subject":"case","subject_id":4,"undoes":null}')
+    digest = "a985562456868ecdcf71472a602c359d67dcddec0b42b17daf592fffc3d2e60b"
+    assert hashlib.sha256(canonical).hexdigest() == digest
+    conn = connect(tmp_path / "w.db")
+    assert decision_log.log_head(conn) is None                  # an empty log has no head
+    first, _, first_digest = VECTORS[0]
+    decision_log.record_decision(
+        conn, subject=first["subject"], subject_id=first["subject_id"], field=first["field"],
+        old=first["old_value"], new=first["new_value"], reason=first["reason"], reviewer=first["reviewer"],
+        clock=fixed_clock(datetime(2023, 1, 1, tzinfo=timezone.utc)))
+    recorded = decision_log.record_decision(
+        conn, subject="case", subject_id=4, field="letter", old=None, new=12, reason=None, reviewer="carol",
+        clock=fixed_clock(datetime(2023, 1, 3, 8, tzinfo=timezone.utc)), action_id=1)
+    assert recorded == decision_log.Decision(2, "2023-01-03T08:00:00Z", "carol", "case", 4, "letter", None, "12",
+                                             None, None, 1, first_digest, digest)
+    assert log(conn)[1] == {"id": 2, "at": "2023-01-03T08:00:00Z", "reviewer": "carol", "subject": "case",
+                            "subject_id": 4, "field": "letter", "old_value": None, "new_value": "12",
+                            "reason": None, "undoes": None, "action_id": 1, "prev_hash": first_digest,
+                            "hash": digest}
+    assert decision_log.log_head(conn) == {"head": digest, "entries": 2}
+    conn.close()
+
+
 # --- the detail pane --------------------------------------------------------------
 
 
