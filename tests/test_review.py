@@ -327,18 +327,26 @@ def _regraded_by_the_rules(db: Path, fid: int, at: str) -> None:
     raw.close()
 
 
+def _confirmed_as_seen_at_version_1(db: Path) -> ConflictError:
+    """alice confirms finding #1 as she saw it (version 1); it has changed since."""
+    conn = connect(db)
+    try:
+        with pytest.raises(ConflictError) as caught:
+            confirm_violation(conn, 1, reviewer="alice", severity="critical", reason="8x", clock=CLOCK,
+                              expected_version=1)
+    finally:
+        conn.close()
+    return caught.value
+
+
 def test_a_conflict_on_a_finding_no_reviewer_touched_names_nobody(db: Path) -> None:
     _regraded_by_the_rules(db, 1, "2023-01-01T08:00:00Z")
-    conn = connect(db)
-    with pytest.raises(ConflictError) as caught:
-        confirm_violation(conn, 1, reviewer="alice", severity="critical", reason="8x", clock=CLOCK,
-                          expected_version=1)
-    conn.close()
-    assert str(caught.value) == ("finding #1 changed since you opened it (you saw version 1): it is now candidate, "
-                                 "version 2")
-    assert caught.value.current == {"finding_id": 1, "status": "candidate", "severity": "high",
-                                    "category": "volume_cap", "version": 2, "reviewer": None, "reason": None,
-                                    "at": "2023-01-01T08:00:00Z"}
+    conflict = _confirmed_as_seen_at_version_1(db)
+    assert str(conflict) == ("finding #1 changed since you opened it (you saw version 1): it is now candidate, "
+                             "version 2")
+    assert conflict.current == {"finding_id": 1, "status": "candidate", "severity": "high",
+                                "category": "volume_cap", "version": 2, "reviewer": None, "reason": None,
+                                "at": "2023-01-01T08:00:00Z"}
 
 
 def test_a_conflict_names_who_decided_last_without_a_reason_and_when(db: Path) -> None:
@@ -346,16 +354,12 @@ def test_a_conflict_names_who_decided_last_without_a_reason_and_when(db: Path) -
     mark_needs_info(conn, 1, reviewer="carol", clock=CLOCK)      # no reason given: none shown
     conn.close()
     _regraded_by_the_rules(db, 1, "2023-01-05T07:00:00Z")          # later, and not in the log
-    conn = connect(db)
-    with pytest.raises(ConflictError) as caught:
-        confirm_violation(conn, 1, reviewer="alice", severity="critical", reason="8x", clock=CLOCK,
-                          expected_version=1)
-    conn.close()
-    assert str(caught.value) == ("finding #1 changed since you opened it (you saw version 1): it is now needs_info "
-                                 "by carol, version 3")
-    assert caught.value.current == {"finding_id": 1, "status": "needs_info", "severity": "high",
-                                    "category": "volume_cap", "version": 3, "reviewer": "carol", "reason": None,
-                                    "at": "2023-01-02T09:30:00Z"}     # when carol decided, from the log
+    conflict = _confirmed_as_seen_at_version_1(db)
+    assert str(conflict) == ("finding #1 changed since you opened it (you saw version 1): it is now needs_info "
+                             "by carol, version 3")
+    assert conflict.current == {"finding_id": 1, "status": "needs_info", "severity": "high",
+                                "category": "volume_cap", "version": 3, "reviewer": "carol", "reason": None,
+                                "at": "2023-01-02T09:30:00Z"}     # when carol decided, from the log
 
 
 def test_bulk_with_one_conflict_changes_nothing(conn: sqlite3.Connection) -> None:
