@@ -187,9 +187,10 @@ def verify_chain(conn: sqlite3.Connection) -> ChainReport:
         linked = d.prev_hash == prev_hash
         if d.id != expected:
             if linked and own_ok:
+                after = f"#{prev.id}" if prev else "the start of the log"
                 return broken(d.id, f"entries from #{d.id} on were renumbered: the numbers "
                                     f"{_span(expected, d.id - 1)} are missing, yet #{d.id} is chained directly "
-                                    f"after {f'#{prev.id}' if prev else 'the start of the log'} (nothing was removed there)")
+                                    f"after {after} (nothing was removed there)")
             return broken(d.id, f"entry {_span(expected, d.id - 1)} before it is missing (removed from the log)")
         if not linked and own_ok:
             # Intact but chained elsewhere: moved, swapped, or its neighbour changed.
