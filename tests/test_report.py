@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from store.db import connect
+from store.export.files import write_file
 from store.queue import QueueQuery, QueueReader
 from store.queue_filter import parse_filter
 from store.report import lead_overview
@@ -137,6 +138,19 @@ def test_the_command_writes_the_report(cases_db: Path, tmp_path: Path, fmt: str,
     with pytest.raises(SystemExit) as bad:
         main(["report", "--format", "pdf", "--db", str(cases_db)])
     assert bad.value.code == 2
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["new", "force"])
+def test_a_report_the_disk_refuses_leaves_nothing_behind(cases_db: Path, tmp_path: Path, force: bool,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    # A name longer than the file system allows (255 bytes): the temporary file is written, then
+    # naming it fails. Neither it nor the folders created for it stay.
+    out = tmp_path / "reports" / "2023" / ("o" * 256 + ".md")
+    assert main(["report", "--format", "md", "--out", str(out), "--db", str(cases_db)]
+                + (["--force"] if force else [])) == 1
+    assert capsys.readouterr().err == (f"warden: Report failed: cannot write {out}: File name too long; "
+                                       "nothing written\n")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_findings_per_month_follow_every_change_of_a_finding(tmp_path: Path) -> None:

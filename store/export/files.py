@@ -207,7 +207,8 @@ def write_file(path: Path, data: bytes, *, force: bool = False) -> Path:
     except OSError as exc:
         remove(tmp)
         remove_empty(created)
-        raise ExportError(f"cannot write {target}: {exc.strerror or exc}; nothing written") from None
+        raise ExportError(f"cannot write {target}: {exc.strerror or exc}; nothing written",
+                          title="Report failed") from None
     except BaseException:
         remove(tmp)
         raise
