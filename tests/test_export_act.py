@@ -214,6 +214,34 @@ def test_a_forced_export_failing_midway_puts_every_file_back(db: Path, tmp_path:
     assert all(folder(out)[f.name] != before[f.name] for f in replaced.files)   # the test could tell
 
 
+def test_a_forced_export_that_adds_a_file_and_fails_on_the_manifest_puts_the_old_set_back(db: Path,
+                                                                                          tmp_path: Path) -> None:
+    # Three letters exported; a forced export of four replaces them, adds the fourth (a new name),
+    # then its manifest cannot be moved in (the staged manifest is lost): the folder is the old set
+    # again, without the fourth letter, and the error names the file that was missing.
+    out = tmp_path / "out"
+    first = export(db, out, note_ids=[1, 2, 3])
+    before = folder(out)
+    assert sorted(before) == ["manifest-md.json", "note-1-northwind-analytics.md", "note-2-bulk-00000.md",
+                              "note-3-bulk-00001.md"]
+    staged: list[Path] = []
+
+    def manifest_lost(step: str) -> None:
+        if step == "moved note-4-bulk-00002.md":
+            staged.extend(out.glob(".warden-export-*"))
+            (staged[0] / "manifest-md.json").unlink()
+
+    later = fixed_clock(CLOCK() + timedelta(hours=1))
+    with pytest.raises(ExportError) as refused:
+        export_notes(db, fmt="md", out_dir=out, reviewer="ana", clock=later, config=CONFIG, force=True,
+                     note_ids=[*first.note_ids, 4], on_step=manifest_lost)
+    assert str(refused.value) == (f"cannot write the export to {out}: No such file or directory "
+                                  f"({staged[0] / 'manifest-md.json'}); nothing was replaced and the export was "
+                                  "taken back in the log")
+    assert folder(out) == before
+    agrees(db, out)
+
+
 def test_an_export_whose_completion_cannot_be_recorded_is_completed_by_the_next(db: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
 
