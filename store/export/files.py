@@ -121,7 +121,7 @@ def put_back(staging: Path, out: Path, done: list[tuple[str, bool]]) -> None:
         target = out / name
         if not (staging / name).exists() and os.path.lexists(target) and not target.is_dir():
             os.replace(target, staging / name)
-        if aside and os.path.lexists(staging / _OLD / name):
+        if aside:     # in ``done`` only once its old file is in old/
             os.replace(staging / _OLD / name, target)
     folders.sync(out)
 
