@@ -363,6 +363,33 @@ def test_a_recorded_export_whose_files_are_lost_is_taken_back(db: Path, tmp_path
     agrees(db, out)
 
 
+def test_a_forced_export_killed_midway_whose_staged_files_are_lost_puts_the_old_set_back(
+        db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Killed after the first letter replaced its old version (kept in the staging folder's old/);
+    # then the staged files are lost. The set cannot be finished: the next export removes the one
+    # new letter and puts the old one back, so the folder is the first export's set again.
+    out = tmp_path / "out"
+    export(db, out, "html")            # made in 2023; each page says when it was made
+    old = folder(out)
+    killed = _cli("-c", KILL, "moved note-1-northwind-analytics.html", "export", "--db", str(db), "--format", "html",
+                  "--status", "exported", "--out", str(out), "--reviewer", "ana", "--force")
+    killed.communicate(timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    (staging,) = out.glob(".warden-export-*")
+    assert folder(staging / "old") == {"note-1-northwind-analytics.html": old["note-1-northwind-analytics.html"]}
+    assert folder(out)["note-1-northwind-analytics.html"] != old["note-1-northwind-analytics.html"]
+    for path in staging.iterdir():
+        if path.is_file() and path.name != ".lock":
+            path.unlink()              # the staged files lost; old/ is still there
+    capsys.readouterr()
+    assert cli_main(["export", "--db", str(db), "--format", "csv", "--status", "exported", "--out",
+                     str(tmp_path / "csv"), "--reviewer", "carl"]) == 0
+    assert (f"warden: warning: export #2 to {out} was interrupted and its files could not be recovered: its "
+            "notes, findings and cases were taken back in the decision log") in capsys.readouterr().err.splitlines()
+    assert folder(out) == old
+    agrees(db, out)
+
+
 # --- paths ------------------------------------------------------------------------------------------
 
 
