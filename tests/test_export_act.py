@@ -34,7 +34,7 @@ from store.config import NotesConfig
 from store.db import connect
 from store.errors import ExportError
 from store.export import export_notes
-from store.notes import draft_note, mark_ready, note_for
+from store.notes import draft_note, mark_ready, note_for, set_note_status
 from store.review import dismiss
 from store.verify import verify_log
 from tui.cli import main as cli_main
@@ -240,6 +240,68 @@ def test_a_forced_export_that_adds_a_file_and_fails_on_the_manifest_puts_the_old
                                   "taken back in the log")
     assert folder(out) == before
     agrees(db, out)
+
+
+@pytest.mark.parametrize("failure, why", [
+    (OSError(errno.EIO, "Input/output error"), "[Errno 5] Input/output error"),
+    (KeyboardInterrupt(), "KeyboardInterrupt"),          # no message of its own: its name says what happened
+], ids=["disk", "ctrl-c"])
+def test_an_export_that_fails_before_it_is_recorded_is_abandoned_with_the_reason(db: Path, tmp_path: Path,
+                                                                                  failure: BaseException,
+                                                                                  why: str) -> None:
+    def fails(step: str) -> None:
+        if step == "staged":
+            raise failure
+
+    with pytest.raises((ExportError, KeyboardInterrupt)):
+        export(db, tmp_path / "out", on_step=fails)
+    conn = connect(db, readonly=True)
+    assert [tuple(r) for r in conn.execute("SELECT id, status, staging, finished_at, note FROM export")] == [
+        (1, "abandoned", None, "2023-05-02T09:30:00Z", why)]
+    assert {r[0] for r in conn.execute("SELECT status FROM note")} == {"ready"}
+    conn.close()
+
+
+def test_a_recorded_export_that_cannot_be_written_is_taken_back_as_one_action(db: Path, tmp_path: Path) -> None:
+    # Note 1 (ready) and note 2 (a draft, exported by its id) recorded, then the disk fails: each is
+    # back where it was (ready, draft), its findings confirmed again, the two cases the letters opened
+    # closed again, all one action of the log with the reason word for word.
+    conn = connect(db)
+    set_note_status(conn, 2, "draft", reviewer="ana", clock=CLOCK)
+    last = conn.execute("SELECT max(id) FROM decision").fetchone()[0]
+    conn.close()
+
+    def disk_fails(step: str) -> None:
+        if step == "moved note-1-northwind-analytics.md":
+            raise OSError(errno.EIO, "Input/output error")
+
+    with pytest.raises(ExportError):
+        export_notes(db, fmt="md", out_dir=tmp_path / "out", reviewer="bo", clock=CLOCK, config=CONFIG,
+                     note_ids=[1, 2], on_step=disk_fails)
+    conn = connect(db, readonly=True)
+    (taken,) = conn.execute("SELECT id FROM decision WHERE id > ? AND reason LIKE 'export #1 could not%' "
+                            "ORDER BY id LIMIT 1", (last,)).fetchone()
+    rows = conn.execute("SELECT subject, subject_id, field, old_value, new_value, reviewer, reason, action_id "
+                        "FROM decision WHERE id >= ? ORDER BY id", (taken,)).fetchall()
+    assert {(r[5], r[6], r[7]) for r in rows} == {
+        ("bo", "export #1 could not be written ([Errno 5] Input/output error); taken back", taken)}
+    assert [tuple(r[:5]) for r in rows if r[2] in ("status", "state")] == [
+        ("note", 1, "status", "exported", "ready"),
+        ("finding", 1, "status", "audit_requested", "confirmed"),
+        ("finding", 2, "status", "audit_requested", "confirmed"),
+        ("finding", 4, "status", "audit_requested", "confirmed"),
+        ("note", 2, "status", "exported", "draft"),
+        ("finding", 6, "status", "audit_requested", "confirmed"),
+        *[("item", i, "state", "open", None) for i in (6, 5, 4, 3, 2, 1)],
+        ("case", 1, "state", "letter_sent", None),
+        *[("item", i, "state", "open", None) for i in (12, 11, 10, 9, 8, 7)],
+        ("case", 2, "state", "letter_sent", None)]
+    assert [tuple(r) for r in conn.execute("SELECT id, status FROM note ORDER BY id")] == [
+        (1, "ready"), (2, "draft"), (3, "ready"), (4, "ready")]
+    assert [tuple(r) for r in conn.execute("SELECT status, note, action_id FROM export")] == [
+        ("rolled_back", "export #1 could not be written ([Errno 5] Input/output error); taken back", last + 1)]
+    assert verify_log(conn).ok
+    conn.close()
 
 
 def test_an_export_whose_completion_cannot_be_recorded_is_completed_by_the_next(db: Path, tmp_path: Path) -> None:
