@@ -35,6 +35,7 @@ from store.db import connect
 from store.errors import ExportError
 from store.export import export_notes
 from store.notes import draft_note, mark_ready, note_for, set_note_status
+from store.queue_summary import refresh_all
 from store.review import dismiss
 from store.verify import verify_log
 from tui.cli import main as cli_main
@@ -269,6 +270,9 @@ def test_a_recorded_export_that_cannot_be_written_is_taken_back_as_one_action(db
     conn = connect(db)
     set_note_status(conn, 2, "draft", reviewer="ana", clock=CLOCK)
     last = conn.execute("SELECT max(id) FROM decision").fetchone()[0]
+    refresh_all(conn)                  # (the seed writes findings without the queue's summary)
+    queue = [tuple(r) for r in conn.execute("SELECT * FROM consumer ORDER BY id")]
+    keys = [tuple(r) for r in conn.execute("SELECT * FROM consumer_finding_key ORDER BY 1, 2")]
     conn.close()
 
     def disk_fails(step: str) -> None:
@@ -300,6 +304,9 @@ def test_a_recorded_export_that_cannot_be_written_is_taken_back_as_one_action(db
         (1, "ready"), (2, "draft"), (3, "ready"), (4, "ready")]
     assert [tuple(r) for r in conn.execute("SELECT status, note, action_id FROM export")] == [
         ("rolled_back", "export #1 could not be written ([Errno 5] Input/output error); taken back", last + 1)]
+    # The queue shows every consumer as before the export: findings, cases, due dates.
+    assert [tuple(r) for r in conn.execute("SELECT * FROM consumer ORDER BY id")] == queue
+    assert [tuple(r) for r in conn.execute("SELECT * FROM consumer_finding_key ORDER BY 1, 2")] == keys
     assert verify_log(conn).ok
     conn.close()
 
