@@ -36,7 +36,7 @@ from store.errors import ExportError
 from store.export import export_notes
 from store.notes import draft_note, mark_ready, note_for, set_note_status
 from store.queue_summary import refresh_all
-from store.review import dismiss
+from store.review import dismiss, set_finding_status
 from store.verify import verify_log
 from tui.cli import main as cli_main
 
@@ -308,6 +308,63 @@ def test_a_recorded_export_that_cannot_be_written_is_taken_back_as_one_action(db
     assert [tuple(r) for r in conn.execute("SELECT * FROM consumer ORDER BY id")] == queue
     assert [tuple(r) for r in conn.execute("SELECT * FROM consumer_finding_key ORDER BY 1, 2")] == keys
     assert verify_log(conn).ok
+    conn.close()
+
+
+def test_a_finding_already_confirmed_again_is_left_alone_by_the_take_back(db: Path, tmp_path: Path) -> None:
+    # While the failing export runs (recorded, files not yet in), another reviewer sets finding #1
+    # back from audit_requested to confirmed. The take-back has nothing to do for it and goes on
+    # with the rest, still one action.
+    def meanwhile_then_disk_fails(step: str) -> None:
+        if step == "moved note-1-northwind-analytics.md":
+            other = connect(db)
+            set_finding_status(other, 1, "confirmed", reviewer="cy", clock=CLOCK, reason="sent by post instead")
+            other.close()
+            raise OSError(errno.EIO, "Input/output error")
+
+    with pytest.raises(ExportError):
+        export_notes(db, fmt="md", out_dir=tmp_path / "out", reviewer="bo", clock=CLOCK, config=CONFIG,
+                     note_ids=[1], on_step=meanwhile_then_disk_fails)
+    conn = connect(db, readonly=True)
+    (taken,) = conn.execute("SELECT min(id) FROM decision WHERE reason LIKE 'export #1 could not%'").fetchone()
+    rows = conn.execute("SELECT subject, subject_id, field, old_value, new_value, action_id FROM decision "
+                        "WHERE id >= ? AND field IN ('status', 'state') ORDER BY id", (taken,)).fetchall()
+    assert [tuple(r) for r in rows] == [
+        ("note", 1, "status", "exported", "ready", taken),
+        ("finding", 2, "status", "audit_requested", "confirmed", taken),
+        ("finding", 4, "status", "audit_requested", "confirmed", taken),
+        *[("item", i, "state", "open", None, taken) for i in (6, 5, 4, 3, 2, 1)],
+        ("case", 1, "state", "letter_sent", None, taken)]
+    assert [tuple(r) for r in conn.execute("SELECT id, status FROM finding WHERE id IN (1, 2, 4) ORDER BY id")] == [
+        (1, "confirmed"), (2, "confirmed"), (4, "confirmed")]
+    assert conn.execute("SELECT status FROM export").fetchone()[0] == "rolled_back"
+    conn.close()
+
+
+def test_a_failed_re_export_takes_its_findings_back_as_one_action(db: Path, tmp_path: Path) -> None:
+    # Note #1 was exported; a reviewer set two of its findings back to confirmed; exporting the note
+    # again requests them again (the note itself stays exported), then the disk fails: both are
+    # taken back in one action, with no entry about the note.
+    export(db, tmp_path / "first", note_ids=[1])
+    conn = connect(db)
+    for fid in (1, 2):
+        set_finding_status(conn, fid, "confirmed", reviewer="cy", clock=CLOCK, reason="ask again")
+    conn.close()
+
+    def disk_fails(step: str) -> None:
+        if step == "moved note-1-northwind-analytics.md":
+            raise OSError(errno.EIO, "Input/output error")
+
+    with pytest.raises(ExportError):
+        export(db, tmp_path / "again", note_ids=[1], on_step=disk_fails)
+    conn = connect(db, readonly=True)
+    (taken,) = conn.execute("SELECT min(id) FROM decision WHERE reason LIKE 'export #2 could not%'").fetchone()
+    rows = conn.execute("SELECT subject, subject_id, field, old_value, new_value, action_id FROM decision "
+                        "WHERE id >= ? ORDER BY id", (taken,)).fetchall()
+    assert [tuple(r) for r in rows if r[2] == "status"] == [
+        ("finding", 1, "status", "audit_requested", "confirmed", taken),
+        ("finding", 2, "status", "audit_requested", "confirmed", taken)]
+    assert {r[5] for r in rows} == {taken} and {r[0] for r in rows} == {"finding"}
     conn.close()
 
 
