@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from notes_case import CASE_ID, CLOCK, seed
+from store.casework.items import ItemChange, mark_items
 from store.clock import fixed_clock
 from store.config import NotesConfig
 from store.db import connect
@@ -365,6 +366,28 @@ def test_a_failed_re_export_takes_its_findings_back_as_one_action(db: Path, tmp_
         ("finding", 1, "status", "audit_requested", "confirmed", taken),
         ("finding", 2, "status", "audit_requested", "confirmed", taken)]
     assert {r[5] for r in rows} == {taken} and {r[0] for r in rows} == {"finding"}
+    conn.close()
+
+
+def test_a_case_answered_meanwhile_is_left_as_it_is_and_the_export_says_so(db: Path, tmp_path: Path) -> None:
+    # While the failing export runs (recorded, files not yet in), another reviewer marks an item of
+    # the case the letter opened as answered. The take-back leaves that case and names it in the
+    # export's note, after the reason.
+    def meanwhile_then_disk_fails(step: str) -> None:
+        if step == "moved note-1-northwind-analytics.md":
+            other = connect(db)
+            mark_items(other, 1, [ItemChange("purpose", "answered")], comment="reply, page 1", reviewer="cy",
+                       clock=CLOCK)
+            other.close()
+            raise OSError(errno.EIO, "Input/output error")
+
+    with pytest.raises(ExportError):
+        export(db, tmp_path / "out", note_ids=[1], on_step=meanwhile_then_disk_fails)
+    conn = connect(db, readonly=True)
+    assert conn.execute("SELECT status, note FROM export").fetchone()[:] == (
+        "rolled_back", "export #1 could not be written ([Errno 5] Input/output error); taken back; case #1 of "
+        "northwind-analytics changed after export; it is left as it is: check its letter, due date and state")
+    assert conn.execute("SELECT state FROM case_file WHERE id = 1").fetchone()[0] == "letter_sent"
     conn.close()
 
 
