@@ -25,6 +25,7 @@ import textwrap
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -86,6 +87,20 @@ def agrees(db: Path, out: Path) -> None:
             assert verify_log(conn, head=head).ok
     assert verify_log(conn).ok
     conn.close()
+
+
+def disk_fails_at(point: str, db: Path | None = None,
+                  meanwhile: Callable[[sqlite3.Connection], object] | None = None) -> Callable[[str], None]:
+    """An export's step hook: at ``point`` another reviewer does ``meanwhile`` in ``db`` (on a
+    connection of their own), then the disk fails."""
+    def hook(step: str) -> None:
+        if step == point:
+            if meanwhile is not None:
+                other = connect(db)
+                meanwhile(other)
+                other.close()
+            raise OSError(errno.EIO, "Input/output error")
+    return hook
 
 
 # --- the race: a finding dismissed between rendering and recording ------------------------
@@ -276,13 +291,9 @@ def test_a_recorded_export_that_cannot_be_written_is_taken_back_as_one_action(db
     keys = [tuple(r) for r in conn.execute("SELECT * FROM consumer_finding_key ORDER BY 1, 2")]
     conn.close()
 
-    def disk_fails(step: str) -> None:
-        if step == "moved note-1-northwind-analytics.md":
-            raise OSError(errno.EIO, "Input/output error")
-
     with pytest.raises(ExportError):
         export_notes(db, fmt="md", out_dir=tmp_path / "out", reviewer="bo", clock=CLOCK, config=CONFIG,
-                     note_ids=[1, 2], on_step=disk_fails)
+                     note_ids=[1, 2], on_step=disk_fails_at("moved note-1-northwind-analytics.md"))
     conn = connect(db, readonly=True)
     (taken,) = conn.execute("SELECT id FROM decision WHERE id > ? AND reason LIKE 'export #1 could not%' "
                             "ORDER BY id LIMIT 1", (last,)).fetchone()
@@ -316,16 +327,12 @@ def test_a_finding_already_confirmed_again_is_left_alone_by_the_take_back(db: Pa
     # While the failing export runs (recorded, files not yet in), another reviewer sets finding #1
     # back from audit_requested to confirmed. The take-back has nothing to do for it and goes on
     # with the rest, still one action.
-    def meanwhile_then_disk_fails(step: str) -> None:
-        if step == "moved note-1-northwind-analytics.md":
-            other = connect(db)
-            set_finding_status(other, 1, "confirmed", reviewer="cy", clock=CLOCK, reason="sent by post instead")
-            other.close()
-            raise OSError(errno.EIO, "Input/output error")
+    def confirm_again(other: sqlite3.Connection) -> None:
+        set_finding_status(other, 1, "confirmed", reviewer="cy", clock=CLOCK, reason="sent by post instead")
 
     with pytest.raises(ExportError):
         export_notes(db, fmt="md", out_dir=tmp_path / "out", reviewer="bo", clock=CLOCK, config=CONFIG,
-                     note_ids=[1], on_step=meanwhile_then_disk_fails)
+                     note_ids=[1], on_step=disk_fails_at("moved note-1-northwind-analytics.md", db, confirm_again))
     conn = connect(db, readonly=True)
     (taken,) = conn.execute("SELECT min(id) FROM decision WHERE reason LIKE 'export #1 could not%'").fetchone()
     rows = conn.execute("SELECT subject, subject_id, field, old_value, new_value, action_id FROM decision "
@@ -352,12 +359,8 @@ def test_a_failed_re_export_takes_its_findings_back_as_one_action(db: Path, tmp_
         set_finding_status(conn, fid, "confirmed", reviewer="cy", clock=CLOCK, reason="ask again")
     conn.close()
 
-    def disk_fails(step: str) -> None:
-        if step == "moved note-1-northwind-analytics.md":
-            raise OSError(errno.EIO, "Input/output error")
-
     with pytest.raises(ExportError):
-        export(db, tmp_path / "again", note_ids=[1], on_step=disk_fails)
+        export(db, tmp_path / "again", note_ids=[1], on_step=disk_fails_at("moved note-1-northwind-analytics.md"))
     conn = connect(db, readonly=True)
     (taken,) = conn.execute("SELECT min(id) FROM decision WHERE reason LIKE 'export #2 could not%'").fetchone()
     rows = conn.execute("SELECT subject, subject_id, field, old_value, new_value, action_id FROM decision "
@@ -373,16 +376,12 @@ def test_a_case_answered_meanwhile_is_left_as_it_is_and_the_export_says_so(db: P
     # While the failing export runs (recorded, files not yet in), another reviewer marks an item of
     # the case the letter opened as answered. The take-back leaves that case and names it in the
     # export's note, after the reason.
-    def meanwhile_then_disk_fails(step: str) -> None:
-        if step == "moved note-1-northwind-analytics.md":
-            other = connect(db)
-            mark_items(other, 1, [ItemChange("purpose", "answered")], comment="reply, page 1", reviewer="cy",
-                       clock=CLOCK)
-            other.close()
-            raise OSError(errno.EIO, "Input/output error")
+    def answered(other: sqlite3.Connection) -> None:
+        mark_items(other, 1, [ItemChange("purpose", "answered")], comment="reply, page 1", reviewer="cy", clock=CLOCK)
 
     with pytest.raises(ExportError):
-        export(db, tmp_path / "out", note_ids=[1], on_step=meanwhile_then_disk_fails)
+        export(db, tmp_path / "out", note_ids=[1],
+               on_step=disk_fails_at("moved note-1-northwind-analytics.md", db, answered))
     conn = connect(db, readonly=True)
     assert conn.execute("SELECT status, note FROM export").fetchone()[:] == (
         "rolled_back", "export #1 could not be written ([Errno 5] Input/output error); taken back; case #1 of "
