@@ -538,6 +538,27 @@ def test_a_forced_export_killed_midway_whose_staged_files_are_lost_puts_the_old_
     agrees(db, out)
 
 
+def test_a_recorded_export_with_a_folder_now_in_the_way_is_taken_back(db: Path, tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    # Killed once recorded; before the next export someone makes a folder of the manifest's name.
+    # The set cannot be finished (nothing is moved over a folder): it is taken back, the folder kept.
+    out = tmp_path / "out"
+    killed = _cli("-c", KILL, "recorded", "export", "--db", str(db), "--format", "md", "--status", "ready",
+                  "--out", str(out), "--reviewer", "ana")
+    killed.communicate(timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    (out / "manifest-md.json").mkdir()
+    capsys.readouterr()
+    assert cli_main(["export", "--db", str(db), "--format", "csv", "--status", "ready", "--out",
+                     str(tmp_path / "csv"), "--reviewer", "carl"]) == 0
+    assert (f"warden: warning: export #1 to {out} was interrupted and its files could not be recovered: its "
+            "notes, findings and cases were taken back in the decision log") in capsys.readouterr().err.splitlines()
+    assert folder(out) == {"manifest-md.json": "dir"}
+    conn = connect(db, readonly=True)
+    assert conn.execute("SELECT status FROM export WHERE id = 1").fetchone()[0] == "rolled_back"
+    conn.close()
+
+
 # --- paths ------------------------------------------------------------------------------------------
 
 
