@@ -690,3 +690,45 @@ def test_warden_verify_passes_then_names_the_edited_entry(db: Path, tmp_path: Pa
     broken = subprocess.run(run, capture_output=True, text=True, env=env, cwd=tmp_path)
     assert broken.returncode == 1
     assert "entry 1" in broken.stdout + broken.stderr
+
+
+# --- what a conflict and an undo say, word for word ----------------------------------
+
+
+def test_a_finding_the_rules_changed_meanwhile_is_a_conflict_carrying_it_as_it_is_now(
+        conn: sqlite3.Connection) -> None:
+    # The rules re-detected finding #1 with new figures after the reviewer opened it:
+    # version + 1 and a new updated_at, no log entry (store.candidates does so for a candidate).
+    with transaction(conn):
+        conn.execute("UPDATE finding SET actual = 12, updated_at = '2023-01-02T08:00:00Z', version = version + 1"
+                     " WHERE id = 1")
+    with pytest.raises(ConflictError) as info:
+        confirm_violation(conn, 1, reviewer="alice", reason="over", clock=CLOCK, expected_version=1)
+    assert str(info.value) == ("finding #1 changed since you opened it (you saw version 1): it is now candidate, "
+                               "version 2")
+    # No one decided it: when it changed is the finding's own time.
+    assert info.value.current == {"finding_id": 1, "status": "candidate", "severity": "medium",
+                                  "category": "volume_cap", "version": 2, "reviewer": None, "reason": None,
+                                  "at": "2023-01-02T08:00:00Z"}
+    assert log(conn) == []
+
+
+def test_undoing_a_regrade_names_no_status(conn: sqlite3.Connection) -> None:
+    confirm_violation(conn, 1, reviewer="alice", reason="over", clock=CLOCK)
+    confirm_violation(conn, 1, reviewer="alice", severity="critical", reason="worse than it looked", clock=CLOCK)
+    undone = review.decide(conn, review.UndoRequest(), ["north"], versions={}, reviewer="alice", clock=CLOCK)
+    assert undone == review.Outcome("Undone: finding #1 of North Ltd", keep_place=False, consumer_id="north",
+                                    title="Undo", finding_ids=(1,))
+    assert finding_row(conn, 1) == {"status": "confirmed", "severity": "medium", "category": "volume_cap",
+                                    "version": 4}
+
+
+def test_undoing_findings_of_two_consumers_names_each_state_they_went_back_to(conn: sqlite3.Connection) -> None:
+    mark_needs_info(conn, 1, reviewer="bob", reason="which app?", clock=CLOCK)
+    bulk_decide(conn, action="dismiss", consumer_ids=["north", "south"], reason_code="duplicate",
+                reviewer="alice", clock=CLOCK)
+    undone = review.decide(conn, review.UndoRequest(), ["north"], versions={}, reviewer="alice", clock=CLOCK)
+    assert undone == review.Outcome("Undone: 4 findings of 2 consumers back to needs info / candidate",
+                                    keep_place=False, consumer_id="north", title="Undo", finding_ids=(1, 2, 3, 4))
+    assert [finding_row(conn, i)["status"] for i in (1, 2, 3, 4)] == ["needs_info", "candidate", "candidate",
+                                                                     "candidate"]
