@@ -263,3 +263,41 @@ def test_a_database_from_before_cases_is_migrated_with_its_log_intact(tmp_path: 
     with pytest.raises(sqlite3.IntegrityError):
         conn.execute("INSERT INTO decision (id, at, reviewer, subject, subject_id, field, prev_hash, hash) "
                      "VALUES (9, 't', 'r', 'elsewhere', 1, 'f', 'p', 'h')")
+
+
+def test_a_stale_case_is_refused_word_for_word_with_what_it_is_now(tmp_path: Path) -> None:
+    conn = sent_case(tmp_path)
+    # Opened (version 1), then its letter and due date set (version 2).
+    assert latest_case(conn, CASE_ID).version == 2
+    other = connect(tmp_path / "w.db")
+    escalate_case(other, CASE_ID, to="Counsel", reason="late", reviewer="bo", clock=at("2023-05-24"))
+    for act in (lambda: close_case(conn, CASE_ID, outcome="other", reason="r", reviewer="ana",
+                                   clock=at("2023-05-24"), expected_version=2),
+                lambda: escalate_case(conn, CASE_ID, to="CEO", reason="r", reviewer="ana", clock=at("2023-05-24"),
+                                      expected_version=2)):
+        with pytest.raises(ConflictError) as caught:
+            act()
+        assert str(caught.value) == ("case #1 changed since you looked (you saw version 2): it is now escalated "
+                                     "by bo (late), version 3")
+        assert caught.value.current == {"case_id": 1, "state": "escalated", "version": 3, "reviewer": "bo",
+                                        "reason": "late", "at": "2023-05-24T10:00:00Z"}
+    case = get_case(conn, 1)
+    assert (case.state, case.escalated_to, case.version) == ("escalated", "Counsel", 3)
+    assert log(conn, "case")[-1] == (1, "escalated_to", None, "Counsel", "late")
+
+
+def test_escalating_is_refused_word_for_word(tmp_path: Path) -> None:
+    conn = seed(tmp_path / "w.db")
+    with pytest.raises(DecisionRefused) as caught:
+        escalate_case(conn, CASE_ID, to="Counsel", reason="no reply", reviewer="bo", clock=at("2023-05-24"))
+    assert str(caught.value) == ("no audit request has been sent to northwind-analytics (no letter exported): "
+                                 "there is no case for an escalation")
+    send_letter(conn, tmp_path / "out")
+    for to, reason, message in ((" ", "no reply", "escalating a case needs to whom (--to)"),
+                                ("Counsel", "", "escalating a case needs a reason"),
+                                ("Counsel", " \t", "escalating a case needs a reason")):
+        with pytest.raises(DecisionRefused) as caught:
+            escalate_case(conn, CASE_ID, to=to, reason=reason, reviewer="bo", clock=at("2023-05-24"))
+        assert str(caught.value) == message
+    assert latest_case(conn, CASE_ID).state == "letter_sent"
+    assert [e[1] for e in log(conn, "case")] == ["state", "letter", "due_date"]
