@@ -155,3 +155,81 @@ def test_a_ready_follow_up_is_frozen_and_verify_catches_its_text_edited(tmp_path
     conn.execute("UPDATE note SET body = body || 'edited' WHERE id = ?", (note.id,))
     problems = verify_log(conn).problems
     assert [(p.kind, p.subject_id, p.field) for p in problems] == [("note", note.id, "body_sha256")]
+
+
+def _after_recording(conn: sqlite3.Connection, export_id: int) -> list[tuple[object, ...]]:
+    """(subject, subject id, field, old, new, reason, action id) of every log entry after
+    the recording of export ``export_id``, in order."""
+    last = conn.execute("SELECT max(id) FROM decision WHERE action_id = (SELECT action_id FROM export WHERE id = ?)",
+                        (export_id,)).fetchone()[0]
+    return [tuple(r) for r in conn.execute(
+        "SELECT subject, subject_id, field, old_value, new_value, reason, action_id FROM decision WHERE id > ?"
+        " ORDER BY id", (last,))]
+
+
+def test_a_take_back_is_one_action_and_every_entry_gives_its_reason(tmp_path: Path) -> None:
+    # A re-sent letter taken back: the case gets its due date, letter and state back.
+    conn = sent_case(tmp_path)
+    reply = tmp_path / "reply.txt"
+    reply.write_text("we will look into it")
+    add_response(conn, CASE_ID, [reply], reviewer="bo", clock=at("2023-05-10"), max_bytes=1000)
+    draft_note(conn, CASE_ID, reviewer="ana", clock=at("2023-05-12"), config=NOTES)
+    with pytest.raises(Interrupted):
+        export_notes(conn, fmt="md", out_dir=tmp_path / "resent", consumer_id=CASE_ID, reviewer="ana",
+                     clock=at("2023-05-12"), config=NOTES, on_step=_fail_at("moved note-2-northwind-analytics.md"))
+    why = "export #2 could not be written (moved note-2-northwind-analytics.md); taken back"
+    entries = _after_recording(conn, 2)
+    assert entries[0][:3] == ("note", 2, "status")
+    assert {e[5] for e in entries} == {why}
+    assert {e[6] for e in entries} == {entries[0][6]}
+    assert [e[:5] for e in entries if e[0] == "case"] == [
+        ("case", 1, "due_date", "2023-06-02", DUE), ("case", 1, "letter", "2", "1"),
+        ("case", 1, "state", "letter_sent", "response_received")]
+    # A final notice taken back: the notice and the due date it moved.
+    draft_followup(conn, CASE_ID, "final", reviewer="bo", clock=at("2023-05-26"), config=NOTES)
+    with pytest.raises(Interrupted):
+        export_notes(conn, fmt="md", out_dir=tmp_path / "final", consumer_id=CASE_ID, reviewer="bo",
+                     clock=at("2023-05-26"), config=NOTES, on_step=_fail_at("moved note-3-northwind-analytics.md"))
+    why = "export #3 could not be written (moved note-3-northwind-analytics.md); taken back"
+    entries = _after_recording(conn, 3)
+    assert entries[0][:3] == ("note", 3, "status")
+    assert {e[5] for e in entries} == {why}
+    assert {e[6] for e in entries} == {entries[0][6]}
+    assert [e[:5] for e in entries if e[0] == "case"] == [
+        ("case", 1, "due_date", "2023-06-02", DUE), ("case", 1, "followup", "final: note #3", None)]
+    _verified(conn, tmp_path)
+
+
+def test_one_case_changed_after_the_export_does_not_keep_the_others_it_opened(tmp_path: Path) -> None:
+    from store.db import connect
+
+    conn = seed(tmp_path / "w.db", consumers=1)
+    draft_note(conn, CASE_ID, reviewer="ana", clock=at("2023-05-02"), config=NOTES)
+    draft_note(conn, "bulk-00000", reviewer="ana", clock=at("2023-05-02"), config=NOTES)
+    reply = tmp_path / "reply.txt"
+    reply.write_text("answers")
+
+    def replied() -> None:       # another reviewer records Northwind's reply before the export completes
+        other = connect(tmp_path / "w.db")
+        add_response(other, CASE_ID, [reply], reviewer="bo", clock=at("2023-05-03"), max_bytes=1000)
+        other.close()
+
+    with pytest.raises(Interrupted):
+        export_notes(conn, fmt="md", out_dir=tmp_path / "out", note_ids=[1, 2], reviewer="ana",
+                     clock=at("2023-05-03"), config=NOTES, on_step=_fail_at("recorded", replied))
+    assert tuple(conn.execute("SELECT status, note FROM export").fetchone()) == (
+        "rolled_back", "export #1 could not be written (recorded); taken back; case #1 of northwind-analytics "
+        "changed after export; it is left as it is: check its letter, due date and state")
+    # Northwind's case is left (it has a reply); bulk-00000's case #2 and its six items are gone.
+    assert [tuple(r) for r in conn.execute("SELECT id, consumer_id, state FROM case_file")] == [
+        (1, "northwind-analytics", "response_received")]
+    assert [r[0] for r in conn.execute("SELECT DISTINCT case_id FROM case_item")] == [1]
+    assert case_columns(conn, "bulk-00000") == ("open", None)
+    why = "export #1 could not be written (recorded); taken back"
+    entries = _after_recording(conn, 1)[3:]      # after the reply's three entries
+    assert entries[0][:3] == ("note", 1, "status")
+    assert {e[5] for e in entries} == {why}
+    assert {e[6] for e in entries} == {entries[0][6]}
+    assert [e[:5] for e in entries if e[0] in ("case", "item")] == [
+        ("item", n, "state", "open", None) for n in range(12, 6, -1)] + [("case", 2, "state", "letter_sent", None)]
+    _verified(conn, tmp_path)
