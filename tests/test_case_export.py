@@ -233,3 +233,49 @@ def test_one_case_changed_after_the_export_does_not_keep_the_others_it_opened(tm
     assert [e[:5] for e in entries if e[0] in ("case", "item")] == [
         ("item", n, "state", "open", None) for n in range(12, 6, -1)] + [("case", 2, "state", "letter_sent", None)]
     _verified(conn, tmp_path)
+
+
+def _escalated(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    from store.casework.state import escalate_case
+
+    escalate_case(conn, CASE_ID, to="Counsel", reason="no answers", reviewer="bo", clock=at("2023-05-20"))
+
+
+def _item_answered(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    from store.casework.items import ItemChange, mark_items
+
+    mark_items(conn, 1, [ItemChange("purpose", "answered")], comment="in the reply", reviewer="bo",
+               clock=at("2023-05-20"))
+
+
+def _second_reply(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    more = tmp_path / "more.txt"
+    more.write_text("more answers")
+    add_response(conn, CASE_ID, [more], reviewer="bo", clock=at("2023-05-20"), max_bytes=1000)
+
+
+@pytest.mark.parametrize("change", [_escalated, _item_answered, _second_reply],
+                         ids=["the case itself", "one of its items", "a reply only"])
+def test_any_change_to_a_case_after_its_follow_up_was_recorded_keeps_it(tmp_path: Path, change) -> None:  # noqa: ANN001
+    from store.db import connect
+
+    conn = sent_case(tmp_path)
+    reply = tmp_path / "reply.txt"
+    reply.write_text("some answers")
+    add_response(conn, CASE_ID, [reply], reviewer="bo", clock=at("2023-05-10"), max_bytes=1000)
+    draft_followup(conn, CASE_ID, "reminder", reviewer="bo", clock=at("2023-05-20"), config=NOTES)
+
+    def meanwhile() -> None:      # another reviewer's change, before the export's files are out
+        other = connect(tmp_path / "w.db")
+        change(other, tmp_path)
+        other.close()
+
+    with pytest.raises(Interrupted):
+        export_notes(conn, fmt="md", out_dir=tmp_path / "reminder", consumer_id=CASE_ID, reviewer="bo",
+                     clock=at("2023-05-20"), config=NOTES, on_step=_fail_at("recorded", meanwhile))
+    assert conn.execute("SELECT note FROM export WHERE id = 2").fetchone()[0] == (
+        "export #2 could not be written (recorded); taken back; case #1 of northwind-analytics changed after "
+        "export; it is left as it is: check its letter, due date and state")
+    # The reminder's entry on the case stays: the case was left as it is.
+    assert [e[1:4] for e in log(conn, "case") if e[1] == "followup"] == [("followup", None, "reminder: note #2")]
+    _verified(conn, tmp_path)
