@@ -336,6 +336,9 @@ def test_the_case_refusals_word_for_word(tmp_path: Path) -> None:
     assert _refused(lambda: escalate_case(conn, CASE_ID, to="CEO", reason="r", reviewer="a", clock=day)) == \
         ("case #1 of northwind-analytics is resolved (Usage brought within limits); there is no case under way "
          "for an escalation")
+    assert _refused(lambda: change_case(conn, get_case(conn, 1), reason="r", reviewer="a", clock=day,
+                                        state="response_received")) == \
+        "case #1 is resolved; it cannot become response received"
 
 
 def test_a_case_read_before_someone_changed_it_is_not_written_over(tmp_path: Path) -> None:
@@ -350,3 +353,13 @@ def test_a_case_read_before_someone_changed_it_is_not_written_over(tmp_path: Pat
     # Nothing to change: nothing written, the same case and action back.
     assert change_case(conn, seen, reason="r", reviewer="ana", clock=at("2023-05-24"), due_date=DUE,
                        action_id=7) == (seen, 7)
+
+
+def test_a_letter_sent_again_to_an_escalated_case_keeps_it_escalated(tmp_path: Path) -> None:
+    conn = sent_case(tmp_path)
+    escalate_case(conn, CASE_ID, to="Counsel", reason="no answer", reviewer="bo", clock=at("2023-05-24"))
+    send_letter(conn, tmp_path / "again", clock=at("2023-05-25"))
+    case = latest_case(conn, CASE_ID)
+    # The same case, still with counsel, now citing the new letter: due 21 days after 25 May.
+    assert (case.id, case.state, case.letter_note_id, case.due_date) == (1, "escalated", 2, "2023-06-15")
+    assert [e[1:4] for e in log(conn, "case")[-2:]] == [("letter", "1", "2"), ("due_date", DUE, "2023-06-15")]
