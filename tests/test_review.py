@@ -840,3 +840,25 @@ def test_decide_names_at_most_six_findings_and_what_it_set(conn: sqlite3.Connect
     assert run(review.ConfirmRequest((), None, None, ""), ["north"]) == \
         "Confirmed 6 findings #1, #2, #3, #5, #6, #7; severity and category as detected"
     assert run(review.DismissRequest((1,), "other", "test account"), ["north"]) == "Dismissed 1 finding #1"
+
+
+def test_every_decision_passes_the_kill_tests_fault_point_once_on_each_side_of_its_commit(
+        conn: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+    # tests/test_kill.py stops the process at "decision:before-commit" / ":after-commit"; each
+    # decision must pass there exactly once, whatever action wrote it.
+    passed: list[str] = []
+    monkeypatch.setattr("store.db.reach", lambda point, side, known=None: passed.append(f"{point}:{side}"))
+    actions = [
+        lambda: confirm_violation(conn, 1, reviewer="a", reason="over", clock=CLOCK),
+        lambda: dismiss(conn, 2, reviewer="a", reason_code="duplicate", clock=CLOCK),
+        lambda: mark_needs_info(conn, 3, reviewer="a", clock=CLOCK),
+        lambda: bulk_decide(conn, action="dismiss", consumer_ids=["south"], reason_code="duplicate", reviewer="a",
+                            clock=CLOCK),
+        lambda: open_manual_finding(conn, "south", category="restricted_use", severity="low", evidence="seen",
+                                    reviewer="a", clock=CLOCK),
+        lambda: undo_last(conn, reviewer="a", clock=CLOCK),
+    ]
+    for act in actions:
+        passed.clear()
+        act()
+        assert passed == ["decision:before-commit", "decision:after-commit"]
