@@ -835,8 +835,14 @@ def test_decide_names_at_most_six_findings_and_what_it_set(conn: sqlite3.Connect
     run(review.UndoRequest(), [])
     assert run(review.NeedsInfoRequest((), "which app?"), ["north", "south"]) == \
         "Needs info: 7 findings #1, #2, #3, #4, #5, #6 …"
+    assert {e["reason"] for e in log(conn) if e["new_value"] == "needs_info"} == {"which app?"}
     assert run(review.ConfirmRequest((4,), "circumvention", "high", "split over apps"), ["south"]) == \
         "Confirmed 1 finding #4; severity set to high; category set to circumvention"
+    assert finding_row(conn, 4) == {"status": "confirmed", "severity": "high", "category": "circumvention",
+                                    "version": 3}
+    assert [(e["field"], e["new_value"], e["reason"]) for e in log(conn) if e["subject_id"] == 4][-3:] == [
+        ("status", "confirmed", "split over apps"), ("severity", "high", "split over apps"),
+        ("category", "circumvention", "split over apps")]
     assert run(review.ConfirmRequest((), None, None, ""), ["north"]) == \
         "Confirmed 6 findings #1, #2, #3, #5, #6, #7; severity and category as detected"
     assert run(review.DismissRequest((1,), "other", "test account"), ["north"]) == "Dismissed 1 finding #1"
