@@ -323,6 +323,8 @@ def test_the_case_refusals_word_for_word(tmp_path: Path) -> None:
          "referred_to_counsel, other")
     assert _refused(lambda: close_case(conn, CASE_ID, outcome="other", reason=" \n", reviewer="a", clock=day)) == \
         "closing a case needs a reason"
+    assert _refused(lambda: close_case(conn, CASE_ID, outcome="other", reason="", reviewer="a", clock=day)) == \
+        "closing a case needs a reason"
     assert _refused(lambda: close_case(conn, CASE_ID, outcome="data_deleted", reason="r", reviewer="a",
                                        clock=day)) == \
         ("'Data deleted, with evidence' needs the evidence of the deletion: add it to case #1 first "

@@ -774,6 +774,13 @@ REFUSALS = [
     (lambda c: open_manual_finding(c, "nobody", category="restricted_use", severity="high", evidence="x",
                                    reviewer="a", clock=CLOCK),
      "there is no consumer 'nobody'"),
+    (lambda c: open_manual_finding(c, "south", category="restricted_use", severity="high", evidence="",
+                                   reviewer="a", clock=CLOCK),
+     "a finding opened by hand needs evidence text"),
+    (lambda c: review.change_finding(c, 1, reviewer="a", clock=CLOCK, reason=None, severity="high"),
+     "changing the severity of finding #1 needs a reason (it was severity medium as detected)"),
+    (lambda c: bulk_decide(c, action="dismiss", finding_ids=[1], reviewer="a", clock=CLOCK),
+     "unknown dismissal reason ''; valid: false_positive, within_allowance, duplicate, out_of_scope, other"),
 ]
 
 
@@ -868,3 +875,14 @@ def test_every_decision_passes_the_kill_tests_fault_point_once_on_each_side_of_i
         passed.clear()
         act()
         assert passed == ["decision:before-commit", "decision:after-commit"]
+
+
+def test_parking_a_finding_without_a_reason_logs_none_and_says_so(conn: sqlite3.Connection) -> None:
+    mark_needs_info(conn, 1, reviewer="carol", clock=CLOCK)
+    mark_needs_info(conn, 2, reviewer="carol", reason="  ", clock=CLOCK)
+    assert [(e["subject_id"], e["new_value"], e["reason"]) for e in log(conn)] == [(1, "needs_info", None),
+                                                                                   (2, "needs_info", None)]
+    with pytest.raises(ConflictError) as conflict:
+        dismiss(conn, 1, reviewer="dave", reason_code="duplicate", clock=CLOCK, expected_version=1)
+    assert str(conflict.value) == ("finding #1 changed since you opened it (you saw version 1): it is now needs_info "
+                                   "by carol, version 2")
