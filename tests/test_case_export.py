@@ -167,6 +167,18 @@ def _after_recording(conn: sqlite3.Connection, export_id: int) -> list[tuple[obj
         " ORDER BY id", (last,))]
 
 
+def _taken_back(conn: sqlite3.Connection, export_id: int, note_id: int, step: str, *, after: int = 0
+                ) -> list[tuple[object, ...]]:
+    """(subject, subject id, field, old, new) of the case and item entries the take-back of
+    export ``export_id`` wrote (from ``after`` entries past its recording on), having checked
+    that it is one action, starting with the note's, whose every entry gives the reason."""
+    entries = _after_recording(conn, export_id)[after:]
+    assert entries[0][:3] == ("note", note_id, "status")
+    assert {e[5] for e in entries} == {f"export #{export_id} could not be written ({step}); taken back"}
+    assert {e[6] for e in entries} == {entries[0][6]}
+    return [e[:5] for e in entries if e[0] in ("case", "item")]
+
+
 def test_a_take_back_is_one_action_and_every_entry_gives_its_reason(tmp_path: Path) -> None:
     # A re-sent letter taken back: the case gets its due date, letter and state back.
     conn = sent_case(tmp_path)
@@ -177,12 +189,7 @@ def test_a_take_back_is_one_action_and_every_entry_gives_its_reason(tmp_path: Pa
     with pytest.raises(Interrupted):
         export_notes(conn, fmt="md", out_dir=tmp_path / "resent", consumer_id=CASE_ID, reviewer="ana",
                      clock=at("2023-05-12"), config=NOTES, on_step=_fail_at("moved note-2-northwind-analytics.md"))
-    why = "export #2 could not be written (moved note-2-northwind-analytics.md); taken back"
-    entries = _after_recording(conn, 2)
-    assert entries[0][:3] == ("note", 2, "status")
-    assert {e[5] for e in entries} == {why}
-    assert {e[6] for e in entries} == {entries[0][6]}
-    assert [e[:5] for e in entries if e[0] == "case"] == [
+    assert _taken_back(conn, 2, 2, "moved note-2-northwind-analytics.md") == [
         ("case", 1, "due_date", "2023-06-02", DUE), ("case", 1, "letter", "2", "1"),
         ("case", 1, "state", "letter_sent", "response_received")]
     # A final notice taken back: the notice and the due date it moved.
@@ -190,12 +197,7 @@ def test_a_take_back_is_one_action_and_every_entry_gives_its_reason(tmp_path: Pa
     with pytest.raises(Interrupted):
         export_notes(conn, fmt="md", out_dir=tmp_path / "final", consumer_id=CASE_ID, reviewer="bo",
                      clock=at("2023-05-26"), config=NOTES, on_step=_fail_at("moved note-3-northwind-analytics.md"))
-    why = "export #3 could not be written (moved note-3-northwind-analytics.md); taken back"
-    entries = _after_recording(conn, 3)
-    assert entries[0][:3] == ("note", 3, "status")
-    assert {e[5] for e in entries} == {why}
-    assert {e[6] for e in entries} == {entries[0][6]}
-    assert [e[:5] for e in entries if e[0] == "case"] == [
+    assert _taken_back(conn, 3, 3, "moved note-3-northwind-analytics.md") == [
         ("case", 1, "due_date", "2023-06-02", DUE), ("case", 1, "followup", "final: note #3", None)]
     _verified(conn, tmp_path)
 
@@ -225,12 +227,7 @@ def test_one_case_changed_after_the_export_does_not_keep_the_others_it_opened(tm
         (1, "northwind-analytics", "response_received")]
     assert [r[0] for r in conn.execute("SELECT DISTINCT case_id FROM case_item")] == [1]
     assert case_columns(conn, "bulk-00000") == ("open", None)
-    why = "export #1 could not be written (recorded); taken back"
-    entries = _after_recording(conn, 1)[3:]      # after the reply's three entries
-    assert entries[0][:3] == ("note", 1, "status")
-    assert {e[5] for e in entries} == {why}
-    assert {e[6] for e in entries} == {entries[0][6]}
-    assert [e[:5] for e in entries if e[0] in ("case", "item")] == [
+    assert _taken_back(conn, 1, 1, "recorded", after=3) == [      # after the reply's three entries
         ("item", n, "state", "open", None) for n in range(12, 6, -1)] + [("case", 2, "state", "letter_sent", None)]
     _verified(conn, tmp_path)
 

@@ -734,6 +734,12 @@ def test_undoing_findings_of_two_consumers_names_each_state_they_went_back_to(co
                                                                      "candidate"]
 
 
+def _by_hand(conn: sqlite3.Connection, *, consumer: str = "south", **changed: str) -> object:
+    """Open a restricted-use finding of high severity by hand, as reviewer "a", but for ``changed``."""
+    return open_manual_finding(conn, consumer, **{"category": "restricted_use", "severity": "high", "evidence": "x",
+                                                  **changed}, reviewer="a", clock=CLOCK)
+
+
 REFUSALS = [
     (lambda c: dismiss(c, 99, reviewer="a", reason_code="duplicate", clock=CLOCK), "there is no finding #99"),
     (lambda c: review.change_finding(c, 1, reviewer="a", clock=CLOCK, reason="r", severity="severe"),
@@ -755,27 +761,20 @@ REFUSALS = [
      "dismissing for an 'other' reason needs the reason written out"),
     (lambda c: bulk_decide(c, action="resolve", finding_ids=[1], reviewer="a", clock=CLOCK),
      "unknown bulk action 'resolve'; valid: confirm, dismiss, needs_info"),
-    (lambda c: open_manual_finding(c, "south", category="volume_cap", severity="high", evidence="x",
-                                   reviewer="a", clock=CLOCK),
+    (lambda c: _by_hand(c, category="volume_cap"),
      "category 'volume_cap' cannot be opened by hand; valid: use_case_deviation, government_end_user, "
      "restricted_use, redistribution, storage_deletion"),
-    (lambda c: open_manual_finding(c, "south", category="restricted_use", severity="severe", evidence="x",
-                                   reviewer="a", clock=CLOCK),
+    (lambda c: _by_hand(c, severity="severe"),
      "unknown severity 'severe'; valid: info, low, medium, high, critical"),
-    (lambda c: open_manual_finding(c, "south", category="restricted_use", severity="high", evidence=" \n",
-                                   reviewer="a", clock=CLOCK),
+    (lambda c: _by_hand(c, evidence=" \n"),
      "a finding opened by hand needs evidence text"),
-    (lambda c: open_manual_finding(c, "south", category="restricted_use", severity="high", evidence="x",
-                                   reviewer="a", clock=CLOCK, period_start="2022-03-01", period_end="March"),
+    (lambda c: _by_hand(c, period_start="2022-03-01", period_end="March"),
      "period day 'March' is not a date like 2022-03-01"),
-    (lambda c: open_manual_finding(c, "south", category="restricted_use", severity="high", evidence="x",
-                                   reviewer="a", clock=CLOCK, period_start="2022-03-02", period_end="2022-03-01"),
+    (lambda c: _by_hand(c, period_start="2022-03-02", period_end="2022-03-01"),
      "the period ends (2022-03-01) before it starts (2022-03-02)"),
-    (lambda c: open_manual_finding(c, "nobody", category="restricted_use", severity="high", evidence="x",
-                                   reviewer="a", clock=CLOCK),
+    (lambda c: _by_hand(c, consumer="nobody"),
      "there is no consumer 'nobody'"),
-    (lambda c: open_manual_finding(c, "south", category="restricted_use", severity="high", evidence="",
-                                   reviewer="a", clock=CLOCK),
+    (lambda c: _by_hand(c, evidence=""),
      "a finding opened by hand needs evidence text"),
     (lambda c: review.change_finding(c, 1, reviewer="a", clock=CLOCK, reason=None, severity="high"),
      "changing the severity of finding #1 needs a reason (it was severity medium as detected)"),
