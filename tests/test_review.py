@@ -889,3 +889,198 @@ def test_warden_verify_passes_then_names_the_edited_entry(db: Path, tmp_path: Pa
     broken = subprocess.run(run, capture_output=True, text=True, env=env, cwd=tmp_path)
     assert broken.returncode == 1
     assert "entry 1" in broken.stdout + broken.stderr
+
+
+# --- what a conflict and an undo say, word for word ----------------------------------
+
+
+def test_a_finding_the_rules_changed_meanwhile_is_a_conflict_carrying_it_as_it_is_now(
+        conn: sqlite3.Connection) -> None:
+    # The rules re-detected finding #1 with new figures after the reviewer opened it:
+    # version + 1 and a new updated_at, no log entry (store.candidates does so for a candidate).
+    with transaction(conn):
+        conn.execute("UPDATE finding SET actual = 12, updated_at = '2023-01-02T08:00:00Z', version = version + 1"
+                     " WHERE id = 1")
+    with pytest.raises(ConflictError) as info:
+        confirm_violation(conn, 1, reviewer="alice", reason="over", clock=CLOCK, expected_version=1)
+    assert str(info.value) == ("finding #1 changed since you opened it (you saw version 1): it is now candidate, "
+                               "version 2")
+    # No one decided it: when it changed is the finding's own time.
+    assert info.value.current == {"finding_id": 1, "status": "candidate", "severity": "medium",
+                                  "category": "volume_cap", "version": 2, "reviewer": None, "reason": None,
+                                  "at": "2023-01-02T08:00:00Z"}
+    assert log(conn) == []
+
+
+def test_undoing_a_regrade_names_no_status(conn: sqlite3.Connection) -> None:
+    confirm_violation(conn, 1, reviewer="alice", reason="over", clock=CLOCK)
+    confirm_violation(conn, 1, reviewer="alice", severity="critical", reason="worse than it looked", clock=CLOCK)
+    undone = review.decide(conn, review.UndoRequest(), ["north"], versions={}, reviewer="alice", clock=CLOCK)
+    assert undone == review.Outcome("Undone: finding #1 of North Ltd", keep_place=False, consumer_id="north",
+                                    title="Undo", finding_ids=(1,))
+    assert finding_row(conn, 1) == {"status": "confirmed", "severity": "medium", "category": "volume_cap",
+                                    "version": 4}
+
+
+def test_undoing_findings_of_two_consumers_names_each_state_they_went_back_to(conn: sqlite3.Connection) -> None:
+    mark_needs_info(conn, 1, reviewer="bob", reason="which app?", clock=CLOCK)
+    bulk_decide(conn, action="dismiss", consumer_ids=["north", "south"], reason_code="duplicate",
+                reviewer="alice", clock=CLOCK)
+    undone = review.decide(conn, review.UndoRequest(), ["north"], versions={}, reviewer="alice", clock=CLOCK)
+    assert undone == review.Outcome("Undone: 4 findings of 2 consumers back to needs info / candidate",
+                                    keep_place=False, consumer_id="north", title="Undo", finding_ids=(1, 2, 3, 4))
+    assert [finding_row(conn, i)["status"] for i in (1, 2, 3, 4)] == ["needs_info", "candidate", "candidate",
+                                                                     "candidate"]
+
+
+def _by_hand(conn: sqlite3.Connection, *, consumer: str = "south", **changed: str) -> object:
+    """Open a restricted-use finding of high severity by hand, as reviewer "a", but for ``changed``."""
+    return open_manual_finding(conn, consumer, **{"category": "restricted_use", "severity": "high", "evidence": "x",
+                                                  **changed}, reviewer="a", clock=CLOCK)
+
+
+REFUSALS = [
+    (lambda c: dismiss(c, 99, reviewer="a", reason_code="duplicate", clock=CLOCK), "there is no finding #99"),
+    (lambda c: review.change_finding(c, 1, reviewer="a", clock=CLOCK, reason="r", severity="severe"),
+     "unknown severity 'severe'; valid: info, low, medium, high, critical"),
+    (lambda c: review.change_finding(c, 1, reviewer="a", clock=CLOCK, reason="r", category="spam"),
+     "unknown category 'spam'; valid: volume_cap, rate_limit, circumvention, missing_use_case, endpoint_outside, "
+     "use_case_deviation, government_end_user, restricted_use, redistribution, storage_deletion"),
+    (lambda c: review.change_finding(c, 1, reviewer="a", clock=CLOCK, reason=" ", severity="high",
+                                     category="circumvention"),
+     "changing the severity and category of finding #1 needs a reason (it was severity medium, category "
+     "volume_cap as detected)"),
+    (lambda c: confirm_violation(c, 2, reviewer="a", clock=CLOCK, category="circumvention"),
+     "changing the category of finding #2 needs a reason (it was category rate_limit as detected)"),
+    (lambda c: review.set_finding_status(c, 1, "resolved", reviewer="a", clock=CLOCK, expected_version=1),
+     "finding #1 is candidate; it cannot become resolved"),
+    (lambda c: dismiss(c, 1, reviewer="a", reason_code="spam", clock=CLOCK),
+     "unknown dismissal reason 'spam'; valid: false_positive, within_allowance, duplicate, out_of_scope, other"),
+    (lambda c: dismiss(c, 1, reviewer="a", reason_code="other", clock=CLOCK),
+     "dismissing for an 'other' reason needs the reason written out"),
+    (lambda c: bulk_decide(c, action="resolve", finding_ids=[1], reviewer="a", clock=CLOCK),
+     "unknown bulk action 'resolve'; valid: confirm, dismiss, needs_info"),
+    (lambda c: _by_hand(c, category="volume_cap"),
+     "category 'volume_cap' cannot be opened by hand; valid: use_case_deviation, government_end_user, "
+     "restricted_use, redistribution, storage_deletion"),
+    (lambda c: _by_hand(c, severity="severe"),
+     "unknown severity 'severe'; valid: info, low, medium, high, critical"),
+    (lambda c: _by_hand(c, evidence=" \n"),
+     "a finding opened by hand needs evidence text"),
+    (lambda c: _by_hand(c, period_start="2022-03-01", period_end="March"),
+     "period day 'March' is not a date like 2022-03-01"),
+    (lambda c: _by_hand(c, period_start="2022-03-02", period_end="2022-03-01"),
+     "the period ends (2022-03-01) before it starts (2022-03-02)"),
+    (lambda c: _by_hand(c, consumer="nobody"),
+     "there is no consumer 'nobody'"),
+    (lambda c: _by_hand(c, evidence=""),
+     "a finding opened by hand needs evidence text"),
+    (lambda c: review.change_finding(c, 1, reviewer="a", clock=CLOCK, reason=None, severity="high"),
+     "changing the severity of finding #1 needs a reason (it was severity medium as detected)"),
+    (lambda c: bulk_decide(c, action="dismiss", finding_ids=[1], reviewer="a", clock=CLOCK),
+     "unknown dismissal reason ''; valid: false_positive, within_allowance, duplicate, out_of_scope, other"),
+]
+
+
+@pytest.mark.parametrize(("act", "message"), REFUSALS, ids=[m[:40] for _a, m in REFUSALS])
+def test_each_refusal_says_why_word_for_word_and_changes_nothing(conn: sqlite3.Connection, act, message: str) -> None:  # noqa: ANN001
+    with pytest.raises(DecisionRefused) as refused:
+        act(conn)
+    assert str(refused.value) == message
+    assert log(conn) == []
+    assert [finding_row(conn, i)["version"] for i in (1, 2, 3, 4)] == [1, 1, 1, 1]
+
+
+def test_undo_and_its_refusals_word_for_word(conn: sqlite3.Connection) -> None:
+    mark_needs_info(conn, 1, reviewer="alice", reason="which app?", clock=CLOCK)
+    confirm_violation(conn, 1, reviewer="bob", severity="high", reason="seen", clock=CLOCK)
+    with pytest.raises(ConflictError) as conflict:
+        undo_last(conn, reviewer="alice", clock=CLOCK)
+    assert str(conflict.value) == ("finding #1 changed after your decision (status needs_info -> confirmed): "
+                                   "it is now confirmed by bob (seen), version 3")
+    # Without a version, a status that cannot follow is a conflict too: the reviewer saw an older state.
+    with pytest.raises(ConflictError) as conflict:
+        review.set_finding_status(conn, 1, "candidate", reviewer="carol", clock=CLOCK)
+    assert str(conflict.value) == "finding #1 cannot become candidate: it is now confirmed by bob (seen), version 3"
+    review.set_finding_status(conn, 1, "audit_requested", reviewer="bob", clock=CLOCK, reason="note #1 exported")
+    with pytest.raises(DecisionRefused) as refused:
+        undo_last(conn, reviewer="bob", clock=CLOCK)
+    assert str(refused.value) == ("your last action exported a note (its findings are audit_requested); an export "
+                                  "cannot be undone, nothing was changed")
+    # An undo logs which action it undid.
+    dismiss(conn, 2, reviewer="carol", reason_code="duplicate", clock=CLOCK)
+    action = log(conn)[-1]["action_id"]
+    undo_last(conn, reviewer="carol", clock=CLOCK)
+    assert [(e["field"], e["old_value"], e["new_value"], e["reason"], e["undoes"]) for e in log(conn)[-1:]] == [
+        ("status", "dismissed", "candidate", f"undo of #{action}", action)]
+
+
+def test_a_finding_opened_by_hand_logs_its_category_and_evidence(conn: sqlite3.Connection) -> None:
+    f = open_manual_finding(conn, "south", category="storage_deletion", severity="high",
+                            evidence="  Kept the records after the contract ended  ", reviewer="alice", clock=CLOCK)
+    # One day, today by the clock, unless the reviewer says otherwise.
+    assert (f.period, f.period_start, f.period_end, f.evidence) == (
+        "2023-01-02", "2023-01-02", "2023-01-02", "Kept the records after the contract ended")
+    assert log(conn)[-1]["reason"] == ("opened by hand: Storage / deletion non-compliance; evidence: Kept the records "
+                                      "after the contract ended")
+    one_day = open_manual_finding(conn, "south", category="redistribution", severity="low", evidence="resold",
+                                  reviewer="alice", clock=CLOCK, period_start="2022-05-01")
+    assert (one_day.period, one_day.period_start, one_day.period_end) == ("2022-05-01", "2022-05-01", "2022-05-01")
+
+
+def test_decide_names_at_most_six_findings_and_what_it_set(conn: sqlite3.Connection) -> None:
+    def run(request: review.Request, ids: list[str], versions: dict[int, int] = {}) -> str:
+        return review.decide(conn, request, ids, versions=versions, reviewer="alice", clock=CLOCK).summary
+
+    for _ in range(3):
+        open_manual_finding(conn, "north", category="redistribution", severity="low", evidence="resold",
+                            reviewer="bob", clock=CLOCK)
+    assert run(review.NeedsInfoRequest((), "which app?"), ["north"]) == \
+        "Needs info: 6 findings #1, #2, #3, #5, #6, #7"
+    run(review.UndoRequest(), [])
+    assert run(review.NeedsInfoRequest((), "which app?"), ["north", "south"]) == \
+        "Needs info: 7 findings #1, #2, #3, #4, #5, #6 …"
+    assert {e["reason"] for e in log(conn) if e["new_value"] == "needs_info"} == {"which app?"}
+    assert run(review.ConfirmRequest((4,), "circumvention", "high", "split over apps"), ["south"]) == \
+        "Confirmed 1 finding #4; severity set to high; category set to circumvention"
+    assert finding_row(conn, 4) == {"status": "confirmed", "severity": "high", "category": "circumvention",
+                                    "version": 3}
+    assert [(e["field"], e["new_value"], e["reason"]) for e in log(conn) if e["subject_id"] == 4][-3:] == [
+        ("status", "confirmed", "split over apps"), ("severity", "high", "split over apps"),
+        ("category", "circumvention", "split over apps")]
+    assert run(review.ConfirmRequest((), None, None, ""), ["north"]) == \
+        "Confirmed 6 findings #1, #2, #3, #5, #6, #7; severity and category as detected"
+    assert run(review.DismissRequest((1,), "other", "test account"), ["north"]) == "Dismissed 1 finding #1"
+
+
+def test_every_decision_passes_the_kill_tests_fault_point_once_on_each_side_of_its_commit(
+        conn: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+    # tests/test_kill.py stops the process at "decision:before-commit" / ":after-commit"; each
+    # decision must pass there exactly once, whatever action wrote it.
+    passed: list[str] = []
+    monkeypatch.setattr("store.db.reach", lambda point, side, known=None: passed.append(f"{point}:{side}"))
+    actions = [
+        lambda: confirm_violation(conn, 1, reviewer="a", reason="over", clock=CLOCK),
+        lambda: dismiss(conn, 2, reviewer="a", reason_code="duplicate", clock=CLOCK),
+        lambda: mark_needs_info(conn, 3, reviewer="a", clock=CLOCK),
+        lambda: bulk_decide(conn, action="dismiss", consumer_ids=["south"], reason_code="duplicate", reviewer="a",
+                            clock=CLOCK),
+        lambda: open_manual_finding(conn, "south", category="restricted_use", severity="low", evidence="seen",
+                                    reviewer="a", clock=CLOCK),
+        lambda: undo_last(conn, reviewer="a", clock=CLOCK),
+    ]
+    for act in actions:
+        passed.clear()
+        act()
+        assert passed == ["decision:before-commit", "decision:after-commit"]
+
+
+def test_parking_a_finding_without_a_reason_logs_none_and_says_so(conn: sqlite3.Connection) -> None:
+    mark_needs_info(conn, 1, reviewer="carol", clock=CLOCK)
+    mark_needs_info(conn, 2, reviewer="carol", reason="  ", clock=CLOCK)
+    assert [(e["subject_id"], e["new_value"], e["reason"]) for e in log(conn)] == [(1, "needs_info", None),
+                                                                                   (2, "needs_info", None)]
+    with pytest.raises(ConflictError) as conflict:
+        dismiss(conn, 1, reviewer="dave", reason_code="duplicate", clock=CLOCK, expected_version=1)
+    assert str(conflict.value) == ("finding #1 changed since you opened it (you saw version 1): it is now needs_info "
+                                   "by carol, version 2")
