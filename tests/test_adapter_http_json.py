@@ -404,6 +404,50 @@ def test_a_github_style_403_without_requests_left_waits_for_the_reset() -> None:
     assert not plain.retry and "HTTP 403" in plain.reason
 
 
+
+# The server's own words, from each key a JSON error body may use: the first found, in this order.
+@pytest.mark.parametrize(("body", "reason"), [
+    (b'{"message": "Bad token", "detail": "expired"}', "not authorised (HTTP 401): check the token: Bad token"),
+    (b'{"detail": "Token expired", "title": "Unauthorized"}',
+     "not authorised (HTTP 401): check the token: Token expired"),
+    (b'{"title": "Unauthorized", "error_description": "x"}',
+     "not authorised (HTTP 401): check the token: Unauthorized"),
+    (b'{"error": "invalid_token", "error_description": "The access token expired"}',
+     "not authorised (HTTP 401): check the token: The access token expired"),
+    (b'{"error": "invalid_token"}', "not authorised (HTTP 401): check the token: invalid_token"),
+    (b'{"error": {"message": "Key revoked"}}', "not authorised (HTTP 401): check the token: Key revoked"),
+    (b'not json', "not authorised (HTTP 401): check the token"),
+])
+def test_an_error_quotes_the_servers_message_from_each_key_it_may_use(body: bytes, reason: str) -> None:
+    verdict = adapter().classify_error(401, {}, body, 1700000000.0)
+    assert (verdict.retry, verdict.reason, verdict.retry_after) == (False, reason, None)
+
+
+# now = 1700000000 is Tue, 14 Nov 2023 22:13:20 GMT.
+@pytest.mark.parametrize(("status", "headers", "body", "retry", "reason", "wait"), [
+    (429, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1700000045"}, b"",
+     True, "rate limited (HTTP 429, no requests left)", 45.0),
+    (403, {"x-ratelimit-remaining": " 0 ", "x-ratelimit-reset": "1700000045"}, b'{"message": "Slow down"}',
+     True, "rate limited (HTTP 403, no requests left): Slow down", 45.0),
+    # Retry-After, when the server sends it too, wins over the reset time; as an HTTP-date too.
+    (429, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1700000045",
+           "retry-after": "Tue, 14 Nov 2023 22:14:50 GMT"}, b"",
+     True, "rate limited (HTTP 429, no requests left)", 90.0),
+    (403, {"x-ratelimit-remaining": "0"}, b"", True, "rate limited (HTTP 403, no requests left)", None),
+    (403, {"x-ratelimit-remaining": "1", "x-ratelimit-reset": "1700000045"}, b"",
+     False, "forbidden (HTTP 403): the token lacks access", None),
+    (429, {"x-ratelimit-remaining": "3", "x-ratelimit-reset": "1700000045"}, b"",
+     True, "rate limited (HTTP 429)", None),
+    (503, {"retry-after": "Tue, 14 Nov 2023 22:13:50 GMT"}, b'{"detail": "Maintenance"}',
+     True, "server error (HTTP 503): Maintenance", 30.0),
+    (500, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1700000045"}, b"",
+     True, "server error (HTTP 500)", None),
+])
+def test_a_rate_limit_or_server_error_says_why_and_how_long_to_wait(
+        status: int, headers: dict[str, str], body: bytes, retry: bool, reason: str, wait: float | None) -> None:
+    verdict = adapter().classify_error(status, headers, body, 1700000000.0)
+    assert (verdict.retry, verdict.reason, verdict.retry_after) == (retry, reason, wait)
+
 # --- the four built-in vendors, as http-json --------------------------------------------------------
 
 def builtin(kind: str, endpoint: DemoEndpoint) -> SourceConfig:
