@@ -316,6 +316,32 @@ def test_next_url_stays_on_the_source_host() -> None:
             next_of(made, {"data": [ROW], "links": {"next": elsewhere}})
 
 
+def test_a_malformed_next_url_refuses_its_page_and_keeps_the_pages_before(tmp_path: Path) -> None:
+    """A server's next URL that urllib cannot read (a broken IPv6 host) is a page
+    refused at its JSON path, not a crash of the sync."""
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if len(seen) == 1:
+            return httpx.Response(200, json={"data": [ROW], "next": "/v2/usage?page=2"})
+        return httpx.Response(200, json={"data": [{**ROW, "date": "2022-12-02"}], "next": "http://[::1/usage"})
+
+    options = {"path": "usage", "rows": "data", "app": "client_id", "day": "date", "metrics": {"calls": "requests"},
+               "paginate": "next_url", "next": "next"}
+    source = SourceConfig("p", "http-json", "https://api.partner.example/v2", token_env=DEMO_TOKEN_ENV,
+                          start=date(2022, 12, 1), end=date(2022, 12, 31), options=options)
+    result = sync_source(tmp_path / "w.db", source, clock=CLOCK, transport=httpx.MockTransport(answer))
+    assert result.status == "partial" and len(seen) == 2
+    assert result.error == ("source 'p', https://api.partner.example/v2/usage?page=2, at $.next: "
+                            "expected a URL: Invalid IPv6 URL"), result.error
+    assert usage_of(tmp_path / "w.db") == {("a", "2022-12-01", "calls"): 1}
+    with pytest.raises(PageRejected) as caught:
+        next_of(adapter(paginate="link"), {"data": [ROW]}, headers={"link": '<http://[::1/usage>; rel="next"'})
+    assert (caught.value.path, caught.value.why) == (
+        'the Link header (rel="next")', "expected a URL: Invalid IPv6 URL")
+
+
 def test_link_header() -> None:
     assert _link_next('<https://a.example/u?page=2>; rel="next", <https://a.example/u?page=9>; rel="last"') == \
         "https://a.example/u?page=2"

@@ -305,7 +305,10 @@ class HttpJson:
         """The next page at ``target`` (absolute, or relative to this page's URL):
         on the source's scheme, host and port only, and without the token."""
         here = full_url(self.source.url, request)
-        url = urljoin(here, target.strip())
+        try:
+            url = urljoin(here, target.strip())
+        except ValueError as exc:   # urllib refuses a malformed host ("Invalid IPv6 URL")
+            raise PageRejected(f"expected a URL: {exc}", path=at) from None
         expect(_origin(url) == _origin(self.source.url),
                f"the next page is on another host ({_origin(url)[1] or '?'}); only the source's is followed", at)
         if self.spec.auth == "query":
