@@ -231,22 +231,35 @@ def test_nested_items_with_row_and_page_scopes_and_a_missing_figure() -> None:
 
 
 @pytest.mark.parametrize(("body", "path", "why"), [
-    ({"data": {"x": 1}}, "$.data.x", "found a single value"),
-    ({}, "$.data", "rows found nothing"),
-    ({"data": [{"client_id": "a", "date": "2022-12-01", "requests": -1}]}, "$.data[0].requests", "negative"),
+    ({"data": {"x": 1}}, "$.data.x", "rows found a single value: expected a list (or an object of them)"),
+    ({"data": "all"}, "$.data", "rows found a single value: expected a list (or an object of them)"),
+    ({}, "$.data", "rows found nothing: expected a list (or an object of them)"),
+    ({"data": [{"client_id": "a", "date": "2022-12-01", "requests": -1}]}, "$.data[0].requests",
+     "count -1 is negative"),
     ({"data": [{"client_id": "", "date": "2022-12-01", "requests": 1}]}, "$.data[0].client_id", "id is empty"),
-    ({"data": [{"client_id": "a", "date": "12/01/2022", "requests": 1}]}, "$.data[0].date", "is not a date"),
+    ({"data": [{"client_id": "a", "date": "12/01/2022", "requests": 1}]}, "$.data[0].date",
+     "'12/01/2022' is not a date"),
     ({"data": [{"client_id": "a", "date": "2023-01-01", "requests": 1}]}, "$.data[0].date",
      "2023-01-01 is outside the days asked for (2022-12-01..2022-12-31)"),
     ({"data": [{"client_id": "a", "date": "2022-12-01", "requests": 1},
                {"client_id": "a", "date": "2022-12-01", "requests": 2}]}, "$.data[1].requests",
-     "appears twice with different values (1 at $.data[0].requests, 2 here)"),
+     "'a' 2022-12-01 'calls' appears twice with different values (1 at $.data[0].requests, 2 here)"),
 ])
 def test_a_malformed_page_is_refused_with_its_json_path(body: Any, path: str, why: str) -> None:
     with pytest.raises(PageRejected) as caught:
         adapter(rows="data.x" if "x" in str(body.get("data")) else "data").parse(
             "usage/2022-12-01..2022-12-31", Request("u"), body, WINDOW)
-    assert caught.value.path == path and why in caught.value.why, (caught.value.path, caught.value.why)
+    assert (caught.value.path, caught.value.why) == (path, why)
+
+
+@pytest.mark.parametrize(("row", "path", "why"), [
+    ({"id": "a", "daily": 3}, "$.data[0].daily", "each found a single value: expected a list (or an object of them)"),
+    ({"id": "a"}, "$.data[0].daily", "each found nothing: expected a list (or an object of them)"),
+])
+def test_a_row_without_its_list_of_items_is_refused_with_its_json_path(row: Any, path: str, why: str) -> None:
+    with pytest.raises(PageRejected) as caught:
+        adapter(each="daily", app="^id").parse("usage/2022-12-01..2022-12-31", Request("u"), {"data": [row]}, WINDOW)
+    assert (caught.value.path, caught.value.why) == (path, why)
 
 
 def test_an_exact_repeat_is_stored_once() -> None:
@@ -265,7 +278,11 @@ def test_an_object_of_rows_and_days_from_read_the_api_gateway_shape() -> None:
     body["values"]["k1"].append([1, 1])
     with pytest.raises(PageRejected) as caught:
         made.parse("usage/2022-12-01..2022-12-31", Request("u"), body, WINDOW)
-    assert caught.value.path == "$.values.k1[2]" and "2023-01-01 is outside" in caught.value.why
+    assert (caught.value.path, caught.value.why) == (
+        "$.values.k1[2]", "2023-01-01 is outside the days asked for (2022-12-01..2022-12-31)")
+    with pytest.raises(PageRejected) as caught:
+        made.parse("usage/2022-12-01..2022-12-31", Request("u"), {**body, "startDate": "30/12/2022"}, WINDOW)
+    assert (caught.value.path, caught.value.why) == ("$.startDate", "'30/12/2022' is not a date")
 
 
 def test_the_long_form_reads_the_metric_name_from_the_data() -> None:
@@ -273,8 +290,11 @@ def test_the_long_form_reads_the_metric_name_from_the_data() -> None:
     page = made.parse("usage/2022-12-01..2022-12-31", Request("u"),
                       {"rows": [["a", "2022-12-01", "calls", 5], ["a", "2022-12-01", "tokens", "9"]]}, WINDOW)
     assert page.usage == [("a", "2022-12-01", "calls", 5), ("a", "2022-12-01", "tokens", 9)]
-    with pytest.raises(PageRejected, match="expected a metric name"):
-        made.parse("usage/2022-12-01..2022-12-31", Request("u"), {"rows": [["a", "2022-12-01", 7, 5]]}, WINDOW)
+    for name in (7, " ", None):
+        with pytest.raises(PageRejected) as caught:
+            made.parse("usage/2022-12-01..2022-12-31", Request("u"), {"rows": [["a", "2022-12-01", name, 5]]},
+                       WINDOW)
+        assert (caught.value.path, caught.value.why) == ("$.rows[0][2]", "expected a metric name")
 
 
 # --- paginations --------------------------------------------------------------------------------
@@ -292,16 +312,20 @@ def test_cursor_with_and_without_has_more() -> None:
     first = next_of(made, {"data": [{**ROW, "id": "u7"}], "has_more": True}, Request("u", (("n", "1"),)))
     assert first == Request("u", (("n", "1"), ("after", "u7")))
     assert next_of(made, {"data": [{**ROW, "id": "u8"}], "has_more": False}, first) is None
-    with pytest.raises(PageRejected, match="more pages announced without a next one"):
+    with pytest.raises(PageRejected) as caught:
         next_of(made, {"data": [], "has_more": True})
-    with pytest.raises(PageRejected, match="expected true or false"):
+    assert (caught.value.path, caught.value.why) == ("$.data[-1].id", "more pages announced without a next one")
+    with pytest.raises(PageRejected) as caught:
         next_of(made, {"data": [], "has_more": "yes"})
+    assert (caught.value.path, caught.value.why) == ("$.has_more", "expected true or false")
     plain = adapter(paginate="cursor", next="meta.next", cursor_param="c")
     assert next_of(plain, {"data": [ROW], "meta": {"next": 42}}) == Request("u", (("c", "42"),))
     assert next_of(plain, {"data": [ROW], "meta": {"next": None}}) is None
     assert next_of(plain, {"data": [ROW], "meta": {"next": ""}}) is None
-    with pytest.raises(PageRejected, match="expected a cursor"):
-        next_of(plain, {"data": [ROW], "meta": {"next": {"x": 1}}})
+    for wrong in ({"x": 1}, True, 1.5):
+        with pytest.raises(PageRejected) as caught:
+            next_of(plain, {"data": [ROW], "meta": {"next": wrong}})
+        assert (caught.value.path, caught.value.why) == ("$.meta.next", "expected a cursor (text or a whole number)")
 
 
 def test_next_url_stays_on_the_source_host() -> None:
@@ -310,10 +334,21 @@ def test_next_url_stays_on_the_source_host() -> None:
         "https://api.partner.example/v2/usage?page=2")
     assert next_of(made, {"data": [ROW], "links": {"next": "usage?page=3"}}, Request("usage")) == Request(
         "https://api.partner.example/v2/usage?page=3")
-    for elsewhere in ("https://evil.example/v2/usage?page=2", "http://api.partner.example/v2/usage",
-                      "https://api.partner.example:8443/v2/usage"):
-        with pytest.raises(PageRejected, match="the next page is on another host"):
+    assert next_of(made, {"data": [ROW], "links": {"next": " HTTPS://API.Partner.Example:443/v2/usage?page=4 "}}
+                   ) == Request("https://API.Partner.Example:443/v2/usage?page=4")
+    for elsewhere, host in (("https://evil.example/v2/usage?page=2", "evil.example"),
+                            ("//EVIL.example/v2/usage", "evil.example"),
+                            ("http://api.partner.example/v2/usage", "api.partner.example"),
+                            ("https://api.partner.example:8443/v2/usage", "api.partner.example"),
+                            ("https://api.partner.example:99999/v2/usage", "?")):
+        with pytest.raises(PageRejected) as caught:
             next_of(made, {"data": [ROW], "links": {"next": elsewhere}})
+        assert (caught.value.path, caught.value.why) == (
+            "$.links.next", f"the next page is on another host ({host}); only the source's is followed")
+    for wrong in (5, ["/v2/usage?page=2"]):
+        with pytest.raises(PageRejected) as caught:
+            next_of(made, {"data": [ROW], "links": {"next": wrong}})
+        assert (caught.value.path, caught.value.why) == ("$.links.next", "expected a URL")
 
 
 def test_a_malformed_next_url_refuses_its_page_and_keeps_the_pages_before(tmp_path: Path) -> None:
@@ -362,8 +397,13 @@ def test_offset_and_page_stop_at_a_short_page_or_the_total() -> None:
     second = next_of(offset, {"data": [ROW, {**ROW, "client_id": "b"}], "total": 5}, request)
     assert dict(second.params)["offset"] == "2"
     assert next_of(offset, {"data": [ROW], "total": 3}, second) is None           # 2 + 1 = 3: the total
-    with pytest.raises(PageRejected, match=r"an empty page before the total was reached \(2 of 5 rows\)"):
+    with pytest.raises(PageRejected) as caught:
         next_of(offset, {"data": [], "total": 5}, second)
+    assert (caught.value.path, caught.value.why) == (
+        "$.total", "an empty page before the total was reached (2 of 5 rows)")
+    with pytest.raises(PageRejected) as caught:
+        next_of(offset, {"data": [], "total": 1500}, Request("u", (("offset", "1200"),)))
+    assert caught.value.why == "an empty page before the total was reached (1,200 of 1,500 rows)"
     capped = next_of(offset, {"data": [ROW], "total": 5}, second)                   # the server gave 1 of 2
     assert dict(capped.params)["offset"] == "3"
     no_total = adapter(paginate="offset", offset_param="offset", page_size=2)
@@ -635,8 +675,13 @@ def test_more_false_ends_an_offset_and_a_total_ends_pages() -> None:
     second = next_of(page, {"data": two, "meta": {"total": "4"}}, first)
     assert dict(second.params)["p"] == "2"
     assert next_of(page, {"data": two, "meta": {"total": 4}}, second) is None      # 2 pages of 2: all 4
-    with pytest.raises(PageRejected, match="count -1 is negative"):
+    with pytest.raises(PageRejected) as caught:
         next_of(page, {"data": two, "meta": {"total": -1}}, first)
+    assert (caught.value.path, caught.value.why) == ("$.meta.total", "count -1 is negative")
+    with pytest.raises(PageRejected) as caught:
+        next_of(page, {"data": [], "meta": {"total": 5}}, second)
+    assert (caught.value.path, caught.value.why) == ("$.meta.total",
+                                                     "an empty page before the total was reached (4 of 5 rows)")
 
 
 def test_a_last_days_endpoint_asks_for_the_last_days_and_covers_all_but_the_first() -> None:
