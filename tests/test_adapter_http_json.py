@@ -96,6 +96,17 @@ def usage_of(db: Path) -> dict[tuple[str, str, str], int]:
      "'window_days' and 'last_days' do not go together: 'last_days' is for an endpoint that gives the "
      "last N days counted back from today, 'window_days' for one asked for given days"),
     (MINIMAL + "window_days = 0\n", "'window_days' must be between 1 and 3660, got 0"),
+    (MINIMAL + "last_days = 0\n", "'last_days' must be between 1 and 3660, got 0"),
+    (MINIMAL + "last_days = 3661\n", "'last_days' must be between 1 and 3660, got 3661"),
+    (MINIMAL + 'paginate = "offset"\noffset_param = "o"\npage_size = 0\n',
+     "'page_size' must be between 1 and 1000000, got 0"),
+    (MINIMAL + 'paginate = "offset"\noffset_param = "o"\npage_size = 1000001\n',
+     "'page_size' must be between 1 and 1000000, got 1000001"),
+    (MINIMAL + 'paginate = "page"\npage_param = "p"\npage_size = 10\nfirst_page = -1\n',
+     "'first_page' must be between 0 and 1, got -1"),
+    (MINIMAL + "last_days = 90\nend = 2022-12-31\n",
+     "'end' cannot be honoured: last_days says the endpoint gives only the last days counted back from "
+     "today; remove 'end'"),
     (MINIMAL + "window_days = 3661\n", "'window_days' must be between 1 and 3660, got 3661"),
     (MINIMAL + "last_days = 90\nstart = 2022-01-01\n",
      "'start' cannot be honoured: last_days says the endpoint gives only the last days counted back from "
@@ -137,6 +148,14 @@ def usage_of(db: Path) -> dict[tuple[str, str, str], int]:
      "'auth': query:NAME needs a query parameter name (letters, digits, '-', '_', '.')"),
     (MINIMAL + 'auth = "header:Bad Name"\ntoken_env = "T"\n',
      "'auth': header:NAME needs a header name (letters, digits, '-'), not Host, Cookie, ..."),
+    (MINIMAL + 'auth = "header:Content-Length"\ntoken_env = "T"\n',
+     "'auth': header:NAME needs a header name (letters, digits, '-'), not Host, Cookie, ..."),
+    (MINIMAL + 'auth = "header:Transfer-Encoding"\ntoken_env = "T"\n',
+     "'auth': header:NAME needs a header name (letters, digits, '-'), not Host, Cookie, ..."),
+    (MINIMAL + 'auth = "header:Connection"\ntoken_env = "T"\n',
+     "'auth': header:NAME needs a header name (letters, digits, '-'), not Host, Cookie, ..."),
+    (MINIMAL + 'auth = "header: "\ntoken_env = "T"\n',
+     "'auth' must be one of none, bearer, header:NAME, basic, query:NAME"),
     (MINIMAL + 'auth = "header:cookie"\ntoken_env = "T"\n',
      "'auth': header:NAME needs a header name (letters, digits, '-'), not Host, Cookie, ..."),
     (MINIMAL + 'auth = "cookie:x"\ntoken_env = "T"\n',
@@ -178,6 +197,46 @@ def test_every_key_is_checked_and_a_problem_names_its_key(tmp_path: Path, extra:
     assert cli_main(["sync", "--config", str(config), "--db", str(tmp_path / "w.db")]) == 2
     assert says in capsys.readouterr().err
     assert "k-123" not in str(caught.value) and "ghp_" not in str(caught.value)
+
+
+@pytest.mark.parametrize("extra", [
+    "window_days = 1\n", "window_days = 3660\n", "last_days = 1\n", "last_days = 3660\n",
+    'paginate = "offset"\noffset_param = "o"\npage_size = 1\n',
+    'paginate = "offset"\noffset_param = "o"\npage_size = 1000000\n',
+    'paginate = "page"\npage_param = "p"\npage_size = 10\nfirst_page = 0\n',
+    'paginate = "page"\npage_param = "p"\npage_size = 10\nfirst_page = 1\n',
+])
+def test_a_number_exactly_on_its_limit_is_accepted(tmp_path: Path, extra: str) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(BASE + MINIMAL + extra)
+    source = load_config(config).sources["p"]
+    name, _, value = extra.splitlines()[-1].partition(" = ")
+    assert getattr(adapter_for(source).spec, name) == int(value)   # type: ignore[attr-defined]
+
+
+def test_without_auth_a_token_goes_as_a_bearer_and_without_token_env_none_is_sent() -> None:
+    assert adapter().auth_headers("t-1") == {"Authorization": "Bearer t-1"}
+    assert adapter().auth_headers(None) == {} and adapter().auth_headers("") == {}
+    assert adapter().auth_params("t-1") == () and adapter().request_auth("t-1") is None
+    bare = adapter_for(SourceConfig("p", "http-json", "https://api.partner.example/v2", options={
+        "rows": "data", "app": "client_id", "day": "date", "metrics": {"calls": "requests"}}))
+    assert bare.auth_headers("t-1") == {} and bare.auth_params("t-1") == ()   # type: ignore[attr-defined]
+    # A header or parameter name is read without the spaces around it.
+    assert adapter(auth="header: X-Api-Key ").auth_headers("t-1") == {"X-Api-Key": "t-1"}
+    assert adapter(auth="query: api_key ").auth_params("t-1") == (("api_key", "t-1"),)
+    assert adapter(auth="query:api_key").auth_params(None) == ()
+    assert adapter(auth="query:api_key").auth_headers("t-1") == {}
+    assert adapter(auth="header:X-Api-Key").auth_params("t-1") == ()
+
+
+def test_without_window_days_a_long_window_is_asked_for_31_days_at_a_time() -> None:
+    chains = adapter(params={"from": "{start}", "to": "{end}", "n": "{days}"}).chains(
+        Window(date(2022, 11, 1), date(2023, 1, 2)))
+    assert chains == {
+        "usage/2022-11-01..2022-12-01": Request("", (("from", "2022-11-01"), ("to", "2022-12-01"), ("n", "31"))),
+        "usage/2022-12-02..2023-01-01": Request("", (("from", "2022-12-02"), ("to", "2023-01-01"), ("n", "31"))),
+        "usage/2023-01-02..2023-01-02": Request("", (("from", "2023-01-02"), ("to", "2023-01-02"), ("n", "1"))),
+    }
 
 
 def test_the_issue_example_reads(tmp_path: Path) -> None:
