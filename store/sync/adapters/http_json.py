@@ -254,7 +254,7 @@ class HttpJson:
             return None
         more = self._more(body)
         if mode == "link":
-            target = _link_next(headers.get("link") or headers.get("Link"))
+            target = _link_next(headers.get("link"))   # the fetcher keeps it as "link", whatever its case
             return None if target is None else self._follow(request, target, "the Link header (rel=\"next\")")
         if mode in ("cursor", "next_url"):
             assert spec.next is not None
