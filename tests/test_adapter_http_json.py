@@ -371,9 +371,10 @@ def test_cursor_with_and_without_has_more() -> None:
     first = next_of(made, {"data": [{**ROW, "id": "u7"}], "has_more": True}, Request("u", (("n", "1"),)))
     assert first == Request("u", (("n", "1"), ("after", "u7")))
     assert next_of(made, {"data": [{**ROW, "id": "u8"}], "has_more": False}, first) is None
-    with pytest.raises(PageRejected) as caught:
-        next_of(made, {"data": [], "has_more": True})
-    assert (caught.value.path, caught.value.why) == ("$.data[-1].id", "more pages announced without a next one")
+    for body in ({"data": [], "has_more": True}, {"data": [{**ROW, "id": ""}], "has_more": True}):
+        with pytest.raises(PageRejected) as caught:
+            next_of(made, body)
+        assert (caught.value.path, caught.value.why) == ("$.data[-1].id", "more pages announced without a next one")
     with pytest.raises(PageRejected) as caught:
         next_of(made, {"data": [], "has_more": "yes"})
     assert (caught.value.path, caught.value.why) == ("$.has_more", "expected true or false")
@@ -465,6 +466,9 @@ def test_offset_and_page_stop_at_a_short_page_or_the_total() -> None:
     assert caught.value.why == "an empty page before the total was reached (1,200 of 1,500 rows)"
     capped = next_of(offset, {"data": [ROW], "total": 5}, second)                   # the server gave 1 of 2
     assert dict(capped.params)["offset"] == "3"
+    # A request without the offset (a cancelled cursor run resumed after paginate was changed): from 0.
+    assert next_of(offset, {"data": [ROW, {**ROW, "client_id": "b"}], "total": 5}, Request("u")) == Request(
+        "u", (("offset", "2"),))
     no_total = adapter(paginate="offset", offset_param="offset", page_size=2)
     assert next_of(no_total, {"data": [ROW]}, request) is None                      # a short page: the last
     page = adapter(paginate="page", page_param="p", page_size=2, first_page=0)
