@@ -344,6 +344,32 @@ def test_an_object_of_rows_and_days_from_read_the_api_gateway_shape() -> None:
     assert (caught.value.path, caught.value.why) == ("$.startDate", "'30/12/2022' is not a date")
 
 
+def test_days_from_without_each_gives_each_row_the_day_after_the_one_before() -> None:
+    """One app's page: a list of daily counts from a first day (the row is the count)."""
+    made = adapter(rows="days", app="$app", day=None, days_from="$start", metrics={"calls": "@"})
+    page = made.parse("usage/2022-12-01..2022-12-31", Request("u"),
+                      {"app": "a1", "start": "2022-12-29", "days": [3, "4", None]}, WINDOW)
+    assert page.usage == [("a1", "2022-12-29", "calls", 3), ("a1", "2022-12-30", "calls", 4)]
+    assert page.notes == ["'a1' 2022-12-31 'calls': no figure (missing, not stored) at $.days[2]"]
+
+
+def test_a_figure_is_checked_against_the_days_its_own_chain_asked_for() -> None:
+    """A sync's window is cut into chains; a day of the sync outside the chain's days
+    was not asked for by that request."""
+    body = {"data": [{"client_id": "a", "date": "2022-12-15", "requests": 1}]}
+    with pytest.raises(PageRejected) as caught:
+        adapter().parse("usage/2022-12-01..2022-12-10", Request("u"), body, WINDOW)
+    assert (caught.value.path, caught.value.why) == (
+        "$.data[0].date", "2022-12-15 is outside the days asked for (2022-12-01..2022-12-10)")
+    page = adapter().parse("usage/2022-12-11..2022-12-20", Request("u"), body, WINDOW)
+    assert page.usage == [("a", "2022-12-15", "calls", 1)]
+    # A last_days chain asks for days before the sync's window (the endpoint counts back from today).
+    made = adapter(last_days=12)
+    early = {"data": [{"client_id": "a", "date": "2022-11-25", "requests": 2}]}
+    assert made.parse("usage/2022-11-20..2022-12-01", Request("u"), early, WINDOW).usage == [
+        ("a", "2022-11-25", "calls", 2)]
+
+
 def test_the_long_form_reads_the_metric_name_from_the_data() -> None:
     made = adapter(rows="rows", app="[0]", day="[1]", metrics=None, metric="[2]", value="[3]")
     page = made.parse("usage/2022-12-01..2022-12-31", Request("u"),
@@ -448,6 +474,7 @@ def test_link_header() -> None:
     link = {"link": '<https://api.partner.example/v2/usage?page=2>; rel="next"'}
     assert next_of(made, {"data": [ROW]}, headers=link) == Request("https://api.partner.example/v2/usage?page=2")
     assert next_of(made, {"data": [ROW]}, headers={}) is None
+    assert next_of(made, {"data": [ROW]}) is None      # the last page: the fetcher kept no header at all
 
 
 def test_offset_and_page_stop_at_a_short_page_or_the_total() -> None:
