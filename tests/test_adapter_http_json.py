@@ -370,6 +370,25 @@ def test_a_figure_is_checked_against_the_days_its_own_chain_asked_for() -> None:
         ("a", "2022-11-25", "calls", 2)]
 
 
+# Each of app, day, metric and value read from the item, its row (^) or the page ($): on a page
+# where each level holds its own, the figure is the one of the level asked for.
+SCOPED = {"date": "2022-12-05", "metric": "calls", "total": 9,
+          "data": [{"app": "a", "day": "2022-12-06", "metric": "tokens", "count": 7,
+                    "points": [{"app": "p", "day": "2022-12-07", "metric": "records", "v": 3}]}]}
+
+
+@pytest.mark.parametrize(("keys", "usage"), [
+    ({"app": "^app", "day": "$date", "metric": "^metric", "value": "v"}, [("a", "2022-12-05", "tokens", 3)]),
+    ({"app": "app", "day": "^day", "metric": "$metric", "value": "^count"}, [("p", "2022-12-06", "calls", 7)]),
+    ({"app": "app", "day": "day", "metric": "metric", "value": "$total"}, [("p", "2022-12-07", "records", 9)]),
+    ({"app": "app", "day": "day", "metrics": {"calls": "^count", "tokens": "$total", "records": "v"}},
+     [("p", "2022-12-07", "calls", 7), ("p", "2022-12-07", "tokens", 9), ("p", "2022-12-07", "records", 3)]),
+])
+def test_each_key_reads_the_item_its_row_or_the_page(keys: dict[str, Any], usage: list[tuple]) -> None:
+    made = adapter(**{"each": "points", "metrics": None, **keys})
+    assert made.parse("usage/2022-12-01..2022-12-31", Request("u"), SCOPED, WINDOW).usage == usage
+
+
 def test_the_long_form_reads_the_metric_name_from_the_data() -> None:
     made = adapter(rows="rows", app="[0]", day="[1]", metrics=None, metric="[2]", value="[3]")
     page = made.parse("usage/2022-12-01..2022-12-31", Request("u"),
