@@ -353,6 +353,20 @@ def test_days_from_without_each_gives_each_row_the_day_after_the_one_before() ->
     assert page.notes == ["'a1' 2022-12-31 'calls': no figure (missing, not stored) at $.days[2]"]
 
 
+@pytest.mark.parametrize("days_from", ["start", "^start"])
+def test_days_from_in_each_row_dates_that_rows_items(days_from: str) -> None:
+    made = adapter(rows="apps", each="daily", app="^id", day=None, days_from=days_from, metrics={"calls": "@"})
+    body = {"apps": [{"id": "a", "start": "2022-12-30", "daily": [1, 2]}, {"id": "b", "start": "2022-12-01",
+                                                                           "daily": [5]}]}
+    page = made.parse("usage/2022-12-01..2022-12-31", Request("u"), body, WINDOW)
+    assert page.usage == [("a", "2022-12-30", "calls", 1), ("a", "2022-12-31", "calls", 2),
+                          ("b", "2022-12-01", "calls", 5)]
+    body["apps"][1]["start"] = "soon"
+    with pytest.raises(PageRejected) as caught:
+        made.parse("usage/2022-12-01..2022-12-31", Request("u"), body, WINDOW)
+    assert (caught.value.path, caught.value.why) == ("$.apps[1].start", "'soon' is not a date")
+
+
 def test_a_figure_is_checked_against_the_days_its_own_chain_asked_for() -> None:
     """A sync's window is cut into chains; a day of the sync outside the chain's days
     was not asked for by that request."""
