@@ -264,12 +264,18 @@ def test_the_issue_example_reads(tmp_path: Path) -> None:
         "/usage", (("from", "2022-12-16"), ("to", "2023-01-01"), ("per_page", "500")))
 
 
-def test_placeholders_fill_each_window() -> None:
+def test_placeholders_fill_each_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")   # epoch seconds of UTC midnights, on a host in any zone
+    time.tzset()
     made = adapter(path="/usage/{start}", params={"from": "{start_epoch}", "to": "{end_epoch}", "n": "{days}",
                                                   "literal": "{{start}}", "per_page": 50}, window_days=10)
     request = made.chains(Window(date(2022, 12, 1), date(2022, 12, 10)))["usage/2022-12-01..2022-12-10"]
     assert request == Request("/usage/2022-12-01", (("from", "1669852800"), ("to", "1670716800"), ("n", "10"),
                                                     ("literal", "{start}"), ("per_page", "50")))
+    monkeypatch.undo()
+    time.tzset()
 
 
 # --- pages ----------------------------------------------------------------------------------
@@ -367,6 +373,57 @@ def test_days_from_in_each_row_dates_that_rows_items(days_from: str) -> None:
     assert (caught.value.path, caught.value.why) == ("$.apps[1].start", "'soon' is not a date")
 
 
+def test_an_object_of_apps_is_read_as_entries_and_refusals_name_the_entry() -> None:
+    """Rows given as an object (app id -> its figures) are read as entries
+    ``{"key", "value"}``; a refusal names the entry's key in the page, not ``.key``."""
+    made = adapter(rows="apps", app="key", day="$day",
+                   metrics={"calls": "value.calls", "records": "length(value.items)"})
+    body: dict[str, Any] = {"day": "2022-12-05", "apps": {"A1": {"calls": 3, "items": [1, 2]}}}
+    page = made.parse("usage/2022-12-01..2022-12-31", Request("u"), body, WINDOW)
+    assert page.usage == [("A1", "2022-12-05", "calls", 3), ("A1", "2022-12-05", "records", 2)]
+    for apps, path, why in (({"A1": {"calls": -1, "items": []}}, "$.apps.A1.calls", "count -1 is negative"),
+                            ({"": {"calls": 1, "items": []}}, "$.apps['']", "id is empty"),
+                            ({"2 b": {"calls": -2, "items": []}}, "$.apps['2 b'].calls", "count -2 is negative")):
+        with pytest.raises(PageRejected) as caught:
+            made.parse("usage/2022-12-01..2022-12-31", Request("u"), {**body, "apps": apps}, WINDOW)
+        assert (caught.value.path, caught.value.why) == (path, why)
+
+
+def test_a_field_named_value_or_key_is_not_taken_for_an_entry() -> None:
+    """Only an entry's own ``key``/``value`` are the entry: a field of that name
+    in a list item, or in the page, stays in the path."""
+    made = adapter(rows="values", each="value", app="^key", day=None, days_from="$value.from",
+                   metrics={"calls": "value"})
+    body: dict[str, Any] = {"value": {"from": "2022-12-30"}, "values": {"k1": [{"value": 4}, {"value": -1}]}}
+    with pytest.raises(PageRejected) as caught:
+        made.parse("usage/2022-12-01..2022-12-31", Request("u"), body, WINDOW)
+    assert (caught.value.path, caught.value.why) == ("$.values.k1[1].value", "count -1 is negative")
+    with pytest.raises(PageRejected) as caught:
+        made.parse("usage/2022-12-01..2022-12-31", Request("u"), {**body, "value": {"from": "soon"}}, WINDOW)
+    assert (caught.value.path, caught.value.why) == ("$.value.from", "'soon' is not a date")
+    with pytest.raises(PageRejected) as caught:
+        made.parse("usage/2022-12-01..2022-12-31", Request("u"), {**body, "values": {"": [{"value": 1}]}}, WINDOW)
+    assert (caught.value.path, caught.value.why) == ("$.values['']", "id is empty")
+
+
+def test_a_row_scoped_refusal_names_the_row() -> None:
+    made = adapter(rows="data", each="daily", app="^client_id")
+    body = {"data": [{"client_id": "a", "daily": [{"date": "2022-12-01", "requests": 1}]},
+                     {"client_id": "", "daily": [{"date": "2022-12-01", "requests": 1}]}]}
+    with pytest.raises(PageRejected) as caught:
+        made.parse("usage/2022-12-01..2022-12-31", Request("u"), body, WINDOW)
+    assert (caught.value.path, caught.value.why) == ("$.data[1].client_id", "id is empty")
+
+
+def test_a_list_of_days_past_the_last_date_is_refused() -> None:
+    made = adapter(rows="days", app="$app", day=None, days_from="$start", metrics={"calls": "@"})
+    window = Window(date(9999, 12, 30), date(9999, 12, 31))
+    with pytest.raises(PageRejected) as caught:
+        made.parse("usage/9999-12-30..9999-12-31", Request("u"), {"app": "a", "start": "9999-12-31",
+                                                                  "days": [1, 2]}, window)
+    assert (caught.value.path, caught.value.why) == ("$.days[1]", "1 days after 9999-12-31 is past the last date")
+
+
 def test_a_figure_is_checked_against_the_days_its_own_chain_asked_for() -> None:
     """A sync's window is cut into chains; a day of the sync outside the chain's days
     was not asked for by that request."""
@@ -429,6 +486,8 @@ def test_cursor_with_and_without_has_more() -> None:
     made = adapter(paginate="cursor", next="data[-1].id", cursor_param="after", more="has_more")
     first = next_of(made, {"data": [{**ROW, "id": "u7"}], "has_more": True}, Request("u", (("n", "1"),)))
     assert first == Request("u", (("n", "1"), ("after", "u7")))
+    assert next_of(made, {"data": [{**ROW, "id": "u8"}], "has_more": True}, first) == Request(
+        "u", (("n", "1"), ("after", "u8")))           # the cursor replaced, the other parameters kept
     assert next_of(made, {"data": [{**ROW, "id": "u8"}], "has_more": False}, first) is None
     for body in ({"data": [], "has_more": True}, {"data": [{**ROW, "id": ""}], "has_more": True}):
         with pytest.raises(PageRejected) as caught:
@@ -459,7 +518,8 @@ def test_next_url_stays_on_the_source_host() -> None:
                             ("//EVIL.example/v2/usage", "evil.example"),
                             ("http://api.partner.example/v2/usage", "api.partner.example"),
                             ("https://api.partner.example:8443/v2/usage", "api.partner.example"),
-                            ("https://api.partner.example:99999/v2/usage", "?")):
+                            ("https://api.partner.example:99999/v2/usage", "?"),
+                            ("mailto:ops@partner.example", "?")):
         with pytest.raises(PageRejected) as caught:
             next_of(made, {"data": [ROW], "links": {"next": elsewhere}})
         assert (caught.value.path, caught.value.why) == (
@@ -502,6 +562,10 @@ def test_link_header() -> None:
     assert _link_next('<https://a.example/u?page=9>; rel="last"') is None
     assert _link_next('<https://a.example/u?p=2,3>; rel="prev next"; title="x"') == "https://a.example/u?p=2,3"
     assert _link_next("") is None and _link_next("garbage") is None
+    assert _link_next('<https://a.example/u?p=4>; REL = "Next"') == "https://a.example/u?p=4"
+    assert _link_next('<https://a.example/u?p=5>; rel="next x=y"') == "https://a.example/u?p=5"
+    assert _link_next('<https://a.example/u?p=6>; rel="nextX"') is None
+    assert _link_next('<https://a.example/u?p=7>; title="a=b"; rel=next') == "https://a.example/u?p=7"
     made = adapter(paginate="link")
     assert made.response_headers == ("link",)
     link = {"link": '<https://api.partner.example/v2/usage?page=2>; rel="next"'}
