@@ -568,6 +568,7 @@ def test_link_header() -> None:
     assert _link_next('<https://a.example/u?p=7>; title="a=b"; rel=next') == "https://a.example/u?p=7"
     made = adapter(paginate="link")
     assert made.response_headers == ("link",)
+    assert adapter().response_headers == () and adapter(paginate="next_url", next="n").response_headers == ()
     link = {"link": '<https://api.partner.example/v2/usage?page=2>; rel="next"'}
     assert next_of(made, {"data": [ROW]}, headers=link) == Request("https://api.partner.example/v2/usage?page=2")
     assert next_of(made, {"data": [ROW]}, headers={}) is None
@@ -645,8 +646,16 @@ def test_basic_without_its_user_variable_is_a_configuration_error(monkeypatch: p
     source = SourceConfig("p", "http-json", "https://api.partner.example/v2", token_env=DEMO_TOKEN_ENV,
                           options={"auth": "basic", "user_env": "GITHUB_USER", "rows": "data", "app": "a",
                                    "day": "d", "metrics": {"calls": "c"}})
-    with pytest.raises(ConfigError, match="environment variable GITHUB_USER is not set"):
+    with pytest.raises(ConfigError) as caught:
         adapter_for(source).request_auth(TOKEN)
+    assert str(caught.value) == ("source 'p': environment variable GITHUB_USER is not set (user_env names the "
+                                 "variable that holds the user name)")
+
+
+def test_a_source_built_without_the_configuration_reader_is_checked_too() -> None:
+    with pytest.raises(ConfigError) as caught:
+        adapter_for(SourceConfig("p", "http-json", "https://api.partner.example/v2", options={"rows": "data"}))
+    assert str(caught.value) == "source 'p': missing required key 'app' for adapter 'http-json'"
 
 
 def test_a_github_style_403_without_requests_left_waits_for_the_reset() -> None:
@@ -879,5 +888,7 @@ def test_a_last_days_endpoint_asks_for_the_last_days_and_covers_all_but_the_firs
     assert made.chains(long) == {"usage/2022-12-20..2023-01-01": Request("", (("days", "12"),))}
     short = Window(date(2022, 12, 29), date(2023, 1, 1))
     assert made.chains(short) == {"usage/2022-12-28..2023-01-01": Request("", (("days", "4"),))}
+    one = Window(date(2023, 1, 1), date(2023, 1, 1))
+    assert made.chains(one) == {"usage/2022-12-31..2023-01-01": Request("", (("days", "1"),))}
     absolute = adapter()
     assert absolute.requested(long) == long and absolute.covered(long) == long
