@@ -632,6 +632,8 @@ def test_each_auth_mode_sends_the_token_and_stores_none(tmp_path: Path, auth: st
     if auth == "query:api_key":
         assert result.status == "ok", result.error
         assert [r.url.params.get_list("api_key") for r in seen] == [[TOKEN], [TOKEN]]   # once each, not twice
+        assert [str(r.url.copy_remove_param("api_key")) for r in seen] == [
+            "https://api.partner.example/v2/usage", "https://api.partner.example/v2/usage?page=2"]
     else:
         # The echoed token would go into the next request and be stored: refused instead.
         assert result.status == "partial" and "carries the token" in (result.error or ""), result.error
