@@ -45,7 +45,6 @@ from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
-from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -56,13 +55,15 @@ from store.config import Config, SourceConfig, token_for
 from store.db import connect, transaction, write_error
 from store.errors import ConfigError, PageRejected, SourceStopped, StoreError, SyncError
 from store.sync.adapter import (
-    Adapter, ParsedPage, Request, Window, covered_window, expect_in_window, requested_window,
+    Adapter, ParsedPage, Request, Window, covered_window, requested_window,
 )
 from store.sync.adapters import adapter_for
 from store.sync.events import (
     PageFailed, PageStored, Retrying, RulesApplied, SourceFinished, SourceResult, SourceStarted, SyncEvent,
 )
-from store.sync.fetch import Cancelled, FetchFailed, PageFetcher, Sleep, request_auth
+from store.sync.fetch import Cancelled, FetchFailed, Fetched, PageFetcher, Sleep, request_auth
+from store.sync.packed import parse_body
+from store.sync.parse_worker import WORKER_BODY_BYTES, ParseWorker
 from store.sync.window import FIRST_SYNC_DAYS, complete_window, sync_window
 from store.sync.writer import PageOutcome, RunWriter, Turns
 from store.text import printable
@@ -226,18 +227,6 @@ def _source_lock(db_path: str | os.PathLike[str], name: str) -> Iterator[bool]:
         os.close(fd)
 
 
-_DAY = itemgetter(1)
-
-
-def _expect_within(page: ParsedPage, window: Window) -> None:
-    """Refuse a page holding a figure for a day the run did not ask for (each
-    adapter refuses it with its JSON path; this is the engine's second line)."""
-    for rows in (page.usage, page.endpoint_usage):
-        if rows:
-            for day in (min(rows, key=_DAY)[1], max(rows, key=_DAY)[1]):
-                expect_in_window(day, window, "$")
-
-
 @dataclass
 class _ChainDone:
     chain: str
@@ -257,7 +246,7 @@ class _Run:
 
     def __init__(self, conn: Any, client: httpx.Client, source: SourceConfig, adapter: Adapter, *,
                  token: str | None, clock: Clock, emit: OnEvent, cancel: threading.Event,
-                 sleep: Sleep | None, refetch: bool = False) -> None:
+                 sleep: Sleep | None, refetch: bool = False, parse_worker: bool = True) -> None:
         self.conn = conn
         self.refetch = refetch
         self.rejected_pages = 0
@@ -267,6 +256,9 @@ class _Run:
         self.emit = emit
         self.cancel = cancel
         self.turns = Turns()
+        self.parse_worker = parse_worker
+        self._worker: ParseWorker | None = None
+        self._worker_lock = threading.Lock()
         self.fetcher = PageFetcher(
             client, source, adapter, token=token, clock=clock, cancel=cancel, sleep=sleep,
             on_retry=lambda url, wait, reason: emit(Retrying(source.name, url, round(wait, 3), reason)),
@@ -425,6 +417,9 @@ class _Run:
             stop.set()
             writer.rollback()
             pool.shutdown(wait=True, cancel_futures=True)
+            if self._worker is not None:
+                self._worker.close()
+                self._worker = None
         if failure is not None:
             return "failed", failure.error, failure.crash
         if self.cancel.is_set() and active:
@@ -433,6 +428,22 @@ class _Run:
             more = f" (and {len(rejected) - 1} more rejected pages)" if len(rejected) > 1 else ""
             return "partial", rejected[0] + more, None
         return "ok", None, None
+
+    def _parse(self, chain: str, request: Request, fetched: Fetched) -> ParsedPage:
+        """The page as the writer takes it (``store.sync.packed.parse_body``):
+        a large one by the parse worker once it is ready (started by the first
+        large page), any other here, taking turns with the writer's transactions."""
+        if len(fetched.body) >= WORKER_BODY_BYTES:
+            with self._worker_lock:
+                if self._worker is None and self.parse_worker:
+                    self._worker = ParseWorker(self.adapter, self.window)
+            if self._worker is not None and self._worker.ready:
+                try:
+                    return self._worker.parse(chain, request, fetched.body, fetched.headers)
+                except (OSError, EOFError):
+                    pass   # the worker is gone (killed?): parse here
+        with self.turns.parsing():
+            return parse_body(self.adapter, chain, request, fetched.body, self.window, fetched.headers)
 
     def _fetch_chain(self, chain: str, request: Request | None, pages: queue.Queue[Any],
                      stop: threading.Event, halt: threading.Event) -> None:
@@ -475,21 +486,7 @@ class _Run:
                     request = known[1]
                     continue
                 try:
-                    with self.turns.parsing():
-                        try:
-                            body = json.loads(fetched.body)
-                        except ValueError as exc:
-                            raise PageRejected(f"not valid JSON ({exc})", path="$") from None
-                        except RecursionError:
-                            raise PageRejected("JSON nested too deeply", path="$") from None
-                        if fetched.headers:   # an adapter that reads response headers (a Link header)
-                            parsed = self.adapter.parse(chain, request, body, self.window,  # type: ignore[call-arg]
-                                                        headers=fetched.headers)
-                        else:
-                            parsed = self.adapter.parse(chain, request, body, self.window)
-                        del body
-                        _expect_within(parsed, self.window)   # refused whole: no row of it is stored
-                        outcome.page = parsed
+                    outcome.page = parsed = self._parse(chain, request, fetched)
                     seen.add(request)
                     if parsed.next is not None and self.fetcher.carries_secret(json.dumps(parsed.next.to_json())):
                         # The next request is stored (sync_cursor) until the run ends: never with the token.
