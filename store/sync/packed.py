@@ -29,7 +29,7 @@ from store.sync.adapter import Adapter, ParsedPage, Request, Window, expect_in_w
 SLICE_ROWS = 1_000
 
 _encode = json.JSONEncoder(ensure_ascii=False, check_circular=False, separators=(",", ":")).encode
-_DAY = itemgetter(1)
+_APP, _DAY = itemgetter(0), itemgetter(1)
 _NUL = "\\u0000"
 
 
@@ -63,7 +63,8 @@ def pack_rows(rows: Sequence[Sequence[Any]] | PackedRows) -> PackedRows:
     for offset in range(0, len(rows), SLICE_ROWS):
         chunk = rows[offset:offset + SLICE_ROWS]
         text = _encode(chunk)
-        slices.append(Slice(chunk if _NUL in text else text, tuple({row[0] for row in chunk}), len(chunk)))
+        apps = tuple(dict.fromkeys(map(_APP, chunk)))   # in the order they come
+        slices.append(Slice(chunk if _NUL in text else text, apps, len(chunk)))
     return PackedRows(tuple(slices), len(rows), max(map(_DAY, rows)) if rows else None)
 
 

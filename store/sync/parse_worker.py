@@ -90,6 +90,11 @@ class ParseWorker:
     def ready(self) -> bool:
         return self._ready.is_set() and not self._failed
 
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait until the child can take pages (or failed to start); whether it can."""
+        self._setup.join(timeout)
+        return self.ready
+
     def parse(self, chain: str, request: Request, body: bytes, headers: dict[str, str]) -> ParsedPage:
         """What :func:`store.sync.packed.parse_body` returns or raises, from the child."""
         with self._lock:
@@ -138,7 +143,10 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
             answer = ("rejected", (rejected.why, rejected.path))
         except Exception as exc:  # a bug in an adapter: the engine fails the run with it
             answer = ("error", f"{type(exc).__name__}: {exc}")
-        _send(answers, answer)
+        try:
+            _send(answers, answer)
+        except BrokenPipeError:   # the sync ended (or died) without waiting for this answer
+            return
 
 
 if __name__ == "__main__":
