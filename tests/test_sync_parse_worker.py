@@ -1,7 +1,7 @@
-"""Large pages parsed in the sync's worker process (store.sync.parse_worker) and
-figures written as JSON text slices (store.sync.packed): the same rows, the same
-refusals with page and path, as parsing in the fetch thread; text SQLite's JSON
-would misread (an escaped NUL) stored exactly."""
+"""Large pages parsed in the sync's worker process (store.sync.parse_worker), their
+figures packed as JSON text slices (store.sync.packed): the same rows and the same
+refusals, with their JSON path, as parsing in the fetch thread. (The writer's side
+of the slices, text stored exactly: tests/test_sync_writer.py.)"""
 
 from __future__ import annotations
 
@@ -22,8 +22,6 @@ from store.sync.adapter import ParsedPage, Request, Window
 from store.sync.adapters.warden_feed import WardenFeed
 from store.sync.packed import SLICE_ROWS, PackedRows, pack_rows, parse_body
 from store.sync.parse_worker import WORKER_BODY_BYTES, ParseWorker
-from store.sync.writer import PageOutcome, RunWriter
-from store.db import connect
 
 CLOCK = fixed_clock(datetime(2023, 1, 1, 6, tzinfo=timezone.utc))
 TOKEN = "parse-worker-token-77f1"
@@ -139,29 +137,3 @@ def test_packed_slices_hold_every_row_once_with_their_apps() -> None:
     assert [part.apps for part in packed.slices] == [
         tuple(f"app-{a:04d}" for a in range(first, last)) for first, last in ((0, 17), (16, 33), (32, 40))]
     assert packed.count == 2480 and packed.last_day == "2022-12-31"
-
-
-@pytest.fixture
-def conn(tmp_path: Path) -> sqlite3.Connection:
-    conn = connect(tmp_path / "w.db")
-    conn.execute("INSERT INTO sync_run (id, source, started_at, status) VALUES (1, 's', 't', 'running')")
-    conn.execute("INSERT INTO sync_cursor (run_id, chain, next) VALUES (1, 'usage/0', '{}')")
-    return conn
-
-
-@pytest.mark.parametrize("app", ["a\x00b", "é€😀", "quote'\"back\\slash", "\x1b[31m", "\u202e", "100%d"])
-def test_text_is_stored_exactly_on_a_first_sync_and_a_second(conn: sqlite3.Connection, app: str) -> None:
-    given = [[app, "2022-12-01", "calls", 9_223_372_036_854_775_807], [app, "2022-12-02", "calls", 0]]
-    for run, value in ((1, 7), (2, 8)):   # the second run conflicts: staged and upserted
-        if run == 2:
-            conn.execute("INSERT INTO sync_run (id, source, started_at, status) VALUES (2, 's', 't', 'running')")
-            conn.execute("INSERT INTO sync_cursor (run_id, chain, next) VALUES (2, 'usage/0', '{}')")
-        writer = RunWriter(conn, "s", run)
-        writer.write(PageOutcome("usage/0", "http://feed.example/usage", "2022-12-25T00:00:00Z", 200, "ab" * 32,
-                                 1, page=ParsedPage(usage=given + [[app, "2022-12-03", "records", value]])))
-        writer.commit()
-        found = conn.execute("SELECT app_id, day, metric, value, typeof(value), run_id FROM usage ORDER BY day")
-        assert [tuple(row) for row in found] == [
-            (app, "2022-12-01", "calls", 9_223_372_036_854_775_807, "integer", run),
-            (app, "2022-12-02", "calls", 0, "integer", run),
-            (app, "2022-12-03", "records", value, "integer", run)]

@@ -13,7 +13,9 @@ How a sync of one source runs:
   pool of ``source.concurrency`` threads that only fetch, hash and parse. The
   calling thread is the one writer (:class:`store.sync.writer.RunWriter`, its own
   connection, short ``BEGIN IMMEDIATE`` transactions). A bounded queue between
-  them keeps memory flat whatever the number of rows.
+  them keeps memory flat whatever the number of rows. Large pages are parsed
+  by a worker process instead (:mod:`store.sync.parse_worker`), started by the
+  first one, so that parsing and writing use two cores.
 * **Resume.** ``sync_cursor`` holds the next request of every chain, committed
   with that page's rows. A run killed midway (left ``running``) or cancelled is
   **continued as the same run** by the next sync of that source: same run id,
@@ -246,7 +248,7 @@ class _Run:
 
     def __init__(self, conn: Any, client: httpx.Client, source: SourceConfig, adapter: Adapter, *,
                  token: str | None, clock: Clock, emit: OnEvent, cancel: threading.Event,
-                 sleep: Sleep | None, refetch: bool = False, parse_worker: bool = True) -> None:
+                 sleep: Sleep | None, refetch: bool = False) -> None:
         self.conn = conn
         self.refetch = refetch
         self.rejected_pages = 0
@@ -256,8 +258,8 @@ class _Run:
         self.emit = emit
         self.cancel = cancel
         self.turns = Turns()
-        self.parse_worker = parse_worker
         self._worker: ParseWorker | None = None
+        self._worker_tried = False
         self._worker_lock = threading.Lock()
         self.fetcher = PageFetcher(
             client, source, adapter, token=token, clock=clock, cancel=cancel, sleep=sleep,
@@ -435,8 +437,12 @@ class _Run:
         large page), any other here, taking turns with the writer's transactions."""
         if len(fetched.body) >= WORKER_BODY_BYTES:
             with self._worker_lock:
-                if self._worker is None and self.parse_worker:
-                    self._worker = ParseWorker(self.adapter, self.window)
+                if not self._worker_tried:
+                    self._worker_tried = True
+                    try:
+                        self._worker = ParseWorker(self.adapter, self.window)
+                    except OSError:   # no interpreter to start: parse here
+                        self._worker = None
             if self._worker is not None and self._worker.ready:
                 try:
                     return self._worker.parse(chain, request, fetched.body, fetched.headers)

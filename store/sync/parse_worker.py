@@ -70,7 +70,8 @@ class ParseWorker:
         path = os.environ.get("PYTHONPATH")
         env = {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
         self._process = subprocess.Popen([sys.executable, "-m", "store.sync.parse_worker"],
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.DEVNULL, env=env)   # never on a TUI's screen
         self._setup = threading.Thread(target=self._start, args=(adapter, window), daemon=True,
                                        name="sync-parse-worker")
         self._setup.start()

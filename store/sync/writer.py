@@ -6,13 +6,14 @@ page's provenance row, its usage rows, the next request of its chain and the
 run's counters **in one transaction**, so a sync killed at any moment resumes
 exactly after its last committed page.
 
-Transactions are short (``COMMIT_ROWS`` rows or ``COMMIT_SECONDS``, whichever
-comes first) and never wait for a page with the lock held. Between slices of
-rows the writer asks whether another connection waits for the write lock
-(:class:`store.db.WaitingWriters`): if so it commits at once and stands back
-until the waiter has the lock, so a reviewer writing from another process waits
-a few milliseconds (``tests/benchmarks/bench_sync.py`` measures it); if nobody
-waits, it goes straight on.
+Figures go in slices of JSON text (:mod:`store.sync.packed`), one statement
+each, which SQLite steps without the GIL. Transactions are short (``COMMIT_ROWS``
+rows or ``COMMIT_SECONDS``, whichever comes first) and never wait for a page
+with the lock held. Between slices the writer asks whether another connection
+waits for the write lock (:class:`store.db.WaitingWriters`): if so it commits at
+once and stands back until the waiter has the lock, so a reviewer writing from
+another process waits a few milliseconds (``tests/benchmarks/bench_sync.py``
+measures it); if nobody waits, it goes straight on.
 
 A page of records (tiers, consumers, apps) that the source's last complete
 run stored byte for byte from the same URL is not parsed (the engine's fetch
@@ -90,6 +91,7 @@ class Turns:
     database's write lock ten times longer than needed. So parsing (any number
     of threads at once) waits while a transaction is open, and a transaction
     waits for the parses in progress (the GIL would serialise them anyway).
+    Pages parsed by the parse worker (another process) take no turns.
     """
 
     def __init__(self) -> None:
