@@ -334,12 +334,15 @@ class _Run:
                                 len(pending), resumed, tls))
         writer = RunWriter(self.conn, name, run_id, pages=pages, rows=rows, turns=self.turns)
         self.known_pages = writer.known_pages
+        covered = covered_window(self.adapter, window)
+        start, end = covered.start.isoformat(), covered.end.isoformat()
+        # No figure of the window from an earlier run (a first sync): none to
+        # withdraw at the end, and no scan of this run's figures to find them.
+        earlier = writer.stored_elsewhere(start, end, at_most=1) > 0
         status, error, crash = "ok", None, None
         try:
             status, error, crash = self._pump(writer, pending)
             if status == "ok":
-                covered = covered_window(self.adapter, window)
-                start, end = covered.start.isoformat(), covered.end.isoformat()
                 stored = 0 if writer.wrote_any(start, end) else writer.stored_elsewhere(start, end)
                 if stored:
                     # An answer with no figures at all for a window where figures are
@@ -348,7 +351,7 @@ class _Run:
                     status = "partial"
                     error = (f"the source reported no figures for {start}..{end}, where {stored:,} are "
                              "stored; nothing was withdrawn; sync again to confirm")
-                else:
+                elif earlier:
                     writer.withdraw_missing(start, end)
         except KeyboardInterrupt as exc:  # a second Ctrl-C: stop now, resumable like a cancel
             writer.rollback()

@@ -422,8 +422,7 @@ class RunWriter:
         self._pending_rows += part.count
 
     def _execute(self, statements: tuple[str, str], part: Slice, page_id: int | None = None) -> None:
-        """One of a pair of statements (rows from JSON text, rows bound one by
-        one) over the rows of ``part``; ``page_id`` fills a ``%d``."""
+        """Rows of ``part`` from its JSON text, or bound one by one; ``page_id`` fills a ``%d``."""
         from_text, per_row = statements
         if page_id is not None:
             from_text, per_row = from_text % page_id, per_row % page_id
@@ -498,12 +497,13 @@ class RunWriter:
             for table in ("usage", "endpoint_usage")
         )
 
-    def stored_elsewhere(self, start: str, end: str) -> int:
-        """How many of this source's figures for days ``start..end`` an earlier run wrote."""
+    def stored_elsewhere(self, start: str, end: str, *, at_most: int = -1) -> int:
+        """This source's figures for days ``start..end`` an earlier run wrote (up to ``at_most`` a table)."""
         return sum(
             self.conn.execute(
-                f"SELECT count(*) FROM {table} WHERE source = ? AND day BETWEEN ? AND ? AND run_id != ?",
-                (self.source, start, end, self.run_id),
+                f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE source = ? AND day BETWEEN ? AND ? "
+                "AND run_id != ? LIMIT ?)",
+                (self.source, start, end, self.run_id, at_most),
             ).fetchone()[0]
             for table in ("usage", "endpoint_usage")
         )
