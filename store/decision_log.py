@@ -187,14 +187,16 @@ def verify_chain(conn: sqlite3.Connection) -> ChainReport:
         linked = d.prev_hash == prev_hash
         if d.id != expected:
             if linked and own_ok:
+                after = f"#{prev.id}" if prev else "the start of the log"
                 return broken(d.id, f"entries from #{d.id} on were renumbered: the numbers "
                                     f"{_span(expected, d.id - 1)} are missing, yet #{d.id} is chained directly "
-                                    f"after #{prev.id if prev else 'the start'} (nothing was removed there)")
+                                    f"after {after} (nothing was removed there)")
             return broken(d.id, f"entry {_span(expected, d.id - 1)} before it is missing (removed from the log)")
-        if not linked:
+        if not linked and own_ok:
+            # Intact but chained elsewhere: moved, swapped, or its neighbour changed.
             bad_id, why = _misplaced(d, prev, rows, by_hash)
             return broken(bad_id, why)
-        if not own_ok:
+        if not own_ok:   # its fields, its link among them, no longer hash to its hash
             return broken(d.id, "its recorded fields no longer match its hash: the entry was edited "
                                 f"after it was written (now: {d.as_line()})")
         checked += 1

@@ -156,7 +156,7 @@ def confirm_violation(conn: sqlite3.Connection, finding_id: int, *, reviewer: st
     """Confirm a finding as a violation, keeping its severity and category as
     detected unless the reviewer sets another (``severity``, ``category``, with a
     reason). Without a ``reason`` the finding's rule and figures are logged as it."""
-    with writing(conn):
+    with writing(conn, point="decision"):
         why = confirmation_reason(get_finding(conn, finding_id), reason, severity, category)
         return change_finding(conn, finding_id, reviewer=reviewer, clock=clock, reason=why,
                               status="confirmed", severity=severity, category=category,

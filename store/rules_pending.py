@@ -52,12 +52,6 @@ def mark_apps(conn: sqlite3.Connection, kind: str, source: str, app_ids: Iterabl
     conn.executemany(_MARK, [(kind, source, app_id) for app_id in app_ids])
 
 
-def mark_consumers(conn: sqlite3.Connection, consumer_ids: Iterable[str]) -> None:
-    """Mark consumers to evaluate on the next run. Call inside the transaction
-    that made the change."""
-    conn.executemany(_MARK, [("consumer", consumer_id, "") for consumer_id in consumer_ids])
-
-
 def needs_full_pass(conn: sqlite3.Connection) -> bool:
     """True when no run of this warden's rules has finished on this database."""
     return conn.execute("SELECT 1 FROM rules_run WHERE rules_version = ? AND finished_at IS NOT NULL LIMIT 1",
@@ -114,9 +108,6 @@ class PendingWork:
                 conn.execute(_EVERY_CONSUMER)
             else:
                 conn.execute(_MARKED_CONSUMERS, {"upto": self.upto})
-
-    def __len__(self) -> int:
-        return self.conn.execute("SELECT count(*) FROM temp.rules_todo").fetchone()[0]
 
     def chunks(self, size: int) -> Iterator[list[str]]:
         """The consumer ids, ``size`` at a time, in id order."""

@@ -16,7 +16,7 @@ Four checks, every problem named:
    outcome and escalation, and each requested item's state and comment, are what
    the log's last entry of each says; every response and each of its files has
    its entries (the day received; each file's SHA-256, name and size), and the
-   log names no file the tables lost; every file recorded is in the evidence
+   log names no response or file the tables lost; every file recorded is in the evidence
    store (``evidence_root``), whole: one edited, removed or truncated is named
    with its path.
 4. The head (``head``): a hash noted earlier (printed by a previous verify,
@@ -100,7 +100,7 @@ class Logged(NamedTuple):
 
     value: str | None                 # its new value
     entry: int
-    action: int
+    action: int | None                # its action (record_decision always gives one)
     reason: str | None
 
 
@@ -110,7 +110,7 @@ def _last_entries(conn: sqlite3.Connection, subject: str) -> dict[tuple[int, str
     for subject_id, name, value, entry, action, reason in conn.execute(
             "SELECT subject_id, field, new_value, id, action_id, reason FROM decision WHERE subject = ? ORDER BY id",
             (subject,)):
-        last[(subject_id, name)] = Logged(value, entry, action if action is not None else entry, reason)
+        last[(subject_id, name)] = Logged(value, entry, action, reason)
     return last
 
 
@@ -280,6 +280,10 @@ def _responses(conn: sqlite3.Connection) -> list[Problem]:
                 "response", f"response #{response_id} received: the table says {day}, the log says "
                             f"{logged[0] if logged else 'nothing'}", entry=logged[1] if logged else None,
                 subject_id=response_id, field="received", table=day, logged=logged[0] if logged else None))
+    for response_id in sorted(set(received) - set(days)):
+        problems.append(Problem("response", f"response #{response_id} is in the log but not in the database "
+                                            "(deleted)", entry=received[response_id][1], subject_id=response_id,
+                                field="received", logged=received[response_id][0]))
     rows = conn.execute("SELECT response_id, sha256, name, bytes FROM response_file ORDER BY response_id, rowid"
                         ).fetchall()
     for response_id, sha256, name, size in rows:

@@ -155,3 +155,124 @@ def test_a_ready_follow_up_is_frozen_and_verify_catches_its_text_edited(tmp_path
     conn.execute("UPDATE note SET body = body || 'edited' WHERE id = ?", (note.id,))
     problems = verify_log(conn).problems
     assert [(p.kind, p.subject_id, p.field) for p in problems] == [("note", note.id, "body_sha256")]
+
+
+def _after_recording(conn: sqlite3.Connection, export_id: int) -> list[tuple[object, ...]]:
+    """(subject, subject id, field, old, new, reason, action id) of every log entry after
+    the recording of export ``export_id``, in order."""
+    last = conn.execute("SELECT max(id) FROM decision WHERE action_id = (SELECT action_id FROM export WHERE id = ?)",
+                        (export_id,)).fetchone()[0]
+    return [tuple(r) for r in conn.execute(
+        "SELECT subject, subject_id, field, old_value, new_value, reason, action_id FROM decision WHERE id > ?"
+        " ORDER BY id", (last,))]
+
+
+def _taken_back(conn: sqlite3.Connection, export_id: int, note_id: int, step: str, *, after: int = 0
+                ) -> list[tuple[object, ...]]:
+    """(subject, subject id, field, old, new) of the case and item entries the take-back of
+    export ``export_id`` wrote (from ``after`` entries past its recording on), having checked
+    that it is one action, starting with the note's, whose every entry gives the reason."""
+    entries = _after_recording(conn, export_id)[after:]
+    assert entries[0][:3] == ("note", note_id, "status")
+    assert {e[5] for e in entries} == {f"export #{export_id} could not be written ({step}); taken back"}
+    assert {e[6] for e in entries} == {entries[0][6]}
+    return [e[:5] for e in entries if e[0] in ("case", "item")]
+
+
+def test_a_take_back_is_one_action_and_every_entry_gives_its_reason(tmp_path: Path) -> None:
+    # A re-sent letter taken back: the case gets its due date, letter and state back.
+    conn = sent_case(tmp_path)
+    reply = tmp_path / "reply.txt"
+    reply.write_text("we will look into it")
+    add_response(conn, CASE_ID, [reply], reviewer="bo", clock=at("2023-05-10"), max_bytes=1000)
+    draft_note(conn, CASE_ID, reviewer="ana", clock=at("2023-05-12"), config=NOTES)
+    with pytest.raises(Interrupted):
+        export_notes(conn, fmt="md", out_dir=tmp_path / "resent", consumer_id=CASE_ID, reviewer="ana",
+                     clock=at("2023-05-12"), config=NOTES, on_step=_fail_at("moved note-2-northwind-analytics.md"))
+    assert _taken_back(conn, 2, 2, "moved note-2-northwind-analytics.md") == [
+        ("case", 1, "due_date", "2023-06-02", DUE), ("case", 1, "letter", "2", "1"),
+        ("case", 1, "state", "letter_sent", "response_received")]
+    # A final notice taken back: the notice and the due date it moved.
+    draft_followup(conn, CASE_ID, "final", reviewer="bo", clock=at("2023-05-26"), config=NOTES)
+    with pytest.raises(Interrupted):
+        export_notes(conn, fmt="md", out_dir=tmp_path / "final", consumer_id=CASE_ID, reviewer="bo",
+                     clock=at("2023-05-26"), config=NOTES, on_step=_fail_at("moved note-3-northwind-analytics.md"))
+    assert _taken_back(conn, 3, 3, "moved note-3-northwind-analytics.md") == [
+        ("case", 1, "due_date", "2023-06-02", DUE), ("case", 1, "followup", "final: note #3", None)]
+    _verified(conn, tmp_path)
+
+
+def test_one_case_changed_after_the_export_does_not_keep_the_others_it_opened(tmp_path: Path) -> None:
+    from store.db import connect
+
+    conn = seed(tmp_path / "w.db", consumers=1)
+    draft_note(conn, CASE_ID, reviewer="ana", clock=at("2023-05-02"), config=NOTES)
+    draft_note(conn, "bulk-00000", reviewer="ana", clock=at("2023-05-02"), config=NOTES)
+    reply = tmp_path / "reply.txt"
+    reply.write_text("answers")
+
+    def replied() -> None:       # another reviewer records Northwind's reply before the export completes
+        other = connect(tmp_path / "w.db")
+        add_response(other, CASE_ID, [reply], reviewer="bo", clock=at("2023-05-03"), max_bytes=1000)
+        other.close()
+
+    with pytest.raises(Interrupted):
+        export_notes(conn, fmt="md", out_dir=tmp_path / "out", note_ids=[1, 2], reviewer="ana",
+                     clock=at("2023-05-03"), config=NOTES, on_step=_fail_at("recorded", replied))
+    assert tuple(conn.execute("SELECT status, note FROM export").fetchone()) == (
+        "rolled_back", "export #1 could not be written (recorded); taken back; case #1 of northwind-analytics "
+        "changed after export; it is left as it is: check its letter, due date and state")
+    # Northwind's case is left (it has a reply); bulk-00000's case #2 and its six items are gone.
+    assert [tuple(r) for r in conn.execute("SELECT id, consumer_id, state FROM case_file")] == [
+        (1, "northwind-analytics", "response_received")]
+    assert [r[0] for r in conn.execute("SELECT DISTINCT case_id FROM case_item")] == [1]
+    assert case_columns(conn, "bulk-00000") == ("open", None)
+    assert _taken_back(conn, 1, 1, "recorded", after=3) == [      # after the reply's three entries
+        ("item", n, "state", "open", None) for n in range(12, 6, -1)] + [("case", 2, "state", "letter_sent", None)]
+    _verified(conn, tmp_path)
+
+
+def _escalated(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    from store.casework.state import escalate_case
+
+    escalate_case(conn, CASE_ID, to="Counsel", reason="no answers", reviewer="bo", clock=at("2023-05-20"))
+
+
+def _item_answered(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    from store.casework.items import ItemChange, mark_items
+
+    mark_items(conn, 1, [ItemChange("purpose", "answered")], comment="in the reply", reviewer="bo",
+               clock=at("2023-05-20"))
+
+
+def _second_reply(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    more = tmp_path / "more.txt"
+    more.write_text("more answers")
+    add_response(conn, CASE_ID, [more], reviewer="bo", clock=at("2023-05-20"), max_bytes=1000)
+
+
+@pytest.mark.parametrize("change", [_escalated, _item_answered, _second_reply],
+                         ids=["the case itself", "one of its items", "a reply only"])
+def test_any_change_to_a_case_after_its_follow_up_was_recorded_keeps_it(tmp_path: Path, change) -> None:  # noqa: ANN001
+    from store.db import connect
+
+    conn = sent_case(tmp_path)
+    reply = tmp_path / "reply.txt"
+    reply.write_text("some answers")
+    add_response(conn, CASE_ID, [reply], reviewer="bo", clock=at("2023-05-10"), max_bytes=1000)
+    draft_followup(conn, CASE_ID, "reminder", reviewer="bo", clock=at("2023-05-20"), config=NOTES)
+
+    def meanwhile() -> None:      # another reviewer's change, before the export's files are out
+        other = connect(tmp_path / "w.db")
+        change(other, tmp_path)
+        other.close()
+
+    with pytest.raises(Interrupted):
+        export_notes(conn, fmt="md", out_dir=tmp_path / "reminder", consumer_id=CASE_ID, reviewer="bo",
+                     clock=at("2023-05-20"), config=NOTES, on_step=_fail_at("recorded", meanwhile))
+    assert conn.execute("SELECT note FROM export WHERE id = 2").fetchone()[0] == (
+        "export #2 could not be written (recorded); taken back; case #1 of northwind-analytics changed after "
+        "export; it is left as it is: check its letter, due date and state")
+    # The reminder's entry on the case stays: the case was left as it is.
+    assert [e[1:4] for e in log(conn, "case") if e[1] == "followup"] == [("followup", None, "reminder: note #2")]
+    _verified(conn, tmp_path)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from store.casework.state import close_case, escalate_case, get_case, latest_case
+from store.casework.state import change_case, close_case, escalate_case, get_case, latest_case, open_case
 from store.casework.timeline import case_view, timeline
 from store.config import NotesConfig
 from store.db import connect
@@ -263,3 +263,105 @@ def test_a_database_from_before_cases_is_migrated_with_its_log_intact(tmp_path: 
     with pytest.raises(sqlite3.IntegrityError):
         conn.execute("INSERT INTO decision (id, at, reviewer, subject, subject_id, field, prev_hash, hash) "
                      "VALUES (9, 't', 'r', 'elsewhere', 1, 'f', 'p', 'h')")
+
+
+def test_a_stale_case_is_refused_word_for_word_with_what_it_is_now(tmp_path: Path) -> None:
+    conn = sent_case(tmp_path)
+    # Opened (version 1), then its letter and due date set (version 2).
+    assert latest_case(conn, CASE_ID).version == 2
+    other = connect(tmp_path / "w.db")
+    escalate_case(other, CASE_ID, to="Counsel", reason="late", reviewer="bo", clock=at("2023-05-24"))
+    for act in (lambda: close_case(conn, CASE_ID, outcome="other", reason="r", reviewer="ana",
+                                   clock=at("2023-05-24"), expected_version=2),
+                lambda: escalate_case(conn, CASE_ID, to="CEO", reason="r", reviewer="ana", clock=at("2023-05-24"),
+                                      expected_version=2)):
+        with pytest.raises(ConflictError) as caught:
+            act()
+        assert str(caught.value) == ("case #1 changed since you looked (you saw version 2): it is now escalated "
+                                     "by bo (late), version 3")
+        assert caught.value.current == {"case_id": 1, "state": "escalated", "version": 3, "reviewer": "bo",
+                                        "reason": "late", "at": "2023-05-24T10:00:00Z"}
+    case = get_case(conn, 1)
+    assert (case.state, case.escalated_to, case.version) == ("escalated", "Counsel", 3)
+    assert log(conn, "case")[-1] == (1, "escalated_to", None, "Counsel", "late")
+
+
+def test_escalating_is_refused_word_for_word(tmp_path: Path) -> None:
+    conn = seed(tmp_path / "w.db")
+    with pytest.raises(DecisionRefused) as caught:
+        escalate_case(conn, CASE_ID, to="Counsel", reason="no reply", reviewer="bo", clock=at("2023-05-24"))
+    assert str(caught.value) == ("no audit request has been sent to northwind-analytics (no letter exported): "
+                                 "there is no case for an escalation")
+    send_letter(conn, tmp_path / "out")
+    for to, reason, message in ((" ", "no reply", "escalating a case needs to whom (--to)"),
+                                ("Counsel", "", "escalating a case needs a reason"),
+                                ("Counsel", " \t", "escalating a case needs a reason")):
+        with pytest.raises(DecisionRefused) as caught:
+            escalate_case(conn, CASE_ID, to=to, reason=reason, reviewer="bo", clock=at("2023-05-24"))
+        assert str(caught.value) == message
+    assert latest_case(conn, CASE_ID).state == "letter_sent"
+    assert [e[1] for e in log(conn, "case")] == ["state", "letter", "due_date"]
+
+
+def _refused(act) -> str:  # noqa: ANN001
+    with pytest.raises(DecisionRefused) as refused:
+        act()
+    return str(refused.value)
+
+
+def test_the_case_refusals_word_for_word(tmp_path: Path) -> None:
+    conn = seed(tmp_path / "w.db")
+    day = at("2023-05-24")
+    assert _refused(lambda: close_case(conn, CASE_ID, outcome="other", reason="r", reviewer="a", clock=day)) == \
+        "no audit request has been sent to northwind-analytics (no letter exported): there is no case for an outcome"
+    assert _refused(lambda: close_case(conn, "nobody", outcome="other", reason="r", reviewer="a", clock=day)) == \
+        "there is no consumer 'nobody'"
+    send_letter(conn, tmp_path / "out")
+    assert _refused(lambda: get_case(conn, 2)) == "there is no case #2"
+    assert _refused(lambda: close_case(conn, CASE_ID, outcome="fixed", reason="r", reviewer="a", clock=day)) == \
+        ("unknown outcome 'fixed'; valid: within_limits, tier_changed, data_deleted, access_suspended, "
+         "referred_to_counsel, other")
+    assert _refused(lambda: close_case(conn, CASE_ID, outcome="other", reason=" \n", reviewer="a", clock=day)) == \
+        "closing a case needs a reason"
+    assert _refused(lambda: close_case(conn, CASE_ID, outcome="other", reason="", reviewer="a", clock=day)) == \
+        "closing a case needs a reason"
+    assert _refused(lambda: close_case(conn, CASE_ID, outcome="data_deleted", reason="r", reviewer="a",
+                                       clock=day)) == \
+        ("'Data deleted, with evidence' needs the evidence of the deletion: add it to case #1 first "
+         "(warden response add northwind-analytics FILE...)")
+    assert _refused(lambda: open_case(conn, CASE_ID, "escalated", reason="r", reviewer="a", clock=day)) == \
+        "a case cannot open as escalated"
+    assert _refused(lambda: change_case(conn, get_case(conn, 1), reason="r", reviewer="a", clock=day,
+                                        state="reopened")) == "case #1 is letter sent; it cannot become reopened"
+    assert [e[1] for e in log(conn, "case")] == ["state", "letter", "due_date"]
+    close_case(conn, CASE_ID, outcome="within_limits", reason="under the cap", reviewer="bo", clock=day)
+    assert _refused(lambda: escalate_case(conn, CASE_ID, to="CEO", reason="r", reviewer="a", clock=day)) == \
+        ("case #1 of northwind-analytics is resolved (Usage brought within limits); there is no case under way "
+         "for an escalation")
+    assert _refused(lambda: change_case(conn, get_case(conn, 1), reason="r", reviewer="a", clock=day,
+                                        state="response_received")) == \
+        "case #1 is resolved; it cannot become response received"
+
+
+def test_a_case_read_before_someone_changed_it_is_not_written_over(tmp_path: Path) -> None:
+    conn = sent_case(tmp_path)
+    seen = get_case(conn, 1)
+    other = connect(tmp_path / "w.db")
+    escalate_case(other, CASE_ID, to="Counsel", reason="late", reviewer="bo", clock=at("2023-05-24"))
+    with pytest.raises(ConflictError) as caught:
+        change_case(conn, seen, reason="a new date", reviewer="ana", clock=at("2023-05-24"), due_date="2023-06-30")
+    assert str(caught.value) == "case #1 changed since you looked (version 2): it is now escalated by bo (late), version 3"
+    assert get_case(conn, 1).due_date == DUE
+    # Nothing to change: nothing written, the same case and action back.
+    assert change_case(conn, seen, reason="r", reviewer="ana", clock=at("2023-05-24"), due_date=DUE,
+                       action_id=7) == (seen, 7)
+
+
+def test_a_letter_sent_again_to_an_escalated_case_keeps_it_escalated(tmp_path: Path) -> None:
+    conn = sent_case(tmp_path)
+    escalate_case(conn, CASE_ID, to="Counsel", reason="no answer", reviewer="bo", clock=at("2023-05-24"))
+    send_letter(conn, tmp_path / "again", clock=at("2023-05-25"))
+    case = latest_case(conn, CASE_ID)
+    # The same case, still with counsel, now citing the new letter: due 21 days after 25 May.
+    assert (case.id, case.state, case.letter_note_id, case.due_date) == (1, "escalated", 2, "2023-06-15")
+    assert [e[1:4] for e in log(conn, "case")[-2:]] == [("letter", "1", "2"), ("due_date", DUE, "2023-06-15")]

@@ -206,3 +206,39 @@ def test_a_database_that_cannot_be_made_private_is_refused_with_the_reason(tmp_p
     code, err = out["verify"]
     assert code == 1 and "readable by others" in err and "Traceback" not in err
     assert mode(db) == 0o644
+
+
+READ_ONLY_FILE = """
+    import json, sys
+    from store.db import connect, transaction
+    from store.errors import StoreError
+
+    db = sys.argv[1]
+    out = {}
+    try:
+        conn = connect(db)
+    except StoreError as exc:
+        out["connect"] = str(exc)
+    else:
+        out["sources"] = [r[0] for r in conn.execute("SELECT name FROM source")]
+        try:
+            with transaction(conn):
+                conn.execute("INSERT INTO source (name, kind, url) VALUES ('b', 'k', 'u')")
+        except StoreError as exc:
+            out["write"] = str(exc)
+    print(json.dumps(out))
+"""
+
+
+@needs_mounts
+def test_a_database_file_mounted_read_only_in_a_writable_folder_opens_for_reading(tmp_path: Path) -> None:
+    # Only the file is read-only (its folder is not): switching it to WAL fails, and warden
+    # opens it for reading instead of refusing it.
+    db = tmp_path / "w.db"
+    conn = connect(db)
+    conn.execute("INSERT INTO source (name, kind, url) VALUES ('a', 'k', 'u')")
+    conn.execute("PRAGMA journal_mode = DELETE")     # as another tool may leave it
+    conn.close()
+    out = confined(f"mount --bind {db} {db} && mount -o remount,ro,bind {db} {db}", READ_ONLY_FILE, str(db))
+    assert out == {"sources": ["a"], "write": f"cannot write to the database {db}: attempt to write a readonly "
+                                              "database; nothing was changed"}

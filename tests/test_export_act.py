@@ -25,17 +25,20 @@ import textwrap
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
 from notes_case import CASE_ID, CLOCK, seed
+from store.casework.items import ItemChange, mark_items
 from store.clock import fixed_clock
 from store.config import NotesConfig
 from store.db import connect
 from store.errors import ExportError
 from store.export import export_notes
-from store.notes import draft_note, mark_ready, note_for
-from store.review import dismiss
+from store.notes import draft_note, mark_ready, note_for, set_note_status
+from store.queue_summary import refresh_all
+from store.review import dismiss, set_finding_status
 from store.verify import verify_log
 from tui.cli import main as cli_main
 
@@ -84,6 +87,20 @@ def agrees(db: Path, out: Path) -> None:
             assert verify_log(conn, head=head).ok
     assert verify_log(conn).ok
     conn.close()
+
+
+def disk_fails_at(point: str, db: Path | None = None,
+                  meanwhile: Callable[[sqlite3.Connection], object] | None = None) -> Callable[[str], None]:
+    """An export's step hook: at ``point`` another reviewer does ``meanwhile`` in ``db`` (on a
+    connection of their own), then the disk fails."""
+    def hook(step: str) -> None:
+        if step == point:
+            if meanwhile is not None:
+                other = connect(db)
+                meanwhile(other)
+                other.close()
+            raise OSError(errno.EIO, "Input/output error")
+    return hook
 
 
 # --- the race: a finding dismissed between rendering and recording ------------------------
@@ -214,6 +231,165 @@ def test_a_forced_export_failing_midway_puts_every_file_back(db: Path, tmp_path:
     assert all(folder(out)[f.name] != before[f.name] for f in replaced.files)   # the test could tell
 
 
+def test_a_forced_export_that_adds_a_file_and_fails_on_the_manifest_puts_the_old_set_back(db: Path,
+                                                                                          tmp_path: Path) -> None:
+    # Three letters exported; a forced export of four replaces them, adds the fourth (a new name),
+    # then its manifest cannot be moved in (the staged manifest is lost): the folder is the old set
+    # again, without the fourth letter, and the error names the file that was missing.
+    out = tmp_path / "out"
+    first = export(db, out, note_ids=[1, 2, 3])
+    before = folder(out)
+    assert sorted(before) == ["manifest-md.json", "note-1-northwind-analytics.md", "note-2-bulk-00000.md",
+                              "note-3-bulk-00001.md"]
+    staged: list[Path] = []
+
+    def manifest_lost(step: str) -> None:
+        if step == "moved note-4-bulk-00002.md":
+            staged.extend(out.glob(".warden-export-*"))
+            (staged[0] / "manifest-md.json").unlink()
+
+    later = fixed_clock(CLOCK() + timedelta(hours=1))
+    with pytest.raises(ExportError) as refused:
+        export_notes(db, fmt="md", out_dir=out, reviewer="ana", clock=later, config=CONFIG, force=True,
+                     note_ids=[*first.note_ids, 4], on_step=manifest_lost)
+    assert str(refused.value) == (f"cannot write the export to {out}: No such file or directory "
+                                  f"({staged[0] / 'manifest-md.json'}); nothing was replaced and the export was "
+                                  "taken back in the log")
+    assert folder(out) == before
+    agrees(db, out)
+
+
+@pytest.mark.parametrize("failure, why", [
+    (OSError(errno.EIO, "Input/output error"), "[Errno 5] Input/output error"),
+    (KeyboardInterrupt(), "KeyboardInterrupt"),          # no message of its own: its name says what happened
+], ids=["disk", "ctrl-c"])
+def test_an_export_that_fails_before_it_is_recorded_is_abandoned_with_the_reason(db: Path, tmp_path: Path,
+                                                                                  failure: BaseException,
+                                                                                  why: str) -> None:
+    def fails(step: str) -> None:
+        if step == "staged":
+            raise failure
+
+    with pytest.raises((ExportError, KeyboardInterrupt)):
+        export(db, tmp_path / "out", on_step=fails)
+    conn = connect(db, readonly=True)
+    assert [tuple(r) for r in conn.execute("SELECT id, status, staging, finished_at, note FROM export")] == [
+        (1, "abandoned", None, "2023-05-02T09:30:00Z", why)]
+    assert {r[0] for r in conn.execute("SELECT status FROM note")} == {"ready"}
+    conn.close()
+
+
+def test_a_recorded_export_that_cannot_be_written_is_taken_back_as_one_action(db: Path, tmp_path: Path) -> None:
+    # Note 1 (ready) and note 2 (a draft, exported by its id) recorded, then the disk fails: each is
+    # back where it was (ready, draft), its findings confirmed again, the two cases the letters opened
+    # closed again, all one action of the log with the reason word for word.
+    conn = connect(db)
+    set_note_status(conn, 2, "draft", reviewer="ana", clock=CLOCK)
+    last = conn.execute("SELECT max(id) FROM decision").fetchone()[0]
+    refresh_all(conn)                  # (the seed writes findings without the queue's summary)
+    queue = [tuple(r) for r in conn.execute("SELECT * FROM consumer ORDER BY id")]
+    keys = [tuple(r) for r in conn.execute("SELECT * FROM consumer_finding_key ORDER BY 1, 2")]
+    conn.close()
+
+    with pytest.raises(ExportError):
+        export_notes(db, fmt="md", out_dir=tmp_path / "out", reviewer="bo", clock=CLOCK, config=CONFIG,
+                     note_ids=[1, 2], on_step=disk_fails_at("moved note-1-northwind-analytics.md"))
+    conn = connect(db, readonly=True)
+    (taken,) = conn.execute("SELECT id FROM decision WHERE id > ? AND reason LIKE 'export #1 could not%' "
+                            "ORDER BY id LIMIT 1", (last,)).fetchone()
+    rows = conn.execute("SELECT subject, subject_id, field, old_value, new_value, reviewer, reason, action_id "
+                        "FROM decision WHERE id >= ? ORDER BY id", (taken,)).fetchall()
+    assert {(r[5], r[6], r[7]) for r in rows} == {
+        ("bo", "export #1 could not be written ([Errno 5] Input/output error); taken back", taken)}
+    assert [tuple(r[:5]) for r in rows if r[2] in ("status", "state")] == [
+        ("note", 1, "status", "exported", "ready"),
+        ("finding", 1, "status", "audit_requested", "confirmed"),
+        ("finding", 2, "status", "audit_requested", "confirmed"),
+        ("finding", 4, "status", "audit_requested", "confirmed"),
+        ("note", 2, "status", "exported", "draft"),
+        ("finding", 6, "status", "audit_requested", "confirmed"),
+        *[("item", i, "state", "open", None) for i in (6, 5, 4, 3, 2, 1)],
+        ("case", 1, "state", "letter_sent", None),
+        *[("item", i, "state", "open", None) for i in (12, 11, 10, 9, 8, 7)],
+        ("case", 2, "state", "letter_sent", None)]
+    assert [tuple(r) for r in conn.execute("SELECT id, status FROM note ORDER BY id")] == [
+        (1, "ready"), (2, "draft"), (3, "ready"), (4, "ready")]
+    assert [tuple(r) for r in conn.execute("SELECT status, note, action_id FROM export")] == [
+        ("rolled_back", "export #1 could not be written ([Errno 5] Input/output error); taken back", last + 1)]
+    # The queue shows every consumer as before the export: findings, cases, due dates.
+    assert [tuple(r) for r in conn.execute("SELECT * FROM consumer ORDER BY id")] == queue
+    assert [tuple(r) for r in conn.execute("SELECT * FROM consumer_finding_key ORDER BY 1, 2")] == keys
+    assert verify_log(conn).ok
+    conn.close()
+
+
+def test_a_finding_already_confirmed_again_is_left_alone_by_the_take_back(db: Path, tmp_path: Path) -> None:
+    # While the failing export runs (recorded, files not yet in), another reviewer sets finding #1
+    # back from audit_requested to confirmed. The take-back has nothing to do for it and goes on
+    # with the rest, still one action.
+    def confirm_again(other: sqlite3.Connection) -> None:
+        set_finding_status(other, 1, "confirmed", reviewer="cy", clock=CLOCK, reason="sent by post instead")
+
+    with pytest.raises(ExportError):
+        export_notes(db, fmt="md", out_dir=tmp_path / "out", reviewer="bo", clock=CLOCK, config=CONFIG,
+                     note_ids=[1], on_step=disk_fails_at("moved note-1-northwind-analytics.md", db, confirm_again))
+    conn = connect(db, readonly=True)
+    (taken,) = conn.execute("SELECT min(id) FROM decision WHERE reason LIKE 'export #1 could not%'").fetchone()
+    rows = conn.execute("SELECT subject, subject_id, field, old_value, new_value, action_id FROM decision "
+                        "WHERE id >= ? AND field IN ('status', 'state') ORDER BY id", (taken,)).fetchall()
+    assert [tuple(r) for r in rows] == [
+        ("note", 1, "status", "exported", "ready", taken),
+        ("finding", 2, "status", "audit_requested", "confirmed", taken),
+        ("finding", 4, "status", "audit_requested", "confirmed", taken),
+        *[("item", i, "state", "open", None, taken) for i in (6, 5, 4, 3, 2, 1)],
+        ("case", 1, "state", "letter_sent", None, taken)]
+    assert [tuple(r) for r in conn.execute("SELECT id, status FROM finding WHERE id IN (1, 2, 4) ORDER BY id")] == [
+        (1, "confirmed"), (2, "confirmed"), (4, "confirmed")]
+    assert conn.execute("SELECT status FROM export").fetchone()[0] == "rolled_back"
+    conn.close()
+
+
+def test_a_failed_re_export_takes_its_findings_back_as_one_action(db: Path, tmp_path: Path) -> None:
+    # Note #1 was exported; a reviewer set two of its findings back to confirmed; exporting the note
+    # again requests them again (the note itself stays exported), then the disk fails: both are
+    # taken back in one action, with no entry about the note.
+    export(db, tmp_path / "first", note_ids=[1])
+    conn = connect(db)
+    for fid in (1, 2):
+        set_finding_status(conn, fid, "confirmed", reviewer="cy", clock=CLOCK, reason="ask again")
+    conn.close()
+
+    with pytest.raises(ExportError):
+        export(db, tmp_path / "again", note_ids=[1], on_step=disk_fails_at("moved note-1-northwind-analytics.md"))
+    conn = connect(db, readonly=True)
+    (taken,) = conn.execute("SELECT min(id) FROM decision WHERE reason LIKE 'export #2 could not%'").fetchone()
+    rows = conn.execute("SELECT subject, subject_id, field, old_value, new_value, action_id FROM decision "
+                        "WHERE id >= ? ORDER BY id", (taken,)).fetchall()
+    assert [tuple(r) for r in rows if r[2] == "status"] == [
+        ("finding", 1, "status", "audit_requested", "confirmed", taken),
+        ("finding", 2, "status", "audit_requested", "confirmed", taken)]
+    assert {r[5] for r in rows} == {taken} and {r[0] for r in rows} == {"finding"}
+    conn.close()
+
+
+def test_a_case_answered_meanwhile_is_left_as_it_is_and_the_export_says_so(db: Path, tmp_path: Path) -> None:
+    # While the failing export runs (recorded, files not yet in), another reviewer marks an item of
+    # the case the letter opened as answered. The take-back leaves that case and names it in the
+    # export's note, after the reason.
+    def answered(other: sqlite3.Connection) -> None:
+        mark_items(other, 1, [ItemChange("purpose", "answered")], comment="reply, page 1", reviewer="cy", clock=CLOCK)
+
+    with pytest.raises(ExportError):
+        export(db, tmp_path / "out", note_ids=[1],
+               on_step=disk_fails_at("moved note-1-northwind-analytics.md", db, answered))
+    conn = connect(db, readonly=True)
+    assert conn.execute("SELECT status, note FROM export").fetchone()[:] == (
+        "rolled_back", "export #1 could not be written ([Errno 5] Input/output error); taken back; case #1 of "
+        "northwind-analytics changed after export; it is left as it is: check its letter, due date and state")
+    assert conn.execute("SELECT state FROM case_file WHERE id = 1").fetchone()[0] == "letter_sent"
+    conn.close()
+
+
 def test_an_export_whose_completion_cannot_be_recorded_is_completed_by_the_next(db: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
 
@@ -333,6 +509,54 @@ def test_a_recorded_export_whose_files_are_lost_is_taken_back(db: Path, tmp_path
     assert taken > 0 and verify_log(conn, evidence_root=tmp_path / "evidence").ok
     conn.close()
     agrees(db, out)
+
+
+def test_a_forced_export_killed_midway_whose_staged_files_are_lost_puts_the_old_set_back(
+        db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Killed after the first letter replaced its old version (kept in the staging folder's old/);
+    # then the staged files are lost. The set cannot be finished: the next export removes the one
+    # new letter and puts the old one back, so the folder is the first export's set again.
+    out = tmp_path / "out"
+    export(db, out, "html")            # made in 2023; each page says when it was made
+    old = folder(out)
+    killed = _cli("-c", KILL, "moved note-1-northwind-analytics.html", "export", "--db", str(db), "--format", "html",
+                  "--status", "exported", "--out", str(out), "--reviewer", "ana", "--force")
+    killed.communicate(timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    (staging,) = out.glob(".warden-export-*")
+    assert folder(staging / "old") == {"note-1-northwind-analytics.html": old["note-1-northwind-analytics.html"]}
+    assert folder(out)["note-1-northwind-analytics.html"] != old["note-1-northwind-analytics.html"]
+    for path in staging.iterdir():
+        if path.is_file() and path.name != ".lock":
+            path.unlink()              # the staged files lost; old/ is still there
+    capsys.readouterr()
+    assert cli_main(["export", "--db", str(db), "--format", "csv", "--status", "exported", "--out",
+                     str(tmp_path / "csv"), "--reviewer", "carl"]) == 0
+    assert (f"warden: warning: export #2 to {out} was interrupted and its files could not be recovered: its "
+            "notes, findings and cases were taken back in the decision log") in capsys.readouterr().err.splitlines()
+    assert folder(out) == old
+    agrees(db, out)
+
+
+def test_a_recorded_export_with_a_folder_now_in_the_way_is_taken_back(db: Path, tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    # Killed once recorded; before the next export someone makes a folder of the manifest's name.
+    # The set cannot be finished (nothing is moved over a folder): it is taken back, the folder kept.
+    out = tmp_path / "out"
+    killed = _cli("-c", KILL, "recorded", "export", "--db", str(db), "--format", "md", "--status", "ready",
+                  "--out", str(out), "--reviewer", "ana")
+    killed.communicate(timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    (out / "manifest-md.json").mkdir()
+    capsys.readouterr()
+    assert cli_main(["export", "--db", str(db), "--format", "csv", "--status", "ready", "--out",
+                     str(tmp_path / "csv"), "--reviewer", "carl"]) == 0
+    assert (f"warden: warning: export #1 to {out} was interrupted and its files could not be recovered: its "
+            "notes, findings and cases were taken back in the decision log") in capsys.readouterr().err.splitlines()
+    assert folder(out) == {"manifest-md.json": "dir"}
+    conn = connect(db, readonly=True)
+    assert conn.execute("SELECT status FROM export WHERE id = 1").fetchone()[0] == "rolled_back"
+    conn.close()
 
 
 # --- paths ------------------------------------------------------------------------------------------

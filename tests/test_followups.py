@@ -147,3 +147,30 @@ def test_the_command_drafts_a_follow_up(tmp_path: Path, capsys: pytest.CaptureFi
     seed(tmp_path / "none.db").close()
     assert main(["followup", "draft", CASE_ID, "--kind", "reminder", "--db", str(tmp_path / "none.db")]) == 1
     assert "no audit request has been sent" in capsys.readouterr().err
+
+
+def test_a_follow_up_exported_after_its_case_ended_is_recorded_on_no_case(tmp_path: Path) -> None:
+    from store.casework.state import close_case
+
+    conn = sent_case(tmp_path)
+    draft_followup(conn, CASE_ID, "overdue", reviewer="bo", clock=at("2023-05-25"), config=NOTES)
+    close_case(conn, CASE_ID, outcome="within_limits", reason="back under the cap", reviewer="bo",
+               clock=at("2023-05-26"))
+    result = export_notes(conn, fmt="md", out_dir=tmp_path / "late", consumer_id=CASE_ID, reviewer="bo",
+                          clock=at("2023-05-26"), config=NOTES)
+    assert result.note_ids == (2,)
+    assert result.warnings == ("note #2 (overdue notice) was exported but northwind-analytics has no case under "
+                               "way; no case recorded it",)
+    assert [e for e in log(conn, "case") if e[1] == "followup"] == []
+
+
+def test_a_final_notice_exported_days_after_it_was_drafted_warns_of_the_date_it_states(tmp_path: Path) -> None:
+    conn = sent_case(tmp_path)
+    # Drafted on Friday 26 May: "by 2 June" (7 days); exported on Monday 29 May, the case is due 5 June.
+    draft_followup(conn, CASE_ID, "final", reviewer="bo", clock=at("2023-05-26"), config=NOTES)
+    result = export_notes(conn, fmt="md", out_dir=tmp_path / "final", consumer_id=CASE_ID, reviewer="bo",
+                          clock=at("2023-05-29"), config=NOTES)
+    assert result.warnings == ("note #2 states a response date of 2023-06-02; exported today its case is due "
+                               "2023-06-05 (export date + the deadline): re-draft it so the letter states the date "
+                               "the case tracks",)
+    assert latest_case(conn, CASE_ID).due_date == "2023-06-05"

@@ -21,12 +21,15 @@ PAGE = {"data": [ROW], "meta": {"next": "c2"}}
     ("usage.list[-1]", "item", "usage.list[-1]", ("usage", "list", -1)),
     ('"a-b"', "item", '"a-b"', ("a-b",)),
     ("@", "item", "@", ()),
+    ("[0]", "item", "[0]", (0,)),            # an index on the item itself (API Gateway's [used, remaining])
+    ("[1][0]", "item", "[1][0]", (1, 0)),
     ("^project", "row", "project", ("project",)),
     ("^.project", "row", "project", ("project",)),
     ("^", "row", "@", ()),
     ("$data[0].project", "page", "data[0].project", ("data", 0, "project")),
     ("$.meta.next", "page", "meta.next", ("meta", "next")),
     ("$. meta", "page", "meta", ("meta",)),
+    ("$.Xtotal", "page", "Xtotal", ("Xtotal",)),   # only the dot after the prefix goes, not a letter
     ("$", "page", "@", ()),
     ("length(usage.list)", "item", "length(usage.list)", None),
     ("usage.list[*]", "item", "usage.list[*]", None),
@@ -56,7 +59,8 @@ def test_what_is_not_jmespath_is_refused_with_the_first_line_of_why() -> None:
 @pytest.mark.parametrize(("text", "value"), [
     ("client_app_id", "app-1"), ("usage.calls", "12"), ("usage.list[1]", 20), ("usage.list[-1]", 30),
     ('"a-b"', 7), ("@", ITEM), ("^project", "p-9"), ("^", ROW), ("$meta.next", "c2"), ("$data[0].project", "p-9"),
-    ("$", PAGE), ("length(usage.list)", 3), ("usage.list[*]", [10, 20, 30]),
+    ("$", PAGE), ("[0]", None), ("^usage[0].usage.list[0]", 10),
+    ("length(usage.list)", 3), ("usage.list[*]", [10, 20, 30]),
     # Missing or mistyped steps find nothing, as JMESPath says.
     ("missing", None), ("usage.missing", None), ("client_app_id.x", None), ("usage.list[3]", None),
     ("usage.list[-4]", None), ("usage.calls[0]", None), ("usage[0]", None), ("^usage[1]", None),
@@ -79,6 +83,7 @@ def test_a_function_meeting_a_type_it_refuses_refuses_the_page() -> None:
     ("usage.list[2]", "$.data[3].usage[0].usage.list[2]"),
     ('"a-b"', "$.data[3].usage[0]['a-b']"),
     ("@", "$.data[3].usage[0]"),
+    ("[1]", "$.data[3].usage[0][1]"),
     ("^project", "$.data[3].project"),
     ("$meta.next", "$.meta.next"),
     ("length(usage.list)", "$.data[3].usage[0] | length(usage.list)"),

@@ -63,6 +63,10 @@ def test_the_same_limit_broken_after_the_resolution_reopens_the_case(conn: sqlit
     assert log(conn, "case")[-2:] == [(2, "state", None, "reopened", reason), (2, "reopens", None, "1", reason)]
     assert conn.execute("SELECT reviewer FROM decision WHERE subject = 'case' AND subject_id = 2").fetchone()[0] == \
         RULES_REVIEWER
+    # The state and the case it reopens are one action of the rules, logged when they ran.
+    opened = [tuple(r) for r in conn.execute("SELECT id, action_id, reviewer, at FROM decision WHERE subject = 'case'"
+                                             " AND subject_id = 2 ORDER BY id")]
+    assert [entry[1:] for entry in opened] == [(opened[0][0], RULES_REVIEWER, "2022-05-02T10:00:00Z")] * 2
     assert case_columns(conn, "acme") == ("reopened", None)
     # Running the rules again, either way, neither writes the finding nor opens a third case.
     entries = conn.execute("SELECT count(*) FROM decision").fetchone()[0]

@@ -5,12 +5,15 @@ HTML and JSON, hostile names inert; findings per month kept by triggers."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import date
 from pathlib import Path
 
 import pytest
 
 from store.db import connect
+from store.errors import ExportError
+from store.export.files import write_file
 from store.queue import QueueQuery, QueueReader
 from store.queue_filter import parse_filter
 from store.report import lead_overview
@@ -137,6 +140,61 @@ def test_the_command_writes_the_report(cases_db: Path, tmp_path: Path, fmt: str,
     with pytest.raises(SystemExit) as bad:
         main(["report", "--format", "pdf", "--db", str(cases_db)])
     assert bad.value.code == 2
+
+
+def test_the_report_refuses_a_folder_and_an_existing_file_word_for_word(cases_db: Path, tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    assert main(["report", "--format", "md", "--out", str(folder), "--db", str(cases_db)]) == 1
+    assert capsys.readouterr().err == f"warden: Report refused: {folder} is a folder; nothing written\n"
+    assert list(folder.iterdir()) == []
+    out = tmp_path / "overview.md"
+    out.write_text("last week's overview")
+    assert main(["report", "--format", "md", "--out", str(out), "--db", str(cases_db)]) == 1
+    assert capsys.readouterr().err == (f"warden: Report refused: {out} exists; nothing written "
+                                       "(use --force to replace it)\n")
+    assert out.read_text() == "last week's overview"
+    # Called without force (its default), the file is kept just the same.
+    with pytest.raises(ExportError, match="exists; nothing written"):
+        write_file(out, b"# another overview\n")
+    assert out.read_text() == "last week's overview"
+
+
+def test_force_replaces_the_report_whole_and_leaves_no_temporary_file(cases_db: Path, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "overview.md"
+    out.write_text("last week's overview")
+    out.chmod(0o644)
+    assert main(["report", "--format", "md", "--out", str(out), "--db", str(cases_db), "--force"]) == 0
+    assert capsys.readouterr().err == f"warden: wrote the overview as md to {out}\n"
+    assert out.read_text().startswith("# Compliance overview: ")
+    assert out.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["overview.md"]
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["new", "force"])
+def test_a_report_the_disk_refuses_leaves_nothing_behind(cases_db: Path, tmp_path: Path, force: bool,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    # A name longer than the file system allows (255 bytes): the temporary file is written, then
+    # naming it fails. Neither it nor the folders created for it stay.
+    out = tmp_path / "reports" / "2023" / ("o" * 256 + ".md")
+    assert main(["report", "--format", "md", "--out", str(out), "--db", str(cases_db)]
+                + (["--force"] if force else [])) == 1
+    assert capsys.readouterr().err == (f"warden: Report failed: cannot write {out}: File name too long; "
+                                       "nothing written\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_report_interrupted_while_written_leaves_nothing_behind(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(fd: int) -> None:
+        raise KeyboardInterrupt        # Ctrl-C while the file is flushed to disk
+
+    monkeypatch.setattr(os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_file(tmp_path / "overview.md", b"# Compliance overview\n")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_findings_per_month_follow_every_change_of_a_finding(tmp_path: Path) -> None:

@@ -320,6 +320,48 @@ def test_bulk_decides_a_consumers_open_findings_as_one_action(conn: sqlite3.Conn
     assert [finding_row(conn, i)["status"] for i in (1, 2, 3)] == ["candidate"] * 3
 
 
+def _regraded_by_the_rules(db: Path, fid: int, at: str) -> None:
+    """The rules re-grade a finding (severity, version, updated_at) and log nothing, as a rules run does."""
+    raw = sqlite3.connect(db, isolation_level=None)
+    raw.execute("UPDATE finding SET severity = 'high', version = version + 1, updated_at = ? WHERE id = ?", (at, fid))
+    raw.close()
+
+
+def _confirmed_as_seen_at_version_1(db: Path) -> ConflictError:
+    """alice confirms finding #1 as she saw it (version 1); it has changed since."""
+    conn = connect(db)
+    try:
+        with pytest.raises(ConflictError) as caught:
+            confirm_violation(conn, 1, reviewer="alice", severity="critical", reason="8x", clock=CLOCK,
+                              expected_version=1)
+    finally:
+        conn.close()
+    return caught.value
+
+
+def test_a_conflict_on_a_finding_no_reviewer_touched_names_nobody(db: Path) -> None:
+    _regraded_by_the_rules(db, 1, "2023-01-01T08:00:00Z")
+    conflict = _confirmed_as_seen_at_version_1(db)
+    assert str(conflict) == ("finding #1 changed since you opened it (you saw version 1): it is now candidate, "
+                             "version 2")
+    assert conflict.current == {"finding_id": 1, "status": "candidate", "severity": "high",
+                                "category": "volume_cap", "version": 2, "reviewer": None, "reason": None,
+                                "at": "2023-01-01T08:00:00Z"}
+
+
+def test_a_conflict_names_who_decided_last_without_a_reason_and_when(db: Path) -> None:
+    conn = connect(db)
+    mark_needs_info(conn, 1, reviewer="carol", clock=CLOCK)      # no reason given: none shown
+    conn.close()
+    _regraded_by_the_rules(db, 1, "2023-01-05T07:00:00Z")          # later, and not in the log
+    conflict = _confirmed_as_seen_at_version_1(db)
+    assert str(conflict) == ("finding #1 changed since you opened it (you saw version 1): it is now needs_info "
+                             "by carol, version 3")
+    assert conflict.current == {"finding_id": 1, "status": "needs_info", "severity": "high",
+                                "category": "volume_cap", "version": 3, "reviewer": "carol", "reason": None,
+                                "at": "2023-01-02T09:30:00Z"}     # when carol decided, from the log
+
+
 def test_bulk_with_one_conflict_changes_nothing(conn: sqlite3.Connection) -> None:
     dismiss(conn, 2, reviewer="bob", reason_code="duplicate", clock=CLOCK)
     before = len(log(conn))
@@ -401,7 +443,9 @@ def test_a_rewritten_hash_is_named(db: Path) -> None:
     conn = connect(db)
     report = verify_chain(conn)
     assert (report.ok, report.first_bad_id) == (False, 3)
-    assert "rewritten" in (report.why or "")
+    assert report.why == ("entry #3's stored hash was rewritten (its fields edited and its hash recomputed); "
+                          "entry #4 still carries the original. (Or an entry after #3 was removed and the later "
+                          "ones renumbered.)")
     conn.close()
 
 
@@ -417,6 +461,134 @@ def test_a_removed_entry_is_named(db: Path) -> None:
     assert (report.ok, report.first_bad_id) == (False, 3)
     assert "#2" in (report.why or "") and "missing" in (report.why or "")
     conn.close()
+
+
+def _tampered(db: Path, *statements: str) -> decision_log.ChainReport:
+    """The chain report after running ``statements`` on the file with the triggers dropped."""
+    raw = _raw(db)
+    for statement in statements:
+        raw.execute(statement)
+    raw.close()
+    conn = connect(db)
+    try:
+        return verify_chain(conn)
+    finally:
+        conn.close()
+
+
+def test_an_entry_whose_link_was_edited_is_named_not_its_neighbour(db: Path) -> None:
+    # The defect: #3's prev_hash edited (nothing else) was reported as "entry #2's stored hash was
+    # rewritten": the auditor was sent to an entry nobody touched.
+    conn = connect(db)
+    _fill(conn)
+    conn.close()
+    report = _tampered(db, f"UPDATE decision SET prev_hash = '{'1' * 64}' WHERE id = 3")
+    assert (report.ok, report.first_bad_id, report.checked) == (False, 3, 2)
+    assert report.why == ("its recorded fields no longer match its hash: the entry was edited after it was "
+                          "written (now: 2023-01-02T09:30:00Z alice finding #1 category: volume_cap -> volume_cap "
+                          "(over))")
+
+
+# Each tampering of _fill's log (1-3 alice's confirmation of finding 1, one action; 4 bob's
+# dismissal; 5 carol's needs-info; 6 bob's undo of 4) and what verify says, word for word.
+REMOVED_1 = ("an entry was removed between the start of the log and #1, and the entries after it renumbered "
+             "to close the gap: #1 is chained to an entry no longer in the log")
+RENUMBERED = " as its own action or one it undoes: a number after its own, so it was renumbered)"
+TAMPERED = [
+    pytest.param(["DELETE FROM decision WHERE id IN (2, 3)"],
+                 4, "entry #2..#3 before it is missing (removed from the log)", id="two-removed"),
+    pytest.param(["DELETE FROM decision WHERE id = 1", "UPDATE decision SET id = id - 1"],
+                 1, REMOVED_1 + " (entry #3 names entry #4" + RENUMBERED, id="first-removed-renumbered"),
+    pytest.param(["DELETE FROM decision WHERE id = 4", "UPDATE decision SET id = id - 1 WHERE id > 4"],
+                 4, "an entry was removed between #3 and #4, and the entries after it renumbered to close the "
+                    "gap: #4 is chained to an entry no longer in the log (entry #4 names entry #5" + RENUMBERED,
+                 id="middle-removed-renumbered"),
+    pytest.param(["UPDATE decision SET id = -1 WHERE id = 1", "UPDATE decision SET id = 1 WHERE id = 2",
+                  "UPDATE decision SET id = 2 WHERE id = -1"],
+                 1, "entries #1 and #2 were swapped: #2 is chained after the start of the log and #1 after #2",
+                 id="first-two-swapped"),
+    pytest.param(["UPDATE decision SET id = -id WHERE id IN (2, 3, 4)", "UPDATE decision SET id = 2 WHERE id = -4",
+                  "UPDATE decision SET id = 1 - id WHERE id < 0"],
+                 2, "entry #2 was moved: it is chained after #4, a later number", id="moved-earlier"),
+]
+
+
+@pytest.mark.parametrize("statements, bad_id, why", TAMPERED)
+def test_each_tampering_is_named_word_for_word(db: Path, statements: list[str], bad_id: int, why: str) -> None:
+    conn = connect(db)
+    _fill(conn)
+    conn.close()
+    report = _tampered(db, *statements)
+    assert (report.ok, report.first_bad_id, report.why) == (False, bad_id, why)
+
+
+@pytest.mark.parametrize("statements, bad_id, checked, why", [
+    (["UPDATE decision SET id = id + 1000 WHERE id > 4"], 1005, 4,
+     "entries from #1005 on were renumbered: the numbers #5..#1004 are missing, yet #1005 is chained directly after "
+     "#4 (nothing was removed there)"),
+    (["UPDATE decision SET id = -id", "UPDATE decision SET id = 1 - id"], 2, 0,
+     "entries from #2 on were renumbered: the numbers #1 are missing, yet #2 is chained directly after the start of "
+     "the log (nothing was removed there)"),
+    (["UPDATE decision SET reason = 'forged' WHERE id = 6"], 6, 5,
+     "its recorded fields no longer match its hash: the entry was edited after it was written (now: "
+     "2023-01-02T09:30:00Z bob finding #4 status: dismissed -> candidate (forged) [undoes #4])"),
+    (["UPDATE decision SET old_value = NULL, new_value = NULL WHERE id = 5"], 5, 4,
+     "its recorded fields no longer match its hash: the entry was edited after it was written (now: "
+     "2023-01-02T09:30:00Z carol finding #2 status: - -> -)"),
+], ids=["renumbered-after-4", "renumbered-from-the-start", "undo-edited", "values-emptied"])
+def test_the_report_counts_and_heads_what_was_checked(db: Path, statements: list[str], bad_id: int, checked: int,
+                                                      why: str) -> None:
+    conn = connect(db)
+    _fill(conn)
+    hashes = [e["hash"] for e in log(conn)]
+    conn.close()
+    report = _tampered(db, *statements)
+    assert report == decision_log.ChainReport(False, checked, bad_id, why,
+                                              head=hashes[checked - 1] if checked else None)
+
+
+def test_a_whole_log_of_one_action_with_its_first_entry_removed_is_named(db: Path) -> None:
+    # No entry left names a later one, so nothing says which were renumbered: no hint.
+    conn = connect(db)
+    confirm_violation(conn, 1, reviewer="alice", severity="high", reason="over", clock=CLOCK)
+    conn.close()
+    report = _tampered(db, "DELETE FROM decision WHERE id = 1", "UPDATE decision SET id = id - 1")
+    assert (report.ok, report.first_bad_id, report.checked, report.why) == (False, 1, 0, REMOVED_1)
+
+
+def test_an_entry_that_undoes_its_own_new_number_shows_the_renumbering(db: Path) -> None:
+    # An entry of action 1 undoing #2 is #3; with #1 removed and the rest moved down it is
+    # #2 undoing #2: nothing can undo itself, so it was renumbered.
+    conn = connect(db)
+    for undoes in (None, None, 2):
+        decision_log.record_decision(conn, subject="finding", subject_id=1, field="status", old="candidate",
+                                     new="confirmed", reason=None, reviewer="alice", clock=CLOCK, undoes=undoes,
+                                     action_id=1)
+    conn.close()
+    report = _tampered(db, "DELETE FROM decision WHERE id = 1", "UPDATE decision SET id = id - 1")
+    assert (report.first_bad_id, report.why) == (1, REMOVED_1 + " (entry #2 names entry #2" + RENUMBERED)
+
+
+def test_an_entry_inserted_with_a_valid_hash_is_named(db: Path) -> None:
+    # A forged entry chained properly after #3 and given number 4, the later ones moved up.
+    conn = connect(db)
+    _fill(conn)
+    third = log(conn)[2]
+    conn.close()
+    forged = {"at": "2023-01-02T09:31:00Z", "reviewer": "mallory", "subject": "finding", "subject_id": 3,
+              "field": "status", "old_value": "candidate", "new_value": "dismissed", "reason": "test account",
+              "undoes": None, "action_id": 4, "prev_hash": third["hash"]}
+    digest = hashlib.sha256(json.dumps({k: forged[k] for k in HASHED}, sort_keys=True,
+                                       separators=(",", ":")).encode()).hexdigest()
+    report = _tampered(db, "UPDATE decision SET id = id + 100 WHERE id > 3",
+                       "UPDATE decision SET id = id - 99 WHERE id > 100",
+                       "INSERT INTO decision (id, at, reviewer, subject, subject_id, field, old_value, new_value,"
+                       " reason, undoes, action_id, prev_hash, hash) VALUES (4, '2023-01-02T09:31:00Z', 'mallory',"
+                       " 'finding', 3, 'status', 'candidate', 'dismissed', 'test account', NULL, 4,"
+                       f" '{third['hash']}', '{digest}')")
+    assert (report.ok, report.first_bad_id, report.checked) == (False, 5, 4)
+    assert report.why == ("entry #5 is chained after #3, not after #4: the entries between them were moved or "
+                          "inserted")
 
 
 # --- known answers for the log's hash ---------------------------------------------
@@ -484,6 +656,33 @@ def test_recorded_entries_carry_the_known_hashes(tmp_path: Path) -> None:
         assert (recorded.prev_hash, recorded.hash) == (entry["prev_hash"], digest)
     assert [row["hash"] for row in log(conn)] == [digest for _, _, digest in VECTORS]
     assert verify_chain(conn) == decision_log.ChainReport(True, 3, head=VECTORS[-1][2])
+    conn.close()
+
+
+def test_a_value_is_logged_as_text_or_null_within_the_action_given(tmp_path: Path) -> None:
+    # The canonical JSON and its SHA-256 written out (``printf '%s' '<json>' | sha256sum``).
+    canonical = (b'{"action_id":1,"at":"2023-01-03T08:00:00Z","field":"letter","new_value":"12","old_value":null,'
+                 b'"prev_hash":"ff5b118aae1d16950ed16f07374be0a08566a360bbd383606ed988cbf68ce64e","reason":null,'
+                 b'"reviewer":"carol","subject":"case","subject_id":4,"undoes":null}')
+    digest = "a985562456868ecdcf71472a602c359d67dcddec0b42b17daf592fffc3d2e60b"
+    assert hashlib.sha256(canonical).hexdigest() == digest
+    conn = connect(tmp_path / "w.db")
+    assert decision_log.log_head(conn) is None                  # an empty log has no head
+    first, _, first_digest = VECTORS[0]
+    decision_log.record_decision(
+        conn, subject=first["subject"], subject_id=first["subject_id"], field=first["field"],
+        old=first["old_value"], new=first["new_value"], reason=first["reason"], reviewer=first["reviewer"],
+        clock=fixed_clock(datetime(2023, 1, 1, tzinfo=timezone.utc)))
+    recorded = decision_log.record_decision(
+        conn, subject="case", subject_id=4, field="letter", old=None, new=12, reason=None, reviewer="carol",
+        clock=fixed_clock(datetime(2023, 1, 3, 8, tzinfo=timezone.utc)), action_id=1)
+    assert recorded == decision_log.Decision(2, "2023-01-03T08:00:00Z", "carol", "case", 4, "letter", None, "12",
+                                             None, None, 1, first_digest, digest)
+    assert log(conn)[1] == {"id": 2, "at": "2023-01-03T08:00:00Z", "reviewer": "carol", "subject": "case",
+                            "subject_id": 4, "field": "letter", "old_value": None, "new_value": "12",
+                            "reason": None, "undoes": None, "action_id": 1, "prev_hash": first_digest,
+                            "hash": digest}
+    assert decision_log.log_head(conn) == {"head": digest, "entries": 2}
     conn.close()
 
 
@@ -690,3 +889,198 @@ def test_warden_verify_passes_then_names_the_edited_entry(db: Path, tmp_path: Pa
     broken = subprocess.run(run, capture_output=True, text=True, env=env, cwd=tmp_path)
     assert broken.returncode == 1
     assert "entry 1" in broken.stdout + broken.stderr
+
+
+# --- what a conflict and an undo say, word for word ----------------------------------
+
+
+def test_a_finding_the_rules_changed_meanwhile_is_a_conflict_carrying_it_as_it_is_now(
+        conn: sqlite3.Connection) -> None:
+    # The rules re-detected finding #1 with new figures after the reviewer opened it:
+    # version + 1 and a new updated_at, no log entry (store.candidates does so for a candidate).
+    with transaction(conn):
+        conn.execute("UPDATE finding SET actual = 12, updated_at = '2023-01-02T08:00:00Z', version = version + 1"
+                     " WHERE id = 1")
+    with pytest.raises(ConflictError) as info:
+        confirm_violation(conn, 1, reviewer="alice", reason="over", clock=CLOCK, expected_version=1)
+    assert str(info.value) == ("finding #1 changed since you opened it (you saw version 1): it is now candidate, "
+                               "version 2")
+    # No one decided it: when it changed is the finding's own time.
+    assert info.value.current == {"finding_id": 1, "status": "candidate", "severity": "medium",
+                                  "category": "volume_cap", "version": 2, "reviewer": None, "reason": None,
+                                  "at": "2023-01-02T08:00:00Z"}
+    assert log(conn) == []
+
+
+def test_undoing_a_regrade_names_no_status(conn: sqlite3.Connection) -> None:
+    confirm_violation(conn, 1, reviewer="alice", reason="over", clock=CLOCK)
+    confirm_violation(conn, 1, reviewer="alice", severity="critical", reason="worse than it looked", clock=CLOCK)
+    undone = review.decide(conn, review.UndoRequest(), ["north"], versions={}, reviewer="alice", clock=CLOCK)
+    assert undone == review.Outcome("Undone: finding #1 of North Ltd", keep_place=False, consumer_id="north",
+                                    title="Undo", finding_ids=(1,))
+    assert finding_row(conn, 1) == {"status": "confirmed", "severity": "medium", "category": "volume_cap",
+                                    "version": 4}
+
+
+def test_undoing_findings_of_two_consumers_names_each_state_they_went_back_to(conn: sqlite3.Connection) -> None:
+    mark_needs_info(conn, 1, reviewer="bob", reason="which app?", clock=CLOCK)
+    bulk_decide(conn, action="dismiss", consumer_ids=["north", "south"], reason_code="duplicate",
+                reviewer="alice", clock=CLOCK)
+    undone = review.decide(conn, review.UndoRequest(), ["north"], versions={}, reviewer="alice", clock=CLOCK)
+    assert undone == review.Outcome("Undone: 4 findings of 2 consumers back to needs info / candidate",
+                                    keep_place=False, consumer_id="north", title="Undo", finding_ids=(1, 2, 3, 4))
+    assert [finding_row(conn, i)["status"] for i in (1, 2, 3, 4)] == ["needs_info", "candidate", "candidate",
+                                                                     "candidate"]
+
+
+def _by_hand(conn: sqlite3.Connection, *, consumer: str = "south", **changed: str) -> object:
+    """Open a restricted-use finding of high severity by hand, as reviewer "a", but for ``changed``."""
+    return open_manual_finding(conn, consumer, **{"category": "restricted_use", "severity": "high", "evidence": "x",
+                                                  **changed}, reviewer="a", clock=CLOCK)
+
+
+REFUSALS = [
+    (lambda c: dismiss(c, 99, reviewer="a", reason_code="duplicate", clock=CLOCK), "there is no finding #99"),
+    (lambda c: review.change_finding(c, 1, reviewer="a", clock=CLOCK, reason="r", severity="severe"),
+     "unknown severity 'severe'; valid: info, low, medium, high, critical"),
+    (lambda c: review.change_finding(c, 1, reviewer="a", clock=CLOCK, reason="r", category="spam"),
+     "unknown category 'spam'; valid: volume_cap, rate_limit, circumvention, missing_use_case, endpoint_outside, "
+     "use_case_deviation, government_end_user, restricted_use, redistribution, storage_deletion"),
+    (lambda c: review.change_finding(c, 1, reviewer="a", clock=CLOCK, reason=" ", severity="high",
+                                     category="circumvention"),
+     "changing the severity and category of finding #1 needs a reason (it was severity medium, category "
+     "volume_cap as detected)"),
+    (lambda c: confirm_violation(c, 2, reviewer="a", clock=CLOCK, category="circumvention"),
+     "changing the category of finding #2 needs a reason (it was category rate_limit as detected)"),
+    (lambda c: review.set_finding_status(c, 1, "resolved", reviewer="a", clock=CLOCK, expected_version=1),
+     "finding #1 is candidate; it cannot become resolved"),
+    (lambda c: dismiss(c, 1, reviewer="a", reason_code="spam", clock=CLOCK),
+     "unknown dismissal reason 'spam'; valid: false_positive, within_allowance, duplicate, out_of_scope, other"),
+    (lambda c: dismiss(c, 1, reviewer="a", reason_code="other", clock=CLOCK),
+     "dismissing for an 'other' reason needs the reason written out"),
+    (lambda c: bulk_decide(c, action="resolve", finding_ids=[1], reviewer="a", clock=CLOCK),
+     "unknown bulk action 'resolve'; valid: confirm, dismiss, needs_info"),
+    (lambda c: _by_hand(c, category="volume_cap"),
+     "category 'volume_cap' cannot be opened by hand; valid: use_case_deviation, government_end_user, "
+     "restricted_use, redistribution, storage_deletion"),
+    (lambda c: _by_hand(c, severity="severe"),
+     "unknown severity 'severe'; valid: info, low, medium, high, critical"),
+    (lambda c: _by_hand(c, evidence=" \n"),
+     "a finding opened by hand needs evidence text"),
+    (lambda c: _by_hand(c, period_start="2022-03-01", period_end="March"),
+     "period day 'March' is not a date like 2022-03-01"),
+    (lambda c: _by_hand(c, period_start="2022-03-02", period_end="2022-03-01"),
+     "the period ends (2022-03-01) before it starts (2022-03-02)"),
+    (lambda c: _by_hand(c, consumer="nobody"),
+     "there is no consumer 'nobody'"),
+    (lambda c: _by_hand(c, evidence=""),
+     "a finding opened by hand needs evidence text"),
+    (lambda c: review.change_finding(c, 1, reviewer="a", clock=CLOCK, reason=None, severity="high"),
+     "changing the severity of finding #1 needs a reason (it was severity medium as detected)"),
+    (lambda c: bulk_decide(c, action="dismiss", finding_ids=[1], reviewer="a", clock=CLOCK),
+     "unknown dismissal reason ''; valid: false_positive, within_allowance, duplicate, out_of_scope, other"),
+]
+
+
+@pytest.mark.parametrize(("act", "message"), REFUSALS, ids=[m[:40] for _a, m in REFUSALS])
+def test_each_refusal_says_why_word_for_word_and_changes_nothing(conn: sqlite3.Connection, act, message: str) -> None:  # noqa: ANN001
+    with pytest.raises(DecisionRefused) as refused:
+        act(conn)
+    assert str(refused.value) == message
+    assert log(conn) == []
+    assert [finding_row(conn, i)["version"] for i in (1, 2, 3, 4)] == [1, 1, 1, 1]
+
+
+def test_undo_and_its_refusals_word_for_word(conn: sqlite3.Connection) -> None:
+    mark_needs_info(conn, 1, reviewer="alice", reason="which app?", clock=CLOCK)
+    confirm_violation(conn, 1, reviewer="bob", severity="high", reason="seen", clock=CLOCK)
+    with pytest.raises(ConflictError) as conflict:
+        undo_last(conn, reviewer="alice", clock=CLOCK)
+    assert str(conflict.value) == ("finding #1 changed after your decision (status needs_info -> confirmed): "
+                                   "it is now confirmed by bob (seen), version 3")
+    # Without a version, a status that cannot follow is a conflict too: the reviewer saw an older state.
+    with pytest.raises(ConflictError) as conflict:
+        review.set_finding_status(conn, 1, "candidate", reviewer="carol", clock=CLOCK)
+    assert str(conflict.value) == "finding #1 cannot become candidate: it is now confirmed by bob (seen), version 3"
+    review.set_finding_status(conn, 1, "audit_requested", reviewer="bob", clock=CLOCK, reason="note #1 exported")
+    with pytest.raises(DecisionRefused) as refused:
+        undo_last(conn, reviewer="bob", clock=CLOCK)
+    assert str(refused.value) == ("your last action exported a note (its findings are audit_requested); an export "
+                                  "cannot be undone, nothing was changed")
+    # An undo logs which action it undid.
+    dismiss(conn, 2, reviewer="carol", reason_code="duplicate", clock=CLOCK)
+    action = log(conn)[-1]["action_id"]
+    undo_last(conn, reviewer="carol", clock=CLOCK)
+    assert [(e["field"], e["old_value"], e["new_value"], e["reason"], e["undoes"]) for e in log(conn)[-1:]] == [
+        ("status", "dismissed", "candidate", f"undo of #{action}", action)]
+
+
+def test_a_finding_opened_by_hand_logs_its_category_and_evidence(conn: sqlite3.Connection) -> None:
+    f = open_manual_finding(conn, "south", category="storage_deletion", severity="high",
+                            evidence="  Kept the records after the contract ended  ", reviewer="alice", clock=CLOCK)
+    # One day, today by the clock, unless the reviewer says otherwise.
+    assert (f.period, f.period_start, f.period_end, f.evidence) == (
+        "2023-01-02", "2023-01-02", "2023-01-02", "Kept the records after the contract ended")
+    assert log(conn)[-1]["reason"] == ("opened by hand: Storage / deletion non-compliance; evidence: Kept the records "
+                                      "after the contract ended")
+    one_day = open_manual_finding(conn, "south", category="redistribution", severity="low", evidence="resold",
+                                  reviewer="alice", clock=CLOCK, period_start="2022-05-01")
+    assert (one_day.period, one_day.period_start, one_day.period_end) == ("2022-05-01", "2022-05-01", "2022-05-01")
+
+
+def test_decide_names_at_most_six_findings_and_what_it_set(conn: sqlite3.Connection) -> None:
+    def run(request: review.Request, ids: list[str], versions: dict[int, int] = {}) -> str:
+        return review.decide(conn, request, ids, versions=versions, reviewer="alice", clock=CLOCK).summary
+
+    for _ in range(3):
+        open_manual_finding(conn, "north", category="redistribution", severity="low", evidence="resold",
+                            reviewer="bob", clock=CLOCK)
+    assert run(review.NeedsInfoRequest((), "which app?"), ["north"]) == \
+        "Needs info: 6 findings #1, #2, #3, #5, #6, #7"
+    run(review.UndoRequest(), [])
+    assert run(review.NeedsInfoRequest((), "which app?"), ["north", "south"]) == \
+        "Needs info: 7 findings #1, #2, #3, #4, #5, #6 …"
+    assert {e["reason"] for e in log(conn) if e["new_value"] == "needs_info"} == {"which app?"}
+    assert run(review.ConfirmRequest((4,), "circumvention", "high", "split over apps"), ["south"]) == \
+        "Confirmed 1 finding #4; severity set to high; category set to circumvention"
+    assert finding_row(conn, 4) == {"status": "confirmed", "severity": "high", "category": "circumvention",
+                                    "version": 3}
+    assert [(e["field"], e["new_value"], e["reason"]) for e in log(conn) if e["subject_id"] == 4][-3:] == [
+        ("status", "confirmed", "split over apps"), ("severity", "high", "split over apps"),
+        ("category", "circumvention", "split over apps")]
+    assert run(review.ConfirmRequest((), None, None, ""), ["north"]) == \
+        "Confirmed 6 findings #1, #2, #3, #5, #6, #7; severity and category as detected"
+    assert run(review.DismissRequest((1,), "other", "test account"), ["north"]) == "Dismissed 1 finding #1"
+
+
+def test_every_decision_passes_the_kill_tests_fault_point_once_on_each_side_of_its_commit(
+        conn: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+    # tests/test_kill.py stops the process at "decision:before-commit" / ":after-commit"; each
+    # decision must pass there exactly once, whatever action wrote it.
+    passed: list[str] = []
+    monkeypatch.setattr("store.db.reach", lambda point, side, known=None: passed.append(f"{point}:{side}"))
+    actions = [
+        lambda: confirm_violation(conn, 1, reviewer="a", reason="over", clock=CLOCK),
+        lambda: dismiss(conn, 2, reviewer="a", reason_code="duplicate", clock=CLOCK),
+        lambda: mark_needs_info(conn, 3, reviewer="a", clock=CLOCK),
+        lambda: bulk_decide(conn, action="dismiss", consumer_ids=["south"], reason_code="duplicate", reviewer="a",
+                            clock=CLOCK),
+        lambda: open_manual_finding(conn, "south", category="restricted_use", severity="low", evidence="seen",
+                                    reviewer="a", clock=CLOCK),
+        lambda: undo_last(conn, reviewer="a", clock=CLOCK),
+    ]
+    for act in actions:
+        passed.clear()
+        act()
+        assert passed == ["decision:before-commit", "decision:after-commit"]
+
+
+def test_parking_a_finding_without_a_reason_logs_none_and_says_so(conn: sqlite3.Connection) -> None:
+    mark_needs_info(conn, 1, reviewer="carol", clock=CLOCK)
+    mark_needs_info(conn, 2, reviewer="carol", reason="  ", clock=CLOCK)
+    assert [(e["subject_id"], e["new_value"], e["reason"]) for e in log(conn)] == [(1, "needs_info", None),
+                                                                                   (2, "needs_info", None)]
+    with pytest.raises(ConflictError) as conflict:
+        dismiss(conn, 1, reviewer="dave", reason_code="duplicate", clock=CLOCK, expected_version=1)
+    assert str(conflict.value) == ("finding #1 changed since you opened it (you saw version 1): it is now needs_info "
+                                   "by carol, version 2")

@@ -359,3 +359,68 @@ def test_the_callers_connection_is_left_as_it_was(conn: sqlite3.Connection) -> N
     run_rules(conn, clock=CLOCK)
     assert [r[0] for r in conn.execute("SELECT name FROM temp.sqlite_master WHERE type = 'table'")] == ["mine"]
     assert conn.execute("PRAGMA mmap_size").fetchone()[0] == mmap and not conn.in_transaction
+
+
+def test_endpoint_outside_figures_name_every_endpoint_app_run_and_page(conn: sqlite3.Connection) -> None:
+    """Known answer for the evidence a letter cites: each endpoint outside the tier,
+    most calls first (a tie by name), with the apps that called it and the days."""
+    rows = [("a1", "2024-02-03", "/2/compliance/jobs", 4, 1, 10), ("a2", "2024-02-28", "/2/compliance/jobs", 3, 2, 11),
+            ("a2", "2024-02-10", "/2/spaces", 9, 1, 12), ("a1", "2024-02-11", "/2/lists", 2, 2, 11),
+            ("a2", "2024-02-12", "/2/lists", 5, 2, 11),
+            ("a1", "2024-02-12", "/2/tweets/search/all", 50, 1, 10)]   # allowed by "/2/tweets/*"
+    conn.executemany("INSERT INTO endpoint_usage VALUES ('feed', ?, ?, ?, ?, ?, ?)", rows)
+    conn.execute("UPDATE app SET name = 'Acme search' WHERE app_id = 'a1'")
+    result = run_rules(conn, clock=CLOCK)
+    [outside] = findings(conn, category="endpoint_outside")
+    assert (outside["consumer_id"], outside["period"], outside["period_start"], outside["period_end"]) == (
+        "acme", "2024-02", "2024-02-01", "2024-02-29")
+    assert (outside["metric"], outside["actual"], outside["limit_value"], outside["ratio"], outside["severity"]) == (
+        "calls", 23, None, None, "medium")
+    assert json.loads(outside["figures"]) == {
+        "allowed_endpoints": ["/2/tweets/*", "/2/users/by"],
+        "endpoints": [
+            {"endpoint": "/2/spaces", "calls": 9, "apps": [
+                {"source": "feed", "app_id": "a2", "name": None, "calls": 9,
+                 "first_day": "2024-02-10", "last_day": "2024-02-10"}]},
+            {"endpoint": "/2/compliance/jobs", "calls": 7, "apps": [
+                {"source": "feed", "app_id": "a1", "name": "Acme search", "calls": 4,
+                 "first_day": "2024-02-03", "last_day": "2024-02-03"},
+                {"source": "feed", "app_id": "a2", "name": None, "calls": 3,
+                 "first_day": "2024-02-28", "last_day": "2024-02-28"}]},
+            {"endpoint": "/2/lists", "calls": 7, "apps": [
+                {"source": "feed", "app_id": "a1", "name": "Acme search", "calls": 2,
+                 "first_day": "2024-02-11", "last_day": "2024-02-11"},
+                {"source": "feed", "app_id": "a2", "name": None, "calls": 5,
+                 "first_day": "2024-02-12", "last_day": "2024-02-12"}]},
+        ],
+        "runs": [1, 2],
+        "pages": [10, 11, 12],
+    }
+    assert (result.mode, result.consumers, result.created) == ("full", 3, 1)
+
+
+def test_circumvention_takes_the_overage_severity_when_it_is_above_medium(conn: sqlite3.Connection) -> None:
+    """Four apps each exactly at the monthly cap of 1,000: 4x the cap is high, and
+    ten apps at it, 10x, is critical; the floor of medium only lifts lower ones."""
+    for app in ("a3", "a4"):
+        conn.execute("INSERT INTO app (source, app_id, consumer_id) VALUES ('feed', ?, 'acme')", (app,))
+    for app in ("a1", "a2", "a3", "a4"):
+        put(conn, app, "2022-01-10", "calls", 1_000)
+    run_rules(conn, clock=CLOCK)
+    [circ] = findings(conn, category="circumvention")
+    assert (circ["actual"], circ["ratio"], circ["severity"]) == (4_000, 4.0, "high")
+    for n in range(5, 11):
+        conn.execute("INSERT INTO app (source, app_id, consumer_id) VALUES ('feed', ?, 'acme')", (f"a{n}",))
+        put(conn, f"a{n}", "2022-01-10", "calls", 1_000)
+    run_rules(conn, clock=LATER)
+    [circ] = findings(conn, category="circumvention")
+    assert (circ["actual"], circ["ratio"], circ["severity"]) == (10_000, 10.0, "critical")
+
+
+def test_named_consumers_in_chunks_are_each_evaluated_once(conn: sqlite3.Connection) -> None:
+    _seed_overage(conn)
+    result = run_rules(conn, clock=CLOCK, consumer_ids=["solo", "acme", "free", "solo"], chunk_size=2)
+    assert (result.mode, result.consumers) == ("named", 3)
+    assert {f["consumer_id"] for f in findings(conn)} == {"acme", "solo"}
+    one = run_rules(conn, clock=LATER, consumer_ids=["free", "acme", "solo"], chunk_size=1)
+    assert (one.mode, one.consumers, one.created) == ("named", 3, 0)

@@ -208,3 +208,49 @@ def test_figures_fetched_again_outside_every_finding_s_period_leave_no_mark(conn
     writer.write(_page([("a1", "2022-01-01", "calls", 500)]))   # January, the same again
     writer.commit()
     assert marks(conn) == [("provenance", "s", "a1")]
+
+
+@pytest.mark.parametrize("count", [4999, 5000, 5001, 10001])
+def test_a_run_clears_every_mark_it_took_across_its_batches(tmp_path: Path, count: int) -> None:
+    """Marks 1..count are deleted 5,000 per transaction: each batch exactly on its
+    limit and one past it, the first mark (id 1) included; the count is every one."""
+    c = connect(tmp_path / "fresh.db")
+    with transaction(c):
+        c.executemany("INSERT INTO rules_pending (kind, subject) VALUES ('tier', ?)",
+                      [(f"t{i:05d}",) for i in range(count)])
+    assert tuple(c.execute("SELECT min(id), max(id) FROM rules_pending").fetchone()) == (1, count)
+    work = rules_pending.PendingWork(c, everything=False)
+    assert list(work.chunks(10)) == []          # no consumer of those tiers
+    assert work.done() == count
+    work.close()
+    assert c.execute("SELECT count(*) FROM rules_pending").fetchone()[0] == 0
+
+
+def test_the_consumers_come_a_chunk_at_a_time_in_id_order_whatever_their_first_character(
+        conn: sqlite3.Connection) -> None:
+    with transaction(conn):
+        conn.executemany("INSERT INTO consumer (id, legal_name, tier_id, declared_use_case) VALUES (?, ?, 'gold', 'x')",
+                         [("7eleven", "7-Eleven"), ("Acme-EU", "Acme Europe")])
+    work = rules_pending.PendingWork(conn, everything=True)
+    assert list(work.chunks(2)) == [["7eleven", "Acme-EU"], ["acme", "gilt"], ["zeta"]]
+    assert list(work.chunks(5)) == [["7eleven", "Acme-EU", "acme", "gilt", "zeta"]]
+    work.close()
+
+
+def test_listing_the_consumers_to_evaluate_does_not_wait_for_another_writer(
+        conn: sqlite3.Connection, tmp_path: Path) -> None:
+    """The list is a temporary table of the run's connection: building it takes no
+    write lock, so a sync writing at the same time does not hold the rules up."""
+    with transaction(conn):
+        mark_apps(conn, "figures", "s", ["a1"])
+    other = connect(tmp_path / "w.db")
+    other.execute("PRAGMA busy_timeout = 0")
+    other.execute("BEGIN IMMEDIATE")          # another process is writing
+    try:
+        conn.execute("PRAGMA busy_timeout = 0")
+        work = rules_pending.PendingWork(conn, everything=False)
+        assert list(work.chunks(10)) == [["acme"]]
+        work.close()
+    finally:
+        other.rollback()
+        other.close()

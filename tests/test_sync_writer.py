@@ -4,6 +4,7 @@ rows, the upsert after a first conflict, withdrawals."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -192,3 +193,44 @@ def test_text_is_stored_exactly_on_a_first_sync_and_a_second(conn: sqlite3.Conne
             (app, "2022-12-01", "calls", 9_223_372_036_854_775_807, "integer", run),
             (app, "2022-12-02", "calls", 0, "integer", run),
             (app, "2022-12-03", "records", value, "integer", run)]
+
+
+def test_a_closed_probe_says_nobody_waits_and_lets_its_file_go(tmp_path: Path) -> None:
+    db = tmp_path / "w.db"
+    holder, waiter = connect(db), connect(db)
+    holder.execute("BEGIN IMMEDIATE")
+    thread = threading.Thread(target=lambda: (begin_immediate(waiter), waiter.execute("ROLLBACK")))
+    thread.start()
+    probe = WaitingWriters(str(db))
+    try:
+        deadline = time.monotonic() + 10
+        while not probe and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert probe                       # someone waits ...
+        open_files = len(os.listdir("/proc/self/fd"))
+        probe.close()
+        assert len(os.listdir("/proc/self/fd")) == open_files - 1
+        assert not probe                   # ... but a closed probe asks nobody
+        probe.close()                      # closing twice is harmless
+        assert not probe
+    finally:
+        holder.execute("ROLLBACK")
+        thread.join(10)
+    holder.close(), waiter.close()
+
+
+def test_begin_immediate_raises_an_error_that_is_not_a_lock_at_once(tmp_path: Path) -> None:
+    db = tmp_path / "w.db"
+    conn = connect(db)
+    conn.execute("BEGIN")                  # a transaction already open: no waiting helps
+
+    def waited(seconds: float) -> None:
+        pytest.fail("begin_immediate waited on an error that is not a lock")
+
+    with pytest.raises(sqlite3.OperationalError) as refused:
+        begin_immediate(conn, sleep=waited)
+    assert str(refused.value) == "cannot start a transaction within a transaction"
+    assert not (tmp_path / "w.db.waiting").exists()      # it never said it waits
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 10_000
+    conn.execute("ROLLBACK")
+    conn.close()

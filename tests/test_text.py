@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from store.text import clean_text, month_short, printable, visible
+from store.text import clean_text, month_short, printable, ratio_text, visible
 
 HOSTILE = "a\x1b[31mb\x07\tc\r\nd\u202ee\x9b\x00"
 
@@ -56,3 +56,14 @@ def test_clean_text_keeps_line_breaks_of_a_body_only_when_asked() -> None:
 @pytest.mark.parametrize(("month", "expected"), [("2022-01", "Jan"), ("2022-07", "Jul"), ("2021-12", "Dec")])
 def test_a_month_is_named_short_as_the_overview_and_report_label_it(month: str, expected: str) -> None:
     assert month_short(month) == expected
+
+
+# An overage ratio as the queue, the detail and the report show it; each limit exactly and just past it.
+@pytest.mark.parametrize(("ratio", "shown"), [
+    (None, "-"), (0.0, "-"), (0.5, "-"), (1.0, "-"),      # no figure, or not over: a dash
+    (1.004, "1.00x"), (1.02, "1.02x"), (1.5, "1.50x"), (2.0, "2.00x"), (9.99, "9.99x"),
+    (10.0, "10.0x"), (10.5, "10.5x"), (812.34, "812.3x"), (999.9, "999.9x"),
+    (1000.0, "1,000x"), (1000.5, "1,000x"), (1000.6, "1,001x"), (1234567.8, "1,234,568x"),
+])
+def test_an_overage_ratio_is_shown_with_fewer_decimals_the_larger_it_is(ratio: float | None, shown: str) -> None:
+    assert ratio_text(ratio) == shown

@@ -254,3 +254,35 @@ def test_the_header_keeps_a_partial_syncs_time_at_80_columns() -> None:
                        sync="1/2 sources ok (demo-x partial), 2023-01-02T09:30:00Z", width=160).plain
     assert wide == (" warden   1 / 303  2 tagged  sort: name ↑  filter: state:open  "
                     "sync: 1/2 sources ok (demo-x partial), 2023-01-02 09:30 UTC")
+
+
+def test_wrap_lines_gives_the_lines_rich_wraps_at_the_width_and_past_it() -> None:
+    """The detail pane's short cut past Rich's wrap (lines that fit are taken as
+    they are) gives Rich's own lines, styles included: for a line exactly as wide
+    as the pane, one cell wider, wide characters on the edge, a tab, trailing and
+    leading spaces, blank lines."""
+    from rich.console import Console
+
+    from tui.text import wrap_lines
+
+    console = Console(width=200)
+    width = 20
+    text = Text(end="")
+    text.append("exactly twenty cells\n")                 # 20: fits
+    text.append("twenty-one cells wide\n", "bold")         # 21: one past
+    text.append("wide 漢字漢字漢字漢字x\n")                   # 5 + 16 + 1 = 22 cells in 14 characters
+    text.append("wide 漢字漢字漢字漢\n")                      # 5 + 14 = 19 cells
+    text.append("tab\there\n")
+    text.append("\n")
+    text.append("  lead and trail    \n", "italic")        # 20 with the spaces
+    text.append("trail past the edge      \n")
+    text.append("a very long line of evidence that wraps over several lines of the pane", "dim")
+    text.stylize("underline", 3, 40)
+    ours = wrap_lines(text, console, width)
+    rich = list(text.wrap(console, width))
+    assert [line.plain for line in ours] == [line.plain for line in rich]
+    assert [line.spans for line in ours] == [line.spans for line in rich]
+    assert [line.style for line in ours] == [line.style for line in rich]
+    # 1 + 2 + 2 + 1 + tab + blank + 1 + 1 (the spaces past the edge dropped) + 4
+    assert len(ours) == 14
+    assert ours[9].plain == "trail past the edge "

@@ -146,3 +146,53 @@ async def test_a_bad_filter_keeps_what_was_typed_with_the_cursor_at_the_error(db
         assert isinstance(app.screen, ReviewScreen)
         assert review_screen(app).total == 2
         assert "filter: state:open over:1.1" in status_line(app)
+
+
+@pytest.mark.parametrize("size, virtual, window", [(37, 1_000_000, 37), (37, 2_000, 37), (20, 45, 20), (10, 10, 10)])
+def test_the_queue_s_thumb_start_match_textual_s_drawing_of_the_scrollbar(size: int, virtual: int,
+                                                                           window: int) -> None:
+    """thumb_start, by which the queue skips repainting a scrollbar whose thumb did
+    not move, agrees with Textual's own renderer: two positions give the same
+    start exactly when ScrollBarRender draws the same segments for them."""
+    from types import SimpleNamespace
+
+    from textual.scrollbar import ScrollBarRender
+
+    from tui.widgets.queue import thumb_start
+
+    def drawn(position: float) -> list:
+        return list(ScrollBarRender.render_bar(size=size, virtual_size=virtual, window_size=window,
+                                               position=position).segments)
+
+    bar = SimpleNamespace(size=SimpleNamespace(height=size), window_virtual_size=virtual, window_size=window)
+    top = max(0, virtual - window)
+    positions = sorted({0, 1, 2, 3, 7, 8, 100, 101, top // 2, top // 2 + 1, top - 1, top} - {-1})
+    positions = [p for p in positions if 0 <= p <= top]
+    for a in positions:
+        for b in positions:
+            assert (thumb_start(bar, a) == thumb_start(bar, b)) == (drawn(a) == drawn(b)), (a, b)
+
+
+async def test_a_scrolling_step_repaints_the_queue_s_scrollbar_when_its_thumb_moves(tmp_path: Path) -> None:
+    """What the scrollbar shows after each step that scrolls the queue is what it
+    would draw afresh at the queue's position (a thumb that did not move is kept,
+    one that moved is drawn again), and its position follows the queue's (a drag
+    starts from there). 3,000 consumers: the thumb moves every 20-odd lines."""
+    from textual.geometry import Region
+
+    from tests.tui_data import seed_review_db
+
+    app = make_app(seed_review_db(tmp_path / "long.db", filler=3000))
+    async with app.run_test(size=(100, 20)) as pilot:
+        await settle(pilot)
+        queue = review_screen(app).query_one(QueueView)
+        bar = queue.vertical_scrollbar
+        whole = Region(0, 0, bar.size.width, bar.size.height)
+        for _ in range(40):
+            await press(pilot, "j")
+            shown = [repr(list(strip)) for strip in bar.render_lines(whole)]
+            assert bar.position == queue.scroll_y
+            bar.refresh()
+            afresh = [repr(list(strip)) for strip in bar.render_lines(whole)]
+            assert shown == afresh, queue.scroll_y
+        assert queue.scroll_y > 20

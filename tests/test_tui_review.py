@@ -948,15 +948,20 @@ async def test_a_decision_key_pressed_before_the_detail_arrives_waits_for_it(db:
         assert [f.id for f in modal.findings] == [4]
 
 
-async def test_a_long_case_renders_the_lines_the_pane_shows(db: Path) -> None:
-    # 120 findings more for the consumer at the top: a detail of some 160 lines.
+def add_findings_to_the_top_consumer(db: Path, count: int) -> None:
+    """``count`` candidate findings more for the consumer at the top of the queue."""
     conn = connect(db)
     conn.executemany(
         "INSERT INTO finding (consumer_id, category, period, period_start, period_end, severity, status, rule_id,"
         " metric, actual, limit_value, ratio, dedupe_key, detected_at, updated_at) VALUES ('northwind-analytics',"
         " 'rate_limit', ?, ?, ?, 'low', 'candidate', 'rate_limit', 'calls', 11, 10, 1.1, ?, 't', 't')",
-        [(f"p{n:03d}", "2022-01-01", "2022-01-31", f"extra|{n}") for n in range(120)])
+        [(f"p{n:03d}", "2022-01-01", "2022-01-31", f"extra|{n}") for n in range(count)])
     conn.close()
+
+
+async def test_a_long_case_renders_the_lines_the_pane_shows(db: Path) -> None:
+    # 120 findings more for the consumer at the top: a detail of some 160 lines.
+    add_findings_to_the_top_consumer(db, 120)
     app = make_app(db)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -969,3 +974,91 @@ async def test_a_long_case_renders_the_lines_the_pane_shows(db: Path) -> None:
         assert pane.scroll_y > 0 and pane.rendered > drawn
         shown = "\n".join(pane.render_line(y).text for y in range(pane.size.height))
         assert "p100" in shown or "p110" in shown
+
+
+async def test_a_step_to_a_shorter_case_moves_the_scrollbar_without_laying_out_the_screen(db: Path) -> None:
+    """The detail's length changes from one consumer to the next: the scrollbar's
+    thumb follows it, and the screen is not laid out again for that (which would
+    repaint every widget on it); when the scrollbar comes or goes, it is."""
+    from textual._compositor import Compositor
+
+    add_findings_to_the_top_consumer(db, 120)
+    app = make_app(db)
+    layouts = []
+    reflow = Compositor.reflow
+
+    def counted(compositor, parent, size):
+        layouts.append(parent)
+        return reflow(compositor, parent, size)
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        pane = review_screen(app).query_one(DetailPane)
+        assert pane.container_size.height == 38
+        # 288 lines (a multiple of 16 already).
+        assert (len(pane.lines), pane.virtual_size.height) == (288, 288)
+        assert pane.show_vertical_scrollbar and pane.vertical_scrollbar.window_virtual_size == 288
+        Compositor.reflow = counted
+        try:
+            await press(pilot, "j")
+            assert review_screen(app).detail.consumer.id == "hostile-co"
+            assert (len(pane.lines), pane.virtual_size.height) == (39, 48)
+            assert pane.show_vertical_scrollbar and pane.vertical_scrollbar.window_virtual_size == 48
+            assert layouts == []
+            await press(pilot, "j", "j")    # 39 lines again, then 23: fits, so 38 (the pane's height)
+            assert (len(pane.lines), pane.virtual_size.height) == (23, 38)
+            assert len(layouts) == 1
+        finally:
+            Compositor.reflow = reflow
+
+
+async def test_start_up_objects_are_kept_out_of_the_collector_while_the_app_runs(db: Path) -> None:
+    """What start-up made is frozen (gc.freeze) once the first frame is drawn, so
+    the collector's full passes do not walk it during the session, and the young
+    generation is collected less often; on exit both are undone, or every app a
+    process runs would stay in memory."""
+    import gc
+
+    assert gc.get_freeze_count() == 0
+    before = gc.get_threshold()
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert gc.get_freeze_count() > 10_000     # modules, classes, the screen's widgets
+        assert gc.get_threshold() == (20_000, 10, 10)
+    assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == before
+
+
+async def test_a_step_starts_reading_the_detail_before_the_queue_s_message_arrives(db: Path) -> None:
+    """The move key itself starts the detail's read (the queue's CursorMoved
+    bubbles up later, often after a frame); the messages of two quick moves,
+    arriving after both, leave the detail on where the cursor is, not where it was."""
+    app = make_app(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        screen = review_screen(app)
+        assert screen.detail_for == "northwind-analytics"
+        screen.action_move(1)
+        assert screen.detail_for == "hostile-co"         # no message handled yet
+        screen.action_move(1)
+        assert screen.detail_for == "contoso-borderline"
+        await settle(pilot)
+        assert queue(app).cursor == 2
+        assert screen.detail.consumer.id == "contoso-borderline"
+        assert str(screen.query_one("#status-line").render()).startswith(" warden   3 / ")
+
+
+@pytest.mark.parametrize("env, fps", [({}, 250), ({"TEXTUAL_FPS": "60"}, 60)])
+def test_frames_come_up_to_250_a_second_unless_the_user_says(env: dict[str, str], fps: int) -> None:
+    """The tui package asks Textual for up to 250 frames a second (a change is
+    painted at most 4 ms after the last frame); TEXTUAL_FPS, if set, wins."""
+    import os
+    import subprocess
+    import sys
+
+    base = {k: v for k, v in os.environ.items() if k != "TEXTUAL_FPS"}
+    out = subprocess.run([sys.executable, "-c", "import tui, textual.constants as c; print(c.MAX_FPS)"],
+                         env={**base, **env}, capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.strip() == str(fps)

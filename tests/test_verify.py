@@ -6,6 +6,7 @@ gives; exit 1."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from datetime import datetime, timezone
@@ -16,7 +17,7 @@ import pytest
 from store.clock import fixed_clock
 from store.config import NotesConfig
 from store.db import connect
-from store.notes import draft_note, mark_ready
+from store.notes import draft_note, mark_exported, mark_ready
 from store.review import ConfirmRequest, DismissRequest, decide, mark_needs_info
 from store.verify import verify_log
 from tui.cli import main as cli_main
@@ -180,3 +181,139 @@ def test_a_head_that_is_not_a_hash_is_bad_usage(decided: Path, capsys: pytest.Ca
     with pytest.raises(SystemExit) as usage:
         cli_main(["verify", "--db", str(decided), "--head", "abc"])
     assert usage.value.code == 2 and "SHA-256" in capsys.readouterr().err
+
+
+# --- every problem word for word, with the fields --json prints --------------------
+
+
+def _report(db: Path, **kwargs: object) -> tuple[int, str | None, list[dict[str, object]]]:
+    conn = connect(db)
+    try:
+        report = verify_log(conn, **kwargs)
+    finally:
+        conn.close()
+    assert report.ok == (not report.problems)
+    return report.checked, report.head, [p.as_json() for p in report.problems]
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def test_every_kind_of_forgery_at_once_is_named_word_for_word(decided: Path) -> None:
+    raw = sqlite3.connect(decided)
+    sixth = raw.execute("SELECT hash FROM decision WHERE id = 6").fetchone()[0]
+    body = raw.execute("SELECT body FROM note WHERE id = 1").fetchone()[0]
+    raw.close()
+    tamper(decided,
+           "UPDATE decision SET reason = 'nothing to see' WHERE id = 7",          # ana's confirmation of #27
+           "UPDATE finding SET status = 'confirmed' WHERE id IN (1, 2)",          # #1 parked by bo; #2 undecided
+           "UPDATE finding SET status = 'candidate' WHERE id = 21",               # dismissed by bo
+           "UPDATE finding SET severity = 'low', category = 'restricted_use' WHERE id = 25",
+           "UPDATE finding SET severity = 'low' WHERE id = 22",    # dismissed: its severity was never decided
+           "DELETE FROM finding WHERE id IN (181, 30)",     # a set of the two would give 181 first
+           "UPDATE note SET status = 'exported', body = body || 'x'",
+           "INSERT INTO note (consumer_id, template, subject, body, created_at, updated_at)"
+           " VALUES ('kestrel-media', 't', 's', 'b', 't', 't')")
+    checked, head, problems = _report(decided)
+    assert (checked, head) == (6, sixth)          # the chain stops at the edited entry
+    assert problems == [
+        {"kind": "chain", "entry": 7,
+         "message": "entry 7: its recorded fields no longer match its hash: the entry was edited after it was "
+                    "written (now: 2023-05-02T09:00:00Z ana finding #27 status: candidate -> confirmed "
+                    "(nothing to see))"},
+        {"kind": "finding", "entry": 239, "subject_id": 1, "field": "status", "table": "confirmed",
+         "logged": "needs_info",
+         "message": "finding #1 status: the table says confirmed, the log says needs_info (entry 239)"},
+        {"kind": "finding", "subject_id": 2, "field": "status", "table": "confirmed", "logged": "candidate",
+         "message": "finding #2 status: the table says confirmed, the log says candidate (no decision recorded: a "
+                    "finding starts as candidate)"},
+        {"kind": "finding", "entry": 235, "subject_id": 21, "field": "status", "table": "candidate",
+         "logged": "dismissed",
+         "message": "finding #21 status: the table says candidate, the log says dismissed (entry 235)"},
+        {"kind": "finding", "entry": 2, "subject_id": 25, "field": "severity", "table": "low", "logged": "high",
+         "message": "finding #25 severity: the table says low, the log says high (entry 2)"},
+        {"kind": "finding", "entry": 3, "subject_id": 25, "field": "category", "table": "restricted_use",
+         "logged": "volume_cap",
+         "message": "finding #25 category: the table says restricted_use, the log says volume_cap (entry 3)"},
+        {"kind": "finding", "subject_id": 30,
+         "message": "finding #30 is in the log but not in the database (deleted)"},
+        {"kind": "finding", "subject_id": 181,
+         "message": "finding #181 is in the log but not in the database (deleted)"},
+        {"kind": "note", "entry": 242, "subject_id": 1, "field": "status", "table": "exported", "logged": "ready",
+         "message": "note #1 status: the table says exported, the log says ready (entry 242)"},
+        {"kind": "note", "entry": 242, "subject_id": 1, "field": "body_sha256", "table": _sha256(body + "x"),
+         "logged": _sha256(body),
+         "message": f"note #1 text: its SHA-256 in the table is {_sha256(body + 'x')}, the log says "
+                    f"{_sha256(body)} (logged when it became ready, entry 242): the text was edited since"},
+        {"kind": "note", "subject_id": 2, "field": "status", "table": "draft",
+         "message": "note #2 has no entry in the log (every note's drafting is logged)"},
+    ]
+
+
+def test_a_note_put_back_to_draft_is_named_once_and_its_text_is_the_reviewers(decided: Path) -> None:
+    tamper(decided, "UPDATE note SET status = 'draft', body = body || 'x'")
+    assert _report(decided)[2] == [
+        {"kind": "note", "entry": 242, "subject_id": 1, "field": "status", "table": "draft", "logged": "ready",
+         "message": "note #1 status: the table says draft, the log says ready (entry 242)"}]
+
+
+def test_a_deleted_note_is_named(decided: Path) -> None:
+    tamper(decided, "DELETE FROM note")
+    assert _report(decided)[2] == [
+        {"kind": "note", "subject_id": 1, "message": "note #1 is in the log but not in the database (deleted)"}]
+
+
+def test_a_head_from_elsewhere_is_named_with_both_hashes(decided: Path, tmp_path: Path) -> None:
+    last, head = _head(decided)
+    forged = "ab" * 32
+    assert _report(decided, head=head) == (last, head, [])
+    assert _report(decided, head=forged)[2] == [
+        {"kind": "head", "field": "head", "table": head, "logged": forged,
+         "message": f"head {forged} is not in the log (its head is now {head}): entries were removed from its end, "
+                    "or the head is from another database"}]
+    empty = connect(tmp_path / "empty.db")
+    empty.close()
+    assert _report(tmp_path / "empty.db", head=forged) == (0, None, [
+        {"kind": "head", "field": "head", "logged": forged,
+         "message": f"head {forged} is not in the log (its head is now empty): entries were removed from its end, "
+                    "or the head is from another database"}])
+
+
+def test_a_text_edited_after_an_export_of_several_notes_is_named(decided: Path) -> None:
+    # An export marks its notes in one action begun by an earlier entry (here #235): the
+    # text's hash is the one logged in that action, not under the status entry's own number.
+    conn = connect(decided)
+    body = conn.execute("SELECT body FROM note WHERE id = 1").fetchone()[0]
+    mark_exported(conn, 1, reviewer="ana", clock=CLOCK, reason="exported as md (export #1)", action_id=235)
+    conn.close()
+    tamper(decided, "UPDATE note SET body = body || 'x'")
+    assert _report(decided)[2] == [
+        {"kind": "note", "entry": 244, "subject_id": 1, "field": "body_sha256", "table": _sha256(body + "x"),
+         "logged": _sha256(body),
+         "message": f"note #1 text: its SHA-256 in the table is {_sha256(body + 'x')}, the log says "
+                    f"{_sha256(body)} (logged when it became exported, entry 244): the text was edited since"}]
+
+
+def test_notes_after_an_unlogged_note_and_a_draft_are_still_checked(demo_copy: Path) -> None:
+    # Note #1 slipped in with no log entry, #2 a draft (its text the reviewer's), #3 ready and
+    # then edited: the first two must not stop the check of the third.
+    tamper(demo_copy, "INSERT INTO note (consumer_id, template, subject, body, created_at, updated_at)"
+                      " VALUES ('quillmark-systems', 't', 's', 'b', 't', 't')")
+    conn = connect(demo_copy)
+    draft_note(conn, "fenwick-signal", reviewer="bo", clock=CLOCK, config=NotesConfig())
+    decide(conn, ConfirmRequest((), None, None, "far over the caps"), [CASE], versions={}, reviewer="ana",
+           clock=CLOCK)
+    ready = draft_note(conn, CASE, reviewer="ana", clock=CLOCK, config=NotesConfig())
+    mark_ready(conn, ready.id, reviewer="ana", clock=CLOCK)
+    entry, body = conn.execute("SELECT max(id), (SELECT body FROM note WHERE id = 3) FROM decision"
+                               " WHERE subject = 'note' AND field = 'status'").fetchone()
+    conn.close()
+    tamper(demo_copy, "UPDATE note SET body = body || 'x' WHERE id IN (2, 3)")
+    assert _report(demo_copy)[2] == [
+        {"kind": "note", "subject_id": 1, "field": "status", "table": "draft",
+         "message": "note #1 has no entry in the log (every note's drafting is logged)"},
+        {"kind": "note", "entry": entry, "subject_id": 3, "field": "body_sha256", "table": _sha256(body + "x"),
+         "logged": _sha256(body),
+         "message": f"note #3 text: its SHA-256 in the table is {_sha256(body + 'x')}, the log says "
+                    f"{_sha256(body)} (logged when it became ready, entry {entry}): the text was edited since"}]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 from typing import Iterable
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.segment import Segment
 from rich.style import Style
@@ -41,6 +42,23 @@ def number(value: int | float | None) -> str:
     if isinstance(value, float) and not value.is_integer():
         return f"{value:,.2f}"
     return f"{int(value):,}"
+
+
+def wrap_lines(text: Text, console: Console, width: int) -> list[Text]:
+    """``text.wrap(console, width)`` as a list: the same lines, for less.
+
+    Rich measures every word of every line to find where to break it; most lines
+    of the detail pane (figures, tables, the chart) already fit and are taken as
+    they are, and only the others (evidence, reasons, a long name) go through
+    Rich's wrap."""
+    lines: list[Text] = []
+    for line in text.split(allow_blank=True):
+        plain = line.plain
+        if "\t" not in plain and cell_len(plain) <= width:
+            lines.append(line)
+        else:
+            lines.extend(line.wrap(console, width))
+    return lines
 
 
 def _spaces_look_alike(a: Style | None, b: Style | None) -> bool:

@@ -210,8 +210,8 @@ def note_exported(conn: sqlite3.Connection, note_id: int, export_id: int, fmt: s
         return action_id, []
     case = latest_case(conn, consumer_id)
     if case is None or case.final or case.letter_sent_at is None:
-        return action_id, [f"note #{note_id} is a {FOLLOWUP_KINDS[kind].lower()} but {consumer_id} has no case "
-                           "under way; no case recorded it"]
+        return action_id, [f"note #{note_id} ({FOLLOWUP_KINDS[kind].lower()}) was exported but {consumer_id} has "
+                           "no case under way; no case recorded it"]
     action_id = _log(conn, case.id, "followup", None, f"{kind}: note #{note_id}", reason=sent, reviewer=reviewer,
                      clock=clock, action_id=action_id)
     if kind != "final":

@@ -346,25 +346,23 @@ def _fail(conn: sqlite3.Connection, export_id: int, recorded: bool, exc: BaseExc
 def _take_back(conn: sqlite3.Connection, export_id: int, why: str, *, reviewer: str, clock: Clock) -> list[str]:
     """Revert what recording the export changed, as new log entries (the cases'
     letters and follow-ups included), and mark it rolled back; what a reviewer must
-    check by hand."""
+    check by hand. The queue's summary follows: set_finding_status refreshes its
+    finding's consumer, take_back_letters the consumers of the cases it changed."""
     with transaction(conn):
         row = conn.execute("SELECT action_id FROM export WHERE id = ?", (export_id,)).fetchone()
         action: int | None = None
-        consumers: set[str] = set()
         for d in read_decisions(conn, "WHERE action_id = ? ORDER BY id", (row[0],)) if row and row[0] else []:
             if d.field != "status":
                 continue
             if d.subject == "note":
                 action = revert_export(conn, d.subject_id, d.old_value or "ready", reviewer=reviewer, clock=clock,
                                        reason=why, action_id=action)
-                consumers.add(conn.execute("SELECT consumer_id FROM note WHERE id = ?", (d.subject_id,)).fetchone()[0])
             elif d.new_value == "audit_requested":
                 written = set_finding_status(conn, d.subject_id, d.old_value or "confirmed", reviewer=reviewer,
                                              clock=clock, reason=why, action_id=action)
                 action = written[0].action_id if written else action
         action, unsure = take_back_letters(conn, row[0], reason=why, reviewer=reviewer, clock=clock,
                                            action_id=action) if row and row[0] else (action, [])
-        refresh_summary(conn, sorted(consumers))
         conn.execute("UPDATE export SET status = 'rolled_back', staging = NULL, finished_at = ?, note = ? "
                      "WHERE id = ?", (iso(clock()), "; ".join([why, *unsure]), export_id))
     return unsure

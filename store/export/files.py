@@ -121,7 +121,7 @@ def put_back(staging: Path, out: Path, done: list[tuple[str, bool]]) -> None:
         target = out / name
         if not (staging / name).exists() and os.path.lexists(target) and not target.is_dir():
             os.replace(target, staging / name)
-        if aside and os.path.lexists(staging / _OLD / name):
+        if aside:     # in ``done`` only once its old file is in old/
             os.replace(staging / _OLD / name, target)
     folders.sync(out)
 
@@ -207,7 +207,8 @@ def write_file(path: Path, data: bytes, *, force: bool = False) -> Path:
     except OSError as exc:
         remove(tmp)
         remove_empty(created)
-        raise ExportError(f"cannot write {target}: {exc.strerror or exc}; nothing written") from None
+        raise ExportError(f"cannot write {target}: {exc.strerror or exc}; nothing written",
+                          title="Report failed") from None
     except BaseException:
         remove(tmp)
         raise

@@ -12,7 +12,9 @@ Measures, each app in a fresh Python process (headless Textual, 120x40):
   drawn, over many steps from the top (``j``) and near the end (``k``) of the
   queue (target: median at most 12 ms, p95 at most 30 ms, over all steps);
   also the part before that frame (a frame waits for Textual's next frame
-  tick: warden asks for 120 a second, so up to ~8 ms after the pane is ready);
+  tick: warden asks for 250 a second, so up to ~4 ms after the pane is ready);
+  and, for scale, Textual's own floor: an empty app (one Static, changed by each
+  key press) stepped the same way (no target: what warden cannot go below);
 - jumps: ``G`` (last of a million) and ``]`` (next unreviewed);
 - filter: a filter applied until its first page and detail are drawn;
 - peak memory: the process's maximum resident set size (target: under 250 MB).
@@ -98,6 +100,42 @@ def child_empty() -> None:
         async with app.run_test(size=SIZE):
             await _until(lambda: frames.count > 0)
             print(json.dumps({"painted_at": time.time() - (time.perf_counter() - frames.last)}), flush=True)
+
+    asyncio.run(run())
+
+
+def child_empty_steps(steps: int) -> None:
+    """Textual's own cost of a step in this harness: one Static changed per key."""
+    import tui  # noqa: F401  (warden's settings for Textual: the same frame rate)
+    from textual import events
+    from textual.app import App
+    from textual.widgets import Static
+
+    class Empty(App[None]):
+        BINDINGS = [("j", "step", "Step")]
+        count = 0
+        changed_at = 0.0
+
+        def compose(self):
+            yield Static("step 0", id="one")
+
+        def action_step(self) -> None:
+            self.count += 1
+            self.query_one("#one", Static).update(f"step {self.count}")
+            self.changed_at = time.perf_counter()
+
+    async def run() -> None:
+        app = Empty()
+        frames = Frames(app)
+        async with app.run_test(size=SIZE):
+            await _until(lambda: frames.count > 0)
+            out = []
+            for n in range(1, steps + 1):
+                start = time.perf_counter()
+                app._driver.send_message(events.Key("j", "j"))
+                await _until(lambda n=n: app.count >= n)
+                out.append((await _next_frame(frames, after=app.changed_at) - start) * 1000)
+            print(json.dumps({"empty_step_ms": out}), flush=True)
 
     asyncio.run(run())
 
@@ -192,8 +230,9 @@ def child_warden(db: Path, steps: int, full: bool) -> None:
     asyncio.run(run())
 
 
-def _spawn(args: list[str]) -> tuple[float, list[dict]]:
-    """Run a child; return seconds from start to its 'painted' line, and its JSON lines."""
+def _spawn(args: list[str], *, paints: bool = True) -> tuple[float, list[dict]]:
+    """Run a child; return seconds from start to its 'painted' line (0 for a child
+    that does not print one: ``paints`` False), and its JSON lines."""
     start = time.time()
     proc = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -206,9 +245,9 @@ def _spawn(args: list[str]) -> tuple[float, list[dict]]:
             painted = record["painted_at"] - start
         else:
             lines.append(record)
-    if proc.wait() != 0 or painted is None:
+    if proc.wait() != 0 or (painted is None and paints):
         raise SystemExit(f"child {args} failed")
-    return painted, lines
+    return painted or 0.0, lines
 
 
 def _ms(values: list[float]) -> str:
@@ -223,10 +262,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3, help="first-paint runs of each app")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--child", choices=("empty", "warden", "warden-full"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("empty", "empty-steps", "warden", "warden-full"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child == "empty":
         child_empty()
+        return 0
+    if args.child == "empty-steps":
+        child_empty_steps(args.steps * 2)
         return 0
     if args.child:
         child_warden(args.db, args.steps, args.child == "warden-full")
@@ -239,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         empty.append(_spawn(["--child", "empty", str(args.db)])[0])
         warden.append(_spawn(["--child", "warden", str(args.db)])[0])
     _, (full,) = _spawn(["--child", "warden-full", "--steps", str(args.steps), str(args.db)])
+    _, (floor,) = _spawn(["--child", "empty-steps", "--steps", str(args.steps), str(args.db)], paints=False)
+    full["empty_step_ms"] = floor["empty_step_ms"]
     report = {
         "db": str(args.db),
         "consumers": full["total"],
@@ -266,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"step k (near end)   {_ms(full['step_end_ms'])}")
     print(f"steps, key press to painted frame ({len(steps)}): median {median:.1f} ms, p95 {p95:.1f} ms "
           f"(target: median <= {TARGET_MEDIAN_MS:.0f} ms, p95 <= {TARGET_P95_MS:.0f} ms: {'met' if met else 'MISSED'})")
+    print(f"  for scale: an empty Textual app, one Static changed per key press, the same harness "
+          f"({len(full['empty_step_ms'])}): {_ms(full['empty_step_ms'])}")
     print(f"jump G (last)       {full['jump_last_ms']:.1f} ms")
     print(f"jump ] (unreviewed) {full['next_unreviewed_ms']:.1f} ms")
     for text, f in full["filters"].items():

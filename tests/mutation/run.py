@@ -3,7 +3,7 @@ log proves: mutmut plants one small bug at a time (``>`` for ``>=``, a constant
 changed, a call dropped) and runs the tests that reach it; a bug no test notices
 *survived*.
 
-    python tests/mutation/run.py                      # every module, one after another
+    python tests/mutation/run.py                      # every module, in one mutmut run
     python tests/mutation/run.py store/sync/counts.py  # these modules only
     python tests/mutation/run.py --report             # the table of the last runs, nothing run
     python tests/mutation/run.py --survivors MODULE   # only its mutants the last run left alive or not run
@@ -11,11 +11,11 @@ changed, a call dropped) and runs the tests that reach it; a bug no test notices
 The modules are ``[tool.mutmut] only_mutate`` in pyproject.toml (with the tests
 that may run and how); mutmut uses two worker processes and runs each mutant
 against the tests that reach its function only (it learns which once, then
-keeps it in ``mutants/``). Each module's run starts its mutants afresh.
+keeps it in ``mutants/``). A run starts the mutants of the modules it names afresh.
 
 A survivor the program cannot tell apart from the original (an equivalent
 mutant: ``"SELECT"`` spelled ``"select"``, a fast path whose fallback gives the
-same answer) is listed, with the reason, in tests/mutation/equivalent.toml; the
+same answer) is listed, with the reason, in tests/mutation/equivalent/ (one file per module); the
 runner checks that each entry still names a surviving mutant whose changed line
 reads as written there. The score of a module is the usual one: killed /
 (mutants - equivalent). Every other survivor is printed with its change. Exit 1
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-EQUIVALENT_FILE = Path(__file__).with_name("equivalent.toml")
+EQUIVALENT_DIR = Path(__file__).with_name("equivalent")   # one file per module: store.rules.toml
 TARGET = 0.90
 WORKERS = 2
 
@@ -56,7 +56,7 @@ class Score:
     not_run: int = 0
     survivors: list[str] = field(default_factory=list)      # not killed: survived or reached by no test
     unrun: list[str] = field(default_factory=list)          # not run yet (a run stopped before them)
-    equivalent: list[str] = field(default_factory=list)     # survivors listed in equivalent.toml
+    equivalent: list[str] = field(default_factory=list)     # survivors listed in equivalent/
 
     @property
     def unexplained(self) -> list[str]:
@@ -127,7 +127,8 @@ def change(name: str, module: str) -> str:
 
 def load_equivalent() -> dict[str, dict[str, str]]:
     """mutant name -> {"line": its changed line, "reason": why it is equivalent}."""
-    groups = tomllib.loads(EQUIVALENT_FILE.read_text(encoding="utf-8")).get("equivalent", [])
+    groups = [group for path in sorted(EQUIVALENT_DIR.glob("*.toml"))
+              for group in tomllib.loads(path.read_text(encoding="utf-8")).get("equivalent", [])]
     return {name: {"line": line, "reason": group["reason"]} for group in groups for name, line in group["mutants"]}
 
 
@@ -155,7 +156,7 @@ def report(scores: list[Score], equivalent: dict[str, dict[str, str]]) -> int:
     problems = 0
     unexplained = [(s.module, name) for s in scores for name in s.unexplained]
     if unexplained:
-        print(f"\nSurvivors not killed and not listed in {EQUIVALENT_FILE.relative_to(ROOT)}:")
+        print(f"\nSurvivors not killed and not listed in {EQUIVALENT_DIR.relative_to(ROOT)}/:")
         for module, name in unexplained:
             print(f"  {name}: {change(name, module)}")
         problems += 1
@@ -165,11 +166,13 @@ def report(scores: list[Score], equivalent: dict[str, dict[str, str]]) -> int:
         if owner is None or owner.not_run == owner.mutants:
             continue
         module = owner.module
+        if name in owner.unrun:     # not run yet (a run stopped before it): nothing to check
+            continue
         if name not in owner.survivors:
-            print(f"\nstale entry in {EQUIVALENT_FILE.name}: {name} is killed or gone; remove it")
+            print(f"\nstale entry in {EQUIVALENT_DIR.name}/: {name} is killed or gone; remove it")
             problems += 1
         elif change(name, module) != entry["line"].strip():
-            print(f"\nstale entry in {EQUIVALENT_FILE.name}: {name} now changes "
+            print(f"\nstale entry in {EQUIVALENT_DIR.name}/: {name} now changes "
                   f"{change(name, module)!r}, not {entry['line']!r}; check its reason")
             problems += 1
     if unexplained and "--stubs" in sys.argv:
@@ -190,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="run again only the mutants of each module that the last run did not kill "
                              "or did not reach (after adding tests; the code under test unchanged)")
     parser.add_argument("--stubs", action="store_true",
-                        help="also print each unexplained survivor as an entry for equivalent.toml")
+                        help="also print each unexplained survivor as an entry for equivalent/MODULE.toml")
     args = parser.parse_args(argv)
     os.chdir(ROOT)   # mutmut reads its configuration and mutants/ from here
     configured = modules()
@@ -209,9 +212,12 @@ def main(argv: list[str] | None = None) -> int:
             seconds = run("survivors", names)
             print(f"ran {len(names)} survivors and unrun mutants in {seconds / 60:.1f} min", flush=True)
     elif not args.report:
-        for module in args.modules or configured:
-            seconds = run(module)
-            print(f"ran {module} in {seconds / 60:.1f} min", flush=True)
+        # One mutmut run for every module asked: the clean run of the tests their
+        # mutants reach is paid once, not once per module, and mutmut takes the
+        # quickest mutants of all of them first.
+        chosen = args.modules or configured
+        seconds = run("modules", [dotted(module) + ".x*" for module in chosen])
+        print(f"ran {', '.join(chosen)} in {seconds / 60:.1f} min", flush=True)
     return report([score(m, equivalent) for m in configured], equivalent)
 
 

@@ -90,6 +90,7 @@ class ReviewScreen(CaseworkActions, NotesAndExports):
         self.query_spec = queue_store.QueueQuery()
         self.total = 0
         self.sync_state = ""
+        self._status_shown: Text | None = None
         self.chart = cases.ChartWindow()
         self.detail_for: str | None = None
         self.detail: Detail | None = None
@@ -152,6 +153,9 @@ class ReviewScreen(CaseworkActions, NotesAndExports):
             tagged=len(queue.selected), sort=spec.sort, reverse=spec.reverse,
             filter_text=spec.filter.text, sync=self.sync_state, width=self.size.width,
         )
+        if line == self._status_shown:
+            return  # the same again (a key's move, then its CursorMoved): nothing to draw
+        self._status_shown = line
         # Always one line high: no layout needed, so no repaint of the whole screen.
         self.query_one("#status-line", Static).update(line, layout=False)
 
@@ -230,12 +234,23 @@ class ReviewScreen(CaseworkActions, NotesAndExports):
         self.query_one(QueueView).set_page(message.generation, message.page, message.rows)
 
     def on_queue_view_cursor_moved(self, message: QueueView.CursorMoved) -> None:
+        self._follow_cursor()
+
+    def _follow_cursor(self) -> None:
+        """The status line and the detail follow the queue's cursor where it is now.
+
+        The keys that move the cursor call this themselves: the queue's CursorMoved
+        reaches the screen only after bubbling through its containers, by when
+        Textual has often drawn a frame, and the detail's read would start that
+        much later. The message, when it comes, finds nothing left to do (a
+        later move may have come first: the cursor's place now is what counts)."""
         self._show_status()
-        row = message.row
-        if row is None or not self.query_one(QueueView).is_fresh(message.index):
+        queue = self.query_one(QueueView)
+        row = queue.current
+        if row is None or not queue.is_fresh(queue.cursor):
             return  # its page is on the way; set_page announces the cursor again
-        pending, current = self._decide_when_shown, self.query_one(QueueView).current
-        if pending is not None and current is not None and current.consumer_id != pending[1]:
+        pending = self._decide_when_shown
+        if pending is not None and row.consumer_id != pending[1]:
             self._decide_when_shown = None  # the reviewer moved on
         if row.consumer_id != self.detail_for:
             self.detail_for = row.consumer_id
@@ -273,16 +288,20 @@ class ReviewScreen(CaseworkActions, NotesAndExports):
 
     def action_move(self, delta: int) -> None:
         self.query_one(QueueView).move_by(delta)
+        self._follow_cursor()
 
     def action_page(self, direction: int) -> None:
         queue = self.query_one(QueueView)
         queue.move_by(direction * max(1, queue.scrollable_content_region.height - 1))
+        self._follow_cursor()
 
     def action_first(self) -> None:
         self.query_one(QueueView).move_to(0)
+        self._follow_cursor()
 
     def action_last(self) -> None:
         self.query_one(QueueView).move_to(self.total - 1)
+        self._follow_cursor()
 
     def action_unreviewed(self, direction: int) -> None:
         self._find_unreviewed(self.query_spec, self.query_one(QueueView).cursor, direction)
@@ -307,6 +326,7 @@ class ReviewScreen(CaseworkActions, NotesAndExports):
         if said:
             self.notify(" ".join(said), title="Queue", markup=False)
         self.query_one(QueueView).move_to(jump.index)
+        self._follow_cursor()
 
     def action_filter(self) -> None:
         self.app.push_screen(FilterInput(self.query_spec.filter.text, today=self.session.clock().date()),
@@ -484,7 +504,7 @@ class ReviewScreen(CaseworkActions, NotesAndExports):
         queue = self.query_one(QueueView)
         queue.toggle_selected()
         queue.move_by(1)
-        self._show_status()
+        self._follow_cursor()
 
     def action_tag_all(self) -> None:
         """``*``: tag every consumer the filter shows (asked first past ASK_ABOVE)."""

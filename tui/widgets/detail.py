@@ -18,7 +18,7 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -29,7 +29,7 @@ from store.domain import CASE_OUTCOMES, CATEGORIES, ITEM_STATES, OPEN_STATUSES
 from store.notes.wording import human_date, worst_day
 from store.text import ratio_text, visible
 from store.twins import pair_twins
-from tui.text import glue_spaces, literal, number
+from tui.text import glue_spaces, literal, number, wrap_lines
 from tui.widgets.chart import day_columns, human, month_bars
 from tui.widgets.pairs import pair, wrap_pairs
 from tui.widgets.queue import case_text
@@ -193,6 +193,7 @@ class DetailPane(ScrollView, can_focus=True):
         self._cursor = 0                        # index into _open
         self._finding_lines: dict[int, int] = {}   # open finding id -> the line its entry starts on
         self._entry_starts: set[int] = set()       # the lines where any finding's entry starts
+        self._frame: tuple[int, int, range] | None = None   # while a frame is drawn: see render_lines
 
     @property
     def text(self) -> str:
@@ -272,7 +273,7 @@ class DetailPane(ScrollView, can_focus=True):
     def _layout_lines(self) -> None:
         width = max(1, self.scrollable_content_region.width)
         self._width = width
-        self._lines = list(self._text.wrap(self.app.console, width))
+        self._lines = wrap_lines(self._text, self.app.console, width)
         self._strips = {}
         self._base = self.rich_style
         # Where each open finding's entry starts (its label follows the status and
@@ -286,10 +287,31 @@ class DetailPane(ScrollView, can_focus=True):
                 self._entry_starts.add(line)
                 if int(found[1]) in wanted and int(found[1]) not in self._finding_lines:
                     self._finding_lines[int(found[1])] = line
-        # Rounded up, so most steps keep the same virtual size: a change of it
-        # lays out the whole screen again (and repaints every widget).
+        # Rounded up, so most steps keep the same virtual size (and scrollbar).
         height = max(self.size.height, -(-len(self._lines) // 16) * 16)
-        self.virtual_size = Size(width, height)
+        self._set_virtual_size(Size(width, height))
+
+    def _set_virtual_size(self, size: Size) -> None:
+        """Set the scrollable size, laying out the screen only when that changes
+        what the layout holds: whether the scrollbar shows, or the width.
+
+        Assigning ``virtual_size`` lays out the whole screen (and repaints every
+        widget whose geometry it touches): a step to the next consumer would pay
+        for that. A scroll view's own virtual size is not part of the layout (the
+        compositor sizes the pane by its CSS); only its scrollbar is, when it comes
+        or goes. Otherwise the new height goes to the scrollbar's thumb alone.
+        """
+        if size == self.virtual_size:
+            return
+        bar = size.height > self.container_size.height  # overflow-y: auto
+        if size.width != self.virtual_size.width or bar != self.show_vertical_scrollbar:
+            self.virtual_size = size
+            return
+        self.set_reactive(DetailPane.virtual_size, size)
+        if bar:
+            self.vertical_scrollbar.window_virtual_size = size.height
+        if self.scroll_y > self.max_scroll_y:
+            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
 
     def on_resize(self, event: events.Resize) -> None:
         if self.scrollable_content_region.width != self._width:
@@ -303,9 +325,22 @@ class DetailPane(ScrollView, can_focus=True):
         if self.is_mounted:
             self._layout_lines()  # the cached lines carry the old style
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The lines of a frame, with what every line needs worked out once for it."""
+        self._frame = self._frame_values()
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame = None
+
+    def _frame_values(self) -> tuple[int, int, range]:
+        """(width, top line, the cursor's lines when focused) for drawing a frame."""
+        return (self.scrollable_content_region.width, round(self.scroll_y),
+                self._cursor_span() if self.has_focus else range(0))
+
     def render_line(self, y: int) -> Strip:
-        index = round(self.scroll_y) + y
-        width = self.scrollable_content_region.width
+        width, top, cursor = self._frame or self._frame_values()
+        index = top + y
         if index >= len(self._lines):
             return Strip.blank(width, self._base)
         strip = self._strips.get(index)
@@ -314,7 +349,7 @@ class DetailPane(ScrollView, can_focus=True):
             line = Segment.adjust_line_length(glue_spaces(self._lines[index].render(self.app.console, end="")),
                                               self._width, style=self._base)
             strip = self._strips[index] = Strip(Segment.apply_style(line, self._base), self._width)
-        if self.has_focus and index in self._cursor_span():
+        if index in cursor:
             strip = Strip([Segment(seg.text, (seg.style or Style()) + self.CURSOR, seg.control) for seg in strip])
         return strip if strip.cell_length == width else strip.crop_extend(0, width, self._base)
 

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from math import ceil
 from typing import Any
 
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
+from textual.scrollbar import ScrollBar
 from textual.strip import Strip
 
 from store.deadlines import due_short
@@ -121,6 +124,19 @@ def _cell(text: str, width: int, *, right: bool = False, gap: bool = False) -> s
     return text.rjust(width) if right else text.ljust(width)
 
 
+def thumb_start(bar: ScrollBar, position: float) -> int:
+    """Where a vertical scrollbar's thumb starts, in eighths of a cell, at
+    ``position``: Textual's ScrollBarRender.render_bar (textual 8.2.8) draws the
+    thumb from this and the sizes alone (its length depends on the sizes only)."""
+    size = bar.size.height
+    virtual = ceil(bar.window_virtual_size)
+    window = ceil(bar.window_size if bar.window_size < bar.window_virtual_size else 0)
+    if not (window and size and virtual and size != virtual):
+        return 0
+    thumb = max(1, window / (virtual / size))
+    return int((size - thumb) * (position / (virtual - window)) * 8)
+
+
 def header_text(width: int) -> Text:
     """The column titles above the queue."""
     cols = Columns.for_width(width)
@@ -202,6 +218,8 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         # Rendered lines: the screen repaints the whole queue whenever the detail
         # beside it changes, so a repaint must cost lookups, not rendering.
         self._strips: LRUCache[tuple[Any, ...], Strip] = LRUCache(maxsize=512)
+        # (width, top line, focused, style) while a frame is drawn: see render_lines.
+        self._frame: tuple[int, int, bool, Style] | None = None
 
     # --- data in -------------------------------------------------------------------
 
@@ -304,6 +322,21 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         elif self.cursor >= top + height:
             self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
 
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        """ScrollView's, except that the scrollbar is repainted only when its thumb
+        moves. Over a million rows the thumb moves an eighth of a cell every few
+        thousand; a step that scrolls by a line still told the scrollbar its new
+        position, which repainted it whole (1 ms of the frame) to the same cells."""
+        if self.show_vertical_scrollbar:
+            bar = self.vertical_scrollbar
+            position = bar.validate_position(new_value)
+            if thumb_start(bar, position) == thumb_start(bar, bar.position):
+                bar.set_reactive(ScrollBar.position, position)   # the same cells: kept, not drawn
+            else:
+                bar.position = new_value
+        if round(old_value) != round(new_value):
+            self.refresh(self.size.region)
+
     def _refresh_index(self, index: int) -> None:
         y = index - round(self.scroll_y)
         if 0 <= y < self.size.height:
@@ -315,10 +348,22 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
         self.virtual_size = Size(event.size.width, self.total)
         self._keep_cursor_visible()
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The lines of a frame. What every line needs is worked out once for the
+        frame, not once per line: the widget's style walks its ancestors, and that
+        was half of what a scrolled queue's repaint cost."""
+        self._frame = self._frame_values()
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame = None
+
+    def _frame_values(self) -> tuple[int, int, bool, Style]:
+        return self.scrollable_content_region.width, round(self.scroll_y), self.has_focus, self.rich_style
+
     def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width
-        index = round(self.scroll_y) + y
-        base = self.rich_style
+        width, top, focused, base = self._frame or self._frame_values()
+        index = top + y
         if index >= self.total:
             return Strip.blank(width, base)
         page = index // PAGE_SIZE
@@ -332,7 +377,7 @@ class QueueView(ScrollView, can_focus=True, inherit_bindings=False):
                     self._want(near)
         row = self.row_at(index)
         is_cursor = index == self.cursor
-        key = (row, width, is_cursor and self.has_focus, is_cursor, row is not None and row.consumer_id in self.selected,
+        key = (row, width, is_cursor and focused, is_cursor, row is not None and row.consumer_id in self.selected,
                base, self.today)
         strip = self._strips.get(key)
         if strip is None:

@@ -254,7 +254,7 @@ class HttpJson:
             return None
         more = self._more(body)
         if mode == "link":
-            target = _link_next(headers.get("link") or headers.get("Link"))
+            target = _link_next(headers.get("link"))   # the fetcher keeps it as "link", whatever its case
             return None if target is None else self._follow(request, target, "the Link header (rel=\"next\")")
         if mode in ("cursor", "next_url"):
             assert spec.next is not None
@@ -305,7 +305,10 @@ class HttpJson:
         """The next page at ``target`` (absolute, or relative to this page's URL):
         on the source's scheme, host and port only, and without the token."""
         here = full_url(self.source.url, request)
-        url = urljoin(here, target.strip())
+        try:
+            url = urljoin(here, target.strip())
+        except ValueError as exc:   # urllib refuses a malformed host ("Invalid IPv6 URL")
+            raise PageRejected(f"expected a URL: {exc}", path=at) from None
         expect(_origin(url) == _origin(self.source.url),
                f"the next page is on another host ({_origin(url)[1] or '?'}); only the source's is followed", at)
         if self.spec.auth == "query":

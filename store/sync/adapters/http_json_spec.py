@@ -139,9 +139,7 @@ def read_spec(source: "SourceConfig", options: dict[str, Any], fail: Callable[[s
     for key in ("path",):
         _placeholders(key, options[key], fail)
     params: list[tuple[str, str]] = []
-    for name, value in options["params"].items():
-        if isinstance(value, bool) or not isinstance(value, (str, int)):
-            raise fail(f"'params': {name!r} must be a string or a whole number")
+    for name, value in options["params"].items():   # strings or whole numbers (check_options)
         if looks_like_credential(name):
             raise fail(f"'params': {name!r} looks like a credential; put the token in the variable named by "
                        f"token_env and use auth = \"query:{name}\" (sent, never stored or shown)")
