@@ -127,3 +127,30 @@ def test_an_app_the_roster_stops_claiming_goes_back_to_the_owner_its_source_repo
     fact = conn.execute("SELECT value FROM source_fact WHERE key = ?", (consumers.ROSTER_DROPPED_FACT,)).fetchone()
     assert fact is not None and conn.execute("SELECT count(*) FROM roster_claim").fetchone()[0] == 0
     conn.close()
+
+
+def test_only_a_sync_over_figures_of_earlier_runs_looks_for_withdrawn_ones(
+        tmp_path: Path, server: DemoEndpoint, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first sync has nothing to withdraw, and skips the scan of its own figures
+    that would find it; the next one withdraws what the source no longer reports."""
+    looked: list[tuple[str, str]] = []
+    real = writer.RunWriter.withdraw_missing
+
+    def spy(self: writer.RunWriter, start: str, end: str) -> int:
+        looked.append((start, end))
+        return real(self, start, end)
+    monkeypatch.setattr(writer.RunWriter, "withdraw_missing", spy)
+    db = tmp_path / "w.db"
+    assert sync_source(db, feed(server), clock=CLOCK).status == "ok"
+    assert looked == []
+    server.withdraw("app-4-1", date(2022, 1, 19))
+    assert sync_source(db, feed(server), clock=CLOCK).status == "ok"
+    assert len(looked) == 1
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("SELECT count(*) FROM usage WHERE app_id = 'app-4-1' AND day = '2022-01-19'"
+                            ).fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM usage WHERE app_id = 'app-4-1' AND day = '2022-01-18'"
+                            ).fetchone()[0] > 0
+    finally:
+        conn.close()

@@ -178,6 +178,23 @@ def test_a_writer_that_waits_past_the_busy_timeout_gets_a_readable_error(tmp_pat
     holder.close(), conn.close()
 
 
+@pytest.mark.parametrize("app", ["a\x00b", "é€😀", "quote'\"back\\slash", "\x1b[31m", "\u202e", "100%d"])
+def test_text_is_stored_exactly_on_a_first_sync_and_a_second(conn: sqlite3.Connection, app: str) -> None:
+    given = [[app, "2022-12-01", "calls", 9_223_372_036_854_775_807], [app, "2022-12-02", "calls", 0]]
+    for run, value in ((1, 7), (2, 8)):   # the second run conflicts: staged and upserted
+        if run == 2:
+            conn.execute("INSERT INTO sync_run (id, source, started_at, status) VALUES (2, 's', 't', 'running')")
+            conn.execute("INSERT INTO sync_cursor (run_id, chain, next) VALUES (2, 'usage/0', '{}')")
+        writer = RunWriter(conn, "s", run)
+        writer.write(page(given + [[app, "2022-12-03", "records", value]]))
+        writer.commit()
+        found = conn.execute("SELECT app_id, day, metric, value, typeof(value), run_id FROM usage ORDER BY day")
+        assert [tuple(row) for row in found] == [
+            (app, "2022-12-01", "calls", 9_223_372_036_854_775_807, "integer", run),
+            (app, "2022-12-02", "calls", 0, "integer", run),
+            (app, "2022-12-03", "records", value, "integer", run)]
+
+
 def test_a_closed_probe_says_nobody_waits_and_lets_its_file_go(tmp_path: Path) -> None:
     db = tmp_path / "w.db"
     holder, waiter = connect(db), connect(db)

@@ -13,7 +13,9 @@ How a sync of one source runs:
   pool of ``source.concurrency`` threads that only fetch, hash and parse. The
   calling thread is the one writer (:class:`store.sync.writer.RunWriter`, its own
   connection, short ``BEGIN IMMEDIATE`` transactions). A bounded queue between
-  them keeps memory flat whatever the number of rows.
+  them keeps memory flat whatever the number of rows. Large pages are parsed
+  by a worker process instead (:mod:`store.sync.parse_worker`), started by the
+  first one, so that parsing and writing use two cores.
 * **Resume.** ``sync_cursor`` holds the next request of every chain, committed
   with that page's rows. A run killed midway (left ``running``) or cancelled is
   **continued as the same run** by the next sync of that source: same run id,
@@ -45,7 +47,6 @@ from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
-from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -56,13 +57,15 @@ from store.config import Config, SourceConfig, token_for
 from store.db import connect, transaction, write_error
 from store.errors import ConfigError, PageRejected, SourceStopped, StoreError, SyncError
 from store.sync.adapter import (
-    Adapter, ParsedPage, Request, Window, covered_window, expect_in_window, requested_window,
+    Adapter, ParsedPage, Request, Window, covered_window, requested_window,
 )
 from store.sync.adapters import adapter_for
 from store.sync.events import (
     PageFailed, PageStored, Retrying, RulesApplied, SourceFinished, SourceResult, SourceStarted, SyncEvent,
 )
-from store.sync.fetch import Cancelled, FetchFailed, PageFetcher, Sleep, request_auth
+from store.sync.fetch import Cancelled, FetchFailed, Fetched, PageFetcher, Sleep, request_auth
+from store.sync.packed import parse_body
+from store.sync.parse_worker import WORKER_BODY_BYTES, ParseWorker
 from store.sync.window import FIRST_SYNC_DAYS, complete_window, sync_window
 from store.sync.writer import PageOutcome, RunWriter, Turns
 from store.text import printable
@@ -226,18 +229,6 @@ def _source_lock(db_path: str | os.PathLike[str], name: str) -> Iterator[bool]:
         os.close(fd)
 
 
-_DAY = itemgetter(1)
-
-
-def _expect_within(page: ParsedPage, window: Window) -> None:
-    """Refuse a page holding a figure for a day the run did not ask for (each
-    adapter refuses it with its JSON path; this is the engine's second line)."""
-    for rows in (page.usage, page.endpoint_usage):
-        if rows:
-            for day in (min(rows, key=_DAY)[1], max(rows, key=_DAY)[1]):
-                expect_in_window(day, window, "$")
-
-
 @dataclass
 class _ChainDone:
     chain: str
@@ -267,6 +258,9 @@ class _Run:
         self.emit = emit
         self.cancel = cancel
         self.turns = Turns()
+        self._worker: ParseWorker | None = None
+        self._worker_tried = False
+        self._worker_lock = threading.Lock()
         self.fetcher = PageFetcher(
             client, source, adapter, token=token, clock=clock, cancel=cancel, sleep=sleep,
             on_retry=lambda url, wait, reason: emit(Retrying(source.name, url, round(wait, 3), reason)),
@@ -340,12 +334,15 @@ class _Run:
                                 len(pending), resumed, tls))
         writer = RunWriter(self.conn, name, run_id, pages=pages, rows=rows, turns=self.turns)
         self.known_pages = writer.known_pages
+        covered = covered_window(self.adapter, window)
+        start, end = covered.start.isoformat(), covered.end.isoformat()
+        # No figure of the window from an earlier run (a first sync): none to
+        # withdraw at the end, and no scan of this run's figures to find them.
+        earlier = writer.stored_elsewhere(start, end, at_most=1) > 0
         status, error, crash = "ok", None, None
         try:
             status, error, crash = self._pump(writer, pending)
             if status == "ok":
-                covered = covered_window(self.adapter, window)
-                start, end = covered.start.isoformat(), covered.end.isoformat()
                 stored = 0 if writer.wrote_any(start, end) else writer.stored_elsewhere(start, end)
                 if stored:
                     # An answer with no figures at all for a window where figures are
@@ -354,7 +351,7 @@ class _Run:
                     status = "partial"
                     error = (f"the source reported no figures for {start}..{end}, where {stored:,} are "
                              "stored; nothing was withdrawn; sync again to confirm")
-                else:
+                elif earlier:
                     writer.withdraw_missing(start, end)
         except KeyboardInterrupt as exc:  # a second Ctrl-C: stop now, resumable like a cancel
             writer.rollback()
@@ -425,6 +422,9 @@ class _Run:
             stop.set()
             writer.rollback()
             pool.shutdown(wait=True, cancel_futures=True)
+            if self._worker is not None:
+                self._worker.close()
+                self._worker = None
         if failure is not None:
             return "failed", failure.error, failure.crash
         if self.cancel.is_set() and active:
@@ -442,6 +442,26 @@ class _Run:
             return None
         known = self.known_pages.get(self.fetcher.url_of(request))
         return known[0] if known is not None else None
+
+    def _parse(self, chain: str, request: Request, fetched: Fetched) -> ParsedPage:
+        """The page as the writer takes it (``store.sync.packed.parse_body``):
+        a large one by the parse worker once it is ready (started by the first
+        large page), any other here, taking turns with the writer's transactions."""
+        if len(fetched.body) >= WORKER_BODY_BYTES:
+            with self._worker_lock:
+                if not self._worker_tried:
+                    self._worker_tried = True
+                    try:
+                        self._worker = ParseWorker(self.adapter, self.window)
+                    except OSError:   # no interpreter to start: parse here
+                        self._worker = None
+            if self._worker is not None and self._worker.ready:
+                try:
+                    return self._worker.parse(chain, request, fetched.body, fetched.headers)
+                except (OSError, EOFError):
+                    pass   # the worker is gone (killed?): parse here
+        with self.turns.parsing():
+            return parse_body(self.adapter, chain, request, fetched.body, self.window, fetched.headers)
 
     def _fetch_chain(self, chain: str, request: Request | None, pages: queue.Queue[Any],
                      stop: threading.Event, halt: threading.Event) -> None:
@@ -485,21 +505,7 @@ class _Run:
                     request = known[1]
                     continue
                 try:
-                    with self.turns.parsing():
-                        try:
-                            body = json.loads(fetched.body)
-                        except ValueError as exc:
-                            raise PageRejected(f"not valid JSON ({exc})", path="$") from None
-                        except RecursionError:
-                            raise PageRejected("JSON nested too deeply", path="$") from None
-                        if fetched.headers:   # an adapter that reads response headers (a Link header)
-                            parsed = self.adapter.parse(chain, request, body, self.window,  # type: ignore[call-arg]
-                                                        headers=fetched.headers)
-                        else:
-                            parsed = self.adapter.parse(chain, request, body, self.window)
-                        del body
-                        _expect_within(parsed, self.window)   # refused whole: no row of it is stored
-                        outcome.page = parsed
+                    outcome.page = parsed = self._parse(chain, request, fetched)
                     seen.add(request)
                     if parsed.next is not None and self.fetcher.carries_secret(json.dumps(parsed.next.to_json())):
                         # The next request is stored (sync_cursor) until the run ends: never with the token.

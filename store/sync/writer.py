@@ -6,13 +6,14 @@ page's provenance row, its usage rows, the next request of its chain and the
 run's counters **in one transaction**, so a sync killed at any moment resumes
 exactly after its last committed page.
 
-Transactions are short (``COMMIT_ROWS`` rows or ``COMMIT_SECONDS``, whichever
-comes first) and never wait for a page with the lock held. Between slices of
-rows the writer asks whether another connection waits for the write lock
-(:class:`store.db.WaitingWriters`): if so it commits at once and stands back
-until the waiter has the lock, so a reviewer writing from another process waits
-a few milliseconds (``tests/benchmarks/bench_sync.py`` measures it); if nobody
-waits, it goes straight on.
+Figures go in slices of JSON text (:mod:`store.sync.packed`), one statement
+each, which SQLite steps without the GIL. Transactions are short (``COMMIT_ROWS``
+rows or ``COMMIT_SECONDS``, whichever comes first) and never wait for a page
+with the lock held. Between slices the writer asks whether another connection
+waits for the write lock (:class:`store.db.WaitingWriters`): if so it commits at
+once and stands back until the waiter has the lock, so a reviewer writing from
+another process waits a few milliseconds (``tests/benchmarks/bench_sync.py``
+measures it); if nobody waits, it goes straight on.
 
 A page of records (tiers, consumers, apps) that the source's last complete
 run stored byte for byte from the same URL is not parsed (the engine's fetch
@@ -32,7 +33,6 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from store.consumers import (
@@ -42,6 +42,7 @@ from store.db import WaitingWriters, begin_immediate, database_file
 from store.fault_points import reach
 from store.rules_pending import mark_apps
 from store.sync.adapter import ParsedPage, Request
+from store.sync.packed import SLICE_ROWS, PackedRows, Slice, pack_rows
 
 COMMIT_ROWS = 10_000
 # After a commit with someone waiting, the writer stands back until the waiter
@@ -61,14 +62,11 @@ CHECKPOINT_EVERY = 8
 # thousand rows can take much longer than usual. Rows go in slices so the
 # check runs often.
 COMMIT_SECONDS = 0.025
-SLICE_ROWS = 1_000
 RECORD_SLICE_ROWS = 200
 WRITER_CACHE_KIB = 32 * 1024
 # The latest day a source has reported, kept as a source fact: later syncs
 # re-fetch the look-back window before it.
 LATEST_DAY_FACT = "latest_usage_day"
-
-_day_of = itemgetter(1)
 
 # The record pages (no usage rows, no refusal) of the source's last complete
 # run: each page's records were written whole before the run could complete.
@@ -93,6 +91,7 @@ class Turns:
     database's write lock ten times longer than needed. So parsing (any number
     of threads at once) waits while a transaction is open, and a transaction
     waits for the parses in progress (the GIL would serialise them anyway).
+    Pages parsed by the parse worker (another process) take no turns.
     """
 
     def __init__(self) -> None:
@@ -356,12 +355,13 @@ class RunWriter:
                 [(self.source, key, value, self.run_id) for key, value in page.facts.items()],
             )
         if page.usage:
-            self._rows("usage", outcome.chain, page_id, page.usage)
-            latest = max(page.usage, key=_day_of)[1]
-            if self._latest_day is None or latest > self._latest_day:
+            usage = pack_rows(page.usage)
+            self._rows("usage", outcome.chain, page_id, usage)
+            latest = usage.last_day
+            if latest is not None and (self._latest_day is None or latest > self._latest_day):
                 self._latest_day = latest
         if page.endpoint_usage:
-            self._rows("endpoint_usage", outcome.chain, page_id, page.endpoint_usage)
+            self._rows("endpoint_usage", outcome.chain, page_id, pack_rows(page.endpoint_usage))
         conn.execute(
             "UPDATE sync_cursor SET next = ? WHERE run_id = ? AND chain = ?",
             (json.dumps(page.next.to_json()) if page.next is not None else None, self.run_id, outcome.chain),
@@ -384,57 +384,66 @@ class RunWriter:
         return (outcome.page is not None and _of_records(outcome.page) and known is not None
                 and outcome.body_sha256 is not None and known[0] == outcome.body_sha256)
 
-    def _rows(self, table: str, chain: str, page_id: int, rows: Sequence[Any]) -> None:
-        """executemany in slices, committing between slices when the transaction
-        is due (the chain's cursor moves only with the page's last slice, so a
-        kill in between re-fetches the page and rewrites the same figures)."""
-        if len(rows) <= SLICE_ROWS:
-            self._insert(table, chain, page_id, rows)
-            return
-        for offset in range(0, len(rows), SLICE_ROWS):
-            if self.due:
+    def _rows(self, table: str, chain: str, page_id: int, rows: PackedRows) -> None:
+        """The page's rows slice by slice (``store.sync.packed``), committing
+        between slices when the transaction is due (the chain's cursor moves
+        only with the page's last slice, so a kill in between re-fetches the
+        page and rewrites the same figures)."""
+        for number, part in enumerate(rows.slices):
+            if number and self.due:
                 self.commit()
                 self._begin()
-            self._insert(table, chain, page_id, rows[offset:offset + SLICE_ROWS])
+            self._insert(table, chain, page_id, part)
 
-    def _insert(self, table: str, chain: str, page_id: int, rows: Sequence[Any]) -> None:
-        """Rows into ``table``. A plain INSERT is about 1.6 times as fast as the
-        upsert when the figures are new (a first sync), so it is tried first, in a
-        savepoint; the first conflict rolls it back and switches the chain to
-        :meth:`_merge`, which replaces value, run and page of figures already stored."""
+    def _insert(self, table: str, chain: str, page_id: int, part: Slice) -> None:
+        """A slice of rows into ``table``. A plain INSERT is about 1.6 times as
+        fast as the upsert when the figures are new (a first sync), so it is
+        tried first, in a savepoint; the first conflict rolls it back and
+        switches the chain to :meth:`_merge`, which replaces value, run and page
+        of figures already stored."""
         key = (table, chain)
         conn = self.conn
         if key not in self._overlapping:
             conn.execute("SAVEPOINT fresh_rows")
             try:
-                conn.executemany(self._sql[table] % page_id, rows)
+                self._execute(self._sql[table], part, page_id)
             except sqlite3.IntegrityError:
                 conn.execute("ROLLBACK TO fresh_rows")
                 self._overlapping.add(key)
             else:
-                mark_apps(conn, "figures", self.source, {row[0] for row in rows})
+                mark_apps(conn, "figures", self.source, part.apps)
             finally:
                 # On a full disk SQLite has already rolled the whole transaction
                 # back, savepoint included: releasing it would hide that error.
                 if conn.in_transaction:
                     conn.execute("RELEASE fresh_rows")
         if key in self._overlapping:
-            self._merge(table, page_id, rows)
-        self._pending_rows += len(rows)
+            self._merge(table, page_id, part)
+        self._pending_rows += part.count
 
-    def _merge(self, table: str, page_id: int, rows: Sequence[Any]) -> None:
+    def _execute(self, statements: tuple[str, str], part: Slice, page_id: int | None = None) -> None:
+        """Rows of ``part`` from its JSON text, or bound one by one; ``page_id`` fills a ``%d``."""
+        from_text, per_row = statements
+        if page_id is not None:
+            from_text, per_row = from_text % page_id, per_row % page_id
+        if isinstance(part.rows, str):
+            self.conn.execute(from_text, (part.rows,))
+        else:
+            self.conn.executemany(per_row, part.rows)
+
+    def _merge(self, table: str, page_id: int, part: Slice) -> None:
         """Rows that may be stored already: staged in a temporary table, compared
         with what is stored (an app with a new or changed figure is marked
         ``figures``, one whose figures all came again unchanged ``provenance``),
         then upserted with this run and page."""
         stage, compare, upsert, clear = self._staging(table)
         conn = self.conn
-        conn.executemany(stage, rows)
+        self._execute(stage, part)
         conn.execute(compare)
         conn.execute(upsert % page_id)
         conn.execute(clear)
 
-    def _staging(self, table: str) -> tuple[str, str, str, str]:
+    def _staging(self, table: str) -> tuple[tuple[str, str], str, str, str]:
         found = self._staged.get(table)
         if found is None:
             key, value = ("metric", "value") if table == "usage" else ("endpoint", "calls")
@@ -488,12 +497,13 @@ class RunWriter:
             for table in ("usage", "endpoint_usage")
         )
 
-    def stored_elsewhere(self, start: str, end: str) -> int:
-        """How many of this source's figures for days ``start..end`` an earlier run wrote."""
+    def stored_elsewhere(self, start: str, end: str, *, at_most: int = -1) -> int:
+        """This source's figures for days ``start..end`` an earlier run wrote (up to ``at_most`` a table)."""
         return sum(
             self.conn.execute(
-                f"SELECT count(*) FROM {table} WHERE source = ? AND day BETWEEN ? AND ? AND run_id != ?",
-                (self.source, start, end, self.run_id),
+                f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE source = ? AND day BETWEEN ? AND ? "
+                "AND run_id != ? LIMIT ?)",
+                (self.source, start, end, self.run_id, at_most),
             ).fetchone()[0]
             for table in ("usage", "endpoint_usage")
         )
@@ -538,18 +548,27 @@ def _request(text: str | None) -> Request | None:
     return Request.from_json(data) if data is not None else None
 
 
-def _insert_sql(table: str, key: str, value: str, source: str, run_id: int) -> str:
-    """The plain INSERT of ``table`` for one source and run, with a ``%d`` left
-    for the page id."""
-    return (f"INSERT INTO {table} (source, app_id, day, {key}, {value}, run_id, page_id) "
-            f"VALUES ({_literal(source).replace('%', '%%')}, ?, ?, ?, ?, {int(run_id)}, %d)")
+def _rows_sql(head: str, before: str = "", after: str = "") -> tuple[str, str]:
+    """``head`` (an INSERT) with the rows from JSON text (``json_each``: one
+    parameter) and from bound parameters; each row's four fields go between
+    ``before`` and ``after``."""
+    return (f"{head} SELECT {before}value->>0, value->>1, value->>2, value->>3{after} FROM json_each(?)",
+            f"{head} VALUES ({before}?, ?, ?, ?{after})")
 
 
-def _staging_sql(table: str, key: str, value: str, source: str, run_id: int) -> tuple[str, str, str, str]:
+def _insert_sql(table: str, key: str, value: str, source: str, run_id: int) -> tuple[str, str]:
+    """The plain INSERT of ``table`` for one source and run (both forms of
+    :func:`_rows_sql`), with a ``%d`` left for the page id."""
+    return _rows_sql(f"INSERT INTO {table} (source, app_id, day, {key}, {value}, run_id, page_id)",
+                     f"{_literal(source).replace('%', '%%')}, ", f", {int(run_id)}, %d")
+
+
+def _staging_sql(table: str, key: str, value: str, source: str,
+                 run_id: int) -> tuple[tuple[str, str], str, str, str]:
     """Statements of :meth:`RunWriter._merge`: stage a slice, mark its apps,
     upsert it (``%d`` left for the page id), empty the stage."""
     staged, src = f"temp.staged_{table}", _literal(source)
-    stage = f"INSERT INTO {staged} (app_id, day, {key}, {value}) VALUES (?, ?, ?, ?)"
+    stage = _rows_sql(f"INSERT INTO {staged} (app_id, day, {key}, {value})")
     # An app with a new or changed figure: 'figures'. One whose figures all came
     # again unchanged: 'provenance', if its consumer has a candidate finding
     # whose lists of runs and pages may name these rows (a rule finding with
