@@ -99,7 +99,6 @@ class PendingWork:
 
     def __init__(self, conn: sqlite3.Connection, *, everything: bool) -> None:
         self.conn = conn
-        self.everything = everything
         (self.upto,) = conn.execute("SELECT coalesce(max(id), 0) FROM rules_pending").fetchone()
         conn.execute("DROP TABLE IF EXISTS temp.rules_todo")
         conn.execute("CREATE TEMP TABLE rules_todo (consumer_id TEXT PRIMARY KEY) WITHOUT ROWID")

@@ -4,7 +4,10 @@ in each scope, and the JSON path a refusal names, written out."""
 
 from __future__ import annotations
 
+import jmespath
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from store.errors import PageRejected
 from store.sync.jsonpaths import JsonPath, PathError, _first_line
@@ -103,3 +106,22 @@ def test_a_message_without_text_is_named_by_its_kind() -> None:
     assert _first_line(ValueError("  \n")) == "ValueError"
     assert _first_line(ValueError("first\nsecond")) == "first"
     assert _first_line(ValueError("\n  first \nsecond")) == "first "
+
+
+_KEYS = ["a", "b", "usage"]
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(_KEYS), inner, max_size=3),
+    max_leaves=12)
+_chain = st.lists(st.sampled_from(_KEYS) | st.integers(-3, 3).map(lambda i: f"[{i}]"), min_size=1, max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(document=_json, parts=_chain)
+def test_a_plain_chain_read_by_hand_gives_what_jmespath_gives(document: object, parts: list[str]) -> None:
+    """The hand-read fast path for plain chains (fields and indexes) is only a
+    shortcut: for any document, the value is the one jmespath.search finds."""
+    text = "".join(p if p.startswith("[") else (("." if i else "") + p) for i, p in enumerate(parts))
+    path = JsonPath.compile(text)
+    assert path.steps is not None
+    assert path.value(document) == jmespath.search(text, document)
