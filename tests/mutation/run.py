@@ -7,11 +7,20 @@ changed, a call dropped) and runs the tests that reach it; a bug no test notices
     python tests/mutation/run.py store/sync/counts.py  # these modules only
     python tests/mutation/run.py --report             # the table of the last runs, nothing run
     python tests/mutation/run.py --survivors MODULE   # only its mutants the last run left alive or not run
+    python tests/mutation/run.py --save               # keep the results in tests/mutation/results/
 
 The modules are ``[tool.mutmut] only_mutate`` in pyproject.toml (with the tests
 that may run and how); mutmut uses two worker processes and runs each mutant
 against the tests that reach its function only (it learns which once, then
 keeps it in ``mutants/``). A run starts the mutants of the modules it names afresh.
+
+The whole list takes longer than one sitting on 2 cores, so results are kept:
+a run (or ``--save``, after a run that was stopped) writes each module's exit codes,
+with the SHA-256 of its source and the commits and days of the runs, to
+tests/mutation/results/ (in the repository). A module's
+score is its saved results (only while its source reads as when they were saved)
+updated by what the mutants/ folder holds now; ``--survivors`` runs what both leave
+not run or alive. The report names the commit and day of every saved result it used.
 
 A survivor the program cannot tell apart from the original (an equivalent
 mutant: ``"SELECT"`` spelled ``"select"``, a fast path whose fallback gives the
@@ -26,6 +35,7 @@ usage.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -37,6 +47,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 EQUIVALENT_DIR = Path(__file__).with_name("equivalent")   # one file per module: store.rules.toml
+RESULTS_DIR = Path(__file__).with_name("results")         # saved runs, one file per module: store.rules.json
 TARGET = 0.90
 WORKERS = 2
 
@@ -57,6 +68,7 @@ class Score:
     survivors: list[str] = field(default_factory=list)      # not killed: survived or reached by no test
     unrun: list[str] = field(default_factory=list)          # not run yet (a run stopped before them)
     equivalent: list[str] = field(default_factory=list)     # survivors listed in equivalent/
+    saved: str = ""                                         # the runs ("commit day") of saved results used
 
     @property
     def unexplained(self) -> list[str]:
@@ -95,14 +107,54 @@ def run(module: str, names: list[str] | None = None) -> float:
     return time.monotonic() - started
 
 
-def score(module: str, equivalent: dict[str, dict[str, str]]) -> Score:
-    """The last run's results for ``module`` (from mutmut's ``mutants/<module>.meta``)."""
-    result = Score(module)
+def source_digest(module: str) -> str:
+    """SHA-256 of the module's source: saved results hold only while it is unchanged."""
+    return hashlib.sha256((ROOT / module).read_bytes()).hexdigest()
+
+
+def saved_record(module: str) -> dict:
+    """What tests/mutation/results/ holds for ``module``: nothing when nothing is
+    saved or its source has changed since."""
+    path = RESULTS_DIR / (dotted(module) + ".json")
+    if not path.is_file():
+        return {}
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    return saved if saved.get("source_sha256") == source_digest(module) else {}
+
+
+def saved_codes(module: str) -> tuple[dict[str, int | None], str]:
+    """The saved exit codes of ``module`` and the runs ("commit day") they come from."""
+    saved = saved_record(module)
+    return dict(saved.get("exit_code_by_key", {})), ", ".join(saved.get("runs", []))
+
+
+def current_codes(module: str) -> dict[str, int | None]:
+    """The exit codes mutmut holds for ``module`` in mutants/ (None: not run)."""
     meta = ROOT / "mutants" / (module + ".meta")
     if not meta.is_file():
-        return result
-    codes = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
-    for name, code in sorted(codes.items()):
+        return {}
+    return dict(json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"])
+
+
+def codes(module: str) -> tuple[dict[str, int | None], str]:
+    """The saved results updated by every mutant mutants/ has a result for, and
+    "commit, day" of the saved results when any of them still stands."""
+    merged, when = saved_codes(module)
+    now = current_codes(module)
+    if merged and now and set(now) != set(merged):
+        merged, when = {}, ""       # other mutants than were saved (another mutmut): start again
+    for name, code in now.items():
+        if code is not None or name not in merged:
+            merged[name] = code
+    used = when if any(code is not None and now.get(name) is None for name, code in merged.items()) else ""
+    return merged, used
+
+
+def score(module: str, equivalent: dict[str, dict[str, str]]) -> Score:
+    """The results for ``module``: saved ones (tests/mutation/results/) updated by mutants/."""
+    result = Score(module)
+    exit_codes, result.saved = codes(module)
+    for name, code in sorted(exit_codes.items()):
         result.mutants += 1
         if code is None:
             result.not_run += 1
@@ -116,10 +168,28 @@ def score(module: str, equivalent: dict[str, dict[str, str]]) -> Score:
     return result
 
 
+def save(module: str) -> bool:
+    """Add what mutants/ holds for ``module`` to its saved results (tests/mutation/results/)."""
+    if not any(code is not None for code in current_codes(module).values()):
+        return False
+    exit_codes, _ = codes(module)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    stamp = f"{commit[:10] or 'unknown'} {time.strftime('%Y-%m-%d', time.gmtime())}"
+    runs = list(saved_record(module).get("runs", [])) if saved_codes(module)[0].keys() == exit_codes.keys() else []
+    record = {"module": module, "source_sha256": source_digest(module),
+              "runs": runs + [stamp] if stamp not in runs else runs,
+              "exit_code_by_key": dict(sorted(exit_codes.items()))}
+    RESULTS_DIR.mkdir(exist_ok=True)
+    (RESULTS_DIR / (dotted(module) + ".json")).write_text(json.dumps(record, indent=0) + "\n", encoding="utf-8")
+    return True
+
+
 def change(name: str, module: str) -> str:
     """The lines a mutant changed, as they read after the change."""
     from mutmut.mutation.diff_apply import get_diff_for_mutant
 
+    if not (ROOT / "mutants" / module).is_file():
+        return "(its change: run mutmut once, e.g. with --survivors)"
     diff = get_diff_for_mutant(name, path=module)
     added = [line[1:].strip() for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
     return " / ".join(added) or "(a line removed)"
@@ -153,6 +223,9 @@ def report(scores: list[Score], equivalent: dict[str, dict[str, str]]) -> int:
         note = f"  ({s.not_run} not run)" if s.not_run else ""
         print(f"{s.module:<{width}}  {s.mutants:7d}  {s.killed:6d}  {len(s.equivalent):10d}  "
               f"{len(s.unexplained):8d}  {s.score:6.1%}{note}")
+    for s in scores:
+        if s.saved:
+            print(f"{s.module}: results kept from the runs at {s.saved} (tests/mutation/results/)")
     problems = 0
     unexplained = [(s.module, name) for s in scores for name in s.unexplained]
     if unexplained:
@@ -171,7 +244,7 @@ def report(scores: list[Score], equivalent: dict[str, dict[str, str]]) -> int:
         if name not in owner.survivors:
             print(f"\nstale entry in {EQUIVALENT_DIR.name}/: {name} is killed or gone; remove it")
             problems += 1
-        elif change(name, module) != entry["line"].strip():
+        elif (ROOT / "mutants" / module).is_file() and change(name, module) != entry["line"].strip():
             print(f"\nstale entry in {EQUIVALENT_DIR.name}/: {name} now changes "
                   f"{change(name, module)!r}, not {entry['line']!r}; check its reason")
             problems += 1
@@ -194,6 +267,9 @@ def main(argv: list[str] | None = None) -> int:
                              "or did not reach (after adding tests; the code under test unchanged)")
     parser.add_argument("--stubs", action="store_true",
                         help="also print each unexplained survivor as an entry for equivalent/MODULE.toml")
+    parser.add_argument("--save", action="store_true",
+                        help="write the results to tests/mutation/results/ (a run does it when it ends; "
+                             "this after a run that was stopped)")
     args = parser.parse_args(argv)
     os.chdir(ROOT)   # mutmut reads its configuration and mutants/ from here
     configured = modules()
@@ -218,6 +294,10 @@ def main(argv: list[str] | None = None) -> int:
         chosen = args.modules or configured
         seconds = run("modules", [dotted(module) + ".x*" for module in chosen])
         print(f"ran {', '.join(chosen)} in {seconds / 60:.1f} min", flush=True)
+    if args.save or not args.report:
+        saved = [m for m in configured if save(m)]
+        if saved:
+            print(f"saved the results of {len(saved)} modules in {RESULTS_DIR.relative_to(ROOT)}/", flush=True)
     return report([score(m, equivalent) for m in configured], equivalent)
 
 

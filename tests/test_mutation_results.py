@@ -1,0 +1,85 @@
+"""The mutation runner's saved results (tests/mutation/run.py): a score spread over
+several runs counts each mutant once, by its latest result, and only while the
+module's source is the one the results were run on."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+RUNNER = Path(__file__).resolve().parent / "mutation" / "run.py"
+
+
+@pytest.fixture
+def runner(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("mutation_run_under_test", RUNNER)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)   # its dataclasses look themselves up there
+    spec.loader.exec_module(module)
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "m.py").write_text("def f(a):\n    return a > 1\n", encoding="utf-8")
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "x"],
+                   cwd=tmp_path, check=True)
+    monkeypatch.setattr(module, "ROOT", tmp_path)
+    monkeypatch.setattr(module, "RESULTS_DIR", tmp_path / "results")
+    return module
+
+
+def write_meta(root: Path, codes: dict[str, int | None]) -> None:
+    meta = root / "mutants" / "store" / "m.py.meta"
+    meta.parent.mkdir(parents=True, exist_ok=True)
+    meta.write_text(json.dumps({"exit_code_by_key": codes}), encoding="utf-8")
+
+
+NAMES = ["store.m.x_f__mutmut_1", "store.m.x_f__mutmut_2", "store.m.x_f__mutmut_3", "store.m.x_f__mutmut_4"]
+
+
+def test_a_stopped_run_and_the_run_of_the_rest_add_up(runner, tmp_path):
+    # The first run killed one, left one alive and stopped before the last two.
+    write_meta(tmp_path, {NAMES[0]: 1, NAMES[1]: 0, NAMES[2]: None, NAMES[3]: None})
+    assert runner.save("store/m.py")
+    # Another sitting: a fresh mutants/ in which only the two left over were run.
+    write_meta(tmp_path, {NAMES[0]: None, NAMES[1]: None, NAMES[2]: 1, NAMES[3]: 0})
+    s = runner.score("store/m.py", {})
+    assert (s.mutants, s.killed, s.not_run, s.survivors) == (4, 2, 0, [NAMES[1], NAMES[3]])
+    assert s.saved.endswith(runner.time.strftime("%Y-%m-%d", runner.time.gmtime()))
+    # The later run of a mutant wins over its saved result.
+    write_meta(tmp_path, {NAMES[0]: None, NAMES[1]: 1, NAMES[2]: None, NAMES[3]: None})
+    s = runner.score("store/m.py", {})
+    assert (s.killed, s.survivors, s.not_run) == (2, [], 2)
+
+
+def test_saved_results_stand_only_for_the_source_they_were_run_on(runner, tmp_path):
+    write_meta(tmp_path, {NAMES[0]: 1, NAMES[1]: 1, NAMES[2]: 1, NAMES[3]: 0})
+    assert runner.save("store/m.py")
+    (tmp_path / "mutants").rename(tmp_path / "elsewhere")
+    assert runner.score("store/m.py", {}).killed == 3
+    (tmp_path / "store" / "m.py").write_text("def f(a):\n    return a >= 1\n", encoding="utf-8")
+    s = runner.score("store/m.py", {})
+    assert (s.mutants, s.killed, s.saved) == (0, 0, "")
+
+
+def test_saving_records_each_run_once_and_nothing_when_nothing_ran(runner, tmp_path):
+    write_meta(tmp_path, {NAMES[0]: None, NAMES[1]: None, NAMES[2]: None, NAMES[3]: None})
+    assert not runner.save("store/m.py")
+    assert not (tmp_path / "results").exists()
+    write_meta(tmp_path, {NAMES[0]: 1, NAMES[1]: None, NAMES[2]: None, NAMES[3]: None})
+    assert runner.save("store/m.py") and runner.save("store/m.py")
+    record = json.loads((tmp_path / "results" / "store.m.json").read_text(encoding="utf-8"))
+    assert len(record["runs"]) == 1 and record["exit_code_by_key"][NAMES[0]] == 1
+    assert record["exit_code_by_key"][NAMES[1]] is None
+
+
+def test_results_of_other_mutants_are_not_mixed_in(runner, tmp_path):
+    write_meta(tmp_path, {NAMES[0]: 1, NAMES[1]: 1})
+    assert runner.save("store/m.py")
+    # Another mutmut names other mutants: the saved two do not count beside them.
+    write_meta(tmp_path, {NAMES[2]: 0, NAMES[3]: None})
+    s = runner.score("store/m.py", {})
+    assert (s.mutants, s.killed, s.survivors, s.saved) == (2, 0, [NAMES[2]], "")
