@@ -257,3 +257,55 @@ def test_a_read_only_file_opens_for_reading(tmp_path: Path) -> None:
     conn = connect(path)
     assert conn.execute("SELECT count(*) FROM source").fetchone()[0] == 0
     conn.close()
+
+
+def _operational(code: int, message: str) -> sqlite3.OperationalError:
+    exc = sqlite3.OperationalError(message)
+    exc.sqlite_errorcode = code
+    return exc
+
+
+@pytest.mark.parametrize(("code", "busy"), [
+    (5, True),       # SQLITE_BUSY: "database is locked"
+    (261, True),     # SQLITE_BUSY_RECOVERY: another process recovering the WAL
+    (517, True),     # SQLITE_BUSY_SNAPSHOT
+    (773, True),     # SQLITE_BUSY_TIMEOUT
+    (6, False),      # SQLITE_LOCKED: a conflict inside this connection; waiting does not help
+    (262, False),    # SQLITE_LOCKED_SHAREDCACHE
+    (1, False),      # SQLITE_ERROR
+    (8, False),      # SQLITE_READONLY
+    (4, False),      # SQLITE_INTERRUPT (one below)
+])
+def test_busy_means_sqlite_busy_and_its_extended_codes(code, busy):
+    from store.db import _is_busy
+
+    assert _is_busy(_operational(code, "database is locked")) is busy
+
+
+def test_a_real_lock_is_busy(tmp_path):
+    from store.db import _is_busy
+
+    path = tmp_path / "busy.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN IMMEDIATE")
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    with pytest.raises(sqlite3.OperationalError) as caught:
+        other.execute("BEGIN IMMEDIATE")
+    assert _is_busy(caught.value)
+    holder.execute("ROLLBACK")
+    holder.close()
+    other.close()
+
+
+@pytest.mark.parametrize(("denied", "writable"), [(None, True), ("file", False), ("folder", False)])
+def test_writable_needs_the_file_and_its_folder(tmp_path, monkeypatch, denied, writable):
+    """The folder holds the WAL and SHM files: a writable file in a read-only folder
+    cannot be written either. (As root os.access allows both, so it is asked here.)"""
+    import store.db as db
+
+    path = tmp_path / "w.db"
+    path.write_bytes(b"")
+    refused = {"file": path, "folder": tmp_path}.get(denied)
+    monkeypatch.setattr(db.os, "access", lambda p, mode: Path(p) != refused)
+    assert db._writable(path) is writable
