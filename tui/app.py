@@ -36,12 +36,16 @@ from store.sync.events import PageStored, SourceFinished, SyncEvent
 from store.text import visible
 from tui.bugs import default_log_path, record_bug
 from tui.connections import database_error
+from tui.frame_timer import install as install_frame_timer
 from tui.keys import check_keymap
 from tui.messages import Problem, SyncFinished, SyncProgressed, SyncSourceFailed, SyncState
 from tui.modals.bug import BugReport
 from tui.modals.sync import SyncProgress
 from tui.screens.base import WardenScreen
 from tui.session import Session
+
+# Frames after a slow frame on the tick Textual means (tui/frame_timer.py).
+install_frame_timer()
 
 # Sync events shown in the progress modal: all but most stored pages (every 10th).
 PAGE_EVERY = 10
