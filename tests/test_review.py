@@ -128,6 +128,13 @@ def test_needs_info_keeps_the_consumer_open_and_waiting(conn: sqlite3.Connection
     assert [(e["field"], e["new_value"]) for e in log(conn)] == [("status", "needs_info")] * 3
 
 
+def test_needs_info_records_the_question_asked_trimmed_or_none(conn: sqlite3.Connection) -> None:
+    mark_needs_info(conn, 1, reviewer="carol", reason="  asked the account team for the roster \n", clock=CLOCK)
+    mark_needs_info(conn, 2, reviewer="carol", reason="   ", clock=CLOCK)
+    reasons = {e["subject_id"]: e["reason"] for e in log(conn)}
+    assert reasons == {1: "asked the account team for the roster", 2: None}
+
+
 def test_a_confirmation_with_a_bad_severity_is_refused(conn: sqlite3.Connection) -> None:
     with pytest.raises(DecisionRefused, match="valid: info"):
         confirm_violation(conn, 1, reviewer="a", severity="urgent", reason="x", clock=CLOCK)
