@@ -416,6 +416,35 @@ def test_a_field_named_value_or_key_is_not_taken_for_an_entry() -> None:
     assert (caught.value.path, caught.value.why) == ("$.values['']", "id is empty")
 
 
+def test_an_object_of_items_in_each_row_is_read_as_entries_and_refusals_name_the_entry() -> None:
+    """``each`` finding an object (app id -> its count) reads it as entries: a
+    refusal names the entry's key under its row, not its position."""
+    made = adapter(rows="data", each="usage", app="key", day="^date", metrics={"calls": "value"})
+    body: dict[str, Any] = {"data": [{"date": "2022-12-05", "usage": {"A1": 3, "B2": 4}}]}
+    page = made.parse("usage/2022-12-01..2022-12-31", Request("u"), body, WINDOW)
+    assert page.usage == [("A1", "2022-12-05", "calls", 3), ("B2", "2022-12-05", "calls", 4)]
+    for usage, path, why in (({"A1": 3, "B2": -4}, "$.data[0].usage.B2", "count -4 is negative"),
+                             ({"A1": 3, "": 4}, "$.data[0].usage['']", "id is empty")):
+        with pytest.raises(PageRejected) as caught:
+            made.parse("usage/2022-12-01..2022-12-31", Request("u"),
+                       {"data": [{"date": "2022-12-05", "usage": usage}]}, WINDOW)
+        assert (caught.value.path, caught.value.why) == (path, why)
+
+
+def test_days_from_in_an_entry_of_an_object_of_rows_names_the_entry() -> None:
+    """Rows given as an object (app id -> its first day and daily counts): a bad
+    first day is refused at the entry's key in the page, not at ``.value``."""
+    made = adapter(rows="apps", each="value.daily", app="^key", day=None, days_from="value.start",
+                   metrics={"calls": "@"})
+    body: dict[str, Any] = {"apps": {"A1": {"start": "2022-12-30", "daily": [1, 2]}}}
+    page = made.parse("usage/2022-12-01..2022-12-31", Request("u"), body, WINDOW)
+    assert page.usage == [("A1", "2022-12-30", "calls", 1), ("A1", "2022-12-31", "calls", 2)]
+    with pytest.raises(PageRejected) as caught:
+        made.parse("usage/2022-12-01..2022-12-31", Request("u"),
+                   {"apps": {"A1": {"start": "soon", "daily": [1]}}}, WINDOW)
+    assert (caught.value.path, caught.value.why) == ("$.apps.A1.start", "'soon' is not a date")
+
+
 def test_a_row_scoped_refusal_names_the_row() -> None:
     made = adapter(rows="data", each="daily", app="^client_id")
     body = {"data": [{"client_id": "a", "daily": [{"date": "2022-12-01", "requests": 1}]},
