@@ -327,6 +327,36 @@ def test_bulk_decides_a_consumers_open_findings_as_one_action(conn: sqlite3.Conn
     assert [finding_row(conn, i)["status"] for i in (1, 2, 3)] == ["candidate"] * 3
 
 
+def test_an_undo_is_one_new_action_numbered_by_its_first_entry(conn: sqlite3.Connection) -> None:
+    bulk_decide(conn, action="dismiss", consumer_ids=["north"], reason_code="out_of_scope",
+                reviewer="alice", clock=CLOCK)
+    first = undo_last(conn, reviewer="alice", clock=CLOCK)
+    undo = [dict(r) for r in conn.execute("SELECT id, action_id, undoes FROM decision WHERE undoes IS NOT NULL "
+                                          "ORDER BY id")]
+    assert first is not None and first.id == undo[0]["id"]
+    assert [u["action_id"] for u in undo] == [undo[0]["id"]] * 3       # the same integer, a new action
+    assert [u["undoes"] for u in undo] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("action", ["dismiss", "needs_info"])
+def test_bulk_dismiss_or_needs_info_leaves_severity_and_category_as_detected(conn: sqlite3.Connection,
+                                                                            action: str) -> None:
+    # Only a confirmation regrades: a severity or category sent with another action is not written.
+    bulk_decide(conn, action=action, finding_ids=[1], reason_code="out_of_scope", reason="asked",
+                severity="critical", category="circumvention", reviewer="alice", clock=CLOCK)
+    row = finding_row(conn, 1)
+    assert (row["severity"], row["category"]) == ("medium", "volume_cap")
+    assert [r[0] for r in conn.execute("SELECT field FROM decision ORDER BY id")] == ["status"]
+
+
+def test_bulk_confirm_regrading_the_category_without_a_reason_is_refused(conn: sqlite3.Connection) -> None:
+    with pytest.raises(DecisionRefused, match=r"^changing the category of finding #1 needs a reason "
+                                              r"\(it was category volume_cap as detected\)$"):
+        bulk_decide(conn, action="confirm", finding_ids=[1], category="circumvention", reviewer="alice",
+                    clock=CLOCK)
+    assert log(conn) == [] and finding_row(conn, 1)["status"] == "candidate"
+
+
 def _regraded_by_the_rules(db: Path, fid: int, at: str) -> None:
     """The rules re-grade a finding (severity, version, updated_at) and log nothing, as a rules run does."""
     raw = sqlite3.connect(db, isolation_level=None)
