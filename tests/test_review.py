@@ -357,6 +357,14 @@ def test_bulk_confirm_regrading_the_category_without_a_reason_is_refused(conn: s
     assert log(conn) == [] and finding_row(conn, 1)["status"] == "candidate"
 
 
+def test_a_confirmation_regrading_both_without_a_reason_names_both(conn: sqlite3.Connection) -> None:
+    with pytest.raises(DecisionRefused) as caught:
+        confirm_violation(conn, 1, reviewer="alice", severity="critical", category="circumvention", clock=CLOCK)
+    assert str(caught.value) == ("changing the severity and category of finding #1 needs a reason "
+                                 "(it was severity medium, category volume_cap as detected)")
+    assert log(conn) == []
+
+
 def _regraded_by_the_rules(db: Path, fid: int, at: str) -> None:
     """The rules re-grade a finding (severity, version, updated_at) and log nothing, as a rules run does."""
     raw = sqlite3.connect(db, isolation_level=None)
