@@ -59,26 +59,26 @@ def ticks_of(run, frame_ms: list[float], monkeypatch) -> list[float]:
 
 
 def test_the_app_runs_the_corrected_timer():
-    assert Timer._run is frame_timer._run
+    assert Timer._run is frame_timer.corrected_run
 
 
 def test_after_a_frame_longer_than_the_tick_the_next_one_is_the_first_ahead(monkeypatch):
     # A 5.5 ms frame from 4 ms: it ends at 9.5; the first tick ahead is 12.
-    assert ticks_of(frame_timer._run, [5.5, 1, 1], monkeypatch) == [4.0, 12.0, 16.0]
+    assert ticks_of(frame_timer.corrected_run, [5.5, 1, 1], monkeypatch) == [4.0, 12.0, 16.0]
 
 
 def test_frames_shorter_than_the_tick_keep_every_tick(monkeypatch):
-    assert ticks_of(frame_timer._run, [1, 3.9, 1, 1], monkeypatch) == [4.0, 8.0, 12.0, 16.0]
+    assert ticks_of(frame_timer.corrected_run, [1, 3.9, 1, 1], monkeypatch) == [4.0, 8.0, 12.0, 16.0]
 
 
 def test_a_frame_ending_exactly_on_a_tick_waits_for_none(monkeypatch):
     # From 4 ms, 4 ms long: it ends on the tick at 8, which is not behind.
-    assert ticks_of(frame_timer._run, [4, 1], monkeypatch) == [4.0, 8.0]
+    assert ticks_of(frame_timer.corrected_run, [4, 1], monkeypatch) == [4.0, 8.0]
 
 
 def test_a_frame_over_two_ticks_skips_both(monkeypatch):
     # From 4 ms, 9 ms long: ends at 13; 8 and 12 are gone, 16 is next.
-    assert ticks_of(frame_timer._run, [9, 1], monkeypatch) == [4.0, 16.0]
+    assert ticks_of(frame_timer.corrected_run, [9, 1], monkeypatch) == [4.0, 16.0]
 
 
 def test_textuals_own_loop_skipped_one_tick_more(monkeypatch):

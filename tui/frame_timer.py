@@ -27,7 +27,7 @@ get_time = _time.get_time
 wait = sleep
 
 
-async def _run(self: Timer) -> None:
+async def corrected_run(self: Timer) -> None:
     """Textual 8.2.8's ``Timer._run``, the skip counting to the first tick ahead."""
     count = 0
     _repeat = self._repeat
@@ -63,5 +63,5 @@ TEXTUALS_RUN = Timer._run
 
 
 def install() -> None:
-    """Use :func:`_run` for every Textual timer from now on (idempotent)."""
-    Timer._run = _run  # type: ignore[method-assign]
+    """Use :func:`corrected_run` for every Textual timer from now on (idempotent)."""
+    Timer._run = corrected_run  # type: ignore[method-assign]
