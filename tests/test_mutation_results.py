@@ -83,3 +83,18 @@ def test_results_of_other_mutants_are_not_mixed_in(runner, tmp_path):
     write_meta(tmp_path, {NAMES[2]: 0, NAMES[3]: None})
     s = runner.score("store/m.py", {})
     assert (s.mutants, s.killed, s.survivors, s.saved) == (2, 0, [NAMES[2]], "")
+
+
+def test_rest_runs_what_was_not_run_and_survivors_what_lived(runner, tmp_path, monkeypatch):
+    write_meta(tmp_path, {NAMES[0]: 1, NAMES[1]: 0, NAMES[2]: 0, NAMES[3]: None})
+    monkeypatch.setattr(runner, "modules", lambda: ["store/m.py"])
+    monkeypatch.setattr(runner, "EQUIVALENT_DIR", tmp_path / "equivalent")
+    monkeypatch.chdir(tmp_path)     # main() works from the repository: back where it was after the test
+    monkeypatch.setattr(runner, "load_equivalent", lambda: {NAMES[2]: {"line": "x", "reason": "r"}})
+    monkeypatch.setattr(runner, "change", lambda name, module: "x")
+    asked = []
+    monkeypatch.setattr(runner, "run", lambda label, names: asked.append(names) or 0.0)
+    runner.main(["--rest"])
+    runner.main(["--survivors"])
+    runner.main(["--survivors", "--rest"])
+    assert asked == [[NAMES[3]], [NAMES[1]], [NAMES[1], NAMES[3]]]

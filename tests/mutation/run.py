@@ -6,7 +6,8 @@ changed, a call dropped) and runs the tests that reach it; a bug no test notices
     python tests/mutation/run.py                      # every module, in one mutmut run
     python tests/mutation/run.py store/sync/counts.py  # these modules only
     python tests/mutation/run.py --report             # the table of the last runs, nothing run
-    python tests/mutation/run.py --survivors MODULE   # only its mutants the last run left alive or not run
+    python tests/mutation/run.py --survivors MODULE   # only its mutants the last runs left alive (not equivalent)
+    python tests/mutation/run.py --rest               # only the mutants a stopped run did not get to
     python tests/mutation/run.py --save               # keep the results in tests/mutation/results/
 
 The modules are ``[tool.mutmut] only_mutate`` in pyproject.toml (with the tests
@@ -19,8 +20,8 @@ a run (or ``--save``, after a run that was stopped) writes each module's exit co
 with the SHA-256 of its source and the commits and days of the runs, to
 tests/mutation/results/ (in the repository). A module's
 score is its saved results (only while its source reads as when they were saved)
-updated by what the mutants/ folder holds now; ``--survivors`` runs what both leave
-not run or alive. The report names the commit and day of every saved result it used.
+updated by what the mutants/ folder holds now; ``--rest`` runs what both leave not
+run, ``--survivors`` what they leave alive. The report names the commit and day of every saved result it used.
 
 A survivor the program cannot tell apart from the original (an equivalent
 mutant: ``"SELECT"`` spelled ``"select"``, a fast path whose fallback gives the
@@ -263,8 +264,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("modules", nargs="*", help="modules to run (default: every module of only_mutate)")
     parser.add_argument("--report", action="store_true", help="print the last runs' table; run nothing")
     parser.add_argument("--survivors", action="store_true",
-                        help="run again only the mutants of each module that the last run did not kill "
-                             "or did not reach (after adding tests; the code under test unchanged)")
+                        help="run again only the mutants of each module that the last runs did not kill "
+                             "and are not listed as equivalent (after adding tests; the code under test unchanged)")
+    parser.add_argument("--rest", action="store_true",
+                        help="run only the mutants the last runs did not get to (a run stopped before them)")
     parser.add_argument("--stubs", action="store_true",
                         help="also print each unexplained survivor as an entry for equivalent/MODULE.toml")
     parser.add_argument("--save", action="store_true",
@@ -277,16 +280,17 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"not in [tool.mutmut] only_mutate: {', '.join(unknown)}")
     equivalent = load_equivalent()
-    if args.survivors:
+    if args.survivors or args.rest:
         # One mutmut run for all of them: its clean run of the tests they reach is paid once.
         names = []
         for module in args.modules or configured:
             last = score(module, equivalent)
-            if last.not_run < last.mutants:     # never run: nothing to run again
-                names += [name for name in last.survivors if name not in equivalent] + last.unrun
+            if last.not_run == last.mutants:     # never run: run the module itself
+                continue
+            names += [name for name in last.unexplained if args.survivors] + (last.unrun if args.rest else [])
         if names:
-            seconds = run("survivors", names)
-            print(f"ran {len(names)} survivors and unrun mutants in {seconds / 60:.1f} min", flush=True)
+            seconds = run("survivors" if args.survivors else "rest", names)
+            print(f"ran {len(names)} mutants in {seconds / 60:.1f} min", flush=True)
     elif not args.report:
         # One mutmut run for every module asked: the clean run of the tests their
         # mutants reach is paid once, not once per module, and mutmut takes the
