@@ -559,6 +559,118 @@ def test_a_recorded_export_with_a_folder_now_in_the_way_is_taken_back(db: Path, 
     conn.close()
 
 
+def test_an_export_killed_before_it_was_recorded_is_abandoned_with_the_reason_word_for_word(db: Path,
+                                                                                            tmp_path: Path) -> None:
+    # Killed once its files were staged, before recording them: the next export removes the staging
+    # folder and records the export abandoned, with the reason the export record shows.
+    out = tmp_path / "out"
+    killed = _cli("-c", KILL, "staged", "export", "--db", str(db), "--format", "md", "--status", "ready",
+                  "--out", str(out), "--reviewer", "ana")
+    killed.communicate(timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    result = export(db, tmp_path / "csv", "csv")
+    assert (f"export #1 to {out.resolve()} was interrupted before it was recorded: its staged files were removed"
+            in result.warnings)
+    conn = connect(db, readonly=True)
+    assert [tuple(r) for r in conn.execute("SELECT id, status, staging, finished_at, note FROM export WHERE id = 1")] \
+        == [(1, "abandoned", None, "2023-05-02T09:30:00Z", "interrupted before it was recorded; nothing was written")]
+    conn.close()
+    assert folder(out) == {}
+
+
+def test_a_forced_export_whose_staged_files_are_damaged_never_puts_a_damaged_letter_in_the_folder(
+        db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Killed once recorded (nothing moved yet); then its staged manifest is lost and one staged
+    # letter cut short. The set cannot be whole: the next export moves none of it in, so the
+    # folder keeps the first export's set, every old letter whole, and no half letter in it.
+    out = tmp_path / "out"
+    export(db, out, "html")            # made in 2023; each page says when it was made
+    old = folder(out)
+    killed = _cli("-c", KILL, "recorded", "export", "--db", str(db), "--format", "html", "--status", "exported",
+                  "--out", str(out), "--reviewer", "ana", "--force")
+    killed.communicate(timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    (staging,) = out.glob(".warden-export-*")
+    (staging / "manifest-html.json").unlink()
+    damaged = staging / "note-2-bulk-00000.html"
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    capsys.readouterr()
+    assert cli_main(["export", "--db", str(db), "--format", "csv", "--status", "exported", "--out",
+                     str(tmp_path / "csv"), "--reviewer", "carl"]) == 0
+    assert (f"warden: warning: export #2 to {out} was interrupted and its files could not be recovered: its "
+            "notes, findings and cases were taken back in the decision log") in capsys.readouterr().err.splitlines()
+    assert folder(out) == old
+    agrees(db, out)
+
+
+def test_a_forced_export_with_a_folder_now_in_the_way_of_a_letter_puts_the_old_set_back(
+        db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Killed once recorded (nothing moved yet); then someone replaces the last old letter by a folder
+    # of its name. The next export moves the new manifest and letters in (the old ones aside), meets
+    # the folder and cannot finish: it removes the new files and puts every old one back; the folder
+    # stays.
+    out = tmp_path / "out"
+    export(db, out, "html")
+    old = folder(out)
+    killed = _cli("-c", KILL, "recorded", "export", "--db", str(db), "--format", "html", "--status", "exported",
+                  "--out", str(out), "--reviewer", "ana", "--force")
+    killed.communicate(timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    (out / "note-4-bulk-00002.html").unlink()
+    (out / "note-4-bulk-00002.html").mkdir()
+    capsys.readouterr()
+    assert cli_main(["export", "--db", str(db), "--format", "csv", "--status", "exported", "--out",
+                     str(tmp_path / "csv"), "--reviewer", "carl"]) == 0
+    assert (f"warden: warning: export #2 to {out} was interrupted and its files could not be recovered: its "
+            "notes, findings and cases were taken back in the decision log") in capsys.readouterr().err.splitlines()
+    assert folder(out) == {**old, "note-4-bulk-00002.html": "dir"}
+    conn = connect(db, readonly=True)
+    assert conn.execute("SELECT status FROM export WHERE id = 2").fetchone()[0] == "rolled_back"
+    conn.close()
+
+
+def test_an_export_still_being_written_by_another_run_is_left_alone_and_no_lock_stays_open(
+        db: Path, tmp_path: Path) -> None:
+    # While one export waits with its files staged (its staging folder locked), another export to
+    # another folder runs its recovery: it leaves the first alone (its process is alive), keeps no
+    # file of the first's lock open, and the first then completes.
+    first_out, second_out = tmp_path / "first", tmp_path / "second"
+    seen: dict[str, object] = {}
+
+    def open_locks() -> list[str]:
+        """The lock files this process holds open (/proc/self/fd)."""
+        paths = []
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                paths.append(os.readlink(f"/proc/self/fd/{fd}"))
+            except FileNotFoundError:       # the listing's own descriptor, closed meanwhile
+                pass
+        return sorted(p for p in paths if p.endswith("/.lock"))
+
+    def meanwhile(step: str) -> None:
+        if step == "staged":
+            (staging,) = first_out.glob(".warden-export-*")
+            seen["locks before"] = (open_locks(), [str(staging / ".lock")])
+            seen["second"] = export(db, second_out, note_ids=[2])
+            seen["locks after"] = open_locks()
+            seen["staging"] = [p.name for p in first_out.iterdir()] == [staging.name]
+
+    first = export(db, first_out, note_ids=[1], on_step=meanwhile)
+    held, own = seen["locks before"]
+    assert held == own                          # the first export's own lock, once
+    assert seen["locks after"] == own           # the second's recovery closed the one it tried
+    assert seen["staging"] is True
+    assert not [w for w in seen["second"].warnings if "interrupted" in w]
+    assert sorted(folder(first_out)) == ["manifest-md.json", "note-1-northwind-analytics.md"]
+    conn = connect(db, readonly=True)
+    assert [tuple(r) for r in conn.execute("SELECT id, status FROM export ORDER BY id")] == [
+        (1, "completed"), (2, "completed")]
+    conn.close()
+    assert first.export_id == 1
+    agrees(db, first_out)
+    agrees(db, second_out)
+
+
 # --- paths ------------------------------------------------------------------------------------------
 
 

@@ -36,6 +36,7 @@ from store.db import connect, transaction
 from store.demo import DEMO_TOKEN_ENV, DemoEndpoint
 from store.errors import StoreError
 from store.export import export_notes
+from store.export import files as disk
 from store.notes import draft_note, set_note_status
 from store.decision_log import verify_chain
 from store.review import confirm_violation
@@ -107,6 +108,39 @@ def test_database_exports_and_folders_are_private(tmp_path: Path, umask_022: Non
         assert mode(folder) == 0o700, folder
     for path in files:
         assert mode(path) == 0o600, path
+
+
+def test_a_lock_file_a_recovery_creates_is_private_and_a_busy_one_is_not_kept_open(tmp_path: Path,
+                                                                                   umask_022: None) -> None:
+    # A killed export's staging folder whose lock file is gone: claiming it creates the lock file
+    # readable by its owner only (0600). Claimed again while held, it is busy: None, and the
+    # descriptor opened to try is closed again.
+    staging = tmp_path / ".warden-export-0123456789ab"
+    staging.mkdir(mode=0o700)
+    fd = disk.claim(staging)
+    try:
+        assert fd is not None
+        assert mode(staging / ".lock") == 0o600
+        before = len(os.listdir("/proc/self/fd"))
+        assert disk.claim(staging) is None
+        assert len(os.listdir("/proc/self/fd")) == before
+    finally:
+        os.close(fd)
+
+
+def test_letters_a_recovery_replaces_wait_in_a_private_old_folder(tmp_path: Path, umask_022: None) -> None:
+    # Finishing an interrupted export moves each staged letter over its name; the letter it
+    # replaces waits in the staging folder's old/, a folder only its owner can open (0700).
+    out = tmp_path / "out"
+    staging = out / ".warden-export-0123456789ab"
+    staging.mkdir(parents=True, mode=0o700)
+    (out / "note-1-a.md").write_bytes(b"the old letter")
+    (staging / "note-1-a.md").write_bytes(b"the new letter")
+    expected = {"note-1-a.md": "84e8bab500c2c7f4389700e42668346e66f31d45a2ab3b89bf8adc045d3507eb"}
+    assert disk.finish(staging, out, expected) is True
+    assert (out / "note-1-a.md").read_bytes() == b"the new letter"
+    assert (staging / "old" / "note-1-a.md").read_bytes() == b"the old letter"
+    assert mode(staging / "old") == 0o700
 
 
 def _notes() -> Any:
