@@ -603,6 +603,32 @@ def test_a_forced_export_whose_staged_files_are_damaged_never_puts_a_damaged_let
     agrees(db, out)
 
 
+def test_taking_back_a_forced_export_never_deletes_the_identical_letters_of_the_one_before(
+        db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A Markdown letter is the note's text alone: a forced re-export of the same notes stages
+    # byte-identical letters. Killed once recorded (nothing moved yet), its staged manifest then
+    # lost, it cannot be finished; taking it back must leave the first export's letters, which
+    # are the ones in the folder, where they are.
+    out = tmp_path / "out"
+    export(db, out, "md")
+    old = folder(out)
+    killed = _cli("-c", KILL, "recorded", "export", "--db", str(db), "--format", "md", "--status", "exported",
+                  "--out", str(out), "--reviewer", "ana", "--force")
+    killed.communicate(timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    (staging,) = out.glob(".warden-export-*")
+    assert sorted(p.name for p in staging.iterdir() if p.name.endswith(".md")) == sorted(
+        name for name in old if name.endswith(".md"))
+    (staging / "manifest-md.json").unlink()
+    capsys.readouterr()
+    assert cli_main(["export", "--db", str(db), "--format", "csv", "--status", "exported", "--out",
+                     str(tmp_path / "csv"), "--reviewer", "carl"]) == 0
+    assert (f"warden: warning: export #2 to {out} was interrupted and its files could not be recovered: its "
+            "notes, findings and cases were taken back in the decision log") in capsys.readouterr().err.splitlines()
+    assert folder(out) == old
+    agrees(db, out)
+
+
 def test_a_forced_export_with_a_folder_now_in_the_way_of_a_letter_puts_the_old_set_back(
         db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # Killed once recorded (nothing moved yet); then someone replaces the last old letter by a folder

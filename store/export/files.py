@@ -150,10 +150,15 @@ def finish(staging: Path | None, out: Path, expected: dict[str, str]) -> bool:
 
 def undo(staging: Path | None, out: Path, expected: dict[str, str]) -> None:
     """After a crash, when the set cannot be finished: remove the files of this
-    export that made it in and put back the ones they replaced."""
+    export that made it in and put back the ones they replaced.
+
+    A file still waiting in the staging folder never made it in: the file of its
+    name in ``out`` is the one before, even when it has the same bytes (a forced
+    Markdown re-export of unchanged notes), and stays."""
     for name, digest in expected.items():
         target = out / name
-        if _sha256(target) == digest:
+        waiting = staging is not None and os.path.lexists(staging / name)
+        if not waiting and _sha256(target) == digest:
             target.unlink()
         if staging is not None and os.path.lexists(staging / _OLD / name) and not os.path.lexists(target):
             os.replace(staging / _OLD / name, target)
