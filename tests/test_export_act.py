@@ -25,7 +25,7 @@ import textwrap
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pytest
 
@@ -556,6 +556,102 @@ def test_a_recorded_export_with_a_folder_now_in_the_way_is_taken_back(db: Path, 
     assert folder(out) == {"manifest-md.json": "dir"}
     conn = connect(db, readonly=True)
     assert conn.execute("SELECT status FROM export WHERE id = 1").fetchone()[0] == "rolled_back"
+    conn.close()
+
+
+def test_an_export_killed_once_recorded_is_completed_by_the_next_and_its_record_says_so_word_for_word(
+        db: Path, tmp_path: Path) -> None:
+    # Killed once recorded, nothing moved yet: the next export (to another folder) moves the staged
+    # letters in, and the export's record tells whoever reads it later how it was completed.
+    out = tmp_path / "out"
+    killed = _cli("-c", KILL, "recorded", "export", "--db", str(db), "--format", "md", "--status", "ready",
+                  "--out", str(out), "--reviewer", "ana")
+    killed.communicate(timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    result = export(db, tmp_path / "csv", "csv", status="exported")
+    assert (f"export #1 to {out.resolve()} was interrupted after it was recorded: its files are now in place"
+            in result.warnings)
+    conn = connect(db, readonly=True)
+    assert [tuple(r) for r in conn.execute("SELECT id, status, staging, finished_at, note FROM export WHERE id = 1")] \
+        == [(1, "completed", None, "2023-05-02T09:30:00Z", "completed by a later export after an interruption")]
+    conn.close()
+    agrees(db, out)
+
+
+def test_a_taken_back_export_names_each_case_changed_meanwhile_after_its_own_semicolon(
+        db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Killed once recorded (the four letters opened four cases); before the next export another
+    # reviewer marks an item of two of those cases answered, and the staged letters are lost. The
+    # take-back leaves those two cases as they are and the warning names both, one after the other.
+    out = tmp_path / "out"
+    killed = _cli("-c", KILL, "recorded", "export", "--db", str(db), "--format", "md", "--status", "ready",
+                  "--out", str(out), "--reviewer", "ana")
+    killed.communicate(timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    other = connect(db)
+    for case_id in (1, 2):
+        mark_items(other, case_id, [ItemChange("purpose", "answered")], comment="reply, page 1", reviewer="cy",
+                   clock=CLOCK)
+    other.close()
+    (staging,) = out.glob(".warden-export-*")
+    for path in staging.iterdir():
+        path.unlink()                  # the staged letters lost
+    capsys.readouterr()
+    assert cli_main(["export", "--db", str(db), "--format", "csv", "--status", "ready", "--out",
+                     str(tmp_path / "csv"), "--reviewer", "carl"]) == 0
+    assert (f"warden: warning: export #1 to {out} was interrupted and its files could not be recovered: its "
+            "notes, findings and cases were taken back in the decision log; case #1 of northwind-analytics "
+            "changed after export; it is left as it is: check its letter, due date and state; case #2 of "
+            "bulk-00000 changed after export; it is left as it is: check its letter, due date and state"
+            ) in capsys.readouterr().err.splitlines()
+    conn = connect(db, readonly=True)
+    assert [tuple(r) for r in conn.execute("SELECT id, consumer_id, state FROM case_file ORDER BY id")] == [
+        (1, "northwind-analytics", "letter_sent"), (2, "bulk-00000", "letter_sent")]
+    conn.close()
+
+
+@pytest.fixture
+def immutable() -> Iterator[Callable[[Path], None]]:
+    """Make a file one nobody can remove, root included (``chattr +i``); undone afterwards.
+    Skips where the file system or the process cannot set the flag."""
+    marked: list[Path] = []
+
+    def mark(path: Path) -> None:
+        done = subprocess.run(["chattr", "+i", str(path)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip(f"chattr +i is not available here: {done.stderr.decode().strip()}")
+        marked.append(path)
+
+    try:
+        yield mark
+    finally:
+        for path in marked:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_a_staging_folder_holding_a_file_that_cannot_be_removed_does_not_stop_the_next_export(
+        db: Path, tmp_path: Path, immutable: Callable[[Path], None], capsys: pytest.CaptureFixture[str]) -> None:
+    # Killed once its letters were staged, before recording them. One staged letter can no longer
+    # be removed (an administrator's or a backup tool's immutable flag). The next export still
+    # records the killed one abandoned and writes its own file; of the staging folder, only what
+    # could not be removed stays.
+    out = tmp_path / "out"
+    killed = _cli("-c", KILL, "staged", "export", "--db", str(db), "--format", "md", "--status", "ready",
+                  "--out", str(out), "--reviewer", "ana")
+    killed.communicate(timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    (staging,) = out.glob(".warden-export-*")
+    immutable(staging / "note-1-northwind-analytics.md")
+    capsys.readouterr()
+    assert cli_main(["export", "--db", str(db), "--format", "csv", "--status", "ready", "--out",
+                     str(tmp_path / "csv"), "--reviewer", "carl"]) == 0
+    assert (f"warden: warning: export #1 to {out} was interrupted before it was recorded: its staged files were "
+            "removed") in capsys.readouterr().err.splitlines()
+    assert sorted(folder(tmp_path / "csv")) == ["findings.csv", "manifest-csv.json"]
+    assert sorted(p.name for p in staging.iterdir()) == ["note-1-northwind-analytics.md"]
+    conn = connect(db, readonly=True)
+    assert [tuple(r) for r in conn.execute("SELECT id, status FROM export ORDER BY id")] == [
+        (1, "abandoned"), (2, "completed")]
     conn.close()
 
 
