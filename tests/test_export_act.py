@@ -645,14 +645,34 @@ def test_a_staging_folder_holding_a_file_that_cannot_be_removed_does_not_stop_th
     capsys.readouterr()
     assert cli_main(["export", "--db", str(db), "--format", "csv", "--status", "ready", "--out",
                      str(tmp_path / "csv"), "--reviewer", "carl"]) == 0
+    err = capsys.readouterr().err.splitlines()
     assert (f"warden: warning: export #1 to {out} was interrupted before it was recorded: its staged files were "
-            "removed") in capsys.readouterr().err.splitlines()
+            "removed") in err
+    assert (f"warden: warning: {staging.name} in {out}, left by an export that was interrupted, could not be "
+            "removed: a file in it cannot be deleted; remove it by hand") in err
     assert sorted(folder(tmp_path / "csv")) == ["findings.csv", "manifest-csv.json"]
     assert sorted(p.name for p in staging.iterdir()) == ["note-1-northwind-analytics.md"]
     conn = connect(db, readonly=True)
     assert [tuple(r) for r in conn.execute("SELECT id, status FROM export ORDER BY id")] == [
         (1, "abandoned"), (2, "completed")]
     conn.close()
+
+
+def test_a_stray_staging_folder_that_cannot_be_removed_is_never_said_removed(
+        db: Path, tmp_path: Path, immutable: Callable[[Path], None]) -> None:
+    # A staging folder no export names (its record gone) holding a file nobody can delete: each
+    # export says it could not be removed, never that it was, until someone removes it.
+    out = tmp_path / "out"
+    stray = out / ".warden-export-0123456789ab"
+    stray.mkdir(parents=True)
+    (stray / "letter.md").write_text("x", encoding="utf-8")
+    immutable(stray / "letter.md")
+    for _ in range(2):
+        result = export(db, out, "csv", status="ready", force=True)
+        assert (f".warden-export-0123456789ab in {out.resolve()}, left by an export that was interrupted, could "
+                "not be removed: a file in it cannot be deleted; remove it by hand") in result.warnings
+        assert not [w for w in result.warnings if w.startswith("removed ")]
+        assert sorted(p.name for p in stray.iterdir()) == ["letter.md"]
 
 
 def test_an_export_killed_before_it_was_recorded_is_abandoned_with_the_reason_word_for_word(db: Path,

@@ -387,13 +387,18 @@ def recover_exports(conn: sqlite3.Connection, *, reviewer: str, clock: Clock, ou
         finally:
             if lock is not None:
                 os.close(lock)
-        if staging is not None:
-            disk.remove(staging)
+        if staging is not None and not disk.remove(staging):
+            said.append(_not_removed(staging))
     if out is not None:
         for stray in disk.strays(out, keep):
-            disk.remove(stray)
-            said.append(f"removed {stray.name} from {out}: left by an export that was interrupted")
+            said.append(f"removed {stray.name} from {out}: left by an export that was interrupted"
+                        if disk.remove(stray) else _not_removed(stray))
     return said
+
+
+def _not_removed(path: Path) -> str:
+    return (f"{path.name} in {path.parent}, left by an export that was interrupted, could not be removed: "
+            "a file in it cannot be deleted; remove it by hand")
 
 
 def _recover(conn: sqlite3.Connection, export_id: int, status: str, staging: Path | None, out: Path, *,

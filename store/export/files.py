@@ -221,7 +221,9 @@ def write_file(path: Path, data: bytes, *, force: bool = False) -> Path:
     return target
 
 
-def remove(path: Path) -> None:
+def remove(path: Path) -> bool:
+    """Remove what a killed export left (a staging folder, a temporary file) as far
+    as it can be; whether it is gone."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:
@@ -229,6 +231,9 @@ def remove(path: Path) -> None:
             path.unlink()
         except FileNotFoundError:
             pass
+        except OSError:
+            return False
+    return not os.path.lexists(path)
 
 
 def _sha256(path: Path) -> str | None:
