@@ -98,3 +98,17 @@ def test_rest_runs_what_was_not_run_and_survivors_what_lived(runner, tmp_path, m
     runner.main(["--survivors"])
     runner.main(["--survivors", "--rest"])
     assert asked == [[NAMES[3]], [NAMES[1]], [NAMES[1], NAMES[3]]]
+
+
+@pytest.mark.parametrize("options", [["--save"], ["--report"], ["--save", "--report"]])
+def test_saving_or_reporting_runs_no_mutant(runner, tmp_path, monkeypatch, options):
+    write_meta(tmp_path, {NAMES[0]: 1, NAMES[1]: None, NAMES[2]: None, NAMES[3]: None})
+    monkeypatch.setattr(runner, "modules", lambda: ["store/m.py"])
+    monkeypatch.setattr(runner, "EQUIVALENT_DIR", tmp_path / "equivalent")
+    monkeypatch.setattr(runner, "change", lambda name, module: "x")
+    monkeypatch.chdir(tmp_path)
+    asked = []
+    monkeypatch.setattr(runner, "run", lambda label, names: asked.append(names) or 0.0)
+    runner.main(options)
+    assert asked == []
+    assert (tmp_path / "results" / "store.m.json").exists() == ("--save" in options)

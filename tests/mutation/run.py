@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         if names:
             seconds = run("survivors" if args.survivors else "rest", names)
             print(f"ran {len(names)} mutants in {seconds / 60:.1f} min", flush=True)
-    elif not args.report:
+    elif not (args.report or args.save):
         # One mutmut run for every module asked: the clean run of the tests their
         # mutants reach is paid once, not once per module, and mutmut takes the
         # quickest mutants of all of them first.
