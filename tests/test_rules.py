@@ -253,6 +253,18 @@ def test_endpoint_outside_the_tier_per_month(conn: sqlite3.Connection) -> None:
     assert figures["pages"] == [12]
 
 
+def test_an_allowed_list_that_is_not_a_list_allows_nothing_and_the_finding_lists_none(
+        conn: sqlite3.Connection) -> None:
+    # warden writes a tier's allowed endpoints as a JSON list; another tool wrote an object here.
+    # It is not read as patterns: every endpoint is outside, and the evidence says nothing was allowed.
+    conn.execute("""UPDATE tier SET allowed_endpoints = '{"*": true}' WHERE id = 'open'""")
+    conn.execute("INSERT INTO endpoint_usage VALUES ('feed', 'f1', '2022-07-01', '/anything', 9, 1, 12)")
+    run_rules(conn, clock=CLOCK)
+    [outside] = findings(conn, category="endpoint_outside")
+    assert (outside["consumer_id"], outside["period"], outside["actual"]) == ("free", "2022-07", 9)
+    assert json.loads(outside["figures"])["allowed_endpoints"] == []
+
+
 def _seed_overage(conn: sqlite3.Connection) -> None:
     for d in range(1, 21):
         put(conn, "a1", f"2022-01-{d:02d}", "calls", 30)
