@@ -529,11 +529,7 @@ def test_a_forced_export_killed_midway_whose_staged_files_are_lost_puts_the_old_
     for path in staging.iterdir():
         if path.is_file() and path.name != ".lock":
             path.unlink()              # the staged files lost; old/ is still there
-    capsys.readouterr()
-    assert cli_main(["export", "--db", str(db), "--format", "csv", "--status", "exported", "--out",
-                     str(tmp_path / "csv"), "--reviewer", "carl"]) == 0
-    assert (f"warden: warning: export #2 to {out} was interrupted and its files could not be recovered: its "
-            "notes, findings and cases were taken back in the decision log") in capsys.readouterr().err.splitlines()
+    _next_export_takes_it_back(db, tmp_path / "csv", out, capsys)
     assert folder(out) == old
     agrees(db, out)
 
@@ -694,6 +690,23 @@ def test_an_export_killed_before_it_was_recorded_is_abandoned_with_the_reason_wo
     assert folder(out) == {}
 
 
+def _forced_export_killed_once_recorded(db: Path, out: Path, fmt: str) -> None:
+    """A forced export of the exported notes to ``out``, killed once recorded (nothing moved yet)."""
+    killed = _cli("-c", KILL, "recorded", "export", "--db", str(db), "--format", fmt, "--status", "exported",
+                  "--out", str(out), "--reviewer", "ana", "--force")
+    killed.communicate(timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+
+
+def _next_export_takes_it_back(db: Path, elsewhere: Path, out: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The next export (to ``elsewhere``) cannot finish export #2 to ``out`` and says it took it back."""
+    capsys.readouterr()
+    assert cli_main(["export", "--db", str(db), "--format", "csv", "--status", "exported", "--out",
+                     str(elsewhere), "--reviewer", "carl"]) == 0
+    assert (f"warden: warning: export #2 to {out} was interrupted and its files could not be recovered: its "
+            "notes, findings and cases were taken back in the decision log") in capsys.readouterr().err.splitlines()
+
+
 def test_a_forced_export_whose_staged_files_are_damaged_never_puts_a_damaged_letter_in_the_folder(
         db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # Killed once recorded (nothing moved yet); then its staged manifest is lost and one staged
@@ -702,19 +715,12 @@ def test_a_forced_export_whose_staged_files_are_damaged_never_puts_a_damaged_let
     out = tmp_path / "out"
     export(db, out, "html")            # made in 2023; each page says when it was made
     old = folder(out)
-    killed = _cli("-c", KILL, "recorded", "export", "--db", str(db), "--format", "html", "--status", "exported",
-                  "--out", str(out), "--reviewer", "ana", "--force")
-    killed.communicate(timeout=120)
-    assert killed.returncode == -signal.SIGKILL
+    _forced_export_killed_once_recorded(db, out, "html")
     (staging,) = out.glob(".warden-export-*")
     (staging / "manifest-html.json").unlink()
     damaged = staging / "note-2-bulk-00000.html"
     damaged.write_bytes(damaged.read_bytes()[:100])
-    capsys.readouterr()
-    assert cli_main(["export", "--db", str(db), "--format", "csv", "--status", "exported", "--out",
-                     str(tmp_path / "csv"), "--reviewer", "carl"]) == 0
-    assert (f"warden: warning: export #2 to {out} was interrupted and its files could not be recovered: its "
-            "notes, findings and cases were taken back in the decision log") in capsys.readouterr().err.splitlines()
+    _next_export_takes_it_back(db, tmp_path / "csv", out, capsys)
     assert folder(out) == old
     agrees(db, out)
 
@@ -728,19 +734,12 @@ def test_taking_back_a_forced_export_never_deletes_the_identical_letters_of_the_
     out = tmp_path / "out"
     export(db, out, "md")
     old = folder(out)
-    killed = _cli("-c", KILL, "recorded", "export", "--db", str(db), "--format", "md", "--status", "exported",
-                  "--out", str(out), "--reviewer", "ana", "--force")
-    killed.communicate(timeout=120)
-    assert killed.returncode == -signal.SIGKILL
+    _forced_export_killed_once_recorded(db, out, "md")
     (staging,) = out.glob(".warden-export-*")
     assert sorted(p.name for p in staging.iterdir() if p.name.endswith(".md")) == sorted(
         name for name in old if name.endswith(".md"))
     (staging / "manifest-md.json").unlink()
-    capsys.readouterr()
-    assert cli_main(["export", "--db", str(db), "--format", "csv", "--status", "exported", "--out",
-                     str(tmp_path / "csv"), "--reviewer", "carl"]) == 0
-    assert (f"warden: warning: export #2 to {out} was interrupted and its files could not be recovered: its "
-            "notes, findings and cases were taken back in the decision log") in capsys.readouterr().err.splitlines()
+    _next_export_takes_it_back(db, tmp_path / "csv", out, capsys)
     assert folder(out) == old
     agrees(db, out)
 
@@ -754,17 +753,10 @@ def test_a_forced_export_with_a_folder_now_in_the_way_of_a_letter_puts_the_old_s
     out = tmp_path / "out"
     export(db, out, "html")
     old = folder(out)
-    killed = _cli("-c", KILL, "recorded", "export", "--db", str(db), "--format", "html", "--status", "exported",
-                  "--out", str(out), "--reviewer", "ana", "--force")
-    killed.communicate(timeout=120)
-    assert killed.returncode == -signal.SIGKILL
+    _forced_export_killed_once_recorded(db, out, "html")
     (out / "note-4-bulk-00002.html").unlink()
     (out / "note-4-bulk-00002.html").mkdir()
-    capsys.readouterr()
-    assert cli_main(["export", "--db", str(db), "--format", "csv", "--status", "exported", "--out",
-                     str(tmp_path / "csv"), "--reviewer", "carl"]) == 0
-    assert (f"warden: warning: export #2 to {out} was interrupted and its files could not be recovered: its "
-            "notes, findings and cases were taken back in the decision log") in capsys.readouterr().err.splitlines()
+    _next_export_takes_it_back(db, tmp_path / "csv", out, capsys)
     assert folder(out) == {**old, "note-4-bulk-00002.html": "dir"}
     conn = connect(db, readonly=True)
     assert conn.execute("SELECT status FROM export WHERE id = 2").fetchone()[0] == "rolled_back"
