@@ -436,3 +436,67 @@ def test_named_consumers_in_chunks_are_each_evaluated_once(conn: sqlite3.Connect
     assert {f["consumer_id"] for f in findings(conn)} == {"acme", "solo"}
     one = run_rules(conn, clock=LATER, consumer_ids=["free", "acme", "solo"], chunk_size=1)
     assert (one.mode, one.consumers, one.created) == ("named", 3, 0)
+
+
+def test_yearly_cap_figures_sum_and_span_each_app_over_its_months_january_to_december(
+        conn: sqlite3.Connection) -> None:
+    """Known answer for a yearly finding: each app's months of the year are summed
+    (total, days) and spanned (its earliest first day, its latest last day), with
+    its name; a day on 1 January and one on 31 December are both in the year, the
+    days just outside it (and their runs and pages) are not."""
+    conn.execute("UPDATE app SET name = 'Acme search' WHERE app_id = 'a1'")
+    put(conn, "a1", "2021-12-31", "records", 5_000, run=2, page=12)   # 2021: under the cap
+    put(conn, "a1", "2022-01-01", "records", 3_000, run=1, page=10)
+    put(conn, "a1", "2022-01-15", "records", 1_000, run=1, page=10)
+    put(conn, "a2", "2022-06-10", "records", 2_500, run=1, page=11)
+    put(conn, "a2", "2022-12-01", "records", 1_500, run=1, page=11)
+    put(conn, "a1", "2022-12-31", "records", 2_001, run=1, page=10)
+    put(conn, "a2", "2023-01-01", "records", 5_000, run=2, page=12)   # 2023: under the cap
+    # 2022: a1 3,000 + 1,000 + 2,001 = 6,001 on 3 days (January and December);
+    #       a2 2,500 + 1,500 = 4,000 on 2 days (June and December); together 10,001 > 10,000.
+    run_rules(conn, clock=CLOCK)
+
+    [volume] = findings(conn, category="volume_cap")
+    assert (volume["consumer_id"], volume["period"], volume["period_start"], volume["period_end"]) == (
+        "acme", "2022", "2022-01-01", "2022-12-31")
+    assert (volume["metric"], volume["actual"], volume["limit_value"], volume["ratio"], volume["severity"]) == (
+        "records", 10_001, 10_000, 1.0001, "low")
+    expected = {
+        "limit": {"metric": "records", "period": "year", "max": 10_000},
+        "total": 10_001,
+        "apps": [
+            {"source": "feed", "app_id": "a1", "name": "Acme search", "total": 6_001, "days": 3,
+             "first_day": "2022-01-01", "last_day": "2022-12-31"},
+            {"source": "feed", "app_id": "a2", "name": None, "total": 4_000, "days": 2,
+             "first_day": "2022-06-10", "last_day": "2022-12-01"},
+        ],
+        "runs": [1],
+        "pages": [10, 11],
+    }
+    assert json.loads(volume["figures"]) == expected
+    # Each app stayed under 10,000: the split is circumvention too, over the same figures.
+    [circ] = findings(conn, category="circumvention")
+    assert (circ["period"], circ["actual"], circ["severity"]) == ("2022", 10_001, "medium")
+    assert json.loads(circ["figures"]) == {**expected, "largest_app_total": 6_001, "apps_with_usage": 2}
+    assert [f["category"] for f in findings(conn)] == ["circumvention", "volume_cap"]
+
+
+def test_an_unreadable_allowed_list_does_not_stop_the_next_tiers_list_from_being_read(
+        conn: sqlite3.Connection) -> None:
+    # Another tool wrote something that is not JSON in the first tier's allowed endpoints.
+    # That tier allows nothing; the tier stored after it keeps its own list.
+    conn.execute("UPDATE tier SET allowed_endpoints = 'not json' WHERE id = 'basic'")
+    conn.execute("""UPDATE tier SET allowed_endpoints = '["/2/users/*"]' WHERE id = 'open'""")
+    assert [r[0] for r in conn.execute("SELECT id FROM tier ORDER BY rowid")] == ["basic", "open"]
+    rows = [("a1", "2022-07-01", "/2/tweets/search/all", 5),        # basic would allow it, if it could be read
+            ("f1", "2022-07-02", "/2/users/by", 4),                 # open allows it
+            ("f1", "2022-07-03", "/2/spaces", 9)]                   # open does not
+    conn.executemany("INSERT INTO endpoint_usage VALUES ('feed', ?, ?, ?, ?, 1, 12)", rows)
+    run_rules(conn, clock=CLOCK)
+    acme, free = findings(conn, category="endpoint_outside")
+    assert (acme["consumer_id"], acme["period"], acme["actual"]) == ("acme", "2022-07", 5)
+    assert json.loads(acme["figures"])["allowed_endpoints"] == []
+    assert (free["consumer_id"], free["period"], free["actual"]) == ("free", "2022-07", 9)
+    free_figures = json.loads(free["figures"])
+    assert free_figures["allowed_endpoints"] == ["/2/users/*"]
+    assert [(e["endpoint"], e["calls"]) for e in free_figures["endpoints"]] == [("/2/spaces", 9)]
