@@ -211,6 +211,19 @@ def test_rate_limit_one_finding_per_month_listing_days_over(conn: sqlite3.Connec
     assert (april["period"], april["severity"]) == ("2022-04", "low")
 
 
+def test_the_worst_day_is_the_highest_total_not_the_latest_day_and_the_earliest_of_a_tie(
+        conn: sqlite3.Connection) -> None:
+    put(conn, "s1", "2022-03-05", "calls", 300)
+    put(conn, "s1", "2022-03-20", "calls", 150)     # later, smaller
+    put(conn, "s1", "2022-04-02", "calls", 200)
+    put(conn, "s1", "2022-04-09", "calls", 200)     # a tie: the earlier day is named
+    run_rules(conn, clock=CLOCK)
+    march, april = findings(conn, category="rate_limit")
+    assert json.loads(march["figures"])["worst_day"] == {"day": "2022-03-05", "total": 300}
+    assert (march["actual"], march["ratio"]) == (300, 3.0)
+    assert json.loads(april["figures"])["worst_day"] == {"day": "2022-04-02", "total": 200}
+
+
 def test_daily_split_across_apps_is_circumvention_too(conn: sqlite3.Connection) -> None:
     put(conn, "a1", "2022-05-05", "calls", 60)
     put(conn, "a2", "2022-05-05", "calls", 70)
