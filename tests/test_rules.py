@@ -224,6 +224,51 @@ def test_the_worst_day_is_the_highest_total_not_the_latest_day_and_the_earliest_
     assert json.loads(april["figures"])["worst_day"] == {"day": "2022-04-02", "total": 200}
 
 
+def test_daily_findings_figures_known_answer(conn: sqlite3.Connection) -> None:
+    """The evidence a letter cites for a daily limit, worked out by hand: every day
+    over with its ratio, each app's part (its figure on the worst day, its total
+    over the days over), the runs and pages; the days split across apps again as
+    circumvention."""
+    conn.execute("UPDATE tier_limit SET max_value = 30 WHERE tier_id = 'basic' AND period = 'day'")
+    conn.execute("UPDATE app SET name = 'Acme search' WHERE app_id = 'a1'")
+    put(conn, "a1", "2022-05-05", "calls", 16)
+    put(conn, "a2", "2022-05-05", "calls", 17)               # 33: over, split across two apps
+    put(conn, "a1", "2022-05-09", "calls", 12, page=11)
+    put(conn, "a2", "2022-05-09", "calls", 19, page=11)      # 31: over, split
+    put(conn, "a1", "2022-05-20", "calls", 40, run=2, page=12)   # 40: over, one app over alone
+    run_rules(conn, clock=CLOCK)
+    [rate] = findings(conn, category="rate_limit")
+    assert (rate["period"], rate["period_start"], rate["period_end"], rate["metric"], rate["actual"],
+            rate["limit_value"], rate["ratio"], rate["severity"]) == (
+        "2022-05", "2022-05-01", "2022-05-31", "calls", 40, 30, 1.333333, "low")
+    assert json.loads(rate["figures"]) == {
+        "limit": {"metric": "calls", "period": "day", "max": 30},
+        "worst_day": {"day": "2022-05-20", "total": 40},
+        "days_over": [{"day": "2022-05-05", "total": 33, "ratio": 1.1},
+                      {"day": "2022-05-09", "total": 31, "ratio": 1.033333},
+                      {"day": "2022-05-20", "total": 40, "ratio": 1.333333}],
+        "apps": [{"source": "feed", "app_id": "a1", "name": "Acme search", "worst_day": 40, "days_over_total": 68},
+                 {"source": "feed", "app_id": "a2", "name": None, "worst_day": 0, "days_over_total": 36}],
+        "runs": [1, 2],
+        "pages": [10, 11, 12],
+    }
+    [circ] = findings(conn, category="circumvention")
+    assert (circ["period"], circ["metric"], circ["actual"], circ["limit_value"], circ["ratio"], circ["severity"]) == (
+        "2022-05", "calls", 33, 30, 1.1, "medium")
+    assert json.loads(circ["figures"]) == {
+        "limit": {"metric": "calls", "period": "day", "max": 30},
+        "worst_day": {"day": "2022-05-05", "total": 33},
+        "days_over": [{"day": "2022-05-05", "total": 33, "ratio": 1.1},
+                      {"day": "2022-05-09", "total": 31, "ratio": 1.033333}],
+        "apps": [{"source": "feed", "app_id": "a2", "name": None, "worst_day": 17, "days_over_total": 36},
+                 {"source": "feed", "app_id": "a1", "name": "Acme search", "worst_day": 16, "days_over_total": 28}],
+        "runs": [1],
+        "pages": [10, 11],
+        "apps_with_usage": 2,
+        "largest_app_worst_day": 17,
+    }
+
+
 def test_daily_split_across_apps_is_circumvention_too(conn: sqlite3.Connection) -> None:
     put(conn, "a1", "2022-05-05", "calls", 60)
     put(conn, "a2", "2022-05-05", "calls", 70)
