@@ -414,6 +414,31 @@ def test_only_the_named_consumers(conn: sqlite3.Connection) -> None:
     assert {f["consumer_id"] for f in findings(conn)} == {"solo"}
 
 
+def test_missing_use_case_figures_known_answer(conn: sqlite3.Connection) -> None:
+    # acme declares its use case per app (not as a consumer) and comes first: no finding, and the
+    # consumers after it are still looked at. free's app f0 has no usage (listed first: skipped, not
+    # the end of the list); f1 declares only spaces, which is none.
+    conn.execute("UPDATE consumer SET declared_use_case = NULL WHERE id = 'acme'")
+    conn.execute("UPDATE app SET declared_use_case = 'Search' WHERE app_id IN ('a1', 'a2')")
+    conn.execute("INSERT INTO app (source, app_id, consumer_id) VALUES ('feed', 'f0', 'free')")
+    conn.execute("UPDATE app SET name = 'Free feed', declared_use_case = '   ' WHERE app_id = 'f1'")
+    conn.execute("UPDATE app SET declared_use_case = 'Research' WHERE app_id = 'f2'")
+    for app in ("a1", "a2", "f1", "f2"):
+        put(conn, app, "2022-06-01", "calls", 1)
+    put(conn, "f1", "2022-06-20", "calls", 1)
+    run_rules(conn, clock=CLOCK)
+    [missing] = findings(conn, category="missing_use_case")
+    assert (missing["consumer_id"], missing["period"], missing["actual"]) == ("free", "2022-06-01..2022-06-20", 1)
+    assert json.loads(missing["figures"]) == {
+        "apps": [{"source": "feed", "app_id": "f1", "name": "Free feed", "declared_use_case": None,
+                  "first_day": "2022-06-01", "last_day": "2022-06-20"},
+                 {"source": "feed", "app_id": "f2", "name": None, "declared_use_case": "Research",
+                  "first_day": "2022-06-01", "last_day": "2022-06-01"}],
+        "apps_with_usage": 2,
+        "apps_without_use_case": 1,
+    }
+
+
 def test_auto_consumers_have_no_limits_but_missing_use_case(conn: sqlite3.Connection) -> None:
     put(conn, "stray", "2022-01-01", "calls", 10_000_000)
     apply_config(conn, _config())
