@@ -375,8 +375,9 @@ def begin_immediate(conn: sqlite3.Connection, *, sleep: Callable[[float], None] 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     """Whether another connection holds the lock (worth waiting for): SQLITE_BUSY or
     one of its extended codes (SQLITE_BUSY_RECOVERY while another process recovers
-    the WAL, _SNAPSHOT, _TIMEOUT), whose low byte is SQLITE_BUSY."""
-    return exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+    the WAL, _SNAPSHOT, _TIMEOUT), whose low byte is SQLITE_BUSY. An error raised by
+    hand carries no code: not busy."""
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY
 
 
 @contextmanager

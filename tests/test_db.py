@@ -282,6 +282,12 @@ def test_busy_means_sqlite_busy_and_its_extended_codes(code, busy):
     assert _is_busy(_operational(code, "database is locked")) is busy
 
 
+def test_an_error_raised_by_hand_without_a_code_is_not_busy():
+    from store.db import _is_busy
+
+    assert _is_busy(sqlite3.OperationalError("database is locked")) is False
+
+
 def test_a_real_lock_is_busy(tmp_path):
     from store.db import _is_busy
 
