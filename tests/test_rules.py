@@ -269,6 +269,15 @@ def test_daily_findings_figures_known_answer(conn: sqlite3.Connection) -> None:
     }
 
 
+def test_a_period_findings_ratio_is_kept_to_six_places(conn: sqlite3.Connection) -> None:
+    conn.execute("UPDATE tier_limit SET max_value = 3 WHERE tier_id = 'basic' AND metric = 'calls' "
+                 "AND period = 'month'")
+    put(conn, "s1", "2022-03-01", "calls", 4)
+    run_rules(conn, clock=CLOCK)
+    [cap] = findings(conn, category="volume_cap")
+    assert (cap["period"], cap["actual"], cap["limit_value"], cap["ratio"]) == ("2022-03", 4, 3, 1.333333)
+
+
 def test_daily_split_across_apps_is_circumvention_too(conn: sqlite3.Connection) -> None:
     put(conn, "a1", "2022-05-05", "calls", 60)
     put(conn, "a2", "2022-05-05", "calls", 70)
