@@ -112,3 +112,22 @@ def test_saving_or_reporting_runs_no_mutant(runner, tmp_path, monkeypatch, optio
     runner.main(options)
     assert asked == []
     assert (tmp_path / "results" / "store.m.json").exists() == ("--save" in options)
+
+
+def test_the_runs_of_results_dropped_for_other_mutants_are_dropped_with_them(runner, tmp_path):
+    # Saved by an earlier run (written out here): two mutants, from a run on another day.
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "store.m.json").write_text(json.dumps({
+        "module": "store/m.py", "source_sha256": runner.source_digest("store/m.py"),
+        "runs": ["0123456789 2026-01-05"], "exit_code_by_key": {NAMES[0]: 1, NAMES[1]: 1}}), encoding="utf-8")
+    write_meta(tmp_path, {NAMES[2]: 1, NAMES[3]: None})     # another mutmut's mutants
+    assert runner.save("store/m.py")
+    record = json.loads((tmp_path / "results" / "store.m.json").read_text(encoding="utf-8"))
+    assert record["exit_code_by_key"] == {NAMES[2]: 1, NAMES[3]: None}
+    assert len(record["runs"]) == 1 and record["runs"][0] != "0123456789 2026-01-05"
+    # The same mutants again: the earlier run stays named beside the new one.
+    (tmp_path / "results" / "store.m.json").write_text(json.dumps({**record, "runs": ["0123456789 2026-01-05"]}),
+                                                       encoding="utf-8")
+    assert runner.save("store/m.py")
+    record = json.loads((tmp_path / "results" / "store.m.json").read_text(encoding="utf-8"))
+    assert record["runs"][0] == "0123456789 2026-01-05" and len(record["runs"]) == 2

@@ -176,7 +176,8 @@ def save(module: str) -> bool:
     exit_codes, _ = codes(module)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     stamp = f"{commit[:10] or 'unknown'} {time.strftime('%Y-%m-%d', time.gmtime())}"
-    runs = list(saved_record(module).get("runs", [])) if saved_codes(module)[0].keys() == exit_codes.keys() else []
+    saved = saved_record(module)     # its runs stand while the results are of the same mutants
+    runs = list(saved.get("runs", [])) if set(saved.get("exit_code_by_key", {})) == set(exit_codes) else []
     record = {"module": module, "source_sha256": source_digest(module),
               "runs": runs + [stamp] if stamp not in runs else runs,
               "exit_code_by_key": dict(sorted(exit_codes.items()))}
@@ -185,11 +186,16 @@ def save(module: str) -> bool:
     return True
 
 
+def mutated(module: str) -> bool:
+    """Whether mutants/ holds mutmut's copy of ``module`` (what a mutant's change is read from)."""
+    return (ROOT / "mutants" / module).is_file()
+
+
 def change(name: str, module: str) -> str:
     """The lines a mutant changed, as they read after the change."""
     from mutmut.mutation.diff_apply import get_diff_for_mutant
 
-    if not (ROOT / "mutants" / module).is_file():
+    if not mutated(module):
         return "(its change: run mutmut once, e.g. with --survivors)"
     diff = get_diff_for_mutant(name, path=module)
     added = [line[1:].strip() for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
@@ -245,7 +251,7 @@ def report(scores: list[Score], equivalent: dict[str, dict[str, str]]) -> int:
         if name not in owner.survivors:
             print(f"\nstale entry in {EQUIVALENT_DIR.name}/: {name} is killed or gone; remove it")
             problems += 1
-        elif (ROOT / "mutants" / module).is_file() and change(name, module) != entry["line"].strip():
+        elif mutated(module) and change(name, module) != entry["line"].strip():
             print(f"\nstale entry in {EQUIVALENT_DIR.name}/: {name} now changes "
                   f"{change(name, module)!r}, not {entry['line']!r}; check its reason")
             problems += 1
