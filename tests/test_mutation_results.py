@@ -131,3 +131,66 @@ def test_the_runs_of_results_dropped_for_other_mutants_are_dropped_with_them(run
     assert runner.save("store/m.py")
     record = json.loads((tmp_path / "results" / "store.m.json").read_text(encoding="utf-8"))
     assert record["runs"][0] == "0123456789 2026-01-05" and len(record["runs"]) == 2
+
+
+TWO = "LIMIT = 1\n\n\ndef f(a):\n    return a > LIMIT\n\n\ndef g(a):\n    return a < LIMIT\n"
+F_AND_G = ["store.m.x_f__mutmut_1", "store.m.x_f__mutmut_2", "store.m.x_g__mutmut_1", "store.m.x_g__mutmut_2"]
+
+
+@pytest.mark.parametrize("edit, kept", [
+    # A comment and the layout are not the code: everything stands.
+    (lambda s: "# limits\n" + s.replace("return a < LIMIT", "return (a <\n            LIMIT)"), F_AND_G),
+    # g changed: only f's results stand.
+    (lambda s: s.replace("a < LIMIT", "a <= LIMIT"), F_AND_G[:2]),
+    # A function added beside them: both stand.
+    (lambda s: s + "\n\ndef h(a):\n    return a\n", F_AND_G),
+    # The code outside the functions changed (a constant both read): nothing stands.
+    (lambda s: s.replace("LIMIT = 1", "LIMIT = 2"), []),
+    # A class body is outside the functions too.
+    (lambda s: s + "\n\nclass C:\n    size = 3\n", []),
+])
+def test_saved_results_stand_for_the_functions_that_read_as_they_did(runner, tmp_path, edit, kept):
+    source = tmp_path / "store" / "m.py"
+    source.write_text(TWO, encoding="utf-8")
+    write_meta(tmp_path, dict.fromkeys(F_AND_G, 1))
+    assert runner.save("store/m.py")
+    (tmp_path / "mutants").rename(tmp_path / "elsewhere")
+    source.write_text(edit(TWO), encoding="utf-8")
+    s = runner.score("store/m.py", {})
+    assert (s.mutants, s.killed) == (len(kept), len(kept))
+    # A later save keeps them, and a run of the changed function's mutants adds up with them.
+    write_meta(tmp_path, {name: (1 if name in kept else 0) if name.startswith("store.m.x_g") else None
+                          for name in F_AND_G})
+    assert runner.save("store/m.py")
+    s = runner.score("store/m.py", {})
+    survivors = [name for name in F_AND_G[2:] if name not in kept]
+    assert (s.mutants, s.not_run, s.survivors) == (4, len([n for n in F_AND_G[:2] if n not in kept]), survivors)
+
+
+def test_the_module_docstring_is_not_code_its_constants_are(runner, tmp_path):
+    source = tmp_path / "store" / "m.py"
+    source.write_text('"""What m does."""\n' + TWO, encoding="utf-8")
+    before = runner.outside_digest("store/m.py")
+    source.write_text('"""What m does, said better."""\n' + TWO, encoding="utf-8")
+    assert runner.outside_digest("store/m.py") == before
+    source.write_text('"""What m does."""\n' + TWO.replace("LIMIT = 1", "LIMIT = 1\nOTHER = 2"), encoding="utf-8")
+    assert runner.outside_digest("store/m.py") != before
+
+
+CLASS = "class C:\n    size = 3\n\n    def m(self):\n        return self.size > 1\n"
+
+
+@pytest.mark.parametrize("edit, stands", [
+    (lambda s: s.replace("size = 3", "size = 4"), False),     # the class body outside its methods
+    (lambda s: s.replace("> 1", ">= 1"), False),              # the method itself
+    (lambda s: s + "\n    def n(self):\n        return 0\n", True),   # another method beside it
+])
+def test_a_class_body_counts_as_code_outside_functions(runner, tmp_path, edit, stands):
+    source = tmp_path / "store" / "m.py"
+    source.write_text(CLASS, encoding="utf-8")
+    name = "store.m.xǁCǁm__mutmut_1"
+    write_meta(tmp_path, {name: 1})
+    assert runner.save("store/m.py")
+    (tmp_path / "mutants").rename(tmp_path / "elsewhere")
+    source.write_text(edit(CLASS), encoding="utf-8")
+    assert runner.score("store/m.py", {}).killed == (1 if stands else 0)

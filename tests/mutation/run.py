@@ -17,11 +17,17 @@ keeps it in ``mutants/``). A run starts the mutants of the modules it names afre
 
 The whole list takes longer than one sitting on 2 cores, so results are kept:
 a run (or ``--save``, after a run that was stopped) writes each module's exit codes,
-with the SHA-256 of its source and the commits and days of the runs, to
-tests/mutation/results/ (in the repository). A module's
-score is its saved results (only while its source reads as when they were saved)
+with digests of its source and the commits and days of the runs, to
+tests/mutation/results/ (in the repository). A module's score is its saved results
 updated by what the mutants/ folder holds now; ``--rest`` runs what both leave not
-run, ``--survivors`` what they leave alive. The report names the commit and day of every saved result it used.
+run, ``--survivors`` what they leave alive. The report names the commit and day of
+every saved result it used. A saved result stands while the function its mutant
+is in reads as it did (its syntax tree: comments and layout aside, as mutmut
+itself decides which mutants to run again) and so does the module's code outside
+its functions (constants, SQL, imports, class bodies; the module's docstring
+aside). A change elsewhere in the module, in a function the mutant's function
+calls, can in rare cases change whether a kept mutant is noticed; a full run of
+the module (``run.py MODULE``) decides everything afresh.
 
 A survivor the program cannot tell apart from the original (an equivalent
 mutant: ``"SELECT"`` spelled ``"select"``, a fast path whose fallback gives the
@@ -36,6 +42,7 @@ usage.
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import json
 import os
@@ -109,18 +116,56 @@ def run(module: str, names: list[str] | None = None) -> float:
 
 
 def source_digest(module: str) -> str:
-    """SHA-256 of the module's source: saved results hold only while it is unchanged."""
+    """SHA-256 of the module's source, byte for byte."""
     return hashlib.sha256((ROOT / module).read_bytes()).hexdigest()
 
 
+def function_digests(module: str) -> dict[str, str]:
+    """Each function's digest, by mutmut's name for it (``x_f``, ``xǁClassǁmethod``):
+    mutmut's own, of the function's syntax tree."""
+    from mutmut.mutation.file_mutation import compute_function_hashes
+
+    return compute_function_hashes((ROOT / module).read_text(encoding="utf-8"))
+
+
+def outside_digest(module: str) -> str:
+    """SHA-256 of the module's syntax tree outside its functions (the docstring aside):
+    the constants, SQL, imports and class bodies every function may read."""
+    tree = ast.parse((ROOT / module).read_text(encoding="utf-8"))
+    body = tree.body[1:] if ast.get_docstring(tree) is not None else tree.body
+
+    def outside(node: ast.stmt) -> str:
+        if isinstance(node, ast.ClassDef):
+            kept = [child for child in node.body if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))]
+            return ast.dump(ast.ClassDef(node.name, node.bases, node.keywords, [outside(c) for c in kept],
+                                         node.decorator_list), annotate_fields=False)
+        return ast.dump(node, annotate_fields=False)
+
+    parts = [outside(node) for node in body if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def function_of(name: str) -> str:
+    """mutmut's name of the function a mutant is in: store.m.x_f__mutmut_3 -> x_f."""
+    return name.partition("__mutmut_")[0].rpartition(".")[2]
+
+
 def saved_record(module: str) -> dict:
-    """What tests/mutation/results/ holds for ``module``: nothing when nothing is
-    saved or its source has changed since."""
+    """What tests/mutation/results/ holds for ``module`` and still stands: every
+    result while the source is byte for byte the same, otherwise those of the
+    functions that read as they did while the code outside functions does too."""
     path = RESULTS_DIR / (dotted(module) + ".json")
     if not path.is_file():
         return {}
     saved = json.loads(path.read_text(encoding="utf-8"))
-    return saved if saved.get("source_sha256") == source_digest(module) else {}
+    if saved.get("source_sha256") == source_digest(module):
+        return saved
+    if "function_sha256" not in saved or saved.get("outside_sha256") != outside_digest(module):
+        return {}
+    now, then = function_digests(module), saved["function_sha256"]
+    kept = {name: code for name, code in saved.get("exit_code_by_key", {}).items()
+            if now.get(function_of(name)) is not None and now.get(function_of(name)) == then.get(function_of(name))}
+    return {**saved, "exit_code_by_key": kept} if kept else {}
 
 
 def saved_codes(module: str) -> tuple[dict[str, int | None], str]:
@@ -142,8 +187,8 @@ def codes(module: str) -> tuple[dict[str, int | None], str]:
     "commit, day" of the saved results when any of them still stands."""
     merged, when = saved_codes(module)
     now = current_codes(module)
-    if merged and now and set(now) != set(merged):
-        merged, when = {}, ""       # other mutants than were saved (another mutmut): start again
+    if now:     # a saved mutant this mutmut does not make (another version, a changed function) is gone
+        merged = {name: code for name, code in merged.items() if name in now}
     for name, code in now.items():
         if code is not None or name not in merged:
             merged[name] = code
@@ -176,9 +221,12 @@ def save(module: str) -> bool:
     exit_codes, _ = codes(module)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     stamp = f"{commit[:10] or 'unknown'} {time.strftime('%Y-%m-%d', time.gmtime())}"
-    saved = saved_record(module)     # its runs stand while the results are of the same mutants
-    runs = list(saved.get("runs", [])) if set(saved.get("exit_code_by_key", {})) == set(exit_codes) else []
-    record = {"module": module, "source_sha256": source_digest(module),
+    saved = saved_record(module)     # its runs stand while any of their results is kept
+    still = set(saved.get("exit_code_by_key", {})) & set(exit_codes)
+    runs = list(saved.get("runs", [])) if still else []
+    functions = {function_of(name) for name in exit_codes}
+    record = {"module": module, "source_sha256": source_digest(module), "outside_sha256": outside_digest(module),
+              "function_sha256": {f: h for f, h in sorted(function_digests(module).items()) if f in functions},
               "runs": runs + [stamp] if stamp not in runs else runs,
               "exit_code_by_key": dict(sorted(exit_codes.items()))}
     RESULTS_DIR.mkdir(exist_ok=True)
