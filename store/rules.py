@@ -109,7 +109,14 @@ def run_rules(conn: sqlite3.Connection, *, clock: Clock, consumer_ids: Iterable[
             chunks = work.chunks(chunk_size)
         for chunk in chunks:
             ids = json.dumps(chunk)
-            candidates = list(_evaluate(conn, ids, tiers))
+            # One read transaction per chunk: a sync committing meanwhile is seen by
+            # all of its reads or by none (the days over a limit and the app rows
+            # behind them, a period's totals and its runs and pages, agree).
+            conn.execute("BEGIN")
+            try:
+                candidates = list(_evaluate(conn, ids, tiers))
+            finally:
+                conn.execute("COMMIT")
             store_candidates(conn, ids, candidates, now, result)
             result.consumers += len(chunk)
         if work is not None:
@@ -362,7 +369,8 @@ def _daily_rules(conn: sqlite3.Connection, ids: str) -> Iterator[Candidate]:
             runs: set[int] = set()
             pages: set[int] = set()
             for day, _, _ in over:
-                for source, app_id, name, value, run_id, page_id in per_app.get((consumer_id, metric, day), ()):
+                # Every day over has its app rows: both were read in one transaction.
+                for source, app_id, name, value, run_id, page_id in per_app[(consumer_id, metric, day)]:
                     entry = apps.setdefault((source, app_id), {
                         "source": source, "app_id": app_id, "name": name, "worst_day": 0, "days_over_total": 0})
                     entry["days_over_total"] += value
@@ -384,7 +392,7 @@ def _daily_rules(conn: sqlite3.Connection, ids: str) -> Iterator[Candidate]:
             if category == "circumvention":
                 severity = _at_least(severity, CIRCUMVENTION_MIN_SEVERITY)
                 figures["apps_with_usage"] = len(apps)
-                figures["largest_app_worst_day"] = max(app["worst_day"] for app in apps.values()) if apps else 0
+                figures["largest_app_worst_day"] = max(app["worst_day"] for app in apps.values())
             yield Candidate(consumer_id=consumer_id, category=category, period=month, period_start=start,
                              period_end=end, severity=severity, metric=metric, actual=worst_total,
                              limit_value=maximum, ratio=round(ratio, 6), figures=figures)

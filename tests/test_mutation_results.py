@@ -61,8 +61,16 @@ def test_saved_results_stand_only_for_the_source_they_were_run_on(runner, tmp_pa
     (tmp_path / "mutants").rename(tmp_path / "elsewhere")
     assert runner.score("store/m.py", {}).killed == 3
     (tmp_path / "store" / "m.py").write_text("def f(a):\n    return a >= 1\n", encoding="utf-8")
+    runner.mutant_names = lambda module: NAMES      # what mutmut makes of f now (the same names, new mutants)
     s = runner.score("store/m.py", {})
-    assert (s.mutants, s.killed, s.saved) == (0, 0, "")
+    assert (s.mutants, s.killed, s.not_run, s.saved) == (4, 0, 4, "")
+
+
+def test_the_mutants_not_run_are_those_mutmut_makes_of_the_source_now(runner, tmp_path):
+    names = runner.mutant_names("store/m.py")      # mutmut itself, on `return a > 1`
+    assert "store.m.x_f__mutmut_1" in names and all(n.startswith("store.m.x_f__mutmut_") for n in names)
+    s = runner.score("store/m.py", {})             # nothing run, nothing saved, no mutants/
+    assert (s.mutants, s.not_run, s.killed) == (len(names), len(names), 0)
 
 
 def test_saving_records_each_run_once_and_nothing_when_nothing_ran(runner, tmp_path):
@@ -150,6 +158,7 @@ F_AND_G = ["store.m.x_f__mutmut_1", "store.m.x_f__mutmut_2", "store.m.x_g__mutmu
     (lambda s: s + "\n\nclass C:\n    size = 3\n", []),
 ])
 def test_saved_results_stand_for_the_functions_that_read_as_they_did(runner, tmp_path, edit, kept):
+    runner.mutant_names = lambda module: F_AND_G    # what mutmut makes of f and g (stand-ins for its names)
     source = tmp_path / "store" / "m.py"
     source.write_text(TWO, encoding="utf-8")
     write_meta(tmp_path, dict.fromkeys(F_AND_G, 1))
@@ -157,7 +166,7 @@ def test_saved_results_stand_for_the_functions_that_read_as_they_did(runner, tmp
     (tmp_path / "mutants").rename(tmp_path / "elsewhere")
     source.write_text(edit(TWO), encoding="utf-8")
     s = runner.score("store/m.py", {})
-    assert (s.mutants, s.killed) == (len(kept), len(kept))
+    assert (s.mutants, s.killed, s.not_run) == (4, len(kept), 4 - len(kept))
     # A later save keeps them, and a run of the changed function's mutants adds up with them.
     write_meta(tmp_path, {name: (1 if name in kept else 0) if name.startswith("store.m.x_g") else None
                           for name in F_AND_G})

@@ -592,3 +592,42 @@ def test_an_unreadable_allowed_list_does_not_stop_the_next_tiers_list_from_being
     free_figures = json.loads(free["figures"])
     assert free_figures["allowed_endpoints"] == ["/2/users/*"]
     assert [(e["endpoint"], e["calls"]) for e in free_figures["endpoints"]] == [("/2/spaces", 9)]
+
+
+def _commit_when(conn: sqlite3.Connection, path: Path, starts: str, sql: str, *args: object) -> list[str]:
+    """When ``conn`` starts a statement beginning with ``starts``, another
+    connection (another warden: a sync) commits ``sql``: a write landing between
+    two of the rules' reads."""
+    other = connect(path)
+    landed: list[str] = []
+
+    def trace(statement: str) -> None:
+        if statement.lstrip().startswith(starts) and not landed:
+            other.execute(sql, args)
+            landed.append(statement)
+
+    conn.set_trace_callback(trace)
+    return landed
+
+
+@pytest.mark.parametrize("change", ["UPDATE usage SET value = 5 WHERE app_id = 'a2'", "DELETE FROM usage"])
+def test_a_sync_committing_between_the_daily_reads_does_not_split_a_finding(
+        conn: sqlite3.Connection, tmp_path: Path, change: str) -> None:
+    # 60 + 70 on one day over a daily limit of 100, both apps under it. A sync
+    # revises the day just after the rules found the day over and before they read
+    # the apps behind it: the finding must be of one state of the data, the apps
+    # adding up to the day's total, not a total of 130 over apps of 65 (or of none).
+    put(conn, "a1", "2022-05-05", "calls", 60)
+    put(conn, "a2", "2022-05-05", "calls", 70)
+    landed = _commit_when(conn, tmp_path / "warden.db", "SELECT a.consumer_id, u.metric, u.day, u.source", change)
+    run_rules(conn, clock=CLOCK)
+    conn.set_trace_callback(None)
+    assert landed, "the other write never landed: the rules' reads changed, fix the test's hook"
+    for finding in findings(conn, consumer_id="acme"):
+        figures = json.loads(finding["figures"])
+        assert finding["actual"] == 130
+        assert figures["worst_day"] == {"day": "2022-05-05", "total": 130}
+        assert sorted((app["app_id"], app["worst_day"]) for app in figures["apps"]) == [("a1", 60), ("a2", 70)]
+        if finding["category"] == "circumvention":
+            assert figures["largest_app_worst_day"] == 70 and figures["apps_with_usage"] == 2
+    assert sorted(f["category"] for f in findings(conn, consumer_id="acme")) == ["circumvention", "rate_limit"]

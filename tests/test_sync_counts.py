@@ -112,6 +112,7 @@ def test_a_day_is_the_utc_day(value: object, day: str) -> None:
 
 @pytest.mark.parametrize(("value", "why"), [
     ("2023-13-01", "'2023-13-01' is not a date"),
+    ("2023-00-10", "'2023-00-10' is not a date"),
     ("2023-W44-3", "'2023-W44-3' is not a date"),          # an ISO week date is not a day as endpoints send it
     ("2023-11-01T00:00:00z", "'2023-11-01T00:00:00z' is not a date"),
     ("2023-11-1", "'2023-11-1' is not a date"),

@@ -174,6 +174,15 @@ def saved_codes(module: str) -> tuple[dict[str, int | None], str]:
     return dict(saved.get("exit_code_by_key", {})), ", ".join(saved.get("runs", []))
 
 
+def mutant_names(module: str) -> list[str]:
+    """The mutants mutmut makes of ``module`` as it reads now (made, not run: seconds)."""
+    from mutmut.mutation.file_mutation import mutate_file_contents
+    from mutmut.utils.format_utils import get_mutant_name
+
+    made = mutate_file_contents(module, (ROOT / module).read_text(encoding="utf-8"))
+    return [get_mutant_name(Path(module), name) for name in made.mutant_names]
+
+
 def current_codes(module: str) -> dict[str, int | None]:
     """The exit codes mutmut holds for ``module`` in mutants/ (None: not run)."""
     meta = ROOT / "mutants" / (module + ".meta")
@@ -187,10 +196,19 @@ def codes(module: str) -> tuple[dict[str, int | None], str]:
     "commit, day" of the saved results when any of them still stands."""
     merged, when = saved_codes(module)
     now = current_codes(module)
-    if now:     # a saved mutant this mutmut does not make (another version, a changed function) is gone
-        merged = {name: code for name, code in merged.items() if name in now}
+    # The mutants there are: those of mutants/, else those mutmut makes of the
+    # source now (the saved ones while the source is byte for byte the same). A
+    # saved mutant it does not make (a changed function, another mutmut) is gone;
+    # one it makes that has no result is not run yet.
+    if now:
+        names = list(now)
+    elif merged and saved_record(module).get("source_sha256") == source_digest(module):
+        names = list(merged)
+    else:
+        names = mutant_names(module)
+    merged = {name: merged.get(name) for name in names}
     for name, code in now.items():
-        if code is not None or name not in merged:
+        if code is not None:
             merged[name] = code
     used = when if any(code is not None and now.get(name) is None for name, code in merged.items()) else ""
     return merged, used
@@ -272,7 +290,7 @@ def report(scores: list[Score], equivalent: dict[str, dict[str, str]]) -> int:
         if s is total:
             print("-" * (width + 47))
         if s.mutants == 0 or s.not_run == s.mutants:
-            print(f"{s.module:<{width}}  not run yet")
+            print(f"{s.module:<{width}}  {s.mutants:7d}  not run yet")
             continue
         tried = s.mutants - s.not_run
         note = f"  ({s.not_run} not run)" if s.not_run else ""
