@@ -452,7 +452,42 @@ def test_exporting_a_note_without_confirmed_findings_warns(conn, tmp_path: Path)
     draft_note(conn, CASE_ID, reviewer="ana", clock=CLOCK, config=CONFIG)
     result = _export(conn, tmp_path / "out", "md")
     assert "note #1 (northwind-analytics) cites no confirmed finding" in result.warnings
-    assert any("cites no confirmed finding" in line for line in result.summary_lines())
+    lines = result.summary_lines()
+    assert lines[0] == f"warden: exported 1 note(s) as md: 1 file(s) and manifest-md.json in {tmp_path / 'out'}"
+    assert lines[-1] == "warden: warning: note #1 (northwind-analytics) cites no confirmed finding"
+
+
+def test_what_an_export_prints_names_every_file_its_hash_the_log_head_and_what_it_marked(conn, tmp_path: Path) -> None:
+    # What warden prints after an export (the command line; the TUI shows its first
+    # line), word for word, each figure read from the files and the database.
+    out = tmp_path / "out"
+    head_id, head = conn.execute("SELECT id, hash FROM decision ORDER BY id DESC LIMIT 1").fetchone()
+
+    def listed(*names: str) -> list[str]:
+        return [f"  {name}  sha256 {hashlib.sha256((out / name).read_bytes()).hexdigest()}  "
+                f"{(out / name).stat().st_size:,} bytes" for name in names]
+
+    md = _export(conn, out, "md", consumer_id=None, status="draft")
+    letters = ["note-1-northwind-analytics.md", "note-2-etc-pass-wd-x-y-e8ece14f.md"]
+    assert (out / letters[0]).stat().st_size > 999      # a size that takes a thousands separator
+    requested = [row[0] for row in conn.execute("SELECT id FROM finding WHERE status = 'audit_requested' ORDER BY id")]
+    assert len(requested) >= 2 and [row[0] for row in conn.execute(
+        "SELECT id FROM note WHERE status = 'exported' ORDER BY id")] == [1, 2]
+    assert md.summary_lines() == [
+        f"warden: exported 2 note(s) as md: 2 file(s) and manifest-md.json in {out}",
+        *listed(*letters, "manifest-md.json"),
+        f"warden: decision log head {head} ({head_id} entries): check it with warden verify --head",
+        "warden: marked exported: note(s) #1, #2",
+        "warden: marked audit_requested: finding(s) " + ", ".join(f"#{i}" for i in requested),
+    ]
+    # The same notes' findings as CSV: nothing more to mark.
+    head_id, head = conn.execute("SELECT id, hash FROM decision ORDER BY id DESC LIMIT 1").fetchone()
+    csv_export = _export(conn, out, "csv", note_ids=md.note_ids)
+    assert csv_export.summary_lines() == [
+        f"warden: exported the findings of 2 note(s) as csv: 1 file(s) and manifest-csv.json in {out}",
+        *listed("findings.csv", "manifest-csv.json"),
+        f"warden: decision log head {head} ({head_id} entries): check it with warden verify --head",
+    ]
 
 
 def test_a_note_citing_a_finding_dismissed_since_is_not_exported(conn, tmp_path: Path) -> None:

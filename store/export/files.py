@@ -229,10 +229,8 @@ def remove(path: Path) -> bool:
     else:
         try:
             path.unlink()
-        except FileNotFoundError:
-            pass
         except OSError:
-            return False
+            pass    # gone already, or left: the answer below says which
     return not os.path.lexists(path)
 
 
