@@ -1,11 +1,17 @@
 """pytest plugin for mutation runs, loaded by ``[tool.mutmut] pytest_add_cli_args``
 (never in the normal test run; see tests/mutation/run.py).
 
-- While mutmut learns which test reaches which function ("stats"), a ``warden``
-  subprocess started by a test runs the code unrecorded: recording needs mutmut's
-  working folder, which the subprocess does not run in. In this process mutmut
-  keeps its own copy of the setting, so nothing else changes. A mutant under test
-  stays set: subprocesses run it too, and can kill it.
+- While mutmut learns which test reaches which function ("stats"), the Python
+  subprocesses a test starts (a script in a private mount namespace, ``warden``
+  on the command line) record what they reach too: a ``sitecustomize`` put in
+  mutants/ (on their PYTHONPATH) counts their calls into a file of their own,
+  and the test is credited with them when it ends. mutmut's own recording needs
+  its working folder, which a subprocess may not run in, so it is switched off
+  there. Without this, a function only such tests reach (the read-only open of
+  a database on a read-only disk) ran none of them for its mutants, and they
+  survived. The subprocesses import store from mutants/ (first on their
+  PYTHONPATH, ``warden`` on the command line included) and inherit the mutant under
+  test: they run it too, and can kill it.
 - Tests run fastest first: pytest stops at the first failure (``-x``), so a mutant
   is killed by the quickest test that notices it rather than after slow ones.
 - Each test has a time limit: a minute plus twenty times what it took on the
@@ -19,7 +25,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -30,9 +38,91 @@ LIMIT_FACTOR = 20.0     # times its duration on the unmutated code, on top
 _durations: dict[str, float] = {}
 
 
+HITS_ENV = "WARDEN_MUTMUT_HITS"     # the folder subprocesses write what they reached to
+# Runs first in every Python subprocess of a test while mutmut learns which test
+# reaches which function (and does nothing otherwise).
+SITECUSTOMIZE = """\
+import atexit, json, os
+
+_folder = os.environ.get("WARDEN_MUTMUT_HITS")
+if _folder:
+    try:
+        import mutmut.mutation.trampoline as _trampoline
+    except ImportError:     # a Python without mutmut: nothing of mutants/ runs in it
+        _trampoline = None
+    if _trampoline is not None:
+        _reached = set()
+        _trampoline.record_trampoline_hit = lambda name, caller=None: _reached.add(name)
+        _trampoline.set_mutant_under_test("stats")
+
+        @atexit.register
+        def _save():
+            if _reached:
+                with open(os.path.join(_folder, f"{os.getpid()}.json"), "w", encoding="utf-8") as out:
+                    json.dump(sorted(_reached), out)
+"""
+_hits: Path | None = None
+
+
+def run_subprocesses_from(folder: Path) -> None:
+    """Python subprocesses a test starts import ``folder``'s modules (mutants/:
+    store with mutmut's trampolines) first, as this process does, so they run the
+    mutant under test (MUTANT_UNDER_TEST is inherited) and can kill it: ``warden``
+    on the command line too, which would otherwise import the unmutated store."""
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if str(folder) not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(folder), *paths])
+
+
+def record_subprocesses(folder: Path) -> Path:
+    """Make the Python subprocesses started from now on record the functions they
+    reach: ``sitecustomize.py`` in ``folder`` (first on their PYTHONPATH); the
+    folder they write to is returned."""
+    (folder / "sitecustomize.py").write_text(SITECUSTOMIZE, encoding="utf-8")
+    run_subprocesses_from(folder)
+    hits = Path(tempfile.mkdtemp(prefix="mutmut-hits-"))
+    os.environ[HITS_ENV] = str(hits)
+    return hits
+
+
+def reached_by_subprocesses(hits: Path) -> set[str]:
+    """The functions the subprocesses that have ended since the last call reached."""
+    names: set[str] = set()
+    for path in sorted(hits.glob("*.json")):
+        names.update(json.loads(path.read_text(encoding="utf-8")))
+        path.unlink()
+    return names
+
+
 def pytest_configure(config: Any) -> None:
+    global _hits
+    folder = Path.cwd()     # mutmut runs the tests from its mutants/ folder
+    run_subprocesses_from(folder)
     if os.environ.get("MUTANT_UNDER_TEST") == "stats":
-        del os.environ["MUTANT_UNDER_TEST"]
+        del os.environ["MUTANT_UNDER_TEST"]     # in this process mutmut keeps its own copy of the setting
+        _hits = record_subprocesses(folder)
+
+
+def pytest_unconfigure(config: Any) -> None:
+    """The stats run is over (mutmut runs pytest again in this process for the rest)."""
+    global _hits
+    if _hits is None:
+        return
+    shutil.rmtree(_hits, ignore_errors=True)
+    _hits = None
+    del os.environ[HITS_ENV]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: Any, nextitem: Any) -> Iterator[None]:
+    yield   # the test's fixtures (a server, a subprocess) have ended too
+    if _hits is None:
+        return
+    from mutmut.state import state
+
+    test = item.nodeid.removeprefix("mutants/")     # as mutmut names it
+    for function in reached_by_subprocesses(_hits):
+        state().tests_by_mangled_function_name[function].add(test)
 
 
 def pytest_collection_modifyitems(session: Any, config: Any, items: list[Any]) -> None:

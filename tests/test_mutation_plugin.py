@@ -1,0 +1,106 @@
+"""The mutation plugin's recording of what subprocesses reach (tests/mutation/plugin.py):
+while mutmut learns which test reaches which function, a function reached only in
+a subprocess (a script in a private mount namespace, ``warden`` on the command
+line) must be credited to the test, or its mutants never run that test."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("mutmut")
+
+PLUGIN = Path(__file__).resolve().parent / "mutation" / "plugin.py"
+
+
+@pytest.fixture
+def plugin(monkeypatch):
+    spec = importlib.util.spec_from_file_location("mutation_plugin_under_test", PLUGIN)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    # What record_subprocesses changes in the environment is put back after the test.
+    monkeypatch.delenv(module.HITS_ENV, raising=False)
+    monkeypatch.delenv("MUTANT_UNDER_TEST", raising=False)
+    monkeypatch.setenv("PYTHONPATH", "")
+    return module
+
+
+@pytest.fixture
+def mutated(tmp_path):
+    """m.py as mutmut writes it into mutants/: f and g behind its trampolines."""
+    from mutmut.mutation.file_mutation import mutate_file_contents
+
+    source = "def f(a):\n    return a > 1\n\n\ndef g(a):\n    return a + 1\n"
+    (tmp_path / "m.py").write_text(mutate_file_contents("m.py", source).code, encoding="utf-8")
+    return tmp_path
+
+
+def python(folder: Path, code: str) -> None:
+    subprocess.run([sys.executable, "-c", code], cwd=folder, check=True, timeout=60)
+
+
+def test_a_subprocess_records_the_functions_it_reached(plugin, mutated):
+    hits = plugin.record_subprocesses(mutated)
+    python(mutated, "import m; m.f(2)")
+    assert plugin.reached_by_subprocesses(hits) == {"m.x_f"}
+    # Each file is read once: the next test is credited with its own only.
+    python(mutated, "import m; m.g(2); m.g(3)")
+    assert plugin.reached_by_subprocesses(hits) == {"m.x_g"}
+    python(mutated, "import m")
+    assert plugin.reached_by_subprocesses(hits) == set()
+
+
+def test_a_subprocess_of_a_subprocess_records_too_and_a_given_pythonpath_still_finds_the_hook(plugin, mutated):
+    hits = plugin.record_subprocesses(mutated)
+    # As test_files.confined does: its own PYTHONPATH (the repository, mutants/ in a run).
+    inner = f"import subprocess, sys, os; subprocess.run([sys.executable, '-c', 'import m; m.g(1)'], check=True, " \
+            f"env={{**os.environ, 'PYTHONPATH': {str(mutated)!r}}})"
+    python(mutated, inner)
+    assert plugin.reached_by_subprocesses(hits) == {"m.x_g"}
+
+
+def test_outside_the_stats_run_subprocesses_record_nothing(plugin, mutated):
+    hits = plugin.record_subprocesses(mutated)
+    del os.environ[plugin.HITS_ENV]
+    python(mutated, "import m; m.f(2)")
+    assert list(hits.iterdir()) == []
+
+
+def test_the_stats_run_turns_recording_on_and_its_end_turns_it_off(plugin, mutated, monkeypatch):
+    monkeypatch.chdir(mutated)      # mutmut runs the tests from mutants/
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    monkeypatch.setenv("MUTANT_UNDER_TEST", "stats")
+    plugin.pytest_configure(None)
+    assert "MUTANT_UNDER_TEST" not in os.environ
+    hits = Path(os.environ[plugin.HITS_ENV])
+    python(mutated, "import m; m.f(2)")
+    assert list(hits.iterdir()) != []
+    plugin.pytest_unconfigure(None)
+    assert plugin.HITS_ENV not in os.environ and not hits.exists()
+    plugin.pytest_unconfigure(None)     # a run that was not the stats run: nothing to undo
+    # mutmut runs pytest again in the same process for each mutant: mutants/ stays
+    # first on the subprocesses' path, once.
+    monkeypatch.setenv("MUTANT_UNDER_TEST", "m.x_f__mutmut_1")
+    plugin.pytest_configure(None)
+    assert os.environ["PYTHONPATH"] == f"{mutated}{os.pathsep}/elsewhere"
+    assert plugin.HITS_ENV not in os.environ
+
+
+def test_a_subprocess_runs_the_mutant_under_test(plugin, mutated, monkeypatch):
+    # The mutants of f: one of them makes f(1) true (a > 1 read as a >= 1).
+    monkeypatch.chdir(mutated)
+    plugin.pytest_configure(None)
+    elsewhere = mutated / "elsewhere"
+    elsewhere.mkdir()
+    answers = set()
+    for n in range(1, 4):
+        monkeypatch.setenv("MUTANT_UNDER_TEST", f"m.x_f__mutmut_{n}")
+        run = subprocess.run([sys.executable, "-c", "import m; print(m.f(1))"], cwd=elsewhere, capture_output=True,
+                             text=True, timeout=60)
+        answers.add(run.stdout.strip())
+    assert "True" in answers
