@@ -86,7 +86,7 @@ def connect(path: str | os.PathLike[str], *, readonly: bool = False,
             raise
         if path.is_file() and not _writable(path):
             # A read-only disk or file: reviewers can still read; writes raise StoreError.
-            conn = _open_read_only(path, exc)
+            conn = _open_read_only(path)
         else:
             raise StoreError(f"cannot open database {path}: {exc}") from exc
     conn.row_factory = sqlite3.Row
@@ -186,28 +186,26 @@ def _open_for_reading(path: Path) -> sqlite3.Connection:
     read as it is (older: a command that writes upgrades it first)."""
     if not path.is_file():
         raise StoreError(f"no database at {path}")
-    conn = _open_read_only(path, None)
+    conn = _open_read_only(path)
     conn.row_factory = sqlite3.Row
     return conn
 
 
-def _open_read_only(path: Path, cause: sqlite3.DatabaseError | None) -> sqlite3.Connection:
+def _open_read_only(path: Path) -> sqlite3.Connection:
     """``path`` opened for reading only. A WAL database on read-only media can only
     be opened as immutable (its -shm file cannot be created); nobody can write it."""
     url = pathname2url(str(path.resolve()))
-    last: sqlite3.DatabaseError | None = cause
+    last: sqlite3.DatabaseError | None = None
     for mode in ("mode=ro", "immutable=1"):
+        conn: sqlite3.Connection | None = None
         try:
             conn = sqlite3.connect(f"file:{url}?{mode}", uri=True, isolation_level=None,
                                    check_same_thread=False)
-        except sqlite3.DatabaseError as exc:
-            last = exc
-            continue
-        try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as exc:
-            conn.close()
+            if conn is not None:
+                conn.close()
             last = exc
             continue
         if version != len(MIGRATIONS):

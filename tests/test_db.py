@@ -315,3 +315,83 @@ def test_writable_needs_the_file_and_its_folder(tmp_path, monkeypatch, denied, w
     refused = {"file": path, "folder": tmp_path}.get(denied)
     monkeypatch.setattr(db.os, "access", lambda p, mode: Path(p) != refused)
     assert db._writable(path) is writable
+
+
+def test_a_read_only_open_of_a_file_that_is_not_a_database_says_why(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    path.write_bytes(b"not a database, only text, " * 40)
+    with pytest.raises(StoreError) as refused:
+        connect(path, readonly=True)
+    assert str(refused.value) == f"cannot open database {path}: file is not a database"
+    assert path.read_bytes() == b"not a database, only text, " * 40
+
+
+def test_a_read_only_connection_keeps_seeing_new_rows_after_a_refused_write(tmp_path: Path) -> None:
+    # A reader whose write was refused must not be left inside a transaction: it
+    # would go on reading the database as it was, blind to every later sync.
+    path = tmp_path / "w.db"
+    writer = connect(path)
+    reader = connect(path, readonly=True)
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        reader.execute("INSERT INTO source (name, kind, url) VALUES ('b', 'k', 'u')")
+    assert not reader.in_transaction
+    writer.execute("INSERT INTO source (name, kind, url) VALUES ('a', 'k', 'u')")
+    assert [row["name"] for row in reader.execute("SELECT name FROM source")] == ["a"]
+    reader.close(), writer.close()
+
+
+def test_a_read_only_connection_reads_from_a_worker_thread(tmp_path: Path) -> None:
+    # The TUI opens on the main thread and reads in workers, as with a writable database.
+    path = tmp_path / "w.db"
+    connect(path).close()
+    reader = connect(path, readonly=True)
+    read: list[object] = []
+    thread = threading.Thread(target=lambda: read.append(reader.execute("SELECT count(*) FROM source").fetchone()[0]))
+    thread.start()
+    thread.join(10)
+    assert read == [0]
+    reader.close()
+
+
+def test_a_waiting_writer_is_seen_for_its_own_database_only(tmp_path: Path, monkeypatch) -> None:
+    # Each database has its .waiting file beside it: a reviewer waiting on one
+    # database must not make a sync of another stand back.
+    import time
+
+    from store.db import WaitingWriters, begin_immediate
+
+    monkeypatch.chdir(tmp_path)       # where a file named without its database would land
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    a, b = tmp_path / "a" / "w.db", tmp_path / "b" / "w.db"
+    holder, waiter = connect(a), connect(a)
+    connect(b).close()
+    holder.execute("BEGIN IMMEDIATE")
+    thread = threading.Thread(target=lambda: (begin_immediate(waiter), waiter.execute("ROLLBACK")))
+    thread.start()
+    on_a, on_b = WaitingWriters(str(a)), WaitingWriters(str(b))
+    try:
+        deadline = time.monotonic() + 10
+        while not on_a and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert on_a and not on_b
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
+        assert (tmp_path / "a" / "w.db.waiting").is_file()
+    finally:
+        holder.execute("ROLLBACK")
+        thread.join(10)
+        on_a.close(), on_b.close(), holder.close(), waiter.close()
+
+
+def test_a_database_in_memory_waits_without_a_waiting_file(tmp_path: Path, monkeypatch) -> None:
+    from store.db import WaitingWriters, begin_immediate, database_file
+
+    monkeypatch.chdir(tmp_path)
+    memory = sqlite3.connect(":memory:", isolation_level=None)
+    assert database_file(memory) == ""
+    begin_immediate(memory)
+    memory.execute("ROLLBACK")
+    probe = WaitingWriters(database_file(memory))
+    assert not probe
+    probe.close()
+    assert list(tmp_path.iterdir()) == []
+    memory.close()
