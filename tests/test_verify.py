@@ -18,7 +18,7 @@ from store.clock import fixed_clock
 from store.config import NotesConfig
 from store.db import connect
 from store.notes import draft_note, mark_exported, mark_ready
-from store.review import ConfirmRequest, DismissRequest, decide, mark_needs_info
+from store.review import ConfirmRequest, DismissRequest, decide, mark_needs_info, undo_last
 from store.verify import verify_log
 from tui.cli import main as cli_main
 
@@ -317,3 +317,46 @@ def test_notes_after_an_unlogged_note_and_a_draft_are_still_checked(demo_copy: P
          "logged": _sha256(body),
          "message": f"note #3 text: its SHA-256 in the table is {_sha256(body + 'x')}, the log says "
                     f"{_sha256(body)} (logged when it became ready, entry {entry}): the text was edited since"}]
+
+
+def test_a_status_problem_names_the_findings_own_entry_not_the_action_it_was_part_of(decided: Path) -> None:
+    # bo dismissed kestrel-media's findings in one action: the action is numbered by its
+    # first entry, each finding's status by its own. Take a finding after the first.
+    raw = sqlite3.connect(decided)
+    fid, entry, action = raw.execute(
+        "SELECT d.subject_id, d.id, d.action_id FROM decision AS d JOIN finding AS f ON f.id = d.subject_id"
+        " WHERE d.subject = 'finding' AND d.field = 'status' AND f.consumer_id = 'kestrel-media'"
+        " ORDER BY d.id DESC LIMIT 1").fetchone()
+    raw.close()
+    assert entry != action      # else the test could not tell them apart
+    tamper(decided, f"UPDATE finding SET status = 'confirmed' WHERE id = {fid}")
+    assert _report(decided)[2] == [
+        {"kind": "finding", "entry": entry, "subject_id": fid, "field": "status", "table": "confirmed",
+         "logged": "dismissed",
+         "message": f"finding #{fid} status: the table says confirmed, the log says dismissed (entry {entry})"}]
+
+
+def test_a_candidate_regraded_by_the_rules_after_an_undone_confirmation_is_no_problem(decided: Path) -> None:
+    # ana's confirmation logged each finding's severity; undone, they are candidates
+    # again, which the rules may re-grade without a decision: not a forgery.
+    conn = connect(decided)
+    undo_last(conn, reviewer="ana", clock=CLOCK)      # the note is ana's last action: not on findings
+    fid, severity = conn.execute(
+        "SELECT id, severity FROM finding WHERE consumer_id = ? AND status = 'candidate' ORDER BY id LIMIT 1",
+        (CASE,)).fetchone()
+    logged = conn.execute("SELECT new_value FROM decision WHERE subject = 'finding' AND subject_id = ?"
+                          " AND field = 'severity' ORDER BY id DESC LIMIT 1", (fid,)).fetchone()
+    conn.close()
+    assert logged is not None and logged[0] == severity       # a severity is in the log for it
+    regraded = "low" if severity != "low" else "critical"
+    tamper(decided, f"UPDATE finding SET severity = '{regraded}' WHERE id = {fid}")
+    assert _report(decided)[2] == []
+
+
+def test_a_head_checked_beside_other_problems_keeps_them_all(decided: Path) -> None:
+    last, head = _head(decided)
+    tamper(decided, "UPDATE note SET status = 'draft'")
+    forged = "cd" * 32
+    problems = _report(decided, head=forged)[2]
+    assert [p["kind"] for p in problems] == ["note", "head"]
+    assert problems[0]["message"].startswith("note #1 status: the table says draft, the log says ready")
