@@ -594,16 +594,14 @@ def test_an_unreadable_allowed_list_does_not_stop_the_next_tiers_list_from_being
     assert [(e["endpoint"], e["calls"]) for e in free_figures["endpoints"]] == [("/2/spaces", 9)]
 
 
-def _commit_when(conn: sqlite3.Connection, path: Path, starts: str, sql: str, *args: object) -> list[str]:
-    """When ``conn`` starts a statement beginning with ``starts``, another
-    connection (another warden: a sync) commits ``sql``: a write landing between
-    two of the rules' reads."""
-    other = connect(path)
+def _commit_when(conn: sqlite3.Connection, other: sqlite3.Connection, starts: str, sql: str) -> list[str]:
+    """When ``conn`` starts a statement beginning with ``starts``, ``other`` (another
+    warden: a sync) commits ``sql``: a write landing between two of the rules' reads."""
     landed: list[str] = []
 
     def trace(statement: str) -> None:
         if statement.lstrip().startswith(starts) and not landed:
-            other.execute(sql, args)
+            other.execute(sql)
             landed.append(statement)
 
     conn.set_trace_callback(trace)
@@ -619,9 +617,11 @@ def test_a_sync_committing_between_the_daily_reads_does_not_split_a_finding(
     # adding up to the day's total, not a total of 130 over apps of 65 (or of none).
     put(conn, "a1", "2022-05-05", "calls", 60)
     put(conn, "a2", "2022-05-05", "calls", 70)
-    landed = _commit_when(conn, tmp_path / "warden.db", "SELECT a.consumer_id, u.metric, u.day, u.source", change)
+    other = connect(tmp_path / "warden.db")
+    landed = _commit_when(conn, other, "SELECT a.consumer_id, u.metric, u.day, u.source", change)
     run_rules(conn, clock=CLOCK)
     conn.set_trace_callback(None)
+    other.close()
     assert landed, "the other write never landed: the rules' reads changed, fix the test's hook"
     for finding in findings(conn, consumer_id="acme"):
         figures = json.loads(finding["figures"])

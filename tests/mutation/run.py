@@ -164,14 +164,8 @@ def saved_record(module: str) -> dict:
         return {}
     now, then = function_digests(module), saved["function_sha256"]
     kept = {name: code for name, code in saved.get("exit_code_by_key", {}).items()
-            if now.get(function_of(name)) is not None and now.get(function_of(name)) == then.get(function_of(name))}
+            if (function := function_of(name)) in now and now[function] == then.get(function)}
     return {**saved, "exit_code_by_key": kept} if kept else {}
-
-
-def saved_codes(module: str) -> tuple[dict[str, int | None], str]:
-    """The saved exit codes of ``module`` and the runs ("commit day") they come from."""
-    saved = saved_record(module)
-    return dict(saved.get("exit_code_by_key", {})), ", ".join(saved.get("runs", []))
 
 
 def mutant_names(module: str) -> list[str]:
@@ -194,7 +188,8 @@ def current_codes(module: str) -> dict[str, int | None]:
 def codes(module: str) -> tuple[dict[str, int | None], str]:
     """The saved results updated by every mutant mutants/ has a result for, and
     "commit, day" of the saved results when any of them still stands."""
-    merged, when = saved_codes(module)
+    saved = saved_record(module)
+    merged, when = dict(saved.get("exit_code_by_key", {})), ", ".join(saved.get("runs", []))
     now = current_codes(module)
     # The mutants there are: those of mutants/, else those mutmut makes of the
     # source now (the saved ones while the source is byte for byte the same). A
@@ -202,7 +197,7 @@ def codes(module: str) -> tuple[dict[str, int | None], str]:
     # one it makes that has no result is not run yet.
     if now:
         names = list(now)
-    elif merged and saved_record(module).get("source_sha256") == source_digest(module):
+    elif merged and saved["source_sha256"] == source_digest(module):
         names = list(merged)
     else:
         names = mutant_names(module)
@@ -317,9 +312,9 @@ def report(scores: list[Score], equivalent: dict[str, dict[str, str]]) -> int:
         if name not in owner.survivors:
             print(f"\nstale entry in {EQUIVALENT_DIR.name}/: {name} is killed or gone; remove it")
             problems += 1
-        elif mutated(module) and change(name, module) != entry["line"].strip():
+        elif mutated(module) and (changed := change(name, module)) != entry["line"].strip():
             print(f"\nstale entry in {EQUIVALENT_DIR.name}/: {name} now changes "
-                  f"{change(name, module)!r}, not {entry['line']!r}; check its reason")
+                  f"{changed!r}, not {entry['line']!r}; check its reason")
             problems += 1
     if unexplained and "--stubs" in sys.argv:
         print("\nEntries to complete (a reason each) if they are equivalent:")
