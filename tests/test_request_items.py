@@ -52,6 +52,18 @@ def test_business_days_are_named_in_the_letter(tmp_path: Path) -> None:
     assert note.due_date == "2023-05-23"
 
 
+def test_exporting_the_letter_tracks_each_item_and_the_log_names_the_letter(tmp_path: Path) -> None:
+    conn = sent_case(tmp_path)   # note #1, the Northwind letter, exported
+    assert log(conn, "item") == [
+        (1, "state", None, "open", "asked for by note #1: purpose"),
+        (2, "state", None, "open", "asked for by note #1: storage"),
+        (3, "state", None, "open", "asked for by note #1: deletion"),
+        (4, "state", None, "open", "asked for by note #1: recipients"),
+        (5, "state", None, "open", "asked for by note #1: workarounds"),
+        (6, "state", None, "open", "asked for by note #1: signed_report"),
+    ]
+
+
 def test_marking_items_logs_each_change_with_the_comment(tmp_path: Path) -> None:
     conn = sent_case(tmp_path)
     written = mark_items(conn, 1, [ItemChange("purpose", "answered"), ItemChange("storage", "partly_answered"),
