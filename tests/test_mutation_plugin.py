@@ -6,10 +6,12 @@ line) must be credited to the test, or its mutants never run that test."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -104,3 +106,53 @@ def test_a_subprocess_runs_the_mutant_under_test(plugin, mutated, monkeypatch):
                              text=True, timeout=60)
         answers.add(run.stdout.strip())
     assert "True" in answers
+
+
+def test_under_a_mutant_the_failing_test_is_written_down_for_its_function(plugin, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)     # mutants/
+    monkeypatch.setenv("MUTANT_UNDER_TEST", "store.db.xǁInTransactionǁ__init____mutmut_3")
+    plugin.pytest_runtest_logreport(SimpleNamespace(failed=False, nodeid="tests/test_db.py::test_passes"))
+    plugin.pytest_runtest_logreport(SimpleNamespace(failed=True, nodeid="tests/test_db.py::test_kills"))
+    monkeypatch.setenv("MUTANT_UNDER_TEST", "store.db.xǁInTransactionǁ__init____mutmut_4")
+    plugin.pytest_runtest_logreport(SimpleNamespace(failed=True, nodeid="tests/test_db.py::test_kills[2]"))
+    assert [p.name for p in (tmp_path / "killers").iterdir()] == ["store.db.xǁInTransactionǁ__init__"]
+    assert (tmp_path / "killers" / "store.db.xǁInTransactionǁ__init__").read_text(encoding="utf-8") == \
+        "tests/test_db.py::test_kills\ntests/test_db.py::test_kills[2]\n"
+    # The stats run and the clean run (no mutant) write nothing down.
+    for setting in ("stats", "clean", None):
+        if setting is None:
+            monkeypatch.delenv("MUTANT_UNDER_TEST")
+        else:
+            monkeypatch.setenv("MUTANT_UNDER_TEST", setting)
+        plugin.pytest_runtest_logreport(SimpleNamespace(failed=True, nodeid="tests/test_db.py::test_other"))
+    assert "test_other" not in (tmp_path / "killers" / "store.db.xǁInTransactionǁ__init__").read_text()
+    assert len(list((tmp_path / "killers").iterdir())) == 1
+
+
+def test_tests_that_killed_the_functions_mutants_run_first_then_the_modules_then_the_quickest(
+        plugin, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    durations = {"t::quick": 0.1, "t::medium": 0.5, "t::slow": 2.0, "t::slower": 3.0, "t::other": 1.0}
+    (tmp_path / "mutmut-stats.json").write_text(json.dumps({"duration_by_test": durations}), encoding="utf-8")
+    (tmp_path / "killers").mkdir()
+    (tmp_path / "killers" / "store.export.act.x_export").write_text("t::slow\nt::slower\nt::slower\n")
+    (tmp_path / "killers" / "store.export.act.xǁPlanǁsteps").write_text("t::medium\nt::other\n")
+    (tmp_path / "killers" / "store.export.formats.x_cell").write_text("t::quick\n")   # another module
+
+    def order(mutant: str | None) -> list[str]:
+        if mutant is None:
+            monkeypatch.delenv("MUTANT_UNDER_TEST", raising=False)
+        else:
+            monkeypatch.setenv("MUTANT_UNDER_TEST", mutant)
+        items = [SimpleNamespace(nodeid=name) for name in ("t::quick", "t::medium", "t::slow", "t::slower",
+                                                          "t::other")]
+        plugin.pytest_collection_modifyitems(None, None, items)
+        return [item.nodeid for item in items]
+
+    assert order("store.export.act.x_export__mutmut_7") == ["t::slower", "t::slow", "t::medium", "t::other",
+                                                            "t::quick"]
+    # A function none of whose mutants was killed yet: the module's killers, then the quickest.
+    assert order("store.export.act.x_new__mutmut_1") == ["t::slower", "t::medium", "t::other", "t::slow",
+                                                         "t::quick"]
+    assert order("store.rules.x_run__mutmut_1") == ["t::quick", "t::medium", "t::other", "t::slow", "t::slower"]
+    assert order(None) == ["t::quick", "t::medium", "t::other", "t::slow", "t::slower"]
