@@ -93,6 +93,25 @@ def test_verify_reads_without_writing_the_database(tmp_path: Path, capsys: pytes
     assert {name for name in after} - {"review.db-shm", "review.db-wal"} == set(before)
 
 
+def test_a_database_at_a_path_sqlite_cannot_open_is_refused_with_its_reason(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # SQLite opens no path longer than 512 bytes; the file is there and is warden's.
+    folder = tmp_path
+    while len(str(folder)) <= 512:
+        folder = folder / ("d" * 100)
+    folder.mkdir(parents=True)
+    connect(tmp_path / "w.db").close()
+    db = folder / "w.db"
+    db.write_bytes((tmp_path / "w.db").read_bytes())
+    for readonly in (True, False):
+        with pytest.raises(StoreError) as refused:
+            connect(db, readonly=readonly)
+        assert str(refused.value) == f"cannot open database {db}: unable to open database file"
+    assert cli_main(["verify", "--db", str(db)]) == 1
+    assert capsys.readouterr().err == \
+        f"warden: Database error: cannot open database {db}: unable to open database file\n"
+
+
 def test_a_read_only_open_does_not_migrate(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     raw = sqlite3.connect(path)
