@@ -125,9 +125,33 @@ def test_a_read_only_open_does_not_migrate(tmp_path: Path) -> None:
     raw.close()
     os.chmod(path, 0o600)
     before = path.read_bytes()
-    with pytest.raises(StoreError, match="older"):
+    with pytest.raises(StoreError) as refused:
         connect(path, readonly=True)
+    assert str(refused.value) == (
+        f"cannot read database {path} as it is: its schema (1) is older than this warden's ({len(MIGRATIONS)}) "
+        "and this command only reads; run a command that writes (warden sync, or open it in warden) to upgrade "
+        "it, then try again")
     assert path.read_bytes() == before
+
+
+def test_a_read_only_open_refuses_a_newer_schema_and_opens_this_wardens(tmp_path: Path) -> None:
+    from store.schema import MIGRATIONS
+
+    path = tmp_path / "new.db"
+    connect(path).close()
+    raw = sqlite3.connect(path)
+    raw.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    raw.close()
+    with pytest.raises(StoreError) as refused:
+        connect(path, readonly=True)
+    assert str(refused.value) == (f"database schema version {len(MIGRATIONS) + 1} of {path} is newer than this "
+                                  f"warden ({len(MIGRATIONS)}); upgrade warden")
+    raw = sqlite3.connect(path)
+    raw.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")   # exactly this warden's: opens
+    raw.close()
+    conn = connect(path, readonly=True)
+    assert conn.execute("SELECT count(*) FROM consumer").fetchone()[0] == 0
+    conn.close()
 
 
 @pytest.mark.parametrize("start_mode", [0o644, 0o640, 0o604, 0o660])
