@@ -861,3 +861,28 @@ def test_a_resync_that_only_renews_provenance_warns_of_nothing(demo_copy: Path, 
     assert not any("changed since it was drafted" in w for w in result.warnings)
     bundle = json.loads(next((tmp_path / "out").glob("note-*.json")).read_text())
     assert bundle["evidence"]["changed_since_draft"] is False
+
+
+def test_a_folder_made_in_the_way_after_the_check_stops_the_export_and_is_left_as_it_was(
+        db: Path, tmp_path: Path) -> None:
+    # Someone makes a folder of a letter's name (with a file in it) after the export checked the
+    # names and recorded: moving in meets it, refuses to move it, and puts everything back.
+    out = tmp_path / "out"
+    in_the_way = out / "note-4-bulk-00002.md"
+
+    def folder_made(step: str) -> None:
+        if step == "recorded":
+            in_the_way.mkdir()
+            (in_the_way / "theirs.txt").write_text("not warden's")
+
+    with pytest.raises(ExportError) as refused:
+        export(db, out, on_step=folder_made)
+    assert str(refused.value) == (f"cannot write the export to {out}: a folder is in the way of an export file "
+                                  f"({in_the_way}); nothing was replaced and the export was taken back in the log")
+    assert folder(out) == {"note-4-bulk-00002.md": "dir"}
+    assert folder(in_the_way) == {"theirs.txt": hashlib.sha256(b"not warden's").hexdigest()}
+    conn = connect(db, readonly=True)
+    assert [tuple(r) for r in conn.execute("SELECT id, status, note FROM export")] == [
+        (1, "rolled_back", f"export #1 could not be written ([Errno 21] a folder is in the way of an export file: "
+                           f"'{in_the_way}'); taken back")]
+    conn.close()
