@@ -138,8 +138,10 @@ def test_a_note_redrafted_while_the_export_runs_stops_it(db: Path, tmp_path: Pat
             draft_note(other, "bulk-00001", reviewer="bo", clock=CLOCK, config=CONFIG)
             other.close()
 
-    with pytest.raises(ExportError, match=r"note #3 changed while the export was written \(it was ready"):
+    with pytest.raises(ExportError) as stopped:
         export(db, tmp_path / "out", on_step=redraft)
+    assert str(stopped.value) == ("note #3 changed while the export was written (it was ready, version 2; it is now "
+                                  "draft, version 3). Nothing was written; look again and export anew")
     assert not (tmp_path / "out").exists()
 
 

@@ -143,6 +143,25 @@ def test_letters_a_recovery_replaces_wait_in_a_private_old_folder(tmp_path: Path
     assert mode(staging / "old") == 0o700
 
 
+def test_letters_an_export_replaces_wait_in_a_private_old_folder(tmp_path: Path, umask_022: None) -> None:
+    # Moving a forced export's letters in: the letter each replaces waits in the staging
+    # folder's old/ (0700) until the export is complete.
+    out = tmp_path / "out"
+    staging = out / ".warden-export-0123456789ab"
+    staging.mkdir(parents=True, mode=0o700)
+    (out / "note-1-a.md").write_bytes(b"the old letter")
+    (staging / "note-1-a.md").write_bytes(b"the new letter")
+    (staging / "note-2-b.md").write_bytes(b"a new letter")
+    steps: list[str] = []
+    disk.move_in(staging, out, ["note-1-a.md", "note-2-b.md"], steps.append)
+    assert steps == ["moved note-1-a.md", "moved note-2-b.md"]
+    assert (out / "note-1-a.md").read_bytes() == b"the new letter"
+    assert (out / "note-2-b.md").read_bytes() == b"a new letter"
+    assert (staging / "old" / "note-1-a.md").read_bytes() == b"the old letter"
+    assert sorted(p.name for p in (staging / "old").iterdir()) == ["note-1-a.md"]
+    assert mode(staging / "old") == 0o700
+
+
 def _notes() -> Any:
     from store.config import NotesConfig
 
