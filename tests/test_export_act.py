@@ -888,3 +888,39 @@ def test_a_folder_made_in_the_way_after_the_check_stops_the_export_and_is_left_a
         (1, "rolled_back", f"export #1 could not be written ([Errno 21] a folder is in the way of an export file: "
                            f"'{in_the_way}'); taken back")]
     conn.close()
+
+
+def test_the_log_says_which_export_sent_each_note_and_asked_for_each_finding(db: Path, tmp_path: Path) -> None:
+    export(db, tmp_path / "out")
+    conn = connect(db, readonly=True)
+    assert [tuple(r) for r in conn.execute(
+        "SELECT subject, subject_id, old_value, new_value, reason FROM decision WHERE field = 'status' "
+        "AND subject IN ('note', 'finding') AND new_value IN ('exported', 'audit_requested') ORDER BY id")] == [
+        ("note", 1, "ready", "exported", "exported as md (export #1)"),
+        ("finding", 1, "confirmed", "audit_requested", "note #1 exported as md (export #1)"),
+        ("finding", 2, "confirmed", "audit_requested", "note #1 exported as md (export #1)"),
+        ("finding", 4, "confirmed", "audit_requested", "note #1 exported as md (export #1)"),
+        ("note", 2, "ready", "exported", "exported as md (export #1)"),
+        ("finding", 6, "confirmed", "audit_requested", "note #2 exported as md (export #1)"),
+        ("note", 3, "ready", "exported", "exported as md (export #1)"),
+        ("finding", 7, "confirmed", "audit_requested", "note #3 exported as md (export #1)"),
+        ("note", 4, "ready", "exported", "exported as md (export #1)"),
+        ("finding", 8, "confirmed", "audit_requested", "note #4 exported as md (export #1)"),
+    ]
+    conn.close()
+
+
+def test_two_notes_redrafted_while_the_export_runs_are_both_named(db: Path, tmp_path: Path) -> None:
+    def redraft(step: str) -> None:
+        if step == "staged":
+            other = connect(db)
+            for consumer in ("bulk-00001", "bulk-00002"):
+                draft_note(other, consumer, reviewer="bo", clock=CLOCK, config=CONFIG)
+            other.close()
+
+    with pytest.raises(ExportError) as stopped:
+        export(db, tmp_path / "out", on_step=redraft)
+    assert str(stopped.value) == (
+        "note #3 changed while the export was written (it was ready, version 2; it is now draft, version 3); "
+        "note #4 changed while the export was written (it was ready, version 2; it is now draft, version 3). "
+        "Nothing was written; look again and export anew")
