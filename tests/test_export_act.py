@@ -907,7 +907,25 @@ def test_the_log_says_which_export_sent_each_note_and_asked_for_each_finding(db:
         ("note", 4, "ready", "exported", "exported as md (export #1)"),
         ("finding", 8, "confirmed", "audit_requested", "note #4 exported as md (export #1)"),
     ]
+    # The export's row keeps the manifest's SHA-256 and the log head the manifest carries, as on disk.
+    (manifest,) = (tmp_path / "out").glob("manifest-*.json")
+    assert tuple(conn.execute("SELECT manifest_sha256, log_head FROM export WHERE id = 1").fetchone()) == (
+        hashlib.sha256(manifest.read_bytes()).hexdigest(), json.loads(manifest.read_text())["decision_log"]["head"])
     conn.close()
+
+
+def test_an_export_the_database_refuses_to_record_writes_nothing_and_says_why(db: Path, tmp_path: Path) -> None:
+    def refusing(step: str) -> None:
+        if step == "staged":
+            other = connect(db)
+            other.execute("CREATE TRIGGER no_files BEFORE INSERT ON export_file "
+                          "BEGIN SELECT RAISE(ABORT, 'the database says no'); END")
+            other.close()
+
+    with pytest.raises(ExportError) as refused:
+        export(db, tmp_path / "out", on_step=refusing)
+    assert str(refused.value) == "the export could not be recorded: the database says no; nothing was written"
+    assert not (tmp_path / "out").exists()
 
 
 def test_two_notes_redrafted_while_the_export_runs_are_both_named(db: Path, tmp_path: Path) -> None:
