@@ -17,8 +17,10 @@ import errno
 import hashlib
 import json
 import os
+import re
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
 import textwrap
@@ -942,3 +944,35 @@ def test_two_notes_redrafted_while_the_export_runs_are_both_named(db: Path, tmp_
         "note #3 changed while the export was written (it was ready, version 2; it is now draft, version 3); "
         "note #4 changed while the export was written (it was ready, version 2; it is now draft, version 3). "
         "Nothing was written; look again and export anew")
+
+
+def test_the_staging_folder_is_private_and_named_and_its_lock_is_let_go(db: Path, tmp_path: Path) -> None:
+    # While the letters wait: one folder .warden-export-<12 hex digits> (0700), its lock file (0600),
+    # under a umask that would let others read; once done, this process holds no lock file open.
+    out = tmp_path / "out"
+    seen: dict[str, object] = {}
+
+    def look(step: str) -> None:
+        if step == "staged":
+            (staging,) = out.glob(".warden-export-*")
+            seen["name"] = staging.name
+            seen["modes"] = {p.name: stat.S_IMODE(p.stat().st_mode) for p in [staging, *staging.iterdir()]}
+
+    def open_locks() -> list[str]:
+        paths = []
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                paths.append(os.readlink(f"/proc/self/fd/{fd}"))
+            except FileNotFoundError:       # the listing's own descriptor, closed meanwhile
+                pass
+        return [p for p in paths if p.endswith(("/.lock", "/.lock (deleted)"))]
+
+    old = os.umask(0o022)
+    try:
+        export(db, out, on_step=look)
+    finally:
+        os.umask(old)
+    assert re.fullmatch(r"\.warden-export-[0-9a-f]{12}", str(seen["name"]))
+    assert set(seen["modes"].values()) == {0o700, 0o600} and seen["modes"][seen["name"]] == 0o700
+    assert seen["modes"][".lock"] == 0o600
+    assert open_locks() == []
