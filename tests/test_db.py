@@ -121,10 +121,17 @@ def test_a_database_newer_than_this_warden_is_refused(tmp_path: Path) -> None:
         connect(path)
     assert str(refused.value) == (f"database schema version {len(MIGRATIONS) + 1} is newer than this warden "
                                   f"({len(MIGRATIONS)}); upgrade warden")
+    with pytest.raises(StoreError) as refused:      # a command that only reads: the file named too
+        connect(path, readonly=True)
+    assert str(refused.value) == (f"database schema version {len(MIGRATIONS) + 1} of {path} is newer than this "
+                                  f"warden ({len(MIGRATIONS)}); upgrade warden")
     raw = sqlite3.connect(path)
     raw.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")   # exactly this warden's: opens
     raw.close()
     connect(path).close()
+    conn = connect(path, readonly=True)
+    assert conn.execute("SELECT count(*) FROM consumer").fetchone()[0] == 0
+    conn.close()
 
 
 def test_a_migration_that_fails_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -134,26 +134,6 @@ def test_a_read_only_open_does_not_migrate(tmp_path: Path) -> None:
     assert path.read_bytes() == before
 
 
-def test_a_read_only_open_refuses_a_newer_schema_and_opens_this_wardens(tmp_path: Path) -> None:
-    from store.schema import MIGRATIONS
-
-    path = tmp_path / "new.db"
-    connect(path).close()
-    raw = sqlite3.connect(path)
-    raw.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
-    raw.close()
-    with pytest.raises(StoreError) as refused:
-        connect(path, readonly=True)
-    assert str(refused.value) == (f"database schema version {len(MIGRATIONS) + 1} of {path} is newer than this "
-                                  f"warden ({len(MIGRATIONS)}); upgrade warden")
-    raw = sqlite3.connect(path)
-    raw.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")   # exactly this warden's: opens
-    raw.close()
-    conn = connect(path, readonly=True)
-    assert conn.execute("SELECT count(*) FROM consumer").fetchone()[0] == 0
-    conn.close()
-
-
 @pytest.mark.parametrize("start_mode", [0o644, 0o640, 0o604, 0o660])
 def test_a_database_others_can_read_is_made_private_and_said_once(tmp_path: Path, start_mode: int) -> None:
     db = tmp_path / "w.db"

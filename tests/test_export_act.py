@@ -767,6 +767,17 @@ def test_a_forced_export_with_a_folder_now_in_the_way_of_a_letter_puts_the_old_s
     conn.close()
 
 
+def open_locks() -> list[str]:
+    """The staging lock files this process holds open (/proc/self/fd), removed ones too."""
+    paths = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            paths.append(os.readlink(f"/proc/self/fd/{fd}"))
+        except FileNotFoundError:       # the listing's own descriptor, closed meanwhile
+            pass
+    return sorted(p for p in paths if p.endswith(("/.lock", "/.lock (deleted)")))
+
+
 def test_an_export_still_being_written_by_another_run_is_left_alone_and_no_lock_stays_open(
         db: Path, tmp_path: Path) -> None:
     # While one export waits with its files staged (its staging folder locked), another export to
@@ -774,16 +785,6 @@ def test_an_export_still_being_written_by_another_run_is_left_alone_and_no_lock_
     # file of the first's lock open, and the first then completes.
     first_out, second_out = tmp_path / "first", tmp_path / "second"
     seen: dict[str, object] = {}
-
-    def open_locks() -> list[str]:
-        """The lock files this process holds open (/proc/self/fd)."""
-        paths = []
-        for fd in os.listdir("/proc/self/fd"):
-            try:
-                paths.append(os.readlink(f"/proc/self/fd/{fd}"))
-            except FileNotFoundError:       # the listing's own descriptor, closed meanwhile
-                pass
-        return sorted(p for p in paths if p.endswith("/.lock"))
 
     def meanwhile(step: str) -> None:
         if step == "staged":
@@ -957,15 +958,6 @@ def test_the_staging_folder_is_private_and_named_and_its_lock_is_let_go(db: Path
             (staging,) = out.glob(".warden-export-*")
             seen["name"] = staging.name
             seen["modes"] = {p.name: stat.S_IMODE(p.stat().st_mode) for p in [staging, *staging.iterdir()]}
-
-    def open_locks() -> list[str]:
-        paths = []
-        for fd in os.listdir("/proc/self/fd"):
-            try:
-                paths.append(os.readlink(f"/proc/self/fd/{fd}"))
-            except FileNotFoundError:       # the listing's own descriptor, closed meanwhile
-                pass
-        return [p for p in paths if p.endswith(("/.lock", "/.lock (deleted)"))]
 
     old = os.umask(0o022)
     try:

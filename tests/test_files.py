@@ -128,14 +128,20 @@ def test_a_lock_file_a_recovery_creates_is_private_and_a_busy_one_is_not_kept_op
         os.close(fd)
 
 
-def test_letters_a_recovery_replaces_wait_in_a_private_old_folder(tmp_path: Path, umask_022: None) -> None:
-    # Finishing an interrupted export moves each staged letter over its name; the letter it
-    # replaces waits in the staging folder's old/, a folder only its owner can open (0700).
+def staged_over_an_old_letter(tmp_path: Path) -> tuple[Path, Path]:
+    """out/ with the letter note-1-a.md, and a staging folder in it holding its new version."""
     out = tmp_path / "out"
     staging = out / ".warden-export-0123456789ab"
     staging.mkdir(parents=True, mode=0o700)
     (out / "note-1-a.md").write_bytes(b"the old letter")
     (staging / "note-1-a.md").write_bytes(b"the new letter")
+    return out, staging
+
+
+def test_letters_a_recovery_replaces_wait_in_a_private_old_folder(tmp_path: Path, umask_022: None) -> None:
+    # Finishing an interrupted export moves each staged letter over its name; the letter it
+    # replaces waits in the staging folder's old/, a folder only its owner can open (0700).
+    out, staging = staged_over_an_old_letter(tmp_path)
     expected = {"note-1-a.md": "84e8bab500c2c7f4389700e42668346e66f31d45a2ab3b89bf8adc045d3507eb"}
     assert disk.finish(staging, out, expected) is True
     assert (out / "note-1-a.md").read_bytes() == b"the new letter"
@@ -146,11 +152,7 @@ def test_letters_a_recovery_replaces_wait_in_a_private_old_folder(tmp_path: Path
 def test_letters_an_export_replaces_wait_in_a_private_old_folder(tmp_path: Path, umask_022: None) -> None:
     # Moving a forced export's letters in: the letter each replaces waits in the staging
     # folder's old/ (0700) until the export is complete.
-    out = tmp_path / "out"
-    staging = out / ".warden-export-0123456789ab"
-    staging.mkdir(parents=True, mode=0o700)
-    (out / "note-1-a.md").write_bytes(b"the old letter")
-    (staging / "note-1-a.md").write_bytes(b"the new letter")
+    out, staging = staged_over_an_old_letter(tmp_path)
     (staging / "note-2-b.md").write_bytes(b"a new letter")
     steps: list[str] = []
     disk.move_in(staging, out, ["note-1-a.md", "note-2-b.md"], steps.append)
