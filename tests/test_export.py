@@ -212,6 +212,9 @@ def test_json_bundle_flags_figures_revised_since_the_draft(conn, tmp_path: Path)
     assert (total["drafted"], total["now"]) == (790_123_456, 790_123_457)
     assert ("note #1: figure changed since it was drafted: All applications, calls, 2022-01-01..2022-12-31: "
             "790,123,456 then, 790,123,457 now; re-draft before sending") in result.warnings
+    # The CSV is the findings, not a letter: no letter's figure to re-draft.
+    listed = _export(conn, tmp_path / "csv", "csv")
+    assert not any("figure changed" in w for w in listed.warnings)
 
 
 def test_csv_reads_back_with_the_case_system_columns(conn, tmp_path: Path) -> None:

@@ -968,3 +968,23 @@ def test_the_staging_folder_is_private_and_named_and_its_lock_is_let_go(db: Path
     assert set(seen["modes"].values()) == {0o700, 0o600} and seen["modes"][seen["name"]] == 0o700
     assert seen["modes"][".lock"] == 0o600
     assert open_locks() == []
+
+
+def test_every_letter_whose_figures_changed_since_its_draft_is_warned_of(db: Path, tmp_path: Path) -> None:
+    conn = connect(db)
+    conn.execute("UPDATE usage SET value = value + 1")     # a re-sync revised every figure
+    conn.close()
+    result = export(db, tmp_path / "out")
+    assert sorted({w.split(":")[0] for w in result.warnings if "figure changed since it was drafted" in w}) == [
+        "note #1", "note #2", "note #3", "note #4"]
+
+
+def test_two_folders_in_the_way_are_both_named_and_the_export_refused(db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    for name in ("note-1-northwind-analytics.md", "note-2-bulk-00000.md"):
+        (out / name).mkdir(parents=True)
+    with pytest.raises(ExportError) as refused:
+        export(db, out)
+    assert str(refused.value) == (f"2 name(s) of this export are folders in {out}: note-1-northwind-analytics.md, "
+                                  "note-2-bulk-00000.md; nothing written (move them away)")
+    assert refused.value.title == "Export refused"
