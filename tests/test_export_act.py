@@ -988,3 +988,18 @@ def test_two_folders_in_the_way_are_both_named_and_the_export_refused(db: Path, 
     assert str(refused.value) == (f"2 name(s) of this export are folders in {out}: note-1-northwind-analytics.md, "
                                   "note-2-bulk-00000.md; nothing written (move them away)")
     assert refused.value.title == "Export refused"
+
+
+def test_the_files_in_the_way_are_named_and_the_export_refused(db: Path, tmp_path: Path) -> None:
+    # All five names of the export (four letters and the manifest) taken: five named, none "more".
+    names = ["note-1-northwind-analytics.md", "note-2-bulk-00000.md", "note-3-bulk-00001.md",
+             "note-4-bulk-00002.md", "manifest-md.json"]
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in names:
+        (out / name).write_text("theirs")
+    with pytest.raises(ExportError) as refused:
+        export(db, out)
+    assert str(refused.value) == f"would overwrite 5 file(s) in {out}: {', '.join(names)}; nothing written " \
+                                 "(use --force to replace them)"
+    assert refused.value.title == "Export refused"
