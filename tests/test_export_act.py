@@ -42,6 +42,7 @@ from store.notes import draft_note, mark_ready, note_for, set_note_status
 from store.queue_summary import refresh_all
 from store.review import dismiss, set_finding_status
 from store.verify import verify_log
+from tests.test_files import umask_022  # noqa: F401 (a fixture)
 from tui.cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,16 +92,27 @@ def agrees(db: Path, out: Path) -> None:
     conn.close()
 
 
+def meanwhile_at(point: str, db: Path, action: Callable[[sqlite3.Connection], object]) -> Callable[[str], None]:
+    """An export's step hook: at ``point`` another reviewer does ``action`` in ``db`` (on a
+    connection of their own)."""
+    def hook(step: str) -> None:
+        if step == point:
+            other = connect(db)
+            action(other)
+            other.close()
+    return hook
+
+
 def disk_fails_at(point: str, db: Path | None = None,
                   meanwhile: Callable[[sqlite3.Connection], object] | None = None) -> Callable[[str], None]:
     """An export's step hook: at ``point`` another reviewer does ``meanwhile`` in ``db`` (on a
     connection of their own), then the disk fails."""
+    others = meanwhile_at(point, db, meanwhile) if meanwhile is not None else None
+
     def hook(step: str) -> None:
+        if others is not None:
+            others(step)
         if step == point:
-            if meanwhile is not None:
-                other = connect(db)
-                meanwhile(other)
-                other.close()
             raise OSError(errno.EIO, "Input/output error")
     return hook
 
@@ -111,12 +123,9 @@ def disk_fails_at(point: str, db: Path | None = None,
 def test_a_finding_dismissed_while_the_export_runs_stops_it_whole(db: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
 
-    def dismiss_meanwhile(step: str) -> None:
-        if step == "staged":            # rendered and written to the staging folder, not yet recorded
-            other = connect(db)
-            dismiss(other, 2, reviewer="bo", reason_code="false_positive", clock=CLOCK)
-            other.close()
-
+    # "staged": rendered and written to the staging folder, not yet recorded.
+    dismiss_meanwhile = meanwhile_at("staged", db, lambda other: dismiss(other, 2, reviewer="bo",
+                                                                         reason_code="false_positive", clock=CLOCK))
     with pytest.raises(ExportError) as refused:
         export(db, out, consumer_id=CASE_ID, status=None, on_step=dismiss_meanwhile)
     assert refused.value.title == "Changed during the export"
@@ -133,17 +142,22 @@ def test_a_finding_dismissed_while_the_export_runs_stops_it_whole(db: Path, tmp_
     conn.close()
 
 
-def test_a_note_redrafted_while_the_export_runs_stops_it(db: Path, tmp_path: Path) -> None:
-    def redraft(step: str) -> None:
-        if step == "staged":
-            other = connect(db)
-            draft_note(other, "bulk-00001", reviewer="bo", clock=CLOCK, config=CONFIG)
-            other.close()
+@pytest.mark.parametrize(("consumers", "changed"), [
+    (["bulk-00001"], "note #3 changed while the export was written (it was ready, version 2; it is now draft, "
+                     "version 3)"),
+    (["bulk-00001", "bulk-00002"],
+     "note #3 changed while the export was written (it was ready, version 2; it is now draft, version 3); "
+     "note #4 changed while the export was written (it was ready, version 2; it is now draft, version 3)"),
+])
+def test_notes_redrafted_while_the_export_runs_stop_it_and_are_each_named(db: Path, tmp_path: Path,
+                                                                         consumers: list[str], changed: str) -> None:
+    def redraft(other: sqlite3.Connection) -> None:
+        for consumer in consumers:
+            draft_note(other, consumer, reviewer="bo", clock=CLOCK, config=CONFIG)
 
     with pytest.raises(ExportError) as stopped:
-        export(db, tmp_path / "out", on_step=redraft)
-    assert str(stopped.value) == ("note #3 changed while the export was written (it was ready, version 2; it is now "
-                                  "draft, version 3). Nothing was written; look again and export anew")
+        export(db, tmp_path / "out", on_step=meanwhile_at("staged", db, redraft))
+    assert str(stopped.value) == f"{changed}. Nothing was written; look again and export anew"
     assert not (tmp_path / "out").exists()
 
 
@@ -918,38 +932,19 @@ def test_the_log_says_which_export_sent_each_note_and_asked_for_each_finding(db:
 
 
 def test_an_export_the_database_refuses_to_record_writes_nothing_and_says_why(db: Path, tmp_path: Path) -> None:
-    def refusing(step: str) -> None:
-        if step == "staged":
-            other = connect(db)
-            other.execute("CREATE TRIGGER no_files BEFORE INSERT ON export_file "
-                          "BEGIN SELECT RAISE(ABORT, 'the database says no'); END")
-            other.close()
-
+    refusing = meanwhile_at("staged", db, lambda other: other.execute(
+        "CREATE TRIGGER no_files BEFORE INSERT ON export_file BEGIN SELECT RAISE(ABORT, 'the database says no'); END"))
     with pytest.raises(ExportError) as refused:
         export(db, tmp_path / "out", on_step=refusing)
     assert str(refused.value) == "the export could not be recorded: the database says no; nothing was written"
     assert not (tmp_path / "out").exists()
 
 
-def test_two_notes_redrafted_while_the_export_runs_are_both_named(db: Path, tmp_path: Path) -> None:
-    def redraft(step: str) -> None:
-        if step == "staged":
-            other = connect(db)
-            for consumer in ("bulk-00001", "bulk-00002"):
-                draft_note(other, consumer, reviewer="bo", clock=CLOCK, config=CONFIG)
-            other.close()
-
-    with pytest.raises(ExportError) as stopped:
-        export(db, tmp_path / "out", on_step=redraft)
-    assert str(stopped.value) == (
-        "note #3 changed while the export was written (it was ready, version 2; it is now draft, version 3); "
-        "note #4 changed while the export was written (it was ready, version 2; it is now draft, version 3). "
-        "Nothing was written; look again and export anew")
-
-
-def test_the_staging_folder_is_private_and_named_and_its_lock_is_let_go(db: Path, tmp_path: Path) -> None:
-    # While the letters wait: one folder .warden-export-<12 hex digits> (0700), its lock file (0600),
-    # under a umask that would let others read; once done, this process holds no lock file open.
+def test_the_staging_folder_is_private_and_named_and_its_lock_is_let_go(db: Path, tmp_path: Path,
+                                                                       umask_022: None) -> None:
+    # While the letters wait: one folder .warden-export-<12 hex digits> (0700), its lock file and
+    # staged files (0600), under a umask that would let others read; once done, this process holds
+    # no lock file open.
     out = tmp_path / "out"
     seen: dict[str, object] = {}
 
@@ -959,14 +954,11 @@ def test_the_staging_folder_is_private_and_named_and_its_lock_is_let_go(db: Path
             seen["name"] = staging.name
             seen["modes"] = {p.name: stat.S_IMODE(p.stat().st_mode) for p in [staging, *staging.iterdir()]}
 
-    old = os.umask(0o022)
-    try:
-        export(db, out, on_step=look)
-    finally:
-        os.umask(old)
+    export(db, out, on_step=look)
     assert re.fullmatch(r"\.warden-export-[0-9a-f]{12}", str(seen["name"]))
-    assert set(seen["modes"].values()) == {0o700, 0o600} and seen["modes"][seen["name"]] == 0o700
-    assert seen["modes"][".lock"] == 0o600
+    staged = ["note-1-northwind-analytics.md", "note-2-bulk-00000.md", "note-3-bulk-00001.md",
+              "note-4-bulk-00002.md", "manifest-md.json"]
+    assert seen["modes"] == {seen["name"]: 0o700, ".lock": 0o600, **{name: 0o600 for name in staged}}
     assert open_locks() == []
 
 
