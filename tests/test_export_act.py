@@ -49,16 +49,20 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG = NotesConfig(sender="Platform Compliance <compliance@platform.example>", organisation="Example Platform")
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    """The notes case and three bulk consumers, each with a ready note."""
-    path = tmp_path / "warden.db"
-    conn = seed(path, consumers=3)
-    for cid in [CASE_ID, "bulk-00000", "bulk-00001", "bulk-00002"]:
+def ready_notes(path: Path, consumers: int) -> Path:
+    """The notes case and ``consumers`` bulk consumers, each with a ready note."""
+    conn = seed(path, consumers=consumers)
+    for cid in [CASE_ID, *(f"bulk-{i:05d}" for i in range(consumers))]:
         note = draft_note(conn, cid, reviewer="ana", clock=CLOCK, config=CONFIG)
         mark_ready(conn, note.id, reviewer="ana", clock=CLOCK)
     conn.close()
     return path
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """The notes case and three bulk consumers, each with a ready note."""
+    return ready_notes(tmp_path / "warden.db", consumers=3)
 
 
 def export(db: Path, out: Path, fmt: str = "md", **kwargs):
@@ -995,3 +999,35 @@ def test_the_files_in_the_way_are_named_and_the_export_refused(db: Path, tmp_pat
     assert str(refused.value) == f"would overwrite 5 file(s) in {out}: {', '.join(names)}; nothing written " \
                                  "(use --force to replace them)"
     assert refused.value.title == "Export refused"
+
+
+# Four bulk consumers: five letters and the manifest, one name past the five a refusal lists.
+SIX_NAMES = ["note-1-northwind-analytics.md", "note-2-bulk-00000.md", "note-3-bulk-00001.md",
+             "note-4-bulk-00002.md", "note-5-bulk-00003.md", "manifest-md.json"]
+
+
+def test_six_files_in_the_way_name_five_and_one_more(tmp_path: Path) -> None:
+    db = ready_notes(tmp_path / "warden.db", consumers=4)
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in SIX_NAMES:
+        (out / name).write_text("theirs")
+    with pytest.raises(ExportError) as refused:
+        export(db, out)
+    assert str(refused.value) == (f"would overwrite 6 file(s) in {out}: {', '.join(SIX_NAMES[:5])} and 1 more; "
+                                  "nothing written (use --force to replace them)")
+    assert refused.value.title == "Export refused"
+    assert folder(out) == {name: hashlib.sha256(b"theirs").hexdigest() for name in SIX_NAMES}
+
+
+def test_six_folders_in_the_way_name_five_and_refuse_even_a_forced_export(tmp_path: Path) -> None:
+    db = ready_notes(tmp_path / "warden.db", consumers=4)
+    out = tmp_path / "out"
+    for name in SIX_NAMES:
+        (out / name).mkdir(parents=True)
+    with pytest.raises(ExportError) as refused:
+        export(db, out, force=True)
+    assert str(refused.value) == (f"6 name(s) of this export are folders in {out}: {', '.join(SIX_NAMES[:5])}; "
+                                  "nothing written (move them away)")
+    assert refused.value.title == "Export refused"
+    assert folder(out) == {name: "dir" for name in SIX_NAMES}
