@@ -25,7 +25,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -124,17 +124,18 @@ def disk_fails_at(point: str, db: Path | None = None,
 # --- the race: a finding dismissed between rendering and recording ------------------------
 
 
-def test_a_finding_dismissed_while_the_export_runs_stops_it_whole(db: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("finding_id", [1, 2, 4])     # the note cites #1, #2 and #4: first, middle, last
+def test_a_finding_dismissed_while_the_export_runs_stops_it_whole(db: Path, tmp_path: Path, finding_id: int) -> None:
     out = tmp_path / "out"
 
     # "staged": rendered and written to the staging folder, not yet recorded.
-    dismiss_meanwhile = meanwhile_at("staged", db, lambda other: dismiss(other, 2, reviewer="bo",
+    dismiss_meanwhile = meanwhile_at("staged", db, lambda other: dismiss(other, finding_id, reviewer="bo",
                                                                          reason_code="false_positive", clock=CLOCK))
     with pytest.raises(ExportError) as refused:
         export(db, out, consumer_id=CASE_ID, status=None, on_step=dismiss_meanwhile)
     assert refused.value.title == "Changed during the export"
-    assert ("finding #2 was confirmed when the letter was written; it is now dismissed by bo (false_positive)"
-            in str(refused.value))
+    assert (f"finding #{finding_id} was confirmed when the letter was written; it is now dismissed by bo "
+            "(false_positive)" in str(refused.value))
     assert "Nothing was written" in str(refused.value)
     assert not out.exists()                                       # no file, no staging folder, no folder
     conn = connect(db)
@@ -1031,3 +1032,78 @@ def test_six_folders_in_the_way_name_five_and_refuse_even_a_forced_export(tmp_pa
                                   "nothing written (move them away)")
     assert refused.value.title == "Export refused"
     assert folder(out) == {name: "dir" for name in SIX_NAMES}
+
+
+def cite_many(db: Path, consumer_id: str, n: int) -> list[int]:
+    """``n`` more confirmed findings of ``consumer_id`` (one a day from 2020-01-01), its note
+    re-drafted to cite them all and made ready; their ids."""
+    conn = connect(db)
+    start = date(2020, 1, 1)
+    with conn:
+        conn.executemany(
+            "INSERT INTO finding (consumer_id, category, period, period_start, period_end, severity, status, rule_id, "
+            "metric, actual, limit_value, ratio, dedupe_key, detected_at, updated_at) VALUES "
+            "(?, 'rate_limit', ?, ?, ?, 'low', 'confirmed', 'rate_limit', 'calls', 5000, 4000, 1.25, ?, ?, ?)",
+            [(consumer_id, day, day, day, f"rate_limit|{consumer_id}|{day}", "2023-01-02T03:00:00Z",
+              "2023-01-02T03:00:00Z") for day in ((start + timedelta(days=i)).isoformat() for i in range(n))])
+    ids = [r[0] for r in conn.execute("SELECT id FROM finding WHERE dedupe_key LIKE ? ORDER BY id",
+                                      (f"rate_limit|{consumer_id}|%",))]
+    note = draft_note(conn, consumer_id, reviewer="ana", clock=CLOCK, config=CONFIG)
+    mark_ready(conn, note.id, reviewer="ana", clock=CLOCK)
+    conn.close()
+    return ids
+
+
+@pytest.mark.parametrize("nth", [1, 500, 501, 1000, 1001, 1002])
+def test_any_of_over_a_thousand_cited_findings_dismissed_meanwhile_stops_the_export(
+        db: Path, tmp_path: Path, nth: int) -> None:
+    # The findings a letter cites are read in chunks of 500: the first, the last and each one
+    # either side of a chunk's edge is watched.
+    ids = cite_many(db, "bulk-00000", 1001)
+    cited = sorted([6, *ids])
+    assert len(cited) == 1002
+    finding_id = cited[nth - 1]
+    out = tmp_path / "out"
+    dismiss_meanwhile = meanwhile_at("staged", db, lambda other: dismiss(other, finding_id, reviewer="bo",
+                                                                         reason_code="false_positive", clock=CLOCK))
+    with pytest.raises(ExportError) as refused:
+        export(db, out, consumer_id="bulk-00000", on_step=dismiss_meanwhile)
+    assert refused.value.title == "Changed during the export"
+    assert (f"finding #{finding_id} was confirmed when the letter was written; it is now dismissed by bo "
+            "(false_positive)" in str(refused.value))
+    assert not out.exists()
+
+
+def test_a_sent_letter_is_left_out_of_an_export_of_ready_notes_given_the_databases_path(
+        db: Path, tmp_path: Path) -> None:
+    export(db, tmp_path / "sent", note_ids=[1], status=None)
+    result = export_notes(db, fmt="md", out_dir=tmp_path / "out", status="ready", reviewer="ana", clock=CLOCK,
+                          config=CONFIG)
+    assert result.note_ids == (2, 3, 4)
+
+
+def test_an_export_given_the_databases_path_signs_with_the_configured_sender(db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    export_notes(db, fmt="eml", out_dir=out, status="ready", reviewer="ana", clock=CLOCK, config=CONFIG)
+    letter = (out / "note-1-northwind-analytics.eml").read_text()
+    assert "From: Platform Compliance <compliance@platform.example>" in letter.splitlines()
+
+
+def test_an_unknown_format_is_refused_naming_the_formats(db: Path, tmp_path: Path) -> None:
+    with pytest.raises(ExportError) as refused:
+        export(db, tmp_path / "out", fmt="pdf")
+    assert str(refused.value) == "unknown export format 'pdf' (one of md, html, eml, json, csv)"
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_sent_letter_can_be_exported_again_after_its_finding_was_dismissed(db: Path, tmp_path: Path) -> None:
+    # The letter went out citing #1; the consumer showed #1 wrong, so it was dismissed. Another
+    # format of the letter as sent is still a record of what was sent, not a letter out of date.
+    export(db, tmp_path / "md", note_ids=[1], status=None)
+    conn = connect(db)
+    set_finding_status(conn, 1, "confirmed", reviewer="bo", clock=CLOCK, reason="the consumer disputes it")
+    dismiss(conn, 1, reviewer="bo", reason_code="false_positive", clock=CLOCK)
+    conn.close()
+    again = export(db, tmp_path / "html", fmt="html", note_ids=[1], status=None)
+    assert again.note_ids == (1,)
+    assert (tmp_path / "html" / "note-1-northwind-analytics.html").exists()
