@@ -420,8 +420,10 @@ def test_an_export_whose_completion_cannot_be_recorded_is_completed_by_the_next(
         if step == "cleaned":          # the files are in place and recorded; "completed" is not written
             raise sqlite3.OperationalError("disk I/O error")
 
-    with pytest.raises(ExportError, match="files are in .* and recorded.*the next warden export completes it"):
+    with pytest.raises(ExportError) as failed:
         export(db, out, on_step=database_gone)
+    assert str(failed.value) == (f"the export's files are in {out} and recorded, but its completion could not be "
+                                 "recorded (disk I/O error); the next warden export completes it")
     conn = connect(db, readonly=True)
     assert conn.execute("SELECT status FROM export").fetchone()[0] == "pending"
     assert {r[0] for r in conn.execute("SELECT status FROM note")} == {"exported"}     # not taken back
@@ -1107,3 +1109,16 @@ def test_a_sent_letter_can_be_exported_again_after_its_finding_was_dismissed(db:
     again = export(db, tmp_path / "html", fmt="html", note_ids=[1], status=None)
     assert again.note_ids == (1,)
     assert (tmp_path / "html" / "note-1-northwind-analytics.html").exists()
+
+
+def test_an_out_that_is_a_file_is_refused_and_left_as_it_was(db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "letters"
+    out.write_text("theirs")
+    with pytest.raises(ExportError) as refused:
+        export(db, out)
+    assert str(refused.value) == f"{out} exists and is not a folder; nothing written"
+    assert out.read_text() == "theirs"
+    conn = connect(db, readonly=True)
+    assert conn.execute("SELECT count(*) FROM export").fetchone()[0] == 0
+    assert {r[0] for r in conn.execute("SELECT status FROM note")} == {"ready"}
+    conn.close()
