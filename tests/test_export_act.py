@@ -1130,3 +1130,25 @@ def test_an_out_that_is_a_file_is_refused_and_left_as_it_was(db: Path, tmp_path:
     assert conn.execute("SELECT count(*) FROM export").fetchone()[0] == 0
     assert {r[0] for r in conn.execute("SELECT status FROM note")} == {"ready"}
     conn.close()
+
+
+@pytest.mark.parametrize(("selection", "message"), [
+    ({"status": None}, "no note ready or exported to export; nothing written"),
+    ({"status": "ready"}, "no note in status 'ready' to export; nothing written"),
+    ({"consumer_id": "nobody", "status": None}, "no note of consumer 'nobody' ready or exported to export; "
+                                                "nothing written"),
+    ({"consumer_id": CASE_ID, "status": "exported"}, "no note of consumer 'northwind-analytics' in status "
+                                                     "'exported' to export; nothing written"),
+    ({"status": "sent"}, "unknown note status 'sent' (one of draft, ready, exported)"),
+    ({"note_ids": [1, 99], "status": None}, "no note #99"),
+], ids=["none-ready", "none-in-ready", "unknown-consumer", "none-exported", "unknown-status", "unknown-id"])
+def test_an_export_of_no_note_says_which_selection_was_empty(tmp_path: Path, selection: dict, message: str) -> None:
+    path = tmp_path / "warden.db"
+    conn = seed(path)
+    draft_note(conn, CASE_ID, reviewer="ana", clock=CLOCK, config=CONFIG)     # note #1, a draft
+    conn.close()
+    out = tmp_path / "out"
+    with pytest.raises(ExportError) as refused:
+        export(path, out, **selection)
+    assert str(refused.value) == message
+    assert not out.exists()
