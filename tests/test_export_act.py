@@ -1152,3 +1152,30 @@ def test_an_export_of_no_note_says_which_selection_was_empty(tmp_path: Path, sel
         export(path, out, **selection)
     assert str(refused.value) == message
     assert not out.exists()
+
+
+def test_a_markdown_letter_ends_with_exactly_one_newline_however_its_text_ends(db: Path, tmp_path: Path) -> None:
+    from store.notes import save_body
+    conn = connect(db)
+    for note_id, text in ((2, "Dear Sir or Madam,\n\nno newline after this line"),
+                          (3, "Dear Sir or Madam,\n\none newline after this line\n")):
+        set_note_status(conn, note_id, "draft", reviewer="ana", clock=CLOCK)
+        save_body(conn, note_id, text, clock=CLOCK)
+        mark_ready(conn, note_id, reviewer="ana", clock=CLOCK)
+    conn.close()
+    out = tmp_path / "out"
+    export(db, out, note_ids=[2, 3], status=None)
+    assert (out / "note-2-bulk-00000.md").read_bytes() == b"Dear Sir or Madam,\n\nno newline after this line\n"
+    assert (out / "note-3-bulk-00001.md").read_bytes() == b"Dear Sir or Madam,\n\none newline after this line\n"
+
+
+def test_every_e_mail_letter_without_one_recipient_is_warned_of(db: Path, tmp_path: Path) -> None:
+    conn = connect(db)
+    conn.executemany("UPDATE consumer SET notice_contact = 'call our office' WHERE id = ?",
+                     [(CASE_ID,), ("bulk-00001",)])
+    conn.commit()
+    conn.close()
+    result = export(db, tmp_path / "out", "eml")
+    assert [w for w in result.warnings if "notice contact" in w] == [
+        "note #1: the notice contact is not exactly one e-mail address; To: left empty",
+        "note #3: the notice contact is not exactly one e-mail address; To: left empty"]
