@@ -13,6 +13,7 @@ import os
 import sqlite3
 import stat
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -402,3 +403,45 @@ def test_a_database_in_memory_waits_without_a_waiting_file(tmp_path: Path, monke
     probe.close()
     assert list(tmp_path.iterdir()) == []
     memory.close()
+
+
+def _locked_new_file(tmp_path: Path, release_after: float) -> tuple[Path, threading.Thread]:
+    """A new database file (rollback journal) another connection holds an exclusive
+    lock on, letting go after ``release_after`` seconds."""
+    path = tmp_path / "new.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE t (x)")
+    other.execute("BEGIN EXCLUSIVE")
+
+    def hold() -> None:
+        time.sleep(release_after)
+        other.execute("ROLLBACK")
+        other.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    return path, thread
+
+
+def test_the_switch_to_wal_waits_for_a_lock_held_a_moment(tmp_path: Path) -> None:
+    from store.db import _use_wal
+
+    path, holder = _locked_new_file(tmp_path, release_after=0.2)
+    conn = sqlite3.connect(path, isolation_level=None, timeout=0)     # busy at once, no handler
+    _use_wal(conn)
+    holder.join()
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+
+
+def test_the_switch_to_wal_gives_up_at_the_busy_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from store.db import _use_wal
+
+    monkeypatch.setattr(store.db, "BUSY_TIMEOUT_MS", 100)
+    path, holder = _locked_new_file(tmp_path, release_after=1.5)     # let go well after the 0.1 s
+    conn = sqlite3.connect(path, isolation_level=None, timeout=0)
+    with pytest.raises(sqlite3.OperationalError, match="^database is locked$"):
+        _use_wal(conn)
+    holder.join()
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    conn.close()
