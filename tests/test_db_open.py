@@ -154,6 +154,20 @@ def test_a_database_others_can_read_is_made_private_and_said_once(tmp_path: Path
     conn.close()
 
 
+def test_make_private_tightens_the_journal_files_too_and_names_the_first_mode(tmp_path: Path) -> None:
+    db = tmp_path / "w.db"
+    connect(db).close()
+    modes = {db: 0o640, db.with_name("w.db-wal"): 0o604, db.with_name("w.db-shm"): 0o600,
+             db.with_name("w.db-journal"): 0o660}
+    for path, start in modes.items():
+        path.touch()
+        os.chmod(path, start)
+    assert make_private(db) == (f"{db} was open to others (mode 0640); made it private (0600), "
+                                "with its -wal and -shm files")
+    assert {path.name: mode(path) for path in modes} == {
+        "w.db": 0o600, "w.db-wal": 0o600, "w.db-shm": 0o600, "w.db-journal": 0o600}
+
+
 def test_make_private_leaves_a_private_database_alone(tmp_path: Path) -> None:
     db = tmp_path / "w.db"
     connect(db).close()
@@ -216,19 +230,25 @@ CANNOT_TIGHTEN = """
 
 
 @needs_mounts
-def test_a_database_that_cannot_be_made_private_is_refused_with_the_reason(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("start_mode", "how"), [
+    (0o644, "readable by others"),
+    (0o603, "writable by others"),       # others may write (and run) it, not read it
+])
+def test_a_database_that_cannot_be_made_private_is_refused_with_the_reason(tmp_path: Path, start_mode: int,
+                                                                           how: str) -> None:
     folder = tmp_path / "ro"
     folder.mkdir()
     db = folder / "w.db"
     connect(db).close()
-    os.chmod(db, 0o644)
+    os.chmod(db, start_mode)
     out = confined(f"mount --bind {folder} {folder} && mount -o remount,ro,bind {folder} {folder}",
                    CANNOT_TIGHTEN, str(db))
-    assert "w.db" in out["connect"] and "readable by others" in out["connect"] and "0644" in out["connect"]
-    assert "Read-only file system" in out["connect"]
+    said = (f"{db} is {how} (mode {start_mode:04o}) and cannot be made private: Read-only file system; "
+            f"make it private (chmod 600 {db}) or move it, then try again")
+    assert out["connect"] == said
     code, err = out["verify"]
-    assert code == 1 and "readable by others" in err and "Traceback" not in err
-    assert mode(db) == 0o644
+    assert code == 1 and said in err and "Traceback" not in err
+    assert mode(db) == start_mode
 
 
 READ_ONLY_FILE = """
