@@ -456,3 +456,25 @@ def test_a_database_that_cannot_be_opened_leaves_no_connection_open(
         with pytest.raises(StoreError):
             connect(path)
         assert opened and all(_is_closed(conn) for conn in opened), path.name
+
+
+def test_strays_are_unheld_staging_folders_and_old_temporary_files_never_what_a_link_points_at(
+        tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "folder").mkdir(parents=True)
+    (elsewhere / "file.tmp").write_text("the reviewer's")
+    out.mkdir()
+    (out / ".warden-export-aaaaaaaaaaaa").mkdir()                       # a killed export's: a stray
+    (out / ".warden-export-bbbbbbbbbbbb").mkdir()                       # an unfinished export names it: kept
+    (out / ".warden-export-cccccccccccc").symlink_to(elsewhere / "folder")
+    (out / ".warden-export-dddddddddddd").write_text("a file, not a staging folder")
+    (out / ".warden-1234.tmp").write_text("an older warden's temporary file")   # a stray
+    (out / ".warden-5678.tmp").symlink_to(elsewhere / "file.tmp")
+    (out / ".warden-folder.tmp").mkdir()
+    (out / ".warden-notes.md").write_text("theirs")
+    (out / "notes.tmp").write_text("theirs")
+    (out / "letters").mkdir()
+    found = disk.strays(out, {out / ".warden-export-bbbbbbbbbbbb"})
+    assert sorted(p.name for p in found) == [".warden-1234.tmp", ".warden-export-aaaaaaaaaaaa"]
+    assert not (elsewhere / "folder" / ".lock").exists()                # not even claimed through the link
