@@ -316,3 +316,26 @@ def test_a_periods_extent_counts_its_days(period: Period, extent: str) -> None:
 ])
 def test_the_worst_day_of_a_finding_against_a_daily_limit(f: Finding, day: str | None) -> None:
     assert worst_day(f) == day
+
+
+@pytest.mark.parametrize(("f", "expected"), [
+    # A limit but no measured figure: nothing to state but the period, whatever the kind.
+    (finding("rate_limit", actual=None, ratio=None), "identified in March 2022"),
+    (finding("circumvention", actual=None, ratio=None, figures={"limit": {"period": "year"}}),
+     "identified in March 2022"),
+    (finding("volume_cap", actual=None, ratio=None, figures={"limit": {"period": "month"}}),
+     "identified in March 2022"),
+    # The count of apps with usage is the count stated, not the apps listed.
+    (finding("circumvention", figures={"limit": {"period": "month"}, "apps_with_usage": 4, "apps": ["a", "b", "c"]}),
+     "5,000 API calls in March 2022, spread over 4 applications each under the limit of 4,000 per month that "
+     "binds the agreement as a whole (1.25 times the limit)"),
+])
+def test_a_findings_sentence_without_a_figure_or_with_a_count_of_apps(f: Finding, expected: str) -> None:
+    assert finding_sentence(f) == expected
+
+
+def test_a_findings_sentence_keeps_its_own_days_when_its_figures_cover_all_of_them() -> None:
+    days = finding("volume_cap", "2022-03-05", "2022-03-20", ratio=None)
+    every_day = Period(date(2022, 3, 5), date(2022, 3, 20), first=date(2022, 3, 5), last=date(2022, 3, 20), days=16)
+    assert finding_sentence(days, every_day) == (
+        "5,000 API calls from 5 March 2022 to 20 March 2022, against a limit of 4,000")
