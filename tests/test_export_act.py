@@ -997,38 +997,29 @@ def test_two_folders_in_the_way_are_both_named_and_the_export_refused(db: Path, 
     assert refused.value.title == "Export refused"
 
 
-def test_the_files_in_the_way_are_named_and_the_export_refused(db: Path, tmp_path: Path) -> None:
-    # All five names of the export (four letters and the manifest) taken: five named, none "more".
-    names = ["note-1-northwind-analytics.md", "note-2-bulk-00000.md", "note-3-bulk-00001.md",
-             "note-4-bulk-00002.md", "manifest-md.json"]
+# Four bulk consumers: five letters and the manifest, one name past the five a refusal lists.
+SIX_NAMES = ["note-1-northwind-analytics.md", "note-2-bulk-00000.md", "note-3-bulk-00001.md",
+             "note-4-bulk-00002.md", "note-5-bulk-00003.md", "manifest-md.json"]
+
+
+@pytest.mark.parametrize(("consumers", "more"), [
+    (3, ""),                  # four letters and the manifest: all five named
+    (4, " and 1 more"),       # five letters and the manifest: five named, one more
+])
+def test_the_files_in_the_way_are_named_five_at_most_and_the_export_refused(tmp_path: Path, consumers: int,
+                                                                            more: str) -> None:
+    db = ready_notes(tmp_path / "warden.db", consumers=consumers)
+    names = [*SIX_NAMES[:consumers + 1], "manifest-md.json"]
     out = tmp_path / "out"
     out.mkdir()
     for name in names:
         (out / name).write_text("theirs")
     with pytest.raises(ExportError) as refused:
         export(db, out)
-    assert str(refused.value) == f"would overwrite 5 file(s) in {out}: {', '.join(names)}; nothing written " \
-                                 "(use --force to replace them)"
-    assert refused.value.title == "Export refused"
-
-
-# Four bulk consumers: five letters and the manifest, one name past the five a refusal lists.
-SIX_NAMES = ["note-1-northwind-analytics.md", "note-2-bulk-00000.md", "note-3-bulk-00001.md",
-             "note-4-bulk-00002.md", "note-5-bulk-00003.md", "manifest-md.json"]
-
-
-def test_six_files_in_the_way_name_five_and_one_more(tmp_path: Path) -> None:
-    db = ready_notes(tmp_path / "warden.db", consumers=4)
-    out = tmp_path / "out"
-    out.mkdir()
-    for name in SIX_NAMES:
-        (out / name).write_text("theirs")
-    with pytest.raises(ExportError) as refused:
-        export(db, out)
-    assert str(refused.value) == (f"would overwrite 6 file(s) in {out}: {', '.join(SIX_NAMES[:5])} and 1 more; "
+    assert str(refused.value) == (f"would overwrite {len(names)} file(s) in {out}: {', '.join(names[:5])}{more}; "
                                   "nothing written (use --force to replace them)")
     assert refused.value.title == "Export refused"
-    assert folder(out) == {name: hashlib.sha256(b"theirs").hexdigest() for name in SIX_NAMES}
+    assert folder(out) == {name: hashlib.sha256(b"theirs").hexdigest() for name in names}
 
 
 def test_six_folders_in_the_way_name_five_and_refuse_even_a_forced_export(tmp_path: Path) -> None:
