@@ -493,17 +493,23 @@ def test_what_an_export_prints_names_every_file_its_hash_the_log_head_and_what_i
     ]
 
 
-def test_a_note_citing_a_finding_dismissed_since_is_not_exported(conn, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("dismissed", "refusal", "cited_after_redraft"), [
+    ((2,), "note #1 cites finding #2, which is now dismissed", (1, 4)),
+    ((2, 4), "note #1 cites finding #2, which is now dismissed; note #1 cites finding #4, which is now dismissed",
+     (1,)),
+], ids=["one-dismissed", "two-dismissed"])
+def test_a_note_citing_a_finding_dismissed_since_is_not_exported(
+        conn, tmp_path: Path, dismissed: tuple[int, ...], refusal: str, cited_after_redraft: tuple[int, ...]) -> None:
     from store.review import dismiss
-    dismiss(conn, 2, reviewer="bo", reason_code="false_positive", clock=CLOCK)
+    for finding_id in dismissed:                # of the three findings note #1 cites: 1, 2 and 4
+        dismiss(conn, finding_id, reviewer="bo", reason_code="false_positive", clock=CLOCK)
     with pytest.raises(ExportError) as refused:
         _export(conn, tmp_path / "out", "md")
-    assert str(refused.value) == ("note #1 cites finding #2, which is now dismissed. Re-draft the note(s) before "
-                                  "exporting; nothing written")
+    assert str(refused.value) == refusal + ". Re-draft the note(s) before exporting; nothing written"
     assert refused.value.title == "Note out of date"
     assert not (tmp_path / "out").exists()
     draft_note(conn, CASE_ID, reviewer="ana", clock=CLOCK, config=CONFIG)
-    assert _export(conn, tmp_path / "out", "md").findings_requested == (1, 4)
+    assert _export(conn, tmp_path / "out", "md").findings_requested == cited_after_redraft
 
 
 def test_export_takes_a_database_path_too(conn, tmp_path: Path) -> None:

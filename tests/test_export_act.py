@@ -1170,16 +1170,3 @@ def test_every_e_mail_letter_without_one_recipient_is_warned_of(db: Path, tmp_pa
     assert [w for w in result.warnings if "notice contact" in w] == [
         "note #1: the notice contact is not exactly one e-mail address; To: left empty",
         "note #3: the notice contact is not exactly one e-mail address; To: left empty"]
-
-
-def test_every_stale_citation_is_named_in_one_refusal(db: Path, tmp_path: Path) -> None:
-    conn = connect(db)
-    for finding_id in (2, 4):                  # two of the three findings note #1 cites
-        dismiss(conn, finding_id, reviewer="bo", reason_code="false_positive", clock=CLOCK)
-    conn.close()
-    with pytest.raises(ExportError) as refused:
-        export(db, tmp_path / "out")
-    assert str(refused.value) == ("note #1 cites finding #2, which is now dismissed; note #1 cites finding #4, which "
-                                  "is now dismissed. Re-draft the note(s) before exporting; nothing written")
-    assert refused.value.title == "Note out of date"
-    assert not (tmp_path / "out").exists()
