@@ -839,6 +839,34 @@ def test_an_export_still_being_written_by_another_run_is_left_alone_and_no_lock_
     agrees(db, second_out)
 
 
+
+def test_an_export_still_being_written_is_passed_over_and_the_unfinished_exports_after_it_recovered(
+        db: Path, tmp_path: Path) -> None:
+    # Export #1 waits with its files staged (its process alive); export #2 is killed once staged
+    # (its process gone). The next export's recovery leaves #1 alone and still goes on to #2: it
+    # records it abandoned and removes its staging folder. #1 then completes.
+    first_out, killed_out, third_out = tmp_path / "first", tmp_path / "killed", tmp_path / "third"
+    seen: dict[str, object] = {}
+
+    def meanwhile(step: str) -> None:
+        if step == "staged":
+            killed = _cli("-c", KILL, "staged", "export", "--db", str(db), "--format", "md", "--status", "ready",
+                          "--out", str(killed_out), "--reviewer", "ana")
+            killed.communicate(timeout=120)
+            assert killed.returncode == -signal.SIGKILL
+            seen["third"] = export(db, third_out, note_ids=[2])
+
+    export(db, first_out, note_ids=[1], on_step=meanwhile)
+    assert [w for w in seen["third"].warnings if "interrupted" in w] == [
+        f"export #2 to {killed_out.resolve()} was interrupted before it was recorded: its staged files were removed"]
+    conn = connect(db, readonly=True)
+    assert [tuple(r) for r in conn.execute("SELECT id, status FROM export ORDER BY id")] == [
+        (1, "completed"), (2, "abandoned"), (3, "completed")]
+    conn.close()
+    assert folder(killed_out) == {}
+    agrees(db, first_out)
+    agrees(db, third_out)
+
 # --- paths ------------------------------------------------------------------------------------------
 
 

@@ -475,6 +475,11 @@ def test_strays_are_unheld_staging_folders_and_old_temporary_files_never_what_a_
     (out / ".warden-notes.md").write_text("theirs")
     (out / "notes.tmp").write_text("theirs")
     (out / "letters").mkdir()
-    found = disk.strays(out, {out / ".warden-export-bbbbbbbbbbbb"})
+    (out / ".warden-export-eeeeeeeeeeee").mkdir()                       # a live export's (held): kept
+    held = disk.claim(out / ".warden-export-eeeeeeeeeeee")
+    try:
+        found = disk.strays(out, {out / ".warden-export-bbbbbbbbbbbb"})
+    finally:
+        os.close(held)
     assert sorted(p.name for p in found) == [".warden-1234.tmp", ".warden-export-aaaaaaaaaaaa"]
     assert not (elsewhere / "folder" / ".lock").exists()                # not even claimed through the link
