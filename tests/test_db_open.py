@@ -55,6 +55,48 @@ def test_a_sqlite_file_without_warden_tables_is_refused_and_left_untouched(forei
     assert snapshot(foreign.parent) == before     # no schema, no WAL, no chmod, no journal
 
 
+def _sqlite_file(path: Path, tables: list[str], version: int) -> Path:
+    raw = sqlite3.connect(path)
+    for table in tables:
+        raw.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY AUTOINCREMENT)")   # and sqlite_sequence
+    raw.execute(f"PRAGMA user_version = {version}")
+    raw.commit()
+    raw.close()
+    return path
+
+
+@pytest.mark.parametrize(("tables", "version", "holds"), [
+    (["item"], 0, "item"),
+    (["consumer", "finding"], 0, "consumer, finding"),                  # two of warden's three
+    (["e", "d", "c", "b", "a"], 0, "a, b, c, d, e"),                    # five: every one named
+    (["f", "e", "d", "c", "b", "a"], 0, "a, b, c, d, e and 1 more"),    # six: five named
+    (["g", "f", "e", "d", "c", "b", "a"], 3, "a, b, c, d, e and 2 more"),
+    ([], 1, "none"),                                                    # no table, but a schema version
+    ([], 9, "none"),
+], ids=["one", "two-of-wardens", "five", "six", "seven", "empty-version-1", "empty-version-9"])
+def test_a_foreign_database_is_refused_naming_what_it_holds_word_for_word(tmp_path: Path, tables: list[str],
+                                                                          version: int, holds: str) -> None:
+    path = _sqlite_file(tmp_path / "theirs.sqlite", tables, version)
+    before = snapshot(tmp_path)
+    with pytest.raises(ForeignDatabase) as caught:
+        connect(path)
+    assert str(caught.value) == (f"{path} is not a warden database (it holds the tables {holds}, not warden's "
+                                 "consumer, decision, finding); it was left as it is: give --db a warden database "
+                                 "or a new file name")
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_a_database_holding_exactly_wardens_three_tables_is_taken_for_wardens(tmp_path: Path,
+                                                                               readonly: bool) -> None:
+    # The probe's rule, exactly on its edge: warden's three tables and nothing else is warden's.
+    from store.db import schema_version
+    path = _sqlite_file(tmp_path / "bare.sqlite", ["consumer", "finding", "decision"], schema_version())
+    conn = connect(path, readonly=readonly)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema_version()
+    conn.close()
+
+
 @pytest.mark.parametrize("command", [[], ["verify"], ["verify", "--head", "0" * 64],
                                      ["export", "--format", "md", "--out", "OUT"], ["findings"],
                                      ["note", "show", "x"], ["note", "draft", "x"], ["decide", "undo"],
