@@ -147,7 +147,7 @@ def make_private(path: str | os.PathLike[str]) -> str | None:
         if not current & 0o077:
             continue
         try:
-            os.chmod(file, current & 0o700 | 0o600)
+            os.chmod(file, 0o600)
         except OSError as exc:
             how = "readable by others" if current & 0o044 else "writable by others"
             raise StoreError(f"{file} is {how} (mode {current:04o}) and cannot be made private: "

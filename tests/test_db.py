@@ -177,6 +177,47 @@ def test_eight_processes_opening_a_new_database_at_once_all_succeed(tmp_path: Pa
         raw.close()
 
 
+class _SaysWhenItBegins:
+    """A connection that sets ``event`` as it is about to begin its first write transaction."""
+
+    def __init__(self, conn: sqlite3.Connection, event: threading.Event) -> None:
+        self._conn, self._event = conn, event
+
+    def execute(self, sql: str, *args):
+        if sql == "BEGIN IMMEDIATE":
+            self._event.set()
+        return self._conn.execute(sql, *args)
+
+    def __getattr__(self, name: str):
+        return getattr(self._conn, name)
+
+
+def test_a_migration_another_process_applied_meanwhile_is_passed_over_and_the_rest_applied(tmp_path: Path) -> None:
+    # One opener reads version 0 and waits for the write lock; the other, holding it, applies
+    # migration 1 alone and commits. The first must pass over migration 1 (already there) and
+    # still apply every later one: the database ends whole, not at version 1.
+    path = tmp_path / "w.db"
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    waiting = threading.Event()
+    opener = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    opener.execute("PRAGMA busy_timeout = 60000")
+    result: list[object] = []
+    worker = threading.Thread(target=lambda: result.append(migrate(_SaysWhenItBegins(opener, waiting))))
+    worker.start()
+    assert waiting.wait(60)                 # the opener read version 0 and now waits for the lock
+    for statement in store.db._statements(MIGRATIONS[0]):
+        other.execute(statement)
+    other.execute("PRAGMA user_version = 1")
+    other.execute("COMMIT")
+    worker.join(60)
+    assert result == [len(MIGRATIONS)]
+    assert _version(path) == len(MIGRATIONS)
+    assert _schema(opener) == _reference_schema(tmp_path)
+    opener.close()
+    other.close()
+
+
 def test_a_transaction_commits_whole_or_changes_nothing(tmp_path: Path) -> None:
     conn = connect(tmp_path / "w.db")
     with transaction(conn):

@@ -176,7 +176,8 @@ def test_a_read_only_open_does_not_migrate(tmp_path: Path) -> None:
     assert path.read_bytes() == before
 
 
-@pytest.mark.parametrize("start_mode", [0o644, 0o640, 0o604, 0o660])
+# 0600 exactly, as the notice says, whatever the owner's bits were (0777 does not become 0700).
+@pytest.mark.parametrize("start_mode", [0o644, 0o640, 0o604, 0o660, 0o777, 0o711, 0o401])
 def test_a_database_others_can_read_is_made_private_and_said_once(tmp_path: Path, start_mode: int) -> None:
     db = tmp_path / "w.db"
     conn = connect(db)
