@@ -10,6 +10,8 @@ import hashlib
 import os
 import sqlite3
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,6 +97,35 @@ def test_a_database_holding_exactly_wardens_three_tables_is_taken_for_wardens(tm
     conn = connect(path, readonly=readonly)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == schema_version()
     conn.close()
+
+
+# Another program killed in the middle of a write: its database file half written, and the
+# journal that undoes it (a "hot" journal) beside it. Only a connection that may write rolls
+# it back, which rewrites their file and deletes their journal.
+CRASH_MID_WRITE = """
+import os, sqlite3, sys
+raw = sqlite3.connect(sys.argv[1], isolation_level=None)
+raw.execute("PRAGMA cache_size = 1")               # spill the changes into the file before the commit
+raw.execute("CREATE TABLE item (sku TEXT, pad TEXT)")
+raw.execute("INSERT INTO item VALUES ('a-1', 'x')")
+raw.execute("BEGIN")
+for i in range(2000):
+    raw.execute("INSERT INTO item VALUES (?, ?)", (str(i), "y" * 200))
+os._exit(0)                                         # killed: no commit, no rollback
+"""
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_a_foreign_database_left_mid_write_is_refused_and_its_journal_left_as_it_is(tmp_path: Path,
+                                                                                  readonly: bool) -> None:
+    path = tmp_path / "inventory.sqlite"
+    subprocess.run([sys.executable, "-c", CRASH_MID_WRITE, str(path)], check=True, timeout=60)
+    before = snapshot(tmp_path)
+    assert sorted(before) == ["inventory.sqlite", "inventory.sqlite-journal"]
+    with pytest.raises(ForeignDatabase) as caught:
+        connect(path, readonly=readonly)
+    assert str(caught.value).startswith(f"{path} is not a warden database (it holds the tables item, not warden's")
+    assert snapshot(tmp_path) == before           # not rolled back, journal kept, no chmod, no schema
 
 
 @pytest.mark.parametrize("command", [[], ["verify"], ["verify", "--head", "0" * 64],
