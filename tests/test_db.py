@@ -475,6 +475,29 @@ def test_the_switch_to_wal_waits_for_a_lock_held_a_moment(tmp_path: Path) -> Non
     conn.close()
 
 
+def test_the_switch_to_wal_never_waits_on_a_refusal_that_is_not_a_lock(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # A read-only database refuses the switch at once, and no wait would change that: the
+    # refusal is raised as it came, without a single pause (a reviewer opening a database on a
+    # read-only disk is not kept waiting for the busy timeout).
+    from store.db import _use_wal
+
+    path = tmp_path / "w.db"
+    raw = sqlite3.connect(path)
+    raw.execute("CREATE TABLE t (x)")
+    raw.commit()
+    raw.close()
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+
+    def no_pause(seconds: float) -> None:
+        raise AssertionError(f"paused {seconds} s for a refusal that is not a lock")
+
+    monkeypatch.setattr(store.db.time, "sleep", no_pause)
+    with pytest.raises(sqlite3.OperationalError, match="^attempt to write a readonly database$"):
+        _use_wal(conn)
+    conn.close()
+
+
 def test_the_switch_to_wal_gives_up_at_the_busy_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from store.db import _use_wal
 

@@ -234,3 +234,30 @@ def test_begin_immediate_raises_an_error_that_is_not_a_lock_at_once(tmp_path: Pa
     assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 10_000
     conn.execute("ROLLBACK")
     conn.close()
+
+
+def test_begin_immediate_stops_waiting_at_an_error_that_is_not_a_lock(tmp_path: Path) -> None:
+    # Waiting for another writer's lock, the retry meets an error no waiting helps (the
+    # connection became read-only meanwhile, as on a disk remounted read-only): raised at once,
+    # the wait over, not retried until the busy timeout.
+    db = tmp_path / "w.db"
+    holder, waiter = connect(db), connect(db)
+    holder.execute("BEGIN IMMEDIATE")
+    pauses: list[float] = []
+
+    def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) > 1:
+            pytest.fail("begin_immediate retried an error that is not a lock")
+        waiter.execute("PRAGMA query_only = ON")
+
+    try:
+        with pytest.raises(sqlite3.OperationalError) as refused:
+            begin_immediate(waiter, sleep=pause)
+        assert str(refused.value) == "attempt to write a readonly database"
+        assert len(pauses) == 1
+        assert not WaitingWriters(str(db))                 # it no longer says it waits
+        assert waiter.execute("PRAGMA busy_timeout").fetchone()[0] == 10_000
+    finally:
+        holder.execute("ROLLBACK")
+    holder.close(), waiter.close()
