@@ -128,6 +128,17 @@ def test_a_foreign_database_left_mid_write_is_refused_and_its_journal_left_as_it
     assert snapshot(tmp_path) == before           # not rolled back, journal kept, no chmod, no schema
 
 
+@pytest.mark.parametrize("where", ["w.db", "deeper/w.db"])
+def test_a_database_that_cannot_be_created_is_refused_with_the_reason(tmp_path: Path, where: str) -> None:
+    (tmp_path / "notes.txt").write_text("theirs", encoding="utf-8")
+    path = tmp_path / "notes.txt" / where               # a file where a folder should be
+    with pytest.raises(StoreError) as refused:
+        connect(path)
+    assert str(refused.value) == f"cannot create database {path}: Not a directory"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    assert (tmp_path / "notes.txt").read_text(encoding="utf-8") == "theirs"
+
+
 @pytest.mark.parametrize("command", [[], ["verify"], ["verify", "--head", "0" * 64],
                                      ["export", "--format", "md", "--out", "OUT"], ["findings"],
                                      ["note", "show", "x"], ["note", "draft", "x"], ["decide", "undo"],
