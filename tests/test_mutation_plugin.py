@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -29,7 +30,9 @@ def plugin(monkeypatch):
     monkeypatch.delenv(module.HITS_ENV, raising=False)
     monkeypatch.delenv("MUTANT_UNDER_TEST", raising=False)
     monkeypatch.setenv("PYTHONPATH", "")
-    return module
+    memory = resource.getrlimit(resource.RLIMIT_AS)     # pytest_configure under a mutant caps it
+    yield module
+    resource.setrlimit(resource.RLIMIT_AS, memory)
 
 
 @pytest.fixture
@@ -106,6 +109,37 @@ def test_a_subprocess_runs_the_mutant_under_test(plugin, mutated, monkeypatch):
                              text=True, timeout=60)
         answers.add(run.stdout.strip())
     assert "True" in answers
+
+
+CAPPED = """
+import importlib.util, resource, sys
+spec = importlib.util.spec_from_file_location("plugin", sys.argv[1])
+plugin = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(plugin)
+plugin.pytest_configure(None)
+print(resource.getrlimit(resource.RLIMIT_AS)[0])
+if resource.getrlimit(resource.RLIMIT_AS)[0] != resource.RLIM_INFINITY:    # never 7 GiB for real
+    try:
+        grown = bytearray(7 * 1024 ** 3)
+        print("grew")
+    except MemoryError:
+        print("MemoryError")
+"""
+
+
+@pytest.mark.parametrize(("setting", "said"), [
+    ("m.x_f__mutmut_1", [str(6 * 1024 ** 3), "MemoryError"]),   # a mutant: 6 GiB at most
+    ("clean", [str(resource.RLIM_INFINITY)]),                   # the unmutated code: no cap
+    ("", [str(resource.RLIM_INFINITY)]),
+])
+def test_under_a_mutant_a_test_may_use_six_gib_at_most(tmp_path, setting, said):
+    # An endless loop that appends fails with a MemoryError at 6 GiB, not the machine.
+    if resource.getrlimit(resource.RLIMIT_AS)[1] != resource.RLIM_INFINITY:
+        pytest.skip("this machine caps memory already")
+    env = {**os.environ, "MUTANT_UNDER_TEST": setting, "PYTHONPATH": ""}
+    run = subprocess.run([sys.executable, "-c", CAPPED, str(PLUGIN)], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert run.stdout.split() == said, run.stderr
 
 
 def test_under_a_mutant_the_failing_test_is_written_down_for_its_function(plugin, tmp_path, monkeypatch):

@@ -25,12 +25,18 @@
   fails the test it hangs in within a minute or two, instead of running until
   mutmut's own limit (thirty times the summed duration of every test that reaches
   the function: half an hour for a function a hundred letter tests reach).
+- Under a mutant, a test process (and what it starts) may use at most 6 GiB of
+  memory: a mutant that makes a loop endless while it appends (``j -= 1`` in
+  ``id_ranges``) grew a test to 8 GB in under a minute, and two of them at once
+  would have the machine kill mutmut itself. Past the cap the test fails with a
+  MemoryError: the mutant is killed.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import signal
 import tempfile
@@ -42,6 +48,7 @@ import pytest
 
 LIMIT_FLOOR = 60.0      # seconds any test may take under a mutant
 LIMIT_FACTOR = 20.0     # times its duration on the unmutated code, on top
+MEMORY_LIMIT = 6 << 30  # bytes of address space a test process may use under a mutant
 _durations: dict[str, float] = {}
 
 
@@ -108,6 +115,10 @@ def pytest_configure(config: Any) -> None:
     if os.environ.get("MUTANT_UNDER_TEST") == "stats":
         del os.environ["MUTANT_UNDER_TEST"]     # in this process mutmut keeps its own copy of the setting
         _hits = record_subprocesses(folder)
+    elif os.environ.get("MUTANT_UNDER_TEST") not in (None, "", "clean"):
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        cap = MEMORY_LIMIT if hard == resource.RLIM_INFINITY else min(MEMORY_LIMIT, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
 
 
 def pytest_unconfigure(config: Any) -> None:
