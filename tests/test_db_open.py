@@ -253,6 +253,20 @@ def test_make_private_tightens_the_journal_files_too_and_names_the_first_mode(tm
         "w.db": 0o600, "w.db-wal": 0o600, "w.db-shm": 0o600, "w.db-journal": 0o600}
 
 
+def test_make_private_tightens_a_journal_after_the_files_that_are_not_there(tmp_path: Path) -> None:
+    # A rollback-journal database (no -wal, no -shm) left with its journal by a crash: both made
+    # private, the journal too, though the files before it in the list are missing.
+    db = tmp_path / "w.db"
+    db.write_bytes(b"")
+    journal = db.with_name("w.db-journal")
+    journal.write_bytes(b"")
+    os.chmod(db, 0o640)
+    os.chmod(journal, 0o604)
+    assert make_private(db) == (f"{db} was open to others (mode 0640); made it private (0600), "
+                                "with its -wal and -shm files")
+    assert {p.name: mode(p) for p in tmp_path.iterdir()} == {"w.db": 0o600, "w.db-journal": 0o600}
+
+
 def test_make_private_leaves_a_private_database_alone(tmp_path: Path) -> None:
     db = tmp_path / "w.db"
     connect(db).close()
