@@ -115,7 +115,7 @@ def pytest_configure(config: Any) -> None:
     if os.environ.get("MUTANT_UNDER_TEST") == "stats":
         del os.environ["MUTANT_UNDER_TEST"]     # in this process mutmut keeps its own copy of the setting
         _hits = record_subprocesses(folder)
-    elif "__mutmut_" in os.environ.get("MUTANT_UNDER_TEST", ""):      # a mutant's name; not "clean", "stats"...
+    elif mutant_under_test() is not None:
         _, hard = resource.getrlimit(resource.RLIMIT_AS)
         cap = MEMORY_LIMIT if hard == resource.RLIM_INFINITY else min(MEMORY_LIMIT, hard)
         resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
