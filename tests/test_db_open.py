@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from store.db import connect, make_private
+from store.db import connect, make_private, schema_version
 from store.errors import ForeignDatabase, StoreError
 from tests.test_files import confined, needs_mounts
 from tui.cli import main as cli_main
@@ -92,7 +92,6 @@ def test_a_foreign_database_is_refused_naming_what_it_holds_word_for_word(tmp_pa
 def test_a_database_holding_exactly_wardens_three_tables_is_taken_for_wardens(tmp_path: Path,
                                                                                readonly: bool) -> None:
     # The probe's rule, exactly on its edge: warden's three tables and nothing else is warden's.
-    from store.db import schema_version
     path = _sqlite_file(tmp_path / "bare.sqlite", ["consumer", "finding", "decision"], schema_version())
     conn = connect(path, readonly=readonly)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == schema_version()

@@ -839,7 +839,6 @@ def test_an_export_still_being_written_by_another_run_is_left_alone_and_no_lock_
     agrees(db, second_out)
 
 
-
 def test_an_export_still_being_written_is_passed_over_and_the_unfinished_exports_after_it_recovered(
         db: Path, tmp_path: Path) -> None:
     # Export #1 waits with its files staged (its process alive); export #2 is killed once staged
@@ -866,6 +865,7 @@ def test_an_export_still_being_written_is_passed_over_and_the_unfinished_exports
     assert folder(killed_out) == {}
     agrees(db, first_out)
     agrees(db, third_out)
+
 
 # --- paths ------------------------------------------------------------------------------------------
 
