@@ -184,7 +184,7 @@ class _SaysWhenItBegins:
         self._conn, self._event = conn, event
 
     def execute(self, sql: str, *args):
-        if sql == "BEGIN IMMEDIATE":
+        if " ".join(sql.split()).upper() == "BEGIN IMMEDIATE":     # SQL's keywords read in any case
             self._event.set()
         return self._conn.execute(sql, *args)
 
